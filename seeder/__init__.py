@@ -1,0 +1,1 @@
+"""The seeder: serves and receives content-addressed chunks; stateless apart from the store."""

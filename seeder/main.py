@@ -1,0 +1,35 @@
+"""`mist-seeder`: the seeder alone, serving a chunk store to holders of the tracker's tickets."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from seeder.app import SeederContext, make_app
+from shared.chunkstore import DirectoryChunkStore
+from tracker.serve import run
+
+
+def _tracker_key(url: str) -> str:
+    with urllib.request.urlopen(url.rstrip("/") + "/api/info", timeout=10) as response:
+        return str(json.load(response)["public_key"])
+
+
+@click.command()
+@click.option("--store", type=click.Path(path_type=Path), required=True, help="The chunk store directory (shared with the tracker).")
+@click.option("--public-key", envvar="MIST_TRACKER_PUBLIC_KEY", default="", help="The tracker's public key.")
+@click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="", help="Ask this tracker for its public key instead.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8701, show_default=True, type=int)
+def main(store: Path, public_key: str, tracker_url: str, host: str, port: int) -> None:
+    """Run the seeder alone at /seeder on HOST:PORT."""
+    if not public_key and not tracker_url:
+        raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
+    key = public_key or _tracker_key(tracker_url)
+    root = web.Application()
+    root.add_subapp("/seeder", make_app(SeederContext(DirectoryChunkStore(store), key)))
+    run(root, host, port)

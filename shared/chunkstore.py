@@ -1,0 +1,100 @@
+"""The chunk store: content-addressed, compressed objects (chunks and manifests) by SHA-256.
+
+One small interface so the directory store of the embedded default and an
+object store for scale-out are interchangeable; the contract suite in
+tests/shared/test_chunkstore.py is what every implementation must pass.
+Callers verify content before `put`; the store only keeps bytes safe.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from shared.errors import ChunkMissing, StoreError
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ChunkStore(Protocol):
+    def has(self, sha256: str) -> bool: ...
+
+    def missing(self, hashes: Iterable[str]) -> list[str]: ...
+
+    def sizes(self, hashes: Iterable[str]) -> dict[str, int]: ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def put(self, sha256: str, compressed: bytes) -> None: ...
+
+
+class DirectoryChunkStore:
+    """Objects as files `root/ab/cd/<sha256>`, written to a temporary name and renamed into place."""
+
+    def __init__(self, root: Path, durable: bool = True) -> None:
+        self.root = Path(root)
+        self.durable = durable
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"DirectoryChunkStore(root={str(self.root)!r})"
+
+    def path(self, sha256: str) -> Path:
+        if not _HEX64.match(sha256):
+            raise ChunkMissing(f"{sha256[:70]!r} is not a SHA-256 name", sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def missing(self, hashes: Iterable[str]) -> list[str]:
+        return [h for h in hashes if not self.has(h)]
+
+    def sizes(self, hashes: Iterable[str]) -> dict[str, int]:
+        """Stored (compressed) size of each object present; absent ones are left out."""
+        found = {}
+        for h in hashes:
+            try:
+                found[h] = os.stat(self.path(h)).st_size
+            except FileNotFoundError:
+                pass
+        return found
+
+    def get(self, sha256: str) -> bytes:
+        try:
+            with open(self.path(sha256), "rb") as f:
+                return f.read()
+        except FileNotFoundError as exc:
+            raise ChunkMissing(f"chunk {sha256[:12]} is not in the store", sha256) from exc
+        except OSError as exc:
+            raise StoreError(f"chunk store could not read {sha256[:12]}: {exc.strerror}") from exc
+
+    def put(self, sha256: str, compressed: bytes) -> None:
+        final = self.path(sha256)
+        if final.is_file():
+            return
+        tmp = final.parent / f".tmp-{uuid.uuid4().hex}"
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(compressed)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.durable:
+                    os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC:
+                raise StoreError(
+                    f"chunk store at {self.root} is out of disk space; free space or move the store, then push again"
+                ) from exc
+            raise StoreError(f"chunk store could not write {sha256[:12]}: {exc.strerror}") from exc

@@ -1,0 +1,50 @@
+"""zstd compression of chunks (python-zstandard lives only here).
+
+Chunks are compressed once, at push time, and decompressed by every client, so
+a high level pays for itself: decompression speed barely depends on it.
+zstandard releases the GIL, so a thread pool compresses or decompresses in
+parallel; its (de)compressor objects are not thread-safe, hence one per thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import zstandard
+
+from shared.errors import ChunkCorrupt
+
+DEFAULT_LEVEL = 9
+_local = threading.local()
+
+
+def compress(data: bytes | memoryview, level: int = DEFAULT_LEVEL) -> bytes:
+    compressors = getattr(_local, "compressors", None)
+    if compressors is None:
+        compressors = _local.compressors = {}
+    compressor = compressors.get(level)
+    if compressor is None:
+        compressor = compressors[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return compressor.compress(data)
+
+
+def decompress(data: bytes, expected_size: int, chunk_id: str = "") -> bytes:
+    """Decompress a chunk whose size is known; anything else is a corrupt chunk."""
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    try:
+        out = decompressor.decompress(data, max_output_size=expected_size)
+    except zstandard.ZstdError as exc:
+        raise ChunkCorrupt(f"chunk {chunk_id[:12]} does not decompress ({exc})", chunk_id) from exc
+    if len(out) != expected_size:
+        raise ChunkCorrupt(f"chunk {chunk_id[:12]} decompressed to {len(out)} bytes, expected {expected_size}", chunk_id)
+    return out
+
+
+def content_size(data: bytes) -> int:
+    """The uncompressed size a zstd frame declares, or -1 if it declares none."""
+    try:
+        return zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        return -1

@@ -1,0 +1,78 @@
+"""The one error tree of Mist, so callers can act on the kind of failure.
+
+    MistError
+    ├── ManifestError          a manifest is malformed, hostile or badly signed: reject the build
+    │   └── SignatureError     the signature does not verify with the pinned key
+    ├── TicketError            a ticket is forged, expired or for something else: refuse to serve
+    ├── ChunkError
+    │   ├── ChunkMissing       the source does not have it: try the next source
+    │   └── ChunkCorrupt       the bytes do not hash to the name: drop them, penalise the source
+    ├── PackError              a chunk pack on the wire is malformed or truncated
+    ├── StoreError             the chunk store failed (disk full, permissions)
+    ├── TrackerError           (tracker/) errors a handler turns into an HTTP status
+    ├── ClientError            (client/) errors the `mist` command reports to the user
+    └── PipeError              (mistpipe/) errors the admin CLI reports
+"""
+
+from __future__ import annotations
+
+
+class MistError(Exception):
+    """Root of every error Mist raises on purpose."""
+
+
+class ManifestError(MistError):
+    """A manifest is malformed or hostile; the build it describes is rejected."""
+
+
+class SignatureError(ManifestError):
+    """A manifest's signature does not verify with the pinned tracker key."""
+
+
+class TicketError(MistError):
+    """A ticket is forged, expired, or does not grant what was asked."""
+
+
+class ChunkError(MistError):
+    """A chunk could not be had from a source."""
+
+    def __init__(self, message: str, chunk_id: str = "") -> None:
+        super().__init__(message)
+        self.chunk_id = chunk_id
+
+
+class ChunkMissing(ChunkError):
+    """The source does not hold the chunk; ask another source."""
+
+
+class ChunkCorrupt(ChunkError):
+    """The chunk's bytes do not hash to its name; discard them and distrust the source."""
+
+
+class PackError(MistError):
+    """A chunk pack on the wire is malformed or truncated."""
+
+
+class StoreError(MistError):
+    """The chunk store could not read or write (disk full, permissions)."""
+
+
+def status_for(exc: MistError) -> int:
+    """The HTTP status a service answers with for a domain error (tracker and seeder share it)."""
+    explicit = getattr(exc, "status", None)
+    if isinstance(explicit, int):
+        return explicit
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+_STATUS: tuple[tuple[type[MistError], int], ...] = (
+    (ManifestError, 422),
+    (TicketError, 403),
+    (ChunkMissing, 404),
+    (ChunkCorrupt, 422),
+    (PackError, 400),
+    (StoreError, 507),
+)

@@ -1,0 +1,165 @@
+"""The build manifest: what files a build has and which chunks make each one.
+
+The canonical encoding (sorted keys, no spaces, UTF-8, files sorted by path) is
+what the tracker signs and what everyone hashes, so one build has exactly one
+byte representation. `parse` rejects anything that is not canonical, not
+well-formed, or names a hostile path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from shared.chunking import ChunkingParams, ChunkRef
+from shared.errors import ManifestError
+from shared.paths import validate_tree
+
+FORMAT_VERSION = 1
+MAX_FILES = 1_000_000
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+_FILE_KEYS = {"path", "size", "executable", "sha256", "chunks"}
+_TOP_KEYS = {"format", "game", "version", "chunking", "files"}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a build: where it goes, what it hashes to, and its chunks in order."""
+
+    path: str
+    size: int
+    executable: bool
+    sha256: str
+    chunks: tuple[ChunkRef, ...]
+
+    def offsets(self) -> Iterator[tuple[int, ChunkRef]]:
+        """Each chunk with its byte offset in the file."""
+        offset = 0
+        for ref in self.chunks:
+            yield offset, ref
+            offset += ref.size
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A whole build. Built by `mistpipe push`, signed by the tracker, read by clients."""
+
+    game: str
+    version: str
+    chunking: ChunkingParams
+    files: tuple[FileEntry, ...]
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def chunk_sizes(self) -> dict[str, int]:
+        """Every distinct chunk of the build with its size."""
+        return {ref.sha256: ref.size for f in self.files for ref in f.chunks}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": FORMAT_VERSION,
+            "game": self.game,
+            "version": self.version,
+            "chunking": self.chunking.to_json(),
+            "files": [
+                {
+                    "path": f.path,
+                    "size": f.size,
+                    "executable": f.executable,
+                    "sha256": f.sha256,
+                    "chunks": [[c.sha256, c.size] for c in f.chunks],
+                }
+                for f in sorted(self.files, key=lambda f: f.path)
+            ],
+        }
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.to_json())
+
+    def digest(self) -> str:
+        """The manifest's identity: SHA-256 of its canonical bytes."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+
+def canonical_json(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _reject(why: str) -> ManifestError:
+    return ManifestError(f"{why}; the build was rejected")
+
+
+def _file_from_json(obj: object, params: ChunkingParams) -> FileEntry:
+    if not isinstance(obj, dict) or set(obj) != _FILE_KEYS:
+        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise _reject(f"manifest file entry must have exactly the keys {sorted(_FILE_KEYS)} (got {keys})")
+    path, size, executable, sha, chunks = (obj[k] for k in ("path", "size", "executable", "sha256", "chunks"))
+    if type(size) is not int or size < 0:
+        raise _reject(f"file {path!r} has an invalid size {size!r}")
+    if type(executable) is not bool:
+        raise _reject(f"file {path!r} has a non-boolean executable flag")
+    if not isinstance(sha, str) or not _HEX64.match(sha):
+        raise _reject(f"file {path!r} has an invalid sha256 {sha!r}")
+    if not isinstance(chunks, list):
+        raise _reject(f"file {path!r} has a malformed chunk list")
+    refs = []
+    for item in chunks:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not _HEX64.match(item[0])
+            or type(item[1]) is not int
+        ):
+            raise _reject(f"file {path!r} has a malformed chunk {item!r}")
+        if not 0 < item[1] <= params.max_size:
+            raise _reject(f"file {path!r} has a chunk of {item[1]} bytes, outside 1..{params.max_size}")
+        refs.append(ChunkRef(item[0], item[1]))
+    total = sum(r.size for r in refs)
+    if total != size:
+        raise _reject(f"file {path!r} says {size} bytes but its chunks add up to {total}")
+    return FileEntry(path, size, executable, sha, tuple(refs))
+
+
+def from_json(obj: object) -> Manifest:
+    """Build a Manifest from decoded JSON, validating every field and path."""
+    if not isinstance(obj, dict) or set(obj) != _TOP_KEYS:
+        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise _reject(f"manifest must have exactly the keys {sorted(_TOP_KEYS)} (got {keys})")
+    if obj["format"] != FORMAT_VERSION:
+        raise ManifestError(
+            f"manifest format {obj['format']!r} is not supported (this Mist reads format {FORMAT_VERSION}); update Mist"
+        )
+    game, version = obj["game"], obj["version"]
+    if not isinstance(game, str) or not SLUG_RE.match(game):
+        raise _reject(f"manifest game must be a slug like 'hollow' (got {game!r})")
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        raise _reject(f"manifest version must be like '1.0.2' (got {version!r})")
+    params = ChunkingParams.from_json(obj["chunking"])
+    files_json = obj["files"]
+    if not isinstance(files_json, list) or len(files_json) > MAX_FILES:
+        raise _reject("manifest files must be a list of at most a million entries")
+    files = tuple(_file_from_json(f, params) for f in files_json)
+    validate_tree(f.path for f in files)
+    return Manifest(game, version, params, files)
+
+
+def parse(data: bytes) -> Manifest:
+    """Parse canonical manifest bytes; non-canonical encodings are rejected so a build has one identity."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _reject(f"manifest is not valid UTF-8 JSON ({exc})") from exc
+    manifest = from_json(obj)
+    if manifest.canonical_bytes() != data:
+        raise _reject("manifest is not in canonical form (sorted keys, files sorted by path, no spaces)")
+    return manifest

@@ -1,0 +1,68 @@
+"""Ed25519 signing and verification (PyNaCl lives only here).
+
+The tracker signs manifests and tickets; clients and seeders pin its public
+key and verify offline. Keys and signatures travel as unpadded base64url text.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.signing
+
+from shared.errors import SignatureError
+
+
+def b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise SignatureError(f"not valid base64url: {text[:40]!r}") from exc
+
+
+class Signer:
+    """The tracker's private key. Only the tracker process holds one."""
+
+    def __init__(self, key: nacl.signing.SigningKey) -> None:
+        self._key = key
+        self.public_key = b64e(bytes(key.verify_key))
+
+    def __repr__(self) -> str:
+        return f"Signer(public_key={self.public_key!r})"
+
+    @classmethod
+    def generate(cls) -> "Signer":
+        return cls(nacl.signing.SigningKey.generate())
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> "Signer":
+        """Load the key at `path`, creating it (mode 0600) on first start."""
+        if path.exists():
+            return cls(nacl.signing.SigningKey(path.read_bytes()))
+        signer = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(bytes(signer._key))
+        return signer
+
+    def sign(self, data: bytes) -> str:
+        return b64e(self._key.sign(data).signature)
+
+
+def verify(public_key: str, data: bytes, signature: str) -> None:
+    """Raise SignatureError unless `signature` is `public_key`'s signature of `data`."""
+    try:
+        key = nacl.signing.VerifyKey(b64d(public_key))
+        key.verify(data, b64d(signature))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
+        raise SignatureError(
+            "signature does not verify with the tracker's pinned key; the data was forged or altered in transit"
+        ) from exc

@@ -1,0 +1,65 @@
+"""Tickets: small signed statements that let the seeder and peers serve content offline.
+
+"user U may read build B until T" or "admin U may upload chunks until T". The
+seeder checks a ticket with the tracker's public key alone, with no database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from shared.errors import SignatureError, TicketError
+from shared.manifest import canonical_json
+from shared.signing import Signer, b64d, b64e, verify
+
+READ = "read"
+UPLOAD = "upload"
+SCOPES = (READ, UPLOAD)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What a ticket grants. `build` is the manifest digest for read tickets, empty for upload."""
+
+    subject: str
+    scope: str
+    build: str
+    expires: int
+
+    def encode(self, signer: Signer) -> str:
+        payload = canonical_json(
+            {"sub": self.subject, "scope": self.scope, "build": self.build, "exp": self.expires}
+        )
+        return f"{b64e(payload)}.{signer.sign(payload)}"
+
+
+def decode(token: str, public_key: str, now: float) -> Ticket:
+    """Verify a ticket's signature and expiry; raise TicketError saying what is wrong."""
+    if not isinstance(token, str) or token.count(".") != 1:
+        raise TicketError("ticket is malformed; ask the tracker for a new one")
+    payload_text, signature = token.split(".")
+    try:
+        payload = b64d(payload_text)
+        verify(public_key, payload, signature)
+        obj = json.loads(payload)
+    except SignatureError as exc:
+        raise TicketError("ticket signature is invalid; it was not issued by this tracker") from exc
+    except ValueError as exc:
+        raise TicketError("ticket payload is malformed; ask the tracker for a new one") from exc
+    if not isinstance(obj, dict) or set(obj) != {"sub", "scope", "build", "exp"}:
+        raise TicketError("ticket payload is malformed; ask the tracker for a new one")
+    ticket = Ticket(str(obj["sub"]), str(obj["scope"]), str(obj["build"]), int(obj["exp"]))
+    if ticket.scope not in SCOPES:
+        raise TicketError(f"ticket scope {ticket.scope!r} is unknown")
+    if ticket.expires <= now:
+        raise TicketError("ticket has expired; ask the tracker for a new one")
+    return ticket
+
+
+def require(ticket: Ticket, scope: str, build: str = "") -> None:
+    """Raise TicketError unless the ticket grants `scope` (on `build`, for reads)."""
+    if ticket.scope != scope:
+        raise TicketError(f"ticket grants {ticket.scope!r}, this needs {scope!r}")
+    if scope == READ and build and ticket.build != build:
+        raise TicketError("ticket is for another build")

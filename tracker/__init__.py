@@ -1,0 +1,1 @@
+"""The tracker: accounts, catalog, builds, tickets and the embedded server."""

@@ -1,0 +1,100 @@
+"""Accounts: the first admin, login, token refresh and user provisioning by the admin."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from tracker import auth
+from tracker.config import TrackerContext
+from tracker.db import queries
+from tracker.errors import BadRequest, Unauthorized
+from tracker.web import CONTEXT, admin, json_body
+
+USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MIN_PASSWORD = 8
+
+
+def ensure_admin(ctx: TrackerContext) -> str | None:
+    """Create the `admin` account on first start; return its password if we generated it."""
+    if ctx.db.call(queries.count_users):
+        return None
+    password = os.environ.get("MIST_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    hashed = auth.hash_password(password)
+    ctx.db.call(lambda s: queries.add_user(s, "admin", hashed, True))
+    return None if os.environ.get("MIST_ADMIN_PASSWORD") else password
+
+
+def _expiry(ctx: TrackerContext, seconds: int) -> datetime:
+    return datetime.fromtimestamp(ctx.now + seconds, timezone.utc).replace(tzinfo=None)
+
+
+async def _issue(ctx: TrackerContext, user: queries.UserRow) -> web.Response:
+    scope = "admin" if user.is_admin else "user"
+    token, token_hash = auth.new_refresh_token()
+    expires = _expiry(ctx, auth.REFRESH_LIFETIME)
+    await ctx.db.run(lambda s: queries.store_refresh_token(s, user.name, token_hash, expires))
+    return web.json_response({
+        "user": user.name,
+        "scope": scope,
+        "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now),
+        "expires_in": auth.ACCESS_LIFETIME,
+        "refresh_token": token,
+        "public_key": ctx.signer.public_key,
+    })
+
+
+async def login(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    body = await json_body(request, {"user": str, "password": str})
+    user = await ctx.db.run(lambda s: queries.get_user(s, body["user"]))
+    # argon2 takes ~50 ms of CPU, so it runs off the event loop. Verify against a dummy hash for unknown users so timing does not reveal which names exist.
+    stored = user.password_hash if user else _DUMMY_HASH
+    ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
+    if user is None or not ok or user.disabled:
+        raise Unauthorized("wrong user name or password")
+    if auth.needs_rehash(user.password_hash):
+        rehashed = auth.hash_password(body["password"])
+        await ctx.db.run(lambda s: queries.set_password_hash(s, user.name, rehashed))
+    return await _issue(ctx, user)
+
+
+async def refresh(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    body = await json_body(request, {"refresh_token": str})
+    token_hash = auth.hash_refresh_token(body["refresh_token"])
+    now = _expiry(ctx, 0)
+    user = await ctx.db.run(lambda s: queries.use_refresh_token(s, token_hash, now))
+    if user is None or user.disabled:
+        raise Unauthorized("session has expired or was revoked; log in again")
+    return await _issue(ctx, user)
+
+
+async def add_user(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    admin(request)
+    body = await json_body(request, {"name": str, "password": str}, {"admin": bool})
+    name = body["name"]
+    if not USER_RE.match(name):
+        raise BadRequest(f"user name must be letters, digits, '_', '.' or '-', up to 64 (got {name!r})")
+    if len(body["password"]) < MIN_PASSWORD:
+        raise BadRequest(f"password must have at least {MIN_PASSWORD} characters")
+    hashed = await asyncio.to_thread(auth.hash_password, body["password"])
+    await ctx.db.run(lambda s: queries.add_user(s, name, hashed, body.get("admin", False)))
+    return web.json_response({"name": name, "admin": body.get("admin", False)}, status=201)
+
+
+_DUMMY_HASH = auth.hash_password(secrets.token_urlsafe(16))
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/login", login),
+        web.post("/api/refresh", refresh),
+        web.post("/api/users", add_user),
+    ]

@@ -1,0 +1,104 @@
+"""Builds: committing a pushed manifest, serving signed manifests, and issuing tickets.
+
+The tracker refuses a manifest whose chunks are not all in the store, so a
+committed build can always be installed; it then signs the canonical bytes
+and puts the manifest in the store, where the seeder reads which chunks a
+read ticket covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from shared import compression, manifest as manifest_mod
+from shared.tickets import READ, UPLOAD, Ticket
+from tracker.db import queries
+from tracker.errors import BadRequest, Conflict, PayloadTooLarge
+from tracker.web import CONTEXT, admin, identity
+
+MAX_MANIFEST = 256 * 1024 * 1024
+TICKET_LIFETIME = 3600
+MISSING_SHOWN = 20
+
+
+def seeder_url(request: web.Request) -> str:
+    configured = request.app[CONTEXT].settings.seeder_url
+    return configured or str(request.url.origin()) + "/seeder"
+
+
+async def commit_build(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    admin(request)
+    slug = request.match_info["slug"]
+    if request.content_length is not None and request.content_length > MAX_MANIFEST:
+        raise PayloadTooLarge(f"manifest is larger than {MAX_MANIFEST} bytes")
+    data = await request.read()
+    manifest = await asyncio.to_thread(manifest_mod.parse, data)
+    if manifest.game != slug:
+        raise BadRequest(f"manifest is for game {manifest.game!r} but was pushed to {slug!r}")
+    chunks = manifest.chunk_sizes()
+    stored = await asyncio.to_thread(ctx.store.sizes, chunks)
+    missing = [h for h in chunks if h not in stored]
+    if missing:
+        raise Conflict(
+            f"{len(missing)} of the build's chunks are not in the store; upload them, then commit again",
+            {"missing_count": len(missing), "missing": missing[:MISSING_SHOWN]},
+        )
+    digest = manifest.digest()
+    signature = ctx.signer.sign(data)
+    compressed = await asyncio.to_thread(compression.compress, data)
+    await asyncio.to_thread(ctx.store.put, digest, compressed)
+    row = await ctx.db.run(lambda s: queries.add_build(
+        s, slug, manifest.version, digest, data, signature,
+        manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
+    ))
+    return web.json_response(row.to_json(), status=201)
+
+
+async def get_manifest(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    identity(request)
+    slug, version = request.match_info["slug"], request.match_info["version"]
+    row, data, signature = await ctx.db.run(lambda s: queries.get_build(s, slug, version))
+    response = web.Response(
+        body=data,
+        content_type="application/json",
+        headers={"X-Mist-Signature": signature, "X-Mist-Digest": row.manifest_digest},
+    )
+    response.enable_compression()
+    return response
+
+
+async def read_ticket(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    who = identity(request)
+    slug, version = request.match_info["slug"], request.match_info["version"]
+    row, _, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version))
+    expires = int(ctx.now) + TICKET_LIFETIME
+    ticket = Ticket(who.user, READ, row.manifest_digest, expires).encode(ctx.signer)
+    return web.json_response({"ticket": ticket, "expires": expires, "seeder_url": seeder_url(request)})
+
+
+async def upload_ticket(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    who = admin(request)
+    expires = int(ctx.now) + TICKET_LIFETIME
+    ticket = Ticket(who.user, UPLOAD, "", expires).encode(ctx.signer)
+    return web.json_response({"ticket": ticket, "expires": expires, "seeder_url": seeder_url(request)})
+
+
+async def info(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response({"service": "mist-tracker", "public_key": ctx.signer.public_key, "seeder_url": seeder_url(request)})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/info", info),
+        web.post("/api/games/{slug}/builds", commit_build),
+        web.get("/api/games/{slug}/builds/{version}/manifest", get_manifest),
+        web.post("/api/games/{slug}/builds/{version}/ticket", read_ticket),
+        web.post("/api/upload-ticket", upload_ticket),
+    ]

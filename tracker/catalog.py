@@ -1,0 +1,47 @@
+"""The catalog: games and the builds of each, as the `ls` commands show them."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from tracker.db import queries
+from tracker.errors import BadRequest
+from tracker.web import CONTEXT, admin, identity, json_body
+from shared.manifest import SLUG_RE
+
+MAX_TITLE = 200
+
+
+async def list_games(request: web.Request) -> web.Response:
+    identity(request)
+    games = await request.app[CONTEXT].db.run(queries.list_games)
+    return web.json_response({"games": [g.to_json() for g in games]})
+
+
+async def show_game(request: web.Request) -> web.Response:
+    identity(request)
+    slug = request.match_info["slug"]
+    game = await request.app[CONTEXT].db.run(lambda s: queries.get_game(s, slug))
+    return web.json_response(game.to_json())
+
+
+async def new_game(request: web.Request) -> web.Response:
+    admin(request)
+    body = await json_body(request, {"slug": str, "title": str})
+    slug, title = body["slug"], body["title"].strip()
+    if not SLUG_RE.match(slug):
+        raise BadRequest(f"game slug must be lowercase letters, digits and '-', up to 64, like 'hollow' (got {slug!r})")
+    if not title or len(title) > MAX_TITLE or re.search(r"[\x00-\x1f\x7f]", title):
+        raise BadRequest(f"game title must be 1-{MAX_TITLE} printable characters")
+    await request.app[CONTEXT].db.run(lambda s: queries.add_game(s, slug, title))
+    return web.json_response({"slug": slug, "title": title}, status=201)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/games", list_games),
+        web.post("/api/games", new_game),
+        web.get("/api/games/{slug}", show_game),
+    ]

@@ -1,0 +1,78 @@
+"""The tracker's settings and the on-disk layout of its data directory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.chunkstore import DirectoryChunkStore
+from shared.signing import Signer
+from tracker.db.engine import Database, migrate, open_engine
+
+
+@dataclass
+class Settings:
+    """Where the tracker keeps things; every path defaults to inside `data`."""
+
+    data: Path
+    database_url: str = ""
+    seeder_url: str = ""
+    clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def store_root(self) -> Path:
+        return self.data / "store"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data / "signing.key"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or os.environ.get("MIST_DATABASE_URL") or f"sqlite:///{self.data / 'tracker.db'}"
+
+
+def load_secret(path: Path) -> bytes:
+    """A random secret kept in the data directory (mode 0600), created on first start."""
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    secret = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secret)
+    return secret
+
+
+@dataclass
+class TrackerContext:
+    """Everything a tracker handler needs, built once at start-up."""
+
+    settings: Settings
+    db: Database
+    signer: Signer
+    store: DirectoryChunkStore
+    jwt_secret: bytes
+
+    def __repr__(self) -> str:
+        return f"TrackerContext(data={str(self.settings.data)!r}, db={self.db!r})"
+
+    @property
+    def now(self) -> float:
+        return self.settings.clock()
+
+    @classmethod
+    def open(cls, settings: Settings) -> "TrackerContext":
+        settings.data.mkdir(parents=True, exist_ok=True)
+        engine = open_engine(settings.resolved_database_url())
+        migrate(engine)
+        return cls(
+            settings=settings,
+            db=Database(engine),
+            signer=Signer.load_or_create(settings.signing_key_path),
+            store=DirectoryChunkStore(settings.store_root),
+            jwt_secret=load_secret(settings.data / "jwt.secret"),
+        )

@@ -1,0 +1,170 @@
+"""Every query the tracker makes, as plain functions over a Session.
+
+Handlers call these through `Database.run`, so SQLAlchemy stays under tracker/db/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tracker.db.models import Build, Game, RefreshToken, User
+from tracker.errors import Conflict, NotFound
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    name: str
+    password_hash: str
+    is_admin: bool
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class BuildRow:
+    game: str
+    version: str
+    manifest_digest: str
+    total_size: int
+    file_count: int
+    chunk_count: int
+    stored_size: int
+    created_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "digest": self.manifest_digest,
+            "total_size": self.total_size,
+            "files": self.file_count,
+            "chunks": self.chunk_count,
+            "stored_size": self.stored_size,
+            "created_at": self.created_at.isoformat() + "Z",
+        }
+
+
+@dataclass(frozen=True)
+class GameRow:
+    slug: str
+    title: str
+    builds: tuple[BuildRow, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "latest": self.builds[-1].version if self.builds else None,
+            "builds": [b.to_json() for b in self.builds],
+        }
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def add_user(session: Session, name: str, password_hash: str, is_admin: bool) -> None:
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"user {name!r} already exists; pick another name")
+    session.add(User(name=name, password_hash=password_hash, is_admin=is_admin, disabled=False, created_at=_now()))
+
+
+def get_user(session: Session, name: str) -> UserRow | None:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        return None
+    return UserRow(user.name, user.password_hash, user.is_admin, user.disabled)
+
+
+def set_password_hash(session: Session, name: str, password_hash: str) -> None:
+    session.execute(update(User).where(User.name == name).values(password_hash=password_hash))
+
+
+def store_refresh_token(session: Session, name: str, token_hash: str, expires_at: datetime) -> None:
+    user_id = session.scalar(select(User.id).where(User.name == name))
+    session.add(RefreshToken(user_id=user_id, token_hash=token_hash, expires_at=expires_at, revoked=False))
+
+
+def use_refresh_token(session: Session, token_hash: str, now: datetime) -> UserRow | None:
+    """Consume a refresh token (they rotate on use); None if unknown, revoked or expired."""
+    row = session.execute(
+        select(RefreshToken, User).join(User, RefreshToken.user_id == User.id).where(RefreshToken.token_hash == token_hash)
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.revoked or token.expires_at <= now:
+        return None
+    token.revoked = True
+    return UserRow(user.name, user.password_hash, user.is_admin, user.disabled)
+
+
+def add_game(session: Session, slug: str, title: str) -> None:
+    if session.scalar(select(Game.id).where(Game.slug == slug)) is not None:
+        raise Conflict(f"game {slug!r} already exists")
+    session.add(Game(slug=slug, title=title, created_at=_now()))
+
+
+def _game(session: Session, slug: str) -> Game:
+    game = session.scalar(select(Game).where(Game.slug == slug))
+    if game is None:
+        raise NotFound(f"no game {slug!r}; `mist ls` lists the games you can see")
+    return game
+
+
+def _build_row(slug: str, b: Build) -> BuildRow:
+    return BuildRow(slug, b.version, b.manifest_digest, b.total_size, b.file_count, b.chunk_count, b.stored_size, b.created_at)
+
+
+def list_games(session: Session) -> list[GameRow]:
+    games = session.scalars(select(Game).order_by(Game.slug)).all()
+    builds = session.scalars(select(Build).order_by(Build.created_at, Build.id)).all()
+    by_game: dict[int, list[BuildRow]] = {}
+    slugs = {g.id: g.slug for g in games}
+    for b in builds:
+        by_game.setdefault(b.game_id, []).append(_build_row(slugs[b.game_id], b))
+    return [GameRow(g.slug, g.title, tuple(by_game.get(g.id, []))) for g in games]
+
+
+def get_game(session: Session, slug: str) -> GameRow:
+    game = _game(session, slug)
+    builds = session.scalars(select(Build).where(Build.game_id == game.id).order_by(Build.created_at, Build.id)).all()
+    return GameRow(game.slug, game.title, tuple(_build_row(slug, b) for b in builds))
+
+
+def add_build(
+    session: Session, slug: str, version: str, digest: str, manifest: bytes, signature: str,
+    total_size: int, file_count: int, chunk_count: int, stored_size: int,
+) -> BuildRow:
+    game = _game(session, slug)
+    existing = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
+    if existing is not None:
+        if existing.manifest_digest == digest:
+            return _build_row(slug, existing)  # the same push again: idempotent
+        raise Conflict(f"{slug} {version} already exists with other content; push under a new version")
+    build = Build(
+        game_id=game.id, version=version, manifest_digest=digest, manifest=manifest, signature=signature,
+        total_size=total_size, file_count=file_count, chunk_count=chunk_count, stored_size=stored_size,
+        created_at=_now(),
+    )
+    session.add(build)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{slug} {version} was pushed concurrently; run the push again") from exc
+    return _build_row(slug, build)
+
+
+def get_build(session: Session, slug: str, version: str) -> tuple[BuildRow, bytes, str]:
+    game = _game(session, slug)
+    build = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
+    if build is None:
+        raise NotFound(f"{slug} has no version {version!r}; `mist ls` lists its versions")
+    return _build_row(slug, build), build.manifest, build.signature

@@ -1,0 +1,59 @@
+"""`mist-server`: tracker and seeder in one process on SQLite and a directory store.
+
+This is the embedded default of the README's first command: one machine, one
+command, nothing else to install.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from seeder.app import SeederContext, make_app as make_seeder_app
+from tracker.accounts import ensure_admin
+from tracker.app import make_app
+from tracker.config import Settings, TrackerContext
+from tracker.serve import run
+
+
+def build_app(ctx: TrackerContext):  # type: ignore[no-untyped-def]
+    app = make_app(ctx)
+    app.add_subapp("/seeder", make_seeder_app(SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)))
+    return app
+
+
+def _welcome(url: str, password: str | None) -> str:
+    lines = [f"Mist is running at {url}", ""]
+    if password:
+        lines += [
+            "The admin account was created with this password (shown once, keep it):",
+            f"    {password}",
+            "",
+        ]
+    lines += [
+        "Next, in another terminal (with the same virtualenv: . .venv/bin/activate):",
+        f"    mistpipe login {url} --user admin",
+        "    mistpipe new-game hollow --title 'Hollow Knight'",
+        "    mistpipe push hollow ./path/to/build --version 1.0",
+        "    MIST_PASSWORD=... mistpipe user add alice",
+        f"    mist login {url} --user alice",
+        "    mist install hollow --dir ~/Games/hollow",
+        "",
+        "Stop the server with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
+              help="Directory for the database, the chunk store and the signing key.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=int)
+def main(data: Path, host: str, port: int) -> None:
+    """Run the tracker and the seeder together (the embedded default)."""
+    ctx = TrackerContext.open(Settings(data=data.resolve()))
+    password = ensure_admin(ctx)
+    url = f"http://{host}:{port}"
+    run(build_app(ctx), host, port, on_ready=lambda: print(_welcome(url, password), file=sys.stderr, flush=True))

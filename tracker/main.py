@@ -1,0 +1,26 @@
+"""`mist-tracker`: the tracker alone, for the compose stack (the seeder runs as its own service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tracker.accounts import ensure_admin
+from tracker.app import make_app
+from tracker.config import Settings, TrackerContext
+from tracker.serve import run
+
+
+@click.command()
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Directory for keys and the chunk store.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--seeder-url", envvar="MIST_SEEDER_URL", required=True, help="Public URL of the seeder, told to clients.")
+def main(data: Path, host: str, port: int, seeder_url: str) -> None:
+    """Run the tracker alone; the database comes from MIST_DATABASE_URL (default: SQLite in DATA)."""
+    ctx = TrackerContext.open(Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/")))
+    password = ensure_admin(ctx)
+    if password:
+        print(f"admin account created with password: {password}", flush=True)
+    run(make_app(ctx), host, port)

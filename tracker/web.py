@@ -1,0 +1,77 @@
+"""Request plumbing shared by the tracker's handlers: the error middleware, JSON bodies, identity."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from shared.errors import MistError, status_for
+from tracker.auth import Identity, read_access_token
+from tracker.config import TrackerContext
+from tracker.errors import BadRequest, Forbidden, Unauthorized
+
+log = logging.getLogger("mist.tracker")
+CONTEXT = web.AppKey("context", TrackerContext)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, message: str, detail: object = None) -> web.Response:
+    return web.json_response({"error": message, "detail": detail}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place exceptions become responses: domain errors get their status, others a 500 without a trace."""
+    try:
+        return await handler(request)
+    except MistError as exc:
+        return error_response(status_for(exc), str(exc), getattr(exc, "detail", None))
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return error_response(exc.status, exc.reason)
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal error; the server log has the details")
+
+
+async def json_body(request: web.Request, required: dict[str, type], optional: dict[str, type] | None = None) -> dict[str, Any]:
+    """Decode a JSON object body with exactly these fields and types, or raise BadRequest saying what is wrong."""
+    optional = optional or {}
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("request body must be a JSON object") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    unknown = set(body) - set(required) - set(optional)
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", {"allowed": sorted({*required, *optional})})
+    for name, kind in {**required, **optional}.items():
+        if name not in body:
+            if name in required:
+                raise BadRequest(f"field {name!r} is required")
+            continue
+        if type(body[name]) is not kind:
+            raise BadRequest(f"field {name!r} must be a {kind.__name__}")
+    return body
+
+
+def identity(request: web.Request) -> Identity:
+    """The caller, from the Bearer token; 401 without a valid one."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("this needs a login; run `mist login` (or `mistpipe login`)")
+    ctx = request.app[CONTEXT]
+    return read_access_token(ctx.jwt_secret, header[7:], ctx.now)
+
+
+def admin(request: web.Request) -> Identity:
+    who = identity(request)
+    if not who.is_admin:
+        raise Forbidden("this needs an admin account")
+    return who
