@@ -18,6 +18,7 @@ MAX_COMPONENT_BYTES = 255
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+RESERVED_TOP = ".mist"  # the client's staging and journal folder inside every install directory
 _FORBIDDEN_CHARS = set('\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 
 
@@ -49,6 +50,8 @@ def validate_path(path: str) -> str:
             raise ManifestError(f"manifest path uses a reserved device name ({part!r} in {path!r}); the build was rejected")
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             raise ManifestError(f"manifest path part is longer than {MAX_COMPONENT_BYTES} bytes (in {path!r}); the build was rejected")
+    if path.split("/")[0].casefold() == RESERVED_TOP:
+        raise ManifestError(f"manifest path may not start with {RESERVED_TOP!r}, the client's own folder (got {path!r}); the build was rejected")
     return path
 
 

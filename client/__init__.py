@@ -1,0 +1,1 @@
+"""The friends' client: talks to the tracker and seeder, installs, updates, verifies and repairs games."""

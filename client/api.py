@@ -1,0 +1,137 @@
+"""HTTP to the tracker and the seeder (aiohttp's client lives only here).
+
+Refreshes the access token before it expires, and turns connection failures
+and error answers into the client's own errors with the server's message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from client.credentials import Credentials
+from client.errors import ServerRefused, TrackerUnavailable
+from shared import pack, signing
+
+REFRESH_MARGIN = 60
+TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
+
+
+async def _error(response: aiohttp.ClientResponse) -> ServerRefused:
+    try:
+        body = await response.json(content_type=None)
+        message, detail = body.get("error") or response.reason, body.get("detail")
+    except (ValueError, aiohttp.ContentTypeError, AttributeError):
+        message, detail = f"{response.status} {response.reason}", None
+    return ServerRefused(response.status, str(message), detail)
+
+
+def _unreachable(url: str, exc: Exception) -> TrackerUnavailable:
+    return TrackerUnavailable(f"cannot reach {url} ({exc.__class__.__name__}: {exc}); is the Mist server running?")
+
+
+async def login(url: str, user: str, password: str) -> Credentials:
+    """Log in with a password and return the session to save (pins the tracker's key)."""
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        try:
+            async with http.post(f"{url}/api/login", json={"user": user, "password": password}) as response:
+                if response.status != 200:
+                    raise await _error(response)
+                body = await response.json()
+        except aiohttp.ClientError as exc:
+            raise _unreachable(url, exc) from exc
+    return Credentials(
+        url=url, user=body["user"], scope=body["scope"], access_token=body["access_token"],
+        access_expires=time.time() + body["expires_in"], refresh_token=body["refresh_token"],
+        public_key=body["public_key"],
+    )
+
+
+@dataclass(frozen=True)
+class SignedManifest:
+    data: bytes
+    signature: str
+    digest: str
+
+
+class Api:
+    """One logged-in conversation with a tracker and its seeder."""
+
+    def __init__(self, creds: Credentials, on_refresh: Callable[[Credentials], object], connections: int = 8) -> None:
+        self.creds = creds
+        self._on_refresh = on_refresh
+        self._http = aiohttp.ClientSession(
+            timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
+        )
+
+    def __repr__(self) -> str:
+        return f"Api(url={self.creds.url!r}, user={self.creds.user!r})"
+
+    async def __aenter__(self) -> "Api":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.close()
+
+    async def _refresh(self) -> None:
+        try:
+            async with self._http.post(
+                f"{self.creds.url}/api/refresh", json={"refresh_token": self.creds.refresh_token}
+            ) as response:
+                if response.status != 200:
+                    error = await _error(response)
+                    raise ServerRefused(error.status, f"{error}; run `login` again")
+                body = await response.json()
+        except aiohttp.ClientError as exc:
+            raise _unreachable(self.creds.url, exc) from exc
+        if body["public_key"] != self.creds.public_key:
+            raise signing.SignatureError(
+                "the tracker's signing key changed since login; if the admin rotated it, run `login` again"
+            )
+        self.creds.access_token = body["access_token"]
+        self.creds.access_expires = time.time() + body["expires_in"]
+        self.creds.refresh_token = body["refresh_token"]
+        self._on_refresh(self.creds)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
+        if self.creds.access_expires - REFRESH_MARGIN < time.time():
+            await self._refresh()
+        url = f"{self.creds.url}{path}"
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.creds.access_token}"}
+        try:
+            async with self._http.request(method, url, headers=headers, **kwargs) as response:
+                if response.status >= 400:
+                    raise await _error(response)
+                return response.status, await response.read(), dict(response.headers)
+        except aiohttp.ClientError as exc:
+            raise _unreachable(self.creds.url, exc) from exc
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A JSON API call to the tracker."""
+        _, body, _ = await self._send(method, path, **kwargs)
+        return json.loads(body)
+
+    async def manifest(self, game: str, version: str) -> SignedManifest:
+        _, body, headers = await self._send("GET", f"/api/games/{game}/builds/{version}/manifest")
+        return SignedManifest(body, headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", ""))
+
+    async def seeder(self, path: str, ticket: str, body: bytes) -> bytes:
+        """POST a binary body to a seeder URL with a ticket; return the whole answer."""
+        try:
+            async with self._http.post(
+                path, data=body, headers={"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
+            ) as response:
+                if response.status >= 400:
+                    raise await _error(response)
+                return await response.read()
+        except aiohttp.ClientError as exc:
+            raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+
+    async def missing(self, seeder_url: str, ticket: str, hashes: list[str]) -> list[str]:
+        body = await self.seeder(f"{seeder_url}/missing", ticket, pack.encode_hashes(hashes))
+        return pack.decode_hashes(body, len(hashes))

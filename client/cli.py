@@ -1,0 +1,138 @@
+"""`mist`: the friends' command line. Each command parses options and calls one Installer operation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from client import credentials
+from client.commandline import do_login, emit, human, run, session
+from client.home import mist_home
+from client.installer import Installer, Outcome
+from client.plan import Plan
+from client.progress import for_output
+from client.state import State
+
+TOOL = "mist"
+T = TypeVar("T")
+
+
+def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) -> T:
+    async def go() -> T:
+        state = State(mist_home())
+        try:
+            async with session(TOOL) as api:
+                with for_output(as_json) as progress:
+                    return await action(Installer(api, state, progress))
+        finally:
+            state.close()
+
+    return run(go)
+
+
+def _report(as_json: bool, outcome: Outcome, verb: str) -> None:
+    emit(as_json, outcome.to_json(),
+         f"{verb} {outcome.game} {outcome.version} in {outcome.seconds:.1f}s: downloaded {human(outcome.bytes_downloaded)}, "
+         f"wrote {human(outcome.bytes_written)}, reused {human(outcome.bytes_reused)} from disk, "
+         f"{outcome.files_unchanged} files untouched.")
+
+
+@click.group()
+def main() -> None:
+    """Mist: install and update your friends' games."""
+
+
+@main.command()
+@click.argument("url")
+@click.option("--user", required=True, help="Your account name.")
+def login(url: str, user: str) -> None:
+    """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt)."""
+    click.echo(do_login(TOOL, url, user), err=True)
+
+
+@main.command()
+def logout() -> None:
+    """Forget the saved session."""
+    click.echo("Logged out." if credentials.forget(mist_home(), TOOL) else "Was not logged in.", err=True)
+
+
+@main.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def ls(as_json: bool) -> None:
+    """List the games you can install, with the version installed here."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("GET", "/api/games")
+
+    listing = run(go)
+    state = State(mist_home())
+    installed = {i.game: i for i in state.installs()}
+    state.close()
+    lines = []
+    for g in listing["games"]:
+        here = installed.get(g["slug"])
+        g["installed"] = {"version": here.version, "dir": str(here.dir)} if here else None
+        latest = next((b for b in g["builds"] if b["version"] == g["latest"]), None)
+        size = f"{human(latest['total_size'])}" if latest else "no builds"
+        status = f"installed {here.version} in {here.dir}" if here else "not installed"
+        lines.append(f"{g['slug']:<20} {g['title']:<30} latest {g['latest'] or '-':<10} {size:>10}  {status}")
+    emit(as_json, listing, "\n".join(lines) or "No games yet.")
+
+
+@main.command()
+@click.argument("game")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path), help="Folder to install into.")
+@click.option("--version", "version", default=None, help="Version to install (default: the newest).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def install(game: str, directory: Path, version: str | None, as_json: bool) -> None:
+    """Install GAME into a folder; run it again to resume after an interruption."""
+    _report(as_json, _with_installer(as_json, lambda i: i.install(game, directory, version)), "Installed")
+
+
+@main.command()
+@click.argument("game")
+@click.option("--to", "to", default=None, help="Version to move to, older or newer (default: the newest).")
+@click.option("--dry-run", is_flag=True, help="Show what would change and stop.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def update(game: str, to: str | None, dry_run: bool, as_json: bool) -> None:
+    """Move an installed GAME to another version, writing only the files that change."""
+    result = _with_installer(as_json, lambda i: i.update(game, to, dry_run))
+    if isinstance(result, Plan):
+        lines = [f"{result.target.game} {result.target.version}: would write {len(result.write)} files "
+                 f"({human(result.bytes_to_write)}), fetch up to {human(result.bytes_to_fetch)} before compression, "
+                 f"remove {len(result.delete)}, leave {len(result.unchanged)} untouched"]
+        lines += [f"  write  {f.path}" for f in result.write] + [f"  remove {p}" for p in result.delete]
+        emit(as_json, {"game": game, "version": result.target.version, "dry_run": True, "plan": result.to_json(),
+                       "write": [f.path for f in result.write], "delete": list(result.delete)}, "\n".join(lines))
+        return
+    _report(as_json, result, "Updated")
+
+
+@main.command()
+@click.argument("game")
+@click.option("--repair", is_flag=True, help="Fetch and rewrite the files that fail.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def verify(game: str, repair: bool, as_json: bool) -> None:
+    """Check every file of an installed GAME against its signed manifest."""
+    report, outcome = _with_installer(as_json, lambda i: i.verify(game, repair))
+    obj: dict[str, object] = {"game": game, "version": report.version, "ok": report.ok, "files_bad": report.files_bad}
+    if outcome:
+        obj["repaired"] = outcome.to_json()
+    text = f"{game} {report.version}: all files intact." if report.ok else (
+        f"{game} {report.version}: {len(report.files_bad)} damaged or missing: " + ", ".join(report.files_bad[:10])
+        + (" (repaired)" if outcome else "; run `mist verify --repair`"))
+    emit(as_json, obj, text)
+    if not report.ok and not outcome:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("game")
+def uninstall(game: str) -> None:
+    """Remove an installed GAME's files (your own files in its folder are left alone)."""
+    removed = _with_installer(True, lambda i: i.uninstall(game))
+    click.echo(f"Uninstalled {game} from {removed.dir}.")

@@ -1,0 +1,69 @@
+"""What `mist` and `mistpipe` share on the command line: passwords, sessions, errors, output."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from client import credentials
+from client.api import Api, login as api_login
+from client.home import mist_home
+from shared.errors import MistError
+
+T = TypeVar("T")
+
+
+def read_password(prompt: str = "Password") -> str:
+    """MIST_PASSWORD, else an interactive prompt: never a command-line argument."""
+    password = os.environ.get("MIST_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise click.ClickException("no password: set MIST_PASSWORD or run in a terminal to be asked")
+    return getpass.getpass(f"{prompt}: ")
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run the command's coroutine; a Mist error becomes one line on stderr and exit code 1."""
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; run the same command again to resume") from None
+
+
+def do_login(tool: str, url: str, user: str) -> str:
+    password = read_password(f"Password for {user} at {url}")
+    creds = run(lambda: api_login(url.rstrip("/"), user, password))
+    path = credentials.save(mist_home(), tool, creds)
+    return f"Logged in to {creds.url} as {creds.user} ({creds.scope}); session saved in {path} (mode 0600)"
+
+
+def session(tool: str) -> Api:
+    home = mist_home()
+    creds = credentials.load(home, tool)
+    return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c))
+
+
+def emit(as_json: bool, obj: dict[str, Any], text: str) -> None:
+    """One JSON object on stdout for scripts, or text for people."""
+    if as_json:
+        click.echo(json.dumps(obj))
+    else:
+        click.echo(text)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"

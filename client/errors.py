@@ -1,0 +1,45 @@
+"""Errors the `mist` and `mistpipe` commands report as one line on stderr.
+
+    ClientError
+    ├── NotLoggedIn          no saved session: run `login`
+    ├── TrackerUnavailable   the tracker or seeder cannot be reached
+    ├── ServerRefused        the server answered with an error (status, message)
+    ├── NotEnoughSpace       the update does not fit on the disk
+    ├── InstallError         the install directory is unusable or the build is unknown here
+    └── DownloadFailed       the seeder did not deliver a chunk intact after retries
+"""
+
+from __future__ import annotations
+
+from shared.errors import MistError
+
+
+class ClientError(MistError):
+    """Base of the client's errors."""
+
+
+class NotLoggedIn(ClientError):
+    pass
+
+
+class TrackerUnavailable(ClientError):
+    pass
+
+
+class ServerRefused(ClientError):
+    def __init__(self, status: int, message: str, detail: object = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class NotEnoughSpace(ClientError):
+    pass
+
+
+class InstallError(ClientError):
+    pass
+
+
+class DownloadFailed(ClientError):
+    pass

@@ -1,0 +1,105 @@
+"""Fetching missing chunks from the seeder: many chunks per request, several requests in flight.
+
+Each answer is checked chunk by chunk (decompressed, hashed) in a worker
+thread before any byte is written to a staged file; a chunk that fails is
+asked for again, and a seeder that keeps sending bad bytes stops the download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from client.api import Api
+from client.errors import DownloadFailed
+from client.progress import Bar
+from client.staging import write_at
+from shared import compression, pack
+from shared.errors import ChunkCorrupt
+
+BATCH_BYTES = 4 * 1024 * 1024
+BATCH_CHUNKS = 1024
+IN_FLIGHT = 4
+ATTEMPTS = 3
+
+Targets = dict[str, list[tuple[Path, int]]]
+
+
+@dataclass(frozen=True)
+class Seeder:
+    url: str
+    ticket: Callable[[], Awaitable[str]]
+
+
+def batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    total = 0
+    for h in hashes:
+        if batch and (total + sizes[h] > BATCH_BYTES or len(batch) >= BATCH_CHUNKS):
+            yield batch
+            batch, total = [], 0
+        batch.append(h)
+        total += sizes[h]
+    if batch:
+        yield batch
+
+
+def _apply(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> tuple[list[str], int]:
+    """Verify and write every chunk of one answer; return the chunks to ask for again and the bytes written."""
+    retry, written = [], 0
+    seen = set()
+    for record in pack.iter_records(body):
+        if record.sha256 not in sizes or record.sha256 in seen:
+            raise DownloadFailed(f"the seeder answered with chunk {record.sha256[:12]}, which was not asked for")
+        seen.add(record.sha256)
+        if record.kind == pack.MISSING:
+            raise DownloadFailed(
+                f"the seeder does not have chunk {record.sha256[:12]} of this build; ask the admin to push it again"
+            )
+        try:
+            data = compression.decompress(record.payload, sizes[record.sha256], record.sha256)
+            if hashlib.sha256(data).hexdigest() != record.sha256:
+                raise ChunkCorrupt("hash mismatch", record.sha256)
+        except ChunkCorrupt:
+            retry.append(record.sha256)
+            continue
+        for path, offset in targets[record.sha256]:
+            write_at(path, offset, data)
+            written += len(data)
+    retry += [h for h in asked if h not in seen]
+    return retry, written
+
+
+async def fetch(api: Api, seeder: Seeder, sizes: dict[str, int], targets: Targets, bar: Bar) -> tuple[int, int]:
+    """Fetch every chunk in `sizes` and write it where `targets` says; return (bytes received, bytes written)."""
+    received = written = 0
+    pending = list(sizes)
+    for attempt in range(ATTEMPTS):
+        if not pending:
+            break
+        retry: list[str] = []
+        limit = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one(batch: list[str]) -> None:
+            nonlocal received, written
+            async with limit:
+                body = await api.seeder(f"{seeder.url}/fetch", await seeder.ticket(), pack.encode_hashes(batch))
+                received += len(body)
+                again, wrote = await asyncio.to_thread(_apply, body, batch, sizes, targets)
+                written += wrote
+                retry.extend(again)
+                bar.advance(sum(sizes[h] for h in batch if h not in again))
+
+        async with asyncio.TaskGroup() as group:
+            for batch in batches(pending, sizes):
+                group.create_task(one(batch))
+        pending = retry
+    if pending:
+        raise DownloadFailed(
+            f"{len(pending)} chunk(s) arrived corrupt {ATTEMPTS} times (first {pending[0][:12]}); "
+            "the server's store may be damaged, tell the admin"
+        )
+    return received, written

@@ -1,0 +1,296 @@
+"""Install, update, verify, repair and uninstall: the client's engine.
+
+Every operation converges an install directory on one signed build: plan
+(pure), stage the files that change from local chunks and fetched ones, verify
+each file, then swap them in with the journal. Killed at any point, the same
+command run again resumes: finished swaps are completed, verified chunks in
+staging are kept, nothing verified is downloaded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from client import journal as journal_mod, staging
+from client.api import Api
+from client.errors import InstallError, NotEnoughSpace
+from client.fetch import Seeder, fetch
+from client.journal import MIST_DIR, Journal
+from client.plan import Plan, index_chunks, plan as make_plan
+from client.progress import Progress
+from client.state import Install, State
+from shared import manifest as manifest_mod, signing
+from shared.errors import ManifestError
+from shared.manifest import FileEntry, Manifest
+
+TARGET_MANIFEST = "target-manifest.json"
+DISK_MARGIN = 64 * 1024 * 1024
+TICKET_MARGIN = 300
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an install or update did, as `--json` reports it."""
+
+    game: str
+    version: str
+    bytes_written: int
+    bytes_downloaded: int
+    bytes_reused: int
+    bytes_unchanged: int
+    files_written: int
+    files_deleted: int
+    files_unchanged: int
+    seconds: float
+    plan: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    game: str
+    version: str
+    files_bad: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.files_bad
+
+
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """One mist process per install directory at a time."""
+    (root / MIST_DIR).mkdir(parents=True, exist_ok=True)
+    with open(root / MIST_DIR / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InstallError(f"another mist command is working on {root}; wait for it to finish") from None
+        yield
+
+
+def _hash_matches(path: Path, entry: FileEntry) -> bool:
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == entry.size and staging.file_sha256(path) == entry.sha256
+    except OSError:
+        return False
+
+
+def _is_executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & 0o100)
+
+
+def _intact(path: Path, entry: FileEntry) -> bool:
+    """What `verify` checks: the content and the executable bit the manifest says."""
+    return _hash_matches(path, entry) and _is_executable(path) == entry.executable
+
+
+class Installer:
+    def __init__(self, api: Api, state: State, progress: Progress) -> None:
+        self.api, self.state, self.progress = api, state, progress
+
+    def __repr__(self) -> str:
+        return f"Installer(api={self.api!r}, state={self.state!r})"
+
+    # ---- public operations -------------------------------------------------
+
+    async def install(self, game: str, directory: Path, version: str | None = None) -> Outcome:
+        root = directory.expanduser().resolve()
+        current = self.state.get(game)
+        if current and current.dir != root:
+            raise InstallError(f"{game} is already installed in {current.dir}; `mist update {game}` updates it there")
+        for other in self.state.installs():
+            if other.dir == root and other.game != game:
+                raise InstallError(f"{root} holds {other.game}; choose another folder for {game}")
+        if root.exists() and not root.is_dir():
+            raise InstallError(f"{root} is a file; choose a folder to install into")
+        root.mkdir(parents=True, exist_ok=True)
+        return await self._converge(game, root, version or await self._latest(game))
+
+    async def update(self, game: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
+        current = self._installed(game)
+        version = to or await self._latest(game)
+        if dry_run:
+            signed, target = await self._target(game, version)
+            return self._plan(current.dir, target, set())
+        return await self._converge(game, current.dir, version)
+
+    async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
+        current = self._installed(game)
+        bad = await self._check(current)
+        report = VerifyReport(game, current.version, bad)
+        if not repair or not bad:
+            return report, None
+        return report, await self._converge(game, current.dir, current.version, distrust=set(bad))
+
+    async def uninstall(self, game: str) -> Install:
+        current = self._installed(game)
+        root = current.dir
+        with locked(root):
+            for entry in current.manifest.files:
+                journal_mod.apply(root, Journal(game, "", "", [], [entry.path], []))
+            shutil.rmtree(root / MIST_DIR, ignore_errors=True)
+        self.state.forget(game)
+        try:
+            root.rmdir()
+        except OSError:
+            pass  # the folder holds files that are not the game's (saves, mods): leave them
+        return current
+
+    # ---- steps -------------------------------------------------------------
+
+    def _installed(self, game: str) -> Install:
+        current = self.state.get(game)
+        if current is None:
+            raise InstallError(f"{game} is not installed here; `mist install {game} --dir FOLDER` installs it")
+        return current
+
+    async def _latest(self, game: str) -> str:
+        info = await self.api.call("GET", f"/api/games/{game}")
+        if not info["latest"]:
+            raise InstallError(f"{game} has no builds yet; ask the admin to push one")
+        return str(info["latest"])
+
+    async def _target(self, game: str, version: str) -> tuple[bytes, Manifest]:
+        """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked."""
+        signed = await self.api.manifest(game, version)
+        signing.verify(self.api.creds.public_key, signed.data, signed.signature)
+        manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
+        if (manifest.game, manifest.version) != (game, version):
+            raise ManifestError(f"asked for {game} {version} but the signed manifest is {manifest.game} {manifest.version}")
+        return signed.data, manifest
+
+    def _finish_journal(self, root: Path) -> None:
+        """Complete a swap that a crash interrupted, and record the build it installed."""
+        pending = journal_mod.read(root)
+        if pending is None:
+            return
+        journal_mod.apply(root, pending)
+        data = (root / MIST_DIR / TARGET_MANIFEST).read_bytes()
+        self.state.record(pending.game, root, data, pending.digest, pending.version)
+        journal_mod.clear(root)
+        shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
+
+    def _on_disk(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[dict[str, tuple[str, bool]], list[str]]:
+        """What each path in the folder is believed to hold (content, executable), and which paths the installed build owns."""
+        on_disk: dict[str, tuple[str, bool]] = {}
+        owned: list[str] = []
+        current = next((i for i in self.state.installs() if i.dir == root), None)
+        if current:
+            for entry in current.manifest.files:
+                owned.append(entry.path)
+                path = root / entry.path
+                if entry.path not in distrust and path.is_file() and path.stat().st_size == entry.size:
+                    on_disk[entry.path] = (entry.sha256, _is_executable(path))
+        # Files in the folder that no install accounts for (a copied game, an interrupted first install's
+        # swap): hash those the target names, and keep any that already hold the right content.
+        for entry in target.files:
+            if entry.path not in on_disk and entry.path not in owned and entry.path not in distrust:
+                if _hash_matches(root / entry.path, entry):
+                    on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path))
+        return on_disk, owned
+
+    def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> Plan:
+        on_disk, owned = self._on_disk(root, target, distrust)
+        # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
+        sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
+        return make_plan(target, on_disk, owned, index_chunks(sources))
+
+    def _check_space(self, root: Path, plan: Plan) -> None:
+        already = 0
+        for entry in plan.write:
+            try:
+                already += staging.staged_path(root, entry).stat().st_blocks * 512
+            except FileNotFoundError:
+                pass
+        need = max(0, plan.bytes_to_write - already)
+        free = shutil.disk_usage(root).free
+        if need + DISK_MARGIN > free:
+            raise NotEnoughSpace(
+                f"this needs {need + DISK_MARGIN:,} bytes free on the disk of {root} (the new files are staged beside "
+                f"the old ones until the swap) but only {free:,} are free; free some space and run the command again"
+            )
+
+    def _clean_stale_staging(self, root: Path, plan: Plan) -> None:
+        keep = {staging.staged_path(root, e).name for e in plan.write}
+        folder = root / MIST_DIR / staging.STAGING
+        if folder.is_dir():
+            for item in folder.iterdir():
+                if item.name not in keep:
+                    item.unlink(missing_ok=True)
+
+    async def _ticket_source(self, game: str, version: str) -> Seeder:
+        first = await self.api.call("POST", f"/api/games/{game}/builds/{version}/ticket")
+        held = {"ticket": first["ticket"], "expires": first["expires"]}
+
+        async def ticket() -> str:
+            if held["expires"] - TICKET_MARGIN < time.time():
+                fresh = await self.api.call("POST", f"/api/games/{game}/builds/{version}/ticket")
+                held.update(ticket=fresh["ticket"], expires=fresh["expires"])
+            return str(held["ticket"])
+
+        return Seeder(first["seeder_url"], ticket)
+
+    async def _converge(self, game: str, root: Path, version: str, distrust: set[str] | None = None) -> Outcome:
+        started = time.monotonic()
+        distrust = distrust or set()
+        with locked(root):
+            await asyncio.to_thread(self._finish_journal, root)
+            data, target = await self._target(game, version)
+            plan = await asyncio.to_thread(self._plan, root, target, distrust)
+            self._check_space(root, plan)
+            self.progress.say(
+                f"{game} {version}: {len(plan.write)} files to write ({plan.bytes_to_write:,} bytes), "
+                f"up to {plan.bytes_to_fetch:,} bytes to fetch before compression, "
+                f"{len(plan.unchanged)} files unchanged, {len(plan.delete)} to remove"
+            )
+            await asyncio.to_thread(self._clean_stale_staging, root, plan)
+            journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
+            reused = written = received = 0
+            if plan.write:
+                bar = self.progress.bar("Assembling", plan.bytes_to_write)
+                prepared = await asyncio.gather(*(
+                    asyncio.to_thread(staging.prepare, root, entry, dict(plan.local)) for entry in plan.write
+                ))
+                targets: dict[str, list[tuple[Path, int]]] = {}
+                sizes: dict[str, int] = {}
+                for entry, prep in zip(plan.write, prepared):
+                    reused += prep.resumed + prep.copied
+                    written += prep.copied
+                    bar.advance(prep.resumed + prep.copied)
+                    path = staging.staged_path(root, entry)
+                    for offset, ref in prep.needed:
+                        targets.setdefault(ref.sha256, []).append((path, offset))
+                        sizes[ref.sha256] = ref.size
+                if sizes:
+                    seeder = await self._ticket_source(game, version)
+                    received, fetched_written = await fetch(self.api, seeder, sizes, targets, bar)
+                    written += fetched_written
+                await asyncio.gather(*(asyncio.to_thread(staging.finish, root, e) for e in plan.write))
+            record = Journal(game, version, target.digest(),
+                             [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
+                             [(e.path, e.executable) for e in plan.modes])
+            journal_mod.write(root, record)
+            await asyncio.to_thread(self._finish_journal, root)
+        return Outcome(
+            game=game, version=version, bytes_written=written, bytes_downloaded=received, bytes_reused=reused,
+            bytes_unchanged=sum(f.size for f in plan.unchanged), files_written=len(plan.write),
+            files_deleted=len(plan.delete), files_unchanged=len(plan.unchanged),
+            seconds=round(time.monotonic() - started, 3), plan=plan.to_json(),
+        )
+
+    async def _check(self, install: Install) -> list[str]:
+        results = await asyncio.gather(*(
+            asyncio.to_thread(_intact, install.dir / e.path, e) for e in install.manifest.files
+        ))
+        return [e.path for e, ok in zip(install.manifest.files, results) if not ok]

@@ -1,0 +1,115 @@
+"""Swapping staged files into the install directory with a journal, so a crash leaves the old build or the new one.
+
+The journal is written (and fsynced) only once every staged file is complete
+and verified. Applying it is idempotent: deletes of files already gone and
+moves whose staged file is already gone are skipped, so after a crash at any
+point, applying the same journal again finishes the swap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from client.errors import InstallError
+
+MIST_DIR = ".mist"
+JOURNAL = "journal.json"
+
+
+@dataclass(frozen=True)
+class Journal:
+    game: str
+    version: str
+    digest: str
+    moves: list[tuple[str, str]]  # (staged file relative to MIST_DIR, final path relative to the install root)
+    deletes: list[str]
+    modes: list[tuple[str, bool]]  # files whose content is right but whose executable bit changes
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def write(root: Path, journal: Journal) -> None:
+    write_atomic(root / MIST_DIR / JOURNAL, json.dumps(asdict(journal)).encode())
+
+
+def read(root: Path) -> Journal | None:
+    try:
+        obj = json.loads((root / MIST_DIR / JOURNAL).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise InstallError(f"the swap journal in {root / MIST_DIR} is damaged; run `mist verify --repair`") from exc
+    return Journal(obj["game"], obj["version"], obj["digest"], [tuple(m) for m in obj["moves"]],
+                   list(obj["deletes"]), [tuple(m) for m in obj["modes"]])
+
+
+def clear(root: Path) -> None:
+    (root / MIST_DIR / JOURNAL).unlink(missing_ok=True)
+
+
+def inside(root: Path, rel: str) -> Path:
+    """The absolute path for `rel`, refusing any whose folders lead outside the install root (a planted symlink)."""
+    real_root = os.path.realpath(root)
+    target = root / rel
+    parent = os.path.realpath(target.parent)
+    if parent != real_root and not parent.startswith(real_root + os.sep):
+        raise InstallError(
+            f"{rel} would be written outside {root} (a folder on its way is a link to {parent}); remove the link and retry"
+        )
+    return target
+
+
+def _prune_empty_parents(root: Path, rel: str) -> None:
+    parent = (root / rel).parent
+    while parent != root:
+        try:
+            parent.rmdir()
+        except OSError:
+            return
+        parent = parent.parent
+
+
+def apply(root: Path, journal: Journal) -> None:
+    """Carry out the swap: remove files the new build dropped, then move every staged file into place."""
+    for rel in journal.deletes:
+        path = inside(root, rel)
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        _prune_empty_parents(root, rel)
+    touched: set[Path] = set()
+    for staged_rel, rel in journal.moves:
+        staged = root / MIST_DIR / staged_rel
+        if not staged.exists():
+            continue  # moved before the crash
+        final = inside(root, rel)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        final = inside(root, rel)
+        if final.is_dir() and not final.is_symlink():
+            raise InstallError(f"{rel} is a folder in the install directory but a file in the new build; move it away and retry")
+        os.replace(staged, final)
+        touched.add(final.parent)
+    for rel, executable in journal.modes:
+        path = inside(root, rel)
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o755 if executable else 0o644)
+    for folder in touched:
+        _fsync_dir(folder)

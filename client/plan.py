@@ -1,0 +1,100 @@
+"""Planning an install or update on the client: which files change, where each chunk comes from.
+
+Pure logic: it takes what is believed to be on disk and decides; the
+installer carries the decision out and falls back to fetching any local
+chunk whose bytes turn out not to match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from shared.manifest import FileEntry, Manifest
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a copy of a chunk may be read: a file (absolute path) and a byte offset."""
+
+    path: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an install or update will do, and what it costs, before anything is written."""
+
+    target: Manifest
+    unchanged: tuple[FileEntry, ...]
+    modes: tuple[FileEntry, ...]
+    write: tuple[FileEntry, ...]
+    delete: tuple[str, ...]
+    local: Mapping[str, tuple[Location, ...]]
+    fetch: Mapping[str, int]
+
+    @property
+    def bytes_to_write(self) -> int:
+        return sum(f.size for f in self.write)
+
+    @property
+    def bytes_to_fetch(self) -> int:
+        """Uncompressed size of the distinct chunks no local file holds (the wire carries them compressed)."""
+        return sum(self.fetch.values())
+
+    @property
+    def bytes_local(self) -> int:
+        return sum(ref.size for f in self.write for ref in f.chunks if ref.sha256 in self.local)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "files_unchanged": len(self.unchanged),
+            "files_mode_only": len(self.modes),
+            "files_to_write": len(self.write),
+            "files_to_delete": len(self.delete),
+            "bytes_to_write": self.bytes_to_write,
+            "bytes_to_fetch_uncompressed": self.bytes_to_fetch,
+            "bytes_from_local": self.bytes_local,
+        }
+
+
+def index_chunks(files: Iterable[tuple[str, FileEntry]]) -> dict[str, list[Location]]:
+    """Every chunk held by the given (absolute path, manifest entry) files, with where to read it."""
+    index: dict[str, list[Location]] = {}
+    for path, entry in files:
+        for offset, ref in entry.offsets():
+            index.setdefault(ref.sha256, []).append(Location(path, offset))
+    return index
+
+
+def plan(
+    target: Manifest,
+    on_disk: Mapping[str, tuple[str, bool]],
+    owned: Iterable[str],
+    local: Mapping[str, list[Location]],
+) -> Plan:
+    """Decide per file of `target`: keep (same content already at the path) or write, and per chunk: copy or fetch.
+
+    `on_disk` maps install-relative paths to the (SHA-256, executable) believed to be there; a file whose
+    content is right but whose executable bit is not only has its mode changed;
+    `owned` are the paths the installed build put there (the only ones we may delete);
+    `local` indexes chunks that installed files hold.
+    """
+    unchanged, modes, write = [], [], []
+    for f in target.files:
+        sha, executable = on_disk.get(f.path, ("", False))
+        if sha != f.sha256:
+            write.append(f)
+        elif executable != f.executable:
+            modes.append(f)
+        else:
+            unchanged.append(f)
+    targets = {f.path for f in target.files}
+    delete = tuple(sorted(p for p in owned if p not in targets))
+    needed: dict[str, int] = {}
+    for f in write:
+        for ref in f.chunks:
+            needed[ref.sha256] = ref.size
+    sources = {h: tuple(local[h]) for h in needed if local.get(h)}
+    fetch = {h: size for h, size in needed.items() if h not in sources}
+    return Plan(target, tuple(unchanged), tuple(modes), tuple(write), delete, sources, fetch)

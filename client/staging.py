@@ -1,0 +1,118 @@
+"""Building the new versions of files in the staging folder, from local chunks where they verify.
+
+Blocking file work, run in threads. A staged file is named after its path and
+content, so a resumed install finds its own half-built files, keeps every chunk
+in them that still hashes right, and fetches only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.journal import MIST_DIR
+from client.plan import Location
+from shared.chunking import ChunkRef
+from shared.errors import ChunkCorrupt
+from shared.manifest import FileEntry
+
+STAGING = "staging"
+READ_BLOCK = 4 * 1024 * 1024
+
+
+def staged_rel(entry: FileEntry) -> str:
+    """The staged file's name under .mist/: stable for the same path and content, so a resume finds it."""
+    return f"{STAGING}/{hashlib.sha256(entry.path.encode()).hexdigest()[:16]}-{entry.sha256[:16]}"
+
+
+def staged_path(root: Path, entry: FileEntry) -> Path:
+    return root / MIST_DIR / staged_rel(entry)
+
+
+def read_verified(path: str, offset: int, ref: ChunkRef) -> bytes | None:
+    """The chunk's bytes from a local file if they are there and hash right, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, ref.size, offset)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) == ref.size and hashlib.sha256(data).hexdigest() == ref.sha256:
+        return data
+    return None
+
+
+@dataclass
+class Prepared:
+    """What preparing one staged file left to fetch, and what it took from disk."""
+
+    needed: list[tuple[int, ChunkRef]] = field(default_factory=list)
+    resumed: int = 0
+    copied: int = 0
+
+
+def prepare(root: Path, entry: FileEntry, local: dict[str, tuple[Location, ...]]) -> Prepared:
+    """Create or resume the staged file; fill every chunk that is already there or can be copied locally."""
+    path = staged_path(root, entry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = Prepared()
+    existed = path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if os.fstat(fd).st_size != entry.size:
+            os.ftruncate(fd, entry.size)
+        for offset, ref in entry.offsets():
+            if existed and read_verified(str(path), offset, ref) is not None:
+                result.resumed += ref.size
+                continue
+            for location in local.get(ref.sha256, ()):
+                data = read_verified(location.path, location.offset, ref)
+                if data is not None:
+                    os.pwrite(fd, data, offset)
+                    result.copied += ref.size
+                    break
+            else:
+                result.needed.append((offset, ref))
+    finally:
+        os.close(fd)
+    return result
+
+
+def write_at(path: Path, offset: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+    finally:
+        os.close(fd)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while block := f.read(READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def finish(root: Path, entry: FileEntry) -> None:
+    """Check the whole staged file against the manifest, set its mode, and make it durable before the swap."""
+    path = staged_path(root, entry)
+    actual = file_sha256(path)
+    if actual != entry.sha256:
+        path.unlink(missing_ok=True)
+        raise ChunkCorrupt(
+            f"{entry.path} assembled to {actual[:12]} instead of {entry.sha256[:12]}; it was discarded, run the command again",
+            entry.sha256,
+        )
+    os.chmod(path, 0o755 if entry.executable else 0o644)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

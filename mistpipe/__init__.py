@@ -1,0 +1,1 @@
+"""The admin's command line: log in, create games, push builds, manage users."""

@@ -1,0 +1,116 @@
+"""`mistpipe`: the admin's command line. Each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from client import credentials
+from client.commandline import do_login, emit, human, read_password, run, session
+from client.home import mist_home
+from client.progress import for_output
+from mistpipe.push import push as push_build
+
+TOOL = "mistpipe"
+
+
+@click.group()
+def main() -> None:
+    """Mist's admin tool: create games, push builds, manage friends' accounts."""
+
+
+@main.command()
+@click.argument("url")
+@click.option("--user", required=True, help="Your admin account.")
+def login(url: str, user: str) -> None:
+    """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt)."""
+    click.echo(do_login(TOOL, url, user), err=True)
+
+
+@main.command()
+def logout() -> None:
+    """Forget the saved session."""
+    click.echo("Logged out." if credentials.forget(mist_home(), TOOL) else "Was not logged in.", err=True)
+
+
+@main.command("new-game")
+@click.argument("slug")
+@click.option("--title", required=True, help="The name friends see.")
+def new_game(slug: str, title: str) -> None:
+    """Create the game SLUG (lowercase letters, digits, '-')."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("POST", "/api/games", json={"slug": slug, "title": title})
+
+    game = run(go)
+    click.echo(f"Created {game['slug']} ({game['title']}).")
+
+
+@main.command()
+@click.argument("game")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--version", "version", required=True, help="The new build's version, like 1.0.2.")
+@click.option("--level", default=9, show_default=True, type=click.IntRange(1, 22), help="zstd level for new chunks.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def push(game: str, folder: Path, version: str, level: int, as_json: bool) -> None:
+    """Push FOLDER as VERSION of GAME, uploading only chunks the server lacks."""
+    started = time.monotonic()
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with session(TOOL) as api:
+            with for_output(as_json) as progress:
+                return await push_build(api, game, folder, version, progress, level)
+
+    result = run(go)
+    emit(as_json, {
+        "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
+        "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
+        "bytes_uploaded": result.bytes_uploaded, "digest": result.digest,
+        "seconds": round(time.monotonic() - started, 3),
+    }, f"Pushed {game} {result.version}: {result.files} files, {human(result.bytes_total)}; "
+       f"uploaded {result.chunks_uploaded} of {result.chunks_total} chunks ({human(result.bytes_uploaded)}).")
+
+
+@main.command("ls")
+@click.argument("game", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def ls(game: str | None, as_json: bool) -> None:
+    """List the games, or the builds of GAME."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            if game:
+                return {"games": [await api.call("GET", f"/api/games/{game}")]}
+            return await api.call("GET", "/api/games")
+
+    listing = run(go)
+    lines = []
+    for g in listing["games"]:
+        lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'})")
+        for b in g["builds"]:
+            lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {b['files']} files, "
+                         f"{human(b['stored_size'])} stored  {b['created_at']}")
+    emit(as_json, listing, "\n".join(lines) or "No games yet: `mistpipe new-game SLUG --title TITLE`.")
+
+
+@main.group()
+def user() -> None:
+    """Manage friends' accounts."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--admin", "is_admin", is_flag=True, help="Give the account admin rights.")
+def user_add(name: str, is_admin: bool) -> None:
+    """Create the account NAME (its password from MIST_PASSWORD or a prompt)."""
+    password = read_password(f"Password for the new account {name}")
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("POST", "/api/users", json={"name": name, "password": password, "admin": is_admin})
+
+    created = run(go)
+    click.echo(f"Created {'admin ' if created['admin'] else ''}account {created['name']}.")

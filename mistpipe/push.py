@@ -1,0 +1,112 @@
+"""Pushing a build: chunk locally, upload only the chunks the store lacks, then commit the manifest.
+
+Interrupted at any point, the same push run again asks the store what is
+missing and sends only that; the tracker commits a build only when every
+chunk is in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from client.api import Api
+from client.errors import ServerRefused
+from client.progress import Progress
+from mistpipe.scan import scan
+from shared import compression, pack
+from shared.manifest import Manifest
+
+UPLOAD_BATCH = 8 * 1024 * 1024
+UPLOADS_IN_FLIGHT = 3
+MISSING_QUERY = 50_000
+
+
+@dataclass(frozen=True)
+class PushResult:
+    version: str
+    files: int
+    bytes_total: int
+    chunks_total: int
+    chunks_uploaded: int
+    bytes_uploaded: int
+    digest: str
+
+
+def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
+    """Where each distinct chunk can be read: (file, offset, size)."""
+    where: dict[str, tuple[Path, int, int]] = {}
+    for f in manifest.files:
+        for offset, ref in f.offsets():
+            where.setdefault(ref.sha256, (root / f.path, offset, ref.size))
+    return where
+
+
+def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
+    path, offset, size = location
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+    return compression.compress(data, level)
+
+
+def _batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    total = 0
+    for h in hashes:
+        if batch and total + sizes[h] > UPLOAD_BATCH:
+            yield batch
+            batch, total = [], 0
+        batch.append(h)
+        total += sizes[h]
+    if batch:
+        yield batch
+
+
+async def push(api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL) -> PushResult:
+    progress.say(f"Chunking {root} ...")
+    manifest = await asyncio.to_thread(scan, root, game, version)
+    sizes = manifest.chunk_sizes()
+    where = _locations(manifest, root)
+    ticket = await api.call("POST", "/api/upload-ticket")
+    hashes = list(sizes)
+    missing: list[str] = []
+    for i in range(0, len(hashes), MISSING_QUERY):
+        missing += await api.missing(ticket["seeder_url"], ticket["ticket"], hashes[i : i + MISSING_QUERY])
+    progress.say(
+        f"{len(sizes)} chunks in {len(manifest.files)} files; {len(missing)} not yet on the server"
+    )
+    bar = progress.bar("Uploading", sum(sizes[h] for h in missing))
+    uploaded = 0
+    loop = asyncio.get_running_loop()
+    limit = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
+
+    async def send(batch: list[str], pool: ThreadPoolExecutor) -> None:
+        nonlocal uploaded
+        async with limit:
+            blobs = await asyncio.gather(*(loop.run_in_executor(pool, _read_compressed, where[h], level) for h in batch))
+            body = pack.encode(pack.Record(pack.CHUNK, h, b) for h, b in zip(batch, blobs))
+            await api.seeder(f"{ticket['seeder_url']}/chunks", ticket["ticket"], body)
+            uploaded += sum(len(b) for b in blobs)
+            bar.advance(sum(sizes[h] for h in batch))
+
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        async with asyncio.TaskGroup() as group:
+            for batch in _batches(missing, sizes):
+                group.create_task(send(batch, pool))
+    data = manifest.canonical_bytes()
+    try:
+        build = await api.call("POST", f"/api/games/{game}/builds", data=data,
+                               headers={"Content-Type": "application/json"})
+    except ServerRefused as exc:
+        raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
+    return PushResult(
+        version=version, files=len(manifest.files), bytes_total=manifest.total_size, chunks_total=len(sizes),
+        chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
+    )
