@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from client import crashpoints
 from client.api import Api
 from client.errors import DownloadFailed
 from client.progress import Bar
@@ -92,6 +93,7 @@ async def fetch(api: Api, seeder: Seeder, sizes: dict[str, int], targets: Target
                 written += wrote
                 retry.extend(again)
                 bar.advance(sum(sizes[h] for h in batch if h not in again))
+                crashpoints.reach("fetched-batch")
 
         async with asyncio.TaskGroup() as group:
             for batch in batches(pending, sizes):

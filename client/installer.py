@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from client import journal as journal_mod, staging
+from client import crashpoints, journal as journal_mod, staging
 from client.api import Api
 from client.errors import InstallError, NotEnoughSpace
 from client.fetch import Seeder, fetch
@@ -32,7 +32,7 @@ from shared.errors import ManifestError
 from shared.manifest import FileEntry, Manifest
 
 TARGET_MANIFEST = "target-manifest.json"
-DISK_MARGIN = 64 * 1024 * 1024
+DISK_MARGIN = 4 * 1024 * 1024
 TICKET_MARGIN = 300
 
 
@@ -280,8 +280,11 @@ class Installer:
             record = Journal(game, version, target.digest(),
                              [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
                              [(e.path, e.executable) for e in plan.modes])
+            crashpoints.reach("staged")
             journal_mod.write(root, record)
+            crashpoints.reach("journal-written")
             await asyncio.to_thread(self._finish_journal, root)
+        shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         return Outcome(
             game=game, version=version, bytes_written=written, bytes_downloaded=received, bytes_reused=reused,
             bytes_unchanged=sum(f.size for f in plan.unchanged), files_written=len(plan.write),

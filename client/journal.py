@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from client import crashpoints
 from client.errors import InstallError
 
 MIST_DIR = ".mist"
@@ -107,6 +108,7 @@ def apply(root: Path, journal: Journal) -> None:
             raise InstallError(f"{rel} is a folder in the install directory but a file in the new build; move it away and retry")
         os.replace(staged, final)
         touched.add(final.parent)
+        crashpoints.reach("mid-swap")
     for rel, executable in journal.modes:
         path = inside(root, rel)
         if path.is_file() and not path.is_symlink():

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from client import crashpoints
 from client.api import Api
 from client.errors import ServerRefused
 from client.progress import Progress
@@ -95,6 +96,7 @@ async def push(api: Api, game: str, root: Path, version: str, progress: Progress
             await api.seeder(f"{ticket['seeder_url']}/chunks", ticket["ticket"], body)
             uploaded += sum(len(b) for b in blobs)
             bar.advance(sum(sizes[h] for h in batch))
+            crashpoints.reach("pushed-batch")
 
     with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         async with asyncio.TaskGroup() as group:

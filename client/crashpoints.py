@@ -1,0 +1,18 @@
+"""Named points where the test suite can SIGKILL the client, to prove every interruption resumes.
+
+Set MIST_CRASH_AT=<point> (tests do, users never need to): the process kills
+itself with SIGKILL the first time it reaches that point, exactly as a power
+cut or `kill -9` would, with no cleanup and no flushing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = ("fetched-batch", "staged", "journal-written", "mid-swap", "pushed-batch")
+
+
+def reach(point: str) -> None:
+    if os.environ.get("MIST_CRASH_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)

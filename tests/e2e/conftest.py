@@ -1,0 +1,104 @@
+"""A real mist-server on a loopback port, and real `mist` / `mistpipe` processes with their own MIST_HOMEs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+ADMIN_PASSWORD = "admin-secret-1"
+FRIEND_PASSWORD = "friend-secret-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    data: Path
+    process: subprocess.Popen
+
+    def store_size(self, sha256: str) -> int:
+        return (self.data / "store" / sha256[:2] / sha256[2:4] / sha256).stat().st_size
+
+    def store_path(self, sha256: str) -> Path:
+        return self.data / "store" / sha256[:2] / sha256[2:4] / sha256
+
+
+def start_server(data: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    process = subprocess.Popen(
+        [BIN / "mist-server", "--data", str(data), "--port", str(port)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # wait for the server to say it is ready, not for a fixed time
+        seen.append(line)
+        if line.startswith("Mist is running at"):
+            break
+    else:
+        raise AssertionError("mist-server exited before it was ready:\n" + "".join(seen))
+    return Server(f"http://127.0.0.1:{port}", data, process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    srv = start_server(tmp_path_factory.mktemp("server"))
+    yield srv
+    srv.process.terminate()
+    srv.process.wait(timeout=10)
+
+
+@dataclass
+class Person:
+    """One user of one machine: a MIST_HOME, a password, and the two commands."""
+
+    home: Path
+    password: str
+
+    def run(self, tool: str, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "MIST_HOME": str(self.home), "MIST_PASSWORD": self.password}
+        full_env.pop("MIST_CRASH_AT", None)
+        full_env.update(env or {})
+        result = subprocess.run([BIN / tool, *args], capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def json(self, tool: str, *args: str, env: dict[str, str] | None = None) -> dict:
+        return json.loads(self.run(tool, *args, "--json", env=env).stdout)
+
+
+@pytest.fixture(scope="module")
+def admin(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Person:
+    person = Person(tmp_path_factory.mktemp("admin-home"), ADMIN_PASSWORD)
+    person.run("mistpipe", "login", server.url, "--user", "admin")
+    return person
+
+
+_friends = 0
+
+
+@pytest.fixture
+def friend(server: Server, admin: Person, tmp_path: Path) -> Person:
+    """A new account logged in from a new MIST_HOME."""
+    global _friends
+    _friends += 1
+    name = f"friend{_friends}"
+    admin.run("mistpipe", "user", "add", name, env={"MIST_PASSWORD": FRIEND_PASSWORD})
+    person = Person(tmp_path / f"{name}-home", FRIEND_PASSWORD)
+    person.run("mist", "login", server.url, "--user", name)
+    return person

@@ -1,0 +1,136 @@
+"""The admin pushes three versions; friends install and move between any two, bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from mistpipe.scan import scan
+from tests.e2e.conftest import Person, Server
+from tests.e2e.gametree import assert_same_tree, make_tree, next_version
+
+GAME = "hollow"
+VERSIONS = ("1.0", "1.1", "1.2")
+RECORD_OVERHEAD = 37  # pack record header per chunk
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory, admin: Person) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("builds")
+    trees = {"1.0": make_tree(base / "1.0", seed=1)}
+    trees["1.1"] = next_version(trees["1.0"], base / "1.1", seed=2)
+    trees["1.2"] = next_version(trees["1.1"], base / "1.2", seed=3)
+    admin.run("mistpipe", "new-game", GAME, "--title", "Hollow Knight")
+    return trees
+
+
+@pytest.fixture(scope="module")
+def pushes(builds: dict[str, Path], admin: Person) -> dict[str, dict]:
+    return {v: admin.json("mistpipe", "push", GAME, str(builds[v]), "--version", v) for v in VERSIONS}
+
+
+def chunks_of(tree: Path) -> dict[str, int]:
+    return scan(tree, GAME, "0").chunk_sizes()
+
+
+def test_push_uploads_only_chunks_the_store_lacks(builds, pushes) -> None:
+    first, second = pushes["1.0"], pushes["1.1"]
+    assert first["chunks_uploaded"] == first["chunks_total"] == len(chunks_of(builds["1.0"]))
+    new_chunks = set(chunks_of(builds["1.1"])) - set(chunks_of(builds["1.0"]))
+    assert second["chunks_uploaded"] == len(new_chunks)
+    assert second["bytes_uploaded"] < first["bytes_uploaded"] / 4
+    assert second["files"] == sum(1 for p in builds["1.1"].rglob("*") if p.is_file())
+    assert second["bytes_total"] == sum(p.stat().st_size for p in builds["1.1"].rglob("*") if p.is_file())
+
+
+def test_pushing_the_same_build_again_uploads_nothing(builds, pushes, admin) -> None:
+    again = admin.json("mistpipe", "push", GAME, str(builds["1.0"]), "--version", "1.0")
+    assert again["chunks_uploaded"] == 0 and again["digest"] == pushes["1.0"]["digest"]
+
+
+def test_pushing_other_content_under_an_existing_version_is_refused(builds, pushes, admin) -> None:
+    result = admin.run("mistpipe", "push", GAME, str(builds["1.1"]), "--version", "1.0", check=False)
+    assert result.returncode != 0
+    assert "already exists with other content" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ls_shows_the_catalog_with_versions(pushes, friend: Person) -> None:
+    listing = friend.json("mist", "ls")
+    game = next(g for g in listing["games"] if g["slug"] == GAME)
+    assert [b["version"] for b in game["builds"]] == list(VERSIONS)
+    assert game["latest"] == "1.2" and game["installed"] is None
+
+
+def test_install_newest_then_every_version_to_every_other(builds, pushes, friend: Person, server: Server, tmp_path) -> None:
+    target = tmp_path / "games" / GAME
+    result = friend.json("mist", "install", GAME, "--dir", str(target))
+    assert result["version"] == "1.2"
+    assert_same_tree(builds["1.2"], target)
+    assert not (target / ".mist").exists()
+    for old, new in itertools.permutations(VERSIONS, 2):
+        if friend.json("mist", "ls")["games"][0]["installed"]["version"] != old:
+            friend.json("mist", "update", GAME, "--to", old)
+        lacking = set(chunks_of(builds[new])) - set(chunks_of(builds[old]))
+        wire_bound = sum(server.store_size(h) + RECORD_OVERHEAD for h in lacking) + 64 * RECORD_OVERHEAD
+        moved = friend.json("mist", "update", GAME, "--to", new)
+        assert_same_tree(builds[new], target)
+        assert moved["version"] == new
+        assert 0 < moved["bytes_downloaded"] <= wire_bound, (old, new, moved)
+        assert moved["bytes_reused"] > 0
+
+
+def test_update_leaves_unchanged_files_untouched(builds, pushes, friend: Person, tmp_path) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.0")
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in target.rglob("*") if p.is_file()}
+    moved = friend.json("mist", "update", GAME, "--to", "1.1")
+    changed = {p for p in before if p.exists() and (p.stat().st_ino, p.stat().st_mtime_ns) != before[p]}
+    same = {rel for rel in (p.relative_to(target) for p in before)
+            if (builds["1.1"] / rel).exists()
+            and (builds["1.0"] / rel).read_bytes() == (builds["1.1"] / rel).read_bytes()
+            and (builds["1.0"] / rel).stat().st_mode == (builds["1.1"] / rel).stat().st_mode}
+    assert len(same) > 250
+    assert not {p.relative_to(target) for p in changed} & same
+    new_or_changed = [p for p in builds["1.1"].rglob("*") if p.is_file() and not (
+        (builds["1.0"] / p.relative_to(builds["1.1"])).is_file()
+        and (builds["1.0"] / p.relative_to(builds["1.1"])).read_bytes() == p.read_bytes())]
+    assert moved["files_written"] == len(new_or_changed)
+    assert moved["bytes_written"] == sum(p.stat().st_size for p in new_or_changed)
+
+
+def test_second_install_of_another_game_reuses_chunks_from_the_first(builds, pushes, admin, friend, tmp_path) -> None:
+    admin.run("mistpipe", "new-game", "hollow-demo", "--title", "Hollow Knight Demo")
+    admin.json("mistpipe", "push", "hollow-demo", str(builds["1.1"]), "--version", "0.9")
+    friend.json("mist", "install", GAME, "--dir", str(tmp_path / "full"), "--version", "1.0")
+    demo = friend.json("mist", "install", "hollow-demo", "--dir", str(tmp_path / "demo"))
+    assert_same_tree(builds["1.1"], tmp_path / "demo")
+    assert demo["bytes_reused"] > demo["bytes_downloaded"]
+
+
+def test_verify_finds_damage_and_repair_fixes_it_from_local_chunks(builds, pushes, friend, tmp_path) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    assert friend.json("mist", "verify", GAME) == {"game": GAME, "version": "1.1", "ok": True, "files_bad": []}
+    pak = target / "data" / "pak0.bin"
+    data = bytearray(pak.read_bytes())
+    data[100_000] ^= 0xFF
+    pak.write_bytes(bytes(data))
+    (target / "empty.cfg").unlink()
+    failed = friend.run("mist", "verify", GAME, "--json", check=False)
+    assert failed.returncode == 1
+    assert '"files_bad": ["data/pak0.bin", "empty.cfg"]' in failed.stdout
+    repaired = friend.json("mist", "verify", GAME, "--repair")["repaired"]
+    assert_same_tree(builds["1.1"], target)
+    assert repaired["bytes_downloaded"] < 300_000  # one chunk, not the whole 6 MB file
+
+
+def test_uninstall_removes_the_game_but_not_the_players_files(pushes, friend, tmp_path) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target))
+    (target / "savegame.dat").write_text("level 12")
+    friend.run("mist", "uninstall", GAME)
+    assert [p.name for p in target.iterdir()] == ["savegame.dat"]
+    assert friend.json("mist", "ls")["games"][0]["installed"] is None
