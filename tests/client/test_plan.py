@@ -1,0 +1,170 @@
+"""The client's planner: which files change, which may be deleted, and where every chunk comes from."""
+
+import hashlib
+
+from shared.chunking import DEFAULT_PARAMS, ChunkRef
+from shared.manifest import FileEntry, Manifest
+from client.plan import Location, index_chunks, plan
+
+INTRO, LEVEL1, LEVEL2, LEVEL2B, MUSIC, PATCH = b"intro", b"level one", b"level two", b"level 2!", b"music", b"patch"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry(path: str, *pieces: bytes, executable: bool = False) -> FileEntry:
+    whole = b"".join(pieces)
+    return FileEntry(path, len(whole), executable, sha(whole), tuple(ChunkRef(sha(p), len(p)) for p in pieces))
+
+
+def build(version: str, *files: FileEntry) -> Manifest:
+    return Manifest("hollow", version, DEFAULT_PARAMS, files)
+
+
+V1 = build(
+    "1.0",
+    entry("game.exe", INTRO, executable=True),
+    entry("data/levels.pak", LEVEL1, LEVEL2),
+    entry("data/music.ogg", MUSIC),
+    entry("readme.txt", b"v1"),
+)
+V2 = build(
+    "2.0",
+    entry("game.exe", INTRO, executable=True),
+    entry("data/levels.pak", LEVEL1, LEVEL2B),
+    entry("data/patch.bin", PATCH),
+    entry("readme.txt", b"v1", executable=True),
+)
+
+
+def installed(manifest: Manifest, root: str = "/games/hollow") -> tuple[dict, list, dict]:
+    """What the installer believes when `manifest` is installed intact at `root`."""
+    on_disk = {f.path: (f.sha256, f.executable) for f in manifest.files}
+    owned = [f.path for f in manifest.files]
+    local = index_chunks((f"{root}/{f.path}", f) for f in manifest.files)
+    return on_disk, owned, local
+
+
+def paths(entries) -> list[str]:
+    return sorted(f.path for f in entries)
+
+
+def test_files_are_split_into_unchanged_mode_only_and_write():
+    result = plan(V2, *installed(V1))
+    assert paths(result.unchanged) == ["game.exe"]
+    assert paths(result.modes) == ["readme.txt"]
+    assert paths(result.write) == ["data/levels.pak", "data/patch.bin"]
+
+
+def test_same_content_with_the_bit_dropped_is_mode_only():
+    on_disk, owned, local = installed(V2)
+    result = plan(V1, on_disk, owned, local)
+    assert paths(result.modes) == ["readme.txt"]
+    assert result.modes[0].executable is False
+
+
+def test_a_fresh_install_writes_everything_and_fetches_every_chunk():
+    result = plan(V1, {}, [], {})
+    assert paths(result.write) == paths(V1.files)
+    assert result.delete == ()
+    assert result.fetch == V1.chunk_sizes()
+    assert result.bytes_to_fetch == result.bytes_to_write == V1.total_size
+
+
+def test_installed_build_to_itself_does_nothing():
+    result = plan(V1, *installed(V1))
+    assert (result.write, result.modes, result.delete, dict(result.fetch)) == ((), (), (), {})
+    assert len(result.unchanged) == len(V1.files)
+
+
+def test_deletes_only_owned_paths_the_target_lacks():
+    on_disk, owned, local = installed(V1)
+    on_disk["saves/slot1.sav"] = (sha(b"save"), False)  # the player's file: not the build's to delete
+    result = plan(V2, on_disk, owned, local)
+    assert result.delete == ("data/music.ogg",)
+
+
+def test_deletes_are_sorted():
+    old = build("1", entry("z.txt", b"z"), entry("a/b.txt", b"b"), entry("m.txt", b"m"))
+    result = plan(build("2", entry("keep.txt", b"k")), *installed(old))
+    assert result.delete == ("a/b.txt", "m.txt", "z.txt")
+
+
+def test_an_owned_path_differing_only_in_case_from_a_target_path_is_not_deleted():
+    # On Windows and macOS 'data/a.bin' and 'Data/a.bin' are one file: deleting the old name deletes the new file.
+    old = build("1", entry("data/a.bin", b"same"))
+    new = build("2", entry("Data/a.bin", b"same"))
+    on_disk, owned, local = installed(old)
+    on_disk["Data/a.bin"] = on_disk["data/a.bin"]  # what hashing the target path finds on such a filesystem
+    result = plan(new, on_disk, owned, local)
+    assert paths(result.unchanged) == ["Data/a.bin"]
+    assert result.delete == ()
+
+
+def test_chunks_held_locally_are_copied_and_the_rest_fetched():
+    result = plan(V2, *installed(V1, root="/games/hollow"))
+    assert dict(result.local) == {sha(LEVEL1): (Location("/games/hollow/data/levels.pak", 0),)}
+    assert dict(result.fetch) == {sha(LEVEL2B): len(LEVEL2B), sha(PATCH): len(PATCH)}
+    assert result.bytes_local == len(LEVEL1)
+    assert result.bytes_to_fetch == len(LEVEL2B) + len(PATCH)
+
+
+def test_chunks_only_unchanged_files_need_are_neither_copied_nor_fetched():
+    result = plan(V2, *installed(V1))
+    assert sha(INTRO) not in result.local
+    assert sha(INTRO) not in result.fetch
+
+
+def test_a_chunk_repeated_across_and_within_files_is_fetched_once():
+    target = build("1", entry("a.pak", MUSIC, MUSIC, INTRO), entry("b.pak", MUSIC))
+    result = plan(target, {}, [], {})
+    assert dict(result.fetch) == {sha(MUSIC): len(MUSIC), sha(INTRO): len(INTRO)}
+    assert result.bytes_to_fetch == len(MUSIC) + len(INTRO)
+    assert result.bytes_to_write == 3 * len(MUSIC) + len(INTRO)
+
+
+def test_every_local_copy_of_a_chunk_is_offered():
+    old = build("1", entry("a.pak", INTRO, MUSIC), entry("b.pak", MUSIC))
+    result = plan(build("2", entry("c.pak", MUSIC)), *installed(old, root="/g"))
+    assert result.local[sha(MUSIC)] == (Location("/g/a.pak", len(INTRO)), Location("/g/b.pak", 0))
+    assert dict(result.fetch) == {}
+
+
+def test_a_downgrade_plans_like_an_upgrade():
+    down = plan(V1, *installed(V2))
+    assert paths(down.unchanged) == ["game.exe"]
+    assert paths(down.modes) == ["readme.txt"]
+    assert paths(down.write) == ["data/levels.pak", "data/music.ogg"]
+    assert down.delete == ("data/patch.bin",)
+    assert dict(down.local) == {sha(LEVEL1): (Location("/games/hollow/data/levels.pak", 0),)}
+    assert dict(down.fetch) == {sha(LEVEL2): len(LEVEL2), sha(MUSIC): len(MUSIC)}
+
+
+def test_a_damaged_file_is_rewritten_from_its_own_good_chunks():
+    on_disk, owned, local = installed(V1)
+    on_disk["data/levels.pak"] = (sha(b"damaged"), False)
+    result = plan(V1, on_disk, owned, local)
+    assert paths(result.write) == ["data/levels.pak"]
+    assert set(result.local) == {sha(LEVEL1), sha(LEVEL2)}
+    assert dict(result.fetch) == {}
+
+
+def test_index_chunks_records_each_chunk_with_its_offset():
+    f = entry("a.pak", INTRO, MUSIC, INTRO)
+    assert index_chunks([("/g/a.pak", f)]) == {
+        sha(INTRO): [Location("/g/a.pak", 0), Location("/g/a.pak", len(INTRO) + len(MUSIC))],
+        sha(MUSIC): [Location("/g/a.pak", len(INTRO))],
+    }
+
+
+def test_plan_summary_for_json_output():
+    assert plan(V2, *installed(V1)).to_json() == {
+        "files_unchanged": 1,
+        "files_mode_only": 1,
+        "files_to_write": 2,
+        "files_to_delete": 1,
+        "bytes_to_write": len(LEVEL1 + LEVEL2B) + len(PATCH),
+        "bytes_to_fetch_uncompressed": len(LEVEL2B) + len(PATCH),
+        "bytes_from_local": len(LEVEL1),
+    }
