@@ -36,8 +36,24 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(coro_fn())  # type: ignore[arg-type]
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
+    except ExceptionGroup as group:  # concurrent tasks failed: report the first domain error
+        first = _first_mist_error(group)
+        if first is None:
+            raise
+        raise click.ClickException(str(first)) from group
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; run the same command again to resume") from None
+
+
+def _first_mist_error(group: BaseExceptionGroup) -> MistError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, MistError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_mist_error(exc)
+            if found:
+                return found
+    return None
 
 
 def do_login(tool: str, url: str, user: str) -> str:

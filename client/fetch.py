@@ -48,9 +48,9 @@ def batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
         yield batch
 
 
-def _apply(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> tuple[list[str], int]:
-    """Verify and write every chunk of one answer; return the chunks to ask for again and the bytes written."""
-    retry, written = [], 0
+def _apply(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> tuple[list[str], int, list[Path]]:
+    """Verify and write every chunk of one answer; return the chunks to ask for again, bytes written, files touched."""
+    retry, written, touched = [], 0, []
     seen = set()
     for record in pack.iter_records(body):
         if record.sha256 not in sizes or record.sha256 in seen:
@@ -70,12 +70,19 @@ def _apply(body: bytes, asked: list[str], sizes: dict[str, int], targets: Target
         for path, offset in targets[record.sha256]:
             write_at(path, offset, data)
             written += len(data)
+            touched.append(path)
     retry += [h for h in asked if h not in seen]
-    return retry, written
+    return retry, written, touched
 
 
-async def fetch(api: Api, seeder: Seeder, sizes: dict[str, int], targets: Targets, bar: Bar) -> tuple[int, int]:
-    """Fetch every chunk in `sizes` and write it where `targets` says; return (bytes received, bytes written)."""
+async def fetch(
+    api: Api, seeder: Seeder, sizes: dict[str, int], targets: Targets, bar: Bar,
+    on_written: Callable[[list[Path]], None] = lambda paths: None,
+) -> tuple[int, int]:
+    """Fetch every chunk in `sizes` and write it where `targets` says; return (bytes received, bytes written).
+
+    `on_written` hears of every chunk position written, so the caller can finish files as they complete.
+    """
     received = written = 0
     pending = list(sizes)
     for attempt in range(ATTEMPTS):
@@ -89,8 +96,9 @@ async def fetch(api: Api, seeder: Seeder, sizes: dict[str, int], targets: Target
             async with limit:
                 body = await api.seeder(f"{seeder.url}/fetch", await seeder.ticket(), pack.encode_hashes(batch))
                 received += len(body)
-                again, wrote = await asyncio.to_thread(_apply, body, batch, sizes, targets)
+                again, wrote, touched = await asyncio.to_thread(_apply, body, batch, sizes, targets)
                 written += wrote
+                on_written(touched)
                 retry.extend(again)
                 bar.advance(sum(sizes[h] for h in batch if h not in again))
                 crashpoints.reach("fetched-batch")

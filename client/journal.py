@@ -15,6 +15,7 @@ from pathlib import Path
 
 from client import crashpoints
 from client.errors import InstallError
+from shared.paths import fold
 
 MIST_DIR = ".mist"
 JOURNAL = "journal.json"
@@ -91,7 +92,10 @@ def _prune_empty_parents(root: Path, rel: str) -> None:
 
 def apply(root: Path, journal: Journal) -> None:
     """Carry out the swap: remove files the new build dropped, then move every staged file into place."""
+    moved_in = {fold(final) for staged, final in journal.moves if not (root / MIST_DIR / staged).exists()}
     for rel in journal.deletes:
+        if fold(rel) in moved_in:
+            continue  # on a case-insensitive disk this name is now the new file, moved in before a crash
         path = inside(root, rel)
         if path.is_symlink() or path.is_file():
             path.unlink()

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shared.manifest import FileEntry, Manifest
+from shared.paths import fold
 
 
 @dataclass(frozen=True)
@@ -80,17 +81,20 @@ def plan(
     `owned` are the paths the installed build put there (the only ones we may delete);
     `local` indexes chunks that installed files hold.
     """
+    targets = {f.path for f in target.files}
+    delete = tuple(sorted(p for p in owned if p not in targets))
+    # A deleted name that folds to a target name is the same file on case-insensitive disks: the delete
+    # would remove it, so such a target is always written (after the delete), never kept.
+    case_renamed = {fold(p) for p in delete}
     unchanged, modes, write = [], [], []
     for f in target.files:
         sha, executable = on_disk.get(f.path, ("", False))
-        if sha != f.sha256:
+        if sha != f.sha256 or fold(f.path) in case_renamed:
             write.append(f)
         elif executable != f.executable:
             modes.append(f)
         else:
             unchanged.append(f)
-    targets = {f.path for f in target.files}
-    delete = tuple(sorted(p for p in owned if p not in targets))
     needed: dict[str, int] = {}
     for f in write:
         for ref in f.chunks:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from shared.errors import ChunkMissing, StoreError
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class ChunkStore(Protocol):

@@ -34,7 +34,7 @@ def decompress(data: bytes, expected_size: int, chunk_id: str = "") -> bytes:
     if decompressor is None:
         decompressor = _local.decompressor = zstandard.ZstdDecompressor()
     try:
-        out = decompressor.decompress(data, max_output_size=expected_size)
+        out = decompressor.decompress(data, max_output_size=expected_size, allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise ChunkCorrupt(f"chunk {chunk_id[:12]} does not decompress ({exc})", chunk_id) from exc
     if len(out) != expected_size:

@@ -21,9 +21,9 @@ from shared.paths import validate_tree
 FORMAT_VERSION = 1
 MAX_FILES = 1_000_000
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 _FILE_KEYS = {"path", "size", "executable", "sha256", "chunks"}
 _TOP_KEYS = {"format", "game", "version", "chunking", "files"}

@@ -41,7 +41,10 @@ class Record:
 
 
 def encode_header(kind: int, sha256: str, length: int) -> bytes:
-    return HEADER.pack(kind, bytes.fromhex(sha256) if sha256 else _ZERO, length)
+    digest = bytes.fromhex(sha256) if sha256 else _ZERO
+    if len(digest) != 32:
+        raise PackError(f"pack records are named by a SHA-256 (got {sha256[:70]!r})")
+    return HEADER.pack(kind, digest, length)
 
 
 def end_record() -> bytes:
@@ -59,6 +62,8 @@ def parse_header(header: bytes) -> tuple[int, str, int]:
         raise PackError(f"pack record of {length} bytes exceeds the {MAX_RECORD}-byte limit")
     if kind != CHUNK and length:
         raise PackError("pack MISSING/END record must not carry a payload")
+    if kind == END and digest != _ZERO:
+        raise PackError("pack END record must carry a zero hash")
     return kind, digest.hex() if kind != END else "", length
 
 

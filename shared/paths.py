@@ -28,7 +28,11 @@ def validate_path(path: str) -> str:
         raise ManifestError(f"manifest path must be a non-empty string (got {path!r}); the build was rejected")
     if path.startswith("/") or _DRIVE.match(path) or path.startswith("\\"):
         raise ManifestError(f"manifest path must be relative (got {path!r}); the build was rejected")
-    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestError(f"manifest path is not valid unicode (got {path!r}); the build was rejected") from None
+    if len(path.encode("utf-8")) > MAX_PATH_BYTES:
         raise ManifestError(f"manifest path is longer than {MAX_PATH_BYTES} bytes (got {path[:60]!r}...); the build was rejected")
     if unicodedata.normalize("NFC", path) != path:
         raise ManifestError(f"manifest path must be NFC-normalised unicode (got {path!r}); the build was rejected")

@@ -16,7 +16,7 @@ from tracker.db import queries
 from tracker.errors import BadRequest, Unauthorized
 from tracker.web import CONTEXT, admin, json_body
 
-USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 MIN_PASSWORD = 8
 
 

@@ -91,15 +91,19 @@ def test_deletes_are_sorted():
     assert result.delete == ("a/b.txt", "m.txt", "z.txt")
 
 
-def test_an_owned_path_differing_only_in_case_from_a_target_path_is_not_deleted():
-    # On Windows and macOS 'data/a.bin' and 'Data/a.bin' are one file: deleting the old name deletes the new file.
+def test_a_rename_that_only_changes_case_deletes_the_old_name_and_writes_the_new_one():
+    # On Windows and macOS 'data/a.bin' and 'Data/a.bin' are one file: keeping the new name as "unchanged"
+    # and deleting the old name would delete the new file. Writing it (from local chunks) after the delete
+    # is right on every filesystem; the journal skips the delete on replay once the new file is in place.
     old = build("1", entry("data/a.bin", b"same"))
     new = build("2", entry("Data/a.bin", b"same"))
     on_disk, owned, local = installed(old)
     on_disk["Data/a.bin"] = on_disk["data/a.bin"]  # what hashing the target path finds on such a filesystem
     result = plan(new, on_disk, owned, local)
-    assert paths(result.unchanged) == ["Data/a.bin"]
-    assert result.delete == ()
+    assert paths(result.write) == ["Data/a.bin"]
+    assert result.unchanged == ()
+    assert result.delete == ("data/a.bin",)
+    assert result.fetch == {}
 
 
 def test_chunks_held_locally_are_copied_and_the_rest_fetched():

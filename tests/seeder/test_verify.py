@@ -32,7 +32,9 @@ def test_a_frame_without_content_size_is_corrupt():
         verify_upload(Record(CHUNK, NAME, frame))
 
 
-@pytest.mark.parametrize("payload", [b"", b"garbage", b"\x28\xb5\x2f\xfd" + b"\xff" * 20], ids=["empty", "text", "bad-frame"])
+@pytest.mark.parametrize(
+    "payload", [b"", b"garbage", b"\x28\xb5\x2f\xfd" + b"\xff" * 20], ids=["empty", "text", "bad-frame"]
+)
 def test_garbage_is_corrupt(payload):
     with pytest.raises(ChunkCorrupt):
         verify_upload(Record(CHUNK, NAME, payload))
