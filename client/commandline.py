@@ -33,7 +33,7 @@ def read_password(prompt: str = "Password") -> str:
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run the command's coroutine; a Mist error becomes one line on stderr and exit code 1."""
     try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+        return _runner()(coro_fn())  # type: ignore[arg-type]
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     except ExceptionGroup as group:  # concurrent tasks failed: report the first domain error
@@ -43,6 +43,15 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         raise click.ClickException(str(first)) from group
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; run the same command again to resume") from None
+
+
+def _runner() -> Callable[..., Any]:
+    """uvloop where it is installed: it moves chunk data through sockets markedly faster than asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 def _first_mist_error(group: BaseExceptionGroup) -> MistError | None:

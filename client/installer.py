@@ -22,7 +22,8 @@ from pathlib import Path
 from client import crashpoints, journal as journal_mod, staging
 from client.api import Api
 from client.errors import InstallError, NotEnoughSpace
-from client.fetch import Seeder, fetch
+from client.assembly import Assembly
+from client.fetch import Seeder
 from client.journal import MIST_DIR, Journal
 from client.plan import Plan, index_chunks, plan as make_plan
 from client.progress import Progress
@@ -258,39 +259,9 @@ class Installer:
             journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             reused = written = received = 0
             if plan.write:
-                bar = self.progress.bar("Assembling", plan.bytes_to_write)
-                local = dict(plan.local)
-                prepared = await asyncio.gather(*(
-                    asyncio.to_thread(staging.prepare, root, entry, local) for entry in plan.write
-                ))
-                targets: dict[str, list[tuple[Path, int]]] = {}
-                sizes: dict[str, int] = {}
-                remaining: dict[Path, list] = {}
-                for entry, prep in zip(plan.write, prepared):
-                    reused += prep.resumed + prep.copied
-                    written += prep.copied
-                    bar.advance(prep.resumed + prep.copied)
-                    path = staging.staged_path(root, entry)
-                    remaining[path] = [entry, len(prep.needed)]
-                    for offset, ref in prep.needed:
-                        targets.setdefault(ref.sha256, []).append((path, offset))
-                        sizes[ref.sha256] = ref.size
-                # Each file is finished (hashed whole, fsynced) as soon as its last chunk lands, so the
-                # disk absorbs finished files while the network still brings the rest.
-                async with asyncio.TaskGroup() as finishing:
-                    def written_to(paths: list[Path]) -> None:
-                        for path in paths:
-                            remaining[path][1] -= 1
-                            if remaining[path][1] == 0:
-                                finishing.create_task(asyncio.to_thread(staging.finish, root, remaining[path][0]))
-
-                    for path, (entry, count) in remaining.items():
-                        if count == 0:
-                            finishing.create_task(asyncio.to_thread(staging.finish, root, entry))
-                    if sizes:
-                        seeder = await self._ticket_source(game, version)
-                        received, fetched_written = await fetch(self.api, seeder, sizes, targets, bar, written_to)
-                        written += fetched_written
+                assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write))
+                received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
+                reused, written = assembly.reused, assembly.written
             record = Journal(game, version, target.digest(),
                              [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
                              [(e.path, e.executable) for e in plan.modes])
