@@ -9,11 +9,11 @@ from typing import TypeVar
 import click
 
 from client import credentials
-from client.commandline import do_login, emit, human, run, session
+from client.commandline import do_login, emit, run, session
 from client.home import mist_home
 from client.installer import Installer, Outcome
 from client.plan import Plan
-from client.progress import for_output
+from client.progress import for_output, human
 from client.state import State
 
 TOOL = "mist"

@@ -85,10 +85,3 @@ def emit(as_json: bool, obj: dict[str, Any], text: str) -> None:
     else:
         click.echo(text)
 
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"

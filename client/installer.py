@@ -22,6 +22,7 @@ from pathlib import Path
 from client import crashpoints, journal as journal_mod, staging
 from client.api import Api
 from client.errors import InstallError, NotEnoughSpace
+from client.progress import human
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Journal
@@ -214,7 +215,7 @@ class Installer:
                 already += staging.staged_path(root, entry).stat().st_blocks * 512
             except FileNotFoundError:
                 pass
-        need = max(0, plan.bytes_to_write - already)
+        need = max(0, plan.peak_extra_disk - already)
         free = shutil.disk_usage(root).free
         if need + DISK_MARGIN > free:
             raise NotEnoughSpace(
@@ -251,9 +252,10 @@ class Installer:
             plan = await asyncio.to_thread(self._plan, root, target, distrust)
             self._check_space(root, plan)
             self.progress.say(
-                f"{game} {version}: {len(plan.write)} files to write ({plan.bytes_to_write:,} bytes), "
-                f"up to {plan.bytes_to_fetch:,} bytes to fetch before compression, "
-                f"{len(plan.unchanged)} files unchanged, {len(plan.delete)} to remove"
+                f"{game} {version}: download up to {human(plan.bytes_to_fetch)} (less after compression), "
+                f"write {len(plan.write)} files ({human(plan.bytes_to_write)}), reuse {human(plan.bytes_local)} "
+                f"from disk, needs {human(plan.peak_extra_disk)} extra disk until the swap; "
+                f"{len(plan.unchanged)} files untouched, {len(plan.delete)} to remove"
             )
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)

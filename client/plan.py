@@ -39,6 +39,11 @@ class Plan:
         return sum(f.size for f in self.write)
 
     @property
+    def peak_extra_disk(self) -> int:
+        """The new versions of changed files sit beside the old ones until the swap."""
+        return self.bytes_to_write
+
+    @property
     def bytes_to_fetch(self) -> int:
         """Uncompressed size of the distinct chunks no local file holds (the wire carries them compressed)."""
         return sum(self.fetch.values())
@@ -56,6 +61,7 @@ class Plan:
             "bytes_to_write": self.bytes_to_write,
             "bytes_to_fetch_uncompressed": self.bytes_to_fetch,
             "bytes_from_local": self.bytes_local,
+            "peak_extra_disk": self.peak_extra_disk,
         }
 
 

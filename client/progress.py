@@ -21,6 +21,15 @@ class Progress(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+def human(n: float) -> str:
+    """A byte count for people: 1.5 MB, 320 KB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 class _NullBar:
     def advance(self, amount: int) -> None:
         pass

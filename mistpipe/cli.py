@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from client import credentials
-from client.commandline import do_login, emit, human, read_password, run, session
+from client.commandline import do_login, emit, read_password, run, session
 from client.home import mist_home
-from client.progress import for_output
+from client.progress import for_output, human
 from mistpipe.push import push as push_build
 
 TOOL = "mistpipe"
