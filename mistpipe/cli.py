@@ -11,6 +11,7 @@ from client import credentials
 from client.commandline import do_login, emit, read_password, run, session
 from client.home import mist_home
 from client.progress import for_output, human
+from mistpipe.maintenance import scrub_store
 from mistpipe.push import push as push_build
 
 TOOL = "mistpipe"
@@ -114,3 +115,22 @@ def user_add(name: str, is_admin: bool) -> None:
 
     created = run(go)
     click.echo(f"Created {'admin ' if created['admin'] else ''}account {created['name']}.")
+
+
+@main.command()
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the scrub to finish and show its report.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def scrub(wait: bool, as_json: bool) -> None:
+    """Check every stored chunk now; damaged ones are set aside so the next push uploads them again."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await scrub_store(api, wait)
+
+    report = run(go)
+    result = report.get("result") or {}
+    text = (f"Scrub queued as job {report['job']}." if not report["done"] else
+            f"Checked {result['checked']} objects: {len(result['corrupt'])} damaged and set aside"
+            + (f" ({', '.join(h[:12] for h in result['corrupt'][:5])}); push the builds that have them again"
+               if result["corrupt"] else "") + ".")
+    emit(as_json, report, text)

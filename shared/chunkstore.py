@@ -12,12 +12,13 @@ import errno
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 from shared.errors import ChunkMissing, StoreError
 
+QUARANTINE = "quarantine"
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
@@ -73,6 +74,35 @@ class DirectoryChunkStore:
             raise ChunkMissing(f"chunk {sha256[:12]} is not in the store", sha256) from exc
         except OSError as exc:
             raise StoreError(f"chunk store could not read {sha256[:12]}: {exc.strerror}") from exc
+
+    def names(self) -> Iterator[str]:
+        """Every object in the store (for the scrub job), in no particular order."""
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            if Path(dirpath) == self.root / QUARANTINE:
+                continue
+            for name in filenames:
+                if _HEX64.match(name):
+                    yield name
+
+    def quarantine(self, sha256: str) -> None:
+        """Move a damaged object aside: it is then missing, so the next push of a build that has it uploads it again."""
+        target = self.root / QUARANTINE / sha256
+        target.parent.mkdir(exist_ok=True)
+        try:
+            os.replace(self.path(sha256), target)
+        except FileNotFoundError:
+            pass
+
+    def sweep_temporary(self, older_than: float) -> int:
+        """Remove temporary files that a killed writer left behind; return how many."""
+        removed = 0
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for name in filenames:
+                path = Path(dirpath) / name
+                if name.startswith(".tmp-") and path.stat().st_mtime < older_than:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def put(self, sha256: str, compressed: bytes) -> None:
         final = self.path(sha256)

@@ -12,6 +12,7 @@ from pathlib import Path
 from shared.chunkstore import DirectoryChunkStore
 from shared.signing import Signer
 from tracker.db.engine import Database, migrate, open_engine
+from tracker.jobs import Jobs, open_jobs
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TrackerContext:
     signer: Signer
     store: DirectoryChunkStore
     jwt_secret: bytes
+    jobs: Jobs
 
     def __repr__(self) -> str:
         return f"TrackerContext(data={str(self.settings.data)!r}, db={self.db!r})"
@@ -75,4 +77,5 @@ class TrackerContext:
             signer=Signer.load_or_create(settings.signing_key_path),
             store=DirectoryChunkStore(settings.store_root),
             jwt_secret=load_secret(settings.data / "jwt.secret"),
+            jobs=open_jobs(settings.data),
         )

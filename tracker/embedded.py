@@ -1,4 +1,4 @@
-"""`mist-server`: tracker and seeder in one process on SQLite and a directory store.
+"""`mist-server`: tracker, seeder and worker together, on SQLite and a directory store.
 
 This is the embedded default of the README's first command: one machine, one
 command, nothing else to install.
@@ -6,10 +6,13 @@ command, nothing else to install.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import click
+from aiohttp import web
 
 from seeder.app import SeederContext, make_app as make_seeder_app
 from tracker.accounts import ensure_admin
@@ -18,10 +21,29 @@ from tracker.config import Settings, TrackerContext
 from tracker.serve import run
 
 
-def build_app(ctx: TrackerContext):  # type: ignore[no-untyped-def]
+def build_app(ctx: TrackerContext) -> web.Application:
     app = make_app(ctx)
     app.add_subapp("/seeder", make_seeder_app(SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)))
+    app.cleanup_ctx.append(_worker(ctx.settings.data))
     return app
+
+
+def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The worker runs beside the server as a child process, started and stopped with it."""
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        process = subprocess.Popen([sys.executable, "-m", "tracker.worker", "--data", str(data)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    return run
 
 
 def _welcome(url: str, password: str | None) -> str:
@@ -52,7 +74,7 @@ def _welcome(url: str, password: str | None) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
 def main(data: Path, host: str, port: int) -> None:
-    """Run the tracker and the seeder together (the embedded default)."""
+    """Run the tracker, the seeder and the worker together (the embedded default)."""
     ctx = TrackerContext.open(Settings(data=data.resolve()))
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"

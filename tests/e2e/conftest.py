@@ -78,6 +78,10 @@ class Person:
             raise AssertionError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
+    def session(self, tool: str = "mist") -> dict:
+        """The saved login of `tool` (URL, user, tokens, pinned key)."""
+        return json.loads((self.home / f"credentials-{tool}.json").read_text())
+
     def json(self, tool: str, *args: str, env: dict[str, str] | None = None) -> dict:
         return json.loads(self.run(tool, *args, "--json", env=env).stdout)
 

@@ -77,10 +77,9 @@ def test_push_refuses_names_that_collide_on_case_insensitive_disks(admin: Person
 
 
 def test_manifest_signed_by_another_key_is_rejected(build: Path, friend: Person, tmp_path) -> None:
-    creds_path = friend.home / "credentials-mist.json"
-    creds = json.loads(creds_path.read_text())
+    creds = friend.session()
     creds["public_key"] = Signer.generate().public_key  # as if a different tracker answered
-    creds_path.write_text(json.dumps(creds))
+    (friend.home / "credentials-mist.json").write_text(json.dumps(creds))
     target = tmp_path / GAME
     one_line_error(friend.run("mist", "install", GAME, "--dir", str(target), check=False), "signature")
     assert not target.exists() or snapshot(target) == {}
@@ -188,8 +187,7 @@ def test_tracker_refuses_a_build_whose_chunks_are_not_uploaded(server: Server, b
 
 
 def test_admin_routes_need_an_admin(server: Server, friend: Person) -> None:
-    name = json.loads((friend.home / "credentials-mist.json").read_text())["user"]
-    user_token = token(server, name, friend.password)
+    user_token = token(server, friend.session()["user"], friend.password)
     for path in ("/api/games", "/api/upload-ticket", "/api/users"):
         status, body = http("POST", f"{server.url}{path}", b"{}", {"Authorization": f"Bearer {user_token}"})
         assert status == 403, path

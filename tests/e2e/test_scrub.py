@@ -1,0 +1,47 @@
+"""Bit rot in the server's store: the scrub sets the chunk aside, clients are told, one push heals it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mistpipe.scan import scan
+from tests.e2e.conftest import Person, Server
+from tests.e2e.gametree import MB, assert_same_tree, make_tree
+
+
+def worker_processes(data: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "tracker.worker" in cmdline and str(data) in cmdline:
+            found.append(proc.name)
+    return found
+
+
+def test_scrub_finds_rot_and_a_push_heals_it(server: Server, admin: Person, friend: Person, tmp_path) -> None:
+    tree = make_tree(tmp_path / "rot", seed=31, small_files=10, large=(2 * MB,))
+    admin.run("mistpipe", "new-game", "rot", "--title", "Rot")
+    admin.json("mistpipe", "push", "rot", str(tree), "--version", "1")
+    assert worker_processes(server.data), "mist-server did not start its worker"
+    victim = max(scan(tree, "rot", "1").files, key=lambda f: f.size).chunks[1].sha256
+    server.store_path(victim).write_bytes(b"\x28\xb5\x2f\xfd flipped bits")
+
+    report = admin.json("mistpipe", "scrub")
+    assert report["done"] is True and victim in report["result"]["corrupt"]
+
+    failed = friend.run("mist", "install", "rot", "--dir", str(tmp_path / "game"), check=False)
+    assert failed.returncode != 0 and "push it again" in failed.stderr
+
+    healed = admin.json("mistpipe", "push", "rot", str(tree), "--version", "1")
+    assert healed["chunks_uploaded"] == 1
+    friend.json("mist", "install", "rot", "--dir", str(tmp_path / "game"))
+    assert_same_tree(tree, tmp_path / "game")
+
+
+def test_a_user_cannot_start_a_scrub(server: Server, friend: Person) -> None:
+    friend.run("mistpipe", "login", server.url, "--user", friend.session()["user"])
+    refused = friend.run("mistpipe", "scrub", check=False)
+    assert refused.returncode != 0 and "admin" in refused.stderr

@@ -1,0 +1,25 @@
+"""`mist-worker`: runs the background jobs queued in the data directory (the nightly store scrub)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from tracker.jobs import open_jobs
+
+
+@click.command()
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True, help="The tracker's data directory.")
+@click.option("--workers", default=1, show_default=True, type=int)
+def main(data: Path, workers: int) -> None:
+    """Run queued and periodic jobs until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    data.mkdir(parents=True, exist_ok=True)
+    jobs = open_jobs(data.resolve())
+    jobs.huey.create_consumer(workers=workers, periodic=True).run()
+
+
+if __name__ == "__main__":
+    main()
