@@ -31,7 +31,7 @@ class ChunkStore(Protocol):
 
     def get(self, sha256: str) -> bytes: ...
 
-    def put(self, sha256: str, compressed: bytes) -> None: ...
+    def put(self, sha256: str, compressed: bytes | memoryview) -> None: ...
 
 
 class DirectoryChunkStore:
@@ -104,7 +104,7 @@ class DirectoryChunkStore:
                     removed += 1
         return removed
 
-    def put(self, sha256: str, compressed: bytes) -> None:
+    def put(self, sha256: str, compressed: bytes | memoryview) -> None:
         final = self.path(sha256)
         if final.is_file():
             return

@@ -28,7 +28,7 @@ def compress(data: bytes | memoryview, level: int = DEFAULT_LEVEL) -> bytes:
     return compressor.compress(data)
 
 
-def decompress(data: bytes, expected_size: int, chunk_id: str = "") -> bytes:
+def decompress(data: bytes | memoryview, expected_size: int, chunk_id: str = "") -> bytes:
     """Decompress a chunk whose size is known; anything else is a corrupt chunk."""
     decompressor = getattr(_local, "decompressor", None)
     if decompressor is None:
@@ -42,7 +42,7 @@ def decompress(data: bytes, expected_size: int, chunk_id: str = "") -> bytes:
     return out
 
 
-def content_size(data: bytes) -> int:
+def content_size(data: bytes | memoryview) -> int:
     """The uncompressed size a zstd frame declares, or -1 if it declares none."""
     try:
         return zstandard.frame_content_size(data)

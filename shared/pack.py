@@ -34,10 +34,10 @@ _ZERO = bytes(32)
 class Record:
     kind: int
     sha256: str
-    payload: bytes
+    payload: bytes | memoryview
 
     def __bytes__(self) -> bytes:
-        return encode_header(self.kind, self.sha256, len(self.payload)) + self.payload
+        return encode_header(self.kind, self.sha256, len(self.payload)) + bytes(self.payload)
 
 
 def encode_header(kind: int, sha256: str, length: int) -> bytes:
@@ -84,7 +84,7 @@ def iter_records(data: bytes | memoryview) -> Iterator[Record]:
             return
         if pos + length > len(view):
             raise PackError(f"pack record for {sha[:12]} is cut short; the transfer was interrupted")
-        yield Record(kind, sha, bytes(view[pos : pos + length]))
+        yield Record(kind, sha, view[pos : pos + length])  # a view, not a copy: packs carry megabytes
         pos += length
 
 

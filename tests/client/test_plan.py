@@ -171,4 +171,5 @@ def test_plan_summary_for_json_output():
         "bytes_to_write": len(LEVEL1 + LEVEL2B) + len(PATCH),
         "bytes_to_fetch_uncompressed": len(LEVEL2B) + len(PATCH),
         "bytes_from_local": len(LEVEL1),
+        "peak_extra_disk": len(LEVEL1 + LEVEL2B) + len(PATCH),  # the new files sit beside the old until the swap
     }
