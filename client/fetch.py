@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,19 +33,6 @@ Targets = dict[str, list[tuple[Path, int]]]
 class Seeder:
     url: str
     ticket: Callable[[], Awaitable[str]]
-
-
-def batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    total = 0
-    for h in hashes:
-        if batch and (total + sizes[h] > BATCH_BYTES or len(batch) >= BATCH_CHUNKS):
-            yield batch
-            batch, total = [], 0
-        batch.append(h)
-        total += sizes[h]
-    if batch:
-        yield batch
 
 
 def _apply(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> tuple[list[str], int, list[Path]]:
@@ -104,7 +91,7 @@ async def fetch(
                 crashpoints.reach("fetched-batch")
 
         async with asyncio.TaskGroup() as group:
-            for batch in batches(pending, sizes):
+            for batch in pack.batches(pending, sizes, BATCH_BYTES, BATCH_CHUNKS):
                 group.create_task(one(batch))
         pending = retry
     if pending:

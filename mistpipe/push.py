@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from shared import compression, pack
 from shared.manifest import Manifest
 
 UPLOAD_BATCH = 8 * 1024 * 1024
+UPLOAD_CHUNKS = 4096
 UPLOADS_IN_FLIGHT = 3
 MISSING_QUERY = 50_000
 
@@ -57,19 +57,6 @@ def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
     return compression.compress(data, level)
 
 
-def _batches(hashes: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    total = 0
-    for h in hashes:
-        if batch and total + sizes[h] > UPLOAD_BATCH:
-            yield batch
-            batch, total = [], 0
-        batch.append(h)
-        total += sizes[h]
-    if batch:
-        yield batch
-
-
 async def push(api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL) -> PushResult:
     progress.say(f"Chunking {root} ...")
     manifest = await asyncio.to_thread(scan, root, game, version)
@@ -100,7 +87,7 @@ async def push(api: Api, game: str, root: Path, version: str, progress: Progress
 
     with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         async with asyncio.TaskGroup() as group:
-            for batch in _batches(missing, sizes):
+            for batch in pack.batches(missing, sizes, UPLOAD_BATCH, UPLOAD_CHUNKS):
                 group.create_task(send(batch, pool))
     data = manifest.canonical_bytes()
     try:

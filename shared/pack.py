@@ -88,6 +88,20 @@ def iter_records(data: bytes | memoryview) -> Iterator[Record]:
         pos += length
 
 
+def batches(hashes: Iterable[str], sizes: dict[str, int], max_bytes: int, max_count: int) -> Iterator[list[str]]:
+    """Group chunks, in order, into requests of at most `max_bytes` (uncompressed) and `max_count` chunks."""
+    batch: list[str] = []
+    total = 0
+    for h in hashes:
+        if batch and (total + sizes[h] > max_bytes or len(batch) >= max_count):
+            yield batch
+            batch, total = [], 0
+        batch.append(h)
+        total += sizes[h]
+    if batch:
+        yield batch
+
+
 def encode_hashes(hashes: Iterable[str]) -> bytes:
     return b"".join(bytes.fromhex(h) for h in hashes)
 

@@ -4,7 +4,7 @@ import pytest
 
 from shared.errors import PackError
 from shared.pack import (
-    CHUNK, END, HEADER_SIZE, MAX_RECORD, MISSING, Record, decode_hashes, encode, encode_hashes, encode_header,
+    CHUNK, END, HEADER_SIZE, MAX_RECORD, MISSING, Record, batches, decode_hashes, encode, encode_hashes, encode_header,
     iter_records,
 )
 
@@ -121,3 +121,17 @@ def test_hash_list_not_a_multiple_of_32_is_refused(size):
 def test_hash_list_over_the_limit_is_refused():
     with pytest.raises(PackError, match="at most 2 per request"):
         decode_hashes(encode_hashes([H1, H2, H1]), limit=2)
+
+
+def test_batches_keep_order_and_respect_both_limits():
+    sizes = {f"{i:064x}": 100 for i in range(10)}
+    hashes = list(sizes)
+    by_bytes = list(batches(hashes, sizes, max_bytes=250, max_count=100))
+    assert by_bytes == [hashes[0:2], hashes[2:4], hashes[4:6], hashes[6:8], hashes[8:10]]
+    by_count = list(batches(hashes, sizes, max_bytes=10_000, max_count=3))
+    assert [len(b) for b in by_count] == [3, 3, 3, 1] and sum(by_count, []) == hashes
+
+
+def test_a_chunk_larger_than_the_byte_limit_still_gets_a_batch_of_its_own():
+    sizes = {"a" * 64: 500, "b" * 64: 10}
+    assert list(batches(list(sizes), sizes, max_bytes=100, max_count=10)) == [["a" * 64], ["b" * 64]]
