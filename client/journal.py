@@ -68,16 +68,36 @@ def clear(root: Path) -> None:
     (root / MIST_DIR / JOURNAL).unlink(missing_ok=True)
 
 
-def inside(root: Path, rel: str) -> Path:
-    """The absolute path for `rel`, refusing any whose folders lead outside the install root (a planted symlink)."""
-    real_root = os.path.realpath(root)
-    target = root / rel
-    parent = os.path.realpath(target.parent)
-    if parent != real_root and not parent.startswith(real_root + os.sep):
-        raise InstallError(
-            f"{rel} would be written outside {root} (a folder on its way is a link to {parent}); remove the link and retry"
-        )
-    return target
+class Confined:
+    """Paths under an install root, refusing any whose folders lead outside it (a planted symlink).
+
+    Each folder is resolved once per phase: a game has thousands of files in a few hundred folders.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._real_root = os.path.realpath(root)
+        self._checked: set[Path] = set()
+
+    def __repr__(self) -> str:
+        return f"Confined(root={str(self.root)!r}, checked={len(self._checked)})"
+
+    def path(self, rel: str) -> Path:
+        target = self.root / rel
+        folder = target.parent
+        if folder not in self._checked:
+            real = os.path.realpath(folder)
+            if real != self._real_root and not real.startswith(self._real_root + os.sep):
+                raise InstallError(
+                    f"{rel} would be written outside {self.root} (a folder on its way is a link to {real}); "
+                    "remove the link and retry"
+                )
+            self._checked.add(folder)
+        return target
+
+    def forget(self) -> None:
+        """Folders may have been removed or replaced: check them again."""
+        self._checked.clear()
 
 
 def _prune_empty_parents(root: Path, rel: str) -> None:
@@ -92,29 +112,31 @@ def _prune_empty_parents(root: Path, rel: str) -> None:
 
 def apply(root: Path, journal: Journal) -> None:
     """Carry out the swap: remove files the new build dropped, then move every staged file into place."""
+    confined = Confined(root)
     moved_in = {fold(final) for staged, final in journal.moves if not (root / MIST_DIR / staged).exists()}
     for rel in journal.deletes:
         if fold(rel) in moved_in:
             continue  # on a case-insensitive disk this name is now the new file, moved in before a crash
-        path = inside(root, rel)
+        path = confined.path(rel)
         if path.is_symlink() or path.is_file():
             path.unlink()
         _prune_empty_parents(root, rel)
+    confined.forget()
     touched: set[Path] = set()
     for staged_rel, rel in journal.moves:
         staged = root / MIST_DIR / staged_rel
         if not staged.exists():
             continue  # moved before the crash
-        final = inside(root, rel)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        final = inside(root, rel)
+        final = confined.path(rel)  # resolved before mkdir, so no folder is ever made through a planted link
+        if final.parent not in touched:
+            final.parent.mkdir(parents=True, exist_ok=True)
         if final.is_dir() and not final.is_symlink():
             raise InstallError(f"{rel} is a folder in the install directory but a file in the new build; move it away and retry")
         os.replace(staged, final)
         touched.add(final.parent)
         crashpoints.reach("mid-swap")
     for rel, executable in journal.modes:
-        path = inside(root, rel)
+        path = confined.path(rel)
         if path.is_file() and not path.is_symlink():
             os.chmod(path, 0o755 if executable else 0o644)
     for folder in touched:

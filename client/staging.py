@@ -63,7 +63,6 @@ class Prepared:
 def prepare(root: Path, entry: FileEntry, local: dict[str, tuple[Location, ...]]) -> Prepared:
     """Create or resume the staged file; fill every chunk that is already there or can be copied locally."""
     path = staged_path(root, entry)
-    path.parent.mkdir(parents=True, exist_ok=True)
     result = Prepared()
     existed = path.exists()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
