@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from pathlib import Path
 
 import click
 from aiohttp import web
 
-from seeder.app import SeederContext, make_app
+from seeder.app import MAX_UPLOAD_BODY, SeederContext, make_app
 from shared.chunkstore import DirectoryChunkStore
 from tracker.serve import run
 
@@ -30,6 +31,7 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int) -
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
     key = public_key or _tracker_key(tracker_url)
-    root = web.Application()
+    root = web.Application(client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
     root.add_subapp("/seeder", make_app(SeederContext(DirectoryChunkStore(store), key)))
-    run(root, host, port)
+    run(root, host, port,
+        on_ready=lambda: print(f"mist-seeder listening on http://{host}:{port}/seeder", file=sys.stderr, flush=True))

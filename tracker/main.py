@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -23,4 +24,5 @@ def main(data: Path, host: str, port: int, seeder_url: str) -> None:
     password = ensure_admin(ctx)
     if password:
         print(f"admin account created with password: {password}", flush=True)
-    run(make_app(ctx), host, port)
+    run(make_app(ctx), host, port,
+        on_ready=lambda: print(f"mist-tracker listening on http://{host}:{port}", file=sys.stderr, flush=True))

@@ -1,0 +1,56 @@
+"""The parts alone: mist-tracker, mist-seeder and mist-worker as separate processes over one data directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
+from tests.e2e.gametree import MB, assert_same_tree, make_tree
+
+
+def start(args: list, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a service and wait for the line that says it listens (not for a fixed time)."""
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if " listening on " in line:
+            return process
+    raise AssertionError(f"{args[0]} exited before it listened:\n" + "".join(seen))
+
+
+def test_tracker_seeder_and_worker_run_as_separate_services(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    tracker_port, seeder_port = free_port(), free_port()
+    tracker_url, seeder_url = f"http://127.0.0.1:{tracker_port}", f"http://127.0.0.1:{seeder_port}/seeder"
+    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    processes = []
+    try:
+        processes.append(start([BIN / "mist-tracker", "--data", str(data), "--port", str(tracker_port),
+                                "--seeder-url", seeder_url], env))
+        processes.append(start([BIN / "mist-seeder", "--store", str(data / "store"), "--port", str(seeder_port),
+                                "--tracker-url", tracker_url]))
+        worker = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(worker)
+
+        admin = Person(tmp_path / "admin", ADMIN_PASSWORD)
+        admin.run("mistpipe", "login", tracker_url, "--user", "admin")
+        admin.run("mistpipe", "new-game", "split", "--title", "Split")
+        tree = make_tree(tmp_path / "build", seed=41, small_files=20, large=(2 * MB,))
+        pushed = admin.json("mistpipe", "push", "split", str(tree), "--version", "1")
+        assert pushed["chunks_uploaded"] == pushed["chunks_total"]
+        assert admin.json("mistpipe", "scrub")["result"]["corrupt"] == []  # the worker ran it
+
+        admin.run("mistpipe", "user", "add", "carol", env={"MIST_PASSWORD": FRIEND_PASSWORD})
+        carol = Person(tmp_path / "carol", FRIEND_PASSWORD)
+        carol.run("mist", "login", tracker_url, "--user", "carol")
+        installed = carol.json("mist", "install", "split", "--dir", str(tmp_path / "game"))
+        assert installed["bytes_downloaded"] > 0
+        assert_same_tree(tree, tmp_path / "game")
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
