@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import getpass
 import json
 import os
@@ -36,11 +37,13 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return _runner()(coro_fn())  # type: ignore[arg-type]
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
-    except ExceptionGroup as group:  # concurrent tasks failed: report the first domain error
+    except ExceptionGroup as group:  # concurrent tasks failed: report the first domain or disk error
         first = _first_mist_error(group)
         if first is None:
             raise
-        raise click.ClickException(str(first)) from group
+        raise click.ClickException(disk_error(first) if isinstance(first, OSError) else str(first)) from group
+    except OSError as exc:  # the local disk: full, read-only, permissions
+        raise click.ClickException(disk_error(exc)) from exc
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; run the same command again to resume") from None
 
@@ -54,9 +57,19 @@ def _runner() -> Callable[..., Any]:
     return uvloop.run
 
 
-def _first_mist_error(group: BaseExceptionGroup) -> MistError | None:
+def disk_error(exc: OSError) -> str:
+    """One line for a failure of the local disk, saying what to do; work done so far is kept for the next run."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full{where}; free some space and run the same command again to resume"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write{where}: {exc.strerror}; choose a folder you can write to"
+    return f"{exc.strerror or exc}{where}; run the same command again to resume"
+
+
+def _first_mist_error(group: BaseExceptionGroup) -> MistError | OSError | None:
     for exc in group.exceptions:
-        if isinstance(exc, MistError):
+        if isinstance(exc, (MistError, OSError)):
             return exc
         if isinstance(exc, BaseExceptionGroup):
             found = _first_mist_error(exc)

@@ -1,0 +1,54 @@
+"""How a command's failure reaches the user: one line that says what to do, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+
+import click
+import pytest
+
+from client.commandline import run
+from client.errors import DownloadFailed
+
+
+def failing(exc: BaseException):
+    async def go() -> None:
+        raise exc
+
+    return go
+
+
+def message(exc: BaseException) -> str:
+    with pytest.raises(click.ClickException) as caught:
+        run(failing(exc))
+    return caught.value.message
+
+
+def test_a_full_disk_says_to_free_space_and_resume() -> None:
+    text = message(OSError(errno.ENOSPC, "No space left on device", "/games/x/.mist/staging/a"))
+    assert text.startswith("the disk is full (/games/x/.mist/staging/a)") and "resume" in text
+
+
+def test_a_read_only_folder_says_to_choose_another() -> None:
+    assert "choose a folder you can write to" in message(OSError(errno.EROFS, "Read-only file system", "/mnt/ro"))
+
+
+def test_a_domain_error_inside_concurrent_tasks_is_reported_alone() -> None:
+    async def go() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(failing(DownloadFailed("the seeder does not have chunk ab12; ask the admin"))())
+
+    with pytest.raises(click.ClickException) as caught:
+        run(go)
+    assert caught.value.message == "the seeder does not have chunk ab12; ask the admin"
+
+
+def test_a_full_disk_inside_concurrent_tasks_is_reported_alone() -> None:
+    async def go() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(failing(OSError(errno.ENOSPC, "No space left on device", "/g/f"))())
+
+    with pytest.raises(click.ClickException) as caught:
+        run(go)
+    assert caught.value.message.startswith("the disk is full (/g/f)")
