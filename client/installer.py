@@ -123,8 +123,8 @@ class Installer:
         current = self._installed(game)
         version = to or await self._latest(game)
         if dry_run:
-            signed, target = await self._target(game, version)
-            return self._plan(current.dir, target, set())
+            _, target = await self._target(game, version)
+            return await asyncio.to_thread(self._plan, current.dir, target, set())
         return await self._converge(game, current.dir, version)
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
