@@ -195,3 +195,25 @@ def test_admin_routes_need_an_admin(server: Server, friend: Person) -> None:
         assert status == 401, path
     status, body = http("GET", f"{server.url}/api/games", None, {"Authorization": "Bearer not-a-jwt"})
     assert status == 401 and b"log in again" in body
+
+
+def test_a_full_store_disk_stops_the_push_with_a_clear_error_and_no_build(tmp_path) -> None:
+    from tests.e2e.conftest import start_server
+
+    small = tmp_path / "small-store"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m", "tmpfs", str(small)], check=True)
+    server = start_server(small / "data")
+    try:
+        admin = Person(tmp_path / "admin", ADMIN_PASSWORD)
+        admin.run("mistpipe", "login", server.url, "--user", "admin")
+        admin.run("mistpipe", "new-game", "big", "--title", "Big")
+        tree = make_tree(tmp_path / "big", seed=51, small_files=3, large=(16 * MB,))
+        result = admin.run("mistpipe", "push", "big", str(tree), "--version", "1", check=False)
+        one_line_error(result, "out of disk space", "push again")
+        assert admin.json("mistpipe", "ls", "big")["games"][0]["builds"] == []
+        assert not list((small / "data" / "store").rglob(".tmp-*"))  # no half-written chunk left behind
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+        subprocess.run(["umount", str(small)], check=True)
