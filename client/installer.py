@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import os
 import shutil
 import time
@@ -70,10 +71,11 @@ class VerifyReport:
 
 
 @contextmanager
-def locked(root: Path) -> Iterator[None]:
-    """One mist process per install directory at a time."""
-    (root / MIST_DIR).mkdir(parents=True, exist_ok=True)
-    with open(root / MIST_DIR / "lock", "w") as handle:
+def locked(locks: Path, root: Path) -> Iterator[None]:
+    """One mist process per install directory at a time (the lock lives in MIST_HOME, not in the game's folder)."""
+    locks.mkdir(exist_ok=True)
+    name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
+    with open(locks / f"{name}.lock", "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -100,6 +102,7 @@ def _intact(path: Path, entry: FileEntry) -> bool:
 class Installer:
     def __init__(self, api: Api, state: State, progress: Progress) -> None:
         self.api, self.state, self.progress = api, state, progress
+        self.locks = state.path.parent / "locks"
 
     def __repr__(self) -> str:
         return f"Installer(api={self.api!r}, state={self.state!r})"
@@ -129,7 +132,8 @@ class Installer:
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
         current = self._installed(game)
-        bad = await self._check(current)
+        with locked(self.locks, current.dir):  # not while another command is swapping files in
+            bad = await self._check(current)
         report = VerifyReport(game, current.version, bad)
         if not repair or not bad:
             return report, None
@@ -138,7 +142,7 @@ class Installer:
     async def uninstall(self, game: str) -> Install:
         current = self._installed(game)
         root = current.dir
-        with locked(root):
+        with locked(self.locks, root):
             for entry in current.manifest.files:
                 journal_mod.apply(root, Journal(game, "", "", [], [entry.path], []))
             shutil.rmtree(root / MIST_DIR, ignore_errors=True)
@@ -246,7 +250,7 @@ class Installer:
     async def _converge(self, game: str, root: Path, version: str, distrust: set[str] | None = None) -> Outcome:
         started = time.monotonic()
         distrust = distrust or set()
-        with locked(root):
+        with locked(self.locks, root):
             await asyncio.to_thread(self._finish_journal, root)
             data, target = await self._target(game, version)
             plan = await asyncio.to_thread(self._plan, root, target, distrust)
@@ -258,6 +262,7 @@ class Installer:
                 f"{len(plan.unchanged)} files untouched, {len(plan.delete)} to remove"
             )
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
+            (root / MIST_DIR).mkdir(exist_ok=True)
             journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             reused = written = received = 0
             if plan.write:

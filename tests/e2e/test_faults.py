@@ -217,3 +217,28 @@ def test_a_full_store_disk_stops_the_push_with_a_clear_error_and_no_build(tmp_pa
         server.process.terminate()
         server.process.wait(timeout=10)
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_an_expired_access_token_is_refreshed_and_the_old_refresh_token_dies(build, friend: Person, server: Server) -> None:
+    creds = friend.session()
+    creds["access_expires"] = 0  # as if the 15 minutes had passed
+    (friend.home / "credentials-mist.json").write_text(json.dumps(creds))
+    assert friend.json("mist", "ls")["games"]
+    renewed = friend.session()
+    assert renewed["refresh_token"] != creds["refresh_token"] and renewed["access_expires"] > 0
+    status, body = http("POST", f"{server.url}/api/refresh", json.dumps({"refresh_token": creds["refresh_token"]}).encode())
+    assert status == 401 and b"log in again" in body  # refresh tokens rotate: a stolen old one is useless
+
+
+def test_two_commands_on_one_install_do_not_interleave(build, friend: Person, tmp_path) -> None:
+    import fcntl
+    import hashlib
+
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target))
+    assert not (target / ".mist").exists()
+    name = hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:24]
+    with open(friend.home / "locks" / f"{name}.lock", "w") as held:  # as another mist process holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        one_line_error(friend.run("mist", "verify", GAME, "--repair", check=False), "another mist command")
+    assert friend.json("mist", "verify", GAME)["ok"] is True
