@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 from pathlib import Path
 
 from mistpipe.scan import scan
@@ -45,3 +48,19 @@ def test_a_user_cannot_start_a_scrub(server: Server, friend: Person) -> None:
     friend.run("mistpipe", "login", server.url, "--user", friend.session()["user"])
     refused = friend.run("mistpipe", "scrub", check=False)
     assert refused.returncode != 0 and "admin" in refused.stderr
+
+
+def test_the_worker_does_not_outlive_a_killed_server(tmp_path) -> None:
+    from tests.e2e.conftest import start_server
+
+    data = tmp_path / "data"
+    server = start_server(data)
+    workers = [os.pidfd_open(int(pid)) for pid in worker_processes(data)]
+    assert workers
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=10)
+    for pidfd in workers:  # a pidfd becomes readable when its process exits: wait for that, not for a time
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        assert poller.poll(20_000), "the worker is still running after its server was killed"
+        os.close(pidfd)
