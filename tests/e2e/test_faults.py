@@ -242,3 +242,11 @@ def test_two_commands_on_one_install_do_not_interleave(build, friend: Person, tm
         fcntl.flock(held, fcntl.LOCK_EX)
         one_line_error(friend.run("mist", "verify", GAME, "--repair", check=False), "another mist command")
     assert friend.json("mist", "verify", GAME)["ok"] is True
+
+
+def test_logout_forgets_the_session(friend: Person) -> None:
+    assert friend.json("mist", "ls")["games"] is not None
+    assert "Logged out." in friend.run("mist", "logout").stderr
+    assert not (friend.home / "credentials-mist.json").exists()
+    one_line_error(friend.run("mist", "ls", check=False), "not logged in")
+    assert "Was not logged in." in friend.run("mist", "logout").stderr
