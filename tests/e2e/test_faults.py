@@ -246,6 +246,7 @@ def test_two_commands_on_one_install_do_not_interleave(build, friend: Person, tm
 
 def test_logout_forgets_the_session(friend: Person) -> None:
     assert friend.json("mist", "ls")["games"] is not None
+    assert (friend.home / "credentials-mist.json").stat().st_mode & 0o777 == 0o600  # tokens readable by the user only
     assert "Logged out." in friend.run("mist", "logout").stderr
     assert not (friend.home / "credentials-mist.json").exists()
     one_line_error(friend.run("mist", "ls", check=False), "not logged in")
