@@ -134,3 +134,45 @@ def scrub(wait: bool, as_json: bool) -> None:
             + (f" ({', '.join(h[:12] for h in result['corrupt'][:5])}); push the builds that have them again"
                if result["corrupt"] else "") + ".")
     emit(as_json, report, text)
+
+
+@user.command("passwd")
+@click.argument("name")
+def user_passwd(name: str) -> None:
+    """Set NAME's password (from MIST_PASSWORD or a prompt); their sessions end."""
+    password = read_password(f"New password for {name}")
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("POST", f"/api/users/{name}/password", json={"password": password})
+
+    run(go)
+    click.echo(f"Password of {name} changed; their sessions were ended, they log in again with the new one.")
+
+
+@user.command("disable")
+@click.argument("name")
+def user_disable(name: str) -> None:
+    """Stop NAME from logging in; their access ends when their current 15-minute token expires."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("POST", f"/api/users/{name}/disable")
+
+    run(go)
+    click.echo(f"Disabled {name}; their access ends within 15 minutes.")
+
+
+@user.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def user_ls(as_json: bool) -> None:
+    """List the accounts."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("GET", "/api/users")
+
+    listing = run(go)
+    lines = [f"{u['name']:<24} {'admin' if u['admin'] else 'user':<6} {'disabled' if u['disabled'] else ''}"
+             for u in listing["users"]]
+    emit(as_json, listing, "\n".join(lines))

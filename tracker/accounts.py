@@ -13,7 +13,7 @@ from aiohttp import web
 from tracker import auth
 from tracker.config import TrackerContext
 from tracker.db import queries
-from tracker.errors import BadRequest, Unauthorized
+from tracker.errors import BadRequest, Conflict, Unauthorized
 from tracker.web import CONTEXT, admin, json_body
 
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -92,9 +92,39 @@ async def add_user(request: web.Request) -> web.Response:
 _DUMMY_HASH = auth.hash_password(secrets.token_urlsafe(16))
 
 
+async def list_users(request: web.Request) -> web.Response:
+    admin(request)
+    return web.json_response({"users": await request.app[CONTEXT].db.run(queries.list_users)})
+
+
+async def change_password(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    admin(request)
+    name = request.match_info["name"]
+    body = await json_body(request, {"password": str})
+    if len(body["password"]) < MIN_PASSWORD:
+        raise BadRequest(f"password must have at least {MIN_PASSWORD} characters")
+    hashed = await asyncio.to_thread(auth.hash_password, body["password"])
+    await ctx.db.run(lambda s: queries.change_password(s, name, hashed))
+    return web.json_response({"name": name, "sessions_revoked": True})
+
+
+async def disable_user(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    who = admin(request)
+    name = request.match_info["name"]
+    if name == who.user:
+        raise Conflict("you cannot disable your own account; ask another admin")
+    await ctx.db.run(lambda s: queries.disable_user(s, name))
+    return web.json_response({"name": name, "disabled": True, "sessions_revoked": True})
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/api/login", login),
         web.post("/api/refresh", refresh),
+        web.get("/api/users", list_users),
         web.post("/api/users", add_user),
+        web.post("/api/users/{name}/password", change_password),
+        web.post("/api/users/{name}/disable", disable_user),
     ]

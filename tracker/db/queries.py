@@ -87,6 +87,37 @@ def set_password_hash(session: Session, name: str, password_hash: str) -> None:
     session.execute(update(User).where(User.name == name).values(password_hash=password_hash))
 
 
+def list_users(session: Session) -> list[dict[str, object]]:
+    return [
+        {"name": u.name, "admin": u.is_admin, "disabled": u.disabled, "created_at": u.created_at.isoformat() + "Z"}
+        for u in session.scalars(select(User).order_by(User.name))
+    ]
+
+
+def _user_id(session: Session, name: str) -> int:
+    user_id = session.scalar(select(User.id).where(User.name == name))
+    if user_id is None:
+        raise NotFound(f"no user {name!r}; `mistpipe user ls` lists them")
+    return user_id
+
+
+def revoke_sessions(session: Session, user_id: int) -> None:
+    """End every refresh token of the user: their access stops when the current access token expires."""
+    session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id).values(revoked=True))
+
+
+def change_password(session: Session, name: str, password_hash: str) -> None:
+    user_id = _user_id(session, name)
+    session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
+    revoke_sessions(session, user_id)
+
+
+def disable_user(session: Session, name: str) -> None:
+    user_id = _user_id(session, name)
+    session.execute(update(User).where(User.id == user_id).values(disabled=True))
+    revoke_sessions(session, user_id)
+
+
 def store_refresh_token(session: Session, name: str, token_hash: str, expires_at: datetime) -> None:
     user_id = session.scalar(select(User.id).where(User.name == name))
     session.add(RefreshToken(user_id=user_id, token_hash=token_hash, expires_at=expires_at, revoked=False))

@@ -1,0 +1,42 @@
+"""The admin manages accounts: list, change a password, disable; sessions end with them."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import Person, Server
+from tests.e2e.test_faults import http, one_line_error
+
+
+def test_admin_lists_accounts(admin: Person, friend: Person) -> None:
+    users = {u["name"]: u for u in admin.json("mistpipe", "user", "ls")["users"]}
+    assert users["admin"]["admin"] is True
+    name = friend.session()["user"]
+    assert users[name] == {**users[name], "admin": False, "disabled": False}
+
+
+def test_a_new_password_ends_the_old_sessions(server: Server, admin: Person, friend: Person) -> None:
+    name, old_refresh = friend.session()["user"], friend.session()["refresh_token"]
+    admin.run("mistpipe", "user", "passwd", name, env={"MIST_PASSWORD": "a-brand-new-one"})
+    status, _ = http("POST", f"{server.url}/api/refresh", json.dumps({"refresh_token": old_refresh}).encode())
+    assert status == 401
+    one_line_error(friend.run("mist", "login", server.url, "--user", name, check=False), "wrong user name or password")
+    friend.run("mist", "login", server.url, "--user", name, env={"MIST_PASSWORD": "a-brand-new-one"})
+    assert friend.json("mist", "ls")["games"] is not None
+
+
+def test_a_disabled_account_cannot_log_in_or_refresh(server: Server, admin: Person, friend: Person) -> None:
+    name, refresh = friend.session()["user"], friend.session()["refresh_token"]
+    admin.run("mistpipe", "user", "disable", name)
+    assert {u["name"]: u for u in admin.json("mistpipe", "user", "ls")["users"]}[name]["disabled"] is True
+    status, _ = http("POST", f"{server.url}/api/refresh", json.dumps({"refresh_token": refresh}).encode())
+    assert status == 401
+    one_line_error(friend.run("mist", "login", server.url, "--user", name, check=False), "wrong user name or password")
+
+
+def test_an_admin_cannot_disable_their_own_account(admin: Person) -> None:
+    one_line_error(admin.run("mistpipe", "user", "disable", "admin", check=False), "your own account")
+
+
+def test_user_commands_refuse_unknown_accounts(admin: Person) -> None:
+    one_line_error(admin.run("mistpipe", "user", "disable", "nobody-here", check=False), "no user", "user ls")
