@@ -52,12 +52,18 @@ async def _issue(ctx: TrackerContext, user: queries.UserRow) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = await json_body(request, {"user": str, "password": str})
+    address = request.remote or "unknown"
+    delay = ctx.throttle.check(body["user"], address, ctx.now)
+    if delay:
+        await asyncio.sleep(delay)  # answer a guesser slowly; the throttle decided how slowly
     user = await ctx.db.run(lambda s: queries.get_user(s, body["user"]))
     # argon2 takes ~50 ms of CPU, so it runs off the event loop. Verify against a dummy hash for unknown users so timing does not reveal which names exist.
     stored = user.password_hash if user else _DUMMY_HASH
     ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
     if user is None or not ok or user.disabled:
+        ctx.throttle.failed(body["user"], address, ctx.now)
         raise Unauthorized("wrong user name or password")
+    ctx.throttle.succeeded(body["user"], address)
     if auth.needs_rehash(user.password_hash):
         rehashed = auth.hash_password(body["password"])
         await ctx.db.run(lambda s: queries.set_password_hash(s, user.name, rehashed))

@@ -13,6 +13,7 @@ from shared.chunkstore import DirectoryChunkStore
 from shared.signing import Signer
 from tracker.db.engine import Database, migrate, open_engine
 from tracker.jobs import Jobs, open_jobs
+from tracker.throttle import Throttle
 
 
 @dataclass
@@ -58,6 +59,7 @@ class TrackerContext:
     store: DirectoryChunkStore
     jwt_secret: bytes
     jobs: Jobs
+    throttle: Throttle = field(default_factory=Throttle)
 
     def __repr__(self) -> str:
         return f"TrackerContext(data={str(self.settings.data)!r}, db={self.db!r})"

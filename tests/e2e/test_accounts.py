@@ -40,3 +40,14 @@ def test_an_admin_cannot_disable_their_own_account(admin: Person) -> None:
 
 def test_user_commands_refuse_unknown_accounts(admin: Person) -> None:
     one_line_error(admin.run("mistpipe", "user", "disable", "nobody-here", check=False), "no user", "user ls")
+
+
+def test_repeated_wrong_passwords_are_refused_for_a_while_even_with_the_right_one(server: Server, admin: Person, tmp_path) -> None:
+    admin.run("mistpipe", "user", "add", "guessed", env={"MIST_PASSWORD": "the-right-one"})
+    for _ in range(10):
+        status, body = http("POST", f"{server.url}/api/login", json.dumps({"user": "guessed", "password": "nope"}).encode())
+        assert status == 401
+    status, body = http("POST", f"{server.url}/api/login", json.dumps({"user": "guessed", "password": "the-right-one"}).encode())
+    assert status == 429 and 0 < json.loads(body)["detail"]["retry_after"] <= 900
+    person = Person(tmp_path / "home", "the-right-one")
+    one_line_error(person.run("mist", "login", server.url, "--user", "guessed", check=False), "too many failed logins", "try again in")

@@ -1,0 +1,80 @@
+"""Slowing and then refusing repeated failed logins (pure logic: the caller passes the clock).
+
+Failures are counted per account and per address over a window. An account
+that keeps failing is answered more and more slowly, from any address, which
+makes guessing expensive without locking anyone out. Refusal is keyed by
+account *and* address (and by address alone for one address trying many
+accounts), so an attacker elsewhere cannot lock the admin out, and every
+refusal ends when the window has passed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from shared.errors import MistError
+
+
+class LoginRefused(MistError):
+    """Too many failed logins from here: try again after `retry_after` seconds."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        self.retry_after = retry_after
+        self.detail = {"retry_after": retry_after}
+
+
+@dataclass
+class Throttle:
+    window: float = 900.0
+    slow_after: int = 3
+    first_delay: float = 0.1
+    max_delay: float = 2.0
+    refuse_after: int = 10
+    address_refuse_after: int = 50
+    _by_account: dict[str, deque[float]] = field(default_factory=dict)
+    _by_pair: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _by_address: dict[str, deque[float]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Throttle(accounts={len(self._by_account)}, addresses={len(self._by_address)})"
+
+    def _recent(self, table: dict, key: object, now: float) -> deque[float]:
+        times = table.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del table[key]
+        return times
+
+    def check(self, account: str, address: str, now: float) -> float:
+        """Before checking a password: raise LoginRefused, or return how long to wait before answering."""
+        pair = self._recent(self._by_pair, (account, address), now)
+        if len(pair) >= self.refuse_after:
+            raise LoginRefused(self._retry_after(pair, now))
+        from_address = self._recent(self._by_address, address, now)
+        if len(from_address) >= self.address_refuse_after:
+            raise LoginRefused(self._retry_after(from_address, now))
+        failures = len(self._recent(self._by_account, account, now))
+        if failures < self.slow_after:
+            return 0.0
+        return min(self.max_delay, self.first_delay * 2 ** (failures - self.slow_after))
+
+    def _retry_after(self, times: deque[float], now: float) -> int:
+        """Seconds until the oldest counted failure leaves the window."""
+        return max(1, math.ceil(times[0] + self.window - now))
+
+    def failed(self, account: str, address: str, now: float) -> None:
+        self._by_account.setdefault(account, deque()).append(now)
+        self._by_pair.setdefault((account, address), deque()).append(now)
+        self._by_address.setdefault(address, deque()).append(now)
+
+    def succeeded(self, account: str, address: str) -> None:
+        """The right password from here: forget this pair's failures (the account's slow-down stays)."""
+        self._by_pair.pop((account, address), None)
