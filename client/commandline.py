@@ -81,8 +81,8 @@ def _first_mist_error(group: BaseExceptionGroup) -> MistError | OSError | None:
 def do_login(tool: str, url: str, user: str) -> str:
     password = read_password(f"Password for {user} at {url}")
     creds = run(lambda: api_login(url.rstrip("/"), user, password))
-    path = credentials.save(mist_home(), tool, creds)
-    return f"Logged in to {creds.url} as {creds.user} ({creds.scope}); session saved in {path} (mode 0600)"
+    where = credentials.save(mist_home(), tool, creds, try_keychain=True)
+    return f"Logged in to {creds.url} as {creds.user} ({creds.scope}); tokens saved in {where}"
 
 
 def session(tool: str) -> Api:

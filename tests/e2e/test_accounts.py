@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.e2e.conftest import Person, Server
 from tests.e2e.test_faults import http, one_line_error
@@ -51,3 +52,25 @@ def test_repeated_wrong_passwords_are_refused_for_a_while_even_with_the_right_on
     assert status == 429 and 0 < json.loads(body)["detail"]["retry_after"] <= 900
     person = Person(tmp_path / "home", "the-right-one")
     one_line_error(person.run("mist", "login", server.url, "--user", "guessed", check=False), "too many failed logins", "try again in")
+
+
+def test_tokens_go_to_the_os_keychain_where_there_is_one(server: Server, admin: Person, tmp_path) -> None:
+    keychain = tmp_path / "keychain.json"
+    env = {"PYTHON_KEYRING_BACKEND": "tests.e2e.fake_keyring.FileKeychain", "FAKE_KEYCHAIN_FILE": str(keychain),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    admin.run("mistpipe", "user", "add", "keyed", env={"MIST_PASSWORD": "keyed-password"})
+    person = Person(tmp_path / "home", "keyed-password")
+    said = person.run("mist", "login", server.url, "--user", "keyed", env=env).stderr
+    assert "OS keychain" in said
+    session = person.session()
+    assert session["secrets_in"] == "keychain" and "refresh_token" not in session and "access_token" not in session
+    assert "refresh_token" in keychain.read_text()
+    assert person.json("mist", "ls", env=env)["games"] is not None
+    person.run("mist", "logout", env=env)
+    assert json.loads(keychain.read_text()) == {}
+
+
+def test_without_a_keychain_the_tokens_stay_in_a_private_file(server: Server, friend: Person) -> None:
+    session = friend.session()
+    assert session["secrets_in"] == "file" and session["refresh_token"]
+    assert (friend.home / "credentials-mist.json").stat().st_mode & 0o777 == 0o600
