@@ -39,15 +39,44 @@ def logout() -> None:
 @main.command("new-game")
 @click.argument("slug")
 @click.option("--title", required=True, help="The name friends see.")
-def new_game(slug: str, title: str) -> None:
+@click.option("--private", is_flag=True, help="Only friends you `grant` it to can see it.")
+def new_game(slug: str, title: str, private: bool) -> None:
     """Create the game SLUG (lowercase letters, digits, '-')."""
 
     async def go() -> dict:
         async with session(TOOL) as api:
-            return await api.call("POST", "/api/games", json={"slug": slug, "title": title})
+            return await api.call("POST", "/api/games", json={"slug": slug, "title": title, "private": private})
 
     game = run(go)
-    click.echo(f"Created {game['slug']} ({game['title']}).")
+    click.echo(f"Created {'private game ' if game['private'] else ''}{game['slug']} ({game['title']}).")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("game")
+def grant(name: str, game: str) -> None:
+    """Let the account NAME see and install the private GAME."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("POST", f"/api/games/{game}/grants", json={"user": name})
+
+    run(go)
+    click.echo(f"{name} may now install {game}.")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("game")
+def revoke(name: str, game: str) -> None:
+    """Take GAME away from NAME: no new tickets from now on."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("DELETE", f"/api/games/{game}/grants/{name}")
+
+    run(go)
+    click.echo(f"{name} can no longer fetch {game}.")
 
 
 @main.command()
@@ -90,7 +119,7 @@ def ls(game: str | None, as_json: bool) -> None:
     listing = run(go)
     lines = []
     for g in listing["games"]:
-        lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'})")
+        lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}")
         for b in g["builds"]:
             lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {b['files']} files, "
                          f"{human(b['stored_size'])} stored  {b['created_at']}")

@@ -16,7 +16,8 @@ from shared import compression, manifest as manifest_mod
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.db import queries
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
-from tracker.web import CONTEXT, admin, identity
+from tracker.catalog import viewer
+from tracker.web import CONTEXT, admin
 
 MAX_MANIFEST = 256 * 1024 * 1024
 TICKET_LIFETIME = 3600
@@ -59,9 +60,9 @@ async def commit_build(request: web.Request) -> web.Response:
 
 async def get_manifest(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    identity(request)
+    looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
-    row, data, signature = await ctx.db.run(lambda s: queries.get_build(s, slug, version))
+    row, data, signature = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
     response = web.Response(
         body=data,
         content_type="application/json",
@@ -73,11 +74,11 @@ async def get_manifest(request: web.Request) -> web.Response:
 
 async def read_ticket(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    who = identity(request)
+    looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
-    row, _, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version))
+    row, _, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
     expires = int(ctx.now) + TICKET_LIFETIME
-    ticket = Ticket(who.user, READ, row.manifest_digest, expires).encode(ctx.signer)
+    ticket = Ticket(looking.user, READ, row.manifest_digest, expires).encode(ctx.signer)
     return web.json_response({"ticket": ticket, "expires": expires, "seeder_url": seeder_url(request)})
 
 

@@ -14,29 +14,50 @@ from shared.manifest import SLUG_RE
 MAX_TITLE = 200
 
 
+def viewer(request: web.Request) -> queries.Viewer:
+    who = identity(request)
+    return queries.Viewer(who.user, who.is_admin)
+
+
 async def list_games(request: web.Request) -> web.Response:
-    identity(request)
-    games = await request.app[CONTEXT].db.run(queries.list_games)
+    looking = viewer(request)
+    games = await request.app[CONTEXT].db.run(lambda s: queries.list_games(s, looking))
     return web.json_response({"games": [g.to_json() for g in games]})
 
 
 async def show_game(request: web.Request) -> web.Response:
-    identity(request)
+    looking = viewer(request)
     slug = request.match_info["slug"]
-    game = await request.app[CONTEXT].db.run(lambda s: queries.get_game(s, slug))
+    game = await request.app[CONTEXT].db.run(lambda s: queries.get_game(s, slug, looking))
     return web.json_response(game.to_json())
 
 
 async def new_game(request: web.Request) -> web.Response:
     admin(request)
-    body = await json_body(request, {"slug": str, "title": str})
+    body = await json_body(request, {"slug": str, "title": str}, {"private": bool})
     slug, title = body["slug"], body["title"].strip()
     if not SLUG_RE.match(slug):
         raise BadRequest(f"game slug must be lowercase letters, digits and '-', up to 64, like 'hollow' (got {slug!r})")
     if not title or len(title) > MAX_TITLE or re.search(r"[\x00-\x1f\x7f]", title):
         raise BadRequest(f"game title must be 1-{MAX_TITLE} printable characters")
-    await request.app[CONTEXT].db.run(lambda s: queries.add_game(s, slug, title))
-    return web.json_response({"slug": slug, "title": title}, status=201)
+    private = body.get("private", False)
+    await request.app[CONTEXT].db.run(lambda s: queries.add_game(s, slug, title, private))
+    return web.json_response({"slug": slug, "title": title, "private": private}, status=201)
+
+
+async def grant(request: web.Request) -> web.Response:
+    admin(request)
+    slug = request.match_info["slug"]
+    body = await json_body(request, {"user": str})
+    await request.app[CONTEXT].db.run(lambda s: queries.set_grant(s, body["user"], slug, True))
+    return web.json_response({"game": slug, "user": body["user"], "granted": True})
+
+
+async def revoke(request: web.Request) -> web.Response:
+    admin(request)
+    slug, user = request.match_info["slug"], request.match_info["user"]
+    await request.app[CONTEXT].db.run(lambda s: queries.set_grant(s, user, slug, False))
+    return web.json_response({"game": slug, "user": user, "granted": False})
 
 
 def routes() -> list[web.RouteDef]:
@@ -44,4 +65,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/games", list_games),
         web.post("/api/games", new_game),
         web.get("/api/games/{slug}", show_game),
+        web.post("/api/games/{slug}/grants", grant),
+        web.delete("/api/games/{slug}/grants/{user}", revoke),
     ]

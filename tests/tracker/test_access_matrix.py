@@ -30,6 +30,8 @@ ACCESS = {
     ("POST", "/api/users/{name}/disable"): ADMIN,
     ("POST", "/api/games"): ADMIN,
     ("POST", "/api/games/{slug}/builds"): ADMIN,
+    ("POST", "/api/games/{slug}/grants"): ADMIN,
+    ("DELETE", "/api/games/{slug}/grants/{user}"): ADMIN,
     ("POST", "/api/upload-ticket"): ADMIN,
     ("POST", "/api/admin/scrub"): ADMIN,
     ("GET", "/api/admin/jobs/{job}"): ADMIN,
@@ -37,7 +39,7 @@ ACCESS = {
     ("POST", "/seeder/chunks"): UPLOAD_TICKET,
     ("POST", "/seeder/fetch"): READ_TICKET,
 }
-PARAMS = {"slug": "game", "version": "1", "name": "friend", "job": "no-such-job"}
+PARAMS = {"slug": "game", "version": "1", "name": "friend", "user": "friend", "job": "no-such-job"}
 DATA = b"the only file of the only build" * 100
 
 

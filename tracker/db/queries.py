@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, true as sa_true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
-from tracker.db.models import Build, Game, RefreshToken, User
+from tracker.db.models import Build, Game, Grant, RefreshToken, User
 from tracker.errors import Conflict, NotFound
 
 
@@ -52,15 +52,25 @@ class BuildRow:
 
 
 @dataclass(frozen=True)
+class Viewer:
+    """Who is looking: admins see every game, users public ones and those granted to them."""
+
+    user: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
 class GameRow:
     slug: str
     title: str
+    private: bool
     builds: tuple[BuildRow, ...]
 
     def to_json(self) -> dict[str, object]:
         return {
             "slug": self.slug,
             "title": self.title,
+            "private": self.private,
             "latest": self.builds[-1].version if self.builds else None,
             "builds": [b.to_json() for b in self.builds],
         }
@@ -137,44 +147,67 @@ def use_refresh_token(session: Session, token_hash: str, now: datetime) -> UserR
     return UserRow(user.name, user.password_hash, user.is_admin, user.disabled)
 
 
-def add_game(session: Session, slug: str, title: str) -> None:
+def add_game(session: Session, slug: str, title: str, private: bool = False) -> None:
     if session.scalar(select(Game.id).where(Game.slug == slug)) is not None:
         raise Conflict(f"game {slug!r} already exists")
-    session.add(Game(slug=slug, title=title, created_at=_now()))
+    session.add(Game(slug=slug, title=title, private=private, created_at=_now()))
 
 
-def _game(session: Session, slug: str) -> Game:
-    game = session.scalar(select(Game).where(Game.slug == slug))
+def _visible(viewer: Viewer):  # type: ignore[no-untyped-def]
+    """The condition on games that `viewer` may see."""
+    if viewer.is_admin:
+        return sa_true()
+    granted = select(Grant.game_id).join(User, Grant.user_id == User.id).where(User.name == viewer.user)
+    return or_(Game.private.is_(False), Game.id.in_(granted))
+
+
+def _game(session: Session, slug: str, viewer: Viewer) -> Game:
+    """The game, or NotFound also when it exists but is private to others: its existence must not leak."""
+    game = session.scalar(select(Game).where(Game.slug == slug, _visible(viewer)))
     if game is None:
         raise NotFound(f"no game {slug!r}; `mist ls` lists the games you can see")
     return game
+
+
+def set_grant(session: Session, user: str, slug: str, granted: bool) -> None:
+    user_id = _user_id(session, user)
+    game = _game(session, slug, Viewer("", True))
+    exists = session.get(Grant, (user_id, game.id))
+    if granted and exists is None:
+        session.add(Grant(user_id=user_id, game_id=game.id))
+    elif not granted and exists is not None:
+        session.delete(exists)
 
 
 def _build_row(slug: str, b: Build) -> BuildRow:
     return BuildRow(slug, b.version, b.manifest_digest, b.total_size, b.file_count, b.chunk_count, b.stored_size, b.created_at)
 
 
-def list_games(session: Session) -> list[GameRow]:
-    games = session.scalars(select(Game).order_by(Game.slug)).all()
-    builds = session.scalars(select(Build).order_by(Build.created_at, Build.id)).all()
-    by_game: dict[int, list[BuildRow]] = {}
+def list_games(session: Session, viewer: Viewer) -> list[GameRow]:
+    games = session.scalars(select(Game).where(_visible(viewer)).order_by(Game.slug)).all()
     slugs = {g.id: g.slug for g in games}
+    builds = session.scalars(
+        select(Build).options(defer(Build.manifest)).where(Build.game_id.in_(slugs)).order_by(Build.created_at, Build.id)
+    ).all()
+    by_game: dict[int, list[BuildRow]] = {}
     for b in builds:
         by_game.setdefault(b.game_id, []).append(_build_row(slugs[b.game_id], b))
-    return [GameRow(g.slug, g.title, tuple(by_game.get(g.id, []))) for g in games]
+    return [GameRow(g.slug, g.title, g.private, tuple(by_game.get(g.id, []))) for g in games]
 
 
-def get_game(session: Session, slug: str) -> GameRow:
-    game = _game(session, slug)
-    builds = session.scalars(select(Build).where(Build.game_id == game.id).order_by(Build.created_at, Build.id)).all()
-    return GameRow(game.slug, game.title, tuple(_build_row(slug, b) for b in builds))
+def get_game(session: Session, slug: str, viewer: Viewer) -> GameRow:
+    game = _game(session, slug, viewer)
+    builds = session.scalars(
+        select(Build).options(defer(Build.manifest)).where(Build.game_id == game.id).order_by(Build.created_at, Build.id)
+    ).all()
+    return GameRow(game.slug, game.title, game.private, tuple(_build_row(slug, b) for b in builds))
 
 
 def add_build(
     session: Session, slug: str, version: str, digest: str, manifest: bytes, signature: str,
     total_size: int, file_count: int, chunk_count: int, stored_size: int,
 ) -> BuildRow:
-    game = _game(session, slug)
+    game = _game(session, slug, Viewer("", True))
     existing = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
     if existing is not None:
         if existing.manifest_digest == digest:
@@ -193,8 +226,8 @@ def add_build(
     return _build_row(slug, build)
 
 
-def get_build(session: Session, slug: str, version: str) -> tuple[BuildRow, bytes, str]:
-    game = _game(session, slug)
+def get_build(session: Session, slug: str, version: str, viewer: Viewer) -> tuple[BuildRow, bytes, str]:
+    game = _game(session, slug, viewer)
     build = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
     if build is None:
         raise NotFound(f"{slug} has no version {version!r}; `mist ls` lists its versions")
