@@ -12,10 +12,11 @@ from aiohttp import web
 from shared.errors import MistError, status_for
 from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
-from tracker.errors import BadRequest, Forbidden, Unauthorized
+from tracker.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 
 log = logging.getLogger("mist.tracker")
 CONTEXT = web.AppKey("context", TrackerContext)
+MAX_JSON_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -42,6 +43,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 async def json_body(request: web.Request, required: dict[str, type], optional: dict[str, type] | None = None) -> dict[str, Any]:
     """Decode a JSON object body with exactly these fields and types, or raise BadRequest saying what is wrong."""
     optional = optional or {}
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise PayloadTooLarge(f"request body is larger than {MAX_JSON_BODY} bytes; this route takes a small JSON object")
     try:
         body = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

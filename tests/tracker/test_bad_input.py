@@ -1,0 +1,85 @@
+"""Every endpoint answers bad input with a JSON error that says what was wrong, a fitting status, and no trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracker.accounts import ensure_admin
+from tracker.config import Settings, TrackerContext
+from tracker.embedded import build_app
+
+
+@pytest.fixture
+async def api(tmp_path, aiohttp_client, monkeypatch):
+    monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
+    ctx = TrackerContext.open(Settings(data=tmp_path))
+    ensure_admin(ctx)
+    client = await aiohttp_client(build_app(ctx))
+    login = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
+    token = (await login.json())["access_token"]
+    return client, {"Authorization": f"Bearer {token}"}
+
+
+async def error(response) -> tuple[int, str]:
+    assert response.content_type == "application/json", await response.text()
+    body = await response.json()
+    assert set(body) == {"error", "detail"}
+    assert "Traceback" not in body["error"] and "File \"" not in body["error"]
+    return response.status, body["error"]
+
+
+@pytest.mark.parametrize("body, status, says", [
+    (b"not json", 400, "JSON object"),
+    (b"[1, 2]", 400, "JSON object"),
+    (b'{"slug": "ok"}', 400, "'title' is required"),
+    (b'{"slug": 7, "title": "x"}', 400, "'slug' must be a str"),
+    (b'{"slug": "ok", "title": "x", "extra": 1}', 400, "unknown field"),
+    (b'{"slug": "ok", "title": "x", "private": "yes"}', 400, "'private' must be a bool"),
+    (b'{"slug": "Robert\'); DROP TABLE games;--", "title": "x"}', 400, "game slug must be"),
+    (b'{"slug": "ok\\n", "title": "x"}', 400, "game slug must be"),
+    (b'{"slug": "\\u0430bc", "title": "x"}', 400, "game slug must be"),  # Cyrillic a: looks like 'abc'
+    (b'{"slug": "ok", "title": "bad\\u0000title"}', 400, "printable"),
+    (b'{"slug": "ok", "title": ""}', 400, "1-200 printable"),
+])
+async def test_new_game_rejects_bad_bodies(api, body, status, says) -> None:
+    client, admin = api
+    got = await error(await client.post("/api/games", data=body, headers={**admin, "Content-Type": "application/json"}))
+    assert got[0] == status and says in got[1], got
+
+
+async def test_sql_looking_strings_are_just_strings(api) -> None:
+    client, admin = api
+    title = "'; DELETE FROM users; -- 🎮 Ünïcödé"
+    created = await client.post("/api/games", json={"slug": "sql", "title": title}, headers=admin)
+    assert created.status == 201
+    shown = await (await client.get("/api/games/sql", headers=admin)).json()
+    assert shown["title"] == title
+    status, says = await error(await client.post("/api/login", json={"user": "admin' OR '1'='1", "password": "x' OR '1'='1"}))
+    assert status == 401 and says == "wrong user name or password"
+
+
+@pytest.mark.parametrize("name", ["", "a b", "../etc", "x" * 65, "name\n", "ñame"])
+async def test_user_names_are_plain(api, name) -> None:
+    client, admin = api
+    status, says = await error(await client.post("/api/users", json={"name": name, "password": "long-enough"}, headers=admin))
+    assert status == 400 and "user name must be" in says
+
+
+async def test_an_oversize_body_is_refused_with_413(api) -> None:
+    client, admin = api
+    huge = b"{" + b" " * (1024 * 1024) + b"}"
+    status, says = await error(await client.post("/api/games", data=huge, headers={**admin, "Content-Type": "application/json"}))
+    assert status == 413 and "small JSON object" in says
+
+
+async def test_a_malformed_manifest_is_refused_with_what_is_wrong(api) -> None:
+    client, admin = api
+    await client.post("/api/games", json={"slug": "m", "title": "M"}, headers=admin)
+    status, says = await error(await client.post("/api/games/m/builds", data=b'{"format": 1}', headers=admin))
+    assert status == 422 and "manifest must have exactly the keys" in says
+
+
+async def test_unknown_routes_and_methods_answer_in_json(api) -> None:
+    client, admin = api
+    assert (await error(await client.get("/api/nothing-here", headers=admin)))[0] == 404
+    assert (await error(await client.delete("/api/games", headers=admin)))[0] == 405
