@@ -11,7 +11,7 @@ from client import credentials
 from client.commandline import do_login, emit, read_password, run, session
 from client.home import mist_home
 from client.progress import for_output, human
-from mistpipe.maintenance import scrub_store
+from mistpipe.maintenance import resync_steam, scrub_store
 from mistpipe.push import push as push_build
 
 TOOL = "mistpipe"
@@ -205,3 +205,45 @@ def user_ls(as_json: bool) -> None:
     lines = [f"{u['name']:<24} {'admin' if u['admin'] else 'user':<6} {'disabled' if u['disabled'] else ''}"
              for u in listing["users"]]
     emit(as_json, listing, "\n".join(lines))
+
+
+@main.command("edit")
+@click.argument("game")
+@click.option("--title", default=None, help="The name friends see.")
+@click.option("--description", default=None, help="A sentence or two; Steam's is used until you set one.")
+@click.option("--header-image", default=None, help="Image address (https://...); Steam's is used until you set one.")
+@click.option("--steam-app-id", default=None, type=int, help="The game's Steam app id (0 to clear); fetches its details.")
+@click.option("--private/--public", "private", default=None, help="Only granted friends see a private game.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def edit_game(game: str, title: str | None, description: str | None, header_image: str | None,
+              steam_app_id: int | None, private: bool | None, as_json: bool) -> None:
+    """Change GAME's catalog entry. Fields you set here are never overwritten by Steam."""
+    changes: dict[str, object] = {k: v for k, v in (("title", title), ("description", description),
+                                                    ("header_image", header_image), ("private", private)) if v is not None}
+    if steam_app_id is not None:
+        changes["steam_app_id"] = steam_app_id or None
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("PATCH", f"/api/games/{game}", json=changes)
+
+    shown = run(go)
+    emit(as_json, shown, f"Updated {game}." + (" Fetching its Steam details in the background." if shown["job"] else ""))
+
+
+@main.command("resync-steam")
+@click.argument("game")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the details to arrive.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def resync_steam_command(game: str, wait: bool, as_json: bool) -> None:
+    """Fetch GAME's description and header image from the Steam store again."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await resync_steam(api, game, wait)
+
+    status = run(go)
+    result = status.get("result") or {}
+    text = (f"Queued as job {status['job']}." if not status["done"] else
+            f"{game}: Steam details updated." if result.get("synced") else f"{game}: {result.get('error')}")
+    emit(as_json, status, text)

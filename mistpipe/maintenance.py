@@ -1,4 +1,4 @@
-"""Admin maintenance from the command line: run the store scrub and wait for its report."""
+"""Admin jobs from the command line: start one on the tracker and wait for the worker to finish it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,21 @@ from client.api import Api
 POLL_SECONDS = 0.5
 
 
-async def scrub_store(api: Api, wait: bool) -> dict[str, Any]:
-    started = await api.call("POST", "/api/admin/scrub")
-    status = {"job": started["job"], "done": False, "result": None}
+async def wait_for_job(api: Api, job: str, wait: bool) -> dict[str, Any]:
+    """The job's status; with `wait`, once the worker has finished it."""
+    status: dict[str, Any] = {"job": job, "done": False, "result": None}
     while wait and not status["done"]:
         await asyncio.sleep(POLL_SECONDS)  # the worker runs the job; the tracker only stores its result
-        status = await api.call("GET", f"/api/admin/jobs/{started['job']}")
+        status = await api.call("GET", f"/api/admin/jobs/{job}")
     return status
+
+
+async def scrub_store(api: Api, wait: bool) -> dict[str, Any]:
+    started = await api.call("POST", "/api/admin/scrub")
+    return await wait_for_job(api, started["job"], wait)
+
+
+async def resync_steam(api: Api, game: str, wait: bool) -> dict[str, Any]:
+    started = await api.call("POST", f"/api/games/{game}/resync-steam")
+    status = await wait_for_job(api, started["job"], wait)
+    return {**status, "game": await api.call("GET", f"/api/games/{game}")}

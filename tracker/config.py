@@ -11,7 +11,7 @@ from pathlib import Path
 
 from shared.chunkstore import DirectoryChunkStore
 from shared.signing import Signer
-from tracker.db.engine import Database, migrate, open_engine
+from tracker.db.engine import Database, database_url, migrate, open_engine
 from tracker.jobs import Jobs, open_jobs
 from tracker.throttle import Throttle
 
@@ -34,7 +34,7 @@ class Settings:
         return self.data / "signing.key"
 
     def resolved_database_url(self) -> str:
-        return self.database_url or os.environ.get("MIST_DATABASE_URL") or f"sqlite:///{self.data / 'tracker.db'}"
+        return database_url(self.data, self.database_url)
 
 
 def load_secret(path: Path) -> bytes:

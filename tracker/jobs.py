@@ -1,5 +1,8 @@
 """Background jobs (huey lives only here): a queue in the data directory, run by `mist-worker`.
 
+Jobs: the store scrub (nightly and on demand) and the Steam catalog sync (when
+an admin sets a game's Steam app id, and on `mistpipe resync-steam`).
+
 The embedded default keeps the queue in SQLite beside the database; the tracker
 enqueues, the worker process executes and stores results the tracker reads.
 """
@@ -14,7 +17,10 @@ from huey import SqliteHuey, crontab
 from huey.api import TaskWrapper
 
 from shared.chunkstore import DirectoryChunkStore
+from tracker.db import queries
+from tracker.db.engine import Database, database_url, open_engine
 from tracker.scrub import scrub
+from tracker.steam import SteamError, fetch_appdetails
 
 RESULT_TTL = 7 * 24 * 3600
 
@@ -23,12 +29,18 @@ RESULT_TTL = 7 * 24 * 3600
 class Jobs:
     huey: SqliteHuey
     scrub_store: TaskWrapper
+    sync_steam: TaskWrapper
 
     def __repr__(self) -> str:
         return f"Jobs(queue={self.huey.storage.filename!r}, pending={self.huey.pending_count()})"
 
     def enqueue_scrub(self) -> str:
-        job_id = str(self.scrub_store().id)
+        return self._issued(str(self.scrub_store().id))
+
+    def enqueue_steam(self, slug: str) -> str:
+        return self._issued(str(self.sync_steam(slug).id))
+
+    def _issued(self, job_id: str) -> str:
         self.huey.put(f"issued:{job_id}", True)
         return job_id
 
@@ -51,4 +63,22 @@ def open_jobs(data: Path) -> Jobs:
         return scrub(DirectoryChunkStore(store_root)).to_json()
 
     huey.periodic_task(crontab(hour="4", minute="17"), name="nightly_scrub")(scrub_now)
-    return Jobs(huey, huey.task(name="scrub_store")(scrub_now))
+    databases: list[Database] = []
+
+    def sync_steam_now(slug: str) -> dict[str, object]:
+        """Fetch the game's Steam details into the catalog, never over fields the admin set by hand."""
+        if not databases:
+            databases.append(Database(open_engine(database_url(data))))
+        db = databases[0]
+        app_id = db.call(lambda s: queries.steam_app(s, slug))
+        if app_id is None:
+            return {"game": slug, "synced": False, "error": "the game has no Steam app id"}
+        try:
+            details = fetch_appdetails(app_id)
+        except SteamError as exc:
+            db.call(lambda s: queries.record_steam(s, slug, None, None, str(exc)))
+            return {"game": slug, "synced": False, "error": str(exc)}
+        db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
+        return {"game": slug, "synced": True, "error": ""}
+
+    return Jobs(huey, huey.task(name="scrub_store")(scrub_now), huey.task(name="sync_steam")(sync_steam_now))

@@ -40,7 +40,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(500, "internal error; the server log has the details")
 
 
-async def json_body(request: web.Request, required: dict[str, type], optional: dict[str, type] | None = None) -> dict[str, Any]:
+Kind = type | tuple[type, ...]
+
+
+async def json_body(request: web.Request, required: dict[str, Kind], optional: dict[str, Kind] | None = None) -> dict[str, Any]:
     """Decode a JSON object body with exactly these fields and types, or raise BadRequest saying what is wrong."""
     optional = optional or {}
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
@@ -59,8 +62,10 @@ async def json_body(request: web.Request, required: dict[str, type], optional: d
             if name in required:
                 raise BadRequest(f"field {name!r} is required")
             continue
-        if type(body[name]) is not kind:
-            raise BadRequest(f"field {name!r} must be a {kind.__name__}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if type(body[name]) not in kinds:
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise BadRequest(f"field {name!r} must be a {names}")
     return body
 
 

@@ -36,9 +36,9 @@ class Server:
         return self.data / "store" / sha256[:2] / sha256[2:4] / sha256
 
 
-def start_server(data: Path) -> Server:
+def start_server(data: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **(extra_env or {})}
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,

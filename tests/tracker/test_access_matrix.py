@@ -31,6 +31,8 @@ ACCESS = {
     ("POST", "/api/games"): ADMIN,
     ("POST", "/api/games/{slug}/builds"): ADMIN,
     ("POST", "/api/games/{slug}/grants"): ADMIN,
+    ("PATCH", "/api/games/{slug}"): ADMIN,
+    ("POST", "/api/games/{slug}/resync-steam"): ADMIN,
     ("DELETE", "/api/games/{slug}/grants/{user}"): ADMIN,
     ("POST", "/api/upload-ticket"): ADMIN,
     ("POST", "/api/admin/scrub"): ADMIN,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def database_url(data: Path, configured: str = "") -> str:
+    """The database: as configured, else MIST_DATABASE_URL, else SQLite in the data directory."""
+    return configured or os.environ.get("MIST_DATABASE_URL") or f"sqlite:///{data / 'tracker.db'}"
 
 
 def open_engine(url: str) -> Engine:

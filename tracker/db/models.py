@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, BigInteger
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -38,6 +38,12 @@ class Game(Base):
     title: Mapped[str] = mapped_column(String(200))
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    description: Mapped[str] = mapped_column(Text, default="")
+    header_image: Mapped[str] = mapped_column(String(500), default="")
+    steam_app_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    overrides: Mapped[str] = mapped_column(String(200), default="")  # fields the admin set by hand, comma-separated
+    steam_synced_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    steam_error: Mapped[str] = mapped_column(String(500), default="")
 
 
 class Grant(Base):

@@ -65,12 +65,22 @@ class GameRow:
     title: str
     private: bool
     builds: tuple[BuildRow, ...]
+    description: str = ""
+    header_image: str = ""
+    steam_app_id: int | None = None
+    overrides: tuple[str, ...] = ()
+    steam_error: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
             "slug": self.slug,
             "title": self.title,
             "private": self.private,
+            "description": self.description,
+            "header_image": self.header_image,
+            "steam_app_id": self.steam_app_id,
+            "overrides": list(self.overrides),
+            "steam_error": self.steam_error,
             "latest": self.builds[-1].version if self.builds else None,
             "builds": [b.to_json() for b in self.builds],
         }
@@ -192,7 +202,7 @@ def list_games(session: Session, viewer: Viewer) -> list[GameRow]:
     by_game: dict[int, list[BuildRow]] = {}
     for b in builds:
         by_game.setdefault(b.game_id, []).append(_build_row(slugs[b.game_id], b))
-    return [GameRow(g.slug, g.title, g.private, tuple(by_game.get(g.id, []))) for g in games]
+    return [_game_row(g, tuple(by_game.get(g.id, []))) for g in games]
 
 
 def get_game(session: Session, slug: str, viewer: Viewer) -> GameRow:
@@ -200,7 +210,49 @@ def get_game(session: Session, slug: str, viewer: Viewer) -> GameRow:
     builds = session.scalars(
         select(Build).options(defer(Build.manifest)).where(Build.game_id == game.id).order_by(Build.created_at, Build.id)
     ).all()
-    return GameRow(game.slug, game.title, game.private, tuple(_build_row(slug, b) for b in builds))
+    return _game_row(game, tuple(_build_row(slug, b) for b in builds))
+
+
+def _game_row(game: Game, builds: tuple[BuildRow, ...]) -> GameRow:
+    return GameRow(game.slug, game.title, game.private, builds, game.description, game.header_image,
+                   game.steam_app_id, tuple(f for f in game.overrides.split(",") if f), game.steam_error)
+
+
+HAND_EDITABLE = ("title", "description", "header_image")
+
+
+def edit_game(session: Session, slug: str, changes: dict[str, object]) -> bool:
+    """Apply the admin's edits; hand-edited fields are never overwritten by Steam. True if the Steam app id changed."""
+    game = _game(session, slug, Viewer("", True))
+    overrides = {f for f in game.overrides.split(",") if f}
+    for name in HAND_EDITABLE:
+        if name in changes:
+            setattr(game, name, changes[name])
+            overrides.add(name)
+    if "private" in changes:
+        game.private = bool(changes["private"])
+    app_changed = "steam_app_id" in changes and changes["steam_app_id"] != game.steam_app_id
+    if "steam_app_id" in changes:
+        game.steam_app_id = changes["steam_app_id"]  # type: ignore[assignment]
+    game.overrides = ",".join(sorted(overrides))
+    return app_changed and game.steam_app_id is not None
+
+
+def steam_app(session: Session, slug: str) -> int | None:
+    return _game(session, slug, Viewer("", True)).steam_app_id
+
+
+def record_steam(session: Session, slug: str, description: str | None, header_image: str | None, error: str) -> None:
+    """Store what Steam said, except into fields the admin set by hand; or store why it said nothing."""
+    game = _game(session, slug, Viewer("", True))
+    overrides = set(game.overrides.split(","))
+    if not error:
+        if description is not None and "description" not in overrides:
+            game.description = description
+        if header_image is not None and "header_image" not in overrides:
+            game.header_image = header_image
+        game.steam_synced_at = _now()
+    game.steam_error = error[:500]
 
 
 def add_build(
