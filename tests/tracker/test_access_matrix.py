@@ -71,19 +71,28 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
     admin = await login("admin", "admin-password-1")
     bearer = {"Authorization": f"Bearer {admin}"}
     await client.post("/api/users", json={"name": "friend", "password": "friend-password"}, headers=bearer)
-    await client.post("/api/games", json={"slug": "game", "title": "Game"}, headers=bearer)
+    await client.post("/api/users", json={"name": "granted", "password": "granted-password"}, headers=bearer)
+    await client.post("/api/users", json={"name": "gone", "password": "gone-password"}, headers=bearer)
     chunked = chunk_bytes(DATA)
     for ref in chunked.chunks:
         ctx.store.put(ref.sha256, compression.compress(DATA))  # one chunk: the file is smaller than min size
-    manifest = Manifest("game", "1", DEFAULT_PARAMS, (FileEntry("data.bin", len(DATA), False, chunked.sha256, chunked.chunks),))
-    committed = await client.post("/api/games/game/builds", data=manifest.canonical_bytes(), headers=bearer)
-    assert committed.status == 201, await committed.text()
+    for slug, private in (("game", False), ("secret", True)):
+        await client.post("/api/games", json={"slug": slug, "title": slug, "private": private}, headers=bearer)
+        manifest = Manifest(slug, "1", DEFAULT_PARAMS, (FileEntry("data.bin", len(DATA), False, chunked.sha256, chunked.chunks),))
+        committed = await client.post(f"/api/games/{slug}/builds", data=manifest.canonical_bytes(), headers=bearer)
+        assert committed.status == 201, await committed.text()
+    await client.post("/api/games/secret/grants", json={"user": "granted"}, headers=bearer)
+    await client.post("/api/users/gone/disable", headers=bearer)
+    refused = await client.post("/api/login", json={"user": "gone", "password": "gone-password"})
+    assert refused.status == 401  # a disabled account gets no token, so it can only call as "anonymous"
     user = await login("friend", "friend-password")
+    granted = await login("granted", "granted-password")
     read = (await (await client.post("/api/games/game/builds/1/ticket", headers={"Authorization": f"Bearer {user}"})).json())["ticket"]
     upload = (await (await client.post("/api/upload-ticket", headers=bearer)).json())["ticket"]
     callers = {
         "anonymous": {},
         "user": {"Authorization": f"Bearer {user}"},
+        "granted user": {"Authorization": f"Bearer {granted}"},
         "admin": bearer,
         "forged token": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged"},
         "read ticket": {"Authorization": f"Ticket {read}"},
@@ -92,15 +101,17 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
     return app, client, callers, chunked.chunks[0].sha256
 
 
-def expected_denial(rule: str, caller: str) -> int | None:
+def expected_denial(rule: str, caller: str, private: bool) -> int | None:
     """The status a caller must get, or None where it must get past the access check."""
     if rule == PUBLIC:
         return None
     if rule in (USER, ADMIN):
         if caller in ("anonymous", "forged token", "read ticket", "upload ticket"):
             return 401
-        if rule == ADMIN and caller == "user":
+        if rule == ADMIN and caller in ("user", "granted user"):
             return 403
+        if private and caller == "user":
+            return 404  # a private game is invisible to users without a grant: not even 403
         return None
     wanted = "read ticket" if rule == READ_TICKET else "upload ticket"
     return None if caller == wanted else 403
@@ -116,12 +127,12 @@ async def test_every_caller_gets_what_the_rule_says_on_every_route(world) -> Non
     bodies = {"/seeder/missing": pack.encode_hashes([chunk]), "/seeder/fetch": pack.encode_hashes([chunk]),
               "/seeder/chunks": pack.encode([])}
     failures = []
-    for method, template in routes(app):
-        path = template.format(**PARAMS)
+    for method, template, slug in [(m, t, s) for m, t in routes(app) for s in ("game", "secret") if "{slug}" in t or s == "game"]:
+        path = template.format(**{**PARAMS, "slug": slug})
         for caller, headers in callers.items():
             body = bodies.get(template, json.dumps({}).encode())
             response = await client.request(method, path, data=body, headers=headers)
-            want = expected_denial(ACCESS[(method, template)], caller)
+            want = expected_denial(ACCESS[(method, template)], caller, private=slug == "secret")
             got = response.status
             if (want is None and got in (401, 403)) or (want is not None and got != want):
                 failures.append(f"{caller:>14} {method} {path}: got {got}, want {want or 'past the access check'}")
