@@ -251,3 +251,12 @@ def test_logout_forgets_the_session(friend: Person) -> None:
     assert not (friend.home / "credentials-mist.json").exists()
     one_line_error(friend.run("mist", "ls", check=False), "not logged in")
     assert "Was not logged in." in friend.run("mist", "logout").stderr
+
+
+def test_a_second_server_on_a_taken_port_says_so_in_one_line(server: Server, tmp_path) -> None:
+    from tests.e2e.conftest import BIN
+
+    port = server.url.rsplit(":", 1)[1]
+    result = subprocess.run([BIN / "mist-server", "--data", str(tmp_path / "data"), "--port", port],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "MIST_ADMIN_PASSWORD": "x" * 12})
+    one_line_error(result, "cannot listen", "another --port")
