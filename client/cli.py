@@ -87,20 +87,22 @@ def ls(as_json: bool) -> None:
 @click.argument("game")
 @click.option("--dir", "directory", required=True, type=click.Path(path_type=Path), help="Folder to install into.")
 @click.option("--version", "version", default=None, help="Version to install (default: the newest).")
+@click.option("--overwrite", is_flag=True, help="Replace files in the folder that are not from this game.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def install(game: str, directory: Path, version: str | None, as_json: bool) -> None:
+def install(game: str, directory: Path, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    _report(as_json, _with_installer(as_json, lambda i: i.install(game, directory, version)), "Installed")
+    _report(as_json, _with_installer(as_json, lambda i: i.install(game, directory, version, overwrite)), "Installed")
 
 
 @main.command()
 @click.argument("game")
 @click.option("--to", "to", default=None, help="Version to move to, older or newer (default: the newest).")
 @click.option("--dry-run", is_flag=True, help="Show what would change and stop.")
+@click.option("--overwrite", is_flag=True, help="Replace files in the folder that are not from this game.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def update(game: str, to: str | None, dry_run: bool, as_json: bool) -> None:
+def update(game: str, to: str | None, dry_run: bool, overwrite: bool, as_json: bool) -> None:
     """Move an installed GAME to another version, writing only the files that change."""
-    result = _with_installer(as_json, lambda i: i.update(game, to, dry_run))
+    result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, Plan):
         lines = [f"{result.target.game} {result.target.version}: would write {len(result.write)} files "
                  f"({human(result.bytes_to_write)}), fetch up to {human(result.bytes_to_fetch)} before compression, "

@@ -13,6 +13,7 @@ import asyncio
 import fcntl
 import hashlib
 import os
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -109,7 +110,7 @@ class Installer:
 
     # ---- public operations -------------------------------------------------
 
-    async def install(self, game: str, directory: Path, version: str | None = None) -> Outcome:
+    async def install(self, game: str, directory: Path, version: str | None = None, overwrite: bool = False) -> Outcome:
         root = directory.expanduser().resolve()
         current = self.state.get(game)
         if current and current.dir != root:
@@ -120,15 +121,16 @@ class Installer:
         if root.exists() and not root.is_dir():
             raise InstallError(f"{root} is a file; choose a folder to install into")
         root.mkdir(parents=True, exist_ok=True)
-        return await self._converge(game, root, version or await self._latest(game))
+        return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
 
-    async def update(self, game: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
+    async def update(self, game: str, to: str | None = None, dry_run: bool = False, overwrite: bool = False) -> Outcome | Plan:
         current = self._installed(game)
         version = to or await self._latest(game)
         if dry_run:
             _, target = await self._target(game, version)
-            return await asyncio.to_thread(self._plan, current.dir, target, set())
-        return await self._converge(game, current.dir, version)
+            plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
+            return plan
+        return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
         current = self._installed(game)
@@ -187,10 +189,12 @@ class Installer:
         journal_mod.clear(root)
         shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
 
-    def _on_disk(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[dict[str, tuple[str, bool]], list[str]]:
-        """What each path in the folder is believed to hold (content, executable), and which paths the installed build owns."""
+    def _on_disk(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[dict[str, tuple[str, bool]], list[str], list[str]]:
+        """What each path in the folder is believed to hold (content, executable), which paths the installed
+        build owns, and which of the target's paths hold someone else's file (a save, a mod, an old copy)."""
         on_disk: dict[str, tuple[str, bool]] = {}
         owned: list[str] = []
+        foreign: list[str] = []
         current = next((i for i in self.state.installs() if i.dir == root), None)
         if current:
             for entry in current.manifest.files:
@@ -204,13 +208,15 @@ class Installer:
             if entry.path not in on_disk and entry.path not in owned and entry.path not in distrust:
                 if _hash_matches(root / entry.path, entry):
                     on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path))
-        return on_disk, owned
+                elif os.path.lexists(root / entry.path):
+                    foreign.append(entry.path)
+        return on_disk, owned, foreign
 
-    def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> Plan:
-        on_disk, owned = self._on_disk(root, target, distrust)
+    def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[Plan, list[str]]:
+        on_disk, owned, foreign = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
-        return make_plan(target, on_disk, owned, index_chunks(sources))
+        return make_plan(target, on_disk, owned, index_chunks(sources)), foreign
 
     def _check_space(self, root: Path, plan: Plan) -> None:
         already = 0
@@ -247,13 +253,20 @@ class Installer:
 
         return Seeder(first["seeder_url"], ticket)
 
-    async def _converge(self, game: str, root: Path, version: str, distrust: set[str] | None = None) -> Outcome:
+    async def _converge(
+        self, game: str, root: Path, version: str, distrust: set[str] | None = None, overwrite: bool = False
+    ) -> Outcome:
         started = time.monotonic()
         distrust = distrust or set()
         with locked(self.locks, root):
             await asyncio.to_thread(self._finish_journal, root)
             data, target = await self._target(game, version)
-            plan = await asyncio.to_thread(self._plan, root, target, distrust)
+            plan, foreign = await asyncio.to_thread(self._plan, root, target, distrust)
+            if foreign and not overwrite:
+                raise InstallError(
+                    f"{len(foreign)} file(s) in {root} are not from any build of {game} but the new build would "
+                    f"replace them (first: {foreign[0]}); move them away, or run again with --overwrite"
+                )
             self._check_space(root, plan)
             self.progress.say(
                 f"{game} {version}: download up to {human(plan.bytes_to_fetch)} (less after compression), "

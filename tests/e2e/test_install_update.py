@@ -134,3 +134,16 @@ def test_uninstall_removes_the_game_but_not_the_players_files(pushes, friend, tm
     friend.run("mist", "uninstall", GAME)
     assert [p.name for p in target.iterdir()] == ["savegame.dat"]
     assert friend.json("mist", "ls")["games"][0]["installed"] is None
+
+
+def test_installing_over_someone_elses_files_needs_overwrite_and_matching_files_are_adopted(builds, pushes, friend, tmp_path) -> None:
+    target = tmp_path / GAME
+    (target / "bin").mkdir(parents=True)
+    (target / "bin" / "game").write_bytes(b"my own launcher script")
+    (target / "empty.cfg").write_bytes(b"")  # same content as the build's: adopted, not rewritten
+    refused = friend.run("mist", "install", GAME, "--dir", str(target), "--version", "1.0", check=False)
+    assert refused.returncode != 0 and "--overwrite" in refused.stderr and "bin/game" in refused.stderr
+    assert (target / "bin" / "game").read_bytes() == b"my own launcher script"
+    installed = friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.0", "--overwrite")
+    assert_same_tree(builds["1.0"], target)
+    assert installed["files_unchanged"] == 1  # empty.cfg was adopted as it was
