@@ -70,15 +70,15 @@ def ls(as_json: bool) -> None:
 
     listing = run(go)
     state = State(mist_home())
-    installed = {i.game: i for i in state.installs()}
+    installed = state.installed_versions()
     state.close()
     lines = []
     for g in listing["games"]:
         here = installed.get(g["slug"])
-        g["installed"] = {"version": here.version, "dir": str(here.dir)} if here else None
+        g["installed"] = {"version": here[0], "dir": str(here[1])} if here else None
         latest = next((b for b in g["builds"] if b["version"] == g["latest"]), None)
         size = f"{human(latest['total_size'])}" if latest else "no builds"
-        status = f"installed {here.version} in {here.dir}" if here else "not installed"
+        status = f"installed {here[0]} in {here[1]}" if here else "not installed"
         lines.append(f"{g['slug']:<20} {g['title']:<30} latest {g['latest'] or '-':<10} {size:>10}  {status}")
     emit(as_json, listing, "\n".join(lines) or "No games yet.")
 

@@ -145,8 +145,7 @@ class Installer:
         current = self._installed(game)
         root = current.dir
         with locked(self.locks, root):
-            for entry in current.manifest.files:
-                journal_mod.apply(root, Journal(game, "", "", [], [entry.path], []))
+            journal_mod.apply(root, Journal(game, "", "", [], [e.path for e in current.manifest.files], []))
             shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         self.state.forget(game)
         try:

@@ -42,6 +42,7 @@ class State:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        self._parsed: dict[str, Manifest] = {}  # by digest, so a changed install is simply another key
 
     def __repr__(self) -> str:
         return f"State(path={str(self.path)!r})"
@@ -50,8 +51,21 @@ class State:
         self._db.close()
 
     def installs(self) -> list[Install]:
-        rows = self._db.execute("SELECT game, dir, version, digest, manifest FROM installs ORDER BY game").fetchall()
-        return [Install(g, Path(d), v, h, manifest_mod.parse(m)) for g, d, v, h, m in rows]
+        """Every install, each manifest parsed once per process: a big game's manifest takes seconds to parse."""
+        rows = self._db.execute("SELECT game, dir, version, digest FROM installs ORDER BY game").fetchall()
+        return [Install(g, Path(d), v, h, self._manifest(h)) for g, d, v, h in rows]
+
+    def _manifest(self, digest: str) -> Manifest:
+        manifest = self._parsed.get(digest)
+        if manifest is None:
+            (data,) = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
+            manifest = self._parsed[digest] = manifest_mod.parse(data)
+        return manifest
+
+    def installed_versions(self) -> dict[str, tuple[str, Path]]:
+        """game -> (version, folder), without parsing any manifest (for `mist ls`)."""
+        rows = self._db.execute("SELECT game, version, dir FROM installs").fetchall()
+        return {g: (v, Path(d)) for g, v, d in rows}
 
     def get(self, game: str) -> Install | None:
         return next((i for i in self.installs() if i.game == game), None)
