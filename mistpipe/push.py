@@ -17,9 +17,9 @@ from client import crashpoints
 from client.api import Api
 from client.errors import ServerRefused
 from client.progress import Progress
-from mistpipe.scan import scan
+from mistpipe.scan import BuildFolderError, scan
 from shared import compression, pack
-from shared.manifest import Manifest
+from shared.manifest import VERSION_RE, Manifest
 
 UPLOAD_BATCH = 8 * 1024 * 1024
 UPLOAD_CHUNKS = 4096
@@ -58,6 +58,10 @@ def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
 
 
 async def push(api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL) -> PushResult:
+    # Refuse what the tracker would refuse at commit before chunking and uploading a whole game for nothing.
+    if not VERSION_RE.match(version):
+        raise BuildFolderError(f"version must be like '1.0.2' (letters, digits, '.', '_', '+', '-'; got {version!r})")
+    await api.call("GET", f"/api/games/{game}")  # 404 with its own message if the game does not exist
     progress.say(f"Chunking {root} ...")
     manifest = await asyncio.to_thread(scan, root, game, version)
     sizes = manifest.chunk_sizes()

@@ -260,3 +260,10 @@ def test_a_second_server_on_a_taken_port_says_so_in_one_line(server: Server, tmp
     result = subprocess.run([BIN / "mist-server", "--data", str(tmp_path / "data"), "--port", port],
                             capture_output=True, text=True, timeout=60, env={**os.environ, "MIST_ADMIN_PASSWORD": "x" * 12})
     one_line_error(result, "cannot listen", "another --port")
+
+
+def test_a_push_that_would_be_refused_uploads_nothing(server: Server, admin: Person, build: Path) -> None:
+    before = sum(1 for p in (server.data / "store").rglob("*") if p.is_file())
+    one_line_error(admin.run("mistpipe", "push", GAME, str(build), "--version", "1.0 beta", check=False), "version must be like")
+    one_line_error(admin.run("mistpipe", "push", "no-such-game", str(build), "--version", "2", check=False), "no game")
+    assert sum(1 for p in (server.data / "store").rglob("*") if p.is_file()) == before
