@@ -1,9 +1,10 @@
-"""The seeder's HTTP routes: which chunks are missing, upload chunks, fetch chunks.
+"""The seeder's HTTP routes: which chunks are missing, upload chunks, fetch chunks and patches, rdiff deltas.
 
 Every route needs a ticket from the tracker (`Authorization: Ticket <t>`),
 checked offline with the tracker's public key. A read ticket names a build by
 its manifest digest; the seeder reads that manifest from the store and serves
-only chunks that belong to it.
+only what belongs to it: its chunks, patch objects whose target is one of its
+files (the patch's header says so), and rdiff deltas to one of its files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,9 +20,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from shared import compression, manifest as manifest_mod, pack, tickets
+from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
 from shared.chunkstore import ChunkStore
 from shared.errors import ChunkMissing, MistError, PackError, TicketError, status_for
+from shared.manifest import FileEntry
 from seeder.verify import verify_upload
 
 log = logging.getLogger("mist.seeder")
@@ -28,6 +31,14 @@ MAX_HASHES_PER_REQUEST = 100_000
 MAX_FETCH_PER_REQUEST = 4096
 MAX_UPLOAD_BODY = 64 * 1024 * 1024
 MANIFEST_CACHE = 16
+MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
+DELTA_REQUEST = struct.Struct(">32sQ")
+
+
+@dataclass(frozen=True)
+class BuildContents:
+    chunks: frozenset[str]
+    files: dict[str, FileEntry]
 
 
 @dataclass
@@ -35,10 +46,10 @@ class SeederContext:
     store: ChunkStore
     public_key: str
     clock: Callable[[], float] = time.time
-    _chunk_sets: OrderedDict[str, frozenset[str]] = field(default_factory=OrderedDict)
+    _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
 
     def __repr__(self) -> str:
-        return f"SeederContext(store={self.store!r}, cached_builds={len(self._chunk_sets)})"
+        return f"SeederContext(store={self.store!r}, cached_builds={len(self._builds)})"
 
     def ticket(self, request: web.Request, scope: str) -> tickets.Ticket:
         header = request.headers.get("Authorization", "")
@@ -48,11 +59,11 @@ class SeederContext:
         tickets.require(ticket, scope)
         return ticket
 
-    def chunk_set(self, digest: str) -> frozenset[str]:
-        """The chunks of the build a read ticket names, from its manifest in the store (cached)."""
-        cached = self._chunk_sets.get(digest)
+    def contents(self, digest: str) -> BuildContents:
+        """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
+        cached = self._builds.get(digest)
         if cached is not None:
-            self._chunk_sets.move_to_end(digest)
+            self._builds.move_to_end(digest)
             return cached
         try:
             stored = self.store.get(digest)
@@ -61,11 +72,23 @@ class SeederContext:
         data = compression.decompress(stored, compression.content_size(stored), digest)
         if hashlib.sha256(data).hexdigest() != digest:
             raise TicketError("the ticket's build manifest in the store is damaged")
-        chunks = frozenset(manifest_mod.parse(data).chunk_sizes())
-        self._chunk_sets[digest] = chunks
-        while len(self._chunk_sets) > MANIFEST_CACHE:
-            self._chunk_sets.popitem(last=False)
-        return chunks
+        parsed = manifest_mod.parse(data)
+        contents = BuildContents(frozenset(parsed.chunk_sizes()), {f.sha256: f for f in parsed.files})
+        self._builds[digest] = contents
+        while len(self._builds) > MANIFEST_CACHE:
+            self._builds.popitem(last=False)
+        return contents
+
+    def patch_target(self, name: str) -> str | None:
+        """The file content a stored patch object makes, or None if the object is not a patch."""
+        try:
+            stored = self.store.get(name)
+        except ChunkMissing:
+            return None
+        try:
+            return patch.read_header(compression.decompress_prefix(stored, patch.HEADER_SIZE)).target
+        except patch.PatchError:
+            return None
 
 
 SEEDER = web.AppKey("seeder", SeederContext)
@@ -123,12 +146,41 @@ async def fetch(request: web.Request) -> web.Response:
     ctx = request.app[SEEDER]
     ticket = ctx.ticket(request, tickets.READ)
     hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
-    allowed = await asyncio.to_thread(ctx.chunk_set, ticket.build)
-    outside = next((h for h in hashes if h not in allowed), None)
-    if outside is not None:
-        raise TicketError(f"chunk {outside[:12]} is not part of the build this ticket is for")
+    build = await asyncio.to_thread(ctx.contents, ticket.build)
+    for h in hashes:
+        if h not in build.chunks and await asyncio.to_thread(ctx.patch_target, h) not in build.files:
+            raise TicketError(f"object {h[:12]} is neither a chunk nor a patch of the build this ticket is for")
     body = await asyncio.to_thread(_read_pack, ctx.store, hashes)
     return web.Response(body=body, content_type="application/octet-stream")
+
+
+def _delta_for(store: ChunkStore, entry: FileEntry, sig: bytes) -> bytes:
+    target = b"".join(compression.decompress(store.get(ref.sha256), ref.size, ref.sha256) for ref in entry.chunks)
+    return compression.compress(rdiff.delta(sig, target))
+
+
+async def delta(request: web.Request) -> web.Response:
+    """An rdiff delta from the client's own version of a file (its signature) to the build's file.
+
+    The request says how many bytes fetching the file's chunks would move; a delta that is not smaller
+    is not sent (204), so the client fetches the chunks instead.
+    """
+    ctx = request.app[SEEDER]
+    ticket = ctx.ticket(request, tickets.READ)
+    body = await request.read()
+    if len(body) < DELTA_REQUEST.size:
+        raise PackError("a delta request is the target file's SHA-256, a byte budget, then a librsync signature")
+    raw_target, budget = DELTA_REQUEST.unpack_from(body)
+    build = await asyncio.to_thread(ctx.contents, ticket.build)
+    entry = build.files.get(raw_target.hex())
+    if entry is None:
+        raise TicketError("that file is not part of the build this ticket is for")
+    if entry.size > MAX_DELTA_FILE:
+        return web.Response(status=204, headers={"X-Mist-Delta-Bytes": "-1"})
+    answer = await asyncio.to_thread(_delta_for, ctx.store, entry, body[DELTA_REQUEST.size :])
+    if len(answer) >= budget:
+        return web.Response(status=204, headers={"X-Mist-Delta-Bytes": str(len(answer))})
+    return web.Response(body=answer, content_type="application/octet-stream")
 
 
 def make_app(ctx: SeederContext) -> web.Application:
@@ -139,5 +191,6 @@ def make_app(ctx: SeederContext) -> web.Application:
         web.post("/missing", missing),
         web.post("/chunks", upload),
         web.post("/fetch", fetch),
+        web.post("/delta", delta),
     ])
     return app

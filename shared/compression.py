@@ -48,3 +48,12 @@ def content_size(data: bytes | memoryview) -> int:
         return zstandard.frame_content_size(data)
     except zstandard.ZstdError:
         return -1
+
+
+def decompress_prefix(data: bytes | memoryview, size: int) -> bytes:
+    """The first `size` bytes of a frame's content, without decompressing the rest (b"" if it is not zstd)."""
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+            return reader.read(size)
+    except zstandard.ZstdError:
+        return b""

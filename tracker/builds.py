@@ -14,7 +14,9 @@ from aiohttp import web
 
 from shared import compression, manifest as manifest_mod
 from shared.tickets import READ, UPLOAD, Ticket
-from tracker.db import queries
+from tracker.config import TrackerContext
+from tracker.db import patches as patch_queries, queries
+from tracker.planner import patch_pairs
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
 from tracker.catalog import viewer
 from tracker.web import CONTEXT, admin
@@ -55,7 +57,19 @@ async def commit_build(request: web.Request) -> web.Response:
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
     ))
-    return web.json_response(row.to_json(), status=201)
+    job, coming = await _queue_patches(ctx, slug, manifest)
+    return web.json_response({**row.to_json(), "patch_job": job, "patches_coming": coming}, status=201)
+
+
+async def _queue_patches(ctx: TrackerContext, slug: str, manifest: manifest_mod.Manifest) -> tuple[str, int]:
+    """Queue the patches into the new build from the previous one and those friends hold; (job id, pairs)."""
+    sources = await ctx.db.run(lambda s: patch_queries.patch_sources(s, slug, manifest.version))
+    parsed = [await asyncio.to_thread(manifest_mod.parse, m.data) for m in sources]
+    pairs = patch_pairs(manifest, parsed)
+    job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, manifest.version)
+    for source, target in pairs:
+        ctx.patch_jobs.setdefault((source.sha256, target.sha256), job)
+    return job, len(pairs)
 
 
 async def get_manifest(request: web.Request) -> web.Response:

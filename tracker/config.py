@@ -60,6 +60,8 @@ class TrackerContext:
     jwt_secret: bytes
     jobs: Jobs
     throttle: Throttle = field(default_factory=Throttle)
+    # (source, target) file contents whose HDiffPatch patch a queued job is making -> that job's id
+    patch_jobs: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"TrackerContext(data={str(self.settings.data)!r}, db={self.db!r})"

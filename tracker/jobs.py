@@ -1,7 +1,9 @@
 """Background jobs (huey lives only here): a queue in the data directory, run by `mist-worker`.
 
-Jobs: the store scrub (nightly and on demand) and the Steam catalog sync (when
-an admin sets a game's Steam app id, and on `mistpipe resync-steam`).
+Jobs: the store scrub (nightly and on demand), the Steam catalog sync (when
+an admin sets a game's Steam app id, and on `mistpipe resync-steam`), and the
+patch maker (HDiffPatch patches for a new build from the build before it and
+from every build friends hold, after each push; and for jumps clients asked for).
 
 The embedded default keeps the queue in SQLite beside the database; the tracker
 enqueues, the worker process executes and stores results the tracker reads.
@@ -9,6 +11,7 @@ enqueues, the worker process executes and stores results the tracker reads.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,12 @@ from typing import Any
 from huey import SqliteHuey, crontab
 from huey.api import TaskWrapper
 
+from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
-from tracker.db import queries
+from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
+from tracker.patching import make_all
+from tracker.planner import patch_pairs
 from tracker.scrub import scrub
 from tracker.steam import SteamError, fetch_appdetails
 
@@ -30,6 +36,7 @@ class Jobs:
     huey: SqliteHuey
     scrub_store: TaskWrapper
     sync_steam: TaskWrapper
+    make_patches: TaskWrapper
 
     def __repr__(self) -> str:
         return f"Jobs(queue={self.huey.storage.filename!r}, pending={self.huey.pending_count()})"
@@ -39,6 +46,9 @@ class Jobs:
 
     def enqueue_steam(self, slug: str) -> str:
         return self._issued(str(self.sync_steam(slug).id))
+
+    def enqueue_patches(self, slug: str, version: str, sources: list[str] | None = None, paths: list[str] | None = None) -> str:
+        return self._issued(str(self.make_patches(slug, version, sources, paths).id))
 
     def _issued(self, job_id: str) -> str:
         self.huey.put(f"issued:{job_id}", True)
@@ -65,11 +75,14 @@ def open_jobs(data: Path) -> Jobs:
     huey.periodic_task(crontab(hour="4", minute="17"), name="nightly_scrub")(scrub_now)
     databases: list[Database] = []
 
-    def sync_steam_now(slug: str) -> dict[str, object]:
-        """Fetch the game's Steam details into the catalog, never over fields the admin set by hand."""
+    def database() -> Database:
         if not databases:
             databases.append(Database(open_engine(database_url(data))))
-        db = databases[0]
+        return databases[0]
+
+    def sync_steam_now(slug: str) -> dict[str, object]:
+        """Fetch the game's Steam details into the catalog, never over fields the admin set by hand."""
+        db = database()
         app_id = db.call(lambda s: queries.steam_app(s, slug))
         if app_id is None:
             return {"game": slug, "synced": False, "error": "the game has no Steam app id"}
@@ -81,4 +94,42 @@ def open_jobs(data: Path) -> Jobs:
         db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
         return {"game": slug, "synced": True, "error": ""}
 
-    return Jobs(huey, huey.task(name="scrub_store")(scrub_now), huey.task(name="sync_steam")(sync_steam_now))
+    def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None) -> dict[str, object]:
+        return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths)
+
+    return Jobs(
+        huey,
+        huey.task(name="scrub_store")(scrub_now),
+        huey.task(name="sync_steam")(sync_steam_now),
+        huey.task(name="make_patches")(make_patches_now),
+    )
+
+
+def make_build_patches(
+    db: Database, store: DirectoryChunkStore, slug: str, version: str,
+    sources: list[str] | None = None, paths: list[str] | None = None,
+) -> dict[str, object]:
+    """HDiffPatch patches into `slug` `version` from the given builds (default: the previous one and those friends hold)."""
+    started = time.monotonic()
+    wanted = db.call(lambda s: patch_queries.build_manifest(s, slug, version))
+    if wanted is None:
+        return {"game": slug, "version": version, "made": 0, "error": "the build no longer exists"}
+    target = manifest_mod.parse(wanted.data)
+    if sources is None:
+        held = db.call(lambda s: patch_queries.patch_sources(s, slug, version))
+    else:
+        held = db.call(lambda s: patch_queries.manifests_by_digest(s, sources, queries.Viewer("", True)))
+    pairs = patch_pairs(target, [manifest_mod.parse(m.data) for m in held], paths)
+    done = db.call(lambda s: patch_queries.attempted(s, {t.sha256 for _, t in pairs}))
+
+    def record(*row: Any) -> None:
+        db.call(lambda s: patch_queries.record_patch(s, *row))
+
+    made, failed = make_all(store, pairs, patch.HDIFF, record, done)
+    useful = [m for m in made if m.useful]
+    return {
+        "game": slug, "version": version, "from": sorted(m.version for m in held), "pairs": len(pairs),
+        "made": len(useful), "not_worth_it": len(made) - len(useful), "failed": failed,
+        "patch_bytes": sum(m.stored_size for m in useful), "chunk_bytes": sum(m.chunk_bytes for m in useful),
+        "seconds": round(time.monotonic() - started, 3),
+    }

@@ -43,11 +43,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 Kind = type | tuple[type, ...]
 
 
-async def json_body(request: web.Request, required: dict[str, Kind], optional: dict[str, Kind] | None = None) -> dict[str, Any]:
+async def json_body(
+    request: web.Request, required: dict[str, Kind], optional: dict[str, Kind] | None = None, limit: int = MAX_JSON_BODY,
+) -> dict[str, Any]:
     """Decode a JSON object body with exactly these fields and types, or raise BadRequest saying what is wrong."""
     optional = optional or {}
-    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
-        raise PayloadTooLarge(f"request body is larger than {MAX_JSON_BODY} bytes; this route takes a small JSON object")
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes; this route takes a small JSON object")
     try:
         body = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -12,7 +12,7 @@ from tracker.jobs import open_jobs
 
 @click.command()
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True, help="The tracker's data directory.")
-@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Jobs run at once (a long patch job then does not hold up the rest).")
 def main(data: Path, workers: int) -> None:
     """Run queued and periodic jobs until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -24,6 +24,7 @@ ACCESS = {
     ("GET", "/api/games/{slug}"): USER,
     ("GET", "/api/games/{slug}/builds/{version}/manifest"): USER,
     ("POST", "/api/games/{slug}/builds/{version}/ticket"): USER,
+    ("POST", "/api/games/{slug}/builds/{version}/plan"): USER,
     ("GET", "/api/users"): ADMIN,
     ("POST", "/api/users"): ADMIN,
     ("POST", "/api/users/{name}/password"): ADMIN,
@@ -40,6 +41,7 @@ ACCESS = {
     ("POST", "/seeder/missing"): UPLOAD_TICKET,
     ("POST", "/seeder/chunks"): UPLOAD_TICKET,
     ("POST", "/seeder/fetch"): READ_TICKET,
+    ("POST", "/seeder/delta"): READ_TICKET,
 }
 PARAMS = {"slug": "game", "version": "1", "name": "friend", "user": "friend", "job": "no-such-job"}
 DATA = b"the only file of the only build" * 100

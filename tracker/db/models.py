@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -68,3 +68,29 @@ class Build(Base):
     chunk_count: Mapped[int] = mapped_column(Integer)
     stored_size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Patch(Base):
+    """A binary delta between two file contents; without an object when chunks were cheaper (so it is not retried)."""
+
+    __tablename__ = "patches"
+    __table_args__ = (UniqueConstraint("source_sha", "target_sha", "algorithm"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_sha: Mapped[str] = mapped_column(String(64))
+    target_sha: Mapped[str] = mapped_column(String(64), index=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    object_sha: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    object_size: Mapped[int] = mapped_column(BigInteger)
+    stored_size: Mapped[int] = mapped_column(BigInteger)
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Install(Base):
+    """The build a friend last told the tracker they hold, so patches are made from what people actually have."""
+
+    __tablename__ = "installs"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    game_id: Mapped[int] = mapped_column(ForeignKey("games.id", ondelete="CASCADE"), primary_key=True)
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,133 @@
+"""Patch objects: a binary delta from one file content to another (hdiffpatch lives only here).
+
+A patch object is a header naming the source and target file contents (their
+SHA-256s and the target's size) followed by the delta. It is named by the
+SHA-256 of its own bytes and stored compressed in the chunk store like a chunk,
+so the store's integrity checks, the seeder's pack format and the client's
+verification treat it like any other object. Because it is keyed by file
+contents, not versions, one patch serves every pair of builds that share them.
+
+Two kinds: HDiffPatch (the smallest patches we measured, made by background
+jobs) and a zstd dictionary delta (`zstd --patch-from`: larger, but made fast
+enough to serve at once when a client asks for an uncommon jump).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import hdiffpatch
+import zstandard
+from zstandard.backend_cffi import ffi as _ffi, lib as _zstd
+
+from shared.errors import MistError
+
+MAGIC = b"MISTPTCH"
+_HEADER = struct.Struct(">8sB32s32sQ")
+HEADER_SIZE = _HEADER.size
+HDIFF = "hdiff"
+ZSTD_DICT = "zstd"
+_KINDS = {HDIFF: 1, ZSTD_DICT: 2}
+_NAMES = {code: name for name, code in _KINDS.items()}
+QUICK_LEVEL = 3  # ~100 MB/s here: fast enough to make while a client waits for its plan
+# hdiffpatch's own streams are left uncompressed and the whole object is compressed by
+# the store at this level: smaller than hdiffpatch's internal zstd/lzma (bench/results/patch_algorithms.md).
+STORE_LEVEL = {HDIFF: 19, ZSTD_DICT: 1}
+MAX_WINDOW_LOG = 31
+
+
+class PatchError(MistError):
+    """A patch object is malformed, or does not turn its source into its target: fetch the file by chunks."""
+
+
+@dataclass(frozen=True)
+class Header:
+    algorithm: str
+    source: str
+    target: str
+    target_size: int
+
+
+def object_name(obj: bytes) -> str:
+    return hashlib.sha256(obj).hexdigest()
+
+
+def read_header(obj: bytes) -> Header:
+    """The header of a patch object (only its first HEADER_SIZE bytes are needed)."""
+    if len(obj) < HEADER_SIZE:
+        raise PatchError("patch object is shorter than its header")
+    magic, code, source, target, size = _HEADER.unpack_from(obj)
+    if magic != MAGIC or code not in _NAMES:
+        raise PatchError("object is not a Mist patch")
+    return Header(_NAMES[code], source.hex(), target.hex(), size)
+
+
+def _window_log(*sizes: int) -> int:
+    """A window covering the source (the dictionary) and the target, as `zstd --patch-from` sets it."""
+    return max(zstandard.WINDOWLOG_MIN, min(MAX_WINDOW_LOG, (sum(sizes) + 1).bit_length()))
+
+
+def _zstd_call(code: int) -> int:
+    if _zstd.ZSTD_isError(code):
+        raise PatchError(f"zstd: {_ffi.string(_zstd.ZSTD_getErrorName(code)).decode()}")
+    return code
+
+
+def _zstd_delta(source: bytes, target: bytes, level: int) -> bytes:
+    """`zstd --patch-from`: the source as a raw prefix the target's matches may reach, long-distance matching on.
+
+    python-zstandard's dictionaries index only part of a large dictionary, so this uses the libzstd its
+    wheel bundles (through its cffi backend) for ZSTD_CCtx_refPrefix, exactly as the zstd command does.
+    """
+    cctx = _ffi.gc(_zstd.ZSTD_createCCtx(), _zstd.ZSTD_freeCCtx)
+    _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_compressionLevel, level))
+    _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_windowLog, _window_log(len(source), len(target))))
+    _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_enableLongDistanceMatching, 1))
+    _zstd_call(_zstd.ZSTD_CCtx_refPrefix(cctx, _ffi.from_buffer(source), len(source)))
+    bound = _zstd.ZSTD_compressBound(len(target))
+    out = _ffi.new("char[]", bound)
+    size = _zstd_call(_zstd.ZSTD_compress2(cctx, out, bound, _ffi.from_buffer(target), len(target)))
+    return bytes(_ffi.buffer(out, size))
+
+
+def _zstd_undelta(source: bytes, payload: bytes, size: int) -> bytes:
+    dctx = _ffi.gc(_zstd.ZSTD_createDCtx(), _zstd.ZSTD_freeDCtx)
+    _zstd_call(_zstd.ZSTD_DCtx_setParameter(dctx, _zstd.ZSTD_d_windowLogMax, _window_log(len(source), size)))
+    _zstd_call(_zstd.ZSTD_DCtx_refPrefix(dctx, _ffi.from_buffer(source), len(source)))
+    out = _ffi.new("char[]", max(size, 1))
+    written = _zstd_call(_zstd.ZSTD_decompressDCtx(dctx, out, size, _ffi.from_buffer(payload), len(payload)))
+    return bytes(_ffi.buffer(out, written))
+
+
+def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUICK_LEVEL) -> bytes:
+    """The patch object turning `source` into `target` (`level` is the zstd delta's level)."""
+    if algorithm == HDIFF:
+        payload = hdiffpatch.diff(source, target, hdiffpatch.COMPRESSION_NONE, validate=False, big_cache_match=True)
+    elif algorithm == ZSTD_DICT:
+        payload = _zstd_delta(source, target, level)
+    else:
+        raise ValueError(f"unknown patch algorithm {algorithm!r}")
+    header = _HEADER.pack(
+        MAGIC, _KINDS[algorithm], hashlib.sha256(source).digest(), hashlib.sha256(target).digest(), len(target)
+    )
+    return header + payload
+
+
+def apply(obj: bytes, source: bytes) -> bytes:
+    """The target content, checked against the header's SHA-256; PatchError if anything does not match."""
+    header = read_header(obj)
+    if hashlib.sha256(source).hexdigest() != header.source:
+        raise PatchError(f"the local file is not the content this patch starts from ({header.source[:12]})")
+    payload = obj[HEADER_SIZE:]
+    try:
+        if header.algorithm == HDIFF:
+            out = hdiffpatch.apply(source, payload)
+        else:
+            out = _zstd_undelta(source, payload, header.target_size)
+    except (hdiffpatch.HDiffPatchError, PatchError) as exc:
+        raise PatchError(f"patch to {header.target[:12]} does not apply ({exc})") from exc
+    if len(out) != header.target_size or hashlib.sha256(out).hexdigest() != header.target:
+        raise PatchError(f"patch produced a file that is not {header.target[:12]}")
+    return out

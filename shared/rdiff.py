@@ -1,0 +1,53 @@
+"""librsync signatures and deltas, for local files that match no known content (pyrsync lives only here).
+
+A friend's modded or damaged file is not any build's content, so no stored
+patch starts from it. The client sends the file's signature (about 1% of its
+size); the seeder answers with an rdiff delta from it to the build's file.
+The formats are librsync 2's, the same as Debian's `rdiff` command.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyrsync
+
+from shared.errors import MistError
+
+
+class DeltaError(MistError):
+    """A signature or delta is malformed: fall back to fetching the file by chunks."""
+
+
+def signature(path: Path) -> bytes:
+    """The librsync signature of a local file (BLAKE2 strong sums, block size librsync picks for its size)."""
+    size = path.stat().st_size
+    _magic, block_len, strong_len = pyrsync.get_signature_args(size)
+    out = io.BytesIO()
+    with open(path, "rb") as f:
+        pyrsync.signature(f, out, strong_len, pyrsync.RS_BLAKE2_SIG_MAGIC, block_len)
+    return out.getvalue()
+
+
+def delta(sig: bytes, target: bytes) -> bytes:
+    """The delta that turns the file the signature describes into `target`."""
+    out = io.BytesIO()
+    try:
+        pyrsync.delta(io.BytesIO(target), io.BytesIO(sig), out)
+    except Exception as exc:  # pyrsync raises librsync's errors as plain exceptions
+        raise DeltaError(f"the signature could not be read ({exc}); send it again") from exc
+    return out.getvalue()
+
+
+def patch(basis: Path, delta_bytes: bytes) -> bytes:
+    """Apply a delta to a local file; the caller checks the result's SHA-256."""
+    out = io.BytesIO()
+    try:
+        with open(basis, "rb") as f:
+            pyrsync.patch(f, io.BytesIO(delta_bytes), out)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise DeltaError(f"the delta does not apply to {basis.name} ({exc})") from exc
+    return out.getvalue()

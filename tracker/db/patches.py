@@ -1,0 +1,119 @@
+"""Queries about patch objects and what friends have installed (the planner's and the patch jobs' inputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tracker.db.models import Build, Game, Install, Patch
+from tracker.db.queries import Viewer, _game, _now, _user_id
+from tracker.errors import NotFound
+from tracker.planner import PatchOption
+
+IN_BATCH = 500  # SQLite's bound-parameter limit is far above this; it keeps IN lists reasonable
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    game: str
+    version: str
+    digest: str
+    data: bytes
+
+
+def _batches(values: Iterable[str]) -> Iterable[list[str]]:
+    items = sorted(set(values))
+    for i in range(0, len(items), IN_BATCH):
+        yield items[i : i + IN_BATCH]
+
+
+def options_for(session: Session, targets: Iterable[str]) -> list[PatchOption]:
+    """Every stored patch object whose target is one of these file contents."""
+    found = []
+    for batch in _batches(targets):
+        rows = session.scalars(select(Patch).where(Patch.target_sha.in_(batch), Patch.object_sha.is_not(None)))
+        found += [
+            PatchOption(r.source_sha, r.target_sha, str(r.object_sha), r.object_size, r.stored_size, r.algorithm)
+            for r in rows
+        ]
+    return found
+
+
+def attempted(session: Session, targets: Iterable[str]) -> set[tuple[str, str, str]]:
+    """(source, target, algorithm) of every patch made or tried for these targets, useful or not."""
+    seen = set()
+    for batch in _batches(targets):
+        rows = session.execute(select(Patch.source_sha, Patch.target_sha, Patch.algorithm).where(Patch.target_sha.in_(batch)))
+        seen |= {(s, t, a) for s, t, a in rows}
+    return seen
+
+
+def record_patch(
+    session: Session, source: str, target: str, algorithm: str, object_sha: str | None,
+    object_size: int, stored_size: int, seconds: float,
+) -> None:
+    """Remember a patch (or, with no object, that chunks beat it); a concurrent maker of the same one wins."""
+    try:
+        with session.begin_nested():
+            session.add(Patch(
+                source_sha=source, target_sha=target, algorithm=algorithm, object_sha=object_sha,
+                object_size=object_size, stored_size=stored_size, seconds=seconds, created_at=_now(),
+            ))
+    except IntegrityError:
+        pass
+
+
+def manifests_by_digest(session: Session, digests: Iterable[str], viewer: Viewer) -> list[StoredManifest]:
+    """The builds a client says it holds, among those it may see (others are ignored, never revealed)."""
+    out = []
+    for batch in _batches(digests):
+        rows = session.execute(
+            select(Build, Game.slug, Game.id).join(Game, Build.game_id == Game.id).where(Build.manifest_digest.in_(batch))
+        )
+        for build, slug, _ in rows:
+            try:
+                _game(session, slug, viewer)
+            except NotFound:  # not visible to this viewer
+                continue
+            out.append(StoredManifest(slug, build.version, build.manifest_digest, build.manifest))
+    return out
+
+
+def record_install(session: Session, user: str, slug: str, digest: str) -> None:
+    """Note which build of a game this friend holds, so the next push makes patches from it."""
+    game = _game(session, slug, Viewer("", True))
+    build = session.scalar(select(Build).where(Build.game_id == game.id, Build.manifest_digest == digest))
+    if build is None:
+        return
+    user_id = _user_id(session, user)
+    row = session.get(Install, (user_id, game.id))
+    if row is None:
+        session.add(Install(user_id=user_id, game_id=game.id, build_id=build.id, seen_at=_now()))
+    else:
+        row.build_id, row.seen_at = build.id, _now()
+
+
+def patch_sources(session: Session, slug: str, version: str) -> list[StoredManifest]:
+    """The builds to make patches from for a new build: the one pushed before it and every build friends hold."""
+    game = _game(session, slug, Viewer("", True))
+    target = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
+    if target is None:
+        return []
+    previous = session.scalar(
+        select(Build).where(Build.game_id == game.id, Build.id < target.id).order_by(Build.id.desc()).limit(1)
+    )
+    installed = session.scalars(
+        select(Build).join(Install, Install.build_id == Build.id).where(Install.game_id == game.id, Build.id != target.id)
+    ).all()
+    chosen = {b.id: b for b in ([previous] if previous else []) + list(installed)}
+    return [StoredManifest(slug, b.version, b.manifest_digest, b.manifest) for b in chosen.values()]
+
+
+def build_manifest(session: Session, slug: str, version: str) -> StoredManifest | None:
+    game = _game(session, slug, Viewer("", True))
+    build = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
+    return StoredManifest(slug, build.version, build.manifest_digest, build.manifest) if build else None

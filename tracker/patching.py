@@ -1,0 +1,91 @@
+"""Making patch objects from the store: rebuild both file contents from their chunks, diff, store, record.
+
+Used by the patch jobs (HDiffPatch, after a push and for jumps clients asked
+for) and by the planner's route (a quick zstd delta made while the client
+waits, so an uncommon jump is served at once). A patch that would move no
+fewer bytes than the target file's chunks is recorded without an object, so
+nobody makes it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from shared import compression, patch
+from shared.chunkstore import ChunkStore
+from shared.errors import ChunkError, StoreError
+from shared.manifest import FileEntry
+
+log = logging.getLogger("mist.patching")
+
+# record(source, target, algorithm, object_sha or None, object_size, stored_size, seconds)
+Recorder = Callable[[str, str, str, str | None, int, int, float], None]
+
+
+@dataclass(frozen=True)
+class Made:
+    source: str
+    target: str
+    algorithm: str
+    object_sha: str | None
+    stored_size: int
+    chunk_bytes: int
+    seconds: float
+
+    @property
+    def useful(self) -> bool:
+        return self.object_sha is not None
+
+
+def file_bytes(store: ChunkStore, entry: FileEntry) -> bytes:
+    """A file's content, from its chunks in the store (each checked by decompression to its size)."""
+    return b"".join(compression.decompress(store.get(ref.sha256), ref.size, ref.sha256) for ref in entry.chunks)
+
+
+def chunk_cost(store: ChunkStore, source: FileEntry, target: FileEntry) -> int:
+    """Stored bytes of the target's chunks that the source file does not already have."""
+    have = {ref.sha256 for ref in source.chunks}
+    return sum(store.sizes({ref.sha256 for ref in target.chunks if ref.sha256 not in have}).values())
+
+
+def make_one(store: ChunkStore, source: FileEntry, target: FileEntry, algorithm: str, record: Recorder) -> Made:
+    started = time.monotonic()
+    obj = patch.make(file_bytes(store, source), file_bytes(store, target), algorithm)
+    stored = compression.compress(obj, patch.STORE_LEVEL[algorithm])
+    cost = chunk_cost(store, source, target)
+    seconds = round(time.monotonic() - started, 3)
+    name: str | None = None
+    if len(stored) < cost:
+        name = patch.object_name(obj)
+        store.put(name, stored)
+    record(source.sha256, target.sha256, algorithm, name, len(obj), len(stored), seconds)
+    return Made(source.sha256, target.sha256, algorithm, name, len(stored), cost, seconds)
+
+
+def make_all(
+    store: ChunkStore, pairs: Iterable[tuple[FileEntry, FileEntry]], algorithm: str, record: Recorder,
+    done: set[tuple[str, str, str]], budget: int | None = None,
+) -> tuple[list[Made], int]:
+    """Make every pair's patch not already in `done` (with a budget, up to that many target bytes).
+
+    Returns what was made and how many pairs failed (a chunk missing or damaged in the store: the scrub
+    quarantines it and the next push restores it; clients get those files by chunks meanwhile).
+    """
+    made = []
+    failed = spent = 0
+    for source, target in pairs:
+        if (source.sha256, target.sha256, algorithm) in done:
+            continue
+        if budget is not None and spent + target.size > budget:
+            continue
+        spent += target.size
+        try:
+            made.append(make_one(store, source, target, algorithm, record))
+        except (ChunkError, StoreError) as exc:
+            log.warning("no %s patch %s -> %s: %s", algorithm, source.sha256[:12], target.sha256[:12], exc)
+            failed += 1
+        done.add((source.sha256, target.sha256, algorithm))
+    return made, failed

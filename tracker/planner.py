@@ -1,0 +1,143 @@
+"""The update planner: for every file a client must write, the cheapest way to get its bytes there.
+
+Pure logic. The client says which builds it holds and which files of the
+target it has to write; for each such file the planner weighs the chunks the
+client lacks (their stored, compressed sizes) against every patch object from
+a file content the client holds, and picks whichever moves fewer bytes. Any
+version to any version: a patch is keyed by two file contents, never by a
+chain of versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from shared.manifest import FileEntry, Manifest
+
+CHUNKS = "chunks"
+PATCH = "patch"
+# Below this a file is one small chunk: a patch would save too little to be worth a round of work.
+MIN_PATCH_FILE = 4 * 1024
+# hdiffpatch holds both files and its index in memory (several times the file size).
+MAX_PATCH_FILE = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PatchOption:
+    """A stored patch object: from one file content to another, and what it costs to move."""
+
+    source: str
+    target: str
+    object_sha: str
+    object_size: int
+    stored_size: int
+    algorithm: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "object": self.object_sha, "from": self.source, "size": self.object_size,
+            "stored_size": self.stored_size, "algorithm": self.algorithm,
+        }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How one file of the target is to be made, and the bytes each way would move."""
+
+    path: str
+    source: str  # CHUNKS or PATCH
+    chunk_bytes: int  # stored bytes of the chunks the client lacks for this file (0: all on disk)
+    patch: PatchOption | None = None
+
+    @property
+    def bytes(self) -> int:
+        return self.patch.stored_size if self.patch else self.chunk_bytes
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "source": self.source, "bytes": self.bytes, "chunk_bytes": self.chunk_bytes}
+        if self.patch:
+            out["patch"] = self.patch.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    choices: tuple[Choice, ...]
+
+    def bytes_by_source(self) -> dict[str, int]:
+        totals = {CHUNKS: 0, PATCH: 0}
+        for choice in self.choices:
+            totals[choice.source] += choice.bytes
+        return totals
+
+    def to_json(self) -> dict[str, object]:
+        return {"files": [c.to_json() for c in self.choices], "bytes": self.bytes_by_source()}
+
+
+def held_chunks(held: Iterable[Manifest]) -> set[str]:
+    return {ref.sha256 for m in held for f in m.files for ref in f.chunks}
+
+
+def held_contents(held: Iterable[Manifest]) -> set[str]:
+    return {f.sha256 for m in held for f in m.files}
+
+
+def needed_chunks(target: Manifest, write: Sequence[str], held: Iterable[Manifest]) -> set[str]:
+    """The chunks of the files to write that no held build has: the ones whose stored size matters."""
+    have = held_chunks(held)
+    by_path = {f.path: f for f in target.files}
+    return {ref.sha256 for p in write for ref in by_path[p].chunks if ref.sha256 not in have}
+
+
+def plan_update(
+    target: Manifest,
+    write: Sequence[str],
+    held: Sequence[Manifest],
+    stored: Mapping[str, int],
+    patches: Iterable[PatchOption],
+) -> UpdatePlan:
+    """Choose per file to write: the chunks it lacks, or the smallest patch from a content the client holds.
+
+    `stored` gives the stored size of every chunk in `needed_chunks`; a chunk already paid for by an
+    earlier file costs the next one nothing, so shared chunks are counted once.
+    """
+    have_chunks, have_contents = held_chunks(held), held_contents(held)
+    best: dict[str, PatchOption] = {}
+    for option in patches:
+        if option.source in have_contents and option.source != option.target:
+            current = best.get(option.target)
+            if current is None or option.stored_size < current.stored_size:
+                best[option.target] = option
+    by_path = {f.path: f for f in target.files}
+    paid: set[str] = set()
+    choices = []
+    for path in write:
+        entry = by_path[path]
+        lacking = {ref.sha256 for ref in entry.chunks if ref.sha256 not in have_chunks and ref.sha256 not in paid}
+        chunk_bytes = sum(stored[h] for h in lacking)
+        candidate = best.get(entry.sha256)
+        if candidate is not None and candidate.stored_size < chunk_bytes:
+            choices.append(Choice(path, PATCH, chunk_bytes, candidate))
+        else:
+            paid |= lacking
+            choices.append(Choice(path, CHUNKS, chunk_bytes))
+    return UpdatePlan(tuple(choices))
+
+
+def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
+    """(source file, target file) for every file of `target` whose path holds other content in a source build.
+
+    These are the patches worth making: the same file, changed. Sizes a patch cannot serve are left out.
+    """
+    wanted = set(write) if write is not None else None
+    pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
+    for source in sources:
+        old = {f.path: f for f in source.files}
+        for entry in target.files:
+            before = old.get(entry.path)
+            if before is None or before.sha256 == entry.sha256 or (wanted is not None and entry.path not in wanted):
+                continue
+            if MIN_PATCH_FILE <= entry.size <= MAX_PATCH_FILE and before.size <= MAX_PATCH_FILE:
+                pairs.setdefault((before.sha256, entry.sha256), (before, entry))
+    return list(pairs.values())

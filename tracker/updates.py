@@ -1,0 +1,101 @@
+"""The plan route: a client says what it holds and which files it must write; the tracker says how to get each.
+
+The decision is the pure planner's (tracker/planner.py); this module gathers its
+inputs (the manifests the client holds, stored chunk sizes, known patches),
+makes quick zstd patches for same-file changes no patch exists for yet (so an
+uncommon jump is served at once), and queues the smaller HDiffPatch patches
+for them, which the plan reports as coming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiohttp import web
+
+from shared import manifest as manifest_mod, patch
+from shared.manifest import Manifest
+from tracker.catalog import viewer
+from tracker.db import patches as patch_queries, queries
+from tracker.errors import BadRequest
+from tracker.patching import make_all
+from tracker.planner import needed_chunks, patch_pairs, plan_update
+from tracker.web import CONTEXT, json_body
+
+MAX_PLAN_BODY = 32 * 1024 * 1024  # a write list for a game of ~200k files
+MAX_HELD = 64
+QUICK_BUDGET = 256 * 1024 * 1024  # target bytes diffed while the client waits (~2 s at zstd -3's speed here)
+_DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
+
+
+def _parse(data: bytes) -> Manifest:
+    return manifest_mod.parse(data)
+
+
+async def plan(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    looking = viewer(request)
+    slug, version = request.match_info["slug"], request.match_info["version"]
+    row, data, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
+    body = await json_body(request, {"have": list, "write": list}, limit=MAX_PLAN_BODY)
+    have, write = body["have"], body["write"]
+    if len(have) > MAX_HELD or not all(isinstance(d, str) and _DIGEST.match(d) for d in have):
+        raise BadRequest(f"'have' must be at most {MAX_HELD} build digests (64 lowercase hex characters)")
+    if not all(isinstance(p, str) for p in write) or len(set(write)) != len(write):
+        raise BadRequest("'write' must be a list of distinct file paths of the build")
+    target = await asyncio.to_thread(_parse, data)
+    paths = {f.path for f in target.files}
+    strange = next((p for p in write if p not in paths), None)
+    if strange is not None:
+        raise BadRequest(f"{strange[:200]!r} is not a file of {slug} {version}")
+    rows = await ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, have, looking))
+    held = [await asyncio.to_thread(_parse, m.data) for m in rows]
+    own = [m for m in rows if m.game == slug]
+    if own and looking.user:
+        await ctx.db.run(lambda s: patch_queries.record_install(s, looking.user, slug, own[-1].digest))
+    coming = await _patch_on_demand(request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug],
+                                    [r.digest for r in own], write)
+    by_path = {f.path: f for f in target.files}
+    targets = {by_path[p].sha256 for p in write}
+    options = await ctx.db.run(lambda s: patch_queries.options_for(s, targets))
+    needed = needed_chunks(target, write, held)
+    stored = await asyncio.to_thread(ctx.store.sizes, needed)
+    sizes = target.chunk_sizes()
+    costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
+    decided = plan_update(target, write, held, costs, options)
+    return web.json_response({
+        "game": slug, "version": version, "digest": row.manifest_digest,
+        "held": [{"game": m.game, "version": m.version} for m in rows], **decided.to_json(), "coming": coming,
+    })
+
+
+async def _patch_on_demand(
+    request: web.Request, slug: str, version: str, target: Manifest, sources: list[Manifest], digests: list[str],
+    write: list[str],
+) -> list[dict[str, Any]]:
+    """Quick zstd patches now for changed files nobody has patched yet; HDiffPatch ones queued, reported as coming."""
+    ctx = request.app[CONTEXT]
+    pairs = patch_pairs(target, sources, write)
+    if not pairs:
+        return []
+    done = await ctx.db.run(lambda s: patch_queries.attempted(s, {t.sha256 for _, t in pairs}))
+    untried = [(s, t) for s, t in pairs if not any((s.sha256, t.sha256, a) in done for a in (patch.HDIFF, patch.ZSTD_DICT))]
+
+    def record(*row: Any) -> None:
+        ctx.db.call(lambda s: patch_queries.record_patch(s, *row))
+
+    await asyncio.to_thread(make_all, ctx.store, untried, patch.ZSTD_DICT, record, done, QUICK_BUDGET)
+    awaited = [(s, t) for s, t in pairs if (s.sha256, t.sha256, patch.HDIFF) not in done]
+    queued = ctx.patch_jobs
+    fresh = [(s, t) for s, t in awaited if (s.sha256, t.sha256) not in queued]
+    if fresh:
+        job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, version, digests, sorted({t.path for _, t in fresh}))
+        for s, t in fresh:
+            queued[(s.sha256, t.sha256)] = job
+    return [{"path": t.path, "job": queued[(s.sha256, t.sha256)]} for s, t in awaited]
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/api/games/{slug}/builds/{version}/plan", plan)]
