@@ -1,35 +1,62 @@
-"""Assembling the staged files of a plan: local chunks first, then the seeder's, each file finished as it completes.
+"""Assembling the staged files of a plan: patches first, then local chunks, rdiff deltas, and the seeder's chunks.
 
-A file is finished (hashed whole, made durable) as soon as its last chunk
-lands, on threads of its own, so the disk absorbs finished files while the
-network still brings the rest, and a thread waiting in fsync never holds up
-the verification of downloads.
+Each file to write comes the way the tracker's plan found cheapest: a patch
+object applied to a file content this machine holds, or its chunks (those
+already on disk copied, the rest fetched). A file in the folder whose content
+no build has (a mod, damage) may instead be patched by an rdiff delta against
+its own signature, when the seeder finds that smaller than the chunks. Any
+patch or delta that does not yield the manifest's exact file falls back to
+chunks. Chunk-built files are finished (hashed whole, made durable) as soon as
+their last chunk lands, on threads of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from client import staging
+from client import patching, staging
 from client.api import Api
 from client.fetch import Seeder, fetch
 from client.journal import MIST_DIR
-from client.plan import Plan
+from client.plan import CHUNKS, PATCH, Location, Plan, Routes
 from client.progress import Bar
+from shared import rdiff
+from shared.errors import MistError
 from shared.manifest import FileEntry
 
 FINISH_THREADS = 2
 PREPARE_THREADS = 2
+RDIFF = "rdiff"
+LOCAL = "local"
+# Below this, what is left to fetch of a file costs less than its signature and a round trip.
+RDIFF_MIN_BYTES = 256 * 1024
+
+
+class _Silent:
+    def advance(self, amount: int) -> None:
+        pass
 
 
 class Assembly:
-    def __init__(self, root: Path, plan: Plan, bar: Bar) -> None:
+    def __init__(
+        self, root: Path, plan: Plan, bar: Bar, routes: Routes | None = None,
+        holders: Mapping[str, Path] | None = None, unknown: Mapping[str, Path] | None = None,
+    ) -> None:
+        """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
+        `unknown` maps paths to write to the local file there whose content no build has (rdiff bases)."""
         self.root, self.plan, self.bar = root, plan, bar
+        self.routes = routes or Routes({})
+        self.holders, self.unknown = dict(holders or {}), dict(unknown or {})
         self.reused = 0  # bytes taken from disk: local copies and chunks already verified in staging
         self.written = 0  # bytes written to staged files by this run
+        self.received = {CHUNKS: 0, PATCH: 0, RDIFF: 0}
+        self.files = {LOCAL: 0, CHUNKS: 0, PATCH: 0, RDIFF: 0}
+        self.signature_bytes = 0
+        self.fell_back: list[str] = []  # files whose patch or delta failed and came by chunks
+        self._seeder: Seeder | None = None
         self._remaining: dict[Path, int] = {}
         self._entries: dict[Path, FileEntry] = {}
 
@@ -38,28 +65,145 @@ class Assembly:
 
     async def run(self, seeder: Callable[[], Awaitable[Seeder]], api: Api) -> int:
         """Stage every file of the plan; return the bytes received from the seeder."""
-        local = dict(self.plan.local)
+
+        async def source() -> Seeder:
+            if self._seeder is None:
+                self._seeder = await seeder()
+            return self._seeder
+
         (self.root / MIST_DIR / staging.STAGING).mkdir(parents=True, exist_ok=True)
+        remaining = list(self.plan.write)
+        patched = [e for e in remaining if self._patch_source(e) is not None]
+        if patched:
+            done = await self._apply_patches(patched, source, api)
+            remaining = [e for e in remaining if e.path not in done]
+        prepared = await self._prepare(remaining)
+        deltas = [e for e, prep in zip(remaining, prepared)
+                  if e.path in self.unknown and sum(ref.size for _, ref in prep.needed) >= RDIFF_MIN_BYTES]
+        if deltas:
+            done = await self._apply_deltas(deltas, prepared, remaining, source, api)
+            kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
+            remaining, prepared = [e for e, _ in kept], [p for _, p in kept]
+        await self._fetch_chunks(remaining, prepared, source, api)
+        return sum(self.received.values())
+
+    # ---- patches -------------------------------------------------------------
+
+    def _patch_source(self, entry: FileEntry) -> Path | None:
+        route = self.routes.get(entry.path)
+        if route.source != PATCH or route.patch is None:
+            return None
+        return self.holders.get(route.patch.source)
+
+    async def _apply_patches(self, files: list[FileEntry], source: Callable[[], Awaitable[Seeder]], api: Api) -> set[str]:
+        sizes: dict[str, int] = {}
+        targets: dict[str, list[tuple[Path, int]]] = {}
+        for entry in files:
+            ref = self.routes.get(entry.path).patch
+            assert ref is not None
+            if ref.object not in sizes and not await asyncio.to_thread(patching.make_room, self.root, ref.object, ref.size):
+                sizes[ref.object] = ref.size
+                targets[ref.object] = [(patching.patch_path(self.root, ref.object), 0)]
+        if sizes:
+            try:
+                received, _ = await fetch(api, await source(), sizes, targets, _Silent())
+            except (MistError, ExceptionGroup) as exc:
+                if isinstance(exc, ExceptionGroup) and exc.split(MistError)[1] is not None:
+                    raise
+                # The seeder lacks a patch (collected since the plan?) or keeps sending bad bytes: chunks it is.
+                self.fell_back += [e.path for e in files]
+                return set()
+            self.received[PATCH] += received
+        done: set[str] = set()
+        limit = asyncio.Semaphore(FINISH_THREADS)
+
+        async def one(entry: FileEntry) -> None:
+            ref = self.routes.get(entry.path).patch
+            holder = self._patch_source(entry)
+            assert ref is not None and holder is not None
+            async with limit:
+                try:
+                    await asyncio.to_thread(patching.apply_patch, self.root, entry, ref.object, holder)
+                except (MistError, OSError):
+                    self.fell_back.append(entry.path)
+                    return
+            done.add(entry.path)
+            self.files[PATCH] += 1
+            self.written += entry.size
+            self.bar.advance(entry.size)
+
+        async with asyncio.TaskGroup() as group:
+            for entry in files:
+                group.create_task(one(entry))
+        return done
+
+    # ---- rdiff deltas against unknown local content ---------------------------
+
+    async def _apply_deltas(
+        self, files: list[FileEntry], prepared: list[staging.Prepared], order: list[FileEntry],
+        source: Callable[[], Awaitable[Seeder]], api: Api,
+    ) -> set[str]:
+        done: set[str] = set()
+        by_path = {e.path: p for e, p in zip(order, prepared)}
+        local = dict(self.plan.local)
+        for entry in files:
+            basis = self.unknown[entry.path]
+            left = sum(ref.size for _, ref in by_path[entry.path].needed)
+            route = self.routes.get(entry.path)
+            # What fetching the rest would cost, compressed as the store keeps it.
+            budget = max(1, route.file_bytes * left // max(1, entry.size)) if route.file_bytes else left
+            try:
+                sig = await asyncio.to_thread(rdiff.signature, basis)
+                seeder = await source()
+                answer = await api.seeder(f"{seeder.url}/delta", await seeder.ticket(), rdiff.encode_request(entry.sha256, budget, sig))
+            except OSError:
+                continue
+            self.signature_bytes += len(sig)
+            if not answer:
+                continue  # the seeder found chunks cheaper
+            self.received[RDIFF] += len(answer)
+            try:
+                await asyncio.to_thread(patching.apply_delta, self.root, entry, basis, answer)
+            except (MistError, OSError):
+                self.fell_back.append(entry.path)
+                by_path[entry.path] = await asyncio.to_thread(staging.prepare, self.root, entry, local)
+                continue
+            done.add(entry.path)
+            self.files[RDIFF] += 1
+            self.written += entry.size
+            self.bar.advance(entry.size)
+        for i, entry in enumerate(order):
+            prepared[i] = by_path[entry.path]
+        return done
+
+    # ---- chunks ----------------------------------------------------------------
+
+    async def _prepare(self, files: list[FileEntry]) -> list[staging.Prepared]:
+        local: dict[str, tuple[Location, ...]] = dict(self.plan.local)
         # Two threads each take every other file: one thread hop per file costs more than creating the file.
-        halves = [self.plan.write[i::PREPARE_THREADS] for i in range(PREPARE_THREADS)]
+        halves = [files[i::PREPARE_THREADS] for i in range(PREPARE_THREADS)]
         done = await asyncio.gather(*(
-            asyncio.to_thread(lambda files: [staging.prepare(self.root, e, local) for e in files], half)
+            asyncio.to_thread(lambda part: [staging.prepare(self.root, e, local) for e in part], half)
             for half in halves
         ))
-        prepared = [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(self.plan.write))]
+        return [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
+
+    async def _fetch_chunks(
+        self, files: list[FileEntry], prepared: list[staging.Prepared], source: Callable[[], Awaitable[Seeder]], api: Api,
+    ) -> None:
         targets: dict[str, list[tuple[Path, int]]] = {}
         sizes: dict[str, int] = {}
-        for entry, prep in zip(self.plan.write, prepared):
+        for entry, prep in zip(files, prepared):
             self.reused += prep.resumed + prep.copied
             self.written += prep.copied
             self.bar.advance(prep.resumed + prep.copied)
+            self.files[CHUNKS if prep.needed else LOCAL] += 1
             path = staging.staged_path(self.root, entry)
             self._entries[path] = entry
             self._remaining[path] = len(prep.needed)
             for offset, ref in prep.needed:
                 targets.setdefault(ref.sha256, []).append((path, offset))
                 sizes[ref.sha256] = ref.size
-        received = 0
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(FINISH_THREADS, thread_name_prefix="finish") as disk:
             async with asyncio.TaskGroup() as finishing:
@@ -77,6 +221,6 @@ class Assembly:
                     if count == 0:
                         finishing.create_task(finish(path))
                 if sizes:
-                    received, fetched = await fetch(api, await seeder(), sizes, targets, self.bar, written_to)
+                    received, fetched = await fetch(api, await source(), sizes, targets, self.bar, written_to)
+                    self.received[CHUNKS] += received
                     self.written += fetched
-        return received

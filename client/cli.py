@@ -12,7 +12,7 @@ from client import credentials
 from client.commandline import do_login, emit, run, session
 from client.home import mist_home
 from client.installer import Installer, Outcome
-from client.plan import Plan
+from client.plan import PATCH
 from client.progress import for_output, human
 from client.state import State
 
@@ -34,8 +34,10 @@ def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) 
 
 
 def _report(as_json: bool, outcome: Outcome, verb: str) -> None:
+    via = ", ".join(f"{outcome.files_by_source[kind]} file(s) by {kind}" for kind in ("patch", "rdiff") if outcome.files_by_source[kind])
     emit(as_json, outcome.to_json(),
-         f"{verb} {outcome.game} {outcome.version} in {outcome.seconds:.1f}s: downloaded {human(outcome.bytes_downloaded)}, "
+         f"{verb} {outcome.game} {outcome.version} in {outcome.seconds:.1f}s: downloaded {human(outcome.bytes_downloaded)}"
+         f"{f' ({via})' if via else ''}, "
          f"wrote {human(outcome.bytes_written)}, reused {human(outcome.bytes_reused)} from disk, "
          f"{outcome.files_unchanged} files untouched.")
 
@@ -103,13 +105,27 @@ def install(game: str, directory: Path, version: str | None, overwrite: bool, as
 def update(game: str, to: str | None, dry_run: bool, overwrite: bool, as_json: bool) -> None:
     """Move an installed GAME to another version, writing only the files that change."""
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
-    if isinstance(result, Plan):
-        lines = [f"{result.target.game} {result.target.version}: would write {len(result.write)} files "
-                 f"({human(result.bytes_to_write)}), fetch up to {human(result.bytes_to_fetch)} before compression, "
-                 f"remove {len(result.delete)}, leave {len(result.unchanged)} untouched"]
-        lines += [f"  write  {f.path}" for f in result.write] + [f"  remove {p}" for p in result.delete]
-        emit(as_json, {"game": game, "version": result.target.version, "dry_run": True, "plan": result.to_json(),
-                       "write": [f.path for f in result.write], "delete": list(result.delete)}, "\n".join(lines))
+    if isinstance(result, tuple):
+        plan, routes = result
+        planned = routes.bytes_by_source()
+        lines = [f"{plan.target.game} {plan.target.version}: would write {len(plan.write)} files "
+                 f"({human(plan.bytes_to_write)}), download about {human(sum(planned.values()))} "
+                 f"({human(planned[PATCH])} as patches), remove {len(plan.delete)}, leave {len(plan.unchanged)} untouched"]
+        files = []
+        for f in plan.write:
+            route = routes.get(f.path)
+            how = (f"patch {human(route.bytes)} (chunks would be {human(route.chunk_bytes)})" if route.source == PATCH
+                   else f"chunks {human(route.bytes)}" if route.bytes else "from disk")
+            lines.append(f"  write  {f.path}  [{how}]")
+            files.append({"path": f.path, "source": route.source if route.bytes or route.source == PATCH else "local",
+                          "bytes": route.bytes, "chunk_bytes": route.chunk_bytes})
+        lines += [f"  remove {p}" for p in plan.delete]
+        if routes.coming:
+            lines.append(f"  smaller patches are being made for {len(routes.coming)} file(s); updating later moves less")
+        emit(as_json, {"game": game, "version": plan.target.version, "dry_run": True,
+                       "plan": {**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
+                       "write": [f.path for f in plan.write], "files": files, "delete": list(plan.delete)},
+             "\n".join(lines))
         return
     _report(as_json, result, "Updated")
 

@@ -13,7 +13,6 @@ import asyncio
 import fcntl
 import hashlib
 import os
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from client.progress import human
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Journal
-from client.plan import Plan, index_chunks, plan as make_plan
+from client.plan import PATCH, Plan, Routes, index_chunks, parse_routes, plan as make_plan
 from client.progress import Progress
 from client.state import Install, State
 from shared import manifest as manifest_mod, signing
@@ -38,6 +37,7 @@ from shared.manifest import FileEntry, Manifest
 TARGET_MANIFEST = "target-manifest.json"
 DISK_MARGIN = 4 * 1024 * 1024
 TICKET_MARGIN = 300
+MAX_HELD = 64  # builds the plan request names (the tracker's limit)
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,21 @@ class Outcome:
     files_unchanged: int
     seconds: float
     plan: dict[str, object]
+    bytes_by_source: dict[str, int]  # received: chunk packs, patch objects, rdiff deltas
+    files_by_source: dict[str, int]  # written from: local chunks only, chunks, a patch, an rdiff delta
+    rdiff_signature_bytes: int  # sent: signatures of local files no build has
+    fell_back_to_chunks: list[str]  # files whose patch or delta failed to verify, fetched by chunks instead
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class OnDisk:
+    contents: dict[str, tuple[str, bool]]
+    owned: list[str]
+    foreign: list[str]
+    unknown: dict[str, Path]
 
 
 @dataclass(frozen=True)
@@ -123,13 +135,15 @@ class Installer:
         root.mkdir(parents=True, exist_ok=True)
         return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
 
-    async def update(self, game: str, to: str | None = None, dry_run: bool = False, overwrite: bool = False) -> Outcome | Plan:
+    async def update(
+        self, game: str, to: str | None = None, dry_run: bool = False, overwrite: bool = False,
+    ) -> Outcome | tuple[Plan, Routes]:
         current = self._installed(game)
         version = to or await self._latest(game)
         if dry_run:
             _, target = await self._target(game, version)
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
-            return plan
+            return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
@@ -188,12 +202,14 @@ class Installer:
         journal_mod.clear(root)
         shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
 
-    def _on_disk(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[dict[str, tuple[str, bool]], list[str], list[str]]:
+    def _on_disk(self, root: Path, target: Manifest, distrust: set[str]) -> OnDisk:
         """What each path in the folder is believed to hold (content, executable), which paths the installed
-        build owns, and which of the target's paths hold someone else's file (a save, a mod, an old copy)."""
+        build owns, which of the target's paths hold someone else's file (a save, a mod, an old copy), and
+        which hold a file whose content no build has (modded or damaged: an rdiff delta may serve it)."""
         on_disk: dict[str, tuple[str, bool]] = {}
         owned: list[str] = []
         foreign: list[str] = []
+        targets = {e.path for e in target.files}
         current = next((i for i in self.state.installs() if i.dir == root), None)
         if current:
             for entry in current.manifest.files:
@@ -209,13 +225,41 @@ class Installer:
                     on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path))
                 elif os.path.lexists(root / entry.path):
                     foreign.append(entry.path)
-        return on_disk, owned, foreign
+        unknown = {
+            p: root / p for p in targets
+            if p not in on_disk and (root / p).is_file() and not (root / p).is_symlink()
+        }
+        return OnDisk(on_disk, owned, foreign, unknown)
 
-    def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[Plan, list[str]]:
-        on_disk, owned, foreign = self._on_disk(root, target, distrust)
+    def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[Plan, OnDisk]:
+        seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
-        return make_plan(target, on_disk, owned, index_chunks(sources)), foreign
+        return make_plan(target, seen.contents, seen.owned, index_chunks(sources)), seen
+
+    def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
+        """A local file for every content an installed build put on this machine (patch sources; each is
+        checked against the patch's source hash before use, so a damaged one only costs a fallback)."""
+        holders: dict[str, Path] = {}
+        for install in self.state.installs():
+            for entry in install.manifest.files:
+                if install.dir == root and entry.path in distrust:
+                    continue
+                path = install.dir / entry.path
+                if entry.sha256 not in holders and path.is_file() and path.stat().st_size == entry.size:
+                    holders[entry.sha256] = path
+        return holders
+
+    async def _routes(self, game: str, version: str, plan: Plan) -> Routes:
+        """Ask the tracker how to get each file to write: chunks, or a patch from a content held here."""
+        if not plan.write:
+            return Routes({})
+        mine = [i.digest for i in self.state.installs() if i.game == game]
+        others = [i.digest for i in self.state.installs() if i.game != game]
+        write = [e.path for e in plan.write]
+        answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
+                                     json={"have": (mine + others)[:MAX_HELD], "write": write})
+        return parse_routes(answer, write)
 
     def _check_space(self, root: Path, plan: Plan) -> None:
         already = 0
@@ -260,15 +304,17 @@ class Installer:
         with locked(self.locks, root):
             await asyncio.to_thread(self._finish_journal, root)
             data, target = await self._target(game, version)
-            plan, foreign = await asyncio.to_thread(self._plan, root, target, distrust)
-            if foreign and not overwrite:
+            plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
+            if seen.foreign and not overwrite:
                 raise InstallError(
-                    f"{len(foreign)} file(s) in {root} are not from any build of {game} but the new build would "
-                    f"replace them (first: {foreign[0]}); move them away, or run again with --overwrite"
+                    f"{len(seen.foreign)} file(s) in {root} are not from any build of {game} but the new build would "
+                    f"replace them (first: {seen.foreign[0]}); move them away, or run again with --overwrite"
                 )
             self._check_space(root, plan)
+            routes = await self._routes(game, version, plan)
+            planned = routes.bytes_by_source()
             self.progress.say(
-                f"{game} {version}: download up to {human(plan.bytes_to_fetch)} (less after compression), "
+                f"{game} {version}: download about {human(sum(planned.values()))} ({human(planned[PATCH])} as patches), "
                 f"write {len(plan.write)} files ({human(plan.bytes_to_write)}), reuse {human(plan.bytes_local)} "
                 f"from disk, needs {human(plan.peak_extra_disk)} extra disk until the swap; "
                 f"{len(plan.unchanged)} files untouched, {len(plan.delete)} to remove"
@@ -276,11 +322,11 @@ class Installer:
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
             journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
-            reused = written = received = 0
+            assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,
+                                holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown)
+            received = 0
             if plan.write:
-                assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write))
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
-                reused, written = assembly.reused, assembly.written
             record = Journal(game, version, target.digest(),
                              [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
                              [(e.path, e.executable) for e in plan.modes])
@@ -290,10 +336,13 @@ class Installer:
             await asyncio.to_thread(self._finish_journal, root)
         shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         return Outcome(
-            game=game, version=version, bytes_written=written, bytes_downloaded=received, bytes_reused=reused,
-            bytes_unchanged=sum(f.size for f in plan.unchanged), files_written=len(plan.write),
-            files_deleted=len(plan.delete), files_unchanged=len(plan.unchanged),
-            seconds=round(time.monotonic() - started, 3), plan=plan.to_json(),
+            game=game, version=version, bytes_written=assembly.written, bytes_downloaded=received,
+            bytes_reused=assembly.reused, bytes_unchanged=sum(f.size for f in plan.unchanged),
+            files_written=len(plan.write), files_deleted=len(plan.delete), files_unchanged=len(plan.unchanged),
+            seconds=round(time.monotonic() - started, 3),
+            plan={**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
+            bytes_by_source=dict(assembly.received), files_by_source=dict(assembly.files),
+            rdiff_signature_bytes=assembly.signature_bytes, fell_back_to_chunks=list(assembly.fell_back),
         )
 
     async def _check(self, install: Install) -> list[str]:

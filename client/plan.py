@@ -108,3 +108,69 @@ def plan(
     sources = {h: tuple(local[h]) for h in needed if local.get(h)}
     fetch = {h: size for h, size in needed.items() if h not in sources}
     return Plan(target, tuple(unchanged), tuple(modes), tuple(write), delete, sources, fetch)
+
+
+CHUNKS, PATCH = "chunks", "patch"
+
+
+@dataclass(frozen=True)
+class PatchRef:
+    """A patch object the tracker offers: fetch `size` bytes (uncompressed) named `object`, apply to content `source`."""
+
+    object: str
+    source: str
+    size: int
+    stored_size: int
+    algorithm: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """The tracker's choice for one file to write, and the stored bytes each way would move."""
+
+    source: str  # CHUNKS or PATCH
+    bytes: int
+    chunk_bytes: int
+    file_bytes: int = 0
+    patch: PatchRef | None = None
+
+
+@dataclass(frozen=True)
+class Routes:
+    """The tracker's plan for the files to write (see tracker/planner.py), and the better patches on their way."""
+
+    by_path: Mapping[str, Route]
+    coming: tuple[str, ...] = ()
+
+    def get(self, path: str) -> Route:
+        return self.by_path.get(path) or Route(CHUNKS, 0, 0, 0)
+
+    def bytes_by_source(self) -> dict[str, int]:
+        totals = {CHUNKS: 0, PATCH: 0}
+        for route in self.by_path.values():
+            totals[route.source] += route.bytes
+        return totals
+
+
+def parse_routes(answer: Mapping[str, object], write: Iterable[str]) -> Routes:
+    """Read the tracker's plan answer; a file it does not mention, or mentions oddly, is fetched by chunks."""
+    wanted = set(write)
+    by_path: dict[str, Route] = {}
+    files = answer.get("files")
+    for item in files if isinstance(files, list) else []:
+        try:
+            path = item["path"]
+            if path not in wanted:
+                continue
+            offer = item.get("patch")
+            ref = None
+            if item["source"] == PATCH and isinstance(offer, dict):
+                ref = PatchRef(str(offer["object"]), str(offer["from"]), int(offer["size"]),
+                               int(offer["stored_size"]), str(offer["algorithm"]))
+            by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes"]), int(item["chunk_bytes"]),
+                                  int(item.get("file_bytes", 0)), ref)
+        except (KeyError, TypeError, ValueError):
+            continue
+    coming = answer.get("coming")
+    paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()
+    return Routes(by_path, paths)

@@ -8,6 +8,7 @@
     │   ├── ChunkMissing       the source does not have it: try the next source
     │   └── ChunkCorrupt       the bytes do not hash to the name: drop them, penalise the source
     ├── PackError              a chunk pack on the wire is malformed or truncated
+    ├── PatchError             a patch object or rdiff delta is malformed or does not apply: fetch chunks
     ├── StoreError             the chunk store failed (disk full, permissions)
     ├── TrackerError           (tracker/) errors a handler turns into an HTTP status
     ├── ClientError            (client/) errors the `mist` command reports to the user
@@ -51,6 +52,10 @@ class ChunkCorrupt(ChunkError):
 
 class PackError(MistError):
     """A chunk pack on the wire is malformed or truncated."""
+
+
+class PatchError(MistError):
+    """A patch object or rdiff delta is malformed, or does not turn its source into its target."""
 
 
 class StoreError(MistError):

@@ -22,7 +22,7 @@ import hdiffpatch
 import zstandard
 from zstandard.backend_cffi import ffi as _ffi, lib as _zstd
 
-from shared.errors import MistError
+from shared.errors import PatchError
 
 MAGIC = b"MISTPTCH"
 _HEADER = struct.Struct(">8sB32s32sQ")
@@ -36,10 +36,6 @@ QUICK_LEVEL = 3  # ~100 MB/s here: fast enough to make while a client waits for 
 # the store at this level: smaller than hdiffpatch's internal zstd/lzma (bench/results/patch_algorithms.md).
 STORE_LEVEL = {HDIFF: 19, ZSTD_DICT: 1}
 MAX_WINDOW_LOG = 31
-
-
-class PatchError(MistError):
-    """A patch object is malformed, or does not turn its source into its target: fetch the file by chunks."""
 
 
 @dataclass(frozen=True)

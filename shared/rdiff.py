@@ -9,15 +9,28 @@ The formats are librsync 2's, the same as Debian's `rdiff` command.
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import pyrsync
 
-from shared.errors import MistError
+from shared.errors import PatchError
 
 
-class DeltaError(MistError):
-    """A signature or delta is malformed: fall back to fetching the file by chunks."""
+# A delta request on the wire: the target file's SHA-256, the most bytes the answer may take
+# (what fetching the file's chunks would cost), then the signature.
+_REQUEST = struct.Struct(">32sQ")
+
+
+def encode_request(target: str, budget: int, sig: bytes) -> bytes:
+    return _REQUEST.pack(bytes.fromhex(target), budget) + sig
+
+
+def decode_request(body: bytes) -> tuple[str, int, bytes]:
+    if len(body) < _REQUEST.size:
+        raise PatchError("a delta request is the target file's SHA-256, a byte budget, then a librsync signature")
+    target, budget = _REQUEST.unpack_from(body)
+    return target.hex(), budget, body[_REQUEST.size :]
 
 
 def signature(path: Path) -> bytes:
@@ -36,7 +49,7 @@ def delta(sig: bytes, target: bytes) -> bytes:
     try:
         pyrsync.delta(io.BytesIO(target), io.BytesIO(sig), out)
     except Exception as exc:  # pyrsync raises librsync's errors as plain exceptions
-        raise DeltaError(f"the signature could not be read ({exc}); send it again") from exc
+        raise PatchError(f"the signature could not be read ({exc}); send it again") from exc
     return out.getvalue()
 
 
@@ -49,5 +62,5 @@ def patch(basis: Path, delta_bytes: bytes) -> bytes:
     except OSError:
         raise
     except Exception as exc:
-        raise DeltaError(f"the delta does not apply to {basis.name} ({exc})") from exc
+        raise PatchError(f"the delta does not apply to {basis.name} ({exc})") from exc
     return out.getvalue()

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from shared import compression, patch
+from shared import compression, pack, patch
 from shared.chunkstore import ChunkStore
 from shared.errors import ChunkError, StoreError
 from shared.manifest import FileEntry
@@ -58,7 +58,7 @@ def make_one(store: ChunkStore, source: FileEntry, target: FileEntry, algorithm:
     cost = chunk_cost(store, source, target)
     seconds = round(time.monotonic() - started, 3)
     name: str | None = None
-    if len(stored) < cost:
+    if len(stored) < cost and len(stored) <= pack.MAX_RECORD:  # larger objects do not fit one record on the wire
         name = patch.object_name(obj)
         store.put(name, stored)
     record(source.sha256, target.sha256, algorithm, name, len(obj), len(stored), seconds)

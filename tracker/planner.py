@@ -48,6 +48,7 @@ class Choice:
     path: str
     source: str  # CHUNKS or PATCH
     chunk_bytes: int  # stored bytes of the chunks the client lacks for this file (0: all on disk)
+    file_bytes: int  # stored bytes of all the file's chunks (what a client holding none of them would fetch)
     patch: PatchOption | None = None
 
     @property
@@ -55,7 +56,10 @@ class Choice:
         return self.patch.stored_size if self.patch else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"path": self.path, "source": self.source, "bytes": self.bytes, "chunk_bytes": self.chunk_bytes}
+        out: dict[str, object] = {
+            "path": self.path, "source": self.source, "bytes": self.bytes,
+            "chunk_bytes": self.chunk_bytes, "file_bytes": self.file_bytes,
+        }
         if self.patch:
             out["patch"] = self.patch.to_json()
         return out
@@ -83,11 +87,10 @@ def held_contents(held: Iterable[Manifest]) -> set[str]:
     return {f.sha256 for m in held for f in m.files}
 
 
-def needed_chunks(target: Manifest, write: Sequence[str], held: Iterable[Manifest]) -> set[str]:
-    """The chunks of the files to write that no held build has: the ones whose stored size matters."""
-    have = held_chunks(held)
+def write_chunks(target: Manifest, write: Sequence[str]) -> set[str]:
+    """The chunks of the files to write: the planner needs each one's stored size."""
     by_path = {f.path: f for f in target.files}
-    return {ref.sha256 for p in write for ref in by_path[p].chunks if ref.sha256 not in have}
+    return {ref.sha256 for p in write for ref in by_path[p].chunks}
 
 
 def plan_update(
@@ -99,7 +102,7 @@ def plan_update(
 ) -> UpdatePlan:
     """Choose per file to write: the chunks it lacks, or the smallest patch from a content the client holds.
 
-    `stored` gives the stored size of every chunk in `needed_chunks`; a chunk already paid for by an
+    `stored` gives the stored size of every chunk in `write_chunks`; a chunk already paid for by an
     earlier file costs the next one nothing, so shared chunks are counted once.
     """
     have_chunks, have_contents = held_chunks(held), held_contents(held)
@@ -116,12 +119,13 @@ def plan_update(
         entry = by_path[path]
         lacking = {ref.sha256 for ref in entry.chunks if ref.sha256 not in have_chunks and ref.sha256 not in paid}
         chunk_bytes = sum(stored[h] for h in lacking)
+        file_bytes = sum(stored[ref.sha256] for ref in entry.chunks)
         candidate = best.get(entry.sha256)
         if candidate is not None and candidate.stored_size < chunk_bytes:
-            choices.append(Choice(path, PATCH, chunk_bytes, candidate))
+            choices.append(Choice(path, PATCH, chunk_bytes, file_bytes, candidate))
         else:
             paid |= lacking
-            choices.append(Choice(path, CHUNKS, chunk_bytes))
+            choices.append(Choice(path, CHUNKS, chunk_bytes, file_bytes))
     return UpdatePlan(tuple(choices))
 
 

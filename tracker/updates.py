@@ -21,7 +21,7 @@ from tracker.catalog import viewer
 from tracker.db import patches as patch_queries, queries
 from tracker.errors import BadRequest
 from tracker.patching import make_all
-from tracker.planner import needed_chunks, patch_pairs, plan_update
+from tracker.planner import patch_pairs, plan_update, write_chunks
 from tracker.web import CONTEXT, json_body
 
 MAX_PLAN_BODY = 32 * 1024 * 1024  # a write list for a game of ~200k files
@@ -60,7 +60,7 @@ async def plan(request: web.Request) -> web.Response:
     by_path = {f.path: f for f in target.files}
     targets = {by_path[p].sha256 for p in write}
     options = await ctx.db.run(lambda s: patch_queries.options_for(s, targets))
-    needed = needed_chunks(target, write, held)
+    needed = write_chunks(target, write)
     stored = await asyncio.to_thread(ctx.store.sizes, needed)
     sizes = target.chunk_sizes()
     costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole

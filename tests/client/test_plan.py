@@ -173,3 +173,25 @@ def test_plan_summary_for_json_output():
         "bytes_from_local": len(LEVEL1),
         "peak_extra_disk": len(LEVEL1 + LEVEL2B) + len(PATCH),  # the new files sit beside the old until the swap
     }
+
+
+def test_the_trackers_routes_are_read_and_anything_odd_means_chunks() -> None:
+    from client.plan import CHUNKS, PATCH, parse_routes
+
+    answer = {
+        "files": [
+            {"path": "a", "source": "patch", "bytes": 10, "chunk_bytes": 900, "file_bytes": 1000,
+             "patch": {"object": "ab" * 32, "from": "cd" * 32, "size": 30, "stored_size": 10, "algorithm": "hdiff"}},
+            {"path": "b", "source": "chunks", "bytes": 500, "chunk_bytes": 500},
+            {"path": "c", "source": "patch", "bytes": 10, "chunk_bytes": 900},  # no patch named: chunks
+            {"path": "d", "source": "patch", "bytes": "x", "chunk_bytes": 9},  # malformed: chunks
+            {"path": "not-asked", "source": "chunks", "bytes": 1, "chunk_bytes": 1},
+        ],
+        "coming": [{"path": "a", "job": "j"}],
+    }
+    routes = parse_routes(answer, ["a", "b", "c", "d"])
+    assert routes.get("a").source == PATCH and routes.get("a").patch.size == 30
+    assert [routes.get(p).source for p in "bcd"] == [CHUNKS, CHUNKS, CHUNKS]
+    assert "not-asked" not in routes.by_path and routes.coming == ("a",)
+    assert routes.bytes_by_source() == {CHUNKS: 510, PATCH: 10}
+    assert parse_routes({"files": "nonsense"}, ["a"]).get("a").source == CHUNKS

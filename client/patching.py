@@ -1,0 +1,66 @@
+"""Making staged files from patches: a fetched patch object or an rdiff delta applied to a local file.
+
+Blocking file work, run in threads. The result is written to the file's
+staging name and checked like every staged file (SHA-256 of the whole file
+against the signed manifest) before it can be swapped in; a patch that fails
+anywhere raises, and the caller fetches that file by chunks instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from client import staging
+from client.journal import MIST_DIR
+from shared import compression, patch, rdiff
+from shared.errors import PatchError
+from shared.manifest import FileEntry
+
+PATCHES = "patches"
+
+
+def patch_path(root: Path, name: str) -> Path:
+    return root / MIST_DIR / PATCHES / name
+
+
+def make_room(root: Path, name: str, size: int) -> bool:
+    """Create the file a patch object is fetched into; True if a verified copy is already there (a resume)."""
+    path = patch_path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.stat().st_size == size and staging.file_sha256(path) == name:
+        return True
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return False
+
+
+def _write_staged(root: Path, entry: FileEntry, data: bytes) -> None:
+    path = staging.staged_path(root, entry)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    staging.finish(root, entry)
+
+
+def apply_patch(root: Path, entry: FileEntry, name: str, source: Path) -> None:
+    """Stage `entry` by applying the fetched patch object `name` to the local file `source`."""
+    obj = patch_path(root, name).read_bytes()
+    if hashlib.sha256(obj).hexdigest() != name:
+        raise PatchError(f"patch object {name[:12]} on disk is damaged")
+    _write_staged(root, entry, patch.apply(obj, source.read_bytes()))
+
+
+def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes) -> int:
+    """Stage `entry` from an rdiff delta (as the seeder sends it, compressed) against the local file `basis`."""
+    size = compression.content_size(stored_delta)
+    if size < 0:
+        raise PatchError("the seeder's delta does not say its size")
+    delta = compression.decompress(stored_delta, size, "rdiff delta")
+    _write_staged(root, entry, rdiff.patch(basis, delta))
+    return size

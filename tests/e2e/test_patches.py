@@ -1,0 +1,182 @@
+"""Binary patches end to end: a file changed throughout travels as a patch, never as a wrong file.
+
+A real mist-server makes the patches in its worker after each push
+(`mistpipe push --wait` returns once they are made), or on demand for a jump
+nobody asked for before; friends' `mist` processes plan with the tracker,
+fetch patch objects from the seeder, apply them to their own files and verify
+the result. Every way a patch can be wrong falls back to chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+from shared import compression, patch
+from tests.e2e.conftest import Person, Server
+from tests.e2e.gametree import MB, assert_same_tree, make_tree
+
+EXE = "bin/engine.so"
+
+
+def recompiled(data: bytes, seed: int) -> bytes:
+    """What a rebuild does to a binary: small changes all through it, so no chunk survives."""
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for offset in range(rng.randrange(512), len(out), 3000):
+        out[offset] = rng.randrange(256)
+    out[len(out) // 2 : len(out) // 2] = rng.randbytes(2000)
+    return bytes(out)
+
+
+def versions(root: Path, count: int, seed: int) -> list[Path]:
+    """Builds 1..count: a small game whose 1.5 MB engine library is recompiled in every release."""
+    first = make_tree(root / "1", seed=seed, small_files=12, large=(MB,))
+    (first / "bin").mkdir(exist_ok=True)
+    (first / EXE).write_bytes(random.Random(seed).randbytes(1536 * 1024))
+    trees = [first]
+    for n in range(2, count + 1):
+        tree = root / str(n)
+        shutil.copytree(trees[-1], tree)
+        (tree / EXE).write_bytes(recompiled((tree / EXE).read_bytes(), seed * 100 + n))
+        (tree / "assets" / "level1" / "item1.txt").write_text(f"release {n}")
+        trees.append(tree)
+    return trees
+
+
+def push(admin: Person, game: str, tree: Path, version: str) -> dict:
+    return admin.json("mistpipe", "push", game, str(tree), "--version", version, "--wait")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def patch_rows(server: Server, target: str) -> list[tuple[str, str, str | None, int]]:
+    """(source content, algorithm, object, stored size) of every patch the tracker made or tried into `target`."""
+    with sqlite3.connect(server.data / "tracker.db") as db:
+        return db.execute(
+            "SELECT source_sha, algorithm, object_sha, stored_size FROM patches WHERE target_sha = ?", (target,)
+        ).fetchall()
+
+
+def test_a_recompiled_binary_travels_as_a_patch(server: Server, admin: Person, friend: Person, tmp_path) -> None:
+    v1, v2 = versions(tmp_path / "src", 2, seed=41)
+    admin.run("mistpipe", "new-game", "forge", "--title", "Forge")
+    push(admin, "forge", v1, "1")
+    pushed = push(admin, "forge", v2, "2")
+    assert pushed["patches"]["made"] >= 1, pushed
+    game = tmp_path / "game"
+    friend.json("mist", "install", "forge", "--dir", str(game), "--version", "1")
+
+    preview = friend.json("mist", "update", "forge", "--to", "2", "--dry-run")
+    exe = next(f for f in preview["files"] if f["path"] == EXE)
+    assert exe["source"] == "patch" and exe["bytes"] * 20 < exe["chunk_bytes"], exe
+    assert preview["plan"]["bytes_by_source"]["patch"] == exe["bytes"]
+
+    done = friend.json("mist", "update", "forge", "--to", "2")
+    assert done["files_by_source"]["patch"] == 1 and done["fell_back_to_chunks"] == []
+    assert done["bytes_by_source"]["patch"] <= exe["bytes"] + 200
+    assert done["bytes_downloaded"] * 10 < exe["chunk_bytes"], "the update should cost a fraction of the chunks"
+    assert_same_tree(v2, game)
+
+
+def test_an_uncommon_jump_is_patched_at_once_and_the_smaller_patch_follows(
+    server: Server, admin: Person, friend: Person, tmp_path,
+) -> None:
+    trees = versions(tmp_path / "src", 3, seed=42)
+    admin.run("mistpipe", "new-game", "leap", "--title", "Leap")
+    for n, tree in enumerate(trees, start=1):
+        push(admin, "leap", tree, str(n))
+    source, target = sha(trees[0] / EXE), sha(trees[2] / EXE)
+    assert [(s, a) for s, a, _, _ in patch_rows(server, target)] == [(sha(trees[1] / EXE), "hdiff")]
+    game = tmp_path / "game"
+    friend.json("mist", "install", "leap", "--dir", str(game), "--version", "1")
+
+    jumped = friend.json("mist", "update", "leap", "--to", "3")
+    assert jumped["files_by_source"]["patch"] == 1 and jumped["plan"]["patches_coming"] == 1
+    assert_same_tree(trees[2], game)
+    assert any(s == source and a == "zstd" and obj for s, a, obj, _ in patch_rows(server, target)), \
+        "the jump 1 -> 3 was served by a quick zstd delta made while planning"
+
+    for _ in range(600):  # the worker makes the HDiffPatch patch 1 -> 3 that the plan said was coming
+        made = {a: size for s, a, obj, size in patch_rows(server, target) if s == source and obj}
+        if "hdiff" in made:
+            break
+        time.sleep(0.1)
+    assert made.keys() == {"zstd", "hdiff"} and made["hdiff"] < made["zstd"], made
+    second = Person(friend.home.parent / "second-home", friend.password)
+    second.run("mist", "login", server.url, "--user", friend.session()["user"])
+    second.json("mist", "install", "leap", "--dir", str(tmp_path / "second"), "--version", "1")
+    preview = second.json("mist", "update", "leap", "--to", "3", "--dry-run")
+    exe = next(f for f in preview["files"] if f["path"] == EXE)
+    assert exe["source"] == "patch" and exe["bytes"] == made["hdiff"]
+
+
+def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, friend: Person, tmp_path) -> None:
+    v1, v2 = versions(tmp_path / "src", 2, seed=43)
+    admin.run("mistpipe", "new-game", "trap", "--title", "Trap")
+    push(admin, "trap", v1, "1")
+    push(admin, "trap", v2, "2")
+    source, target = sha(v1 / EXE), sha(v2 / EXE)
+    [(_, _, honest, _)] = patch_rows(server, target)
+
+    # 1. A valid patch object that makes another file of the build: it verifies as a patch, not as this file.
+    other = v2 / "data" / "pak0.bin"
+    impostor = patch.make((v1 / EXE).read_bytes(), other.read_bytes(), patch.HDIFF)
+    name = patch.object_name(impostor)
+    stored = compression.compress(impostor, 19)
+    server.store_path(name).parent.mkdir(parents=True, exist_ok=True)
+    server.store_path(name).write_bytes(stored)
+    with sqlite3.connect(server.data / "tracker.db") as db:
+        db.execute("UPDATE patches SET object_sha = ?, object_size = ?, stored_size = 1 WHERE target_sha = ?",
+                   (name, len(impostor), target))
+    game = tmp_path / "game"
+    friend.json("mist", "install", "trap", "--dir", str(game), "--version", "1")
+    moved = friend.json("mist", "update", "trap", "--to", "2")
+    assert moved["fell_back_to_chunks"] == [EXE] and moved["files_by_source"]["patch"] == 0
+    assert_same_tree(v2, game)
+
+    # 2. The honest patch, but bit rot in the store: its bytes no longer hash to its name.
+    with sqlite3.connect(server.data / "tracker.db") as db:
+        db.execute("UPDATE patches SET object_sha = ? WHERE target_sha = ?", (honest, target))
+    original = server.store_path(honest).read_bytes()
+    flipped = bytearray(compression.decompress(original, compression.content_size(original)))
+    flipped[-1] ^= 0xFF
+    server.store_path(honest).write_bytes(compression.compress(bytes(flipped)))
+    friend.json("mist", "update", "trap", "--to", "1")
+    moved = friend.json("mist", "update", "trap", "--to", "2")
+    assert moved["fell_back_to_chunks"] == [EXE]
+    assert_same_tree(v2, game)
+    server.store_path(honest).write_bytes(original)
+
+    # 3. The right patch, but the friend's own copy of the old file is damaged (same size): never applied.
+    friend.json("mist", "update", "trap", "--to", "1")
+    data = bytearray((game / EXE).read_bytes())
+    data[1000] ^= 0xFF
+    (game / EXE).write_bytes(bytes(data))
+    moved = friend.json("mist", "update", "trap", "--to", "2")
+    assert moved["fell_back_to_chunks"] == [EXE]
+    assert_same_tree(v2, game)
+    assert source != target
+
+
+def test_a_modded_file_is_repaired_with_an_rdiff_delta(server: Server, admin: Person, friend: Person, tmp_path) -> None:
+    [v1] = versions(tmp_path / "src", 1, seed=44)
+    admin.run("mistpipe", "new-game", "modded", "--title", "Modded")
+    push(admin, "modded", v1, "1")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "modded", "--dir", str(game))
+    data = (game / EXE).read_bytes()
+    (game / EXE).write_bytes(data[:600_000] + b"a friend's mod" * 10 + data[600_000:])
+
+    report = friend.json("mist", "verify", "modded", "--repair")
+    repaired = report["repaired"]
+    assert report["files_bad"] == [EXE] and repaired["files_by_source"]["rdiff"] == 1, repaired
+    assert repaired["rdiff_signature_bytes"] > 0
+    assert repaired["bytes_by_source"]["rdiff"] < 50_000 and repaired["bytes_by_source"]["chunks"] == 0
+    assert_same_tree(v1, game)

@@ -1,0 +1,94 @@
+"""The update planner (pure): per file, the cheapest of chunks the client lacks and patches from what it holds."""
+
+from __future__ import annotations
+
+import hashlib
+
+from shared.chunking import DEFAULT_PARAMS, ChunkRef
+from shared.manifest import FileEntry, Manifest
+from tracker.planner import CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, patch_pairs, plan_update, write_chunks
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry(path: str, *pieces: bytes, size: int | None = None) -> FileEntry:
+    whole = b"".join(pieces)
+    return FileEntry(path, size if size is not None else len(whole), False, sha(whole),
+                     tuple(ChunkRef(sha(p), len(p)) for p in pieces))
+
+
+def build(version: str, *files: FileEntry) -> Manifest:
+    return Manifest("hollow", version, DEFAULT_PARAMS, files)
+
+
+A, B, C, D, E = (bytes([n]) * 5000 for n in range(5))
+V1 = build("1", entry("game.exe", A, B), entry("data.pak", C), entry("readme", D))
+V2 = build("2", entry("game.exe", A, E), entry("data.pak", C, E), entry("readme", D + b"!"))
+EXE_V2 = V2.files[0]
+
+
+def stored(manifest: Manifest, size: int = 1000) -> dict[str, int]:
+    return {h: size for h in write_chunks(manifest, [f.path for f in manifest.files])}
+
+
+def option(source: FileEntry, target: FileEntry, size: int, algorithm: str = "hdiff") -> PatchOption:
+    return PatchOption(source.sha256, target.sha256, sha(b"%d" % size + target.sha256.encode()), size * 3, size, algorithm)
+
+
+def test_without_patches_every_file_comes_by_the_chunks_it_lacks_and_shared_chunks_count_once() -> None:
+    decided = plan_update(V2, ["game.exe", "data.pak"], [V1], stored(V2), [])
+    assert [(c.path, c.source, c.chunk_bytes) for c in decided.choices] == [
+        ("game.exe", CHUNKS, 1000),  # chunk E: A is held
+        ("data.pak", CHUNKS, 0),  # C is held, E is already on its way for game.exe
+    ]
+    assert decided.bytes_by_source() == {CHUNKS: 1000, PATCH: 0}
+
+
+def test_a_patch_smaller_than_the_lacking_chunks_wins_and_a_larger_one_loses() -> None:
+    small = plan_update(V2, ["game.exe"], [V1], stored(V2), [option(V1.files[0], EXE_V2, 10)])
+    assert small.choices[0].source == PATCH and small.choices[0].bytes == 10
+    large = plan_update(V2, ["game.exe"], [V1], stored(V2), [option(V1.files[0], EXE_V2, 5000)])
+    assert large.choices[0].source == CHUNKS and large.choices[0].bytes == 1000
+
+
+def test_the_smallest_patch_from_any_held_content_is_chosen() -> None:
+    other = build("0", entry("old/game.exe", B, B))
+    offers = [option(V1.files[0], EXE_V2, 300, "zstd"), option(V1.files[0], EXE_V2, 200), option(other.files[0], EXE_V2, 100)]
+    decided = plan_update(V2, ["game.exe"], [V1, other], stored(V2), offers)
+    assert decided.choices[0].patch == offers[2]
+
+
+def test_a_patch_from_content_the_client_does_not_hold_is_never_offered() -> None:
+    stranger = entry("game.exe", E, E)
+    decided = plan_update(V2, ["game.exe"], [V1], stored(V2), [option(stranger, EXE_V2, 1)])
+    assert decided.choices[0].source == CHUNKS
+
+
+def test_a_file_wholly_on_disk_costs_nothing_and_needs_no_patch() -> None:
+    moved = build("3", entry("renamed.pak", C))
+    decided = plan_update(moved, ["renamed.pak"], [V1], stored(moved), [option(V1.files[1], moved.files[0], 1)])
+    assert (decided.choices[0].source, decided.choices[0].bytes) == (CHUNKS, 0)
+
+
+def test_a_chunk_left_unfetched_because_of_a_patch_is_still_paid_by_the_next_file() -> None:
+    decided = plan_update(V2, ["game.exe", "data.pak"], [V1], stored(V2), [option(V1.files[0], EXE_V2, 10)])
+    assert [(c.source, c.bytes) for c in decided.choices] == [(PATCH, 10), (CHUNKS, 1000)]
+
+
+def test_patch_pairs_are_same_path_changes_within_patchable_sizes() -> None:
+    big = build("4", entry("game.exe", A, E), entry("huge.bin", A, size=MAX_PATCH_FILE + 1), entry("readme", b"tiny"))
+    old = build("3", entry("game.exe", A, B), entry("huge.bin", B, size=MAX_PATCH_FILE + 1), entry("readme", b"old"))
+    pairs = patch_pairs(big, [old])
+    assert [(s.path, t.path) for s, t in pairs] == [("game.exe", "game.exe")]
+    assert patch_pairs(big, [old], write=["readme"]) == []
+    assert MIN_PATCH_FILE > len(b"tiny")
+
+
+def test_the_plan_json_names_the_patch_and_both_costs() -> None:
+    offer = option(V1.files[0], EXE_V2, 10)
+    out = plan_update(V2, ["game.exe"], [V1], stored(V2), [offer]).to_json()
+    assert out["files"] == [{"path": "game.exe", "source": PATCH, "bytes": 10, "chunk_bytes": 1000, "file_bytes": 2000,
+                             "patch": offer.to_json()}]
+    assert out["bytes"] == {CHUNKS: 0, PATCH: 10}
