@@ -83,3 +83,24 @@ async def test_unknown_routes_and_methods_answer_in_json(api) -> None:
     client, admin = api
     assert (await error(await client.get("/api/nothing-here", headers=admin)))[0] == 404
     assert (await error(await client.delete("/api/games", headers=admin)))[0] == 405
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"have": [], "write": ["nope.bin"]}, "'nope.bin' is not a file of plan 1"),
+    ({"have": ["NOT-A-DIGEST"], "write": []}, "build digests"),
+    ({"have": ["ab" * 32] * 65, "write": []}, "at most 64"),
+    ({"have": [], "write": ["a.bin", "a.bin"]}, "distinct"),
+    ({"have": [], "write": [7]}, "distinct file paths"),
+    ({"have": {}, "write": []}, "'have' must be a list"),
+])
+async def test_the_plan_route_rejects_bad_bodies(api, body, says) -> None:
+    from shared.chunking import DEFAULT_PARAMS
+    from shared.manifest import FileEntry, Manifest
+
+    client, admin = api
+    await client.post("/api/games", json={"slug": "plan", "title": "Plan"}, headers=admin)
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    build = Manifest("plan", "1", DEFAULT_PARAMS, (FileEntry("a.bin", 0, False, empty, ()),))
+    assert (await client.post("/api/games/plan/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    got = await error(await client.post("/api/games/plan/builds/1/plan", json=body, headers=admin))
+    assert got[0] == 400 and says in got[1], got
