@@ -252,10 +252,10 @@ class Installer:
 
     async def _routes(self, game: str, version: str, plan: Plan) -> Routes:
         """Ask the tracker how to get each file to write: chunks, or a patch from a content held here."""
-        if not plan.write:
-            return Routes({})
         mine = [i.digest for i in self.state.installs() if i.game == game]
         others = [i.digest for i in self.state.installs() if i.game != game]
+        if not plan.write or not (mine or others):
+            return Routes({})  # nothing held here that a patch could start from: every file comes by chunks
         write = [e.path for e in plan.write]
         answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
                                      json={"have": (mine + others)[:MAX_HELD], "write": write})

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -30,8 +32,24 @@ QUICK_BUDGET = 256 * 1024 * 1024  # target bytes diffed while the client waits (
 _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
-def _parse(data: bytes) -> Manifest:
-    return manifest_mod.parse(data)
+PARSED_KEPT = 32
+_parsed: OrderedDict[str, Manifest] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _parse(digest: str, data: bytes) -> Manifest:
+    """Parse a stored manifest once: a big game's takes a good part of a second, and every plan needs several."""
+    with _parsed_lock:
+        found = _parsed.get(digest)
+        if found is not None:
+            _parsed.move_to_end(digest)
+            return found
+    found = manifest_mod.parse(data)
+    with _parsed_lock:
+        _parsed[digest] = found
+        while len(_parsed) > PARSED_KEPT:
+            _parsed.popitem(last=False)
+    return found
 
 
 async def plan(request: web.Request) -> web.Response:
@@ -45,13 +63,13 @@ async def plan(request: web.Request) -> web.Response:
         raise BadRequest(f"'have' must be at most {MAX_HELD} build digests (64 lowercase hex characters)")
     if not all(isinstance(p, str) for p in write) or len(set(write)) != len(write):
         raise BadRequest("'write' must be a list of distinct file paths of the build")
-    target = await asyncio.to_thread(_parse, data)
+    target = await asyncio.to_thread(_parse, row.manifest_digest, data)
     paths = {f.path for f in target.files}
     strange = next((p for p in write if p not in paths), None)
     if strange is not None:
         raise BadRequest(f"{strange[:200]!r} is not a file of {slug} {version}")
     rows = await ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, have, looking))
-    held = [await asyncio.to_thread(_parse, m.data) for m in rows]
+    held = [await asyncio.to_thread(_parse, m.digest, m.data) for m in rows]
     own = [m for m in rows if m.game == slug]
     if own and looking.user:
         await ctx.db.run(lambda s: patch_queries.record_install(s, looking.user, slug, own[-1].digest))
