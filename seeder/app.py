@@ -105,10 +105,11 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
 
 
 async def missing(request: web.Request) -> web.Response:
+    """The hashes the store lacks; those it has are marked as used, so the garbage collector keeps them for the push."""
     ctx = request.app[SEEDER]
     ctx.ticket(request, tickets.UPLOAD)
     hashes = pack.decode_hashes(await request.read(), MAX_HASHES_PER_REQUEST)
-    absent = await asyncio.to_thread(ctx.store.missing, hashes)
+    absent = await asyncio.to_thread(ctx.store.touch, hashes)
     return web.Response(body=pack.encode_hashes(absent), content_type="application/octet-stream")
 
 

@@ -33,6 +33,8 @@ class ChunkStore(Protocol):
 
     def put(self, sha256: str, compressed: bytes | memoryview) -> None: ...
 
+    def touch(self, hashes: Iterable[str]) -> list[str]: ...
+
 
 class DirectoryChunkStore:
     """Objects as files `root/ab/cd/<sha256>`, written to a temporary name and renamed into place."""
@@ -55,6 +57,23 @@ class DirectoryChunkStore:
 
     def missing(self, hashes: Iterable[str]) -> list[str]:
         return [h for h in hashes if not self.has(h)]
+
+    def touch(self, hashes: Iterable[str]) -> list[str]:
+        """Mark the objects present as just used and return the absent ones, in the order asked.
+
+        The garbage collector never removes an object used within its grace period, so a push
+        that relies on a chunk already in the store (it was not listed as missing) keeps it until
+        the push commits. One call per object: the check and the mark cannot be split by a sweep.
+        """
+        absent = []
+        for h in hashes:
+            try:
+                os.utime(self.path(h))
+            except (FileNotFoundError, ChunkMissing):
+                absent.append(h)
+            except OSError as exc:
+                raise StoreError(f"chunk store could not mark {h[:12]} as used: {exc.strerror}") from exc
+        return absent
 
     def sizes(self, hashes: Iterable[str]) -> dict[str, int]:
         """Stored (compressed) size of each object present; absent ones are left out."""

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import re
+import time
 
 import pytest
 
@@ -52,6 +53,13 @@ def test_sizes_gives_stored_sizes_and_leaves_absent_out(store):
     store.put(A, b"12345")
     store.put(B, b"")
     assert store.sizes([A, B, C]) == {A: 5, B: 0}
+
+
+def test_touch_lists_absent_hashes_in_the_order_asked_like_missing(store):
+    store.put(B, b"x")
+    assert store.touch([C, B, A]) == [C, A]
+    assert store.touch([]) == []
+    assert store.get(B) == b"x"  # marking an object used leaves its bytes alone
 
 
 def test_get_of_an_absent_chunk_raises_chunk_missing(store):
@@ -147,6 +155,15 @@ def test_unreadable_object_is_a_store_error(tmp_path):
     (tmp_path / A[:2] / A[2:4] / A).mkdir(parents=True)  # something that is there but cannot be read as a file
     with pytest.raises(StoreError, match="could not read"):
         store.get(A)
+
+
+def test_touch_makes_an_old_object_young_again(tmp_path):
+    store = DirectoryChunkStore(tmp_path)
+    store.put(A, b"x")
+    os.utime(store.path(A), (1_000_000, 1_000_000))
+    before = time.time()
+    assert store.touch([A]) == []
+    assert store.path(A).stat().st_mtime >= before - 1  # the garbage collector's grace period starts again
 
 
 def test_repr_shows_the_root(tmp_path):
