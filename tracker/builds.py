@@ -1,9 +1,10 @@
-"""Builds: committing a pushed manifest, serving signed manifests, and issuing tickets.
+"""Builds: committing a pushed manifest, removing a build, serving signed manifests, and issuing tickets.
 
 The tracker refuses a manifest whose chunks are not all in the store, so a
 committed build can always be installed; it then signs the canonical bytes
 and puts the manifest in the store, where the seeder reads which chunks a
-read ticket covers.
+read ticket covers. Removing a build deletes its row and queues the garbage
+collector, which removes the objects no remaining build needs.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ async def commit_build(request: web.Request) -> web.Response:
     if manifest.game != slug:
         raise BadRequest(f"manifest is for game {manifest.game!r} but was pushed to {slug!r}")
     chunks = manifest.chunk_sizes()
-    stored = await asyncio.to_thread(ctx.store.sizes, chunks)
-    missing = [h for h in chunks if h not in stored]
+    # Marked used as they are checked, so a garbage collection running now keeps them for this build.
+    missing = await asyncio.to_thread(ctx.store.touch, chunks)
     if missing:
         raise Conflict(
             f"{len(missing)} of the build's chunks are not in the store; upload them, then commit again",
             {"missing_count": len(missing), "missing": missing[:MISSING_SHOWN]},
         )
+    stored = await asyncio.to_thread(ctx.store.sizes, chunks)
     digest = manifest.digest()
     signature = ctx.signer.sign(data)
     compressed = await asyncio.to_thread(compression.compress, data)
     await asyncio.to_thread(ctx.store.put, digest, compressed)
+    await asyncio.to_thread(ctx.store.touch, [digest])  # it may be there already, from a build removed before
     row = await ctx.db.run(lambda s: queries.add_build(
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
@@ -70,6 +73,16 @@ async def _queue_patches(ctx: TrackerContext, slug: str, manifest: manifest_mod.
     for source, target in pairs:
         ctx.patch_jobs.setdefault((source.sha256, target.sha256), job)
     return job, len(pairs)
+
+
+async def remove_build(request: web.Request) -> web.Response:
+    """Take a build out of the catalog; if it was the latest, the one before it is the latest again."""
+    ctx = request.app[CONTEXT]
+    admin(request)
+    slug, version = request.match_info["slug"], request.match_info["version"]
+    await ctx.db.run(lambda s: queries.remove_build(s, slug, version))
+    job = await asyncio.to_thread(ctx.jobs.enqueue_gc)
+    return web.json_response({"game": slug, "removed": version, "gc_job": job})
 
 
 async def get_manifest(request: web.Request) -> web.Response:
@@ -113,6 +126,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/info", info),
         web.post("/api/games/{slug}/builds", commit_build),
+        web.delete("/api/games/{slug}/builds/{version}", remove_build),
         web.get("/api/games/{slug}/builds/{version}/manifest", get_manifest),
         web.post("/api/games/{slug}/builds/{version}/ticket", read_ticket),
         web.post("/api/upload-ticket", upload_ticket),

@@ -1,9 +1,10 @@
 """Background jobs (huey lives only here): a queue in the data directory, run by `mist-worker`.
 
 Jobs: the store scrub (nightly and on demand), the Steam catalog sync (when
-an admin sets a game's Steam app id, and on `mistpipe resync-steam`), and the
+an admin sets a game's Steam app id, and on `mistpipe resync-steam`), the
 patch maker (HDiffPatch patches for a new build from the build before it and
-from every build friends hold, after each push; and for jumps clients asked for).
+from every build friends hold, after each push; and for jumps clients asked for),
+and the garbage collector (nightly, after `mistpipe rm`, and on `mistpipe gc`).
 
 The embedded default keeps the queue in SQLite beside the database; the tracker
 enqueues, the worker process executes and stores results the tracker reads.
@@ -23,6 +24,7 @@ from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
+from tracker.gc import collect
 from tracker.patching import make_all
 from tracker.planner import patch_pairs
 from tracker.scrub import scrub
@@ -37,6 +39,7 @@ class Jobs:
     scrub_store: TaskWrapper
     sync_steam: TaskWrapper
     make_patches: TaskWrapper
+    collect_garbage: TaskWrapper
 
     def __repr__(self) -> str:
         return f"Jobs(queue={self.huey.storage.filename!r}, pending={self.huey.pending_count()})"
@@ -49,6 +52,9 @@ class Jobs:
 
     def enqueue_patches(self, slug: str, version: str, sources: list[str] | None = None, paths: list[str] | None = None) -> str:
         return self._issued(str(self.make_patches(slug, version, sources, paths).id))
+
+    def enqueue_gc(self) -> str:
+        return self._issued(str(self.collect_garbage().id))
 
     def _issued(self, job_id: str) -> str:
         self.huey.put(f"issued:{job_id}", True)
@@ -97,11 +103,17 @@ def open_jobs(data: Path) -> Jobs:
     def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None) -> dict[str, object]:
         return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths)
 
+    def collect_garbage_now() -> dict[str, object]:
+        return collect(database(), DirectoryChunkStore(store_root)).to_json()
+
+    # Before the scrub, so the scrub does not read what is about to be removed.
+    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc")(collect_garbage_now)
     return Jobs(
         huey,
         huey.task(name="scrub_store")(scrub_now),
         huey.task(name="sync_steam")(sync_steam_now),
         huey.task(name="make_patches")(make_patches_now),
+        huey.task(name="collect_garbage")(collect_garbage_now),
     )
 
 

@@ -1,4 +1,4 @@
-"""Admin maintenance routes: start the store scrub now and read any job's result."""
+"""Admin maintenance routes: start the store scrub or the garbage collector now, and read any job's result."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ async def start_scrub(request: web.Request) -> web.Response:
     return web.json_response({"job": job}, status=202)
 
 
+async def start_gc(request: web.Request) -> web.Response:
+    admin(request)
+    job = await asyncio.to_thread(request.app[CONTEXT].jobs.enqueue_gc)
+    return web.json_response({"job": job}, status=202)
+
+
 async def job_result(request: web.Request) -> web.Response:
     admin(request)
     job_id = request.match_info["job"]
@@ -29,5 +35,6 @@ async def job_result(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/api/admin/scrub", start_scrub),
+        web.post("/api/admin/gc", start_gc),
         web.get("/api/admin/jobs/{job}", job_result),
     ]

@@ -1,4 +1,4 @@
-"""`mist-worker`: runs the background jobs queued in the data directory (the nightly store scrub)."""
+"""`mist-worker`: runs the background jobs queued in the data directory (patches, the nightly scrub and garbage collection)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, or_, select, true as sa_true, update
+from sqlalchemy import delete, func, or_, select, true as sa_true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -276,6 +276,15 @@ def add_build(
     except IntegrityError as exc:
         raise Conflict(f"{slug} {version} was pushed concurrently; run the push again") from exc
     return _build_row(slug, build)
+
+
+def remove_build(session: Session, slug: str, version: str) -> None:
+    """Delete a build from the catalog (friends' install records of it go with it); its objects wait for the GC."""
+    game = _game(session, slug, Viewer("", True))
+    build_id = session.scalar(select(Build.id).where(Build.game_id == game.id, Build.version == version))
+    if build_id is None:
+        raise NotFound(f"{slug} has no version {version!r}; `mistpipe ls {slug}` lists its versions")
+    session.execute(delete(Build).where(Build.id == build_id))
 
 
 def get_build(session: Session, slug: str, version: str, viewer: Viewer) -> tuple[BuildRow, bytes, str]:
