@@ -11,7 +11,7 @@ from client import credentials
 from client.commandline import do_login, emit, read_password, run, session
 from client.home import mist_home
 from client.progress import for_output, human
-from mistpipe.maintenance import resync_steam, scrub_store
+from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store
 from mistpipe.push import push as push_build
 
 TOOL = "mistpipe"
@@ -84,24 +84,80 @@ def revoke(name: str, game: str) -> None:
 @click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--version", "version", required=True, help="The new build's version, like 1.0.2.")
 @click.option("--level", default=9, show_default=True, type=click.IntRange(1, 22), help="zstd level for new chunks.")
+@click.option("--wait", is_flag=True, help="Return only once the new build's patches are made.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def push(game: str, folder: Path, version: str, level: int, as_json: bool) -> None:
+def push(game: str, folder: Path, version: str, level: int, wait: bool, as_json: bool) -> None:
     """Push FOLDER as VERSION of GAME, uploading only chunks the server lacks."""
     started = time.monotonic()
 
     async def go():  # type: ignore[no-untyped-def]
         async with session(TOOL) as api:
             with for_output(as_json) as progress:
-                return await push_build(api, game, folder, version, progress, level)
+                return await push_build(api, game, folder, version, progress, level, wait)
 
     result = run(go)
+    made = result.patches
+    text = (f"Pushed {game} {result.version}: {result.files} files, {human(result.bytes_total)}; "
+            f"uploaded {result.chunks_uploaded} of {result.chunks_total} chunks ({human(result.bytes_uploaded)}).")
+    if made is not None:
+        text += "\n" + _patches_text(made)
     emit(as_json, {
         "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
         "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
         "bytes_uploaded": result.bytes_uploaded, "digest": result.digest,
+        "patch_job": result.patch_job, "patches_coming": result.patches_coming,
+        **({"patches": made} if made is not None else {}),
         "seconds": round(time.monotonic() - started, 3),
-    }, f"Pushed {game} {result.version}: {result.files} files, {human(result.bytes_total)}; "
-       f"uploaded {result.chunks_uploaded} of {result.chunks_total} chunks ({human(result.bytes_uploaded)}).")
+    }, text)
+
+
+def _patches_text(made: dict) -> str:
+    if made.get("error"):
+        return f"No patches: {made['error']}."
+    count = made.get("made", 0)
+    text = (f"Made {count} patch{'' if count == 1 else 'es'} ({human(made.get('patch_bytes', 0))} for friends "
+            f"to fetch instead of {human(made.get('chunk_bytes', 0))} of chunks)") if count else "No patches worth making"
+    return text + (f"; {made['failed']} could not be made (run `mistpipe scrub`)" if made.get("failed") else "") + "."
+
+
+@main.command("rm")
+@click.argument("game")
+@click.argument("version")
+@click.option("--wait", is_flag=True, help="Return only once the garbage collector has removed what no build needs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def rm(game: str, version: str, wait: bool, as_json: bool) -> None:
+    """Remove VERSION of GAME; chunks and patches no remaining build needs are then removed from the store."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await remove_build(api, game, version, wait)
+
+    removed = run(go)
+    gc = removed["gc"]
+    emit(as_json, removed, f"Removed {game} {version}. " + (
+        _gc_text(gc["result"]) if gc["done"] else f"Its chunks are being collected (job {gc['job']})."))
+
+
+@main.command()
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the collection to finish and show its report.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def gc(wait: bool, as_json: bool) -> None:
+    """Remove the chunks and patches no build needs now (the worker also does it nightly)."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await collect_garbage(api, wait)
+
+    report = run(go)
+    emit(as_json, report, _gc_text(report["result"]) if report["done"] else f"Garbage collection queued as job {report['job']}.")
+
+
+def _gc_text(result: dict) -> str:
+    if result.get("error"):
+        return f"Garbage collection stopped: {result['error']}"
+    young = f"; {result['objects_young']} unused but too recent to remove" if result["objects_young"] else ""
+    return (f"Removed {result['objects_removed']} objects no build needs from the store ({human(result['bytes_freed'])} "
+            f"freed); kept {result['objects_kept']}{young}.")
 
 
 @main.command("ls")

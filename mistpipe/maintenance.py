@@ -24,6 +24,17 @@ async def scrub_store(api: Api, wait: bool) -> dict[str, Any]:
     return await wait_for_job(api, started["job"], wait)
 
 
+async def collect_garbage(api: Api, wait: bool) -> dict[str, Any]:
+    started = await api.call("POST", "/api/admin/gc")
+    return await wait_for_job(api, started["job"], wait)
+
+
+async def remove_build(api: Api, game: str, version: str, wait: bool) -> dict[str, Any]:
+    """Remove a build from the catalog; with `wait`, also until the garbage collector it started has finished."""
+    removed = await api.call("DELETE", f"/api/games/{game}/builds/{version}")
+    return {**removed, "gc": await wait_for_job(api, removed["gc_job"], wait)}
+
+
 async def resync_steam(api: Api, game: str, wait: bool) -> dict[str, Any]:
     started = await api.call("POST", f"/api/games/{game}/resync-steam")
     status = await wait_for_job(api, started["job"], wait)

@@ -2,7 +2,8 @@
 
 Interrupted at any point, the same push run again asks the store what is
 missing and sends only that; the tracker commits a build only when every
-chunk is in the store.
+chunk is in the store. The commit queues the new build's patches; a push that
+waits returns once they are made, so scripts can rely on them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from client import crashpoints
 from client.api import Api
 from client.errors import ServerRefused
 from client.progress import Progress
+from mistpipe.maintenance import wait_for_job
 from mistpipe.scan import BuildFolderError, scan
 from shared import compression, pack
 from shared.manifest import VERSION_RE, Manifest
@@ -36,6 +39,9 @@ class PushResult:
     chunks_uploaded: int
     bytes_uploaded: int
     digest: str
+    patch_job: str = ""
+    patches_coming: int = 0
+    patches: dict[str, Any] | None = None  # the patch job's result, when the push waited for it
 
 
 def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
@@ -57,7 +63,10 @@ def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
     return compression.compress(data, level)
 
 
-async def push(api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL) -> PushResult:
+async def push(
+    api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL,
+    wait: bool = False,
+) -> PushResult:
     # Refuse what the tracker would refuse at commit before chunking and uploading a whole game for nothing.
     if not VERSION_RE.match(version):
         raise BuildFolderError(f"version must be like '1.0.2' (letters, digits, '.', '_', '+', '-'; got {version!r})")
@@ -99,7 +108,12 @@ async def push(api: Api, game: str, root: Path, version: str, progress: Progress
                                headers={"Content-Type": "application/json"})
     except ServerRefused as exc:
         raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
+    made = None
+    if wait:
+        progress.say(f"Making patches into {version} ({build['patches_coming']} changed files to diff) ...")
+        made = (await wait_for_job(api, build["patch_job"], True))["result"]
     return PushResult(
         version=version, files=len(manifest.files), bytes_total=manifest.total_size, chunks_total=len(sizes),
         chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
+        patch_job=build["patch_job"], patches_coming=build["patches_coming"], patches=made,
     )
