@@ -250,15 +250,20 @@ class Installer:
                     holders[entry.sha256] = path
         return holders
 
-    async def _routes(self, game: str, version: str, plan: Plan) -> Routes:
+    async def _routes(self, game: str, version: str, plan: Plan, distrust: frozenset[str] = frozenset()) -> Routes:
         """Ask the tracker how to get each file to write: chunks, or a patch from a content held here."""
         mine = [i.digest for i in self.state.installs() if i.game == game]
         others = [i.digest for i in self.state.installs() if i.game != game]
         if not plan.write or not (mine or others):
             return Routes({})  # nothing held here that a patch could start from: every file comes by chunks
         write = [e.path for e in plan.write]
+        # What the paths to write hold now, by the installed manifest: a patch from it is kept even after
+        # the admin removed that build, and the tracker can only know that from us.
+        current = self.state.get(game)
+        held = {e.path: e.sha256 for e in current.manifest.files} if current else {}
+        contents = sorted({held[p] for p in write if p in held and p not in distrust})
         answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
-                                     json={"have": (mine + others)[:MAX_HELD], "write": write})
+                                     json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents})
         return parse_routes(answer, write)
 
     def _check_space(self, root: Path, plan: Plan) -> None:
@@ -311,7 +316,7 @@ class Installer:
                     f"replace them (first: {seen.foreign[0]}); move them away, or run again with --overwrite"
                 )
             self._check_space(root, plan)
-            routes = await self._routes(game, version, plan)
+            routes = await self._routes(game, version, plan, frozenset(distrust))
             planned = routes.bytes_by_source()
             self.progress.say(
                 f"{game} {version}: download about {human(sum(planned.values()))} ({human(planned[PATCH])} as patches), "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from aiohttp import web
 
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
 from shared.chunkstore import ChunkStore
-from shared.errors import ChunkMissing, MistError, PackError, TicketError, status_for
+from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, status_for
 from shared.manifest import FileEntry
 from seeder.verify import verify_upload
 
@@ -32,7 +31,6 @@ MAX_FETCH_PER_REQUEST = 4096
 MAX_UPLOAD_BODY = 64 * 1024 * 1024
 MANIFEST_CACHE = 16
 MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
-DELTA_REQUEST = struct.Struct(">32sQ")
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ class SeederContext:
             return None
         try:
             return patch.read_header(compression.decompress_prefix(stored, patch.HEADER_SIZE)).target
-        except patch.PatchError:
+        except PatchError:
             return None
 
 
@@ -150,7 +148,7 @@ async def fetch(request: web.Request) -> web.Response:
     build = await asyncio.to_thread(ctx.contents, ticket.build)
     for h in hashes:
         if h not in build.chunks and await asyncio.to_thread(ctx.patch_target, h) not in build.files:
-            raise TicketError(f"object {h[:12]} is neither a chunk nor a patch of the build this ticket is for")
+            raise TicketError(f"object {h[:12]} is not part of the build this ticket is for (neither its chunk nor its patch)")
     body = await asyncio.to_thread(_read_pack, ctx.store, hashes)
     return web.Response(body=body, content_type="application/octet-stream")
 
@@ -168,17 +166,14 @@ async def delta(request: web.Request) -> web.Response:
     """
     ctx = request.app[SEEDER]
     ticket = ctx.ticket(request, tickets.READ)
-    body = await request.read()
-    if len(body) < DELTA_REQUEST.size:
-        raise PackError("a delta request is the target file's SHA-256, a byte budget, then a librsync signature")
-    raw_target, budget = DELTA_REQUEST.unpack_from(body)
+    target, budget, sig = rdiff.decode_request(await request.read())
     build = await asyncio.to_thread(ctx.contents, ticket.build)
-    entry = build.files.get(raw_target.hex())
+    entry = build.files.get(target)
     if entry is None:
         raise TicketError("that file is not part of the build this ticket is for")
     if entry.size > MAX_DELTA_FILE:
         return web.Response(status=204, headers={"X-Mist-Delta-Bytes": "-1"})
-    answer = await asyncio.to_thread(_delta_for, ctx.store, entry, body[DELTA_REQUEST.size :])
+    answer = await asyncio.to_thread(_delta_for, ctx.store, entry, sig)
     if len(answer) >= budget:
         return web.Response(status=204, headers={"X-Mist-Delta-Bytes": str(len(answer))})
     return web.Response(body=answer, content_type="application/octet-stream")

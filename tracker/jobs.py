@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from huey import SqliteHuey, crontab
+from huey.exceptions import TaskException
 from huey.api import TaskWrapper
 
 from shared import manifest as manifest_mod, patch
@@ -65,10 +66,14 @@ class Jobs:
         return bool(self.huey.storage.has_data_for_key(f"issued:{job_id}"))
 
     def result(self, job_id: str) -> tuple[bool, Any]:
-        """(done, result) for a job; the result stays readable after the first look."""
-        sentinel = object()
-        value = self.huey.result(job_id, preserve=True) if self.huey.storage.has_data_for_key(job_id) else sentinel
-        return (value is not sentinel, None if value is sentinel else value)
+        """(done, result) for a job; the result stays readable after the first look. A job that raised is
+        done, with {"error": ...} as its result, so whoever waits for it hears why instead of waiting on."""
+        if not self.huey.storage.has_data_for_key(job_id):
+            return False, None
+        try:
+            return True, self.huey.result(job_id, preserve=True)
+        except TaskException as exc:
+            return True, {"error": f"the job failed: {exc.metadata.get('error', exc)}; the worker's log has the details"}
 
 
 def open_jobs(data: Path) -> Jobs:

@@ -99,13 +99,15 @@ def plan_update(
     held: Sequence[Manifest],
     stored: Mapping[str, int],
     patches: Iterable[PatchOption],
+    contents: Iterable[str] = (),
 ) -> UpdatePlan:
     """Choose per file to write: the chunks it lacks, or the smallest patch from a content the client holds.
 
     `stored` gives the stored size of every chunk in `write_chunks`; a chunk already paid for by an
-    earlier file costs the next one nothing, so shared chunks are counted once.
+    earlier file costs the next one nothing, so shared chunks are counted once. `contents` are file
+    contents the client says it holds beyond the `held` builds (files of a build since removed).
     """
-    have_chunks, have_contents = held_chunks(held), held_contents(held)
+    have_chunks, have_contents = held_chunks(held), held_contents(held) | set(contents)
     best: dict[str, PatchOption] = {}
     for option in patches:
         if option.source in have_contents and option.source != option.target:

@@ -57,10 +57,12 @@ async def plan(request: web.Request) -> web.Response:
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
-    body = await json_body(request, {"have": list, "write": list}, limit=MAX_PLAN_BODY)
-    have, write = body["have"], body["write"]
+    body = await json_body(request, {"have": list, "write": list}, {"contents": list}, limit=MAX_PLAN_BODY)
+    have, write, contents = body["have"], body["write"], body.get("contents", [])
     if len(have) > MAX_HELD or not all(isinstance(d, str) and _DIGEST.match(d) for d in have):
         raise BadRequest(f"'have' must be at most {MAX_HELD} build digests (64 lowercase hex characters)")
+    if len(contents) > len(write) or not all(isinstance(d, str) and _DIGEST.match(d) for d in contents):
+        raise BadRequest("'contents' must be SHA-256s of files held here, at most one per file to write")
     if not all(isinstance(p, str) for p in write) or len(set(write)) != len(write):
         raise BadRequest("'write' must be a list of distinct file paths of the build")
     target = await asyncio.to_thread(_parse, row.manifest_digest, data)
@@ -82,7 +84,7 @@ async def plan(request: web.Request) -> web.Response:
     stored = await asyncio.to_thread(ctx.store.sizes, needed)
     sizes = target.chunk_sizes()
     costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
-    decided = plan_update(target, write, held, costs, options)
+    decided = plan_update(target, write, held, costs, options, contents)
     return web.json_response({
         "game": slug, "version": version, "digest": row.manifest_digest,
         "held": [{"game": m.game, "version": m.version} for m in rows], **decided.to_json(), "coming": coming,

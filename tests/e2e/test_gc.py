@@ -88,3 +88,19 @@ def test_a_user_cannot_remove_builds_or_collect(server: Server, friend: Person) 
     for args in (("rm", GAME, "2"), ("gc",)):
         refused = friend.run("mistpipe", *args, check=False)
         assert refused.returncode != 0 and "admin" in refused.stderr
+
+
+def test_a_friend_still_on_a_removed_build_updates_by_its_patch(
+    server: Server, admin: Person, friend: Person, tmp_path: Path,
+) -> None:
+    one, two = two_versions(tmp_path / "builds")
+    admin.run("mistpipe", "new-game", "kept", "--title", "Kept")
+    admin.json("mistpipe", "push", "kept", str(one), "--version", "1", "--wait")
+    friend.json("mist", "install", "kept", "--dir", str(tmp_path / "game"))
+    admin.json("mistpipe", "push", "kept", str(two), "--version", "2", "--wait")
+    admin.json("mistpipe", "rm", "kept", "1", "--wait")
+
+    moved = friend.json("mist", "update", "kept", "--to", "2")
+    assert moved["files_by_source"]["patch"] == 1, moved  # data/table.bin, from the content only build 1 had
+    assert moved["bytes_by_source"]["patch"] < 10_000
+    assert_same_tree(two, tmp_path / "game")
