@@ -7,9 +7,10 @@ so the store's integrity checks, the seeder's pack format and the client's
 verification treat it like any other object. Because it is keyed by file
 contents, not versions, one patch serves every pair of builds that share them.
 
-Two kinds: HDiffPatch (the smallest patches we measured, made by background
-jobs) and a zstd dictionary delta (`zstd --patch-from`: larger, but made fast
-enough to serve at once when a client asks for an uncommon jump).
+Two kinds: HDiffPatch with lzma (the smallest patches we measured, made by
+background jobs at about 3 MB/s) and a zstd dictionary delta (`zstd
+--patch-from` at level 3: about 2.8 times larger, but made at about 100 MB/s,
+so it can serve at once when a client asks for an uncommon jump).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ ZSTD_DICT = "zstd"
 _KINDS = {HDIFF: 1, ZSTD_DICT: 2}
 _NAMES = {code: name for name, code in _KINDS.items()}
 QUICK_LEVEL = 3  # ~100 MB/s here: fast enough to make while a client waits for its plan
-# hdiffpatch's own streams are left uncompressed and the whole object is compressed by
-# the store at this level: smaller than hdiffpatch's internal zstd/lzma (bench/results/patch_algorithms.md).
-STORE_LEVEL = {HDIFF: 19, ZSTD_DICT: 1}
+# Both kinds are compressed inside the patch (HDiffPatch with its own lzma at level 9: 7% smaller than its
+# diff compressed by zstd -19, bench/results/patch_algorithms.md), so the store's frame only wraps them.
+STORE_LEVEL = {HDIFF: 1, ZSTD_DICT: 1}
 MAX_WINDOW_LOG = 31
+# lzma's dictionary: the encoder needs ~10x it in memory, every client's decoder 1x; 64 MiB covers the diff
+# of a 256 MiB file, the largest we patch (tracker/planner.py).
+MAX_LZMA_WINDOW_LOG = 26
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,9 @@ def _zstd_undelta(source: bytes, payload: bytes, size: int) -> bytes:
 def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUICK_LEVEL) -> bytes:
     """The patch object turning `source` into `target` (`level` is the zstd delta's level)."""
     if algorithm == HDIFF:
-        payload = hdiffpatch.diff(source, target, hdiffpatch.COMPRESSION_NONE, validate=False, big_cache_match=True)
+        raw = hdiffpatch.diff(source, target, hdiffpatch.COMPRESSION_NONE, validate=False, big_cache_match=True)
+        window = max(12, min(MAX_LZMA_WINDOW_LOG, (len(raw) + 1).bit_length()))
+        payload = hdiffpatch.recompress(raw, hdiffpatch.LzmaConfig(level=9, window=window))
     elif algorithm == ZSTD_DICT:
         payload = _zstd_delta(source, target, level)
     else:
