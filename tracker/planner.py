@@ -17,8 +17,8 @@ from shared.manifest import FileEntry, Manifest
 
 CHUNKS = "chunks"
 PATCH = "patch"
-# Below this a file is one small chunk: a patch would save too little to be worth a round of work.
-MIN_PATCH_FILE = 4 * 1024
+# Below this a patch saves less than its own header and bookkeeping cost.
+MIN_PATCH_FILE = 512
 # hdiffpatch holds both files and its index in memory (several times the file size).
 MAX_PATCH_FILE = 256 * 1024 * 1024
 

@@ -67,6 +67,12 @@ def record_patch(
         pass
 
 
+def record_patches(session: Session, rows: Iterable[tuple[str, str, str, str | None, int, int, float]]) -> None:
+    """Several patches in one transaction (the planner's quick ones)."""
+    for row in rows:
+        record_patch(session, *row)
+
+
 def manifests_by_digest(session: Session, digests: Iterable[str], viewer: Viewer) -> list[StoredManifest]:
     """The builds a client says it holds, among those it may see (others are ignored, never revealed)."""
     out = []
