@@ -126,6 +126,11 @@ class Assembly:
                     await asyncio.to_thread(patching.apply_patch, self.root, entry, ref.object, holder)
                 except (MistError, OSError):
                     self.fell_back.append(entry.path)
+                    # The file there is not what the install record says (a same-size mod or damage):
+                    # its own signature may still beat the chunks.
+                    here = self.root / entry.path
+                    if here.is_file() and not here.is_symlink():
+                        self.unknown.setdefault(entry.path, here)
                     return
             done.add(entry.path)
             self.files[PATCH] += 1

@@ -180,3 +180,28 @@ def test_a_modded_file_is_repaired_with_an_rdiff_delta(server: Server, admin: Pe
     assert repaired["rdiff_signature_bytes"] > 0
     assert repaired["bytes_by_source"]["rdiff"] < 50_000 and repaired["bytes_by_source"]["chunks"] == 0
     assert_same_tree(v1, game)
+
+
+def test_a_same_size_mod_fails_the_patch_and_is_updated_by_its_own_rdiff_delta(
+    server: Server, admin: Person, friend: Person, tmp_path,
+) -> None:
+    [v1] = versions(tmp_path / "src", 1, seed=45)
+    v2 = tmp_path / "src" / "2"
+    shutil.copytree(v1, v2)
+    engine = (v2 / EXE).read_bytes()
+    (v2 / EXE).write_bytes(engine[:1_000_000] + b"hotfix" * 50 + engine[1_000_300:])  # one small edit
+    admin.run("mistpipe", "new-game", "tinker", "--title", "Tinker")
+    push(admin, "tinker", v1, "1")
+    push(admin, "tinker", v2, "2")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "tinker", "--dir", str(game), "--version", "1")
+    data = bytearray((game / EXE).read_bytes())
+    for offset in range(50_000, len(data), 100_000):
+        data[offset] ^= 0xFF  # a mod all through the file that keeps its size: the install record still trusts it
+    (game / EXE).write_bytes(bytes(data))
+
+    moved = friend.json("mist", "update", "tinker", "--to", "2")
+    assert moved["fell_back_to_chunks"] == [EXE], moved  # the patch starts from the unmodded file
+    assert moved["files_by_source"]["rdiff"] == 1 and moved["bytes_by_source"]["chunks"] == 0, moved
+    assert moved["bytes_by_source"]["rdiff"] < 100_000 and moved["rdiff_signature_bytes"] > 0
+    assert_same_tree(v2, game)
