@@ -114,7 +114,7 @@ def build_diff(pair: Pair) -> Diff:
         o = old.get(rel)
         if o is None:
             added.append(FileChange(rel, str(n), size, None, 0))
-        elif pa.same_content(o, n):
+        elif pa.same_bytes(o, n):
             unchanged += 1
         else:
             changed.append(FileChange(rel, str(n), size, str(o), o.stat().st_size))

@@ -54,6 +54,7 @@ import zstandard  # noqa: E402
 from zstandard.backend_cffi import ffi as zstd_ffi, lib as zstd_lib  # noqa: E402
 
 from corpus import CACHE_DIR, Pair, corpus_pairs  # noqa: E402
+from update_bench import same_bytes  # noqa: E402
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes  # noqa: E402
 
 MIN_FILE = 4 * 1024
@@ -92,18 +93,6 @@ def regular_files(root: Path) -> dict[str, Path]:
     return out
 
 
-def same_content(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            x, y = fa.read(1 << 20), fb.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
-
-
 def changed_files(pair: Pair) -> tuple[list[ChangedFile], list[str]]:
     """The pair's changed files (both sides >= 4 KiB), largest first, and the ones skipped as too big."""
     old, new = regular_files(pair.old_dir), regular_files(pair.new_dir)
@@ -112,7 +101,7 @@ def changed_files(pair: Pair) -> tuple[list[ChangedFile], list[str]]:
     for rel in sorted(set(old) & set(new)):
         o, n = old[rel], new[rel]
         os_, ns = o.stat().st_size, n.stat().st_size
-        if min(os_, ns) < MIN_FILE or same_content(o, n):
+        if min(os_, ns) < MIN_FILE or same_bytes(o, n):
             continue
         if max(os_, ns) > MAX_FILE:
             skipped.append(f"{rel} ({max(os_, ns) / MB:.0f} MB)")
