@@ -104,16 +104,10 @@ class Assembly:
             if ref.object not in sizes and not await asyncio.to_thread(patching.make_room, self.root, ref.object, ref.size):
                 sizes[ref.object] = ref.size
                 targets[ref.object] = [(patching.patch_path(self.root, ref.object), 0)]
-        if sizes:
-            try:
-                received, _ = await fetch(api, await source(), sizes, targets, _Silent())
-            except (MistError, ExceptionGroup) as exc:
-                if isinstance(exc, ExceptionGroup) and exc.split(MistError)[1] is not None:
-                    raise
-                # The seeder lacks a patch (collected since the plan?) or keeps sending bad bytes: chunks it is.
-                self.fell_back += [e.path for e in files]
-                return set()
-            self.received[PATCH] += received
+        unavailable = await self._fetch_patches(sizes, targets, source, api)
+        lost = [e for e in files if (ref := self.routes.get(e.path).patch) is not None and ref.object in unavailable]
+        self.fell_back += [e.path for e in lost]
+        files = [e for e in files if e not in lost]
         done: set[str] = set()
         limit = asyncio.Semaphore(FINISH_THREADS)
 
@@ -142,6 +136,37 @@ class Assembly:
                 group.create_task(one(entry))
         return done
 
+    async def _fetch_patches(
+        self, sizes: dict[str, int], targets: dict[str, list[tuple[Path, int]]],
+        source: Callable[[], Awaitable[Seeder]], api: Api,
+    ) -> set[str]:
+        """Fetch patch objects in batches; if a batch fails, each of its objects alone, so one object the
+        seeder lacks (collected since the plan) or keeps sending damaged costs only its own file's patch.
+        Returns the objects that could not be had."""
+        if not sizes:
+            return set()
+        if await self._try_fetch(sizes, targets, source, api):
+            return set()
+        unavailable = set()
+        for name, size in sizes.items():
+            if not await asyncio.to_thread(patching.make_room, self.root, name, size):
+                if not await self._try_fetch({name: size}, {name: targets[name]}, source, api):
+                    unavailable.add(name)
+        return unavailable
+
+    async def _try_fetch(
+        self, sizes: dict[str, int], targets: dict[str, list[tuple[Path, int]]],
+        source: Callable[[], Awaitable[Seeder]], api: Api,
+    ) -> bool:
+        try:
+            received, _ = await fetch(api, await source(), sizes, targets, _Silent())
+        except (MistError, ExceptionGroup) as exc:
+            if isinstance(exc, ExceptionGroup) and exc.split(MistError)[1] is not None:
+                raise
+            return False
+        self.received[PATCH] += received
+        return True
+
     # ---- rdiff deltas against unknown local content ---------------------------
 
     async def _apply_deltas(
@@ -161,12 +186,15 @@ class Assembly:
                 sig = await asyncio.to_thread(rdiff.signature, basis)
                 seeder = await source()
                 answer = await api.seeder(f"{seeder.url}/delta", await seeder.ticket(), rdiff.encode_request(entry.sha256, budget, sig))
-            except OSError:
-                continue
+            except (MistError, OSError):
+                continue  # an older seeder, a chunk it lacks, a dropped connection: the chunks are still there
             self.signature_bytes += len(sig)
             if not answer:
                 continue  # the seeder found chunks cheaper
             self.received[RDIFF] += len(answer)
+            if len(answer) >= budget:
+                self.fell_back.append(entry.path)  # a seeder that ignores the budget is not believed
+                continue
             try:
                 await asyncio.to_thread(patching.apply_delta, self.root, entry, basis, answer)
             except (MistError, OSError):

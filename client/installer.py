@@ -22,11 +22,11 @@ from pathlib import Path
 
 from client import crashpoints, journal as journal_mod, staging
 from client.api import Api
-from client.errors import InstallError, NotEnoughSpace
+from client.errors import InstallError, NotEnoughSpace, ServerRefused
 from client.progress import human
 from client.assembly import Assembly
 from client.fetch import Seeder
-from client.journal import MIST_DIR, Journal
+from client.journal import MIST_DIR, Confined, Journal
 from client.plan import PATCH, Plan, Routes, index_chunks, parse_routes, plan as make_plan
 from client.progress import Progress
 from client.state import Install, State
@@ -225,10 +225,17 @@ class Installer:
                     on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path))
                 elif os.path.lexists(root / entry.path):
                     foreign.append(entry.path)
-        unknown = {
-            p: root / p for p in targets
-            if p not in on_disk and (root / p).is_file() and not (root / p).is_symlink()
-        }
+        confined = Confined(root)
+        unknown: dict[str, Path] = {}
+        for p in targets:
+            if p in on_disk:
+                continue
+            try:
+                here = confined.path(p)  # its signature goes to the seeder: never a file outside the folder
+            except InstallError:
+                continue
+            if here.is_file() and not here.is_symlink():
+                unknown[p] = here
         return OnDisk(on_disk, owned, foreign, unknown)
 
     def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[Plan, OnDisk]:
@@ -242,11 +249,15 @@ class Installer:
         checked against the patch's source hash before use, so a damaged one only costs a fallback)."""
         holders: dict[str, Path] = {}
         for install in self.state.installs():
+            confined = Confined(install.dir)
             for entry in install.manifest.files:
-                if install.dir == root and entry.path in distrust:
+                if entry.sha256 in holders or (install.dir == root and entry.path in distrust):
                     continue
-                path = install.dir / entry.path
-                if entry.sha256 not in holders and path.is_file() and path.stat().st_size == entry.size:
+                try:
+                    path = confined.path(entry.path)
+                except InstallError:
+                    continue  # a folder on its way was replaced by a link: not ours to read
+                if path.is_file() and not path.is_symlink() and path.stat().st_size == entry.size:
                     holders[entry.sha256] = path
         return holders
 
@@ -262,8 +273,15 @@ class Installer:
         current = self.state.get(game)
         held = {e.path: e.sha256 for e in current.manifest.files} if current else {}
         contents = sorted({held[p] for p in write if p in held and p not in distrust})
-        answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
-                                     json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents})
+        try:
+            answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
+                                         json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents})
+        except ServerRefused as exc:
+            if exc.status in (401, 403, 404):
+                raise  # the login or the game is gone: nothing else would work either
+            # The plan only makes the update smaller; chunks always work. Say so, and go on.
+            self.progress.say(f"the tracker could not plan patches ({exc}); fetching the changed files by chunks")
+            return Routes({})
         return parse_routes(answer, write)
 
     def _check_space(self, root: Path, plan: Plan) -> None:

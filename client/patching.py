@@ -59,8 +59,13 @@ def apply_patch(root: Path, entry: FileEntry, name: str, source: Path) -> None:
 def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes) -> int:
     """Stage `entry` from an rdiff delta (as the seeder sends it, compressed) against the local file `basis`."""
     size = compression.content_size(stored_delta)
-    if size < 0:
-        raise PatchError("the seeder's delta does not say its size")
+    if size < 0 or size > max_delta_size(entry.size):
+        raise PatchError(f"the seeder's delta declares {size} bytes, more than any delta to a {entry.size}-byte file")
     delta = compression.decompress(stored_delta, size, "rdiff delta")
-    _write_staged(root, entry, rdiff.patch(basis, delta))
+    _write_staged(root, entry, rdiff.patch(basis, delta, entry.size))
     return size
+
+
+def max_delta_size(file_size: int) -> int:
+    """An rdiff delta is the file's new bytes as literals plus a few bytes per command: never much more."""
+    return file_size + file_size // 64 + 4096

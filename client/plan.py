@@ -7,10 +7,12 @@ chunk whose bytes turn out not to match.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shared.manifest import FileEntry, Manifest
+from shared.pack import MAX_RECORD
 from shared.paths import fold
 
 
@@ -111,6 +113,7 @@ def plan(
 
 
 CHUNKS, PATCH = "chunks", "patch"
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,10 @@ def parse_routes(answer: Mapping[str, object], write: Iterable[str]) -> Routes:
             if item["source"] == PATCH and isinstance(offer, dict):
                 ref = PatchRef(str(offer["object"]), str(offer["from"]), int(offer["size"]),
                                int(offer["stored_size"]), str(offer["algorithm"]))
-            by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes"]), int(item["chunk_bytes"]),
+                # The plan is not signed: an object name becomes a file name, so only a SHA-256 will do.
+                if not (_SHA256.match(ref.object) and _SHA256.match(ref.source) and 0 < ref.size <= MAX_RECORD):
+                    ref = None
+            by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes" if ref else "chunk_bytes"]), int(item["chunk_bytes"]),
                                   int(item.get("file_bytes", 0)), ref)
         except (KeyError, TypeError, ValueError):
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,6 +32,8 @@ MAX_FETCH_PER_REQUEST = 4096
 MAX_UPLOAD_BODY = 64 * 1024 * 1024
 MANIFEST_CACHE = 16
 MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
+DELTAS_AT_ONCE = 2
+MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at once
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class SeederContext:
     public_key: str
     clock: Callable[[], float] = time.time
     _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
 
     def __repr__(self) -> str:
         return f"SeederContext(store={self.store!r}, cached_builds={len(self._builds)})"
@@ -59,10 +64,11 @@ class SeederContext:
 
     def contents(self, digest: str) -> BuildContents:
         """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
-        cached = self._builds.get(digest)
-        if cached is not None:
-            self._builds.move_to_end(digest)
-            return cached
+        with self._lock:
+            cached = self._builds.get(digest)
+            if cached is not None:
+                self._builds.move_to_end(digest)
+                return cached
         try:
             stored = self.store.get(digest)
         except ChunkMissing as exc:
@@ -72,10 +78,15 @@ class SeederContext:
             raise TicketError("the ticket's build manifest in the store is damaged")
         parsed = manifest_mod.parse(data)
         contents = BuildContents(frozenset(parsed.chunk_sizes()), {f.sha256: f for f in parsed.files})
-        self._builds[digest] = contents
-        while len(self._builds) > MANIFEST_CACHE:
-            self._builds.popitem(last=False)
+        with self._lock:  # handlers call this from several threads at once
+            self._builds[digest] = contents
+            while len(self._builds) > MANIFEST_CACHE:
+                self._builds.popitem(last=False)
         return contents
+
+    def may_serve(self, build: BuildContents, name: str) -> bool:
+        """A chunk of the build, or a patch into one of its files (a patch the store lacks cannot show that)."""
+        return name in build.chunks or self.patch_target(name) in build.files
 
     def patch_target(self, name: str) -> str | None:
         """The file content a stored patch object makes, or None if the object is not a patch."""
@@ -147,7 +158,7 @@ async def fetch(request: web.Request) -> web.Response:
     hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
     build = await asyncio.to_thread(ctx.contents, ticket.build)
     for h in hashes:
-        if h not in build.chunks and await asyncio.to_thread(ctx.patch_target, h) not in build.files:
+        if h not in build.chunks and not await asyncio.to_thread(ctx.may_serve, build, h):
             raise TicketError(f"object {h[:12]} is not part of the build this ticket is for (neither its chunk nor its patch)")
     body = await asyncio.to_thread(_read_pack, ctx.store, hashes)
     return web.Response(body=body, content_type="application/octet-stream")
@@ -171,9 +182,10 @@ async def delta(request: web.Request) -> web.Response:
     entry = build.files.get(target)
     if entry is None:
         raise TicketError("that file is not part of the build this ticket is for")
-    if entry.size > MAX_DELTA_FILE:
+    if entry.size > MAX_DELTA_FILE or budget < MIN_DELTA_BUDGET:
         return web.Response(status=204, headers={"X-Mist-Delta-Bytes": "-1"})
-    answer = await asyncio.to_thread(_delta_for, ctx.store, entry, sig)
+    async with ctx._diffing:  # each rebuilds a file of up to 256 MiB in memory
+        answer = await asyncio.to_thread(_delta_for, ctx.store, entry, sig)
     if len(answer) >= budget:
         return web.Response(status=204, headers={"X-Mist-Delta-Bytes": str(len(answer))})
     return web.Response(body=answer, content_type="application/octet-stream")

@@ -53,13 +53,27 @@ def delta(sig: bytes, target: bytes) -> bytes:
     return out.getvalue()
 
 
-def patch(basis: Path, delta_bytes: bytes) -> bytes:
-    """Apply a delta to a local file; the caller checks the result's SHA-256."""
-    out = io.BytesIO()
+class _Bounded(io.BytesIO):
+    """An output that refuses to grow past the size the result must have: a delta of a few COPY
+    commands could otherwise ask for any amount of memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.limit:
+            raise PatchError(f"the delta makes a file larger than the {self.limit} bytes expected")
+        return super().write(data)
+
+
+def patch(basis: Path, delta_bytes: bytes, size: int) -> bytes:
+    """Apply a delta to a local file, making at most `size` bytes; the caller checks the result's SHA-256."""
+    out = _Bounded(size)
     try:
         with open(basis, "rb") as f:
             pyrsync.patch(f, io.BytesIO(delta_bytes), out)
-    except OSError:
+    except (OSError, PatchError):
         raise
     except Exception as exc:
         raise PatchError(f"the delta does not apply to {basis.name} ({exc})") from exc

@@ -112,6 +112,12 @@ async def _patch_on_demand(
         await ctx.db.run(lambda s: patch_queries.record_patches(s, rows))
     awaited = [(s, t) for s, t in pairs if (s.sha256, t.sha256, patch.HDIFF) not in done]
     queued = ctx.patch_jobs
+    # A job that finished without making a pair's patch failed on it (a chunk missing from the store, a
+    # crash): forget it, so the pair is queued again, and keep the map to jobs still running.
+    for job in {queued[key] for s, t in awaited if (key := (s.sha256, t.sha256)) in queued}:
+        if (await asyncio.to_thread(ctx.jobs.result, job))[0]:
+            for key in [k for k, v in queued.items() if v == job]:
+                del queued[key]
     fresh = [(s, t) for s, t in awaited if (s.sha256, t.sha256) not in queued]
     if fresh:
         job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, version, digests, sorted({t.path for _, t in fresh}))

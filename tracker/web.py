@@ -48,10 +48,16 @@ async def json_body(
 ) -> dict[str, Any]:
     """Decode a JSON object body with exactly these fields and types, or raise BadRequest saying what is wrong."""
     optional = optional or {}
+    too_large = PayloadTooLarge(f"request body is larger than {limit} bytes; this route takes a small JSON object")
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes; this route takes a small JSON object")
+        raise too_large
+    raw = bytearray()
+    async for piece in request.content.iter_any():  # a chunked body declares no length: count as it comes
+        raw += piece
+        if len(raw) > limit:
+            raise too_large
     try:
-        body = await request.json(loads=json.loads)
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest("request body must be a JSON object") from exc
     if not isinstance(body, dict):

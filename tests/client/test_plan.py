@@ -184,14 +184,19 @@ def test_the_trackers_routes_are_read_and_anything_odd_means_chunks() -> None:
              "patch": {"object": "ab" * 32, "from": "cd" * 32, "size": 30, "stored_size": 10, "algorithm": "hdiff"}},
             {"path": "b", "source": "chunks", "bytes": 500, "chunk_bytes": 500},
             {"path": "c", "source": "patch", "bytes": 10, "chunk_bytes": 900},  # no patch named: chunks
-            {"path": "d", "source": "patch", "bytes": "x", "chunk_bytes": 9},  # malformed: chunks
+            {"path": "d", "source": "patch", "bytes": "x", "chunk_bytes": 9},  # no usable patch: chunks, at their cost
             {"path": "not-asked", "source": "chunks", "bytes": 1, "chunk_bytes": 1},
+            {"path": "e", "source": "patch", "bytes": 1, "chunk_bytes": 9,  # a name that would leave .mist/patches
+             "patch": {"object": "../../../etc/victim", "from": "cd" * 32, "size": 3, "stored_size": 1, "algorithm": "hdiff"}},
+            {"path": "f", "source": "patch", "bytes": 1, "chunk_bytes": 9,  # larger than one pack record
+             "patch": {"object": "ef" * 32, "from": "cd" * 32, "size": 2**40, "stored_size": 1, "algorithm": "hdiff"}},
         ],
         "coming": [{"path": "a", "job": "j"}],
     }
-    routes = parse_routes(answer, ["a", "b", "c", "d"])
+    routes = parse_routes(answer, ["a", "b", "c", "d", "e", "f"])
     assert routes.get("a").source == PATCH and routes.get("a").patch.size == 30
-    assert [routes.get(p).source for p in "bcd"] == [CHUNKS, CHUNKS, CHUNKS]
+    assert [routes.get(p).source for p in "bcdef"] == [CHUNKS] * 5
+    assert routes.get("e").patch is None and routes.get("f").patch is None
     assert "not-asked" not in routes.by_path and routes.coming == ("a",)
-    assert routes.bytes_by_source() == {CHUNKS: 510, PATCH: 10}
+    assert routes.bytes_by_source() == {CHUNKS: 500 + 900 + 9 + 9 + 9, PATCH: 10}
     assert parse_routes({"files": "nonsense"}, ["a"]).get("a").source == CHUNKS

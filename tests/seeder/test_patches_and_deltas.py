@@ -74,11 +74,14 @@ async def test_a_delta_is_sent_only_when_it_beats_the_budget(seeder, tmp_path) -
     body = await response.read()
     assert len(body) < 20_000
     delta = compression.decompress(body, compression.content_size(body))
-    assert rdiff.patch(modded, delta) == NEW
+    assert rdiff.patch(modded, delta, len(NEW)) == NEW
 
+    exact = rdiff.encode_request(entry.sha256, len(body), rdiff.signature(modded))
+    response = await client.post("/delta", data=exact, headers=headers)
+    assert response.status == 204 and int(response.headers["X-Mist-Delta-Bytes"]) == len(body)
     stingy = rdiff.encode_request(entry.sha256, 10, rdiff.signature(modded))
     response = await client.post("/delta", data=stingy, headers=headers)
-    assert response.status == 204 and int(response.headers["X-Mist-Delta-Bytes"]) > 10
+    assert response.status == 204 and response.headers["X-Mist-Delta-Bytes"] == "-1"  # not even tried
 
 
 async def test_a_delta_to_a_file_outside_the_build_or_a_bad_request_is_refused(seeder, tmp_path) -> None:
@@ -89,3 +92,4 @@ async def test_a_delta_to_a_file_outside_the_build_or_a_bad_request_is_refused(s
     assert (await client.post("/delta", data=outside, headers=headers)).status == 403
     garbage = await client.post("/delta", data=b"short", headers=headers)
     assert garbage.status == 400 and "SHA-256" in (await garbage.json())["error"]
+

@@ -104,3 +104,16 @@ async def test_the_plan_route_rejects_bad_bodies(api, body, says) -> None:
     assert (await client.post("/api/games/plan/builds", data=build.canonical_bytes(), headers=admin)).status == 201
     got = await error(await client.post("/api/games/plan/builds/1/plan", json=body, headers=admin))
     assert got[0] == 400 and says in got[1], got
+
+
+async def test_a_chunked_body_without_a_length_is_held_to_the_same_limit(api) -> None:
+    client, admin = api
+
+    async def chunked():
+        yield b'{"slug": "big", "title": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    got = await error(await client.post("/api/games", data=chunked(), headers={**admin, "Content-Type": "application/json"}))
+    assert got[0] == 413 and "larger than 65536 bytes" in got[1], got

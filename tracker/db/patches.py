@@ -97,10 +97,14 @@ def record_install(session: Session, user: str, slug: str, digest: str) -> None:
         return
     user_id = _user_id(session, user)
     row = session.get(Install, (user_id, game.id))
-    if row is None:
-        session.add(Install(user_id=user_id, game_id=game.id, build_id=build.id, seen_at=_now()))
-    else:
+    if row is not None:
         row.build_id, row.seen_at = build.id, _now()
+        return
+    try:
+        with session.begin_nested():
+            session.add(Install(user_id=user_id, game_id=game.id, build_id=build.id, seen_at=_now()))
+    except IntegrityError:
+        pass  # the same friend's other plan request recorded it a moment ago
 
 
 def patch_sources(session: Session, slug: str, version: str) -> list[StoredManifest]:
