@@ -205,3 +205,21 @@ def test_a_same_size_mod_fails_the_patch_and_is_updated_by_its_own_rdiff_delta(
     assert moved["files_by_source"]["rdiff"] == 1 and moved["bytes_by_source"]["chunks"] == 0, moved
     assert moved["bytes_by_source"]["rdiff"] < 100_000 and moved["rdiff_signature_bytes"] > 0
     assert_same_tree(v2, game)
+
+
+def test_a_patch_the_seeder_cannot_supply_costs_only_its_own_file(server: Server, admin: Person, friend: Person, tmp_path) -> None:
+    v1, v2 = versions(tmp_path / "src", 2, seed=46)
+    second = "data/pak0.bin"
+    (v2 / second).write_bytes(recompiled((v1 / second).read_bytes(), 4600))
+    admin.run("mistpipe", "new-game", "halves", "--title", "Halves")
+    push(admin, "halves", v1, "1")
+    push(admin, "halves", v2, "2")
+    [(_, _, gone, _)] = patch_rows(server, sha(v2 / EXE))
+    server.store_path(gone).unlink()  # lost from the store after the plan was made
+    game = tmp_path / "game"
+    friend.json("mist", "install", "halves", "--dir", str(game), "--version", "1")
+
+    moved = friend.json("mist", "update", "halves", "--to", "2")
+    assert moved["fell_back_to_chunks"] == [EXE] and moved["files_by_source"]["patch"] == 1, moved
+    assert moved["bytes_by_source"]["patch"] > 0
+    assert_same_tree(v2, game)
