@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
@@ -62,6 +63,8 @@ class TrackerContext:
     throttle: Throttle = field(default_factory=Throttle)
     # (source, target) file contents whose HDiffPatch patch a queued job is making -> that job's id
     patch_jobs: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (source, target) whose quick patch a plan request is making now -> done when its row is recorded
+    quick_patches: dict[tuple[str, str], "asyncio.Future[None]"] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"TrackerContext(data={str(self.settings.data)!r}, db={self.db!r})"

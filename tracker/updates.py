@@ -106,10 +106,25 @@ async def _patch_on_demand(
 
     # The biggest files first (they save the most), recorded in one transaction: a plan must stay quick.
     untried = sorted(untried, key=lambda pair: pair[1].size, reverse=True)[:QUICK_MAX_FILES]
-    rows: list[Any] = []
-    await asyncio.to_thread(make_all, ctx.store, untried, patch.ZSTD_DICT, lambda *row: rows.append(row), done, QUICK_BUDGET)
-    if rows:
-        await ctx.db.run(lambda s: patch_queries.record_patches(s, rows))
+    # Friends who ask for the same new jump at once share one making of each patch: the first makes it,
+    # the others wait for its rows instead of diffing the same files again.
+    making = ctx.quick_patches
+    theirs = {making[(s.sha256, t.sha256)] for s, t in untried if (s.sha256, t.sha256) in making}
+    mine = [(s, t) for s, t in untried if (s.sha256, t.sha256) not in making]
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    for s, t in mine:
+        making[(s.sha256, t.sha256)] = finished
+    try:
+        rows: list[Any] = []
+        await asyncio.to_thread(make_all, ctx.store, mine, patch.ZSTD_DICT, lambda *row: rows.append(row), done, QUICK_BUDGET)
+        if rows:
+            await ctx.db.run(lambda s: patch_queries.record_patches(s, rows))
+    finally:
+        for s, t in mine:
+            making.pop((s.sha256, t.sha256), None)
+        finished.set_result(None)
+    if theirs:
+        await asyncio.gather(*theirs)
     awaited = [(s, t) for s, t in pairs if (s.sha256, t.sha256, patch.HDIFF) not in done]
     queued = ctx.patch_jobs
     # A job that finished without making a pair's patch failed on it (a chunk missing from the store, a
