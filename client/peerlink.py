@@ -1,0 +1,146 @@
+"""A WebRTC data channel to a friend, carrying peer wire messages (aiortc lives only here).
+
+The offering side creates the channel and an SDP offer; the other side
+answers; carrying the two SDP texts between them (signalling) is the caller's
+job, through the tracker. ICE servers are always given explicitly: with none,
+aiortc would ask a public STUN server, which machines without internet must
+never try. Sending waits while the channel's buffer is above a high-water
+mark, so a slow link never buffers without bound; a message that does not
+parse closes the link, since the peer is broken or hostile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+
+from client.peerwire import Message, PeerProtocolError, parse
+from shared.errors import MistError
+
+CHANNEL = "mist"
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 1024 * 1024
+OPEN_TIMEOUT = 15.0
+
+
+class PeerGone(MistError):
+    """The link to the friend closed or never opened: fetch from other sources."""
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN or TURN server from the configuration (TURN needs the username and credential)."""
+
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+
+def _configuration(ice: tuple[IceServer, ...]) -> RTCConfiguration:
+    return RTCConfiguration(iceServers=[
+        RTCIceServer(list(s.urls), username=s.username or None, credential=s.credential or None) for s in ice
+    ])
+
+
+class PeerLink:
+    """One open data channel: send and receive parsed messages."""
+
+    def __init__(self, connection: RTCPeerConnection, channel: RTCDataChannel) -> None:
+        self._connection, self._channel = connection, channel
+        self._incoming: asyncio.Queue[Message | BaseException] = asyncio.Queue()
+        self._drained = asyncio.Event()
+        self.received_bytes = self.sent_bytes = 0
+        channel.bufferedAmountLowThreshold = LOW_WATER
+        channel.on("message", self._on_message)
+        channel.on("bufferedamountlow", self._drained.set)
+        channel.on("close", lambda: self._incoming.put_nowait(PeerGone("the friend closed the link")))
+
+    def __repr__(self) -> str:
+        return f"PeerLink(state={self._channel.readyState}, sent={self.sent_bytes}, received={self.received_bytes})"
+
+    def _on_message(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            self._incoming.put_nowait(PeerProtocolError("a text message on the data channel"))
+            return
+        self.received_bytes += len(data)
+        try:
+            self._incoming.put_nowait(parse(data))
+        except PeerProtocolError as exc:
+            self._incoming.put_nowait(exc)
+
+    async def send(self, message: Message) -> None:
+        if self._channel.readyState != "open":
+            raise PeerGone("the link to the friend is closed")
+        while self._channel.bufferedAmount > HIGH_WATER:
+            self._drained.clear()
+            await self._drained.wait()
+        data = bytes(message)
+        self._channel.send(data)
+        self.sent_bytes += len(data)
+
+    async def receive(self) -> Message:
+        """The next message; PeerGone once the link closed, PeerProtocolError (and the link closed) for garbage."""
+        item = await self._incoming.get()
+        if isinstance(item, PeerProtocolError):
+            await self.close()
+            raise item
+        if isinstance(item, BaseException):
+            self._incoming.put_nowait(item)  # every later receive hears it too
+            raise item
+        return item
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+class Offering:
+    """The side that opens the link: it has sent its offer and waits for the answer."""
+
+    def __init__(self, connection: RTCPeerConnection, channel: RTCDataChannel) -> None:
+        self._connection, self._channel = connection, channel
+        self._open = asyncio.Event()
+        channel.on("open", self._open.set)
+
+    async def complete(self, answer_sdp: str) -> PeerLink:
+        await self._connection.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        try:
+            await asyncio.wait_for(self._open.wait(), OPEN_TIMEOUT)
+        except TimeoutError:
+            await self._connection.close()
+            raise PeerGone(f"no connection to the friend within {OPEN_TIMEOUT:.0f} s (NAT?)") from None
+        return PeerLink(self._connection, self._channel)
+
+
+async def offer(ice: tuple[IceServer, ...] = ()) -> tuple[Offering, str]:
+    """Start a link: the offer's SDP text goes to the friend through the tracker."""
+    connection = RTCPeerConnection(_configuration(ice))
+    channel = connection.createDataChannel(CHANNEL, ordered=True)
+    await connection.setLocalDescription(await connection.createOffer())
+    return Offering(connection, channel), connection.localDescription.sdp
+
+
+async def answer(offer_sdp: str, ice: tuple[IceServer, ...] = ()) -> tuple[asyncio.Future[PeerLink], str]:
+    """Accept a friend's offer: the answer's SDP text goes back; the future gives the link once it is open."""
+    connection = RTCPeerConnection(_configuration(ice))
+    ready: asyncio.Future[PeerLink] = asyncio.get_running_loop().create_future()
+
+    def on_channel(channel: RTCDataChannel) -> None:
+        if channel.label != CHANNEL or ready.done():
+            return
+        link = PeerLink(connection, channel)  # listen at once: the first message may already be on its way
+
+        def opened() -> None:
+            if not ready.done():
+                ready.set_result(link)
+
+        if channel.readyState == "open":
+            opened()
+        else:
+            channel.on("open", opened)
+
+    connection.on("datachannel", on_channel)
+    await connection.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+    await connection.setLocalDescription(await connection.createAnswer())
+    return ready, connection.localDescription.sdp
