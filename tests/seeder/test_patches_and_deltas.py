@@ -8,24 +8,16 @@ import pytest
 
 from shared import compression, pack, patch, rdiff
 from shared.chunkstore import DirectoryChunkStore
-from shared.chunking import DEFAULT_PARAMS, chunk_bytes
-from shared.manifest import FileEntry, Manifest
+from shared.chunking import DEFAULT_PARAMS
+from shared.manifest import Manifest
 from shared.signing import Signer
 from shared.tickets import READ, Ticket
 from seeder.app import SeederContext, make_app
+from tests.stored import store_file
 
 OLD = random.Random(5).randbytes(400_000)
 NEW = OLD[:200_000] + b"release two" + OLD[200_000:]
 OTHER = random.Random(6).randbytes(300_000)
-
-
-def store_file(store: DirectoryChunkStore, path: str, data: bytes) -> FileEntry:
-    chunked = chunk_bytes(data, DEFAULT_PARAMS)
-    offset = 0
-    for ref in chunked.chunks:
-        store.put(ref.sha256, compression.compress(data[offset : offset + ref.size]))
-        offset += ref.size
-    return FileEntry(path, chunked.size, False, chunked.sha256, chunked.chunks)
 
 
 def store_patch(store: DirectoryChunkStore, old: bytes, new: bytes) -> str:

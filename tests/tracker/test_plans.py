@@ -7,26 +7,21 @@ import random
 
 import pytest
 
-from shared import compression
-from shared.chunking import DEFAULT_PARAMS, chunk_bytes
+from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
-from shared.manifest import FileEntry, Manifest
+from shared.manifest import Manifest
 from tracker import updates
 from tracker.accounts import ensure_admin
 from tracker.config import Settings, TrackerContext
 from tracker.embedded import build_app
+from tests.stored import store_file
 
 OLD = random.Random(1).randbytes(600_000)
 NEW = bytes(b ^ 1 if i % 5000 == 0 else b for i, b in enumerate(OLD))  # changed all through: no chunk survives
 
 
 def stored_build(store: DirectoryChunkStore, version: str, data: bytes) -> Manifest:
-    chunked = chunk_bytes(data, DEFAULT_PARAMS)
-    offset = 0
-    for ref in chunked.chunks:
-        store.put(ref.sha256, compression.compress(data[offset : offset + ref.size]))
-        offset += ref.size
-    return Manifest("jump", version, DEFAULT_PARAMS, (FileEntry("engine.so", chunked.size, False, chunked.sha256, chunked.chunks),))
+    return Manifest("jump", version, DEFAULT_PARAMS, (store_file(store, "engine.so", data),))
 
 
 @pytest.fixture
