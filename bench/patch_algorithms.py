@@ -51,10 +51,10 @@ sys.path.insert(0, str(REPO))
 import hdiffpatch  # noqa: E402
 import pyrsync  # noqa: E402
 import zstandard  # noqa: E402
-from zstandard.backend_cffi import ffi as zstd_ffi, lib as zstd_lib  # noqa: E402
 
 from corpus import CACHE_DIR, Pair, corpus_pairs  # noqa: E402
 from update_bench import same_bytes  # noqa: E402
+from shared import patch  # noqa: E402
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes  # noqa: E402
 
 MIN_FILE = 4 * 1024
@@ -256,12 +256,6 @@ def dict_undelta(old: bytes, frame: bytes, wlog: int) -> bytes:
     return zstandard.ZstdDecompressor(dict_data=dictionary, max_window_size=1 << wlog).decompress(frame)
 
 
-def _zstd_ok(code: int) -> int:
-    if zstd_lib.ZSTD_isError(code):
-        raise RuntimeError(zstd_ffi.string(zstd_lib.ZSTD_getErrorName(code)).decode())
-    return int(code)
-
-
 def sized_tables(level: int, old_size: int, new_size: int) -> tuple[int, int]:
     """hashLog and chainLog big enough that libzstd indexes the whole old file: it loads only the last
     2^max(hashLog+3, chainLog+1) bytes of a prefix or dictionary into its match tables (1 MiB at
@@ -275,31 +269,9 @@ def sized_tables(level: int, old_size: int, new_size: int) -> tuple[int, int]:
 
 
 def prefix_delta(old: bytes, new: bytes, level: int, sized: bool = False) -> bytes:
-    """`zstd --patch-from=old --long`: the old file as a raw prefix (ZSTD_CCtx_refPrefix, reached
-    through python-zstandard's cffi backend), long-distance matching on, window over both files;
+    """`zstd --patch-from=old --long`, exactly as Mist makes its quick patches (shared.patch.zstd_delta);
     `sized` raises the match tables to cover the whole old file (see sized_tables)."""
-    cctx = zstd_ffi.gc(zstd_lib.ZSTD_createCCtx(), zstd_lib.ZSTD_freeCCtx)
-    _zstd_ok(zstd_lib.ZSTD_CCtx_setParameter(cctx, zstd_lib.ZSTD_c_compressionLevel, level))
-    _zstd_ok(zstd_lib.ZSTD_CCtx_setParameter(cctx, zstd_lib.ZSTD_c_windowLog, window_log(len(old), len(new))))
-    if sized:
-        hash_log, chain_log = sized_tables(level, len(old), len(new))
-        _zstd_ok(zstd_lib.ZSTD_CCtx_setParameter(cctx, zstd_lib.ZSTD_c_hashLog, hash_log))
-        _zstd_ok(zstd_lib.ZSTD_CCtx_setParameter(cctx, zstd_lib.ZSTD_c_chainLog, chain_log))
-    _zstd_ok(zstd_lib.ZSTD_CCtx_setParameter(cctx, zstd_lib.ZSTD_c_enableLongDistanceMatching, 1))
-    _zstd_ok(zstd_lib.ZSTD_CCtx_refPrefix(cctx, zstd_ffi.from_buffer(old), len(old)))
-    bound = zstd_lib.ZSTD_compressBound(len(new))
-    out = zstd_ffi.new("char[]", bound)
-    size = _zstd_ok(zstd_lib.ZSTD_compress2(cctx, out, bound, zstd_ffi.from_buffer(new), len(new)))
-    return bytes(zstd_ffi.buffer(out, size))
-
-
-def prefix_undelta(old: bytes, frame: bytes, size: int) -> bytes:
-    dctx = zstd_ffi.gc(zstd_lib.ZSTD_createDCtx(), zstd_lib.ZSTD_freeDCtx)
-    _zstd_ok(zstd_lib.ZSTD_DCtx_setParameter(dctx, zstd_lib.ZSTD_d_windowLogMax, window_log(len(old), size)))
-    _zstd_ok(zstd_lib.ZSTD_DCtx_refPrefix(dctx, zstd_ffi.from_buffer(old), len(old)))
-    out = zstd_ffi.new("char[]", max(size, 1))
-    written = _zstd_ok(zstd_lib.ZSTD_decompressDCtx(dctx, out, size, zstd_ffi.from_buffer(frame), len(frame)))
-    return bytes(zstd_ffi.buffer(out, written))
+    return patch.zstd_delta(old, new, level, sized_tables(level, len(old), len(new)) if sized else None)
 
 
 def measure_zstd_fast(old: bytes, new: bytes) -> Iterator[Variant]:
@@ -316,7 +288,7 @@ def measure_zstd_fast(old: bytes, new: bytes) -> Iterator[Variant]:
 def measure_prefix(old: bytes, new: bytes, level: int, sized: bool) -> Iterator[Variant]:
     name = f"zstd-prefix -{level}" + (" hash-sized" if sized else "")
     frame, create_s = cpu(lambda: prefix_delta(old, new, level, sized))
-    rebuilt, apply_s = cpu(lambda: prefix_undelta(old, frame, len(new)))
+    rebuilt, apply_s = cpu(lambda: patch.zstd_undelta(old, frame, len(new)))
     check(name, rebuilt, new)
     yield Variant(name, len(frame), create_s, apply_s)
 

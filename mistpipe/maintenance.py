@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from client.api import Api
 
 POLL_SECONDS = 0.5
+NOTICE_AFTER = 5.0
 
 
-async def wait_for_job(api: Api, job: str, wait: bool) -> dict[str, Any]:
-    """The job's status; with `wait`, once the worker has finished it."""
+def _notice(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def wait_for_job(api: Api, job: str, wait: bool, notice: Callable[[str], None] = _notice) -> dict[str, Any]:
+    """The job's status; with `wait`, once the worker has finished it.
+
+    Only a worker runs jobs: if none runs (the services started apart, without `mist-worker`), this would
+    wait in silence, so after a few seconds it says what it is waiting for and what runs it.
+    """
     status: dict[str, Any] = {"job": job, "done": False, "result": None}
+    started = time.monotonic()
+    told = False
     while wait and not status["done"]:
         await asyncio.sleep(POLL_SECONDS)  # the worker runs the job; the tracker only stores its result
         status = await api.call("GET", f"/api/admin/jobs/{job}")
+        if not told and not status["done"] and time.monotonic() - started > NOTICE_AFTER:
+            notice(f"still waiting for job {job}: the worker runs it (mist-server starts one; "
+                   "services run apart need `mist-worker --data DIR`). Ctrl-C stops waiting, not the job.")
+            told = True
     return status
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
-from shared.chunkstore import ChunkStore
+from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, status_for
 from shared.manifest import FileEntry
 from seeder.verify import verify_upload
@@ -165,8 +165,7 @@ async def fetch(request: web.Request) -> web.Response:
 
 
 def _delta_for(store: ChunkStore, entry: FileEntry, sig: bytes) -> bytes:
-    target = b"".join(compression.decompress(store.get(ref.sha256), ref.size, ref.sha256) for ref in entry.chunks)
-    return compression.compress(rdiff.delta(sig, target))
+    return compression.compress(rdiff.delta(sig, read_file(store, entry)))
 
 
 async def delta(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ Callers verify content before `put`; the store only keeps bytes safe.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import uuid
@@ -16,7 +17,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from shared.errors import ChunkMissing, StoreError
+from shared import compression
+from shared.errors import ChunkCorrupt, ChunkMissing, StoreError
+from shared.manifest import FileEntry
 
 QUARANTINE = "quarantine"
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
@@ -147,3 +150,12 @@ class DirectoryChunkStore:
                     f"chunk store at {self.root} is out of disk space; free space or move the store, then push again"
                 ) from exc
             raise StoreError(f"chunk store could not write {sha256[:12]}: {exc.strerror}") from exc
+
+
+def read_file(store: ChunkStore, entry: FileEntry) -> bytes:
+    """A file's whole content rebuilt from its chunks, checked against its SHA-256 (patches and deltas are
+    made from it: a damaged chunk must not become a patch that yields a wrong file)."""
+    data = b"".join(compression.decompress(store.get(ref.sha256), ref.size, ref.sha256) for ref in entry.chunks)
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise ChunkCorrupt(f"{entry.path} rebuilt from the store does not match its hash; run the scrub", entry.sha256)
+    return data

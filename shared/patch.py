@@ -75,15 +75,19 @@ def _zstd_call(code: int) -> int:
     return code
 
 
-def _zstd_delta(source: bytes, target: bytes, level: int) -> bytes:
+def zstd_delta(source: bytes, target: bytes, level: int, tables: tuple[int, int] | None = None) -> bytes:
     """`zstd --patch-from`: the source as a raw prefix the target's matches may reach, long-distance matching on.
 
     python-zstandard's dictionaries index only part of a large dictionary, so this uses the libzstd its
     wheel bundles (through its cffi backend) for ZSTD_CCtx_refPrefix, exactly as the zstd command does.
+    `tables` (hashLog, chainLog) overrides the level's match tables (bench/patch_algorithms.py tries larger).
     """
     cctx = _ffi.gc(_zstd.ZSTD_createCCtx(), _zstd.ZSTD_freeCCtx)
     _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_compressionLevel, level))
     _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_windowLog, _window_log(len(source), len(target))))
+    if tables is not None:
+        _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_hashLog, tables[0]))
+        _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_chainLog, tables[1]))
     _zstd_call(_zstd.ZSTD_CCtx_setParameter(cctx, _zstd.ZSTD_c_enableLongDistanceMatching, 1))
     _zstd_call(_zstd.ZSTD_CCtx_refPrefix(cctx, _ffi.from_buffer(source), len(source)))
     bound = _zstd.ZSTD_compressBound(len(target))
@@ -92,7 +96,7 @@ def _zstd_delta(source: bytes, target: bytes, level: int) -> bytes:
     return bytes(_ffi.buffer(out, size))
 
 
-def _zstd_undelta(source: bytes, payload: bytes, size: int) -> bytes:
+def zstd_undelta(source: bytes, payload: bytes, size: int) -> bytes:
     dctx = _ffi.gc(_zstd.ZSTD_createDCtx(), _zstd.ZSTD_freeDCtx)
     _zstd_call(_zstd.ZSTD_DCtx_setParameter(dctx, _zstd.ZSTD_d_windowLogMax, _window_log(len(source), size)))
     _zstd_call(_zstd.ZSTD_DCtx_refPrefix(dctx, _ffi.from_buffer(source), len(source)))
@@ -108,7 +112,7 @@ def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUIC
         window = max(12, min(MAX_LZMA_WINDOW_LOG, (len(raw) + 1).bit_length()))
         payload = hdiffpatch.recompress(raw, hdiffpatch.LzmaConfig(level=9, window=window))
     elif algorithm == ZSTD_DICT:
-        payload = _zstd_delta(source, target, level)
+        payload = zstd_delta(source, target, level)
     else:
         raise ValueError(f"unknown patch algorithm {algorithm!r}")
     header = _HEADER.pack(
@@ -127,7 +131,7 @@ def apply(obj: bytes, source: bytes) -> bytes:
         if header.algorithm == HDIFF:
             out = hdiffpatch.apply(source, payload)
         else:
-            out = _zstd_undelta(source, payload, header.target_size)
+            out = zstd_undelta(source, payload, header.target_size)
     except (hdiffpatch.HDiffPatchError, PatchError) as exc:
         raise PatchError(f"patch to {header.target[:12]} does not apply ({exc})") from exc
     if len(out) != header.target_size or hashlib.sha256(out).hexdigest() != header.target:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from shared import compression, pack, patch
-from shared.chunkstore import ChunkStore
+from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkError, StoreError
 from shared.manifest import FileEntry
 
@@ -40,11 +40,6 @@ class Made:
         return self.object_sha is not None
 
 
-def file_bytes(store: ChunkStore, entry: FileEntry) -> bytes:
-    """A file's content, from its chunks in the store (each checked by decompression to its size)."""
-    return b"".join(compression.decompress(store.get(ref.sha256), ref.size, ref.sha256) for ref in entry.chunks)
-
-
 def chunk_cost(store: ChunkStore, source: FileEntry, target: FileEntry) -> int:
     """Stored bytes of the target's chunks that the source file does not already have."""
     have = {ref.sha256 for ref in source.chunks}
@@ -53,7 +48,7 @@ def chunk_cost(store: ChunkStore, source: FileEntry, target: FileEntry) -> int:
 
 def make_one(store: ChunkStore, source: FileEntry, target: FileEntry, algorithm: str, record: Recorder) -> Made:
     started = time.monotonic()
-    obj = patch.make(file_bytes(store, source), file_bytes(store, target), algorithm)
+    obj = patch.make(read_file(store, source), read_file(store, target), algorithm)
     stored = compression.compress(obj, patch.STORE_LEVEL[algorithm])
     cost = chunk_cost(store, source, target)
     seconds = round(time.monotonic() - started, 3)

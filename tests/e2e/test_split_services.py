@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -33,14 +34,25 @@ def test_tracker_seeder_and_worker_run_as_separate_services(tmp_path: Path) -> N
                                 "--seeder-url", seeder_url], env))
         processes.append(start([BIN / "mist-seeder", "--store", str(data / "store"), "--port", str(seeder_port),
                                 "--tracker-url", tracker_url]))
-        worker = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(worker)
 
         admin = Person(tmp_path / "admin", ADMIN_PASSWORD)
         admin.run("mistpipe", "login", tracker_url, "--user", "admin")
         admin.run("mistpipe", "new-game", "split", "--title", "Split")
         tree = make_tree(tmp_path / "build", seed=41, small_files=20, large=(2 * MB,))
-        pushed = admin.json("mistpipe", "push", "split", str(tree), "--version", "1")
+        # No worker yet: `push --wait` must say what it waits for instead of hanging in silence.
+        pushing = subprocess.Popen(
+            [BIN / "mistpipe", "push", "split", str(tree), "--version", "1", "--wait", "--json"],
+            env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": admin.password},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert pushing.stderr is not None
+        said = pushing.stderr.readline()
+        assert "still waiting for job" in said and "mist-worker" in said, said
+        worker = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(worker)
+        out, _ = pushing.communicate(timeout=60)
+        pushed = json.loads(out)
+        assert pushing.returncode == 0 and pushed["patches"]["made"] == 0  # nothing to patch from
         assert pushed["chunks_uploaded"] == pushed["chunks_total"]
         assert admin.json("mistpipe", "scrub")["result"]["corrupt"] == []  # the worker ran it
 

@@ -168,3 +168,22 @@ def test_touch_makes_an_old_object_young_again(tmp_path):
 
 def test_repr_shows_the_root(tmp_path):
     assert repr(DirectoryChunkStore(tmp_path)) == f"DirectoryChunkStore(root={str(tmp_path)!r})"
+
+
+def test_read_file_rebuilds_a_file_and_refuses_a_damaged_one(tmp_path) -> None:
+    import random
+
+    from shared import compression
+    from shared.chunkstore import read_file
+    from shared.errors import ChunkCorrupt
+    from tests.stored import store_file
+
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    data = random.Random(4).randbytes(300_000)
+    entry = store_file(store, "game.bin", data)
+    assert read_file(store, entry) == data
+    first = entry.chunks[0]
+    same_size = bytes(first.size)  # decompresses to the right size, but is not the chunk
+    store.path(first.sha256).write_bytes(compression.compress(same_size))
+    with pytest.raises(ChunkCorrupt, match="game.bin"):
+        read_file(store, entry)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.accounts import ensure_admin
-from tracker.config import Settings, TrackerContext
-from tracker.embedded import build_app
 
 
 @pytest.fixture
-async def api(tmp_path, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
-    ctx = TrackerContext.open(Settings(data=tmp_path))
-    ensure_admin(ctx)
-    client = await aiohttp_client(build_app(ctx))
-    login = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
-    token = (await login.json())["access_token"]
-    return client, {"Authorization": f"Bearer {token}"}
+async def api(admin_session):
+    _, client, admin = admin_session
+    return client, admin
 
 
 async def error(response) -> tuple[int, str]:

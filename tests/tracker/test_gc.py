@@ -17,12 +17,9 @@ from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import FileEntry, Manifest
 from tracker import gc
-from tracker.accounts import ensure_admin
-from tracker.config import Settings, TrackerContext
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, migrate, open_engine
 from tracker.db.models import Install, Patch
-from tracker.embedded import build_app
 from tracker.gc import Live, PatchRow, Stored, decide, mark
 
 DAY = 24 * 3600
@@ -187,19 +184,8 @@ def test_an_object_used_after_the_listing_is_not_removed(tmp_path: Path) -> None
 # The routes
 
 
-@pytest.fixture
-async def api(tmp_path, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
-    ctx = TrackerContext.open(Settings(data=tmp_path))
-    ensure_admin(ctx)
-    client = await aiohttp_client(build_app(ctx))
-    login = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
-    token = (await login.json())["access_token"]
-    return ctx, client, {"Authorization": f"Bearer {token}"}
-
-
-async def test_removing_the_latest_build_makes_the_one_before_latest(api) -> None:
-    ctx, client, admin = api
+async def test_removing_the_latest_build_makes_the_one_before_latest(admin_session) -> None:
+    ctx, client, admin = admin_session
     await client.post("/api/games", json={"slug": "g", "title": "G"}, headers=admin)
     for version, data in (("1", b"one" * 2000), ("2", b"two" * 2000)):
         manifest = Manifest("g", version, DEFAULT_PARAMS, (entry(ctx.store, "a.bin", data),))
@@ -214,7 +200,7 @@ async def test_removing_the_latest_build_makes_the_one_before_latest(api) -> Non
     assert again.status == 404 and "mistpipe ls g" in (await again.json())["error"]
 
 
-async def test_gc_can_be_started_now(api) -> None:
-    ctx, client, admin = api
+async def test_gc_can_be_started_now(admin_session) -> None:
+    ctx, client, admin = admin_session
     started = await client.post("/api/admin/gc", headers=admin)
     assert started.status == 202 and ctx.jobs.known((await started.json())["job"])

@@ -11,9 +11,6 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import Manifest
 from tracker import updates
-from tracker.accounts import ensure_admin
-from tracker.config import Settings, TrackerContext
-from tracker.embedded import build_app
 from tests.stored import store_file
 
 OLD = random.Random(1).randbytes(600_000)
@@ -25,13 +22,8 @@ def stored_build(store: DirectoryChunkStore, version: str, data: bytes) -> Manif
 
 
 @pytest.fixture
-async def tracker(tmp_path, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
-    ctx = TrackerContext.open(Settings(data=tmp_path))
-    ensure_admin(ctx)
-    client = await aiohttp_client(build_app(ctx))
-    login = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
-    admin = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
+async def tracker(admin_session):
+    ctx, client, admin = admin_session
     await client.post("/api/games", json={"slug": "jump", "title": "Jump"}, headers=admin)
     builds = [stored_build(ctx.store, "1", OLD), stored_build(ctx.store, "2", NEW)]
     for build in builds:
