@@ -303,3 +303,27 @@ def resync_steam_command(game: str, wait: bool, as_json: bool) -> None:
     text = (f"Queued as job {status['job']}." if not status["done"] else
             f"{game}: Steam details updated." if result.get("synced") else f"{game}: {result.get('error')}")
     emit(as_json, status, text)
+
+
+@main.command("peer-reports")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def peer_reports(as_json: bool) -> None:
+    """Show which peers friends' clients reported for sending corrupt chunks, the most reported first."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("GET", "/api/admin/peer-reports")
+
+    listing = run(go)
+    lines = [f"{p['peer_user']:<24} {p['reports']:>5} report{'' if p['reports'] == 1 else 's'} from "
+             f"{p['reporters']} friend{'' if p['reporters'] == 1 else 's'}, last {_local_minute(p['last_reported_at'])}"
+             for p in listing["by_peer"]]
+    if listing["reports"]:
+        lines += ["", "Most recent:"] + [
+            f"  {_local_minute(r['reported_at'])}  {r['reporter']} about {r['peer_user']}  {r['game']} {r['digest'][:12]}  {r['reason']}"
+            for r in listing["reports"]]
+    emit(as_json, listing, "\n".join(lines) or "No peer reports: no friend has received a corrupt chunk from a peer.")
+
+
+def _local_minute(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(unix))

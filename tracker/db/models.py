@@ -94,3 +94,19 @@ class Install(Base):
     game_id: Mapped[int] = mapped_column(ForeignKey("games.id", ondelete="CASCADE"), primary_key=True)
     build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PeerReport(Base):
+    """A friend's client said this peer sent it a chunk that failed its hash.
+
+    Names and the digest rather than foreign keys: the report stays readable after its build is removed.
+    """
+
+    __tablename__ = "peer_reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reported_at: Mapped[float] = mapped_column(Float)  # unix seconds, from the tracker's injectable clock
+    reporter: Mapped[str] = mapped_column(String(64))
+    peer_user: Mapped[str] = mapped_column(String(64), index=True)
+    build_digest: Mapped[str] = mapped_column(String(64))
+    game: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
