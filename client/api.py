@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,66 @@ async def login(url: str, user: str, password: str) -> Credentials:
         access_expires=time.time() + body["expires_in"], refresh_token=body["refresh_token"],
         public_key=body["public_key"],
     )
+
+
+class Socket:
+    """A WebSocket to the tracker carrying JSON objects; failures become TrackerUnavailable."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+
+    def __repr__(self) -> str:
+        return f"Socket(closed={self._ws.closed})"
+
+    async def send(self, message: dict[str, Any]) -> None:
+        try:
+            await self._ws.send_str(json.dumps(message))
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise TrackerUnavailable(f"the connection to the tracker dropped ({exc})") from exc
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next object, or None once the tracker closed the socket."""
+        while True:
+            message = await self._ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    body = json.loads(message.data)
+                except ValueError:
+                    continue
+                if isinstance(body, dict):
+                    return body
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
+                                  aiohttp.WSMsgType.ERROR):
+                return None
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+async def local_lines(url: str, token: str, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """POST to the local daemon and yield each JSON line of its answer as it comes."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5)) as http:
+        try:
+            async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as response:
+                if response.status >= 400:
+                    raise await _error(response)
+                async for line in response.content:
+                    if line.strip():
+                        yield json.loads(line)
+        except aiohttp.ClientError as exc:
+            raise TrackerUnavailable(f"lost the mist daemon at {url} ({exc}); `mist status` shows whether it runs") from exc
+
+
+async def local_call(url: str, token: str, method: str = "GET") -> Any:
+    """One JSON call to the local daemon."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        try:
+            async with http.request(method, url, headers={"Authorization": f"Bearer {token}"}) as response:
+                if response.status >= 400:
+                    raise await _error(response)
+                return await response.json()
+        except aiohttp.ClientError as exc:
+            raise TrackerUnavailable(f"cannot reach the mist daemon at {url} ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -115,6 +175,20 @@ class Api:
         """A JSON API call to the tracker."""
         _, body, _ = await self._send(method, path, **kwargs)
         return json.loads(body)
+
+    async def socket(self, path: str) -> Socket:
+        """Open a WebSocket to the tracker with this login."""
+        if self.creds.access_expires - REFRESH_MARGIN < time.time():
+            await self._refresh()
+        url = "ws" + self.creds.url.removeprefix("http") + path
+        try:
+            ws = await self._http.ws_connect(url, headers={"Authorization": f"Bearer {self.creds.access_token}"},
+                                             heartbeat=30.0, max_msg_size=1024 * 1024)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise ServerRefused(exc.status, f"the tracker refused the swarm connection ({exc.message})") from exc
+        except aiohttp.ClientError as exc:
+            raise _unreachable(self.creds.url, exc) from exc
+        return Socket(ws)
 
     async def manifest(self, game: str, version: str) -> SignedManifest:
         _, body, headers = await self._send("GET", f"/api/games/{game}/builds/{version}/manifest")

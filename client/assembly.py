@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from client import patching, staging
+from client import patching, staging, swarm
 from client.api import Api
 from client.fetch import Seeder, fetch
+from client.swarm import Peers
 from client.journal import MIST_DIR
 from client.plan import CHUNKS, PATCH, Location, Plan, Routes
 from client.progress import Bar
@@ -44,10 +45,14 @@ class Assembly:
     def __init__(
         self, root: Path, plan: Plan, bar: Bar, routes: Routes | None = None,
         holders: Mapping[str, Path] | None = None, unknown: Mapping[str, Path] | None = None,
+        peers: Peers | None = None, build: str = "",
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
-        `unknown` maps paths to write to the local file there whose content no build has (rdiff bases)."""
-        self.root, self.plan, self.bar = root, plan, bar
+        `unknown` maps paths to write to the local file there whose content no build has (rdiff bases);
+        `peers` reaches online friends, who serve chunks beside the seeder."""
+        self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
+        self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
+        self.peer_tally: swarm.Tally | None = None
         self.routes = routes or Routes({})
         self.holders, self.unknown = dict(holders or {}), dict(unknown or {})
         self.reused = 0  # bytes taken from disk: local copies and chunks already verified in staging
@@ -254,6 +259,10 @@ class Assembly:
                     if count == 0:
                         finishing.create_task(finish(path))
                 if sizes:
-                    received, fetched = await fetch(api, await source(), sizes, targets, self.bar, written_to)
-                    self.received[CHUNKS] += received
-                    self.written += fetched
+                    target = self.plan.target
+                    tally = await swarm.download(api, await source(), sizes, targets, self.bar, written_to, self.peers,
+                                                 target.game, target.version, self.build or target.digest())
+                    self.received[CHUNKS] += tally.from_seeder + tally.from_peers
+                    self.from_peers += tally.from_peers
+                    self.written += tally.written
+                    self.peer_tally = tally

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from client import credentials
+from client import credentials, sharing_settings
+from client.api import local_call, local_lines
 from client.commandline import do_login, emit, run, session
+from client.daemon import SETTINGS_FILE, Daemon, caps_now, load_settings, read_address
+from client.errors import DownloadFailed, ServerRefused
 from client.home import mist_home
 from client.installer import Installer, Outcome
 from client.plan import PATCH
 from client.progress import for_output, human
 from client.state import State
+from client.swarm import peer_session
+from shared.errors import MistError
 
 TOOL = "mist"
 T = TypeVar("T")
@@ -33,8 +39,50 @@ def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) 
     return run(go)
 
 
+def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Installer], Awaitable[Outcome]]) -> Outcome:
+    """Install or update through the running daemon (its friends are connected already), or with a peer
+    session of this command's own when no daemon runs."""
+    home = mist_home()
+    address = read_address(home)
+    if address is not None:
+        return run(lambda: _through_daemon(address.url, address.token, body, as_json))
+    settings = load_settings(home)
+
+    async def go() -> Outcome:
+        state = State(home)
+        try:
+            async with session(TOOL) as api, peer_session(api, settings.max_peers, caps_now(settings)[1]) as peers:
+                with for_output(as_json) as progress:
+                    return await action(Installer(api, state, progress, peers))
+        finally:
+            state.close()
+
+    return run(go)
+
+
+async def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
+    with for_output(as_json) as progress:
+        bars = {}
+        async for item in local_lines(f"{url}/api/run", token, body):
+            if "say" in item:
+                progress.say(item["say"])
+            elif "bar" in item:
+                bars[item["bar"]] = progress.bar(item["description"], item["total"])
+            elif "advance" in item:
+                bars[item["advance"]].advance(item["bytes"])
+            elif "result" in item:
+                return Outcome(**item["result"])
+            elif "error" in item:
+                if "status" in item:
+                    raise ServerRefused(int(item["status"]), str(item["error"]))
+                raise MistError(str(item["error"]))
+    raise DownloadFailed("the mist daemon stopped before it finished; run the same command again to resume")
+
+
 def _report(as_json: bool, outcome: Outcome, verb: str) -> None:
     via = ", ".join(f"{outcome.files_by_source[kind]} file(s) by {kind}" for kind in ("patch", "rdiff") if outcome.files_by_source[kind])
+    if outcome.bytes_from_peers:
+        via = ", ".join(filter(None, [f"{human(outcome.bytes_from_peers)} from {outcome.peers_used} friend(s)", via]))
     emit(as_json, outcome.to_json(),
          f"{verb} {outcome.game} {outcome.version} in {outcome.seconds:.1f}s: downloaded {human(outcome.bytes_downloaded)}"
          f"{f' ({via})' if via else ''}, "
@@ -93,7 +141,9 @@ def ls(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def install(game: str, directory: Path, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    _report(as_json, _with_installer(as_json, lambda i: i.install(game, directory, version, overwrite)), "Installed")
+    folder = directory.expanduser().resolve()
+    body = {"op": "install", "game": game, "dir": str(folder), "version": version, "overwrite": overwrite}
+    _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)), "Installed")
 
 
 @main.command()
@@ -104,6 +154,10 @@ def install(game: str, directory: Path, version: str | None, overwrite: bool, as
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def update(game: str, to: str | None, dry_run: bool, overwrite: bool, as_json: bool) -> None:
     """Move an installed GAME to another version, writing only the files that change."""
+    if not dry_run:
+        body = {"op": "update", "game": game, "to": to, "overwrite": overwrite}
+        _report(as_json, _converge(as_json, body, lambda i: i.converge(game, to, overwrite)), "Updated")
+        return
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, tuple):
         plan, routes = result
@@ -154,3 +208,105 @@ def uninstall(game: str) -> None:
     """Remove an installed GAME's files (your own files in its folder are left alone)."""
     removed = _with_installer(True, lambda i: i.uninstall(game))
     click.echo(f"Uninstalled {game} from {removed.dir}.")
+    _poke_daemon()
+
+
+def _poke_daemon() -> None:
+    """A running daemon re-reads the installs, so it stops offering what was removed."""
+    address = read_address(mist_home())
+    if address is not None:
+        try:
+            run(lambda: local_call(f"{address.url}/api/refresh", address.token, "POST"))
+        except click.ClickException:
+            pass  # it re-reads them after its next install anyway
+
+
+@main.command()
+@click.option("--port", default=0, show_default=True, type=int, help="Port of the local API on 127.0.0.1 (0: any free one).")
+def daemon(port: int) -> None:
+    """Stay online: share your installed games with friends, and run installs for the mist command."""
+    home = mist_home()
+    if read_address(home) is not None:
+        raise click.ClickException(f"a mist daemon already runs for {home}; `mist status` shows it")
+
+    async def go() -> None:
+        state = State(home)
+        try:
+            async with session(TOOL) as api:
+                settings = load_settings(home)
+                service = Daemon(home, api, state, settings)
+
+                def ready(address: object) -> None:
+                    up, down = caps_now(settings)
+                    click.echo(f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
+                               f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
+                               f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends). "
+                               "Ctrl-C stops it.", err=True)
+
+                await service.run(port, ready)
+        finally:
+            state.close()
+
+    run(go)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def status(as_json: bool) -> None:
+    """Show whether the daemon runs, what it shares, and the friends connected to it."""
+    home = mist_home()
+    address = read_address(home)
+    settings = load_settings(home)
+    if address is None:
+        emit(as_json, {"running": False, "sharing": sharing_settings.to_json(settings), "peers": []},
+             "The mist daemon is not running: friends cannot download from you. `mist daemon` starts it.")
+        return
+    info = run(lambda: local_call(f"{address.url}/api/status", address.token))
+    info["running"] = True
+    lines = [f"mist daemon running (pid {info['pid']}), "
+             + ("connected to the tracker" if info["connected"] else f"not connected to the tracker ({info['tracker_error']})"),
+             f"Sharing {'on' if settings.enabled else 'off'}: {len(info['builds_shared'])} build(s); upload cap now "
+             f"{sharing_settings.format_rate(info['upload_cap_now'])}, download cap now "
+             f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
+             f"{len(info['peers'])} friend(s) connected" + (":" if info["peers"] else ".")]
+    lines += [f"  {p['user']:<16} {p['game']:<20} {p['chunks']} chunk(s), {human(p['bytes'])}" for p in info["peers"]]
+    emit(as_json, info, "\n".join(lines))
+
+
+@main.command()
+@click.argument("switch", required=False, type=click.Choice(["on", "off"]))
+@click.option("--upload-cap", help="Most bytes/s friends may take from you: 1MB, 500KB, unlimited.")
+@click.option("--download-cap", help="Most bytes/s this client downloads: 10MB, unlimited.")
+@click.option("--max-peers", type=click.IntRange(0, 64), help="Friends served at once.")
+@click.option("--schedule", "windows", multiple=True, help="Other caps for a daily window: '23:00-07:00 up=unlimited down=unlimited'.")
+@click.option("--no-schedule", is_flag=True, help="Remove every window.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def share(switch: str | None, upload_cap: str | None, download_cap: str | None, max_peers: int | None,
+          windows: tuple[str, ...], no_schedule: bool, as_json: bool) -> None:
+    """Show or change what you share with friends (a running daemon applies changes within seconds)."""
+    home = mist_home()
+    try:
+        current = load_settings(home)
+        changes: dict[str, object] = {}
+        if switch:
+            changes["enabled"] = switch == "on"
+        if upload_cap is not None:
+            changes["upload_cap"] = sharing_settings.parse_rate(upload_cap)
+        if download_cap is not None:
+            changes["download_cap"] = sharing_settings.parse_rate(download_cap)
+        if max_peers is not None:
+            changes["max_peers"] = max_peers
+        if no_schedule or windows:
+            changes["schedule"] = tuple(sharing_settings.parse_window(w) for w in windows)
+        if changes:
+            current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+            sharing_settings.save(home / SETTINGS_FILE, current)
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    up, down = caps_now(current)
+    lines = [f"Sharing {'on' if current.enabled else 'off'}; upload cap {sharing_settings.format_rate(current.upload_cap)}, "
+             f"download cap {sharing_settings.format_rate(current.download_cap)}, up to {current.max_peers} friends at once"]
+    lines += [f"  {w.start:%H:%M}-{w.end:%H:%M}: upload {sharing_settings.format_rate(w.upload_cap)}, download "
+              f"{sharing_settings.format_rate(w.download_cap)}" for w in current.schedule]
+    lines.append(f"Now: upload {sharing_settings.format_rate(up)}, download {sharing_settings.format_rate(down)}")
+    emit(as_json, sharing_settings.to_json(current), "\n".join(lines))

@@ -35,31 +35,56 @@ class Seeder:
     ticket: Callable[[], Awaitable[str]]
 
 
-def _apply(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> tuple[list[str], int, list[Path]]:
-    """Verify and write every chunk of one answer; return the chunks to ask for again, bytes written, files touched."""
-    retry, written, touched = [], 0, []
+@dataclass(frozen=True)
+class Answer:
+    """One seeder answer, checked: chunks written, corrupt, missing from its store, and not answered at all."""
+
+    written: tuple[str, ...]
+    corrupt: tuple[str, ...]
+    missing: tuple[str, ...]
+    unanswered: tuple[str, ...]
+    bytes_written: int
+    touched: tuple[Path, ...]
+
+
+def check_and_write(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> Answer:
+    """Verify every chunk of one answer and write the good ones where `targets` says (run in a thread)."""
+    written, corrupt, missing, touched = [], [], [], []
+    count = 0
     seen = set()
+    wanted = set(asked)
     for record in pack.iter_records(body):
-        if record.sha256 not in sizes or record.sha256 in seen:
+        if record.sha256 not in wanted or record.sha256 in seen:
             raise DownloadFailed(f"the seeder answered with chunk {record.sha256[:12]}, which was not asked for")
         seen.add(record.sha256)
         if record.kind == pack.MISSING:
-            raise DownloadFailed(
-                f"the seeder does not have chunk {record.sha256[:12]} of this build; ask the admin to push it again"
-            )
+            missing.append(record.sha256)
+            continue
         try:
             data = compression.decompress(record.payload, sizes[record.sha256], record.sha256)
             if hashlib.sha256(data).hexdigest() != record.sha256:
                 raise ChunkCorrupt("hash mismatch", record.sha256)
         except ChunkCorrupt:
-            retry.append(record.sha256)
+            corrupt.append(record.sha256)
             continue
         for path, offset in targets[record.sha256]:
             write_at(path, offset, data)
-            written += len(data)
+            count += len(data)
             touched.append(path)
-    retry += [h for h in asked if h not in seen]
-    return retry, written, touched
+        written.append(record.sha256)
+    return Answer(tuple(written), tuple(corrupt), tuple(missing), tuple(h for h in asked if h not in seen),
+                  count, tuple(touched))
+
+
+def missing_chunk(sha256: str) -> DownloadFailed:
+    return DownloadFailed(f"the seeder does not have chunk {sha256[:12]} of this build; ask the admin to push it again")
+
+
+def corrupt_chunk(count: int, sha256: str) -> DownloadFailed:
+    return DownloadFailed(
+        f"{count} chunk(s) arrived corrupt {ATTEMPTS} times (first {sha256[:12]}); "
+        "the server's store may be damaged, tell the admin"
+    )
 
 
 async def fetch(
@@ -83,9 +108,12 @@ async def fetch(
             async with limit:
                 body = await api.seeder(f"{seeder.url}/fetch", await seeder.ticket(), pack.encode_hashes(batch))
                 received += len(body)
-                again, wrote, touched = await asyncio.to_thread(_apply, body, batch, sizes, targets)
-                written += wrote
-                on_written(touched)
+                answer = await asyncio.to_thread(check_and_write, body, batch, sizes, targets)
+                if answer.missing:
+                    raise missing_chunk(answer.missing[0])
+                again = [*answer.corrupt, *answer.unanswered]
+                written += answer.bytes_written
+                on_written(list(answer.touched))
                 retry.extend(again)
                 bar.advance(sum(sizes[h] for h in batch if h not in again))
                 crashpoints.reach("fetched-batch")
@@ -95,8 +123,5 @@ async def fetch(
                 group.create_task(one(batch))
         pending = retry
     if pending:
-        raise DownloadFailed(
-            f"{len(pending)} chunk(s) arrived corrupt {ATTEMPTS} times (first {pending[0][:12]}); "
-            "the server's store may be damaged, tell the admin"
-        )
+        raise corrupt_chunk(len(pending), pending[0])
     return received, written

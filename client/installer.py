@@ -30,6 +30,7 @@ from client.journal import MIST_DIR, Confined, Journal
 from client.plan import PATCH, Plan, Routes, index_chunks, parse_routes, plan as make_plan
 from client.progress import Progress
 from client.state import Install, State
+from client.swarm import Peers
 from shared import manifest as manifest_mod, signing
 from shared.errors import ManifestError
 from shared.manifest import FileEntry, Manifest
@@ -59,6 +60,10 @@ class Outcome:
     files_by_source: dict[str, int]  # written from: local chunks only, chunks, a patch, an rdiff delta
     rdiff_signature_bytes: int  # sent: signatures of local files no build has
     fell_back_to_chunks: list[str]  # files whose patch or delta failed to verify, fetched by chunks instead
+    bytes_from_seeder: int  # of bytes_downloaded: from the seeder (chunks, patches, deltas)
+    bytes_from_peers: int  # of bytes_downloaded: chunks from friends online
+    peers_used: int  # friends who served chunks (or were connected to serve them)
+    peers_dropped: dict[str, str]  # friend -> why (a corrupt chunk); reported to the admin
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -113,8 +118,9 @@ def _intact(path: Path, entry: FileEntry) -> bool:
 
 
 class Installer:
-    def __init__(self, api: Api, state: State, progress: Progress) -> None:
-        self.api, self.state, self.progress = api, state, progress
+    def __init__(self, api: Api, state: State, progress: Progress, peers: Peers | None = None) -> None:
+        """`peers`: how to reach friends online (None: the seeder alone)."""
+        self.api, self.state, self.progress, self.peers = api, state, progress, peers
         self.locks = state.path.parent / "locks"
 
     def __repr__(self) -> str:
@@ -145,6 +151,11 @@ class Installer:
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
             return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
+
+    async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
+        """`update` without a dry run: move the installed game to `to` (default: the newest)."""
+        current = self._installed(game)
+        return await self._converge(game, current.dir, to or await self._latest(game), overwrite=overwrite)
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
         current = self._installed(game)
@@ -345,12 +356,14 @@ class Installer:
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
             journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
+            digest = target.digest()
             assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,
-                                holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown)
+                                holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown,
+                                peers=self.peers, build=digest)
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
-            record = Journal(game, version, target.digest(),
+            record = Journal(game, version, digest,
                              [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
                              [(e.path, e.executable) for e in plan.modes])
             crashpoints.reach("staged")
@@ -366,6 +379,9 @@ class Installer:
             plan={**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
             bytes_by_source=dict(assembly.received), files_by_source=dict(assembly.files),
             rdiff_signature_bytes=assembly.signature_bytes, fell_back_to_chunks=list(assembly.fell_back),
+            bytes_from_seeder=received - assembly.from_peers, bytes_from_peers=assembly.from_peers,
+            peers_used=assembly.peer_tally.peers_used if assembly.peer_tally else 0,
+            peers_dropped=assembly.peer_tally.peers_dropped if assembly.peer_tally else {},
         )
 
     async def _check(self, install: Install) -> list[str]:

@@ -12,7 +12,10 @@ parse closes the link, since the peer is broken or hostile.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
+
+import aioice.ice
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
@@ -23,6 +26,27 @@ CHANNEL = "mist"
 HIGH_WATER = 4 * 1024 * 1024
 LOW_WATER = 1024 * 1024
 OPEN_TIMEOUT = 15.0
+
+
+LOOPBACK_ENV = "MIST_PEER_LOOPBACK"
+
+
+def allow_loopback() -> None:
+    """Offer 127.0.0.1 too (aioice leaves it out): for several clients on one machine with no other address."""
+    original = aioice.ice.get_host_addresses
+    if getattr(original, "mist_loopback", False):
+        return
+
+    def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        found = original(use_ipv4, use_ipv6)
+        return ["127.0.0.1", *found] if use_ipv4 and "127.0.0.1" not in found else found
+
+    with_loopback.mist_loopback = True  # type: ignore[attr-defined]
+    aioice.ice.get_host_addresses = with_loopback
+
+
+if os.environ.get(LOOPBACK_ENV) == "1":
+    allow_loopback()
 
 
 class PeerGone(MistError):
@@ -103,8 +127,16 @@ class Offering:
         self._open = asyncio.Event()
         channel.on("open", self._open.set)
 
+    async def close(self) -> None:
+        """Give up on this link (the friend declined, or never answered)."""
+        await self._connection.close()
+
     async def complete(self, answer_sdp: str) -> PeerLink:
-        await self._connection.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        try:
+            await self._connection.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        except ValueError as exc:
+            await self._connection.close()
+            raise PeerGone(f"the friend's answer is not valid SDP ({exc})") from None
         try:
             await asyncio.wait_for(self._open.wait(), OPEN_TIMEOUT)
         except TimeoutError:
@@ -121,8 +153,25 @@ async def offer(ice: tuple[IceServer, ...] = ()) -> tuple[Offering, str]:
     return Offering(connection, channel), connection.localDescription.sdp
 
 
-async def answer(offer_sdp: str, ice: tuple[IceServer, ...] = ()) -> tuple[asyncio.Future[PeerLink], str]:
-    """Accept a friend's offer: the answer's SDP text goes back; the future gives the link once it is open."""
+class Answering:
+    """The side that accepted an offer: it has sent its answer and waits for the channel to open."""
+
+    def __init__(self, connection: RTCPeerConnection, ready: asyncio.Future[PeerLink]) -> None:
+        self._connection, self._ready = connection, ready
+
+    async def link(self, timeout: float = OPEN_TIMEOUT) -> PeerLink:
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+        except TimeoutError:
+            await self._connection.close()
+            raise PeerGone(f"the friend's link did not open within {timeout:.0f} s (NAT?)") from None
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+async def answer(offer_sdp: str, ice: tuple[IceServer, ...] = ()) -> tuple[Answering, str]:
+    """Accept a friend's offer: the answer's SDP text goes back; `link()` gives the link once it is open."""
     connection = RTCPeerConnection(_configuration(ice))
     ready: asyncio.Future[PeerLink] = asyncio.get_running_loop().create_future()
 
@@ -141,6 +190,10 @@ async def answer(offer_sdp: str, ice: tuple[IceServer, ...] = ()) -> tuple[async
             channel.on("open", opened)
 
     connection.on("datachannel", on_channel)
-    await connection.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-    await connection.setLocalDescription(await connection.createAnswer())
-    return ready, connection.localDescription.sdp
+    try:
+        await connection.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        await connection.setLocalDescription(await connection.createAnswer())
+    except ValueError as exc:
+        await connection.close()
+        raise PeerGone(f"the friend's offer is not valid SDP ({exc})") from None
+    return Answering(connection, ready), connection.localDescription.sdp

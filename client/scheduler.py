@@ -31,6 +31,8 @@ GIVE_UP = 6  # failures in a row after which a source no longer counts as able t
 SEEDER_CORRUPT_LIMIT = 3  # corrupt copies of one chunk before the seeder is not asked for it again
 COPIES = 2  # requests in flight for one piece at most (endgame)
 BATCH_BYTES, BATCH_PIECES = 4 << 20, 1024  # one request's limits, as the seeder takes them (client/fetch.py)
+SHARE_BURST = 2 << 20  # what the seeder may send before friends have sent anything (see `seeder_share`)
+PEER_FLOOR = 1e6  # friends slower than this together do not hold the seeder back
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,13 @@ class _Source:
 class Scheduler:
     """The state of one download: which pieces are done, in flight where, and how fast each source is."""
 
-    def __init__(self, pieces: Mapping[str, int]) -> None:
+    def __init__(self, pieces: Mapping[str, int], seeder_share: float = 1.0) -> None:
+        """`seeder_share`: while friends able to supply every remaining piece are online (or connecting) and
+        together carry at least PEER_FLOOR, the seeder sends at most this share of the bytes (the admin's
+        upload is the circle's scarcest link); 1.0 uses the seeder as fast as it goes."""
+        self._share = seeder_share
+        self._expecting = 0  # friends being connected to
+        self._covered: bool | None = None  # every remaining piece held by a live peer (None: recompute)
         self._sizes = dict(pieces)
         self._left = sum(self._sizes.values())  # bytes not yet received
         self._done: set[str] = set()
@@ -155,7 +163,12 @@ class Scheduler:
                     min(max_pieces or limits.max_pieces, limits.max_pieces), old.received if old else 0)
         s.queue.extend(h for h in self._sizes if self._fresh(h) and s.can(h))
         self._sources[source_id] = s
+        self._covered = None
         return True
+
+    def expect_peers(self, connecting: int) -> None:
+        """How many friends are being connected to: until they are, the seeder is held back as if they were."""
+        self._expecting = connecting
 
     def update_holdings(self, source_id: str, more: Iterable[str]) -> None:
         """A peer announced more chunks (HAVE)."""
@@ -164,6 +177,7 @@ class Scheduler:
             return
         new = [h for h in more if h in self._sizes and h not in s.holds]
         s.holds.update(new)
+        self._covered = None
         s.queue.extend(h for h in new if self._fresh(h) and s.can(h))
 
     def remove_source(self, source_id: str) -> None:
@@ -171,6 +185,7 @@ class Scheduler:
         s = self._sources.get(source_id)
         if s is not None and not s.gone:
             s.gone = True
+            self._covered = None
             self._release(s)
 
     def useful(self, holds: Iterable[str] | None) -> int:
@@ -183,11 +198,12 @@ class Scheduler:
 
         Near the end a window shrinks to the source's share of what is left, so all finish together.
         """
-        ready = sorted((s for s in self._sources.values() if s.live and s.retry_at <= now), key=lambda s: -s.rate)
+        allowed = {s.id: self._allowance(s) for s in self._sources.values() if s.live and s.retry_at <= now}
+        ready = sorted((s for s in self._sources.values() if allowed.get(s.id, 0) > 0), key=lambda s: -s.rate)
         horizon = self._left / max(1.0, sum(s.rate for s in ready))  # seconds to the end if all went flat out
-        limits = {s.id: min(s.window, s.rate * horizon) for s in ready}
+        limits = {s.id: min(s.window, s.rate * horizon, s.out + allowed[s.id]) for s in ready}
         taken = [(s, self._fill(s, limits[s.id], now)) for s in ready]
-        taken += [(s, self._duplicate(s, now)) for s in ready]
+        taken += [(s, self._duplicate(s, min(s.window, s.out + allowed[s.id]), now)) for s in ready]
         return [r for s, hashes in taken for r in self._requests(s, hashes, now)]
 
     def received(self, source_id: str, h: str, now: float) -> Receipt:
@@ -217,6 +233,7 @@ class Scheduler:
         self._unask(s, h)
         if s.kind == "peer":
             s.dropped = f"sent a corrupt copy of chunk {h[:12]}"
+            self._covered = None
             self._release(s)
         else:
             self._seeder_bad[h] = self._seeder_bad.get(h, 0) + 1
@@ -230,6 +247,7 @@ class Scheduler:
         if s is not None:
             self._unask(s, *hashes)
             s.refused.update(hashes)
+            self._covered = None
             self._rewant(hashes)
 
     def failed(self, source_id: str, hashes: Iterable[str], now: float) -> None:
@@ -300,6 +318,20 @@ class Scheduler:
                     f"{v.kind} {v.source_id}: {human(v.rate)}/s, {human(v.outstanding)} of {human(v.window)} out, "
                     f"{v.state}" for v in self.sources()) + ">")
 
+    def _allowance(self, s: _Source) -> float:
+        """Bytes the seeder may still be asked for while friends who can finish the download send their share."""
+        if s.kind != "seeder" or self._share >= 1.0:
+            return math.inf
+        peers = [p for p in self._sources.values() if p.kind == "peer" and p.live]
+        if not self._expecting and (not peers or sum(p.rate for p in peers) < PEER_FLOOR):
+            return math.inf
+        if self._covered is None:
+            self._covered = all(any(p.can(h) for p in peers) for h in self._sizes if h not in self._done)
+        if peers and not self._covered:
+            return math.inf
+        from_peers = sum(p.received for p in self._sources.values() if p.kind == "peer")
+        return SHARE_BURST + self._share / (1.0 - self._share) * from_peers - s.received - s.out
+
     def _live(self, source_id: str) -> _Source | None:
         s = self._sources.get(source_id)
         return s if s is not None and s.live else None
@@ -324,7 +356,7 @@ class Scheduler:
             taken.append(h)
         return taken
 
-    def _duplicate(self, s: _Source, now: float) -> list[str]:
+    def _duplicate(self, s: _Source, limit: float, now: float) -> list[str]:
         """Endgame: once every wanted piece is in flight, a source with room takes over slower sources' pieces."""
         if s.queue or len(self._done) + len(self._flight) < len(self._sizes):
             return []
@@ -332,7 +364,7 @@ class Scheduler:
         for other in sorted((o for o in self._sources.values() if o.asked and o.rate < s.rate), key=lambda o: o.rate):
             for h in list(other.asked):
                 if len(self._flight[h]) < COPIES and h not in s.asked and s.can(h):
-                    if not s.has_room(self._sizes[h], s.window):
+                    if not s.has_room(self._sizes[h], limit):
                         return taken
                     self._take(s, h, now)
                     taken.append(h)

@@ -22,7 +22,7 @@ async def linked() -> tuple[peerlink.PeerLink, peerlink.PeerLink]:
     offering, offer_sdp = await peerlink.offer()
     ready, answer_sdp = await peerlink.answer(offer_sdp)
     downloader = await offering.complete(answer_sdp)
-    uploader = await asyncio.wait_for(ready, 15)
+    uploader = await ready.link(15)
     return downloader, uploader
 
 

@@ -403,3 +403,60 @@ def test_chunks_from_a_source_that_left_are_not_used() -> None:
     assert sched.remaining == sum(sizes.values())
     assert sched.add_source("p", [b], "peer") is True  # back again: asked for what it holds
     assert [r.hashes for r in sched.plan(0.2)] == [(b,)]
+
+
+def _share_sim(share: float, peers: int, peer_speed: float = 4 * MB) -> Sim:
+    sizes = chunks(800)  # 52 MB
+    sim = Sim(sizes)
+    sim.sched = Scheduler(sizes, seeder_share=share)
+    sim.add("seeder", Fake(200 * MB, kind="seeder"))
+    for i in range(peers):
+        sim.add(f"p{i}", Fake(peer_speed))
+    return sim
+
+
+def test_with_friends_online_the_seeder_sends_no_more_than_its_share() -> None:
+    sim = _share_sim(0.2, peers=3)
+    sim.run()
+    sim.check_accounts()
+    assert sim.share("seeder") <= 0.2 + (2 << 20) / sum(sim.sizes.values())
+    assert all(sim.share(f"p{i}") > 0.2 for i in range(3))
+
+
+def test_without_a_share_the_fast_seeder_takes_almost_everything() -> None:
+    sim = _share_sim(1.0, peers=3)
+    sim.run()
+    assert sim.share("seeder") > 0.8
+
+
+def test_friends_slower_than_the_floor_do_not_hold_the_seeder_back() -> None:
+    sim = _share_sim(0.2, peers=1, peer_speed=200_000)
+    sim.run()
+    sim.check_accounts()
+    assert sim.share("seeder") > 0.8
+
+
+def test_the_seeder_is_not_held_back_for_pieces_no_friend_holds() -> None:
+    sizes = chunks(100)
+    half = frozenset(list(sizes)[:50])
+    sim = Sim(sizes)
+    sim.sched = Scheduler(sizes, seeder_share=0.2)
+    sim.add("seeder", Fake(100 * MB, kind="seeder"))
+    sim.add("p0", Fake(4 * MB, holds=half))
+    sim.run()
+    sim.check_accounts()
+    assert all(sim.by[h] == "seeder" for h in sizes if h not in half)
+
+
+def test_while_friends_are_connecting_the_seeder_sends_only_its_burst_and_then_runs_free_if_none_comes() -> None:
+    sizes = chunks(200)  # 13 MB
+    sched = Scheduler(sizes, seeder_share=0.2)
+    sched.add_source("seeder", None, "seeder")
+    sched.expect_peers(3)
+    asked = [h for r in sched.plan(0.0) for h in r.hashes]
+    assert 0 < sum(sizes[h] for h in asked) <= (2 << 20) + 64 * KiB
+    for h in asked:
+        sched.received("seeder", h, 0.1)
+    assert sched.plan(0.2) == []  # held back: the friends are still being connected
+    sched.expect_peers(0)  # none of them answered
+    assert sum(len(r.hashes) for r in sched.plan(0.3)) > 0

@@ -39,6 +39,8 @@ ACCESS = {
     ("POST", "/api/upload-ticket"): ADMIN,
     ("POST", "/api/admin/scrub"): ADMIN,
     ("POST", "/api/admin/gc"): ADMIN,
+    ("GET", "/api/admin/peer-reports"): ADMIN,
+    ("GET", "/api/swarm"): USER,
     ("GET", "/api/admin/jobs/{job}"): ADMIN,
     ("POST", "/seeder/missing"): UPLOAD_TICKET,
     ("POST", "/seeder/chunks"): UPLOAD_TICKET,

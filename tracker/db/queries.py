@@ -293,3 +293,17 @@ def get_build(session: Session, slug: str, version: str, viewer: Viewer) -> tupl
     if build is None:
         raise NotFound(f"{slug} has no version {version!r}; `mist ls` lists its versions")
     return _build_row(slug, build), build.manifest, build.signature
+
+
+def readable_builds(session: Session, digests: list[str], viewer: Viewer) -> dict[str, tuple[str, str]]:
+    """Manifest digest -> (game, version) for the builds among `digests` that `viewer` may read."""
+    if not digests:
+        return {}
+    user_ok = viewer.is_admin or session.scalar(select(User.id).where(User.name == viewer.user, User.disabled.is_(False)))
+    if not user_ok:
+        return {}
+    rows = session.execute(
+        select(Build.manifest_digest, Game.slug, Build.version).join(Game, Build.game_id == Game.id)
+        .where(Build.manifest_digest.in_(digests), _visible(viewer))
+    ).all()
+    return {digest: (slug, version) for digest, slug, version in rows}

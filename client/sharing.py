@@ -1,0 +1,193 @@
+"""Serving friends: the chunks of our installed builds, read from the installed files, to a valid ticket.
+
+`Library` knows where each chunk of each installed build lies on disk and
+reads it back verified, so a file the user modded or the disk damaged is
+never sent (the chunk is refused instead). `serve` runs one friend's session
+on an open link: the ticket is checked offline with the tracker's key, only
+chunks of the ticket's build are served, at most `window` requests are held,
+and every chunk waits for the shared upload cap before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.api import Api
+from client.journal import Confined
+from client.peerlink import PeerGone, PeerLink
+from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, fragments)
+from client.ratelimit import TokenBucket
+from client.state import State
+from shared import manifest as manifest_mod, signing, tickets
+from shared.errors import MistError
+
+HAVE_BATCH = 4096  # hashes per HAVE: 128 KiB, under the data channel's 256 KiB message limit
+MANIFESTS_KEPT = 4  # manifests of builds we do not hold (updates: we serve the chunks we share with them)
+
+
+@dataclass(frozen=True)
+class Location:
+    path: Path
+    offset: int
+    size: int
+
+
+@dataclass
+class Library:
+    """What this client can serve. `refresh` re-reads the installs (after an install, update or uninstall)."""
+
+    state: State
+    api: Api | None = None
+    chunks: dict[str, Location] = field(default_factory=dict)
+    builds: dict[str, frozenset[str]] = field(default_factory=dict)  # installed build digest -> its chunks
+    _other: OrderedDict[str, frozenset[str]] = field(default_factory=OrderedDict)
+
+    def __repr__(self) -> str:
+        return f"Library(builds={len(self.builds)}, chunks={len(self.chunks)})"
+
+    def refresh(self) -> None:
+        chunks: dict[str, Location] = {}
+        builds: dict[str, frozenset[str]] = {}
+        for install in self.state.installs():
+            confined = Confined(install.dir)
+            for entry in install.manifest.files:
+                try:
+                    path = confined.path(entry.path)
+                except MistError:
+                    continue
+                for offset, ref in entry.offsets():
+                    chunks.setdefault(ref.sha256, Location(path, offset, ref.size))
+            builds[install.digest] = frozenset(install.manifest.chunk_sizes())
+        self.chunks, self.builds = chunks, builds
+
+    def held_builds(self) -> list[str]:
+        return sorted(self.builds)
+
+    def holds(self, sha256: str) -> bool:
+        return sha256 in self.chunks
+
+    def chunks_of(self, build: str) -> frozenset[str]:
+        return self.builds.get(build) or self._other.get(build) or frozenset()
+
+    async def learn(self, build: str, game: str, version: str) -> frozenset[str]:
+        """The chunks of a build a friend wants: ours if installed, else from its manifest, fetched and checked."""
+        known = self.chunks_of(build)
+        if known or self.api is None:
+            return known
+        signed = await self.api.manifest(game, version)
+        signing.verify(self.api.creds.public_key, signed.data, signed.signature)
+        manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
+        if manifest.digest() != build:
+            raise MistError(f"the tracker's manifest of {game} {version} is not the build the friend asked for")
+        self._other[build] = frozenset(manifest.chunk_sizes())
+        while len(self._other) > MANIFESTS_KEPT:
+            self._other.popitem(last=False)
+        return self._other[build]
+
+    def read(self, sha256: str) -> bytes | None:
+        """The chunk's bytes from the installed file, or None if the file no longer holds them."""
+        where = self.chunks.get(sha256)
+        if where is None:
+            return None
+        try:
+            fd = os.open(where.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            data = os.pread(fd, where.size, where.offset)
+        finally:
+            os.close(fd)
+        return data if len(data) == where.size and hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+@dataclass
+class Uploads:
+    """What every friend's session shares: the upload cap, and totals for `mist status`."""
+
+    bucket: TokenBucket
+    clock: Callable[[], float] = time.monotonic
+    sent: int = 0
+    sessions: dict[str, "UploadView"] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Uploads(sessions={len(self.sessions)}, sent={self.sent}, bucket={self.bucket!r})"
+
+
+@dataclass
+class UploadView:
+    user: str
+    game: str
+    started: float
+    chunks: int = 0
+    bytes: int = 0
+
+
+async def serve(link: PeerLink, library: Library, public_key: str, uploads: Uploads, key: str, user: str,
+                build: str, game: str, window: int) -> None:
+    """One friend's session, until the link closes or the friend misbehaves (then the link is closed)."""
+
+    def authorize(token: str) -> str:
+        ticket = tickets.decode(token, public_key, time.time())
+        tickets.require(ticket, tickets.READ, build)
+        return ticket.build
+
+    uploader = Uploader(authorize=authorize, build_chunks=library.chunks_of, holds=library.holds, window=window)
+    view = uploads.sessions[key] = UploadView(user, game, time.time())
+    wake = asyncio.Event()
+
+    async def listen() -> None:
+        while True:
+            message = await link.receive()
+            for reply in uploader.handle(message):
+                await link.send(reply)
+            if isinstance(message, Hello):
+                await _announce(link, library, uploader.build)
+            wake.set()
+
+    async def send() -> None:
+        while True:
+            job = uploader.next_to_serve()
+            if job is None:
+                wake.clear()
+                await wake.wait()
+                continue
+            data = await asyncio.to_thread(library.read, job.sha256)
+            if data is None:
+                await link.send(Reject(job.request_id, job.sha256, NOT_HELD))
+                continue
+            delay = uploads.bucket.delay(len(data), uploads.clock())
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for piece in fragments(job.request_id, job.sha256, data):
+                await link.send(piece)
+            view.chunks += 1
+            view.bytes += len(data)
+            uploads.sent += len(data)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(listen())
+            group.create_task(send())
+    except* (PeerGone, PeerProtocolError, MistError):
+        pass  # the friend left, or sent garbage or a bad ticket: this session ends, others go on
+    finally:
+        uploads.sessions.pop(key, None)
+        await link.close()
+
+
+async def _announce(link: PeerLink, library: Library, build: str) -> None:
+    """Right after WELCOME: HAVE_ALL if we hold the whole build, else what we hold of it (possibly nothing)."""
+    wanted = library.chunks_of(build)
+    if build in library.builds:
+        await link.send(HaveAll(build))
+        return
+    held = sorted(h for h in wanted if library.holds(h))
+    for i in range(0, max(1, len(held)), HAVE_BATCH):
+        await link.send(Have(tuple(held[i : i + HAVE_BATCH])))

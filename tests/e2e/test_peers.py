@@ -1,0 +1,251 @@
+"""Friends seed each other: real `mist daemon`s on loopback, a tracker and a seeder run apart (so the seeder can
+be stopped), every download checked byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
+from tests.e2e.gametree import MB, assert_same_tree, make_tree
+from tests.e2e.test_split_services import start
+
+LOOPBACK = {"MIST_PEER_LOOPBACK": "1"}  # several clients on one machine: let WebRTC use 127.0.0.1
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Stack:
+    tracker_url: str
+    seeder_port: int
+    data: Path
+    processes: list[subprocess.Popen]
+    seeder: subprocess.Popen | None = None
+
+    def start_seeder(self) -> None:
+        self.seeder = start([BIN / "mist-seeder", "--store", str(self.data / "store"), "--port", str(self.seeder_port),
+                             "--tracker-url", self.tracker_url])
+
+    def stop_seeder(self) -> None:
+        assert self.seeder is not None
+        self.seeder.terminate()
+        self.seeder.wait(timeout=10)
+        self.seeder = None
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("peers") / "data"
+    tracker_port, seeder_port = free_port(), free_port()
+    tracker_url = f"http://127.0.0.1:{tracker_port}"
+    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_SEEDER_SHARE": "0.2"}
+    tracker = start([BIN / "mist-tracker", "--data", str(data), "--port", str(tracker_port),
+                     "--seeder-url", f"http://127.0.0.1:{seeder_port}/seeder"], env)
+    s = Stack(tracker_url, seeder_port, data, [tracker])
+    s.start_seeder()
+    yield s
+    for process in [*s.processes, *([s.seeder] if s.seeder else [])]:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Person:
+    person = Person(tmp_path_factory.mktemp("admin"), ADMIN_PASSWORD)
+    person.run("mistpipe", "login", stack.tracker_url, "--user", "admin")
+    return person
+
+
+@dataclass
+class Friend:
+    person: Person
+    name: str
+    daemon: subprocess.Popen | None = None
+
+    def json(self, *args: str) -> dict:
+        return self.person.json("mist", *args, env=LOOPBACK)
+
+    def local(self, path: str) -> dict:
+        """A call to this friend's daemon's local API, as `mist status` makes it."""
+        address = json.loads((self.person.home / "daemon.json").read_text())
+        request = urllib.request.Request(address["url"] + path, headers={"Authorization": f"Bearer {address['token']}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def start_daemon(self, command: list | None = None) -> None:
+        env = {**os.environ, "MIST_HOME": str(self.person.home), **LOOPBACK}
+        self.daemon = subprocess.Popen(command or [BIN / "mist", "daemon", "--port", "0"], env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert self.daemon.stderr is not None
+        line = self.daemon.stderr.readline()
+        assert "local API at http://127.0.0.1:" in line, line
+        deadline = time.monotonic() + 20
+        while not (status := self.local("/api/status"))["connected"] or not status["builds_shared"]:
+            assert time.monotonic() < deadline, f"the daemon never joined the swarm: {status}"
+            time.sleep(0.05)
+
+    def set_upload_cap(self, text: str, value: int | None) -> None:
+        """`mist share --upload-cap`, then wait until the running daemon has read it."""
+        self.person.run("mist", "share", "--upload-cap", text)
+        deadline = time.monotonic() + 20
+        while self.daemon is not None and self.local("/api/status")["sharing"]["upload_cap"] != value:
+            assert time.monotonic() < deadline, "the daemon did not pick up the new cap"
+            time.sleep(0.05)
+
+    def stop_daemon(self, kill: bool = False) -> None:
+        if self.daemon is not None:
+            self.daemon.kill() if kill else self.daemon.terminate()
+            self.daemon.wait(timeout=15)
+            self.daemon = None
+
+
+_count = 0
+
+
+def new_friend(stack: Stack, admin: Person, home: Path) -> Friend:
+    global _count
+    _count += 1
+    name = f"pal{_count}"
+    admin.run("mistpipe", "user", "add", name, env={"MIST_PASSWORD": FRIEND_PASSWORD})
+    person = Person(home / name, FRIEND_PASSWORD)
+    person.run("mist", "login", stack.tracker_url, "--user", name)
+    return Friend(person, name)
+
+
+@pytest.fixture(scope="module")
+def game(stack: Stack, admin: Person, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = make_tree(tmp_path_factory.mktemp("tree") / "coop", seed=71, small_files=40, large=(5 * MB, 4 * MB, 3 * MB))
+    admin.run("mistpipe", "new-game", "coop", "--title", "Co-op")
+    admin.json("mistpipe", "push", "coop", str(tree), "--version", "1")
+    return tree
+
+
+@pytest.fixture(scope="module")
+def seeders(stack: Stack, admin: Person, game: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Friend]]:
+    """Three friends who installed the game and keep their daemons running."""
+    root = tmp_path_factory.mktemp("seeders")
+    friends = [new_friend(stack, admin, root) for _ in range(3)]
+    for f in friends:
+        f.json("install", "coop", "--dir", str(root / f"{f.name}-game"))
+        f.start_daemon()
+    yield friends
+    for f in friends:
+        f.stop_daemon()
+
+
+def test_a_fourth_friend_gets_most_of_the_build_from_three_friends(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    newcomer = new_friend(stack, admin, tmp_path)
+    outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
+    assert_same_tree(game, tmp_path / "game")
+    assert outcome["bytes_from_peers"] > 2 * outcome["bytes_from_seeder"], outcome
+    assert outcome["bytes_from_seeder"] + outcome["bytes_from_peers"] == outcome["bytes_downloaded"]
+    assert outcome["peers_used"] >= 2 and outcome["peers_dropped"] == {}
+    served = sum(f.local("/api/status")["bytes_uploaded"] for f in seeders)
+    assert served >= outcome["bytes_from_peers"]  # what the friends say they sent covers what arrived
+
+
+def test_with_the_seeder_stopped_the_install_completes_from_friends(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    newcomer = new_friend(stack, admin, tmp_path)
+    stack.stop_seeder()
+    try:
+        outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
+    finally:
+        stack.start_seeder()
+    assert_same_tree(game, tmp_path / "game")
+    assert outcome["bytes_from_seeder"] == 0 and outcome["bytes_from_peers"] > 0
+
+
+def test_a_friend_that_corrupts_chunks_is_dropped_reported_and_nothing_bad_is_written(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    liar = new_friend(stack, admin, tmp_path)
+    liar.json("install", "coop", "--dir", str(tmp_path / "liar-game"))
+    liar.start_daemon([sys.executable, str(HERE / "corrupt_daemon.py")])
+    newcomer = new_friend(stack, admin, tmp_path)
+    try:
+        for f in seeders[1:]:
+            f.stop_daemon()  # two sources only: the liar is sure to be asked
+        outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
+    finally:
+        liar.stop_daemon()
+        for f in seeders[1:]:
+            f.start_daemon()
+    assert_same_tree(game, tmp_path / "game")
+    assert list(outcome["peers_dropped"]) == [liar.name], outcome
+    reports = admin.json("mistpipe", "peer-reports")
+    assert [r["peer_user"] for r in reports["by_peer"]] == [liar.name]
+    assert reports["reports"][0]["reporter"] == newcomer.name
+
+
+def test_a_friend_that_vanishes_mid_transfer_costs_only_time(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    for f in seeders:
+        f.set_upload_cap("2MB", 2_000_000)  # slow enough to catch one in the middle
+    newcomer = new_friend(stack, admin, tmp_path)
+    stack.stop_seeder()  # everything must come from friends, including what the one who leaves was sending
+    env = {**os.environ, "MIST_HOME": str(newcomer.person.home), **LOOPBACK}
+    installing = subprocess.Popen([BIN / "mist", "install", "coop", "--dir", str(tmp_path / "game"), "--json"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        leaving = seeders[0]
+        deadline = time.monotonic() + 60
+        while not any(p["bytes"] > 0 for p in leaving.local("/api/status")["peers"]):
+            assert time.monotonic() < deadline and installing.poll() is None, "the friend was never asked"
+            time.sleep(0.02)
+        leaving.stop_daemon(kill=True)
+        out, err = installing.communicate(timeout=120)
+    finally:
+        stack.start_seeder()
+        if seeders[0].daemon is None:
+            seeders[0].start_daemon()
+        for f in seeders:
+            f.set_upload_cap("unlimited", None)
+    assert installing.returncode == 0, err
+    assert_same_tree(game, tmp_path / "game")
+    assert json.loads(out)["bytes_from_seeder"] == 0
+
+
+def test_the_upload_cap_holds_within_ten_percent(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    capped = seeders[0]
+    capped.set_upload_cap("1MB", 1_000_000)
+    for f in seeders[1:]:
+        f.stop_daemon()
+    stack.stop_seeder()
+    newcomer = new_friend(stack, admin, tmp_path)
+    env = {**os.environ, "MIST_HOME": str(newcomer.person.home), **LOOPBACK}
+    try:
+        installing = subprocess.Popen([BIN / "mist", "install", "coop", "--dir", str(tmp_path / "game"), "--json"],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        samples = []
+        while installing.poll() is None:
+            samples.append((time.monotonic(), capped.local("/api/status")["bytes_uploaded"]))
+            time.sleep(0.02)
+        out, err = installing.communicate()
+    finally:
+        stack.start_seeder()
+        capped.set_upload_cap("unlimited", None)
+        for f in seeders[1:]:
+            f.start_daemon()
+    assert installing.returncode == 0, err
+    assert_same_tree(game, tmp_path / "game")
+    base = samples[0][1]
+    window = [(t, b - base) for t, b in samples if 1 * MB <= b - base <= 9 * MB]  # the steady part of the transfer
+    (t0, b0), (t1, b1) = window[0], window[-1]
+    rate = (b1 - b0) / (t1 - t0)
+    assert 0.9e6 <= rate <= 1.1e6, f"{rate:.0f} B/s against a cap of 1 MB/s"

@@ -1,0 +1,271 @@
+"""The swarm: friends' clients online on a WebSocket, and the signalling that lets two of them connect.
+
+A client that is online announces the builds it holds; a client that is
+downloading asks which online friends hold builds of that game, and sends
+each a WebRTC offer through the tracker, which relays the answer back. The
+tracker relays an offer only when both ends may read the build it is for, and
+an answer only for an offer it relayed the other way, so it is never a free
+message bus between users. It sees no chunk: the two clients talk directly,
+and the uploader checks the downloader's read ticket itself.
+
+Messages are JSON objects with an `op`; requests that expect a reply carry an
+`id`, echoed in the reply. The registry lives in this process's memory
+(one tracker process; see docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from shared.errors import MistError
+from tracker.db import peer_reports, queries
+from tracker.db.queries import Viewer
+from tracker.errors import BadRequest
+from tracker.web import CONTEXT, identity
+
+log = logging.getLogger("mist.swarm")
+MAX_MESSAGE = 256 * 1024
+MAX_SDP = 64 * 1024
+MAX_ANNOUNCED = 1024
+MAX_PEERS_LISTED = 16
+REMEMBERED = 4096  # recent member ids kept after they leave, so a late report still names the user
+HEARTBEAT = 30.0
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+ICE_ENV = "MIST_ICE_SERVERS"  # JSON, as WebRTC's iceServers: [{"urls": ["stun:host:3478"]}, {"urls": [...], "username": ..}]
+SHARE_ENV = "MIST_SEEDER_SHARE"  # the seeder's share of a download while friends can carry it (0.05-1.0)
+DEFAULT_SHARE = 0.2
+
+
+def ice_servers() -> list[dict[str, Any]]:
+    """The STUN/TURN servers clients should use, from the environment; none by default (LAN and loopback)."""
+    raw = os.environ.get(ICE_ENV, "").strip()
+    if not raw:
+        return []
+    servers = json.loads(raw)
+    if not isinstance(servers, list) or not all(isinstance(s, dict) and isinstance(s.get("urls"), list) for s in servers):
+        raise ValueError(f'{ICE_ENV} must be a JSON list like [{{"urls": ["stun:host:3478"]}}]')
+    return [{"urls": [str(u) for u in s["urls"]], "username": str(s.get("username", "")),
+             "credential": str(s.get("credential", ""))} for s in servers]
+
+
+def seeder_share() -> float:
+    raw = os.environ.get(SHARE_ENV, "").strip()
+    share = float(raw) if raw else DEFAULT_SHARE
+    if not 0.05 <= share <= 1.0:
+        raise ValueError(f"{SHARE_ENV} must be between 0.05 and 1.0 (got {raw})")
+    return share
+
+
+@dataclass(eq=False)
+class Member:
+    """One connected client: who it is, what it holds (digest -> game), whether it shares."""
+
+    id: str
+    viewer: Viewer
+    socket: web.WebSocketResponse
+    builds: dict[str, str] = field(default_factory=dict)
+    sharing: bool = False
+
+    def __repr__(self) -> str:
+        return f"Member({self.id[:8]}, user={self.viewer.user!r}, builds={len(self.builds)}, sharing={self.sharing})"
+
+
+@dataclass
+class Swarm:
+    """Who is online, the offers waiting for an answer, and who recent member ids belonged to."""
+
+    ice: list[dict[str, Any]] = field(default_factory=list)
+    seeder_share: float = DEFAULT_SHARE
+    members: dict[str, Member] = field(default_factory=dict)
+    offers: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # session -> (offerer, answerer)
+    users: OrderedDict[str, str] = field(default_factory=OrderedDict)  # member id -> user name
+
+    def __repr__(self) -> str:
+        return f"Swarm(members={len(self.members)}, offers={len(self.offers)})"
+
+    @classmethod
+    def from_environment(cls) -> "Swarm":
+        """Read MIST_ICE_SERVERS and MIST_SEEDER_SHARE once, at start-up, so a mistake stops the server with its reason."""
+        return cls(ice=ice_servers(), seeder_share=seeder_share())
+
+    def join(self, member: Member) -> None:
+        self.members[member.id] = member
+        self.users[member.id] = member.viewer.user
+        while len(self.users) > REMEMBERED:
+            self.users.popitem(last=False)
+
+    def leave(self, member: Member) -> None:
+        self.members.pop(member.id, None)
+
+    def expect_answer(self, session: str, offerer: str, answerer: str) -> None:
+        self.offers[session] = (offerer, answerer)
+        while len(self.offers) > REMEMBERED:
+            self.offers.popitem(last=False)
+
+    def holders(self, game: str, build: str, asking: str) -> list[Member]:
+        """Online, sharing members holding a build of `game`: those with the whole build first, then shuffled."""
+        found = [m for m in self.members.values() if m.id != asking and m.sharing and game in m.builds.values()]
+        random.shuffle(found)
+        found.sort(key=lambda m: build not in m.builds)
+        return found[:MAX_PEERS_LISTED]
+
+
+SWARM = web.AppKey("swarm", Swarm)
+
+
+def _text(body: dict[str, Any], name: str, limit: int = 256) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise BadRequest(f"field {name!r} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _digest(body: dict[str, Any], name: str = "build") -> str:
+    value = _text(body, name, 64)
+    if not DIGEST.match(value):
+        raise BadRequest(f"field {name!r} must be a manifest digest (64 lowercase hex characters)")
+    return value
+
+
+class _Connection:
+    """One member's conversation: each message is checked, acted on, and answered on the same socket."""
+
+    def __init__(self, request: web.Request, member: Member) -> None:
+        self.ctx, self.swarm, self.me = request.app[CONTEXT], request.app[SWARM], member
+
+    async def send(self, to: Member, message: dict[str, Any]) -> None:
+        if not to.socket.closed:
+            await to.socket.send_str(json.dumps(message))
+
+    async def readable(self, viewer: Viewer, digests: list[str]) -> dict[str, tuple[str, str]]:
+        return await self.ctx.db.run(lambda s: queries.readable_builds(s, digests, viewer))
+
+    async def handle(self, body: dict[str, Any]) -> dict[str, Any]:
+        op = body.get("op")
+        if op == "announce":
+            return await self.announce(body)
+        if op == "find":
+            return await self.find(body)
+        if op == "signal":
+            return await self.signal(body)
+        if op == "report":
+            return await self.report(body)
+        raise BadRequest(f"unknown op {op!r}; the ops are announce, find, signal and report")
+
+    async def announce(self, body: dict[str, Any]) -> dict[str, Any]:
+        builds = body.get("builds")
+        if not isinstance(builds, list) or len(builds) > MAX_ANNOUNCED or not all(
+            isinstance(b, str) and DIGEST.match(b) for b in builds
+        ):
+            raise BadRequest(f"'builds' must be a list of at most {MAX_ANNOUNCED} manifest digests")
+        sharing = body.get("sharing", True)
+        if not isinstance(sharing, bool):
+            raise BadRequest("'sharing' must be true or false")
+        readable = await self.readable(self.me.viewer, sorted(set(builds)))
+        self.me.builds = {digest: game for digest, (game, _) in readable.items()}
+        self.me.sharing = sharing
+        return {"op": "announced", "builds": sorted(self.me.builds), "sharing": sharing}
+
+    async def find(self, body: dict[str, Any]) -> dict[str, Any]:
+        game, version = _text(body, "game"), _text(body, "version")
+        row, _, _ = await self.ctx.db.run(lambda s: queries.get_build(s, game, version, self.me.viewer))
+        peers = []
+        for m in self.swarm.holders(game, row.manifest_digest, self.me.id):
+            if row.manifest_digest in await self.readable(m.viewer, [row.manifest_digest]):
+                peers.append({"peer": m.id, "user": m.viewer.user,
+                              "builds": sorted(d for d, g in m.builds.items() if g == game),
+                              "complete": row.manifest_digest in m.builds})
+        return {"op": "peers", "build": row.manifest_digest, "peers": peers}
+
+    async def signal(self, body: dict[str, Any]) -> dict[str, Any]:
+        kind, session, to_id = _text(body, "kind", 16), _text(body, "session", 64), _text(body, "to", 64)
+        sdp = body.get("sdp", "")
+        if not isinstance(sdp, str) or len(sdp) > MAX_SDP:
+            raise BadRequest(f"'sdp' must be a string of at most {MAX_SDP} characters")
+        to = self.swarm.members.get(to_id)
+        if to is None:
+            return {"op": "gone", "session": session, "peer": to_id}
+        relayed = {"op": "signal", "from": self.me.id, "user": self.me.viewer.user, "session": session, "kind": kind, "sdp": sdp}
+        if kind == "offer":
+            build = _digest(body)
+            mine, theirs = await self.readable(self.me.viewer, [build]), await self.readable(to.viewer, [build])
+            if build not in mine or build not in theirs:
+                raise BadRequest("that friend cannot be asked for this build (it is not one you both may read)")
+            game, version = mine[build]
+            self.swarm.expect_answer(session, self.me.id, to.id)
+            await self.send(to, {**relayed, "build": build, "game": game, "version": version})
+        elif kind in ("answer", "refuse"):
+            if self.swarm.offers.get(session) != (to.id, self.me.id):
+                raise BadRequest("there is no offer from that friend to answer in this session")
+            del self.swarm.offers[session]
+            await self.send(to, relayed)
+        else:
+            raise BadRequest(f"unknown signal kind {kind!r}; the kinds are offer, answer and refuse")
+        return {"op": "relayed", "session": session}
+
+    async def report(self, body: dict[str, Any]) -> dict[str, Any]:
+        peer, build = _text(body, "peer", 64), _digest(body)
+        reason = _text(body, "reason", 2000)
+        user = self.swarm.users.get(peer)
+        readable = await self.readable(self.me.viewer, [build])
+        if user is None or build not in readable:
+            raise BadRequest("unknown peer or build; nothing was recorded")
+        game = readable[build][0]
+        await self.ctx.db.run(lambda s: peer_reports.record_report(
+            s, reporter=self.me.viewer.user, peer_user=user, build=build, game=game, reason=reason, now=self.ctx.now))
+        log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
+        return {"op": "reported", "peer": peer}
+
+
+async def swarm_socket(request: web.Request) -> web.WebSocketResponse:
+    """GET /api/swarm: a client's WebSocket to the swarm (Bearer login checked before the upgrade)."""
+    who = identity(request)
+    socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
+    await socket.prepare(request)
+    swarm = request.app[SWARM]
+    member = Member(secrets.token_hex(16), Viewer(who.user, who.is_admin), socket)
+    swarm.join(member)
+    connection = _Connection(request, member)
+    try:
+        await socket.send_str(json.dumps({"op": "welcome", "peer": member.id, "ice": swarm.ice,
+                                          "seeder_share": swarm.seeder_share}))
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                break
+            reply: dict[str, Any]
+            body: Any = None
+            try:
+                body = json.loads(message.data)
+                if not isinstance(body, dict):
+                    raise BadRequest("each message must be a JSON object with an 'op'")
+                reply = await connection.handle(body)
+            except ValueError:
+                reply = {"op": "error", "error": "each message must be a JSON object with an 'op'"}
+            except MistError as exc:
+                reply = {"op": "error", "error": str(exc)}
+            if isinstance(body, dict) and "id" in body:
+                reply["id"] = body["id"]
+            await socket.send_str(json.dumps(reply))
+    finally:
+        swarm.leave(member)
+    return socket
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/api/swarm", swarm_socket)]
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: close every member's socket, so the server stops at once and clients reconnect later."""
+    for member in list(app[SWARM].members.values()):
+        await member.socket.close(message=b"tracker shutting down")
