@@ -231,7 +231,9 @@ class _Download:
                 if receipt.fresh:
                     fresh.append(h)
             self._count(fresh)
-            self.on_written(list(answer.touched))
+            # Only the chunks this answer was first with: a file's countdown must not count a position twice
+            # (a friend's copy may have come first), or the file would be finished before it is whole.
+            self.on_written([path for h in fresh for path, _ in self.targets[h]])
             for h in answer.corrupt:
                 self.seeder_corrupt.add(h)
                 self.sched.corrupt(SEEDER, h)
