@@ -1,0 +1,125 @@
+"""The swarm socket: who is listed to whom, and which signals the tracker relays (real app, real WebSockets)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from shared.chunking import DEFAULT_PARAMS
+from shared.manifest import Manifest
+from tests.stored import store_file
+from tracker.db import peer_reports
+
+PASSWORD = "friend-password-1"
+
+
+async def _user(client, admin, name: str) -> dict[str, str]:
+    assert (await client.post("/api/users", json={"name": name, "password": PASSWORD}, headers=admin)).status == 201
+    login = await client.post("/api/login", json={"user": name, "password": PASSWORD})
+    return {"Authorization": f"Bearer {(await login.json())['access_token']}"}
+
+
+async def _game(ctx, client, admin, slug: str, private: bool) -> str:
+    data = random.Random(slug).randbytes(100_000)
+    build = Manifest(slug, "1", DEFAULT_PARAMS, (store_file(ctx.store, "game.bin", data),))
+    assert (await client.post("/api/games", json={"slug": slug, "title": slug, "private": private}, headers=admin)).status == 201
+    assert (await client.post(f"/api/games/{slug}/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    return build.digest()
+
+
+@pytest.fixture
+async def swarm(admin_session):
+    """Alice may read both games, Bob only the public one; their sockets are open and announced."""
+    ctx, client, admin = admin_session
+    public, private = await _game(ctx, client, admin, "open", False), await _game(ctx, client, admin, "closed", True)
+    alice, bob = await _user(client, admin, "alice"), await _user(client, admin, "bob")
+    assert (await client.post("/api/games/closed/grants", json={"user": "alice"}, headers=admin)).status in (200, 201, 204)
+    sockets = {}
+    for name, headers in (("alice", alice), ("bob", bob)):
+        ws = await client.ws_connect("/api/swarm", headers=headers)
+        welcome = await ws.receive_json()
+        assert welcome["op"] == "welcome" and welcome["ice"] == [] and welcome["seeder_share"] == 0.2
+        sockets[name] = (ws, welcome["peer"])
+    return ctx, client, sockets, public, private
+
+
+async def ask(ws, body: dict) -> dict:
+    await ws.send_json({**body, "id": 7})
+    reply = await ws.receive_json()
+    assert reply["id"] == 7
+    return reply
+
+
+async def test_the_socket_needs_a_login(admin_session) -> None:
+    _, client, _ = admin_session
+    response = await client.get("/api/swarm")
+    assert response.status == 401
+
+
+async def test_announced_builds_are_kept_only_where_the_user_may_read_them(swarm) -> None:
+    _, _, sockets, public, private = swarm
+    (bob, _), (alice, _) = sockets["bob"], sockets["alice"]
+    assert (await ask(bob, {"op": "announce", "builds": [public, private, "ab" * 32]}))["builds"] == [public]
+    assert sorted((await ask(alice, {"op": "announce", "builds": [public, private]}))["builds"]) == sorted([public, private])
+
+
+async def test_find_lists_sharing_holders_of_the_game_and_hides_private_games(swarm) -> None:
+    _, _, sockets, public, private = swarm
+    (alice, alice_id), (bob, bob_id) = sockets["alice"], sockets["bob"]
+    await ask(alice, {"op": "announce", "builds": [public, private], "sharing": True})
+    found = await ask(bob, {"op": "find", "game": "open", "version": "1"})
+    assert found["build"] == public
+    assert found["peers"] == [{"peer": alice_id, "user": "alice", "builds": [public], "complete": True}]
+    refused = await ask(bob, {"op": "find", "game": "closed", "version": "1"})
+    assert refused["op"] == "error" and "no game 'closed'" in refused["error"]  # as if it did not exist
+    await ask(alice, {"op": "announce", "builds": [public], "sharing": False})
+    assert (await ask(bob, {"op": "find", "game": "open", "version": "1"}))["peers"] == []
+
+
+async def test_offers_are_relayed_only_for_builds_both_may_read_and_answers_only_back(swarm) -> None:
+    _, _, sockets, public, private = swarm
+    (alice, alice_id), (bob, bob_id) = sockets["alice"], sockets["bob"]
+    refused = await ask(bob, {"op": "signal", "kind": "offer", "to": alice_id, "session": "s1", "sdp": "v=0", "build": private})
+    assert refused["op"] == "error" and "not one you both may read" in refused["error"]
+    refused = await ask(alice, {"op": "signal", "kind": "offer", "to": bob_id, "session": "s2", "sdp": "v=0", "build": private})
+    assert refused["op"] == "error"  # Bob may not read it either way round
+    stray = await ask(alice, {"op": "signal", "kind": "answer", "to": bob_id, "session": "s3", "sdp": "v=0"})
+    assert stray["op"] == "error" and "no offer" in stray["error"]
+
+    assert (await ask(bob, {"op": "signal", "kind": "offer", "to": alice_id, "session": "s4", "sdp": "OFFER", "build": public}))["op"] == "relayed"
+    offer = await alice.receive_json()
+    assert (offer["op"], offer["from"], offer["kind"], offer["sdp"], offer["game"], offer["version"]) == (
+        "signal", bob_id, "offer", "OFFER", "open", "1")
+    assert (await ask(alice, {"op": "signal", "kind": "answer", "to": bob_id, "session": "s4", "sdp": "ANSWER"}))["op"] == "relayed"
+    answer = await bob.receive_json()
+    assert (answer["kind"], answer["sdp"], answer["from"]) == ("answer", "ANSWER", alice_id)
+    again = await ask(alice, {"op": "signal", "kind": "answer", "to": bob_id, "session": "s4", "sdp": "ANSWER"})
+    assert again["op"] == "error"  # one answer per offer
+    gone = await ask(bob, {"op": "signal", "kind": "offer", "to": "nobody", "session": "s5", "sdp": "x", "build": public})
+    assert gone["op"] == "gone"
+
+
+async def test_a_report_names_the_peer_s_user_for_the_admin(swarm) -> None:
+    ctx, _, sockets, public, _ = swarm
+    (alice, alice_id), (bob, _) = sockets["alice"], sockets["bob"]
+    assert (await ask(bob, {"op": "report", "peer": alice_id, "build": public, "reason": "sent a corrupt copy"}))["op"] == "reported"
+    rows = await ctx.db.run(lambda s: peer_reports.recent_reports(s))
+    assert [(r.reporter, r.peer_user, r.game) for r in rows] == [("bob", "alice", "open")]
+    unknown = await ask(bob, {"op": "report", "peer": "nobody", "build": public, "reason": "x"})
+    assert unknown["op"] == "error"
+
+
+@pytest.mark.parametrize("message", [
+    "not json", "[1, 2]", json.dumps({"op": "dance"}), json.dumps({"op": "announce", "builds": "all"}),
+    json.dumps({"op": "find", "game": 5}), json.dumps({"op": "signal", "kind": "offer", "to": "x", "session": "s",
+                                                       "sdp": "y" * 70_000, "build": "ab" * 32}),
+])
+async def test_malformed_messages_get_an_error_and_the_socket_stays_open(swarm, message: str) -> None:
+    _, _, sockets, public, _ = swarm
+    bob, _ = sockets["bob"]
+    await bob.send_str(message)
+    reply = await bob.receive_json()
+    assert reply["op"] == "error" and reply["error"]
+    assert (await ask(bob, {"op": "announce", "builds": [public]}))["op"] == "announced"
