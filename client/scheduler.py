@@ -32,7 +32,7 @@ SEEDER_CORRUPT_LIMIT = 3  # corrupt copies of one chunk before the seeder is not
 COPIES = 2  # requests in flight for one piece at most (endgame)
 BATCH_BYTES, BATCH_PIECES = 4 << 20, 1024  # one request's limits, as the seeder takes them (client/fetch.py)
 SHARE_BURST = 2 << 20  # what the seeder may send before friends have sent anything (see `seeder_share`)
-PEER_FLOOR = 1e6  # friends slower than this together do not hold the seeder back
+PEER_FLOOR = 2e6  # friends slower than this together do not hold the seeder back (half this, once they do)
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,7 @@ class Scheduler:
         self._share = seeder_share
         self._expecting = 0  # friends being connected to
         self._covered: bool | None = None  # every remaining piece held by a live peer (None: recompute)
+        self._holding = False  # the seeder is being held to its share (hysteresis around PEER_FLOOR)
         self._sizes = dict(pieces)
         self._left = sum(self._sizes.values())  # bytes not yet received
         self._done: set[str] = set()
@@ -323,7 +324,9 @@ class Scheduler:
         if s.kind != "seeder" or self._share >= 1.0:
             return math.inf
         peers = [p for p in self._sources.values() if p.kind == "peer" and p.live]
-        if not self._expecting and (not peers or sum(p.rate for p in peers) < PEER_FLOOR):
+        floor = PEER_FLOOR / 2 if self._holding else PEER_FLOOR  # no flapping when friends hover near the floor
+        self._holding = bool(self._expecting or (peers and sum(p.rate for p in peers) >= floor))
+        if not self._holding:
             return math.inf
         if self._covered is None:
             self._covered = all(any(p.can(h) for p in peers) for h in self._sizes if h not in self._done)

@@ -22,7 +22,7 @@ from pathlib import Path
 from client.api import Api
 from client.journal import Confined
 from client.peerlink import PeerGone, PeerLink
-from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, fragments)
+from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments)
 from client.ratelimit import TokenBucket
 from client.state import State
 from shared import manifest as manifest_mod, signing, tickets
@@ -158,18 +158,19 @@ async def serve(link: PeerLink, library: Library, public_key: str, uploads: Uplo
                 wake.clear()
                 await wake.wait()
                 continue
-            data = await asyncio.to_thread(library.read, job.sha256)
-            if data is None:
+            encoded = await asyncio.to_thread(_read_encoded, library, job.sha256)
+            if encoded is None:
                 await link.send(Reject(job.request_id, job.sha256, NOT_HELD))
                 continue
-            delay = uploads.bucket.delay(len(data), uploads.clock())
+            encoding, payload = encoded
+            delay = uploads.bucket.delay(len(payload), uploads.clock())  # the cap is on what crosses the link
             if delay > 0:
                 await asyncio.sleep(delay)
-            for piece in fragments(job.request_id, job.sha256, data):
+            for piece in fragments(job.request_id, job.sha256, payload, encoding):
                 await link.send(piece)
             view.chunks += 1
-            view.bytes += len(data)
-            uploads.sent += len(data)
+            view.bytes += len(payload)
+            uploads.sent += len(payload)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -180,6 +181,11 @@ async def serve(link: PeerLink, library: Library, public_key: str, uploads: Uplo
     finally:
         uploads.sessions.pop(key, None)
         await link.close()
+
+
+def _read_encoded(library: Library, sha256: str) -> tuple[int, bytes] | None:
+    data = library.read(sha256)
+    return None if data is None else encode(data)
 
 
 async def _announce(link: PeerLink, library: Library, build: str) -> None:

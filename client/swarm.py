@@ -269,7 +269,7 @@ class _Download:
             for cancel in receipt.cancel:
                 await self._cancel(cancel.source_id, cancel.hash)
             if receipt.fresh:
-                self.tally.from_peers += len(event.data)
+                self.tally.from_peers += event.wire or len(event.data)
                 paths = self.targets[event.sha256]
                 await asyncio.to_thread(_write, paths, event.data)
                 self._count([event.sha256])

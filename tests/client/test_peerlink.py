@@ -70,7 +70,7 @@ async def test_chunks_cross_a_real_data_channel_in_fragments_and_verify(loopback
     server = asyncio.create_task(serve(up_link, uploader()))
     try:
         events = await asyncio.wait_for(download(down_link, list(CHUNKS)), 60)
-        assert events == [pw.Received(h, d) for h, d in CHUNKS.items()]
+        assert events == [pw.Received(h, d, len(d)) for h, d in CHUNKS.items()]
         assert down_link.received_bytes > sum(len(d) for d in CHUNKS.values())
     finally:
         await down_link.close()

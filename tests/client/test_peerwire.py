@@ -17,12 +17,13 @@ B = "bb" * 32
 
 
 def test_messages_have_fixed_bytes() -> None:
-    assert bytes(pw.Hello("t.k")) == b"\x01\x01\x00\x03t.k"
-    assert bytes(pw.Welcome(16)) == b"\x02\x01\x00\x10"
+    assert bytes(pw.Hello("t.k")) == b"\x01\x02\x00\x03t.k"
+    assert bytes(pw.Welcome(16)) == b"\x02\x02\x00\x10"
     assert bytes(pw.HaveAll(A)) == b"\x03" + b"\xaa" * 32
     assert bytes(pw.Have((A, B))) == b"\x04\x00\x00\x00\x02" + b"\xaa" * 32 + b"\xbb" * 32
     assert bytes(pw.Request(7, A)) == b"\x05\x00\x00\x00\x07" + b"\xaa" * 32
-    assert bytes(pw.Piece(7, A, 5, 9, b"data")) == b"\x06\x00\x00\x00\x07" + b"\xaa" * 32 + b"\x00\x00\x00\x05\x00\x00\x00\x09data"
+    assert bytes(pw.Piece(7, A, 5, 9, b"data")) == b"\x06\x00\x00\x00\x07" + b"\xaa" * 32 + b"\x00\x00\x00\x00\x05\x00\x00\x00\x09data"
+    assert bytes(pw.Piece(7, A, 5, 9, b"data", pw.ZSTD))[37] == pw.ZSTD
     assert bytes(pw.Reject(7, A, pw.BUSY)) == b"\x07\x00\x00\x00\x07" + b"\xaa" * 32 + b"\x03"
     assert bytes(pw.Cancel(7, A)) == b"\x08\x00\x00\x00\x07" + b"\xaa" * 32
 
@@ -46,9 +47,10 @@ def test_every_message_round_trips(message: pw.Message) -> None:
     (b"\x04\x00\x00\x00\x02" + b"\xaa" * 32, "announces 2 hashes"),
     (b"\x04\xff\xff\xff\xff", "announces"),
     (b"\x05\x00\x00\x00\x01" + b"\xaa" * 32 + b"x", "REQUEST message must be 37"),
-    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x00\x00\x00\x08\x00\x00\x00\x09" + b"xy", "does not fit"),
-    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x00\x00\x00\x00\x7f\xff\xff\xff" + b"x", "does not fit"),
-    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x00\x00\x00\x00\x00\x00\x00\x05", "does not fit"),
+    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x00\x00\x00\x00\x08\x00\x00\x00\x09" + b"xy", "does not fit"),
+    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x00\x00\x00\x00\x00\x7f\xff\xff\xff" + b"x", "does not fit"),
+    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x00\x00\x00\x00\x00\x00\x00\x00\x05", "does not fit"),
+    (b"\x06\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x07\x00\x00\x00\x00\x00\x00\x00\x01x", "unknown encoding"),
     (b"\x06\x00\x00", "shorter than its header"),
     (b"\x07\x00\x00\x00\x01" + b"\xaa" * 32 + b"\x09", "unknown reason"),
 ])
@@ -132,7 +134,7 @@ def test_a_friend_with_a_ticket_gets_verified_chunks_in_fragments() -> None:
     with pytest.raises(pw.PeerProtocolError, match="window is full"):
         link.down.request(list(CHUNKS)[4])
     events = link.serve_all()
-    assert events == [pw.Received(h, CHUNKS[h]) for h in wanted]
+    assert events == [pw.Received(h, CHUNKS[h], len(CHUNKS[h])) for h in wanted]
     assert link.down.free == 4 and link.wire_bytes > sum(len(CHUNKS[h]) for h in wanted)
 
 
@@ -208,3 +210,32 @@ def test_announcements_tell_the_downloader_what_it_may_ask_for() -> None:
     assert down.may_have(A) and not down.may_have(B)
     down.handle(pw.HaveAll(BUILD))
     assert down.may_have(B)
+
+
+def _downloading(data: bytes) -> tuple[pw.Downloader, pw.Request]:
+    sha = hashlib.sha256(data).hexdigest()
+    down = pw.Downloader({sha: len(data)})
+    down.handle(pw.Welcome(4))
+    return down, down.request(sha)
+
+
+def test_a_compressed_chunk_is_decompressed_and_verified_and_its_link_size_counted() -> None:
+    data = b"level geometry " * 4000
+    down, request = _downloading(data)
+    encoding, payload = pw.encode(data)
+    assert encoding == pw.ZSTD and len(payload) < len(data) // 10
+    events = [e for p in pw.fragments(request.request_id, request.sha256, payload, encoding) for e in down.handle(pw.parse(bytes(p)))]
+    assert events == [pw.Received(request.sha256, data, len(payload))]
+    assert pw.encode(random.Random(1).randbytes(5000))[0] == pw.RAW  # incompressible: sent as it is
+
+
+@pytest.mark.parametrize("payload", [
+    b"not zstd at all",
+    pw.encode(b"a different chunk " * 100)[1],  # valid zstd of the wrong bytes
+    pw.encode(b"x" * 200_000)[1],  # a bomb: more than the manifest's size for the chunk
+])
+def test_a_compressed_piece_that_is_not_the_chunk_is_corrupt(payload: bytes) -> None:
+    data = b"the real chunk " * 100
+    down, request = _downloading(data)
+    events = [e for p in pw.fragments(request.request_id, request.sha256, payload, pw.ZSTD) for e in down.handle(p)]
+    assert events == [pw.Corrupt(request.sha256)]

@@ -430,7 +430,7 @@ def test_without_a_share_the_fast_seeder_takes_almost_everything() -> None:
 
 
 def test_friends_slower_than_the_floor_do_not_hold_the_seeder_back() -> None:
-    sim = _share_sim(0.2, peers=1, peer_speed=200_000)
+    sim = _share_sim(0.2, peers=1, peer_speed=1_000_000)  # one friend at the default upload cap
     sim.run()
     sim.check_accounts()
     assert sim.share("seeder") > 0.8
@@ -460,3 +460,10 @@ def test_while_friends_are_connecting_the_seeder_sends_only_its_burst_and_then_r
     assert sched.plan(0.2) == []  # held back: the friends are still being connected
     sched.expect_peers(0)  # none of them answered
     assert sum(len(r.hashes) for r in sched.plan(0.3)) > 0
+
+
+def test_friends_hovering_around_the_floor_keep_holding_the_seeder_back() -> None:
+    sim = _share_sim(0.2, peers=3, peer_speed=600_000)  # 1.8 MB/s together: under the floor, over half of it
+    sim.run()
+    sim.check_accounts()
+    assert sim.share("seeder") <= 0.2 + (2 << 20) / sum(sim.sizes.values())
