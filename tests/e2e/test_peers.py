@@ -3,11 +3,13 @@ be stopped), every download checked byte for byte."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from client import credentials, peerlink, peerwire
+from client.api import Api
+from client.signalling import Signalling, SwarmRefused
+from shared import manifest
+from tests.client.loopback_ice import loopback_ice  # noqa: F401 (a fixture)
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
+from tests.e2e.test_faults import one_line_error
 from tests.e2e.test_split_services import start
 
 LOOPBACK = {"MIST_PEER_LOOPBACK": "1"}  # several clients on one machine: let WebRTC use 127.0.0.1
@@ -249,3 +257,96 @@ def test_the_upload_cap_holds_within_ten_percent(
     (t0, b0), (t1, b1) = window[0], window[-1]
     rate = (b1 - b0) / (t1 - t0)
     assert 0.9e6 <= rate <= 1.1e6, f"{rate:.0f} B/s against a cap of 1 MB/s"
+
+
+async def test_without_a_grant_a_friend_gets_nothing_from_peers_even_with_the_chunk_hashes(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path, loopback_ice: None
+) -> None:
+    keeper, outsider = seeders[0], new_friend(stack, admin, tmp_path)
+    secret = make_tree(tmp_path / "vault", seed=72, small_files=5, large=(1 * MB,))
+    admin.run("mistpipe", "new-game", "vault", "--title", "Vault", "--private")
+    admin.json("mistpipe", "push", "vault", str(secret), "--version", "1")
+    admin.run("mistpipe", "grant", keeper.name, "vault")
+    keeper.json("install", "vault", "--dir", str(tmp_path / "keeper-vault"))  # through its daemon, which now shares it
+    async with Api(credentials.load(admin.home, "mistpipe"), lambda c: None) as as_admin:
+        signed = await as_admin.manifest("vault", "1")
+    vault = manifest.parse(signed.data)
+    hashes = list(vault.chunk_sizes())
+    assert vault.digest() in keeper.local("/api/status")["builds_shared"]
+
+    one_line_error(outsider.person.run("mist", "install", "vault", "--dir", str(tmp_path / "no"), check=False), "no game")
+    async with Api(credentials.load(outsider.person.home, "mist"), lambda c: None) as api:
+        signalling = Signalling(api)
+        running = asyncio.create_task(signalling.run(forever=False))
+        try:
+            assert await signalling.wait_connected(10)
+            with pytest.raises(SwarmRefused, match="no game 'vault'"):
+                await signalling.find("vault", "1")
+            holder = next(f for f in await signalling.find("coop", "1") if f.user == keeper.name)
+            _, sdp = await peerlink.offer()
+            with pytest.raises(SwarmRefused, match="not one you both may read"):
+                await signalling.offer(holder.peer, vault.digest(), sdp)  # the tracker relays nothing for it
+
+            # A ticket for a game the outsider may read, and the private game's chunk hashes: refused one by one.
+            ticket = (await api.call("POST", "/api/games/coop/builds/1/ticket"))["ticket"]
+            offering, sdp = await peerlink.offer()
+            link = await offering.complete(await signalling.offer(holder.peer, holder.builds[0], sdp))
+            wire = peerwire.Downloader(vault.chunk_sizes())
+            await link.send(peerwire.Hello(ticket))
+            while not wire.window:
+                wire.handle(await link.receive())
+            events: list[peerwire.Event] = []
+            for h in hashes[: wire.window]:
+                await link.send(wire.request(h))
+            while len(events) < min(len(hashes), wire.window):
+                events += wire.handle(await link.receive())
+            await link.close()
+        finally:
+            running.cancel()
+    assert events and all(isinstance(e, peerwire.Refused) and e.reason == peerwire.NOT_IN_BUILD for e in events)
+
+
+def test_status_shows_the_daemon_and_share_changes_what_friends_see(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    friend = seeders[2]
+    status = friend.json("status")
+    assert status["running"] and status["connected"] and len(status["builds_shared"]) == 1
+    text = friend.person.run("mist", "status").stdout
+    assert "mist daemon running" in text and "connected to the tracker" in text
+
+    lonely = new_friend(stack, admin, tmp_path)
+    assert lonely.json("status") == {"running": False, "sharing": lonely.json("share"), "peers": []}
+    assert "not running" in lonely.person.run("mist", "status").stdout
+
+    one_line_error(friend.person.run("mist", "share", "--upload-cap", "fast", check=False), "unlimited")
+    one_line_error(friend.person.run("mist", "share", "--schedule", "25:00-07:00", check=False), "HH:MM")
+    shown = friend.json("share", "--upload-cap", "3MB", "--schedule", "23:00-07:00 up=unlimited")
+    assert shown["upload_cap"] == 3_000_000 and shown["schedule"][0]["upload_cap"] is None
+    friend.json("share", "off")
+    deadline = time.monotonic() + 20
+    while friend.local("/api/status")["sharing"]["enabled"]:
+        assert time.monotonic() < deadline, "the daemon did not pick up `share off`"
+        time.sleep(0.05)
+    try:
+        others = seeders[:2]
+        for f in others:
+            f.stop_daemon()
+        outcome = lonely.json("install", "coop", "--dir", str(tmp_path / "game"))
+        assert outcome["bytes_from_peers"] == 0 and outcome["peers_used"] == 0  # the only daemon online does not share
+    finally:
+        friend.json("share", "on", "--upload-cap", "unlimited", "--no-schedule")
+        for f in others:
+            f.start_daemon()
+    assert_same_tree(game, tmp_path / "game")
+
+
+def test_the_daemon_s_local_api_answers_only_its_own_user_s_commands(seeders: list[Friend]) -> None:
+    address = json.loads((seeders[0].person.home / "daemon.json").read_text())
+    assert oct((seeders[0].person.home / "daemon.json").stat().st_mode & 0o777) == "0o600"
+    for headers in ({}, {"Authorization": "Bearer guess"},
+                    {"Authorization": f"Bearer {address['token']}", "Origin": "http://evil.example"}):
+        request = urllib.request.Request(address["url"] + "/api/status", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403
