@@ -143,7 +143,7 @@ class Scheduler:
         self._share = seeder_share
         self._expecting = 0  # friends being connected to
         self._covered: bool | None = None  # every remaining piece held by a live peer (None: recompute)
-        self._holding = False  # the seeder is being held to its share (hysteresis around PEER_FLOOR)
+        self._holding = False  # friends' rates hold the seeder to its share (hysteresis around PEER_FLOOR)
         self._sizes = dict(pieces)
         self._left = sum(self._sizes.values())  # bytes not yet received
         self._done: set[str] = set()
@@ -325,8 +325,8 @@ class Scheduler:
             return math.inf
         peers = [p for p in self._sources.values() if p.kind == "peer" and p.live]
         floor = PEER_FLOOR / 2 if self._holding else PEER_FLOOR  # no flapping when friends hover near the floor
-        self._holding = bool(self._expecting or (peers and sum(p.rate for p in peers) >= floor))
-        if not self._holding:
+        self._holding = bool(peers) and sum(p.rate for p in peers) >= floor  # by measured rates only
+        if not (self._holding or self._expecting):
             return math.inf
         if self._covered is None:
             self._covered = all(any(p.can(h) for p in peers) for h in self._sizes if h not in self._done)

@@ -77,6 +77,7 @@ def _welcome(url: str, password: str | None) -> str:
         "    MIST_PASSWORD=... mistpipe user add alice",
         f"    mist login {url} --user alice",
         "    mist install hollow --dir ~/Games/hollow",
+        "    mist daemon      # keeps sharing with friends who install it next",
         "",
         "Stop the server with Ctrl-C.",
     ]

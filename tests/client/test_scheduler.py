@@ -467,3 +467,18 @@ def test_friends_hovering_around_the_floor_keep_holding_the_seeder_back() -> Non
     sim.run()
     sim.check_accounts()
     assert sim.share("seeder") <= 0.2 + (2 << 20) / sum(sim.sizes.values())
+
+
+def test_one_friend_at_the_default_cap_does_not_hold_the_seeder_back_once_connected() -> None:
+    sizes = chunks(200)
+    sim = Sim(sizes)
+    sim.sched = Scheduler(sizes, seeder_share=0.2)
+    sim.add("seeder", Fake(100 * MB, kind="seeder"))
+    sim.sched.expect_peers(1)
+    first = sum(len(r.hashes) for r in sim.sched.plan(0.0))
+    assert 0 < first * 64 * KiB <= (2 << 20) + 64 * KiB  # held while the friend connects
+    sim.sched.expect_peers(0)
+    sim.add("p0", Fake(1 * MB))
+    sim.run()
+    sim.check_accounts()
+    assert sim.share("seeder") > 0.8
