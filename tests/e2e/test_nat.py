@@ -58,10 +58,14 @@ def _run(net: netns.Network, where: str, home: Path, *args: str, password: str =
     return result.stdout
 
 
-@pytest.mark.parametrize("network, ice", [
-    ((False, False), [{"urls": [f"stun:{netns.PUBLIC}:3478"]}]),
-], indirect=["network"], ids=["cone-nat-stun"])
-def test_friends_behind_nat_transfer_a_game_peer_to_peer(network: netns.Network, ice: list, tmp_path: Path) -> None:
+@pytest.mark.parametrize("network, ice, through_peers", [
+    ((False, False), [{"urls": [f"stun:{netns.PUBLIC}:3478"]}], True),
+    # Symmetric NAT on both sides and no relay: no link can open, so the seeder quietly serves it all.
+    ((True, True), [{"urls": [f"stun:{netns.PUBLIC}:3478"]}], False),
+], indirect=["network"], ids=["cone-nat-stun", "symmetric-nat-falls-back-to-the-seeder"])
+def test_friends_behind_nat_transfer_a_game_peer_to_peer(
+    network: netns.Network, ice: list, through_peers: bool, tmp_path: Path
+) -> None:
     net, public = network, netns.PUBLIC
     processes: list[subprocess.Popen] = []
     try:
@@ -107,12 +111,16 @@ def test_friends_behind_nat_transfer_a_game_peer_to_peer(network: netns.Network,
             assert time.monotonic() < deadline, "ann's daemon never reached the tracker"
             time.sleep(0.1)
 
-        seeder.terminate()
-        seeder.wait(timeout=10)
+        if through_peers:
+            seeder.terminate()
+            seeder.wait(timeout=10)
         _run(net, "hostB", ben, BIN / "mist", "login", tracker_url, "--user", "ben")
         outcome = json.loads(_run(net, "hostB", ben, BIN / "mist", "install", "lan", "--dir", tmp_path / "ben-game", "--json"))
         assert_same_tree(tree, tmp_path / "ben-game")
-        assert outcome["bytes_from_seeder"] == 0 and outcome["bytes_from_peers"] == outcome["bytes_downloaded"] > 0
+        if through_peers:
+            assert outcome["bytes_from_seeder"] == 0 and outcome["bytes_from_peers"] == outcome["bytes_downloaded"] > 0
+        else:
+            assert outcome["bytes_from_peers"] == 0 and outcome["bytes_from_seeder"] == outcome["bytes_downloaded"] > 0
     finally:
         for process in reversed(processes):
             process.terminate()
