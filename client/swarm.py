@@ -24,7 +24,8 @@ from client.api import Api
 from client.errors import DownloadFailed, ServerRefused, TrackerUnavailable
 from client.fetch import Seeder, Targets, check_and_write, corrupt_chunk, missing_chunk
 from client.peerlink import PeerGone, PeerLink
-from client.peerwire import (BUSY, Corrupt, Downloader, Have, HaveAll, Hello, PeerProtocolError, Received, Refused)
+from client.peerwire import (BUSY, Corrupt, Downloader, Have, HaveAll, Hello, PeerProtocolError, Received, Refused,
+                             Request as PeerRequest)
 from client.progress import Bar
 from client.ratelimit import TokenBucket
 from client.scheduler import Request, Scheduler
@@ -145,19 +146,41 @@ class _Download:
         if friend is None:
             return
         try:
+            messages = []
             for h in request.hashes:
                 if friend.wire.free == 0:
                     raise PeerProtocolError("window full")
-                await friend.link.send(friend.wire.request(h))
-        except (PeerGone, PeerProtocolError):
+                messages.append(friend.wire.request(h))
+        except PeerProtocolError:
             self.sched.remove_source(request.source_id)
+            return
+        delay = self._download_delay(request.hashes)
+        if delay > 0:
+            group.create_task(self._ask_later(friend, messages, delay))  # the loop goes on meanwhile
+            return
+        await self._ask(friend, messages)
+
+    async def _ask_later(self, friend: _Friend, messages: list[PeerRequest], delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._ask(friend, messages)
+
+    async def _ask(self, friend: _Friend, messages: list[PeerRequest]) -> None:
+        try:
+            for message in messages:
+                await friend.link.send(message)
+        except PeerGone:
+            self.sched.remove_source(friend.info.peer)
+
+    def _download_delay(self, hashes: tuple[str, ...] | list[str]) -> float:
+        """The user's download cap: how long to wait before asking for these chunks (0: at once)."""
+        if self.peers is None or self.peers.download is None:
+            return 0.0
+        return self.peers.download.delay(sum(self.sizes[h] for h in hashes), self.clock())
 
     async def _from_seeder(self, hashes: list[str]) -> None:
-        size = sum(self.sizes[h] for h in hashes)
-        if self.peers is not None and self.peers.download is not None:
-            delay = self.peers.download.delay(size, self.clock())
-            if delay > 0:
-                await asyncio.sleep(delay)
+        delay = self._download_delay(hashes)
+        if delay > 0:
+            await asyncio.sleep(delay)
         try:
             body = await self.api.seeder(f"{self.seeder.url}/fetch", await self.seeder.ticket(), pack.encode_hashes(hashes))
         except ServerRefused as exc:

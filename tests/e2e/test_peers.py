@@ -350,3 +350,16 @@ def test_the_daemon_s_local_api_answers_only_its_own_user_s_commands(seeders: li
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 403
+
+
+def test_the_download_cap_holds_across_the_seeder_and_friends(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    newcomer = new_friend(stack, admin, tmp_path)
+    newcomer.json("share", "--download-cap", "2MB")
+    outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
+    assert_same_tree(game, tmp_path / "game")
+    assert outcome["bytes_from_peers"] > 0 and outcome["bytes_from_seeder"] > 0
+    content = sum(p.stat().st_size for p in game.rglob("*") if p.is_file())
+    # A cap is a ceiling: the content cannot have come faster than 2 MB/s after the first 256 KiB.
+    assert outcome["seconds"] >= (content - 256 * 1024) / 2_000_000 * 0.95, outcome["seconds"]
