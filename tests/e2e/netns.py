@@ -85,6 +85,10 @@ table ip filter {{
 """
             subprocess.run(["ip", "netns", "exec", router, "nft", "-f", "-"], input=rules.encode(), check=True,
                            capture_output=True)
+        # Like a host on the internet, the public side has a default route: a packet for a private address (a
+        # friend's host candidate) is lost on the way (router A drops it), not refused at once; coturn ends an
+        # allocation whose relay socket is told "network unreachable".
+        _sh("ip", "-n", pub, "route", "add", "default", "via", "10.201.1.2")
 
     def destroy(self) -> None:
         for name in ("hostA", "hostB", "routerA", "routerB", "pub"):

@@ -1,5 +1,6 @@
-"""Two friends behind NAT routers reach each other through STUN: coturn on the public side tells each its
-public address, and the routers' mappings let the WebRTC checks through.
+"""Two friends behind NAT routers reach each other: through STUN behind cone NATs (coturn on the public side
+tells each its public address), through coturn's TURN relay behind symmetric NATs, and not at all without a
+relay, when the seeder serves the whole install without a word about it.
 
 The network is real: namespaces, veth pairs and nftables masquerade (tests/e2e/netns.py); coturn from Debian
 runs on the public side. The seeder is stopped before the second friend installs, so every byte must cross
@@ -25,7 +26,7 @@ from tests.e2e.test_split_services import start
 if os.geteuid() != 0:
     pytest.skip("network namespaces need root (CI runs as root)", allow_module_level=True)
 
-TURN_USER, TURN_SECRET = "mist", "turn-secret-1"  # coturn runs with TURN on, as an admin would run it
+TURN_USER, TURN_SECRET = "mist", "turn-secret-1"
 
 
 @pytest.fixture
@@ -60,9 +61,12 @@ def _run(net: netns.Network, where: str, home: Path, *args: str, password: str =
 
 @pytest.mark.parametrize("network, ice, through_peers", [
     ((False, False), [{"urls": [f"stun:{netns.PUBLIC}:3478"]}], True),
-    # Symmetric NAT on both sides and no relay: no link can open, so the seeder quietly serves it all.
+    # Symmetric NAT on both sides defeats STUN: only the relay connects them.
+    ((True, True), [{"urls": [f"stun:{netns.PUBLIC}:3478"]},
+                    {"urls": [f"turn:{netns.PUBLIC}:3478"], "username": TURN_USER, "credential": TURN_SECRET}], True),
+    # ... and without a relay no link can open, so the seeder quietly serves it all.
     ((True, True), [{"urls": [f"stun:{netns.PUBLIC}:3478"]}], False),
-], indirect=["network"], ids=["cone-nat-stun", "symmetric-nat-falls-back-to-the-seeder"])
+], indirect=["network"], ids=["cone-nat-stun", "symmetric-nat-turn", "symmetric-nat-falls-back-to-the-seeder"])
 def test_friends_behind_nat_transfer_a_game_peer_to_peer(
     network: netns.Network, ice: list, through_peers: bool, tmp_path: Path
 ) -> None:
