@@ -45,11 +45,13 @@ class Answer:
     unanswered: tuple[str, ...]
     bytes_written: int
     touched: tuple[Path, ...]
+    wire: dict[str, int]  # each written chunk's size in the answer (compressed)
 
 
 def check_and_write(body: bytes, asked: list[str], sizes: dict[str, int], targets: Targets) -> Answer:
     """Verify every chunk of one answer and write the good ones where `targets` says (run in a thread)."""
     written, corrupt, missing, touched = [], [], [], []
+    wire: dict[str, int] = {}
     count = 0
     seen = set()
     wanted = set(asked)
@@ -72,8 +74,9 @@ def check_and_write(body: bytes, asked: list[str], sizes: dict[str, int], target
             count += len(data)
             touched.append(path)
         written.append(record.sha256)
+        wire[record.sha256] = len(record.payload)
     return Answer(tuple(written), tuple(corrupt), tuple(missing), tuple(h for h in asked if h not in seen),
-                  count, tuple(touched))
+                  count, tuple(touched), wire)
 
 
 def missing_chunk(sha256: str) -> DownloadFailed:

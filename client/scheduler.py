@@ -31,7 +31,7 @@ GIVE_UP = 6  # failures in a row after which a source no longer counts as able t
 SEEDER_CORRUPT_LIMIT = 3  # corrupt copies of one chunk before the seeder is not asked for it again
 COPIES = 2  # requests in flight for one piece at most (endgame)
 BATCH_BYTES, BATCH_PIECES = 4 << 20, 1024  # one request's limits, as the seeder takes them (client/fetch.py)
-SHARE_BURST = 2 << 20  # what the seeder may send before friends have sent anything (see `seeder_share`)
+SHARE_BURST = 1 << 20  # what the seeder may send before friends have sent anything (see `seeder_share`)
 PEER_FLOOR = 2e6  # friends slower than this together do not hold the seeder back (half this, once they do)
 
 
@@ -95,6 +95,7 @@ class _Source:
     rate: float
     max_pieces: int
     received: int = 0
+    wire: int = 0  # bytes it sent us, as they crossed the network (compressed), duplicates included
     queue: deque[str] = field(default_factory=deque)  # pieces to ask it for, stale entries skipped lazily
     later: list[str] = field(default_factory=list)  # pieces it was late with or failed: its last resort
     asked: dict[str, float] = field(default_factory=dict)  # hash -> deadline
@@ -207,11 +208,13 @@ class Scheduler:
         taken += [(s, self._duplicate(s, min(s.window, s.out + allowed[s.id]), now)) for s in ready]
         return [r for s, hashes in taken for r in self._requests(s, hashes, now)]
 
-    def received(self, source_id: str, h: str, now: float) -> Receipt:
-        """A verified chunk arrived: count it, learn the source's speed, and cancel other requests for it."""
+    def received(self, source_id: str, h: str, now: float, wire: int | None = None) -> Receipt:
+        """A verified chunk arrived (`wire`: what it took on the network, default its size): count it, learn
+        the source's speed, and cancel other requests for it."""
         s = self._sources.get(source_id)
         if s is None or h not in self._sizes:
             return Receipt(False)
+        s.wire += self._sizes[h] if wire is None else wire
         self._unask(s, h)
         if not s.live or h in self._done:
             return Receipt(False)
@@ -332,8 +335,9 @@ class Scheduler:
             self._covered = all(any(p.can(h) for p in peers) for h in self._sizes if h not in self._done)
         if peers and not self._covered:
             return math.inf
-        from_peers = sum(p.received for p in self._sources.values() if p.kind == "peer")
-        return SHARE_BURST + self._share / (1.0 - self._share) * from_peers - s.received - s.out
+        # In network bytes, as the admin's upload sees them (what is outstanding counted at its full size).
+        from_peers = sum(p.wire for p in self._sources.values() if p.kind == "peer")
+        return SHARE_BURST + self._share / (1.0 - self._share) * from_peers - s.wire - s.out
 
     def _live(self, source_id: str) -> _Source | None:
         s = self._sources.get(source_id)

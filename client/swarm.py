@@ -76,6 +76,7 @@ class _Download:
         self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self.friends: dict[str, _Friend] = {}
         self.dialing: dict[str, asyncio.Task[None]] = {}  # friends being connected to
+        self.group: asyncio.TaskGroup | None = None  # the tasks of this download, while it runs
         self.tally = Tally()
         self.seeder_error: Exception | None = None
         self.seeder_missing: set[str] = set()
@@ -248,7 +249,7 @@ class _Download:
             self.tally.from_seeder += received
             fresh = []
             for h in answer.written:
-                receipt = self.sched.received(SEEDER, h, now)
+                receipt = self.sched.received(SEEDER, h, now, answer.wire[h])
                 for cancel in receipt.cancel:
                     await self._cancel(cancel.source_id, cancel.hash)
                 if receipt.fresh:
@@ -288,7 +289,7 @@ class _Download:
 
     async def _peer_event(self, peer: str, event: Received | Corrupt | Refused, now: float) -> None:
         if isinstance(event, Received):
-            receipt = self.sched.received(peer, event.sha256, now)
+            receipt = self.sched.received(peer, event.sha256, now, event.wire or None)
             for cancel in receipt.cancel:
                 await self._cancel(cancel.source_id, cancel.hash)
             if receipt.fresh:
@@ -303,6 +304,7 @@ class _Download:
             if friend is not None:
                 await friend.link.close()
                 assert self.peers is not None
+                assert self.group is not None
                 self.group.create_task(
                     self.peers.signalling.report(peer, self.build, f"sent a corrupt copy of chunk {event.sha256}"))
         elif event.reason == BUSY:

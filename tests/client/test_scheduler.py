@@ -41,6 +41,7 @@ class Fake:
     gone: bool = False
     lost: list[str] = field(default_factory=list)  # what it was asked for when it vanished
     corrupted_at: list[float] = field(default_factory=list)
+    wire_ratio: float = 1.0  # network bytes per byte of chunk (compression)
 
     def head(self) -> list[str]:
         return self.queue[0] if self.kind == "seeder" else self.queue[0][:1]
@@ -131,7 +132,7 @@ class Sim:
             self.fakes[name].corrupted_at.append(self.now)
             self.sched.corrupt(name, h)
             return
-        receipt = self.sched.received(name, h, self.now)
+        receipt = self.sched.received(name, h, self.now, int(self.sizes[h] * self.fakes[name].wire_ratio))
         for c in receipt.cancel:
             self.fakes[c.source_id].cancel(c.hash, self.now)
         if receipt.fresh:
@@ -419,7 +420,7 @@ def test_with_friends_online_the_seeder_sends_no_more_than_its_share() -> None:
     sim = _share_sim(0.2, peers=3)
     sim.run()
     sim.check_accounts()
-    assert sim.share("seeder") <= 0.2 + (2 << 20) / sum(sim.sizes.values())
+    assert sim.share("seeder") <= 0.2 + (1 << 20) / sum(sim.sizes.values())
     assert all(sim.share(f"p{i}") > 0.2 for i in range(3))
 
 
@@ -454,7 +455,7 @@ def test_while_friends_are_connecting_the_seeder_sends_only_its_burst_and_then_r
     sched.add_source("seeder", None, "seeder")
     sched.expect_peers(3)
     asked = [h for r in sched.plan(0.0) for h in r.hashes]
-    assert 0 < sum(sizes[h] for h in asked) <= (2 << 20) + 64 * KiB
+    assert 0 < sum(sizes[h] for h in asked) <= (1 << 20) + 64 * KiB
     for h in asked:
         sched.received("seeder", h, 0.1)
     assert sched.plan(0.2) == []  # held back: the friends are still being connected
@@ -466,7 +467,7 @@ def test_friends_hovering_around_the_floor_keep_holding_the_seeder_back() -> Non
     sim = _share_sim(0.2, peers=3, peer_speed=600_000)  # 1.8 MB/s together: under the floor, over half of it
     sim.run()
     sim.check_accounts()
-    assert sim.share("seeder") <= 0.2 + (2 << 20) / sum(sim.sizes.values())
+    assert sim.share("seeder") <= 0.2 + (1 << 20) / sum(sim.sizes.values())
 
 
 def test_one_friend_at_the_default_cap_does_not_hold_the_seeder_back_once_connected() -> None:
@@ -476,9 +477,19 @@ def test_one_friend_at_the_default_cap_does_not_hold_the_seeder_back_once_connec
     sim.add("seeder", Fake(100 * MB, kind="seeder"))
     sim.sched.expect_peers(1)
     first = sum(len(r.hashes) for r in sim.sched.plan(0.0))
-    assert 0 < first * 64 * KiB <= (2 << 20) + 64 * KiB  # held while the friend connects
+    assert 0 < first * 64 * KiB <= (1 << 20) + 64 * KiB  # held while the friend connects
     sim.sched.expect_peers(0)
     sim.add("p0", Fake(1 * MB))
     sim.run()
     sim.check_accounts()
     assert sim.share("seeder") > 0.8
+
+
+def test_the_share_counts_network_bytes_so_a_seeder_sending_compressed_chunks_may_send_more_of_them() -> None:
+    sim = _share_sim(0.2, peers=3)
+    sim.fakes["seeder"].wire_ratio = 0.25  # the seeder's chunks cross compressed to a quarter, the friends' do not
+    sim.run()
+    sim.check_accounts()
+    wire = {name: s.wire for name, s in sim.sched._sources.items()}
+    assert wire["seeder"] / sum(wire.values()) <= 0.2 + (1 << 20) / sum(wire.values())
+    assert sim.share("seeder") > 0.3  # in chunk content it gave more: its bytes are cheaper

@@ -37,7 +37,7 @@ async def test_a_chunk_the_seeder_sends_after_a_friend_already_did_is_not_counte
     assert written == [target]
     # The seeder's batch held a and b; a was already there from the friend.
     target.write_bytes(data["a"] + data["b"] + b"\0" * 1000)
-    await download._handle(("seeder", Answer((sha["a"], sha["b"]), (), (), (), 2000, (target, target)), 2100))
+    await download._handle(("seeder", Answer((sha["a"], sha["b"]), (), (), (), 2000, (target, target), {sha["a"]: 1050, sha["b"]: 1050}), 2100))
     assert written == [target, target]  # one more position (b), not two: c is still missing
     assert bar.total == 2000 and download.tally.written == 2000
     assert not download.sched.done
