@@ -32,7 +32,7 @@ SEEDER_CORRUPT_LIMIT = 3  # corrupt copies of one chunk before the seeder is not
 COPIES = 2  # requests in flight for one piece at most (endgame)
 BATCH_BYTES, BATCH_PIECES = 4 << 20, 1024  # one request's limits, as the seeder takes them (client/fetch.py)
 SHARE_BURST = 1 << 20  # what the seeder may send before friends have sent anything (see `seeder_share`)
-PEER_FLOOR = 2e6  # friends slower than this together do not hold the seeder back (half this, once they do)
+PEER_FLOOR = 3e6  # friends slower than this together do not hold the seeder back (2/3 of it, once they do)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Scheduler:
 
     def __init__(self, pieces: Mapping[str, int], seeder_share: float = 1.0) -> None:
         """`seeder_share`: while friends able to supply every remaining piece are online (or connecting) and
-        together carry at least PEER_FLOOR, the seeder sends at most this share of the bytes (the admin's
+        together carry at least PEER_FLOOR (content bytes), the seeder sends at most this share of the bytes (the admin's
         upload is the circle's scarcest link); 1.0 uses the seeder as fast as it goes."""
         self._share = seeder_share
         self._expecting = 0  # friends being connected to
@@ -327,9 +327,12 @@ class Scheduler:
         if s.kind != "seeder" or self._share >= 1.0:
             return math.inf
         peers = [p for p in self._sources.values() if p.kind == "peer" and p.live]
-        floor = PEER_FLOOR / 2 if self._holding else PEER_FLOOR  # no flapping when friends hover near the floor
-        self._holding = bool(peers) and sum(p.rate for p in peers) >= floor  # by measured rates only
-        if not (self._holding or self._expecting):
+        floor = PEER_FLOOR * 2 / 3 if self._holding else PEER_FLOOR  # no flapping when friends hover near it
+        carried = sum(p.rate for p in peers)
+        self._holding = bool(peers) and carried >= floor  # by measured rates only
+        # Friends still connecting count at the rate a new friend is trusted with: one alone does not stall it.
+        expected = carried + self._expecting * LIMITS["peer"].initial_rate >= PEER_FLOOR
+        if not (self._holding or (self._expecting and expected)):
             return math.inf
         if self._covered is None:
             self._covered = all(any(p.can(h) for p in peers) for h in self._sizes if h not in self._done)

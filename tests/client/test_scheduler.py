@@ -450,6 +450,7 @@ def test_the_seeder_is_not_held_back_for_pieces_no_friend_holds() -> None:
 
 
 def test_while_friends_are_connecting_the_seeder_sends_only_its_burst_and_then_runs_free_if_none_comes() -> None:
+    """Three friends on their way: together they would reach the floor."""
     sizes = chunks(200)  # 13 MB
     sched = Scheduler(sizes, seeder_share=0.2)
     sched.add_source("seeder", None, "seeder")
@@ -464,7 +465,7 @@ def test_while_friends_are_connecting_the_seeder_sends_only_its_burst_and_then_r
 
 
 def test_friends_hovering_around_the_floor_keep_holding_the_seeder_back() -> None:
-    sim = _share_sim(0.2, peers=3, peer_speed=600_000)  # 1.8 MB/s together: under the floor, over half of it
+    sim = _share_sim(0.2, peers=3, peer_speed=800_000)  # 2.4 MB/s together: under the floor, over 2/3 of it
     sim.run()
     sim.check_accounts()
     assert sim.share("seeder") <= 0.2 + (1 << 20) / sum(sim.sizes.values())
@@ -476,10 +477,10 @@ def test_one_friend_at_the_default_cap_does_not_hold_the_seeder_back_once_connec
     sim.sched = Scheduler(sizes, seeder_share=0.2)
     sim.add("seeder", Fake(100 * MB, kind="seeder"))
     sim.sched.expect_peers(1)
-    first = sum(len(r.hashes) for r in sim.sched.plan(0.0))
-    assert 0 < first * 64 * KiB <= (1 << 20) + 64 * KiB  # held while the friend connects
+    sim.step()
+    assert sim.fakes["seeder"].backlog[0] > 40  # one friend on its way does not stall it
     sim.sched.expect_peers(0)
-    sim.add("p0", Fake(1 * MB))
+    sim.add("p0", Fake(1.5 * MB))  # a compressible build: 1 MB/s on the wire is more in chunks
     sim.run()
     sim.check_accounts()
     assert sim.share("seeder") > 0.8
