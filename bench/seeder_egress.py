@@ -17,10 +17,9 @@ from the seeder (`bytes_from_seeder`: the seeder's response bodies, chunks
 zstd-compressed) and what the seeder process really wrote (the `wchar` counter
 of /proc/PID/io around the install; the seeder runs on uvloop, whose socket
 writes are write()/writev() calls and are counted there), which adds HTTP
-headers and its log. Friends send chunks uncompressed, and the share limit
-itself counts chunks at their uncompressed size (client/scheduler.py), so the
-seeder's share of the bytes is also set against what it sends when no friend
-is online. Every installed tree is compared file by file (SHA-256 and
+headers and its log. Friends send chunks zstd-compressed (level 1) and the
+share limit counts network bytes (client/scheduler.py); the seeder's share of
+the bytes is also set against what it sends when no friend is online. Every installed tree is compared file by file (SHA-256 and
 executable bit).
 
 Usage: .venv/bin/python bench/seeder_egress.py [--mb 100] [--repeats 2] [--out FILE]
@@ -432,16 +431,16 @@ def report(runs: list[Run], build: int, command: str, seconds: float, uptimes: t
         "any daemon ran; each row is a fresh client (new user, new MIST_HOME) running `mist install --json` "
         "while N friends run `mist daemon`; MIST_PEER_LOOPBACK=1 for the daemons and the client",
         "- share from seeder = `bytes_from_seeder / bytes_downloaded` from the client's --json (`bytes_from_seeder`: "
-        "the seeder's response bodies, compressed; `bytes_from_peers`: fresh chunks from friends, uncompressed); "
+        "the seeder's response bodies, compressed; `bytes_from_peers`: fresh chunks from friends as they crossed the link, compressed); "
         "seeder wrote = the seeder process's /proc/PID/io `wchar` around the install (adds HTTP headers and its log); "
         "friends sent = "
         "the daemons' `bytes_uploaded` delta (framing and duplicates included); seeder MB / seeder-only MB = "
         "`bytes_from_seeder` against its mean in the N=0 rows (the admin's upload saved, in the same compressed units)",
-        "- friends send chunks as they lie in their installed files (uncompressed: client/sharing.py), the seeder "
-        "sends them zstd-compressed, and the share cap counts chunks at their uncompressed size (client/scheduler.py "
-        "`_allowance`); so `bytes_downloaded` grows with friends online and the two seeder columns differ",
+        "- friends read chunks from their installed files and send them zstd-compressed at level 1 (client/sharing.py, "
+        "peer protocol 2), the seeder as stored (level 9); the share cap counts both in network bytes "
+        "(client/scheduler.py `_allowance`)",
         "- install MB/s = build MB / wall seconds around the `mist install` process (start-up included); "
-        "downloaded MB = what came over the wire (compressed from the seeder, uncompressed from friends)",
+        "downloaded MB = what came over the wire (compressed from both)",
         f"- friend upload cap: each friend's `mist share --upload-cap`; {DEFAULT_CAP}/s is the default a friend "
         "gets without changing anything (client/sharing_settings.py), so it bounds each friend's column in every row "
         "but the uncapped one",
