@@ -185,9 +185,11 @@ def test_a_friend_that_corrupts_chunks_is_dropped_reported_and_nothing_bad_is_wr
     newcomer = new_friend(stack, admin, tmp_path)
     try:
         for f in seeders[1:]:
-            f.stop_daemon()  # two sources only: the liar is sure to be asked
+            f.stop_daemon()  # one honest friend and the liar, and no seeder: the liar is sure to be asked
+        stack.stop_seeder()
         outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
     finally:
+        stack.start_seeder()
         liar.stop_daemon()
         for f in seeders[1:]:
             f.start_daemon()
