@@ -23,9 +23,6 @@ from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_split_services import start
 
-if os.geteuid() != 0:
-    pytest.skip("network namespaces need root (CI runs as root)", allow_module_level=True)
-
 TURN_USER, TURN_SECRET = "mist", "turn-secret-1"
 
 
