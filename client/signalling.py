@@ -87,6 +87,7 @@ class Signalling:
                 try:
                     await self._session(offers)
                     self.failures = 0
+                    self.last_error = "the tracker closed the connection (restarting?)"
                 except ServerRefused as exc:
                     if exc.status in (401, 403):
                         raise

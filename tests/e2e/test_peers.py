@@ -36,8 +36,20 @@ class Stack:
     tracker_url: str
     seeder_port: int
     data: Path
-    processes: list[subprocess.Popen]
+    processes: list[subprocess.Popen]  # the tracker
     seeder: subprocess.Popen | None = None
+
+    def start_tracker(self) -> None:
+        env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_SEEDER_SHARE": "0.2"}
+        port = self.tracker_url.rsplit(":", 1)[1]
+        self.processes = [start([BIN / "mist-tracker", "--data", str(self.data), "--port", port,
+                                 "--seeder-url", f"http://127.0.0.1:{self.seeder_port}/seeder"], env)]
+
+    def stop_tracker(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+        self.processes = []
 
     def start_seeder(self) -> None:
         self.seeder = start([BIN / "mist-seeder", "--store", str(self.data / "store"), "--port", str(self.seeder_port),
@@ -54,11 +66,8 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("peers") / "data"
     tracker_port, seeder_port = free_port(), free_port()
-    tracker_url = f"http://127.0.0.1:{tracker_port}"
-    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_SEEDER_SHARE": "0.2"}
-    tracker = start([BIN / "mist-tracker", "--data", str(data), "--port", str(tracker_port),
-                     "--seeder-url", f"http://127.0.0.1:{seeder_port}/seeder"], env)
-    s = Stack(tracker_url, seeder_port, data, [tracker])
+    s = Stack(f"http://127.0.0.1:{tracker_port}", seeder_port, data, [])
+    s.start_tracker()
     s.start_seeder()
     yield s
     for process in [*s.processes, *([s.seeder] if s.seeder else [])]:
@@ -365,3 +374,27 @@ def test_the_download_cap_holds_across_the_seeder_and_friends(
     content = sum(p.stat().st_size for p in game.rglob("*") if p.is_file())
     # A cap is a ceiling: the content cannot have come faster than 2 MB/s after the first 256 KiB.
     assert outcome["seconds"] >= (content - 256 * 1024) / 2_000_000 * 0.95, outcome["seconds"]
+
+
+def test_daemons_rejoin_the_swarm_after_the_tracker_restarts(
+    stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
+) -> None:
+    stack.stop_tracker()
+    deadline = time.monotonic() + 20
+    while any(f.local("/api/status")["connected"] for f in seeders):
+        assert time.monotonic() < deadline, "a daemon did not notice the tracker left"
+        time.sleep(0.05)
+    assert all(f.local("/api/status")["tracker_error"] for f in seeders)  # and says why
+    stack.start_tracker()
+    deadline = time.monotonic() + 30
+    while not all(f.local("/api/status")["connected"] for f in seeders):
+        assert time.monotonic() < deadline, "a daemon did not reconnect"
+        time.sleep(0.05)
+    newcomer = new_friend(stack, admin, tmp_path)
+    stack.stop_seeder()
+    try:
+        outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
+    finally:
+        stack.start_seeder()
+    assert_same_tree(game, tmp_path / "game")
+    assert outcome["bytes_from_peers"] == outcome["bytes_downloaded"] > 0  # they announced their builds again
