@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import secrets
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from client import peerlink, sharing_settings
 from client.api import Api
 from client.errors import ServerRefused
 from client.installer import Installer
+from client.journal import write_atomic
 from client.peerwire import DEFAULT_WINDOW
-from client.ratelimit import TokenBucket
+from client.ratelimit import CAP_BURST, TokenBucket
 from client.sharing import Library, Uploads, serve
 from client.sharing_settings import Sharing
 from client.signalling import Offer, Signalling
@@ -41,7 +43,6 @@ from shared.errors import MistError
 DAEMON_FILE = "daemon.json"
 SETTINGS_FILE = "sharing.json"
 SETTINGS_POLL = 1.0
-BURST = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,7 @@ def read_address(home: Path) -> Address | None:
 
 
 def _write_address(home: Path, address: Address) -> None:
-    path = home / DAEMON_FILE
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(address.__dict__, f)
-    os.replace(temporary, path)
+    write_atomic(home / DAEMON_FILE, json.dumps(address.__dict__).encode(), mode=0o600)  # the token is a secret
 
 
 def load_settings(home: Path) -> Sharing:
@@ -92,8 +88,8 @@ class Daemon:
     def __post_init__(self) -> None:
         self.library = Library(self.state, self.api)
         upload, download = caps_now(self.settings)
-        self.uploads = Uploads(TokenBucket(upload, BURST))
-        self.download = TokenBucket(download, BURST)
+        self.uploads = Uploads(TokenBucket(upload, CAP_BURST))
+        self.download = TokenBucket(download, CAP_BURST)
         self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement)
         self.token = secrets.token_urlsafe(24)
         self.busy = asyncio.Lock()  # one install or update at a time, like the CLI's folder lock
@@ -172,10 +168,16 @@ class Daemon:
         address = Address(f"http://127.0.0.1:{bound}", self.token, os.getpid())
         _write_address(self.home, address)
         on_ready(address)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a service manager's stop: clean up like Ctrl-C
+            loop.add_signal_handler(sig, stop.set)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.signalling.run())
-                group.create_task(self.watch_settings())
+                work = [group.create_task(self.signalling.run()), group.create_task(self.watch_settings())]
+                await stop.wait()
+                for task in work:
+                    task.cancel()
         finally:
             (self.home / DAEMON_FILE).unlink(missing_ok=True)
             await runner.cleanup()

@@ -27,7 +27,7 @@ from client.peerlink import PeerGone, PeerLink
 from client.peerwire import (BUSY, Corrupt, Downloader, Have, HaveAll, Hello, PeerProtocolError, Received, Refused,
                              Request as PeerRequest)
 from client.progress import Bar
-from client.ratelimit import TokenBucket
+from client.ratelimit import CAP_BURST, TokenBucket
 from client.scheduler import Request, Scheduler
 from client.signalling import Friend, Signalling, SwarmRefused
 from client.staging import write_at
@@ -347,7 +347,7 @@ async def peer_session(api: Api, max_peers: int, download_cap: int | None, wait:
         waiter = asyncio.create_task(signalling.wait_connected(wait))
         await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        yield Peers(signalling, max_peers=max_peers, download=TokenBucket(download_cap, 256 * 1024))
+        yield Peers(signalling, max_peers=max_peers, download=TokenBucket(download_cap, CAP_BURST))
     finally:
         runner.cancel()
         try:

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,15 @@ class Stack:
     def start_seeder(self) -> None:
         self.seeder = start([BIN / "mist-seeder", "--store", str(self.data / "store"), "--port", str(self.seeder_port),
                              "--tracker-url", self.tracker_url])
+
+    @contextmanager
+    def seeder_down(self) -> Iterator[None]:
+        """The seeder stopped for the length of the block: only friends can serve."""
+        self.stop_seeder()
+        try:
+            yield
+        finally:
+            self.start_seeder()
 
     def stop_seeder(self) -> None:
         assert self.seeder is not None
@@ -121,8 +131,9 @@ class Friend:
     def stop_daemon(self, kill: bool = False) -> None:
         if self.daemon is not None:
             self.daemon.kill() if kill else self.daemon.terminate()
-            self.daemon.wait(timeout=15)
+            assert self.daemon.wait(timeout=15) == 0 or kill
             self.daemon = None
+            assert kill or not (self.person.home / "daemon.json").exists()  # a stopped daemon leaves no address
 
 
 _count = 0
@@ -176,11 +187,8 @@ def test_with_the_seeder_stopped_the_install_completes_from_friends(
     stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
 ) -> None:
     newcomer = new_friend(stack, admin, tmp_path)
-    stack.stop_seeder()
-    try:
+    with stack.seeder_down():
         outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
-    finally:
-        stack.start_seeder()
     assert_same_tree(game, tmp_path / "game")
     assert outcome["bytes_from_seeder"] == 0 and outcome["bytes_from_peers"] > 0
 
@@ -391,10 +399,7 @@ def test_daemons_rejoin_the_swarm_after_the_tracker_restarts(
         assert time.monotonic() < deadline, "a daemon did not reconnect"
         time.sleep(0.05)
     newcomer = new_friend(stack, admin, tmp_path)
-    stack.stop_seeder()
-    try:
+    with stack.seeder_down():
         outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
-    finally:
-        stack.start_seeder()
     assert_same_tree(game, tmp_path / "game")
     assert outcome["bytes_from_peers"] == outcome["bytes_downloaded"] > 0  # they announced their builds again
