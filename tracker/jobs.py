@@ -6,20 +6,28 @@ patch maker (HDiffPatch patches for a new build from the build before it and
 from every build friends hold, after each push; and for jumps clients asked for),
 and the garbage collector (nightly, after `mistpipe rm`, and on `mistpipe gc`).
 
-The embedded default keeps the queue in SQLite beside the database; the tracker
-enqueues, the worker process executes and stores results the tracker reads.
+The embedded default keeps the queue in SQLite beside the database; with
+MIST_REDIS_URL set (the compose stack) it lives in Redis, under the key prefix
+MIST_QUEUE_NAME (default "mist"), so several installs can share one Redis.
+Either way the tracker enqueues, the worker process executes and stores
+results the tracker reads.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huey import SqliteHuey, crontab
+import redis
+import redis.exceptions
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import TaskException
 from huey.api import TaskWrapper
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
@@ -32,18 +40,22 @@ from tracker.scrub import scrub
 from tracker.steam import SteamError, fetch_appdetails
 
 RESULT_TTL = 7 * 24 * 3600
+# Redis gone away (a restart, a network cut). Each command is retried for about 3 s first, which
+# covers a restart; after that the caller decides whether the request can succeed without its job.
+QUEUE_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=6)
 
 
 @dataclass
 class Jobs:
-    huey: SqliteHuey
+    huey: Huey
     scrub_store: TaskWrapper
     sync_steam: TaskWrapper
     make_patches: TaskWrapper
     collect_garbage: TaskWrapper
 
     def __repr__(self) -> str:
-        return f"Jobs(queue={self.huey.storage.filename!r}, pending={self.huey.pending_count()})"
+        return f"Jobs(queue={self.huey.storage.__class__.__name__}:{self.huey.name!r})"
 
     def enqueue_scrub(self) -> str:
         return self._issued(str(self.scrub_store().id))
@@ -76,8 +88,19 @@ class Jobs:
             return True, {"error": f"the job failed: {exc.metadata.get('error', exc)}; the worker's log has the details"}
 
 
+def open_queue(data: Path) -> Huey:
+    """The queue: Redis when MIST_REDIS_URL is set, else SQLite in the data directory."""
+    name = os.environ.get("MIST_QUEUE_NAME") or "mist"
+    redis_url = os.environ.get("MIST_REDIS_URL")
+    if redis_url:
+        pool = redis.ConnectionPool.from_url(redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES),
+                                             health_check_interval=30)
+        return RedisHuey(name, connection_pool=pool, results=True)
+    return SqliteHuey(name, filename=str(data / "jobs.db"), results=True)
+
+
 def open_jobs(data: Path) -> Jobs:
-    huey = SqliteHuey("mist", filename=str(data / "jobs.db"), results=True)
+    huey = open_queue(data)
     store_root = data / "store"
 
     def scrub_now() -> dict[str, object]:
