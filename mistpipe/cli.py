@@ -11,7 +11,7 @@ from client import credentials
 from client.commandline import do_login, emit, read_password, run, session
 from client.home import mist_home
 from client.progress import for_output, human
-from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store
+from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store, wait_for_job
 from mistpipe.push import push as push_build
 
 TOOL = "mistpipe"
@@ -107,6 +107,7 @@ def push(game: str, folder: Path, version: str, level: int, wait: bool, as_json:
         "bytes_uploaded": result.bytes_uploaded, "digest": result.digest,
         "patch_job": result.patch_job, "patches_coming": result.patches_coming,
         **({"patches": made} if made is not None else {}),
+        **({"warning": result.warning} if result.warning else {}),
         "seconds": round(time.monotonic() - started, 3),
     }, text)
 
@@ -134,8 +135,13 @@ def rm(game: str, version: str, wait: bool, as_json: bool) -> None:
 
     removed = run(go)
     gc = removed["gc"]
-    emit(as_json, removed, f"Removed {game} {version}. " + (
-        _gc_text(gc["result"]) if gc["done"] else f"Its chunks are being collected (job {gc['job']})."))
+    if removed.get("warning"):
+        after = f"Warning: {removed['warning']}."
+    elif gc["done"]:
+        after = _gc_text(gc["result"])
+    else:
+        after = f"Its chunks are being collected (job {gc['job']})."
+    emit(as_json, removed, f"Removed {game} {version}. {after}")
 
 
 @main.command()
@@ -150,6 +156,21 @@ def gc(wait: bool, as_json: bool) -> None:
 
     report = run(go)
     emit(as_json, report, _gc_text(report["result"]) if report["done"] else f"Garbage collection queued as job {report['job']}.")
+
+
+@main.command()
+@click.argument("job_id", metavar="JOB")
+@click.option("--wait", is_flag=True, help="Return only once the worker has finished the job.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def job(job_id: str, wait: bool, as_json: bool) -> None:
+    """Show a background job's result (the job ids that push, rm and gc print)."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await wait_for_job(api, job_id, wait, first_look=True)
+
+    status = run(go)
+    emit(as_json, status, f"Job {job_id}: " + (f"done, {status['result']}" if status["done"] else "not finished yet"))
 
 
 def _gc_text(result: dict) -> str:

@@ -18,8 +18,9 @@ def _notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def wait_for_job(api: Api, job: str, wait: bool, notice: Callable[[str], None] = _notice) -> dict[str, Any]:
-    """The job's status; with `wait`, once the worker has finished it.
+async def wait_for_job(api: Api, job: str, wait: bool, notice: Callable[[str], None] = _notice,
+                       first_look: bool = False) -> dict[str, Any]:
+    """The job's status; with `wait`, once the worker has finished it; with `first_look`, asked at once.
 
     Only a worker runs jobs: if none runs (the services started apart, without `mist-worker`), this would
     wait in silence, so after a few seconds it says what it is waiting for and what runs it.
@@ -27,6 +28,8 @@ async def wait_for_job(api: Api, job: str, wait: bool, notice: Callable[[str], N
     status: dict[str, Any] = {"job": job, "done": False, "result": None}
     started = time.monotonic()
     told = False
+    if first_look:
+        status = await api.call("GET", f"/api/admin/jobs/{job}")
     while wait and not status["done"]:
         await asyncio.sleep(POLL_SECONDS)  # the worker runs the job; the tracker only stores its result
         status = await api.call("GET", f"/api/admin/jobs/{job}")
@@ -50,7 +53,8 @@ async def collect_garbage(api: Api, wait: bool) -> dict[str, Any]:
 async def remove_build(api: Api, game: str, version: str, wait: bool) -> dict[str, Any]:
     """Remove a build from the catalog; with `wait`, also until the garbage collector it started has finished."""
     removed = await api.call("DELETE", f"/api/games/{game}/builds/{version}")
-    return {**removed, "gc": await wait_for_job(api, removed["gc_job"], wait)}
+    waits = wait and bool(removed["gc_job"])  # no job when the queue was down: the nightly run collects
+    return {**removed, "gc": await wait_for_job(api, removed["gc_job"], waits)}
 
 
 async def resync_steam(api: Api, game: str, wait: bool) -> dict[str, Any]:

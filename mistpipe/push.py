@@ -42,6 +42,7 @@ class PushResult:
     patch_job: str = ""
     patches_coming: int = 0
     patches: dict[str, Any] | None = None  # the patch job's result, when the push waited for it
+    warning: str = ""  # the build is in, but something after it was not done (its patches were not queued)
 
 
 def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
@@ -109,11 +110,14 @@ async def push(
     except ServerRefused as exc:
         raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
     made = None
-    if wait:
+    if build.get("warning"):
+        progress.say(f"Warning: {build['warning']}.")
+    elif wait:
         progress.say(f"Making patches into {version} ({build['patches_coming']} changed files to diff) ...")
         made = (await wait_for_job(api, build["patch_job"], True))["result"]
     return PushResult(
         version=version, files=len(manifest.files), bytes_total=manifest.total_size, chunks_total=len(sizes),
         chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
         patch_job=build["patch_job"], patches_coming=build["patches_coming"], patches=made,
+        warning=build.get("warning", ""),
     )

@@ -10,6 +10,7 @@ collector, which removes the objects no remaining build needs.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from shared import compression, manifest as manifest_mod
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, queries
+from tracker.jobs import QUEUE_OUTAGES
 from tracker.planner import patch_pairs
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
 from tracker.catalog import viewer
@@ -25,6 +27,7 @@ from tracker.web import CONTEXT, admin
 MAX_MANIFEST = 256 * 1024 * 1024
 TICKET_LIFETIME = 3600
 MISSING_SHOWN = 20
+log = logging.getLogger("mist.tracker")
 
 
 def seeder_url(request: web.Request) -> str:
@@ -60,8 +63,14 @@ async def commit_build(request: web.Request) -> web.Response:
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
     ))
-    job, coming = await _queue_patches(ctx, slug, manifest)
-    return web.json_response({**row.to_json(), "patch_job": job, "patches_coming": coming}, status=201)
+    answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
+    try:
+        answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)
+    except QUEUE_OUTAGES as exc:  # the build is committed and installable; patches only save friends bytes
+        log.error("build %s %s committed, but its patch job could not be queued: %s", slug, manifest.version, exc)
+        answer["warning"] = ("the job queue is unavailable, so no patches into this build were queued; "
+                             "friends' update requests queue them once it is back")
+    return web.json_response(answer, status=201)
 
 
 async def _queue_patches(ctx: TrackerContext, slug: str, manifest: manifest_mod.Manifest) -> tuple[str, int]:
@@ -81,8 +90,13 @@ async def remove_build(request: web.Request) -> web.Response:
     admin(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     await ctx.db.run(lambda s: queries.remove_build(s, slug, version))
-    job = await asyncio.to_thread(ctx.jobs.enqueue_gc)
-    return web.json_response({"game": slug, "removed": version, "gc_job": job})
+    answer = {"game": slug, "removed": version, "gc_job": ""}
+    try:
+        answer["gc_job"] = await asyncio.to_thread(ctx.jobs.enqueue_gc)
+    except QUEUE_OUTAGES as exc:
+        log.error("build %s %s removed, but the garbage collector could not be queued: %s", slug, version, exc)
+        answer["warning"] = "the job queue is unavailable; the nightly collection will free the build's data"
+    return web.json_response(answer)
 
 
 async def get_manifest(request: web.Request) -> web.Response:

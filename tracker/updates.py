@@ -10,6 +10,7 @@ for them, which the plan reports as coming.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -22,9 +23,12 @@ from shared.manifest import Manifest
 from tracker.catalog import viewer
 from tracker.db import patches as patch_queries, queries
 from tracker.errors import BadRequest
+from tracker.jobs import QUEUE_OUTAGES
 from tracker.patching import make_all
 from tracker.planner import patch_pairs, plan_update, write_chunks
 from tracker.web import CONTEXT, json_body
+
+log = logging.getLogger("mist.tracker")
 
 MAX_PLAN_BODY = 32 * 1024 * 1024  # a write list for a game of ~200k files
 MAX_HELD = 64
@@ -135,10 +139,14 @@ async def _patch_on_demand(
                 del queued[key]
     fresh = [(s, t) for s, t in awaited if (s.sha256, t.sha256) not in queued]
     if fresh:
-        job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, version, digests, sorted({t.path for _, t in fresh}))
-        for s, t in fresh:
-            queued[(s.sha256, t.sha256)] = job
-    return [{"path": t.path, "job": queued[(s.sha256, t.sha256)]} for s, t in awaited]
+        try:
+            job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, version, digests, sorted({t.path for _, t in fresh}))
+        except QUEUE_OUTAGES as exc:  # the plan stands without them: those files come as chunks
+            log.error("patches for a jump to %s %s could not be queued: %s", slug, version, exc)
+        else:
+            for s, t in fresh:
+                queued[(s.sha256, t.sha256)] = job
+    return [{"path": t.path, "job": queued[(s.sha256, t.sha256)]} for s, t in awaited if (s.sha256, t.sha256) in queued]
 
 
 def routes() -> list[web.RouteDef]:

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from aiohttp import web
 
 from shared.errors import MistError, status_for
@@ -20,8 +22,17 @@ MAX_JSON_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(status: int, message: str, detail: object = None) -> web.Response:
-    return web.json_response({"error": message, "detail": detail}, status=status)
+RETRY_AFTER_OUTAGE = 5  # seconds: a database or Redis restart takes about this long
+
+
+def error_response(status: int, message: str, detail: object = None, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message, "detail": detail}, status=status, headers=headers)
+
+
+def _outage(part: str) -> web.Response:
+    return error_response(503, f"the {part} is unavailable right now; nothing was changed, try again in a minute "
+                          "(if it lasts, the admin should check the server's log)",
+                          {"unavailable": part}, {"Retry-After": str(RETRY_AFTER_OUTAGE)})
 
 
 @web.middleware
@@ -35,6 +46,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason)
         raise
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        # The connection to the database was lost (a restart, a network cut): the transaction rolled back.
+        log.error("database unavailable in %s %s: %s", request.method, request.path, exc.orig or exc)
+        return _outage("database")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        log.error("job queue unavailable in %s %s: %s", request.method, request.path, exc)
+        return _outage("job queue")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal error; the server log has the details")
