@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-
-import aioice.ice
-
-from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from client.peerwire import Message, PeerProtocolError, parse
 from shared.errors import MistError
@@ -30,9 +28,24 @@ OPEN_TIMEOUT = 15.0
 
 LOOPBACK_ENV = "MIST_PEER_LOOPBACK"
 
+if TYPE_CHECKING:
+    from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection
+
+
+def _aiortc() -> ModuleType:
+    """aiortc, imported on the first link: it costs a third of a second, which every `mist` command
+    would pay at start though most never open a link."""
+    import aiortc
+
+    if os.environ.get(LOOPBACK_ENV) == "1":
+        allow_loopback()
+    return aiortc
+
 
 def allow_loopback() -> None:
     """Offer 127.0.0.1 too (aioice leaves it out): for several clients on one machine with no other address."""
+    import aioice.ice
+
     original = aioice.ice.get_host_addresses
     if getattr(original, "mist_loopback", False):
         return
@@ -43,10 +56,6 @@ def allow_loopback() -> None:
 
     with_loopback.mist_loopback = True  # type: ignore[attr-defined]
     aioice.ice.get_host_addresses = with_loopback
-
-
-if os.environ.get(LOOPBACK_ENV) == "1":
-    allow_loopback()
 
 
 class PeerGone(MistError):
@@ -62,16 +71,17 @@ class IceServer:
     credential: str = ""
 
 
-def _configuration(ice: tuple[IceServer, ...]) -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[
-        RTCIceServer(list(s.urls), username=s.username or None, credential=s.credential or None) for s in ice
+def _configuration(ice: tuple[IceServer, ...]) -> "RTCConfiguration":
+    rtc = _aiortc()
+    return rtc.RTCConfiguration(iceServers=[
+        rtc.RTCIceServer(list(s.urls), username=s.username or None, credential=s.credential or None) for s in ice
     ])
 
 
 class PeerLink:
     """One open data channel: send and receive parsed messages."""
 
-    def __init__(self, connection: RTCPeerConnection, channel: RTCDataChannel) -> None:
+    def __init__(self, connection: "RTCPeerConnection", channel: "RTCDataChannel") -> None:
         self._connection, self._channel = connection, channel
         self._incoming: asyncio.Queue[Message | BaseException] = asyncio.Queue()
         self._drained = asyncio.Event()
@@ -122,7 +132,7 @@ class PeerLink:
 class Offering:
     """The side that opens the link: it has sent its offer and waits for the answer."""
 
-    def __init__(self, connection: RTCPeerConnection, channel: RTCDataChannel) -> None:
+    def __init__(self, connection: "RTCPeerConnection", channel: "RTCDataChannel") -> None:
         self._connection, self._channel = connection, channel
         self._open = asyncio.Event()
         channel.on("open", self._open.set)
@@ -133,7 +143,7 @@ class Offering:
 
     async def complete(self, answer_sdp: str) -> PeerLink:
         try:
-            await self._connection.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+            await self._connection.setRemoteDescription(_aiortc().RTCSessionDescription(answer_sdp, "answer"))
         except ValueError as exc:
             await self._connection.close()
             raise PeerGone(f"the friend's answer is not valid SDP ({exc})") from None
@@ -147,7 +157,7 @@ class Offering:
 
 async def offer(ice: tuple[IceServer, ...] = ()) -> tuple[Offering, str]:
     """Start a link: the offer's SDP text goes to the friend through the tracker."""
-    connection = RTCPeerConnection(_configuration(ice))
+    connection = _aiortc().RTCPeerConnection(_configuration(ice))
     channel = connection.createDataChannel(CHANNEL, ordered=True)
     await connection.setLocalDescription(await connection.createOffer())
     return Offering(connection, channel), connection.localDescription.sdp
@@ -156,7 +166,7 @@ async def offer(ice: tuple[IceServer, ...] = ()) -> tuple[Offering, str]:
 class Answering:
     """The side that accepted an offer: it has sent its answer and waits for the channel to open."""
 
-    def __init__(self, connection: RTCPeerConnection, ready: asyncio.Future[PeerLink]) -> None:
+    def __init__(self, connection: "RTCPeerConnection", ready: asyncio.Future[PeerLink]) -> None:
         self._connection, self._ready = connection, ready
 
     async def link(self, timeout: float = OPEN_TIMEOUT) -> PeerLink:
@@ -172,10 +182,10 @@ class Answering:
 
 async def answer(offer_sdp: str, ice: tuple[IceServer, ...] = ()) -> tuple[Answering, str]:
     """Accept a friend's offer: the answer's SDP text goes back; `link()` gives the link once it is open."""
-    connection = RTCPeerConnection(_configuration(ice))
+    connection = _aiortc().RTCPeerConnection(_configuration(ice))
     ready: asyncio.Future[PeerLink] = asyncio.get_running_loop().create_future()
 
-    def on_channel(channel: RTCDataChannel) -> None:
+    def on_channel(channel: "RTCDataChannel") -> None:
         if channel.label != CHANNEL or ready.done():
             return
         link = PeerLink(connection, channel)  # listen at once: the first message may already be on its way
@@ -191,7 +201,7 @@ async def answer(offer_sdp: str, ice: tuple[IceServer, ...] = ()) -> tuple[Answe
 
     connection.on("datachannel", on_channel)
     try:
-        await connection.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        await connection.setRemoteDescription(_aiortc().RTCSessionDescription(offer_sdp, "offer"))
         await connection.setLocalDescription(await connection.createAnswer())
     except ValueError as exc:
         await connection.close()
