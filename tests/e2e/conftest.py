@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+
+from tests import backends
 
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-secret-1"
@@ -35,10 +38,20 @@ class Server:
     def store_path(self, sha256: str) -> Path:
         return self.data / "store" / sha256[:2] / sha256[2:4] / sha256
 
+    def sql(self, statement: str, **params: object) -> list[tuple]:
+        """Run one SQL statement on the server's database (SQLite or PostgreSQL), committed; its rows."""
+        engine = create_engine(backends.database_url(self.data))
+        try:
+            with engine.begin() as connection:
+                result = connection.execute(text(statement), params)
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            engine.dispose()
+
 
 def start_server(data: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **(extra_env or {})}
+    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **backends.backend_env(data), **(extra_env or {})}
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,

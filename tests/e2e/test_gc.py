@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -39,8 +38,7 @@ def two_versions(base: Path) -> tuple[Path, Path]:
 
 
 def patch_objects(server: Server) -> set[str]:
-    with sqlite3.connect(server.data / "tracker.db") as db:
-        return {row[0] for row in db.execute("SELECT object_sha FROM patches WHERE object_sha IS NOT NULL")}
+    return {row[0] for row in server.sql("SELECT object_sha FROM patches WHERE object_sha IS NOT NULL")}
 
 
 def test_rm_and_gc_free_only_what_the_removed_build_needed(server: Server, admin: Person, friend: Person, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import backends
 from tests.e2e import netns
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
@@ -83,7 +84,8 @@ def test_friends_behind_nat_transfer_a_game_peer_to_peer(
         _wait_for_log(turn, log, "Total General servers", "coturn")
 
         data = tmp_path / "data"
-        env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_ICE_SERVERS": json.dumps(ice)}
+        env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_ICE_SERVERS": json.dumps(ice),
+               **backends.backend_env(data)}
         tracker_url, seeder_url = f"http://{public}:8700", f"http://{public}:8701/seeder"
         processes.append(start([*net.exec("pub"), BIN / "mist-tracker", "--data", data, "--host", public,
                                 "--port", "8700", "--seeder-url", seeder_url], env))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-import sqlite3
 import time
 from pathlib import Path
 
@@ -58,10 +57,7 @@ def sha(path: Path) -> str:
 
 def patch_rows(server: Server, target: str) -> list[tuple[str, str, str | None, int]]:
     """(source content, algorithm, object, stored size) of every patch the tracker made or tried into `target`."""
-    with sqlite3.connect(server.data / "tracker.db") as db:
-        return db.execute(
-            "SELECT source_sha, algorithm, object_sha, stored_size FROM patches WHERE target_sha = ?", (target,)
-        ).fetchall()
+    return server.sql("SELECT source_sha, algorithm, object_sha, stored_size FROM patches WHERE target_sha = :t", t=target)
 
 
 def test_a_recompiled_binary_travels_as_a_patch(server: Server, admin: Person, friend: Person, tmp_path) -> None:
@@ -132,9 +128,8 @@ def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, f
     stored = compression.compress(impostor, 19)
     server.store_path(name).parent.mkdir(parents=True, exist_ok=True)
     server.store_path(name).write_bytes(stored)
-    with sqlite3.connect(server.data / "tracker.db") as db:
-        db.execute("UPDATE patches SET object_sha = ?, object_size = ?, stored_size = 1 WHERE target_sha = ?",
-                   (name, len(impostor), target))
+    server.sql("UPDATE patches SET object_sha = :o, object_size = :n, stored_size = 1 WHERE target_sha = :t",
+               o=name, n=len(impostor), t=target)
     game = tmp_path / "game"
     friend.json("mist", "install", "trap", "--dir", str(game), "--version", "1")
     moved = friend.json("mist", "update", "trap", "--to", "2")
@@ -142,8 +137,7 @@ def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, f
     assert_same_tree(v2, game)
 
     # 2. The honest patch, but bit rot in the store: its bytes no longer hash to its name.
-    with sqlite3.connect(server.data / "tracker.db") as db:
-        db.execute("UPDATE patches SET object_sha = ? WHERE target_sha = ?", (honest, target))
+    server.sql("UPDATE patches SET object_sha = :o WHERE target_sha = :t", o=honest, t=target)
     original = server.store_path(honest).read_bytes()
     flipped = bytearray(compression.decompress(original, compression.content_size(original)))
     flipped[-1] ^= 0xFF

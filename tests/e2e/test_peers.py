@@ -23,6 +23,7 @@ from client.api import Api
 from client.signalling import Signalling, SwarmRefused
 from shared import manifest
 from tests.client.loopback_ice import loopback_ice  # noqa: F401 (a fixture)
+from tests import backends
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_faults import one_line_error
@@ -41,7 +42,8 @@ class Stack:
     seeder: subprocess.Popen | None = None
 
     def start_tracker(self) -> None:
-        env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_SEEDER_SHARE": "0.2"}
+        env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_SEEDER_SHARE": "0.2",
+               **backends.backend_env(self.data)}
         port = self.tracker_url.rsplit(":", 1)[1]
         self.processes = [start([BIN / "mist-tracker", "--data", str(self.data), "--port", port,
                                  "--seeder-url", f"http://127.0.0.1:{self.seeder_port}/seeder"], env)]

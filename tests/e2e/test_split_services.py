@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests import backends
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 
@@ -27,7 +28,7 @@ def test_tracker_seeder_and_worker_run_as_separate_services(tmp_path: Path) -> N
     data = tmp_path / "data"
     tracker_port, seeder_port = free_port(), free_port()
     tracker_url, seeder_url = f"http://127.0.0.1:{tracker_port}", f"http://127.0.0.1:{seeder_port}/seeder"
-    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **backends.backend_env(data)}
     processes = []
     try:
         processes.append(start([BIN / "mist-tracker", "--data", str(data), "--port", str(tracker_port),
@@ -48,7 +49,8 @@ def test_tracker_seeder_and_worker_run_as_separate_services(tmp_path: Path) -> N
         assert pushing.stderr is not None
         said = pushing.stderr.readline()
         assert "still waiting for job" in said and "mist-worker" in said, said
-        worker = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(worker)
         out, _ = pushing.communicate(timeout=60)
         pushed = json.loads(out)

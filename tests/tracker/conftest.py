@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from tests import backends
 from tracker.accounts import ensure_admin
 from tracker.config import Settings, TrackerContext
 from tracker.embedded import build_app
 
 ADMIN_PASSWORD = "admin-password-1"
+
+
+@pytest.fixture(autouse=True)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tracker opened on the test's tmp_path uses this run's database and queue (see tests/backends.py)."""
+    if "tmp_path" in request.fixturenames:
+        for name, value in backends.backend_env(request.getfixturevalue("tmp_path")).items():
+            monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

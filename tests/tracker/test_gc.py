@@ -16,6 +16,7 @@ from shared import compression
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import FileEntry, Manifest
+from tests import backends
 from tracker import gc
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, migrate, open_engine
@@ -131,7 +132,7 @@ def commit(db: Database, store: DirectoryChunkStore, manifest: Manifest) -> None
 
 def test_removing_a_build_then_collecting_keeps_exactly_what_is_needed(tmp_path: Path) -> None:
     store = DirectoryChunkStore(tmp_path / "store", durable=False)
-    engine = open_engine(f"sqlite:///{tmp_path / 'tracker.db'}")
+    engine = open_engine(backends.database_url(tmp_path))
     migrate(engine)
     db = Database(engine)
     db.call(lambda s: queries.add_game(s, "g", "G"))

@@ -6,6 +6,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
+from tests import backends
 from tracker.db.engine import MIGRATIONS, migrate, open_engine
 from tracker.db.models import Base
 
@@ -19,7 +20,7 @@ def upgrade_to(engine, revision: str) -> None:
 
 
 def test_migrating_from_empty_creates_exactly_the_models(tmp_path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'db'}")
+    engine = open_engine(backends.database_url(tmp_path))
     migrate(engine)
     tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
     assert tables == set(Base.metadata.tables)
@@ -28,7 +29,7 @@ def test_migrating_from_empty_creates_exactly_the_models(tmp_path) -> None:
 
 
 def test_games_from_the_first_schema_become_public_games(tmp_path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'db'}")
+    engine = open_engine(backends.database_url(tmp_path))
     upgrade_to(engine, "0001")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO games (slug, title, created_at) VALUES ('old', 'Old', '2026-01-01')"))
