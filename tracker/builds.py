@@ -16,6 +16,7 @@ from aiohttp import web
 from shared import compression, manifest as manifest_mod
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.config import TrackerContext
+from tracker.counters import COUNTERS
 from tracker.db import patches as patch_queries, queries
 from tracker.planner import patch_pairs
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
@@ -60,6 +61,7 @@ async def commit_build(request: web.Request) -> web.Response:
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
     ))
+    request.app[COUNTERS].builds_published.inc()
     job, coming = await _queue_patches(ctx, slug, manifest)
     return web.json_response({**row.to_json(), "patch_job": job, "patches_coming": coming}, status=201)
 

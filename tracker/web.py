@@ -13,6 +13,7 @@ from shared.errors import MistError, status_for
 from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
 from tracker.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from tracker.observability import error_json
 
 log = logging.getLogger("mist.tracker")
 CONTEXT = web.AppKey("context", TrackerContext)
@@ -21,7 +22,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(status: int, message: str, detail: object = None) -> web.Response:
-    return web.json_response({"error": message, "detail": detail}, status=status)
+    return error_json(status, message, detail)
 
 
 @web.middleware
