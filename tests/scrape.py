@@ -19,5 +19,12 @@ class Scrape:
             raise KeyError(f"no sample {name} {labels} in the scrape")
         return sum(found)
 
+    def get(self, name: str, labels: dict[str, str] | None = None, default: float = 0.0) -> float:
+        """As [] but `default` where no sample matches (a labelled counter appears only once it moved)."""
+        try:
+            return self[name, labels or {}]
+        except KeyError:
+            return default
+
     def has(self, name: str) -> bool:
         return any(n == name for n, _, _ in self.samples)
