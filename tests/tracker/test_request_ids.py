@@ -11,8 +11,12 @@ import re
 import pytest
 from aiohttp import web
 
+from client.api import login
+from client.errors import ServerRefused
 from tests.scrape import Scrape
 from tracker import observability
+from tracker.app import make_app
+from tracker.config import Settings, TrackerContext
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
 from tracker.observability import JsonFormatter, RequestIdFilter, sane_request_id
 
@@ -126,3 +130,20 @@ async def test_requests_are_counted_by_route_template_and_status(client) -> None
     assert scraped[("mist_http_requests_total", {"route": "unmatched", "status": "404"})] == 1
     assert scraped[("mist_http_request_duration_seconds_count", {"route": "/busy"})] == 3
     assert scraped[("mist_http_response_bytes_total", {"route": "/busy"})] == 3 * len(b'{"done": true}')
+
+
+async def test_a_server_error_gives_the_user_an_id_that_finds_the_server_s_log_line(tmp_path, aiohttp_client, lines) -> None:
+    """The real tracker with its database gone, and the real client's login: the message quotes the id."""
+    ctx = TrackerContext.open(Settings(data=tmp_path))
+    client = await aiohttp_client(make_app(ctx))
+    for name in ("tracker.db", "tracker.db-wal", "tracker.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    ctx.db.engine.dispose()
+    with pytest.raises(ServerRefused) as refused:
+        await login(str(client.make_url("")).rstrip("/"), "admin", "whatever-password")
+    assert refused.value.status == 500
+    quoted = re.search(r"request id ([0-9a-f]{16}): quote it", str(refused.value))
+    assert quoted, str(refused.value)
+    logged = [line for line in lines() if line["request_id"] == quoted.group(1)]
+    assert [line["logger"] for line in logged] == ["mist.tracker", "mist.access"]
+    assert "unhandled error in POST /api/login" in logged[0]["message"] and "OperationalError" in logged[0]["exception"]
