@@ -28,6 +28,9 @@ async def _error(response: aiohttp.ClientResponse) -> ServerRefused:
         message, detail = body.get("error") or response.reason, body.get("detail")
     except (ValueError, aiohttp.ContentTypeError, AttributeError):
         message, detail = f"{response.status} {response.reason}", None
+    request_id = response.headers.get("X-Request-Id", "")
+    if response.status >= 500 and request_id:
+        message = f"{message} (request id {request_id}: quote it to the admin)"  # it finds the server's log lines
     return ServerRefused(response.status, str(message), detail)
 
 

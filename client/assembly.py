@@ -52,6 +52,7 @@ class Assembly:
         `peers` reaches online friends, who serve chunks beside the seeder."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
+        self.chunks_from_peers = 0
         self.peer_tally: swarm.Tally | None = None
         self.routes = routes or Routes({})
         self.holders, self.unknown = dict(holders or {}), dict(unknown or {})
@@ -264,5 +265,6 @@ class Assembly:
                                                  target.game, target.version, self.build or target.digest())
                     self.received[CHUNKS] += tally.from_seeder + tally.from_peers
                     self.from_peers += tally.from_peers
+                    self.chunks_from_peers += tally.chunks_from_peers
                     self.written += tally.written
                     self.peer_tally = tally

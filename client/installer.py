@@ -371,6 +371,9 @@ class Installer:
             crashpoints.reach("journal-written")
             await asyncio.to_thread(self._finish_journal, root)
         shutil.rmtree(root / MIST_DIR, ignore_errors=True)
+        if received and self.peers is not None:
+            await self.peers.signalling.tally(digest, assembly.from_peers, assembly.chunks_from_peers,
+                                              received - assembly.from_peers)
         return Outcome(
             game=game, version=version, bytes_written=assembly.written, bytes_downloaded=received,
             bytes_reused=assembly.reused, bytes_unchanged=sum(f.size for f in plan.unchanged),

@@ -25,6 +25,7 @@ from shared.errors import MistError
 
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 REPLY_TIMEOUT = 15.0
+TALLY_TIMEOUT = 5.0  # a finished download waits at most this long to tell the tracker where its bytes came from
 ANSWER_TIMEOUT = 15.0
 
 
@@ -217,4 +218,16 @@ class Signalling:
         try:
             await self.request({"op": "report", "peer": peer, "build": build, "reason": reason})
         except (TrackerUnavailable, SwarmRefused):
+            pass
+
+    async def tally(self, build: str, bytes_from_peers: int, chunks_from_peers: int, bytes_from_seeder: int) -> None:
+        """Tell the tracker where a finished download's bytes came from (its /metrics counts them); best effort."""
+        if not self.connected:
+            return
+        try:
+            await asyncio.wait_for(self.request({
+                "op": "tally", "build": build, "bytes_from_peers": bytes_from_peers,
+                "chunks_from_peers": chunks_from_peers, "bytes_from_seeder": bytes_from_seeder,
+            }), TALLY_TIMEOUT)
+        except (TrackerUnavailable, SwarmRefused, TimeoutError):
             pass

@@ -54,6 +54,7 @@ class Tally:
 
     from_seeder: int = 0
     from_peers: int = 0
+    chunks_from_peers: int = 0
     written: int = 0
     peers_used: int = 0
     peers_dropped: dict[str, str] = field(default_factory=dict)  # friend's user -> why
@@ -294,6 +295,7 @@ class _Download:
                 await self._cancel(cancel.source_id, cancel.hash)
             if receipt.fresh:
                 self.tally.from_peers += event.wire or len(event.data)
+                self.tally.chunks_from_peers += 1
                 paths = self.targets[event.sha256]
                 await asyncio.to_thread(_write, paths, event.data)
                 self._count([event.sha256])

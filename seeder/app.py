@@ -24,7 +24,10 @@ from shared import compression, manifest as manifest_mod, pack, patch, rdiff, ti
 from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, status_for
 from shared.manifest import FileEntry
+from seeder import health
 from seeder.verify import verify_upload
+from tracker import observability
+from tracker.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
 
 log = logging.getLogger("mist.seeder")
 MAX_HASHES_PER_REQUEST = 100_000
@@ -40,6 +43,39 @@ MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at on
 class BuildContents:
     chunks: frozenset[str]
     files: dict[str, FileEntry]
+
+
+@dataclass
+class SeederCounters:
+    """What the seeder counts; in a counting directory (several seeder processes), summed over them on scrape."""
+
+    chunks_served: Counter
+    chunk_bytes_served: Counter
+    patches_served: Counter
+    patch_bytes_served: Counter
+    missing: Counter
+    deltas_served: Counter
+    chunks_uploaded: Counter
+    chunk_bytes_uploaded: Counter
+    refusals: Counter
+
+    @classmethod
+    def on(cls, registry: Registry) -> "SeederCounters":
+        c = registry.counter
+        return cls(
+            c("mist_seeder_chunks_served", "Chunks sent from the store in chunk packs"),
+            c("mist_seeder_chunk_bytes_served", "Stored (compressed) bytes of the chunks sent"),
+            c("mist_seeder_patches_served", "Patch objects sent from the store in chunk packs"),
+            c("mist_seeder_patch_bytes_served", "Stored bytes of the patch objects sent"),
+            c("mist_seeder_objects_missing", "Objects asked for that the store lacks (answered MISSING)"),
+            c("mist_seeder_deltas_served", "rdiff deltas sent (those not smaller than the chunks are not)"),
+            c("mist_seeder_chunks_uploaded", "Chunks received from pushes, verified and stored"),
+            c("mist_seeder_chunk_bytes_uploaded", "Compressed bytes of the chunks received from pushes"),
+            c("mist_seeder_ticket_refusals", "Requests refused for their ticket (none, forged, expired, other build)"),
+        )
+
+
+SEEDER_COUNTERS = web.AppKey("seeder_counters", SeederCounters)
 
 
 @dataclass
@@ -107,10 +143,18 @@ SEEDER = web.AppKey("seeder", SeederContext)
 async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     try:
         return await handler(request)
+    except TicketError as exc:
+        request.app[SEEDER_COUNTERS].refusals.inc()
+        return observability.error_json(status_for(exc), str(exc))
     except MistError as exc:
-        return web.json_response({"error": str(exc), "detail": None}, status=status_for(exc))
+        return observability.error_json(status_for(exc), str(exc))
     except web.HTTPRequestEntityTooLarge:
-        return web.json_response({"error": "request body is too large; send fewer chunks per request", "detail": None}, status=413)
+        return observability.error_json(413, "request body is too large; send fewer chunks per request")
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return observability.error_json(500, "internal error; the seeder's log has the details")
 
 
 async def missing(request: web.Request) -> web.Response:
@@ -136,20 +180,46 @@ async def upload(request: web.Request) -> web.Response:
     ctx.ticket(request, tickets.UPLOAD)
     body = await request.read()
     stored, size = await asyncio.to_thread(_store_verified, ctx.store, body)
+    counters = request.app[SEEDER_COUNTERS]
+    counters.chunks_uploaded.inc(stored)
+    counters.chunk_bytes_uploaded.inc(size)
     return web.json_response({"stored": stored, "bytes": size})
 
 
-def _read_pack(store: ChunkStore, hashes: list[str]) -> bytes:
+@dataclass
+class _Served:
+    chunks: int = 0
+    chunk_bytes: int = 0
+    patches: int = 0
+    patch_bytes: int = 0
+    missing: int = 0
+
+    def count(self, counters: SeederCounters) -> None:
+        counters.chunks_served.inc(self.chunks)
+        counters.chunk_bytes_served.inc(self.chunk_bytes)
+        counters.patches_served.inc(self.patches)
+        counters.patch_bytes_served.inc(self.patch_bytes)
+        counters.missing.inc(self.missing)
+
+
+def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> tuple[bytes, _Served]:
+    """The pack answering `hashes`, and what it holds (objects not among the build's `chunks` are patches)."""
     parts = []
+    served = _Served()
     for h in hashes:
         try:
             data = store.get(h)
             parts.append(pack.encode_header(pack.CHUNK, h, len(data)))
             parts.append(data)
+            if h in chunks:
+                served.chunks, served.chunk_bytes = served.chunks + 1, served.chunk_bytes + len(data)
+            else:
+                served.patches, served.patch_bytes = served.patches + 1, served.patch_bytes + len(data)
         except ChunkMissing:
             parts.append(pack.encode_header(pack.MISSING, h, 0))
+            served.missing += 1
     parts.append(pack.end_record())
-    return b"".join(parts)
+    return b"".join(parts), served
 
 
 async def fetch(request: web.Request) -> web.Response:
@@ -160,7 +230,8 @@ async def fetch(request: web.Request) -> web.Response:
     for h in hashes:
         if h not in build.chunks and not await asyncio.to_thread(ctx.may_serve, build, h):
             raise TicketError(f"object {h[:12]} is not part of the build this ticket is for (neither its chunk nor its patch)")
-    body = await asyncio.to_thread(_read_pack, ctx.store, hashes)
+    body, served = await asyncio.to_thread(_read_pack, ctx.store, hashes, build.chunks)
+    served.count(request.app[SEEDER_COUNTERS])
     return web.Response(body=body, content_type="application/octet-stream")
 
 
@@ -187,17 +258,33 @@ async def delta(request: web.Request) -> web.Response:
         answer = await asyncio.to_thread(_delta_for, ctx.store, entry, sig)
     if len(answer) >= budget:
         return web.Response(status=204, headers={"X-Mist-Delta-Bytes": str(len(answer))})
+    request.app[SEEDER_COUNTERS].deltas_served.inc()
     return web.Response(body=answer, content_type="application/octet-stream")
 
 
-def make_app(ctx: SeederContext) -> web.Application:
-    """The seeder as an aiohttp application; the embedded server mounts it at /seeder."""
+def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Application:
+    """The seeder as an aiohttp application, counting into `registry`; the embedded server mounts it at /seeder
+    and gives it the tracker's registry, so one /metrics shows both."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_UPLOAD_BODY)
     app[SEEDER] = ctx
+    app[SEEDER_COUNTERS] = SeederCounters.on(registry or Registry())
     app.add_routes([
         web.post("/missing", missing),
         web.post("/chunks", upload),
         web.post("/fetch", fetch),
         web.post("/delta", delta),
+        health.route(ctx.store),
     ])
     return app
+
+
+def make_service(ctx: SeederContext) -> web.Application:
+    """The standalone seeder: the seeder at /seeder, with /metrics and /healthz at the root of its port."""
+    registry = Registry()
+    root = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry))],
+                           client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
+    root[METRICS] = registry
+    observability.install(root)
+    root.add_routes([metrics_route(), health.route(ctx.store)])
+    root.add_subapp("/seeder", make_app(ctx, registry))
+    return root

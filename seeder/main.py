@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
 import click
-from aiohttp import web
 
-from seeder.app import MAX_UPLOAD_BODY, SeederContext, make_app
+from seeder.app import SeederContext, make_service
 from shared.chunkstore import DirectoryChunkStore
+from tracker import metrics
 from tracker.serve import run
 
 
@@ -26,12 +27,17 @@ def _tracker_key(url: str) -> str:
 @click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="", help="Ask this tracker for its public key instead.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8701, show_default=True, type=int)
-def main(store: Path, public_key: str, tracker_url: str, host: str, port: int) -> None:
-    """Run the seeder alone at /seeder on HOST:PORT."""
+@click.option("--metrics-dir", envvar="MIST_METRICS_DIR", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where this seeder's processes keep their counters for /metrics (emptied at start; "
+                   "default: a temporary directory removed at exit).")
+def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, metrics_dir: Path | None) -> None:
+    """Run the seeder alone at /seeder on HOST:PORT, with /metrics and /healthz at the root."""
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
     key = public_key or _tracker_key(tracker_url)
-    root = web.Application(client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
-    root.add_subapp("/seeder", make_app(SeederContext(DirectoryChunkStore(store), key)))
-    run(root, host, port,
-        on_ready=lambda: print(f"mist-seeder listening on http://{host}:{port}/seeder", file=sys.stderr, flush=True))
+    # Counters live in per-process files from the start, so every process serving this port adds to one /metrics.
+    with tempfile.TemporaryDirectory(prefix="mist-seeder-metrics-") as scratch:
+        metrics.use_directory(metrics_dir or Path(scratch))
+        app = make_service(SeederContext(DirectoryChunkStore(store), key))
+        run(app, host, port,
+            on_ready=lambda: print(f"mist-seeder listening on http://{host}:{port}/seeder", file=sys.stderr, flush=True))

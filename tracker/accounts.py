@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tracker import auth
 from tracker.config import TrackerContext
+from tracker.counters import COUNTERS
 from tracker.db import queries
 from tracker.errors import BadRequest, Conflict, Unauthorized
 from tracker.web import CONTEXT, admin, json_body
@@ -62,6 +63,7 @@ async def login(request: web.Request) -> web.Response:
     ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
     if user is None or not ok or user.disabled:
         ctx.throttle.failed(body["user"], address, ctx.now)
+        request.app[COUNTERS].logins_failed.inc()
         raise Unauthorized("wrong user name or password")
     ctx.throttle.succeeded(body["user"], address)
     if auth.needs_rehash(user.password_hash):

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import accounts, builds, catalog, maintenance, peers_admin, swarm, updates
+from tracker import accounts, builds, catalog, health, maintenance, observability, peers_admin, swarm, updates
 from tracker.config import TrackerContext
+from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
+from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
 from tracker.web import CONTEXT, errors_middleware
 
 MAX_BODY = 256 * 1024 * 1024
 
 
 def make_app(ctx: TrackerContext) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    """The tracker with its /metrics and /healthz; the embedded server adds the seeder's metrics to its registry."""
+    registry = Registry()
+    app = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry)), errors_middleware],
+                          client_max_size=MAX_BODY)
     app[CONTEXT] = ctx
-    app[swarm.SWARM] = swarm.Swarm.from_environment()
+    app[METRICS] = registry
+    app[COUNTERS] = TrackerCounters.on(registry)
+    app[swarm.SWARM] = members = swarm.Swarm.from_environment()
+    registry.read_at_scrape(lambda: swarm_readings(len(members.members), sum(m.sharing for m in list(members.members.values()))))
+    registry.read_at_scrape(lambda: job_readings(ctx.jobs))
+    observability.install(app)
     app.on_shutdown.append(swarm.close_all)
     app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
                    + swarm.routes() + peers_admin.routes())
+    app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending})])
     return app

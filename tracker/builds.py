@@ -17,6 +17,7 @@ from aiohttp import web
 from shared import compression, manifest as manifest_mod
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.config import TrackerContext
+from tracker.counters import COUNTERS
 from tracker.db import patches as patch_queries, queries
 from tracker.jobs import QUEUE_OUTAGES
 from tracker.planner import patch_pairs
@@ -63,6 +64,7 @@ async def commit_build(request: web.Request) -> web.Response:
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
     ))
+    request.app[COUNTERS].builds_published.inc()
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)

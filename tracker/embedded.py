@@ -21,12 +21,14 @@ from seeder.app import SeederContext, make_app as make_seeder_app
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext
+from tracker.metrics import METRICS
 from tracker.serve import run
 
 
 def build_app(ctx: TrackerContext) -> web.Application:
     app = make_app(ctx)
-    app.add_subapp("/seeder", make_seeder_app(SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)))
+    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)
+    app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
     app.cleanup_ctx.append(_worker(ctx.settings.data))
     return app
 
@@ -94,4 +96,6 @@ def main(data: Path, host: str, port: int) -> None:
     ctx = TrackerContext.open(Settings(data=data.resolve()))
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"
-    run(build_app(ctx), host, port, on_ready=lambda: print(_welcome(url, password), file=sys.stderr, flush=True))
+    # Human-readable logs: its terminal is read by a person, who waits for the welcome below.
+    run(build_app(ctx), host, port, on_ready=lambda: print(_welcome(url, password), file=sys.stderr, flush=True),
+        log_format="text")

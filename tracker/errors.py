@@ -35,3 +35,17 @@ class Conflict(TrackerError):
 
 class PayloadTooLarge(TrackerError):
     status = 413
+
+
+class ServiceUnavailable(TrackerError):
+    """A part the tracker depends on (its database, the job queue's storage) does not answer."""
+
+    status = 503
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    pass
+
+
+class QueueUnavailable(ServiceUnavailable):
+    pass

@@ -10,16 +10,20 @@ The embedded default keeps the queue in SQLite beside the database; with
 MIST_REDIS_URL set (the compose stack) it lives in Redis, under the key prefix
 MIST_QUEUE_NAME (default "mist"), so several installs can share one Redis.
 Either way the tracker enqueues, the worker process executes and stores
-results the tracker reads.
+results the tracker reads. The worker also counts each task's runs, finished
+and failed, in the queue's storage (huey's atomic counters), which is how the
+tracker's /metrics knows them: the worker has no HTTP port of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.exceptions
@@ -33,6 +37,7 @@ from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
+from tracker.errors import QueueUnavailable
 from tracker.gc import collect
 from tracker.patching import make_all
 from tracker.planner import patch_pairs
@@ -44,6 +49,30 @@ RESULT_TTL = 7 * 24 * 3600
 # covers a restart; after that the caller decides whether the request can succeed without its job.
 QUEUE_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 REDIS_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=6)
+TASKS = ("scrub_store", "sync_steam", "make_patches", "collect_garbage", "nightly_scrub", "nightly_gc")
+FINISHED, FAILED = "finished", "failed"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _counter_key(outcome: str, task: str) -> str:
+    return f"mist.jobs.{outcome}.{task}"
+
+
+def _counted(huey: Huey, task: str, fn: F) -> F:
+    """Count each run of `fn` as finished or failed in the queue's storage, before huey stores its result,
+    so whoever saw the result also sees the count."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception:
+            huey.storage.incr(_counter_key(FAILED, task))
+            raise
+        huey.storage.incr(_counter_key(FINISHED, task))
+        return result
+
+    return run  # type: ignore[return-value]
 
 
 @dataclass
@@ -77,6 +106,22 @@ class Jobs:
         """Whether this queue issued the job (it may still be waiting or running)."""
         return bool(self.huey.storage.has_data_for_key(f"issued:{job_id}"))
 
+    def pending(self) -> int:
+        """Jobs waiting in the queue (not those running); QueueUnavailable if its storage does not answer."""
+        try:
+            return int(self.huey.pending_count())
+        except Exception as exc:  # sqlite3, redis and OS errors alike: the queue's storage is out of reach
+            raise QueueUnavailable(f"the job queue's storage does not answer ({exc.__class__.__name__}: {exc})") from exc
+
+    def outcomes(self) -> dict[tuple[str, str], int]:
+        """(task, "finished" | "failed") -> runs counted by every worker since the queue was made."""
+        try:
+            # incr by 0 is how huey's storage API reads a counter (its own rate limiter does the same)
+            return {(task, outcome): int(self.huey.storage.incr(_counter_key(outcome, task), 0))
+                    for task in TASKS for outcome in (FINISHED, FAILED)}
+        except Exception as exc:
+            raise QueueUnavailable(f"the job queue's storage does not answer ({exc.__class__.__name__}: {exc})") from exc
+
     def result(self, job_id: str) -> tuple[bool, Any]:
         """(done, result) for a job; the result stays readable after the first look. A job that raised is
         done, with {"error": ...} as its result, so whoever waits for it hears why instead of waiting on."""
@@ -106,7 +151,7 @@ def open_jobs(data: Path) -> Jobs:
     def scrub_now() -> dict[str, object]:
         return scrub(DirectoryChunkStore(store_root)).to_json()
 
-    huey.periodic_task(crontab(hour="4", minute="17"), name="nightly_scrub")(scrub_now)
+    huey.periodic_task(crontab(hour="4", minute="17"), name="nightly_scrub")(_counted(huey, "nightly_scrub", scrub_now))
     databases: list[Database] = []
 
     def database() -> Database:
@@ -135,13 +180,13 @@ def open_jobs(data: Path) -> Jobs:
         return collect(database(), DirectoryChunkStore(store_root)).to_json()
 
     # Before the scrub, so the scrub does not read what is about to be removed.
-    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc")(collect_garbage_now)
+    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc")(_counted(huey, "nightly_gc", collect_garbage_now))
     return Jobs(
         huey,
-        huey.task(name="scrub_store")(scrub_now),
-        huey.task(name="sync_steam")(sync_steam_now),
-        huey.task(name="make_patches")(make_patches_now),
-        huey.task(name="collect_garbage")(collect_garbage_now),
+        huey.task(name="scrub_store")(_counted(huey, "scrub_store", scrub_now)),
+        huey.task(name="sync_steam")(_counted(huey, "sync_steam", sync_steam_now)),
+        huey.task(name="make_patches")(_counted(huey, "make_patches", make_patches_now)),
+        huey.task(name="collect_garbage")(_counted(huey, "collect_garbage", collect_garbage_now)),
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 from collections.abc import Callable
 
 from aiohttp import web
+
+from tracker.observability import configure_logging
 
 
 def install_uvloop() -> bool:
@@ -19,10 +20,13 @@ def install_uvloop() -> bool:
     return True
 
 
-def run(app: web.Application, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; `on_ready` runs once the port is really listening (tests wait for it)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def run(app: web.Application, host: str, port: int, on_ready: Callable[[], None] | None = None,
+        log_format: str = "json") -> None:
+    """Serve until SIGINT or SIGTERM; `on_ready` runs once the port is really listening (tests wait for it).
+
+    Logs go to stderr in `log_format` unless MIST_LOG_FORMAT says otherwise.
+    """
+    configure_logging(log_format)
     install_uvloop()
 
     async def serve() -> None:

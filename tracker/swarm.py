@@ -9,7 +9,8 @@ message bus between users. It sees no chunk: the two clients talk directly,
 and the uploader checks the downloader's read ticket itself.
 
 Messages are JSON objects with an `op`; requests that expect a reply carry an
-`id`, echoed in the reply. The registry lives in this process's memory
+`id`, echoed in the reply. After each download a client sends a `tally` of the
+bytes it got from friends and from the seeder, which only feeds /metrics. The registry lives in this process's memory
 (one tracker process; see docs/DECISIONS.md).
 """
 
@@ -29,6 +30,7 @@ from aiohttp import WSMsgType, web
 
 from shared.errors import MistError
 from tracker.db import peer_reports, queries
+from tracker.counters import COUNTERS
 from tracker.db.queries import Viewer
 from tracker.errors import BadRequest
 from tracker.web import CONTEXT, identity
@@ -40,6 +42,8 @@ MAX_ANNOUNCED = 1024
 MAX_PEERS_LISTED = 16
 REMEMBERED = 4096  # recent member ids kept after they leave, so a late report still names the user
 HEARTBEAT = 30.0
+MAX_TALLY_BYTES = 2**40  # one download of one build: far above any game
+MAX_TALLY_CHUNKS = 2**32
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 ICE_ENV = "MIST_ICE_SERVERS"  # JSON, as WebRTC's iceServers: [{"urls": ["stun:host:3478"]}, {"urls": [...], "username": ..}]
 SHARE_ENV = "MIST_SEEDER_SHARE"  # the seeder's share of a download while friends can carry it (0.05-1.0)
@@ -130,6 +134,13 @@ def _text(body: dict[str, Any], name: str, limit: int = 256) -> str:
     return value
 
 
+def _count(body: dict[str, Any], name: str, limit: int) -> int:
+    value = body.get(name, 0)
+    if type(value) is not int or not 0 <= value <= limit:
+        raise BadRequest(f"field {name!r} must be a whole number from 0 to {limit}")
+    return value
+
+
 def _digest(body: dict[str, Any], name: str = "build") -> str:
     value = _text(body, name, 64)
     if not DIGEST.match(value):
@@ -142,6 +153,7 @@ class _Connection:
 
     def __init__(self, request: web.Request, member: Member) -> None:
         self.ctx, self.swarm, self.me = request.app[CONTEXT], request.app[SWARM], member
+        self.counters = request.app[COUNTERS]
 
     async def send(self, to: Member, message: dict[str, Any]) -> None:
         if not to.socket.closed:
@@ -160,7 +172,9 @@ class _Connection:
             return await self.signal(body)
         if op == "report":
             return await self.report(body)
-        raise BadRequest(f"unknown op {op!r}; the ops are announce, find, signal and report")
+        if op == "tally":
+            return await self.tally(body)
+        raise BadRequest(f"unknown op {op!r}; the ops are announce, find, signal, report and tally")
 
     async def announce(self, body: dict[str, Any]) -> dict[str, Any]:
         builds = body.get("builds")
@@ -225,6 +239,22 @@ class _Connection:
             s, reporter=self.me.viewer.user, peer_user=user, build=build, game=game, reason=reason, now=self.ctx.now))
         log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
         return {"op": "reported", "peer": peer}
+
+    async def tally(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A finished download's sources, for /metrics: chunks and bytes from friends, bytes from the seeder."""
+        build = _digest(body)
+        peer_bytes = _count(body, "bytes_from_peers", MAX_TALLY_BYTES)
+        peer_chunks = _count(body, "chunks_from_peers", MAX_TALLY_CHUNKS)
+        seeder_bytes = _count(body, "bytes_from_seeder", MAX_TALLY_BYTES)
+        if peer_chunks > peer_bytes or (peer_bytes > 0) != (peer_chunks > 0):
+            raise BadRequest("'chunks_from_peers' and 'bytes_from_peers' disagree (every chunk has at least one byte)")
+        if build not in await self.readable(self.me.viewer, [build]):
+            raise BadRequest("unknown build; nothing was counted")
+        self.counters.tallies.inc()
+        self.counters.peer_chunks.inc(peer_chunks)
+        self.counters.peer_bytes.inc(peer_bytes)
+        self.counters.seeder_bytes.inc(seeder_bytes)
+        return {"op": "tallied", "build": build}
 
 
 async def swarm_socket(request: web.Request) -> web.WebSocketResponse:

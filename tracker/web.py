@@ -15,6 +15,7 @@ from shared.errors import MistError, status_for
 from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
 from tracker.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from tracker.observability import error_json
 
 log = logging.getLogger("mist.tracker")
 CONTEXT = web.AppKey("context", TrackerContext)
@@ -26,7 +27,7 @@ RETRY_AFTER_OUTAGE = 5  # seconds: a database or Redis restart takes about this 
 
 
 def error_response(status: int, message: str, detail: object = None, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message, "detail": detail}, status=status, headers=headers)
+    return error_json(status, message, detail, headers)
 
 
 def _outage(part: str) -> web.Response:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from tracker.jobs import open_jobs
+from tracker.observability import configure_logging
 
 
 @click.command()
@@ -15,7 +15,7 @@ from tracker.jobs import open_jobs
 @click.option("--workers", default=2, show_default=True, type=int, help="Jobs run at once (a long patch job then does not hold up the rest).")
 def main(data: Path, workers: int) -> None:
     """Run queued and periodic jobs until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging("json")
     data.mkdir(parents=True, exist_ok=True)
     jobs = open_jobs(data.resolve())
     jobs.huey.create_consumer(workers=workers, periodic=True).run()

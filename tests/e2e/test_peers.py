@@ -22,11 +22,13 @@ from client import credentials, peerlink, peerwire
 from client.api import Api
 from client.signalling import Signalling, SwarmRefused
 from shared import manifest
+from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from tests.client.loopback_ice import loopback_ice  # noqa: F401 (a fixture)
 from tests import backends
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_faults import one_line_error
+from tests.e2e.test_observability import scrape
 from tests.e2e.test_split_services import start
 
 LOOPBACK = {"MIST_PEER_LOOPBACK": "1"}  # several clients on one machine: let WebRTC use 127.0.0.1
@@ -189,10 +191,50 @@ def test_with_the_seeder_stopped_the_install_completes_from_friends(
     stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
 ) -> None:
     newcomer = new_friend(stack, admin, tmp_path)
+    before = reported(stack)
     with stack.seeder_down():
         outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))
     assert_same_tree(game, tmp_path / "game")
     assert outcome["bytes_from_seeder"] == 0 and outcome["bytes_from_peers"] > 0
+    # The command's own swarm connection told the tracker: every chunk of the build came from friends.
+    chunks = {ref.sha256 for path in game.rglob("*") if path.is_file()
+              for ref in chunk_bytes(path.read_bytes(), DEFAULT_PARAMS).chunks}
+    assert reported(stack) - before == Tally(1, len(chunks), outcome["bytes_from_peers"], 0)
+
+
+@dataclass(frozen=True)
+class Tally:
+    downloads: float
+    peer_chunks: float
+    peer_bytes: float
+    seeder_bytes: float
+
+    def __sub__(self, other: "Tally") -> "Tally":
+        return Tally(*(a - b for a, b in zip(vars(self).values(), vars(other).values())))
+
+
+def reported(stack: Stack) -> Tally:
+    """What friends' clients have told the tracker about their downloads, from its /metrics."""
+    s = scrape(stack.tracker_url)
+    return Tally(s["mist_swarm_tallies_total"], s["mist_swarm_peer_chunks_reported_total"],
+                 s["mist_swarm_peer_bytes_reported_total"], s["mist_swarm_seeder_bytes_reported_total"])
+
+
+def test_installs_through_daemons_tell_the_tracker_where_their_bytes_came_from(
+    stack: Stack, admin: Person, seeders: list[Friend], tmp_path: Path
+) -> None:
+    tree = make_tree(tmp_path / "sequel", seed=73, small_files=10, large=(3 * MB, 2 * MB))
+    admin.run("mistpipe", "new-game", "sequel", "--title", "Sequel")
+    admin.json("mistpipe", "push", "sequel", str(tree), "--version", "1")
+    first, second = seeders[0], seeders[1]
+    for friend in (first, second):  # the first only from the seeder; the second also from the first's daemon
+        before = reported(stack)
+        outcome = friend.json("install", "sequel", "--dir", str(tmp_path / f"{friend.name}-sequel"))
+        told = reported(stack) - before
+        assert told.downloads == 1 and told.peer_bytes == outcome["bytes_from_peers"]
+        assert told.seeder_bytes == outcome["bytes_from_seeder"]
+        assert (told.peer_chunks > 0) == (told.peer_bytes > 0) and told.peer_chunks <= told.peer_bytes
+    assert outcome["peers_used"] >= 1  # the second install had the first friend's daemon to ask
 
 
 def test_a_friend_that_corrupts_chunks_is_dropped_reported_and_nothing_bad_is_written(

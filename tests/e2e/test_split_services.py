@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from tests import backends
@@ -12,16 +14,43 @@ from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, fre
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 
 
-def start(args: list, env: dict[str, str] | None = None) -> subprocess.Popen:
+class Service(subprocess.Popen):
+    """A service process whose stderr is read all along (its JSON log lines would fill the pipe and stop it)."""
+
+    def __init__(self, args: list, env: dict[str, str] | None = None) -> None:
+        super().__init__(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._said = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.stderr is not None
+        for line in self.stderr:
+            with self._said:
+                self.lines.append(line)
+                self._said.notify_all()
+        with self._said:
+            self._said.notify_all()
+
+    def wait_for_line(self, found: Callable[[str], bool], timeout: float = 60) -> str:
+        """The first line `found` accepts, waiting for the process to write it; AssertionError if it exits first."""
+        def seen() -> str | None:
+            return next((line for line in self.lines if found(line)), None)
+
+        with self._said:
+            self._said.wait_for(lambda: seen() is not None or not self._reader.is_alive(), timeout)
+            line = seen()
+        if line is None:
+            raise AssertionError(f"{self.args[0]} did not say it (exit code {self.poll()}):\n" + "".join(self.lines))
+        return line
+
+
+def start(args: list, env: dict[str, str] | None = None) -> Service:
     """Start a service and wait for the line that says it listens (not for a fixed time)."""
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if " listening on " in line:
-            return process
-    raise AssertionError(f"{args[0]} exited before it listened:\n" + "".join(seen))
+    process = Service(args, env)
+    process.wait_for_line(lambda line: " listening on " in line)
+    return process
 
 
 def test_tracker_seeder_and_worker_run_as_separate_services(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ async def api(admin_session):
 async def error(response) -> tuple[int, str]:
     assert response.content_type == "application/json", await response.text()
     body = await response.json()
-    assert set(body) == {"error", "detail"}
+    assert set(body) == {"error", "detail", "request_id"}
+    assert body["request_id"] == response.headers["X-Request-Id"]  # the user can quote it from either
     assert "Traceback" not in body["error"] and "File \"" not in body["error"]
     return response.status, body["error"]
 

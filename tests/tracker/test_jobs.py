@@ -18,3 +18,20 @@ def test_a_failed_job_is_done_with_its_error_and_an_unknown_one_is_not_done(tmp_
     done, result = jobs.result(queued.id)
     assert done and "the disk caught fire" in result["error"] and "log" in result["error"]
     assert jobs.result(queued.id)[0], "the result stays readable after the first look"
+
+
+def test_the_worker_counts_finished_and_failed_runs_in_the_queue_s_storage(tmp_path) -> None:
+    jobs = open_jobs(tmp_path)
+    assert jobs.pending() == 0 and set(jobs.outcomes().values()) == {0}
+    jobs.enqueue_scrub()
+    jobs.enqueue_scrub()
+    assert jobs.pending() == 2
+    jobs.huey.execute(jobs.huey.dequeue())  # the store is fine: finished
+    (tmp_path / "store").rename(tmp_path / "moved")
+    (tmp_path / "store").write_bytes(b"a file where the store should be")
+    jobs.huey.execute(jobs.huey.dequeue())  # the scrub cannot open the store: failed
+    assert jobs.pending() == 0
+    # A second handle on the same queue (the tracker's, while the worker ran these) sees the same counts.
+    counted = open_jobs(tmp_path).outcomes()
+    assert counted[("scrub_store", "finished")] == 1 and counted[("scrub_store", "failed")] == 1
+    assert sum(counted.values()) == 2

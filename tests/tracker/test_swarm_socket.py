@@ -9,6 +9,7 @@ import pytest
 
 from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
+from tests.scrape import Scrape
 from tests.stored import store_file
 from tracker.db import peer_reports
 
@@ -122,4 +123,56 @@ async def test_malformed_messages_get_an_error_and_the_socket_stays_open(swarm, 
     await bob.send_str(message)
     reply = await bob.receive_json()
     assert reply["op"] == "error" and reply["error"]
+    assert (await ask(bob, {"op": "announce", "builds": [public]}))["op"] == "announced"
+
+
+async def _metrics(client) -> Scrape:
+    response = await client.get("/metrics")
+    assert response.status == 200
+    return Scrape(await response.text())
+
+
+async def test_tallies_of_finished_downloads_are_counted_for_metrics(swarm) -> None:
+    _, client, sockets, public, private = swarm
+    (alice, _), (bob, _) = sockets["alice"], sockets["bob"]
+    before = await _metrics(client)
+    assert before["mist_swarm_connections"] == 2 and before["mist_swarm_tallies_total"] == 0
+    reply = await ask(alice, {"op": "tally", "build": private, "bytes_from_peers": 3_000_000, "chunks_from_peers": 40,
+                              "bytes_from_seeder": 750_000})
+    assert reply == {"op": "tallied", "build": private, "id": 7}
+    assert (await ask(bob, {"op": "tally", "build": public, "bytes_from_peers": 0, "chunks_from_peers": 0,
+                            "bytes_from_seeder": 100_000}))["op"] == "tallied"
+    after = await _metrics(client)
+    assert after["mist_swarm_tallies_total"] == 2
+    assert after["mist_swarm_peer_chunks_reported_total"] == 40
+    assert after["mist_swarm_peer_bytes_reported_total"] == 3_000_000
+    assert after["mist_swarm_seeder_bytes_reported_total"] == 850_000
+
+
+NONSENSE_TALLIES = [
+    ({"bytes_from_peers": -1}, "'bytes_from_peers' must be a whole number"),
+    ({"bytes_from_peers": 2**41, "chunks_from_peers": 1}, "from 0 to"),
+    ({"bytes_from_seeder": 1.5}, "'bytes_from_seeder' must be a whole number"),
+    ({"bytes_from_seeder": True}, "'bytes_from_seeder' must be a whole number"),
+    ({"chunks_from_peers": "12"}, "'chunks_from_peers' must be a whole number"),
+    ({"bytes_from_peers": 10, "chunks_from_peers": 11}, "disagree"),
+    ({"bytes_from_peers": 10, "chunks_from_peers": 0}, "disagree"),
+    ({"build": "ab" * 31}, "manifest digest"),
+    ({"build": "private"}, "unknown build"),  # bob may not read it: as if it did not exist
+]
+
+
+async def test_a_nonsense_tally_is_refused_and_not_counted(swarm) -> None:
+    """All on one socket (a fixture per case costs seconds each): each is refused and the socket stays open."""
+    _, client, sockets, public, private = swarm
+    bob, _ = sockets["bob"]
+    for fields, says in NONSENSE_TALLIES:
+        body = {"op": "tally", "build": public, "bytes_from_peers": 0, "chunks_from_peers": 0, "bytes_from_seeder": 5,
+                **fields}
+        if body["build"] == "private":
+            body["build"] = private
+        reply = await ask(bob, body)
+        assert reply["op"] == "error" and says in reply["error"], (fields, reply)
+    scraped = await _metrics(client)
+    assert scraped["mist_swarm_tallies_total"] == 0 and scraped["mist_swarm_seeder_bytes_reported_total"] == 0
     assert (await ask(bob, {"op": "announce", "builds": [public]}))["op"] == "announced"

@@ -10,8 +10,11 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from tracker.errors import DatabaseUnavailable
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,3 +66,11 @@ class Database:
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(self.call, fn)
+
+    def ping(self) -> None:
+        """Read the schema's version: a database that is gone, empty or unreachable raises DatabaseUnavailable."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"the database does not answer ({exc.__class__.__name__}: {exc.args[0] if exc.args else exc})") from exc
