@@ -9,7 +9,8 @@ message bus between users. It sees no chunk: the two clients talk directly,
 and the uploader checks the downloader's read ticket itself.
 
 Messages are JSON objects with an `op`; requests that expect a reply carry an
-`id`, echoed in the reply. The registry lives in this process's memory
+`id`, echoed in the reply. The tracker also sends `news` unasked when a build
+is published (tracker/announce.py), only to members who may read it. The registry lives in this process's memory
 (one tracker process; see docs/DECISIONS.md).
 """
 
