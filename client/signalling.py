@@ -5,8 +5,8 @@ a minute, with jitter, so a restarted tracker is not hit by every client at
 once) and announcing again each time. Offers from friends are handed to
 `on_offer` in tasks this object owns; news of a published build to `on_news`;
 replies to our own requests resolve the futures waiting for them; anything
-else (an op from a newer tracker) is skipped. The tracker only relays; the two clients check each
-other (tickets, chunk hashes) themselves.
+else (an op from a newer tracker) is skipped. The tracker only relays; the
+two clients check each other (tickets, chunk hashes) themselves.
 """
 
 from __future__ import annotations

@@ -62,9 +62,9 @@ async def commit_build(request: web.Request) -> web.Response:
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
     ))
-    job, coming = await _queue_patches(ctx, slug, manifest)
     if created:  # the same build pushed again is no news
         request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored))
+    job, coming = await _queue_patches(ctx, slug, manifest)
     return web.json_response({**row.to_json(), "patch_job": job, "patches_coming": coming}, status=201)
 
 
