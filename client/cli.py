@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -253,16 +254,17 @@ def daemon(port: int) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def status(as_json: bool) -> None:
-    """Show whether the daemon runs, what it shares, and the friends connected to it."""
+    """Show whether the daemon runs, what it shares, the friends connected to it, and recent news."""
     home = mist_home()
     address = read_address(home)
     settings = load_settings(home)
     if address is None:
-        emit(as_json, {"running": False, "sharing": sharing_settings.to_json(settings), "peers": []},
+        emit(as_json, {"running": False, "sharing": sharing_settings.to_json(settings), "peers": [], "news": []},
              "The mist daemon is not running: friends cannot download from you. `mist daemon` starts it.")
         return
     info = run(lambda: local_call(f"{address.url}/api/status", address.token))
     info["running"] = True
+    info.setdefault("news", [])  # a daemon started before the mist that knows news
     lines = [f"mist daemon running (pid {info['pid']}), "
              + ("connected to the tracker" if info["connected"] else f"not connected to the tracker ({info['tracker_error']})"),
              f"Sharing {'on' if settings.enabled else 'off'}: {len(info['builds_shared'])} build(s); upload cap now "
@@ -270,6 +272,9 @@ def status(as_json: bool) -> None:
              f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
              f"{len(info['peers'])} friend(s) connected" + (":" if info["peers"] else ".")]
     lines += [f"  {p['user']:<16} {p['game']:<20} {p['chunks']} chunk(s), {human(p['bytes'])}" for p in info["peers"]]
+    if info["news"]:
+        lines.append("News:")
+        lines += [f"  {time.strftime('%H:%M', time.localtime(n['at']))}  {n['text']}" for n in reversed(info["news"])]
     emit(as_json, info, "\n".join(lines))
 
 

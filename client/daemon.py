@@ -8,6 +8,7 @@ loopback only; every call needs the token written with its address into
 MIST_HOME/daemon.json (mode 0600), so other users and web pages cannot use it.
 `mist install` and `mist update` hand their work to a running daemon, which
 already has friends connected and announces the new build when it is done.
+News from the tracker (a build published) goes to its stderr and `mist status`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from client.api import Api
 from client.errors import ServerRefused
 from client.installer import Installer
 from client.journal import write_atomic
+from client.news import Feed, News
 from client.peerwire import DEFAULT_WINDOW
 from client.ratelimit import CAP_BURST, TokenBucket
 from client.sharing import Library, Uploads, serve
@@ -90,7 +93,8 @@ class Daemon:
         upload, download = caps_now(self.settings)
         self.uploads = Uploads(TokenBucket(upload, CAP_BURST))
         self.download = TokenBucket(download, CAP_BURST)
-        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement)
+        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear)
+        self.news = Feed()
         self.token = secrets.token_urlsafe(24)
         self.busy = asyncio.Lock()  # one install or update at a time, like the CLI's folder lock
 
@@ -122,6 +126,14 @@ class Daemon:
             raise
         await serve(link, self.library, self.api.creds.public_key, self.uploads, offer.session, offer.user,
                     offer.build, offer.game, DEFAULT_WINDOW)
+
+    def hear(self, news: News) -> None:
+        """Keep the news for `mist status` and say it on stderr, where a terminal running the daemon shows it."""
+        self.news.add(news)
+        try:
+            print(f"mist daemon: news: {news.text}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass  # nobody reads our stderr any more; `mist status` still has it
 
     async def refresh(self) -> None:
         """Installs changed: serve what is installed now, and tell the tracker."""
@@ -156,6 +168,7 @@ class Daemon:
             "builds_shared": self.library.held_builds(), "bytes_uploaded": self.uploads.sent,
             "peers": [{"user": v.user, "game": v.game, "since": v.started, "chunks": v.chunks, "bytes": v.bytes}
                       for v in self.uploads.sessions.values()],
+            "news": self.news.to_json(),
         }
 
     async def run(self, port: int, on_ready: Callable[[Address], None] = lambda a: None) -> None:

@@ -3,9 +3,10 @@
 It stays connected while it runs, reconnecting with backoff (1 s doubling to
 a minute, with jitter, so a restarted tracker is not hit by every client at
 once) and announcing again each time. Offers from friends are handed to
-`on_offer` in tasks this object owns; replies to our own requests resolve the
-futures waiting for them. The tracker only relays; the two clients check each
-other (tickets, chunk hashes) themselves.
+`on_offer` in tasks this object owns; news of a published build to `on_news`;
+replies to our own requests resolve the futures waiting for them; anything
+else (an op from a newer tracker) is skipped. The tracker only relays; the
+two clients check each other (tickets, chunk hashes) themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from client.api import Api, Socket
 from client.errors import ServerRefused, TrackerUnavailable
+from client.news import News
 from client.peerlink import IceServer, PeerGone
 from shared.errors import MistError
 
@@ -61,8 +63,9 @@ Announcement = Callable[[], tuple[list[str], bool]]  # (builds held, sharing on)
 
 class Signalling:
     def __init__(self, api: Api, on_offer: Callable[[Offer], Awaitable[None]] | None = None,
-                 announcement: Announcement = lambda: ([], False)) -> None:
-        self.api, self.on_offer, self.announcement = api, on_offer, announcement
+                 announcement: Announcement = lambda: ([], False),
+                 on_news: Callable[[News], None] | None = None) -> None:
+        self.api, self.on_offer, self.announcement, self.on_news = api, on_offer, announcement, on_news
         self.peer_id = ""
         self.ice: tuple[IceServer, ...] = ()  # from the tracker: its admin configures STUN/TURN
         self.seeder_share = 1.0  # from the tracker: how much of a download its seeder gives while friends can
@@ -138,6 +141,11 @@ class Signalling:
         self._answers.clear()
 
     def _dispatch(self, message: dict[str, Any], offers: asyncio.TaskGroup) -> None:
+        if message.get("op") == "news":
+            news = News.parse(message)
+            if news is not None and self.on_news is not None:
+                self.on_news(news)
+            return
         if message.get("op") == "signal":
             kind, session = message.get("kind"), str(message.get("session", ""))
             if kind == "offer" and self.on_offer is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import accounts, builds, catalog, health, maintenance, observability, peers_admin, swarm, updates
+from tracker import accounts, announce, builds, catalog, health, maintenance, observability, peers_admin, swarm, updates
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
@@ -25,6 +25,8 @@ def make_app(ctx: TrackerContext) -> web.Application:
     registry.read_at_scrape(lambda: swarm_readings(len(members.members), sum(m.sharing for m in list(members.members.values()))))
     registry.read_at_scrape(lambda: job_readings(ctx.jobs))
     observability.install(app)
+    app[announce.ANNOUNCER] = announce.Announcer(ctx, members)
+    app.cleanup_ctx.append(announce.announcing)
     app.on_shutdown.append(swarm.close_all)
     app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
                    + swarm.routes() + peers_admin.routes())

@@ -3,7 +3,8 @@
 The tracker refuses a manifest whose chunks are not all in the store, so a
 committed build can always be installed; it then signs the canonical bytes
 and puts the manifest in the store, where the seeder reads which chunks a
-read ticket covers. Removing a build deletes its row and queues the garbage
+read ticket covers. A new build is handed to the announcer (online friends,
+Discord). Removing a build deletes its row and queues the garbage
 collector, which removes the objects no remaining build needs.
 """
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from shared import compression, manifest as manifest_mod
 from shared.tickets import READ, UPLOAD, Ticket
+from tracker.announce import ANNOUNCER, Published
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import patches as patch_queries, queries
@@ -60,11 +62,13 @@ async def commit_build(request: web.Request) -> web.Response:
     compressed = await asyncio.to_thread(compression.compress, data)
     await asyncio.to_thread(ctx.store.put, digest, compressed)
     await asyncio.to_thread(ctx.store.touch, [digest])  # it may be there already, from a build removed before
-    row = await ctx.db.run(lambda s: queries.add_build(
+    row, created = await ctx.db.run(lambda s: queries.add_build(
         s, slug, manifest.version, digest, data, signature,
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
     ))
     request.app[COUNTERS].builds_published.inc()
+    if created:  # the same build pushed again is no news
+        request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored))
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)

@@ -4,7 +4,9 @@ Jobs: the store scrub (nightly and on demand), the Steam catalog sync (when
 an admin sets a game's Steam app id, and on `mistpipe resync-steam`), the
 patch maker (HDiffPatch patches for a new build from the build before it and
 from every build friends hold, after each push; and for jumps clients asked for),
-and the garbage collector (nightly, after `mistpipe rm`, and on `mistpipe gc`).
+the garbage collector (nightly, after `mistpipe rm`, and on `mistpipe gc`), and
+the Discord post announcing a published public build (retried through huey's
+schedule, so no worker thread sleeps while Discord asks us to wait).
 
 The embedded default keeps the queue in SQLite beside the database; with
 MIST_REDIS_URL set (the compose stack) it lives in Redis, under the key prefix
@@ -18,6 +20,7 @@ tracker's /metrics knows them: the worker has no HTTP port of its own.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -28,13 +31,14 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from huey.exceptions import TaskException
-from huey.api import TaskWrapper
+from huey.exceptions import RetryTask, TaskException
+from huey.api import Task, TaskWrapper
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
+from tracker import discord_webhook
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
 from tracker.errors import QueueUnavailable
@@ -49,7 +53,7 @@ RESULT_TTL = 7 * 24 * 3600
 # covers a restart; after that the caller decides whether the request can succeed without its job.
 QUEUE_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 REDIS_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=6)
-TASKS = ("scrub_store", "sync_steam", "make_patches", "collect_garbage", "nightly_scrub", "nightly_gc")
+TASKS = ("scrub_store", "sync_steam", "make_patches", "collect_garbage", "post_news", "nightly_scrub", "nightly_gc")
 FINISHED, FAILED = "finished", "failed"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,6 +70,8 @@ def _counted(huey: Huey, task: str, fn: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             result = fn(*args, **kwargs)
+        except RetryTask:  # not an outcome yet: huey runs it again later
+            raise
         except Exception:
             huey.storage.incr(_counter_key(FAILED, task))
             raise
@@ -75,6 +81,9 @@ def _counted(huey: Huey, task: str, fn: F) -> F:
     return run  # type: ignore[return-value]
 
 
+log = logging.getLogger("mist.jobs")
+
+
 @dataclass
 class Jobs:
     huey: Huey
@@ -82,6 +91,7 @@ class Jobs:
     sync_steam: TaskWrapper
     make_patches: TaskWrapper
     collect_garbage: TaskWrapper
+    post_news: TaskWrapper
 
     def __repr__(self) -> str:
         return f"Jobs(queue={self.huey.storage.__class__.__name__}:{self.huey.name!r})"
@@ -97,6 +107,11 @@ class Jobs:
 
     def enqueue_gc(self) -> str:
         return self._issued(str(self.collect_garbage().id))
+
+    def enqueue_news(self, content: str, attempts: int = discord_webhook.ATTEMPTS,
+                     first_delay: float = discord_webhook.FIRST_DELAY) -> str:
+        """Post `content` to the Discord webhook of the worker's environment, trying at most `attempts` times."""
+        return self._issued(str(self.post_news(content, attempts, first_delay, retries=attempts - 1).id))
 
     def _issued(self, job_id: str) -> str:
         self.huey.put(f"issued:{job_id}", True)
@@ -187,7 +202,36 @@ def open_jobs(data: Path) -> Jobs:
         huey.task(name="sync_steam")(_counted(huey, "sync_steam", sync_steam_now)),
         huey.task(name="make_patches")(_counted(huey, "make_patches", make_patches_now)),
         huey.task(name="collect_garbage")(_counted(huey, "collect_garbage", collect_garbage_now)),
+        huey.task(name="post_news", context=True)(_counted(huey, "post_news", post_news_now)),
     )
+
+
+def post_news_now(content: str, attempts: int, first_delay: float, task: Task) -> dict[str, object]:
+    """One attempt to post to Discord; a retry goes back to huey's schedule (RetryTask) instead of sleeping here.
+
+    `task.retries` counts the attempts left (enqueued as attempts - 1). RetryTask does not use one up by
+    itself (huey adds one back), so this attempt takes its own off before asking for the retry.
+    """
+    attempt = attempts - task.retries
+    url = os.environ.get(discord_webhook.ENV, "").strip()
+    if not url:
+        return {"posted": False, "attempts": 0, "reason": f"{discord_webhook.ENV} is not set in the worker's environment"}
+    wrong = discord_webhook.check_url(url)
+    if wrong:
+        log.error("not posting to Discord: %s", wrong)
+        return {"posted": False, "attempts": 0, "reason": wrong}
+    answer = discord_webhook.post(url, content)
+    step = discord_webhook.next_step(answer, attempt, attempts, first_delay)
+    if not step.done:
+        log.warning("Discord post to %s: %s; attempt %d of %d in %.1f s", discord_webhook.where(url), step.reason,
+                    attempt + 1, attempts, step.delay)
+        task.retries -= 1
+        raise RetryTask(step.reason, delay=step.delay)
+    if step.posted:
+        log.info("posted to Discord at %s: %s", discord_webhook.where(url), content)
+    else:
+        log.error("not posted to Discord at %s: %s", discord_webhook.where(url), step.reason)
+    return {"posted": step.posted, "attempts": attempt, "status": answer.status, "reason": step.reason}
 
 
 def make_build_patches(

@@ -10,7 +10,9 @@ and the uploader checks the downloader's read ticket itself.
 
 Messages are JSON objects with an `op`; requests that expect a reply carry an
 `id`, echoed in the reply. After each download a client sends a `tally` of the
-bytes it got from friends and from the seeder, which only feeds /metrics. The registry lives in this process's memory
+bytes it got from friends and from the seeder, which only feeds /metrics. The
+tracker also sends `news` unasked when a build is published
+(tracker/announce.py), only to members who may read it. The registry lives in this process's memory
 (one tracker process; see docs/DECISIONS.md).
 """
 

@@ -42,7 +42,7 @@ _parsed: OrderedDict[str, Manifest] = OrderedDict()
 _parsed_lock = threading.Lock()
 
 
-def _parse(digest: str, data: bytes) -> Manifest:
+def parsed_manifest(digest: str, data: bytes) -> Manifest:
     """Parse a stored manifest once: a big game's takes a good part of a second, and every plan needs several."""
     with _parsed_lock:
         found = _parsed.get(digest)
@@ -70,13 +70,13 @@ async def plan(request: web.Request) -> web.Response:
         raise BadRequest("'contents' must be SHA-256s of files held here, at most one per file to write")
     if not all(isinstance(p, str) for p in write) or len(set(write)) != len(write):
         raise BadRequest("'write' must be a list of distinct file paths of the build")
-    target = await asyncio.to_thread(_parse, row.manifest_digest, data)
+    target = await asyncio.to_thread(parsed_manifest, row.manifest_digest, data)
     paths = {f.path for f in target.files}
     strange = next((p for p in write if p not in paths), None)
     if strange is not None:
         raise BadRequest(f"{strange[:200]!r} is not a file of {slug} {version}")
     rows = await ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, have, looking))
-    held = [await asyncio.to_thread(_parse, m.digest, m.data) for m in rows]
+    held = [await asyncio.to_thread(parsed_manifest, m.digest, m.data) for m in rows]
     own = [m for m in rows if m.game == slug]
     if own and looking.user:
         await ctx.db.run(lambda s: patch_queries.record_install(s, looking.user, slug, own[-1].digest))

@@ -379,7 +379,7 @@ def test_status_shows_the_daemon_and_share_changes_what_friends_see(
     assert "mist daemon running" in text and "connected to the tracker" in text
 
     lonely = new_friend(stack, admin, tmp_path)
-    assert lonely.json("status") == {"running": False, "sharing": lonely.json("share"), "peers": []}
+    assert lonely.json("status") == {"running": False, "sharing": lonely.json("share"), "peers": [], "news": []}
     assert "not running" in lonely.person.run("mist", "status").stdout
 
     one_line_error(friend.person.run("mist", "share", "--upload-cap", "fast", check=False), "unlimited")

@@ -258,12 +258,13 @@ def record_steam(session: Session, slug: str, description: str | None, header_im
 def add_build(
     session: Session, slug: str, version: str, digest: str, manifest: bytes, signature: str,
     total_size: int, file_count: int, chunk_count: int, stored_size: int,
-) -> BuildRow:
+) -> tuple[BuildRow, bool]:
+    """The build's row, and whether this call created it (False: the same build pushed again)."""
     game = _game(session, slug, Viewer("", True))
     existing = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
     if existing is not None:
         if existing.manifest_digest == digest:
-            return _build_row(slug, existing)  # the same push again: idempotent
+            return _build_row(slug, existing), False  # the same push again: idempotent
         raise Conflict(f"{slug} {version} already exists with other content; push under a new version")
     build = Build(
         game_id=game.id, version=version, manifest_digest=digest, manifest=manifest, signature=signature,
@@ -275,7 +276,7 @@ def add_build(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{slug} {version} was pushed concurrently; run the push again") from exc
-    return _build_row(slug, build)
+    return _build_row(slug, build), True
 
 
 def remove_build(session: Session, slug: str, version: str) -> None:

@@ -1,0 +1,85 @@
+"""What Mist says when a build is published: one line per reader, sized for what that reader would download.
+
+Pure: the new build's manifest, the builds a reader holds and the stored
+(compressed) size of every chunk in, text out. A friend holding a build of the
+game hears the update's size, counted as the planner counts it (the stored
+bytes of the new build's chunks they lack, each chunk once); a friend holding
+none hears the install size. Discord, where no one in particular is reading,
+hears both the update from the previous build and the install size, and never
+hears of a private game: its existence is as secret there as in the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from shared.manifest import Manifest
+from tracker.planner import CHUNKS, plan_update
+
+
+@dataclass(frozen=True)
+class Release:
+    """A build just published: which game (slug and title), which version, and what installing it moves."""
+
+    game: str
+    title: str
+    version: str
+    private: bool
+    install_bytes: int  # stored bytes of all the build's chunks: a fresh install's download
+
+
+@dataclass(frozen=True)
+class News:
+    """What one reader is told: the line, and the bytes it stands for (an update's or an install's)."""
+
+    text: str
+    bytes: int
+    update: bool  # True: from a build the reader holds; False: a fresh install
+
+    def to_json(self) -> dict[str, object]:
+        return {"text": self.text, "bytes": self.bytes, "update": self.update}
+
+
+def size_text(n: int) -> str:
+    """A byte count as people say it: "38 MB", "1.2 GB", "512 B" (decimal units, like the rest of Mist)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 9.95:
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+        if value < 999.5 or unit == "TB":
+            return f"{value:.0f} {unit}"
+    raise AssertionError("unreachable: TB takes every larger value")
+
+
+def update_bytes(target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int]) -> int:
+    """Stored bytes of the target's chunks that none of `held` has: the planner's figure with no patches yet."""
+    plan = plan_update(target, [f.path for f in target.files], held, stored, ())
+    return plan.bytes_by_source()[CHUNKS]
+
+
+def news_for(release: Release, target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int]) -> News:
+    """The line for a reader holding `held` (builds of this game; empty: none)."""
+    head = f"{release.title} {release.version} is out"
+    if not held:
+        return News(f"{head}, {size_text(release.install_bytes)} to install", release.install_bytes, False)
+    size = update_bytes(target, held, stored)
+    if size == 0:
+        return News(f"{head}, nothing new to download", 0, True)
+    return News(f"{head}, {size_text(size)} update", size, True)
+
+
+def discord_text(release: Release, target: Manifest, previous: Manifest | None, stored: Mapping[str, int]) -> str | None:
+    """The public line: the update from the build before and the install size; None for a private game."""
+    if release.private:
+        return None
+    head = f"{release.title} {release.version} is out"
+    install = f"{size_text(release.install_bytes)} to install"
+    if previous is None:
+        return f"{head}, {install}"
+    size = update_bytes(target, [previous], stored)
+    change = f"{size_text(size)} update from {previous.version}" if size else f"no new data since {previous.version}"
+    return f"{head}, {change}, {install}"
