@@ -99,21 +99,21 @@ def follow(pinned: str, current: str, chain: Sequence[Handover]) -> list[Handove
     seen = {pinned}
     key = pinned
     while key != current:
-        h = by_old.get(key)
-        if h is None:
+        step = by_old.get(key)
+        if step is None:
             if key == pinned:
                 raise KeyHandoverError(f"no hand-over from the key you trusted ({fingerprint(pinned)})")
             raise KeyHandoverError(
                 f"the hand-overs from the key you trusted stop at {fingerprint(key)}, short of {fingerprint(current)}"
             )
-        h.check()
-        if h.new in seen:
-            raise KeyHandoverError(f"the hand-overs come back to {fingerprint(h.new)}; a retired key is never trusted again")
-        if path and h.issued_at <= path[-1].issued_at:
-            raise KeyHandoverError(f"the hand-over from {fingerprint(h.old)} is older than the one before it")
-        seen.add(h.new)
-        path.append(h)
-        key = h.new
+        step.check()
+        if step.new in seen:
+            raise KeyHandoverError(f"the hand-overs come back to {fingerprint(step.new)}; a retired key is never trusted again")
+        if path and step.issued_at <= path[-1].issued_at:
+            raise KeyHandoverError(f"the hand-over from {fingerprint(step.old)} is older than the one before it")
+        seen.add(step.new)
+        path.append(step)
+        key = step.new
     return path
 
 
