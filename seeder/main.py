@@ -11,6 +11,7 @@ import click
 from aiohttp import web
 
 from seeder.app import MAX_UPLOAD_BODY, SeederContext, make_app
+from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
 from tracker.serve import run
 
@@ -23,7 +24,9 @@ def _tracker_key(url: str) -> str:
 @click.command()
 @click.option("--store", type=click.Path(path_type=Path), required=True, help="The chunk store directory (shared with the tracker).")
 @click.option("--public-key", envvar="MIST_TRACKER_PUBLIC_KEY", default="", help="The tracker's public key.")
-@click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="", help="Ask this tracker for its public key instead.")
+@click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="",
+              help="Ask this tracker for its public key (unless --public-key gives it), and follow its signed "
+                   "hand-overs to a new key after a rotation.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8701, show_default=True, type=int)
 def main(store: Path, public_key: str, tracker_url: str, host: str, port: int) -> None:
@@ -31,7 +34,8 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int) -
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
     key = public_key or _tracker_key(tracker_url)
+    follower = KeyFollower(tracker_url, key) if tracker_url else None
     root = web.Application(client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
-    root.add_subapp("/seeder", make_app(SeederContext(DirectoryChunkStore(store), key)))
+    root.add_subapp("/seeder", make_app(SeederContext(DirectoryChunkStore(store), key, follow_key=follower)))
     run(root, host, port,
         on_ready=lambda: print(f"mist-seeder listening on http://{host}:{port}/seeder", file=sys.stderr, flush=True))
