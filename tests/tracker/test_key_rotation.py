@@ -111,6 +111,7 @@ def test_a_rotation_killed_before_it_re_signed_the_builds_keeps_the_tracker_down
     assert rotation.resumed and rotation.new == planned == current(data).public_key
     chain = keys.load(data).handovers
     assert [(h.old, h.new) for h in chain] == [(old.public_key, planned)]  # recorded once, not twice
+    assert [p.name for p in keys.archive_dir(data).glob("handovers*")] == ["handovers.json"]  # and not started over
     for manifest, signature in stored_signatures(data).values():
         verify(planned, manifest, signature)
 
