@@ -36,8 +36,9 @@ class Server:
         return self.data / "store" / sha256[:2] / sha256[2:4] / sha256
 
 
-def start_server(data: Path, extra_env: dict[str, str] | None = None) -> Server:
-    port = free_port()
+def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> Server:
+    """`port` restarts a server where its clients knew it; by default any free one."""
+    port = port or free_port()
     env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **(extra_env or {})}
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port)],
