@@ -151,7 +151,10 @@ def rotate(data: Path, db: Database, now: int, leaked: bool = False) -> Rotation
     marker = _leaked_marker(data)
     if leaked:
         marker.touch(mode=0o600)  # before the new key exists, so a resumed run keeps the decision
-    leaked = leaked or marker.exists()
+    elif resumed:
+        leaked = marker.exists()
+    else:
+        marker.unlink(missing_ok=True)  # left by a run that died before it made its key: that rotation never began
     if not resumed:
         new.save(pending)  # from here on the tracker refuses to start until the rotation is done
     _retire(data, old)

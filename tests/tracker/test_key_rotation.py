@@ -157,6 +157,11 @@ def test_a_leaked_rotation_finished_after_a_crash_still_signs_no_hand_over(data:
     assert keys.load(data).handovers == ()
 
 
+def test_a_leaked_run_that_died_before_making_its_key_does_not_silence_the_next_rotation(data: Path) -> None:
+    (data / "signing.key.next.leaked").touch()
+    assert keys.rotate_stopped(data, NOW).handed_over
+
+
 def test_a_key_file_replaced_by_hand_serves_no_chain_and_the_next_rotation_starts_over(data: Path) -> None:
     keys.rotate_stopped(data, NOW)
     stranger = Signer.generate()
