@@ -1,11 +1,14 @@
 """HTTP to the tracker and the seeder (aiohttp's client lives only here).
 
-Refreshes the access token before it expires, and turns connection failures
-and error answers into the client's own errors with the server's message.
+Refreshes the access token before it expires, follows the tracker to a new
+signing key only along hand-overs signed by the key pinned at login, and turns
+connection failures and error answers into the client's own errors with the
+server's message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -16,7 +19,9 @@ import aiohttp
 
 from client.credentials import Credentials
 from client.errors import ServerRefused, TrackerUnavailable
-from shared import pack, signing
+from shared import handover, pack, signing
+from shared.errors import KeyHandoverError, SignatureError
+from shared.signing import fingerprint
 
 REFRESH_MARGIN = 60
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
@@ -123,17 +128,30 @@ class SignedManifest:
 
 
 class Api:
-    """One logged-in conversation with a tracker and its seeder."""
+    """One logged-in conversation with a tracker and its seeder.
 
-    def __init__(self, creds: Credentials, on_refresh: Callable[[Credentials], object], connections: int = 8) -> None:
+    `on_refresh` saves the session whenever it changes (tokens, or the key
+    re-pinned after a rotation); `on_key_change` is told once, in words, when
+    the pinned key moves.
+    """
+
+    def __init__(self, creds: Credentials, on_refresh: Callable[[Credentials], object], connections: int = 8,
+                 on_key_change: Callable[[str], object] = lambda notice: None) -> None:
         self.creds = creds
         self._on_refresh = on_refresh
+        self.on_key_change = on_key_change
+        self._following = asyncio.Lock()
         self._http = aiohttp.ClientSession(
             timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
         )
 
     def __repr__(self) -> str:
         return f"Api(url={self.creds.url!r}, user={self.creds.user!r})"
+
+    @property
+    def public_key(self) -> str:
+        """The tracker key this client trusts now."""
+        return self.creds.public_key
 
     async def __aenter__(self) -> "Api":
         return self
@@ -153,13 +171,67 @@ class Api:
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
         if body["public_key"] != self.creds.public_key:
-            raise signing.SignatureError(
-                "the tracker's signing key changed since login; if the admin rotated it, run `login` again"
-            )
+            await self.follow_key()
+            if body["public_key"] != self.creds.public_key:
+                raise KeyHandoverError("the tracker answered with two different signing keys; try again in a moment")
         self.creds.access_token = body["access_token"]
         self.creds.access_expires = time.time() + body["expires_in"]
         self.creds.refresh_token = body["refresh_token"]
         self._on_refresh(self.creds)
+
+    async def follow_key(self) -> bool:
+        """Re-pin the tracker's current key if signed hand-overs lead to it from ours; True if the key moved.
+
+        Raise KeyHandoverError when the tracker shows another key that nothing
+        signed by ours vouches for: the admin replaced it (log in again), or this
+        is not our tracker.
+        """
+        pinned = self.creds.public_key
+        async with self._following:
+            if self.creds.public_key != pinned:
+                return True  # another task just followed it
+            served, chain = await self._tracker_key()
+            if served == pinned:
+                return False
+            try:
+                handover.follow(pinned, served, handover.parse_chain(chain))
+            except KeyHandoverError as exc:
+                raise KeyHandoverError(
+                    f"the tracker's signing key changed since login (now {fingerprint(served)}) and no signature of the "
+                    f"key you trusted vouches for it ({exc}); it may not be your tracker. If the admin replaced the key, "
+                    "ask them for its fingerprint and run `login` again with --fingerprint"
+                ) from exc
+            self.creds.public_key = served
+            self._on_refresh(self.creds)
+        self.on_key_change(
+            f"the tracker's signing key was rotated; now trusting {fingerprint(served)}, handed over by the key you trusted"
+        )
+        return True
+
+    async def _tracker_key(self) -> tuple[str, object]:
+        """The tracker's key and hand-over chain, from its public /api/info."""
+        url = f"{self.creds.url}/api/info"
+        try:
+            async with self._http.get(url) as response:
+                if response.status != 200:
+                    raise await _error(response)
+                body = await response.json(content_type=None)
+        except aiohttp.ClientError as exc:
+            raise _unreachable(self.creds.url, exc) from exc
+        except ValueError as exc:
+            raise TrackerUnavailable(f"{url} did not answer with JSON; is {self.creds.url} a Mist tracker?") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
+            raise TrackerUnavailable(f"{url} did not say which key the tracker signs with; is it a Mist tracker?")
+        return body["public_key"], body.get("key_handovers", [])
+
+    async def verify_manifest(self, signed: "SignedManifest") -> None:
+        """Raise SignatureError unless the pinned key signed the manifest, after following a rotation if there was one."""
+        try:
+            signing.verify(self.creds.public_key, signed.data, signed.signature)
+        except SignatureError:
+            if not await self.follow_key():
+                raise
+            signing.verify(self.creds.public_key, signed.data, signed.signature)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
         if self.creds.access_expires - REFRESH_MARGIN < time.time():

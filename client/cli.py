@@ -99,9 +99,11 @@ def main() -> None:
 @main.command()
 @click.argument("url")
 @click.option("--user", required=True, help="Your account name.")
-def login(url: str, user: str) -> None:
+@click.option("--fingerprint", default=None,
+              help="Accept only a tracker key with this fingerprint (the admin gives it to you after replacing the key).")
+def login(url: str, user: str, fingerprint: str | None) -> None:
     """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt)."""
-    click.echo(do_login(TOOL, url, user), err=True)
+    click.echo(do_login(TOOL, url, user, fingerprint), err=True)
 
 
 @main.command()

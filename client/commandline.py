@@ -17,6 +17,7 @@ from client import credentials
 from client.api import Api, login as api_login
 from client.home import mist_home
 from shared.errors import MistError
+from shared.signing import fingerprint
 
 T = TypeVar("T")
 
@@ -78,17 +79,31 @@ def _first_mist_error(group: BaseExceptionGroup) -> MistError | OSError | None:
     return None
 
 
-def do_login(tool: str, url: str, user: str) -> str:
+def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = None) -> str:
+    """Log in and pin the tracker's key; with `expected_fingerprint` (given by the admin out of band), only that key."""
     password = read_password(f"Password for {user} at {url}")
     creds = run(lambda: api_login(url.rstrip("/"), user, password))
+    served = fingerprint(creds.public_key)
+    if expected_fingerprint is not None and _bare(expected_fingerprint) != _bare(served):
+        raise click.ClickException(
+            f"the tracker at {creds.url} signs with key {served}, not {expected_fingerprint.strip()}; "
+            "nothing was saved. Check the fingerprint with the admin: it may not be your tracker"
+        )
     where = credentials.save(mist_home(), tool, creds, try_keychain=True)
-    return f"Logged in to {creds.url} as {creds.user} ({creds.scope}); tokens saved in {where}"
+    return (f"Logged in to {creds.url} as {creds.user} ({creds.scope}); tracker key {served}"
+            f"{' (as expected)' if expected_fingerprint else ''}; tokens saved in {where}")
+
+
+def _bare(fp: str) -> str:
+    """A fingerprint as typed or read out: case, spaces and dashes do not matter."""
+    return "".join(c for c in fp.lower() if c.isalnum())
 
 
 def session(tool: str) -> Api:
     home = mist_home()
     creds = credentials.load(home, tool)
-    return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c))
+    return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c),
+               on_key_change=lambda notice: click.echo(notice, err=True))
 
 
 def emit(as_json: bool, obj: dict[str, Any], text: str) -> None:

@@ -78,10 +78,13 @@ def _keychain_delete(service: str) -> None:
 
 
 def _write_private(path: Path, obj: dict[str, object]) -> None:
+    """The whole new session or the old one, even after a power cut: a re-pinned key must not be half-written."""
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

@@ -97,6 +97,16 @@ class Daemon:
         self.news = Feed()
         self.token = secrets.token_urlsafe(24)
         self.busy = asyncio.Lock()  # one install or update at a time, like the CLI's folder lock
+        self.running: StreamProgress | None = None  # the CLI whose install or update runs here now
+        printed = self.api.on_key_change
+
+        def key_changed(notice: str) -> None:
+            """Said on the daemon's stderr, and to the CLI whose run made us notice."""
+            printed(notice)
+            if self.running is not None:
+                self.running.say(notice)
+
+        self.api.on_key_change = key_changed
 
     def __repr__(self) -> str:
         return f"Daemon(home={str(self.home)!r}, {self.signalling!r}, {self.uploads!r})"
@@ -124,7 +134,7 @@ class Daemon:
         except BaseException:
             await answering.close()
             raise
-        await serve(link, self.library, self.api.creds.public_key, self.uploads, offer.session, offer.user,
+        await serve(link, self.library, self.api, self.uploads, offer.session, offer.user,
                     offer.build, offer.game, DEFAULT_WINDOW)
 
     def hear(self, news: News) -> None:
@@ -229,13 +239,17 @@ async def _run(request: web.Request) -> web.StreamResponse:
     sender = asyncio.create_task(progress.pump(response))
     try:
         async with daemon.busy:
-            installer = Installer(daemon.api, daemon.state, progress, daemon.peers())
-            if body.get("op") == "install":
-                outcome = await installer.install(body["game"], Path(body["dir"]), body.get("version"), bool(body.get("overwrite")))
-            elif body.get("op") == "update":
-                outcome = await installer.converge(body["game"], body.get("to"), bool(body.get("overwrite")))
-            else:
-                raise MistError(f"unknown op {body.get('op')!r}")
+            daemon.running = progress
+            try:
+                installer = Installer(daemon.api, daemon.state, progress, daemon.peers())
+                if body.get("op") == "install":
+                    outcome = await installer.install(body["game"], Path(body["dir"]), body.get("version"), bool(body.get("overwrite")))
+                elif body.get("op") == "update":
+                    outcome = await installer.converge(body["game"], body.get("to"), bool(body.get("overwrite")))
+                else:
+                    raise MistError(f"unknown op {body.get('op')!r}")
+            finally:
+                daemon.running = None
         progress.put({"result": outcome.to_json()})
     except ServerRefused as exc:
         progress.put({"error": str(exc), "status": exc.status})

@@ -31,7 +31,7 @@ from client.plan import PATCH, Plan, Routes, index_chunks, parse_routes, plan as
 from client.progress import Progress
 from client.state import Install, State
 from client.swarm import Peers
-from shared import manifest as manifest_mod, signing
+from shared import manifest as manifest_mod
 from shared.errors import ManifestError
 from shared.manifest import FileEntry, Manifest
 
@@ -196,7 +196,7 @@ class Installer:
     async def _target(self, game: str, version: str) -> tuple[bytes, Manifest]:
         """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked."""
         signed = await self.api.manifest(game, version)
-        signing.verify(self.api.creds.public_key, signed.data, signed.signature)
+        await self.api.verify_manifest(signed)
         manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
         if (manifest.game, manifest.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {manifest.game} {manifest.version}")

@@ -3,9 +3,11 @@
 `Library` knows where each chunk of each installed build lies on disk and
 reads it back verified, so a file the user modded or the disk damaged is
 never sent (the chunk is refused instead). `serve` runs one friend's session
-on an open link: the ticket is checked offline with the tracker's key, only
-chunks of the ticket's build are served, at most `window` requests are held,
-and every chunk waits for the shared upload cap before it is sent.
+on an open link: the ticket is checked offline with the tracker's key (a
+ticket signed by a key the tracker rotated to sends us to the tracker for the
+hand-over first), only chunks of the ticket's build are served, at most
+`window` requests are held, and every chunk waits for the shared upload cap
+before it is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from client.api import Api
 from client.journal import Confined
@@ -25,11 +28,20 @@ from client.peerlink import PeerGone, PeerLink
 from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments)
 from client.ratelimit import TokenBucket
 from client.state import State
-from shared import manifest as manifest_mod, signing, tickets
-from shared.errors import MistError
+from shared import manifest as manifest_mod, tickets
+from shared.errors import MistError, TicketError, TicketSignatureError
 
 HAVE_BATCH = 4096  # hashes per HAVE: 128 KiB, under the data channel's 256 KiB message limit
 MANIFESTS_KEPT = 4  # manifests of builds we do not hold (updates: we serve the chunks we share with them)
+
+
+class TrackerKey(Protocol):
+    """The key friends' tickets are checked with, and a way to follow the tracker to its next one (client.api.Api)."""
+
+    @property
+    def public_key(self) -> str: ...
+
+    async def follow_key(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ class Library:
         if known or self.api is None:
             return known
         signed = await self.api.manifest(game, version)
-        signing.verify(self.api.creds.public_key, signed.data, signed.signature)
+        await self.api.verify_manifest(signed)
         manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
         if manifest.digest() != build:
             raise MistError(f"the tracker's manifest of {game} {version} is not the build the friend asked for")
@@ -129,12 +141,12 @@ class UploadView:
     bytes: int = 0
 
 
-async def serve(link: PeerLink, library: Library, public_key: str, uploads: Uploads, key: str, user: str,
+async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: Uploads, key: str, user: str,
                 build: str, game: str, window: int) -> None:
     """One friend's session, until the link closes or the friend misbehaves (then the link is closed)."""
 
     def authorize(token: str) -> str:
-        ticket = tickets.decode(token, public_key, time.time())
+        ticket = tickets.decode(token, tracker.public_key, time.time())
         tickets.require(ticket, tickets.READ, build)
         return ticket.build
 
@@ -145,6 +157,8 @@ async def serve(link: PeerLink, library: Library, public_key: str, uploads: Uplo
     async def listen() -> None:
         while True:
             message = await link.receive()
+            if isinstance(message, Hello):
+                await _follow_for(message.ticket, tracker)
             for reply in uploader.handle(message):
                 await link.send(reply)
             if isinstance(message, Hello):
@@ -181,6 +195,20 @@ async def serve(link: PeerLink, library: Library, public_key: str, uploads: Uplo
     finally:
         uploads.sessions.pop(key, None)
         await link.close()
+
+
+async def _follow_for(token: str, tracker: TrackerKey) -> None:
+    """A friend whose client already follows the tracker's new key sends a ticket it signed: follow it too.
+
+    Only a failing signature asks the tracker; if the key did not move, the
+    uploader then refuses the ticket as before.
+    """
+    try:
+        tickets.decode(token, tracker.public_key, time.time())
+    except TicketSignatureError:
+        await tracker.follow_key()
+    except TicketError:
+        pass  # expired or malformed: the uploader refuses it and says why
 
 
 def _read_encoded(library: Library, sha256: str) -> tuple[int, bytes] | None:

@@ -15,14 +15,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
 from shared.chunkstore import ChunkStore, read_file
-from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, status_for
+from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError, status_for
 from shared.manifest import FileEntry
 from seeder import health
 from seeder.verify import verify_upload
@@ -80,9 +80,12 @@ SEEDER_COUNTERS = web.AppKey("seeder_counters", SeederCounters)
 
 @dataclass
 class SeederContext:
+    """`follow_key`, given the key a ticket's signature failed with, answers the key to trust now (seeder/tracker_key.py)."""
+
     store: ChunkStore
     public_key: str
     clock: Callable[[], float] = time.time
+    follow_key: Callable[[str], Awaitable[str]] | None = None
     _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
@@ -90,11 +93,21 @@ class SeederContext:
     def __repr__(self) -> str:
         return f"SeederContext(store={self.store!r}, cached_builds={len(self._builds)})"
 
-    def ticket(self, request: web.Request, scope: str) -> tickets.Ticket:
+    async def ticket(self, request: web.Request, scope: str) -> tickets.Ticket:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Ticket "):
             raise TicketError("this needs a ticket from the tracker (Authorization: Ticket ...)")
-        ticket = tickets.decode(header[7:], self.public_key, self.clock())
+        token = header[7:]
+        try:
+            ticket = tickets.decode(token, self.public_key, self.clock())
+        except TicketSignatureError:
+            if self.follow_key is None:
+                raise
+            tried = self.public_key
+            self.public_key = await self.follow_key(tried)  # the tracker may have rotated to the key that signed it
+            if self.public_key == tried:
+                raise
+            ticket = tickets.decode(token, self.public_key, self.clock())
         tickets.require(ticket, scope)
         return ticket
 
@@ -160,7 +173,7 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
 async def missing(request: web.Request) -> web.Response:
     """The hashes the store lacks; those it has are marked as used, so the garbage collector keeps them for the push."""
     ctx = request.app[SEEDER]
-    ctx.ticket(request, tickets.UPLOAD)
+    await ctx.ticket(request, tickets.UPLOAD)
     hashes = pack.decode_hashes(await request.read(), MAX_HASHES_PER_REQUEST)
     absent = await asyncio.to_thread(ctx.store.touch, hashes)
     return web.Response(body=pack.encode_hashes(absent), content_type="application/octet-stream")
@@ -177,7 +190,7 @@ def _store_verified(store: ChunkStore, body: bytes) -> tuple[int, int]:
 
 async def upload(request: web.Request) -> web.Response:
     ctx = request.app[SEEDER]
-    ctx.ticket(request, tickets.UPLOAD)
+    await ctx.ticket(request, tickets.UPLOAD)
     body = await request.read()
     stored, size = await asyncio.to_thread(_store_verified, ctx.store, body)
     counters = request.app[SEEDER_COUNTERS]
@@ -224,7 +237,7 @@ def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> 
 
 async def fetch(request: web.Request) -> web.Response:
     ctx = request.app[SEEDER]
-    ticket = ctx.ticket(request, tickets.READ)
+    ticket = await ctx.ticket(request, tickets.READ)
     hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
     build = await asyncio.to_thread(ctx.contents, ticket.build)
     for h in hashes:
@@ -246,7 +259,7 @@ async def delta(request: web.Request) -> web.Response:
     is not sent (204), so the client fetches the chunks instead.
     """
     ctx = request.app[SEEDER]
-    ticket = ctx.ticket(request, tickets.READ)
+    ticket = await ctx.ticket(request, tickets.READ)
     target, budget, sig = rdiff.decode_request(await request.read())
     build = await asyncio.to_thread(ctx.contents, ticket.build)
     entry = build.files.get(target)

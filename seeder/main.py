@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from seeder.app import SeederContext, make_service
+from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
 from tracker import metrics
 from tracker.serve import run
@@ -24,7 +25,9 @@ def _tracker_key(url: str) -> str:
 @click.command()
 @click.option("--store", type=click.Path(path_type=Path), required=True, help="The chunk store directory (shared with the tracker).")
 @click.option("--public-key", envvar="MIST_TRACKER_PUBLIC_KEY", default="", help="The tracker's public key.")
-@click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="", help="Ask this tracker for its public key instead.")
+@click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="",
+              help="Ask this tracker for its public key (unless --public-key gives it), and follow its signed "
+                   "hand-overs to a new key after a rotation.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8701, show_default=True, type=int)
 @click.option("--metrics-dir", envvar="MIST_METRICS_DIR", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -35,9 +38,10 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, m
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
     key = public_key or _tracker_key(tracker_url)
+    follower = KeyFollower(tracker_url, key) if tracker_url else None
     # Counters live in per-process files from the start, so every process serving this port adds to one /metrics.
     with tempfile.TemporaryDirectory(prefix="mist-seeder-metrics-") as scratch:
         metrics.use_directory(metrics_dir or Path(scratch))
-        app = make_service(SeederContext(DirectoryChunkStore(store), key))
+        app = make_service(SeederContext(DirectoryChunkStore(store), key, follow_key=follower))
         run(app, host, port,
             on_ready=lambda: print(f"mist-seeder listening on http://{host}:{port}/seeder", file=sys.stderr, flush=True))

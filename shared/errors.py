@@ -3,7 +3,9 @@
     MistError
     ├── ManifestError          a manifest is malformed, hostile or badly signed: reject the build
     │   └── SignatureError     the signature does not verify with the pinned key
+    │       └── KeyHandoverError   the tracker's key changed and no signed hand-over leads to it: log in again
     ├── TicketError            a ticket is forged, expired or for something else: refuse to serve
+    │   └── TicketSignatureError   not signed by the key we hold: forged, or the tracker's key was rotated
     ├── ChunkError
     │   ├── ChunkMissing       the source does not have it: try the next source
     │   └── ChunkCorrupt       the bytes do not hash to the name: drop them, penalise the source
@@ -30,8 +32,16 @@ class SignatureError(ManifestError):
     """A manifest's signature does not verify with the pinned tracker key."""
 
 
+class KeyHandoverError(SignatureError):
+    """The tracker's key is not the pinned one, and no chain of signed hand-overs leads from that one to it."""
+
+
 class TicketError(MistError):
     """A ticket is forged, expired, or does not grant what was asked."""
+
+
+class TicketSignatureError(TicketError):
+    """A ticket's signature fails with the key we hold: forged, or signed by a key the tracker rotated to (ask it)."""
 
 
 class ChunkError(MistError):

@@ -7,6 +7,7 @@ key and verify offline. Keys and signatures travel as unpadded base64url text.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import nacl.exceptions
 import nacl.signing
 
 from shared.errors import SignatureError
+
+KEY_SIZE = 32  # Ed25519 seeds and public keys
 
 
 def b64e(data: bytes) -> str:
@@ -42,10 +45,18 @@ class Signer:
         return cls(nacl.signing.SigningKey.generate())
 
     @classmethod
+    def load(cls, path: Path) -> "Signer":
+        """The key saved at `path`; SignatureError if the file is not a key (a truncated write, another file)."""
+        raw = path.read_bytes()
+        if len(raw) != KEY_SIZE:
+            raise SignatureError(f"{path} is not an Ed25519 signing key ({len(raw)} bytes, expected 32)")
+        return cls(nacl.signing.SigningKey(raw))
+
+    @classmethod
     def load_or_create(cls, path: Path) -> "Signer":
         """Load the key at `path`, creating it (mode 0600) on first start."""
         if path.exists():
-            return cls(nacl.signing.SigningKey(path.read_bytes()))
+            return cls.load(path)
         signer = cls.generate()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -53,8 +64,34 @@ class Signer:
             f.write(bytes(signer._key))
         return signer
 
+    def save(self, path: Path) -> None:
+        """Write the key to `path` (mode 0600) so that a crash leaves the old file or the whole new one."""
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(bytes(self._key))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        sync_directory(path.parent)
+
     def sign(self, data: bytes) -> str:
         return b64e(self._key.sign(data).signature)
+
+
+def fingerprint(public_key: str) -> str:
+    """A short form of a public key to compare by eye or read out over the phone (128 bits of its SHA-256)."""
+    digest = hashlib.sha256(b64d(public_key)).hexdigest()[:32]
+    return "-".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a directory, so a rename in it survives a power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def verify(public_key: str, data: bytes, signature: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from shared.errors import SignatureError, TicketError
+from shared.errors import SignatureError, TicketError, TicketSignatureError
 from shared.manifest import canonical_json
 from shared.signing import Signer, b64d, b64e, verify
 
@@ -41,10 +41,13 @@ def decode(token: str, public_key: str, now: float) -> Ticket:
     payload_text, signature = token.split(".")
     try:
         payload = b64d(payload_text)
+    except SignatureError as exc:
+        raise TicketError("ticket payload is malformed; ask the tracker for a new one") from exc
+    try:
         verify(public_key, payload, signature)
         obj = json.loads(payload)
     except SignatureError as exc:
-        raise TicketError("ticket signature is invalid; it was not issued by this tracker") from exc
+        raise TicketSignatureError("ticket signature is invalid; it was not issued by this tracker") from exc
     except ValueError as exc:
         raise TicketError("ticket payload is malformed; ask the tracker for a new one") from exc
     if not isinstance(obj, dict) or set(obj) != {"sub", "scope", "build", "exp"}:

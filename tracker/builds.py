@@ -16,6 +16,7 @@ import logging
 from aiohttp import web
 
 from shared import compression, manifest as manifest_mod
+from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.announce import ANNOUNCER, Published
 from tracker.config import TrackerContext
@@ -138,8 +139,12 @@ async def upload_ticket(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
+    """Public: the key, and the hand-overs that lead a client or seeder pinned to an older key to it."""
     ctx = request.app[CONTEXT]
-    return web.json_response({"service": "mist-tracker", "public_key": ctx.signer.public_key, "seeder_url": seeder_url(request)})
+    return web.json_response({
+        "service": "mist-tracker", "public_key": ctx.signer.public_key, "key_fingerprint": fingerprint(ctx.signer.public_key),
+        "key_handovers": [h.to_json() for h in ctx.handovers], "seeder_url": seeder_url(request),
+    })
 
 
 def routes() -> list[web.RouteDef]:

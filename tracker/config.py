@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.chunkstore import DirectoryChunkStore
+from shared.handover import Handover
 from shared.signing import Signer
+from tracker import datalock, keys
+from tracker.datalock import DataInUse
+from tracker.keys import KeyFilesError
 from tracker.db.engine import Database, database_url, migrate, open_engine
 from tracker.jobs import Jobs, open_jobs
 from tracker.throttle import Throttle
@@ -29,10 +33,6 @@ class Settings:
     @property
     def store_root(self) -> Path:
         return self.data / "store"
-
-    @property
-    def signing_key_path(self) -> Path:
-        return self.data / "signing.key"
 
     def resolved_database_url(self) -> str:
         return database_url(self.data, self.database_url)
@@ -60,6 +60,7 @@ class TrackerContext:
     store: DirectoryChunkStore
     jwt_secret: bytes
     jobs: Jobs
+    handovers: tuple[Handover, ...] = ()  # shown to clients pinned to an older key (GET /api/info)
     throttle: Throttle = field(default_factory=Throttle)
     # (source, target) file contents whose HDiffPatch patch a queued job is making -> that job's id
     patch_jobs: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -76,13 +77,29 @@ class TrackerContext:
     @classmethod
     def open(cls, settings: Settings) -> "TrackerContext":
         settings.data.mkdir(parents=True, exist_ok=True)
+        signing = keys.load(settings.data)
         engine = open_engine(settings.resolved_database_url())
         migrate(engine)
         return cls(
             settings=settings,
             db=Database(engine),
-            signer=Signer.load_or_create(settings.signing_key_path),
+            signer=signing.signer,
+            handovers=signing.handovers,
             store=DirectoryChunkStore(settings.store_root),
             jwt_secret=load_secret(settings.data / "jwt.secret"),
             jobs=open_jobs(settings.data),
         )
+
+
+def open_locked(settings: Settings) -> TrackerContext:
+    """For the serving commands: hold the data directory for this process, then open it.
+
+    The lock keeps `mist-admin rotate-key` from changing the key under a
+    running tracker; a key or database the tracker cannot start from becomes
+    a one-line error that says what to do.
+    """
+    try:
+        datalock.hold(settings.data, "start the tracker")
+        return TrackerContext.open(settings)
+    except (DataInUse, KeyFilesError) as exc:
+        raise SystemExit(f"Error: {exc}") from None

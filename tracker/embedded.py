@@ -20,7 +20,7 @@ from aiohttp import web
 from seeder.app import SeederContext, make_app as make_seeder_app
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import Settings, TrackerContext, open_locked
 from tracker.metrics import METRICS
 from tracker.serve import run
 
@@ -93,7 +93,7 @@ def _welcome(url: str, password: str | None) -> str:
 @click.option("--port", default=8700, show_default=True, type=int)
 def main(data: Path, host: str, port: int) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
-    ctx = TrackerContext.open(Settings(data=data.resolve()))
+    ctx = open_locked(Settings(data=data.resolve()))
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.

@@ -9,7 +9,7 @@ import click
 
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import Settings, open_locked
 from tracker.serve import run
 
 
@@ -20,7 +20,7 @@ from tracker.serve import run
 @click.option("--seeder-url", envvar="MIST_SEEDER_URL", required=True, help="Public URL of the seeder, told to clients.")
 def main(data: Path, host: str, port: int, seeder_url: str) -> None:
     """Run the tracker alone; the database comes from MIST_DATABASE_URL (default: SQLite in DATA)."""
-    ctx = TrackerContext.open(Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/")))
+    ctx = open_locked(Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/")))
     password = ensure_admin(ctx)
     if password:
         print(f"admin account created with password: {password}", flush=True)

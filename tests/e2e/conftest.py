@@ -49,8 +49,9 @@ class Server:
             engine.dispose()
 
 
-def start_server(data: Path, extra_env: dict[str, str] | None = None) -> Server:
-    port = free_port()
+def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> Server:
+    """`port` restarts a server where its clients knew it; by default any free one."""
+    port = port or free_port()
     env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **backends.backend_env(data), **(extra_env or {})}
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port)],

@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from shared.errors import SignatureError
-from shared.signing import Signer, b64d, b64e, verify
+from shared.signing import Signer, b64d, b64e, fingerprint, verify
 
 DATA = b'{"game":"hollow","version":"1.0.2"}'
 
@@ -79,3 +79,26 @@ def test_load_or_create_does_not_replace_an_existing_key(tmp_path):
     Signer.load_or_create(path)
     assert path.read_bytes() == content
     assert Signer.load_or_create(path).public_key == first.public_key
+
+
+def test_save_writes_a_private_file_that_load_reads_back(signer, tmp_path):
+    path = tmp_path / "signing.key"
+    path.write_bytes(b"an older key, replaced whole")
+    signer.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert Signer.load(path).public_key == signer.public_key
+    assert [p.name for p in tmp_path.iterdir()] == ["signing.key"]  # no temporary file left
+
+
+def test_load_refuses_a_file_that_is_not_a_key(tmp_path):
+    path = tmp_path / "signing.key"
+    path.write_bytes(b"\x00" * 31)  # a truncated write
+    with pytest.raises(SignatureError, match="not an Ed25519 signing key"):
+        Signer.load(path)
+    with pytest.raises(SignatureError, match="not an Ed25519 signing key"):
+        Signer.load_or_create(path)
+
+
+def test_a_fingerprint_names_the_public_key_not_the_private_one(signer):
+    assert fingerprint(signer.public_key) != fingerprint(Signer.generate().public_key)
+    assert signer.public_key not in fingerprint(signer.public_key)

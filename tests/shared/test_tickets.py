@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared.errors import TicketError
+from shared.errors import TicketError, TicketSignatureError
 from shared.signing import Signer, b64d, b64e
 from shared.tickets import READ, UPLOAD, Ticket, decode, require
 
@@ -46,8 +46,16 @@ def test_expired_ticket_is_refused(tracker, read_ticket, late):
 
 
 def test_ticket_forged_with_another_key_is_refused(tracker, read_ticket):
-    with pytest.raises(TicketError, match="not issued by this tracker"):
+    with pytest.raises(TicketSignatureError, match="not issued by this tracker"):  # its own type: maybe the key rotated
         decode(read_ticket.encode(Signer.generate()), tracker.public_key, now=NOW)
+
+
+def test_an_expired_or_malformed_ticket_is_not_a_signature_error(tracker, read_ticket):
+    """Only a failing signature sends the seeder or a daemon to ask the tracker for a newer key."""
+    for token, now in ((read_ticket.encode(tracker), read_ticket.expires + 1), ("a.b", NOW)):
+        with pytest.raises(TicketError) as caught:
+            decode(token, tracker.public_key, now=now)
+        assert not isinstance(caught.value, TicketSignatureError)
 
 
 @pytest.mark.parametrize(

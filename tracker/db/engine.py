@@ -10,11 +10,11 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.errors import DatabaseUnavailable
+from tracker.errors import DatabaseUnavailable, TrackerError
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,6 +39,29 @@ def open_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class NoDatabase(TrackerError):
+    """An admin command found no tracker database where it looked."""
+
+    status = 503
+
+
+def open_existing(data: Path) -> "Database":
+    """The tracker's database for an admin command: it must exist already (an admin command never creates one)."""
+    url = database_url(data)
+    engine = open_engine(url)
+    shown = engine.url.render_as_string(hide_password=True)
+    where = "check --data and MIST_DATABASE_URL: they must be the tracker's"
+    if engine.url.get_backend_name() == "sqlite" and not Path(engine.url.database or "").is_file():
+        raise NoDatabase(f"there is no tracker database at {shown}; {where}")
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("builds"):
+                raise NoDatabase(f"{shown} holds no Mist tables; {where}")
+    except SQLAlchemyError as exc:
+        raise NoDatabase(f"cannot open the tracker's database {shown} ({exc.__class__.__name__}); {where}") from exc
+    return Database(engine)
 
 
 def migrate(engine: Engine) -> None:

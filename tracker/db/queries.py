@@ -5,6 +5,7 @@ Handlers call these through `Database.run`, so SQLAlchemy stays under tracker/db
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -308,3 +309,17 @@ def readable_builds(session: Session, digests: list[str], viewer: Viewer) -> dic
         .where(Build.manifest_digest.in_(digests), _visible(viewer))
     ).all()
     return {digest: (slug, version) for digest, slug, version in rows}
+
+
+def resign_builds(session: Session, sign: Callable[[bytes], str]) -> int:
+    """Sign every build's manifest again (with a new key); the bytes stay, only the stored signature changes.
+
+    One build in memory at a time: a large game's manifest is tens of MB.
+    """
+    signed = 0
+    for build_id in session.scalars(select(Build.id).order_by(Build.id)).all():
+        manifest = session.scalar(select(Build.manifest).where(Build.id == build_id))
+        if manifest is not None:
+            session.execute(update(Build).where(Build.id == build_id).values(signature=sign(manifest)))
+            signed += 1
+    return signed
