@@ -9,7 +9,9 @@ same place copies only what is new.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from shared.chunkstore import DirectoryChunkStore
 from shared.errors import ChunkCorrupt, ChunkMissing
 
 THREADS = 4  # hashing and zstd release the GIL; file I/O waits
+IN_FLIGHT = 4 * THREADS  # objects queued at once: a store can hold millions
 
 
 @dataclass
@@ -90,8 +93,14 @@ def copy_all(
             return name, "corrupt", 0, 0, str(exc)
 
     pool = ThreadPoolExecutor(THREADS)
+    queued = iter(names)
+    in_flight = deque(pool.submit(one, name) for name in itertools.islice(queued, IN_FLIGHT))
     try:
-        for name, outcome, size, written, why in pool.map(one, names):
+        while in_flight:
+            name, outcome, size, written, why = in_flight.popleft().result()
+            following = next(queued, None)
+            if following is not None:
+                in_flight.append(pool.submit(one, following))
             if outcome == "missing":
                 report.missing.append(name)
             elif outcome == "corrupt":
