@@ -210,18 +210,19 @@ class BackupReport:
 def backup(
     data: Path, target: Path, configured_url: str = "", recheck: bool = False,
     after_snapshot: Callable[[], None] | None = None, on_object: Callable[[str], None] | None = None,
-    clock: Callable[[], float] = time.time,
+    say: Callable[[str], None] = lambda message: None, clock: Callable[[], float] = time.time,
 ) -> BackupReport:
     """Back up the server whose data directory is `data` into `target`, while it runs.
 
     `after_snapshot` runs between the dump and the copy, and `on_object` after each object (tests push, collect
-    and interrupt there). `recheck` hashes the objects `target` already has instead of trusting their names.
+    and interrupt there); `say` hears progress for people. `recheck` hashes the objects `target` already has
+    instead of trusting their names.
     """
     data, target = data.resolve(), target.resolve()
     if not (data / "store").is_dir():
         raise BackupError(f"{data} is not a Mist data directory (it has no store/); pass --data the server's data directory")
     try:
-        return _backup(data, target, configured_url, recheck, after_snapshot, on_object, clock)
+        return _backup(data, target, configured_url, recheck, after_snapshot, on_object, say, clock)
     except (StoreError, OSError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise BackupError(f"could not write the backup in {target} ({why}); free space or choose another place, "
@@ -230,7 +231,7 @@ def backup(
 
 def _backup(
     data: Path, target: Path, configured_url: str, recheck: bool, after_snapshot: Callable[[], None] | None,
-    on_object: Callable[[str], None] | None, clock: Callable[[], float],
+    on_object: Callable[[str], None] | None, say: Callable[[str], None], clock: Callable[[], float],
 ) -> BackupReport:
     started = time.monotonic()
     _prepare(target, data)
@@ -247,6 +248,8 @@ def _backup(
             out = _Hashing(f)
             summary = dump_mod.dump(url, out, needs.observe)  # type: ignore[arg-type]
         os.replace(target / run / f"{DUMP}.tmp", target / run / DUMP)
+        say(f"Dumped the database as it was at {report.created_at} ({sum(summary.rows.values())} rows, revision "
+            f"{summary.revision}); copying the {len(needs.objects)} objects it names ...")
         if after_snapshot is not None:
             after_snapshot()
         files = _copy_files(data, target / run / "files")
@@ -261,6 +264,9 @@ def _backup(
             raise BackupError(_lost_message(data, target / run / DUMP, required, copied))
         if attempt == ATTEMPTS:
             report.patches_missing = sorted(lost)
+        else:
+            say(f"{len(lost)} objects went from the server's store since the dump (a build removed and collected); "
+                "dumping again")
     report.revision, report.dialect, report.rows = summary.revision, summary.dialect, summary.rows
     report.games, report.builds, report.files = len(needs.games), len(needs.builds), sorted(files)
     report.objects, report.object_bytes, report.database_bytes = len(needs.objects), copied.bytes_total, out.size

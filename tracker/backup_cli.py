@@ -36,7 +36,7 @@ def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
     Run again into the same DIRECTORY, it copies only objects that are new.
     """
     try:
-        report = run_backup(data, directory, recheck=recheck)
+        report = run_backup(data, directory, recheck=recheck, say=lambda message: click.echo(message, err=True))
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     text = (

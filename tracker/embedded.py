@@ -18,6 +18,7 @@ import click
 from aiohttp import web
 
 from seeder.app import SeederContext, make_app as make_seeder_app
+from shared.errors import MistError
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext
@@ -91,7 +92,10 @@ def _welcome(url: str, password: str | None) -> str:
 @click.option("--port", default=8700, show_default=True, type=int)
 def main(data: Path, host: str, port: int) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
-    ctx = TrackerContext.open(Settings(data=data.resolve()))
+    try:
+        ctx = TrackerContext.open(Settings(data=data.resolve()))
+    except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
+        raise click.ClickException(str(exc)) from exc
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"
     run(build_app(ctx), host, port, on_ready=lambda: print(_welcome(url, password), file=sys.stderr, flush=True))

@@ -36,8 +36,9 @@ class Server:
         return self.data / "store" / sha256[:2] / sha256[2:4] / sha256
 
 
-def start_server(data: Path, extra_env: dict[str, str] | None = None) -> Server:
-    port = free_port()
+def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int = 0) -> Server:
+    """`port` 0 picks a free one; a restored server takes its predecessor's, so clients find it where they left it."""
+    port = port or free_port()
     env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **(extra_env or {})}
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port)],

@@ -138,7 +138,7 @@ def dump(url: str, out: IO[bytes], observe: Callable[[str, Mapping[str, Any]], N
                 result = connection.execution_options(yield_per=1000).execute(select(table).order_by(*order))
                 count = 0
                 for row in result:
-                    observe(table.name, row._mapping)
+                    observe(table.name, dict(row._mapping))
                     out.write(_line([_encode(v, k) for v, k in zip(row, kinds)]))
                     count += 1
                 rows[table.name] = count
@@ -184,7 +184,7 @@ def read_header(lines: Iterator[bytes]) -> Header:
 
 def rows(lines: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(table, row) for every row after the header; DumpError if the dump was cut short or does not add up."""
-    table, columns, kinds = "", [], []
+    table, columns, kinds = "", [], []  # type: tuple[str, list[str], list[str]]
     counted: dict[str, int] = {}
     for raw in lines:
         try:
