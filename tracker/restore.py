@@ -23,8 +23,8 @@ from typing import Any
 from shared.chunkstore import DirectoryChunkStore
 from shared.errors import StoreError
 from shared.storecopy import copy_all
-from tracker.backup import (DUMP, FORMAT, MANIFEST, VERSION, BackupCorrupt, BackupError, BackupIncomplete, now_iso,
-                            read_needs, sync_dir, write_private)
+from tracker.backupdir import (FORMAT, MANIFEST, VERSION, BackupCorrupt, BackupError, BackupIncomplete, now_iso,
+                               read_needs, sync_dir, write_private)
 from tracker.config import RESTORE_MARKER
 from tracker.db import dump as dump_mod
 from tracker.db.engine import database_url
@@ -143,6 +143,13 @@ def restore(
             raise BackupError(f"{data} is not empty (it holds {', '.join(held[:SHOWN])}); restore into a new directory, "
                               "or pass --force to replace its database, keys and secrets")
     url = database_url(data, configured_url)
+    in_data = url == f"sqlite:///{data / 'tracker.db'}"  # else the database lives elsewhere: look inside it
+    if not in_data and not force and not carrying_on:
+        held_tables = dump_mod.tables_in(url)
+        if held_tables:
+            raise BackupError(f"the database at {dump_mod.shown(url)} already holds tables "
+                              f"({', '.join(held_tables[:SHOWN])}); restore into an empty database, or pass --force "
+                              "to replace what it holds")
     report = RestoreReport(str(data), manifest["created_at"], dump_mod.shown(url), manifest["database"]["revision"])
     try:
         data.mkdir(parents=True, exist_ok=True)
@@ -153,7 +160,7 @@ def restore(
             (data / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_private(data / rel, (source / manifest["run"] / "files" / rel).read_bytes())
             report.files.append(rel)
-        if url.startswith("sqlite") and url.endswith(str(data / "tracker.db")):
+        if in_data:
             for name in SQLITE_FILES:  # a forced or carried-on restore starts the database afresh
                 (data / name).unlink(missing_ok=True)
         with open(dump_path, "rb") as f:

@@ -23,12 +23,13 @@ from tests.fresh_database import fresh_postgres
 from tests.stored import store_file
 from tracker import gc
 from tracker.auth import check_password, hash_password
-from tracker.backup import BackupError, BackupIncomplete, backup
+from tracker.backup import backup
+from tracker.backupdir import BackupCorrupt, BackupError, BackupIncomplete
 from tracker.config import RESTORE_MARKER, Settings, TrackerContext
 from tracker.db import dump as dump_mod, patches as patch_queries, queries
 from tracker.db.engine import MIGRATIONS, open_engine
 from tracker.errors import TrackerError
-from tracker.restore import BackupCorrupt, restore
+from tracker.restore import restore
 
 
 PATCH_CONTENT = b"a patch from g 1 to g 2"
@@ -316,3 +317,37 @@ def test_sqlite_to_postgresql_and_back(server, tmp_path: Path) -> None:
     restore(tmp_path / "from-pg", tmp_path / "back", sqlite(tmp_path / "back"))
     names = [u["name"] for u in open_server(tmp_path / "back").db.call(queries.list_users)]
     assert sorted(names) == ["alice", "bob"]
+
+
+def test_a_dump_reads_one_snapshot_while_the_server_writes(server, tmp_path: Path) -> None:
+    ctx, _ = server
+    late: list[str] = []
+
+    def write_meanwhile(table: str, row: object) -> None:
+        if not late:  # at the first row read (games): a new user and game, committed at once
+            late.append("x")
+            ctx.db.call(lambda s: queries.add_user(s, "late-user", "x", False))
+            ctx.db.call(lambda s: queries.add_game(s, "late-game", "Late"))
+
+    out = io.BytesIO()
+    summary = dump_mod.dump(sqlite(ctx.settings.data), out, write_meanwhile)
+    assert late and summary.rows["users"] == 1 and summary.rows["games"] == 2
+    assert b"late-" not in out.getvalue()
+    assert b"late-user" in b"".join(dumped(sqlite(ctx.settings.data)))  # it was committed: a new dump has it
+
+
+def test_a_postgresql_dump_reads_one_snapshot_too(tmp_path: Path) -> None:
+    with fresh_postgres() as postgres:
+        ctx = open_server(tmp_path / "pg", postgres)
+        populate(ctx)
+        late: list[str] = []
+
+        def write_meanwhile(table: str, row: object) -> None:
+            if not late:
+                late.append("x")
+                ctx.db.call(lambda s: queries.add_user(s, "late-user", "x", False))
+
+        out = io.BytesIO()
+        summary = dump_mod.dump(postgres, out, write_meanwhile)
+        ctx.db.engine.dispose()
+    assert late and summary.rows["users"] == 1 and b"late-user" not in out.getvalue()

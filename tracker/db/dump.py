@@ -145,9 +145,14 @@ def dump(url: str, out: IO[bytes], observe: Callable[[str, Mapping[str, Any]], N
             out.write(_line({"end": True, "rows": rows}))
             return DumpSummary(str(revision), engine.dialect.name, rows)
     except SQLAlchemyError as exc:
-        raise DumpError(f"could not read the database at {shown(url)}: {exc.__class__.__name__}: {exc}") from exc
+        raise DumpError(f"could not read the database at {shown(url)} ({_first_line(exc)}); check that it is running "
+                        "and that --data and MIST_DATABASE_URL name the server's") from exc
     finally:
         engine.dispose()
+
+
+def _first_line(exc: Exception) -> str:
+    return f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
 # Reading a dump back
@@ -280,7 +285,21 @@ def load(url: str, lines: Iterator[bytes], force: bool = False) -> DumpSummary:
             command.upgrade(_alembic(connection), "head")
         return DumpSummary(header.revision, engine.dialect.name, counts)
     except SQLAlchemyError as exc:
-        raise DumpError(f"could not load the dump into {shown(url)}: {exc.__class__.__name__}: {exc}") from exc
+        raise DumpError(f"could not load the dump into {shown(url)} ({_first_line(exc)}); check that the database "
+                        "is running and MIST_DATABASE_URL is right, then run the restore again") from exc
+    finally:
+        engine.dispose()
+
+
+def tables_in(url: str) -> list[str]:
+    """The tables a database holds already (a restore refuses to load into one that holds any)."""
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            return sorted(inspect(connection).get_table_names())
+    except SQLAlchemyError as exc:
+        raise DumpError(f"could not open the database at {shown(url)} ({_first_line(exc)}); check that it is running "
+                        "and that MIST_DATABASE_URL is right") from exc
     finally:
         engine.dispose()
 
