@@ -99,22 +99,18 @@ def backup(
     data, target = data.resolve(), target.resolve()
     if not (data / "store").is_dir():
         raise BackupError(f"{data} is not a Mist data directory (it has no store/); pass --data the server's data directory")
+    started = time.monotonic()
     try:
-        return _backup(data, target, configured_url, recheck, after_snapshot, on_object, say, clock)
+        _prepare(target, data)
+        with _locked(target):
+            report = _run(data, target, configured_url, recheck, after_snapshot, on_object, say, clock)
     except (StoreError, OSError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise BackupError(f"could not write the backup in {target} ({why}); free space or choose another place, "
-                          "then run the same command again: it copies only what is not there yet") from exc
-
-
-def _backup(
-    data: Path, target: Path, configured_url: str, recheck: bool, after_snapshot: Callable[[], None] | None,
-    on_object: Callable[[str], None] | None, say: Callable[[str], None], clock: Callable[[], float],
-) -> BackupReport:
-    started = time.monotonic()
-    _prepare(target, data)
-    with _locked(target):
-        return _backup_locked(data, target, configured_url, recheck, after_snapshot, on_object, say, clock, started)
+        where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        raise BackupError(f"the backup into {target} stopped: {why}{where}; fix that (free space, permissions) and "
+                          "run the same command again: it copies only what is not there yet") from exc
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
 
 
 @contextmanager
@@ -131,10 +127,11 @@ def _locked(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _backup_locked(
+def _run(
     data: Path, target: Path, configured_url: str, recheck: bool, after_snapshot: Callable[[], None] | None,
-    on_object: Callable[[str], None] | None, say: Callable[[str], None], clock: Callable[[], float], started: float,
+    on_object: Callable[[str], None] | None, say: Callable[[str], None], clock: Callable[[], float],
 ) -> BackupReport:
+    """Dump, copy what the dump names (dumping again if a collection took some of it), then write backup.json."""
     report = BackupReport(str(target))
     run = Path("runs") / datetime.fromtimestamp(clock(), timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     (target / run / "files").mkdir(parents=True, mode=0o700)
@@ -173,7 +170,6 @@ def _backup_locked(
     os.sync()  # every object and file on disk before the manifest says the backup is whole
     _write_manifest(target, run, report, out, files, needs, clock)
     report.objects_pruned = _prune(target, run, store, needs)
-    report.seconds = round(time.monotonic() - started, 3)
     return report
 
 

@@ -109,11 +109,14 @@ def _check(source: Path, manifest: dict[str, Any]) -> tuple[Path, list[str]]:
     if _sha256(dump_path) != (manifest["database"]["sha256"], manifest["database"]["bytes"]):
         raise BackupCorrupt(f"the backup's database dump {dump_path} does not match the checksum in {MANIFEST}; {damaged}")
     for rel, sha in manifest["files"].items():
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise BackupCorrupt(f"{MANIFEST} names a file outside the data directory ({rel!r}); {damaged}")
         path = source / manifest["run"] / "files" / rel
         if not path.is_file() or _sha256(path)[0] != sha:
             raise BackupCorrupt(f"the backup's file {path} is missing or does not match its checksum; {damaged}")
     needs = read_needs(dump_path)
-    names = [n for n in needs.objects if n not in set(manifest.get("patches_missing", []))]
+    absent = set(manifest.get("patches_missing", []))  # missing on the server already: friends get chunks instead
+    names = [n for n in needs.objects if n not in absent]
     if len(needs.objects) != manifest["objects"]["count"]:
         raise BackupCorrupt(f"the dump names {len(needs.objects)} objects but {MANIFEST} says "
                             f"{manifest['objects']['count']}; {damaged}")
@@ -184,7 +187,7 @@ def _copy_objects(source: Path, data: Path, names: list[str], report: RestoreRep
     copied = copy_all(DirectoryChunkStore(source / "store", durable=False), DirectoryChunkStore(data / "store", durable=False),
                       names, recheck=True, on_object=on_object)
     if copied.corrupt:
-        name, why = next(iter(copied.corrupt.items()))
+        why = next(iter(copied.corrupt.values()))
         raise BackupCorrupt(
             f"{len(copied.corrupt)} of the backup's objects are damaged ({why}; in {source / 'store'}): this backup "
             f"cannot be restored whole. Restore another copy of it (off-site), or make a new backup with "
