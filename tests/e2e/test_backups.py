@@ -124,6 +124,7 @@ def test_the_backup_taken_during_a_push_holds_what_was_committed_before_it(world
     assert taken["objects_copied"] == taken["objects"] and taken["bytes_copied"] == taken["object_bytes"] > 0
     assert taken["rows"]["patches"] >= 3 and taken["rows"]["grants"] == 1 and taken["rows"]["users"] == 3
     assert sorted(taken["files"]) == ["jwt.secret", "signing.key"]
+    assert taken["dialect"] == ("postgresql" if world.database_url else "sqlite")
     listed = json.loads((world.base / "backup" / "backup.json").read_text())["builds"]
     assert sorted(listed) == ["alpha 1", "alpha 2", "alpha 3", "beta 1", "beta 2"]
     assert world.restored["builds"] == taken["builds"] and world.restored["objects_copied"] == taken["objects"]

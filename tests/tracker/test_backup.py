@@ -351,3 +351,10 @@ def test_a_postgresql_dump_reads_one_snapshot_too(tmp_path: Path) -> None:
         summary = dump_mod.dump(postgres, out, write_meanwhile)
         ctx.db.engine.dispose()
     assert late and summary.rows["users"] == 1 and b"late-user" not in out.getvalue()
+
+
+def test_a_backup_names_a_database_that_is_not_there(tmp_path: Path) -> None:
+    (tmp_path / "data" / "store").mkdir(parents=True)
+    with pytest.raises(dump_mod.DumpError, match="there is no database at .*set MIST_DATABASE_URL as for the server"):
+        backup(tmp_path / "data", tmp_path / "backup", sqlite(tmp_path / "data"))
+    assert not (tmp_path / "data" / "tracker.db").exists()  # and none was made

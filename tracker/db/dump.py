@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from alembic import command
@@ -113,6 +114,10 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
 def dump(url: str, out: IO[bytes], observe: Callable[[str, Mapping[str, Any]], None]) -> DumpSummary:
     """Write every table's rows to `out` from one snapshot; `observe` sees each row (the backup collects what
     objects the rows name)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+        raise DumpError(f"there is no database at {parsed.database}; if the server uses PostgreSQL, set "
+                        "MIST_DATABASE_URL as for the server, else pass --data the server's data directory")
     engine = open_engine(url)
     try:
         with _snapshot(engine) as connection:
