@@ -8,6 +8,7 @@ parallel; its (de)compressor objects are not thread-safe, hence one per thread.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import zstandard
@@ -57,3 +58,25 @@ def decompress_prefix(data: bytes | memoryview, size: int) -> bytes:
             return reader.read(size)
     except zstandard.ZstdError:
         return b""
+
+
+def content_sha256(data: bytes | memoryview, piece: int = 1 << 20) -> str:
+    """SHA-256 of a stored object's content, decompressed piece by piece (a patch object can be hundreds of MB).
+
+    The object must be exactly one whole frame, as every reader of the store expects; anything else is corrupt.
+    """
+    view = memoryview(data)
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    digest = hashlib.sha256()
+    try:
+        for start in range(0, len(view), piece):
+            if decompressor.eof:
+                raise ChunkCorrupt("object has bytes after its zstd frame")
+            digest.update(decompressor.decompress(view[start : start + piece]))
+    except zstandard.ZstdError as exc:
+        raise ChunkCorrupt(f"object does not decompress ({exc})") from exc
+    if not decompressor.eof:
+        raise ChunkCorrupt("object is cut short: its zstd frame does not end")
+    if decompressor.unused_data:
+        raise ChunkCorrupt("object has bytes after its zstd frame")
+    return digest.hexdigest()

@@ -1,9 +1,11 @@
 """`mist-admin`: commands the admin runs on the server machine, on the tracker's data directory itself.
 
-`mistpipe` talks to a running tracker over HTTP; these change what a tracker
-loads when it starts (its signing key; later backups and restores), so each
-takes the data directory's lock and refuses while a tracker runs on it.
-Each command parses options and calls one library function.
+`mistpipe` talks to a running tracker over HTTP; these work on the data
+directory and the database directly. `backup` runs beside a running tracker
+(it reads one consistent snapshot); `rotate-key` changes what a tracker loads
+when it starts, so it takes the data directory's lock and refuses while a
+tracker runs on it; `restore` writes a new data directory before any tracker
+starts on it. Each command parses options and calls one library function.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import click
 from shared.errors import MistError
 from shared.signing import fingerprint
 from tracker import keys
+from tracker.backup_cli import backup, restore
 
 DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
                     help="The tracker's data directory (its database comes from MIST_DATABASE_URL, default SQLite in it).")
@@ -24,7 +27,7 @@ DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), 
 
 @click.group()
 def main() -> None:
-    """Mist's admin commands for the server machine (stop the tracker first)."""
+    """Mist's admin commands for the server machine: backups, restores, the signing key."""
 
 
 @main.command("rotate-key")
@@ -78,3 +81,7 @@ def report(rotation: keys.Rotation) -> str:
             "     (admins: mistpipe login URL --user NAME --fingerprint ...). The login refuses any other key.",
         ]
     return "\n".join(lines)
+
+
+main.add_command(backup)
+main.add_command(restore)

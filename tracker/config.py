@@ -17,8 +17,12 @@ from tracker import datalock, keys
 from tracker.datalock import DataInUse
 from tracker.keys import KeyFilesError
 from tracker.db.engine import Database, database_url, migrate, open_engine
+from tracker.errors import TrackerError
 from tracker.jobs import Jobs, open_jobs
 from tracker.throttle import Throttle
+
+# Present while `mist-admin restore` fills a data directory: a server started on half a restore would make new keys.
+RESTORE_MARKER = ".restore-unfinished"
 
 
 @dataclass
@@ -76,6 +80,11 @@ class TrackerContext:
 
     @classmethod
     def open(cls, settings: Settings) -> "TrackerContext":
+        if (settings.data / RESTORE_MARKER).exists():
+            raise TrackerError(
+                f"a restore into {settings.data} did not finish; run `mist-admin restore BACKUP --data {settings.data}` "
+                "again (it carries on where it stopped) before starting the server"
+            )
         settings.data.mkdir(parents=True, exist_ok=True)
         signing = keys.load(settings.data)
         engine = open_engine(settings.resolved_database_url())

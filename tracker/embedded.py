@@ -18,6 +18,7 @@ import click
 from aiohttp import web
 
 from seeder.app import SeederContext, make_app as make_seeder_app
+from shared.errors import MistError
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext, open_locked
@@ -93,7 +94,10 @@ def _welcome(url: str, password: str | None) -> str:
 @click.option("--port", default=8700, show_default=True, type=int)
 def main(data: Path, host: str, port: int) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
-    ctx = open_locked(Settings(data=data.resolve()))
+    try:
+        ctx = open_locked(Settings(data=data.resolve()))
+    except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
+        raise click.ClickException(str(exc)) from exc
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from shared.errors import MistError
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, open_locked
@@ -20,7 +21,10 @@ from tracker.serve import run
 @click.option("--seeder-url", envvar="MIST_SEEDER_URL", required=True, help="Public URL of the seeder, told to clients.")
 def main(data: Path, host: str, port: int, seeder_url: str) -> None:
     """Run the tracker alone; the database comes from MIST_DATABASE_URL (default: SQLite in DATA)."""
-    ctx = open_locked(Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/")))
+    try:
+        ctx = open_locked(Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/")))
+    except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
+        raise click.ClickException(str(exc)) from exc
     password = ensure_admin(ctx)
     if password:
         print(f"admin account created with password: {password}", flush=True)
