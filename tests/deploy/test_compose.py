@@ -29,6 +29,8 @@ from sqlalchemy.engine import make_url
 from tests.deploy.proxyconf import EXAMPLE as NGINX_EXAMPLE, parse as parse_nginx
 from tracker.config import Settings
 
+pytestmark = pytest.mark.same_on_every_backend  # static files: compose, the image, the units
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]

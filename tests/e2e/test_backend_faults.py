@@ -24,6 +24,8 @@ from tests.e2e.gametree import MB, assert_same_tree, make_tree, next_version
 from tests.e2e.test_faults import one_line_error
 from tests.e2e.test_split_services import start
 
+pytestmark = pytest.mark.same_on_every_backend  # starts a PostgreSQL and a Redis of its own
+
 SCRIPT = Path(__file__).parents[2] / "scripts" / "test-backends"
 
 

@@ -24,6 +24,8 @@ from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_split_services import start
 
+pytestmark = pytest.mark.same_on_every_backend  # what crosses NATs; the tracker's backend is covered by the other end-to-end tests
+
 TURN_USER, TURN_SECRET = "mist", "turn-secret-1"
 
 

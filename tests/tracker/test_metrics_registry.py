@@ -11,6 +11,8 @@ import pytest
 from tests.scrape import Scrape
 from tracker.metrics import Reading, Registry
 
+pytestmark = pytest.mark.same_on_every_backend  # counters in files, no database
+
 # What one seeder process does: count in the shared directory, then exit (its file stays and keeps counting).
 WORKER = """
 import sys

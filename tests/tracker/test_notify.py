@@ -10,6 +10,8 @@ from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
 from tracker.notify import News, Release, discord_text, news_for, size_text, update_bytes
 
+pytestmark = pytest.mark.same_on_every_backend  # pure: the news text and sizes
+
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import hashlib
 
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
 from tracker.planner import CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, patch_pairs, plan_update, write_chunks
+
+pytestmark = pytest.mark.same_on_every_backend  # pure: the update planner
 
 
 def sha(data: bytes) -> str:

@@ -8,6 +8,8 @@ import pytest
 
 from tracker.steam import SteamDetails, SteamError, parse_appdetails
 
+pytestmark = pytest.mark.same_on_every_backend  # the Steam client against a fake store
+
 REAL = {"367520": {"success": True, "data": {
     "type": "game", "name": "Hollow Knight", "steam_appid": 367520,
     "short_description": "Forge your own path in Hollow Knight! ",

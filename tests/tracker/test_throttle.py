@@ -6,6 +6,8 @@ import pytest
 
 from tracker.throttle import LoginRefused, Throttle
 
+pytestmark = pytest.mark.same_on_every_backend  # pure: the login throttle
+
 
 def fail(throttle: Throttle, times: int, account: str = "admin", address: str = "10.0.0.9", now: float = 0.0) -> None:
     for _ in range(times):
