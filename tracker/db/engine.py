@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,6 +64,9 @@ def open_existing(data: Path) -> "Database":
 
 def migrate(engine: Engine) -> None:
     """Run every migration not yet applied (the first one creates everything)."""
+    from alembic import command  # here, not at the top: the worker and mist-admin open the database without it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as connection:
