@@ -36,6 +36,12 @@ def _outage(part: str) -> web.Response:
                           {"unavailable": part}, {"Retry-After": str(RETRY_AFTER_OUTAGE)})
 
 
+def _lost_connection(exc: sqlalchemy.exc.DBAPIError) -> bool:
+    """The database went away (not a bad statement): the connection dropped under a statement, or a new one
+    could not be made (no statement then)."""
+    return exc.connection_invalidated or (exc.statement is None and isinstance(exc, sqlalchemy.exc.OperationalError))
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place exceptions become responses: domain errors get their status, others a 500 without a trace."""
@@ -47,7 +53,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason)
         raise
-    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+    except sqlalchemy.exc.DBAPIError as exc:
+        if not _lost_connection(exc):
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return error_response(500, "internal error; the server log has the details")
         # The connection to the database was lost (a restart, a network cut): the transaction rolled back.
         log.error("database unavailable in %s %s: %s", request.method, request.path, exc.orig or exc)
         return _outage("database")

@@ -73,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     srv = start_server(tmp_path_factory.mktemp("server"))
     yield srv
     srv.process.terminate()
-    srv.process.wait(timeout=10)
+    srv.process.wait(timeout=30)  # it stops its worker first, which may be finishing a job
 
 
 @dataclass

@@ -20,6 +20,9 @@ ACCESS = {
     ("POST", "/api/login"): PUBLIC,
     ("POST", "/api/refresh"): PUBLIC,
     ("GET", "/api/info"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,  # for the service manager and the load balancer; says only what is up
+    ("GET", "/seeder/healthz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # counts by route and task, no names; MIST_METRICS_TOKEN closes it
     ("GET", "/api/games"): USER,
     ("GET", "/api/games/{slug}"): USER,
     ("GET", "/api/games/{slug}/builds/{version}/manifest"): USER,
