@@ -11,16 +11,16 @@ from typing import TypeVar
 import click
 
 from client import credentials, sharing_settings
+from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
 from client.api import local_call, local_lines
 from client.commandline import do_login, emit, run, session
-from client.daemon import SETTINGS_FILE, Daemon, caps_now, load_settings, read_address
+from client.daemon_address import read_address
 from client.errors import DownloadFailed, ServerRefused
 from client.home import mist_home
 from client.installer import Installer, Outcome
 from client.plan import PATCH
 from client.progress import for_output, human
 from client.state import State
-from client.swarm import peer_session
 from shared.errors import MistError
 
 TOOL = "mist"
@@ -48,6 +48,7 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     if address is not None:
         return run(lambda: _through_daemon(address.url, address.token, body, as_json))
     settings = load_settings(home)
+    from client.swarm import peer_session  # here: only downloads need the swarm (and most commands not)
 
     async def go() -> Outcome:
         state = State(home)
@@ -237,6 +238,8 @@ def daemon(port: int) -> None:
         try:
             async with session(TOOL) as api:
                 settings = load_settings(home)
+                from client.daemon import Daemon  # here: its server and sharing cost every other command time
+
                 service = Daemon(home, api, state, settings)
 
                 def ready(address: object) -> None:

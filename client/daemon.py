@@ -14,7 +14,6 @@ News from the tracker (a build published) goes to its stderr and `mist status`.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import os
 import secrets
@@ -32,52 +31,18 @@ from client import peerlink, sharing_settings
 from client.api import Api
 from client.errors import ServerRefused
 from client.installer import Installer
-from client.journal import write_atomic
 from client.news import Feed, News
 from client.peerwire import DEFAULT_WINDOW
 from client.ratelimit import CAP_BURST, TokenBucket
 from client.sharing import Library, Uploads, serve
-from client.sharing_settings import Sharing
+from client.daemon_address import DAEMON_FILE, Address, write_address
+from client.sharing_settings import Sharing, caps_now, load_settings
 from client.signalling import Offer, Signalling
 from client.state import State
 from client.swarm import Peers
 from shared.errors import MistError
 
-DAEMON_FILE = "daemon.json"
-SETTINGS_FILE = "sharing.json"
 SETTINGS_POLL = 1.0
-
-
-@dataclass(frozen=True)
-class Address:
-    """Where a running daemon listens, and the token its local API wants."""
-
-    url: str
-    token: str
-    pid: int
-
-
-def read_address(home: Path) -> Address | None:
-    """The running daemon of this MIST_HOME, or None (no file, or its process is gone)."""
-    try:
-        obj = json.loads((home / DAEMON_FILE).read_text())
-        address = Address(str(obj["url"]), str(obj["token"]), int(obj["pid"]))
-        os.kill(address.pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return address
-
-
-def _write_address(home: Path, address: Address) -> None:
-    write_atomic(home / DAEMON_FILE, json.dumps(address.__dict__).encode(), mode=0o600)  # the token is a secret
-
-
-def load_settings(home: Path) -> Sharing:
-    return sharing_settings.load(home / SETTINGS_FILE)
-
-
-def caps_now(settings: Sharing) -> tuple[int | None, int | None]:
-    return sharing_settings.caps_at(settings, datetime.datetime.now().time())
 
 
 @dataclass
@@ -189,7 +154,7 @@ class Daemon:
         await site.start()
         bound = runner.addresses[0][1]
         address = Address(f"http://127.0.0.1:{bound}", self.token, os.getpid())
-        _write_address(self.home, address)
+        write_address(self.home, address)
         on_ready(address)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

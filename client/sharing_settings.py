@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+import datetime
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
 from client.journal import write_atomic
 from shared.errors import MistError
+
+SETTINGS_FILE = "sharing.json"  # in MIST_HOME
 
 RATE_FORMS = "a number of bytes per second like 500KB, 1.5MB/s, 750k, 2MiB or 64000, or 'unlimited'"
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
@@ -65,6 +68,10 @@ class Sharing:
         _need(isinstance(self.enabled, bool), f"enabled must be true or false (got {self.enabled!r})")
         _need(_whole(self.max_peers), f"max_peers must be a whole number of 1 or more (got {self.max_peers!r}); "
               "to share with nobody, turn sharing off")
+
+
+def caps_now(s: Sharing) -> tuple[int | None, int | None]:
+    return caps_at(s, datetime.datetime.now().time())
 
 
 def caps_at(s: Sharing, at: time) -> tuple[int | None, int | None]:
@@ -126,6 +133,11 @@ def from_json(obj: object) -> Sharing:
     _need(isinstance(schedule, list), f"schedule must be a list of windows (got {schedule!r})")
     fields["schedule"] = tuple(_window(w) for w in schedule)  # type: ignore[attr-defined]
     return Sharing(**fields)  # type: ignore[arg-type]  # __post_init__ checks every other value
+
+
+def load_settings(home: Path) -> Sharing:
+    """This MIST_HOME's sharing settings (the defaults when none were saved)."""
+    return load(home / SETTINGS_FILE)
 
 
 def load(path: Path) -> Sharing:

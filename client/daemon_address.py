@@ -1,0 +1,40 @@
+"""Where a running daemon listens: the address file in MIST_HOME (daemon.json, mode 0600: it holds the token).
+
+Apart from client/daemon.py so that every `mist` command can look for a
+daemon to hand its work to without importing the daemon's server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from client.journal import write_atomic
+
+DAEMON_FILE = "daemon.json"
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a running daemon listens, and the token its local API wants."""
+
+    url: str
+    token: str
+    pid: int
+
+
+def read_address(home: Path) -> Address | None:
+    """The running daemon of this MIST_HOME, or None (no file, or its process is gone)."""
+    try:
+        obj = json.loads((home / DAEMON_FILE).read_text())
+        address = Address(str(obj["url"]), str(obj["token"]), int(obj["pid"]))
+        os.kill(address.pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return address
+
+
+def write_address(home: Path, address: Address) -> None:
+    write_atomic(home / DAEMON_FILE, json.dumps(address.__dict__).encode(), mode=0o600)  # the token is a secret
