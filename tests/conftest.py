@@ -1,11 +1,13 @@
-"""The suite's two passes: the embedded default, then PostgreSQL and Redis (see tests/backends.py).
+"""The suite's order, and its two passes: the embedded default, then PostgreSQL and Redis (tests/backends.py).
 
 The first pass runs everything. The second runs what the backend changes, within the 15 minutes the
-whole suite has: every tracker test in this process (each route, query, job and migration against the
-run's database and queue), and the end-to-end modules that put the backend under the services as
-deployed: the tracker, seeder and worker apart on PostgreSQL and Redis, jobs the worker runs from
-Redis, accounts, and backups moving between SQLite and PostgreSQL. Modules marked
-`same_on_every_backend` (pure logic, static files, servers of their own) run in the first pass only.
+whole suite has: every tracker test in this process (each route, query, job, migration, backup and
+rotation against the run's database and queue), and the tracker, seeder and worker apart as deployed,
+on PostgreSQL and Redis. Modules marked `same_on_every_backend` (pure logic, static files, servers of
+their own) run in the first pass only.
+
+The longest modules go first, so that the test workers finish together instead of one of them
+running a long module alone at the end.
 """
 
 from __future__ import annotations
@@ -17,20 +19,24 @@ import pytest
 from tests import backends
 
 HERE = Path(__file__).parent
-SECOND_PASS = (
-    HERE / "tracker",
-    HERE / "e2e" / "test_split_services.py",
-    HERE / "e2e" / "test_gc.py",
-    HERE / "e2e" / "test_accounts.py",
-    HERE / "e2e" / "test_backups.py",
-)
+SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")
+LONGEST_FIRST = ("test_peers.py", "test_key_rotation.py", "test_nat.py", "test_backups.py", "test_install_update.py",
+                 "test_backend_faults.py", "test_patches.py", "test_observability.py", "test_news.py")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"mist backend: {backends.name()}"
 
 
+def _order(item: pytest.Item) -> tuple[int, int]:
+    name = item.path.name
+    if name in LONGEST_FIRST:
+        return 0, LONGEST_FIRST.index(name)
+    return (1 if item.path.is_relative_to(HERE / "e2e") else 2), 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_order)  # stable: within a module, tests keep their order
     if not backends.POSTGRES:
         return
     keep = [item for item in items if any(item.path.is_relative_to(p) for p in SECOND_PASS)
