@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.scrape import Scrape
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext
+
+pytestmark = pytest.mark.same_on_every_backend  # takes the database away by removing its SQLite file
 
 
 async def test_healthz_is_ok_then_names_the_database_and_the_queue_once_they_are_gone(tmp_path, aiohttp_client) -> None:

@@ -22,6 +22,8 @@ from tracker.db import queries
 from tracker.db.engine import Database, NoDatabase, migrate, open_engine
 from tracker.keys import KeyFilesError
 
+pytestmark = pytest.mark.same_on_every_backend  # builds its trackers' databases as SQLite files in their data directories
+
 NOW = 1_700_000_000
 MANIFESTS = {"1.0": b'{"v":"1.0"}', "1.1": b'{"v":"1.1"}', "2.0": b'{"v":"2.0"}'}
 
