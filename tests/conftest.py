@@ -1,8 +1,8 @@
 """The suite's order, and its two passes: the embedded default, then PostgreSQL and Redis (tests/backends.py).
 
 The first pass runs everything. The second runs what the backend changes, within the 15 minutes the
-whole suite has: every tracker test in this process (each route, query, job, migration, backup and
-rotation against the run's database and queue), and the tracker, seeder and worker apart as deployed,
+whole suite has: every tracker test in this process (each route, query, job, migration and backup
+against the run's database and queue), and the tracker, seeder and worker apart as deployed,
 on PostgreSQL and Redis. Modules marked `same_on_every_backend` (pure logic, static files, servers of
 their own) run in the first pass only.
 
