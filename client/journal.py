@@ -15,6 +15,7 @@ from pathlib import Path
 
 from client import crashpoints
 from client.errors import InstallError
+from shared.durable import sync_directory
 from shared.paths import fold
 
 MIST_DIR = ".mist"
@@ -31,14 +32,6 @@ class Journal:
     modes: list[tuple[str, bool]]  # files whose content is right but whose executable bit changes
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
     """Replace `path` with `data` all at once (`mode`, before the umask: 0o600 for secrets)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -47,7 +40,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    sync_directory(path.parent)
 
 
 def write(root: Path, journal: Journal) -> None:
@@ -141,4 +134,4 @@ def apply(root: Path, journal: Journal) -> None:
         if path.is_file() and not path.is_symlink():
             os.chmod(path, 0o755 if executable else 0o644)
     for folder in touched:
-        _fsync_dir(folder)
+        sync_directory(folder)

@@ -14,6 +14,7 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
+from shared.durable import sync_directory
 from shared.errors import SignatureError
 
 KEY_SIZE = 32  # Ed25519 seeds and public keys
@@ -83,15 +84,6 @@ def fingerprint(public_key: str) -> str:
     """A short form of a public key to compare by eye or read out over the phone (128 bits of its SHA-256)."""
     digest = hashlib.sha256(b64d(public_key)).hexdigest()[:32]
     return "-".join(digest[i : i + 4] for i in range(0, 32, 4))
-
-
-def sync_directory(path: Path) -> None:
-    """fsync a directory, so a rename in it survives a power loss."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def verify(public_key: str, data: bytes, signature: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import manifest as manifest_mod
+from shared.durable import sync_directory
 from shared.errors import ManifestError
 from tracker.config import RESTORE_MARKER
 from tracker.datalock import LOCK_FILE
@@ -123,15 +124,7 @@ def write_private(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    sync_dir(path.parent)
-
-
-def sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_directory(path.parent)
 
 
 def data_files(data: Path) -> Iterator[Path]:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from shared.errors import KeyHandoverError, SignatureError
 from shared.handover import Handover, chain_ends_at, follow, parse_chain
-from shared.signing import Signer, fingerprint, sync_directory
+from shared.durable import sync_directory
+from shared.signing import Signer, fingerprint
 from tracker import datalock
 from tracker.db import queries
 from tracker.db.engine import Database, open_existing

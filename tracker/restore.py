@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from shared.chunkstore import DirectoryChunkStore
+from shared.durable import sync_directory
 from shared.errors import StoreError
 from shared.storecopy import copy_all
 from tracker.backupdir import (FORMAT, MANIFEST, VERSION, BackupCorrupt, BackupError, BackupIncomplete, now_iso,
-                               read_needs, sync_dir, write_private)
+                               read_needs, write_private)
 from tracker.config import RESTORE_MARKER
 from tracker.db import dump as dump_mod
 from tracker.db.engine import database_url
@@ -170,7 +171,7 @@ def restore(
             loaded = dump_mod.load(url, iter(f), force=force or carrying_on)
         os.sync()
         marker.unlink()
-        sync_dir(data)
+        sync_directory(data)
     except (StoreError, OSError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise BackupError(f"the restore into {data} stopped ({why}); fix that, then run the same command again: "
