@@ -5,6 +5,12 @@ checked offline with the tracker's public key. A read ticket names a build by
 its manifest digest; the seeder reads that manifest from the store and serves
 only what belongs to it: its chunks, patch objects whose target is one of its
 files (the patch's header says so), and rdiff deltas to one of its files.
+
+Stored objects leave by sendfile (seeder/sendfile.py): batched in a pack by
+`POST /fetch`, one at a time by `GET /chunk/<sha256>`. Behind nginx, the seeder
+can leave even that to nginx: with `accel_redirect` set, `GET /chunk/...`
+checks the ticket and answers with `X-Accel-Redirect` to the object's file
+(deploy/nginx/seeder-accel.conf).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -21,9 +28,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
-from shared.chunkstore import ChunkStore, read_file
+from shared.chunkstore import ChunkStore, DirectoryChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, status_for
 from shared.manifest import FileEntry
+from seeder import sendfile
 from seeder.verify import verify_upload
 
 log = logging.getLogger("mist.seeder")
@@ -34,6 +42,8 @@ MANIFEST_CACHE = 16
 MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
 DELTAS_AT_ONCE = 2
 MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at once
+TICKET_CACHE = 4096  # verified tickets kept, so a client's many requests verify its signature once
+OBJECT_HEADERS = {"Content-Type": "application/octet-stream", "Cache-Control": "private, max-age=3600, immutable"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,9 @@ class SeederContext:
     store: ChunkStore
     public_key: str
     clock: Callable[[], float] = time.time
+    accel_redirect: str = ""  # behind nginx: answer GET /chunk/... with X-Accel-Redirect to this prefix + ab/cd/<sha256>
     _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
+    _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
 
@@ -58,17 +70,35 @@ class SeederContext:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Ticket "):
             raise TicketError("this needs a ticket from the tracker (Authorization: Ticket ...)")
-        ticket = tickets.decode(header[7:], self.public_key, self.clock())
+        token = header[7:]
+        ticket = self._tickets.get(token)
+        if ticket is None:
+            ticket = tickets.decode(token, self.public_key, self.clock())
+            self._tickets[token] = ticket  # only a ticket whose signature verified is kept
+            if len(self._tickets) > TICKET_CACHE:
+                self._tickets.popitem(last=False)
+        else:
+            tickets.check_expiry(ticket, self.clock())
         tickets.require(ticket, scope)
         return ticket
 
-    def contents(self, digest: str) -> BuildContents:
-        """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
+    def cached_contents(self, digest: str) -> BuildContents | None:
         with self._lock:
             cached = self._builds.get(digest)
             if cached is not None:
                 self._builds.move_to_end(digest)
-                return cached
+            return cached
+
+    async def build(self, digest: str) -> BuildContents:
+        """`contents`, without a trip to a thread when the manifest is already parsed."""
+        cached = self.cached_contents(digest)
+        return cached if cached is not None else await asyncio.to_thread(self.contents, digest)
+
+    def contents(self, digest: str) -> BuildContents:
+        """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
+        cached = self.cached_contents(digest)
+        if cached is not None:
+            return cached
         try:
             stored = self.store.get(digest)
         except ChunkMissing as exc:
@@ -152,16 +182,73 @@ def _read_pack(store: ChunkStore, hashes: list[str]) -> bytes:
     return b"".join(parts)
 
 
-async def fetch(request: web.Request) -> web.Response:
-    ctx = request.app[SEEDER]
-    ticket = ctx.ticket(request, tickets.READ)
-    hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
-    build = await asyncio.to_thread(ctx.contents, ticket.build)
+def _pack_parts(store: DirectoryChunkStore, hashes: list[str]) -> list[sendfile.Part]:
+    """The records of a pack answer, each object's size taken now (the answer's length is promised up front)."""
+    parts = []
+    for h in hashes:
+        path = store.path(h)
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            parts.append(sendfile.Part(pack.encode_header(pack.MISSING, h, 0)))
+            continue
+        parts.append(sendfile.Part(pack.encode_header(pack.CHUNK, h, size), path, size))
+    parts.append(sendfile.Part(pack.end_record()))
+    return parts
+
+
+async def _send_parts(request: web.Request, parts: list[sendfile.Part], headers: dict[str, str]) -> web.StreamResponse:
+    response = web.StreamResponse(headers=headers)
+    response.content_length = sendfile.length(parts)
+    try:
+        await sendfile.send(request, response, parts)
+    except ConnectionError as exc:  # the client left, or an object changed: the connection is closed already
+        if isinstance(exc, sendfile.ObjectChanged):
+            log.warning("answer cut off: %s", exc)
+    return response
+
+
+async def _authorize(ctx: SeederContext, build: BuildContents, hashes: list[str]) -> None:
     for h in hashes:
         if h not in build.chunks and not await asyncio.to_thread(ctx.may_serve, build, h):
             raise TicketError(f"object {h[:12]} is not part of the build this ticket is for (neither its chunk nor its patch)")
-    body = await asyncio.to_thread(_read_pack, ctx.store, hashes)
-    return web.Response(body=body, content_type="application/octet-stream")
+
+
+async def fetch(request: web.Request) -> web.StreamResponse:
+    """A pack of the objects asked for; their bytes go from the store's files to the socket by sendfile."""
+    ctx = request.app[SEEDER]
+    ticket = ctx.ticket(request, tickets.READ)
+    hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
+    await _authorize(ctx, await ctx.build(ticket.build), hashes)
+    if not isinstance(ctx.store, DirectoryChunkStore):
+        body = await asyncio.to_thread(_read_pack, ctx.store, hashes)
+        return web.Response(body=body, content_type="application/octet-stream")
+    parts = await asyncio.to_thread(_pack_parts, ctx.store, hashes)
+    return await _send_parts(request, parts, {"Content-Type": "application/octet-stream"})
+
+
+async def chunk(request: web.Request) -> web.StreamResponse:
+    """One stored object (a chunk or a patch of the ticket's build), by itself: behind nginx, nginx sends it."""
+    ctx = request.app[SEEDER]
+    ticket = ctx.ticket(request, tickets.READ)
+    name = request.match_info["sha256"]
+    await _authorize(ctx, await ctx.build(ticket.build), [name])
+    if not isinstance(ctx.store, DirectoryChunkStore):
+        return web.Response(body=await asyncio.to_thread(ctx.store.get, name), headers=OBJECT_HEADERS)
+    path = ctx.store.path(name)
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise ChunkMissing(f"object {name[:12]} is not in the store; ask the admin to push the build again", name) from None
+    headers = {**OBJECT_HEADERS, "ETag": f'"{name}"'}
+    if ctx.accel_redirect:
+        return web.Response(headers={**headers, "X-Accel-Redirect": f"{ctx.accel_redirect}{name[:2]}/{name[2:4]}/{name}"})
+    return await _send_parts(request, [sendfile.Part(b"", path, size)], headers)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """For health checks; the process id tells the seeder processes sharing a port apart."""
+    return web.json_response({"service": "mist-seeder", "pid": os.getpid()})
 
 
 def _delta_for(store: ChunkStore, entry: FileEntry, sig: bytes) -> bytes:
@@ -199,5 +286,7 @@ def make_app(ctx: SeederContext) -> web.Application:
         web.post("/chunks", upload),
         web.post("/fetch", fetch),
         web.post("/delta", delta),
+        web.get("/chunk/{sha256:[0-9a-f]{64}}", chunk),
+        web.get("/healthz", healthz),
     ])
     return app

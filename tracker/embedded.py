@@ -6,9 +6,6 @@ command, nothing else to install.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +18,7 @@ from seeder.app import SeederContext, make_app as make_seeder_app
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext
-from tracker.serve import run
+from tracker.serve import die_with_parent, run
 
 
 def build_app(ctx: TrackerContext) -> web.Application:
@@ -36,7 +33,7 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         process = subprocess.Popen([sys.executable, "-m", "tracker.worker", "--data", str(data)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         try:
             yield
         finally:
@@ -47,18 +44,6 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
                 process.kill()
 
     return run
-
-
-def _die_with_parent() -> None:
-    """On Linux, the worker gets SIGTERM if mist-server dies without cleaning up (kill -9), so none is orphaned."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
-PR_SET_PDEATHSIG = 1
 
 
 def _welcome(url: str, password: str | None) -> str:
