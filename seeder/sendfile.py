@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
 
 PIECE = 64 * 1024  # what goes through the transport when the socket is full
 
@@ -55,19 +54,23 @@ async def send(request: web.Request, response: web.StreamResponse, parts: Sequen
     fd = sock.fileno() if sock is not None else -1
     limits = transport.get_write_buffer_limits()
     _cork(sock, True)  # the HTTP head and each record header leave in full segments with the bytes after them
+    cursor = _Cursor(parts)
     try:
         writer = await response.prepare(request)
         assert writer is not None
         transport.set_write_buffer_limits(high=0, low=0)  # drain() then waits for an empty buffer
-        for part in parts:
-            if part.prefix:
-                await _send_bytes(transport, writer, fd, part.prefix)
-            if part.path is not None:
-                await _send_file(transport, writer, fd, part)
+        while True:
+            if fd >= 0 and not transport.is_closing() and transport.get_write_buffer_size() == 0:
+                cursor.push(fd)  # as far as the socket takes it, with no trip through the event loop
+            if cursor.done:
+                break
+            await writer.write(cursor.piece())  # the socket is full: the transport waits for room
+            await writer.drain()  # until it has flushed, and the socket is ours again
     except OSError:
         transport.abort()
         raise
     finally:
+        cursor.close()
         if not transport.is_closing():
             transport.set_write_buffer_limits(high=limits[1], low=limits[0])
             _cork(sock, False)
@@ -80,47 +83,72 @@ def _cork(sock: socket.socket | None, on: bool) -> None:
         pass
 
 
-def _idle(transport: asyncio.Transport, fd: int) -> bool:
-    """The socket may be written directly: nothing is queued in the transport ahead of us."""
-    return fd >= 0 and not transport.is_closing() and transport.get_write_buffer_size() == 0
+class _Cursor:
+    """How far the parts have been sent: part `index`, `offset` bytes into its prefix and then its file."""
 
+    def __init__(self, parts: Sequence[Part]) -> None:
+        self.parts = parts
+        self.index = 0
+        self.offset = 0
+        self.source = -1  # the open file of the current part
 
-async def _send_bytes(transport: asyncio.Transport, writer: AbstractStreamWriter, fd: int, data: bytes) -> None:
-    sent = 0
-    if _idle(transport, fd):
+    @property
+    def done(self) -> bool:
+        return self.index >= len(self.parts)
+
+    def push(self, fd: int) -> None:
+        """Write straight to the socket until it would block or everything is sent."""
         try:
-            sent = os.write(fd, data)
+            while self.index < len(self.parts):
+                part = self.parts[self.index]
+                head = len(part.prefix)
+                while self.offset < head:
+                    self.offset += os.write(fd, part.prefix[self.offset:])
+                if part.path is not None:
+                    source = self._open(part)
+                    end = head + part.size
+                    while self.offset < end:
+                        sent = os.sendfile(fd, source, self.offset - head, end - self.offset)
+                        if not sent:
+                            raise ObjectChanged(f"{part.path.name[:12]} shrank in the store while it was being sent")
+                        self.offset += sent
+                self._next()
         except BlockingIOError:
             pass
-    if sent < len(data):
-        await writer.write(data[sent:])
-        await writer.drain()
 
-
-async def _send_file(transport: asyncio.Transport, writer: AbstractStreamWriter, fd: int, part: Part) -> None:
-    assert part.path is not None
-    try:
-        source = os.open(part.path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise ObjectChanged(f"{part.path.name[:12]} left the store while it was being sent") from None
-    try:
-        if os.fstat(source).st_size != part.size:
-            raise ObjectChanged(f"{part.path.name[:12]} changed in the store while it was being sent")
-        offset = 0
-        while offset < part.size:
-            if _idle(transport, fd):
-                try:
-                    sent = os.sendfile(fd, source, offset, part.size - offset)
-                except BlockingIOError:
-                    sent = 0
-                if sent:
-                    offset += sent
-                    continue
-            piece = os.pread(source, min(PIECE, part.size - offset), offset)
-            if not piece:
+    def piece(self) -> bytes:
+        """The next bytes to send through the transport: the rest of a prefix, or up to PIECE of the file."""
+        part = self.parts[self.index]
+        head = len(part.prefix)
+        if self.offset < head:
+            data = part.prefix[self.offset:]
+        else:
+            assert part.path is not None
+            data = os.pread(self._open(part), min(PIECE, head + part.size - self.offset), self.offset - head)
+            if not data:
                 raise ObjectChanged(f"{part.path.name[:12]} shrank in the store while it was being sent")
-            await writer.write(piece)
-            await writer.drain()  # until the transport has flushed it: then the socket has room again
-            offset += len(piece)
-    finally:
-        os.close(source)
+        self.offset += len(data)
+        if self.offset >= head + (part.size if part.path is not None else 0):
+            self._next()
+        return data
+
+    def _open(self, part: Part) -> int:
+        if self.source < 0:
+            assert part.path is not None
+            try:
+                self.source = os.open(part.path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise ObjectChanged(f"{part.path.name[:12]} left the store while it was being sent") from None
+            if os.fstat(self.source).st_size != part.size:
+                raise ObjectChanged(f"{part.path.name[:12]} changed in the store while it was being sent")
+        return self.source
+
+    def _next(self) -> None:
+        self.close()
+        self.index += 1
+        self.offset = 0
+
+    def close(self) -> None:
+        if self.source >= 0:
+            os.close(self.source)
+            self.source = -1
