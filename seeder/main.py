@@ -63,3 +63,7 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, p
         print(f"mist-seeder listening on http://{host}:{actual_port}/seeder{more}", file=sys.stderr, flush=True)
 
     run_processes(lambda: make_root(store, key, prefix), host, port, count, on_ready=ready)
+
+
+if __name__ == "__main__":
+    main()

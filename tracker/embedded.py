@@ -6,10 +6,13 @@ command, nothing else to install.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import IO
 
 import click
 from aiohttp import web
@@ -21,11 +24,56 @@ from tracker.config import Settings, TrackerContext
 from tracker.serve import die_with_parent, run
 
 
-def build_app(ctx: TrackerContext) -> web.Application:
+def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1") -> web.Application:
+    """The tracker with the seeder mounted at /seeder, and the worker beside it.
+
+    With `seeder_processes`, that many seeder processes of their own also serve on
+    `ctx.settings.seeder_port`, and the tracker sends clients there.
+    """
     app = make_app(ctx)
     app.add_subapp("/seeder", make_seeder_app(SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)))
     app.cleanup_ctx.append(_worker(ctx.settings.data))
+    if seeder_processes:
+        app.cleanup_ctx.append(_seeders(ctx, host, seeder_processes))
     return app
+
+
+def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """`mist-seeder --processes N` as a child on its own port, started and stopped with the server.
+
+    Not N copies of the whole server: the tracker keeps its swarm, login throttle and patch
+    jobs in memory, so it must stay one process; the seeder keeps nothing but its store.
+    """
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "seeder.main", "--store", str(ctx.settings.store_root), "--public-key",
+             ctx.signer.public_key, "--host", host, "--port", str(ctx.settings.seeder_port), "--processes", str(processes)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+        try:
+            await asyncio.to_thread(_relay_until_listening, process)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    return run
+
+
+def _relay_until_listening(process: subprocess.Popen[str]) -> None:
+    """Pass the seeders' log on to ours; return once they listen (the server says it runs only then)."""
+    assert process.stderr is not None
+    stream = process.stderr
+    for line in stream:
+        sys.stderr.write(line)
+        if " listening on " in line:
+            threading.Thread(target=_relay, args=(stream,), daemon=True).start()  # ends when the seeders do
+            return
+    raise SystemExit(f"Error: the seeder processes exited before they listened (exit code {process.wait()})")
 
 
 def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -46,8 +94,15 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     return run
 
 
-def _welcome(url: str, password: str | None) -> str:
+def _relay(stream: IO[str]) -> None:
+    for line in stream:
+        sys.stderr.write(line)
+
+
+def _welcome(url: str, password: str | None, seeder_port: int = 0) -> str:
     lines = [f"Mist is running at {url}", ""]
+    if seeder_port:
+        lines += [f"Chunks are served on port {seeder_port}: friends must reach it too.", ""]
     if password:
         lines += [
             "The admin account was created with this password (shown once, keep it):",
@@ -74,9 +129,14 @@ def _welcome(url: str, password: str | None) -> str:
               help="Directory for the database, the chunk store and the signing key.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
-def main(data: Path, host: str, port: int) -> None:
+@click.option("--seeder-processes", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Serve chunks from this many processes of their own on --seeder-port (0: in the server's process).")
+@click.option("--seeder-port", default=None, type=int, help="Their port.  [default: --port + 1]")
+def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: int | None) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
-    ctx = TrackerContext.open(Settings(data=data.resolve()))
+    settings = Settings(data=data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0)
+    ctx = TrackerContext.open(settings)
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"
-    run(build_app(ctx), host, port, on_ready=lambda: print(_welcome(url, password), file=sys.stderr, flush=True))
+    run(build_app(ctx, seeder_processes, host), host, port,
+        on_ready=lambda: print(_welcome(url, password, settings.seeder_port), file=sys.stderr, flush=True))

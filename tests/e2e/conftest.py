@@ -36,11 +36,11 @@ class Server:
         return self.data / "store" / sha256[:2] / sha256[2:4] / sha256
 
 
-def start_server(data: Path, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(data: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Server:
     port = free_port()
     env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **(extra_env or {})}
     process = subprocess.Popen(
-        [BIN / "mist-server", "--data", str(data), "--port", str(port)],
+        [BIN / "mist-server", "--data", str(data), "--port", str(port), *args],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
     )
     assert process.stderr is not None
