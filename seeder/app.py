@@ -185,8 +185,8 @@ def _read_pack(store: ChunkStore, hashes: list[str]) -> bytes:
 def _pack_parts(store: DirectoryChunkStore, hashes: list[str]) -> list[sendfile.Part]:
     """The records of a pack answer, each object's size taken now (the answer's length is promised up front)."""
     parts = []
-    for h in hashes:
-        path = store.path(h)
+    for h in hashes:  # hex from decode_hashes: no need to check the names again
+        path = store.file(h)
         try:
             size = os.stat(path).st_size
         except FileNotFoundError:
@@ -235,7 +235,7 @@ async def chunk(request: web.Request) -> web.StreamResponse:
     await _authorize(ctx, await ctx.build(ticket.build), [name])
     if not isinstance(ctx.store, DirectoryChunkStore):
         return web.Response(body=await asyncio.to_thread(ctx.store.get, name), headers=OBJECT_HEADERS)
-    path = ctx.store.path(name)
+    path = ctx.store.file(name)  # the route takes only 64 hex digits
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:

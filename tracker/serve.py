@@ -12,6 +12,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import errno
+import gc
 import logging
 import os
 import select
@@ -63,6 +64,7 @@ def run(app: web.Application, host: str, port: int, on_ready: Callable[[], objec
                 await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
             except OSError as exc:
                 raise SystemExit(_cannot_listen(host, port, exc)) from None
+            gc.freeze()  # what start-up made lives as long as the process: the collector need not walk it each pass
             if on_ready:
                 on_ready()
             await asyncio.Event().wait()  # until a signal raises GracefulExit

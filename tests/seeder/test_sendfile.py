@@ -89,19 +89,40 @@ async def test_a_missing_object_is_a_missing_record(seeder) -> None:
 
 
 def test_an_object_that_changed_after_its_length_was_promised_cuts_the_answer(tmp_path) -> None:
-    path = tmp_path / "object"
-    path.write_bytes(b"x" * 1000)
+    file = tmp_path / "object"
+    file.write_bytes(b"x" * 1000)
+    path = str(file)
     a, b = socket.socketpair()
     with a, b:
         a.setblocking(False)
         cursor = sendfile._Cursor([sendfile.Part(b"head", path, 1000)])
-        cursor.push(a.fileno())
+        assert cursor.push(a.fileno(), 1 << 20) is False
         assert cursor.done and b.recv(2000) == b"head" + b"x" * 1000
-        path.write_bytes(b"x" * 999)
+        file.write_bytes(b"x" * 999)
         cursor = sendfile._Cursor([sendfile.Part(b"head", path, 1000)])
         with pytest.raises(sendfile.ObjectChanged):
-            cursor.push(a.fileno())
+            cursor.push(a.fileno(), 1 << 20)
         cursor.close()
         os.unlink(path)
         with pytest.raises(sendfile.ObjectChanged):
-            sendfile._Cursor([sendfile.Part(b"", path, 1000)]).push(a.fileno())
+            sendfile._Cursor([sendfile.Part(b"", path, 1000)]).push(a.fileno(), 1 << 20)
+
+
+def test_one_answer_yields_after_its_turn(tmp_path) -> None:
+    """A fast connection gets at most about a turn's worth at once, so the others are not starved."""
+    file = tmp_path / "object"
+    file.write_bytes(bytes(range(256)) * 40)
+    parts = [sendfile.Part(b"a" * 37, str(file), 10240), sendfile.Part(b"b" * 37, str(file), 10240), sendfile.Part(b"end")]
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        cursor = sendfile._Cursor(parts)
+        received = bytearray()
+        turns = 0
+        while not cursor.done:
+            assert cursor.push(a.fileno(), 4096) is False  # never blocked: the socket buffer holds it all
+            turns += 1
+            received += b.recv(1 << 20)
+        cursor.close()
+    assert bytes(received) == b"a" * 37 + file.read_bytes() + b"b" * 37 + file.read_bytes() + b"end"
+    assert turns >= 5
