@@ -55,6 +55,9 @@ async def send(request: web.Request, response: web.StreamResponse, parts: Sequen
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("the client went away")
+    if request.method == "HEAD":  # the head alone: bytes written past aiohttp would be taken for the next answer
+        await response.prepare(request)
+        return
     sock = transport.get_extra_info("socket")
     fd = sock.fileno() if sock is not None else -1
     limits = transport.get_write_buffer_limits()

@@ -55,6 +55,16 @@ async def test_a_chunk_of_the_build_is_sent_whole(world, aiohttp_client) -> None
     assert response.headers["ETag"] == f'"{name}"' and "X-Accel-Redirect" not in response.headers
 
 
+async def test_a_head_request_gets_the_head_alone_and_the_connection_stays_usable(world, aiohttp_client) -> None:
+    store, signer, build, _, headers = world
+    client = await serve(aiohttp_client, store, signer)
+    first, second = build.files[0].chunks[0].sha256, build.files[0].chunks[1].sha256
+    response = await client.head(f"/chunk/{first}", headers=headers)
+    assert response.status == 200 and int(response.headers["Content-Length"]) == len(store.get(first))
+    response = await client.get(f"/chunk/{second}", headers=headers)  # the same keep-alive connection
+    assert await response.read() == store.get(second)
+
+
 async def test_without_a_ticket_or_with_an_upload_ticket_it_is_refused(world, aiohttp_client) -> None:
     store, signer, build, _, _ = world
     client = await serve(aiohttp_client, store, signer, accel="/_store/")
