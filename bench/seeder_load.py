@@ -591,7 +591,7 @@ def main() -> None:
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(f"{tool} is needed: apt-get install {'wrk' if tool == 'wrk' else 'nginx-light'}")
-    command = "python bench/seeder_load.py " + shlex.join(sys.argv[1:])
+    command = " ".join([".venv/bin/python bench/seeder_load.py", shlex.join(sys.argv[1:])]).strip()
     profiles: list[Profile] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="mist-load-") as tmp:
         os.chmod(tmp, 0o755)  # nginx's workers run as another user

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from aiohttp import web
 
 PIECE = 64 * 1024  # what goes through the transport when the socket is full
-# What one answer sends before the others get their turn (nginx's sendfile_max_chunk): without it, a
+# What one answer sends (in whole objects) before the others get their turn (nginx's sendfile_max_chunk): a
 # connection whose socket buffer has grown to megabytes takes a whole pack at once while one with a small
 # buffer waits for its turn, again and again, for seconds (wrk saw 30 s timeouts with 200 clients).
 TURN = 256 * 1024
@@ -109,12 +109,12 @@ class _Cursor:
         return self.index >= len(self.parts)
 
     def push(self, fd: int, budget: int) -> bool:
-        """Write straight to the socket until about `budget` bytes are sent, everything is, or it would block.
+        """Write straight to the socket, whole objects, until `budget` bytes are sent, everything is, or it would block.
 
         True if it would block.
         """
         parts, write, sendfile = self.parts, os.write, os.sendfile
-        budget += self.offset  # counted from here on in the current part; re-based at each new part
+        spent = -self.offset  # what was sent of the current part before this call is not counted again
         try:
             while self.index < len(parts):
                 prefix, path, size = parts[self.index]
@@ -125,15 +125,13 @@ class _Cursor:
                     source = self._open(parts[self.index])
                     end = head + size
                     while self.offset < end:
-                        if self.offset >= budget:
-                            return False
-                        sent = sendfile(fd, source, self.offset - head, min(end, budget) - self.offset)
+                        sent = sendfile(fd, source, self.offset - head, end - self.offset)
                         if not sent:
                             raise ObjectChanged(f"{_name(path)} shrank in the store while it was being sent")
                         self.offset += sent
-                budget -= self.offset
+                spent += self.offset
                 self._next()
-                if budget <= 0:
+                if spent >= budget:
                     return False
         except BlockingIOError:
             return True
