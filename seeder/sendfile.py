@@ -21,9 +21,9 @@ from typing import NamedTuple
 from aiohttp import web
 
 PIECE = 64 * 1024  # what goes through the transport when the socket is full
-# What one answer sends (in whole objects) before the others get their turn (nginx's sendfile_max_chunk): a
-# connection whose socket buffer has grown to megabytes takes a whole pack at once while one with a small
-# buffer waits for its turn, again and again, for seconds (wrk saw 30 s timeouts with 200 clients).
+# What one answer sends (in whole objects) before the others get their turn, as nginx's sendfile_max_chunk.
+# Without it, a connection whose socket buffer had grown to megabytes took a whole pack at once while one
+# with a small buffer waited for its turn, again and again, for seconds (30 s timeouts with 200 clients).
 TURN = 256 * 1024
 
 
