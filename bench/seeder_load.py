@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import shlex
 import shutil
 import signal
@@ -483,7 +484,6 @@ _wrk_cpu_seen = 0.0
 def _child_cpu() -> float:
     """CPU seconds of the wrk that just ended (children's rusage grows by each reaped child)."""
     global _wrk_cpu_seen
-    import resource
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = usage.ru_utime + usage.ru_stime
     spent, _wrk_cpu_seen = total - _wrk_cpu_seen, total
