@@ -5,6 +5,12 @@ checked offline with the tracker's public key. A read ticket names a build by
 its manifest digest; the seeder reads that manifest from the store and serves
 only what belongs to it: its chunks, patch objects whose target is one of its
 files (the patch's header says so), and rdiff deltas to one of its files.
+
+Stored objects leave by sendfile (seeder/sendfile.py): batched in a pack by
+`POST /fetch`, one at a time by `GET /chunk/<sha256>`. Behind nginx, the seeder
+can leave even that to nginx: with `accel_redirect` set, `GET /chunk/...`
+checks the ticket and answers with `X-Accel-Redirect` to the object's file
+(deploy/nginx/seeder-accel.conf).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -21,10 +28,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
-from shared.chunkstore import ChunkStore, read_file
+from shared.chunkstore import ChunkStore, DirectoryChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError, status_for
 from shared.manifest import FileEntry
-from seeder import health
+from seeder import health, sendfile
 from seeder.verify import verify_upload
 from tracker import observability
 from tracker.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
@@ -37,6 +44,8 @@ MANIFEST_CACHE = 16
 MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
 DELTAS_AT_ONCE = 2
 MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at once
+TICKET_CACHE = 4096  # verified tickets kept, so a client's many requests verify its signature once
+OBJECT_HEADERS = {"Content-Type": "application/octet-stream", "Cache-Control": "private, max-age=3600, immutable"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,9 @@ class SeederContext:
     public_key: str
     clock: Callable[[], float] = time.time
     follow_key: Callable[[str], Awaitable[str]] | None = None
+    accel_redirect: str = ""  # behind nginx: answer GET /chunk/... with X-Accel-Redirect to this prefix + ab/cd/<sha256>
     _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
+    _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
 
@@ -98,26 +109,48 @@ class SeederContext:
         if not header.startswith("Ticket "):
             raise TicketError("this needs a ticket from the tracker (Authorization: Ticket ...)")
         token = header[7:]
+        ticket = self._tickets.get(token)
+        if ticket is not None:
+            tickets.check_expiry(ticket, self.clock())
+        else:
+            ticket = await self._verify(token)
+            self._tickets[token] = ticket  # only a ticket whose signature verified is kept
+            if len(self._tickets) > TICKET_CACHE:
+                self._tickets.popitem(last=False)
+        tickets.require(ticket, scope)
+        return ticket
+
+    async def _verify(self, token: str) -> tickets.Ticket:
+        """Check a ticket's signature; one that fails may be signed by the key the tracker rotated to."""
         try:
-            ticket = tickets.decode(token, self.public_key, self.clock())
+            return tickets.decode(token, self.public_key, self.clock())
         except TicketSignatureError:
             if self.follow_key is None:
                 raise
             tried = self.public_key
-            self.public_key = await self.follow_key(tried)  # the tracker may have rotated to the key that signed it
+            self.public_key = await self.follow_key(tried)
             if self.public_key == tried:
                 raise
-            ticket = tickets.decode(token, self.public_key, self.clock())
-        tickets.require(ticket, scope)
-        return ticket
+            self._tickets.clear()  # tickets of the key handed over from are not taken any more
+            return tickets.decode(token, self.public_key, self.clock())
 
-    def contents(self, digest: str) -> BuildContents:
-        """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
+    def cached_contents(self, digest: str) -> BuildContents | None:
         with self._lock:
             cached = self._builds.get(digest)
             if cached is not None:
                 self._builds.move_to_end(digest)
-                return cached
+            return cached
+
+    async def build(self, digest: str) -> BuildContents:
+        """`contents`, without a trip to a thread when the manifest is already parsed."""
+        cached = self.cached_contents(digest)
+        return cached if cached is not None else await asyncio.to_thread(self.contents, digest)
+
+    def contents(self, digest: str) -> BuildContents:
+        """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
+        cached = self.cached_contents(digest)
+        if cached is not None:
+            return cached
         try:
             stored = self.store.get(digest)
         except ChunkMissing as exc:
@@ -207,6 +240,13 @@ class _Served:
     patch_bytes: int = 0
     missing: int = 0
 
+    def add(self, is_chunk: bool, size: int) -> None:
+        """One object sent: a chunk of the build, or else a patch into one of its files."""
+        if is_chunk:
+            self.chunks, self.chunk_bytes = self.chunks + 1, self.chunk_bytes + size
+        else:
+            self.patches, self.patch_bytes = self.patches + 1, self.patch_bytes + size
+
     def count(self, counters: SeederCounters) -> None:
         counters.chunks_served.inc(self.chunks)
         counters.chunk_bytes_served.inc(self.chunk_bytes)
@@ -224,10 +264,7 @@ def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> 
             data = store.get(h)
             parts.append(pack.encode_header(pack.CHUNK, h, len(data)))
             parts.append(data)
-            if h in chunks:
-                served.chunks, served.chunk_bytes = served.chunks + 1, served.chunk_bytes + len(data)
-            else:
-                served.patches, served.patch_bytes = served.patches + 1, served.patch_bytes + len(data)
+            served.add(h in chunks, len(data))
         except ChunkMissing:
             parts.append(pack.encode_header(pack.MISSING, h, 0))
             served.missing += 1
@@ -235,17 +272,84 @@ def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> 
     return b"".join(parts), served
 
 
-async def fetch(request: web.Request) -> web.Response:
-    ctx = request.app[SEEDER]
-    ticket = await ctx.ticket(request, tickets.READ)
-    hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
-    build = await asyncio.to_thread(ctx.contents, ticket.build)
+def _pack_parts(store: DirectoryChunkStore, hashes: list[str], chunks: frozenset[str]) -> tuple[list[sendfile.Part], _Served]:
+    """The records of a pack answer, each object's size taken now (the answer's length is promised up front)."""
+    parts = []
+    served = _Served()
+    for h in hashes:  # hex from decode_hashes: no need to check the names again
+        path = store.file(h)
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            parts.append(sendfile.Part(pack.encode_header(pack.MISSING, h, 0)))
+            served.missing += 1
+            continue
+        parts.append(sendfile.Part(pack.encode_header(pack.CHUNK, h, size), path, size))
+        served.add(h in chunks, size)
+    parts.append(sendfile.Part(pack.end_record()))
+    return parts, served
+
+
+async def _send_parts(request: web.Request, parts: list[sendfile.Part], headers: dict[str, str]) -> web.StreamResponse:
+    response = web.StreamResponse(headers=headers)
+    response.content_length = sendfile.length(parts)
+    try:
+        await sendfile.send(request, response, parts)
+    except ConnectionError as exc:  # the client left, or an object changed: the connection is closed already
+        if isinstance(exc, sendfile.ObjectChanged):
+            log.warning("answer cut off: %s", exc)
+    return response
+
+
+async def _authorize(ctx: SeederContext, build: BuildContents, hashes: list[str]) -> None:
     for h in hashes:
         if h not in build.chunks and not await asyncio.to_thread(ctx.may_serve, build, h):
             raise TicketError(f"object {h[:12]} is not part of the build this ticket is for (neither its chunk nor its patch)")
-    body, served = await asyncio.to_thread(_read_pack, ctx.store, hashes, build.chunks)
+
+
+async def fetch(request: web.Request) -> web.StreamResponse:
+    """A pack of the objects asked for; their bytes go from the store's files to the socket by sendfile."""
+    ctx = request.app[SEEDER]
+    ticket = await ctx.ticket(request, tickets.READ)
+    hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
+    build = await ctx.build(ticket.build)
+    await _authorize(ctx, build, hashes)
+    if not isinstance(ctx.store, DirectoryChunkStore):
+        body, served = await asyncio.to_thread(_read_pack, ctx.store, hashes, build.chunks)
+        served.count(request.app[SEEDER_COUNTERS])
+        return web.Response(body=body, content_type="application/octet-stream")
+    # On the event loop, like the open() and sendfile() that follow: on a store in the page cache each stat
+    # takes microseconds, and a trip to a thread for them cost more than the stats (profiled under load).
+    parts, served = _pack_parts(ctx.store, hashes, build.chunks)
     served.count(request.app[SEEDER_COUNTERS])
-    return web.Response(body=body, content_type="application/octet-stream")
+    return await _send_parts(request, parts, {"Content-Type": "application/octet-stream"})
+
+
+async def chunk(request: web.Request) -> web.StreamResponse:
+    """One stored object (a chunk or a patch of the ticket's build), by itself: behind nginx, nginx sends it."""
+    ctx = request.app[SEEDER]
+    ticket = await ctx.ticket(request, tickets.READ)
+    name = request.match_info["sha256"]
+    build = await ctx.build(ticket.build)
+    await _authorize(ctx, build, [name])
+    served = _Served()
+    if not isinstance(ctx.store, DirectoryChunkStore):
+        data = await asyncio.to_thread(ctx.store.get, name)
+        served.add(name in build.chunks, len(data))
+        served.count(request.app[SEEDER_COUNTERS])
+        return web.Response(body=data, headers=OBJECT_HEADERS)
+    path = ctx.store.file(name)  # the route takes only 64 hex digits
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        request.app[SEEDER_COUNTERS].missing.inc()
+        raise ChunkMissing(f"object {name[:12]} is not in the store; ask the admin to push the build again", name) from None
+    served.add(name in build.chunks, size)
+    served.count(request.app[SEEDER_COUNTERS])  # counted here even when nginx sends the bytes
+    headers = {**OBJECT_HEADERS, "ETag": f'"{name}"'}
+    if ctx.accel_redirect:
+        return web.Response(headers={**headers, "X-Accel-Redirect": f"{ctx.accel_redirect}{name[:2]}/{name[2:4]}/{name}"})
+    return await _send_parts(request, [sendfile.Part(b"", path, size)], headers)
 
 
 def _delta_for(store: ChunkStore, entry: FileEntry, sig: bytes) -> bytes:
@@ -261,7 +365,7 @@ async def delta(request: web.Request) -> web.Response:
     ctx = request.app[SEEDER]
     ticket = await ctx.ticket(request, tickets.READ)
     target, budget, sig = rdiff.decode_request(await request.read())
-    build = await asyncio.to_thread(ctx.contents, ticket.build)
+    build = await ctx.build(ticket.build)
     entry = build.files.get(target)
     if entry is None:
         raise TicketError("that file is not part of the build this ticket is for")
@@ -286,6 +390,7 @@ def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Applic
         web.post("/chunks", upload),
         web.post("/fetch", fetch),
         web.post("/delta", delta),
+        web.get("/chunk/{sha256:[0-9a-f]{64}}", chunk),
         health.route(ctx.store),
     ])
     return app

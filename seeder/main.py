@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 import click
+from aiohttp import web
 
 from seeder.app import SeederContext, make_service
 from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
 from tracker import metrics
-from tracker.serve import run
+from tracker.serve import run_processes
 
 
 def _tracker_key(url: str) -> str:
     with urllib.request.urlopen(url.rstrip("/") + "/api/info", timeout=10) as response:
         return str(json.load(response)["public_key"])
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def make_root(store: Path, public_key: str, tracker_url: str = "", accel_redirect: str = "") -> web.Application:
+    """The seeder at /seeder with /metrics and /healthz beside it, as each `mist-seeder` process serves it."""
+    follower = KeyFollower(tracker_url, public_key) if tracker_url else None
+    return make_service(SeederContext(DirectoryChunkStore(store), public_key, follow_key=follower,
+                                      accel_redirect=accel_redirect))
 
 
 @click.command()
@@ -33,15 +49,32 @@ def _tracker_key(url: str) -> str:
 @click.option("--metrics-dir", envvar="MIST_METRICS_DIR", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where this seeder's processes keep their counters for /metrics (emptied at start; "
                    "default: a temporary directory removed at exit).")
-def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, metrics_dir: Path | None) -> None:
+@click.option("--processes", envvar="MIST_SEEDER_PROCESSES", type=click.IntRange(min=1), default=None,
+              help="Seeder processes sharing the port (SO_REUSEPORT).  [default: the CPUs this process may use]")
+@click.option("--accel-redirect", envvar="MIST_SEEDER_ACCEL_REDIRECT", default="", metavar="PREFIX",
+              help="Behind nginx: let nginx send single objects, from its internal location PREFIX "
+                   "(for example /_store/, see deploy/nginx/seeder-accel.conf).")
+def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, metrics_dir: Path | None,
+         processes: int | None, accel_redirect: str) -> None:
     """Run the seeder alone at /seeder on HOST:PORT, with /metrics and /healthz at the root."""
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
+    if accel_redirect and not accel_redirect.startswith("/"):
+        raise click.UsageError(f"--accel-redirect must be nginx's internal location, starting with / (got {accel_redirect!r})")
+    prefix = accel_redirect.rstrip("/") + "/" if accel_redirect else ""
     key = public_key or _tracker_key(tracker_url)
-    follower = KeyFollower(tracker_url, key) if tracker_url else None
+    count = processes or usable_cpus()
+    DirectoryChunkStore(store)  # create it once, before the processes start
+
+    def ready(actual_port: int) -> None:
+        more = f" ({count} processes)" if count > 1 else ""
+        print(f"mist-seeder listening on http://{host}:{actual_port}/seeder{more}", file=sys.stderr, flush=True)
+
     # Counters live in per-process files from the start, so every process serving this port adds to one /metrics.
     with tempfile.TemporaryDirectory(prefix="mist-seeder-metrics-") as scratch:
         metrics.use_directory(metrics_dir or Path(scratch))
-        app = make_service(SeederContext(DirectoryChunkStore(store), key, follow_key=follower))
-        run(app, host, port,
-            on_ready=lambda: print(f"mist-seeder listening on http://{host}:{port}/seeder", file=sys.stderr, flush=True))
+        run_processes(lambda: make_root(store, key, tracker_url, prefix), host, port, count, on_ready=ready)
+
+
+if __name__ == "__main__":
+    main()

@@ -55,9 +55,14 @@ def decode(token: str, public_key: str, now: float) -> Ticket:
     ticket = Ticket(str(obj["sub"]), str(obj["scope"]), str(obj["build"]), int(obj["exp"]))
     if ticket.scope not in SCOPES:
         raise TicketError(f"ticket scope {ticket.scope!r} is unknown")
+    check_expiry(ticket, now)
+    return ticket
+
+
+def check_expiry(ticket: Ticket, now: float) -> None:
+    """Raise TicketError if the ticket has expired (a ticket decoded once is checked again on each use)."""
     if ticket.expires <= now:
         raise TicketError("ticket has expired; ask the tracker for a new one")
-    return ticket
 
 
 def require(ticket: Ticket, scope: str, build: str = "") -> None:

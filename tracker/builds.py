@@ -35,8 +35,14 @@ log = logging.getLogger("mist.tracker")
 
 
 def seeder_url(request: web.Request) -> str:
-    configured = request.app[CONTEXT].settings.seeder_url
-    return configured or str(request.url.origin()) + "/seeder"
+    """The configured URL, else /seeder on the host the client reached the tracker by (on the seeder's port if it has one)."""
+    settings = request.app[CONTEXT].settings
+    if settings.seeder_url:
+        return settings.seeder_url
+    origin = request.url.origin()
+    if settings.seeder_port:
+        origin = origin.with_port(settings.seeder_port)
+    return str(origin) + "/seeder"
 
 
 async def commit_build(request: web.Request) -> web.Response:

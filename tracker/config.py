@@ -32,6 +32,7 @@ class Settings:
     data: Path
     database_url: str = ""
     seeder_url: str = ""
+    seeder_port: int = 0  # mist-server with seeder processes of their own: their port on the tracker's host
     clock: Callable[[], float] = field(default=time.time)
 
     @property

@@ -6,13 +6,14 @@ command, nothing else to install.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import signal
+import asyncio
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import IO
 
 import click
 from aiohttp import web
@@ -23,15 +24,62 @@ from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext, open_locked
 from tracker.metrics import METRICS
-from tracker.serve import run
+from tracker.observability import FORMAT_ENV
+from tracker.serve import die_with_parent, run
 
 
-def build_app(ctx: TrackerContext) -> web.Application:
+def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1") -> web.Application:
+    """The tracker with the seeder mounted at /seeder, and the worker beside it.
+
+    With `seeder_processes`, that many seeder processes of their own also serve on
+    `ctx.settings.seeder_port`, and the tracker sends clients there.
+    """
     app = make_app(ctx)
     seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)
     app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
     app.cleanup_ctx.append(_worker(ctx.settings.data))
+    if seeder_processes:
+        app.cleanup_ctx.append(_seeders(ctx, host, seeder_processes))
     return app
+
+
+def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """`mist-seeder --processes N` as a child on its own port, started and stopped with the server.
+
+    Not N copies of the whole server: the tracker keeps its swarm, login throttle and patch
+    jobs in memory, so it must stay one process; the seeder keeps nothing but its store.
+    """
+
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "seeder.main", "--store", str(ctx.settings.store_root), "--public-key",
+             ctx.signer.public_key, "--host", host, "--port", str(ctx.settings.seeder_port), "--processes", str(processes)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
+            env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})  # relayed to a person's terminal
+        try:
+            await asyncio.to_thread(_relay_until_listening, process)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    return run
+
+
+def _relay_until_listening(process: subprocess.Popen[str]) -> None:
+    """Pass the seeders' log on to ours; return once they listen (the server says it runs only then)."""
+    assert process.stderr is not None
+    stream = process.stderr
+    for line in stream:
+        sys.stderr.write(line)
+        if " listening on " in line:
+            threading.Thread(target=_relay, args=(stream,), daemon=True).start()  # ends when the seeders do
+            return
+    raise SystemExit(f"Error: the seeder processes exited before they listened (exit code {process.wait()})")
 
 
 def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -39,7 +87,7 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         process = subprocess.Popen([sys.executable, "-m", "tracker.worker", "--data", str(data)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         try:
             yield
         finally:
@@ -52,20 +100,15 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     return run
 
 
-def _die_with_parent() -> None:
-    """On Linux, the worker gets SIGTERM if mist-server dies without cleaning up (kill -9), so none is orphaned."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+def _relay(stream: IO[str]) -> None:
+    for line in stream:
+        sys.stderr.write(line)
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def _welcome(url: str, password: str | None) -> str:
+def _welcome(url: str, password: str | None, seeder_port: int = 0) -> str:
     lines = [f"Mist is running at {url}", ""]
+    if seeder_port:
+        lines += [f"Chunks are served on port {seeder_port}: friends must reach it too.", ""]
     if password:
         lines += [
             "The admin account was created with this password (shown once, keep it):",
@@ -92,14 +135,19 @@ def _welcome(url: str, password: str | None) -> str:
               help="Directory for the database, the chunk store and the signing key.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
-def main(data: Path, host: str, port: int) -> None:
+@click.option("--seeder-processes", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Serve chunks from this many processes of their own on --seeder-port (0: in the server's process).")
+@click.option("--seeder-port", default=None, type=int, help="Their port.  [default: --port + 1]")
+def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: int | None) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
+    settings = Settings(data=data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0)
     try:
-        ctx = open_locked(Settings(data=data.resolve()))
+        ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
     password = ensure_admin(ctx)
     url = f"http://{host}:{port}"
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.
-    run(build_app(ctx), host, port, on_ready=lambda: print(_welcome(url, password), file=sys.stderr, flush=True),
+    run(build_app(ctx, seeder_processes, host), host, port,
+        on_ready=lambda: print(_welcome(url, password, settings.seeder_port), file=sys.stderr, flush=True),
         log_format="text")

@@ -1,13 +1,15 @@
 """`GET /healthz`: whether this service can do its work now, cheaply enough to be asked every few seconds.
 
 Each part is checked with a trivial operation under a time limit; the answer
-is 200 `{"ok": true, <part>: "ok", ...}` or 503 with each failing part's reason.
+is 200 `{"ok": true, "pid": N, <part>: "ok", ...}` or 503 with each failing part's reason.
+The process id tells apart the seeder processes that share one port.
 No login: a load balancer or `docker compose` asks it, and it tells nothing private.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
 from aiohttp import web
@@ -33,7 +35,7 @@ async def report(checks: dict[str, Check]) -> web.Response:
     outcomes = await asyncio.gather(*(_outcome(checks[name]) for name in names))
     body: dict[str, object] = dict(zip(names, outcomes))
     ok = all(outcome == "ok" for outcome in outcomes)
-    return web.json_response({"ok": ok, **body}, status=200 if ok else 503)
+    return web.json_response({"ok": ok, "pid": os.getpid(), **body}, status=200 if ok else 503)
 
 
 def route(checks: dict[str, Check]) -> web.RouteDef:

@@ -147,9 +147,10 @@ def observe(http: HttpMetrics) -> Middleware:
         try:
             response = await handler(request)
             status = response.status
-            if not response.prepared:  # a WebSocket or streamed answer went out already: its bytes are not counted
-                response.headers[HEADER] = request_id
-                size = response.content_length or 0
+            if not response.prepared:
+                response.headers[HEADER] = request_id  # a prepared one got it from echo_request_id
+            # A streamed answer counts the length it promised (the seeder's sendfile packs); a WebSocket's traffic is not counted.
+            size = 0 if isinstance(response, web.WebSocketResponse) else response.content_length or 0
             return response
         except web.HTTPException as exc:  # the router's 404/405, or one a sub-application let through
             exc.headers[HEADER] = request_id

@@ -49,12 +49,13 @@ class Server:
             engine.dispose()
 
 
-def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> Server:
-    """`port` restarts a server where its clients knew it; by default any free one."""
+def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int | None = None,
+                 args: tuple[str, ...] = ()) -> Server:
+    """`port` restarts a server where its clients knew it; by default any free one. `args` go to mist-server."""
     port = port or free_port()
     env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **backends.backend_env(data), **(extra_env or {})}
     process = subprocess.Popen(
-        [BIN / "mist-server", "--data", str(data), "--port", str(port)],
+        [BIN / "mist-server", "--data", str(data), "--port", str(port), *args],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
     )
     assert process.stderr is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import random
 
 import pytest
@@ -57,6 +59,19 @@ async def test_chunks_patches_and_missing_objects_are_counted_apart(seeder) -> N
     assert scraped[("mist_http_response_bytes_total", {"route": "/seeder/fetch"})] == len(body)
 
 
+async def test_single_objects_are_counted_like_those_in_packs(seeder) -> None:
+    client, store, build, headers = seeder
+    first, gone = build.files[0].chunks[0].sha256, build.files[0].chunks[-1].sha256
+    store.path(gone).unlink()
+    sent = await client.get(f"/seeder/chunk/{first}", headers=headers)
+    assert sent.status == 200 and len(await sent.read()) == store.sizes([first])[first]
+    assert (await client.get(f"/seeder/chunk/{gone}", headers=headers)).status == 404
+    scraped = await scrape(client)
+    assert scraped["mist_seeder_chunks_served_total"] == 1
+    assert scraped["mist_seeder_chunk_bytes_served_total"] == store.sizes([first])[first]
+    assert scraped["mist_seeder_objects_missing_total"] == 1
+
+
 async def test_ticket_refusals_are_counted_and_their_errors_carry_the_request_id(seeder) -> None:
     client, _, build, headers = seeder
     chunk = build.files[0].chunks[0].sha256
@@ -76,7 +91,7 @@ async def test_healthz_checks_the_store_can_be_written(seeder) -> None:
     client, store, _, _ = seeder
     for path in ("/healthz", "/seeder/healthz"):
         response = await client.get(path)
-        assert response.status == 200 and await response.json() == {"ok": True, "store": "ok"}
+        assert response.status == 200 and await response.json() == {"ok": True, "pid": os.getpid(), "store": "ok"}
     assert not list(store.root.glob(".tmp-healthz-*"))  # the probe is removed
     store.root.rename(store.root.with_name("elsewhere"))
     broken = await client.get("/healthz")

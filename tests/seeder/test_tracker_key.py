@@ -92,10 +92,14 @@ async def test_the_seeder_accepts_a_ticket_of_the_new_key_once_it_followed(tmp_p
     def upload_ticket(signer: Signer) -> dict[str, str]:
         return {"Authorization": f"Ticket {Ticket('admin', UPLOAD, '', 2**40).encode(signer)}"}
 
+    before_rotation = upload_ticket(OLD)
+    assert (await client.post("/missing", data=body, headers=before_rotation)).status == 200  # verified and remembered
     answers = await asyncio.gather(*(client.post("/missing", data=body, headers=upload_ticket(NEW)) for _ in range(3)))
     assert [a.status for a in answers] == [200, 200, 200] and tracker.asked == 1
     old_ticket = await client.post("/missing", data=body, headers=upload_ticket(OLD))
     assert old_ticket.status == 403  # the retired key signs nothing any more
+    remembered = await client.post("/missing", data=body, headers=before_rotation)
+    assert remembered.status == 403  # nor does a ticket it signed before, though the seeder had verified it
     forged = await client.post("/missing", data=body, headers=upload_ticket(Signer.generate()))
     assert forged.status == 403 and "not issued by this tracker" in (await forged.json())["error"]
 
