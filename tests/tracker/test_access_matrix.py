@@ -48,6 +48,7 @@ ACCESS = {
     ("POST", "/seeder/missing"): UPLOAD_TICKET,
     ("POST", "/seeder/chunks"): UPLOAD_TICKET,
     ("POST", "/seeder/fetch"): READ_TICKET,
+    ("GET", "/seeder/chunk/{sha256}"): READ_TICKET,
     ("POST", "/seeder/delta"): READ_TICKET,
 }
 PARAMS = {"slug": "game", "version": "1", "name": "friend", "user": "friend", "job": "no-such-job"}
@@ -138,7 +139,7 @@ async def test_every_caller_gets_what_the_rule_says_on_every_route(world) -> Non
     failures = []
     last_deletes = sorted(routes(app), key=lambda route: route[0] == "DELETE")  # an admin's DELETE removes the build
     for method, template, slug in [(m, t, s) for m, t in last_deletes for s in ("game", "secret") if "{slug}" in t or s == "game"]:
-        path = template.format(**{**PARAMS, "slug": slug})
+        path = template.format(**{**PARAMS, "slug": slug, "sha256": chunk})
         for caller, headers in callers.items():
             body = bodies.get(template, json.dumps({}).encode())
             response = await client.request(method, path, data=body, headers=headers)
