@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -32,6 +31,7 @@ from shared.chunkstore import ChunkStore, DirectoryChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError, status_for
 from shared.manifest import FileEntry
 from seeder import health, sendfile
+from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
 from tracker import observability
 from tracker.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
@@ -100,6 +100,11 @@ class SeederContext:
     _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
+    objects: OpenObjects | None = field(init=False, default=None)  # a directory store's recent objects, kept open
+
+    def __post_init__(self) -> None:
+        if isinstance(self.store, DirectoryChunkStore):
+            self.objects = OpenObjects(self.store)
 
     def __repr__(self) -> str:
         return f"SeederContext(store={self.store!r}, cached_builds={len(self._builds)})"
@@ -272,29 +277,30 @@ def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> 
     return b"".join(parts), served
 
 
-def _pack_parts(store: DirectoryChunkStore, hashes: list[str], chunks: frozenset[str]) -> tuple[list[sendfile.Part], _Served]:
-    """The records of a pack answer, each object's size taken now (the answer's length is promised up front)."""
+def _pack_parts(objects: OpenObjects, hashes: list[str], chunks: frozenset[str]) -> tuple[list[sendfile.Part], _Served]:
+    """The records of a pack answer, each object's size known now (the answer's length is promised up front)."""
     parts = []
     served = _Served()
+    now = objects.clock()
     for h in hashes:  # hex from decode_hashes: no need to check the names again
-        path = store.file(h)
-        try:
-            size = os.stat(path).st_size
-        except FileNotFoundError:
+        record = objects.record(h, now)
+        if record is None:
             parts.append(sendfile.Part(pack.encode_header(pack.MISSING, h, 0)))
             served.missing += 1
             continue
-        parts.append(sendfile.Part(pack.encode_header(pack.CHUNK, h, size), path, size))
+        size, header = record
+        parts.append(sendfile.Part(header, h, size))
         served.add(h in chunks, size)
     parts.append(sendfile.Part(pack.end_record()))
     return parts, served
 
 
-async def _send_parts(request: web.Request, parts: list[sendfile.Part], headers: dict[str, str]) -> web.StreamResponse:
+async def _send_parts(request: web.Request, parts: list[sendfile.Part], objects: OpenObjects,
+                      headers: dict[str, str]) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     response.content_length = sendfile.length(parts)
     try:
-        await sendfile.send(request, response, parts)
+        await sendfile.send(request, response, parts, objects)
     except ConnectionError as exc:  # the client left, or an object changed: the connection is closed already
         if isinstance(exc, sendfile.ObjectChanged):
             log.warning("answer cut off: %s", exc)
@@ -314,15 +320,15 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
     build = await ctx.build(ticket.build)
     await _authorize(ctx, build, hashes)
-    if not isinstance(ctx.store, DirectoryChunkStore):
+    if ctx.objects is None:  # not a directory store: no files to send from
         body, served = await asyncio.to_thread(_read_pack, ctx.store, hashes, build.chunks)
         served.count(request.app[SEEDER_COUNTERS])
         return web.Response(body=body, content_type="application/octet-stream")
     # On the event loop, like the open() and sendfile() that follow: on a store in the page cache each stat
-    # takes microseconds, and a trip to a thread for them cost more than the stats (profiled under load).
-    parts, served = _pack_parts(ctx.store, hashes, build.chunks)
+    # takes microseconds (most are remembered), and a trip to a thread cost more than them (profiled under load).
+    parts, served = _pack_parts(ctx.objects, hashes, build.chunks)
     served.count(request.app[SEEDER_COUNTERS])
-    return await _send_parts(request, parts, {"Content-Type": "application/octet-stream"})
+    return await _send_parts(request, parts, ctx.objects, {"Content-Type": "application/octet-stream"})
 
 
 async def chunk(request: web.Request) -> web.StreamResponse:
@@ -333,23 +339,22 @@ async def chunk(request: web.Request) -> web.StreamResponse:
     build = await ctx.build(ticket.build)
     await _authorize(ctx, build, [name])
     served = _Served()
-    if not isinstance(ctx.store, DirectoryChunkStore):
+    if ctx.objects is None:
         data = await asyncio.to_thread(ctx.store.get, name)
         served.add(name in build.chunks, len(data))
         served.count(request.app[SEEDER_COUNTERS])
         return web.Response(body=data, headers=OBJECT_HEADERS)
-    path = ctx.store.file(name)  # the route takes only 64 hex digits
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
+    record = ctx.objects.record(name, ctx.objects.clock())  # the route takes only 64 hex digits
+    if record is None:
         request.app[SEEDER_COUNTERS].missing.inc()
-        raise ChunkMissing(f"object {name[:12]} is not in the store; ask the admin to push the build again", name) from None
+        raise ChunkMissing(f"object {name[:12]} is not in the store; ask the admin to push the build again", name)
+    size = record[0]
     served.add(name in build.chunks, size)
     served.count(request.app[SEEDER_COUNTERS])  # counted here even when nginx sends the bytes
     headers = {**OBJECT_HEADERS, "ETag": f'"{name}"'}
     if ctx.accel_redirect:
         return web.Response(headers={**headers, "X-Accel-Redirect": f"{ctx.accel_redirect}{name[:2]}/{name[2:4]}/{name}"})
-    return await _send_parts(request, [sendfile.Part(b"", path, size)], headers)
+    return await _send_parts(request, [sendfile.Part(b"", name, size)], ctx.objects, headers)
 
 
 def _delta_for(store: ChunkStore, entry: FileEntry, sig: bytes) -> bytes:
@@ -379,11 +384,18 @@ async def delta(request: web.Request) -> web.Response:
     return web.Response(body=answer, content_type="application/octet-stream")
 
 
+async def _close_objects(app: web.Application) -> None:
+    objects = app[SEEDER].objects
+    if objects is not None:
+        objects.close()
+
+
 def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Application:
     """The seeder as an aiohttp application, counting into `registry`; the embedded server mounts it at /seeder
     and gives it the tracker's registry, so one /metrics shows both."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_UPLOAD_BODY)
     app[SEEDER] = ctx
+    app.on_cleanup.append(_close_objects)
     app[SEEDER_COUNTERS] = SeederCounters.on(registry or Registry())
     app.add_routes([
         web.post("/missing", missing),

@@ -7,7 +7,8 @@ same per file but spends about 0.3 ms of bookkeeping on each (and uvloop has
 none), so the bytes go straight to the socket while the transport has nothing
 queued; when the socket is full, one piece goes through the transport, which
 waits for room, and sendfile resumes once it has flushed. Bytes never leave by
-both ways at once, so they stay in order.
+both ways at once, so they stay in order. The files come open from
+seeder/open_objects.py, which keeps recent ones open.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import NamedTuple
 
 from aiohttp import web
 
+from seeder.open_objects import Gone, OpenFile, OpenObjects
+
 PIECE = 64 * 1024  # what goes through the transport when the socket is full
 # What one answer sends (in whole objects) before the others get their turn, as nginx's sendfile_max_chunk.
 # Without it, a connection whose socket buffer had grown to megabytes took a whole pack at once while one
@@ -28,26 +31,26 @@ TURN = 256 * 1024
 
 
 class Part(NamedTuple):
-    """Bytes to send (a pack record header, may be empty), then the stored object at `path` if any, of `size` bytes.
+    """Bytes to send (a pack record header, may be empty), then the stored object `name` if any, of `size` bytes.
 
-    A tuple, and the path a string: a pack answer makes one per object, and this is the seeder's hot path.
+    A tuple: a pack answer makes one per object, and this is the seeder's hot path.
     """
 
     prefix: bytes
-    path: str | None = None
+    name: str | None = None
     size: int = 0
 
 
 def length(parts: Sequence[Part]) -> int:
-    return sum(len(p.prefix) + (p.size if p.path is not None else 0) for p in parts)
+    return sum(len(p.prefix) + (p.size if p.name is not None else 0) for p in parts)
 
 
 class ObjectChanged(ConnectionResetError):
     """A stored object vanished or changed size after the answer's length was promised: the connection is cut."""
 
 
-async def send(request: web.Request, response: web.StreamResponse, parts: Sequence[Part]) -> None:
-    """Prepare `response` (its content length set to `length(parts)`) and send the parts on it.
+async def send(request: web.Request, response: web.StreamResponse, parts: Sequence[Part], objects: OpenObjects) -> None:
+    """Prepare `response` (its content length set to `length(parts)`) and send the parts on it, their objects from `objects`.
 
     Raises ConnectionError when the client goes away or an object changed under us; the
     connection is then closed, so the client never takes a short answer for a whole one.
@@ -62,7 +65,7 @@ async def send(request: web.Request, response: web.StreamResponse, parts: Sequen
     fd = sock.fileno() if sock is not None else -1
     limits = transport.get_write_buffer_limits()
     _cork(sock, True)  # the HTTP head and each record header leave in full segments with the bytes after them
-    cursor = _Cursor(parts)
+    cursor = _Cursor(parts, objects)
     try:
         writer = await response.prepare(request)
         assert writer is not None
@@ -98,11 +101,12 @@ def _cork(sock: socket.socket | None, on: bool) -> None:
 class _Cursor:
     """How far the parts have been sent: part `index`, `offset` bytes into its prefix and then its file."""
 
-    def __init__(self, parts: Sequence[Part]) -> None:
+    def __init__(self, parts: Sequence[Part], objects: OpenObjects) -> None:
         self.parts = parts
+        self.objects = objects
         self.index = 0
         self.offset = 0
-        self.source = -1  # the open file of the current part
+        self.source: OpenFile | None = None  # the open file of the current part
 
     @property
     def done(self) -> bool:
@@ -117,17 +121,17 @@ class _Cursor:
         spent = -self.offset  # what was sent of the current part before this call is not counted again
         try:
             while self.index < len(parts):
-                prefix, path, size = parts[self.index]
+                prefix, name, size = parts[self.index]
                 head = len(prefix)
                 while self.offset < head:
                     self.offset += write(fd, prefix[self.offset:])
-                if path is not None:
+                if name is not None:
                     source = self._open(parts[self.index])
                     end = head + size
                     while self.offset < end:
                         sent = sendfile(fd, source, self.offset - head, end - self.offset)
                         if not sent:
-                            raise ObjectChanged(f"{_name(path)} shrank in the store while it was being sent")
+                            raise ObjectChanged(f"{name[:12]} shrank in the store while it was being sent")
                         self.offset += sent
                 spent += self.offset
                 self._next()
@@ -144,25 +148,23 @@ class _Cursor:
         if self.offset < head:
             data = part.prefix[self.offset:]
         else:
-            assert part.path is not None
+            assert part.name is not None
             data = os.pread(self._open(part), min(PIECE, head + part.size - self.offset), self.offset - head)
             if not data:
-                raise ObjectChanged(f"{_name(part.path)} shrank in the store while it was being sent")
+                raise ObjectChanged(f"{part.name[:12]} shrank in the store while it was being sent")
         self.offset += len(data)
-        if self.offset >= head + (part.size if part.path is not None else 0):
+        if self.offset >= head + (part.size if part.name is not None else 0):
             self._next()
         return data
 
     def _open(self, part: Part) -> int:
-        if self.source < 0:
-            assert part.path is not None
+        if self.source is None:
+            assert part.name is not None
             try:
-                self.source = os.open(part.path, os.O_RDONLY)
-            except FileNotFoundError:
-                raise ObjectChanged(f"{_name(part.path)} left the store while it was being sent") from None
-            if os.fstat(self.source).st_size != part.size:
-                raise ObjectChanged(f"{_name(part.path)} changed in the store while it was being sent")
-        return self.source
+                self.source = self.objects.acquire(part.name, part.size)
+            except Gone:
+                raise ObjectChanged(f"{part.name[:12]} left or changed in the store while it was being sent") from None
+        return self.source.fd
 
     def _next(self) -> None:
         self.close()
@@ -170,10 +172,6 @@ class _Cursor:
         self.offset = 0
 
     def close(self) -> None:
-        if self.source >= 0:
-            os.close(self.source)
-            self.source = -1
-
-
-def _name(path: str) -> str:
-    return os.path.basename(path)[:12]
+        if self.source is not None:
+            self.objects.release(self.source)
+            self.source = None

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from shared.signing import Signer
 from shared.tickets import READ, Ticket
 from seeder import sendfile
 from seeder.app import SeederContext, make_app
+from seeder.open_objects import OpenObjects
 from tests.stored import store_file
 
 DATA = random.Random(9).randbytes(6_000_000)  # incompressible: about 6 MB stored, more than a socket buffer
@@ -88,35 +90,51 @@ async def test_a_missing_object_is_a_missing_record(seeder) -> None:
     assert body == expected
 
 
+def put_raw(store: DirectoryChunkStore, name: str, data: bytes) -> Path:
+    """An object file as the store keeps it (its bytes need not be a real chunk here)."""
+    path = store.path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def test_an_object_that_changed_after_its_length_was_promised_cuts_the_answer(tmp_path) -> None:
-    file = tmp_path / "object"
-    file.write_bytes(b"x" * 1000)
-    path = str(file)
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    name = "ab" * 32
+    path = put_raw(store, name, b"x" * 1000)
+    objects = OpenObjects(store)
     a, b = socket.socketpair()
     with a, b:
         a.setblocking(False)
-        cursor = sendfile._Cursor([sendfile.Part(b"head", path, 1000)])
+        cursor = sendfile._Cursor([sendfile.Part(b"head", name, 1000)], objects)
         assert cursor.push(a.fileno(), 1 << 20) is False
         assert cursor.done and b.recv(2000) == b"head" + b"x" * 1000
-        file.write_bytes(b"x" * 999)
-        cursor = sendfile._Cursor([sendfile.Part(b"head", path, 1000)])
-        with pytest.raises(sendfile.ObjectChanged):
+        path.write_bytes(b"x" * 999)  # shortened in place, under the file kept open
+        cursor = sendfile._Cursor([sendfile.Part(b"head", name, 1000)], objects)
+        with pytest.raises(sendfile.ObjectChanged, match="shrank"):
             cursor.push(a.fileno(), 1 << 20)
         cursor.close()
-        os.unlink(path)
-        with pytest.raises(sendfile.ObjectChanged):
-            sendfile._Cursor([sendfile.Part(b"", path, 1000)]).push(a.fileno(), 1 << 20)
+        fresh = OpenObjects(store)  # a process that had not opened it: the size it promised is not the file's
+        with pytest.raises(sendfile.ObjectChanged, match="left or changed"):
+            sendfile._Cursor([sendfile.Part(b"", name, 1000)], fresh).push(a.fileno(), 1 << 20)
+        path.unlink()
+        with pytest.raises(sendfile.ObjectChanged, match="left or changed"):
+            sendfile._Cursor([sendfile.Part(b"", name, 999)], OpenObjects(store)).push(a.fileno(), 1 << 20)
 
 
 def test_one_answer_yields_after_its_turn(tmp_path) -> None:
     """A fast connection gets about a turn's worth at once (whole objects), so the others are not starved."""
-    file = tmp_path / "object"
-    file.write_bytes(bytes(range(256)) * 40)
-    parts = [sendfile.Part(b"a" * 37, str(file), 10240), sendfile.Part(b"b" * 37, str(file), 10240), sendfile.Part(b"end")]
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    data = bytes(range(256)) * 40
+    first, second = "a1" * 32, "b2" * 32
+    put_raw(store, first, data)
+    put_raw(store, second, data)
+    objects = OpenObjects(store)
+    parts = [sendfile.Part(b"a" * 37, first, 10240), sendfile.Part(b"b" * 37, second, 10240), sendfile.Part(b"end")]
     a, b = socket.socketpair()
     with a, b:
         a.setblocking(False)
-        cursor = sendfile._Cursor(parts)
+        cursor = sendfile._Cursor(parts, objects)
         received = bytearray()
         turns = 0
         while not cursor.done:
@@ -124,5 +142,5 @@ def test_one_answer_yields_after_its_turn(tmp_path) -> None:
             turns += 1
             received += b.recv(1 << 20)
         cursor.close()
-    assert bytes(received) == b"a" * 37 + file.read_bytes() + b"b" * 37 + file.read_bytes() + b"end"
+    assert bytes(received) == b"a" * 37 + data + b"b" * 37 + data + b"end"
     assert turns == 3  # each object is more than a turn's worth: one object per turn, never cut

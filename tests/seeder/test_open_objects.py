@@ -1,0 +1,100 @@
+"""The seeder's open objects: sizes and files remembered for a while, never a descriptor closed under an answer."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from seeder.open_objects import TTL, Gone, OpenObjects
+from shared import pack
+from shared.chunkstore import DirectoryChunkStore
+
+NAMES = [f"{i:02x}" * 32 for i in range(6)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path) -> DirectoryChunkStore:
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    for i, name in enumerate(NAMES):
+        path = store.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([i]) * (100 + i))
+    return store
+
+
+def is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def test_a_record_is_the_size_and_header_remembered_until_the_ttl(store) -> None:
+    clock = Clock()
+    objects = OpenObjects(store, clock)
+    name = NAMES[1]
+    assert objects.record(name, clock.now) == (101, pack.encode_header(pack.CHUNK, name, 101))
+    store.path(name).unlink()
+    assert objects.record(name, clock.now + TTL / 2) == (101, pack.encode_header(pack.CHUNK, name, 101))
+    assert objects.record(name, clock.now + TTL) is None  # looked at again: gone
+    assert objects.record("ff" * 32, clock.now) is None
+
+
+def test_answers_share_one_open_file_and_it_is_reopened_after_the_ttl(store) -> None:
+    clock = Clock()
+    objects = OpenObjects(store, clock)
+    first = objects.acquire(NAMES[0], 100)
+    second = objects.acquire(NAMES[0], 100)
+    assert first is second and os.pread(first.fd, 200, 0) == b"\0" * 100
+    objects.release(first)
+    objects.release(second)
+    assert is_open(first.fd)  # kept for the next answer
+    clock.now += TTL
+    third = objects.acquire(NAMES[0], 100)
+    assert third is not first and first.evicted  # closed (its number may be the new file's)
+    objects.release(third)
+
+
+def test_a_file_in_use_is_closed_only_when_its_last_answer_releases_it(store) -> None:
+    objects = OpenObjects(store, Clock(), keep_open=2)
+    busy = objects.acquire(NAMES[0], 100)
+    for name, size in zip(NAMES[1:], range(101, 106)):  # pushes NAMES[0] out of the files kept open
+        objects.release(objects.acquire(name, size))
+    assert len(objects) == 2
+    assert is_open(busy.fd) and os.pread(busy.fd, 200, 0) == b"\0" * 100  # still the same file under its answer
+    objects.release(busy)
+    assert not is_open(busy.fd)
+
+
+def test_open_files_stay_bounded(store) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    objects = OpenObjects(store, Clock(), keep_open=3)
+    for _ in range(3):
+        for name, size in zip(NAMES, range(100, 106)):
+            objects.release(objects.acquire(name, size))
+    assert len(os.listdir("/proc/self/fd")) - before == 3
+    objects.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_an_object_not_as_promised_is_gone_and_its_size_forgotten(store) -> None:
+    clock = Clock()
+    objects = OpenObjects(store, clock)
+    name = NAMES[2]
+    assert objects.record(name, clock.now) == (102, pack.encode_header(pack.CHUNK, name, 102))
+    store.path(name).unlink()
+    with pytest.raises(Gone):
+        objects.acquire(name, 102)
+    assert objects.record(name, clock.now) is None  # the client's retry is told MISSING, not promised it again
+    with pytest.raises(Gone):
+        objects.acquire(NAMES[3], 99)  # present, but not of the size an answer promised
