@@ -13,6 +13,7 @@ import click
 from aiohttp import web
 
 from seeder.app import SeederContext, make_service
+from seeder.open_objects import raise_file_limit
 from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
 from tracker import metrics
@@ -65,6 +66,7 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, m
     key = public_key or _tracker_key(tracker_url)
     count = processes or usable_cpus()
     DirectoryChunkStore(store)  # create it once, before the processes start
+    raise_file_limit()  # 200 clients' sockets and the objects kept open; the processes inherit it
 
     def ready(actual_port: int) -> None:
         more = f" ({count} processes)" if count > 1 else ""

@@ -4,7 +4,8 @@ Under load, each object of a pack cost six system calls (stat, open, fstat,
 write, sendfile, close) and the Python around them; the open and the stats
 walk the store's path every time. Objects never change (they are named by
 their content), so this process remembers, for a short while (`TTL`), each
-recent object's size and record header, and keeps the most recent ones open:
+recent object's size and record header, and keeps the most recent ones open
+(as many as a quarter of its file limit allows, at most `MOST_OPEN`):
 a pack's object then costs a header write and a sendfile.
 
 What stays true:
@@ -22,6 +23,7 @@ One instance per process, used from its event loop only.
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,7 +33,28 @@ from shared.chunkstore import DirectoryChunkStore
 
 TTL = 30.0  # seconds a size or an open file is trusted without looking at the store again
 KNOWN = 65_536  # sizes and headers remembered (about 150 bytes each)
-OPEN = 256  # files kept open when no answer uses them; the process's file limit is far above
+# Files kept open when no answer uses them: as many as a new build's hot objects (8192 chunks are about
+# 600 MiB), within a quarter of the process's file limit, so sockets and the rest keep three quarters.
+MOST_OPEN = 8192
+
+
+def raise_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (at most 1M), as servers do; the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def files_to_keep_open() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = MOST_OPEN * 4 if soft == resource.RLIM_INFINITY else soft
+    return max(16, min(MOST_OPEN, limit // 4))
 
 
 class Gone(Exception):
@@ -51,10 +74,10 @@ class OpenFile:
 
 class OpenObjects:
     def __init__(self, store: DirectoryChunkStore, clock: Callable[[], float] = time.monotonic,
-                 known: int = KNOWN, keep_open: int = OPEN) -> None:
+                 known: int = KNOWN, keep_open: int | None = None) -> None:
         self.store = store
         self.clock = clock
-        self.known_limit, self.open_limit = known, keep_open
+        self.known_limit, self.open_limit = known, keep_open or files_to_keep_open()
         self._known: OrderedDict[str, tuple[int, bytes, float]] = OrderedDict()  # name -> size, header, when seen
         self._open: OrderedDict[str, OpenFile] = OrderedDict()
 

@@ -19,6 +19,7 @@ import click
 from aiohttp import web
 
 from seeder.app import SeederContext, make_app as make_seeder_app
+from seeder.open_objects import raise_file_limit
 from shared.errors import MistError
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
@@ -146,6 +147,7 @@ def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: i
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
     password = ensure_admin(ctx)
+    raise_file_limit()  # friends' connections and the seeder's open objects; its children inherit it
     url = f"http://{host}:{port}"
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.
     run(build_app(ctx, seeder_processes, host), host, port,

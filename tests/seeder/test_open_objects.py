@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import resource
 
 import pytest
 
-from seeder.open_objects import TTL, Gone, OpenObjects
+from seeder.open_objects import MOST_OPEN, TTL, Gone, OpenObjects, files_to_keep_open, raise_file_limit
 from shared import pack
 from shared.chunkstore import DirectoryChunkStore
 
@@ -98,3 +99,17 @@ def test_an_object_not_as_promised_is_gone_and_its_size_forgotten(store) -> None
     assert objects.record(name, clock.now) is None  # the client's retry is told MISSING, not promised it again
     with pytest.raises(Gone):
         objects.acquire(NAMES[3], 99)  # present, but not of the size an answer promised
+
+
+def test_a_quarter_of_the_file_limit_is_kept_open_at_most(monkeypatch) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
+    assert files_to_keep_open() == 256
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1 << 20, 1 << 20))
+    assert files_to_keep_open() == MOST_OPEN
+
+
+def test_the_file_limit_is_raised_to_the_hard_limit(monkeypatch) -> None:
+    asked = []
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
+    monkeypatch.setattr(resource, "setrlimit", lambda _which, limits: asked.append(limits))
+    assert raise_file_limit() == 4096 and asked == [(4096, 4096)]
