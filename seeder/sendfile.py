@@ -24,10 +24,11 @@ from aiohttp import web
 from seeder.open_objects import Gone, OpenFile, OpenObjects
 
 PIECE = 64 * 1024  # what goes through the transport when the socket is full
-# What one answer sends (in whole objects) before the others get their turn, as nginx's sendfile_max_chunk.
-# Without it, a connection whose socket buffer had grown to megabytes took a whole pack at once while one
-# with a small buffer waited for its turn, again and again, for seconds (30 s timeouts with 200 clients).
-TURN = 256 * 1024
+# What one answer sends (in whole objects) before the others get their turn, as nginx's sendfile_max_chunk
+# (2 MiB). Without it, a connection whose socket buffer had grown to megabytes took a whole pack at once while
+# one with a small buffer waited for its turn, again and again, for seconds (30 s timeouts with 200 clients).
+# 256 KiB turns cost a trip through the event loop every three objects of Mist's sizes (bench/seeder_load.py).
+TURN = 1024 * 1024
 
 
 class Part(NamedTuple):
