@@ -61,12 +61,7 @@ def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Ap
             await asyncio.to_thread(_relay_until_listening, process)
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process, 15)
 
     return run
 
@@ -92,13 +87,19 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
         try:
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _stop(process, 10)
 
     return run
+
+
+def _stop(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _relay(stream: IO[str]) -> None:
