@@ -156,15 +156,31 @@ def _epoch(when: datetime) -> float:
 
 
 def _remove_if_unused(store: DirectoryChunkStore, name: str, cutoff: float) -> int | None:
-    """Remove an object unless it was used since the listing (a push relying on it); its size if removed."""
+    """Remove an object unless it was used since the listing (a push relying on it); its size if removed.
+
+    A push marks what it relies on by touching it (`store.touch`, at /missing and at commit). Checking the
+    time and then unlinking would lose an object touched in between, under a build that was just committed.
+    So the object first leaves its name (an atomic rename to a writer's temporary name, which the store's
+    sweep removes if this process dies here), and its time is read again: a touch before the rename shows,
+    and it goes back; a touch after it finds the object absent, and the push uploads it again.
+    """
     path = store.path(name)
     try:
-        st = os.stat(path)
+        if os.stat(path).st_mtime >= cutoff:
+            return None
+        doomed = path.with_name(f".tmp-gc-{name}")
+        os.rename(path, doomed)
     except FileNotFoundError:
         return None
+    st = os.stat(doomed)
     if st.st_mtime >= cutoff:
+        try:
+            os.link(doomed, path)
+        except FileExistsError:
+            pass  # uploaded again meanwhile: the same bytes, under its name
+        os.unlink(doomed)
         return None
-    path.unlink(missing_ok=True)
+    os.unlink(doomed)
     return st.st_size
 
 

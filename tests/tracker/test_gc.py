@@ -182,6 +182,39 @@ def test_an_object_used_after_the_listing_is_not_removed(tmp_path: Path) -> None
     assert store.has(name)
 
 
+def test_a_touch_between_the_check_and_the_removal_keeps_the_object(tmp_path: Path, monkeypatch) -> None:
+    """The race a check-then-unlink would lose: a commit touches the object after the collector looked at it."""
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    name = put(store, b"a chunk")
+    age(store, OLD)
+    real_rename = os.rename
+
+    def touched_first(src, dst):
+        assert store.touch([name]) == []  # the commit finds it present, just before the collector moves it
+        real_rename(src, dst)
+
+    monkeypatch.setattr(gc.os, "rename", touched_first)
+    assert gc._remove_if_unused(store, name, time.time() - DAY) is None
+    assert store.get(name) and not list(store.path(name).parent.glob(".tmp-*"))
+
+
+def test_a_touch_after_the_object_left_its_name_reports_it_absent(tmp_path: Path, monkeypatch) -> None:
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    name = put(store, b"a chunk")
+    size = store.sizes([name])[name]
+    age(store, OLD)
+    real_rename = os.rename
+    seen = []
+
+    def touched_after(src, dst):
+        real_rename(src, dst)
+        seen.append(store.touch([name]))  # a push asking now is told to upload it again
+
+    monkeypatch.setattr(gc.os, "rename", touched_after)
+    assert gc._remove_if_unused(store, name, time.time() - DAY) == size
+    assert seen == [[name]] and not store.has(name)
+
+
 # The routes
 
 
