@@ -13,7 +13,7 @@ from pathlib import Path
 from shared.chunkstore import DirectoryChunkStore
 from shared.handover import Handover
 from shared.signing import Signer
-from tracker import datalock, keys
+from tracker import datalock, keys, unfinished_restore
 from tracker.datalock import DataInUse
 from tracker.keys import KeyFilesError
 from tracker.db.engine import Database, database_url, migrate, open_engine
@@ -22,7 +22,6 @@ from tracker.jobs import Jobs, open_jobs
 from tracker.throttle import Throttle
 
 # Present while `mist-admin restore` fills a data directory: a server started on half a restore would make new keys.
-RESTORE_MARKER = ".restore-unfinished"
 
 
 @dataclass
@@ -81,11 +80,9 @@ class TrackerContext:
 
     @classmethod
     def open(cls, settings: Settings) -> "TrackerContext":
-        if (settings.data / RESTORE_MARKER).exists():
-            raise TrackerError(
-                f"a restore into {settings.data} did not finish; run `mist-admin restore BACKUP --data {settings.data}` "
-                "again (it carries on where it stopped) before starting the server"
-            )
+        unfinished = unfinished_restore.refusal(settings.data, "start the server")
+        if unfinished:
+            raise TrackerError(unfinished)
         settings.data.mkdir(parents=True, exist_ok=True)
         signing = keys.load(settings.data)
         engine = open_engine(settings.resolved_database_url())

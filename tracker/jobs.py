@@ -38,11 +38,11 @@ from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
-from tracker import discord_webhook
+from tracker import discord_webhook, unfinished_restore
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
 from tracker.errors import QueueUnavailable
-from tracker.gc import collect
+from tracker.gc import GcReport, collect
 from tracker.patching import make_all
 from tracker.planner import patch_pairs
 from tracker.scrub import scrub
@@ -192,6 +192,9 @@ def open_jobs(data: Path) -> Jobs:
         return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths)
 
     def collect_garbage_now() -> dict[str, object]:
+        unfinished = unfinished_restore.refusal(data, "collect garbage")  # the catalog may not name all it holds yet
+        if unfinished:
+            return GcReport(error=unfinished).to_json()
         return collect(database(), DirectoryChunkStore(store_root)).to_json()
 
     # Before the scrub, so the scrub does not read what is about to be removed.

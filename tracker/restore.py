@@ -24,9 +24,10 @@ from shared.chunkstore import DirectoryChunkStore
 from shared.durable import sync_directory
 from shared.errors import StoreError
 from shared.storecopy import copy_all
+from tracker import datalock
 from tracker.backupdir import (FORMAT, MANIFEST, VERSION, BackupCorrupt, BackupError, BackupIncomplete, now_iso,
                                read_needs, write_private)
-from tracker.config import RESTORE_MARKER
+from tracker.unfinished_restore import MARKER as RESTORE_MARKER
 from tracker.db import dump as dump_mod
 from tracker.db.engine import database_url
 
@@ -139,10 +140,16 @@ def restore(
     source, data = source.resolve(), data.resolve()
     manifest = read_manifest(source)
     dump_path, names = _check(source, manifest)
+    with datalock.held(data, "restore"):  # no tracker serves the directory while it is replaced
+        return _restore_held(source, data, manifest, dump_path, names, configured_url, force, on_object, started)
+
+
+def _restore_held(source: Path, data: Path, manifest: dict, dump_path: Path, names: list[str], configured_url: str,
+                  force: bool, on_object: Callable[[str], None] | None, started: float) -> RestoreReport:
     marker = data / RESTORE_MARKER
     carrying_on = marker.exists()
-    if data.exists() and not force and not carrying_on:
-        held = sorted(p.name for p in data.iterdir())
+    if not force and not carrying_on:
+        held = sorted(p.name for p in data.iterdir() if p.name != datalock.LOCK_FILE)
         if held:
             raise BackupError(f"{data} is not empty (it holds {', '.join(held[:SHOWN])}); restore into a new directory, "
                               "or pass --force to replace its database, keys and secrets")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tracker import unfinished_restore
 from tracker.jobs import open_jobs
 from tracker.observability import configure_logging
 
@@ -16,6 +17,9 @@ from tracker.observability import configure_logging
 def main(data: Path, workers: int) -> None:
     """Run queued and periodic jobs until interrupted."""
     configure_logging("json")
+    unfinished = unfinished_restore.refusal(data.resolve(), "start the worker")
+    if unfinished:
+        raise SystemExit(f"Error: {unfinished}")
     data.mkdir(parents=True, exist_ok=True)
     jobs = open_jobs(data.resolve())
     jobs.huey.create_consumer(workers=workers, periodic=True).run()

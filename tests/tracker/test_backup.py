@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from click.testing import CliRunner
 from alembic.config import Config
 from sqlalchemy import text
 
@@ -21,15 +22,19 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
 from tests.fresh_database import fresh_postgres
 from tests.stored import store_file
-from tracker import gc
+from tracker import datalock, gc
 from tracker.auth import check_password, hash_password
 from tracker.backup import backup
 from tracker.backupdir import BackupCorrupt, BackupError, BackupIncomplete
-from tracker.config import RESTORE_MARKER, Settings, TrackerContext
+from tracker.config import Settings, TrackerContext
 from tracker.db import dump as dump_mod, patches as patch_queries, queries
 from tracker.db.engine import MIGRATIONS, open_engine
+from tracker.datalock import DataInUse
 from tracker.errors import TrackerError
+from tracker.jobs import open_jobs
 from tracker.restore import restore
+from tracker.unfinished_restore import MARKER as RESTORE_MARKER
+from tracker.worker import main as worker_main
 
 
 PATCH_CONTENT = b"a patch from g 1 to g 2"
@@ -208,6 +213,10 @@ def test_a_damaged_object_stops_the_restore_and_the_server_will_not_start_on_hal
         restore(tmp_path / "backup", tmp_path / "new", sqlite(tmp_path / "new"))
     with pytest.raises(TrackerError, match="a restore into .* did not finish"):
         open_server(tmp_path / "new")
+    worker = CliRunner().invoke(worker_main, ["--data", str(tmp_path / "new")])
+    assert worker.exit_code == 1 and "did not finish" in worker.output and "before you start the worker" in worker.output
+    swept = open_jobs(tmp_path / "new").collect_garbage.call_local()  # a worker already running when it began
+    assert "did not finish" in swept["error"] and swept["objects_removed"] == 0
 
     path.unlink()  # as if a good copy came back from off-site and a new backup repaired it:
     backup(ctx.settings.data, tmp_path / "backup", sqlite(ctx.settings.data))
@@ -358,3 +367,14 @@ def test_a_backup_names_a_database_that_is_not_there(tmp_path: Path) -> None:
     with pytest.raises(dump_mod.DumpError, match="there is no database at .*set MIST_DATABASE_URL as for the server"):
         backup(tmp_path / "data", tmp_path / "backup", sqlite(tmp_path / "data"))
     assert not (tmp_path / "data" / "tracker.db").exists()  # and none was made
+
+
+def test_a_restore_waits_for_no_tracker_to_hold_the_directory(server, tmp_path: Path) -> None:
+    ctx, _ = server
+    backup(ctx.settings.data, tmp_path / "backup", sqlite(ctx.settings.data))
+    with datalock.held(tmp_path / "new", "start the tracker"):  # a tracker serving it
+        with pytest.raises(DataInUse, match=r"is in use by pid \d+ \(start the tracker\).* then restore again"):
+            restore(tmp_path / "backup", tmp_path / "new", sqlite(tmp_path / "new"), force=True)
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [datalock.LOCK_FILE]  # nothing was replaced
+    restored = restore(tmp_path / "backup", tmp_path / "new", sqlite(tmp_path / "new"))  # the lock file is not "content"
+    assert restored.builds == 3
