@@ -77,6 +77,8 @@ class _Download:
         self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self.friends: dict[str, _Friend] = {}
         self.dialing: dict[str, asyncio.Task[None]] = {}  # friends being connected to
+        self.links: set[PeerLink] = set()  # every link made, ready or not: closed when the download ends
+        self.over = False
         self.group: asyncio.TaskGroup | None = None  # the tasks of this download, while it runs
         self.tally = Tally()
         self.seeder_error: Exception | None = None
@@ -90,16 +92,25 @@ class _Download:
     async def run(self, friends: list[Friend]) -> Tally:
         async with asyncio.TaskGroup() as group:
             self.group = group
-            for friend in friends:
-                self.dialing[friend.peer] = group.create_task(self._befriend(friend))
-            self.sched.expect_peers(len(self.dialing))
-            await self._loop(group, self.clock() + CONNECT_GRACE)
-            for task in self.dialing.values():
-                task.cancel()  # done without them
-            for connected in self.friends.values():
-                await connected.link.close()  # its reader ends
+            try:
+                for friend in friends:
+                    self.dialing[friend.peer] = group.create_task(self._befriend(friend))
+                self.sched.expect_peers(len(self.dialing))
+                await self._loop(group, self.clock() + CONNECT_GRACE)
+            finally:  # done, or failed: the group waits for every friend's task, so each must end
+                await self._end_links()
         self.tally.peers_dropped = {self.friends[p].info.user: why for p, why in self.sched.dropped.items() if p in self.friends}
         return self.tally
+
+    async def _end_links(self) -> None:
+        """Stop connecting, and close every link: that ends its reader. Closing, not only cancelling, also ends
+        a task that lost its cancel: Python 3.11's wait_for (in the connecting steps) returns a result that
+        arrived together with the cancel and drops the cancel."""
+        self.over = True
+        for task in self.dialing.values():
+            task.cancel()
+        for link in list(self.links):
+            await link.close()
 
     async def _loop(self, group: asyncio.TaskGroup, grace_ends: float) -> None:
         while not self.sched.done:
@@ -208,6 +219,9 @@ class _Download:
             offering, sdp = await peerlink.offer(self.peers.signalling.ice)
             answer = await self.peers.signalling.offer(friend.peer, self.build, sdp)
             link = await offering.complete(answer)
+            if self.over:
+                return  # the download ended while we connected (the finally closes the link)
+            self.links.add(link)
             await link.send(Hello(await self.seeder.ticket()))
             wire = Downloader(dict(self.sizes))
             ready = False

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
+from client import swarm
+from client.errors import TrackerUnavailable
 from client.fetch import Answer, Seeder
+from client.peerlink import PeerGone
 from client.peerwire import Received
+from client.signalling import Friend
 from client.swarm import _Download
 
 
@@ -41,3 +47,71 @@ async def test_a_chunk_the_seeder_sends_after_a_friend_already_did_is_not_counte
     assert written == [target, target]  # one more position (b), not two: c is still missing
     assert bar.total == 2000 and download.tally.written == 2000
     assert not download.sched.done
+
+
+class LinkThatWaits:
+    """A friend's link that says nothing until it is closed (then the reader hears that it is gone)."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+        self.sent: list[object] = []
+
+    async def send(self, message: object) -> None:
+        self.sent.append(message)
+
+    async def receive(self) -> object:
+        await self.closed.wait()
+        raise PeerGone("closed")
+
+    async def close(self) -> None:
+        self.closed.set()
+
+
+class OfferingThatLosesTheCancel:
+    """Connecting, as Python 3.11's wait_for can behave: a cancel that arrives with the result is dropped."""
+
+    def __init__(self, link: LinkThatWaits, connecting: asyncio.Event) -> None:
+        self.link, self.connecting = link, connecting
+
+    async def complete(self, answer: str) -> LinkThatWaits:
+        self.connecting.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # the channel opened in the same instant: the link is returned, the cancel forgotten
+        return self.link
+
+    async def close(self) -> None:
+        raise AssertionError("a link was made: it, not the offering, is closed")
+
+
+async def test_a_download_ends_even_if_a_friend_still_connecting_loses_its_cancel(tmp_path: Path, monkeypatch) -> None:
+    link, connecting = LinkThatWaits(), asyncio.Event()
+
+    async def offer(ice: object) -> tuple[OfferingThatLosesTheCancel, str]:
+        return OfferingThatLosesTheCancel(link, connecting), "offer sdp"
+
+    async def answer(peer: str, build: str, sdp: str) -> str:
+        return "answer sdp"
+
+    async def ticket() -> str:
+        return "a ticket"
+
+    monkeypatch.setattr(swarm.peerlink, "offer", offer)
+    data = b"the only chunk" * 100
+    sha = hashlib.sha256(data).hexdigest()
+    target = tmp_path / "file.bin"
+    target.write_bytes(data)
+    async def seeder_down(url: str, ticket: str, body: bytes) -> bytes:
+        raise TrackerUnavailable("the seeder does not answer")  # it backs off; the chunk comes below
+
+    signalling = SimpleNamespace(ice=(), seeder_share=1.0, offer=answer)
+    api = SimpleNamespace(seeder=seeder_down)
+    download = _Download(api, Seeder("http://unused", ticket), {sha: len(data)}, {sha: [(target, 0)]},  # type: ignore[arg-type]
+                         Bar(), [].extend, swarm.Peers(signalling), "ab" * 32)  # type: ignore[arg-type]
+    running = asyncio.create_task(download.run([Friend("p1", "pal", ("ab" * 32,), True)]))
+    await asyncio.wait_for(connecting.wait(), 5)
+    # The seeder's answer completes the download while the friend is still connecting.
+    await download.events.put(("seeder", Answer((sha,), (), (), (), len(data), (target,), {sha: len(data)}), len(data)))
+    tally = await asyncio.wait_for(running, 5)  # it ends, and takes the friend's late link down with it
+    assert link.closed.is_set() and link.sent == [] and tally.peers_used == 0
