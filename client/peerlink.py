@@ -148,7 +148,8 @@ class Offering:
             await self._connection.close()
             raise PeerGone(f"the friend's answer is not valid SDP ({exc})") from None
         try:
-            await asyncio.wait_for(self._open.wait(), OPEN_TIMEOUT)
+            async with asyncio.timeout(OPEN_TIMEOUT):
+                await self._open.wait()
         except TimeoutError:
             await self._connection.close()
             raise PeerGone(f"no connection to the friend within {OPEN_TIMEOUT:.0f} s (NAT?)") from None
@@ -171,7 +172,8 @@ class Answering:
 
     async def link(self, timeout: float = OPEN_TIMEOUT) -> PeerLink:
         try:
-            return await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self._ready)
         except TimeoutError:
             await self._connection.close()
             raise PeerGone(f"the friend's link did not open within {timeout:.0f} s (NAT?)") from None

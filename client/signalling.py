@@ -107,7 +107,8 @@ class Signalling:
 
     async def wait_connected(self, timeout: float) -> bool:
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError:
             return False
         return True
@@ -182,7 +183,8 @@ class Signalling:
         self._replies[request_id] = future
         await self._socket.send({**body, "id": request_id})
         try:
-            reply = await asyncio.wait_for(future, REPLY_TIMEOUT)
+            async with asyncio.timeout(REPLY_TIMEOUT):
+                reply = await future
         except TimeoutError:
             raise TrackerUnavailable("the tracker did not answer a swarm request in time") from None
         finally:
@@ -209,7 +211,8 @@ class Signalling:
                                         "build": build})
             if reply.get("op") == "gone":
                 raise PeerGone("the friend went offline")
-            return await asyncio.wait_for(future, ANSWER_TIMEOUT)
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                return await future
         except TimeoutError:
             raise PeerGone(f"the friend did not answer within {ANSWER_TIMEOUT:.0f} s") from None
         finally:
@@ -233,9 +236,10 @@ class Signalling:
         if not self.connected:
             return
         try:
-            await asyncio.wait_for(self.request({
-                "op": "tally", "build": build, "bytes_from_peers": bytes_from_peers,
-                "chunks_from_peers": chunks_from_peers, "bytes_from_seeder": bytes_from_seeder,
-            }), TALLY_TIMEOUT)
+            async with asyncio.timeout(TALLY_TIMEOUT):
+                await self.request({
+                    "op": "tally", "build": build, "bytes_from_peers": bytes_from_peers,
+                    "chunks_from_peers": chunks_from_peers, "bytes_from_seeder": bytes_from_seeder,
+                })
         except (TrackerUnavailable, SwarmRefused, TimeoutError):
             pass

@@ -104,8 +104,9 @@ class _Download:
 
     async def _end_links(self) -> None:
         """Stop connecting, and close every link: that ends its reader. Closing, not only cancelling, also ends
-        a task that lost its cancel: Python 3.11's wait_for (in the connecting steps) returns a result that
-        arrived together with the cancel and drops the cancel."""
+        a task that lost its cancel: Python 3.11's wait_for returns a result that arrived together with the
+        cancel and drops the cancel. Our own waits use asyncio.timeout, which does not; aiortc's DTLS
+        handshake still uses wait_for."""
         self.over = True
         for task in self.dialing.values():
             task.cancel()
@@ -129,7 +130,8 @@ class _Download:
             if now < grace_ends:
                 timeout = min(timeout, grace_ends - now)
             try:
-                event = await asyncio.wait_for(self.events.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    event = await self.events.get()
             except TimeoutError:
                 continue
             await self._handle(event)
