@@ -15,17 +15,11 @@ from shared.signing import Signer
 from shared.tickets import READ, UPLOAD, Ticket
 from seeder.app import SeederContext, make_app
 from tests.stored import store_file
+from tests.clock import Clock
 
 DATA = random.Random(7).randbytes(300_000)
 OTHER = random.Random(8).randbytes(100_000)
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -41,7 +35,7 @@ def world(tmp_path):
 
 
 async def serve(aiohttp_client, store, signer, accel: str = "", clock=None):
-    ctx = SeederContext(store, signer.public_key, clock or Clock(), accel_redirect=accel)
+    ctx = SeederContext(store, signer.public_key, clock or Clock(1_000_000.0), accel_redirect=accel)
     return await aiohttp_client(make_app(ctx))
 
 
@@ -108,7 +102,7 @@ async def test_a_chunk_of_the_build_missing_from_the_store_is_404(world, aiohttp
 
 async def test_a_ticket_verified_once_still_expires(world, aiohttp_client) -> None:
     store, signer, build, _, headers = world
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     client = await serve(aiohttp_client, store, signer, clock=clock)
     name = build.files[0].chunks[0].sha256
     assert (await client.get(f"/chunk/{name}", headers=headers)).status == 200

@@ -10,16 +10,10 @@ import pytest
 from seeder.open_objects import MOST_OPEN, TTL, Gone, OpenObjects, files_to_keep_open, raise_file_limit
 from shared import pack
 from shared.chunkstore import DirectoryChunkStore
+from tests.clock import Clock
 
 NAMES = [f"{i:02x}" * 32 for i in range(6)]
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from shared.chunkstore import DirectoryChunkStore
 from shared.handover import Handover
 from shared.signing import Signer
 from shared.tickets import UPLOAD, Ticket
+from tests.clock import Clock
 
 OLD, NEW = Signer.generate(), Signer.generate()
 HANDED_OVER = {"public_key": NEW.public_key, "key_handovers": [Handover.sign(OLD, NEW.public_key, 1).to_json()]}
@@ -34,17 +35,10 @@ class FakeTracker:
         return self.answer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 async def test_a_signed_hand_over_moves_the_seeder_to_the_new_key(caplog) -> None:
     tracker = FakeTracker(HANDED_OVER)
-    follower = KeyFollower("http://tracker", OLD.public_key, fetch=tracker, clock=Clock())
+    follower = KeyFollower("http://tracker", OLD.public_key, fetch=tracker, clock=Clock(100.0))
     with caplog.at_level(logging.INFO, logger="mist.seeder"):
         assert await follower(OLD.public_key) == NEW.public_key
     assert follower.public_key == NEW.public_key and "was rotated; now trusting" in caplog.text
@@ -58,14 +52,14 @@ async def test_a_signed_hand_over_moves_the_seeder_to_the_new_key(caplog) -> Non
     {"public_key": NEW.public_key, "key_handovers": [Handover(OLD.public_key, NEW.public_key, 1, NEW.sign(b"x")).to_json()]},
 ])
 async def test_a_new_key_without_a_valid_hand_over_is_not_trusted(answer, caplog) -> None:
-    follower = KeyFollower("http://tracker", OLD.public_key, fetch=FakeTracker(answer), clock=Clock())
+    follower = KeyFollower("http://tracker", OLD.public_key, fetch=FakeTracker(answer), clock=Clock(100.0))
     with caplog.at_level(logging.ERROR, logger="mist.seeder"):
         assert await follower(OLD.public_key) == OLD.public_key
     assert "restart mist-seeder" in caplog.text
 
 
 async def test_forged_tickets_ask_the_tracker_at_most_once_per_interval() -> None:
-    tracker, clock = FakeTracker({"public_key": OLD.public_key, "key_handovers": []}), Clock()
+    tracker, clock = FakeTracker({"public_key": OLD.public_key, "key_handovers": []}), Clock(100.0)
     follower = KeyFollower("http://tracker", OLD.public_key, fetch=tracker, clock=clock)
     for _ in range(5):
         assert await follower(OLD.public_key) == OLD.public_key
@@ -76,7 +70,7 @@ async def test_forged_tickets_ask_the_tracker_at_most_once_per_interval() -> Non
 
 
 async def test_an_unreachable_tracker_keeps_the_key(caplog) -> None:
-    follower = KeyFollower("http://tracker", OLD.public_key, fetch=FakeTracker(OSError("refused")), clock=Clock())
+    follower = KeyFollower("http://tracker", OLD.public_key, fetch=FakeTracker(OSError("refused")), clock=Clock(100.0))
     with caplog.at_level(logging.WARNING, logger="mist.seeder"):
         assert await follower(OLD.public_key) == OLD.public_key
     assert "could not be asked" in caplog.text
@@ -84,7 +78,7 @@ async def test_an_unreachable_tracker_keeps_the_key(caplog) -> None:
 
 async def test_the_seeder_accepts_a_ticket_of_the_new_key_once_it_followed(tmp_path, aiohttp_client) -> None:
     tracker = FakeTracker(HANDED_OVER)
-    follower = KeyFollower("http://tracker", OLD.public_key, fetch=tracker, clock=Clock())
+    follower = KeyFollower("http://tracker", OLD.public_key, fetch=tracker, clock=Clock(100.0))
     store = DirectoryChunkStore(tmp_path / "store", durable=False)
     client = await aiohttp_client(make_app(SeederContext(store, OLD.public_key, follow_key=follower)))
     body = pack.encode_hashes(["ab" * 32])
