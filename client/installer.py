@@ -15,7 +15,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +101,17 @@ def locked(locks: Path, root: Path) -> Iterator[None]:
         yield
 
 
+async def _whole(swap: Awaitable[None]) -> None:
+    """A swap runs to its end even when the task is cancelled (the app's pause), and only then lets go of the
+    folder's lock: a thread still renaming files must not meet the next run of the same folder."""
+    task = asyncio.ensure_future(swap)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
 def _hash_matches(path: Path, entry: FileEntry) -> bool:
     try:
         return path.is_file() and not path.is_symlink() and path.stat().st_size == entry.size and staging.file_sha256(path) == entry.sha256
@@ -122,6 +133,8 @@ class Installer:
         """`peers`: how to reach friends online (None: the seeder alone)."""
         self.api, self.state, self.progress, self.peers = api, state, progress, peers
         self.locks = state.path.parent / "locks"
+        # The app's queue: waits here, everything staged, while the game being swapped is running.
+        self.before_swap: Callable[[str, Path], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"Installer(api={self.api!r}, state={self.state!r})"
@@ -151,6 +164,12 @@ class Installer:
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
             return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
+
+    async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
+        """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
+        _, target = await self._target(game, version or await self._latest(game))
+        plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
+        return plan, await self._routes(game, target.version, plan)
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
         """`update` without a dry run: move the installed game to `to` (default: the newest)."""
@@ -336,7 +355,7 @@ class Installer:
         started = time.monotonic()
         distrust = distrust or set()
         with locked(self.locks, root):
-            await asyncio.to_thread(self._finish_journal, root)
+            await _whole(asyncio.to_thread(self._finish_journal, root))
             data, target = await self._target(game, version)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             if seen.foreign and not overwrite:
@@ -367,9 +386,11 @@ class Installer:
                              [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
                              [(e.path, e.executable) for e in plan.modes])
             crashpoints.reach("staged")
+            if self.before_swap is not None:
+                await self.before_swap(game, root)
             journal_mod.write(root, record)
             crashpoints.reach("journal-written")
-            await asyncio.to_thread(self._finish_journal, root)
+            await _whole(asyncio.to_thread(self._finish_journal, root))
         shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         if received and self.peers is not None:
             await self.peers.signalling.tally(digest, assembly.from_peers, assembly.chunks_from_peers,

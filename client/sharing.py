@@ -127,6 +127,7 @@ class Uploads:
     clock: Callable[[], float] = time.monotonic
     sent: int = 0
     sessions: dict[str, "UploadView"] = field(default_factory=dict)
+    given: dict[str, int] = field(default_factory=dict)  # bytes sent to each friend's user since the daemon started
 
     def __repr__(self) -> str:
         return f"Uploads(sessions={len(self.sessions)}, sent={self.sent}, bucket={self.bucket!r})"
@@ -185,6 +186,7 @@ async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: 
             view.chunks += 1
             view.bytes += len(payload)
             uploads.sent += len(payload)
+            uploads.given[user] = uploads.given.get(user, 0) + len(payload)
 
     try:
         async with asyncio.TaskGroup() as group:
