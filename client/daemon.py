@@ -31,13 +31,13 @@ from client import credentials, peerlink, sharing_settings
 from client.api import Api
 from client.credentials import Credentials
 from client.daemon_address import DAEMON_FILE, Address, write_address
-from client.errors import NotLoggedIn, ServerRefused
+from client.errors import NotLoggedIn, ServerRefused, TrackerUnavailable
 from client.news import Feed, News
 from client.peerwire import DEFAULT_WINDOW
 from client.ratelimit import CAP_BURST, TokenBucket
 from client.sharing import Library, Uploads, serve
 from client.sharing_settings import Sharing, caps_now, load_settings
-from client.signalling import Offer, Signalling
+from client.signalling import Offer, Signalling, SwarmRefused
 from client.state import State
 from client.swarm import Peers
 from shared.errors import KeyHandoverError, MistError
@@ -196,7 +196,10 @@ class Daemon:
         """Installs changed: serve what is installed now, and tell the tracker."""
         await asyncio.to_thread(self.library.refresh)
         if self.signalling is not None and self.signalling.connected:
-            await self.signalling.announce()
+            try:
+                await self.signalling.announce()
+            except (TrackerUnavailable, SwarmRefused):
+                pass  # the connection dropped: it announces everything again when it is back
         self.tell("installs", {})
 
     async def apply_settings(self, fresh: Sharing) -> None:

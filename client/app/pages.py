@@ -76,7 +76,7 @@ async def render(request: web.Request, template: str, status: int = 200, **conte
     kind_message = request.app[FLASH].pop(_session(request), None)
     account = service.account()
     page = request.app[ENV].get_template(template).render(
-        account=account, flash=kind_message, path=request.path, active=len(service.downloads.jobs),
+        account=account, flash=kind_message, path=request.path, queued=len(service.downloads.jobs),
         notices=len(service.notices), **context)
     return web.Response(text=page, content_type="text/html", status=status)
 

@@ -8,6 +8,7 @@ the one place exceptions become answers: JSON under /api/, a page elsewhere.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,7 @@ from shared.errors import MistError
 if TYPE_CHECKING:
     from client.daemon import Daemon
 
+log = logging.getLogger("mist.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE = web.AppKey("service", Service)
 SESSIONS = web.AppKey("sessions", guard.Sessions)
@@ -92,6 +94,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if _is_api(request):
             return web.json_response({"error": disk_error(exc)}, status=500)
         return await pages.error_page(request, disk_error(exc), 500)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("the app failed on %s %s", request.method, request.path)
+        message = "Mist's daemon failed on this request; its log (stderr, or daemon.log in Mist's folder) has the details"
+        if _is_api(request):
+            return web.json_response({"error": message}, status=500)
+        return await pages.error_page(request, message, 500)
 
 
 class LocalServer:
