@@ -180,7 +180,8 @@ class Daemon:
 
     def hear(self, news: News) -> None:
         """Keep the news for `mist status` and the app, and say it on stderr, where a terminal running us shows it."""
-        self.news.add(news)
+        if not self.news.add(news):
+            return
         try:
             self.say(f"news: {news.text}")
         except (OSError, ValueError):

@@ -63,6 +63,20 @@
     }, 250);
   }
 
+  // Forms marked data-live post in the background and the page updates in place (without script they post
+  // and come back, as every form does).
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-live") || form.method.toLowerCase() !== "post") return;
+    event.preventDefault();
+    try {
+      const answer = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin" });
+      const next = new DOMParser().parseFromString(await answer.text(), "text/html");
+      const main = next.querySelector("main");
+      if (main) document.querySelector("main").replaceChildren(...main.childNodes);
+    } catch (e) { form.submit(); }
+  });
+
   function toast(text) {
     const box = document.getElementById("live-notices");
     if (!box) return;
