@@ -49,7 +49,8 @@ def _text(body: dict[str, Any], name: str) -> str | None:
 
 async def status(request: web.Request) -> web.Response:
     service = _service(request)
-    return web.json_response({**service.daemon.status(), "downloads": [j.to_json() for j in service.downloads.jobs]})
+    return web.json_response({**service.daemon.status(), "downloads": [j.to_json() for j in service.downloads.jobs],
+                              "app_pages": len(service.hub.subscribers)})  # pages of the app open now, live
 
 
 async def refresh(request: web.Request) -> web.Response:

@@ -109,6 +109,7 @@ class Service:
         if kind == "finished" and data["state"] in (DONE, FAILED):
             self._finished(data)
         elif kind == "news":
+            self.catalog.forget()  # a new build: the library asks the tracker again
             installed = self.daemon.state.installed_versions()
             self.notice("news", data["text"], data.get("game", ""), desktop_too=data.get("game") in installed)
         elif kind == "account":

@@ -331,3 +331,46 @@ def test_the_friends_page_shows_who_is_online_and_sharing(page: Any, alice: Daem
     finally:
         bob_daemon.stop()
     shutil.rmtree(tmp_path / "bob", ignore_errors=True)
+
+
+def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_path: Path) -> None:
+    """pywebview (GTK, WebKitGTK) under Xvfb: the window opens the one-time address, signs in by it, and the
+    library renders (the page's live stream reaches the daemon, and the screen shows the app's dark library)."""
+    display = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", "1100x760x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    window = None
+    try:
+        eventually(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), "Xvfb to listen")
+        before = alice.call("/api/status")[1]["app_pages"]
+        env = {**os.environ, "MIST_HOME": str(alice.person.home), "DISPLAY": f":{display}"}
+        window = subprocess.Popen([BIN / "mist", "app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        eventually(lambda: alice.call("/api/status")[1]["app_pages"] > before or window.poll() is not None,
+                   "the window's page to open its live stream", 60)
+        assert window.poll() is None, window.communicate()
+        picture = tmp_path / "window.png"
+        eventually(lambda: _dark_library_on_screen(display, picture), "the library to be drawn", 30, every=0.5)
+        if SCREENSHOTS:
+            shutil.copy(picture, Path(SCREENSHOTS) / "window.png")
+    finally:
+        if window is not None:
+            window.terminate()
+            window.wait(timeout=30)
+        xvfb.terminate()
+        xvfb.wait(timeout=30)
+
+
+def _dark_library_on_screen(display: int, picture: Path) -> bool:
+    """A loose look at the screen: mostly the app's background colour, with the top bar's surface above it."""
+    subprocess.run(["import", "-display", f":{display}", "-window", "root", str(picture)], check=True,
+                   capture_output=True)
+    histogram = subprocess.run(["convert", str(picture), "-format", "%c", "histogram:info:-"], check=True,
+                               capture_output=True, text=True).stdout
+    counts = {}
+    for line in histogram.splitlines():
+        count, _, rest = line.strip().partition(":")
+        colour = rest.split("#", 1)[1][:6].lower() if "#" in rest else ""
+        counts[colour] = counts.get(colour, 0) + int(count)
+    total = sum(counts.values())
+    background, surface = counts.get("10151c", 0), counts.get("1a222d", 0)
+    return background > total * 0.3 and surface > total * 0.02

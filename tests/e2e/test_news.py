@@ -109,7 +109,8 @@ def test_a_push_is_posted_to_discord_and_each_online_friend_hears_its_own_size(
         shown = keeper.json("status")
         assert shown["news"] == news_of(keeper, 2)
         assert list(shown) == ["pid", "since", "connected", "peer_id", "tracker_error", "sharing", "upload_cap_now",
-                               "download_cap_now", "builds_shared", "bytes_uploaded", "peers", "news", "running"]
+                               "download_cap_now", "builds_shared", "bytes_uploaded", "peers", "news", "downloads",
+                               "app_pages", "running"]
         status = keeper.person.run("mist", "status").stdout
         assert "News:" in status and f"Hollow Knight 1.1 is out, {size_text(update)} update" in status
     finally:

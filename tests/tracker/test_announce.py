@@ -17,7 +17,8 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
 from tests.stored import store_file
 from tracker.announce import ANNOUNCER
-from tracker.notify import size_text
+from tracker.db import patches as patch_queries
+from tracker.notify import size_text, update_bytes
 
 PASSWORD = "friend-password-1"
 OLD = random.Random(1).randbytes(400_000)
@@ -50,6 +51,12 @@ def stored_bytes(ctx, chunks: set[str]) -> int:
     return sum(ctx.store.sizes(chunks).values())
 
 
+def planned(ctx, target: Manifest, held: list[Manifest]) -> int:
+    """What the planner sends a client holding `held`: the chunks it lacks, or the patches the tracker has."""
+    options = ctx.db.call(lambda s: patch_queries.options_for(s, {f.sha256 for f in target.files}))
+    return update_bytes(target, held, ctx.store.sizes(set(target.chunk_sizes())), options)
+
+
 def discord_posts(ctx) -> list[str]:
     return [task.args[0] for task in ctx.jobs.huey.pending() if task.name == "post_news"]
 
@@ -74,7 +81,7 @@ async def test_each_reader_hears_its_own_size_and_a_private_game_reaches_only_it
         sockets[name] = ws
 
     v11 = await push(ctx, client, admin, "hollow", "1.1", NEW)
-    update = stored_bytes(ctx, set(v11.chunk_sizes()) - set(v10.chunk_sizes()))
+    update = planned(ctx, v11, [v10])
     install = stored_bytes(ctx, set(v11.chunk_sizes()))
     assert 0 < update < install / 2
     heard = await sockets["alice"].receive_json(timeout=10)
