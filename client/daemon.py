@@ -58,7 +58,8 @@ class Daemon:
         upload, download = caps_now(self.settings)
         self.uploads = Uploads(TokenBucket(upload, CAP_BURST))
         self.download = TokenBucket(download, CAP_BURST)
-        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear)
+        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear,
+                                     on_sessions_ended=self.uploads.end)
         self.news = Feed()
         self.token = secrets.token_urlsafe(24)
         self.busy = asyncio.Lock()  # one install or update at a time, like the CLI's folder lock
