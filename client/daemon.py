@@ -29,7 +29,7 @@ from aiohttp import web
 
 from client import peerlink, sharing_settings
 from client.api import Api
-from client.errors import ServerRefused
+from client.errors import NotConfirmed, ServerRefused
 from client.installer import Installer
 from client.news import Feed, News
 from client.peerwire import DEFAULT_WINDOW
@@ -207,7 +207,8 @@ async def _run(request: web.Request) -> web.StreamResponse:
         async with daemon.busy:
             daemon.running = progress
             try:
-                installer = Installer(daemon.api, daemon.state, progress, daemon.peers())
+                yes = bool(body.get("yes"))
+                installer = Installer(daemon.api, daemon.state, progress, daemon.peers(), confirm=lambda why: yes)
                 if body.get("op") == "install":
                     outcome = await installer.install(body["game"], Path(body["dir"]), body.get("version"), bool(body.get("overwrite")))
                 elif body.get("op") == "update":
@@ -217,6 +218,8 @@ async def _run(request: web.Request) -> web.StreamResponse:
             finally:
                 daemon.running = None
         progress.put({"result": outcome.to_json()})
+    except NotConfirmed as exc:
+        progress.put({"error": str(exc), "confirm": exc.why})  # the CLI may ask its person, and send "yes"
     except ServerRefused as exc:
         progress.put({"error": str(exc), "status": exc.status})
     except (MistError, OSError) as exc:
