@@ -11,6 +11,8 @@ starts on it. Each command parses options and calls one library function.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import click
 from shared.errors import MistError
 from shared.signing import fingerprint
 from tracker import keys
+from tracker.accounts import MIN_PASSWORD, reset_password
 from tracker.backup_cli import backup, restore
 
 DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
@@ -49,6 +52,27 @@ def rotate_key(data: Path, leaked: bool, as_json: bool) -> None:
         click.echo(json.dumps(rotation.to_json()))
     else:
         click.echo(report(rotation))
+
+
+@main.command("reset-password")
+@click.argument("name")
+@DATA
+def reset_password_command(name: str, data: Path) -> None:
+    """Give the account NAME a new password, from MIST_PASSWORD or made up and printed; its sessions end.
+
+    The way back in when the admin's password is lost: it works on the tracker's database directly,
+    with or without a tracker running on it.
+    """
+    given = os.environ.get("MIST_PASSWORD", "")
+    if given and len(given) < MIN_PASSWORD:
+        raise click.ClickException(f"MIST_PASSWORD must have at least {MIN_PASSWORD} characters")
+    password = given or secrets.token_urlsafe(12)
+    try:
+        reset_password(data.resolve(), name, password, time.time())
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    said = "set to MIST_PASSWORD" if given else f"set to:\n    {password}"
+    click.echo(f"The password of {name} was {said}\nTheir sessions ended; they log in again with it.")
 
 
 def report(rotation: keys.Rotation) -> str:
