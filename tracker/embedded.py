@@ -29,16 +29,19 @@ from tracker.observability import FORMAT_ENV
 from tracker.serve import die_with_parent, run
 
 
-def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1") -> web.Application:
-    """The tracker with the seeder mounted at /seeder, and the worker beside it.
+def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
+              worker: bool = True) -> web.Application:
+    """The tracker with the seeder mounted at /seeder, and (unless `worker` is False) the worker beside it.
 
     With `seeder_processes`, that many seeder processes of their own also serve on
-    `ctx.settings.seeder_port`, and the tracker sends clients there.
+    `ctx.settings.seeder_port`, and the tracker sends clients there. Tests that look at the job queue
+    leave the worker out and run the jobs themselves, so no worker takes a job before they look.
     """
     app = make_app(ctx)
     seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended)
     app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
-    app.cleanup_ctx.append(_worker(ctx.settings.data))
+    if worker:
+        app.cleanup_ctx.append(_worker(ctx.settings.data))
     if seeder_processes:
         app.cleanup_ctx.append(_seeders(ctx, host, seeder_processes))
     return app
