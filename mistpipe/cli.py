@@ -245,10 +245,13 @@ def ls(game: str | None, as_json: bool) -> None:
     for g in listing["games"]:
         lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}"
                      + (f"  launch: {g['launch']}" if g.get("launch") else ""))
+        if g.get("steam_error"):
+            lines.append(f"    Steam details not fetched: {g['steam_error']} (`mistpipe resync-steam {g['slug']}` retries)")
         for b in g["builds"]:
             lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {count(b['files'], 'file')}, "
                          f"{human(b['stored_size'])} stored  {b['created_at']}"
-                         + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else ""))
+                         + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else "")
+                         + (f"  Discord: {b['news_status']}" if b.get("news_status") not in (None, "", "posted") else ""))
             if game and b.get("notes"):
                 lines += [f"        {line}" for line in b["notes"].splitlines()]
     emit(as_json, listing, "\n".join(lines) or "No games yet: `mistpipe new-game SLUG --title TITLE`.")

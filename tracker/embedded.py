@@ -85,8 +85,13 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     """The worker runs beside the server as a child process, started and stopped with it."""
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
+        # Its log joins the server's (a Steam or Discord failure is said where the admin looks), as plain lines.
         process = subprocess.Popen([sys.executable, "-m", "tracker.worker", "--data", str(data)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=die_with_parent,
+                                   env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})
+        assert process.stderr is not None
+        threading.Thread(target=_relay, args=(process.stderr,), daemon=True).start()  # ends when the worker does
         try:
             yield
         finally:
