@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from shared.wording import count
 from shared.errors import MistError
 from shared.signing import fingerprint
 from tracker import keys
@@ -81,7 +82,7 @@ def report(rotation: keys.Rotation) -> str:
     lines = ["Finished the key rotation that was interrupted." if rotation.resumed else f"Rotated the tracker's signing key in {data}.",
              f"  old key  {fingerprint(rotation.old)}  (kept in {rotation.retired_path}, mode 0600)",
              f"  new key  {new}",
-             f"  {rotation.builds_resigned} build(s) signed again with the new key; "
+             f"  {count(rotation.builds_resigned, 'build')} signed again with the new key; "
              + ("the old key signed a hand-over to it." if rotation.handed_over else "no hand-over was signed (--leaked)."),
              "",
              "Next:",
