@@ -88,7 +88,8 @@ class Daemon:
             self.tell("key", {"notice": notice})
 
         api.on_key_change = key_changed
-        self.signalling = Signalling(api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear)
+        self.signalling = Signalling(api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear,
+                                     on_sessions_ended=self.uploads.end)
 
     def resume(self, creds: Credentials) -> None:
         """Go online (when `run` starts) with the login saved earlier."""

@@ -119,7 +119,7 @@ class Announcer:
         patches = await self._patches(build.target)
         text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, patches)
         if text is not None:
-            job = await asyncio.to_thread(ctx.jobs.enqueue_news, text)
+            job = await asyncio.to_thread(ctx.jobs.enqueue_news, text, game=build.game, version=build.version)
             log.info("queued the Discord post for %s %s (job %s)", build.game, build.version, job)
         members = [m for m in self.swarm.members.values() if not m.socket.closed and m.announced]
         told = sum(await asyncio.gather(*(self.deliver(m, build.game) for m in members)))

@@ -74,12 +74,14 @@ async def run(request: web.Request) -> web.StreamResponse:
         directory = str(body.get("dir") or "")
         if installed is not None and Path(directory) != installed.dir:
             raise MistError(f"{game} is already installed in {installed.dir}; `mist update {game}` updates it there")
-        job = service.downloads.add("install", game, title, directory, body.get("version"), bool(body.get("overwrite")), "cli")
+        job = service.downloads.add("install", game, title, directory, body.get("version"), bool(body.get("overwrite")), "cli",
+                                    bool(body.get("yes")))
     else:
         installed = service.daemon.state.get(game)
         if installed is None:
             raise MistError(f"{game} is not installed here; `mist install {game} --dir FOLDER` installs it")
-        job = service.downloads.add("update", game, title, str(installed.dir), body.get("to"), bool(body.get("overwrite")), "cli")
+        job = service.downloads.add("update", game, title, str(installed.dir), body.get("to"), bool(body.get("overwrite")), "cli",
+                                    bool(body.get("yes")))
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
     stream = StreamProgress()
@@ -125,6 +127,8 @@ async def _follow(service: Any, job: Job, stream: "StreamProgress") -> None:
         stream.put({"result": job.result})
     elif job.state == CANCELLED:
         stream.put({"error": "cancelled in the Mist app"})
+    elif job.confirm:
+        stream.put({"error": job.error, "confirm": job.confirm})  # the CLI may ask its person, and send "yes"
     elif job.error:
         stream.put({"error": job.error})
 
@@ -211,7 +215,8 @@ async def action(request: web.Request) -> web.Response:
         job = await service.install(slug, _text(body, "dir") or "", _text(body, "version"))
         return web.json_response(job.to_json(), status=202)
     if verb == "update":
-        return web.json_response((await service.update(slug, _text(body, "version"))).to_json(), status=202)
+        job = await service.update(slug, _text(body, "version"), body.get("yes") is True)
+        return web.json_response(job.to_json(), status=202)
     if verb == "repair":
         return web.json_response((await service.repair(slug)).to_json(), status=202)
     if verb == "uninstall":

@@ -55,6 +55,7 @@ class Job:
     version: str | None = None  # the target; None: the newest when it runs
     overwrite: bool = False
     origin: str = "app"  # "app" or "cli"
+    yes: bool = False  # go ahead even if the new version removes most of the install (the friend said so)
     state: str = QUEUED
     added: float = field(default_factory=time.time)
     error: str = ""
@@ -68,6 +69,7 @@ class Job:
     speeds: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     result: dict[str, Any] | None = None
     finished: float | None = None
+    confirm: str = ""  # why the job stopped to ask (it would remove most of the install); empty otherwise
 
     def __repr__(self) -> str:
         return f"Job({self.id}, {self.op} {self.game}, {self.state}, {self.done}/{self.total})"
@@ -84,12 +86,13 @@ class Job:
                 "error": self.error, "message": self.message, "done": self.done, "total": self.total,
                 "percent": self.percent, "from_peers": self.from_peers, "from_server": self.from_server,
                 "speed": round(self.speed), "eta": None if self.eta is None else round(self.eta),
-                "speeds": [round(s) for s in self.speeds], "result": self.result, "finished": self.finished}
+                "speeds": [round(s) for s in self.speeds], "result": self.result, "finished": self.finished,
+                "confirm": self.confirm}
 
     def saved(self) -> dict[str, Any]:
         """What survives a restart: the job, not its moment's progress (a resumed run measures it again)."""
         return {"id": self.id, "op": self.op, "game": self.game, "title": self.title, "dir": self.dir,
-                "version": self.version, "overwrite": self.overwrite, "origin": self.origin,
+                "version": self.version, "overwrite": self.overwrite, "origin": self.origin, "yes": self.yes,
                 "state": PAUSED if self.state == PAUSED else QUEUED, "added": self.added}
 
 
@@ -157,18 +160,19 @@ class Downloads:
     # ---- what the friend does ------------------------------------------------------------------------
 
     def add(self, op: str, game: str, title: str, directory: str, version: str | None = None, overwrite: bool = False,
-            origin: str = "app") -> Job:
+            origin: str = "app", yes: bool = False) -> Job:
         if op not in OPS:
             raise QueueError(f"unknown job {op!r}; the jobs are {', '.join(OPS)}")
         same = self.active_for(game)
         if same is not None:
             if same.op == op and same.version == version:
+                same.yes = same.yes or yes
                 if same.state == PAUSED:
                     self.resume(same.id)
                 return same  # asked again (a CLI re-run after Ctrl-C): the same job
             raise QueueError(f"{title} is already in the download queue ({same.op}, {same.state}); "
                              "wait for it, or cancel it in the app's Downloads page")
-        job = Job(secrets.token_hex(6), op, game, title, directory, version, overwrite, origin)
+        job = Job(secrets.token_hex(6), op, game, title, directory, version, overwrite, origin, yes)
         self.jobs.append(job)
         self.ended[job.id] = asyncio.Event()
         self._changed(job)
@@ -264,6 +268,7 @@ class Downloads:
             job.done = max(job.done, job.total)
         elif (why := describe(error)) is not None:
             job.state, job.error = FAILED, why
+            job.confirm = str(getattr(error, "why", ""))  # NotConfirmed: the app asks, and a new job may go ahead
         else:
             raise error
         self._end(job)
@@ -330,7 +335,8 @@ class Downloads:
             for item in body["jobs"]:
                 job = Job(str(item["id"]), str(item["op"]), str(item["game"]), str(item["title"]), str(item["dir"]),
                           item.get("version"), bool(item.get("overwrite")), str(item.get("origin", "app")),
-                          PAUSED if item.get("state") == PAUSED else QUEUED, float(item.get("added", time.time())))
+                          bool(item.get("yes")), PAUSED if item.get("state") == PAUSED else QUEUED,
+                          float(item.get("added", time.time())))
                 if job.op in OPS:
                     self.jobs.append(job)
                     self.ended[job.id] = asyncio.Event()

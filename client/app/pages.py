@@ -195,7 +195,7 @@ async def game_form(request: web.Request) -> web.Response:
         job = await service.install(slug, str(form.get("dir") or ""), version)
         flash(request, f"{job.title} is in the download queue.")
     elif verb == "update":
-        job = await service.update(slug, version)
+        job = await service.update(slug, version, form.get("yes") == "yes")
         flash(request, f"{job.title}: {'switching to ' + version if version else 'updating'}; see Downloads.")
     elif verb == "repair":
         job = await service.repair(slug)

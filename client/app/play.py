@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from typing import Any
 
 from client.errors import InstallError
 from client.journal import Confined, write_atomic
+from shared.errors import BuildInfoError
+from shared.launch import parse_launch
 
 PLAYED_FILE = "played.json"
 
@@ -33,19 +34,22 @@ class PlayError(InstallError):
 
 def command_line(launch: str, root: Path) -> list[str]:
     """The argument list for `launch` run from `root`; its program must be a file inside `root`."""
-    words = shlex.split(launch, posix=sys.platform != "win32")
-    if not words:
+    if not launch.strip():
         raise PlayError("this build has no launch command; ask the admin to set one (`mistpipe edit GAME --launch CMD`)")
-    program = words[0].strip('"')
     try:
-        path = Confined(root).path(program.replace("\\", "/"))
+        command = parse_launch(launch)
+    except BuildInfoError as exc:
+        raise PlayError(f"{exc}; ask the admin to fix it (`mistpipe edit GAME --launch CMD`)") from exc
+    program = command.program
+    try:
+        path = Confined(root).path(program)
     except InstallError as exc:
         raise PlayError(f"the launch command's program {program!r} is not inside the game's folder {root}; "
                         "ask the admin to fix the launch command") from exc
     if not path.is_file():
         raise PlayError(f"the launch command's program {program!r} is not in {root}; "
                         "verify and repair the game, or ask the admin to fix the launch command")
-    return [str(path), *words[1:]]
+    return [str(path), *command.args]
 
 
 @dataclass

@@ -35,7 +35,7 @@ class Runner:
     async def __call__(self, job: Job, progress: JobProgress) -> dict[str, Any]:
         daemon = self.service.daemon
         peers = daemon.peers()
-        installer = Installer(daemon.need_api(), daemon.state, progress, peers)
+        installer = Installer(daemon.need_api(), daemon.state, progress, peers, confirm=lambda why: job.yes)
         player = self.service.player
 
         async def before_swap(game: str, root: Path) -> None:

@@ -26,6 +26,7 @@ from client.app.friends import Friends, friend_rows
 from client.app.play import Player, PlayError
 from client.app.preferences import Preferences
 from client.app.runner import Runner
+from client.games_folder import games_folder, set_games_folder
 from client.errors import InstallError, NotLoggedIn, ServerRefused, TrackerUnavailable
 from client.installer import Installer
 from client.progress import Quiet, human
@@ -240,7 +241,7 @@ class Service:
         return row
 
     def install_folder(self, slug: str) -> Path:
-        return preferences.install_folder(self.home, self.preferences(), slug)
+        return games_folder(self.home) / slug
 
     def _update_size(self, slug: str) -> int | None:
         for (game, _, latest), size in self.sizes.items():
@@ -309,13 +310,13 @@ class Service:
             raise InstallError(f"{game['title']} is already installed in {installed.dir}; update or switch version instead")
         return self.downloads.add("install", slug, game["title"], str(folder.resolve()), version or None)
 
-    async def update(self, slug: str, version: str | None = None) -> Job:
+    async def update(self, slug: str, version: str | None = None, yes: bool = False) -> Job:
         installed = await asyncio.to_thread(self.daemon.state.get, slug)
         if installed is None:
             raise InstallError(f"{slug} is not installed here; install it first")
         game, _ = await self.catalog.game(slug)
         title = game["title"] if game else slug
-        return self.downloads.add("update", slug, title, str(installed.dir), version or None)
+        return self.downloads.add("update", slug, title, str(installed.dir), version or None, yes=yes)
 
     async def repair(self, slug: str) -> Job:
         installed = await asyncio.to_thread(self.daemon.state.get, slug)
@@ -330,10 +331,10 @@ class Service:
         if self.downloads.active_for(slug) is not None:
             raise QueueError(f"{slug} is in the download queue; cancel it there first")
         installer = Installer(self.daemon.need_api(), self.daemon.state, Quiet())
-        removed = await installer.uninstall(slug)
+        removed, kept = await installer.uninstall(slug)
         self.broken.pop(slug, None)
         await self.daemon.refresh()
-        return str(removed.dir)
+        return str(removed.dir) + (f" (kept {len(kept)} game file(s) you changed)" if kept else "")
 
     async def play(self, slug: str) -> None:
         if self.group is None:
@@ -382,7 +383,7 @@ class Service:
                 "text": {"upload_cap": sharing_settings.format_rate(sharing.upload_cap),
                          "download_cap": sharing_settings.format_rate(sharing.download_cap),
                          "schedule": "\n".join(_window_text(w) for w in sharing.schedule)},
-                "default_dir": prefs.default_dir or str(preferences.default_games_folder(self.home)),
+                "default_dir": str(games_folder(self.home)),
                 "notifications": prefs.notifications, "autostart": prefs.autostart,
                 "autostart_supported": desktop.autostart_supported()}
 
@@ -408,8 +409,11 @@ class Service:
         fresh: Sharing = dataclasses.replace(self.daemon.settings, **sharing_changes)
         prefs = self.preferences()
         pref_changes: dict[str, Any] = {}
-        if "default_dir" in changes:
-            pref_changes["default_dir"] = str(changes["default_dir"]).strip()
+        folder = str(changes.get("default_dir", "")).strip()
+        if folder and Path(folder).expanduser() != games_folder(self.home):
+            if not Path(folder).expanduser().is_absolute():
+                raise sharing_settings.SettingsError(f"the games folder must be a full path like {games_folder(self.home)}")
+            await asyncio.to_thread(set_games_folder, self.home, Path(folder))
         for name in ("notifications", "autostart"):
             if name in changes:
                 pref_changes[name] = _flag(changes[name], name)

@@ -51,7 +51,10 @@ def art_cdn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("trees")
     v10 = make_tree(root / "hollow-1.0", seed=21, small_files=40, large=(5 * MB, 1 * MB))
-    return {"1.0": v10, "1.1": next_version(v10, root / "hollow-1.1", seed=22),
+    v11 = next_version(v10, root / "hollow-1.1", seed=22)
+    (v11 / "bin" / "play.sh").write_text('#!/bin/sh\necho "$@" > played.txt\nwhile [ ! -e stop-playing ]; do sleep 0.05; done\n')
+    (v11 / "bin" / "play.sh").chmod(0o755)  # a game that runs until the test tells it to stop
+    return {"1.0": v10, "1.1": v11,
             "celeste": make_tree(root / "celeste-1.0", seed=23, small_files=30, large=(2 * MB,))}
 
 
@@ -67,8 +70,9 @@ def library(server: Server, admin: Person, art_cdn: str, trees: dict[str, Path],
             (small / slug).mkdir()
             (small / slug / "game.bin").write_bytes(slug.encode() * 1000)
             admin.run("mistpipe", "push", slug, str(small / slug), "--version", "1.0")
-    admin.run("mistpipe", "push", "hollow", str(trees["1.0"]), "--version", "1.0")
-    admin.run("mistpipe", "push", "hollow", str(trees["1.1"]), "--version", "1.1", "--wait")
+    admin.run("mistpipe", "push", "hollow", str(trees["1.0"]), "--version", "1.0", "--notes", "The first release.")
+    admin.run("mistpipe", "push", "hollow", str(trees["1.1"]), "--version", "1.1", "--wait",
+              "--notes", "Faster loading.\nA new level.", "--launch", "bin/play.sh --windowed")
     admin.run("mistpipe", "push", "celeste", str(trees["celeste"]), "--version", "1.0")
 
 
@@ -84,6 +88,7 @@ def alice(server: Server, admin: Person, library: None, tmp_path_factory) -> Ite
     tools.mkdir()
     (tools / "notify-send").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {home / "notifications.txt"}\n')
     (tools / "notify-send").chmod(0o755)
+    person.run("mist", "settings", "--games-folder", str(home / "Games"))
     daemon = Daemon.start(person, {"PATH": f"{tools}:{os.environ['PATH']}"})
     yield daemon
     daemon.stop()
@@ -240,11 +245,24 @@ def test_update_roll_back_repair_and_uninstall_from_the_game_page(page: Any, ali
     folder = Path(alice.call("/api/games/hollow")[1]["installed"]["dir"])
     assert_same_tree(trees["1.1"], folder)
     page.goto(alice.url + "/games/hollow")
+    assert "Faster loading." in page.inner_text(".versions") and "The first release." in page.inner_text(".versions")
+    page.click("button:has-text('Play')")  # the build's launch command, from the install folder
+    eventually(lambda: (folder / "played.txt").exists(), "the game to start")
+    assert (folder / "played.txt").read_text().strip() == "--windowed"
+    page.goto(alice.url + "/games/hollow")
+    assert "Playing now" in page.inner_text(".game-head")
     shot(page, "game")
-    page.select_option("#switch-version", "1.0")
+    page.select_option("#switch-version", "1.0")  # while the game runs: the update stages, then waits
     page.click("text=Switch…")
     page.click("text=Switch to 1.0")
+    eventually(lambda: [j["state"] for j in alice.call("/api/downloads")[1]["active"]] == ["waiting"],
+               "the roll back to wait for the game to close")
+    assert_same_tree(trees["1.1"], folder, extra={"played.txt"})  # nothing swapped under the running game
+    (folder / "stop-playing").write_text("")
     eventually(lambda: alice.call("/api/games/hollow")[1]["installed"]["version"] == "1.0", "the roll back to 1.0")
+    assert alice.call("/api/games/hollow")[1]["played"] > 0
+    for name in ("played.txt", "stop-playing"):
+        (folder / name).unlink()
     assert_same_tree(trees["1.0"], folder)
 
     damaged = folder / "data" / "pak0.bin"
