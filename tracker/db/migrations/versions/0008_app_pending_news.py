@@ -1,13 +1,13 @@
 """News of published builds kept until each friend's daemon has heard it (the app's notifications).
 
-Revision ID: 0006_app_pending_news
-Revises: 0005
+Revision ID: 0008_app_pending_news
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_app_pending_news"
-down_revision = "0005"
+revision = "0008_app_pending_news"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
