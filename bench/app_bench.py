@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -91,32 +92,25 @@ def api_latencies(daemon: Daemon, stop: threading.Event, out: list[float]) -> No
         stop.wait(0.2)
 
 
-def install_once(daemon: Daemon, game: str, folder: Path, with_page: bool) -> tuple[float, float]:
-    """(MB/s of the install, seconds), with or without a browser showing the Downloads page meanwhile."""
+def install_once(daemon: Daemon, game: str, folder: Path, page: Any = None) -> tuple[float, float]:
+    """(MB/s of the install, seconds); with `page`, a browser shows the Downloads page, live, all along."""
     shutil.rmtree(folder, ignore_errors=True)
-    context = chromium() if with_page else None
-    browser = context.__enter__() if context else None
-    try:
-        if browser is not None:
-            page = browser.new_page()
-            page.goto(daemon.one_time_url())
-            page.goto(daemon.url + "/downloads")
-        started = time.perf_counter()
-        status, body = daemon.call(f"/api/games/{game}/install", "POST", {"dir": str(folder)})
-        assert status == 202, body
-        if browser is not None:
-            page.goto(daemon.url + "/downloads")
-        job = body["id"]
-        done = eventually(lambda: next((j for j in daemon.call("/api/downloads")[1]["finished"] if j["id"] == job), None),
-                          "the install", 600, every=0.05)
-        seconds = time.perf_counter() - started
-        assert done["state"] == "done", done
-        status, _ = daemon.call(f"/api/games/{game}/uninstall", "POST", {})
-        assert status == 200
-        return done["result"]["bytes_written"] / seconds / 1e6, seconds
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
+    if page is not None:
+        page.goto(daemon.url + "/downloads")
+        eventually(lambda: page.evaluate("document.body.dataset.live") == "yes", "the page's live stream")
+    started = time.perf_counter()
+    status, body = daemon.call(f"/api/games/{game}/install", "POST", {"dir": str(folder)})
+    assert status == 202, body
+    job = body["id"]
+    done = eventually(lambda: next((j for j in daemon.call("/api/downloads")[1]["finished"] if j["id"] == job), None),
+                      "the install", 600, every=0.05)
+    seconds = time.perf_counter() - started
+    assert done["state"] == "done", done
+    if page is not None:
+        assert page.locator(".download-row").count() > 0  # the page followed it
+    status, _ = daemon.call(f"/api/games/{game}/uninstall", "POST", {})
+    assert status == 200
+    return done["result"]["bytes_written"] / seconds / 1e6, seconds
 
 
 def main() -> None:
@@ -159,20 +153,24 @@ def main() -> None:
         opened = library_open(daemon, args.repeat * 3)
 
         idle: list[float] = []
-        stop = threading.Event()
-        stop.set()
+        headers = {"Authorization": f"Bearer {daemon.token}"}
         for _ in range(25):
-            api_latencies(daemon, stop, idle)
+            for path in ("/api/games", "/api/downloads"):
+                idle.append(timed_get(daemon.url + path, headers))
         plain, paged = [], []
         busy: list[float] = []
-        for _ in range(args.repeat):
-            stop = threading.Event()
-            prober = threading.Thread(target=api_latencies, args=(daemon, stop, busy))
-            prober.start()
-            plain.append(install_once(daemon, "big", root / "install", with_page=False))
-            stop.set()
-            prober.join()
-            paged.append(install_once(daemon, "big", root / "install", with_page=True))
+        with chromium() as browser:  # started before any timing: its start-up is not the page's cost
+            page = browser.new_page()
+            page.goto(daemon.one_time_url())
+            for _ in range(args.repeat):
+                stop = threading.Event()
+                prober = threading.Thread(target=api_latencies, args=(daemon, stop, busy))
+                prober.start()
+                page.goto("about:blank")
+                plain.append(install_once(daemon, "big", root / "install"))
+                stop.set()
+                prober.join()
+                paged.append(install_once(daemon, "big", root / "install", page))
         rates = statistics.median(r for r, _ in plain), statistics.median(r for r, _ in paged)
         lines = [
             "# The friends' app: benchmark (issue 14)", "",
