@@ -398,6 +398,9 @@ def status(as_json: bool) -> None:
              f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
              f"{count(len(info['peers']), 'friend')} connected" + (":" if info["peers"] else ".")]
     lines += [f"  {p['user']:<16} {p['game']:<20} {count(p['chunks'], 'chunk')}, {human(p['bytes'])}" for p in info["peers"]]
+    if info.get("downloads"):
+        lines.append("Downloads (the app's queue):")
+        lines += [f"  {d['title']:<24} {d['op']:<8} {d['state']:<12} {d['percent']}%" for d in info["downloads"]]
     if info["news"]:
         lines.append("News:")
         lines += [f"  {time.strftime('%H:%M', time.localtime(n['at']))}  {n['text']}" for n in reversed(info["news"])]

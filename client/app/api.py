@@ -99,7 +99,7 @@ async def _follow(service: Any, job: Job, stream: "StreamProgress") -> None:
     ended = service.downloads.ended.get(job.id)
     running = service.downloads.running
     if running is not None and running[0] is job:
-        running[2].listeners.append(stream)
+        running[2].attach(stream)
     else:
         stream.say(f"queued: {len(service.downloads.jobs) - 1} download(s) before it; the app's Downloads page shows the queue"
                    if job.state != "downloading" else "")
@@ -111,7 +111,7 @@ async def _follow(service: Any, job: Job, stream: "StreamProgress") -> None:
             return
         current = service.downloads.running
         if not attached and current is not None and current[0] is job:
-            current[2].listeners.append(stream)
+            current[2].attach(stream)
             attached = True
         if kind == "job" and data["state"] == PAUSED:
             stream.put({"error": "paused in the Mist app; resume it there, or run the same command again"})

@@ -103,11 +103,21 @@ class JobProgress:
     def __init__(self, job: Job, changed: Callable[[], None]) -> None:
         self.job, self.changed = job, changed
         self.listeners: list[Progress] = []
+        self.bars: list[_Bar] = []
 
     def bar(self, description: str, total: int) -> Bar:
         self.job.total += total
-        bars = [listener.bar(description, total) for listener in self.listeners]
-        return _Bar(self, bars)
+        made = _Bar(self, [listener.bar(description, total) for listener in self.listeners], description, total)
+        self.bars.append(made)
+        return made
+
+    def attach(self, listener: Progress) -> None:
+        """A listener that comes late (a CLI run again after Ctrl-C) gets the bars so far, filled as far as they are."""
+        for made in self.bars:
+            late = listener.bar(made.description, made.total)
+            late.advance(made.done)
+            made.bars.append(late)
+        self.listeners.append(listener)
 
     def say(self, message: str) -> None:
         self.job.message = message
@@ -123,10 +133,12 @@ class JobProgress:
 
 
 class _Bar:
-    def __init__(self, progress: JobProgress, bars: list[Bar]) -> None:
-        self.progress, self.bars = progress, bars
+    def __init__(self, progress: JobProgress, bars: list[Bar], description: str, total: int) -> None:
+        self.progress, self.bars, self.description, self.total = progress, bars, description, total
+        self.done = 0
 
     def advance(self, amount: int) -> None:
+        self.done += amount
         self.progress.job.done += amount
         for bar in self.bars:
             bar.advance(amount)

@@ -149,3 +149,44 @@ def test_a_restart_resumes_the_queue_in_its_order_and_a_damaged_file_is_set_asid
     (tmp_path / downloads.QUEUE_FILE).write_text("{not json")
     assert Downloads(tmp_path, Work(), lambda kind, data: None).jobs == []
     assert (tmp_path / "downloads.damaged").exists()
+
+
+class Recorder:
+    """A CLI on the other end: the bars it was given and how far each went."""
+
+    def __init__(self) -> None:
+        self.bars: list[list[int]] = []
+        self.said: list[str] = []
+
+    def bar(self, description: str, total: int):  # type: ignore[no-untyped-def]
+        record = [total, 0]
+        self.bars.append(record)
+
+        class One:
+            def advance(self, amount: int) -> None:
+                record[1] += amount
+
+        return One()
+
+    def say(self, message: str) -> None:
+        self.said.append(message)
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_a_listener_attached_late_gets_the_bars_as_far_as_they_went() -> None:
+    job = Job("1", "install", "a", "A", "/a")
+    progress = JobProgress(job, lambda: None)
+    early, late = Recorder(), Recorder()
+    progress.listeners.append(early)
+    bar = progress.bar("Assembling", 100)
+    bar.advance(30)
+    progress.attach(late)
+    bar.advance(20)
+    progress.say("halfway")
+    assert early.bars == [[100, 50]] and late.bars == [[100, 50]] and late.said == ["halfway"]
+    assert (job.done, job.total, job.percent) == (50, 100, 50.0)
