@@ -127,14 +127,14 @@ class Daemon:
 
     async def _stay_online(self, signalling: Signalling) -> None:
         try:
-            await signalling.run()
-        except ServerRefused as exc:  # 401/403: the refresh token is gone (expired, password changed, disabled)
+            await signalling.run()  # its task group hands its errors on in a group
+        except* ServerRefused as refused:  # 401/403: the session is over (expired, password changed, disabled)
             self.signed_out_because = EXPIRED
-            self.say(f"signed out: {exc}")
-        except KeyHandoverError as exc:
+            self.say(f"signed out: {refused.exceptions[0]}")
+        except* KeyHandoverError as changed:
             self.signed_out_because = KEY_CHANGED
-            self.key_notice = str(exc)
-            self.say(f"signed out: {exc}")
+            self.key_notice = str(changed.exceptions[0])
+            self.say(f"signed out: {self.key_notice}")
         self.tell("account", {"signed_in": False, "why": self.signed_out_because})
 
     @property

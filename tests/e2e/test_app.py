@@ -392,3 +392,21 @@ def _dark_library_on_screen(display: int, picture: Path) -> bool:
     total = sum(counts.values())
     background, surface = counts.get("10151c", 0), counts.get("1a222d", 0)
     return background > total * 0.3 and surface > total * 0.02
+
+
+def test_an_ended_session_shows_its_screen_and_signing_out_is_in_the_settings(
+    page: Any, alice: Daemon, admin: Person, server: Server
+) -> None:
+    admin.run("mistpipe", "user", "passwd", "alice", env={"MIST_PASSWORD": "a-new-password-2"})  # ends her sessions
+    eventually(lambda: alice.call("/api/account")[1]["why"] == "expired", "the daemon to hear its session ended")
+    page.goto(alice.url + "/")
+    assert page.url.endswith("/signin") and page.get_attribute("#signin-error", "data-kind") == "expired"
+    assert page.input_value("#url") == server.url and page.input_value("#user") == "alice"  # only the password to type
+    page.fill("#password", "a-new-password-2")
+    page.click("button.primary")
+    assert page.locator(".game-card").count() == len(LIBRARY)
+    page.goto(alice.url + "/settings")
+    page.click("text=Sign out")
+    assert page.url.endswith("/signin") and alice.call("/api/account")[1]["signed_in"] is False
+    assert not (alice.person.home / "credentials-mist.json").exists()
+    assert alice.person.json("mist", "status")["tracker_error"] == "not signed in"
