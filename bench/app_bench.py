@@ -84,11 +84,11 @@ def library_open(daemon: Daemon, repeat: int) -> list[float]:
     return times
 
 
-def api_latencies(daemon: Daemon, stop: threading.Event, out: list[float]) -> None:
+def api_latencies(daemon: Daemon, stop: threading.Event, out: dict[str, list[float]]) -> None:
     headers = {"Authorization": f"Bearer {daemon.token}"}
     while not stop.is_set():
         for path in ("/api/games", "/api/downloads"):
-            out.append(timed_get(daemon.url + path, headers))
+            out.setdefault(path, []).append(timed_get(daemon.url + path, headers))
         stop.wait(0.2)
 
 
@@ -152,13 +152,13 @@ def main() -> None:
         daemon.call("/api/games")  # the daemon's first look fills its catalog cache, as any start does
         opened = library_open(daemon, args.repeat * 3)
 
-        idle: list[float] = []
+        idle: dict[str, list[float]] = {}
         headers = {"Authorization": f"Bearer {daemon.token}"}
         for _ in range(25):
             for path in ("/api/games", "/api/downloads"):
-                idle.append(timed_get(daemon.url + path, headers))
+                idle.setdefault(path, []).append(timed_get(daemon.url + path, headers))
         plain, paged = [], []
-        busy: list[float] = []
+        busy: dict[str, list[float]] = {}
         with chromium() as browser:  # started before any timing: its start-up is not the page's cost
             page = browser.new_page()
             page.goto(daemon.one_time_url())
@@ -180,11 +180,13 @@ def main() -> None:
             f"| library page, {args.games + 1} games, to every card (ms) | {statistics.median(opened):.0f} | {min(opened):.0f} | "
             f"{max(opened):.0f} | tracker GET /api/games {statistics.median(tracker):.0f} ms | "
             f"{statistics.median(opened) / statistics.median(tracker):.1f}x |",
-            f"| daemon API during a full-speed install (ms) | {statistics.median(busy):.1f} | {min(busy):.1f} | {max(busy):.1f} | "
-            f"idle {statistics.median(idle):.1f} ms | {statistics.median(busy) / statistics.median(idle):.1f}x |",
+            *(f"| daemon GET {path} during a full-speed install (ms) | {statistics.median(busy[path]):.1f} | "
+              f"{min(busy[path]):.1f} | {max(busy[path]):.1f} | idle {statistics.median(idle[path]):.1f} ms | "
+              f"{statistics.median(busy[path]) / statistics.median(idle[path]):.1f}x |" for path in sorted(busy)),
             f"| install of {args.mib} MiB with the Downloads page open (MB/s) | {rates[1]:.0f} | {min(r for r, _ in paged):.0f} | "
             f"{max(r for r, _ in paged):.0f} | no page {rates[0]:.0f} MB/s | {rates[1] / rates[0]:.2f} |", "",
-            f"API samples during installs: {len(busy)}; idle samples: {len(idle)}; installs: {args.repeat} of each kind, "
+            f"API samples during installs: {sum(map(len, busy.values()))}; idle samples: {sum(map(len, idle.values()))}; "
+            f"installs: {args.repeat} of each kind, "
             "alternated.",
         ]
         report = "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ from client.journal import write_atomic
 
 CATALOG_FILE = "catalog.json"
 ART_DIR = "art"
-FRESH_FOR = 5.0  # seconds a fetched catalog is shown before the next page asks the tracker again
+FRESH_FOR = 5.0  # seconds a fetched catalog is shown before a page's look asks the tracker again (in the background)
 MAX_IMAGE = 4 * 1024 * 1024
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
 
@@ -56,9 +56,12 @@ class Catalog:
         self._listing = None
 
     async def listing(self, fresh: bool = False) -> Listing:
-        """The catalog, from the tracker when the one held is older than FRESH_FOR seconds (or `fresh`)."""
+        """The catalog: the one held, asking the tracker again in the background once it is older than FRESH_FOR
+        seconds, so no page waits on the tracker; only the first look (or `fresh`, or after `forget`) waits."""
         held = self._listing
-        if held is not None and not held.error and not fresh and self.clock() - held.fetched < FRESH_FOR:
+        if held is not None and not held.error and not fresh:
+            if self.clock() - held.fetched >= FRESH_FOR and (self._fetching is None or self._fetching.done()):
+                self._fetching = asyncio.create_task(self._fetch())
             return held
         if self._fetching is None or self._fetching.done():
             self._fetching = asyncio.create_task(self._fetch())

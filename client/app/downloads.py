@@ -250,7 +250,7 @@ class Downloads:
 
     async def _carry_out(self, job: Job) -> None:
         job.state, job.error, job.done, job.total, job.speed, job.eta = RUNNING, "", 0, 0, 0.0, None
-        progress = JobProgress(job, lambda: self._changed(job))
+        progress = JobProgress(job, lambda: self.tell("progress", job.to_json()))  # a message: no state changed
         task = asyncio.create_task(self.run_job(job, progress), name=f"job {job.id}")
         self.running = (job, task, progress)
         self._changed(job)

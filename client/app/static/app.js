@@ -39,6 +39,8 @@
     set("from_peers", human(job.from_peers));
     set("from_server", human(job.from_server));
     set("state", job.state);
+    const message = row.querySelector('[data-field="message"]');
+    if (message && job.message) message.textContent = job.message;
     const line = row.querySelector('[data-field="chart"]');
     if (line) line.setAttribute("points", chart(job.speeds));
   }
@@ -91,7 +93,13 @@
   const stream = new EventSource("/api/events");
   stream.addEventListener("open", () => { document.body.dataset.live = "yes"; });
   stream.addEventListener("progress", (e) => showProgress(JSON.parse(e.data)));
-  for (const kind of ["job", "finished", "installs", "sized", "account", "playing", "settings", "news"]) {
+  // A job event whose state this page already shows changes nothing here: no need to fetch the page again.
+  stream.addEventListener("job", (e) => {
+    const job = JSON.parse(e.data);
+    const shown = document.querySelector(`[data-job="${job.id}"] [data-field="state"]`);
+    if (!shown || shown.textContent !== job.state) reload();
+  });
+  for (const kind of ["finished", "installs", "sized", "account", "playing", "settings", "news"]) {
     stream.addEventListener(kind, reload);
   }
   stream.addEventListener("notice", (e) => toast(JSON.parse(e.data).text));
