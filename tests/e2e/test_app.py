@@ -351,6 +351,27 @@ def test_the_friends_page_shows_who_is_online_and_sharing(page: Any, alice: Daem
     shutil.rmtree(tmp_path / "bob", ignore_errors=True)
 
 
+def test_mist_app_without_a_display_says_so_and_opens_the_browser(alice: Daemon, page: Any, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run([BIN / "mist", "app"], env={**env, "MIST_HOME": str(alice.person.home), "BROWSER": str(browser)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().startswith("No Mist window here: no graphical display here")
+    url = opened.read_text()
+    assert url.startswith(alice.url + "/open?code=")
+    other = page.context.browser.new_context()
+    try:
+        tab = other.new_page()
+        tab.goto(url)
+        assert tab.locator(".game-card").count() == len(LIBRARY)  # the address the browser got signs it in
+    finally:
+        other.close()
+
+
 def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_path: Path) -> None:
     """pywebview (GTK, WebKitGTK) under Xvfb: the window opens the one-time address, signs in by it, and the
     library renders (the page's live stream reaches the daemon, and the screen shows the app's dark library)."""

@@ -41,3 +41,16 @@ def test_desktop_entries_quote_their_command_and_land_in_the_xdg_folders(tmp_pat
     assert autostart is not None and autostart.exists() and " daemon" in autostart.read_text()
     desktop.set_autostart(False)
     assert not autostart.exists()
+
+
+def test_mist_app_install_desktop_entry_writes_the_launcher(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "MIST_HOME": str(tmp_path / "home")}
+    done = subprocess.run([Path(sys.executable).parent / "mist", "app", "--install-desktop-entry"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    entry = tmp_path / "data" / "applications" / "mist.desktop"
+    assert str(entry) in done.stdout and "Exec=" in entry.read_text() and " app" in entry.read_text()
