@@ -10,7 +10,8 @@
     runner      carries out one queued job with the installer
     catalog     the tracker's catalog, cached for offline use, with header images
     friends     who is online, who downloads from whom, totals per friend
-    preferences the app's own settings (default folder, notifications, start with the system)
+    preferences the app's own settings (notifications, start with the system)
+    settings_form the settings page: sharing, the games folder and the preferences, checked whole, then saved
     play        running a game, time played, updates held while it runs
     desktop     desktop notifications, the launcher entry and the autostart entry
     window      the pywebview window (the one module that imports webview)

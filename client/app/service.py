@@ -8,7 +8,6 @@ daemon's events into the live stream, in-app notices and desktop notifications.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 import time
 from collections import deque
@@ -16,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from client import sharing_settings
 from client.api import login as tracker_login
-from client.app import desktop, preferences
+from client.app import desktop, settings_form
 from client.app.catalog import Catalog, Listing, newest_build, updated_at
 from client.app.downloads import DONE, FAILED, Downloads, Job, QueueError
 from client.app.events import Hub
@@ -26,11 +24,10 @@ from client.app.friends import Friends, friend_rows
 from client.app.play import Player, PlayError
 from client.app.preferences import Preferences
 from client.app.runner import Runner
-from client.games_folder import games_folder, set_games_folder
+from client.games_folder import games_folder
 from client.errors import InstallError, NotLoggedIn, ServerRefused, TrackerUnavailable
 from client.installer import Installer
 from client.progress import Quiet, human
-from client.sharing_settings import SETTINGS_FILE, Sharing
 from client.swarm import SEEDER
 from shared.errors import MistError
 from shared.signing import fingerprint
@@ -83,6 +80,8 @@ class Service:
         self.group: asyncio.TaskGroup | None = None
         self._sizing: set[tuple[str, str, str]] = set()
         self.hub_listeners: list[Callable[[str, dict[str, Any]], None]] = []  # CLIs following their job
+        self.changes = 0  # events told so far, but progress: what the library's rows depend on
+        self._rows: tuple[object, list[dict[str, Any]]] = (None, [])
         daemon.listeners.append(self.tell)
 
     def __repr__(self) -> str:
@@ -104,6 +103,8 @@ class Service:
     # ---- events --------------------------------------------------------------------------------------
 
     def tell(self, kind: str, data: dict[str, Any]) -> None:
+        if kind != "progress":
+            self.changes += 1  # a state the library shows may have changed (progress is read from the job itself)
         self.hub.publish(kind, data)
         for listener in list(self.hub_listeners):
             listener(kind, data)
@@ -207,8 +208,12 @@ class Service:
 
     async def library(self, query: str = "", installed_only: bool = False, sort: str = "recent") -> tuple[list[dict[str, Any]], Listing]:
         listing = await self.catalog.listing()
-        installs = await asyncio.to_thread(self.daemon.state.installed_versions)
-        rows = [self._row(g, installs) for g in listing.games]
+        key = (id(listing), self.changes)
+        if self._rows[0] != key:  # the rows of 500 games cost a few ms: made again only when something changed
+            installs = await asyncio.to_thread(self.daemon.state.installed_versions)
+            self._rows = (key, [self._row(g, installs) for g in listing.games])
+        rows = [r if r["job"] is None else {**r, "job": _job_now(self.downloads.active_for(r["slug"]))}
+                for r in self._rows[1]]  # a job's progress moves without an event that remakes the rows
         words = query.lower().split()
         rows = [r for r in rows if all(w in r["title"].lower() or w in r["slug"] for w in words)]
         if installed_only:
@@ -371,75 +376,21 @@ class Service:
                 "sharing": status["sharing"], "uploaded": status["bytes_uploaded"]}
 
     def preferences(self) -> Preferences:
-        try:
-            return preferences.load(self.home)
-        except MistError:
-            return Preferences()
+        return settings_form.preferences_of(self.home)
 
     def settings(self) -> dict[str, Any]:
-        sharing = self.daemon.settings
-        prefs = self.preferences()
-        return {"sharing": sharing_settings.to_json(sharing),
-                "text": {"upload_cap": sharing_settings.format_rate(sharing.upload_cap),
-                         "download_cap": sharing_settings.format_rate(sharing.download_cap),
-                         "schedule": "\n".join(_window_text(w) for w in sharing.schedule)},
-                "default_dir": str(games_folder(self.home)),
-                "notifications": prefs.notifications, "autostart": prefs.autostart,
-                "autostart_supported": desktop.autostart_supported()}
+        return settings_form.current(self.home, self.daemon.settings)
 
     async def change_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply a settings form or JSON body; every field is checked before anything is saved."""
-        sharing_changes: dict[str, Any] = {}
-        if "enabled" in changes:
-            sharing_changes["enabled"] = _flag(changes["enabled"], "sharing")
-        for name in ("upload_cap", "download_cap"):
-            if name in changes:
-                value = changes[name]
-                sharing_changes[name] = sharing_settings.parse_rate(value) if isinstance(value, str) else value
-        if "max_peers" in changes:
-            try:
-                sharing_changes["max_peers"] = int(changes["max_peers"])
-            except (TypeError, ValueError):
-                raise sharing_settings.SettingsError(
-                    f"friends at once must be a whole number like 8 (got {changes['max_peers']!r})") from None
-        if "schedule" in changes:
-            lines = changes["schedule"]
-            lines = lines.splitlines() if isinstance(lines, str) else list(lines)
-            sharing_changes["schedule"] = tuple(sharing_settings.parse_window(line) for line in lines if line.strip())
-        fresh: Sharing = dataclasses.replace(self.daemon.settings, **sharing_changes)
-        prefs = self.preferences()
-        pref_changes: dict[str, Any] = {}
-        folder = str(changes.get("default_dir", "")).strip()
-        if folder and Path(folder).expanduser() != games_folder(self.home):
-            if not Path(folder).expanduser().is_absolute():
-                raise sharing_settings.SettingsError(f"the games folder must be a full path like {games_folder(self.home)}")
-            await asyncio.to_thread(set_games_folder, self.home, Path(folder))
-        for name in ("notifications", "autostart"):
-            if name in changes:
-                pref_changes[name] = _flag(changes[name], name)
-        new_prefs = prefs.with_changes(**pref_changes)
-        preferences.check(new_prefs)
-        if sharing_changes:
-            await asyncio.to_thread(sharing_settings.save, self.home / SETTINGS_FILE, fresh)
+        fresh = await settings_form.apply(self.home, self.daemon.settings, changes)
+        if fresh is not None:
             await self.daemon.apply_settings(fresh)
-        if pref_changes:
-            if new_prefs.autostart != prefs.autostart:
-                await asyncio.to_thread(desktop.set_autostart, new_prefs.autostart)
-            await asyncio.to_thread(preferences.save, self.home, new_prefs)
         return self.settings()
 
 
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("on", "true", "1", "yes", "off", "false", "0", "no"):
-        return value.lower() in ("on", "true", "1", "yes")
-    raise sharing_settings.SettingsError(f"{name} must be on or off (got {value!r})")
-
-
-def _window_text(w: sharing_settings.Window) -> str:
-    return (f"{w.start:%H:%M}-{w.end:%H:%M} up={sharing_settings.format_rate(w.upload_cap).replace(' ', '').replace('/s', '')}"
-            f" down={sharing_settings.format_rate(w.download_cap).replace(' ', '').replace('/s', '')}")
+def _job_now(job: Job | None) -> dict[str, Any] | None:
+    return job.to_json() if job is not None else None
 
 
 def _free_space(folder: Path) -> int:
