@@ -237,10 +237,11 @@ class _Connection:
         if user is None or build not in readable:
             raise BadRequest("unknown peer or build; nothing was recorded")
         game = readable[build][0]
-        await self.ctx.db.run(lambda s: peer_reports.record_report(
+        stored = await self.ctx.db.run(lambda s: peer_reports.record_report(
             s, reporter=self.me.viewer.user, peer_user=user, build=build, game=game, reason=reason, now=self.ctx.now))
-        log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
-        return {"op": "reported", "peer": peer}
+        if stored:  # a repeat or a flood is dropped, and not logged either
+            log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
+        return {"op": "reported", "peer": peer, "stored": stored}
 
     async def tally(self, body: dict[str, Any]) -> dict[str, Any]:
         """A finished download's sources, for /metrics: chunks and bytes from friends, bytes from the seeder."""
