@@ -94,10 +94,10 @@ async def join_form(request: web.Request) -> web.StreamResponse:
 async def join(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     security.check_origin(request)
-    token, now = request.match_info["token"], ctx.now
-    row = await ctx.db.run(lambda s: invitations.find(s, token, now))
     form = await Form.read(request)
     security.check_csrf(request.cookies.get(JOIN_COOKIE, ""), form.raw("csrf"))
+    token, now = request.match_info["token"], ctx.now
+    row = await ctx.db.run(lambda s: invitations.find(s, token, now))
     password = form.password("password", MIN_PASSWORD)
     if form.ok and form.raw("repeat") != password:
         form.error("repeat", "the two passwords differ; type the same one twice")

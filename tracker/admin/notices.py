@@ -32,6 +32,7 @@ TEXT = {
     "gc-queued": "The garbage collection runs now (job {}).",
     "scrub-queued": "The scrub runs now (job {}).",
     "notes-saved": "Saved build {}.",
+    "signed-out": "Signed out.{}",
 }
 
 

@@ -23,7 +23,7 @@ from tracker.admin.forms import Form
 from tracker.counters import COUNTERS
 from tracker.db import admin_sessions, queries
 from tracker.throttle import LoginRefused
-from tracker.web import CONTEXT
+from tracker.web import CONTEXT, Handler
 
 log = logging.getLogger("mist.admin")
 COOKIE = "mist_admin"
@@ -41,7 +41,7 @@ class AdminUser:
     csrf: str
 
 
-def public(handler: web.RequestHandler) -> web.RequestHandler:
+def public(handler: Handler) -> Handler:
     """Mark a page anyone may open (sign-in, an invitation, static files)."""
     setattr(handler, "admin_public", True)
     return handler
@@ -158,7 +158,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     token = request.cookies.get(COOKIE, "")
     await ctx.db.run(lambda s: admin_sessions.close(s, token))
-    response = web.HTTPSeeOther("/admin/login")
+    response = web.HTTPSeeOther("/admin/login?done=signed-out")
     response.del_cookie(COOKIE, path="/admin")
     raise response
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from tracker.db.models import Activity
+from tracker.db.models import Activity, Build, Game, Install, User
+from tracker.db.patches import record_install
 
 RETENTION_ENV = "MIST_ACTIVITY_DAYS"
 DEFAULT_RETENTION_DAYS = 90.0
@@ -98,3 +99,16 @@ def prune(session: Session, now: float, days: float) -> int:
     """Forget events older than `days`; how many went."""
     result = session.execute(delete(Activity).where(Activity.at < now - days * 86400))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record_download(session: Session, user: str, game: str, version: str, digest: str, from_peers: int,
+                    from_seeder: int, now: float) -> None:
+    """A friend finished installing or updating to a build: log it (an update if they held another build of the
+    game), and note that they hold it now, so the next push makes patches from it."""
+    before = session.scalar(
+        select(Build.version).join(Install, Install.build_id == Build.id).join(Game, Install.game_id == Game.id)
+        .join(User, Install.user_id == User.id).where(User.name == user, Game.slug == game))
+    kind = "update" if before is not None and before != version else "install"
+    summary = f"from {before}" if kind == "update" else ""
+    record(session, Event(now, kind, user, game, version, summary, from_peers, from_seeder))
+    record_install(session, user, game, digest)
