@@ -63,7 +63,7 @@ def _counter_key(outcome: str, task: str) -> str:
     return f"mist.jobs.{outcome}.{task}"
 
 
-def _counted(huey: Huey, task: str, fn: F, journal: JobJournal | None = None, wants_task: bool = False) -> F:
+def _counted(huey: Huey, task: str, fn: F, log_to: JobJournal | None = None, wants_task: bool = False) -> F:
     """Count each run of `fn` as finished or failed in the queue's storage, before huey stores its result,
     so whoever saw the result also sees the count; and keep the run in the job journal for the admin site.
 
@@ -71,8 +71,9 @@ def _counted(huey: Huey, task: str, fn: F, journal: JobJournal | None = None, wa
     `wants_task` (to ask for a retry, or to report progress)."""
 
     @functools.wraps(fn)
-    def run(*args: Any, task: Task, **kwargs: Any) -> Any:
-        job_id, listed = str(task.id), list(args)
+    def run(*args: Any, task: Task | None = None, **kwargs: Any) -> Any:
+        job_id, listed = str(task.id) if task is not None else "", list(args)
+        journal = log_to if task is not None else None  # run in-process (`call_local`): no job to journal
         if journal:
             journal.started(job_id, task_name, listed)
         try:
