@@ -13,7 +13,6 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from tracker.admin import overview
-from tracker.admin.jobs_page import describe
 from tracker.web import CONTEXT
 
 INTERVAL = 2.0  # seconds between looks: the job log is in the database, the worker does not call us
@@ -28,9 +27,10 @@ def frame(event: str, html: str) -> bytes:
 
 
 async def _parts(request: web.Request) -> dict[str, str]:
-    jobs = await overview.jobs_now(request.app[CONTEXT], 20)
+    jobs = await overview.jobs_now(request.app[CONTEXT], 100)
     return {
-        "jobs": aiohttp_jinja2.render_string("parts/jobs_live.html", request, {"jobs": jobs, "describe": describe}),
+        "jobs": aiohttp_jinja2.render_string("parts/jobs_live.html", request, {"jobs": jobs}),
+        "jobs_table": aiohttp_jinja2.render_string("parts/jobs_table.html", request, {"jobs": jobs}),
         "online": aiohttp_jinja2.render_string("parts/online.html", request, {"online": overview.online(request)}),
     }
 
