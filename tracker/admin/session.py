@@ -131,7 +131,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     ok = await asyncio.to_thread(auth.check_password, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
         ctx.throttle.failed(name, address, ctx.now)
-        request.app[COUNTERS].logins_failed.inc()
+        request.config_dict[COUNTERS].logins_failed.inc()
         await note(ctx, "login_failed", name, summary=f"admin site sign-in refused from {address}")
         form.error("password", "wrong user name or password")
         return _login_page(request, form, 401)
