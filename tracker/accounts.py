@@ -16,6 +16,8 @@ from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import queries
 from tracker.errors import BadRequest, Conflict, Unauthorized
+from tracker.sessions import disabled_error
+from tracker.swarm import end_sessions
 from tracker.web import CONTEXT, admin, json_body
 
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -44,7 +46,7 @@ async def _issue(ctx: TrackerContext, user: queries.UserRow) -> web.Response:
     return web.json_response({
         "user": user.name,
         "scope": scope,
-        "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now),
+        "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now, user.generation),
         "expires_in": auth.ACCESS_LIFETIME,
         "refresh_token": token,
         "public_key": ctx.signer.public_key,
@@ -62,12 +64,15 @@ async def login(request: web.Request) -> web.Response:
     # argon2 takes ~50 ms of CPU, so it runs off the event loop. Verify against a dummy hash for unknown users so timing does not reveal which names exist.
     stored = user.password_hash if user else _DUMMY_HASH
     ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
-    if user is None or not ok or user.disabled:
+    if user is None or not ok:
         ctx.throttle.failed(body["user"], address, ctx.now)
         request.app[COUNTERS].logins_failed.inc()
         await note(ctx, "login_failed", body["user"], summary=f"refused from {address}")
         raise Unauthorized("wrong user name or password")
     ctx.throttle.succeeded(body["user"], address)
+    if user.disabled:  # said only to someone who knows the password: a guesser learns nothing from it
+        await note(ctx, "login_failed", user.name, summary=f"the account is disabled; from {address}")
+        raise disabled_error(user.name)
     await note(ctx, "login", user.name, summary=f"signed in from {address}")
     if auth.needs_rehash(user.password_hash):
         rehashed = auth.hash_password(body["password"])
@@ -80,10 +85,12 @@ async def refresh(request: web.Request) -> web.Response:
     body = await json_body(request, {"refresh_token": str})
     token_hash = auth.hash_refresh_token(body["refresh_token"])
     now = _expiry(ctx, 0)
-    user = await ctx.db.run(lambda s: queries.use_refresh_token(s, token_hash, now))
-    if user is None or user.disabled:
-        raise Unauthorized("session has expired or was revoked; log in again")
-    return await _issue(ctx, user)
+    redeemed = await ctx.db.run(lambda s: queries.use_refresh_token(s, token_hash, now))
+    if redeemed.user is not None and redeemed.user.disabled:
+        raise disabled_error(redeemed.user.name)
+    if redeemed.user is None or not redeemed.consumed:
+        raise Unauthorized("your session has expired or was ended; log in again")
+    return await _issue(ctx, redeemed.user)
 
 
 async def add_user(request: web.Request) -> web.Response:
@@ -116,8 +123,17 @@ async def change_password(request: web.Request) -> web.Response:
     if len(body["password"]) < MIN_PASSWORD:
         raise BadRequest(f"password must have at least {MIN_PASSWORD} characters")
     hashed = await asyncio.to_thread(auth.hash_password, body["password"])
-    await ctx.db.run(lambda s: queries.change_password(s, name, hashed))
+    await ctx.db.run(lambda s: queries.change_password(s, name, hashed, ctx.now))
+    await sessions_ended(request, name)
     return web.json_response({"name": name, "sessions_revoked": True})
+
+
+async def sessions_ended(request: web.Request, name: str) -> None:
+    """After an account's generation moved on: forget its cached state, and close its swarm connections
+    (telling the other members which ticket sessions ended, so they stop serving them)."""
+    ctx = request.app[CONTEXT]
+    ctx.sessions.changed(name)
+    await end_sessions(request.app, name, await ctx.sessions.revoked())
 
 
 async def disable_user(request: web.Request) -> web.Response:
@@ -126,8 +142,18 @@ async def disable_user(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name == who.user:
         raise Conflict("you cannot disable your own account; ask another admin")
-    await ctx.db.run(lambda s: queries.disable_user(s, name))
+    await ctx.db.run(lambda s: queries.disable_user(s, name, ctx.now))
+    await sessions_ended(request, name)
     return web.json_response({"name": name, "disabled": True, "sessions_revoked": True})
+
+
+async def enable_user(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    admin(request)
+    name = request.match_info["name"]
+    was_disabled = await ctx.db.run(lambda s: queries.enable_user(s, name))
+    ctx.sessions.changed(name)
+    return web.json_response({"name": name, "disabled": False, "was_disabled": was_disabled})
 
 
 def routes() -> list[web.RouteDef]:
@@ -138,4 +164,5 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/users", add_user),
         web.post("/api/users/{name}/password", change_password),
         web.post("/api/users/{name}/disable", disable_user),
+        web.post("/api/users/{name}/enable", enable_user),
     ]

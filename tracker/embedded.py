@@ -36,7 +36,7 @@ def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0
     `ctx.settings.seeder_port`, and the tracker sends clients there.
     """
     app = make_app(ctx)
-    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)
+    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended)
     app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
     app.cleanup_ctx.append(_worker(ctx.settings.data))
     if seeder_processes:

@@ -168,6 +168,7 @@ def test_plan_summary_for_json_output():
         "files_mode_only": 1,
         "files_to_write": 2,
         "files_to_delete": 1,
+        "links_to_make": 0,
         "bytes_to_write": len(LEVEL1 + LEVEL2B) + len(PATCH),
         "bytes_to_fetch_uncompressed": len(LEVEL2B) + len(PATCH),
         "bytes_from_local": len(LEVEL1),

@@ -16,9 +16,12 @@ def test_admin_lists_accounts(admin: Person, friend: Person) -> None:
     assert users[name] == {**users[name], "admin": False, "disabled": False}
 
 
-def test_a_new_password_ends_the_old_sessions(server: Server, admin: Person, friend: Person) -> None:
+def test_a_new_password_ends_the_old_sessions_at_once(server: Server, admin: Person, friend: Person) -> None:
     name, old_refresh = friend.session()["user"], friend.session()["refresh_token"]
+    assert friend.json("mist", "ls")["games"] is not None
     admin.run("mistpipe", "user", "passwd", name, env={"MIST_PASSWORD": "a-brand-new-one"})
+    # The friend's access token has minutes left, but the old client stops now, and says how to go on.
+    one_line_error(friend.run("mist", "ls", check=False), "session was ended", f"mist login {server.url} --user {name}")
     status, _ = http("POST", f"{server.url}/api/refresh", json.dumps({"refresh_token": old_refresh}).encode())
     assert status == 401
     one_line_error(friend.run("mist", "login", server.url, "--user", name, check=False), "wrong user name or password")
@@ -26,13 +29,25 @@ def test_a_new_password_ends_the_old_sessions(server: Server, admin: Person, fri
     assert friend.json("mist", "ls")["games"] is not None
 
 
-def test_a_disabled_account_cannot_log_in_or_refresh(server: Server, admin: Person, friend: Person) -> None:
+def test_a_disabled_account_is_told_so_and_can_be_enabled_again(server: Server, admin: Person, friend: Person) -> None:
     name, refresh = friend.session()["user"], friend.session()["refresh_token"]
     admin.run("mistpipe", "user", "disable", name)
     assert {u["name"]: u for u in admin.json("mistpipe", "user", "ls")["users"]}[name]["disabled"] is True
+    one_line_error(friend.run("mist", "ls", check=False), "is disabled", "ask the admin")
     status, _ = http("POST", f"{server.url}/api/refresh", json.dumps({"refresh_token": refresh}).encode())
-    assert status == 401
-    one_line_error(friend.run("mist", "login", server.url, "--user", name, check=False), "wrong user name or password")
+    assert status == 403
+    one_line_error(friend.run("mist", "login", server.url, "--user", name, check=False), "is disabled")
+    said = admin.run("mistpipe", "user", "enable", name).stdout
+    assert f"Enabled {name}" in said
+    friend.run("mist", "login", server.url, "--user", name)
+    assert friend.json("mist", "ls")["games"] is not None
+
+
+def test_mistpipe_takes_only_an_admin_account_and_says_why(server: Server, friend: Person) -> None:
+    name = friend.session()["user"]
+    one_line_error(friend.run("mistpipe", "login", server.url, "--user", name, check=False),
+                   "not an admin account", f"mist login {server.url} --user {name}")
+    assert not (friend.home / "credentials-mistpipe.json").exists()
 
 
 def test_an_admin_cannot_disable_their_own_account(admin: Person) -> None:

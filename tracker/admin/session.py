@@ -69,10 +69,13 @@ async def current(request: web.Request) -> AdminUser:
     found = await ctx.db.run(lambda s: admin_sessions.read(s, token, now))
     if found is None:
         raise NotSignedIn()
-    if not found.usable or not found.is_admin:
+    account = await ctx.sessions.account(found.user)  # the API's check, from the same cache (tracker/sessions.py)
+    why = ("the account no longer exists" if account is None else
+           "the account is disabled" if account.disabled else
+           "its session was ended (a new password, or its rights changed)" if account.generation != found.generation else
+           "the account is not an admin" if not account.is_admin else "")
+    if why:
         await ctx.db.run(lambda s: admin_sessions.close(s, token))
-        why = ("this account's admin rights were taken away" if found.usable else
-               "this account was disabled or its password changed since you signed in")
         raise NotAnAdmin(found.user, why)
     return AdminUser(found.user, found.csrf)
 

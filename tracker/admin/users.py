@@ -16,6 +16,7 @@ from tracker.admin.forms import Form
 from tracker.admin.session import admin_user
 from tracker.db import activity, admin_views, queries
 from tracker.errors import Conflict
+from tracker.swarm import end_sessions
 from tracker.web import CONTEXT
 
 NAME_HINT = "must be letters, digits, '_', '.' or '-', up to 64, like alice"
@@ -74,7 +75,9 @@ async def set_password(request: web.Request) -> web.StreamResponse:
     if not form.ok:
         return await _user_page(request, name, form, 400)
     hashed = await asyncio.to_thread(auth.hash_password, password)
-    await ctx.db.run(lambda s: queries.change_password(s, name, hashed))
+    now = ctx.now
+    await ctx.db.run(lambda s: queries.change_password(s, name, hashed, now))
+    await sessions_ended(request, name)
     await note(ctx, "user", name, summary=f"password reset by {admin_user(request).name}")
     raise notices.see(f"/admin/users/{name}", "password-set", name)
 
@@ -85,13 +88,18 @@ async def _switch(request: web.Request, disabled: bool | None = None, is_admin: 
     me = admin_user(request).name
     if name == me and (disabled or is_admin is False):
         raise Conflict("you cannot disable your own account or take your own admin rights; ask another admin")
-    if disabled is not None:
-        await ctx.db.run(lambda s: admin_views.set_disabled(s, name, disabled))
-        key = "disabled" if disabled else "enabled"
+    now = ctx.now
+    if disabled:
+        await ctx.db.run(lambda s: admin_views.disable_user(s, name, now))
+        key = "disabled"
+    elif disabled is not None:
+        await ctx.db.run(lambda s: queries.enable_user(s, name))
+        key = "enabled"
     else:
         assert is_admin is not None
-        await ctx.db.run(lambda s: admin_views.set_admin(s, name, is_admin))
+        await ctx.db.run(lambda s: admin_views.set_admin(s, name, is_admin, now))
         key = "admin-on" if is_admin else "admin-off"
+    await sessions_ended(request, name)
     await note(ctx, "user", name, summary=f"{key.replace('-', ' ')} by {me}")
     raise notices.see(f"/admin/users/{name}", key, name)
 
@@ -122,6 +130,14 @@ async def set_grants(request: web.Request) -> web.StreamResponse:
             await ctx.db.run(lambda s, slug=slug: queries.set_grant(s, name, slug, slug in wanted))  # type: ignore[misc]
             await note(ctx, "grant" if slug in wanted else "revoke", name, slug, summary=f"by {me}")
     raise notices.see(f"/admin/users/{name}", "grants-saved", name)
+
+
+async def sessions_ended(request: web.Request, name: str) -> None:
+    """As the API does after an account change: forget its cached state, close its swarm connections and tell
+    friends' daemons which ticket sessions ended (tracker/sessions.py)."""
+    ctx = request.app[CONTEXT]
+    ctx.sessions.changed(name)
+    await end_sessions(request.match_info.apps[0], name, await ctx.sessions.revoked())
 
 
 def routes() -> list[web.RouteDef]:

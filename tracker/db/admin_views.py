@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tracker.db.models import Build, Game, Grant, Install, Patch, User
+from tracker.db import queries
 from tracker.db.queries import Viewer, _game, _user_id, revoke_sessions
 from tracker.errors import Conflict
 
@@ -91,25 +92,31 @@ def _admins_left(session: Session, without: int) -> int:
         User.is_admin.is_(True), User.disabled.is_(False), User.id != without)) or 0)
 
 
-def set_admin(session: Session, name: str, is_admin: bool) -> None:
-    """Make an account an admin or take its admin rights (never the last enabled admin's)."""
-    user_id = _user_id(session, name)
-    if not is_admin and not _admins_left(session, user_id):
-        raise Conflict(f"{name} is the only enabled admin; make another account an admin first")
-    session.execute(update(User).where(User.id == user_id).values(is_admin=is_admin))
-    if not is_admin:
-        revoke_sessions(session, user_id)  # its API tokens were admin-scoped: they end with it
-
-
-def set_disabled(session: Session, name: str, disabled: bool) -> None:
-    """Disable an account (its sessions end) or enable it again."""
+def keep_an_admin(session: Session, name: str) -> None:
+    """Refuse to disable or demote the last enabled admin (nobody could sign in to undo it)."""
     user_id = _user_id(session, name)
     is_admin = session.scalar(select(User.is_admin).where(User.id == user_id))
-    if disabled and is_admin and not _admins_left(session, user_id):
+    if is_admin and not _admins_left(session, user_id):
         raise Conflict(f"{name} is the only enabled admin; make another account an admin first")
-    session.execute(update(User).where(User.id == user_id).values(disabled=disabled))
-    if disabled:
-        revoke_sessions(session, user_id)
+
+
+def disable_user(session: Session, name: str, now: float) -> None:
+    """Disable an account (its sessions end), unless it is the last enabled admin."""
+    keep_an_admin(session, name)
+    queries.disable_user(session, name, now)
+
+
+def set_admin(session: Session, name: str, is_admin: bool, now: float) -> bool:
+    """Make an account an admin or take its rights; its sessions end (their scope changed). False if no change."""
+    if not is_admin:
+        keep_an_admin(session, name)
+    user_id = _user_id(session, name)
+    changed = session.execute(update(User).where(User.id == user_id, User.is_admin.is_(not is_admin))
+                              .values(is_admin=is_admin))
+    if not getattr(changed, "rowcount", 0):
+        return False
+    revoke_sessions(session, user_id, now)
+    return True
 
 
 def known_objects(session: Session) -> tuple[set[str], set[str]]:

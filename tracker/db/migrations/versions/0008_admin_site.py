@@ -1,13 +1,13 @@
 """The admin site's tables: the activity log, invitations, browser sessions and the worker's job log.
 
-Revision ID: 0006_admin_site
-Revises: 0005
+Revision ID: 0008_admin_site
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_admin_site"
-down_revision = "0005"
+revision = "0008_admin_site"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("csrf", sa.String(64), nullable=False),
-        sa.Column("stamp", sa.String(64), nullable=False),
+        sa.Column("generation", sa.Integer, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False),
     )
