@@ -124,7 +124,7 @@ def test_creating_a_game_shows_errors_beside_the_fields_then_the_game(page) -> N
 
 def test_builds_pushed_with_mistpipe_appear_with_their_dedup_figures(page, pusher: Person, builds) -> None:
     first, second = builds
-    pusher.run("mistpipe", "push", "hollow", str(first), "--version", "1.0", "--wait")
+    pusher.run("mistpipe", "push", "hollow", str(first), "--version", "1.0", "--wait", "--notes", "The first build.")
     pusher.run("mistpipe", "push", "hollow", str(second), "--version", "1.1", "--wait")
     page.goto("/admin/games/hollow")
     newest, oldest = page.locator("#build-1\\.1 .dedup"), page.locator("#build-1\\.0 .dedup")
@@ -134,6 +134,10 @@ def test_builds_pushed_with_mistpipe_appear_with_their_dedup_figures(page, pushe
     assert 50 <= reused < 100, text  # 1.1 changed a few files of 1.0: most of its chunks were there already
     expect()(page.locator("#build-1\\.1")).to_contain_text("from 1.0:")  # the patch job made patches into it
     expect()(page.locator("#push-command")).to_contain_text("--version 1.2")
+    page.get_by_label("Release notes of 1.1").fill("Faster loading; the bridge in the ruins no longer collapses.")
+    page.get_by_role("button", name="Save 1.1").click()
+    expect()(page.get_by_role("status")).to_contain_text("Saved build 1.1.")
+    expect()(page.locator("#notes-1\\.1 summary")).to_contain_text("Faster loading")
 
 
 def test_an_account_made_here_signs_in_with_mist(page, site: Server, tmp_path) -> None:
@@ -202,7 +206,7 @@ def test_a_failed_job_is_shown_with_its_error_and_retried(page) -> None:
     STEAM_ANSWERS.append(500)  # the store is down for the first fetch
     page.goto("/admin/games/hollow")
     page.get_by_label("Steam app id").fill("367520")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect()(page.get_by_role("status")).to_contain_text("Fetching the Steam details")
     page.goto("/admin/jobs")
     failed = page.locator("tr.job-row", has_text="sync_steam").filter(has_text="failed").first

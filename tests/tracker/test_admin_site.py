@@ -241,3 +241,20 @@ async def test_the_live_stream_sends_the_jobs_and_friends_online(site) -> None:
         seen += await stream.content.readany()
     assert b"No friend's client is connected now." in seen
     stream.close()
+
+
+async def test_release_notes_and_launch_commands_are_edited_with_errors_beside_the_field(site) -> None:
+    ctx, client, bearer, cookie, csrf, _ = site
+    await client.post("/api/games", json={"slug": "hollow", "title": "Hollow Knight"}, headers=bearer)
+    await push(ctx, client, bearer, "hollow", "1.0")
+    wrong = await client.post("/admin/games/hollow/builds/1.0", headers=cookie,
+                              data={"csrf": csrf, "notes": "Faster loading.", "launch": "bin/missing --fast"})
+    assert wrong.status == 400 and "not a file of hollow 1.0" in " ".join(FIELD_ERROR.findall(await wrong.text()))
+    saved = await client.post("/admin/games/hollow/builds/1.0", headers=cookie, allow_redirects=False,
+                              data={"csrf": csrf, "notes": "Faster loading.\nFixed the bridge.", "launch": "game.bin --fast"})
+    assert saved.status == 303
+    bad_game = await client.post("/admin/games/hollow", headers=cookie,
+                                 data={"csrf": csrf, "title": "Hollow Knight", "launch": "'unclosed"})
+    assert bad_game.status == 400 and "check its quotes" in " ".join(FIELD_ERROR.findall(await bad_game.text()))
+    build = (await (await client.get("/api/games/hollow", headers=bearer)).json())["builds"][0]
+    assert (build["notes"], build["launch"], build["launch_from"]) == ("Faster loading.\nFixed the bridge.", "game.bin --fast", "build")

@@ -4,12 +4,15 @@ downloads, grants, removing a build or the game, and the `mistpipe push` command
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from shared.errors import BuildInfoError
+from shared.launch import MAX_LAUNCH, check_notes, parse_launch
 from shared.manifest import SLUG_RE
 from tracker.activity import note
 from tracker.admin import game_figures, notices, overview
@@ -18,7 +21,9 @@ from tracker.admin.forms import Form
 from tracker.admin.session import admin_user
 from tracker.catalog import MAX_DESCRIPTION, MAX_TITLE
 from tracker.db import activity, admin_views, patches as patch_queries, queries
-from tracker.errors import Conflict
+from tracker.builds import checked_launch
+from tracker.errors import BadRequest, Conflict
+from tracker.updates import parsed_manifest
 from tracker.jobs import QUEUE_OUTAGES
 from tracker.web import CONTEXT
 
@@ -62,7 +67,10 @@ async def create_game(request: web.Request) -> web.StreamResponse:
     raise notices.see(f"/admin/games/{slug}", "game-created", title)
 
 
-async def _game_page(request: web.Request, slug: str, form: Form | None = None, status: int = 200) -> web.StreamResponse:
+async def _game_page(request: web.Request, slug: str, form: Form | None = None, status: int = 200,
+                     build_form: str = "") -> web.StreamResponse:
+    """The game's page; `form` is a posted form to show again with its errors (of the build `build_form`'s
+    notes form, if given)."""
     ctx = request.app[CONTEXT]
     game = await ctx.db.run(lambda s: queries.get_game(s, slug, ADMIN))
     stored, installed, downloads, granted, users = await ctx.db.run(lambda s: (
@@ -78,14 +86,16 @@ async def _game_page(request: web.Request, slug: str, form: Form | None = None, 
     running = [j for j in jobs.running if j.task == "make_patches" and j.args[:1] == [slug]]
     by_version = {f.version: f for f in figures}
     latest = game.builds[-1].version if game.builds else None
-    values = form.values if form else {
+    values = form.values if form and not build_form else {
         "title": game.title, "description": game.description, "header_image": game.header_image,
-        "steam_app_id": str(game.steam_app_id or ""), "private": "on" if game.private else "",
+        "steam_app_id": str(game.steam_app_id or ""), "private": "on" if game.private else "", "launch": game.launch,
     }
     return aiohttp_jinja2.render_template("game.html", request, {
         "game": game, "figures": by_version, "installed": installed, "downloads": downloads, "granted": granted,
         "grantable": [u["name"] for u in users if u["name"] not in granted and not u["admin"]],
-        "coming": coming, "running": running, "errors": form.errors if form else {}, "values": values,
+        "coming": coming, "running": running, "errors": form.errors if form and not build_form else {},
+        "values": values, "build_form": build_form, "build_values": form.values if form and build_form else {},
+        "build_errors": form.errors if form and build_form else {},
         "url": public_url(request), "next_version": game_figures.next_version(latest),
     }, status=status)
 
@@ -106,7 +116,13 @@ async def edit_game(request: web.Request) -> web.StreamResponse:
                                   pattern=IMAGE_RE, hint="must be a web address like https://example.org/header.jpg"),
         "steam_app_id": form.number("steam_app_id", "the Steam app id", 1, 2**31 - 1),
         "private": form.flag("private"),
+        "launch": form.text("launch", "the launch command", required=False, max_length=MAX_LAUNCH),
     }
+    if changes["launch"]:
+        try:
+            parse_launch(str(changes["launch"]))  # each build's files are checked when a friend's Play runs it
+        except BuildInfoError as exc:
+            form.error("launch", str(exc))
     if not form.ok:
         return await _game_page(request, slug, form, 400)
     current = await ctx.db.run(lambda s: queries.get_game(s, slug, ADMIN))
@@ -172,6 +188,29 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     raise notices.see(f"/admin/games/{slug}", "revoked", user)
 
 
+async def edit_build(request: web.Request) -> web.StreamResponse:
+    """A build's release notes and its own launch command (empty: the game's)."""
+    ctx = request.app[CONTEXT]
+    slug, version = request.match_info["slug"], request.match_info["version"]
+    form = await Form.read(request)
+    changes: dict[str, str] = {}
+    try:
+        changes["notes"] = check_notes(form.raw("notes"))
+    except BuildInfoError as exc:
+        form.error("notes", str(exc))
+    data = await ctx.db.run(lambda s: queries.build_manifest_bytes(s, slug, version))
+    manifest = await asyncio.to_thread(parsed_manifest, hashlib.sha256(data).hexdigest(), data)
+    try:
+        changes["launch"] = checked_launch(form.raw("launch"), manifest)
+    except (BuildInfoError, BadRequest) as exc:
+        form.error("launch", str(exc))
+    if not form.ok:
+        return await _game_page(request, slug, form, 400, build_form=version)
+    await ctx.db.run(lambda s: queries.edit_build(s, slug, version, changes))
+    await note(ctx, "game", admin_user(request).name, slug, version, "edited the build's release notes and launch command")
+    raise notices.see(f"/admin/games/{slug}", "notes-saved", version)
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/games", list_games),
@@ -180,6 +219,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/games/{slug}", edit_game),
         web.post("/games/{slug}/steam", fetch_steam),
         web.post("/games/{slug}/delete", delete_game),
+        web.post("/games/{slug}/builds/{version}", edit_build),
         web.post("/games/{slug}/builds/{version}/remove", remove_build),
         web.post("/games/{slug}/grants", grant),
         web.post("/games/{slug}/grants/{user}/revoke", revoke),
