@@ -24,6 +24,7 @@ from shared.errors import ManifestError
 from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.activity import note
+from tracker.admin.formatting import human_bytes
 from tracker.announce import ANNOUNCER, Published
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
@@ -138,7 +139,7 @@ async def commit_build(request: web.Request) -> web.Response:
     if created:  # the same build pushed again is no news
         request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored))
         await note(ctx, "push", who.user, slug, manifest.version,
-                   f"{len(manifest.files)} files, {manifest.total_size} bytes")
+                   f"{len(manifest.files)} files, {human_bytes(manifest.total_size)}")
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)
