@@ -70,6 +70,7 @@ ACCESS = {
     ("POST", "/admin/games/{slug}"): PAGE,
     ("POST", "/admin/games/{slug}/steam"): PAGE,
     ("POST", "/admin/games/{slug}/delete"): PAGE,
+    ("POST", "/admin/games/{slug}/builds/{version}"): PAGE,
     ("POST", "/admin/games/{slug}/builds/{version}/remove"): PAGE,
     ("POST", "/admin/games/{slug}/grants"): PAGE,
     ("POST", "/admin/games/{slug}/grants/{user}/revoke"): PAGE,

@@ -57,7 +57,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     await stopping.wait()
             except TimeoutError:
                 quiet += INTERVAL
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         pass  # the page was closed
     return response
 
