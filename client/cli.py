@@ -20,9 +20,10 @@ from client.games_folder import games_folder, set_games_folder
 from client.home import mist_home
 from client.installer import Installer, Outcome
 from client.plan import PATCH, estimate_download
-from client.progress import count, for_output, human
+from client.progress import for_output, human
 from client.state import State
 from shared.errors import MistError
+from shared.wording import count
 
 TOOL = "mist"
 T = TypeVar("T")

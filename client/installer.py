@@ -24,7 +24,8 @@ from client import crashpoints, journal as journal_mod, staging
 from client.api import Api
 from client.errors import InstallError, NotConfirmed, NotEnoughSpace, ServerRefused
 from client.ownership import file_stats, links_on_disk, split_ours
-from client.progress import count, human
+from client.progress import human
+from shared.wording import count
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Confined, Journal

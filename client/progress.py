@@ -20,11 +20,6 @@ class Progress(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def count(n: int, singular: str, plural: str = "") -> str:
-    """A number with its noun, agreeing: "1 file", "2 files", "1 patch", "3 patches"."""
-    return f"{n} {singular if n == 1 else plural or singular + 's'}"
-
-
 def human(n: float) -> str:
     """A byte count for people: 1.5 MB, 320 KB."""
     for unit in ("B", "KB", "MB", "GB"):

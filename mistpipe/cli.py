@@ -10,8 +10,9 @@ import click
 from client import credentials
 from client.commandline import confirm_or_refuse, do_login, emit, read_new_password, run, session, tool_version
 from client.home import mist_home
-from client.progress import count, for_output, human
+from client.progress import for_output, human
 from mistpipe.invite import invitation_text, invite as make_invitation
+from shared.wording import count
 from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store, wait_for_job
 from mistpipe.push import push as push_build
 
@@ -225,7 +226,7 @@ def _gc_text(result: dict) -> str:
     if result.get("error"):
         return f"Garbage collection stopped: {result['error']}"
     young = f"; {result['objects_young']} unused but too recent to remove" if result["objects_young"] else ""
-    return (f"Removed {result['objects_removed']} objects no build needs from the store ({human(result['bytes_freed'])} "
+    return (f"Removed {count(result['objects_removed'], 'object')} no build needs from the store ({human(result['bytes_freed'])} "
             f"freed); kept {result['objects_kept']}{young}.")
 
 
@@ -246,10 +247,13 @@ def ls(game: str | None, as_json: bool) -> None:
     for g in listing["games"]:
         lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}"
                      + (f"  launch: {g['launch']}" if g.get("launch") else ""))
+        if g.get("steam_error"):
+            lines.append(f"    Steam details not fetched: {g['steam_error']} (`mistpipe resync-steam {g['slug']}` retries)")
         for b in g["builds"]:
             lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {count(b['files'], 'file')}, "
                          f"{human(b['stored_size'])} stored  {b['created_at']}"
-                         + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else ""))
+                         + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else "")
+                         + (f"  Discord: {b['news_status']}" if b.get("news_status") not in (None, "", "posted") else ""))
             if game and b.get("notes"):
                 lines += [f"        {line}" for line in b["notes"].splitlines()]
     emit(as_json, listing, "\n".join(lines) or "No games yet: `mistpipe new-game SLUG --title TITLE`.")
@@ -303,7 +307,7 @@ def scrub(wait: bool, as_json: bool) -> None:
     report = run(go)
     result = report.get("result") or {}
     text = (f"Scrub queued as job {report['job']}." if not report["done"] else
-            f"Checked {result['checked']} objects: {len(result['corrupt'])} damaged and set aside"
+            f"Checked {count(result['checked'], 'object')}: {len(result['corrupt'])} damaged and set aside"
             + (f" ({', '.join(h[:12] for h in result['corrupt'][:5])}); push the builds that have them again"
                if result["corrupt"] else "") + ".")
     emit(as_json, report, text)

@@ -19,7 +19,8 @@ from typing import Any
 from client import crashpoints
 from client.api import Api
 from client.errors import ServerRefused
-from client.progress import Progress, count, human
+from client.progress import Progress, human
+from shared.wording import count
 from mistpipe.errors import BuildFolderError, NotConfirmed
 from mistpipe.maintenance import wait_for_job
 from mistpipe.scan import scan

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.wording import count
 from mistpipe.errors import BuildFolderError
 from shared.chunking import DEFAULT_PARAMS, ChunkingParams, chunk_file
 from shared.errors import ManifestError
@@ -48,7 +49,7 @@ def walk(root: Path) -> Folder:
             elif not stat.S_ISDIR(st.st_mode):
                 odd.append(rel)
     if odd:
-        raise BuildFolderError(f"{len(odd)} item(s) are neither files, folders nor links (first: {odd[0]}); "
+        raise BuildFolderError(f"{count(len(odd), 'item')} in the folder {'is' if len(odd) == 1 else 'are'} neither a file, a folder nor a link (first: {odd[0]}); "
                                "remove them from the build folder")
     return Folder(sorted(files), sorted(links, key=lambda e: e.path))
 

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 from datetime import datetime, timezone
+from pathlib import Path
 
 from aiohttp import web
 
@@ -15,7 +16,8 @@ from tracker.activity import note
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import queries
-from tracker.errors import BadRequest, Conflict, Unauthorized
+from tracker.db.engine import open_existing
+from tracker.errors import BadRequest, Conflict, NotFound, Unauthorized
 from tracker.sessions import disabled_error
 from tracker.swarm import end_sessions
 from tracker.web import CONTEXT, admin, json_body
@@ -32,6 +34,19 @@ def ensure_admin(ctx: TrackerContext) -> str | None:
     hashed = auth.hash_password(password)
     ctx.db.call(lambda s: queries.add_user(s, "admin", hashed, True))
     return None if os.environ.get("MIST_ADMIN_PASSWORD") else password
+
+
+def reset_password(data: Path, name: str, password: str, now: float) -> None:
+    """`mist-admin reset-password`: set a password on the database directly (the tracker may be stopped, or may
+    be running: it sees the account's new generation within seconds, so the old sessions end)."""
+    db = open_existing(data)
+    try:
+        db.call(lambda s: queries.change_password(s, name, auth.hash_password(password), now))
+    except NotFound:
+        names = ", ".join(str(u["name"]) for u in db.call(queries.list_users))
+        raise NotFound(f"there is no account {name!r} in {data}; the accounts are: {names}") from None
+    finally:
+        db.engine.dispose()
 
 
 def _expiry(ctx: TrackerContext, seconds: int) -> datetime:

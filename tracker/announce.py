@@ -85,7 +85,7 @@ class Announcer:
                     if facts.previous else None)
         text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored)
         if text is not None:
-            job = await asyncio.to_thread(ctx.jobs.enqueue_news, text)
+            job = await asyncio.to_thread(ctx.jobs.enqueue_news, text, game=build.game, version=build.version)
             log.info("queued the Discord post for %s %s (job %s)", build.game, build.version, job)
         told = await self.tell_online(release, build)
         log.info("told %d online friend(s) that %s %s is out", told, build.game, build.version)

@@ -110,7 +110,7 @@ async def json_body(
         raise BadRequest("request body must be a JSON object")
     unknown = set(body) - set(required) - set(optional)
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", {"allowed": sorted({*required, *optional})})
+        raise BadRequest(f"unknown {'field' if len(unknown) == 1 else 'fields'}: {', '.join(sorted(unknown))}", {"allowed": sorted({*required, *optional})})
     for name, kind in {**required, **optional}.items():
         if name not in body:
             if name in required:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 from pathlib import Path
 
-from tests.e2e.conftest import Person, Server
+from tests import backends
+from tests.e2e.conftest import BIN, Person, Server, start_server
 from tests.e2e.test_faults import http, one_line_error
 
 
@@ -89,3 +93,35 @@ def test_without_a_keychain_the_tokens_stay_in_a_private_file(server: Server, fr
     session = friend.session()
     assert session["secrets_in"] == "file" and session["refresh_token"]
     assert (friend.home / "credentials-mist.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_start_that_cannot_listen_makes_no_admin_and_reset_password_lets_the_admin_back_in(tmp_path) -> None:
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, **backends.backend_env(data)}
+        env.pop("MIST_ADMIN_PASSWORD", None)
+        failed = subprocess.run([BIN / "mist-server", "--data", str(data), "--port", str(port)], env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0 and "cannot listen" in failed.stderr
+    assert "password" not in failed.stderr
+    server = start_server(data)
+    try:
+        assert server.sql("SELECT name FROM users") == [("admin",)]  # made by the start that listened
+        person = Person(tmp_path / "home", "a-new-admin-password")
+        reset = person.run("mist-admin", "reset-password", "admin", "--data", str(data), env=backends.backend_env(data))
+        assert "set to MIST_PASSWORD" in reset.stdout
+        person.run("mistpipe", "login", server.url, "--user", "admin")
+        made = Person(tmp_path / "home2", "")
+        printed = made.run("mist-admin", "reset-password", "admin", "--data", str(data),
+                           env={**backends.backend_env(data), "MIST_PASSWORD": ""}).stdout
+        new_password = printed.splitlines()[1].strip()
+        one_line_error(person.run("mistpipe", "ls", check=False), "session was ended", "mistpipe login")
+        Person(tmp_path / "home3", new_password).run("mistpipe", "login", server.url, "--user", "admin")
+        one_line_error(person.run("mist-admin", "reset-password", "nobody", "--data", str(data), check=False,
+                                  env=backends.backend_env(data)), "no account 'nobody'", "admin")
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)

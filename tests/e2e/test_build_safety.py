@@ -156,3 +156,19 @@ def test_ls_without_the_tracker_shows_what_is_installed(builds, friend: Person, 
     offline = friend.json("mist", "ls")
     assert offline["offline"] and offline["games"] == [{"slug": GAME, "installed": {"version": "1.0", "dir": str(tmp_path / "g")}}]
     assert "out of reach" in friend.run("mist", "ls").stdout
+
+
+def test_messages_name_the_right_tool_and_the_next_step(builds, server: Server, admin: Person, tmp_path) -> None:
+    one_line_error(admin.run("mistpipe", "ls", "guardd", check=False), "no game 'guardd'", "`mistpipe ls` lists")
+    home = Person(tmp_path / "typed", "admin-secret-1")
+    said = home.run("mistpipe", "login", server.url.removeprefix("http://") + "/admin", "--user", "admin").stderr
+    assert "using http" in said and f"Logged in to {server.url} as admin" in said
+    tree = builds["1.1"]
+    pushed = admin.run("mistpipe", "push", GAME, str(tree), "--version", "1.1-again").stdout
+    job = pushed.split("job ")[1].split(" ")[0]
+    assert f"mistpipe job {job} --wait" in pushed
+    finished = admin.run("mistpipe", "job", job, "--wait").stdout
+    assert finished.startswith(f"Job {job}: done.") and "{" not in finished  # words, not a Python dict
+    admin.run("mistpipe", "rm", GAME, "1.1-again")
+    for tool in ("mist", "mistpipe"):
+        assert admin.run(tool, "--version").stdout.startswith(f"{tool} ")

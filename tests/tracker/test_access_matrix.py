@@ -116,7 +116,7 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
     from tracker.accounts import ensure_admin
 
     ensure_admin(ctx)
-    app = build_app(ctx)
+    app = build_app(ctx, worker=False)
     client = await aiohttp_client(app)
 
     async def login(user: str, password: str) -> str:

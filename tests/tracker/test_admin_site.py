@@ -35,7 +35,7 @@ async def site(tmp_path, aiohttp_client, monkeypatch):
     clock = Clock(time.time())
     ctx = TrackerContext.open(Settings(data=tmp_path, clock=clock))
     ensure_admin(ctx)
-    app = build_app(ctx)
+    app = build_app(ctx, worker=False)  # jobs wait in the queue, where the tests look for them
     client = await aiohttp_client(app)
     login = await client.post("/api/login", json={"user": "admin", "password": ADMIN_PASSWORD})
     bearer = {"Authorization": f"Bearer {(await login.json())['access_token']}"}

@@ -75,6 +75,7 @@ class Build(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     notes: Mapped[str] = mapped_column(Text, default="")  # the admin's release notes
     launch: Mapped[str] = mapped_column(String(500), default="")  # empty: the game's launch command
+    news_status: Mapped[str] = mapped_column(String(500), default="")  # the Discord post: "", posted, or why not
 
 
 class Patch(Base):

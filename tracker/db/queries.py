@@ -49,6 +49,7 @@ class BuildRow:
     notes: str = ""
     launch: str = ""  # the command Play runs: the build's own, else the game's
     own_launch: bool = False  # whether `launch` is the build's own (False: the game's, or none)
+    news_status: str = ""  # its Discord post: "" (none was due), "posted", or why it was not
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -62,6 +63,7 @@ class BuildRow:
             "notes": self.notes,
             "launch": self.launch,
             "launch_from": "build" if self.own_launch else "game" if self.launch else "",
+            "news_status": self.news_status,
         }
 
 
@@ -238,7 +240,7 @@ def set_grant(session: Session, user: str, slug: str, granted: bool) -> None:
 
 def _build_row(slug: str, b: Build, game_launch: str = "") -> BuildRow:
     return BuildRow(slug, b.version, b.manifest_digest, b.total_size, b.file_count, b.chunk_count, b.stored_size,
-                    b.created_at, b.notes, b.launch or game_launch, bool(b.launch))
+                    b.created_at, b.notes, b.launch or game_launch, bool(b.launch), b.news_status)
 
 
 def list_games(session: Session, viewer: Viewer) -> list[GameRow]:
@@ -334,6 +336,13 @@ def add_build(
     except IntegrityError as exc:
         raise Conflict(f"{slug} {version} was pushed concurrently; run the push again") from exc
     return _build_row(slug, build, game.launch), True
+
+
+def record_news_status(session: Session, slug: str, version: str, status: str) -> None:
+    """How a build's Discord post went, for `mistpipe ls` (the build may be gone by then: nothing to record)."""
+    game_id = session.scalar(select(Game.id).where(Game.slug == slug))
+    session.execute(update(Build).where(Build.game_id == game_id, Build.version == version)
+                    .values(news_status=status[:500]))
 
 
 def build_manifest_bytes(session: Session, slug: str, version: str) -> bytes:
