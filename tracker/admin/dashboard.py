@@ -22,7 +22,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         admin_views.latest_builds(s)))
     day = charts.buckets(transfers, now, DAY, 24, "%H:00")
     week = charts.buckets(transfers, now, WEEK, 7, "%a %d")
-    store = await overview.store_figures(ctx)
+    store = await overview.store_figures(ctx, overview.DASHBOARD_MAX_AGE)
     jobs = await overview.jobs_now(ctx, 20)
     return aiohttp_jinja2.render_template("dashboard.html", request, {
         "counts": counts, "online": overview.online(request), "store": store, "jobs": jobs, "failed_week": failed,

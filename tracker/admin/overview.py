@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +51,20 @@ def classify(store: DirectoryChunkStore, manifests: set[str], patches: set[str])
     return figures
 
 
-async def store_figures(ctx: TrackerContext) -> StoreFigures:
+DASHBOARD_MAX_AGE = 60.0  # seconds the dashboard may show figures already worked out; the storage page counts anew
+_counted: dict[str, tuple[float, StoreFigures]] = {}  # store root -> (when, figures)
+
+
+async def store_figures(ctx: TrackerContext, max_age: float = 0.0) -> StoreFigures:
+    """The store by kind of object: counted now (a stat per object), or as counted within `max_age` seconds."""
+    key = str(ctx.store.root)
+    found = _counted.get(key)
+    if found is not None and time.monotonic() - found[0] < max_age:
+        return found[1]
     manifests, patches = await ctx.db.run(admin_views.known_objects)
-    return await asyncio.to_thread(classify, ctx.store, manifests, patches)
+    figures = await asyncio.to_thread(classify, ctx.store, manifests, patches)
+    _counted[key] = (time.monotonic(), figures)
+    return figures
 
 
 @dataclass(frozen=True)
