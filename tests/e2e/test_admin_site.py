@@ -151,6 +151,51 @@ def test_an_account_made_here_signs_in_with_mist(page, site: Server, tmp_path) -
     assert [g["slug"] for g in alice.json("mist", "ls")["games"]] == ["hollow"]
 
 
+def test_a_plain_user_is_refused_in_the_browser(browser, site: Server) -> None:
+    context = browser.new_context(base_url=site.url)
+    tab = context.new_page()
+    tab.goto("/admin/games")
+    tab.get_by_label("User name").fill("alice")
+    tab.get_by_label("Password").fill("alice-password")
+    tab.get_by_role("button", name="Sign in").click()
+    expect()(tab.get_by_role("alert")).to_contain_text("alice cannot use the admin site: the admin site is for admin accounts only")
+    tab.goto("/admin/games")  # no session was made
+    expect()(tab.get_by_role("button", name="Sign in")).to_be_visible()
+    context.close()
+
+
+def test_a_form_on_another_site_changes_nothing(page, site: Server) -> None:
+    """Another site's page posts to the admin site from the signed-in admin's browser (a CSRF attempt)."""
+    target = f"{site.url}/admin/games"
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = (f'<form method="post" action="{target}"><input name="slug" value="planted">'
+                    '<input name="title" value="Planted"><input name="csrf" value="guessed">'
+                    '<button>Win a prize</button></form>').encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.2", 0), Attacker)  # another origin: another address and port
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.2:{other.server_address[1]}/")
+        page.get_by_role("button", name="Win a prize").click()
+        page.wait_for_load_state()
+        assert "/admin/games/planted" not in page.url
+    finally:
+        other.shutdown()
+    page.goto("/admin/games/planted")
+    expect()(page.get_by_role("heading", name="Not found")).to_be_visible()  # nothing was created
+    page.goto("/admin/games")
+    expect()(page.get_by_role("heading", name="Games", exact=True)).to_be_visible()  # and the session lives on
+
+
 def test_an_invited_friend_picks_a_password_and_signs_in(page, browser, site: Server, tmp_path) -> None:
     page.goto("/admin/invitations")
     page.get_by_label("Their user name").fill("bob")
