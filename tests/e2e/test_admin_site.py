@@ -154,7 +154,7 @@ def test_an_account_made_here_signs_in_with_mist(page, site: Server, tmp_path) -
 def test_a_plain_user_is_refused_in_the_browser(browser, site: Server) -> None:
     context = browser.new_context(base_url=site.url)
     tab = context.new_page()
-    tab.goto("/admin/games")
+    tab.goto("/admin")
     tab.get_by_label("User name").fill("alice")
     tab.get_by_label("Password").fill("alice-password")
     tab.get_by_role("button", name="Sign in").click()
@@ -196,7 +196,7 @@ def test_a_form_on_another_site_changes_nothing(page, site: Server) -> None:
     expect()(page.get_by_role("heading", name="Games", exact=True)).to_be_visible()  # and the session lives on
 
 
-def test_an_invited_friend_picks_a_password_and_signs_in(page, browser, site: Server, tmp_path) -> None:
+def test_an_invited_friend_picks_a_password_and_signs_in(page, browser, site: Server, pusher: Person, tmp_path) -> None:
     page.goto("/admin/invitations")
     page.get_by_label("Their user name").fill("bob")
     page.get_by_role("button", name="Make the link").click()
@@ -221,6 +221,9 @@ def test_an_invited_friend_picks_a_password_and_signs_in(page, browser, site: Se
     assert "as expected" in said
     friend.goto(link)  # one time only
     expect()(friend.locator(".alert")).to_contain_text("was used already")
+    made = json.loads(pusher.run("mistpipe", "invite", "dave", "--days", "3", "--json").stdout)  # the same from a terminal
+    friend.goto(made["url"])
+    expect()(friend.get_by_role("heading", name="Welcome to Mist, dave")).to_be_visible()
     stranger.close()
 
 

@@ -56,6 +56,8 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path == "/admin":  # the address as people type it
+        raise web.HTTPPermanentRedirect("/admin/")
     if _is_public(handler):
         return await handler(request)
     try:
