@@ -284,6 +284,12 @@ def test_a_garbage_collection_frees_what_an_interrupted_push_left(page, pusher: 
     page.goto("/admin/storage")
     assert int(page.locator("#object-count").inner_text()) == before - leftover
     expect()(page.locator("#gc-would")).to_contain_text("would remove 0 objects")
+    page.get_by_role("button", name="Scrub now").click()
+    expect()(page.get_by_role("status")).to_contain_text("The scrub runs now")
+    page.goto("/admin/jobs")
+    expect()(page.locator("tr.job-row", has_text="scrub_store").first).to_contain_text("done", timeout=WAIT_MS)
+    page.goto("/admin/storage")
+    expect()(page.locator("#scrub-last")).to_contain_text(f"checked {before - leftover} objects, 0 damaged")
 
 
 def test_friends_downloads_show_where_their_bytes_came_from(page, site: Server, pusher: Person, tmp_path) -> None:
