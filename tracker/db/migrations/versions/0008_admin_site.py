@@ -1,6 +1,6 @@
 """The admin site's tables: the activity log, invitations, browser sessions and the worker's job log.
 
-Revision ID: 0008_admin_site
+Revision ID: 0008
 Revises: 0007
 """
 import sqlalchemy as sa
