@@ -34,7 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.browser import Daemon, chromium, eventually  # noqa: E402
+from tests.e2e.browser import chromium  # noqa: E402
+from tests.e2e.friend_app import Daemon, eventually  # noqa: E402
 from tests.e2e.conftest import ADMIN_PASSWORD, FRIEND_PASSWORD, Person, start_server  # noqa: E402
 
 MIB = 1024 * 1024

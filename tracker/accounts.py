@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tracker import auth
+from tracker.activity import note
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import queries
@@ -81,10 +82,13 @@ async def login(request: web.Request) -> web.Response:
     if user is None or not ok:
         ctx.throttle.failed(body["user"], address, ctx.now)
         request.app[COUNTERS].logins_failed.inc()
+        await note(ctx, "login_failed", body["user"], summary=f"refused from {address}")
         raise Unauthorized("wrong user name or password")
     ctx.throttle.succeeded(body["user"], address)
     if user.disabled:  # said only to someone who knows the password: a guesser learns nothing from it
+        await note(ctx, "login_failed", user.name, summary=f"the account is disabled; from {address}")
         raise disabled_error(user.name)
+    await note(ctx, "login", user.name, summary=f"signed in from {address}")
     if auth.needs_rehash(user.password_hash):
         rehashed = auth.hash_password(body["password"])
         await ctx.db.run(lambda s: queries.set_password_hash(s, user.name, rehashed))

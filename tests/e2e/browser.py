@@ -1,105 +1,28 @@
-"""Debian's Chromium driven by Playwright (its own browser download cannot work here), and the app's helpers:
-a daemon of a friend's MIST_HOME, the one-time address that opens it, and waiting for a condition."""
+"""Headless Debian Chromium driven by Playwright for Python (its own browser download cannot work here)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
-from tests.e2e.conftest import BIN, Person
+import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-T = TypeVar("T")
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
+def chromium() -> Iterator[object]:
+    """A Playwright Browser on Debian's chromium; the test is skipped, saying what to install, without it."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
         try:
             yield browser
         finally:
             browser.close()
-
-
-def eventually(check: Callable[[], T], what: str, timeout: float = 60.0, every: float = 0.1) -> T:
-    """Poll `check` until it returns something true; fail saying `what` did not happen within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f} s (last: {value!r})"
-        time.sleep(every)
-
-
-@dataclass
-class Daemon:
-    """A friend's `mist daemon`, and calls to its local API with the token from daemon.json."""
-
-    person: Person
-    process: subprocess.Popen
-    url: str
-    token: str
-
-    @classmethod
-    def start(cls, person: Person, env: dict[str, str] | None = None) -> "Daemon":
-        full = {**os.environ, "MIST_HOME": str(person.home), **(env or {})}
-        process = subprocess.Popen([BIN / "mist", "daemon", "--port", "0"], env=full, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        assert "local API at http://127.0.0.1:" in line, line
-        address = json.loads((person.home / "daemon.json").read_text())
-        return cls(person, process, address["url"], address["token"])
-
-    def call(self, path: str, method: str = "GET", body: object = None, headers: dict[str, str] | None = None,
-             token: bool = True) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        sent = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if token else {}),
-                **(headers or {})}
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if response.headers.get_content_type() == "application/json" else raw
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, raw
-
-    def one_time_url(self) -> str:
-        status, body = self.call("/api/app/open-address", "POST")
-        assert status == 200, body
-        return str(body["url"])
-
-    def stop(self) -> str:
-        """Stop it as a service manager would; its stderr."""
-        self.process.terminate()
-        assert self.process.wait(timeout=30) == 0
-        return self.process.stderr.read() if self.process.stderr else ""
-
-
-def make_art(folder: Path, title: str, colours: tuple[str, str]) -> Path:
-    """A header image like a store's (460x215, a gradient and the title), made by ImageMagick."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (title.lower().replace(" ", "-") + ".jpg")
-    subprocess.run(["convert", "-size", "460x215", f"gradient:{colours[0]}-{colours[1]}", "-font", "DejaVu-Sans-Bold",
-                    "-pointsize", "38", "-fill", "white", "-gravity", "southwest", "-annotate", "+24+24", title,
-                    str(path)], check=True, capture_output=True)
-    return path

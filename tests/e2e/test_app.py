@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import Daemon, chromium, eventually, make_art
+from tests.e2e.browser import chromium
+from tests.e2e.friend_app import Daemon, eventually, make_art
 from tests.e2e.conftest import BIN, FRIEND_PASSWORD, Person, Server
 from tests.e2e.gametree import MB, assert_same_tree, make_tree, next_version
 

@@ -1,13 +1,13 @@
 """News of published builds kept until each friend's daemon has heard it (the app's notifications).
 
-Revision ID: 0008_app_pending_news
-Revises: 0007
+Revision ID: 0009_app_pending_news
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_app_pending_news"
-down_revision = "0007"
+revision = "0009_app_pending_news"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
