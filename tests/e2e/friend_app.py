@@ -38,17 +38,24 @@ class Daemon:
     process: subprocess.Popen
     url: str
     token: str
+    log: Path
 
     @classmethod
     def start(cls, person: Person, env: dict[str, str] | None = None) -> "Daemon":
+        """Start it and wait until it listens; its stderr goes to daemon-stderr.txt beside MIST_HOME (a pipe
+        nobody reads would stop it once full)."""
         full = {**os.environ, "MIST_HOME": str(person.home), **(env or {})}
-        process = subprocess.Popen([BIN / "mist", "daemon", "--port", "0"], env=full, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        assert "local API at http://127.0.0.1:" in line, line
+        log = person.home.parent / f"{person.home.name}-daemon-stderr.txt"
+        with open(log, "ab") as sink:
+            process = subprocess.Popen([BIN / "mist", "daemon", "--port", "0"], env=full, stdout=subprocess.DEVNULL,
+                                       stderr=sink)
+        line = eventually(lambda: process.poll() is not None or next(
+            (t for t in log.read_text().splitlines() if "local API at http://127.0.0.1:" in t), None),
+            "the daemon to listen", 60)
+        assert process.poll() is None, log.read_text()
+        assert isinstance(line, str)
         address = json.loads((person.home / "daemon.json").read_text())
-        return cls(person, process, address["url"], address["token"])
+        return cls(person, process, address["url"], address["token"], log)
 
     def call(self, path: str, method: str = "GET", body: object = None, headers: dict[str, str] | None = None,
              token: bool = True) -> tuple[int, Any]:
@@ -75,8 +82,8 @@ class Daemon:
     def stop(self) -> str:
         """Stop it as a service manager would; its stderr."""
         self.process.terminate()
-        assert self.process.wait(timeout=30) == 0
-        return self.process.stderr.read() if self.process.stderr else ""
+        assert self.process.wait(timeout=30) == 0, self.log.read_text()[-3000:]
+        return self.log.read_text()
 
 
 def make_art(folder: Path, title: str, colours: tuple[str, str]) -> Path:
