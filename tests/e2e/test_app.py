@@ -385,8 +385,12 @@ def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_
         before = alice.call("/api/status")[1]["app_pages"]
         env = {**os.environ, "MIST_HOME": str(alice.person.home), "DISPLAY": f":{display}"}
         window = subprocess.Popen([BIN / "mist", "app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        eventually(lambda: alice.call("/api/status")[1]["app_pages"] > before or window.poll() is not None,
-                   "the window's page to open its live stream", 60)
+        try:
+            eventually(lambda: alice.call("/api/status")[1]["app_pages"] > before or window.poll() is not None,
+                       "the window's page to open its live stream", 120)
+        except AssertionError:
+            window.terminate()
+            raise AssertionError(f"no page from the window; it said: {window.communicate(timeout=30)}") from None
         assert window.poll() is None, window.communicate()
         picture = tmp_path / "window.png"
         eventually(lambda: _dark_library_on_screen(display, picture), "the library to be drawn", 30, every=0.5)
