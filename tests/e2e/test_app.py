@@ -376,24 +376,28 @@ def test_mist_app_without_a_display_says_so_and_opens_the_browser(alice: Daemon,
 def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_path: Path) -> None:
     """pywebview (GTK, WebKitGTK) under Xvfb: the window opens the one-time address, signs in by it, and the
     library renders (the page's live stream reaches the daemon, and the screen shows the app's dark library)."""
-    display = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
-    xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", "1100x760x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready, told = os.pipe()  # Xvfb picks a free display itself and writes its number once it listens
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(told), "-screen", "0", "1100x760x24", "-nolisten", "tcp"],
+                            pass_fds=(told,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(told)
     window = None
     try:
-        eventually(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), "Xvfb to listen")
+        with os.fdopen(ready) as answer:
+            display = int(answer.readline())
         before = alice.call("/api/status")[1]["app_pages"]
         env = {**os.environ, "MIST_HOME": str(alice.person.home), "DISPLAY": f":{display}"}
         window = subprocess.Popen([BIN / "mist", "app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            eventually(lambda: alice.call("/api/status")[1]["app_pages"] > before or window.poll() is not None,
-                       "the window's page to open its live stream", 120)
-        except AssertionError:
-            window.terminate()
-            raise AssertionError(f"no page from the window; it said: {window.communicate(timeout=30)}") from None
-        assert window.poll() is None, window.communicate()
         picture = tmp_path / "window.png"
-        eventually(lambda: _dark_library_on_screen(display, picture), "the library to be drawn", 30, every=0.5)
+        try:
+            eventually(lambda: window.poll() is not None or _dark_library_on_screen(display, picture),
+                       "the library to be drawn in the window", 120, every=0.5)
+            assert window.poll() is None
+            eventually(lambda: alice.call("/api/status")[1]["app_pages"] > before,
+                       "the window's page to open its live stream", 60)
+        except AssertionError as exc:
+            window.terminate()
+            raise AssertionError(f"{exc}; the screen is in {picture}; the window said: "
+                                 f"{window.communicate(timeout=30)}") from None
         if SCREENSHOTS:
             shutil.copy(picture, Path(SCREENSHOTS) / "window.png")
     finally:
