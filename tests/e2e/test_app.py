@@ -375,7 +375,9 @@ def test_mist_app_without_a_display_says_so_and_opens_the_browser(alice: Daemon,
 
 def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_path: Path) -> None:
     """pywebview (GTK, WebKitGTK) under Xvfb: the window opens the one-time address, signs in by it, and the
-    library renders (the page's live stream reaches the daemon, and the screen shows the app's dark library)."""
+    library renders: the screen, compared loosely, shows the app's dark library with its cards and top bar.
+    (Counting the daemon's open event streams instead races with streams of closed pages it has not yet
+    noticed.)"""
     ready, told = os.pipe()  # Xvfb picks a free display itself and writes its number once it listens
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(told), "-screen", "0", "1100x760x24", "-nolisten", "tcp"],
                             pass_fds=(told,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -384,7 +386,6 @@ def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_
     try:
         with os.fdopen(ready) as answer:
             display = int(answer.readline())
-        before = alice.call("/api/status")[1]["app_pages"]
         env = {**os.environ, "MIST_HOME": str(alice.person.home), "DISPLAY": f":{display}"}
         window = subprocess.Popen([BIN / "mist", "app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         picture = tmp_path / "window.png"
@@ -392,8 +393,6 @@ def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_
             eventually(lambda: window.poll() is not None or _dark_library_on_screen(display, picture),
                        "the library to be drawn in the window", 120, every=0.5)
             assert window.poll() is None
-            eventually(lambda: alice.call("/api/status")[1]["app_pages"] > before,
-                       "the window's page to open its live stream", 60)
         except AssertionError as exc:
             window.terminate()
             raise AssertionError(f"{exc}; the screen is in {picture}; the window said: "
