@@ -21,7 +21,7 @@ from client.errors import ServerRefused
 from client.progress import Progress
 from mistpipe.maintenance import wait_for_job
 from mistpipe.scan import BuildFolderError, scan
-from shared import compression, pack
+from shared import compression, pack, rawfile
 from shared.manifest import VERSION_RE, Manifest
 
 UPLOAD_BATCH = 8 * 1024 * 1024
@@ -56,9 +56,9 @@ def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int
 
 def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
     path, offset, size = location
-    fd = os.open(path, os.O_RDONLY)
+    fd = rawfile.open_fd(path, os.O_RDONLY)
     try:
-        data = os.pread(fd, size, offset)
+        data = rawfile.pread(fd, size, offset)
     finally:
         os.close(fd)
     return compression.compress(data, level)
