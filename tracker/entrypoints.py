@@ -1,0 +1,44 @@
+"""The server's commands, which a friend's install (`pip install mist`, without the `server` extra) also has.
+
+The scripts come with every install of the distribution, but the services need
+the `server` extra's libraries; without them a command says so and how to get
+them instead of ending in an ImportError's traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SERVER_ONLY = {"sqlalchemy", "alembic", "argon2", "jwt", "huey", "prometheus_client", "psycopg", "redis", "jinja2"}
+
+
+def _run(command: str, module: str) -> None:
+    try:
+        main = importlib.import_module(module).main
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in SERVER_ONLY:
+            raise
+        sys.exit(f"Error: {command} is part of Mist's server, and this install is the client alone ({exc.name} is "
+                 "missing); install the server with: pip install 'mist[server]' (from the source: pip install '.[server]')")
+    main()
+
+
+def mist_server() -> None:
+    _run("mist-server", "tracker.embedded")
+
+
+def mist_tracker() -> None:
+    _run("mist-tracker", "tracker.main")
+
+
+def mist_seeder() -> None:
+    _run("mist-seeder", "seeder.main")
+
+
+def mist_worker() -> None:
+    _run("mist-worker", "tracker.worker")
+
+
+def mist_admin() -> None:
+    _run("mist-admin", "tracker.admin_cli")
