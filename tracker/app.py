@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import accounts, announce, builds, catalog, health, maintenance, observability, peers_admin, swarm, updates
+from tracker import (accounts, announce, builds, catalog, get_page, health, maintenance, observability, peers_admin, swarm,
+                     updates)
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
@@ -31,4 +32,5 @@ def make_app(ctx: TrackerContext) -> web.Application:
     app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
                    + swarm.routes() + peers_admin.routes())
     app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending})])
+    get_page.setup(app)
     return app
