@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import click
 
-from client import credentials, sharing_settings
+from client import credentials, games_folder, sharing_settings
 from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
 from client.api import local_call, local_lines
 from client.commandline import do_login, emit, run, session
@@ -139,13 +139,14 @@ def ls(as_json: bool) -> None:
 
 @main.command()
 @click.argument("game")
-@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path), help="Folder to install into.")
+@click.option("--dir", "directory", default=None, type=click.Path(path_type=Path),
+              help="Folder to install into.  [default: a folder for the game under Mist's data folder]")
 @click.option("--version", "version", default=None, help="Version to install (default: the newest).")
 @click.option("--overwrite", is_flag=True, help="Replace files in the folder that are not from this game.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def install(game: str, directory: Path, version: str | None, overwrite: bool, as_json: bool) -> None:
+def install(game: str, directory: Path | None, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    folder = directory.expanduser().resolve()
+    folder = (directory or games_folder.default_folder(game)).expanduser().resolve()
     body = {"op": "install", "game": game, "dir": str(folder), "version": version, "overwrite": overwrite}
     _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)), "Installed")
 

@@ -22,6 +22,8 @@ from tests.e2e.gametree import MB, assert_same_tree, make_tree
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "huey", "redis", "jwt", "argon2", "prometheus_client", "jinja2")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
 WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
@@ -55,6 +57,31 @@ def test_the_page_names_this_tracker_its_key_and_the_command_for_the_visitors_pl
     assert 'href="/get?os=windows" aria-current="page"' in page
     mac = get(f"{server.url}/get?os=macos", {"User-Agent": WINDOWS})
     assert "brew install pipx" in mac and 'href="/get?os=macos" aria-current="page"' in mac
+
+
+def test_in_a_real_browser_the_page_detects_linux_and_the_keyboard_reaches_the_other_platforms(server: Server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS)
+        try:
+            tab = browser.new_page()
+            problems: list[str] = []
+            tab.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            tab.goto(f"{server.url}/get")
+            assert tab.get_by_role("link", name="Linux").get_attribute("aria-current") == "page"
+            assert "sudo apt install pipx" in tab.inner_text("main")
+            assert tab.locator("link[rel=stylesheet]").count() == 1
+            assert tab.evaluate("getComputedStyle(document.querySelector('.command')).fontFamily").startswith("ui-monospace")
+            for _ in range(2):  # the tabs come first: Windows, then macOS
+                tab.keyboard.press("Tab")
+            assert tab.evaluate("document.activeElement.textContent") == "macOS"
+            tab.keyboard.press("Enter")
+            tab.wait_for_url("**/get?os=macos")
+            assert "brew install pipx" in tab.inner_text("main")
+            assert problems == []  # the strict Content-Security-Policy blocked nothing the page needs
+        finally:
+            browser.close()
 
 
 def test_a_bundle_the_admin_drops_in_is_offered_to_its_platform_only(server: Server) -> None:
@@ -109,3 +136,14 @@ def test_pip_install_of_the_source_is_the_client_alone() -> None:
     names = {item["metadata"]["name"].lower().replace("_", "-") for item in json.loads(report.stdout)["install"]}
     assert {"aiortc", "keyring", "platformdirs", "mist"} <= names
     assert not names & {"sqlalchemy", "alembic", "psycopg", "huey", "redis", "pyjwt", "argon2-cffi", "jinja2"}, names
+
+
+def test_without_dir_a_game_goes_to_the_default_games_folder(server: Server, admin: Person, friend: Person,
+                                                              tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "build", seed=152, small_files=3, large=())
+    admin.run("mistpipe", "new-game", "nul", "--title", "A name Windows refuses as a folder")
+    admin.run("mistpipe", "push", "nul", str(tree), "--version", "1")
+    friend.run("mist", "install", "nul")
+    where = friend.json("mist", "ls")["games"]
+    assert [g["installed"]["dir"] for g in where if g["slug"] == "nul"] == [str(friend.home / "games" / "nul-game")]
+    assert_same_tree(tree, friend.home / "games" / "nul-game")
