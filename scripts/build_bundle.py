@@ -26,6 +26,7 @@ OS_NAMES = {"win32": "windows", "darwin": "macos", "linux": "linux"}
 # Loaded by name at run time, so PyInstaller's import scan cannot see them: keyring's backends come through
 # entry points (their metadata must travel too), and aiortc's codecs through PyAV.
 HIDDEN = ["--collect-submodules", "keyring.backends", "--copy-metadata", "keyring", "--collect-submodules", "aiortc",
+          "--collect-submodules", "pyfastcdc",  # its Cython build is imported in a try, with a slow fallback
           "--collect-submodules", "client", "--collect-submodules", "shared"]
 
 

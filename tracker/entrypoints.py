@@ -11,11 +11,13 @@ import importlib
 import sys
 
 SERVER_ONLY = {"sqlalchemy", "alembic", "argon2", "jwt", "huey", "prometheus_client", "psycopg", "redis", "jinja2"}
+COMMANDS = {"mist-server": "tracker.embedded", "mist-tracker": "tracker.main", "mist-seeder": "seeder.main",
+            "mist-worker": "tracker.worker", "mist-admin": "tracker.admin_cli"}  # each module's `main` is the command
 
 
-def _run(command: str, module: str) -> None:
+def _run(command: str) -> None:
     try:
-        main = importlib.import_module(module).main
+        main = importlib.import_module(COMMANDS[command]).main
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in SERVER_ONLY:
             raise
@@ -25,20 +27,20 @@ def _run(command: str, module: str) -> None:
 
 
 def mist_server() -> None:
-    _run("mist-server", "tracker.embedded")
+    _run("mist-server")
 
 
 def mist_tracker() -> None:
-    _run("mist-tracker", "tracker.main")
+    _run("mist-tracker")
 
 
 def mist_seeder() -> None:
-    _run("mist-seeder", "seeder.main")
+    _run("mist-seeder")
 
 
 def mist_worker() -> None:
-    _run("mist-worker", "tracker.worker")
+    _run("mist-worker")
 
 
 def mist_admin() -> None:
-    _run("mist-admin", "tracker.admin_cli")
+    _run("mist-admin")
