@@ -136,13 +136,16 @@ class Api:
     """
 
     def __init__(self, creds: Credentials, on_refresh: Callable[[Credentials], object], connections: int = 8,
-                 on_key_change: Callable[[str], object] = lambda notice: None) -> None:
+                 on_key_change: Callable[[str], object] = lambda notice: None, tool: str = "mist") -> None:
+        """`tool` names the command the person runs (mist, mistpipe), so advice in errors names it too."""
         self.creds = creds
+        self.tool = tool
         self._on_refresh = on_refresh
         self.on_key_change = on_key_change
         self._following = asyncio.Lock()
         self._http = aiohttp.ClientSession(
-            timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
+            timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+            headers={"User-Agent": f"{tool} (Mist)"},
         )
 
     def __repr__(self) -> str:
@@ -165,8 +168,7 @@ class Api:
                 f"{self.creds.url}/api/refresh", json={"refresh_token": self.creds.refresh_token}
             ) as response:
                 if response.status != 200:
-                    error = await _error(response)
-                    raise ServerRefused(error.status, f"{error}; run `login` again")
+                    raise self.advise(await _error(response))
                 body = await response.json()
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
@@ -178,6 +180,23 @@ class Api:
         self.creds.access_expires = time.time() + body["expires_in"]
         self.creds.refresh_token = body["refresh_token"]
         self._on_refresh(self.creds)
+
+    def advise(self, error: ServerRefused) -> ServerRefused:
+        """The tracker's refusal with what to do next, in this tool's words (the tracker does not know the tool)."""
+        detail = error.detail if isinstance(error.detail, dict) else {}
+        missing, game = detail.get("missing"), detail.get("game")
+        advice = ""
+        if error.status == 401:
+            advice = f"run `{self.tool} login {self.creds.url} --user {self.creds.user}` again"
+        elif missing == "game":
+            advice = f"`{self.tool} ls` lists the games you can see"
+        elif missing == "version" and isinstance(game, str):
+            advice = f"`{self.tool} ls {game}` lists its versions"
+        elif missing == "user":
+            advice = "`mistpipe user ls` lists the accounts"
+        if not advice:
+            return error
+        return ServerRefused(error.status, f"{error}; {advice}", error.detail)
 
     async def follow_key(self) -> bool:
         """Re-pin the tracker's current key if signed hand-overs lead to it from ours; True if the key moved.
@@ -241,7 +260,7 @@ class Api:
         try:
             async with self._http.request(method, url, headers=headers, **kwargs) as response:
                 if response.status >= 400:
-                    raise await _error(response)
+                    raise self.advise(await _error(response))
                 return response.status, await response.read(), dict(response.headers)
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
@@ -250,6 +269,16 @@ class Api:
         """A JSON API call to the tracker."""
         _, body, _ = await self._send(method, path, **kwargs)
         return json.loads(body)
+
+    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "") -> Any:
+        """Commit a pushed build: its canonical manifest, with the admin's release notes and launch command."""
+        form = aiohttp.FormData()
+        form.add_field("manifest", manifest, content_type="application/json", filename="manifest.json")
+        if notes:
+            form.add_field("notes", notes.encode(), content_type="text/plain; charset=utf-8", filename="notes.txt")
+        if launch:
+            form.add_field("launch", launch.encode(), content_type="text/plain; charset=utf-8", filename="launch.txt")
+        return await self.call("POST", f"/api/games/{game}/builds", data=form)
 
     async def socket(self, path: str) -> Socket:
         """Open a WebSocket to the tracker with this login."""

@@ -10,18 +10,20 @@ from typing import TypeVar
 
 import click
 
-from client import credentials, games_folder, sharing_settings
+from client import credentials, sharing_settings
 from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
 from client.api import local_call, local_lines
-from client.commandline import do_login, emit, run, session
+from client.commandline import confirm_or_refuse, do_login, emit, run, session, tool_version
 from client.daemon_address import read_address
-from client.errors import DownloadFailed, ServerRefused
+from client.errors import DownloadFailed, NotConfirmed, ServerRefused, TrackerUnavailable
+from client.games_folder import folder_name, games_folder, set_games_folder
 from client.home import mist_home
 from client.installer import Installer, Outcome
-from client.plan import PATCH
+from client.plan import PATCH, estimate_download
 from client.progress import for_output, human
 from client.state import State
 from shared.errors import MistError
+from shared.wording import count
 
 TOOL = "mist"
 T = TypeVar("T")
@@ -42,11 +44,18 @@ def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) 
 
 def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Installer], Awaitable[Outcome]]) -> Outcome:
     """Install or update through the running daemon (its friends are connected already), or with a peer
-    session of this command's own when no daemon runs."""
+    session of this command's own when no daemon runs. An update that would remove most of the install is
+    confirmed first: --yes, or a person answering at the terminal."""
     home = mist_home()
     address = read_address(home)
+    yes = bool(body.get("yes"))
     if address is not None:
-        return run(lambda: _through_daemon(address.url, address.token, body, as_json))
+        try:
+            return run(lambda: _through_daemon(address.url, address.token, body, as_json))
+        except _Unconfirmed as exc:
+            if not confirm_or_refuse(exc.why, yes, "Go ahead?"):
+                raise click.ClickException(str(NotConfirmed(exc.why))) from None
+            return run(lambda: _through_daemon(address.url, address.token, {**body, "yes": True}, as_json))
     settings = load_settings(home)
     from client.swarm import peer_session  # here: only downloads need the swarm (and most commands not)
 
@@ -55,11 +64,21 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
         try:
             async with session(TOOL) as api, peer_session(api, settings.max_peers, caps_now(settings)[1]) as peers:
                 with for_output(as_json) as progress:
-                    return await action(Installer(api, state, progress, peers))
+                    installer = Installer(api, state, progress, peers,
+                                          confirm=lambda why: confirm_or_refuse(why, yes, "Go ahead?"))
+                    return await action(installer)
         finally:
             state.close()
 
     return run(go)
+
+
+class _Unconfirmed(MistError):
+    """The daemon stopped an update that removes most of an install; this terminal may say yes."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 async def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
@@ -75,24 +94,36 @@ async def _through_daemon(url: str, token: str, body: Mapping[str, object], as_j
             elif "result" in item:
                 return Outcome(**item["result"])
             elif "error" in item:
+                if "confirm" in item:
+                    raise _Unconfirmed(str(item["confirm"]))
                 if "status" in item:
                     raise ServerRefused(int(item["status"]), str(item["error"]))
                 raise MistError(str(item["error"]))
     raise DownloadFailed("the mist daemon stopped before it finished; run the same command again to resume")
 
 
-def _report(as_json: bool, outcome: Outcome, verb: str) -> None:
-    via = ", ".join(f"{outcome.files_by_source[kind]} file(s) by {kind}" for kind in ("patch", "rdiff") if outcome.files_by_source[kind])
+_VERBS = {"install": "Installed", "update": "Updated", "downgrade": "Downgraded", "reinstall": "Repaired"}
+
+
+def _report(as_json: bool, outcome: Outcome) -> None:
+    if outcome.change == "current":
+        emit(as_json, outcome.to_json(), f"{outcome.game} {outcome.version} is already up to date; nothing to download.")
+        return
+    via = ", ".join(f"{count(outcome.files_by_source[kind], 'file')} by {kind}" for kind in ("patch", "rdiff")
+                    if outcome.files_by_source[kind])
     if outcome.bytes_from_peers:
-        via = ", ".join(filter(None, [f"{human(outcome.bytes_from_peers)} from {outcome.peers_used} friend(s)", via]))
+        via = ", ".join(filter(None, [f"{human(outcome.bytes_from_peers)} from {count(outcome.peers_used, 'friend')}", via]))
+    what = f"{outcome.game} {outcome.version}"
+    if outcome.change in ("update", "downgrade") and outcome.previous_version != outcome.version:
+        what = f"{outcome.game} from {outcome.previous_version} to {outcome.version}"
     emit(as_json, outcome.to_json(),
-         f"{verb} {outcome.game} {outcome.version} in {outcome.seconds:.1f}s: downloaded {human(outcome.bytes_downloaded)}"
-         f"{f' ({via})' if via else ''}, "
-         f"wrote {human(outcome.bytes_written)}, reused {human(outcome.bytes_reused)} from disk, "
-         f"{outcome.files_unchanged} files untouched.")
+         f"{_VERBS.get(outcome.change, 'Updated')} {what} in {outcome.seconds:.1f}s: downloaded "
+         f"{human(outcome.bytes_downloaded)}{f' ({via})' if via else ''}, wrote {human(outcome.bytes_written)}, "
+         f"reused {human(outcome.bytes_reused)} from disk, {count(outcome.files_unchanged, 'file')} untouched.")
 
 
 @click.group()
+@click.version_option(tool_version(), prog_name=TOOL, message="%(prog)s %(version)s")
 def main() -> None:
     """Mist: install and update your friends' games."""
 
@@ -114,18 +145,30 @@ def logout() -> None:
 
 
 @main.command("ls")
+@click.argument("game", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def ls(as_json: bool) -> None:
-    """List the games you can install, with the version installed here."""
+def ls(game: str | None, as_json: bool) -> None:
+    """List the games you can install, with the version installed here; or GAME's versions and release notes.
+
+    With the tracker out of reach, it lists what is installed here and says so.
+    """
 
     async def go() -> dict:
         async with session(TOOL) as api:
+            if game:
+                return {"games": [await api.call("GET", f"/api/games/{game}")]}
             return await api.call("GET", "/api/games")
 
-    listing = run(go)
     state = State(mist_home())
     installed = state.installed_versions()
     state.close()
+    try:
+        listing = run(go)
+    except click.ClickException as exc:
+        if not isinstance(exc.__cause__, TrackerUnavailable):
+            raise
+        _offline_ls(as_json, installed, game, str(exc.__cause__))
+        return
     lines = []
     for g in listing["games"]:
         here = installed.get(g["slug"])
@@ -134,42 +177,61 @@ def ls(as_json: bool) -> None:
         size = f"{human(latest['total_size'])}" if latest else "no builds"
         status = f"installed {here[0]} in {here[1]}" if here else "not installed"
         lines.append(f"{g['slug']:<20} {g['title']:<30} latest {g['latest'] or '-':<10} {size:>10}  {status}")
+        if game:
+            for b in reversed(g["builds"]):
+                mark = "  (installed here)" if here and here[0] == b["version"] else ""
+                lines.append(f"  {b['version']:<12} {human(b['total_size']):>10}  {b['created_at'][:10]}{mark}")
+                lines += [f"      {line}" for line in b.get("notes", "").splitlines()]
     emit(as_json, listing, "\n".join(lines) or "No games yet.")
+
+
+def _offline_ls(as_json: bool, installed: Mapping[str, tuple[str, Path]], game: str | None, why: str) -> None:
+    """`mist ls` from the install database alone, when the tracker cannot be reached."""
+    here = [(slug, version, folder) for slug, (version, folder) in sorted(installed.items()) if game in (None, slug)]
+    games = [{"slug": slug, "installed": {"version": version, "dir": str(folder)}} for slug, version, folder in here]
+    lines = [f"The tracker is out of reach ({why}); installed here:"]
+    lines += [f"{slug:<20} installed {version} in {folder}" for slug, version, folder in here]
+    if not games:
+        lines.append("  nothing")
+    emit(as_json, {"games": games, "offline": True, "error": why}, "\n".join(lines))
 
 
 @main.command()
 @click.argument("game")
 @click.option("--dir", "directory", default=None, type=click.Path(path_type=Path),
-              help="Folder to install into.  [default: a folder for the game under Mist's data folder]")
+              help="Folder to install into.  [default: GAME in your games folder, see `mist settings`]")
 @click.option("--version", "version", default=None, help="Version to install (default: the newest).")
 @click.option("--overwrite", is_flag=True, help="Replace files in the folder that are not from this game.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def install(game: str, directory: Path | None, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    folder = (directory or games_folder.default_folder(game)).expanduser().resolve()
+    folder = (directory or games_folder(mist_home()) / folder_name(game)).expanduser().resolve()
     body = {"op": "install", "game": game, "dir": str(folder), "version": version, "overwrite": overwrite}
-    _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)), "Installed")
+    _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)))
 
 
 @main.command()
 @click.argument("game")
-@click.option("--to", "to", default=None, help="Version to move to, older or newer (default: the newest).")
+@click.option("--to", "--version", "to", default=None, help="Version to move to, older or newer (default: the newest).")
 @click.option("--dry-run", is_flag=True, help="Show what would change and stop.")
 @click.option("--overwrite", is_flag=True, help="Replace files in the folder that are not from this game.")
+@click.option("--yes", is_flag=True, help="Go ahead even if the new version removes most of the installed files.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def update(game: str, to: str | None, dry_run: bool, overwrite: bool, as_json: bool) -> None:
+def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool, as_json: bool) -> None:
     """Move an installed GAME to another version, writing only the files that change."""
     if not dry_run:
-        body = {"op": "update", "game": game, "to": to, "overwrite": overwrite}
-        _report(as_json, _converge(as_json, body, lambda i: i.converge(game, to, overwrite)), "Updated")
+        body = {"op": "update", "game": game, "to": to, "overwrite": overwrite, "yes": yes}
+        _report(as_json, _converge(as_json, body, lambda i: i.converge(game, to, overwrite)))
         return
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, tuple):
         plan, routes = result
-        planned = routes.bytes_by_source()
-        lines = [f"{plan.target.game} {plan.target.version}: would write {len(plan.write)} files "
+        planned = estimate_download(plan, routes)
+        lines = [f"{plan.target.game} {plan.target.version}: would write {count(len(plan.write), 'file')} "
                  f"({human(plan.bytes_to_write)}), download about {human(sum(planned.values()))} "
-                 f"({human(planned[PATCH])} as patches), remove {len(plan.delete)}, leave {len(plan.unchanged)} untouched"]
+                 f"({human(planned[PATCH])} as patches), reuse {human(plan.bytes_local)} from disk, need "
+                 f"{human(plan.peak_extra_disk)} extra disk until the swap, remove {len(plan.delete)}, leave "
+                 f"{len(plan.unchanged)} untouched"]
         files = []
         for f in plan.write:
             route = routes.get(f.path)
@@ -179,14 +241,17 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, as_json: b
             files.append({"path": f.path, "source": route.source if route.bytes or route.source == PATCH else "local",
                           "bytes": route.bytes, "chunk_bytes": route.chunk_bytes})
         lines += [f"  remove {p}" for p in plan.delete]
+        lines += [f"  link   {e.path} -> {e.target}" for e in plan.links]
         if routes.coming:
-            lines.append(f"  smaller patches are being made for {len(routes.coming)} file(s); updating later moves less")
+            lines.append(f"  smaller patches are being made for {count(len(routes.coming), 'file')}; "
+                         "updating later moves less")
         emit(as_json, {"game": game, "version": plan.target.version, "dry_run": True,
                        "plan": {**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
-                       "write": [f.path for f in plan.write], "files": files, "delete": list(plan.delete)},
+                       "write": [f.path for f in plan.write], "files": files, "delete": list(plan.delete),
+                       "links": [{"path": e.path, "target": e.target} for e in plan.links]},
              "\n".join(lines))
         return
-    _report(as_json, result, "Updated")
+    _report(as_json, result)
 
 
 @main.command()
@@ -201,7 +266,7 @@ def verify(game: str, repair: bool, as_json: bool) -> None:
         obj["repaired"] = outcome.to_json()
     text = f"{game} {report.version}: all files intact." if report.ok else (
         f"{game} {report.version}: {len(report.files_bad)} damaged or missing: " + ", ".join(report.files_bad[:10])
-        + (" (repaired)" if outcome else "; run `mist verify --repair`"))
+        + (" (repaired)" if outcome else f"; `mist verify {game} --repair` fixes them"))
     emit(as_json, obj, text)
     if not report.ok and not outcome:
         raise SystemExit(1)
@@ -211,9 +276,30 @@ def verify(game: str, repair: bool, as_json: bool) -> None:
 @click.argument("game")
 def uninstall(game: str) -> None:
     """Remove an installed GAME's files (your own files in its folder are left alone)."""
-    removed = _with_installer(True, lambda i: i.uninstall(game))
-    click.echo(f"Uninstalled {game} from {removed.dir}.")
+    removed, kept = _with_installer(True, lambda i: i.uninstall(game))
+    left = (f" Left {count(len(kept), 'file')} you changed: " + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else "")
+            + ".") if kept else ""
+    click.echo(f"Uninstalled {game} from {removed.dir}.{left}")
     _poke_daemon()
+
+
+@main.command()
+@click.option("--games-folder", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where `mist install` puts a game when --dir is not given (each in a folder of its name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def settings(games_folder: Path | None, as_json: bool) -> None:
+    """Show or change this client's settings (sharing has its own command: `mist share`)."""
+    home = mist_home()
+    try:
+        folder = set_games_folder(home, games_folder) if games_folder is not None else _games_folder_of(home)
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    emit(as_json, {"games_folder": str(folder), "home": str(home)},
+         f"Games folder: {folder} (new installs go into a folder per game there)\nClient data: {home}")
+
+
+def _games_folder_of(home: Path) -> Path:
+    return games_folder(home)
 
 
 def _poke_daemon() -> None:
@@ -273,11 +359,11 @@ def status(as_json: bool) -> None:
     info.setdefault("news", [])  # a daemon started before the mist that knows news
     lines = [f"mist daemon running (pid {info['pid']}), "
              + ("connected to the tracker" if info["connected"] else f"not connected to the tracker ({info['tracker_error']})"),
-             f"Sharing {'on' if settings.enabled else 'off'}: {len(info['builds_shared'])} build(s); upload cap now "
-             f"{sharing_settings.format_rate(info['upload_cap_now'])}, download cap now "
+             f"Sharing {'on' if settings.enabled else 'off'}: {count(len(info['builds_shared']), 'build')}; upload cap "
+             f"now {sharing_settings.format_rate(info['upload_cap_now'])}, download cap now "
              f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
-             f"{len(info['peers'])} friend(s) connected" + (":" if info["peers"] else ".")]
-    lines += [f"  {p['user']:<16} {p['game']:<20} {p['chunks']} chunk(s), {human(p['bytes'])}" for p in info["peers"]]
+             f"{count(len(info['peers']), 'friend')} connected" + (":" if info["peers"] else ".")]
+    lines += [f"  {p['user']:<16} {p['game']:<20} {count(p['chunks'], 'chunk')}, {human(p['bytes'])}" for p in info["peers"]]
     if info["news"]:
         lines.append("News:")
         lines += [f"  {time.strftime('%H:%M', time.localtime(n['at']))}  {n['text']}" for n in reversed(info["news"])]

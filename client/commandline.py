@@ -32,6 +32,62 @@ def read_password(prompt: str = "Password") -> str:
     return getpass.getpass(f"{prompt}: ")
 
 
+def read_new_password(prompt: str) -> str:
+    """A password being set: MIST_PASSWORD, else asked twice in a terminal (a typo would lock the account out)."""
+    password = read_password(prompt)
+    if os.environ.get("MIST_PASSWORD"):
+        return password
+    if getpass.getpass("The same again: ") != password:
+        raise click.ClickException("the two passwords differ; nothing was changed, run the command again")
+    return password
+
+
+def confirm_or_refuse(why: str, yes: bool, question: str) -> bool:
+    """Whether to go on with something that drops most of a game: --yes, or a person in a terminal who says so."""
+    if yes:
+        return True
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    return click.confirm(f"{why}.\n{question}", default=False, err=True)
+
+
+def tool_version() -> str:
+    """The installed Mist's version, for `--version`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mist")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+_LOCAL_HOSTS = ("localhost", "127.", "10.", "192.168.", "[::1]", "[fd", "[fe80")
+
+
+def tracker_url(given: str) -> tuple[str, str]:
+    """The tracker's address from what a person typed, and a note when it was changed.
+
+    A tracker's address is its origin: a path (`/admin`, `/get`) is dropped. Without a scheme, a local or LAN
+    address means http and any other name https, which is how a tracker is published (docs: Host it for friends).
+    """
+    text = given.strip()
+    note = ""
+    if "://" not in text:
+        host = text.split("/")[0].lower()
+        private = host.startswith(_LOCAL_HOSTS) or (host.startswith("172.") and host[4:6].isdigit()
+                                                     and 16 <= int(host[4:6]) <= 31)
+        text = ("http://" if private or "." not in host.split(":")[0] else "https://") + text
+        note = f"(no scheme given: using {text.split('://')[0]})"
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        raise click.ClickException(f"{given!r} is not a tracker address; give one like https://mist.example.org "
+                                   "or http://192.168.1.20:8700")
+    origin = f"{scheme.lower()}://{rest.split('/')[0]}"
+    if rest.rstrip("/") != rest.split("/")[0]:
+        note = f"(a tracker's address is its origin: using {origin})"
+    return origin, note
+
+
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run the command's coroutine; a Mist error becomes one line on stderr and exit code 1."""
     try:
@@ -79,10 +135,20 @@ def _first_mist_error(group: BaseExceptionGroup) -> MistError | OSError | None:
     return None
 
 
-def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = None) -> str:
-    """Log in and pin the tracker's key; with `expected_fingerprint` (given by the admin out of band), only that key."""
+def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = None, admin_only: bool = False) -> str:
+    """Log in and pin the tracker's key; with `expected_fingerprint` (given by the admin out of band), only that key.
+
+    `admin_only` (mistpipe): a friend's account is refused before anything is saved, since every admin
+    command would refuse it afterwards.
+    """
+    url, note = tracker_url(url)
+    if note:
+        click.echo(note, err=True)
     password = read_password(f"Password for {user} at {url}")
-    creds = run(lambda: api_login(url.rstrip("/"), user, password))
+    creds = run(lambda: api_login(url, user, password))
+    if admin_only and creds.scope != "admin":
+        raise click.ClickException(f"{creds.user} is not an admin account, and {tool} is the admin's tool; nothing "
+                                   f"was saved. Friends use `mist login {url} --user {creds.user}`")
     served = fingerprint(creds.public_key)
     if expected_fingerprint is not None and _bare(expected_fingerprint) != _bare(served):
         raise click.ClickException(
@@ -103,7 +169,7 @@ def session(tool: str) -> Api:
     home = mist_home()
     creds = credentials.load(home, tool)
     return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c),
-               on_key_change=lambda notice: click.echo(notice, err=True))
+               on_key_change=lambda notice: click.echo(notice, err=True), tool=tool)
 
 
 def emit(as_json: bool, obj: dict[str, Any], text: str) -> None:

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from client import peerlink, process, sharing_settings
 from client.api import Api
-from client.errors import ServerRefused
+from client.errors import NotConfirmed, ServerRefused
 from client.installer import Installer
 from client.news import Feed, News
 from client.peerwire import DEFAULT_WINDOW
@@ -57,7 +57,8 @@ class Daemon:
         upload, download = caps_now(self.settings)
         self.uploads = Uploads(TokenBucket(upload, CAP_BURST))
         self.download = TokenBucket(download, CAP_BURST)
-        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear)
+        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear,
+                                     on_sessions_ended=self.uploads.end)
         self.news = Feed()
         self.token = secrets.token_urlsafe(24)
         self.busy = asyncio.Lock()  # one install or update at a time, like the CLI's folder lock
@@ -204,7 +205,8 @@ async def _run(request: web.Request) -> web.StreamResponse:
         async with daemon.busy:
             daemon.running = progress
             try:
-                installer = Installer(daemon.api, daemon.state, progress, daemon.peers())
+                yes = bool(body.get("yes"))
+                installer = Installer(daemon.api, daemon.state, progress, daemon.peers(), confirm=lambda why: yes)
                 if body.get("op") == "install":
                     outcome = await installer.install(body["game"], Path(body["dir"]), body.get("version"), bool(body.get("overwrite")))
                 elif body.get("op") == "update":
@@ -214,6 +216,8 @@ async def _run(request: web.Request) -> web.StreamResponse:
             finally:
                 daemon.running = None
         progress.put({"result": outcome.to_json()})
+    except NotConfirmed as exc:
+        progress.put({"error": str(exc), "confirm": exc.why})  # the CLI may ask its person, and send "yes"
     except ServerRefused as exc:
         progress.put({"error": str(exc), "status": exc.status})
     except (MistError, OSError) as exc:

@@ -6,6 +6,7 @@
     ├── ServerRefused        the server answered with an error (status, message)
     ├── NotEnoughSpace       the update does not fit on the disk
     ├── InstallError         the install directory is unusable or the build is unknown here
+    ├── NotConfirmed         an update would remove most of an install and no one said yes
     └── DownloadFailed       the seeder did not deliver a chunk intact after retries
 """
 
@@ -39,6 +40,14 @@ class NotEnoughSpace(ClientError):
 
 class InstallError(ClientError):
     pass
+
+
+class NotConfirmed(ClientError):
+    """An update would remove most of an install; `why` says what, for a prompt or the app's dialog."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"{why}. Nothing was changed; if that is what you want, run again with --yes")
+        self.why = why
 
 
 class DownloadFailed(ClientError):

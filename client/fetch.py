@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import wording
 from client import crashpoints
 from client.api import Api
 from client.errors import DownloadFailed
@@ -85,7 +86,7 @@ def missing_chunk(sha256: str) -> DownloadFailed:
 
 def corrupt_chunk(count: int, sha256: str) -> DownloadFailed:
     return DownloadFailed(
-        f"{count} chunk(s) arrived corrupt {ATTEMPTS} times (first {sha256[:12]}); "
+        f"{wording.count(count, 'chunk')} arrived corrupt {ATTEMPTS} times (first {sha256[:12]}); "
         "the server's store may be damaged, tell the admin"
     )
 

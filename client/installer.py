@@ -14,24 +14,29 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from client import crashpoints, filemode, journal as journal_mod, longpath, staging
 from client.api import Api
-from client.errors import InstallError, NotEnoughSpace, ServerRefused
+from client.errors import InstallError, NotConfirmed, NotEnoughSpace, ServerRefused
+from client.ownership import file_stats, links_on_disk, split_ours
 from client.progress import human
+from shared.wording import count
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import PATCH, Plan, Routes, index_chunks, parse_routes, plan as make_plan
+from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
+                         removes_most)
 from client.progress import Progress
 from client.state import Install, State
 from client.swarm import Peers
+from client.versions import newer
 from shared import filelock, manifest as manifest_mod
 from shared.errors import ManifestError
+from shared.links import folder_links
 from shared.manifest import FileEntry, Manifest
 
 TARGET_MANIFEST = "target-manifest.json"
@@ -63,6 +68,10 @@ class Outcome:
     bytes_from_peers: int  # of bytes_downloaded: chunks from friends online
     peers_used: int  # friends who served chunks (or were connected to serve them)
     peers_dropped: dict[str, str]  # friend -> why (a corrupt chunk); reported to the admin
+    previous_version: str = ""  # the build installed before ("": a fresh install)
+    change: str = "install"  # install, update, downgrade, reinstall (the same build: a repair), or current
+    files_kept: list[str] = field(default_factory=list)  # dropped by the build but changed by the friend: left
+    links_made: int = 0
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -74,6 +83,7 @@ class OnDisk:
     owned: list[str]
     foreign: list[str]
     unknown: dict[str, Path]
+    links: dict[str, str]  # path -> target of the symbolic link there, for the target's links
 
 
 @dataclass(frozen=True)
@@ -110,13 +120,23 @@ def _is_executable(path: Path, expected: bool) -> bool:
 
 def _intact(path: Path, entry: FileEntry) -> bool:
     """What `verify` checks: the content and the executable bit the manifest says."""
-    return _hash_matches(path, entry) and _is_executable(path, entry.executable) == entry.executable
+    return _hash_matches(path, entry) and _is_executable(path, entry.executable) == entry.executable  # Windows: no bit
+
+
+def _change(previous: str, version: str, same_build: bool) -> str:
+    if not previous:
+        return "install"
+    if same_build:
+        return "reinstall" if previous == version else "update"
+    return "downgrade" if newer(previous, version) else "update"
 
 
 class Installer:
-    def __init__(self, api: Api, state: State, progress: Progress, peers: Peers | None = None) -> None:
-        """`peers`: how to reach friends online (None: the seeder alone)."""
-        self.api, self.state, self.progress, self.peers = api, state, progress, peers
+    def __init__(self, api: Api, state: State, progress: Progress, peers: Peers | None = None,
+                 confirm: Callable[[str], bool] = lambda why: False) -> None:
+        """`peers`: how to reach friends online (None: the seeder alone). `confirm(why)` decides whether an
+        update that removes most of an install goes ahead (a prompt, --yes, or the app's dialog)."""
+        self.api, self.state, self.progress, self.peers, self.confirm = api, state, progress, peers, confirm
         self.locks = state.path.parent / "locks"
 
     def __repr__(self) -> str:
@@ -134,13 +154,23 @@ class Installer:
                 raise InstallError(f"{root} holds {other.game}; choose another folder for {game}")
         if root.exists() and not root.is_dir():
             raise InstallError(f"{root} is a file; choose a folder to install into")
-        root.mkdir(parents=True, exist_ok=True)
-        return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
+        made = not root.exists()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InstallError(f"cannot make the folder {root} ({exc.strerror}); choose a folder you can write to "
+                               "with --dir") from exc
+        try:
+            return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
+        except BaseException:
+            if made:
+                _remove_if_empty(root)  # a first install that failed before it staged anything leaves no folder
+            raise
 
     async def update(
         self, game: str, to: str | None = None, dry_run: bool = False, overwrite: bool = False,
     ) -> Outcome | tuple[Plan, Routes]:
-        current = self._installed(game)
+        current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
             _, target = await self._target(game, version)
@@ -150,7 +180,7 @@ class Installer:
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
         """`update` without a dry run: move the installed game to `to` (default: the newest)."""
-        current = self._installed(game)
+        current = await self._installed_or_why(game)
         return await self._converge(game, current.dir, to or await self._latest(game), overwrite=overwrite)
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
@@ -162,25 +192,39 @@ class Installer:
             return report, None
         return report, await self._converge(game, current.dir, current.version, distrust=set(bad))
 
-    async def uninstall(self, game: str) -> Install:
+    async def uninstall(self, game: str) -> tuple[Install, list[str]]:
+        """Remove the game's files and links; those the friend changed since stay. (The install, the kept paths.)"""
         current = self._installed(game)
         root = current.dir
         with locked(self.locks, root):
-            journal_mod.apply(root, Journal(game, "", "", [], [e.path for e in current.manifest.files], []))
+            installed = current.manifest
+            paths = [e.path for e in installed.files] + [e.path for e in installed.links]
+            ours, kept = await asyncio.to_thread(split_ours, root, paths, installed,
+                                                 self.state.stats(game, current.digest))
+            links = [e.path for e in installed.links]
+            await asyncio.to_thread(journal_mod.apply, root, Journal(game, "", "", [], ours, [], [], links))
             shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         self.state.forget(game)
         try:
             root.rmdir()
         except OSError:
             pass  # the folder holds files that are not the game's (saves, mods): leave them
-        return current
+        return current, kept
 
     # ---- steps -------------------------------------------------------------
 
     def _installed(self, game: str) -> Install:
         current = self.state.get(game)
         if current is None:
-            raise InstallError(f"{game} is not installed here; `mist install {game} --dir FOLDER` installs it")
+            raise InstallError(f"{game} is not installed here; `mist install {game}` installs it")
+        return current
+
+    async def _installed_or_why(self, game: str) -> Install:
+        """The install; if there is none, say whether the game exists at all before suggesting to install it."""
+        current = self.state.get(game)
+        if current is None:
+            await self.api.call("GET", f"/api/games/{game}")  # no such game: the tracker's 404 says so
+            return self._installed(game)
         return current
 
     async def _latest(self, game: str) -> str:
@@ -205,7 +249,15 @@ class Installer:
             return
         journal_mod.apply(root, pending)
         data = (root / MIST_DIR / TARGET_MANIFEST).read_bytes()
+        installed = next((i for i in self.state.installs() if i.dir == root), None)
+        target = manifest_mod.parse(data)
+        # What Mist left in the folder: the files it moved in or touched now, the others as recorded before.
+        before = self.state.stats(installed.game, installed.digest) if installed else None
+        touched = {final for _, final in pending.moves} | {rel for rel, _ in pending.modes}
+        kept = {f.path: before[f.path] for f in target.files if before and f.path in before and f.path not in touched}
+        fresh = file_stats(root, [f.path for f in target.files if f.path not in kept])
         self.state.record(pending.game, root, data, pending.digest, pending.version)
+        self.state.record_stats(pending.game, pending.digest, {**kept, **fresh})
         journal_mod.clear(root)
         shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
 
@@ -243,13 +295,19 @@ class Installer:
                 continue
             if here.is_file() and not here.is_symlink():
                 unknown[p] = here
-        return OnDisk(on_disk, owned, foreign, unknown)
+        links = links_on_disk(root, target.links)
+        if current:
+            owned += [e.path for e in current.manifest.links]
+        for link in target.links:
+            if link.path not in owned and links.get(link.path) != link.target and os.path.lexists(root / link.path):
+                foreign.append(link.path)
+        return OnDisk(on_disk, owned, foreign, unknown, links)
 
     def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[Plan, OnDisk]:
         seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
-        return make_plan(target, seen.contents, seen.owned, index_chunks(sources)), seen
+        return make_plan(target, seen.contents, seen.owned, index_chunks(sources), seen.links), seen
 
     def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
         """A local file for every content an installed build put on this machine (patch sources; each is
@@ -272,8 +330,8 @@ class Installer:
         """Ask the tracker how to get each file to write: chunks, or a patch from a content held here."""
         mine = [i.digest for i in self.state.installs() if i.game == game]
         others = [i.digest for i in self.state.installs() if i.game != game]
-        if not plan.write or not (mine or others):
-            return Routes({})  # nothing held here that a patch could start from: every file comes by chunks
+        if not plan.write:
+            return Routes({})  # asked even when nothing is held here: the answer sizes the download beforehand
         write = [e.path for e in plan.write]
         # What the paths to write hold now, by the installed manifest: a patch from it is kept even after
         # the admin removed that build, and the tracker can only know that from us.
@@ -334,20 +392,25 @@ class Installer:
         with locked(self.locks, root):
             await asyncio.to_thread(self._finish_journal, root)
             data, target = await self._target(game, version)
+            installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             if seen.foreign and not overwrite:
                 raise InstallError(
-                    f"{len(seen.foreign)} file(s) in {root} are not from any build of {game} but the new build would "
-                    f"replace them (first: {seen.foreign[0]}); move them away, or run again with --overwrite"
+                    f"{count(len(seen.foreign), 'file')} in {root} are not from any build of {game} but the new build "
+                    f"would replace them (first: {seen.foreign[0]}); move them away, or run again with --overwrite"
                 )
+            if installed is not None:
+                why = removes_most(installed.manifest, plan)
+                if why and not self.confirm(why):
+                    raise NotConfirmed(why)
             self._check_space(root, plan)
             routes = await self._routes(game, version, plan, frozenset(distrust))
-            planned = routes.bytes_by_source()
+            planned = estimate_download(plan, routes)
             self.progress.say(
                 f"{game} {version}: download about {human(sum(planned.values()))} ({human(planned[PATCH])} as patches), "
-                f"write {len(plan.write)} files ({human(plan.bytes_to_write)}), reuse {human(plan.bytes_local)} "
-                f"from disk, needs {human(plan.peak_extra_disk)} extra disk until the swap; "
-                f"{len(plan.unchanged)} files untouched, {len(plan.delete)} to remove"
+                f"write {count(len(plan.write), 'file')} ({human(plan.bytes_to_write)}), reuse "
+                f"{human(plan.bytes_local)} from disk, needs {human(plan.peak_extra_disk)} extra disk until the swap; "
+                f"{len(plan.unchanged)} untouched, {len(plan.delete)} to remove"
             )
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
@@ -359,21 +422,33 @@ class Installer:
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
+            deletes, kept = list(plan.delete), list[str]()
+            if installed is not None:
+                deletes, kept = await asyncio.to_thread(split_ours, root, plan.delete, installed.manifest,
+                                                        self.state.stats(installed.game, installed.digest))
+            to_folders = folder_links((f.path for f in target.files), target.links) if plan.links else set()
             record = Journal(game, version, digest,
-                             [(staging.staged_rel(e), e.path) for e in plan.write], list(plan.delete),
-                             [(e.path, e.executable) for e in plan.modes])
+                             [(staging.staged_rel(e), e.path) for e in plan.write], deletes,
+                             [(e.path, e.executable) for e in plan.modes],
+                             [(e.path, e.target, e.path in to_folders) for e in plan.links],
+                             [e.path for e in installed.manifest.links] if installed else [])
             crashpoints.reach("staged")
             journal_mod.write(root, record)
             crashpoints.reach("journal-written")
             await asyncio.to_thread(self._finish_journal, root)
         shutil.rmtree(root / MIST_DIR, ignore_errors=True)
+        if kept:
+            self.progress.say(f"left {count(len(kept), 'file')} that {version} no longer has but that you changed: "
+                              + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else ""))
         if received and self.peers is not None:
             await self.peers.signalling.tally(digest, assembly.from_peers, assembly.chunks_from_peers,
                                               received - assembly.from_peers)
+        previous = installed.version if installed else ""
+        nothing = not (plan.write or plan.delete or plan.modes or plan.links)
         return Outcome(
             game=game, version=version, bytes_written=assembly.written, bytes_downloaded=received,
             bytes_reused=assembly.reused, bytes_unchanged=sum(f.size for f in plan.unchanged),
-            files_written=len(plan.write), files_deleted=len(plan.delete), files_unchanged=len(plan.unchanged),
+            files_written=len(plan.write), files_deleted=len(deletes), files_unchanged=len(plan.unchanged),
             seconds=round(time.monotonic() - started, 3),
             plan={**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
             bytes_by_source=dict(assembly.received), files_by_source=dict(assembly.files),
@@ -381,10 +456,29 @@ class Installer:
             bytes_from_seeder=received - assembly.from_peers, bytes_from_peers=assembly.from_peers,
             peers_used=assembly.peer_tally.peers_used if assembly.peer_tally else 0,
             peers_dropped=assembly.peer_tally.peers_dropped if assembly.peer_tally else {},
+            previous_version=previous,
+            change="current" if nothing and installed is not None and installed.digest == digest and not distrust
+            else _change(previous, version, installed is not None and installed.digest == digest),
+            files_kept=kept, links_made=len(plan.links),
         )
 
     async def _check(self, install: Install) -> list[str]:
         results = await asyncio.gather(*(
             asyncio.to_thread(_intact, install.dir / e.path, e) for e in install.manifest.files
         ))
-        return [e.path for e, ok in zip(install.manifest.files, results) if not ok]
+        present = links_on_disk(install.dir, install.manifest.links)
+        # A link is intact when it points where the build says, or (where links are refused) its copy is there.
+        broken = [e.path for e in install.manifest.links
+                  if present.get(e.path) != e.target and not (install.dir / e.path).exists()]
+        return [e.path for e, ok in zip(install.manifest.files, results) if not ok] + broken
+
+
+def _remove_if_empty(root: Path) -> None:
+    """Remove a folder that holds nothing (or only an empty .mist); a folder with staged work is kept to resume."""
+    for folder in (root / MIST_DIR / staging.STAGING, root / MIST_DIR, root):
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return  # not empty: keep it

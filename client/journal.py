@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from client import crashpoints, filemode, swap
@@ -31,6 +32,10 @@ class Journal:
     moves: list[tuple[str, str]]  # (staged file relative to MIST_DIR, final path relative to the install root)
     deletes: list[str]
     modes: list[tuple[str, bool]]  # files whose content is right but whose executable bit changes
+    links: list[tuple[str, str, bool]] = field(default_factory=list)  # to make: (path, target, points to a folder)
+    # The installed build's links: a folder at one of these paths is our own copy of the folder it pointed to,
+    # made where links are refused, and may be removed or replaced.
+    old_links: list[str] = field(default_factory=list)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
@@ -56,7 +61,8 @@ def read(root: Path) -> Journal | None:
     except ValueError as exc:
         raise InstallError(f"the swap journal in {root / MIST_DIR} is damaged; run `mist verify --repair`") from exc
     return Journal(obj["game"], obj["version"], obj["digest"], [tuple(m) for m in obj["moves"]],
-                   list(obj["deletes"]), [tuple(m) for m in obj["modes"]])
+                   list(obj["deletes"]), [tuple(m) for m in obj["modes"]], [tuple(m) for m in obj.get("links", [])],
+                   list(obj.get("old_links", [])))
 
 
 def clear(root: Path) -> None:
@@ -105,16 +111,51 @@ def _prune_empty_parents(root: Path, rel: str) -> None:
         parent = parent.parent
 
 
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def make_link(final: Path, target: str, to_folder: bool, replace_folder: bool) -> None:
+    """Put a symbolic link at `final`, or where the filesystem refuses links (FAT, Windows without the right to
+    make them), a copy of what it points to. Made beside and moved in, so `final` is never half made."""
+    native = target.replace("/", os.sep)
+    if final.is_symlink() and os.readlink(final) == native:
+        return  # made before a crash
+    if final.is_dir() and not final.is_symlink():
+        if not replace_folder:
+            raise InstallError(f"{final} is a folder, but the new build has a link there; move it away and retry")
+        shutil.rmtree(final)  # our own copy of the folder the link pointed to, made where links are refused
+    final.parent.mkdir(parents=True, exist_ok=True)
+    beside = final.with_name(final.name + ".mist-link")
+    if os.path.lexists(beside):
+        _remove(beside)
+    try:
+        os.symlink(native, beside, target_is_directory=to_folder)
+    except (OSError, NotImplementedError):
+        source = final.parent / native
+        if to_folder:
+            shutil.copytree(source, beside, symlinks=True)
+        else:
+            shutil.copy2(source, beside)
+    os.replace(beside, final)
+
+
 def apply(root: Path, journal: Journal) -> None:
-    """Carry out the swap: remove files the new build dropped, then move every staged file into place."""
+    """Carry out the swap: remove what the new build dropped, move every staged file into place, make its links."""
     confined = Confined(root)
     moved_in = {fold(final) for staged, final in journal.moves if not (root / MIST_DIR / staged).exists()}
+    copies = set(journal.old_links)
     for rel in journal.deletes:
         if fold(rel) in moved_in:
             continue  # on a case-insensitive disk this name is now the new file, moved in before a crash
         path = confined.path(rel)
         if path.is_symlink() or path.is_file():
             swap.remove(path)
+        elif rel in copies and path.is_dir():
+            shutil.rmtree(path)
         _prune_empty_parents(root, rel)
     confined.forget()
     touched: set[Path] = set()
@@ -130,6 +171,10 @@ def apply(root: Path, journal: Journal) -> None:
         swap.replace(staged, final)
         touched.add(final.parent)
         crashpoints.reach("mid-swap")
+    for rel, target, to_folder in journal.links:
+        final = confined.path(rel)
+        make_link(final, target, to_folder, rel in copies)
+        touched.add(final.parent)
     for rel, executable in journal.modes:
         path = confined.path(rel)
         if path.is_file() and not path.is_symlink():

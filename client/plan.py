@@ -11,9 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
 from shared.pack import MAX_RECORD
 from shared.paths import fold
+
+DELETE_ASKS = 0.5  # an update that removes more than this share of an install's files or bytes asks first
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Plan:
     delete: tuple[str, ...]
     local: Mapping[str, tuple[Location, ...]]
     fetch: Mapping[str, int]
+    links: tuple[LinkEntry, ...] = ()  # symbolic links to make (new, or pointing elsewhere now)
 
     @property
     def bytes_to_write(self) -> int:
@@ -60,6 +64,7 @@ class Plan:
             "files_mode_only": len(self.modes),
             "files_to_write": len(self.write),
             "files_to_delete": len(self.delete),
+            "links_to_make": len(self.links),
             "bytes_to_write": self.bytes_to_write,
             "bytes_to_fetch_uncompressed": self.bytes_to_fetch,
             "bytes_from_local": self.bytes_local,
@@ -81,15 +86,17 @@ def plan(
     on_disk: Mapping[str, tuple[str, bool]],
     owned: Iterable[str],
     local: Mapping[str, list[Location]],
+    links_on_disk: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide per file of `target`: keep (same content already at the path) or write, and per chunk: copy or fetch.
 
     `on_disk` maps install-relative paths to the (SHA-256, executable) believed to be there; a file whose
     content is right but whose executable bit is not only has its mode changed;
     `owned` are the paths the installed build put there (the only ones we may delete);
-    `local` indexes chunks that installed files hold.
+    `local` indexes chunks that installed files hold;
+    `links_on_disk` maps paths to the target of the symbolic link there.
     """
-    targets = {f.path for f in target.files}
+    targets = {f.path for f in target.files} | {e.path for e in target.links}
     delete = tuple(sorted(p for p in owned if p not in targets))
     # A deleted name that folds to a target name is the same file on case-insensitive disks: the delete
     # would remove it, so such a target is always written (after the delete), never kept.
@@ -109,7 +116,26 @@ def plan(
             needed[ref.sha256] = ref.size
     sources = {h: tuple(local[h]) for h in needed if local.get(h)}
     fetch = {h: size for h, size in needed.items() if h not in sources}
-    return Plan(target, tuple(unchanged), tuple(modes), tuple(write), delete, sources, fetch)
+    present = links_on_disk or {}
+    links = tuple(e for e in target.links if present.get(e.path) != e.target or fold(e.path) in case_renamed)
+    return Plan(target, tuple(unchanged), tuple(modes), tuple(write), delete, sources, fetch, links)
+
+
+def removes_most(installed: Manifest, plan: Plan) -> str:
+    """What an update removes of the installed build, in words, when that is most of it; "" when it is not.
+
+    Most: more than half of its files, or of its bytes. Removing is what loses a friend's game when a build
+    was pushed wrong (an empty or half folder), so such an update is confirmed first.
+    """
+    gone = set(plan.delete)
+    files = [f for f in installed.files if f.path in gone]
+    removed_bytes = sum(f.size for f in files)
+    if not installed.files or (len(files) <= DELETE_ASKS * len(installed.files)
+                               and removed_bytes <= DELETE_ASKS * installed.total_size):
+        return ""
+    shown = ", ".join(f.path for f in files[:3]) + (", ..." if len(files) > 3 else "")
+    return (f"{plan.target.game} {plan.target.version} removes {len(files)} of the {len(installed.files)} files of "
+            f"{installed.version} here ({shown}) and writes {len(plan.write)}")
 
 
 CHUNKS, PATCH = "chunks", "patch"
@@ -153,6 +179,29 @@ class Routes:
         for route in self.by_path.values():
             totals[route.source] += route.bytes
         return totals
+
+
+def estimate_download(plan: Plan, routes: Routes) -> dict[str, int]:
+    """Bytes the update will download, by source, before it starts: the patches the tracker chose, and the stored
+    bytes of the chunks no file on this disk holds (the tracker knows only builds; this machine knows its disk).
+
+    A file's chunks are counted at the file's compression ratio the tracker reported, each chunk once.
+    """
+    totals = {CHUNKS: 0, PATCH: 0}
+    counted: set[str] = set()
+    for entry in plan.write:
+        route = routes.get(entry.path)
+        if route.source == PATCH:
+            totals[PATCH] += route.bytes
+            continue
+        missing = 0
+        for ref in entry.chunks:
+            if ref.sha256 in plan.fetch and ref.sha256 not in counted:
+                counted.add(ref.sha256)
+                missing += ref.size
+        ratio = route.file_bytes / entry.size if route.file_bytes and entry.size else 1.0
+        totals[CHUNKS] += round(missing * ratio)
+    return totals
 
 
 def parse_routes(answer: Mapping[str, object], write: Iterable[str]) -> Routes:

@@ -127,9 +127,19 @@ class Uploads:
     clock: Callable[[], float] = time.monotonic
     sent: int = 0
     sessions: dict[str, "UploadView"] = field(default_factory=dict)
+    links: dict[str, PeerLink] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)  # ticket sessions the admin ended: refused, and cut if open
 
     def __repr__(self) -> str:
         return f"Uploads(sessions={len(self.sessions)}, sent={self.sent}, bucket={self.bucket!r})"
+
+    async def end(self, sessions: list[str]) -> None:
+        """The tracker says these login sessions were ended: refuse their tickets, and close their links now."""
+        self.ended.update(sessions)
+        for key, view in list(self.sessions.items()):
+            link = self.links.get(key)
+            if view.ticket_session in self.ended and link is not None:
+                await link.close()
 
 
 @dataclass
@@ -139,6 +149,7 @@ class UploadView:
     started: float
     chunks: int = 0
     bytes: int = 0
+    ticket_session: str = ""
 
 
 async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: Uploads, key: str, user: str,
@@ -148,10 +159,14 @@ async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: 
     def authorize(token: str) -> str:
         ticket = tickets.decode(token, tracker.public_key, time.time())
         tickets.require(ticket, tickets.READ, build)
+        if ticket.session in uploads.ended:
+            raise TicketError("the admin ended the session this ticket was issued under")
+        view.ticket_session = ticket.session
         return ticket.build
 
     uploader = Uploader(authorize=authorize, build_chunks=library.chunks_of, holds=library.holds, window=window)
     view = uploads.sessions[key] = UploadView(user, game, time.time())
+    uploads.links[key] = link
     wake = asyncio.Event()
 
     async def listen() -> None:
@@ -194,6 +209,7 @@ async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: 
         pass  # the friend left, or sent garbage or a bad ticket: this session ends, others go on
     finally:
         uploads.sessions.pop(key, None)
+        uploads.links.pop(key, None)
         await link.close()
 
 

@@ -64,8 +64,11 @@ Announcement = Callable[[], tuple[list[str], bool]]  # (builds held, sharing on)
 class Signalling:
     def __init__(self, api: Api, on_offer: Callable[[Offer], Awaitable[None]] | None = None,
                  announcement: Announcement = lambda: ([], False),
-                 on_news: Callable[[News], None] | None = None) -> None:
+                 on_news: Callable[[News], None] | None = None,
+                 on_sessions_ended: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
+        """`on_sessions_ended` hears the ticket sessions the admin ended (a friend disabled): stop serving them."""
         self.api, self.on_offer, self.announcement, self.on_news = api, on_offer, announcement, on_news
+        self.on_sessions_ended = on_sessions_ended
         self.peer_id = ""
         self.ice: tuple[IceServer, ...] = ()  # from the tracker: its admin configures STUN/TURN
         self.seeder_share = 1.0  # from the tracker: how much of a download its seeder gives while friends can
@@ -142,6 +145,11 @@ class Signalling:
         self._answers.clear()
 
     def _dispatch(self, message: dict[str, Any], offers: asyncio.TaskGroup) -> None:
+        if message.get("op") == "sessions-ended":
+            ended = message.get("sessions")
+            if isinstance(ended, list) and self.on_sessions_ended is not None:
+                offers.create_task(self._guarded(self.on_sessions_ended([str(s)[:64] for s in ended[:10_000]])))
+            return
         if message.get("op") == "news":
             news = News.parse(message)
             if news is not None and self.on_news is not None:

@@ -6,8 +6,10 @@ is updated when a swap completes, so it always names a build that is fully on di
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,14 @@ CREATE TABLE IF NOT EXISTS installs (
     manifest BLOB NOT NULL,
     installed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS file_stats (
+    game TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    stats BLOB NOT NULL
+);
 """
+
+FileStats = dict[str, tuple[int, int]]  # path -> (size, mtime in ns) of each file as Mist left it
 
 
 @dataclass(frozen=True)
@@ -79,3 +88,17 @@ class State:
 
     def forget(self, game: str) -> None:
         self._db.execute("DELETE FROM installs WHERE game = ?", (game,))
+        self._db.execute("DELETE FROM file_stats WHERE game = ?", (game,))
+
+    def record_stats(self, game: str, digest: str, stats: FileStats) -> None:
+        """The size and time of each file of the install as Mist wrote it: a file that differs now is not ours
+        any more (a friend changed or replaced it), and Mist never deletes it."""
+        blob = zlib.compress(json.dumps(stats, separators=(",", ":")).encode(), 1)
+        self._db.execute("INSERT OR REPLACE INTO file_stats (game, digest, stats) VALUES (?,?,?)", (game, digest, blob))
+
+    def stats(self, game: str, digest: str) -> FileStats | None:
+        """What `record_stats` kept for this install of `digest`; None for an install recorded before it existed."""
+        row = self._db.execute("SELECT stats FROM file_stats WHERE game = ? AND digest = ?", (game, digest)).fetchone()
+        if row is None:
+            return None
+        return {path: (int(size), int(mtime)) for path, (size, mtime) in json.loads(zlib.decompress(row[0])).items()}

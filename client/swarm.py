@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.wording import count
 from client import crashpoints, peerlink
 from client.api import Api
 from client.errors import DownloadFailed, ServerRefused, TrackerUnavailable
@@ -149,7 +150,7 @@ class _Download:
             raise corrupt_chunk(len(stuck), first)
         if self.seeder_error is not None:
             raise self.seeder_error
-        raise DownloadFailed(f"{len(stuck)} chunk(s) could not be had from the seeder or any friend (first {first[:12]})")
+        raise DownloadFailed(f"{count(len(stuck), 'chunk')} could not be had from the seeder or any friend (first {first[:12]})")
 
     # ---- the seeder ---------------------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from client import credentials
-from client.commandline import do_login, emit, read_password, run, session
+from client.commandline import confirm_or_refuse, do_login, emit, read_new_password, run, session, tool_version
 from client.home import mist_home
 from client.progress import for_output, human
+from shared.wording import count
 from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store, wait_for_job
 from mistpipe.push import push as push_build
 
@@ -18,6 +19,7 @@ TOOL = "mistpipe"
 
 
 @click.group()
+@click.version_option(tool_version(), prog_name=TOOL, message="%(prog)s %(version)s")
 def main() -> None:
     """Mist's admin tool: create games, push builds, manage friends' accounts."""
 
@@ -28,8 +30,8 @@ def main() -> None:
 @click.option("--fingerprint", default=None,
               help="Accept only a tracker key with this fingerprint (the admin gives it to you after replacing the key).")
 def login(url: str, user: str, fingerprint: str | None) -> None:
-    """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt)."""
-    click.echo(do_login(TOOL, url, user, fingerprint), err=True)
+    """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt); an admin account only."""
+    click.echo(do_login(TOOL, url, user, fingerprint, admin_only=True), err=True)
 
 
 @main.command()
@@ -81,28 +83,56 @@ def revoke(name: str, game: str) -> None:
     click.echo(f"{name} can no longer fetch {game}.")
 
 
+def _notes(notes: str | None, notes_file: Path | None) -> str | None:
+    """Release notes from --notes or --notes-file (one of them), or None when neither was given."""
+    if notes is not None and notes_file is not None:
+        raise click.UsageError("give --notes or --notes-file, not both")
+    if notes_file is None:
+        return notes
+    try:
+        return notes_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {notes_file} as UTF-8 text ({exc})", param_hint="--notes-file") from exc
+
+
+NOTES = click.option("--notes", default=None, help="Release notes for the build: what changed, for friends.")
+NOTES_FILE = click.option("--notes-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                          help="Read the release notes from this UTF-8 text file.")
+
+
 @main.command()
 @click.argument("game")
 @click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--version", "version", required=True, help="The new build's version, like 1.0.2.")
+@NOTES
+@NOTES_FILE
+@click.option("--launch", default="", help="How Play starts it: a program of the build and its arguments, "
+              "like 'bin/game --fullscreen' (default: the game's; the first one given becomes the game's).")
 @click.option("--level", default=9, show_default=True, type=click.IntRange(1, 22), help="zstd level for new chunks.")
 @click.option("--wait", is_flag=True, help="Return only once the new build's patches are made.")
+@click.option("--yes", is_flag=True, help="Push even if the build drops most of the files or bytes of the latest one.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def push(game: str, folder: Path, version: str, level: int, wait: bool, as_json: bool) -> None:
+def push(game: str, folder: Path, version: str, notes: str | None, notes_file: Path | None, launch: str, level: int,
+         wait: bool, yes: bool, as_json: bool) -> None:
     """Push FOLDER as VERSION of GAME, uploading only chunks the server lacks."""
     started = time.monotonic()
+    text_notes = _notes(notes, notes_file) or ""
 
     async def go():  # type: ignore[no-untyped-def]
         async with session(TOOL) as api:
             with for_output(as_json) as progress:
-                return await push_build(api, game, folder, version, progress, level, wait)
+                return await push_build(api, game, folder, version, progress, level, wait, text_notes, launch,
+                                        confirm=lambda why: confirm_or_refuse(why, yes, "Push it anyway?"))
 
     result = run(go)
     made = result.patches
-    text = (f"Pushed {game} {result.version}: {result.files} files, {human(result.bytes_total)}; "
-            f"uploaded {result.chunks_uploaded} of {result.chunks_total} chunks ({human(result.bytes_uploaded)}).")
+    text = (f"Pushed {game} {result.version}: {count(result.files, 'file')}, {human(result.bytes_total)}; "
+            f"uploaded {result.chunks_uploaded} of {count(result.chunks_total, 'chunk')} ({human(result.bytes_uploaded)}).")
     if made is not None:
         text += "\n" + _patches_text(made)
+    elif result.patch_job:
+        text += (f"\nMaking {count(result.patches_coming, 'patch', 'patches')} for friends who update: job "
+                 f"{result.patch_job} (`mistpipe job {result.patch_job} --wait` waits for it).")
     emit(as_json, {
         "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
         "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
@@ -172,14 +202,30 @@ def job(job_id: str, wait: bool, as_json: bool) -> None:
             return await wait_for_job(api, job_id, wait, first_look=True)
 
     status = run(go)
-    emit(as_json, status, f"Job {job_id}: " + (f"done, {status['result']}" if status["done"] else "not finished yet"))
+    emit(as_json, status, f"Job {job_id}: " + (_job_text(status["result"]) if status["done"] else "not finished yet"))
+
+
+def _job_text(result: object) -> str:
+    """A finished job's result as lines a person reads (the JSON is `--json`'s)."""
+    if not isinstance(result, dict):
+        return f"done: {result}"
+    if result.get("error"):
+        return f"failed: {result['error']}"
+    if "objects_removed" in result:
+        return "done. " + _gc_text(result)
+    if "pairs" in result:
+        return "done. " + _patches_text(result)
+    if "checked" in result:
+        return f"done. Checked {count(result['checked'], 'object')}: {len(result.get('corrupt', []))} damaged."
+    shown = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items() if not isinstance(v, (dict, list)))
+    return f"done. {shown}." if shown else "done."
 
 
 def _gc_text(result: dict) -> str:
     if result.get("error"):
         return f"Garbage collection stopped: {result['error']}"
     young = f"; {result['objects_young']} unused but too recent to remove" if result["objects_young"] else ""
-    return (f"Removed {result['objects_removed']} objects no build needs from the store ({human(result['bytes_freed'])} "
+    return (f"Removed {count(result['objects_removed'], 'object')} no build needs from the store ({human(result['bytes_freed'])} "
             f"freed); kept {result['objects_kept']}{young}.")
 
 
@@ -198,10 +244,17 @@ def ls(game: str | None, as_json: bool) -> None:
     listing = run(go)
     lines = []
     for g in listing["games"]:
-        lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}")
+        lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}"
+                     + (f"  launch: {g['launch']}" if g.get("launch") else ""))
+        if g.get("steam_error"):
+            lines.append(f"    Steam details not fetched: {g['steam_error']} (`mistpipe resync-steam {g['slug']}` retries)")
         for b in g["builds"]:
-            lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {b['files']} files, "
-                         f"{human(b['stored_size'])} stored  {b['created_at']}")
+            lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {count(b['files'], 'file')}, "
+                         f"{human(b['stored_size'])} stored  {b['created_at']}"
+                         + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else "")
+                         + (f"  Discord: {b['news_status']}" if b.get("news_status") not in (None, "", "posted") else ""))
+            if game and b.get("notes"):
+                lines += [f"        {line}" for line in b["notes"].splitlines()]
     emit(as_json, listing, "\n".join(lines) or "No games yet: `mistpipe new-game SLUG --title TITLE`.")
 
 
@@ -214,8 +267,8 @@ def user() -> None:
 @click.argument("name")
 @click.option("--admin", "is_admin", is_flag=True, help="Give the account admin rights.")
 def user_add(name: str, is_admin: bool) -> None:
-    """Create the account NAME (its password from MIST_PASSWORD or a prompt)."""
-    password = read_password(f"Password for the new account {name}")
+    """Create the account NAME (its password from MIST_PASSWORD or a prompt, asked twice)."""
+    password = read_new_password(f"Password for the new account {name}")
 
     async def go() -> dict:
         async with session(TOOL) as api:
@@ -238,7 +291,7 @@ def scrub(wait: bool, as_json: bool) -> None:
     report = run(go)
     result = report.get("result") or {}
     text = (f"Scrub queued as job {report['job']}." if not report["done"] else
-            f"Checked {result['checked']} objects: {len(result['corrupt'])} damaged and set aside"
+            f"Checked {count(result['checked'], 'object')}: {len(result['corrupt'])} damaged and set aside"
             + (f" ({', '.join(h[:12] for h in result['corrupt'][:5])}); push the builds that have them again"
                if result["corrupt"] else "") + ".")
     emit(as_json, report, text)
@@ -247,28 +300,41 @@ def scrub(wait: bool, as_json: bool) -> None:
 @user.command("passwd")
 @click.argument("name")
 def user_passwd(name: str) -> None:
-    """Set NAME's password (from MIST_PASSWORD or a prompt); their sessions end."""
-    password = read_password(f"New password for {name}")
+    """Set NAME's password (from MIST_PASSWORD or a prompt, asked twice); their sessions end at once."""
+    password = read_new_password(f"New password for {name}")
 
     async def go() -> dict:
         async with session(TOOL) as api:
             return await api.call("POST", f"/api/users/{name}/password", json={"password": password})
 
     run(go)
-    click.echo(f"Password of {name} changed; their sessions were ended, they log in again with the new one.")
+    click.echo(f"Password of {name} changed; their sessions ended now, they log in again with the new one.")
 
 
 @user.command("disable")
 @click.argument("name")
 def user_disable(name: str) -> None:
-    """Stop NAME from logging in; their access ends when their current 15-minute token expires."""
+    """Stop NAME from logging in and end their sessions now (downloads under way stop too)."""
 
     async def go() -> dict:
         async with session(TOOL) as api:
             return await api.call("POST", f"/api/users/{name}/disable")
 
     run(go)
-    click.echo(f"Disabled {name}; their access ends within 15 minutes.")
+    click.echo(f"Disabled {name}: their sessions ended now. `mistpipe user enable {name}` lets them log in again.")
+
+
+@user.command("enable")
+@click.argument("name")
+def user_enable(name: str) -> None:
+    """Let the disabled account NAME log in again (with its password; sessions it had stay ended)."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await api.call("POST", f"/api/users/{name}/enable")
+
+    run(go)
+    click.echo(f"Enabled {name}: they can log in again with their password.")
 
 
 @user.command("ls")
@@ -293,14 +359,39 @@ def user_ls(as_json: bool) -> None:
 @click.option("--header-image", default=None, help="Image address (https://...); Steam's is used until you set one.")
 @click.option("--steam-app-id", default=None, type=int, help="The game's Steam app id (0 to clear); fetches its details.")
 @click.option("--private/--public", "private", default=None, help="Only granted friends see a private game.")
+@click.option("--launch", default=None, help="How Play starts the game: a program of its builds and its arguments, "
+              "like 'bin/game --fullscreen' ('' clears it). With --build: that build's own.")
+@click.option("--build", "build", default=None, metavar="VERSION", help="Change this build: its --notes or --launch.")
+@NOTES
+@NOTES_FILE
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def edit_game(game: str, title: str | None, description: str | None, header_image: str | None,
-              steam_app_id: int | None, private: bool | None, as_json: bool) -> None:
-    """Change GAME's catalog entry. Fields you set here are never overwritten by Steam."""
+              steam_app_id: int | None, private: bool | None, launch: str | None, build: str | None,
+              notes: str | None, notes_file: Path | None, as_json: bool) -> None:
+    """Change GAME's catalog entry, or one build's notes and launch command. Fields you set are never overwritten by Steam."""
+    text_notes = _notes(notes, notes_file)
+    if build is not None:
+        if any(v is not None for v in (title, description, header_image, steam_app_id, private)):
+            raise click.UsageError("with --build, change only that build's --notes or --launch")
+        build_changes = {k: v for k, v in (("notes", text_notes), ("launch", launch)) if v is not None}
+        if not build_changes:
+            raise click.UsageError("with --build, say what to change: --notes, --notes-file or --launch")
+
+        async def edit_build() -> dict:
+            async with session(TOOL) as api:
+                return await api.call("PATCH", f"/api/games/{game}/builds/{build}", json=build_changes)
+
+        emit(as_json, run(edit_build), f"Updated {game} {build}.")
+        return
+    if text_notes is not None:
+        raise click.UsageError(f"release notes belong to a build: add --build VERSION (`mistpipe ls {game}` lists them)")
     changes: dict[str, object] = {k: v for k, v in (("title", title), ("description", description),
-                                                    ("header_image", header_image), ("private", private)) if v is not None}
+                                                    ("header_image", header_image), ("private", private),
+                                                    ("launch", launch)) if v is not None}
     if steam_app_id is not None:
         changes["steam_app_id"] = steam_app_id or None
+    if not changes:
+        raise click.UsageError("say what to change, for example --title, --launch or --steam-app-id (see --help)")
 
     async def go() -> dict:
         async with session(TOOL) as api:

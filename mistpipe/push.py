@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,16 @@ from typing import Any
 from client import crashpoints
 from client.api import Api
 from client.errors import ServerRefused
-from client.progress import Progress
+from client.progress import Progress, human
+from shared.wording import count
+from mistpipe.errors import BuildFolderError, NotConfirmed
 from mistpipe.maintenance import wait_for_job
-from mistpipe.scan import BuildFolderError, scan
-from shared import compression, pack, rawfile
+from mistpipe.scan import scan
+from shared import compression, manifest as manifest_mod, pack, rawfile
+from shared.launch import check_notes, parse_launch
 from shared.manifest import VERSION_RE, Manifest
 
+SHRINK_ASKS = 0.5  # a push that drops more than this share of the previous build's files or bytes is confirmed first
 UPLOAD_BATCH = 8 * 1024 * 1024
 UPLOAD_CHUNKS = 4096
 UPLOADS_IN_FLIGHT = 3
@@ -64,16 +69,44 @@ def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
     return compression.compress(data, level)
 
 
+def shrinkage(previous: Manifest, new: Manifest) -> str:
+    """What the new build drops of the previous one, in words, when that is most of it; "" when it is not."""
+    kept = {f.path for f in new.files} | {e.path for e in new.links}
+    dropped = [f for f in previous.files if f.path not in kept]
+    before, after = previous.total_size, new.total_size
+    if len(dropped) <= SHRINK_ASKS * len(previous.files) and after >= (1 - SHRINK_ASKS) * before:
+        return ""
+    shown = ", ".join(f.path for f in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+    return (f"{new.version} drops {count(len(dropped), 'file')} of the {count(len(previous.files), 'file')} in "
+            f"{previous.version} ({human(before)} -> {human(after)})" + (f": {shown}" if dropped else "")
+            + "; every friend who updates loses them")
+
+
 async def push(
     api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL,
-    wait: bool = False,
+    wait: bool = False, notes: str = "", launch: str = "", confirm: Callable[[str], bool] = lambda why: False,
 ) -> PushResult:
+    """Push `root` as `version`. A build that drops most of the latest one goes ahead only if `confirm(why)` says so."""
     # Refuse what the tracker would refuse at commit before chunking and uploading a whole game for nothing.
     if not VERSION_RE.match(version):
         raise BuildFolderError(f"version must be like '1.0.2' (letters, digits, '.', '_', '+', '-'; got {version!r})")
-    await api.call("GET", f"/api/games/{game}")  # 404 with its own message if the game does not exist
+    notes = check_notes(notes)
+    command = parse_launch(launch) if launch.strip() else None
+    info = await api.call("GET", f"/api/games/{game}")  # 404 with its own message if the game does not exist
     progress.say(f"Chunking {root} ...")
     manifest = await asyncio.to_thread(scan, root, game, version)
+    if not manifest.files:
+        raise BuildFolderError(f"{root} holds no files; a build needs at least one (an empty build would empty every "
+                               "friend's install). Check the folder you meant to push")
+    if command is not None and command.program not in {f.path for f in manifest.files}:
+        raise BuildFolderError(f"--launch starts {command.program!r}, which is not a file in {root}; give the "
+                               "program's path relative to the build folder, like 'bin/game'")
+    latest = info.get("latest")
+    if latest and latest != version:
+        signed = await api.manifest(game, latest)
+        why = shrinkage(await asyncio.to_thread(manifest_mod.parse, signed.data), manifest)
+        if why and not confirm(why):
+            raise NotConfirmed(f"{why}. Nothing was uploaded; if that is what you mean, push again with --yes")
     sizes = manifest.chunk_sizes()
     where = _locations(manifest, root)
     ticket = await api.call("POST", "/api/upload-ticket")
@@ -82,7 +115,7 @@ async def push(
     for i in range(0, len(hashes), MISSING_QUERY):
         missing += await api.missing(ticket["seeder_url"], ticket["ticket"], hashes[i : i + MISSING_QUERY])
     progress.say(
-        f"{len(sizes)} chunks in {len(manifest.files)} files; {len(missing)} not yet on the server"
+        f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; {len(missing)} not yet on the server"
     )
     bar = progress.bar("Uploading", sum(sizes[h] for h in missing))
     uploaded = 0
@@ -105,8 +138,7 @@ async def push(
                 group.create_task(send(batch, pool))
     data = manifest.canonical_bytes()
     try:
-        build = await api.call("POST", f"/api/games/{game}/builds", data=data,
-                               headers={"Content-Type": "application/json"})
+        build = await api.commit_build(game, data, notes, launch.strip())
     except ServerRefused as exc:
         raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
     made = None

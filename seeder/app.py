@@ -96,6 +96,8 @@ class SeederContext:
     clock: Callable[[], float] = time.time
     follow_key: Callable[[str], Awaitable[str]] | None = None
     accel_redirect: str = ""  # behind nginx: answer GET /chunk/... with X-Accel-Redirect to this prefix + ab/cd/<sha256>
+    # Whether a ticket's session was ended by the admin (tracker/sessions.py); None: tickets live until they expire.
+    ended: Callable[[str], Awaitable[bool]] | None = None
     _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
     _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,6 +124,9 @@ class SeederContext:
             self._tickets[token] = ticket  # only a ticket whose signature verified is kept
             if len(self._tickets) > TICKET_CACHE:
                 self._tickets.popitem(last=False)
+        if ticket.session and self.ended is not None and await self.ended(ticket.session):
+            raise TicketError("the admin ended the session this ticket was issued under (the account was disabled "
+                              "or its password changed); log in again")
         tickets.require(ticket, scope)
         return ticket
 

@@ -13,6 +13,7 @@ import click
 from aiohttp import web
 
 from seeder.app import SeederContext, make_service
+from seeder.ended_sessions import EndedSessions
 from seeder.open_objects import raise_file_limit
 from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
@@ -33,10 +34,15 @@ def usable_cpus() -> int:
 
 
 def make_root(store: Path, public_key: str, tracker_url: str = "", accel_redirect: str = "") -> web.Application:
-    """The seeder at /seeder with /metrics and /healthz beside it, as each `mist-seeder` process serves it."""
+    """The seeder at /seeder with /metrics and /healthz beside it, as each `mist-seeder` process serves it.
+
+    With `tracker_url`, it follows the tracker's key hand-overs and refuses tickets of sessions the admin ended.
+    """
     follower = KeyFollower(tracker_url, public_key) if tracker_url else None
-    return make_service(SeederContext(DirectoryChunkStore(store), public_key, follow_key=follower,
-                                      accel_redirect=accel_redirect))
+    context = SeederContext(DirectoryChunkStore(store), public_key, follow_key=follower, accel_redirect=accel_redirect)
+    if tracker_url:
+        context.ended = EndedSessions(tracker_url, lambda: context.public_key)
+    return make_service(context)
 
 
 @click.command()

@@ -12,9 +12,10 @@
     ├── PackError              a chunk pack on the wire is malformed or truncated
     ├── PatchError             a patch object or rdiff delta is malformed or does not apply: fetch chunks
     ├── StoreError             the chunk store failed (disk full, permissions)
+    ├── BuildInfoError         a launch command or release notes Mist will not store or run
     ├── TrackerError           (tracker/) errors a handler turns into an HTTP status
     ├── ClientError            (client/) errors the `mist` command reports to the user
-    └── PipeError              (mistpipe/) errors the admin CLI reports
+    └── PipeError              (mistpipe/) errors the admin CLI reports (mistpipe/errors.py)
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class PatchError(MistError):
 
 class StoreError(MistError):
     """The chunk store could not read or write (disk full, permissions)."""
+
+
+class BuildInfoError(MistError):
+    """A launch command or release notes that Mist will not store or run; the message says how to write them."""
 
 
 def status_for(exc: MistError) -> int:

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from shared.chunking import ChunkingParams, ChunkRef
 from shared.errors import ManifestError
+from shared.links import LinkEntry, validate_links
 from shared.paths import validate_tree
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a build without symbolic links: the same bytes (and digest) as before links existed
+LINKS_FORMAT = 2  # a build with symbolic links, which a Mist that does not know them refuses as too new
 MAX_FILES = 1_000_000
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
@@ -27,6 +29,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 _FILE_KEYS = {"path", "size", "executable", "sha256", "chunks"}
 _TOP_KEYS = {"format", "game", "version", "chunking", "files"}
+_LINK_KEYS = {"path", "target"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Manifest:
     version: str
     chunking: ChunkingParams
     files: tuple[FileEntry, ...]
+    links: tuple[LinkEntry, ...] = ()
 
     @property
     def total_size(self) -> int:
@@ -65,8 +69,10 @@ class Manifest:
         return {ref.sha256: ref.size for f in self.files for ref in f.chunks}
 
     def to_json(self) -> dict[str, object]:
+        links = {"links": [{"path": e.path, "target": e.target} for e in sorted(self.links, key=lambda e: e.path)]}
         return {
-            "format": FORMAT_VERSION,
+            "format": LINKS_FORMAT if self.links else FORMAT_VERSION,
+            **(links if self.links else {}),
             "game": self.game,
             "version": self.version,
             "chunking": self.chunking.to_json(),
@@ -130,15 +136,23 @@ def _file_from_json(obj: object, params: ChunkingParams) -> FileEntry:
     return FileEntry(path, size, executable, sha, tuple(refs))
 
 
+def _link_from_json(obj: object) -> LinkEntry:
+    if not isinstance(obj, dict) or set(obj) != _LINK_KEYS or not all(isinstance(v, str) for v in obj.values()):
+        raise _reject(f"manifest link entry must have exactly the keys {sorted(_LINK_KEYS)}, both strings (got {obj!r})")
+    return LinkEntry(obj["path"], obj["target"])
+
+
 def from_json(obj: object) -> Manifest:
     """Build a Manifest from decoded JSON, validating every field and path."""
-    if not isinstance(obj, dict) or set(obj) != _TOP_KEYS:
-        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise _reject(f"manifest must have exactly the keys {sorted(_TOP_KEYS)} (got {keys})")
-    if obj["format"] != FORMAT_VERSION:
+    if isinstance(obj, dict) and obj.get("format") not in (FORMAT_VERSION, LINKS_FORMAT):
         raise ManifestError(
-            f"manifest format {obj['format']!r} is not supported (this Mist reads format {FORMAT_VERSION}); update Mist"
+            f"manifest format {obj.get('format')!r} is not supported (this Mist reads formats {FORMAT_VERSION} and "
+            f"{LINKS_FORMAT}); update Mist"
         )
+    expected = _TOP_KEYS | ({"links"} if isinstance(obj, dict) and obj.get("format") == LINKS_FORMAT else set())
+    if not isinstance(obj, dict) or set(obj) != expected:
+        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise _reject(f"manifest must have exactly the keys {sorted(expected)} (got {keys})")
     game, version = obj["game"], obj["version"]
     if not isinstance(game, str) or not SLUG_RE.match(game):
         raise _reject(f"manifest game must be a slug like 'hollow' (got {game!r})")
@@ -150,7 +164,14 @@ def from_json(obj: object) -> Manifest:
         raise _reject("manifest files must be a list of at most a million entries")
     files = tuple(_file_from_json(f, params) for f in files_json)
     validate_tree(f.path for f in files)
-    return Manifest(game, version, params, files)
+    links: tuple[LinkEntry, ...] = ()
+    if obj["format"] == LINKS_FORMAT:
+        links_json = obj["links"]
+        if not isinstance(links_json, list) or not links_json or len(links_json) + len(files) > MAX_FILES:
+            raise _reject("manifest links must be a non-empty list, with the files at most a million entries")
+        links = tuple(_link_from_json(e) for e in links_json)
+        validate_links((f.path for f in files), links)
+    return Manifest(game, version, params, files, links)
 
 
 def parse(data: bytes) -> Manifest:

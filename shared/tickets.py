@@ -26,11 +26,13 @@ class Ticket:
     scope: str
     build: str
     expires: int
+    session: str = ""  # opaque id of the login session it was issued under; refused once the admin ends it
 
     def encode(self, signer: Signer) -> str:
-        payload = canonical_json(
-            {"sub": self.subject, "scope": self.scope, "build": self.build, "exp": self.expires}
-        )
+        claims: dict[str, object] = {"sub": self.subject, "scope": self.scope, "build": self.build, "exp": self.expires}
+        if self.session:
+            claims["sid"] = self.session
+        payload = canonical_json(claims)
         return f"{b64e(payload)}.{signer.sign(payload)}"
 
 
@@ -50,9 +52,11 @@ def decode(token: str, public_key: str, now: float) -> Ticket:
         raise TicketSignatureError("ticket signature is invalid; it was not issued by this tracker") from exc
     except ValueError as exc:
         raise TicketError("ticket payload is malformed; ask the tracker for a new one") from exc
-    if not isinstance(obj, dict) or set(obj) != {"sub", "scope", "build", "exp"}:
+    if not isinstance(obj, dict) or set(obj) - {"sid"} != {"sub", "scope", "build", "exp"}:
         raise TicketError("ticket payload is malformed; ask the tracker for a new one")
-    ticket = Ticket(str(obj["sub"]), str(obj["scope"]), str(obj["build"]), int(obj["exp"]))
+    if type(obj["exp"]) is not int or not isinstance(obj.get("sid", ""), str):
+        raise TicketError("ticket payload is malformed; ask the tracker for a new one")
+    ticket = Ticket(str(obj["sub"]), str(obj["scope"]), str(obj["build"]), obj["exp"], obj.get("sid", ""))
     if ticket.scope not in SCOPES:
         raise TicketError(f"ticket scope {ticket.scope!r} is unknown")
     check_expiry(ticket, now)

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 from datetime import datetime, timezone
+from pathlib import Path
 
 from aiohttp import web
 
@@ -14,7 +15,10 @@ from tracker import auth
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import queries
-from tracker.errors import BadRequest, Conflict, Unauthorized
+from tracker.db.engine import open_existing
+from tracker.errors import BadRequest, Conflict, NotFound, Unauthorized
+from tracker.sessions import disabled_error
+from tracker.swarm import end_sessions
 from tracker.web import CONTEXT, admin, json_body
 
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -31,6 +35,19 @@ def ensure_admin(ctx: TrackerContext) -> str | None:
     return None if os.environ.get("MIST_ADMIN_PASSWORD") else password
 
 
+def reset_password(data: Path, name: str, password: str, now: float) -> None:
+    """`mist-admin reset-password`: set a password on the database directly (the tracker may be stopped, or may
+    be running: it sees the account's new generation within seconds, so the old sessions end)."""
+    db = open_existing(data)
+    try:
+        db.call(lambda s: queries.change_password(s, name, auth.hash_password(password), now))
+    except NotFound:
+        names = ", ".join(str(u["name"]) for u in db.call(queries.list_users))
+        raise NotFound(f"there is no account {name!r} in {data}; the accounts are: {names}") from None
+    finally:
+        db.engine.dispose()
+
+
 def _expiry(ctx: TrackerContext, seconds: int) -> datetime:
     return datetime.fromtimestamp(ctx.now + seconds, timezone.utc).replace(tzinfo=None)
 
@@ -43,7 +60,7 @@ async def _issue(ctx: TrackerContext, user: queries.UserRow) -> web.Response:
     return web.json_response({
         "user": user.name,
         "scope": scope,
-        "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now),
+        "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now, user.generation),
         "expires_in": auth.ACCESS_LIFETIME,
         "refresh_token": token,
         "public_key": ctx.signer.public_key,
@@ -61,11 +78,13 @@ async def login(request: web.Request) -> web.Response:
     # argon2 takes ~50 ms of CPU, so it runs off the event loop. Verify against a dummy hash for unknown users so timing does not reveal which names exist.
     stored = user.password_hash if user else _DUMMY_HASH
     ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
-    if user is None or not ok or user.disabled:
+    if user is None or not ok:
         ctx.throttle.failed(body["user"], address, ctx.now)
         request.app[COUNTERS].logins_failed.inc()
         raise Unauthorized("wrong user name or password")
     ctx.throttle.succeeded(body["user"], address)
+    if user.disabled:  # said only to someone who knows the password: a guesser learns nothing from it
+        raise disabled_error(user.name)
     if auth.needs_rehash(user.password_hash):
         rehashed = auth.hash_password(body["password"])
         await ctx.db.run(lambda s: queries.set_password_hash(s, user.name, rehashed))
@@ -77,10 +96,12 @@ async def refresh(request: web.Request) -> web.Response:
     body = await json_body(request, {"refresh_token": str})
     token_hash = auth.hash_refresh_token(body["refresh_token"])
     now = _expiry(ctx, 0)
-    user = await ctx.db.run(lambda s: queries.use_refresh_token(s, token_hash, now))
-    if user is None or user.disabled:
-        raise Unauthorized("session has expired or was revoked; log in again")
-    return await _issue(ctx, user)
+    redeemed = await ctx.db.run(lambda s: queries.use_refresh_token(s, token_hash, now))
+    if redeemed.user is not None and redeemed.user.disabled:
+        raise disabled_error(redeemed.user.name)
+    if redeemed.user is None or not redeemed.consumed:
+        raise Unauthorized("your session has expired or was ended; log in again")
+    return await _issue(ctx, redeemed.user)
 
 
 async def add_user(request: web.Request) -> web.Response:
@@ -113,8 +134,17 @@ async def change_password(request: web.Request) -> web.Response:
     if len(body["password"]) < MIN_PASSWORD:
         raise BadRequest(f"password must have at least {MIN_PASSWORD} characters")
     hashed = await asyncio.to_thread(auth.hash_password, body["password"])
-    await ctx.db.run(lambda s: queries.change_password(s, name, hashed))
+    await ctx.db.run(lambda s: queries.change_password(s, name, hashed, ctx.now))
+    await sessions_ended(request, name)
     return web.json_response({"name": name, "sessions_revoked": True})
+
+
+async def sessions_ended(request: web.Request, name: str) -> None:
+    """After an account's generation moved on: forget its cached state, and close its swarm connections
+    (telling the other members which ticket sessions ended, so they stop serving them)."""
+    ctx = request.app[CONTEXT]
+    ctx.sessions.changed(name)
+    await end_sessions(request.app, name, await ctx.sessions.revoked())
 
 
 async def disable_user(request: web.Request) -> web.Response:
@@ -123,8 +153,18 @@ async def disable_user(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name == who.user:
         raise Conflict("you cannot disable your own account; ask another admin")
-    await ctx.db.run(lambda s: queries.disable_user(s, name))
+    await ctx.db.run(lambda s: queries.disable_user(s, name, ctx.now))
+    await sessions_ended(request, name)
     return web.json_response({"name": name, "disabled": True, "sessions_revoked": True})
+
+
+async def enable_user(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    admin(request)
+    name = request.match_info["name"]
+    was_disabled = await ctx.db.run(lambda s: queries.enable_user(s, name))
+    ctx.sessions.changed(name)
+    return web.json_response({"name": name, "disabled": False, "was_disabled": was_disabled})
 
 
 def routes() -> list[web.RouteDef]:
@@ -135,4 +175,5 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/users", add_user),
         web.post("/api/users/{name}/password", change_password),
         web.post("/api/users/{name}/disable", disable_user),
+        web.post("/api/users/{name}/enable", enable_user),
     ]

@@ -11,14 +11,18 @@ starts on it. Each command parses options and calls one library function.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 from pathlib import Path
 
 import click
 
+from shared.wording import count
 from shared.errors import MistError
 from shared.signing import fingerprint
 from tracker import keys
+from tracker.accounts import MIN_PASSWORD, reset_password
 from tracker.backup_cli import backup, restore
 
 DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
@@ -51,13 +55,34 @@ def rotate_key(data: Path, leaked: bool, as_json: bool) -> None:
         click.echo(report(rotation))
 
 
+@main.command("reset-password")
+@click.argument("name")
+@DATA
+def reset_password_command(name: str, data: Path) -> None:
+    """Give the account NAME a new password, from MIST_PASSWORD or made up and printed; its sessions end.
+
+    The way back in when the admin's password is lost: it works on the tracker's database directly,
+    with or without a tracker running on it.
+    """
+    given = os.environ.get("MIST_PASSWORD", "")
+    if given and len(given) < MIN_PASSWORD:
+        raise click.ClickException(f"MIST_PASSWORD must have at least {MIN_PASSWORD} characters")
+    password = given or secrets.token_urlsafe(12)
+    try:
+        reset_password(data.resolve(), name, password, time.time())
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    said = "set to MIST_PASSWORD" if given else f"set to:\n    {password}"
+    click.echo(f"The password of {name} was {said}\nTheir sessions ended; they log in again with it.")
+
+
 def report(rotation: keys.Rotation) -> str:
     """What happened, and exactly what the admin does next."""
     data, new = rotation.data, fingerprint(rotation.new)
     lines = ["Finished the key rotation that was interrupted." if rotation.resumed else f"Rotated the tracker's signing key in {data}.",
              f"  old key  {fingerprint(rotation.old)}  (kept in {rotation.retired_path}, mode 0600)",
              f"  new key  {new}",
-             f"  {rotation.builds_resigned} build(s) signed again with the new key; "
+             f"  {count(rotation.builds_resigned, 'build')} signed again with the new key; "
              + ("the old key signed a hand-over to it." if rotation.handed_over else "no hand-over was signed (--leaked)."),
              "",
              "Next:",

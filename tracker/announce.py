@@ -87,7 +87,7 @@ class Announcer:
         public = settings.public_url if settings.public_url_configured else ""  # a worked-out LAN address is no use there
         text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, public)
         if text is not None:
-            job = await asyncio.to_thread(ctx.jobs.enqueue_news, text)
+            job = await asyncio.to_thread(ctx.jobs.enqueue_news, text, game=build.game, version=build.version)
             log.info("queued the Discord post for %s %s (job %s)", build.game, build.version, job)
         told = await self.tell_online(release, build)
         log.info("told %d online friend(s) that %s %s is out", told, build.game, build.version)

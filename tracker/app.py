@@ -9,7 +9,7 @@ from tracker import (accounts, announce, builds, catalog, get_page, health, main
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
-from tracker.web import CONTEXT, errors_middleware
+from tracker.web import CONTEXT, errors_middleware, sessions_middleware
 
 MAX_BODY = 256 * 1024 * 1024
 
@@ -17,8 +17,8 @@ MAX_BODY = 256 * 1024 * 1024
 def make_app(ctx: TrackerContext) -> web.Application:
     """The tracker with its /metrics and /healthz; the embedded server adds the seeder's metrics to its registry."""
     registry = Registry()
-    app = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry)), errors_middleware],
-                          client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry)), errors_middleware,
+                                       sessions_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = ctx
     app[METRICS] = registry
     app[COUNTERS] = TrackerCounters.on(registry)

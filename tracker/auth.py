@@ -51,14 +51,15 @@ class Identity:
 
     user: str
     scope: str
+    generation: int = 0  # of the account's sessions, when the token was issued (tracker/sessions.py)
 
     @property
     def is_admin(self) -> bool:
         return self.scope == "admin"
 
 
-def issue_access_token(secret: bytes, user: str, scope: str, now: float) -> str:
-    claims = {"sub": user, "scope": scope, "iat": int(now), "exp": int(now) + ACCESS_LIFETIME}
+def issue_access_token(secret: bytes, user: str, scope: str, now: float, generation: int = 0) -> str:
+    claims = {"sub": user, "scope": scope, "gen": generation, "iat": int(now), "exp": int(now) + ACCESS_LIFETIME}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -73,4 +74,7 @@ def read_access_token(secret: bytes, token: str, now: float) -> Identity:
         raise Unauthorized("access token has expired; refresh it or log in again")
     if claims["scope"] not in ("user", "admin"):
         raise Unauthorized("access token has an unknown scope; log in again")
-    return Identity(str(claims["sub"]), str(claims["scope"]))
+    generation = claims.get("gen", 0)
+    if type(generation) is not int:
+        raise Unauthorized("access token is invalid; log in again")
+    return Identity(str(claims["sub"]), str(claims["scope"]), generation)

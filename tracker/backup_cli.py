@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from shared.wording import count
 from shared.errors import MistError
 from tracker.backup import backup as run_backup
 from tracker.restore import restore as run_restore
@@ -40,7 +41,7 @@ def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     text = (
-        f"Backed up {report.games} games, {report.builds} builds ({report.objects} objects, "
+        f"Backed up {count(report.games, 'game')}, {count(report.builds, 'build')} ({count(report.objects, 'object')}, "
         f"{_human(report.object_bytes)}) and the database at revision {report.revision} into {report.directory}.\n"
         f"Copied {report.objects_copied} new objects ({_human(report.bytes_copied)}); removed "
         f"{report.objects_pruned} that only an earlier backup needed; {report.seconds:.1f} s."
@@ -64,8 +65,8 @@ def restore(directory: Path, data: Path, force: bool, as_json: bool) -> None:
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     text = (
-        f"Restored the backup of {report.backup_created_at}: {report.games} games, {report.builds} builds, "
-        f"{report.objects} objects ({report.objects_copied} copied, {_human(report.bytes_copied)}) into {report.data}, "
+        f"Restored the backup of {report.backup_created_at}: {count(report.games, 'game')}, {count(report.builds, 'build')}, "
+        f"{count(report.objects, 'object')} ({report.objects_copied} copied, {_human(report.bytes_copied)}) into {report.data}, "
         f"the database into {report.database} (revision {report.revision_from} -> {report.revision_to}); "
         f"{report.seconds:.1f} s.\nStart the server with `mist-server --data {report.data}`."
     )

@@ -11,11 +11,16 @@ collector, which removes the objects no remaining build needs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from shared import compression, manifest as manifest_mod
+from shared.launch import MAX_LAUNCH, MAX_NOTES, check_notes, parse_launch
+from shared.manifest import canonical_json
+from shared.errors import ManifestError
 from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
 from tracker.announce import ANNOUNCER, Published
@@ -26,7 +31,8 @@ from tracker.jobs import QUEUE_OUTAGES
 from tracker.planner import patch_pairs
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
 from tracker.catalog import viewer
-from tracker.web import CONTEXT, admin
+from tracker.updates import parsed_manifest
+from tracker.web import ACCOUNT, CONTEXT, admin, json_body
 
 MAX_MANIFEST = 256 * 1024 * 1024
 TICKET_LIFETIME = 3600
@@ -48,16 +54,70 @@ def seeder_url(request: web.Request) -> str:
     return str(origin) + "/seeder"
 
 
+@dataclass(frozen=True)
+class BuildUpload:
+    """What a push commits: the canonical manifest, and the admin's release notes and launch command for it."""
+
+    manifest: bytes
+    notes: str = ""
+    launch: str = ""
+
+
+async def _read_upload(request: web.Request) -> BuildUpload:
+    """The manifest alone as the body, or multipart/form-data with the parts `manifest`, `notes` and `launch`."""
+    if request.content_length is not None and request.content_length > MAX_MANIFEST + MAX_NOTES * 4 + MAX_LAUNCH * 4:
+        raise PayloadTooLarge(f"manifest is larger than {MAX_MANIFEST} bytes")
+    if not request.content_type.startswith("multipart/"):
+        return BuildUpload(await request.read())
+    parts: dict[str, bytes] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name not in _UPLOAD_LIMITS or part.name in parts:
+            raise BadRequest("a build upload has the parts manifest, notes and launch, each at most once")
+        limit = _UPLOAD_LIMITS[part.name]
+        data = bytearray()
+        while chunk := await part.read_chunk():
+            data += chunk
+            if len(data) > limit:
+                raise PayloadTooLarge(f"the {part.name} part is larger than {limit} bytes")
+        parts[part.name] = bytes(data)
+    if "manifest" not in parts:
+        raise BadRequest("a build upload needs its manifest part")
+    try:
+        notes, launch = (parts.get(name, b"").decode("utf-8") for name in ("notes", "launch"))
+    except UnicodeDecodeError as exc:
+        raise BadRequest("release notes and the launch command must be UTF-8 text") from exc
+    return BuildUpload(parts["manifest"], notes, launch)
+
+
+_UPLOAD_LIMITS = {"manifest": MAX_MANIFEST, "notes": MAX_NOTES * 4, "launch": MAX_LAUNCH * 4}
+
+
+def checked_launch(command: str, manifest: manifest_mod.Manifest | None) -> str:
+    """A launch command fit to store ("" clears it): its program must be a file of the build when the build is known."""
+    command = command.strip()
+    if not command:
+        return ""
+    parsed = parse_launch(command)
+    if manifest is not None and parsed.program not in {f.path for f in manifest.files}:
+        raise BadRequest(f"the launch command starts {parsed.program!r}, which is not a file of {manifest.game} "
+                         f"{manifest.version}; give the path of the game's program inside the build folder")
+    return command
+
+
 async def commit_build(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     admin(request)
     slug = request.match_info["slug"]
-    if request.content_length is not None and request.content_length > MAX_MANIFEST:
-        raise PayloadTooLarge(f"manifest is larger than {MAX_MANIFEST} bytes")
-    data = await request.read()
+    upload = await _read_upload(request)
+    data = upload.manifest
     manifest = await asyncio.to_thread(manifest_mod.parse, data)
     if manifest.game != slug:
         raise BadRequest(f"manifest is for game {manifest.game!r} but was pushed to {slug!r}")
+    if not manifest.files:
+        raise ManifestError("the build has no files, and installing it would empty every friend's folder; "
+                            "push the folder that holds the game")
+    notes, launch = check_notes(upload.notes), checked_launch(upload.launch, manifest)
     chunks = manifest.chunk_sizes()
     # Marked used as they are checked, so a garbage collection running now keeps them for this build.
     missing = await asyncio.to_thread(ctx.store.touch, chunks)
@@ -74,7 +134,7 @@ async def commit_build(request: web.Request) -> web.Response:
     await asyncio.to_thread(ctx.store.touch, [digest])  # it may be there already, from a build removed before
     row, created = await ctx.db.run(lambda s: queries.add_build(
         s, slug, manifest.version, digest, data, signature,
-        manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()),
+        manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()), notes, launch,
     ))
     request.app[COUNTERS].builds_published.inc()
     if created:  # the same build pushed again is no news
@@ -115,6 +175,23 @@ async def remove_build(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+async def edit_build(request: web.Request) -> web.Response:
+    """Change a build's release notes, or its own launch command ("" = the game's)."""
+    ctx = request.app[CONTEXT]
+    admin(request)
+    slug, version = request.match_info["slug"], request.match_info["version"]
+    body = await json_body(request, {}, {"notes": str, "launch": str})
+    changes: dict[str, str] = {}
+    if "notes" in body:
+        changes["notes"] = check_notes(body["notes"])
+    if "launch" in body:
+        data = await ctx.db.run(lambda s: queries.build_manifest_bytes(s, slug, version))
+        manifest = await asyncio.to_thread(parsed_manifest, hashlib.sha256(data).hexdigest(), data)
+        changes["launch"] = checked_launch(body["launch"], manifest)
+    row = await ctx.db.run(lambda s: queries.edit_build(s, slug, version, changes))
+    return web.json_response(row.to_json())
+
+
 async def get_manifest(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     looking = viewer(request)
@@ -129,13 +206,20 @@ async def get_manifest(request: web.Request) -> web.Response:
     return response
 
 
+def _session(request: web.Request) -> str:
+    """The ticket session of the request's (already checked) login: ended with it (tracker/sessions.py)."""
+    account = request[ACCOUNT]
+    assert account is not None, "identity() let the request through, so its account exists"
+    return request.app[CONTEXT].sessions.ticket_session(account)
+
+
 async def read_ticket(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, _, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
     expires = int(ctx.now) + TICKET_LIFETIME
-    ticket = Ticket(looking.user, READ, row.manifest_digest, expires).encode(ctx.signer)
+    ticket = Ticket(looking.user, READ, row.manifest_digest, expires, _session(request)).encode(ctx.signer)
     return web.json_response({"ticket": ticket, "expires": expires, "seeder_url": seeder_url(request)})
 
 
@@ -143,8 +227,17 @@ async def upload_ticket(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     who = admin(request)
     expires = int(ctx.now) + TICKET_LIFETIME
-    ticket = Ticket(who.user, UPLOAD, "", expires).encode(ctx.signer)
+    ticket = Ticket(who.user, UPLOAD, "", expires, _session(request)).encode(ctx.signer)
     return web.json_response({"ticket": ticket, "expires": expires, "seeder_url": seeder_url(request)})
+
+
+async def revoked_sessions(request: web.Request) -> web.Response:
+    """Public: the ticket sessions ended lately (opaque ids), for seeders and friends to refuse, signed by the
+    tracker's key so that no one between can make them serve a session the admin ended."""
+    ctx = request.app[CONTEXT]
+    payload = canonical_json({"sessions": await ctx.sessions.revoked(), "at": int(ctx.now)})
+    return web.json_response({"payload": payload.decode(), "signature": ctx.signer.sign(payload)},
+                             headers={"Cache-Control": "no-store"})
 
 
 async def info(request: web.Request) -> web.Response:
@@ -159,8 +252,10 @@ async def info(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/info", info),
+        web.get("/api/revoked-sessions", revoked_sessions),
         web.post("/api/games/{slug}/builds", commit_build),
         web.delete("/api/games/{slug}/builds/{version}", remove_build),
+        web.patch("/api/games/{slug}/builds/{version}", edit_build),
         web.get("/api/games/{slug}/builds/{version}/manifest", get_manifest),
         web.post("/api/games/{slug}/builds/{version}/ticket", read_ticket),
         web.post("/api/upload-ticket", upload_ticket),

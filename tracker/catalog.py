@@ -7,10 +7,11 @@ import re
 
 from aiohttp import web
 
+from shared.launch import parse_launch
+from shared.manifest import SLUG_RE
 from tracker.db import queries
 from tracker.errors import BadRequest, Conflict
 from tracker.web import CONTEXT, admin, identity, json_body
-from shared.manifest import SLUG_RE
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
@@ -65,9 +66,13 @@ async def edit_game(request: web.Request) -> web.Response:
     admin(request)
     slug = request.match_info["slug"]
     body = await json_body(request, {}, {"title": str, "description": str, "header_image": str,
-                                         "steam_app_id": (int, type(None)), "private": bool})
+                                         "steam_app_id": (int, type(None)), "private": bool, "launch": str})
     if "title" in body:
         body["title"] = _title(body["title"])
+    if "launch" in body:
+        body["launch"] = body["launch"].strip()
+        if body["launch"]:
+            parse_launch(body["launch"])  # each build's files are checked when Play runs it
     if len(body.get("description", "")) > MAX_DESCRIPTION:
         raise BadRequest(f"description must be at most {MAX_DESCRIPTION} characters")
     image = body.get("header_image", "")

@@ -19,6 +19,7 @@ from tracker.keys import KeyFilesError
 from tracker.db.engine import Database, database_url, migrate, open_engine
 from tracker.errors import TrackerError
 from tracker.jobs import Jobs, open_jobs
+from tracker.sessions import Sessions
 from tracker.throttle import Throttle
 
 # Present while `mist-admin restore` fills a data directory: a server started on half a restore would make new keys.
@@ -66,6 +67,7 @@ class TrackerContext:
     store: DirectoryChunkStore
     jwt_secret: bytes
     jobs: Jobs
+    sessions: Sessions
     handovers: tuple[Handover, ...] = ()  # shown to clients pinned to an older key (GET /api/info)
     throttle: Throttle = field(default_factory=Throttle)
     # (source, target) file contents whose HDiffPatch patch a queued job is making -> that job's id
@@ -89,14 +91,17 @@ class TrackerContext:
         signing = keys.load(settings.data)
         engine = open_engine(settings.resolved_database_url())
         migrate(engine)
+        db = Database(engine)
+        secret = load_secret(settings.data / "jwt.secret")
         return cls(
             settings=settings,
-            db=Database(engine),
+            db=db,
             signer=signing.signer,
             handovers=signing.handovers,
             store=DirectoryChunkStore(settings.store_root),
-            jwt_secret=load_secret(settings.data / "jwt.secret"),
+            jwt_secret=secret,
             jobs=open_jobs(settings.data),
+            sessions=Sessions(db, secret, settings.clock),
         )
 
 

@@ -32,16 +32,19 @@ from tracker.serve import die_with_parent, run
 from tracker.swarm import ICE_ENV, SWARM
 
 
-def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1") -> web.Application:
-    """The tracker with the seeder mounted at /seeder, and the worker beside it.
+def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
+              worker: bool = True) -> web.Application:
+    """The tracker with the seeder mounted at /seeder, and (unless `worker` is False) the worker beside it.
 
     With `seeder_processes`, that many seeder processes of their own also serve on
-    `ctx.settings.seeder_port`, and the tracker sends clients there.
+    `ctx.settings.seeder_port`, and the tracker sends clients there. Tests that look at the job queue
+    leave the worker out and run the jobs themselves, so no worker takes a job before they look.
     """
     app = make_app(ctx)
-    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock)
+    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended)
     app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
-    app.cleanup_ctx.append(_worker(ctx.settings.data))
+    if worker:
+        app.cleanup_ctx.append(_worker(ctx.settings.data))
     if seeder_processes:
         app.cleanup_ctx.append(_seeders(ctx, host, seeder_processes))
     return app
@@ -85,8 +88,13 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     """The worker runs beside the server as a child process, started and stopped with it."""
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
+        # Its log joins the server's (a Steam or Discord failure is said where the admin looks), as plain lines.
         process = subprocess.Popen([sys.executable, "-m", "tracker.worker", "--data", str(data)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=die_with_parent,
+                                   env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})
+        assert process.stderr is not None
+        threading.Thread(target=_relay, args=(process.stderr,), daemon=True).start()  # ends when the worker does
         try:
             yield
         finally:
@@ -119,18 +127,20 @@ def ice_hint(url: str, ice: list[dict[str, object]]) -> str:
             f"\"Host it for friends\") and set {ICE_ENV}='[{{\"urls\": [\"stun:{host}:3478\"]}}]'.")
 
 
-def _welcome(url: str, password: str | None, seeder_port: int = 0, ice_hint: str = "") -> str:
+def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = Path("data"), hint: str = "") -> str:
     lines = [f"Mist is running at {url}", "", f"Friends get the client at {url}/get", ""]
     if seeder_port:
         lines += [f"Chunks are served on port {seeder_port}: friends must reach it too.", ""]
-    if ice_hint:
-        lines += [ice_hint, ""]
+    if hint:
+        lines += [hint, ""]
     if password:
         lines += [
             "The admin account was created with this password (shown once, keep it):",
             f"    {password}",
             "",
         ]
+    else:
+        lines += [f"Lost the admin's password? On this machine: mist-admin reset-password admin --data {data}", ""]
     lines += [
         "Next, in another terminal (with the same virtualenv: . .venv/bin/activate):",
         f"    mistpipe login {url} --user admin",
@@ -138,7 +148,7 @@ def _welcome(url: str, password: str | None, seeder_port: int = 0, ice_hint: str
         "    mistpipe push hollow ./path/to/build --version 1.0",
         "    MIST_PASSWORD=... mistpipe user add alice",
         f"    mist login {url} --user alice",
-        "    mist install hollow",
+        "    mist install hollow      # into ~/Games/Mist/hollow, or --dir FOLDER",
         "    mist daemon      # keeps sharing with friends who install it next",
         "",
         "Stop the server with Ctrl-C.",
@@ -149,8 +159,9 @@ def _welcome(url: str, password: str | None, seeder_port: int = 0, ice_hint: str
 @click.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
               help="Directory for the database, the chunk store and the signing key.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for friends on the network.")
+@click.option("--port", default=8700, show_default=True, type=int, help="Port of the tracker (and its seeder).")
 @click.option("--seeder-processes", default=0, show_default=True, type=click.IntRange(min=0),
               help="Serve chunks from this many processes of their own on --seeder-port (0: in the server's process).")
 @click.option("--seeder-port", default=None, type=int, help="Their port.  [default: --port + 1]")
@@ -170,11 +181,14 @@ def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: i
         ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
-    password = ensure_admin(ctx)
     raise_file_limit()  # friends' connections and the seeder's open objects; its children inherit it
     app = build_app(ctx, seeder_processes, host)
     hint = ice_hint(url, app[SWARM].ice)
+
+    def ready() -> None:
+        # The admin account is made only once the port is ours: a start that cannot listen must not make an
+        # account whose password it never shows (`mist-admin reset-password` is the way back in regardless).
+        print(_welcome(url, ensure_admin(ctx), settings.seeder_port, settings.data, hint), file=sys.stderr, flush=True)
+
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.
-    run(app, host, port,
-        on_ready=lambda: print(_welcome(url, password, settings.seeder_port, hint), file=sys.stderr, flush=True),
-        log_format="text")
+    run(app, host, port, on_ready=ready, log_format="text")

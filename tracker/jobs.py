@@ -109,9 +109,10 @@ class Jobs:
         return self._issued(str(self.collect_garbage().id))
 
     def enqueue_news(self, content: str, attempts: int = discord_webhook.ATTEMPTS,
-                     first_delay: float = discord_webhook.FIRST_DELAY) -> str:
-        """Post `content` to the Discord webhook of the worker's environment, trying at most `attempts` times."""
-        return self._issued(str(self.post_news(content, attempts, first_delay, retries=attempts - 1).id))
+                     first_delay: float = discord_webhook.FIRST_DELAY, game: str = "", version: str = "") -> str:
+        """Post `content` to the Discord webhook of the worker's environment, trying at most `attempts` times;
+        how it went is recorded on the build `game` `version` (shown by `mistpipe ls`)."""
+        return self._issued(str(self.post_news(content, attempts, first_delay, game, version, retries=attempts - 1).id))
 
     def _issued(self, job_id: str) -> str:
         self.huey.put(f"issued:{job_id}", True)
@@ -183,6 +184,7 @@ def open_jobs(data: Path) -> Jobs:
         try:
             details = fetch_appdetails(app_id)
         except SteamError as exc:
+            log.warning("could not fetch %s's details from the Steam store (app %s): %s", slug, app_id, exc)
             db.call(lambda s: queries.record_steam(s, slug, None, None, str(exc)))
             return {"game": slug, "synced": False, "error": str(exc)}
         db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
@@ -197,6 +199,16 @@ def open_jobs(data: Path) -> Jobs:
             return GcReport(error=unfinished).to_json()
         return collect(database(), DirectoryChunkStore(store_root)).to_json()
 
+    def post_news_recorded(content: str, attempts: int, first_delay: float, game: str = "", version: str = "", *,
+                           task: Task) -> dict[str, object]:
+        """`post_news_now`, and its final outcome recorded on the build (a retry is not an outcome yet), so
+        `mistpipe ls` shows a post that did not go out, not only the worker's log."""
+        outcome = post_news_now(content, attempts, first_delay, task)
+        if game and (outcome["posted"] or os.environ.get(discord_webhook.ENV, "").strip()):
+            status = "posted" if outcome["posted"] else f"not posted: {outcome['reason']}"
+            database().call(lambda s: queries.record_news_status(s, game, version, status))
+        return outcome
+
     # Before the scrub, so the scrub does not read what is about to be removed.
     huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc")(_counted(huey, "nightly_gc", collect_garbage_now))
     return Jobs(
@@ -205,7 +217,7 @@ def open_jobs(data: Path) -> Jobs:
         huey.task(name="sync_steam")(_counted(huey, "sync_steam", sync_steam_now)),
         huey.task(name="make_patches")(_counted(huey, "make_patches", make_patches_now)),
         huey.task(name="collect_garbage")(_counted(huey, "collect_garbage", collect_garbage_now)),
-        huey.task(name="post_news", context=True)(_counted(huey, "post_news", post_news_now)),
+        huey.task(name="post_news", context=True)(_counted(huey, "post_news", post_news_recorded)),
     )
 
 

@@ -38,8 +38,11 @@ def main(data: Path, host: str, port: int, configured_url: str, seeder_url: str)
         ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
-    password = ensure_admin(ctx)
-    if password:
-        print(f"admin account created with password: {password}", flush=True)
-    run(make_app(ctx), host, port,
-        on_ready=lambda: print(f"mist-tracker listening on http://{host}:{port}", file=sys.stderr, flush=True))
+
+    def ready() -> None:
+        password = ensure_admin(ctx)  # once the port is ours: a failed start makes no account it cannot show
+        if password:
+            print(f"admin account created with password: {password}", flush=True)
+        print(f"mist-tracker listening on http://{host}:{port}", file=sys.stderr, flush=True)
+
+    run(make_app(ctx), host, port, on_ready=ready)

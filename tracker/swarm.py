@@ -301,3 +301,20 @@ async def close_all(app: web.Application) -> None:
     """On shutdown: close every member's socket, so the server stops at once and clients reconnect later."""
     for member in list(app[SWARM].members.values()):
         await member.socket.close(message=b"tracker shutting down")
+
+
+async def end_sessions(app: web.Application, user: str, ended: list[str]) -> None:
+    """An account's sessions were ended: close its sockets, and tell every other member which ticket sessions
+    ended, so a friend's daemon stops serving a download that such a ticket opened."""
+    swarm = app[SWARM]
+    for member in [m for m in swarm.members.values() if m.viewer.user == user]:
+        swarm.leave(member)
+        await member.socket.close(code=4001, message=b"the session was ended by the admin")
+    if not ended:
+        return
+    message = json.dumps({"op": "sessions-ended", "sessions": ended})
+    for member in list(swarm.members.values()):
+        try:
+            await member.socket.send_str(message)
+        except ConnectionError:
+            pass  # it is leaving anyway

@@ -16,9 +16,11 @@ from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
 from tracker.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from tracker.observability import error_json
+from tracker.sessions import Account
 
 log = logging.getLogger("mist.tracker")
 CONTEXT = web.AppKey("context", TrackerContext)
+ACCOUNT: web.RequestKey[Account | None] = web.RequestKey("account")  # its account, as the session cache has it
 MAX_JSON_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,6 +70,22 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(500, "internal error; the server log has the details")
 
 
+@web.middleware
+async def sessions_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Look up the account of a request's access token (from the cache, or the database when it is stale), so that
+    `identity` can refuse a token of an ended session without waiting on the database itself."""
+    header = request.headers.get("Authorization", "")
+    ctx = request.config_dict.get(CONTEXT)
+    if ctx is not None and header.startswith("Bearer "):
+        try:
+            who = read_access_token(ctx.jwt_secret, header[7:], ctx.now)
+        except Unauthorized:
+            pass  # `identity` says so, on the routes that need a login
+        else:
+            request[ACCOUNT] = await ctx.sessions.account(who.user)
+    return await handler(request)
+
+
 Kind = type | tuple[type, ...]
 
 
@@ -92,7 +110,7 @@ async def json_body(
         raise BadRequest("request body must be a JSON object")
     unknown = set(body) - set(required) - set(optional)
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", {"allowed": sorted({*required, *optional})})
+        raise BadRequest(f"unknown {'field' if len(unknown) == 1 else 'fields'}: {', '.join(sorted(unknown))}", {"allowed": sorted({*required, *optional})})
     for name, kind in {**required, **optional}.items():
         if name not in body:
             if name in required:
@@ -106,12 +124,17 @@ async def json_body(
 
 
 def identity(request: web.Request) -> Identity:
-    """The caller, from the Bearer token; 401 without a valid one."""
+    """The caller, from the Bearer token; 401 without a valid one or when its session was ended, 403 when the
+    account is disabled."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise Unauthorized("this needs a login; run `mist login` (or `mistpipe login`)")
     ctx = request.app[CONTEXT]
-    return read_access_token(ctx.jwt_secret, header[7:], ctx.now)
+    who = read_access_token(ctx.jwt_secret, header[7:], ctx.now)
+    if ACCOUNT not in request:
+        raise RuntimeError("identity() needs sessions_middleware in the application")
+    ctx.sessions.check(request[ACCOUNT], who.user, who.generation)
+    return who
 
 
 def admin(request: web.Request) -> Identity:

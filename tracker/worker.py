@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -16,7 +17,8 @@ from tracker.observability import configure_logging
 @click.option("--workers", default=2, show_default=True, type=int, help="Jobs run at once (a long patch job then does not hold up the rest).")
 def main(data: Path, workers: int) -> None:
     """Run queued and periodic jobs until interrupted."""
-    configure_logging("json")
+    if configure_logging("json") == "text":
+        logging.getLogger("huey").setLevel(logging.WARNING)  # a person reads it: no line per job run
     unfinished = unfinished_restore.refusal(data.resolve(), "start the worker")
     if unfinished:
         raise SystemExit(f"Error: {unfinished}")

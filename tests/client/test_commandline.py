@@ -52,3 +52,28 @@ def test_a_full_disk_inside_concurrent_tasks_is_reported_alone() -> None:
     with pytest.raises(click.ClickException) as caught:
         run(go)
     assert caught.value.message.startswith("the disk is full (/g/f)")
+
+
+@pytest.mark.parametrize(("typed", "url", "noted"), [
+    ("http://127.0.0.1:8700", "http://127.0.0.1:8700", ""),
+    ("https://mist.example.org/", "https://mist.example.org", ""),
+    ("127.0.0.1:8700", "http://127.0.0.1:8700", "no scheme"),
+    ("192.168.1.20:8700", "http://192.168.1.20:8700", "no scheme"),
+    ("mist.example.org", "https://mist.example.org", "no scheme"),
+    ("localhost:8700", "http://localhost:8700", "no scheme"),
+    ("http://127.0.0.1:8700/admin", "http://127.0.0.1:8700", "its origin"),
+    ("HTTPS://Mist.Example.org/get/", "https://Mist.Example.org", "its origin"),
+])
+def test_a_tracker_address_is_taken_as_people_type_it(typed: str, url: str, noted: str) -> None:
+    from client.commandline import tracker_url
+
+    got, note = tracker_url(typed)
+    assert got == url and (noted in note if noted else note == "")
+
+
+@pytest.mark.parametrize("typed", ["ftp://x", "http://", "://x", "http:///path"])
+def test_what_is_not_a_tracker_address_says_how_one_looks(typed: str) -> None:
+    from client.commandline import tracker_url
+
+    with pytest.raises(click.ClickException, match="is not a tracker address; give one like"):
+        tracker_url(typed)

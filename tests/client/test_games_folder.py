@@ -1,12 +1,10 @@
-"""The default games folder: under the client's data folder, with names every OS accepts."""
+"""A game's folder in the games folder: a name every OS accepts."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from client.games_folder import default_folder, folder_name
+from client.games_folder import folder_name
 from shared.paths import refused_by_windows
 
 
@@ -16,14 +14,8 @@ def test_a_slug_windows_refuses_as_a_folder_gets_a_suffix(game: str) -> None:
     assert not refused_by_windows(folder_name(game))
 
 
-def test_other_slugs_are_the_folder_name(tmp_path: Path) -> None:
+def test_other_slugs_are_the_folder_name() -> None:
     assert folder_name("hollow") == "hollow" and folder_name("console") == "console"
-    assert default_folder("hollow", tmp_path) == tmp_path / "games" / "hollow"
-
-
-def test_without_a_home_it_follows_mist_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MIST_HOME", str(tmp_path / "home"))
-    assert default_folder("con") == tmp_path / "home" / "games" / "con-game"
 
 
 @pytest.mark.parametrize("name", ["CON.txt", "conin$", "COM\u00b9", "trailing.", "a:b", "..", "lpt\u00b3.log"])

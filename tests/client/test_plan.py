@@ -168,6 +168,7 @@ def test_plan_summary_for_json_output():
         "files_mode_only": 1,
         "files_to_write": 2,
         "files_to_delete": 1,
+        "links_to_make": 0,
         "bytes_to_write": len(LEVEL1 + LEVEL2B) + len(PATCH),
         "bytes_to_fetch_uncompressed": len(LEVEL2B) + len(PATCH),
         "bytes_from_local": len(LEVEL1),
@@ -200,3 +201,36 @@ def test_the_trackers_routes_are_read_and_anything_odd_means_chunks() -> None:
     assert "not-asked" not in routes.by_path and routes.coming == ("a",)
     assert routes.bytes_by_source() == {CHUNKS: 500 + 900 + 9 + 9 + 9, PATCH: 10}
     assert parse_routes({"files": "nonsense"}, ["a"]).get("a").source == CHUNKS
+
+
+def test_links_are_made_when_missing_or_pointing_elsewhere_and_old_ones_go() -> None:
+    from shared.links import LinkEntry
+
+    old = Manifest("hollow", "1.0", DEFAULT_PARAMS, V1.files, (LinkEntry("start", "game.exe"), LinkEntry("old", "readme.txt")))
+    new = Manifest("hollow", "2.0", DEFAULT_PARAMS, V1.files, (LinkEntry("start", "game.exe"), LinkEntry("music", "data/music.ogg")))
+    on_disk, owned, local = installed(old)
+    owned += ["start", "old"]
+    result = plan(new, on_disk, owned, local, {"start": "game.exe", "old": "readme.txt"})
+    assert [e.path for e in result.links] == ["music"] and result.delete == ("old",) and not result.write
+    moved = plan(new, on_disk, owned, local, {"start": "readme.txt"})
+    assert sorted(e.path for e in moved.links) == ["music", "start"]
+
+
+def test_an_update_that_removes_most_of_an_install_says_so_and_a_normal_one_does_not() -> None:
+    from client.plan import removes_most
+
+    assert removes_most(V1, plan(V2, *installed(V1))) == ""
+    tiny = build("0.1-wrong", entry("game.exe", INTRO, executable=True))
+    why = removes_most(V1, plan(tiny, *installed(V1)))
+    assert why.startswith("hollow 0.1-wrong removes 3 of the 4 files of 1.0 here (")
+    assert "data/levels.pak" in why and why.endswith("and writes 0")
+
+
+def test_the_download_estimate_counts_only_chunks_no_local_file_holds_each_once() -> None:
+    from client.plan import CHUNKS, Route, Routes, estimate_download
+
+    result = plan(V2, *installed(V1))
+    routes = Routes({"data/levels.pak": Route(CHUNKS, 0, 0, file_bytes=(len(LEVEL1) + len(LEVEL2B)) // 2),
+                     "data/patch.bin": Route(CHUNKS, 0, 0, file_bytes=len(PATCH))})
+    # LEVEL1 is on disk: only LEVEL2B is fetched, at the file's 1:2 compression; the patch file whole.
+    assert estimate_download(result, routes) == {CHUNKS: round(len(LEVEL2B) * 0.5) + len(PATCH), "patch": 0}

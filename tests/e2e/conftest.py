@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,17 @@ class Server:
     url: str
     data: Path
     process: subprocess.Popen
+    log: list[str] = field(default_factory=list)  # its stderr after the welcome, read as it comes
+
+    def wait_for_log(self, words: str, timeout: float = 30.0) -> str:
+        """The first line of the server's log (its worker's included) that holds `words`, once it has come."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((line for line in list(self.log) if words in line), None)
+            if found is not None:
+                return found
+            assert time.monotonic() < deadline, f"the server never logged {words!r}:\n" + "".join(self.log[-20:])
+            time.sleep(0.05)
 
     def store_size(self, sha256: str) -> int:
         return (self.data / "store" / sha256[:2] / sha256[2:4] / sha256).stat().st_size
@@ -66,7 +79,16 @@ def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int 
             break
     else:
         raise AssertionError("mist-server exited before it was ready:\n" + "".join(seen))
-    return Server(f"http://127.0.0.1:{port}", data, process)
+    server = Server(f"http://127.0.0.1:{port}", data, process)
+    # Keep reading: a full pipe would stop the server (and its worker, whose log it relays) mid-write.
+    threading.Thread(target=_keep_reading, args=(process, server.log), daemon=True).start()
+    return server
+
+
+def _keep_reading(process: subprocess.Popen, into: list[str]) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:
+        into.append(line)
 
 
 @pytest.fixture(scope="module")

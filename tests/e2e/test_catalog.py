@@ -88,6 +88,8 @@ def test_a_failing_store_leaves_the_catalog_as_it_was(catalog_admin: Person, app
     game = status["game"]
     assert (game["description"], game["header_image"]) == ("First words.", "https://cdn.example/first.jpg")
     assert says in game["steam_error"]
+    listed = catalog_admin.run("mistpipe", "ls", slug).stdout
+    assert "Steam details not fetched" in listed and says in listed and f"mistpipe resync-steam {slug}" in listed
 
 
 def test_resync_needs_an_app_id(catalog_admin: Person) -> None:

@@ -61,13 +61,6 @@ def test_unreachable_server_says_so(tmp_path) -> None:
     one_line_error(person.run("mist", "login", "http://127.0.0.1:9", "--user", "x", check=False), "cannot reach")
 
 
-def test_push_refuses_a_symlink_in_the_build(admin: Person, build: Path, tmp_path) -> None:
-    tree = tmp_path / "linked"
-    (tree / "sub").mkdir(parents=True)
-    (tree / "sub" / "passwd").symlink_to("/etc/passwd")
-    one_line_error(admin.run("mistpipe", "push", GAME, str(tree), "--version", "2", check=False), "symbolic link")
-
-
 def test_push_refuses_names_that_collide_on_case_insensitive_disks(admin: Person, build: Path, tmp_path) -> None:
     tree = tmp_path / "cased"
     tree.mkdir()

@@ -138,12 +138,13 @@ def test_pip_install_of_the_source_is_the_client_alone() -> None:
     assert not names & {"sqlalchemy", "alembic", "psycopg", "huey", "redis", "pyjwt", "argon2-cffi", "jinja2"}, names
 
 
-def test_without_dir_a_game_goes_to_the_default_games_folder(server: Server, admin: Person, friend: Person,
-                                                              tmp_path: Path) -> None:
+def test_a_game_named_like_a_windows_device_gets_a_folder_windows_accepts(server: Server, admin: Person, friend: Person,
+                                                                          tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "build", seed=152, small_files=3, large=())
     admin.run("mistpipe", "new-game", "nul", "--title", "A name Windows refuses as a folder")
     admin.run("mistpipe", "push", "nul", str(tree), "--version", "1")
+    friend.run("mist", "settings", "--games-folder", str(tmp_path / "games"))
     friend.run("mist", "install", "nul")
     where = friend.json("mist", "ls")["games"]
-    assert [g["installed"]["dir"] for g in where if g["slug"] == "nul"] == [str(friend.home / "games" / "nul-game")]
-    assert_same_tree(tree, friend.home / "games" / "nul-game")
+    assert [g["installed"]["dir"] for g in where if g["slug"] == "nul"] == [str(tmp_path / "games" / "nul-game")]
+    assert_same_tree(tree, tmp_path / "games" / "nul-game")

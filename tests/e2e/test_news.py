@@ -119,3 +119,22 @@ def test_a_push_is_posted_to_discord_and_each_online_friend_hears_its_own_size(
     assert f"news: Hollow Knight 1.1 is out, {size_text(update)} update" in said
     assert [p.body["content"].split(" is out")[0] for p in discord.posts] == ["Hollow Knight 1.1"]  # the vault never
     assert all(TOKEN in p.path for p in discord.posts)
+
+
+def test_a_post_that_does_not_go_out_is_in_the_server_log_and_in_mistpipe_ls(
+    server: Server, admin: Person, discord: FakeDiscord, tmp_path: Path
+) -> None:
+    from tests.fake_discord import Reply
+
+    tree = make_tree(tmp_path / "lost-1", seed=95, small_files=5, large=(MB // 2,))
+    admin.run("mistpipe", "new-game", "lost", "--title", "Lost Signal")
+    discord.script(Reply(404))  # the webhook was deleted in Discord: not retried
+    admin.json("mistpipe", "push", "lost", str(tree), "--version", "1")
+    discord.wait_for(1)
+    line = server.wait_for_log("not posted to Discord")
+    assert "mist.jobs" in line and "404" in line  # the worker's own line, relayed to the server's terminal
+    deadline = time.monotonic() + 30
+    while "Discord: not posted" not in (listing := admin.run("mistpipe", "ls", "lost").stdout):
+        assert time.monotonic() < deadline, listing
+        time.sleep(0.1)
+    assert admin.json("mistpipe", "ls", "lost")["games"][0]["builds"][0]["news_status"].startswith("not posted: ")

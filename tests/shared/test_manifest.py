@@ -216,7 +216,7 @@ def test_unknown_top_level_key_is_rejected():
     assert "exactly the keys" in str(rejected(obj))
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 3, "1", None])
 def test_unsupported_format_version_is_rejected(version):
     obj = fixture_json()
     obj["format"] = version

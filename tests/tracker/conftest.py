@@ -22,10 +22,11 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 async def admin_session(tmp_path, aiohttp_client, monkeypatch):
-    """(context, test client, the admin's Authorization header)."""
+    """(context, test client, the admin's Authorization header). No worker runs beside it: a test that needs a
+    job done runs it (`ctx.jobs.huey.execute`), and the queue holds exactly what the tracker put there."""
     monkeypatch.setenv("MIST_ADMIN_PASSWORD", ADMIN_PASSWORD)
     ctx = TrackerContext.open(Settings(data=tmp_path))
     ensure_admin(ctx)
-    client = await aiohttp_client(build_app(ctx))
+    client = await aiohttp_client(build_app(ctx, worker=False))
     login = await client.post("/api/login", json={"user": "admin", "password": ADMIN_PASSWORD})
     return ctx, client, {"Authorization": f"Bearer {(await login.json())['access_token']}"}

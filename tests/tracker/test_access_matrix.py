@@ -36,6 +36,9 @@ ACCESS = {
     ("POST", "/api/users"): ADMIN,
     ("POST", "/api/users/{name}/password"): ADMIN,
     ("POST", "/api/users/{name}/disable"): ADMIN,
+    ("POST", "/api/users/{name}/enable"): ADMIN,
+    ("GET", "/api/revoked-sessions"): PUBLIC,  # opaque ids of ended sessions, signed: for seeders and friends
+    ("PATCH", "/api/games/{slug}/builds/{version}"): ADMIN,
     ("POST", "/api/games"): ADMIN,
     ("POST", "/api/games/{slug}/builds"): ADMIN,
     ("DELETE", "/api/games/{slug}/builds/{version}"): ADMIN,
@@ -55,7 +58,8 @@ ACCESS = {
     ("GET", "/seeder/chunk/{sha256}"): READ_TICKET,
     ("POST", "/seeder/delta"): READ_TICKET,
 }
-PARAMS = {"file": "no-such-file.zip", "slug": "game", "version": "1", "name": "friend", "user": "friend", "job": "no-such-job"}
+# The admin's calls change "target" (a new password ends its sessions), never a caller below.
+PARAMS = {"file": "no-such-file.zip", "slug": "game", "version": "1", "name": "target", "user": "friend", "job": "no-such-job"}
 DATA = b"the only file of the only build" * 100
 
 
@@ -75,7 +79,7 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
     from tracker.accounts import ensure_admin
 
     ensure_admin(ctx)
-    app = build_app(ctx)
+    app = build_app(ctx, worker=False)
     client = await aiohttp_client(app)
 
     async def login(user: str, password: str) -> str:
@@ -87,6 +91,7 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
     await client.post("/api/users", json={"name": "friend", "password": "friend-password"}, headers=bearer)
     await client.post("/api/users", json={"name": "granted", "password": "granted-password"}, headers=bearer)
     await client.post("/api/users", json={"name": "gone", "password": "gone-password"}, headers=bearer)
+    await client.post("/api/users", json={"name": "target", "password": "target-password"}, headers=bearer)
     chunked = chunk_bytes(DATA)
     for ref in chunked.chunks:
         ctx.store.put(ref.sha256, compression.compress(DATA))  # one chunk: the file is smaller than min size
@@ -96,9 +101,12 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
         committed = await client.post(f"/api/games/{slug}/builds", data=manifest.canonical_bytes(), headers=bearer)
         assert committed.status == 201, await committed.text()
     await client.post("/api/games/secret/grants", json={"user": "granted"}, headers=bearer)
+    gone = await login("gone", "gone-password")
+    gone_read = (await (await client.post("/api/games/game/builds/1/ticket",
+                                          headers={"Authorization": f"Bearer {gone}"})).json())["ticket"]
     await client.post("/api/users/gone/disable", headers=bearer)
     refused = await client.post("/api/login", json={"user": "gone", "password": "gone-password"})
-    assert refused.status == 401  # a disabled account gets no token, so it can only call as "anonymous"
+    assert refused.status == 403 and "disabled" in (await refused.json())["error"]  # told so, with no token
     user = await login("friend", "friend-password")
     granted = await login("granted", "granted-password")
     read = (await (await client.post("/api/games/game/builds/1/ticket", headers={"Authorization": f"Bearer {user}"})).json())["ticket"]
@@ -111,6 +119,8 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
         "forged token": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged"},
         "read ticket": {"Authorization": f"Ticket {read}"},
         "upload ticket": {"Authorization": f"Ticket {upload}"},
+        "disabled user": {"Authorization": f"Bearer {gone}"},  # a token and a ticket issued before the disable
+        "disabled user's ticket": {"Authorization": f"Ticket {gone_read}"},
     }
     return app, client, callers, chunked.chunks[0].sha256
 
@@ -120,8 +130,10 @@ def expected_denial(rule: str, caller: str, private: bool) -> int | None:
     if rule == PUBLIC:
         return None
     if rule in (USER, ADMIN):
-        if caller in ("anonymous", "forged token", "read ticket", "upload ticket"):
+        if caller in ("anonymous", "forged token", "read ticket", "upload ticket", "disabled user's ticket"):
             return 401
+        if caller == "disabled user":
+            return 403
         if rule == ADMIN and caller in ("user", "granted user"):
             return 403
         if private and caller == "user":

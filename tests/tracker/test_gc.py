@@ -231,7 +231,7 @@ async def test_removing_the_latest_build_makes_the_one_before_latest(admin_sessi
     game = await (await client.get("/api/games/g", headers=admin)).json()
     assert game["latest"] == "1" and [b["version"] for b in game["builds"]] == ["1"]
     again = await client.delete("/api/games/g/builds/2", headers=admin)
-    assert again.status == 404 and "mistpipe ls g" in (await again.json())["error"]
+    assert again.status == 404 and (await again.json())["detail"] == {"missing": "version", "game": "g"}
 
 
 async def test_gc_can_be_started_now(admin_session) -> None:

@@ -24,7 +24,7 @@ async def test_an_old_hash_is_upgraded_at_login(tmp_path, aiohttp_client, monkey
     ensure_admin(ctx)
     weak = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("admin-password-1")
     ctx.db.call(lambda s: queries.set_password_hash(s, "admin", weak))
-    client = await aiohttp_client(build_app(ctx))
+    client = await aiohttp_client(build_app(ctx, worker=False))
     response = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
     assert response.status == 200
     upgraded = ctx.db.call(lambda s: queries.get_user(s, "admin")).password_hash

@@ -12,7 +12,7 @@ from tracker.db.peer_reports import DEDUPE_SECONDS, REASON_CHARS, record_report,
 from tracker import peers_admin
 from tracker.db import queries
 from tracker.errors import NotFound
-from tracker.web import CONTEXT, errors_middleware
+from tracker.web import CONTEXT, errors_middleware, sessions_middleware
 
 NOW = 1_700_000_000.0
 
@@ -36,7 +36,7 @@ async def world(admin_session, aiohttp_client):
         digests[slug] = build.digest()
     login = await client.post("/api/login", json={"user": "alice", "password": "alice-password"})
     alice = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
-    app = web.Application(middlewares=[errors_middleware])
+    app = web.Application(middlewares=[errors_middleware, sessions_middleware])
     app[CONTEXT] = ctx
     app.add_routes(peers_admin.routes())
     return ctx, await aiohttp_client(app), admin, alice, digests

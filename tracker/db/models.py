@@ -20,6 +20,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Raised whenever the account's sessions must end (disabled, new password, admin rights changed): access
+    # tokens and tickets name the generation they were issued under, and an older one is refused.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    generation_changed_at: Mapped[float] = mapped_column(Float, default=0.0)  # unix seconds
 
 
 class RefreshToken(Base):
@@ -44,6 +48,7 @@ class Game(Base):
     overrides: Mapped[str] = mapped_column(String(200), default="")  # fields the admin set by hand, comma-separated
     steam_synced_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     steam_error: Mapped[str] = mapped_column(String(500), default="")
+    launch: Mapped[str] = mapped_column(String(500), default="")  # how to start it; a build may say otherwise
 
 
 class Grant(Base):
@@ -68,6 +73,9 @@ class Build(Base):
     chunk_count: Mapped[int] = mapped_column(Integer)
     stored_size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    notes: Mapped[str] = mapped_column(Text, default="")  # the admin's release notes
+    launch: Mapped[str] = mapped_column(String(500), default="")  # empty: the game's launch command
+    news_status: Mapped[str] = mapped_column(String(500), default="")  # the Discord post: "", posted, or why not
 
 
 class Patch(Base):
