@@ -82,7 +82,7 @@ class Socket:
             if message.type == aiohttp.WSMsgType.TEXT:
                 try:
                     body = json.loads(message.data)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(body, dict):
                     return body
@@ -268,7 +268,11 @@ class Api:
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """A JSON API call to the tracker."""
         _, body, _ = await self._send(method, path, **kwargs)
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise TrackerUnavailable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
+                                     "is it a Mist tracker, and of this version?") from exc
 
     async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "") -> Any:
         """Commit a pushed build: its canonical manifest, with the admin's release notes and launch command."""

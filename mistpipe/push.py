@@ -79,7 +79,7 @@ def shrinkage(previous: Manifest, new: Manifest) -> str:
     shown = ", ".join(f.path for f in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
     return (f"{new.version} drops {count(len(dropped), 'file')} of the {count(len(previous.files), 'file')} in "
             f"{previous.version} ({human(before)} -> {human(after)})" + (f": {shown}" if dropped else "")
-            + "; every friend who updates loses them")
+            + f"; every friend who updates loses them (and gets the {count(len(new.files), 'file')} of {new.version})")
 
 
 async def push(

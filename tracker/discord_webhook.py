@@ -78,7 +78,7 @@ def read_answer(status: int, headers: Mapping[str, str], body: bytes) -> Answer:
     body's `retry_after` (seconds in API v10; the header is preferred because old API versions sent ms there)."""
     try:
         obj = json.loads(body) if body else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         obj = {}
     if not isinstance(obj, dict):
         obj = {}

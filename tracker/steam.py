@@ -33,7 +33,7 @@ def parse_appdetails(app_id: int, body: bytes) -> SteamDetails:
     """Read `{"<id>": {"success": true, "data": {...}}}`, the store's real answer format."""
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise SteamError(f"Steam answered app {app_id} with something that is not JSON") from exc
     entry = obj.get(str(app_id)) if isinstance(obj, dict) else None
     if not isinstance(entry, dict) or "success" not in entry:

@@ -281,7 +281,7 @@ async def swarm_socket(request: web.Request) -> web.WebSocketResponse:
                 if not isinstance(body, dict):
                     raise BadRequest("each message must be a JSON object with an 'op'")
                 reply = await connection.handle(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 reply = {"op": "error", "error": "each message must be a JSON object with an 'op'"}
             except MistError as exc:
                 reply = {"op": "error", "error": str(exc)}

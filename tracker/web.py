@@ -104,7 +104,7 @@ async def json_body(
             raise too_large
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # nested too deep to read: bad input
         raise BadRequest("request body must be a JSON object") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")

@@ -46,7 +46,7 @@ SCRIPTS: dict[str, str] = PYPROJECT["project"]["scripts"]
 NOT_FOR_INSTALLS = {
     "MIST_STEAM_URL": "the tests point the tracker at a fake Steam store with it",
     "MIST_TRACKER_PUBLIC_KEY": "the seeder asks the tracker for its key (--tracker-url) instead",
-    "MIST_PASSWORD": "read by `mist-admin reset-password` when a person runs it, never by a service",
+    "MIST_PASSWORD": "a password typed for one admin command (mist-admin reset-password), never a setting",
 }
 SECRET_WORDS = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|WEBHOOK|PRIVATE", re.I)
 

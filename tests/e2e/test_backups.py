@@ -84,8 +84,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             # A push killed after its first batch leaves chunks no build names yet. Once the backup has dumped the
             # database, the push runs again (at zstd level 19, so slowly) and commits while the backup copies.
             big = make_tree(base / "trees" / "alpha-4", seed=91, small_files=5, large=(12 * MB, 12 * MB))
-            killed = admin.run("mistpipe", "push", "alpha", str(big), "--version", "4", check=False,
-                               env={"MIST_CRASH_AT": "pushed-batch"})
+            killed = admin.run("mistpipe", "push", "alpha", str(big), "--version", "4", "--yes", check=False,
+                               env={"MIST_CRASH_AT": "pushed-batch"})  # another tree: it drops most of 3
             assert killed.returncode == -signal.SIGKILL, killed.stderr
             trees["alpha 4"] = big
             backing = subprocess.Popen(
@@ -97,7 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             said = backing.stderr.readline()  # the first line comes once the snapshot is taken
             assert said.startswith("Dumped the database"), said + backing.stderr.read()
             pushing = subprocess.Popen(
-                [BIN / "mistpipe", "push", "alpha", str(big), "--version", "4", "--level", "19", "--json"],
+                [BIN / "mistpipe", "push", "alpha", str(big), "--version", "4", "--level", "19", "--yes", "--json"],
                 env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": ADMIN_PASSWORD},
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
             )

@@ -110,3 +110,25 @@ async def test_a_chunked_body_without_a_length_is_held_to_the_same_limit(api) ->
 
     got = await error(await client.post("/api/games", data=chunked(), headers={**admin, "Content-Type": "application/json"}))
     assert got[0] == 413 and "larger than 65536 bytes" in got[1], got
+
+
+DEEP = b"[" * 20000 + b"]" * 20000  # nested deeper than any parser recurses
+
+
+async def test_deeply_nested_json_is_bad_input_everywhere_not_an_internal_error(api) -> None:
+    client, admin = api
+    for path, headers in (("/api/login", {}), ("/api/refresh", {}), ("/api/games", admin),
+                          ("/api/games/nope/builds", admin)):
+        response = await client.post(path, data=DEEP, headers=headers)
+        status, _ = await error(response)
+        assert status in (400, 404, 422), (path, status)  # the commit's 404: its game does not exist; never a 500
+    await client.post("/api/games", json={"slug": "deep", "title": "Deep"}, headers=admin)
+    status, says = await error(await client.post("/api/games/deep/builds", data=DEEP, headers=admin))
+    assert status == 422 and "not valid UTF-8 JSON" in says
+    ws = await client.ws_connect("/api/swarm", headers=admin)
+    assert (await ws.receive_json())["op"] == "welcome"
+    await ws.send_str(DEEP.decode())
+    assert (await ws.receive_json())["op"] == "error"  # and the socket stays open
+    await ws.send_str('{"op": "find", "game": "deep", "id": 2}')
+    assert (await ws.receive_json())["id"] == 2
+    await ws.close()

@@ -227,7 +227,7 @@ def test_the_admin_command_reports_the_keys_and_exactly_what_to_do_next(data: Pa
     said = runner.invoke(admin_cli.main, ["rotate-key", "--data", str(data)])
     assert said.exit_code == 0, said.output
     new = fingerprint(current(data).public_key)
-    assert f"new key  {new}" in said.output and "3 build(s) signed again" in said.output
+    assert f"new key  {new}" in said.output and "3 builds signed again" in said.output
     assert "Start the tracker again" in said.output and "--public-key " + current(data).public_key in said.output
     assert "Friends need do nothing" in said.output
     leaked = runner.invoke(admin_cli.main, ["rotate-key", "--data", str(data), "--leaked", "--json"])
