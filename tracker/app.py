@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import accounts, admin, announce, builds, catalog, health, maintenance, observability, peers_admin, swarm, updates
+from tracker import (accounts, admin, announce, builds, catalog, forwarded, health, maintenance, observability, peers_admin,
+                     swarm, updates)
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
@@ -16,8 +17,9 @@ MAX_BODY = 256 * 1024 * 1024
 def make_app(ctx: TrackerContext) -> web.Application:
     """The tracker with its /metrics and /healthz; the embedded server adds the seeder's metrics to its registry."""
     registry = Registry()
-    app = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry)), errors_middleware,
-                                       sessions_middleware], client_max_size=MAX_BODY)
+    proxies = forwarded.TrustedProxies.from_environment()  # a mistake stops the start with its reason
+    app = web.Application(middlewares=[forwarded.middleware(proxies), observability.observe(HttpMetrics.on(registry)),
+                                       errors_middleware, sessions_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = ctx
     app[METRICS] = registry
     app[COUNTERS] = TrackerCounters.on(registry)
