@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import (accounts, admin, announce, builds, catalog, forwarded, health, maintenance, observability, peers_admin,
-                     swarm, updates)
+from tracker import (accounts, admin, announce, builds, catalog, disk_space, forwarded, health, maintenance, observability,
+                     peers_admin, swarm, updates)
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
@@ -32,7 +32,9 @@ def make_app(ctx: TrackerContext) -> web.Application:
     app.on_shutdown.append(swarm.close_all)
     app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
                    + swarm.routes() + peers_admin.routes())
-    app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending})])
+    least = disk_space.min_free()
+    app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending,
+                                                   "disk": lambda: disk_space.check_free(ctx.settings.data, least)})])
     app.add_routes(admin.api_routes())
     app.add_subapp("/admin", admin.make_admin_app(ctx))
     return app
