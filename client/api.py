@@ -20,7 +20,7 @@ import aiohttp
 from client.credentials import Credentials
 from client.errors import ServerRefused, TrackerUnavailable
 from shared import handover, pack, signing
-from shared.errors import KeyHandoverError, SignatureError
+from shared.errors import KeyHandoverError, PackError, SignatureError
 from shared.signing import fingerprint
 
 REFRESH_MARGIN = 60
@@ -302,18 +302,27 @@ class Api:
         _, body, headers = await self._send("GET", f"/api/games/{game}/builds/{version}/manifest")
         return SignedManifest(body, headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", ""))
 
-    async def seeder(self, path: str, ticket: str, body: bytes) -> bytes:
-        """POST a binary body to a seeder URL with a ticket; return the whole answer."""
+    async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes:
+        """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`
+        bytes: the caller knows what an honest answer can weigh, and a seeder that sends more is not buffered."""
         try:
             async with self._http.post(
                 path, data=body, headers={"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
             ) as response:
                 if response.status >= 400:
                     raise await _error(response)
-                return await response.read()
+                if response.content_length is not None and response.content_length > most:
+                    raise PackError(f"the seeder's answer declares {response.content_length} bytes, more than the "
+                                    f"{most} it can honestly take; not read")
+                answer = bytearray()
+                async for piece in response.content.iter_chunked(1 << 20):
+                    answer += piece
+                    if len(answer) > most:
+                        raise PackError(f"the seeder's answer passed the {most} bytes it can honestly take; cut off")
+                return bytes(answer)
         except aiohttp.ClientError as exc:
             raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
 
     async def missing(self, seeder_url: str, ticket: str, hashes: list[str]) -> list[str]:
-        body = await self.seeder(f"{seeder_url}/missing", ticket, pack.encode_hashes(hashes))
+        body = await self.seeder(f"{seeder_url}/missing", ticket, pack.encode_hashes(hashes), 32 * len(hashes))
         return pack.decode_hashes(body, len(hashes))

@@ -191,7 +191,8 @@ class Assembly:
             try:
                 sig = await asyncio.to_thread(rdiff.signature, basis)
                 seeder = await source()
-                answer = await api.seeder(f"{seeder.url}/delta", await seeder.ticket(), rdiff.encode_request(entry.sha256, budget, sig))
+                answer = await api.seeder(f"{seeder.url}/delta", await seeder.ticket(),
+                                          rdiff.encode_request(entry.sha256, budget, sig), budget)
             except (MistError, OSError):
                 continue  # an older seeder, a chunk it lacks, a dropped connection: the chunks are still there
             self.signature_bytes += len(sig)

@@ -110,7 +110,8 @@ async def fetch(
         async def one(batch: list[str]) -> None:
             nonlocal received, written
             async with limit:
-                body = await api.seeder(f"{seeder.url}/fetch", await seeder.ticket(), pack.encode_hashes(batch))
+                body = await api.seeder(f"{seeder.url}/fetch", await seeder.ticket(), pack.encode_hashes(batch),
+                                        pack.answer_bound(sizes[h] for h in batch))
                 received += len(body)
                 answer = await asyncio.to_thread(check_and_write, body, batch, sizes, targets)
                 if answer.missing:

@@ -53,7 +53,7 @@ def apply_patch(root: Path, entry: FileEntry, name: str, source: Path) -> None:
     obj = patch_path(root, name).read_bytes()
     if hashlib.sha256(obj).hexdigest() != name:
         raise PatchError(f"patch object {name[:12]} on disk is damaged")
-    _write_staged(root, entry, patch.apply(obj, source.read_bytes()))
+    _write_staged(root, entry, patch.apply(obj, source.read_bytes(), (entry.sha256, entry.size)))
 
 
 def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes) -> int:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.wording import count
 from client import crashpoints, peerlink
 from client.api import Api
 from client.errors import DownloadFailed, ServerRefused, TrackerUnavailable
@@ -33,7 +32,8 @@ from client.scheduler import Request, Scheduler
 from client.signalling import Friend, Signalling, SwarmRefused
 from client.staging import write_at
 from shared import pack
-from shared.errors import MistError
+from shared.errors import MistError, PackError
+from shared.wording import count
 
 SEEDER = "seeder"
 CONNECT_GRACE = 3.0  # the seeder is held back this long at most while friends are being connected
@@ -198,16 +198,21 @@ class _Download:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            body = await self.api.seeder(f"{self.seeder.url}/fetch", await self.seeder.ticket(), pack.encode_hashes(hashes))
+            body = await self.api.seeder(f"{self.seeder.url}/fetch", await self.seeder.ticket(), pack.encode_hashes(hashes),
+                                         pack.answer_bound(self.sizes[h] for h in hashes))
         except ServerRefused as exc:
             if exc.status < 500:
                 raise  # the ticket or the request is wrong: no retry would help
             await self.events.put(("seeder-failed", hashes, exc))
             return
-        except TrackerUnavailable as exc:
+        except (TrackerUnavailable, PackError) as exc:  # unreachable, or an answer too large or malformed: retry
             await self.events.put(("seeder-failed", hashes, exc))
             return
-        answer = await asyncio.to_thread(check_and_write, body, hashes, self.sizes, self.targets)
+        try:
+            answer = await asyncio.to_thread(check_and_write, body, hashes, self.sizes, self.targets)
+        except PackError as exc:
+            await self.events.put(("seeder-failed", hashes, exc))
+            return
         await self.events.put(("seeder", answer, len(body)))
         crashpoints.reach("fetched-batch")
 

@@ -11,6 +11,7 @@ from client import credentials
 from client.commandline import confirm_or_refuse, do_login, emit, read_new_password, run, session, tool_version
 from client.home import mist_home
 from client.progress import for_output, human
+from mistpipe.invite import invitation_text, invite as make_invitation
 from shared.wording import count
 from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store, wait_for_job
 from mistpipe.push import push as push_build
@@ -276,6 +277,21 @@ def user_add(name: str, is_admin: bool) -> None:
 
     created = run(go)
     click.echo(f"Created {'admin ' if created['admin'] else ''}account {created['name']}.")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 30), help="How long the link works.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
+def invite(name: str, days: int, as_json: bool) -> None:
+    """Make a one-time link with which a friend creates the account NAME and picks its password."""
+
+    async def go() -> dict:
+        async with session(TOOL) as api:
+            return await make_invitation(api, name, days)
+
+    made = run(go)
+    emit(as_json, made, invitation_text(made))
 
 
 @main.command()

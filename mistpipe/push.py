@@ -127,7 +127,7 @@ async def push(
         async with limit:
             blobs = await asyncio.gather(*(loop.run_in_executor(pool, _read_compressed, where[h], level) for h in batch))
             body = pack.encode(pack.Record(pack.CHUNK, h, b) for h, b in zip(batch, blobs))
-            await api.seeder(f"{ticket['seeder_url']}/chunks", ticket["ticket"], body)
+            await api.seeder(f"{ticket['seeder_url']}/chunks", ticket["ticket"], body, 64 * 1024)  # a small JSON answer
             uploaded += sum(len(b) for b in blobs)
             bar.advance(sum(sizes[h] for h in batch))
             crashpoints.reach("pushed-batch")

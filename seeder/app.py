@@ -33,7 +33,7 @@ from shared.manifest import FileEntry
 from seeder import health, sendfile
 from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
-from tracker import observability
+from tracker import forwarded, observability
 from tracker.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
 
 log = logging.getLogger("mist.seeder")
@@ -45,6 +45,7 @@ MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to di
 DELTAS_AT_ONCE = 2
 MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at once
 TICKET_CACHE = 4096  # verified tickets kept, so a client's many requests verify its signature once
+MAX_DELTA_REQUEST = 32 * 1024 * 1024  # a librsync signature of the largest file a delta is made for, and more
 OBJECT_HEADERS = {"Content-Type": "application/octet-stream", "Cache-Control": "private, max-age=3600, immutable"}
 
 
@@ -195,6 +196,28 @@ class SeederContext:
 SEEDER = web.AppKey("seeder", SeederContext)
 
 
+class RequestTooLarge(PackError):
+    """A request body larger than the route takes: refused by its declared length before it is read."""
+
+    status = 413
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request's body, at most `limit` bytes: a declared length over it is refused before reading a byte,
+    and a body without one is counted as it comes. Each route holds its own limit, so it holds however the
+    seeder is mounted (the embedded server's application takes manifests of 256 MiB)."""
+    too_large = RequestTooLarge(f"this request body is larger than {limit} bytes, the most {request.path} takes; "
+                                "send less per request")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    async for piece in request.content.iter_chunked(1 << 16):
+        body += piece
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     try:
@@ -217,7 +240,7 @@ async def missing(request: web.Request) -> web.Response:
     """The hashes the store lacks; those it has are marked as used, so the garbage collector keeps them for the push."""
     ctx = request.app[SEEDER]
     await ctx.ticket(request, tickets.UPLOAD)
-    hashes = pack.decode_hashes(await request.read(), MAX_HASHES_PER_REQUEST)
+    hashes = pack.decode_hashes(await read_body(request, MAX_HASHES_PER_REQUEST * 32), MAX_HASHES_PER_REQUEST)
     absent = await asyncio.to_thread(ctx.store.touch, hashes)
     return web.Response(body=pack.encode_hashes(absent), content_type="application/octet-stream")
 
@@ -234,7 +257,7 @@ def _store_verified(store: ChunkStore, body: bytes) -> tuple[int, int]:
 async def upload(request: web.Request) -> web.Response:
     ctx = request.app[SEEDER]
     await ctx.ticket(request, tickets.UPLOAD)
-    body = await request.read()
+    body = await read_body(request, MAX_UPLOAD_BODY)
     stored, size = await asyncio.to_thread(_store_verified, ctx.store, body)
     counters = request.app[SEEDER_COUNTERS]
     counters.chunks_uploaded.inc(stored)
@@ -322,7 +345,7 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     """A pack of the objects asked for; their bytes go from the store's files to the socket by sendfile."""
     ctx = request.app[SEEDER]
     ticket = await ctx.ticket(request, tickets.READ)
-    hashes = pack.decode_hashes(await request.read(), MAX_FETCH_PER_REQUEST)
+    hashes = pack.decode_hashes(await read_body(request, MAX_FETCH_PER_REQUEST * 32), MAX_FETCH_PER_REQUEST)
     build = await ctx.build(ticket.build)
     await _authorize(ctx, build, hashes)
     if ctx.objects is None:  # not a directory store: no files to send from
@@ -374,7 +397,7 @@ async def delta(request: web.Request) -> web.Response:
     """
     ctx = request.app[SEEDER]
     ticket = await ctx.ticket(request, tickets.READ)
-    target, budget, sig = rdiff.decode_request(await request.read())
+    target, budget, sig = rdiff.decode_request(await read_body(request, MAX_DELTA_REQUEST))
     build = await ctx.build(ticket.build)
     entry = build.files.get(target)
     if entry is None:
@@ -416,7 +439,8 @@ def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Applic
 def make_service(ctx: SeederContext) -> web.Application:
     """The standalone seeder: the seeder at /seeder, with /metrics and /healthz at the root of its port."""
     registry = Registry()
-    root = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry))],
+    proxies = forwarded.TrustedProxies.from_environment()
+    root = web.Application(middlewares=[forwarded.middleware(proxies), observability.observe(HttpMetrics.on(registry))],
                            client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
     root[METRICS] = registry
     observability.install(root)

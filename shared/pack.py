@@ -27,6 +27,12 @@ END = 2
 HEADER = struct.Struct(">B32sI")
 HEADER_SIZE = HEADER.size
 MAX_RECORD = 32 * 1024 * 1024
+
+
+def answer_bound(sizes: Iterable[int]) -> int:
+    """The most bytes an honest answer for objects of these (uncompressed) sizes can take: each one compressed
+    (zstd never adds more than size/128 and a little), under its record header. A reader stops past it."""
+    return sum(size + size // 128 + 64 + HEADER.size for size in sizes) + 4096
 _ZERO = bytes(32)
 
 

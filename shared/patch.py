@@ -28,6 +28,7 @@ from shared.errors import PatchError
 MAGIC = b"MISTPTCH"
 _HEADER = struct.Struct(">8sB32s32sQ")
 HEADER_SIZE = _HEADER.size
+MAX_TARGET = 256 * 1024 * 1024  # no patch is made into a larger file (its maker holds both files in memory)
 HDIFF = "hdiff"
 ZSTD_DICT = "zstd"
 _KINDS = {HDIFF: 1, ZSTD_DICT: 2}
@@ -121,12 +122,50 @@ def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUIC
     return header + payload
 
 
-def apply(obj: bytes, source: bytes) -> bytes:
-    """The target content, checked against the header's SHA-256; PatchError if anything does not match."""
+_HDIFF_MAGIC = b"HDIFF13&"
+
+
+def hdiff_sizes(payload: bytes) -> tuple[int, int]:
+    """(new size, old size) as an HDiffPatch payload declares them: after the magic and the compression's name,
+    two numbers in 7-bit groups, most significant first, the high bit marking that another group follows."""
+    if not payload.startswith(_HDIFF_MAGIC) or b"\0" not in payload[:64]:
+        raise PatchError("the patch is not an HDiffPatch payload")
+    at = payload.index(b"\0", len(_HDIFF_MAGIC)) + 1
+    sizes = []
+    for _ in range(2):
+        value = 0
+        for _ in range(10):
+            if at >= len(payload):
+                raise PatchError("the patch's header is truncated")
+            byte = payload[at]
+            at += 1
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        else:
+            raise PatchError("the patch's header declares an impossible size")
+        sizes.append(value)
+    return sizes[0], sizes[1]
+
+
+def apply(obj: bytes, source: bytes, expect: tuple[str, int] | None = None) -> bytes:
+    """The target content, checked against the header's SHA-256; PatchError if anything does not match.
+
+    `expect` is the (SHA-256, size) the signed manifest gives the target: a patch that declares another is
+    refused before anything is allocated for it (the header is not signed, and a size of 2^50 would be asked
+    for), and so is an HDiffPatch payload whose own sizes disagree with the header or the source.
+    """
     header = read_header(obj)
+    if header.target_size > MAX_TARGET:
+        raise PatchError(f"the patch makes a file of {header.target_size} bytes; patches serve files up to {MAX_TARGET}")
+    if expect is not None and (header.target, header.target_size) != expect:
+        raise PatchError(f"the patch makes {header.target[:12]} of {header.target_size} bytes, not the manifest's "
+                         f"{expect[0][:12]} of {expect[1]} bytes")
     if hashlib.sha256(source).hexdigest() != header.source:
         raise PatchError(f"the local file is not the content this patch starts from ({header.source[:12]})")
     payload = obj[HEADER_SIZE:]
+    if header.algorithm == HDIFF and hdiff_sizes(payload) != (header.target_size, len(source)):
+        raise PatchError("the patch's own sizes disagree with its header or the local file")
     try:
         if header.algorithm == HDIFF:
             out = hdiffpatch.apply(source, payload)

@@ -23,6 +23,8 @@ from shared.manifest import canonical_json
 from shared.errors import ManifestError
 from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
+from tracker.activity import note
+from tracker.admin.formatting import human_bytes
 from tracker.announce import ANNOUNCER, Published
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
@@ -107,7 +109,7 @@ def checked_launch(command: str, manifest: manifest_mod.Manifest | None) -> str:
 
 async def commit_build(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    admin(request)
+    who = admin(request)
     slug = request.match_info["slug"]
     upload = await _read_upload(request)
     data = upload.manifest
@@ -139,6 +141,8 @@ async def commit_build(request: web.Request) -> web.Response:
     request.app[COUNTERS].builds_published.inc()
     if created:  # the same build pushed again is no news
         request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored))
+        await note(ctx, "push", who.user, slug, manifest.version,
+                   f"{len(manifest.files)} files, {human_bytes(manifest.total_size)}")
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)
@@ -163,9 +167,10 @@ async def _queue_patches(ctx: TrackerContext, slug: str, manifest: manifest_mod.
 async def remove_build(request: web.Request) -> web.Response:
     """Take a build out of the catalog; if it was the latest, the one before it is the latest again."""
     ctx = request.app[CONTEXT]
-    admin(request)
+    who = admin(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     await ctx.db.run(lambda s: queries.remove_build(s, slug, version))
+    await note(ctx, "build_removed", who.user, slug, version, "removed the build")
     answer = {"game": slug, "removed": version, "gc_job": ""}
     try:
         answer["gc_job"] = await asyncio.to_thread(ctx.jobs.enqueue_gc)

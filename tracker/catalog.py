@@ -9,6 +9,7 @@ from aiohttp import web
 
 from shared.launch import parse_launch
 from shared.manifest import SLUG_RE
+from tracker.activity import note
 from tracker.db import queries
 from tracker.errors import BadRequest, Conflict
 from tracker.web import CONTEXT, admin, identity, json_body
@@ -47,17 +48,19 @@ async def new_game(request: web.Request) -> web.Response:
 
 
 async def grant(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     slug = request.match_info["slug"]
     body = await json_body(request, {"user": str})
     await request.app[CONTEXT].db.run(lambda s: queries.set_grant(s, body["user"], slug, True))
+    await note(request.app[CONTEXT], "grant", body["user"], slug, summary=f"granted by {who.user}")
     return web.json_response({"game": slug, "user": body["user"], "granted": True})
 
 
 async def revoke(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     slug, user = request.match_info["slug"], request.match_info["user"]
     await request.app[CONTEXT].db.run(lambda s: queries.set_grant(s, user, slug, False))
+    await note(request.app[CONTEXT], "revoke", user, slug, summary=f"revoked by {who.user}")
     return web.json_response({"game": slug, "user": user, "granted": False})
 
 

@@ -212,3 +212,25 @@ def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None
     report.seconds = round(time.monotonic() - started, 3)
     log.info("gc: %s", report.to_json())
     return report
+
+
+def dry_run(db: Database, store: DirectoryChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+    """What `collect` would remove now, removing nothing (the admin site shows it before the button)."""
+    started = time.monotonic()
+    grace = grace_seconds() if grace is None else grace
+    cutoff = (time.time() if now is None else now) - grace
+    report = GcReport(grace_seconds=grace)
+    stored = _listing(store)
+    try:
+        live = mark(_manifests(db))
+    except ManifestError as exc:
+        report.error = f"a stored build's manifest does not parse ({exc}); a collection would remove nothing"
+        return report
+    rows = [PatchRow(i, o, t, _epoch(c)) for i, o, t, c in db.call(queries.patch_rows)]
+    decision = decide(stored, live, rows, cutoff)
+    report.builds, report.objects_kept, report.objects_young = live.builds, decision.kept_live, decision.kept_young
+    report.objects_removed = len(decision.remove)
+    report.bytes_freed = sum(stored[name].size for name in decision.remove)
+    report.patch_rows_removed = len(decision.forget)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report

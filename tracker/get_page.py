@@ -21,6 +21,7 @@ from aiohttp import web
 
 from shared.signing import fingerprint
 from tracker import client_wheel
+from tracker.admin.address import public_url
 from tracker.errors import NotFound
 from tracker.web import CONTEXT
 
@@ -67,15 +68,6 @@ def bundles(folder: Path) -> list[Bundle]:
     return found
 
 
-def public_origin(request: web.Request) -> str:
-    """The configured public URL, else the origin this visitor reached (so the commands work for them)."""
-    settings = request.app[CONTEXT].settings
-    if settings.public_url_configured:
-        return settings.public_url
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
-    return f"{proto if proto in ('http', 'https') else request.scheme}://{request.host}"
-
-
 async def _wheel(app: web.Application) -> client_wheel.Wheel:
     """Made once, on first ask (about a tenth of a second), then kept."""
     held = app[WHEEL]
@@ -92,7 +84,7 @@ async def page(request: web.Request) -> web.Response:
         chosen = ""
     platform = chosen or detect(request.headers.get("User-Agent", ""), request.headers.get("Sec-CH-UA-Platform", ""))
     wheel = await _wheel(request.app)
-    origin = public_origin(request)
+    origin = public_url(request)
     offered = [b for b in await asyncio.to_thread(bundles, ctx.settings.data / DOWNLOADS) if b.platform == platform]
     html = _ENV.get_template("get.html").render(
         url=origin, wheel_url=f"{origin}/get/{wheel.filename}", fingerprint=fingerprint(ctx.signer.public_key),

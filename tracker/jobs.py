@@ -43,6 +43,7 @@ from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
 from tracker.errors import QueueUnavailable
 from tracker.gc import GcReport, collect
+from tracker.job_journal import JobJournal
 from tracker.patching import make_all
 from tracker.planner import patch_pairs
 from tracker.scrub import scrub
@@ -62,22 +63,34 @@ def _counter_key(outcome: str, task: str) -> str:
     return f"mist.jobs.{outcome}.{task}"
 
 
-def _counted(huey: Huey, task: str, fn: F) -> F:
+def _counted(huey: Huey, task: str, fn: F, log_to: JobJournal | None = None, wants_task: bool = False) -> F:
     """Count each run of `fn` as finished or failed in the queue's storage, before huey stores its result,
-    so whoever saw the result also sees the count."""
+    so whoever saw the result also sees the count; and keep the run in the job journal for the admin site.
+
+    Registered with huey's `context=True`, so the run knows its job id; `fn` gets the task only if it
+    `wants_task` (to ask for a retry, or to report progress)."""
 
     @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: Any, task: Task | None = None, **kwargs: Any) -> Any:
+        job_id, listed = str(task.id) if task is not None else "", list(args)
+        journal = log_to if task is not None else None  # run in-process (`call_local`): no job to journal
+        if journal:
+            journal.started(job_id, task_name, listed)
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*args, task=task, **kwargs) if wants_task else fn(*args, **kwargs)
         except RetryTask:  # not an outcome yet: huey runs it again later
             raise
-        except Exception:
-            huey.storage.incr(_counter_key(FAILED, task))
+        except Exception as exc:
+            huey.storage.incr(_counter_key(FAILED, task_name))
+            if journal:
+                journal.failed(job_id, task_name, listed, f"{exc.__class__.__name__}: {exc}")
             raise
-        huey.storage.incr(_counter_key(FINISHED, task))
+        huey.storage.incr(_counter_key(FINISHED, task_name))
+        if journal:
+            journal.finished(job_id, task_name, listed, result)
         return result
 
+    task_name = task
     return run  # type: ignore[return-value]
 
 
@@ -167,13 +180,19 @@ def open_jobs(data: Path) -> Jobs:
     def scrub_now() -> dict[str, object]:
         return scrub(DirectoryChunkStore(store_root)).to_json()
 
-    huey.periodic_task(crontab(hour="4", minute="17"), name="nightly_scrub")(_counted(huey, "nightly_scrub", scrub_now))
     databases: list[Database] = []
 
     def database() -> Database:
         if not databases:
             databases.append(Database(open_engine(database_url(data))))
         return databases[0]
+
+    journal = JobJournal(database)
+
+    def counted(task: str, fn: Callable[..., Any], wants_task: bool = False) -> Callable[..., Any]:
+        return _counted(huey, task, fn, journal, wants_task)
+
+    huey.periodic_task(crontab(hour="4", minute="17"), name="nightly_scrub", context=True)(counted("nightly_scrub", scrub_now))
 
     def sync_steam_now(slug: str) -> dict[str, object]:
         """Fetch the game's Steam details into the catalog, never over fields the admin set by hand."""
@@ -190,8 +209,10 @@ def open_jobs(data: Path) -> Jobs:
         db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
         return {"game": slug, "synced": True, "error": ""}
 
-    def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None) -> dict[str, object]:
-        return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths)
+    def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None,
+                         task: Task) -> dict[str, object]:
+        return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths,
+                                  lambda done, total: journal.progress(str(task.id), done, total))
 
     def collect_garbage_now() -> dict[str, object]:
         unfinished = unfinished_restore.refusal(data, "collect garbage")  # the catalog may not name all it holds yet
@@ -210,14 +231,14 @@ def open_jobs(data: Path) -> Jobs:
         return outcome
 
     # Before the scrub, so the scrub does not read what is about to be removed.
-    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc")(_counted(huey, "nightly_gc", collect_garbage_now))
+    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc", context=True)(counted("nightly_gc", collect_garbage_now))
     return Jobs(
         huey,
-        huey.task(name="scrub_store")(_counted(huey, "scrub_store", scrub_now)),
-        huey.task(name="sync_steam")(_counted(huey, "sync_steam", sync_steam_now)),
-        huey.task(name="make_patches")(_counted(huey, "make_patches", make_patches_now)),
-        huey.task(name="collect_garbage")(_counted(huey, "collect_garbage", collect_garbage_now)),
-        huey.task(name="post_news", context=True)(_counted(huey, "post_news", post_news_recorded)),
+        huey.task(name="scrub_store", context=True)(counted("scrub_store", scrub_now)),
+        huey.task(name="sync_steam", context=True)(counted("sync_steam", sync_steam_now)),
+        huey.task(name="make_patches", context=True)(counted("make_patches", make_patches_now, wants_task=True)),
+        huey.task(name="collect_garbage", context=True)(counted("collect_garbage", collect_garbage_now)),
+        huey.task(name="post_news", context=True)(counted("post_news", post_news_recorded, wants_task=True)),
     )
 
 
@@ -252,8 +273,11 @@ def post_news_now(content: str, attempts: int, first_delay: float, task: Task) -
 def make_build_patches(
     db: Database, store: DirectoryChunkStore, slug: str, version: str,
     sources: list[str] | None = None, paths: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, object]:
-    """HDiffPatch patches into `slug` `version` from the given builds (default: the previous one and those friends hold)."""
+    """HDiffPatch patches into `slug` `version` from the given builds (default: the previous one and those friends hold).
+
+    `progress(done, total)` hears of each pair made (the admin site shows it)."""
     started = time.monotonic()
     wanted = db.call(lambda s: patch_queries.build_manifest(s, slug, version))
     if wanted is None:
@@ -266,8 +290,16 @@ def make_build_patches(
     pairs = patch_pairs(target, [manifest_mod.parse(m.data) for m in held], paths)
     done = db.call(lambda s: patch_queries.attempted(s, {t.sha256 for _, t in pairs}))
 
+    todo = [(s, t) for s, t in pairs if (s.sha256, t.sha256, patch.HDIFF) not in done]
+    recorded = [0]
+    if progress:
+        progress(0, len(todo))
+
     def record(*row: Any) -> None:
         db.call(lambda s: patch_queries.record_patch(s, *row))
+        recorded[0] += 1
+        if progress:
+            progress(recorded[0], len(todo))
 
     made, failed = make_all(store, pairs, patch.HDIFF, record, done)
     useful = [m for m in made if m.useful]

@@ -33,7 +33,7 @@ HEADER = "X-Request-Id"
 MAX_ID = 128
 _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")  # what tracing proxies send (UUIDs, hex, dotted)
 ACCESS = logging.getLogger("mist.access")
-ACCESS_FIELDS = ("method", "path", "status", "bytes", "duration_ms")
+ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms")
 
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("mist_request_id", default=None)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -89,19 +89,33 @@ class JsonFormatter(logging.Formatter):
                 line[name] = getattr(record, name)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # JSON escapes the control characters; Unicode's line separators it leaves, and some readers split on them.
+        return json.dumps(line, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+# Every control character (and Unicode's line and paragraph separators) as an escape: a value someone sent (a
+# report's reason, a user name) can then never start a line of its own that reads like the server's.
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 class TextFormatter(logging.Formatter):
-    """The embedded server's lines, with the request id at the end when there is one."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(name)s %(levelname)s %(message)s")
+    """The embedded server's lines: one per record (what was logged is escaped onto it), the request id at
+    the end when there is one; only the server's own tracebacks take lines of their own below it."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        line = f"{self.formatTime(record)} {record.name} {record.levelname} {one_line(record.getMessage())}"
         request_id = getattr(record, "request_id", None)
-        return f"{text} [request {request_id}]" if request_id else text
+        if request_id:
+            line += f" [request {one_line(str(request_id))}]"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
 
 
 def configure_logging(default: str) -> str:
@@ -162,8 +176,8 @@ def observe(http: HttpMetrics) -> Middleware:
         finally:
             seconds = time.perf_counter() - started
             http.observe(_route(request), request.method, status, size, seconds)
-            ACCESS.info("%s %s %d", request.method, request.path, status, extra={
-                "method": request.method, "path": request.path, "status": status, "bytes": size,
+            ACCESS.info("%s %s %s %d", request.remote, request.method, request.path, status, extra={
+                "client": request.remote, "method": request.method, "path": request.path, "status": status, "bytes": size,
                 "duration_ms": round(seconds * 1000, 3)})
             _current.reset(token)
 

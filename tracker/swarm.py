@@ -31,7 +31,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from shared.errors import MistError
-from tracker.db import peer_reports, queries
+from tracker.activity import note
+from tracker.db import activity, peer_reports, queries
 from tracker.counters import COUNTERS
 from tracker.db.queries import Viewer
 from tracker.errors import BadRequest
@@ -237,10 +238,12 @@ class _Connection:
         if user is None or build not in readable:
             raise BadRequest("unknown peer or build; nothing was recorded")
         game = readable[build][0]
-        await self.ctx.db.run(lambda s: peer_reports.record_report(
+        stored = await self.ctx.db.run(lambda s: peer_reports.record_report(
             s, reporter=self.me.viewer.user, peer_user=user, build=build, game=game, reason=reason, now=self.ctx.now))
-        log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
-        return {"op": "reported", "peer": peer}
+        if stored:  # a repeat or a flood is dropped, and not logged either
+            log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
+            await note(self.ctx, "peer_report", self.me.viewer.user, game, readable[build][1], f"reported {user}: {reason}")
+        return {"op": "reported", "peer": peer, "stored": stored}
 
     async def tally(self, body: dict[str, Any]) -> dict[str, Any]:
         """A finished download's sources, for /metrics: chunks and bytes from friends, bytes from the seeder."""
@@ -250,8 +253,12 @@ class _Connection:
         seeder_bytes = _count(body, "bytes_from_seeder", MAX_TALLY_BYTES)
         if peer_chunks > peer_bytes or (peer_bytes > 0) != (peer_chunks > 0):
             raise BadRequest("'chunks_from_peers' and 'bytes_from_peers' disagree (every chunk has at least one byte)")
-        if build not in await self.readable(self.me.viewer, [build]):
+        readable = await self.readable(self.me.viewer, [build])
+        if build not in readable:
             raise BadRequest("unknown build; nothing was counted")
+        game, version = readable[build]
+        user, now = self.me.viewer.user, self.ctx.now
+        await self.ctx.db.run(lambda s: activity.record_download(s, user, game, version, build, peer_bytes, seeder_bytes, now))
         self.counters.tallies.inc()
         self.counters.peer_chunks.inc(peer_chunks)
         self.counters.peer_bytes.inc(peer_bytes)

@@ -102,7 +102,7 @@ async def test_a_download_ends_even_if_a_friend_still_connecting_loses_its_cance
     sha = hashlib.sha256(data).hexdigest()
     target = tmp_path / "file.bin"
     target.write_bytes(data)
-    async def seeder_down(url: str, ticket: str, body: bytes) -> bytes:
+    async def seeder_down(url: str, ticket: str, body: bytes, most: int) -> bytes:
         raise TrackerUnavailable("the seeder does not answer")  # it backs off; the chunk comes below
 
     signalling = SimpleNamespace(ice=(), seeder_share=1.0, offer=answer)

@@ -84,3 +84,25 @@ def test_empty_files_patch_both_ways() -> None:
     for old, new in ((b"", b"content" * 100), (b"content" * 100, b"")):
         for algorithm in (patch.HDIFF, patch.ZSTD_DICT):
             assert patch.apply(patch.make(old, new, algorithm), old) == new
+
+
+@pytest.mark.parametrize("algorithm", [patch.HDIFF, patch.ZSTD_DICT])
+def test_a_header_declaring_a_huge_target_is_refused_before_anything_is_allocated(algorithm: str) -> None:
+    old, new = versions()
+    obj = patch.make(old, new, algorithm)
+    header = patch.read_header(obj)
+    for size in (2**50, 2**30):  # beyond any patchable file, and a size the manifest does not say
+        lying = patch._HEADER.pack(*patch._HEADER.unpack_from(obj)[:4], size) + obj[patch.HEADER_SIZE:]
+        with pytest.raises(PatchError, match="patch"):
+            patch.apply(lying, old, (header.target, len(new)))
+
+
+def test_hdiffpatch_sizes_are_read_and_must_agree_with_the_header_and_the_source() -> None:
+    old, new = versions()
+    obj = patch.make(old, new, patch.HDIFF)
+    assert patch.hdiff_sizes(obj[patch.HEADER_SIZE:]) == (len(new), len(old))
+    assert patch.apply(obj, old, (hashlib.sha256(new).hexdigest(), len(new))) == new
+    with pytest.raises(PatchError, match="not an HDiffPatch"):
+        patch.hdiff_sizes(b"garbage" * 10)
+    with pytest.raises(PatchError, match="truncated"):
+        patch.hdiff_sizes(b"HDIFF13&lzma\0\x86")

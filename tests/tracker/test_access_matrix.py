@@ -12,10 +12,13 @@ import pytest
 from shared import compression, pack
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.manifest import FileEntry, Manifest
+from tests.tracker.admin_site import sign_in
 from tracker.config import Settings, TrackerContext
+from tracker.db import admin_views
 from tracker.embedded import build_app
 
 PUBLIC, USER, ADMIN, READ_TICKET, UPLOAD_TICKET = "public", "user", "admin", "read ticket", "upload ticket"
+PAGE, PUBLIC_PAGE, PUBLIC_FORM = "admin page", "public page", "public form"  # the admin site (cookie sessions)
 ACCESS = {
     ("POST", "/api/login"): PUBLIC,
     ("POST", "/api/refresh"): PUBLIC,
@@ -57,9 +60,47 @@ ACCESS = {
     ("POST", "/seeder/fetch"): READ_TICKET,
     ("GET", "/seeder/chunk/{sha256}"): READ_TICKET,
     ("POST", "/seeder/delta"): READ_TICKET,
+    ("POST", "/api/invitations"): ADMIN,
+    ("GET", "/admin/login"): PUBLIC_PAGE,
+    ("POST", "/admin/login"): PUBLIC_FORM,  # its own CSRF token, from the form's cookie
+    ("GET", "/admin/join/{token}"): PUBLIC_PAGE,  # an invitation: the link's secret is the key
+    ("POST", "/admin/join/{token}"): PUBLIC_FORM,
+    ("GET", "/admin/static/{name}"): PUBLIC_PAGE,
+    ("POST", "/admin/logout"): PAGE,
+    ("GET", "/admin/"): PAGE,
+    ("GET", "/admin/games"): PAGE,
+    ("POST", "/admin/games"): PAGE,
+    ("GET", "/admin/games/{slug}"): PAGE,
+    ("POST", "/admin/games/{slug}"): PAGE,
+    ("POST", "/admin/games/{slug}/steam"): PAGE,
+    ("POST", "/admin/games/{slug}/delete"): PAGE,
+    ("POST", "/admin/games/{slug}/builds/{version}"): PAGE,
+    ("POST", "/admin/games/{slug}/builds/{version}/remove"): PAGE,
+    ("POST", "/admin/games/{slug}/grants"): PAGE,
+    ("POST", "/admin/games/{slug}/grants/{user}/revoke"): PAGE,
+    ("GET", "/admin/users"): PAGE,
+    ("POST", "/admin/users"): PAGE,
+    ("GET", "/admin/users/{name}"): PAGE,
+    ("POST", "/admin/users/{name}/password"): PAGE,
+    ("POST", "/admin/users/{name}/disable"): PAGE,
+    ("POST", "/admin/users/{name}/enable"): PAGE,
+    ("POST", "/admin/users/{name}/admin"): PAGE,
+    ("POST", "/admin/users/{name}/grants"): PAGE,
+    ("GET", "/admin/invitations"): PAGE,
+    ("POST", "/admin/invitations"): PAGE,
+    ("POST", "/admin/invitations/{id}/withdraw"): PAGE,
+    ("GET", "/admin/activity"): PAGE,
+    ("GET", "/admin/jobs"): PAGE,
+    ("POST", "/admin/jobs/{job}/retry"): PAGE,
+    ("GET", "/admin/storage"): PAGE,
+    ("POST", "/admin/storage/gc"): PAGE,
+    ("POST", "/admin/storage/scrub"): PAGE,
+    ("GET", "/admin/keys"): PAGE,
+    ("GET", "/admin/events"): PAGE,
 }
 # The admin's calls change "target" (a new password ends its sessions), never a caller below.
-PARAMS = {"file": "no-such-file.zip", "slug": "game", "version": "1", "name": "target", "user": "friend", "job": "no-such-job"}
+PARAMS = {"file": "no-such-file.zip", "slug": "game", "version": "1", "name": "target", "user": "friend",
+          "job": "no-such-job", "id": "1", "token": "no-such-invitation"}
 DATA = b"the only file of the only build" * 100
 
 
@@ -111,8 +152,17 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
     granted = await login("granted", "granted-password")
     read = (await (await client.post("/api/games/game/builds/1/ticket", headers={"Authorization": f"Bearer {user}"})).json())["ticket"]
     upload = (await (await client.post("/api/upload-ticket", headers=bearer)).json())["ticket"]
+    await client.post("/api/users", json={"name": "demoted", "password": "demoted-password", "admin": True}, headers=bearer)
+    session, csrf = await sign_in(client, "admin", "admin-password-1")
+    demoted, _ = await sign_in(client, "demoted", "demoted-password")
+    ctx.db.call(lambda s: admin_views.set_admin(s, "demoted", False, ctx.now))
+    ctx.sessions.changed("demoted")
+    cookie = {"Cookie": f"mist_admin={session}"}
     callers = {
         "anonymous": {},
+        "admin session": cookie,
+        "admin session + CSRF, other site": {**cookie, "X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+        "session of an ex-admin": {"Cookie": f"mist_admin={demoted}"},
         "user": {"Authorization": f"Bearer {user}"},
         "granted user": {"Authorization": f"Bearer {granted}"},
         "admin": bearer,
@@ -121,14 +171,28 @@ async def world(tmp_path, aiohttp_client, monkeypatch):
         "upload ticket": {"Authorization": f"Ticket {upload}"},
         "disabled user": {"Authorization": f"Bearer {gone}"},  # a token and a ticket issued before the disable
         "disabled user's ticket": {"Authorization": f"Ticket {gone_read}"},
+        "admin session + CSRF": {**cookie, "X-CSRF-Token": csrf},  # last: its sign-out ends the session
     }
     return app, client, callers, chunked.chunks[0].sha256
 
 
-def expected_denial(rule: str, caller: str, private: bool) -> int | None:
-    """The status a caller must get, or None where it must get past the access check."""
-    if rule == PUBLIC:
+def expected_denial(rule: str, caller: str, private: bool, method: str = "GET") -> int | str | None:
+    """The status a caller must get ("login" for the site's redirect to its sign-in form), or None where it must
+    get past the access check."""
+    if rule in (PUBLIC, PUBLIC_PAGE):
         return None
+    if rule == PUBLIC_FORM:
+        return 403  # nobody here sends the form's own token
+    if rule == PAGE:
+        if caller == "session of an ex-admin":
+            return "refused"  # told so once (403), then the ended session is sent to the sign-in form
+        if not caller.startswith("admin session"):
+            return "login"
+        if method == "POST" and caller != "admin session + CSRF":
+            return 403  # no token, or another site's form
+        return None
+    if caller.startswith(("admin session", "session of")):
+        caller = "anonymous"  # the API reads no cookie
     if rule in (USER, ADMIN):
         if caller in ("anonymous", "forged token", "read ticket", "upload ticket", "disabled user's ticket"):
             return 401
@@ -153,15 +217,29 @@ async def test_every_caller_gets_what_the_rule_says_on_every_route(world) -> Non
     bodies = {"/seeder/missing": pack.encode_hashes([chunk]), "/seeder/fetch": pack.encode_hashes([chunk]),
               "/seeder/chunks": pack.encode([])}
     failures = []
-    last_deletes = sorted(routes(app), key=lambda route: route[0] == "DELETE")  # an admin's DELETE removes the build
+    # Last: what removes things (an admin's DELETE removes the build; the site's forms delete, disable, sign out).
+    last_deletes = sorted(routes(app), key=lambda route: (route[0] == "DELETE", route[1].startswith("/admin/"),
+                                                          route[1].endswith(("/delete", "/remove", "/logout"))))
     for method, template, slug in [(m, t, s) for m, t in last_deletes for s in ("game", "secret") if "{slug}" in t or s == "game"]:
         path = template.format(**{**PARAMS, "slug": slug, "sha256": chunk})
         for caller, headers in callers.items():
+            client.session.cookie_jar.clear()  # each caller sends only its own headers
             body = bodies.get(template, json.dumps({}).encode())
-            response = await client.request(method, path, data=body, headers=headers)
-            want = expected_denial(ACCESS[(method, template)], caller, private=slug == "secret")
+            response = await client.request(method, path, data=body, headers=headers, allow_redirects=False)
+            want = expected_denial(ACCESS[(method, template)], caller, private=slug == "secret", method=method)
             got = response.status
-            if (want is None and got in (401, 403)) or (want is not None and got != want):
+            to_login = got == 303 and response.headers.get("Location", "").startswith("/admin/login?next=")
+            if want == "login":
+                wrong = not to_login
+            elif want == "refused":
+                wrong = not (to_login or got == 403)
+            else:
+                wrong = (want is None and (got in (401, 403) or to_login)) or (want is not None and got != want)
+            if wrong:
                 failures.append(f"{caller:>14} {method} {path}: got {got}, want {want or 'past the access check'}")
-            assert response.content_type == "application/json" or got < 400, f"{method} {path}: non-JSON error"
+            if template.startswith("/admin/"):
+                assert got < 400 or response.content_type == "text/html", f"{method} {path}: an error page that is not HTML"
+            else:
+                assert response.content_type == "application/json" or got < 400, f"{method} {path}: non-JSON error"
+            response.close()  # the live-updates stream would go on
     assert not failures, "\n".join(failures)

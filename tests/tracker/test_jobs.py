@@ -35,3 +35,21 @@ def test_the_worker_counts_finished_and_failed_runs_in_the_queue_s_storage(tmp_p
     counted = open_jobs(tmp_path).outcomes()
     assert counted[("scrub_store", "finished")] == 1 and counted[("scrub_store", "failed")] == 1
     assert sum(counted.values()) == 2
+
+
+def test_the_worker_journals_each_run_for_the_admin_site(tmp_path) -> None:
+    from tracker.config import Settings, TrackerContext
+    from tracker.db import activity, job_log
+
+    ctx = TrackerContext.open(Settings(data=tmp_path))  # the tracker's database, which the worker writes to
+    first, second = ctx.jobs.enqueue_scrub(), ctx.jobs.enqueue_scrub()
+    worker = open_jobs(tmp_path)
+    worker.huey.execute(worker.huey.dequeue())
+    (tmp_path / "store").rename(tmp_path / "moved")
+    (tmp_path / "store").write_bytes(b"a file where the store should be")
+    worker.huey.execute(worker.huey.dequeue())
+    done, failed = (ctx.db.call(lambda s, j=j: job_log.get(s, j)) for j in (first, second))
+    assert done is not None and done.state == "done" and done.result is not None and "checked" in done.result
+    assert failed is not None and failed.state == "failed" and failed.error and failed.finished_at
+    events = ctx.db.call(lambda s: activity.recent(s, kinds=("job", "job_failed")))
+    assert sorted(e.kind for e in events) == ["job", "job_failed"]

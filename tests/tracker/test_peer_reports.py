@@ -8,7 +8,7 @@ from aiohttp import web
 from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
 from tests.stored import store_file
-from tracker.db.peer_reports import DEDUPE_SECONDS, REASON_CHARS, record_report, recent_reports
+from tracker.db.peer_reports import DEDUPE_SECONDS, REASON_CHARS, REPORTS_PER_HOUR, record_report, recent_reports
 from tracker import peers_admin
 from tracker.db import queries
 from tracker.errors import NotFound
@@ -80,6 +80,16 @@ async def test_a_repeat_within_the_hour_is_stored_once(world) -> None:
     assert report(ctx, "carol", "bob", digests["jump"], NOW)  # another reporter, peer or build is another report
     assert report(ctx, "alice", "carol", digests["jump"], NOW)
     assert len(ctx.db.call(recent_reports)) == 4
+
+
+async def test_one_reporter_stores_at_most_its_hourly_share_whatever_it_names(world) -> None:
+    ctx, _, _, _, digests = world
+    for name in [f"peer{i}" for i in range(30)]:
+        ctx.db.call(lambda s: queries.add_user(s, name, "no-login", False))
+    stored = [report(ctx, "alice", f"peer{i}", digests["jump"], NOW + i) for i in range(30)]
+    assert stored == [True] * REPORTS_PER_HOUR + [False] * (30 - REPORTS_PER_HOUR)
+    assert report(ctx, "carol", "peer0", digests["jump"], NOW + 40)  # another reporter is not held back by alice
+    assert report(ctx, "alice", "peer29", digests["jump"], NOW + DEDUPE_SECONDS + 1)  # the next hour
 
 
 async def test_the_reason_is_cut_and_cleaned_of_terminal_controls(world) -> None:

@@ -118,3 +118,61 @@ class PeerReport(Base):
     build_digest: Mapped[str] = mapped_column(String(64))
     game: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(500))
+
+
+class Activity(Base):
+    """One thing that happened, for the admin site's activity log; names rather than keys, so it outlives its rows."""
+
+    __tablename__ = "activity"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float, index=True)  # unix seconds, from the tracker's injectable clock
+    kind: Mapped[str] = mapped_column(String(32))
+    user: Mapped[str] = mapped_column(String(64), default="", index=True)
+    game: Mapped[str] = mapped_column(String(64), default="", index=True)
+    version: Mapped[str] = mapped_column(String(64), default="")
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    bytes_from_peers: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_from_seeder: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Invitation(Base):
+    """A one-time link the admin gave a friend: whoever opens it first picks the password of account `name`."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AdminSession(Base):
+    """A browser signed in to the admin site, under the account's session generation of that moment."""
+
+    __tablename__ = "admin_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class JobRecord(Base):
+    """What the worker did with one background job: when, with what arguments (to retry it), and how it ended."""
+
+    __tablename__ = "job_log"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # huey's task id
+    task: Mapped[str] = mapped_column(String(32), index=True)
+    args: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the task's arguments
+    state: Mapped[str] = mapped_column(String(16), index=True)  # running, done, failed
+    error: Mapped[str] = mapped_column(String(1000), default="")
+    result: Mapped[str] = mapped_column(Text, default="")  # JSON
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[float] = mapped_column(Float, index=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retry_of: Mapped[str] = mapped_column(String(64), default="")

@@ -12,6 +12,7 @@ from tracker.db.queries import Viewer, _game
 from tracker.errors import NotFound
 
 DEDUPE_SECONDS = 3600.0
+REPORTS_PER_HOUR = 20  # from one reporter, about any peers and builds: a real download meets a handful
 REASON_CHARS = 500
 
 
@@ -60,7 +61,8 @@ def record_report(
     the game is absent or private), and only once per reporter, peer and build in any DEDUPE_SECONDS (an
     hour): a repeat inside the hour from the last stored one is dropped, so each triple adds at most 24
     rows a day. The check and the insert are not one atomic step, so repeats sent at the same instant (over
-    several sockets) can each store a row: a few extra, never a flood. The reason is cut to REASON_CHARS
+    several sockets) can each store a row: a few extra, never a flood. Beyond that, one reporter's reports
+    are stored at most REPORTS_PER_HOUR an hour, whatever they name. The reason is cut to REASON_CHARS
     characters and its control characters become spaces.
     """
     who = session.scalar(select(User.is_admin).where(User.name == reporter))
@@ -76,6 +78,10 @@ def record_report(
         PeerReport.reported_at > now - DEDUPE_SECONDS,
     ).limit(1))
     if repeat is not None:
+        return False
+    recent = session.scalar(select(func.count()).select_from(PeerReport).where(
+        PeerReport.reporter == reporter, PeerReport.reported_at > now - DEDUPE_SECONDS))
+    if (recent or 0) >= REPORTS_PER_HOUR:
         return False
     session.add(PeerReport(reported_at=now, reporter=reporter, peer_user=peer_user, build_digest=build,
                            game=game, reason=_clean(reason)))
