@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client import credentials, peerlink, sharing_settings
+from client import credentials, peerlink, process, sharing_settings
 from client.api import Api
 from client.credentials import Credentials
 from client.daemon_address import DAEMON_FILE, Address, write_address
@@ -247,12 +246,7 @@ class Daemon:
 
         await asyncio.to_thread(self.library.refresh)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):  # a service manager's stop: clean up like Ctrl-C
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except NotImplementedError:  # Windows' event loops: Ctrl-C arrives as KeyboardInterrupt instead
-                pass
+        undo = process.on_stop(asyncio.get_running_loop(), stop.set)  # a service manager's stop: clean up like Ctrl-C
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
@@ -270,6 +264,7 @@ class Daemon:
                     self._online.cancel()
                 await local.close()
         finally:
+            undo()
             self._group = None
             (self.home / DAEMON_FILE).unlink(missing_ok=True)
             if self.api is not None:

@@ -33,7 +33,7 @@ from shared.manifest import FileEntry
 from seeder import health, sendfile
 from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
-from tracker import observability
+from tracker import forwarded, observability
 from tracker.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
 
 log = logging.getLogger("mist.seeder")
@@ -439,7 +439,8 @@ def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Applic
 def make_service(ctx: SeederContext) -> web.Application:
     """The standalone seeder: the seeder at /seeder, with /metrics and /healthz at the root of its port."""
     registry = Registry()
-    root = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry))],
+    proxies = forwarded.TrustedProxies.from_environment()
+    root = web.Application(middlewares=[forwarded.middleware(proxies), observability.observe(HttpMetrics.on(registry))],
                            client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
     root[METRICS] = registry
     observability.install(root)

@@ -10,6 +10,7 @@ from aiohttp import web
 from shared.chunkstore import ChunkStore, DirectoryChunkStore
 from shared.errors import StoreError
 from tracker import health
+from tracker.disk_space import check_free, min_free
 
 PROBE = b"mist health probe\n"
 
@@ -39,4 +40,8 @@ def check_store(store: ChunkStore) -> None:
 
 
 def route(store: ChunkStore) -> web.RouteDef:
-    return health.route({"store": lambda: check_store(store)})
+    checks: dict[str, health.Check] = {"store": lambda: check_store(store)}
+    if isinstance(store, DirectoryChunkStore):
+        least = min_free()
+        checks["disk"] = lambda: check_free(store.root, least)
+    return health.route(checks)

@@ -17,7 +17,9 @@ MAX_PATH_BYTES = 1024
 MAX_COMPONENT_BYTES = 255
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+# Device names Windows refuses as a file or folder name, with any extension (superscript digits included).
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?$",
+                               re.IGNORECASE)
 RESERVED_TOP = ".mist"  # the client's staging and journal folder inside every install directory
 _FORBIDDEN_CHARS = set('\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -57,6 +59,13 @@ def validate_path(path: str) -> str:
     if path.split("/")[0].casefold() == RESERVED_TOP:
         raise ManifestError(f"manifest path may not start with {RESERVED_TOP!r}, the client's own folder (got {path!r}); the build was rejected")
     return path
+
+
+def refused_by_windows(name: str) -> bool:
+    """Whether Windows refuses `name` as one file or folder name: a device name, a trailing dot or space, or
+    a character it forbids."""
+    return (bool(_WINDOWS_RESERVED.match(name)) or name.endswith((" ", ".")) or bool(set(name) & _FORBIDDEN_CHARS)
+            or name in ("", ".", ".."))
 
 
 def fold(path: str) -> str:

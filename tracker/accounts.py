@@ -72,19 +72,18 @@ async def login(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = await json_body(request, {"user": str, "password": str})
     address = request.remote or "unknown"
-    delay = ctx.throttle.check(body["user"], address, ctx.now)
-    if delay:
-        await asyncio.sleep(delay)  # answer a guesser slowly; the throttle decided how slowly
+    attempt = ctx.throttle.begin(body["user"], address, ctx.now)  # counted now: concurrent guesses all count
+    if attempt.delay:
+        await asyncio.sleep(attempt.delay)  # answer a guesser slowly; the throttle decided how slowly
     user = await ctx.db.run(lambda s: queries.get_user(s, body["user"]))
     # argon2 takes ~50 ms of CPU, so it runs off the event loop. Verify against a dummy hash for unknown users so timing does not reveal which names exist.
     stored = user.password_hash if user else _DUMMY_HASH
     ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
     if user is None or not ok:
-        ctx.throttle.failed(body["user"], address, ctx.now)
         request.app[COUNTERS].logins_failed.inc()
         await note(ctx, "login_failed", body["user"], summary=f"refused from {address}")
         raise Unauthorized("wrong user name or password")
-    ctx.throttle.succeeded(body["user"], address)
+    ctx.throttle.succeeded(attempt)
     if user.disabled:  # said only to someone who knows the password: a guesser learns nothing from it
         await note(ctx, "login_failed", user.name, summary=f"the account is disabled; from {address}")
         raise disabled_error(user.name)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import accounts, admin, announce, builds, catalog, health, maintenance, observability, peers_admin, swarm, updates
+from tracker import (accounts, admin, announce, builds, catalog, disk_space, forwarded, get_page, health, maintenance,
+                     observability, peers_admin, swarm, updates)
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
@@ -16,8 +17,9 @@ MAX_BODY = 256 * 1024 * 1024
 def make_app(ctx: TrackerContext) -> web.Application:
     """The tracker with its /metrics and /healthz; the embedded server adds the seeder's metrics to its registry."""
     registry = Registry()
-    app = web.Application(middlewares=[observability.observe(HttpMetrics.on(registry)), errors_middleware,
-                                       sessions_middleware], client_max_size=MAX_BODY)
+    proxies = forwarded.TrustedProxies.from_environment()  # a mistake stops the start with its reason
+    app = web.Application(middlewares=[forwarded.middleware(proxies), observability.observe(HttpMetrics.on(registry)),
+                                       errors_middleware, sessions_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = ctx
     app[METRICS] = registry
     app[COUNTERS] = TrackerCounters.on(registry)
@@ -30,7 +32,10 @@ def make_app(ctx: TrackerContext) -> web.Application:
     app.on_shutdown.append(swarm.close_all)
     app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
                    + swarm.routes() + peers_admin.routes())
-    app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending})])
+    least = disk_space.min_free()
+    app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending,
+                                                   "disk": lambda: disk_space.check_free(ctx.settings.data, least)})])
     app.add_routes(admin.api_routes())
     app.add_subapp("/admin", admin.make_admin_app(ctx))
+    get_page.setup(app)
     return app

@@ -33,6 +33,7 @@ from tracker.jobs import QUEUE_OUTAGES
 from tracker.planner import patch_pairs
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
 from tracker.catalog import viewer
+from tracker.commit_check import mismatched_files
 from tracker.updates import parsed_manifest
 from tracker.web import ACCOUNT, CONTEXT, admin, json_body
 
@@ -43,10 +44,13 @@ log = logging.getLogger("mist.tracker")
 
 
 def seeder_url(request: web.Request) -> str:
-    """The configured URL, else /seeder on the host the client reached the tracker by (on the seeder's port if it has one)."""
+    """The configured URL; else /seeder on the configured public URL (behind a proxy the request's own origin is the
+    proxy's upstream); else /seeder on the host the client reached the tracker by (on the seeder's port if it has one)."""
     settings = request.app[CONTEXT].settings
     if settings.seeder_url:
         return settings.seeder_url
+    if settings.public_url_configured and not settings.seeder_port:
+        return settings.public_url + "/seeder"
     origin = request.url.origin()
     if settings.seeder_port:
         origin = origin.with_port(settings.seeder_port)
@@ -125,6 +129,12 @@ async def commit_build(request: web.Request) -> web.Response:
             f"{len(missing)} of the build's chunks are not in the store; upload them, then commit again",
             {"missing_count": len(missing), "missing": missing[:MISSING_SHOWN]},
         )
+    latest = await ctx.db.run(lambda s: patch_queries.latest_build(s, slug))
+    known = [f.sha256 for f in (await asyncio.to_thread(parsed_manifest, latest.digest, latest.data)).files] if latest else []
+    bad = await asyncio.to_thread(mismatched_files, ctx.store, manifest, known)
+    if bad:
+        raise ManifestError(f"{len(bad)} of the build's files are not what their chunks make (first: {bad[0]}): the "
+                            "manifest pairs them with another file's chunks; the build was rejected, push it again")
     stored = await asyncio.to_thread(ctx.store.sizes, chunks)
     digest = manifest.digest()
     signature = ctx.signer.sign(data)

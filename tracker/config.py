@@ -33,6 +33,8 @@ class Settings:
     database_url: str = ""
     seeder_url: str = ""
     seeder_port: int = 0  # mist-server with seeder processes of their own: their port on the tracker's host
+    public_url: str = ""  # where friends reach the tracker (tracker/public_url.py); "" if not known at start
+    public_url_configured: bool = False  # set by the admin (MIST_PUBLIC_URL, --public-url), not worked out
     clock: Callable[[], float] = field(default=time.time)
 
     @property

@@ -33,7 +33,7 @@ HEADER = "X-Request-Id"
 MAX_ID = 128
 _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")  # what tracing proxies send (UUIDs, hex, dotted)
 ACCESS = logging.getLogger("mist.access")
-ACCESS_FIELDS = ("method", "path", "status", "bytes", "duration_ms")
+ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms")
 
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("mist_request_id", default=None)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -176,8 +176,8 @@ def observe(http: HttpMetrics) -> Middleware:
         finally:
             seconds = time.perf_counter() - started
             http.observe(_route(request), request.method, status, size, seconds)
-            ACCESS.info("%s %s %d", request.method, request.path, status, extra={
-                "method": request.method, "path": request.path, "status": status, "bytes": size,
+            ACCESS.info("%s %s %s %d", request.remote, request.method, request.path, status, extra={
+                "client": request.remote, "method": request.method, "path": request.path, "status": status, "bytes": size,
                 "duration_ms": round(seconds * 1000, 3)})
             _current.reset(token)
 

@@ -6,6 +6,11 @@ makes guessing expensive without locking anyone out. Refusal is keyed by
 account *and* address (and by address alone for one address trying many
 accounts), so an attacker elsewhere cannot lock the admin out, and every
 refusal ends when the window has passed.
+
+An attempt is counted as a failure when it begins, in the same step as the
+check, and taken back when its password proves right: so many attempts sent
+at once are counted before any of them is answered, and the tenth is refused
+however many are in flight.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ class LoginRefused(MistError):
         super().__init__(f"too many failed logins; try again in {retry_after} s")
         self.retry_after = retry_after
         self.detail = {"retry_after": retry_after}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt under way, counted as failed until its password proves right."""
+
+    account: str
+    address: str
+    at: float
+    delay: float  # how long to wait before answering it
 
 
 @dataclass
@@ -53,8 +68,9 @@ class Throttle:
             del table[key]
         return times
 
-    def check(self, account: str, address: str, now: float) -> float:
-        """Before checking a password: raise LoginRefused, or return how long to wait before answering."""
+    def begin(self, account: str, address: str, now: float) -> Attempt:
+        """Before checking a password: raise LoginRefused, or count the attempt as failed until `succeeded` takes
+        it back, and say how long to wait before answering."""
         pair = self._recent(self._by_pair, (account, address), now)
         if len(pair) >= self.refuse_after:
             raise LoginRefused(self._retry_after(pair, now))
@@ -62,19 +78,23 @@ class Throttle:
         if len(from_address) >= self.address_refuse_after:
             raise LoginRefused(self._retry_after(from_address, now))
         failures = len(self._recent(self._by_account, account, now))
-        if failures < self.slow_after:
-            return 0.0
-        return min(self.max_delay, self.first_delay * 2 ** (failures - self.slow_after))
+        delay = 0.0 if failures < self.slow_after else min(self.max_delay, self.first_delay * 2 ** (failures - self.slow_after))
+        self._by_account.setdefault(account, deque()).append(now)
+        self._by_pair.setdefault((account, address), deque()).append(now)
+        self._by_address.setdefault(address, deque()).append(now)
+        return Attempt(account, address, now, delay)
 
     def _retry_after(self, times: deque[float], now: float) -> int:
         """Seconds until the oldest counted failure leaves the window."""
         return max(1, math.ceil(times[0] + self.window - now))
 
-    def failed(self, account: str, address: str, now: float) -> None:
-        self._by_account.setdefault(account, deque()).append(now)
-        self._by_pair.setdefault((account, address), deque()).append(now)
-        self._by_address.setdefault(address, deque()).append(now)
-
-    def succeeded(self, account: str, address: str) -> None:
-        """The right password from here: forget this pair's failures (the account's slow-down stays)."""
-        self._by_pair.pop((account, address), None)
+    def succeeded(self, attempt: Attempt) -> None:
+        """The right password: the attempt was no failure, and this pair's failures are forgotten (the account's
+        earlier ones, and its slow-down, stay)."""
+        self._by_pair.pop((attempt.account, attempt.address), None)
+        for table, key in ((self._by_account, attempt.account), (self._by_address, attempt.address)):
+            times = table.get(key)
+            if times is not None and attempt.at in times:
+                times.remove(attempt.at)
+                if not times:
+                    del table[key]

@@ -14,6 +14,7 @@ from aiohttp import web
 from shared.errors import MistError, status_for
 from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
+from tracker.disk_space import DISK_FULL_MESSAGE, is_disk_full
 from tracker.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from tracker.observability import error_json
 from tracker.sessions import Account
@@ -49,25 +50,30 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """The one place exceptions become responses: domain errors get their status, others a 500 without a trace."""
     try:
         return await handler(request)
-    except MistError as exc:
-        return error_response(status_for(exc), str(exc), getattr(exc, "detail", None))
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason)
         raise
-    except sqlalchemy.exc.DBAPIError as exc:
-        if not _lost_connection(exc):
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return error_response(500, "internal error; the server log has the details")
+    except Exception as exc:
+        return _answer_for(request, exc)
+
+
+def _answer_for(request: web.Request, exc: Exception) -> web.Response:
+    """The answer for a request that failed with `exc` (called while it is being handled, for the log's trace)."""
+    if is_disk_full(exc):  # from the database, the job queue or the store alike: the admin must free space
+        log.error("the disk is full in %s %s: %s", request.method, request.path, exc)
+        return error_response(507, DISK_FULL_MESSAGE, {"disk_full": True})
+    if isinstance(exc, MistError):
+        return error_response(status_for(exc), str(exc), getattr(exc, "detail", None))
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and _lost_connection(exc):
         # The connection to the database was lost (a restart, a network cut): the transaction rolled back.
         log.error("database unavailable in %s %s: %s", request.method, request.path, exc.orig or exc)
         return _outage("database")
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         log.error("job queue unavailable in %s %s: %s", request.method, request.path, exc)
         return _outage("job queue")
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal error; the server log has the details")
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return error_response(500, "internal error; the server log has the details")
 
 
 @web.middleware

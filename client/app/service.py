@@ -24,7 +24,7 @@ from client.app.friends import Friends, friend_rows
 from client.app.play import Player, PlayError
 from client.app.preferences import Preferences
 from client.app.runner import Runner
-from client.games_folder import games_folder
+from client.games_folder import folder_name, games_folder
 from client.errors import InstallError, NotLoggedIn, ServerRefused, TrackerUnavailable
 from client.installer import Installer
 from client.progress import Quiet, human
@@ -246,7 +246,7 @@ class Service:
         return row
 
     def install_folder(self, slug: str) -> Path:
-        return games_folder(self.home) / slug
+        return games_folder(self.home) / folder_name(slug)
 
     def _update_size(self, slug: str) -> int | None:
         for (game, _, latest), size in self.sizes.items():

@@ -105,12 +105,13 @@ class Person:
 
     home: Path
     password: str
+    bin: Path = BIN  # where `mist` and `mistpipe` come from: this virtualenv, or a friend's fresh one
 
     def run(self, tool: str, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         full_env = {**os.environ, "MIST_HOME": str(self.home), "MIST_PASSWORD": self.password}
         full_env.pop("MIST_CRASH_AT", None)
         full_env.update(env or {})
-        result = subprocess.run([BIN / tool, *args], capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL)
+        result = subprocess.run([self.bin / tool, *args], capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL)
         if check and result.returncode != 0:
             raise AssertionError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result

@@ -206,6 +206,20 @@ def test_a_full_store_disk_stops_the_push_with_a_clear_error_and_no_build(tmp_pa
         one_line_error(result, "out of disk space", "push again")
         assert admin.json("mistpipe", "ls", "big")["games"][0]["builds"] == []
         assert not list((small / "data" / "store").rglob(".tmp-*"))  # no half-written chunk left behind
+        status, body = http("GET", f"{server.url}/healthz")
+        assert status == 503 and "free on the disk" in json.loads(body)["disk"]  # under MIST_DISK_MIN_FREE
+        filler = small / "filler"
+        with open(filler, "wb") as f:  # every last block, so the database cannot write either
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        refused = admin.run("mistpipe", "user", "add", "late", check=False, env={"MIST_PASSWORD": "late-password-1"})
+        one_line_error(refused, "the server's disk is full", "free space")  # not "the database is unavailable"
+        filler.unlink()
+        admin.run("mistpipe", "user", "add", "late", env={"MIST_PASSWORD": "late-password-1"})
     finally:
         server.process.terminate()
         server.process.wait(timeout=10)

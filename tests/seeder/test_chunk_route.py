@@ -114,4 +114,4 @@ async def test_a_ticket_verified_once_still_expires(world, aiohttp_client) -> No
 async def test_health_check_says_which_process_answered(world, aiohttp_client) -> None:
     store, signer, _, _, _ = world
     client = await serve(aiohttp_client, store, signer)
-    assert await (await client.get("/healthz")).json() == {"ok": True, "pid": os.getpid(), "store": "ok"}
+    assert await (await client.get("/healthz")).json() == {"ok": True, "pid": os.getpid(), "store": "ok", "disk": "ok"}

@@ -91,7 +91,7 @@ async def test_healthz_checks_the_store_can_be_written(seeder) -> None:
     client, store, _, _ = seeder
     for path in ("/healthz", "/seeder/healthz"):
         response = await client.get(path)
-        assert response.status == 200 and await response.json() == {"ok": True, "pid": os.getpid(), "store": "ok"}
+        assert response.status == 200 and await response.json() == {"ok": True, "pid": os.getpid(), "store": "ok", "disk": "ok"}
     assert not list(store.root.glob(".tmp-healthz-*"))  # the probe is removed
     store.root.rename(store.root.with_name("elsewhere"))
     broken = await client.get("/healthz")

@@ -75,3 +75,19 @@ async def test_an_empty_build_is_refused(admin_session) -> None:
     empty = Manifest("hollow", "2.0", DEFAULT_PARAMS, ())
     refused = await client.post("/api/games/hollow/builds", data=empty.canonical_bytes(), headers=admin)
     assert refused.status == 422 and "no files" in (await refused.json())["error"]
+
+
+async def test_a_manifest_whose_file_hash_is_not_what_its_chunks_make_is_refused(admin_session) -> None:
+    from dataclasses import replace
+
+    ctx, client, admin = admin_session
+    await client.post("/api/games", json={"slug": "hollow", "title": "Hollow Knight"}, headers=admin)
+    real = store_file(ctx.store, "game.bin", b"the real game " * 4000)
+    other = store_file(ctx.store, "other.bin", b"something else " * 3000)
+    lying = replace(real, sha256=other.sha256)  # the chunks are all in the store; the hash names other content
+    refused = await client.post("/api/games/hollow/builds", headers=admin,
+                                data=Manifest("hollow", "1", DEFAULT_PARAMS, (lying,)).canonical_bytes())
+    assert refused.status == 422 and "not what their chunks make (first: game.bin)" in (await refused.json())["error"]
+    assert (await builds(client, admin))["game"]["builds"] == []
+    honest = Manifest("hollow", "1", DEFAULT_PARAMS, (real, other))
+    assert (await client.post("/api/games/hollow/builds", data=honest.canonical_bytes(), headers=admin)).status == 201

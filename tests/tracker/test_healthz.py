@@ -18,7 +18,7 @@ async def test_healthz_is_ok_then_names_the_database_and_the_queue_once_they_are
     client = await aiohttp_client(make_app(ctx))
     healthy = await client.get("/healthz")
     assert healthy.status == 200
-    assert await healthy.json() == {"ok": True, "pid": os.getpid(), "database": "ok", "jobs": "ok"}
+    assert await healthy.json() == {"ok": True, "pid": os.getpid(), "database": "ok", "jobs": "ok", "disk": "ok"}
 
     # Both files removed and the open connections dropped (as when the disk or the database server goes away):
     # SQLite would make new empty files, which have none of the tables, so the checks must read real ones.

@@ -80,7 +80,7 @@ async def test_the_callers_id_is_echoed_and_on_every_line_of_the_request(client,
     assert response.status == 200 and response.headers["X-Request-Id"] == "trace-42"
     written = lines()
     assert [(line["message"], line["request_id"]) for line in written] == [
-        ("in the handler", "trace-42"), ("in a worker thread", "trace-42"), ("GET /busy 200", "trace-42")]
+        ("in the handler", "trace-42"), ("in a worker thread", "trace-42"), ("127.0.0.1 GET /busy 200", "trace-42")]
     access = written[-1]
     assert access["logger"] == "mist.access" and access["level"] == "INFO"
     assert (access["method"], access["path"], access["status"]) == ("GET", "/busy", 200)

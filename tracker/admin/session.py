@@ -125,20 +125,19 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_page(request, form, 400)
     address = request.remote or "unknown"
     try:
-        delay = ctx.throttle.check(name, address, ctx.now)
+        attempt = ctx.throttle.begin(name, address, ctx.now)  # counted now: concurrent guesses all count
     except LoginRefused as exc:
         return _login_page(request, form, 429, str(exc))
-    if delay:
-        await asyncio.sleep(delay)  # answer a guesser slowly, as the API does; the throttle decided how slowly
+    if attempt.delay:
+        await asyncio.sleep(attempt.delay)  # answer a guesser slowly, as the API does; the throttle decided how slowly
     user = await ctx.db.run(lambda s: queries.get_user(s, name))
     ok = await asyncio.to_thread(auth.check_password, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
-        ctx.throttle.failed(name, address, ctx.now)
         request.config_dict[COUNTERS].logins_failed.inc()
         await note(ctx, "login_failed", name, summary=f"admin site sign-in refused from {address}")
         form.error("password", "wrong user name or password")
         return _login_page(request, form, 401)
-    ctx.throttle.succeeded(name, address)
+    ctx.throttle.succeeded(attempt)
     if user.disabled:
         await note(ctx, "login_failed", name, summary="admin site: the account is disabled")
         return _login_page(request, form, 403, f"the account {name} is disabled; another admin can enable it")

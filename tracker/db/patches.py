@@ -123,6 +123,13 @@ def patch_sources(session: Session, slug: str, version: str) -> list[StoredManif
     return [StoredManifest(slug, b.version, b.manifest_digest, b.manifest) for b in chosen.values()]
 
 
+def latest_build(session: Session, slug: str) -> StoredManifest | None:
+    """The game's build pushed last (its file contents were checked at its commit)."""
+    game = _game(session, slug, Viewer("", True))
+    build = session.scalar(select(Build).where(Build.game_id == game.id).order_by(Build.id.desc()).limit(1))
+    return StoredManifest(slug, build.version, build.manifest_digest, build.manifest) if build else None
+
+
 def build_manifest(session: Session, slug: str, version: str) -> StoredManifest | None:
     game = _game(session, slug, Viewer("", True))
     build = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
