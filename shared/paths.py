@@ -22,6 +22,15 @@ _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9\u00b
                                re.IGNORECASE)
 RESERVED_TOP = ".mist"  # the client's staging and journal folder inside every install directory
 _FORBIDDEN_CHARS = set('\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
+# Characters a person cannot see or that reorder what they see: format characters (bidirectional overrides
+# such as U+202E, zero-width spaces, U+FEFF), line and paragraph separators, and every space but the plain one
+# (U+00A0). A name holding one can pass for another in a listing ("gamexe.exe" shown as "game.exe").
+_INVISIBLE_CATEGORIES = ("Cf", "Zl", "Zp", "Zs")
+
+
+def invisible(text: str) -> str | None:
+    """The first character of `text` a person cannot see or that reorders what they see, if any."""
+    return next((c for c in text if c != " " and unicodedata.category(c) in _INVISIBLE_CATEGORIES), None)
 
 
 def validate_path(path: str) -> str:
@@ -47,6 +56,12 @@ def validate_path(path: str) -> str:
         if bad:
             raise ManifestError(
                 f"manifest path contains a character no filesystem accepts portably ({bad[0]!r} in {path!r}); the build was rejected"
+            )
+        hidden = invisible(part)
+        if hidden is not None:
+            raise ManifestError(
+                f"manifest path contains the invisible or text-reordering character U+{ord(hidden):04X} "
+                f"(in {path!r}); rename the file. The build was rejected"
             )
         if part.endswith((" ", ".")):
             raise ManifestError(

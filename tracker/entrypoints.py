@@ -8,7 +8,10 @@ them instead of ending in an ImportError's traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+PRIVATE_UMASK = 0o077  # as tracker/private_data.py, which this module may not import (it runs before the check)
 
 SERVER_ONLY = {"sqlalchemy", "alembic", "argon2", "jwt", "huey", "prometheus_client", "psycopg", "redis", "jinja2"}
 COMMANDS = {"mist-server": "tracker.embedded", "mist-tracker": "tracker.main", "mist-seeder": "seeder.main",
@@ -43,4 +46,5 @@ def mist_worker() -> None:
 
 
 def mist_admin() -> None:
+    os.umask(PRIVATE_UMASK)  # what it writes (backups, restored data directories) holds keys and password hashes
     _run("mist-admin")

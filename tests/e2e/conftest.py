@@ -70,6 +70,7 @@ def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int 
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port), *args],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
+        umask=0o022,  # as a person's shell has it: the server must make its data private itself
     )
     assert process.stderr is not None
     seen = []
