@@ -21,7 +21,7 @@ from tests import backends
 HERE = Path(__file__).parent
 SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")
 LONGEST_FIRST = ("test_bundle.py", "test_peers.py", "test_key_rotation.py", "test_nat.py", "test_backups.py", "test_install_update.py",
-                 "test_backend_faults.py", "test_patches.py", "test_observability.py", "test_news.py", "test_friend_install.py")
+                 "test_backend_faults.py", "test_patches.py", "test_app.py", "test_observability.py", "test_news.py", "test_friend_install.py")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
