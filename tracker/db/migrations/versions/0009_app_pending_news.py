@@ -1,12 +1,12 @@
 """News of published builds kept until each friend's daemon has heard it (the app's notifications).
 
-Revision ID: 0009_app_pending_news
+Revision ID: 0009
 Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_app_pending_news"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
