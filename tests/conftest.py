@@ -8,18 +8,27 @@ their own) run in the first pass only.
 
 The longest modules go first, so that the test workers finish together instead of one of them
 running a long module alone at the end.
+
+The property tests (`test_*_properties.py`) run under one Hypothesis profile: `ci` by default, a bounded
+and deterministic run that keeps the suite's time and result the same on every machine; `long`
+(HYPOTHESIS_PROFILE=long) explores many more inputs, randomly, when hunting for bugs.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests import backends
 
 HERE = Path(__file__).parent
 SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")
+settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, database=None)
+settings.register_profile("long", max_examples=20_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 LONGEST_FIRST = ("test_peers.py", "test_key_rotation.py", "test_nat.py", "test_backups.py", "test_install_update.py",
                  "test_backend_faults.py", "test_patches.py", "test_observability.py", "test_news.py")
 
