@@ -25,15 +25,6 @@ BIG_NUMBERS = (2**31, 2**32, 2**63, 2**64, -(2**63), -1, 0, 10**300, -(10**4000)
 
 odd_text = st.lists(st.sampled_from(ODD_CHARACTERS) | st.characters() | st.sampled_from("ab1-_ "), max_size=12).map("".join)
 numbers = st.integers() | st.sampled_from(BIG_NUMBERS) | st.floats()
-_HUGE = "\x00digits:"
-# More digits than Python's decoder converts (4,300): only JSON text can carry it, so it stands in until written.
-huge_integers = st.integers(min_value=4301, max_value=20_000).map(lambda n: f"{_HUGE}{n}")
-scalars = st.none() | st.booleans() | numbers | odd_text | huge_integers
-json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4), max_leaves=12
-)
-
-
 _DEEP = "\x00deep:"
 
 
@@ -41,8 +32,17 @@ _DEEP = "\x00deep:"
 def deeply_nested(draw: st.DrawFn) -> str:
     """A stand-in for a list or object nested a few thousand levels (`[[[[...`), written out by `as_json_bytes`:
     built as Python objects, a test's own copying would hit the recursion limit first."""
-    depth = draw(st.integers(min_value=100, max_value=3000) | st.sampled_from([900, 990, 995, 1000]))
+    depth = draw(st.sampled_from([50, 500, 900, 990, 1000, 3000, 100_000]))
     return f"{_DEEP}{depth}:{draw(st.sampled_from('[{'))}"
+
+
+_HUGE = "\x00digits:"
+# More digits than Python's decoder converts (4,300): only JSON text can carry it, so it stands in until written.
+huge_integers = st.integers(min_value=4301, max_value=20_000).map(lambda n: f"{_HUGE}{n}")
+scalars = st.none() | st.booleans() | numbers | odd_text | huge_integers | deeply_nested()
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4), max_leaves=12
+)
 
 
 def _deep_text(depth: int, kind: str) -> str:
