@@ -20,17 +20,22 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from tests import backends
 
 HERE = Path(__file__).parent
 SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")
-settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, database=None)
-settings.register_profile("long", max_examples=20_000, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 LONGEST_FIRST = ("test_peers.py", "test_key_rotation.py", "test_nat.py", "test_backups.py", "test_install_update.py",
                  "test_backend_faults.py", "test_patches.py", "test_observability.py", "test_news.py")
+
+# `ci`: the same examples on every run and machine (derandomize), about 15 s of CPU for all the property tests,
+# no deadline and no timing health check, since a loaded machine is slow, not wrong. `long`: fifty times as
+# many examples, new ones on each run, failures kept in .hypothesis/ and replayed first.
+settings.register_profile("ci", max_examples=100, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
