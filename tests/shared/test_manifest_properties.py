@@ -58,8 +58,8 @@ def test_a_damaged_manifest_is_refused_with_a_manifest_error_or_read_exactly(doc
     obj = decoded(document)
     if obj is not REFUSED:
         with suppress(ManifestError):
-            manifest = from_json(obj)
-            assert parse(manifest.canonical_bytes()) == manifest
+            data = from_json(obj).canonical_bytes()  # from_json keeps the document's order; the bytes sort it
+            assert parse(data).canonical_bytes() == data
 
 
 def test_a_number_too_long_to_convert_is_a_manifest_error() -> None:
@@ -87,5 +87,5 @@ def test_paths_with_invisible_or_reordering_characters_never_break_the_parser(pa
     document = Manifest("game", "1.0", params, ()).to_json()
     document["files"] = [{"path": f.path, "size": 0, "executable": False, "sha256": sha, "chunks": []} for f in files]
     with suppress(ManifestError):
-        manifest = from_json(document)
-        assert parse(manifest.canonical_bytes()) == manifest
+        data = from_json(document).canonical_bytes()
+        assert parse(data).canonical_bytes() == data
