@@ -227,7 +227,7 @@ def parse_routes(answer: object, write: Iterable[str]) -> Routes:
                     ref = None
             by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes" if ref else "chunk_bytes"]), int(item["chunk_bytes"]),
                                   int(item.get("file_bytes", 0)), ref)
-        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int() of Infinity, which JSON may carry
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int() of JSON's Infinity
             continue
     coming = answer.get("coming")
     paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()

@@ -24,7 +24,8 @@ ODD_CHARACTERS = ("\u202e", "\u200b", "\ufeff", "\u00a0", "\u0301", "\ud800", "\
 BIG_NUMBERS = (float("inf"), float("nan"), float("-inf"), 10**300, -(10**4000), 2**64, 2**63, -(2**63), 2**32, 2**31,
                -1, 0, 1e308, -0.0, 0.5)
 
-odd_text = st.lists(st.sampled_from(ODD_CHARACTERS) | st.characters() | st.sampled_from("ab1-_ "), max_size=12).map("".join)
+odd_text = st.lists(st.sampled_from(ODD_CHARACTERS) | st.characters() | st.sampled_from("ab1-_ "),
+                    max_size=12).map("".join)
 numbers = st.integers() | st.sampled_from(BIG_NUMBERS) | st.floats()
 _DEEP = "\x00deep:"
 

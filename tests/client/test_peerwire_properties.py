@@ -51,7 +51,7 @@ def damaged(draw: st.DrawFn, message: pw.Message) -> bytes:
     data = bytearray(bytes(message))
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
         if data:
-            data[draw(st.integers(min_value=0, max_value=len(data) - 1))] = draw(st.integers(min_value=0, max_value=255))
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
     cut = draw(st.integers(min_value=0, max_value=len(data)))
     return bytes(data[:cut]) + draw(st.binary(max_size=8))
 
@@ -101,7 +101,8 @@ def _wire(message: pw.Message) -> pw.Message:
 def test_a_friend_with_a_ticket_gets_every_chunk_held_intact_and_a_reason_for_the_others(
     held: set[str], in_build: set[str], window: int, compress: bool
 ) -> None:
-    up = pw.Uploader(_authorize, lambda b: frozenset(in_build) if b == BUILD else frozenset(), held.__contains__, window)
+    build = frozenset(in_build)
+    up = pw.Uploader(_authorize, lambda b: build if b == BUILD else frozenset(), held.__contains__, window)
     down = pw.Downloader(dict(SIZES))
     events: list[pw.Event] = []
     for reply in up.handle(_wire(pw.Hello("good"))):
@@ -118,13 +119,19 @@ def test_a_friend_with_a_ticket_gets_every_chunk_held_intact_and_a_reason_for_th
     received = {e.sha256: e.data for e in events if isinstance(e, pw.Received)}
     refused = {e.sha256: e.reason for e in events if isinstance(e, pw.Refused)}
     assert received == {sha: CHUNKS[sha] for sha in held & in_build}
-    assert refused == {sha: pw.NOT_IN_BUILD if sha not in in_build else pw.NOT_HELD for sha in set(NAMES) - (held & in_build)}
+    assert refused == {sha: pw.NOT_IN_BUILD if sha not in in_build else pw.NOT_HELD
+                       for sha in set(NAMES) - (held & in_build)}
 
 
 def _whole(sha: str, encoding: int, tamper: bool) -> bytes:
     """A chunk's bytes as one PIECE carries them (zstd or raw), perhaps with one bit flipped."""
     data = pw.encode(CHUNKS[sha])[1] if encoding == pw.ZSTD else CHUNKS[sha]
     return data[:-1] + bytes([data[-1] ^ 1]) if tamper else data
+
+
+def _whole_piece(request_id: int, sha: str, encoding: int, tamper: bool) -> pw.Piece:
+    data = _whole(sha, encoding, tamper)
+    return pw.Piece(request_id, sha, 0, len(data), data, encoding)
 
 
 SMALL = [sha for sha in NAMES if len(pw.encode(CHUNKS[sha])[1]) <= pw.FRAGMENT]  # chunks one PIECE can carry
@@ -134,8 +141,7 @@ some_names = st.sampled_from(NAMES) | sha256_hex
 peer_messages = st.one_of(
     wire_bytes,
     pieces(ids, some_names),
-    st.builds(lambda rid, sha, encoding, tamper: pw.Piece(rid, sha, 0, len(d := _whole(sha, encoding, tamper)), d, encoding),
-              ids, st.sampled_from(SMALL), st.sampled_from([pw.RAW, pw.ZSTD]), st.booleans()),
+    st.builds(_whole_piece, ids, st.sampled_from(SMALL), st.sampled_from([pw.RAW, pw.ZSTD]), st.booleans()),
     st.builds(pw.Reject, ids, some_names, st.sampled_from(sorted(pw.REASONS))),
     st.builds(pw.HaveAll, sha256_hex), st.builds(pw.Have, st.lists(some_names, max_size=3).map(tuple)),
     st.builds(pw.Welcome, st.integers(min_value=1, max_value=4), versions),
@@ -147,10 +153,11 @@ def _answers(request_id: int, sha: str) -> st.SearchStrategy[pw.Message]:
     """What a friend may answer one of our requests with: the chunk whole (raw or zstd, perhaps a bit flipped),
     a fragment of it, a REJECT, or a PIECE for the same request that names another chunk."""
     return st.one_of(
-        st.builds(lambda encoding, tamper: pw.Piece(request_id, sha, 0, len(d := _whole(sha, encoding, tamper)), d, encoding),
-                  st.sampled_from([pw.RAW, pw.ZSTD]), st.booleans()) if sha in SMALL else st.nothing(),
+        st.builds(_whole_piece, st.just(request_id), st.just(sha), st.sampled_from([pw.RAW, pw.ZSTD]), st.booleans())
+        if sha in SMALL else st.nothing(),
         pieces(st.just(request_id), st.just(sha) | st.sampled_from(NAMES)),
-        st.builds(pw.Reject, st.just(request_id), st.just(sha) | st.sampled_from(NAMES), st.sampled_from(sorted(pw.REASONS))),
+        st.builds(pw.Reject, st.just(request_id), st.just(sha) | st.sampled_from(NAMES),
+                  st.sampled_from(sorted(pw.REASONS))),
     )
 
 
@@ -187,8 +194,8 @@ def test_a_downloader_fed_anything_hands_on_only_true_chunks_and_holds_what_it_a
         assert all(len(buffer) <= pw.MAX_CHUNK for buffer in down._partial.values())
 
 
-@given(st.lists(st.one_of(st.just(pw.Hello("good")), peer_messages), max_size=20), st.integers(min_value=1, max_value=4),
-       st.sets(st.sampled_from(NAMES)))
+@given(st.lists(st.one_of(st.just(pw.Hello("good")), peer_messages), max_size=20),
+       st.integers(min_value=1, max_value=4), st.sets(st.sampled_from(NAMES)))
 def test_an_uploader_fed_anything_serves_only_chunks_of_the_ticket_s_build_that_it_holds(steps, window, held) -> None:
     in_build = frozenset(NAMES[:3])
     up = pw.Uploader(_authorize, lambda b: in_build if b == BUILD else frozenset(), held.__contains__, window)

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.same_on_every_backend  # pure: an answer in, routes out
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 sizes = st.integers(min_value=0, max_value=2**40)
-patch_options = st.builds(PatchOption, sha256_hex, sha256_hex, sha256_hex, st.integers(min_value=1, max_value=MAX_RECORD),
-                          sizes, st.sampled_from(["hdiff", "zstd"]))
+patch_options = st.builds(PatchOption, sha256_hex, sha256_hex, sha256_hex, st.integers(1, MAX_RECORD), sizes,
+                          st.sampled_from(["hdiff", "zstd"]))
 
 
 @st.composite
@@ -41,7 +41,9 @@ def answers(draw: st.DrawFn) -> tuple[dict[str, object], list[str], UpdatePlan, 
 
 
 @given(answers())
-def test_the_planner_s_choices_come_back_as_chosen(found: tuple[dict[str, object], list[str], UpdatePlan, list[str]]) -> None:
+def test_the_planner_s_choices_come_back_as_chosen(
+    found: tuple[dict[str, object], list[str], UpdatePlan, list[str]]
+) -> None:
     answer, write, plan, coming = found
     routes = parse_routes(answer, write)
     expected = {
@@ -87,9 +89,10 @@ def test_a_list_of_files_with_any_entries_leaves_every_file_a_way_to_come(asked:
                                                                         entry: object) -> None:
     """Entries shaped nearly right: the paths asked about (and others), with any value in any field."""
     paths = [*asked, *others]
-    answer = decoded({"files": [{"path": p, "source": "patch", "bytes": entry, "chunk_bytes": entry, "file_bytes": entry,
-                                 "patch": {"object": entry, "from": entry, "size": entry, "stored_size": entry,
-                                           "algorithm": entry}} for p in paths], "coming": [{"path": entry}]})
+    offer = {"object": entry, "from": entry, "size": entry, "stored_size": entry, "algorithm": entry}
+    files = [{"path": p, "source": "patch", "bytes": entry, "chunk_bytes": entry, "file_bytes": entry, "patch": offer}
+             for p in paths]
+    answer = decoded({"files": files, "coming": [{"path": entry}]})
     if answer is not REFUSED:
         _check(parse_routes(answer, ["a", "b/c"]), ["a", "b/c"])
 

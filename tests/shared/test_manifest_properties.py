@@ -51,7 +51,7 @@ def test_arbitrary_bytes_get_only_a_manifest_error(data: bytes) -> None:
 
 
 @given(manifests().flatmap(lambda m: mutations(m.to_json())), st.booleans())
-def test_a_damaged_manifest_is_refused_with_a_manifest_error_or_read_exactly(document: object, ascii_only: bool) -> None:
+def test_a_damaged_manifest_is_refused_with_a_manifest_error_or_read_exactly(document, ascii_only: bool) -> None:
     data = as_json_bytes(document, ascii_only)
     with suppress(ManifestError):
         assert parse(data).canonical_bytes() == data
