@@ -16,7 +16,7 @@ from client.api import local_call, local_lines
 from client.commandline import confirm_or_refuse, do_login, emit, run, session, tool_version
 from client.daemon_address import read_address
 from client.errors import DownloadFailed, NotConfirmed, ServerRefused, TrackerUnavailable
-from client.games_folder import games_folder, set_games_folder
+from client.games_folder import folder_name, games_folder, set_games_folder
 from client.home import mist_home
 from client.installer import Installer, Outcome
 from client.plan import PATCH, estimate_download
@@ -205,7 +205,7 @@ def _offline_ls(as_json: bool, installed: Mapping[str, tuple[str, Path]], game: 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def install(game: str, directory: Path | None, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    folder = (directory or games_folder(mist_home()) / game).expanduser().resolve()
+    folder = (directory or games_folder(mist_home()) / folder_name(game)).expanduser().resolve()
     body = {"op": "install", "game": game, "dir": str(folder), "version": version, "overwrite": overwrite}
     _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)))
 

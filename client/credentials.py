@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from client.errors import NotLoggedIn
+from shared.rawfile import open_fd
 
 KEYCHAIN, FILE = "keychain", "file"
+WINDOWS_SECRET_BYTES = 5 * 512  # CRED_MAX_CREDENTIAL_BLOB_SIZE
 _SECRETS = ("access_token", "refresh_token")
 
 
@@ -34,6 +37,10 @@ class Credentials:
         return f"Credentials(url={self.url!r}, user={self.user!r}, scope={self.scope!r}, secrets_in={self.secrets_in!r})"
 
 
+# Windows has no mode bits: a file in the user's profile folder is private by that folder's permissions.
+PRIVATE_FILE = "readable by your Windows account only" if sys.platform == "win32" else "mode 0600"
+
+
 def path_for(home: Path, tool: str) -> Path:
     return home / f"credentials-{tool}.json"
 
@@ -43,8 +50,16 @@ def _service(home: Path, tool: str) -> str:
     return f"mist:{tool}:{home.resolve()}"
 
 
+def fits_keychain(secret: str, platform: str = sys.platform) -> bool:
+    """Windows' Credential Manager holds at most 2560 bytes of UTF-16 (1280 characters) a secret; macOS' Keychain
+    and the Secret Service have no such limit. A session that does not fit stays in the file instead."""
+    return platform != "win32" or len(secret.encode("utf-16-le")) <= WINDOWS_SECRET_BYTES
+
+
 def _keychain_set(service: str, secret: str) -> str | None:
     """Store in the OS keychain; return its name, or None where there is no usable keychain."""
+    if not fits_keychain(secret):
+        return None
     try:
         import keyring
         import keyring.errors
@@ -80,7 +95,7 @@ def _keychain_delete(service: str) -> None:
 def _write_private(path: Path, obj: dict[str, object]) -> None:
     """The whole new session or the old one, even after a power cut: a re-pinned key must not be half-written."""
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f)
         f.flush()
@@ -118,7 +133,7 @@ def save(home: Path, tool: str, creds: Credentials, try_keychain: bool = False) 
         return f"the OS keychain ({keychain}), with the rest in {path}"
     creds.secrets_in = FILE
     _write_private(path, {**obj, **secrets, "secrets_in": FILE})
-    return f"{path} (mode 0600; no OS keychain here)"
+    return f"{path} ({PRIVATE_FILE}; no OS keychain here)"
 
 
 def forget(home: Path, tool: str) -> bool:

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from client import peerlink, sharing_settings
+from client import peerlink, process, sharing_settings
 from client.api import Api
 from client.errors import NotConfirmed, ServerRefused
 from client.installer import Installer
@@ -158,9 +157,7 @@ class Daemon:
         write_address(self.home, address)
         on_ready(address)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):  # a service manager's stop: clean up like Ctrl-C
-            loop.add_signal_handler(sig, stop.set)
+        undo = process.on_stop(asyncio.get_running_loop(), stop.set)  # a service manager's stop: clean up like Ctrl-C
         try:
             async with asyncio.TaskGroup() as group:
                 work = [group.create_task(self.signalling.run()), group.create_task(self.watch_settings())]
@@ -168,6 +165,7 @@ class Daemon:
                 for task in work:
                     task.cancel()
         finally:
+            undo()
             (self.home / DAEMON_FILE).unlink(missing_ok=True)
             await runner.cleanup()
 

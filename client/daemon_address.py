@@ -7,10 +7,10 @@ daemon to hand its work to without importing the daemon's server.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from client import process
 from client.journal import write_atomic
 
 DAEMON_FILE = "daemon.json"
@@ -30,10 +30,9 @@ def read_address(home: Path) -> Address | None:
     try:
         obj = json.loads((home / DAEMON_FILE).read_text())
         address = Address(str(obj["url"]), str(obj["token"]), int(obj["pid"]))
-        os.kill(address.pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return address
+    return address if process.alive(address.pid) else None
 
 
 def write_address(home: Path, address: Address) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from client.errors import ClientError
 from client.journal import write_atomic
+from shared.paths import refused_by_windows
 
 SETTINGS_FILE = "library.json"  # in MIST_HOME
 
@@ -37,3 +38,9 @@ def set_games_folder(home: Path, folder: Path) -> Path:
         raise ClientError(f"{chosen} is a file; choose a folder for your games")
     write_atomic(home / SETTINGS_FILE, (json.dumps({"games_folder": str(chosen)}, indent=2) + "\n").encode())
     return chosen
+
+
+def folder_name(game: str) -> str:
+    """The game's folder name, one every OS accepts: a slug Windows refuses as a folder (`con`, `nul`, `com1`)
+    gets a `-game` suffix (slugs are otherwise lowercase letters, digits and dashes, safe everywhere)."""
+    return f"{game}-game" if refused_by_windows(game) else game

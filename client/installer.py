@@ -10,7 +10,6 @@ staging are kept, nothing verified is downloaded twice.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import os
 import shutil
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client import crashpoints, journal as journal_mod, staging
+from client import crashpoints, filemode, journal as journal_mod, longpath, staging
 from client.api import Api
 from client.errors import InstallError, NotConfirmed, NotEnoughSpace, ServerRefused
 from client.ownership import file_stats, links_on_disk, split_ours
@@ -35,7 +34,7 @@ from client.progress import Progress
 from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
-from shared import manifest as manifest_mod
+from shared import filelock, manifest as manifest_mod
 from shared.errors import ManifestError
 from shared.links import folder_links
 from shared.manifest import FileEntry, Manifest
@@ -103,11 +102,8 @@ def locked(locks: Path, root: Path) -> Iterator[None]:
     """One mist process per install directory at a time (the lock lives in MIST_HOME, not in the game's folder)."""
     locks.mkdir(exist_ok=True)
     name = hashlib.sha256(str(root).encode()).hexdigest()[:24]
-    with open(locks / f"{name}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InstallError(f"another mist command is working on {root}; wait for it to finish") from None
+    busy = InstallError(f"another mist command is working on {root}; wait for it to finish")
+    with filelock.exclusive(locks / f"{name}.lock", busy):
         yield
 
 
@@ -118,13 +114,13 @@ def _hash_matches(path: Path, entry: FileEntry) -> bool:
         return False
 
 
-def _is_executable(path: Path) -> bool:
-    return bool(path.stat().st_mode & 0o100)
+def _is_executable(path: Path, expected: bool) -> bool:
+    return filemode.executable(path, expected)
 
 
 def _intact(path: Path, entry: FileEntry) -> bool:
     """What `verify` checks: the content and the executable bit the manifest says."""
-    return _hash_matches(path, entry) and (os.name == "nt" or _is_executable(path) == entry.executable)
+    return _hash_matches(path, entry) and _is_executable(path, entry.executable) == entry.executable  # Windows: no bit
 
 
 def _change(previous: str, version: str, same_build: bool) -> str:
@@ -149,7 +145,7 @@ class Installer:
     # ---- public operations -------------------------------------------------
 
     async def install(self, game: str, directory: Path, version: str | None = None, overwrite: bool = False) -> Outcome:
-        root = directory.expanduser().resolve()
+        root = longpath.extended(directory.expanduser().resolve())  # Windows: no 260-character limit
         current = self.state.get(game)
         if current and current.dir != root:
             raise InstallError(f"{game} is already installed in {current.dir}; `mist update {game}` updates it there")
@@ -279,13 +275,13 @@ class Installer:
                 owned.append(entry.path)
                 path = root / entry.path
                 if entry.path not in distrust and path.is_file() and path.stat().st_size == entry.size:
-                    on_disk[entry.path] = (entry.sha256, _is_executable(path))
+                    on_disk[entry.path] = (entry.sha256, _is_executable(path, entry.executable))
         # Files in the folder that no install accounts for (a copied game, an interrupted first install's
         # swap): hash those the target names, and keep any that already hold the right content.
         for entry in target.files:
             if entry.path not in on_disk and entry.path not in owned and entry.path not in distrust:
                 if _hash_matches(root / entry.path, entry):
-                    on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path))
+                    on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path, entry.executable))
                 elif os.path.lexists(root / entry.path):
                     foreign.append(entry.path)
         confined = Confined(root)
@@ -357,7 +353,7 @@ class Installer:
         already = 0
         for entry in plan.write:
             try:
-                already += staging.staged_path(root, entry).stat().st_blocks * 512
+                already += filemode.allocated(staging.staged_path(root, entry).stat())
             except FileNotFoundError:
                 pass
         need = max(0, plan.peak_extra_disk - already)

@@ -14,10 +14,11 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from client import crashpoints
+from client import crashpoints, filemode, swap
 from client.errors import InstallError
 from shared.durable import sync_directory
 from shared.paths import fold
+from shared.rawfile import open_fd
 
 MIST_DIR = ".mist"
 JOURNAL = "journal.json"
@@ -40,7 +41,7 @@ class Journal:
 def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
     """Replace `path` with `data` all at once (`mode`, before the umask: 0o600 for secrets)."""
     tmp = path.with_name(path.name + ".tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
+    with os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -152,7 +153,7 @@ def apply(root: Path, journal: Journal) -> None:
             continue  # on a case-insensitive disk this name is now the new file, moved in before a crash
         path = confined.path(rel)
         if path.is_symlink() or path.is_file():
-            path.unlink()
+            swap.remove(path)
         elif rel in copies and path.is_dir():
             shutil.rmtree(path)
         _prune_empty_parents(root, rel)
@@ -167,7 +168,7 @@ def apply(root: Path, journal: Journal) -> None:
             final.parent.mkdir(parents=True, exist_ok=True)
         if final.is_dir() and not final.is_symlink():
             raise InstallError(f"{rel} is a folder in the install directory but a file in the new build; move it away and retry")
-        os.replace(staged, final)
+        swap.replace(staged, final)
         touched.add(final.parent)
         crashpoints.reach("mid-swap")
     for rel, target, to_folder in journal.links:
@@ -177,6 +178,6 @@ def apply(root: Path, journal: Journal) -> None:
     for rel, executable in journal.modes:
         path = confined.path(rel)
         if path.is_file() and not path.is_symlink():
-            os.chmod(path, 0o755 if executable else 0o644)
+            filemode.set_mode(path, executable)
     for folder in touched:
         sync_directory(folder)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client import staging
 from client.journal import MIST_DIR
-from shared import compression, patch, rdiff
+from shared import compression, patch, rawfile, rdiff
 from shared.errors import PatchError
 from shared.manifest import FileEntry
 
@@ -38,7 +38,7 @@ def make_room(root: Path, name: str, size: int) -> bool:
 
 def _write_staged(root: Path, entry: FileEntry, data: bytes) -> None:
     path = staging.staged_path(root, entry)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = rawfile.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:

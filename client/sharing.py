@@ -28,7 +28,7 @@ from client.peerlink import PeerGone, PeerLink
 from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments)
 from client.ratelimit import TokenBucket
 from client.state import State
-from shared import manifest as manifest_mod, tickets
+from shared import manifest as manifest_mod, rawfile, tickets
 from shared.errors import MistError, TicketError, TicketSignatureError
 
 HAVE_BATCH = 4096  # hashes per HAVE: 128 KiB, under the data channel's 256 KiB message limit
@@ -109,11 +109,11 @@ class Library:
         if where is None:
             return None
         try:
-            fd = os.open(where.path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = rawfile.open_no_follow(where.path)
         except OSError:
             return None
         try:
-            data = os.pread(fd, where.size, where.offset)
+            data = rawfile.pread(fd, where.size, where.offset)
         finally:
             os.close(fd)
         return data if len(data) == where.size and hashlib.sha256(data).hexdigest() == sha256 else None

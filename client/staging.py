@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client import filemode
 from client.journal import MIST_DIR
 from client.plan import Location
+from shared import rawfile
 from shared.chunking import ChunkRef
 from shared.errors import ChunkCorrupt
 from shared.manifest import FileEntry
@@ -37,11 +39,11 @@ def staged_path(root: Path, entry: FileEntry) -> Path:
 def read_verified(path: str, offset: int, ref: ChunkRef) -> bytes | None:
     """The chunk's bytes from a local file if they are there and hash right, else None."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = rawfile.open_fd(path, os.O_RDONLY)
     except OSError:
         return None
     try:
-        data = os.pread(fd, ref.size, offset)
+        data = rawfile.pread(fd, ref.size, offset)
     except OSError:
         return None
     finally:
@@ -65,7 +67,7 @@ def prepare(root: Path, entry: FileEntry, local: dict[str, tuple[Location, ...]]
     path = staged_path(root, entry)
     result = Prepared()
     existed = path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = rawfile.open_fd(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if os.fstat(fd).st_size != entry.size:
             os.ftruncate(fd, entry.size)
@@ -76,7 +78,7 @@ def prepare(root: Path, entry: FileEntry, local: dict[str, tuple[Location, ...]]
             for location in local.get(ref.sha256, ()):
                 data = read_verified(location.path, location.offset, ref)
                 if data is not None:
-                    os.pwrite(fd, data, offset)
+                    rawfile.pwrite(fd, data, offset)
                     result.copied += ref.size
                     break
             else:
@@ -107,9 +109,9 @@ start_writeback = _writeback_starter()
 
 
 def write_at(path: Path, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
+    fd = rawfile.open_fd(path, os.O_WRONLY)
     try:
-        os.pwrite(fd, data, offset)
+        rawfile.pwrite(fd, data, offset)
         start_writeback(fd, offset, len(data))
     finally:
         os.close(fd)
@@ -133,8 +135,8 @@ def finish(root: Path, entry: FileEntry) -> None:
             f"{entry.path} assembled to {actual[:12]} instead of {entry.sha256[:12]}; it was discarded, run the command again",
             entry.sha256,
         )
-    os.chmod(path, 0o755 if entry.executable else 0o644)
-    fd = os.open(path, os.O_RDONLY)
+    filemode.set_mode(path, entry.executable)
+    fd = rawfile.open_fd(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from client import longpath
 from shared import manifest as manifest_mod
 from shared.manifest import Manifest
 
@@ -62,7 +63,7 @@ class State:
     def installs(self) -> list[Install]:
         """Every install, each manifest parsed once per process: a big game's manifest takes seconds to parse."""
         rows = self._db.execute("SELECT game, dir, version, digest FROM installs ORDER BY game").fetchall()
-        return [Install(g, Path(d), v, h, self._manifest(h)) for g, d, v, h in rows]
+        return [Install(g, longpath.extended(Path(d)), v, h, self._manifest(h)) for g, d, v, h in rows]
 
     def _manifest(self, digest: str) -> Manifest:
         manifest = self._parsed.get(digest)
@@ -82,7 +83,7 @@ class State:
     def record(self, game: str, directory: Path, manifest_bytes: bytes, digest: str, version: str) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO installs (game, dir, version, digest, manifest, installed_at) VALUES (?,?,?,?,?,?)",
-            (game, str(directory), version, digest, manifest_bytes, time.time()),
+            (game, str(longpath.plain(directory)), version, digest, manifest_bytes, time.time()),
         )
 
     def forget(self, game: str) -> None:

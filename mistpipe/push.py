@@ -24,7 +24,7 @@ from shared.wording import count
 from mistpipe.errors import BuildFolderError, NotConfirmed
 from mistpipe.maintenance import wait_for_job
 from mistpipe.scan import scan
-from shared import compression, manifest as manifest_mod, pack
+from shared import compression, manifest as manifest_mod, pack, rawfile
 from shared.launch import check_notes, parse_launch
 from shared.manifest import VERSION_RE, Manifest
 
@@ -61,9 +61,9 @@ def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int
 
 def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
     path, offset, size = location
-    fd = os.open(path, os.O_RDONLY)
+    fd = rawfile.open_fd(path, os.O_RDONLY)
     try:
-        data = os.pread(fd, size, offset)
+        data = rawfile.pread(fd, size, offset)
     finally:
         os.close(fd)
     return compression.compress(data, level)

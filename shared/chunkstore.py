@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import compression
+from shared.durable import sync_data
 from shared.errors import ChunkCorrupt, ChunkMissing, StoreError
 from shared.manifest import FileEntry
+from shared.rawfile import open_fd
 
 QUARANTINE = "quarantine"
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
@@ -138,13 +140,13 @@ class DirectoryChunkStore:
         tmp = final.parent / f".tmp-{uuid.uuid4().hex}"
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(compressed)
                 while view:
                     view = view[os.write(fd, view) :]
                 if self.durable:
-                    os.fdatasync(fd)
+                    sync_data(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)

@@ -1,15 +1,34 @@
-"""Making a rename survive a power loss: fsync the directory that holds it (one helper for every writer)."""
+"""Making writes survive a power loss: fsync the directory that holds a rename, and a file's data.
+
+Windows cannot open a directory with `os.open` and needs no directory fsync: NTFS
+journals its metadata, so a completed rename is durable. macOS and Linux need it.
+`os.fdatasync` (data without the metadata the next read does not need) exists on
+Linux only; elsewhere `os.fsync` does the same job.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+from shared.rawfile import open_fd
 
 
 def sync_directory(path: Path) -> None:
-    """fsync a directory, so a rename or a new file in it survives a power loss."""
-    fd = os.open(path, os.O_RDONLY)
+    """fsync a directory, so a rename or a new file in it survives a power loss (a no-op on Windows)."""
+    if sys.platform == "win32":
+        return
+    fd = open_fd(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sync_data(fd: int) -> None:
+    """Make a file's data durable: fdatasync where there is one, fsync elsewhere."""
+    if sys.platform == "linux":
+        os.fdatasync(fd)
+    else:
+        os.fsync(fd)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shared.errors import ManifestError
-from shared.paths import MAX_PATH_BYTES, fold, validate_path
+from shared.paths import MAX_PATH_BYTES, fold, invisible, validate_path
 
 MAX_HOPS = 40  # links followed to resolve one path (Linux's own limit)
 _FORBIDDEN = set('\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
@@ -38,7 +38,7 @@ def check_target(link: str, target: str) -> str:
         raise _reject(f"link {link!r} has no target")
     if target.startswith("/") or target[1:2] == ":":
         raise _reject(f"link {link!r} points to the absolute path {target!r}; only links within the build are carried")
-    if len(target.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES or set(target) & _FORBIDDEN:
+    if len(target.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES or set(target) & _FORBIDDEN or invisible(target):
         raise _reject(f"link {link!r} has a target no filesystem accepts portably ({target!r})")
     if posixpath.normpath(target) != target or target == ".":
         raise _reject(f"link {link!r} has a target that is not normalised ({target!r}); write it without '.', '//' or 'a/..'")

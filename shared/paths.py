@@ -17,9 +17,20 @@ MAX_PATH_BYTES = 1024
 MAX_COMPONENT_BYTES = 255
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+# Device names Windows refuses as a file or folder name, with any extension (superscript digits included).
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?$",
+                               re.IGNORECASE)
 RESERVED_TOP = ".mist"  # the client's staging and journal folder inside every install directory
 _FORBIDDEN_CHARS = set('\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
+# Characters a person cannot see or that reorder what they see: format characters (bidirectional overrides
+# such as U+202E, zero-width spaces, U+FEFF), line and paragraph separators, and every space but the plain one
+# (U+00A0). A name holding one can pass for another in a listing ("gamexe.exe" shown as "game.exe").
+_INVISIBLE_CATEGORIES = ("Cf", "Zl", "Zp", "Zs")
+
+
+def invisible(text: str) -> str | None:
+    """The first character of `text` a person cannot see or that reorders what they see, if any."""
+    return next((c for c in text if c != " " and unicodedata.category(c) in _INVISIBLE_CATEGORIES), None)
 
 
 def validate_path(path: str) -> str:
@@ -46,6 +57,12 @@ def validate_path(path: str) -> str:
             raise ManifestError(
                 f"manifest path contains a character no filesystem accepts portably ({bad[0]!r} in {path!r}); the build was rejected"
             )
+        hidden = invisible(part)
+        if hidden is not None:
+            raise ManifestError(
+                f"manifest path contains the invisible or text-reordering character U+{ord(hidden):04X} "
+                f"(in {path!r}); rename the file. The build was rejected"
+            )
         if part.endswith((" ", ".")):
             raise ManifestError(
                 f"manifest path part may not end in a space or dot (Windows drops them) (got {path!r}); the build was rejected"
@@ -57,6 +74,13 @@ def validate_path(path: str) -> str:
     if path.split("/")[0].casefold() == RESERVED_TOP:
         raise ManifestError(f"manifest path may not start with {RESERVED_TOP!r}, the client's own folder (got {path!r}); the build was rejected")
     return path
+
+
+def refused_by_windows(name: str) -> bool:
+    """Whether Windows refuses `name` as one file or folder name: a device name, a trailing dot or space, or
+    a character it forbids."""
+    return (bool(_WINDOWS_RESERVED.match(name)) or name.endswith((" ", ".")) or bool(set(name) & _FORBIDDEN_CHARS)
+            or name in ("", ".", ".."))
 
 
 def fold(path: str) -> str:

@@ -15,6 +15,7 @@ import nacl.exceptions
 import nacl.signing
 
 from shared.durable import sync_directory
+from shared.rawfile import open_fd
 from shared.errors import SignatureError
 
 KEY_SIZE = 32  # Ed25519 seeds and public keys
@@ -60,7 +61,7 @@ class Signer:
             return cls.load(path)
         signer = cls.generate()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(bytes(signer._key))
         return signer
@@ -68,7 +69,7 @@ class Signer:
     def save(self, path: Path) -> None:
         """Write the key to `path` (mode 0600) so that a crash leaves the old file or the whole new one."""
         tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(bytes(self._key))
             f.flush()

@@ -31,7 +31,8 @@ DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), 
 
 @click.group()
 def main() -> None:
-    """Mist's admin commands for the server machine: backups, restores, the signing key."""
+    """Mist's admin commands for the server machine: backups, restores, the signing key, passwords."""
+
 
 
 @main.command("rotate-key")

@@ -83,7 +83,9 @@ class Announcer:
         release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()))
         previous = (await asyncio.to_thread(parsed_manifest, facts.previous.digest, facts.previous.data)
                     if facts.previous else None)
-        text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored)
+        settings = ctx.settings
+        public = settings.public_url if settings.public_url_configured else ""  # a worked-out LAN address is no use there
+        text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, public)
         if text is not None:
             job = await asyncio.to_thread(ctx.jobs.enqueue_news, text, game=build.game, version=build.version)
             log.info("queued the Discord post for %s %s (job %s)", build.game, build.version, job)

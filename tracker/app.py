@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker import (accounts, admin, announce, builds, catalog, disk_space, forwarded, health, maintenance, observability,
-                     peers_admin, swarm, updates)
+from tracker import (accounts, admin, announce, builds, catalog, disk_space, forwarded, get_page, health, maintenance,
+                     observability, peers_admin, swarm, updates)
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
 from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
@@ -37,4 +37,5 @@ def make_app(ctx: TrackerContext) -> web.Application:
                                                    "disk": lambda: disk_space.check_free(ctx.settings.data, least)})])
     app.add_routes(admin.api_routes())
     app.add_subapp("/admin", admin.make_admin_app(ctx))
+    get_page.setup(app)
     return app

@@ -44,10 +44,13 @@ log = logging.getLogger("mist.tracker")
 
 
 def seeder_url(request: web.Request) -> str:
-    """The configured URL, else /seeder on the host the client reached the tracker by (on the seeder's port if it has one)."""
+    """The configured URL; else /seeder on the configured public URL (behind a proxy the request's own origin is the
+    proxy's upstream); else /seeder on the host the client reached the tracker by (on the seeder's port if it has one)."""
     settings = request.app[CONTEXT].settings
     if settings.seeder_url:
         return settings.seeder_url
+    if settings.public_url_configured and not settings.seeder_port:
+        return settings.public_url + "/seeder"
     origin = request.url.origin()
     if settings.seeder_port:
         origin = origin.with_port(settings.seeder_port)

@@ -19,6 +19,7 @@ from tracker.keys import KeyFilesError
 from tracker.db.engine import Database, database_url, migrate, open_engine
 from tracker.errors import TrackerError
 from tracker.jobs import Jobs, open_jobs
+from tracker.private_data import make_private
 from tracker.sessions import Sessions
 from tracker.throttle import Throttle
 
@@ -33,6 +34,8 @@ class Settings:
     database_url: str = ""
     seeder_url: str = ""
     seeder_port: int = 0  # mist-server with seeder processes of their own: their port on the tracker's host
+    public_url: str = ""  # where friends reach the tracker (tracker/public_url.py); "" if not known at start
+    public_url_configured: bool = False  # set by the admin (MIST_PUBLIC_URL, --public-url), not worked out
     clock: Callable[[], float] = field(default=time.time)
 
     @property
@@ -110,6 +113,7 @@ def open_locked(settings: Settings) -> TrackerContext:
     running tracker; a key or database the tracker cannot start from becomes
     a one-line error that says what to do.
     """
+    make_private(settings.data)  # before anything is written in it
     try:
         datalock.hold(settings.data, "start the tracker")
         return TrackerContext.open(settings)

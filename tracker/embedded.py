@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO
@@ -21,12 +22,14 @@ from aiohttp import web
 from seeder.app import SeederContext, make_app as make_seeder_app
 from seeder.open_objects import raise_file_limit
 from shared.errors import MistError
+from tracker import public_url
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext, open_locked
 from tracker.metrics import METRICS
 from tracker.observability import FORMAT_ENV
 from tracker.serve import die_with_parent, run
+from tracker.swarm import ICE_ENV, SWARM
 
 
 def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
@@ -115,10 +118,21 @@ def _relay(stream: IO[str]) -> None:
         sys.stderr.write(line)
 
 
-def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = Path("data")) -> str:
-    lines = [f"Mist is running at {url}", ""]
+def ice_hint(url: str, ice: list[dict[str, object]]) -> str:
+    """For a server friends reach from other networks without STUN/TURN: how to give them one (coturn)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if ice or host in ("127.0.0.1", "::1", "localhost"):
+        return ""
+    return (f"Friends on other networks reach each other through STUN/TURN: run coturn on {host} (README, "
+            f"\"Host it for friends\") and set {ICE_ENV}='[{{\"urls\": [\"stun:{host}:3478\"]}}]'.")
+
+
+def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = Path("data"), hint: str = "") -> str:
+    lines = [f"Mist is running at {url}", "", f"Friends get the client at {url}/get", ""]
     if seeder_port:
         lines += [f"Chunks are served on port {seeder_port}: friends must reach it too.", ""]
+    if hint:
+        lines += [hint, ""]
     if password:
         lines += [
             "The admin account was created with this password (shown once, keep it):",
@@ -151,20 +165,30 @@ def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = 
 @click.option("--seeder-processes", default=0, show_default=True, type=click.IntRange(min=0),
               help="Serve chunks from this many processes of their own on --seeder-port (0: in the server's process).")
 @click.option("--seeder-port", default=None, type=int, help="Their port.  [default: --port + 1]")
-def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: int | None) -> None:
+@click.option("--public-url", "configured_url", envvar=public_url.ENV, default="",
+              help=f"Where friends reach this server (${public_url.ENV}), e.g. https://mist.example.org behind a proxy.  "
+                   "[default: the address listened on; with --host 0.0.0.0, this machine's LAN address]")
+def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: int | None,
+         configured_url: str) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
-    settings = Settings(data=data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0)
+    try:
+        url = public_url.for_listener(host, port, configured_url)
+    except public_url.PublicUrlError as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-url") from None
+    settings = Settings(data=data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0,
+                        public_url=url, public_url_configured=bool(configured_url))
     try:
         ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
     raise_file_limit()  # friends' connections and the seeder's open objects; its children inherit it
-    url = f"http://{host}:{port}"
+    app = build_app(ctx, seeder_processes, host)
+    hint = ice_hint(url, app[SWARM].ice)
 
     def ready() -> None:
         # The admin account is made only once the port is ours: a start that cannot listen must not make an
         # account whose password it never shows (`mist-admin reset-password` is the way back in regardless).
-        print(_welcome(url, ensure_admin(ctx), settings.seeder_port, settings.data), file=sys.stderr, flush=True)
+        print(_welcome(url, ensure_admin(ctx), settings.seeder_port, settings.data, hint), file=sys.stderr, flush=True)
 
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.
-    run(build_app(ctx, seeder_processes, host), host, port, on_ready=ready, log_format="text")
+    run(app, host, port, on_ready=ready, log_format="text")

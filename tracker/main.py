@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from shared.errors import MistError
+from tracker import public_url
 from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, open_locked
@@ -18,13 +19,26 @@ from tracker.serve import run
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Directory for keys and the chunk store.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
-@click.option("--seeder-url", envvar="MIST_SEEDER_URL", required=True, help="Public URL of the seeder, told to clients.")
-def main(data: Path, host: str, port: int, seeder_url: str) -> None:
+@click.option("--public-url", "configured_url", envvar=public_url.ENV, default="",
+              help=f"Where friends reach the tracker (${public_url.ENV}), e.g. https://mist.example.org.")
+@click.option("--seeder-url", envvar="MIST_SEEDER_URL", default="",
+              help="Public URL of the seeder, told to clients.  [default: the public URL + /seeder]")
+def main(data: Path, host: str, port: int, configured_url: str, seeder_url: str) -> None:
     """Run the tracker alone; the database comes from MIST_DATABASE_URL (default: SQLite in DATA)."""
     try:
-        ctx = open_locked(Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/")))
+        url = public_url.for_listener(host, port, configured_url)
+    except public_url.PublicUrlError as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-url") from None
+    if not seeder_url and not configured_url:
+        raise click.UsageError(f"tell clients where the seeder is: --seeder-url (MIST_SEEDER_URL), or --public-url "
+                               f"(${public_url.ENV}) when it is at /seeder behind the same proxy")
+    settings = Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/"), public_url=url,
+                        public_url_configured=bool(configured_url))
+    try:
+        ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
+
     def ready() -> None:
         password = ensure_admin(ctx)  # once the port is ours: a failed start makes no account it cannot show
         if password:

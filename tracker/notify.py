@@ -72,14 +72,17 @@ def news_for(release: Release, target: Manifest, held: Sequence[Manifest], store
     return News(f"{head}, {size_text(size)} update", size, True)
 
 
-def discord_text(release: Release, target: Manifest, previous: Manifest | None, stored: Mapping[str, int]) -> str | None:
-    """The public line: the update from the build before and the install size; None for a private game."""
+def discord_text(release: Release, target: Manifest, previous: Manifest | None, stored: Mapping[str, int],
+                 public_url: str = "") -> str | None:
+    """The public line: the update from the build before and the install size, and where a friend without
+    the client gets it (the tracker's /get page, when its public URL is configured); None for a private game."""
     if release.private:
         return None
     head = f"{release.title} {release.version} is out"
     install = f"{size_text(release.install_bytes)} to install"
+    get = f" (new to Mist? {public_url}/get)" if public_url else ""
     if previous is None:
-        return f"{head}, {install}"
+        return f"{head}, {install}{get}"
     size = update_bytes(target, [previous], stored)
     change = f"{size_text(size)} update from {previous.version}" if size else f"no new data since {previous.version}"
-    return f"{head}, {change}, {install}"
+    return f"{head}, {change}, {install}{get}"

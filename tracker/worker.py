@@ -10,6 +10,7 @@ import click
 from tracker import unfinished_restore
 from tracker.jobs import open_jobs
 from tracker.observability import configure_logging
+from tracker.private_data import make_private
 
 
 @click.command()
@@ -22,7 +23,7 @@ def main(data: Path, workers: int) -> None:
     unfinished = unfinished_restore.refusal(data.resolve(), "start the worker")
     if unfinished:
         raise SystemExit(f"Error: {unfinished}")
-    data.mkdir(parents=True, exist_ok=True)
+    make_private(data)
     jobs = open_jobs(data.resolve())
     jobs.huey.create_consumer(workers=workers, periodic=True).run()
 

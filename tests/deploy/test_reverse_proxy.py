@@ -1,7 +1,9 @@
 """deploy/nginx/mist.conf in front of a real mist-tracker and mist-seeder: real nginx, real TLS, real clients.
 
-The example is rendered with loopback ports and a self-signed certificate the clients trust through
-SSL_CERT_FILE (aiohttp builds its default TLS context with the standard library, which reads it).
+The example is rendered with loopback ports and a certificate from a throwaway certificate authority, which
+the clients trust through SSL_CERT_FILE (aiohttp builds its default TLS context with the standard library,
+which reads it). The tracker knows only its public URL (MIST_PUBLIC_URL), as the README's "Host it for
+friends" sets it up: the seeder's address, the /get page and friends seeding each other all go through nginx.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,8 @@ from tests.e2e.test_split_services import start
 from tracker.app import MAX_BODY
 from tracker.swarm import HEARTBEAT
 
+LOOPBACK = {"MIST_PEER_LOOPBACK": "1"}  # both friends on this machine: let WebRTC use 127.0.0.1
+
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 PROBE = Path(__file__).with_name("swarm_probe.py")
 GAME, VERSION = "proxied", "1"
@@ -38,9 +45,21 @@ GAME, VERSION = "proxied", "1"
 class Proxy:
     url: str  # https://127.0.0.1:PORT, the only address the clients are given
     plain_port: int
-    cert: Path
+    cert: Path  # the throwaway authority's certificate: all the clients trust
     processes: list[subprocess.Popen]
     nginx_log: list[str] = field(default_factory=list)
+    seeder_command: list = field(default_factory=list)
+
+    @contextmanager
+    def seeder_down(self) -> Iterator[None]:
+        """The seeder behind nginx stopped for the block: only friends can serve chunks."""
+        seeder = self.processes[1]
+        seeder.terminate()
+        seeder.wait(timeout=10)
+        try:
+            yield
+        finally:
+            self.processes[1] = start(self.seeder_command)
 
     @property
     def trust(self) -> dict[str, str]:
@@ -50,15 +69,23 @@ class Proxy:
         return ssl.create_default_context(cafile=str(self.cert))
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return cert, key
+def throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority made for this run, and a certificate for 127.0.0.1 it signed: the clients trust
+    the authority alone (as a friend's computer trusts Let's Encrypt's), never the server's certificate itself."""
+    ca_key, ca_cert = folder / "ca-key.pem", folder / "ca.pem"
+    key, request, cert = folder / "key.pem", folder / "request.pem", folder / "cert.pem"
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=Mist test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["openssl", "req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", request, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+         "-days", "2", "-extfile", "/dev/stdin"],
+    ]
+    extensions = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+    for step in steps:
+        subprocess.run([str(a) for a in step], check=True, capture_output=True, input=extensions.encode())
+    return ca_cert, cert, key
 
 
 def start_nginx(nginx: str, prefix: Path, log: list[str]) -> subprocess.Popen:
@@ -83,8 +110,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         pytest.fail("nginx is not installed; scripts/system-packages installs it (apt-get install nginx-light)")
     root = tmp_path_factory.mktemp("proxy")
     tracker_port, seeder_port, https_port, http_port = (free_port() for _ in range(4))
-    cert, key = self_signed(root)
-    proxy = Proxy(f"https://127.0.0.1:{https_port}", http_port, cert, [])
+    authority, cert, key = throwaway_ca(root)
+    proxy = Proxy(f"https://127.0.0.1:{https_port}", http_port, authority, [])
     site = root / "mist.conf"
     site.write_text(render(EXAMPLE.read_text(), tracker=tracker_port, seeder=seeder_port, https=https_port,
                            http=http_port, cert=cert, key=key))
@@ -92,10 +119,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     data = root / "data"
     try:
         proxy.processes.append(start(
-            [BIN / "mist-tracker", "--data", str(data), "--port", str(tracker_port), "--seeder-url", f"{proxy.url}/seeder"],
-            {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD}))
-        proxy.processes.append(start([BIN / "mist-seeder", "--store", str(data / "store"), "--port", str(seeder_port),
-                                      "--tracker-url", f"http://127.0.0.1:{tracker_port}"]))
+            [BIN / "mist-tracker", "--data", str(data), "--port", str(tracker_port)],  # the seeder: PUBLIC_URL/seeder
+            {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_PUBLIC_URL": proxy.url}))
+        proxy.seeder_command = [BIN / "mist-seeder", "--store", str(data / "store"), "--port", str(seeder_port),
+                                "--tracker-url", f"http://127.0.0.1:{tracker_port}"]
+        proxy.processes.append(start(proxy.seeder_command))
         proxy.processes.append(start_nginx(NGINX, root, proxy.nginx_log))
         yield proxy
     finally:
@@ -136,6 +164,61 @@ def test_a_push_and_an_install_through_nginx_over_https_are_bit_identical(
     assert installed["bytes_downloaded"] > 0
     assert_same_tree(tree, tmp_path / "game")
     assert friend.session("mist")["url"] == proxy.url
+
+
+def test_the_get_page_through_the_proxy_names_the_public_https_address(proxy: Proxy) -> None:
+    port = int(proxy.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=proxy.context())
+    connection.request("GET", "/get?os=linux")
+    page = connection.getresponse().read().decode()
+    assert f"pipx install {proxy.url}/get/mist-" in page and f"mist login {proxy.url} --user YOUR_NAME" in page
+
+
+def test_friends_seed_each_other_with_only_the_proxy_between_them_and_the_tracker(
+    proxy: Proxy, admin: Person, tmp_path: Path
+) -> None:
+    """One friend's daemon joins the swarm over wss:// through nginx; with the seeder stopped, the next friend's
+    install (its tickets, manifest and offers all through nginx) gets every chunk from the first."""
+    tree = make_tree(tmp_path / "coop", seed=62, small_files=10, large=(2 * MB,))
+    admin.run("mistpipe", "new-game", "coop", "--title", "Co-op", env=proxy.trust)
+    admin.run("mistpipe", "push", "coop", str(tree), "--version", VERSION, env=proxy.trust)
+    sharer, newcomer = (_friend(proxy, admin, tmp_path, name) for name in ("erin", "finn"))
+    sharer.run("mist", "install", "coop", "--dir", str(tmp_path / "erin-game"), env=proxy.trust)
+    env = {**os.environ, "MIST_HOME": str(sharer.home), **proxy.trust, **LOOPBACK}
+    daemon = subprocess.Popen([BIN / "mist", "daemon", "--port", "0"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert daemon.stderr is not None and "local API at" in daemon.stderr.readline()
+        said: list[str] = []
+        threading.Thread(target=lambda: said.extend(daemon.stderr), daemon=True).start()  # keep its pipe drained
+        deadline = time.monotonic() + 30
+        while not (status := _local_status(sharer.home))["connected"] or not status["builds_shared"]:
+            assert time.monotonic() < deadline, f"the daemon never joined the swarm through nginx: {status}"
+            time.sleep(0.05)
+        with proxy.seeder_down():
+            outcome = newcomer.json("mist", "install", "coop", "--dir", str(tmp_path / "finn-game"),
+                                    env={**proxy.trust, **LOOPBACK})
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=15)
+    assert_same_tree(tree, tmp_path / "finn-game")
+    assert outcome["bytes_from_seeder"] == 0 and outcome["peers_used"] == 1, json.dumps(outcome) + "".join(said)
+    assert outcome["bytes_from_peers"] == outcome["bytes_downloaded"] > 0
+
+
+def _friend(proxy: Proxy, admin: Person, tmp_path: Path, name: str) -> Person:
+    admin.run("mistpipe", "user", "add", name, env={**proxy.trust, "MIST_PASSWORD": FRIEND_PASSWORD})
+    person = Person(tmp_path / name, FRIEND_PASSWORD)
+    person.run("mist", "login", proxy.url, "--user", name, env=proxy.trust)
+    return person
+
+
+def _local_status(home: Path) -> dict:
+    """The daemon's own status, from its local API (as `mist status` reads it)."""
+    address = json.loads((home / "daemon.json").read_text())
+    request = urllib.request.Request(address["url"] + "/api/status", headers={"Authorization": f"Bearer {address['token']}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
 
 
 def test_clients_refuse_the_proxy_without_trusting_its_certificate(proxy: Proxy, tmp_path: Path) -> None:

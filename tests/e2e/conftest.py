@@ -70,6 +70,7 @@ def start_server(data: Path, extra_env: dict[str, str] | None = None, port: int 
     process = subprocess.Popen(
         [BIN / "mist-server", "--data", str(data), "--port", str(port), *args],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
+        umask=0o022,  # as a person's shell has it: the server must make its data private itself
     )
     assert process.stderr is not None
     seen = []
@@ -105,12 +106,13 @@ class Person:
 
     home: Path
     password: str
+    bin: Path = BIN  # where `mist` and `mistpipe` come from: this virtualenv, or a friend's fresh one
 
     def run(self, tool: str, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         full_env = {**os.environ, "MIST_HOME": str(self.home), "MIST_PASSWORD": self.password}
         full_env.pop("MIST_CRASH_AT", None)
         full_env.update(env or {})
-        result = subprocess.run([BIN / tool, *args], capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL)
+        result = subprocess.run([self.bin / tool, *args], capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL)
         if check and result.returncode != 0:
             raise AssertionError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result

@@ -274,3 +274,15 @@ def test_a_push_that_would_be_refused_uploads_nothing(server: Server, admin: Per
     one_line_error(admin.run("mistpipe", "push", GAME, str(build), "--version", "1.0 beta", check=False), "version must be like")
     one_line_error(admin.run("mistpipe", "push", "no-such-game", str(build), "--version", "2", check=False), "no game")
     assert sum(1 for p in (server.data / "store").rglob("*") if p.is_file()) == before
+
+
+def test_the_data_directory_is_the_servers_alone(build, server: Server) -> None:
+    import stat
+
+    assert stat.S_IMODE(server.data.stat().st_mode) == 0o700
+    for name in ("jobs.db", "jwt.secret"):
+        assert stat.S_IMODE((server.data / name).stat().st_mode) == 0o600, name
+    if (server.data / "tracker.db").exists():  # SQLite (the PostgreSQL pass keeps it in PostgreSQL)
+        assert stat.S_IMODE((server.data / "tracker.db").stat().st_mode) == 0o600
+    stored = [p for p in (server.data / "store").rglob("*") if p.is_file()]
+    assert stored and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in stored)  # private games' chunks too

@@ -45,6 +45,11 @@ def test_safe_relative_paths_are_returned_unchanged(path):
         (".mist/journal.json", "'.mist'"),
         (".MIST/x", "'.mist'"),
         ("cafe\u0301.txt", "NFC"),
+        ("game\u202eexe.txt", "U+202E"),  # right-to-left override: shown as "gametxt.exe"
+        ("a\u200bb.txt", "U+200B"),  # zero-width space
+        ("\ufeffreadme.txt", "U+FEFF"),  # byte order mark
+        ("data\u00a0file.pak", "U+00A0"),  # no-break space: looks like a plain one
+        ("x\u2028y", "U+2028"),
         ("a" * 256, "longer than 255"),
         ("/".join(["a" * 200] * 6), "longer than 1024"),
     ],

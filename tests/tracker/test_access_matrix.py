@@ -25,7 +25,11 @@ ACCESS = {
     ("GET", "/api/info"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,  # for the service manager and the load balancer; says only what is up
     ("GET", "/seeder/healthz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,  # counts by route and task, no names; MIST_METRICS_TOKEN closes it
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/get"): PUBLIC,  # how a friend gets the client: this tracker's address and key fingerprint, both public
+    ("GET", "/get/mist.whl"): PUBLIC,
+    ("GET", "/get/style.css"): PUBLIC,
+    ("GET", "/get/{file}"): PUBLIC,  # the client's wheel (the code every friend runs) and the admin's bundles  # counts by route and task, no names; MIST_METRICS_TOKEN closes it
     ("GET", "/api/games"): USER,
     ("GET", "/api/games/{slug}"): USER,
     ("GET", "/api/games/{slug}/builds/{version}/manifest"): USER,
@@ -95,8 +99,8 @@ ACCESS = {
     ("GET", "/admin/events"): PAGE,
 }
 # The admin's calls change "target" (a new password ends its sessions), never a caller below.
-PARAMS = {"slug": "game", "version": "1", "name": "target", "user": "friend", "job": "no-such-job", "id": "1",
-          "token": "no-such-invitation"}
+PARAMS = {"file": "no-such-file.zip", "slug": "game", "version": "1", "name": "target", "user": "friend",
+          "job": "no-such-job", "id": "1", "token": "no-such-invitation"}
 DATA = b"the only file of the only build" * 100
 
 

@@ -76,6 +76,11 @@ def test_discord_hears_the_update_from_the_previous_build_and_the_install_size()
     assert discord_text(first, V10, None, STORED) == "Hollow Knight 1.0 is out, 930 MB to install"
 
 
+def test_discord_tells_where_to_get_mist_when_the_public_url_is_known() -> None:
+    assert discord_text(HOLLOW, V11, V10, STORED, "https://mist.example.org") == (
+        "Hollow Knight 1.1 is out, 38 MB update from 1.0, 968 MB to install (new to Mist? https://mist.example.org/get)")
+
+
 def test_a_private_game_is_never_posted_to_discord() -> None:
     secret = Release("hollow", "Hollow Knight", "1.1", True, INSTALL)
     assert discord_text(secret, V11, V10, STORED) is None

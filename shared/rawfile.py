@@ -1,0 +1,64 @@
+"""File descriptors that behave the same on Windows, macOS and Linux: binary, positioned, not following links.
+
+Windows differs in three ways that matter here: `os.open` opens in text mode
+unless told O_BINARY (a read would turn CRLF into LF and stop at Ctrl-Z, so a
+chunk would never hash right), it has no `pread`/`pwrite` (each caller here
+opens its own descriptor, so seek-then-read on it is just as safe), and it has
+no O_NOFOLLOW (a link is refused by looking first: making one there needs a
+privilege a game's folder does not grant).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+if sys.platform == "win32":
+    BINARY = os.O_BINARY
+    NOFOLLOW = 0
+else:
+    BINARY = 0
+    NOFOLLOW = os.O_NOFOLLOW
+
+
+def open_fd(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+    """`os.open` in binary mode everywhere."""
+    return os.open(path, flags | BINARY, mode)
+
+
+def open_no_follow(path: str | os.PathLike[str]) -> int:
+    """Open a file for reading, refusing a symbolic link (OSError), as O_NOFOLLOW does where it exists."""
+    if not NOFOLLOW and os.path.islink(path):
+        raise OSError(f"{os.fspath(path)} is a link; not followed")
+    return os.open(path, os.O_RDONLY | NOFOLLOW | BINARY)
+
+
+def seek_read(fd: int, size: int, offset: int) -> bytes:
+    """pread for a descriptor no other thread uses: seek, then read until `size` bytes or the end."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    parts: list[bytes] = []
+    while size > 0:
+        part = os.read(fd, size)
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+def seek_write(fd: int, data: bytes | memoryview, offset: int) -> int:
+    """pwrite for a descriptor no other thread uses: seek, then write all of `data`."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(data)
+
+
+pread: Callable[[int, int, int], bytes]
+pwrite: Callable[[int, bytes | memoryview, int], int]
+if sys.platform == "win32":
+    pread, pwrite = seek_read, seek_write
+else:
+    pread, pwrite = os.pread, os.pwrite
