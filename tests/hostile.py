@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+INVISIBLE = ("\u202e", "\u200b", "\ufeff", "\u00a0")  # reorder or hide text: a path may hold none of them (17.10)
 ODD_CHARACTERS = ("\u202e", "\u200b", "\ufeff", "\u00a0", "\u0301", "\ud800", "\x00", "\x7f", "\n", "\\", "/", ":",
                   ".", "..", "é", "ß", "İ", "日", "\U0001f3ae")
 # Most dangerous first: Hypothesis draws the first elements of a list more often.

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from shared.errors import ManifestError
 from shared.links import LinkEntry, check_target, resolve, validate_links
-from tests.hostile import ODD_CHARACTERS
+from tests.hostile import INVISIBLE, ODD_CHARACTERS
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: paths in, decisions out
 
@@ -36,6 +36,7 @@ def test_any_links_get_a_verdict_and_those_carried_stay_inside_the_build(pairs: 
     for entry in links:
         final = resolve(targets[entry.path], targets)
         assert final in FILES or final in FOLDERS or final in link_folders, (entry, final)
+        assert not set(entry.path + entry.target) & set(INVISIBLE), entry
         joined = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), entry.target))
         assert not joined.startswith("../") and joined != ".." and not joined.startswith("/"), entry
 

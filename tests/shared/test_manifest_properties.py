@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from shared.errors import ManifestError
 from shared.manifest import FileEntry, Manifest, from_json, parse
-from tests.hostile import REFUSED, as_json_bytes, decoded, json_values, mutations, odd_text
+from tests.hostile import INVISIBLE, REFUSED, as_json_bytes, decoded, json_values, mutations, odd_text
 from tests.shared.strategies import chunking_params, manifests, sha256_hex
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: bytes in, values out
@@ -79,13 +79,19 @@ def test_any_json_document_gets_only_a_manifest_error(document: object) -> None:
             from_json(obj)
 
 
-@given(chunking_params, st.lists(st.lists(odd_text, min_size=1, max_size=4).map("/".join), max_size=4), sha256_hex)
+# Parts of names: any odd text, and plain names with a hidden character somewhere (refused since issue 17.10).
+_hidden = st.text(st.sampled_from(["a", "b", "é", *INVISIBLE]), min_size=1, max_size=5)
+
+
+@given(chunking_params, st.lists(st.lists(odd_text | _hidden, min_size=1, max_size=4).map("/".join), max_size=4),
+       sha256_hex)
 def test_paths_with_invisible_or_reordering_characters_never_break_the_parser(params, paths, sha) -> None:
     """U+202E, U+200B, U+FEFF, lone surrogates and separators in a path: refused with a ManifestError, or kept
-    such that the build still has one byte form that reads back as itself."""
+    such that the build still has one byte form that reads back as itself; an invisible character never is."""
     files = [FileEntry(p, 0, False, sha, ()) for p in paths]
     document = Manifest("game", "1.0", params, ()).to_json()
     document["files"] = [{"path": f.path, "size": 0, "executable": False, "sha256": sha, "chunks": []} for f in files]
     with suppress(ManifestError):
         data = from_json(document).canonical_bytes()
         assert parse(data).canonical_bytes() == data
+        assert not set("".join(paths)) & set(INVISIBLE), paths
