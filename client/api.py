@@ -120,6 +120,24 @@ async def local_call(url: str, token: str, method: str = "GET") -> Any:
             raise TrackerUnavailable(f"cannot reach the mist daemon at {url} ({exc})") from exc
 
 
+async def fetch_image(url: str, limit: int) -> tuple[str, bytes] | None:
+    """An image from the web (a game's header art): its content type and bytes, or None when it cannot be had."""
+    timeout = aiohttp.ClientTimeout(total=20, sock_connect=5)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
+            if response.status != 200:
+                return None
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            data = bytearray()
+            async for piece in response.content.iter_chunked(64 * 1024):
+                data += piece
+                if len(data) > limit:
+                    return None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return kind, bytes(data)
+
+
 @dataclass(frozen=True)
 class SignedManifest:
     data: bytes

@@ -315,32 +315,66 @@ def _poke_daemon() -> None:
 @main.command()
 @click.option("--port", default=0, show_default=True, type=int, help="Port of the local API on 127.0.0.1 (0: any free one).")
 def daemon(port: int) -> None:
-    """Stay online: share your installed games with friends, and run installs for the mist command."""
+    """Stay online: share your installed games with friends, serve the app, and run installs for the mist command."""
     home = mist_home()
     if read_address(home) is not None:
         raise click.ClickException(f"a mist daemon already runs for {home}; `mist status` shows it")
 
     async def go() -> None:
+        from client.daemon import Daemon, saved_login  # here: its server and sharing cost every other command time
+
         state = State(home)
         try:
-            async with session(TOOL) as api:
-                settings = load_settings(home)
-                from client.daemon import Daemon  # here: its server and sharing cost every other command time
+            settings = load_settings(home)
+            service = Daemon(home, state, settings)
+            creds = saved_login(home)
+            if creds is not None:
+                service.resume(creds)
 
-                service = Daemon(home, api, state, settings)
+            def ready(address: object) -> None:
+                up, down = caps_now(settings)
+                signed = "" if creds else "; signed out: sign in with `mist app` or `mist login`"
+                click.echo(f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
+                           f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
+                           f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends)"
+                           f"{signed}. Ctrl-C stops it.", err=True)
 
-                def ready(address: object) -> None:
-                    up, down = caps_now(settings)
-                    click.echo(f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
-                               f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
-                               f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends). "
-                               "Ctrl-C stops it.", err=True)
-
-                await service.run(port, ready)
+            await service.run(port, ready)
         finally:
             state.close()
 
     run(go)
+
+
+@main.command()
+@click.option("--browser", is_flag=True, help="Open the app in the default browser instead of its own window.")
+@click.option("--print-url", is_flag=True, help="Print a one-time address that opens the signed-in app in any browser.")
+@click.option("--install-desktop-entry", is_flag=True, help="Linux: add Mist to the applications menu, then stop.")
+def app(browser: bool, print_url: bool, install_desktop_entry: bool) -> None:
+    """Open the Mist app (starting the daemon if it is not running)."""
+    from client.app import desktop, launch, window  # here: only `mist app` needs them
+
+    if browser and print_url:
+        raise click.ClickException("choose one of --browser and --print-url")
+    if install_desktop_entry:
+        click.echo(f"Mist is in the applications menu now ({desktop.install_desktop_entry()}).")
+        return
+    try:
+        address = launch.ensure_daemon(mist_home())
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    url = run(lambda: launch.one_time_url(address))
+    if print_url:
+        click.echo(url)
+        return
+    why = None if browser else window.unavailable()
+    if browser or why is not None:
+        if why is not None:
+            click.echo(f"No Mist window here: {why}; opening the browser instead.", err=True)
+        if not launch.open_in_browser(url):
+            click.echo(f"No browser could be opened; open this address once in yours: {url}", err=True)
+        return
+    window.show(url)
 
 
 @main.command()
@@ -364,6 +398,9 @@ def status(as_json: bool) -> None:
              f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
              f"{count(len(info['peers']), 'friend')} connected" + (":" if info["peers"] else ".")]
     lines += [f"  {p['user']:<16} {p['game']:<20} {count(p['chunks'], 'chunk')}, {human(p['bytes'])}" for p in info["peers"]]
+    if info.get("downloads"):
+        lines.append("Downloads (the app's queue):")
+        lines += [f"  {d['title']:<24} {d['op']:<8} {d['state']:<12} {d['percent']}%" for d in info["downloads"]]
     if info["news"]:
         lines.append("News:")
         lines += [f"  {time.strftime('%H:%M', time.localtime(n['at']))}  {n['text']}" for n in reversed(info["news"])]

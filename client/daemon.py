@@ -1,120 +1,221 @@
-"""`mist daemon`: keeps this client online, so friends can download from it, and runs installs for the CLI.
+"""`mist daemon`: keeps this client online, so friends can download from it, and serves the app and the CLI.
 
 It holds one WebSocket to the tracker (reconnecting with backoff), announces
 the builds installed here, and answers friends' offers by serving chunks from
-the installed files within the user's sharing settings (re-read every few
-seconds, so `mist share` takes effect at once). Its local API listens on
-loopback only; every call needs the token written with its address into
-MIST_HOME/daemon.json (mode 0600), so other users and web pages cannot use it.
-`mist install` and `mist update` hand their work to a running daemon, which
-already has friends connected and announces the new build when it is done.
-News from the tracker (a build published) goes to its stderr and `mist status`.
+the installed files within the user's sharing settings (re-read every second,
+so `mist share` and the app's settings take effect at once). Its local server
+(client/app/) listens on loopback only: the app's pages and JSON API for a
+browser session, and the same API for the `mist` command with the token
+written into MIST_HOME/daemon.json (mode 0600). Installs and updates, from the
+app or the CLI, go through one download queue (client/app/downloads.py).
+
+The daemon also runs signed out (no saved login yet, or the session expired):
+the app then shows its sign-in screen, and signing in starts the tracker
+connection without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from client import peerlink, process, sharing_settings
+from client import credentials, peerlink, process, sharing_settings
 from client.api import Api
-from client.errors import NotConfirmed, ServerRefused
-from client.installer import Installer
+from client.credentials import Credentials
+from client.daemon_address import DAEMON_FILE, Address, write_address
+from client.errors import NotLoggedIn, ServerRefused, TrackerUnavailable
 from client.news import Feed, News
 from client.peerwire import DEFAULT_WINDOW
 from client.ratelimit import CAP_BURST, TokenBucket
 from client.sharing import Library, Uploads, serve
-from client.daemon_address import DAEMON_FILE, Address, write_address
 from client.sharing_settings import Sharing, caps_now, load_settings
-from client.signalling import Offer, Signalling
+from client.signalling import Offer, Signalling, SwarmRefused
 from client.state import State
 from client.swarm import Peers
-from shared.errors import MistError
+from shared.errors import KeyHandoverError, MistError
 
 SETTINGS_POLL = 1.0
+TOOL = "mist"
+EXPIRED, KEY_CHANGED = "expired", "key-changed"  # why the daemon is signed out, for the app's screens
 
 
 @dataclass
 class Daemon:
     home: Path
-    api: Api
     state: State
     settings: Sharing = field(default_factory=Sharing)
     started: float = field(default_factory=time.time)
+    api: Api | None = None
+    say: Callable[[str], None] = lambda line: print(f"mist daemon: {line}", file=sys.stderr, flush=True)
 
     def __post_init__(self) -> None:
         self.library = Library(self.state, self.api)
         upload, download = caps_now(self.settings)
         self.uploads = Uploads(TokenBucket(upload, CAP_BURST))
         self.download = TokenBucket(download, CAP_BURST)
-        self.signalling = Signalling(self.api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear,
-                                     on_sessions_ended=self.uploads.end)
+        self.signalling: Signalling | None = None
         self.news = Feed()
         self.token = secrets.token_urlsafe(24)
-        self.busy = asyncio.Lock()  # one install or update at a time, like the CLI's folder lock
-        self.running: StreamProgress | None = None  # the CLI whose install or update runs here now
-        printed = self.api.on_key_change
-
-        def key_changed(notice: str) -> None:
-            """Said on the daemon's stderr, and to the CLI whose run made us notice."""
-            printed(notice)
-            if self.running is not None:
-                self.running.say(notice)
-
-        self.api.on_key_change = key_changed
+        self.signed_out_because = ""  # EXPIRED or KEY_CHANGED once the tracker refused our session
+        self.key_notice = ""
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # the app's event stream
+        self._online: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
+        if self.api is not None:
+            self._adopt(self.api)
 
     def __repr__(self) -> str:
         return f"Daemon(home={str(self.home)!r}, {self.signalling!r}, {self.uploads!r})"
 
+    # ---- the session with the tracker ----------------------------------------------------------------
+
+    def _adopt(self, api: Api) -> None:
+        self.api = api
+        self.library.api = api
+        printed = api.on_key_change
+
+        def key_changed(notice: str) -> None:
+            printed(notice)
+            self.key_notice = notice
+            self.tell("key", {"notice": notice})
+
+        api.on_key_change = key_changed
+        self.signalling = Signalling(api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear,
+                                     on_sessions_ended=self.uploads.end)
+
+    def resume(self, creds: Credentials) -> None:
+        """Go online (when `run` starts) with the login saved earlier."""
+        self._adopt(self.open_api(creds))
+
+    def open_api(self, creds: Credentials) -> Api:
+        return Api(creds, on_refresh=lambda c: credentials.save(self.home, TOOL, c), on_key_change=self.say)
+
+    async def sign_in(self, creds: Credentials) -> str:
+        """Use a fresh login (already made against the tracker): save it, and go online with it. Where it went."""
+        await self.sign_out(forget=False)
+        where = await asyncio.to_thread(credentials.save, self.home, TOOL, creds, True)
+        self._adopt(self.open_api(creds))
+        self.signed_out_because = self.key_notice = ""
+        self._go_online()
+        self.tell("account", {"signed_in": True})
+        return where
+
+    async def sign_out(self, forget: bool = True) -> None:
+        if self._online is not None:
+            self._online.cancel()
+            await asyncio.wait([self._online])
+            self._online = None
+        if self.api is not None:
+            await self.api.__aexit__(None, None, None)
+        self.api = self.library.api = None
+        self.signalling = None
+        if forget:
+            await asyncio.to_thread(credentials.forget, self.home, TOOL)
+            self.tell("account", {"signed_in": False})
+
+    def _go_online(self) -> None:
+        if self._group is not None and self.signalling is not None:
+            self._online = self._group.create_task(self._stay_online(self.signalling))
+
+    async def _stay_online(self, signalling: Signalling) -> None:
+        try:
+            await signalling.run()  # its task group hands its errors on in a group
+        except* ServerRefused as refused:  # 401/403: the session is over (expired, password changed, disabled)
+            self.signed_out_because = EXPIRED
+            self.say(f"signed out: {refused.exceptions[0]}")
+        except* KeyHandoverError as changed:
+            self.signed_out_because = KEY_CHANGED
+            self.key_notice = str(changed.exceptions[0])
+            self.say(f"signed out: {self.key_notice}")
+        self.tell("account", {"signed_in": False, "why": self.signed_out_because})
+
+    @property
+    def signed_in(self) -> bool:
+        return self.api is not None and not self.signed_out_because
+
+    def need_api(self) -> Api:
+        if self.api is None or self.signed_out_because:
+            raise NotLoggedIn("not signed in; sign in in the app (`mist app`) or run `mist login`")
+        return self.api
+
+    # ---- friends -------------------------------------------------------------------------------------
+
     def announcement(self) -> tuple[list[str], bool]:
         return self.library.held_builds(), self.settings.enabled
 
-    def peers(self) -> Peers:
+    def peers(self) -> Peers | None:
+        if self.signalling is None:
+            return None
         return Peers(self.signalling, max_peers=self.settings.max_peers, download=self.download)
 
     async def accept(self, offer: Offer) -> None:
         """A friend's offer: answer it and serve, or decline (sharing off, too many friends, unknown build)."""
+        signalling, api = self.signalling, self.api
+        if signalling is None or api is None:
+            return
         if not self.settings.enabled or len(self.uploads.sessions) >= self.settings.max_peers:
-            await self.signalling.refuse(offer, "sharing is off" if not self.settings.enabled else "busy")
+            await signalling.refuse(offer, "sharing is off" if not self.settings.enabled else "busy")
             return
         try:
             await self.library.learn(offer.build, offer.game, offer.version)
         except (MistError, OSError) as exc:
-            await self.signalling.refuse(offer, f"cannot serve that build ({exc})")
+            await signalling.refuse(offer, f"cannot serve that build ({exc})")
             return
-        answering, sdp = await peerlink.answer(offer.sdp, self.signalling.ice)
+        answering, sdp = await peerlink.answer(offer.sdp, signalling.ice)
         try:
-            await self.signalling.answer(offer, sdp)
+            await signalling.answer(offer, sdp)
             link = await answering.link()
         except BaseException:
             await answering.close()
             raise
-        await serve(link, self.library, self.api, self.uploads, offer.session, offer.user,
+        await serve(link, self.library, api, self.uploads, offer.session, offer.user,
                     offer.build, offer.game, DEFAULT_WINDOW)
 
     def hear(self, news: News) -> None:
-        """Keep the news for `mist status` and say it on stderr, where a terminal running the daemon shows it."""
-        self.news.add(news)
+        """Keep the news for `mist status` and the app, and say it on stderr, where a terminal running us shows it."""
+        if not self.news.add(news):
+            return
         try:
-            print(f"mist daemon: news: {news.text}", file=sys.stderr, flush=True)
+            self.say(f"news: {news.text}")
         except (OSError, ValueError):
             pass  # nobody reads our stderr any more; `mist status` still has it
+        self.tell("news", news.to_json())
+
+    def tell(self, kind: str, data: dict[str, Any]) -> None:
+        """An event for whoever listens (the app's event stream, notifications)."""
+        for listener in list(self.listeners):
+            listener(kind, data)
 
     async def refresh(self) -> None:
         """Installs changed: serve what is installed now, and tell the tracker."""
         await asyncio.to_thread(self.library.refresh)
-        if self.signalling.connected:
-            await self.signalling.announce()
+        if self.signalling is not None and self.signalling.connected:
+            try:
+                await self.signalling.announce()
+            except (TrackerUnavailable, SwarmRefused):
+                pass  # the connection dropped: it announces everything again when it is back
+        self.tell("installs", {})
+
+    async def apply_settings(self, fresh: Sharing) -> None:
+        changed = fresh != self.settings
+        self.settings = fresh
+        upload, download = caps_now(fresh)
+        now = self.uploads.clock()
+        if upload != self.uploads.bucket.rate:
+            self.uploads.bucket.set_rate(upload, now)
+        if download != self.download.rate:
+            self.download.set_rate(download, now)
+        if changed:
+            self.tell("settings", {})
+            if self.signalling is not None and self.signalling.connected:
+                await self.signalling.announce()
 
     async def watch_settings(self) -> None:
         while True:
@@ -123,22 +224,16 @@ class Daemon:
                 fresh = await asyncio.to_thread(load_settings, self.home)
             except MistError:
                 continue  # a half-edited file: keep the last good settings
-            changed = fresh != self.settings
-            self.settings = fresh
-            upload, download = caps_now(fresh)
-            now = self.uploads.clock()
-            if upload != self.uploads.bucket.rate:
-                self.uploads.bucket.set_rate(upload, now)
-            if download != self.download.rate:
-                self.download.set_rate(download, now)
-            if changed and self.signalling.connected:
-                await self.signalling.announce()
+            await self.apply_settings(fresh)
 
     def status(self) -> dict[str, Any]:
         upload, download = caps_now(self.settings)
+        signalling = self.signalling
+        connected = signalling is not None and signalling.connected
+        error = ("not signed in" if signalling is None else signalling.last_error) if not connected else ""
         return {
-            "pid": os.getpid(), "since": self.started, "connected": self.signalling.connected,
-            "peer_id": self.signalling.peer_id, "tracker_error": self.signalling.last_error if not self.signalling.connected else "",
+            "pid": os.getpid(), "since": self.started, "connected": connected,
+            "peer_id": signalling.peer_id if signalling else "", "tracker_error": error,
             "sharing": sharing_settings.to_json(self.settings), "upload_cap_now": upload, "download_cap_now": download,
             "builds_shared": self.library.held_builds(), "bytes_uploaded": self.uploads.sent,
             "peers": [{"user": v.user, "game": v.game, "since": v.started, "chunks": v.chunks, "bytes": v.bytes}
@@ -147,137 +242,38 @@ class Daemon:
         }
 
     async def run(self, port: int, on_ready: Callable[[Address], None] = lambda a: None) -> None:
+        from client.app.server import LocalServer  # the pages and their dependencies: only the daemon needs them
+
         await asyncio.to_thread(self.library.refresh)
-        runner = web.AppRunner(local_api(self), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)
-        await site.start()
-        bound = runner.addresses[0][1]
-        address = Address(f"http://127.0.0.1:{bound}", self.token, os.getpid())
-        write_address(self.home, address)
-        on_ready(address)
         stop = asyncio.Event()
         undo = process.on_stop(asyncio.get_running_loop(), stop.set)  # a service manager's stop: clean up like Ctrl-C
         try:
             async with asyncio.TaskGroup() as group:
-                work = [group.create_task(self.signalling.run()), group.create_task(self.watch_settings())]
+                self._group = group
+                local = LocalServer(self, stop)
+                bound = await local.start(port)
+                address = Address(f"http://127.0.0.1:{bound}", self.token, os.getpid())
+                write_address(self.home, address)
+                on_ready(address)
+                work = [group.create_task(self.watch_settings()), group.create_task(local.run())]
+                self._go_online()
                 await stop.wait()
                 for task in work:
                     task.cancel()
+                if self._online is not None:
+                    self._online.cancel()
+                await local.close()
         finally:
             undo()
+            self._group = None
             (self.home / DAEMON_FILE).unlink(missing_ok=True)
-            await runner.cleanup()
+            if self.api is not None:
+                await self.api.__aexit__(None, None, None)
 
 
-# ---- the local API -----------------------------------------------------------------------------------
-
-DAEMON = web.AppKey("daemon", Daemon)
-
-
-@web.middleware
-async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Only this user's mist commands: the token from daemon.json, and no request a web page could make."""
-    daemon = request.app[DAEMON]
-    if request.headers.get("Origin") or request.headers.get("Authorization") != f"Bearer {daemon.token}":
-        return web.json_response({"error": "this is mist's local API; use the mist command"}, status=403)
-    return await handler(request)
-
-
-async def _status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[DAEMON].status())
-
-
-async def _refresh(request: web.Request) -> web.Response:
-    await request.app[DAEMON].refresh()
-    return web.json_response({"builds_shared": request.app[DAEMON].library.held_builds()})
-
-
-async def _run(request: web.Request) -> web.StreamResponse:
-    """Run an install or update here and stream its progress, then its outcome, as JSON lines."""
-    daemon = request.app[DAEMON]
-    body = await request.json()
-    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-    await response.prepare(request)
-    progress = StreamProgress()
-    sender = asyncio.create_task(progress.pump(response))
+def saved_login(home: Path) -> Credentials | None:
+    """The login `mist login` or the app saved, or None (the daemon starts signed out)."""
     try:
-        async with daemon.busy:
-            daemon.running = progress
-            try:
-                yes = bool(body.get("yes"))
-                installer = Installer(daemon.api, daemon.state, progress, daemon.peers(), confirm=lambda why: yes)
-                if body.get("op") == "install":
-                    outcome = await installer.install(body["game"], Path(body["dir"]), body.get("version"), bool(body.get("overwrite")))
-                elif body.get("op") == "update":
-                    outcome = await installer.converge(body["game"], body.get("to"), bool(body.get("overwrite")))
-                else:
-                    raise MistError(f"unknown op {body.get('op')!r}")
-            finally:
-                daemon.running = None
-        progress.put({"result": outcome.to_json()})
-    except NotConfirmed as exc:
-        progress.put({"error": str(exc), "confirm": exc.why})  # the CLI may ask its person, and send "yes"
-    except ServerRefused as exc:
-        progress.put({"error": str(exc), "status": exc.status})
-    except (MistError, OSError) as exc:
-        progress.put({"error": str(exc) if isinstance(exc, MistError) else f"{exc.strerror or exc} ({exc.filename})"})
-    finally:
-        progress.put(None)
-        await sender
-        await daemon.refresh()
-    return response
-
-
-def local_api(daemon: Daemon) -> web.Application:
-    app = web.Application(middlewares=[_guard])
-    app[DAEMON] = daemon
-    app.add_routes([web.get("/api/status", _status), web.post("/api/refresh", _refresh), web.post("/api/run", _run)])
-    return app
-
-
-class StreamProgress:
-    """Progress for a CLI on the other end of the local API: bars and messages as JSON lines."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._bars = 0
-
-    def put(self, item: dict[str, Any] | None) -> None:
-        self._queue.put_nowait(item)
-
-    def bar(self, description: str, total: int) -> "_StreamBar":
-        self._bars += 1
-        self.put({"bar": self._bars, "description": description, "total": total})
-        return _StreamBar(self, self._bars)
-
-    def say(self, message: str) -> None:
-        self.put({"say": message})
-
-    def __enter__(self) -> "StreamProgress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    async def pump(self, response: web.StreamResponse) -> None:
-        """Write what was put, a batch per wake-up, until None (the end)."""
-        done = False
-        while not done:
-            batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            if None in batch:
-                done, batch = True, batch[: batch.index(None)]
-            try:
-                await response.write(b"".join(json.dumps(i).encode() + b"\n" for i in batch))
-            except ConnectionError:
-                pass  # the CLI went away; the work goes on and is recorded
-
-
-class _StreamBar:
-    def __init__(self, progress: StreamProgress, number: int) -> None:
-        self._progress, self._number = progress, number
-
-    def advance(self, amount: int) -> None:
-        self._progress.put({"advance": self._number, "bytes": amount})
+        return credentials.load(home, TOOL)
+    except NotLoggedIn:
+        return None

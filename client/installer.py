@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +107,17 @@ def locked(locks: Path, root: Path) -> Iterator[None]:
         yield
 
 
+async def _whole(swap: Awaitable[None]) -> None:
+    """A swap runs to its end even when the task is cancelled (the app's pause), and only then lets go of the
+    folder's lock: a thread still renaming files must not meet the next run of the same folder."""
+    task = asyncio.ensure_future(swap)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
 def _hash_matches(path: Path, entry: FileEntry) -> bool:
     try:
         return path.is_file() and not path.is_symlink() and path.stat().st_size == entry.size and staging.file_sha256(path) == entry.sha256
@@ -138,6 +149,8 @@ class Installer:
         update that removes most of an install goes ahead (a prompt, --yes, or the app's dialog)."""
         self.api, self.state, self.progress, self.peers, self.confirm = api, state, progress, peers, confirm
         self.locks = state.path.parent / "locks"
+        # The app's queue: waits here, everything staged, while the game being swapped is running.
+        self.before_swap: Callable[[str, Path], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"Installer(api={self.api!r}, state={self.state!r})"
@@ -177,6 +190,12 @@ class Installer:
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
             return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
+
+    async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
+        """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
+        _, target = await self._target(game, version or await self._latest(game))
+        plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
+        return plan, await self._routes(game, target.version, plan)
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
         """`update` without a dry run: move the installed game to `to` (default: the newest)."""
@@ -390,7 +409,7 @@ class Installer:
         started = time.monotonic()
         distrust = distrust or set()
         with locked(self.locks, root):
-            await asyncio.to_thread(self._finish_journal, root)
+            await _whole(asyncio.to_thread(self._finish_journal, root))
             data, target = await self._target(game, version)
             installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
@@ -433,9 +452,11 @@ class Installer:
                              [(e.path, e.target, e.path in to_folders) for e in plan.links],
                              [e.path for e in installed.manifest.links] if installed else [])
             crashpoints.reach("staged")
+            if self.before_swap is not None:
+                await self.before_swap(game, root)
             journal_mod.write(root, record)
             crashpoints.reach("journal-written")
-            await asyncio.to_thread(self._finish_journal, root)
+            await _whole(asyncio.to_thread(self._finish_journal, root))
         shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         if kept:
             self.progress.say(f"left {count(len(kept), 'file')} that {version} no longer has but that you changed: "

@@ -1,7 +1,10 @@
 """News from the tracker: "Hollow Knight 1.1 is out, 38 MB update", as the swarm socket's `news` message carries it.
 
-The daemon keeps the last few (in memory: news is about now) for `mist status`.
-A message that does not parse is dropped, never shown half-read.
+The daemon keeps the last few (in memory) for `mist status` and the app, and
+acknowledges each one (`heard`, by its `news_id`), so the tracker stops keeping
+it; a message that arrives twice (an acknowledgement lost with a dropped
+connection) is kept once. A message that does not parse is dropped, never
+shown half-read.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class News:
     text: str
     bytes: int
     update: bool
+    news_id: int | None = None  # what `heard` acknowledges; None from a tracker that keeps no news
 
     @classmethod
     def parse(cls, message: dict[str, Any], now: float | None = None) -> "News | None":
@@ -39,7 +43,10 @@ class News:
             return None
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(update, bool):
             return None
-        return cls(time.time() if now is None else now, game[:64], version[:64], text, size, update)
+        news_id = message.get("news_id")
+        if type(news_id) is not int:
+            news_id = None
+        return cls(time.time() if now is None else now, game[:64], version[:64], text, size, update, news_id)
 
     def to_json(self) -> dict[str, object]:
         return {"at": self.at, "game": self.game, "version": self.version, "text": self.text, "bytes": self.bytes,
@@ -58,8 +65,12 @@ class Feed:
     def __iter__(self) -> Iterator[News]:
         return iter(self._items)
 
-    def add(self, news: News) -> None:
+    def add(self, news: News) -> bool:
+        """Keep it; False if the same build's news is here already (told again after a reconnect)."""
+        if any((n.game, n.version) == (news.game, news.version) for n in self._items):
+            return False
         self._items.append(news)
+        return True
 
     def to_json(self) -> list[dict[str, object]]:
         return [n.to_json() for n in self._items]

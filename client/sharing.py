@@ -129,6 +129,7 @@ class Uploads:
     sessions: dict[str, "UploadView"] = field(default_factory=dict)
     links: dict[str, PeerLink] = field(default_factory=dict)
     ended: set[str] = field(default_factory=set)  # ticket sessions the admin ended: refused, and cut if open
+    given: dict[str, int] = field(default_factory=dict)  # bytes sent to each friend's user since the daemon started
 
     def __repr__(self) -> str:
         return f"Uploads(sessions={len(self.sessions)}, sent={self.sent}, bucket={self.bucket!r})"
@@ -200,6 +201,7 @@ async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: 
             view.chunks += 1
             view.bytes += len(payload)
             uploads.sent += len(payload)
+            uploads.given[user] = uploads.given.get(user, 0) + len(payload)
 
     try:
         async with asyncio.TaskGroup() as group:

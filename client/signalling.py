@@ -154,6 +154,8 @@ class Signalling:
             news = News.parse(message)
             if news is not None and self.on_news is not None:
                 self.on_news(news)
+                if news.news_id is not None:
+                    offers.create_task(self._heard(news.news_id))
             return
         if message.get("op") == "signal":
             kind, session = message.get("kind"), str(message.get("session", ""))
@@ -231,6 +233,13 @@ class Signalling:
 
     async def refuse(self, offer: Offer, why: str) -> None:
         await self.request({"op": "signal", "kind": "refuse", "to": offer.peer, "session": offer.session, "sdp": why})
+
+    async def _heard(self, news_id: int) -> None:
+        """Tell the tracker we have the news, so it stops keeping it for us; if this is lost, it is told again."""
+        try:
+            await self.request({"op": "heard", "news": [news_id]})
+        except (TrackerUnavailable, SwarmRefused):
+            pass
 
     async def report(self, peer: str, build: str, reason: str) -> None:
         """Tell the tracker a friend sent a corrupt chunk (the admin sees it); best effort."""

@@ -47,6 +47,11 @@ class Peers:
     signalling: Signalling  # also carries the tracker's ICE servers and seeder share
     max_peers: int = 8
     download: TokenBucket | None = None
+    # Bytes received so far, live, by source: each friend's user name, and SEEDER (the app shows them as they come).
+    received: dict[str, int] = field(default_factory=dict)
+
+    def count(self, source: str, amount: int) -> None:
+        self.received[source] = self.received.get(source, 0) + amount
 
 
 @dataclass
@@ -270,6 +275,8 @@ class _Download:
         if kind == "seeder":
             answer, received = event[1], event[2]
             self.tally.from_seeder += received
+            if self.peers is not None:
+                self.peers.count(SEEDER, received)
             fresh = []
             for h in answer.written:
                 receipt = self.sched.received(SEEDER, h, now, answer.wire[h])
@@ -318,6 +325,8 @@ class _Download:
             if receipt.fresh:
                 self.tally.from_peers += event.wire or len(event.data)
                 self.tally.chunks_from_peers += 1
+                if self.peers is not None and peer in self.friends:
+                    self.peers.count(self.friends[peer].info.user, event.wire or len(event.data))
                 paths = self.targets[event.sha256]
                 await asyncio.to_thread(_write, paths, event.data)
                 self._count([event.sha256])

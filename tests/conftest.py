@@ -27,7 +27,7 @@ from tests import backends
 HERE = Path(__file__).parent
 SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")
 LONGEST_FIRST = ("test_bundle.py", "test_peers.py", "test_key_rotation.py", "test_nat.py", "test_backups.py", "test_install_update.py",
-                 "test_backend_faults.py", "test_patches.py", "test_observability.py", "test_news.py", "test_friend_install.py")
+                 "test_backend_faults.py", "test_patches.py", "test_app.py", "test_observability.py", "test_news.py", "test_friend_install.py")
 
 # `ci`: the same examples on every run and machine (derandomize), about 12 s of CPU for all the property tests,
 # no deadline and no timing health check, since a loaded machine is slow, not wrong. `long`: fifty times as

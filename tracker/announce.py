@@ -1,11 +1,18 @@
-"""Announcing a published build: news on the swarm socket to each online friend who may read it, and the Discord post.
+"""Announcing a published build: news kept for every friend who may read it until their daemon heard it, told
+on the swarm socket to those online, and the Discord post.
 
-The tracker process tells online friends itself, because it holds their
-sockets (the worker is another process and would need a way in). It does so
-from one task the application owns, a build at a time, so a commit answers
-without waiting for anyone's socket. The Discord post is a worker job: it
-waits on a third party and may retry for a minute. What each friend is told
-is sized for the builds that friend holds (tracker/notify.py).
+A commit hands the new build here; one task the application owns announces
+builds one at a time, so a commit answers without waiting for anyone. The
+news is first written down for every account that may read the build
+(tracker/db/releases.py: one row per friend and game, the newest build), so a
+friend offline now, or a tracker restarted meanwhile, loses nothing. Then the
+announcer waits (a minute at most) for the build's patch job, so the size
+each friend hears is what the planner will send them, patches included; then
+it tells every online reader, and each daemon that connects later hears what
+it has not acknowledged (`heard`) as soon as it says what it holds. The
+Discord post is a worker job: it waits on a third party and may retry for a
+minute. What each friend is told is sized for the builds that friend holds
+(tracker/notify.py).
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,42 +34,59 @@ from tracker import notify
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, releases
 from tracker.db.queries import Viewer
-from tracker.swarm import SWARM, Member, Swarm
+from tracker.jobs import QUEUE_OUTAGES
+from tracker.planner import PatchOption
+from tracker.swarm import Member, Swarm
 from tracker.updates import parsed_manifest
 
 log = logging.getLogger("mist.announce")
-SEND_TIMEOUT = 5.0  # a friend whose socket takes longer misses this news; the others do not wait for it
+SEND_TIMEOUT = 5.0  # a friend whose socket takes longer misses this telling; the news stays for the next connection
+PATCH_WAIT_ENV = "MIST_NEWS_PATCH_WAIT"  # seconds the news waits for the build's patches (default 60)
+PATCH_WAIT = 60.0
+PATCH_POLL = 0.5
+STORED_KEPT = 8  # builds whose stored chunk sizes are kept for sizing news
 
 
 @dataclass(frozen=True)
 class Published:
-    """A build just committed, with what its commit already knew: its manifest and every chunk's stored size."""
+    """A build just committed, with what its commit already knew: its manifest, every chunk's stored size, and
+    the job making its patches ("" when none was queued)."""
 
     game: str
     version: str
     digest: str
     target: Manifest
     stored: Mapping[str, int]
+    patch_job: str = ""
 
 
-def news_message(release: notify.Release, news: notify.News) -> dict[str, Any]:
-    """The swarm socket's `news` message (no `id`: it answers no request, and clients that do not know it skip it)."""
+def news_message(release: notify.Release, news: notify.News, news_id: int) -> dict[str, Any]:
+    """The swarm socket's `news` message (no `id`: it answers no request; `news_id` is what `heard` acknowledges)."""
     return {"op": "news", "kind": "build", "game": release.game, "title": release.title, "version": release.version,
-            **news.to_json()}
+            "news_id": news_id, **news.to_json()}
+
+
+def patch_wait() -> float:
+    raw = os.environ.get(PATCH_WAIT_ENV, "").strip()
+    return float(raw) if raw else PATCH_WAIT
 
 
 class Announcer:
-    """Builds waiting to be announced, and the loop that announces them one at a time."""
+    """Builds waiting to be announced, the loop that announces them one at a time, and telling a daemon its news."""
 
     def __init__(self, ctx: TrackerContext, swarm: Swarm) -> None:
         self.ctx, self.swarm = ctx, swarm
         self.queue: asyncio.Queue[Published] = asyncio.Queue()
         self.announced = 0
+        self.wait = patch_wait()
+        self._stored: OrderedDict[str, Mapping[str, int]] = OrderedDict()
+        swarm.on_announce = self.deliver
 
     def __repr__(self) -> str:
         return f"Announcer(waiting={self.queue.qsize()}, announced={self.announced})"
 
     def published(self, build: Published) -> None:
+        self._remember(build.digest, build.stored)
         self.queue.put_nowait(build)
 
     async def drained(self) -> None:
@@ -67,6 +94,8 @@ class Announcer:
         await self.queue.join()
 
     async def run(self) -> None:
+        # News written down before a restart waited for patches that are made by now, or never will be.
+        await self.ctx.db.run(lambda s: releases.mark_ready(s))
         while True:
             build = await self.queue.get()
             try:
@@ -79,47 +108,92 @@ class Announcer:
 
     async def announce(self, build: Published) -> None:
         ctx = self.ctx
+        now = ctx.now
+        kept = await ctx.db.run(lambda s: releases.queue_news(s, build.game, build.version, now))
+        await self._patches_made(build)
+        await ctx.db.run(lambda s: releases.mark_ready(s, build.game, build.version))
         facts = await ctx.db.run(lambda s: releases.release_facts(s, build.game, build.version))
         release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()))
         previous = (await asyncio.to_thread(parsed_manifest, facts.previous.digest, facts.previous.data)
                     if facts.previous else None)
         settings = ctx.settings
         public = settings.public_url if settings.public_url_configured else ""  # a worked-out LAN address is no use there
-        text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, public)
+        patches = await self._patches(build.target)
+        text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, public,
+                                       patches)
         if text is not None:
             job = await asyncio.to_thread(ctx.jobs.enqueue_news, text, game=build.game, version=build.version)
             log.info("queued the Discord post for %s %s (job %s)", build.game, build.version, job)
-        told = await self.tell_online(release, build)
-        log.info("told %d online friend(s) that %s %s is out", told, build.game, build.version)
+        members = [m for m in self.swarm.members.values() if not m.socket.closed and m.announced]
+        told = sum(await asyncio.gather(*(self.deliver(m, build.game) for m in members)))
+        log.info("kept news of %s %s for %d friend(s); told %d online", build.game, build.version, kept, told)
 
-    async def tell_online(self, release: notify.Release, build: Published) -> int:
-        """Send each online member who may read the build its own line; the number told."""
-        members = [m for m in self.swarm.members.values() if not m.socket.closed]
-        if not members:
-            return 0
-        allowed = await self.ctx.db.run(lambda s: releases.readers(s, build.digest, [m.viewer for m in members]))
-        readers = [m for m in members if m.viewer in allowed]
-        holding = {m.id: tuple(sorted(d for d, g in m.builds.items() if g == build.game and d != build.digest))
-                   for m in readers}
-        wanted = sorted({d for held in holding.values() for d in held})
-        rows = await self.ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, wanted, Viewer("", True)))
-        manifests = {r.digest: await asyncio.to_thread(parsed_manifest, r.digest, r.data) for r in rows}
-        lines: dict[tuple[str, ...], notify.News] = {}
-        for held in set(holding.values()):  # friends holding the same builds share one computation
-            known = [manifests[d] for d in held if d in manifests]  # a build removed meanwhile counts as none
-            lines[held] = await asyncio.to_thread(notify.news_for, release, build.target, known, build.stored)
-        async with asyncio.TaskGroup() as group:
-            for m in readers:
-                group.create_task(self._send(m, news_message(release, lines[holding[m.id]])))
-        return len(readers)
+    async def _patches_made(self, build: Published) -> None:
+        """Until the build's patch job is done, or `wait` seconds passed (the news is then sized without them)."""
+        if not build.patch_job:
+            return
+        deadline = time.monotonic() + self.wait
+        while time.monotonic() < deadline:
+            try:
+                done, _ = await asyncio.to_thread(self.ctx.jobs.result, build.patch_job)
+            except QUEUE_OUTAGES:
+                return
+            if done:
+                return
+            await asyncio.sleep(PATCH_POLL)
+
+    async def _patches(self, target: Manifest) -> list[PatchOption]:
+        contents = {f.sha256 for f in target.files}
+        return list(await self.ctx.db.run(lambda s: patch_queries.options_for(s, contents)))
+
+    def _remember(self, digest: str, stored: Mapping[str, int]) -> None:
+        self._stored[digest] = stored
+        self._stored.move_to_end(digest)
+        while len(self._stored) > STORED_KEPT:
+            self._stored.popitem(last=False)
+
+    async def _stored_sizes(self, digest: str, target: Manifest) -> Mapping[str, int]:
+        known = self._stored.get(digest)
+        if known is None:
+            sizes = target.chunk_sizes()
+            found = await asyncio.to_thread(self.ctx.store.sizes, sizes)
+            known = {h: found.get(h, size) for h, size in sizes.items()}
+            self._remember(digest, known)
+        return known
+
+    async def deliver(self, member: Member, game: str | None = None) -> int:
+        """Tell one online daemon the news it has not acknowledged (of `game`, or all), each sized for the builds
+        it holds; news of a build it already holds is acknowledged for it. The number of messages sent."""
+        user = member.viewer.user
+        items = await self.ctx.db.run(lambda s: releases.unheard(s, user, game))
+        held_already = [i.id for i in items if i.digest in member.builds]
+        if held_already:
+            await self.ctx.db.run(lambda s: releases.heard(s, user, held_already))
+        sent = 0
+        for item in items:
+            if item.digest in member.builds:
+                continue
+            target = await asyncio.to_thread(parsed_manifest, item.digest, item.manifest)
+            stored = await self._stored_sizes(item.digest, target)
+            held = sorted(d for d, g in member.builds.items() if g == item.game)
+            rows = await self.ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, held, Viewer("", True)))
+            known = [await asyncio.to_thread(parsed_manifest, r.digest, r.data) for r in rows]
+            release = notify.Release(item.game, item.title, item.version, item.private, sum(stored.values()))
+            patches = await self._patches(target)
+            news = await asyncio.to_thread(notify.news_for, release, target, known, stored, patches)
+            if await self._send(member, news_message(release, news, item.id)):
+                sent += 1
+        return sent
 
     @staticmethod
-    async def _send(member: Member, message: dict[str, Any]) -> None:
+    async def _send(member: Member, message: dict[str, Any]) -> bool:
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
                 await member.socket.send_str(json.dumps(message))
+            return True
         except (ConnectionError, TimeoutError) as exc:
             log.info("could not tell %s the news (%s)", member.viewer.user, exc.__class__.__name__)
+            return False
 
 
 ANNOUNCER = web.AppKey("announcer", Announcer)

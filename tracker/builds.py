@@ -146,8 +146,7 @@ async def commit_build(request: web.Request) -> web.Response:
         manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()), notes, launch,
     ))
     request.app[COUNTERS].builds_published.inc()
-    if created:  # the same build pushed again is no news
-        request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored))
+    if created:
         await note(ctx, "push", who.user, slug, manifest.version,
                    f"{len(manifest.files)} files, {human_bytes(manifest.total_size)}")
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
@@ -157,6 +156,8 @@ async def commit_build(request: web.Request) -> web.Response:
         log.error("build %s %s committed, but its patch job could not be queued: %s", slug, manifest.version, exc)
         answer["warning"] = ("the job queue is unavailable, so no patches into this build were queued; "
                              "friends' update requests queue them once it is back")
+    if created:  # the same build pushed again is no news; its news is sized once its patches are made
+        request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored, str(answer["patch_job"])))
     return web.json_response(answer, status=201)
 
 

@@ -1,21 +1,21 @@
 """What Mist says when a build is published: one line per reader, sized for what that reader would download.
 
 Pure: the new build's manifest, the builds a reader holds and the stored
-(compressed) size of every chunk in, text out. A friend holding a build of the
-game hears the update's size, counted as the planner counts it (the stored
-bytes of the new build's chunks they lack, each chunk once); a friend holding
-none hears the install size. Discord, where no one in particular is reading,
+(compressed) size of every chunk and the patches made so far in, text out. A
+friend holding a build of the game hears the update's size, counted as the
+planner counts it (per file, the chunks they lack or a smaller patch from a
+file they hold; each chunk once); a friend holding none hears the install size. Discord, where no one in particular is reading,
 hears both the update from the previous build and the install size, and never
 hears of a private game: its existence is as secret there as in the catalog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from shared.manifest import Manifest
-from tracker.planner import CHUNKS, plan_update
+from tracker.planner import PatchOption, plan_update
 
 
 @dataclass(frozen=True)
@@ -55,25 +55,27 @@ def size_text(n: int) -> str:
     raise AssertionError("unreachable: TB takes every larger value")
 
 
-def update_bytes(target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int]) -> int:
-    """Stored bytes of the target's chunks that none of `held` has: the planner's figure with no patches yet."""
-    plan = plan_update(target, [f.path for f in target.files], held, stored, ())
-    return plan.bytes_by_source()[CHUNKS]
+def update_bytes(target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int],
+                 patches: Iterable[PatchOption] = ()) -> int:
+    """What the planner would send a client holding `held`: per file the chunks it lacks, or a smaller patch."""
+    plan = plan_update(target, [f.path for f in target.files], held, stored, patches)
+    return sum(plan.bytes_by_source().values())
 
 
-def news_for(release: Release, target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int]) -> News:
+def news_for(release: Release, target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int],
+             patches: Iterable[PatchOption] = ()) -> News:
     """The line for a reader holding `held` (builds of this game; empty: none)."""
     head = f"{release.title} {release.version} is out"
     if not held:
         return News(f"{head}, {size_text(release.install_bytes)} to install", release.install_bytes, False)
-    size = update_bytes(target, held, stored)
+    size = update_bytes(target, held, stored, patches)
     if size == 0:
         return News(f"{head}, nothing new to download", 0, True)
     return News(f"{head}, {size_text(size)} update", size, True)
 
 
 def discord_text(release: Release, target: Manifest, previous: Manifest | None, stored: Mapping[str, int],
-                 public_url: str = "") -> str | None:
+                 public_url: str = "", patches: Iterable[PatchOption] = ()) -> str | None:
     """The public line: the update from the build before and the install size, and where a friend without
     the client gets it (the tracker's /get page, when its public URL is configured); None for a private game."""
     if release.private:
@@ -83,6 +85,6 @@ def discord_text(release: Release, target: Manifest, previous: Manifest | None, 
     get = f" (new to Mist? {public_url}/get)" if public_url else ""
     if previous is None:
         return f"{head}, {install}{get}"
-    size = update_bytes(target, [previous], stored)
+    size = update_bytes(target, [previous], stored, patches)
     change = f"{size_text(size)} update from {previous.version}" if size else f"no new data since {previous.version}"
     return f"{head}, {change}, {install}{get}"

@@ -25,6 +25,7 @@ import random
 import re
 import secrets
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from aiohttp import WSMsgType, web
 
 from shared.errors import MistError
 from tracker.activity import note
-from tracker.db import activity, peer_reports, queries
+from tracker.db import activity, peer_reports, queries, releases
 from tracker.counters import COUNTERS
 from tracker.db.queries import Viewer
 from tracker.errors import BadRequest
@@ -82,6 +83,7 @@ class Member:
     socket: web.WebSocketResponse
     builds: dict[str, str] = field(default_factory=dict)
     sharing: bool = False
+    announced: bool = False  # said what it holds at least once (news is sized from that)
 
     def __repr__(self) -> str:
         return f"Member({self.id[:8]}, user={self.viewer.user!r}, builds={len(self.builds)}, sharing={self.sharing})"
@@ -96,6 +98,8 @@ class Swarm:
     members: dict[str, Member] = field(default_factory=dict)
     offers: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # session -> (offerer, answerer)
     users: OrderedDict[str, str] = field(default_factory=OrderedDict)  # member id -> user name
+    # Tells a member the news it has not heard, once it announced what it holds (tracker/announce.py sets it).
+    on_announce: Callable[[Member], Awaitable[int]] | None = None
 
     def __repr__(self) -> str:
         return f"Swarm(members={len(self.members)}, offers={len(self.offers)})"
@@ -177,7 +181,9 @@ class _Connection:
             return await self.report(body)
         if op == "tally":
             return await self.tally(body)
-        raise BadRequest(f"unknown op {op!r}; the ops are announce, find, signal, report and tally")
+        if op == "heard":
+            return await self.heard(body)
+        raise BadRequest(f"unknown op {op!r}; the ops are announce, find, signal, report, tally and heard")
 
     async def announce(self, body: dict[str, Any]) -> dict[str, Any]:
         builds = body.get("builds")
@@ -191,7 +197,20 @@ class _Connection:
         readable = await self.readable(self.me.viewer, sorted(set(builds)))
         self.me.builds = {digest: game for digest, (game, _) in readable.items()}
         self.me.sharing = sharing
+        first = not self.me.announced
+        self.me.announced = True
+        if first and self.swarm.on_announce is not None:
+            await self.swarm.on_announce(self.me)  # news it missed while offline, before the reply: it knows why
         return {"op": "announced", "builds": sorted(self.me.builds), "sharing": sharing}
+
+    async def heard(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The daemon heard these news messages: they are not kept for it any longer."""
+        ids = body.get("news")
+        if not isinstance(ids, list) or len(ids) > MAX_ANNOUNCED or not all(type(i) is int for i in ids):
+            raise BadRequest(f"'news' must be a list of at most {MAX_ANNOUNCED} news ids (whole numbers)")
+        user = self.me.viewer.user
+        forgotten = await self.ctx.db.run(lambda s: releases.heard(s, user, ids))
+        return {"op": "noted", "news": forgotten}
 
     async def find(self, body: dict[str, Any]) -> dict[str, Any]:
         game, version = _text(body, "game"), _text(body, "version")
@@ -300,8 +319,29 @@ async def swarm_socket(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
+async def friends(request: web.Request) -> web.Response:
+    """GET /api/friends: who is online now, whether they share, and which of the games you may see they hold.
+
+    Only online members are listed (the tracker keeps no presence history), and a game the asker may not
+    read is never named."""
+    who = identity(request)
+    me = Viewer(who.user, who.is_admin)
+    members = list(request.app[SWARM].members.values())
+    digests = sorted({d for m in members for d in m.builds})
+    readable = await request.app[CONTEXT].db.run(lambda s: queries.readable_builds(s, digests, me))
+    rows: dict[str, dict[str, Any]] = {}
+    for m in members:
+        if m.viewer.user == who.user:
+            continue
+        row = rows.setdefault(m.viewer.user, {"user": m.viewer.user, "sharing": False, "games": set()})
+        row["sharing"] = row["sharing"] or m.sharing
+        row["games"] |= {readable[d][0] for d in m.builds if d in readable}
+    listed = [{**r, "games": sorted(r["games"])} for r in sorted(rows.values(), key=lambda r: r["user"])]
+    return web.json_response({"friends": listed})
+
+
 def routes() -> list[web.RouteDef]:
-    return [web.get("/api/swarm", swarm_socket)]
+    return [web.get("/api/swarm", swarm_socket), web.get("/api/friends", friends)]
 
 
 async def close_all(app: web.Application) -> None:

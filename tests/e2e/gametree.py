@@ -83,8 +83,10 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, bool]]:
     return out
 
 
-def assert_same_tree(expected: Path, actual: Path) -> None:
+def assert_same_tree(expected: Path, actual: Path, extra: frozenset[str] | set[str] = frozenset()) -> None:
+    """`actual` holds exactly `expected`'s files (bytes and modes), and besides them at most the `extra` paths."""
     want, got = snapshot(expected), snapshot(actual)
+    got = {p: v for p, v in got.items() if p not in extra}
     assert sorted(want) == sorted(got), f"file lists differ: missing {sorted(set(want) - set(got))[:5]}, extra {sorted(set(got) - set(want))[:5]}"
     for path in want:
         assert want[path][0] == got[path][0], f"{path} differs"

@@ -21,7 +21,7 @@ from tests.e2e.gametree import MB, assert_same_tree, make_tree
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "huey", "redis", "jwt", "argon2", "prometheus_client", "jinja2")
+SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg", "huey", "redis", "jwt", "argon2", "prometheus_client", "aiohttp_jinja2")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -104,9 +104,9 @@ def test_the_friends_install_has_the_client_and_none_of_the_server(friends_pytho
     found = subprocess.run(
         [friends_python / "python", "-c",
          "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m)))",
-         *SERVER_ONLY, "client", "shared", "aiortc", "keyring", "platformdirs"],
+         *SERVER_ONLY, "client", "shared", "aiortc", "keyring", "platformdirs", "jinja2"],
         capture_output=True, text=True, check=True).stdout.split()
-    assert found == ["client", "shared", "aiortc", "keyring", "platformdirs"]
+    assert found == ["client", "shared", "aiortc", "keyring", "platformdirs", "jinja2"]  # jinja2: the app's pages
     assert not (friends_python / "mist-server").exists() and not (friends_python / "mistpipe").exists()
     assert "Usage: mist" in subprocess.run([friends_python / "mist", "--help"], capture_output=True, text=True).stdout
 
@@ -134,8 +134,8 @@ def test_pip_install_of_the_source_is_the_client_alone() -> None:
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
          "--report", "-", str(ROOT)], capture_output=True, text=True, check=True)
     names = {item["metadata"]["name"].lower().replace("_", "-") for item in json.loads(report.stdout)["install"]}
-    assert {"aiortc", "keyring", "platformdirs", "mist"} <= names
-    assert not names & {"sqlalchemy", "alembic", "psycopg", "huey", "redis", "pyjwt", "argon2-cffi", "jinja2"}, names
+    assert {"aiortc", "keyring", "platformdirs", "jinja2", "mist"} <= names  # jinja2: the app's pages (mist app)
+    assert not names & {"sqlalchemy", "alembic", "psycopg", "huey", "redis", "pyjwt", "argon2-cffi", "aiohttp-jinja2"}, names
 
 
 def test_a_game_named_like_a_windows_device_gets_a_folder_windows_accepts(server: Server, admin: Person, friend: Person,

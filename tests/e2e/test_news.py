@@ -54,6 +54,20 @@ def stored(server: Server, admin: Person, game: str, version: str) -> tuple[set[
     return chunks, sum(server.store_size(h) for h in chunks)
 
 
+def planned(admin: Person, game: str, version: str, held: str) -> int:
+    """What the tracker's planner sends a friend holding `held` of the game to reach `version` (patches included)."""
+
+    async def ask() -> int:
+        async with Api(credentials.load(admin.home, "mistpipe"), lambda c: None) as api:
+            target = manifest.parse((await api.manifest(game, version)).data)
+            have = manifest.parse((await api.manifest(game, held)).data).digest()
+            plan = await api.call("POST", f"/api/games/{game}/builds/{version}/plan",
+                                  json={"have": [have], "write": [f.path for f in target.files]})
+            return int(sum(plan["bytes"].values()))
+
+    return asyncio.run(ask())
+
+
 def news_of(friend: Friend, count: int) -> list[dict]:
     """The friend's news, from its daemon's local API as `mist status` reads it, once it has `count` items."""
     deadline = time.monotonic() + 30
@@ -91,25 +105,29 @@ def test_a_push_is_posted_to_discord_and_each_online_friend_hears_its_own_size(
 
         old, _ = stored(server, admin, "hollow", "1.0")
         new, install = stored(server, admin, "hollow", "1.1")
-        update = sum(server.store_size(h) for h in new - old)
+        by_chunks = sum(server.store_size(h) for h in new - old)
+        hollow_news = news_of(keeper, 2)[1]
+        update = hollow_news["bytes"]
+        assert (hollow_news["game"], hollow_news["version"], hollow_news["update"]) == ("hollow", "1.1", True)
+        assert hollow_news["text"] == f"Hollow Knight 1.1 is out, {size_text(update)} update"
+        # The news waited for the worker's patches: it is what the planner sends (a plan asked now may only be
+        # smaller, by quick patches it makes on the spot), and less than the new chunks alone.
+        assert planned(admin, "hollow", "1.1", "1.0") <= update < by_chunks and 0 < update < install / 2
         (post,) = discord.wait_for(1)
         assert post.body["content"] == (f"Hollow Knight 1.1 is out, {size_text(update)} update from 1.0, "
                                         f"{size_text(install)} to install")
 
         vault_old, _ = stored(server, admin, "vault", "1")
         vault_new, _ = stored(server, admin, "vault", "2")
-        assert (vault_news["game"], vault_news["version"], vault_news["bytes"]) == (
-            "vault", "2", sum(server.store_size(h) for h in vault_new - vault_old))
-        hollow_news = news_of(keeper, 2)[1]
-        assert (hollow_news["game"], hollow_news["version"], hollow_news["update"]) == ("hollow", "1.1", True)
-        assert hollow_news["text"] == f"Hollow Knight 1.1 is out, {size_text(update)} update"
-        assert hollow_news["bytes"] == update and 0 < update < install / 2
+        assert (vault_news["game"], vault_news["version"]) == ("vault", "2")
+        assert planned(admin, "vault", "2", "1") <= vault_news["bytes"] < sum(server.store_size(h) for h in vault_new - vault_old)
         assert [n["game"] for n in news_of(outsider, 1)] == ["hollow"]  # the vault's news came first, to keeper only
 
         shown = keeper.json("status")
         assert shown["news"] == news_of(keeper, 2)
         assert list(shown) == ["pid", "since", "connected", "peer_id", "tracker_error", "sharing", "upload_cap_now",
-                               "download_cap_now", "builds_shared", "bytes_uploaded", "peers", "news", "running"]
+                               "download_cap_now", "builds_shared", "bytes_uploaded", "peers", "news", "downloads",
+                               "app_pages", "running"]
         status = keeper.person.run("mist", "status").stdout
         assert "News:" in status and f"Hollow Knight 1.1 is out, {size_text(update)} update" in status
     finally:

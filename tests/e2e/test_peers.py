@@ -422,12 +422,12 @@ def test_status_shows_the_daemon_and_share_changes_what_friends_see(
 def test_the_daemon_s_local_api_answers_only_its_own_user_s_commands(seeders: list[Friend]) -> None:
     address = json.loads((seeders[0].person.home / "daemon.json").read_text())
     assert oct((seeders[0].person.home / "daemon.json").stat().st_mode & 0o777) == "0o600"
-    for headers in ({}, {"Authorization": "Bearer guess"},
-                    {"Authorization": f"Bearer {address['token']}", "Origin": "http://evil.example"}):
+    for headers, status in (({}, 401), ({"Authorization": "Bearer guess"}, 401),
+                            ({"Authorization": f"Bearer {address['token']}", "Origin": "http://evil.example"}, 403)):
         request = urllib.request.Request(address["url"] + "/api/status", headers=headers)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
-        assert refused.value.code == 403
+        assert refused.value.code == status
 
 
 def test_the_download_cap_holds_across_the_seeder_and_friends(

@@ -54,6 +54,7 @@ ACCESS = {
     ("POST", "/api/admin/gc"): ADMIN,
     ("GET", "/api/admin/peer-reports"): ADMIN,
     ("GET", "/api/swarm"): USER,
+    ("GET", "/api/friends"): USER,
     ("GET", "/api/admin/jobs/{job}"): ADMIN,
     ("POST", "/seeder/missing"): UPLOAD_TICKET,
     ("POST", "/seeder/chunks"): UPLOAD_TICKET,

@@ -7,6 +7,8 @@ import asyncio
 import random
 import time
 
+from sqlalchemy import text
+
 from client.api import Api
 from client.credentials import Credentials
 from client.news import News
@@ -15,7 +17,8 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
 from tests.stored import store_file
 from tracker.announce import ANNOUNCER
-from tracker.notify import size_text
+from tracker.db import patches as patch_queries
+from tracker.notify import size_text, update_bytes
 
 PASSWORD = "friend-password-1"
 OLD = random.Random(1).randbytes(400_000)
@@ -48,6 +51,12 @@ def stored_bytes(ctx, chunks: set[str]) -> int:
     return sum(ctx.store.sizes(chunks).values())
 
 
+def planned(ctx, target: Manifest, held: list[Manifest]) -> int:
+    """What the planner sends a client holding `held`: the chunks it lacks, or the patches the tracker has."""
+    options = ctx.db.call(lambda s: patch_queries.options_for(s, {f.sha256 for f in target.files}))
+    return update_bytes(target, held, ctx.store.sizes(set(target.chunk_sizes())), options)
+
+
 def discord_posts(ctx) -> list[str]:
     return [task.args[0] for task in ctx.jobs.huey.pending() if task.name == "post_news"]
 
@@ -55,6 +64,7 @@ def discord_posts(ctx) -> list[str]:
 async def test_each_reader_hears_its_own_size_and_a_private_game_reaches_only_its_readers(admin_session) -> None:
     ctx, client, admin = admin_session
     announcer = client.app[ANNOUNCER]
+    announcer.wait = 0  # no worker makes patches here: the news is sized by chunks at once
     await new_game(client, admin, "hollow", "Hollow Knight")
     await new_game(client, admin, "vault", "Vault", private=True)
     v10 = await push(ctx, client, admin, "hollow", "1.0", OLD)
@@ -71,10 +81,11 @@ async def test_each_reader_hears_its_own_size_and_a_private_game_reaches_only_it
         sockets[name] = ws
 
     v11 = await push(ctx, client, admin, "hollow", "1.1", NEW)
-    update = stored_bytes(ctx, set(v11.chunk_sizes()) - set(v10.chunk_sizes()))
+    update = planned(ctx, v11, [v10])
     install = stored_bytes(ctx, set(v11.chunk_sizes()))
     assert 0 < update < install / 2
     heard = await sockets["alice"].receive_json(timeout=10)
+    assert type(heard.pop("news_id")) is int
     assert heard == {"op": "news", "kind": "build", "game": "hollow", "title": "Hollow Knight", "version": "1.1",
                      "text": f"Hollow Knight 1.1 is out, {size_text(update)} update", "bytes": update, "update": True}
     heard = await sockets["bob"].receive_json(timeout=10)  # holds nothing: the whole install
@@ -104,6 +115,7 @@ async def test_each_reader_hears_its_own_size_and_a_private_game_reaches_only_it
 
 async def test_the_client_signalling_hands_news_on_and_a_client_that_does_not_listen_carries_on(admin_session) -> None:
     ctx, client, admin = admin_session
+    client.app[ANNOUNCER].wait = 0
     await new_game(client, admin, "hollow", "Hollow Knight")
     url = str(client.make_url("")).rstrip("/")
     heard: list[News] = []
@@ -133,3 +145,45 @@ async def test_the_client_signalling_hands_news_on_and_a_client_that_does_not_li
             for task in running:
                 task.cancel()
             await asyncio.wait(running)
+
+
+async def test_news_waits_for_a_friend_who_was_offline_until_their_daemon_says_it_heard_it(admin_session) -> None:
+    ctx, client, admin = admin_session
+    announcer = client.app[ANNOUNCER]
+    announcer.wait = 0
+    await new_game(client, admin, "hollow", "Hollow Knight")
+    v10 = await push(ctx, client, admin, "hollow", "1.0", OLD)
+    carol = await login(client, admin, "carol")  # not online at any push
+    await push(ctx, client, admin, "hollow", "1.1", NEW)
+    await push(ctx, client, admin, "hollow", "1.2", NEW + b"?")  # replaces the 1.1 news: only the newest is kept
+    await announcer.drained()
+
+    async def connect(holds: list[str]) -> tuple[object, list[dict]]:
+        ws = await client.ws_connect("/api/swarm", headers=bearer(carol))
+        assert (await ws.receive_json())["op"] == "welcome"
+        await ws.send_json({"op": "announce", "builds": holds, "id": 1})
+        before = []
+        while (message := await ws.receive_json(timeout=10))["op"] != "announced":
+            before.append(message)
+        return ws, before
+
+    ws, told = await connect([v10.digest()])
+    assert [(m["version"], m["update"]) for m in told] == [("1.2", True)]  # sized for the 1.0 carol holds
+    await ws.close()
+    ws, told = await connect([v10.digest()])  # not acknowledged: told again
+    assert [m["version"] for m in told] == ["1.2"]
+    await ws.send_json({"op": "heard", "news": [told[0]["news_id"]], "id": 2})
+    assert (await ws.receive_json(timeout=10)) == {"op": "noted", "news": 1, "id": 2}
+    await ws.send_json({"op": "heard", "news": ["1"], "id": 3})
+    assert (await ws.receive_json(timeout=10))["op"] == "error"
+    await ws.close()
+    ws, told = await connect([v10.digest()])
+    assert told == []  # heard: never again
+    await ws.close()
+    v13 = await push(ctx, client, admin, "hollow", "1.3", OLD + b"!")
+    await announcer.drained()
+    ws, told = await connect([v13.digest()])  # already holds it (installed by hand): nothing to tell, and forgotten
+    assert told == []
+    assert ctx.db.call(lambda s: s.execute(text("SELECT count(*) FROM pending_news WHERE user_id = "
+                                                    "(SELECT id FROM users WHERE name = 'carol')")).scalar_one()) == 0
+    await ws.close()

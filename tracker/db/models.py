@@ -176,3 +176,20 @@ class JobRecord(Base):
     started_at: Mapped[float] = mapped_column(Float, index=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     retry_of: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PendingNews(Base):
+    """A published build a friend's daemon has not heard of yet (one per friend and game: the newest build).
+
+    Kept until the daemon says it heard it, so a friend offline at the push hears it when next online.
+    `ready` turns true once the build's patches are made (or waited for long enough), so its size counts them.
+    """
+
+    __tablename__ = "pending_news"
+    __table_args__ = (UniqueConstraint("user_id", "game_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    game_id: Mapped[int] = mapped_column(ForeignKey("games.id", ondelete="CASCADE"))
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"))
+    created_at: Mapped[float] = mapped_column(Float)  # unix seconds, from the tracker's injectable clock
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
