@@ -204,8 +204,11 @@ def estimate_download(plan: Plan, routes: Routes) -> dict[str, int]:
     return totals
 
 
-def parse_routes(answer: Mapping[str, object], write: Iterable[str]) -> Routes:
-    """Read the tracker's plan answer; a file it does not mention, or mentions oddly, is fetched by chunks."""
+def parse_routes(answer: object, write: Iterable[str]) -> Routes:
+    """Read the tracker's plan answer; a file it does not mention, or mentions oddly, is fetched by chunks
+    (and all of them when the answer is not even a JSON object)."""
+    if not isinstance(answer, Mapping):
+        return Routes({})
     wanted = set(write)
     by_path: dict[str, Route] = {}
     files = answer.get("files")
@@ -224,7 +227,7 @@ def parse_routes(answer: Mapping[str, object], write: Iterable[str]) -> Routes:
                     ref = None
             by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes" if ref else "chunk_bytes"]), int(item["chunk_bytes"]),
                                   int(item.get("file_bytes", 0)), ref)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int() of JSON's Infinity
             continue
     coming = answer.get("coming")
     paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()

@@ -146,7 +146,7 @@ def load(path: Path) -> Sharing:
         return from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return Sharing()
-    except (ValueError, SettingsError) as exc:  # bad JSON or bad UTF-8 are ValueErrors
+    except (ValueError, RecursionError, SettingsError) as exc:  # bad JSON or UTF-8 are ValueErrors; `[[[[...` recurses
         raise SettingsError(f"the sharing settings in {path} are unreadable ({exc}); "
                             "fix the file, or delete it to go back to the defaults") from exc
 

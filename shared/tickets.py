@@ -50,7 +50,7 @@ def decode(token: str, public_key: str, now: float) -> Ticket:
         obj = json.loads(payload)
     except SignatureError as exc:
         raise TicketSignatureError("ticket signature is invalid; it was not issued by this tracker") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a number too long, nesting too deep
         raise TicketError("ticket payload is malformed; ask the tracker for a new one") from exc
     if not isinstance(obj, dict) or set(obj) - {"sid"} != {"sub", "scope", "build", "exp"}:
         raise TicketError("ticket payload is malformed; ask the tracker for a new one")

@@ -8,13 +8,19 @@ their own) run in the first pass only.
 
 The longest modules go first, so that the test workers finish together instead of one of them
 running a long module alone at the end.
+
+The property tests (`test_*_properties.py`) run under one Hypothesis profile: `ci` by default, a bounded
+and deterministic run that keeps the suite's time and result the same on every machine; `long`
+(HYPOTHESIS_PROFILE=long) explores many more inputs, randomly, when hunting for bugs.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests import backends
 
@@ -22,6 +28,14 @@ HERE = Path(__file__).parent
 SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")
 LONGEST_FIRST = ("test_bundle.py", "test_peers.py", "test_key_rotation.py", "test_nat.py", "test_backups.py", "test_install_update.py",
                  "test_backend_faults.py", "test_patches.py", "test_app.py", "test_observability.py", "test_news.py", "test_friend_install.py")
+
+# `ci`: the same examples on every run and machine (derandomize), about 12 s of CPU for all the property tests,
+# no deadline and no timing health check, since a loaded machine is slow, not wrong. `long`: fifty times as
+# many examples, new ones on each run, failures kept in .hypothesis/ and replayed first.
+settings.register_profile("ci", max_examples=100, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
