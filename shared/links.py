@@ -79,6 +79,7 @@ def validate_links(files: Iterable[str], links: Iterable[LinkEntry]) -> None:
     folders = {posixpath.dirname(p) for p in file_set}
     folders = {"/".join(f.split("/")[:i]) for f in folders if f for i in range(1, f.count("/") + 2)}
     entries = list(links)
+    written = {e.path: e.target for e in entries}
     targets: dict[str, str] = {}
     problems: list[str] = []
     seen = {fold(p) for p in file_set}
@@ -92,8 +93,11 @@ def validate_links(files: Iterable[str], links: Iterable[LinkEntry]) -> None:
         except ManifestError as exc:
             problems.append(str(exc).removesuffix("; the build was rejected"))
     link_folders = {"/".join(p.split("/")[:i]) for p in targets for i in range(1, p.count("/") + 1)}
-    under = sorted(p for p in file_set | set(targets) if any(p.startswith(link + "/") for link in targets))
-    problems += [f"{p!r} lies under the link {next(lk for lk in targets if p.startswith(lk + '/'))!r}" for p in under]
+    for path in sorted(file_set | set(targets)):  # each path's folders looked up once: linear in the build
+        parts = path.split("/")
+        link = next(("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in targets), None)
+        if link is not None:
+            problems.append(f"{path!r} lies under the link {link!r}")
     for path, target in targets.items():
         try:
             final = resolve(target, targets)
@@ -101,7 +105,7 @@ def validate_links(files: Iterable[str], links: Iterable[LinkEntry]) -> None:
             problems.append(f"link {path!r}: " + str(exc).removesuffix("; the build was rejected"))
             continue
         if final not in file_set and final not in folders and final not in link_folders:
-            given = next(e.target for e in entries if e.path == path)
+            given = written[path]
             problems.append(f"link {path!r} points to {given!r}, which is not in the build (dangling)")
     if problems:
         shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
