@@ -16,9 +16,8 @@ from pathlib import Path
 
 from client import crashpoints, filemode, swap
 from client.errors import InstallError
-from shared.durable import sync_directory
+from shared.durable import sync_directory, write_atomic
 from shared.paths import fold
-from shared.rawfile import open_fd
 
 MIST_DIR = ".mist"
 JOURNAL = "journal.json"
@@ -36,17 +35,6 @@ class Journal:
     # The installed build's links: a folder at one of these paths is our own copy of the folder it pointed to,
     # made where links are refused, and may be removed or replaced.
     old_links: list[str] = field(default_factory=list)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Replace `path` with `data` all at once (`mode`, before the umask: 0o600 for secrets)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    sync_directory(path.parent)
 
 
 def write(root: Path, journal: Journal) -> None:
