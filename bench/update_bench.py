@@ -13,6 +13,12 @@ same run, on the same machine, so the ratios are fair even if the machine is
 busy or slow.
 
 Usage: .venv/bin/python bench/update_bench.py [--pairs a,b|all] [--out FILE]
+       .venv/bin/python bench/update_bench.py --sizes 10,100,1000,2000 [--out FILE]
+
+`--sizes` measures fresh installs only, on synthetic game builds of those many
+MB (a few large packs, half of them compressible, and many small files), three
+ways in alternation: `curl | zstd -d | tar -x`, `mist install` with no daemon,
+and `mist install` handed to a running `mist daemon`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import platform
 import pwd
 import grp
+import random
 import re
 import shlex
 import shutil
@@ -485,6 +492,149 @@ class Bench:
             shutil.rmtree(client.home)
 
 
+# --- synthetic builds: fresh installs only ---------------------------------------------------------
+
+
+def synthetic_build(root: Path, megabytes: int, seed: int = 1) -> Build:
+    """A game-like build of about `megabytes` MB: 70% in packs of up to 256 MB (every other one compressible,
+    the rest random, as textures and audio are), 30% in files of 4 KB-1 MB; deterministic for a seed."""
+    rng = random.Random(seed)
+    total = megabytes * MB
+    words = [rng.randbytes(rng.randint(4, 40)) for _ in range(400)]
+    block = b"".join(rng.choice(words) for _ in range(40_000))  # a compressible ~0.9 MB block to repeat from
+
+    def content(size: int, compressible: bool) -> bytes:
+        if not compressible:
+            return rng.randbytes(size)
+        out = bytearray()
+        while len(out) < size:
+            at = rng.randrange(len(block) // 2)
+            out += block[at:at + rng.randint(1000, len(block) // 2)]
+        return bytes(out[:size])
+
+    packs, left, i = int(total * 0.7), total, 0
+    while packs > 0:
+        size = min(packs, 256 * MB)
+        path = root / "data" / f"pack{i:02d}.pak"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            for at in range(0, size, 16 * MB):
+                f.write(content(min(16 * MB, size - at), i % 2 == 0))
+        packs, left, i = packs - size, left - size, i + 1
+    j = 0
+    while left > 0:
+        size = min(left, rng.choice((4_000, 20_000, 90_000, 300_000, 1_000_000)))
+        path = root / "assets" / f"area{j % 23:02d}" / f"asset{j:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content(size, j % 3 != 0))
+        left, j = left - size, j + 1
+    files = len(regular_files(root))
+    return Build(root, files, sum(p.stat().st_size for p in regular_files(root).values()), 0)
+
+
+@dataclass
+class SizeRow:
+    """Fresh installs of one synthetic build, each way several times (alternating)."""
+
+    build: Build
+    curl: list[float] = field(default_factory=list)
+    mist: list[float] = field(default_factory=list)
+    daemon: list[float] = field(default_factory=list)
+    mist_reported: list[float] = field(default_factory=list)
+    downloaded: int = 0
+    archive: int = 0
+
+    def mbps(self, runs: list[float]) -> float:
+        return self.build.bytes / MB / min(runs)
+
+
+def start_daemon(person: Person, stack: ExitStack) -> None:
+    """`mist daemon` for the person's home, sharing off (nobody else is online); returns once it listens."""
+    env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password}
+    env.pop("MIST_CRASH_AT", None)
+    person.run("mist", "share", "off")
+    proc = subprocess.Popen([str(BIN / "mist"), "daemon"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, text=True, start_new_session=True)
+    stack.callback(stop_group, proc)
+    tail = StderrTail(proc, "mist daemon for")
+    deadline = time.monotonic() + 60
+    while not tail.ready.wait(0.1):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"mist daemon did not start (exit {proc.poll()}):\n{tail.text()}")
+
+
+def measure_size(bench: Bench, megabytes: int, repeats: int, stack: ExitStack, say: Callable[[str], None]) -> SizeRow:
+    game = f"synthetic{megabytes}"
+    started = time.perf_counter()
+    build = synthetic_build(bench.work / "builds" / game, megabytes, seed=megabytes)
+    bench.admin.run("mistpipe", "new-game", game, "--title", f"Synthetic {megabytes} MB")
+    bench.admin.json("mistpipe", "push", game, str(build.root), "--version", "1")
+    row = SizeRow(build)
+    row.archive = tar_zst(build, bench.served / f"{game}.tar.zst", SERVED_LEVEL)
+    say(f"{game}: made, pushed and archived in {time.perf_counter() - started:.1f} s")
+    with ExitStack() as daemons:
+        through = bench.new_client(f"{game}-daemon")
+        start_daemon(through, daemons)
+        for i in range(repeats):
+            dest = bench.scratch(f"{game}-curl")
+            row.curl.append(curl_extract_seconds(f"{bench.nginx_url}/{game}.tar.zst", dest))
+            check_tree(build.root, dest, f"curl | zstd | tar of {game}")
+            shutil.rmtree(dest)
+            client = bench.new_client(f"{game}-fresh{i}")
+            dest = bench.scratch(f"{game}-fresh")
+            out, seconds = client.timed_json("mist", "install", game, "--dir", str(dest), "--version", "1")
+            check_tree(build.root, dest, f"fresh mist install of {game}")
+            row.mist.append(seconds)
+            row.mist_reported.append(float(out["seconds"]))
+            row.downloaded = int(out["bytes_downloaded"])
+            shutil.rmtree(dest)
+            shutil.rmtree(client.home)
+            dest = bench.scratch(f"{game}-daemon")
+            out, seconds = through.timed_json("mist", "install", game, "--dir", str(dest), "--version", "1")
+            check_tree(build.root, dest, f"mist install of {game} through the daemon")
+            row.daemon.append(seconds)
+            through.run("mist", "uninstall", game)
+            if dest.exists():
+                raise BenchError(f"uninstalling {game} left {dest}")
+    say(f"{game}: curl {runs(row.curl)} s, mist {runs(row.mist)} s, through the daemon {runs(row.daemon)} s")
+    shutil.rmtree(build.root)
+    return row
+
+
+def sizes_table(rows: list[SizeRow]) -> str:
+    lines = [
+        "| build MB | files | .tar.zst -9 MB | Mist downloaded MB | curl\\|zstd\\|tar MB/s | `mist install` MB/s | ratio "
+        "| through the daemon MB/s | ratio | curl s (runs) | mist s (runs) | its JSON seconds | daemon s (runs) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        curl = r.mbps(r.curl)
+        lines.append(
+            f"| {r.build.bytes / MB:.0f} | {r.build.files} | {mb(r.archive)} | {mb(r.downloaded)} | {curl:.0f} "
+            f"| {r.mbps(r.mist):.0f} | {r.mbps(r.mist) / curl:.2f} | {r.mbps(r.daemon):.0f} | {r.mbps(r.daemon) / curl:.2f} "
+            f"| {runs(r.curl)} | {runs(r.mist)} | {runs(r.mist_reported)} | {runs(r.daemon)} |"
+        )
+    return "\n".join(lines)
+
+
+def sizes_report(rows: list[SizeRow], command: str, seconds: float, loads: tuple[float, float], repeats: int) -> str:
+    notes = [
+        f"- date: {datetime.date.today().isoformat()}",
+        f"- command: `{command}`",
+        f"- machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}, "
+        f"{tool_version(['zstd', '--version'])}, {tool_version([NGINX, '-v'])}",
+        f"- run time: {seconds:.0f} s; 1-minute load average {loads[0]:.2f} at the start, {loads[1]:.2f} at the end",
+        "- synthetic builds (bench/update_bench.py `synthetic_build`): 70% in packs of up to 256 MB, every other one "
+        "compressible, 30% in files of 4 KB-1 MB; one `mist-server` (embedded) on loopback serves Mist, nginx the "
+        f"`zstd -{SERVED_LEVEL}` .tar.zst",
+        f"- each way ran {repeats} times, alternating curl, `mist install` (no daemon: a new MIST_HOME each time), "
+        "`mist install` handed to a running `mist daemon` (then `mist uninstall`); MB/s = build bytes / the best "
+        "wall time around the whole command; ratio = Mist / curl. Every tree was compared byte for byte",
+    ]
+    return ("# Fresh installs against `curl | zstd -d | tar -x`\n\n" + "\n".join(notes) + "\n\n"
+            + sizes_table(rows) + "\n")
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -603,11 +753,28 @@ def run(pairs: list[Pair], say: Callable[[str], None]) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", help=f"comma-separated pair names, or 'all' (default: {','.join(DEFAULT_PAIRS)})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="also write the report here")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    parser.add_argument("--sizes", help="fresh installs of synthetic builds of these many MB (comma-separated)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each way per size (with --sizes)")
     args = parser.parse_args()
     command = the_command()
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
+    if args.sizes:
+        megabytes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        with terminate_as_exception(), ExitStack() as stack:
+            work = Path(tempfile.mkdtemp(prefix="mist-install-bench-"))
+            stack.callback(shutil.rmtree, work, True)
+            bench = Bench(work, stack)
+            say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+            rows = [measure_size(bench, size, args.repeats, stack, say) for size in megabytes]
+        text = sizes_report(rows, command, time.perf_counter() - started, (load_start, os.getloadavg()[0]), args.repeats)
+        print(text)
+        out = args.out or DEFAULT_OUT.with_name("install_speed.md")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        return
+    args.out = args.out or DEFAULT_OUT
     with terminate_as_exception():
         pairs = corpus_pairs(parse_pairs(args.pairs))
         rows = run(pairs, lambda msg: print(msg, file=sys.stderr, flush=True))

@@ -23,7 +23,8 @@ from shared.errors import MistError
 from shared.wording import count
 
 if TYPE_CHECKING:
-    from client.installer import Installer, Outcome
+    from client.installer import Installer
+    from client.outcome import Outcome
 
 # The engine (client.installer, client.api: aiohttp) is imported by the commands that use it, not here:
 # `mist --help`, `mist ls` and `mist status` answer in a tenth of a second without it.
@@ -56,11 +57,11 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     yes = bool(body.get("yes"))
     if address is not None:
         try:
-            return run(lambda: _through_daemon(address.url, address.token, body, as_json))
+            return _handed(address.url, address.token, body, as_json)
         except _Unconfirmed as exc:
             if not confirm_or_refuse(exc.why, yes, "Go ahead?"):
                 raise click.ClickException(str(NotConfirmed(exc.why))) from None
-            return run(lambda: _through_daemon(address.url, address.token, {**body, "yes": True}, as_json))
+            return _handed(address.url, address.token, {**body, "yes": True}, as_json)
     settings = load_settings(home)
     from client.installer import Installer
     from client.swarm import peer_session  # here: only downloads need the swarm (and most commands not)
@@ -79,6 +80,17 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     return run(go)
 
 
+def _handed(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
+    try:
+        return _through_daemon(url, token, body, as_json)
+    except _Unconfirmed:
+        raise
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; run the same command again to resume") from None
+
+
 class _Unconfirmed(MistError):
     """The daemon stopped an update that removes most of an install; this terminal may say yes."""
 
@@ -87,13 +99,15 @@ class _Unconfirmed(MistError):
         self.why = why
 
 
-async def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
-    from client.api import local_lines
-    from client.installer import Outcome
+def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
+    """Hand the install to the daemon and show what it says; the daemon pays no start-up, and this side
+    imports no engine (the standard library's HTTP client reads the daemon's lines)."""
+    from client.outcome import Outcome
+    from client.plain_http import post_lines
 
     with for_output(as_json) as progress:
         bars = {}
-        async for item in local_lines(f"{url}/api/run", token, body):
+        for item in post_lines(f"{url}/api/run", token, body):
             if "say" in item:
                 progress.say(item["say"])
             elif "bar" in item:
@@ -207,7 +221,7 @@ def ls(game: str | None, as_json: bool) -> None:
 
 def _quick_tracker_get(path: str) -> Any | None:
     """The tracker's answer without the engine's HTTP client, when the saved session allows it (else None)."""
-    from client.quick_get import tracker_get
+    from client.plain_http import tracker_get
 
     try:
         creds = credentials.load(mist_home(), TOOL)
@@ -423,7 +437,7 @@ def status(as_json: bool) -> None:
         emit(as_json, {"running": False, "sharing": sharing_settings.to_json(settings), "peers": [], "news": []},
              "The mist daemon is not running: friends cannot download from you. `mist daemon` starts it.")
         return
-    from client.quick_get import get_json
+    from client.plain_http import get_json
 
     info = get_json(f"{address.url}/api/status", address.token)
     if info is None:  # the engine's client words the failure

@@ -31,6 +31,7 @@ from client.journal import MIST_DIR, Confined, Journal
 from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
                          removes_most)
 from client.progress import Progress
+from client.outcome import Outcome
 from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
@@ -43,38 +44,6 @@ TARGET_MANIFEST = "target-manifest.json"
 DISK_MARGIN = 4 * 1024 * 1024
 TICKET_MARGIN = 300
 MAX_HELD = 64  # builds the plan request names (the tracker's limit)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an install or update did, as `--json` reports it."""
-
-    game: str
-    version: str
-    bytes_written: int
-    bytes_downloaded: int
-    bytes_reused: int
-    bytes_unchanged: int
-    files_written: int
-    files_deleted: int
-    files_unchanged: int
-    seconds: float
-    plan: dict[str, object]
-    bytes_by_source: dict[str, int]  # received: chunk packs, patch objects, rdiff deltas
-    files_by_source: dict[str, int]  # written from: local chunks only, chunks, a patch, an rdiff delta
-    rdiff_signature_bytes: int  # sent: signatures of local files no build has
-    fell_back_to_chunks: list[str]  # files whose patch or delta failed to verify, fetched by chunks instead
-    bytes_from_seeder: int  # of bytes_downloaded: from the seeder (chunks, patches, deltas)
-    bytes_from_peers: int  # of bytes_downloaded: chunks from friends online
-    peers_used: int  # friends who served chunks (or were connected to serve them)
-    peers_dropped: dict[str, str]  # friend -> why (a corrupt chunk); reported to the admin
-    previous_version: str = ""  # the build installed before ("": a fresh install)
-    change: str = "install"  # install, update, downgrade, reinstall (the same build: a repair), or current
-    files_kept: list[str] = field(default_factory=list)  # dropped by the build but changed by the friend: left
-    links_made: int = 0
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
