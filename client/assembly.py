@@ -6,8 +6,8 @@ already on disk copied, the rest fetched). A file in the folder whose content
 no build has (a mod, damage) may instead be patched by an rdiff delta against
 its own signature, when the seeder finds that smaller than the chunks. Any
 patch or delta that does not yield the manifest's exact file falls back to
-chunks. Chunk-built files are finished (hashed whole, made durable) as soon as
-their last chunk lands, on threads of their own.
+chunks. Chunk-built files are finished (their mode set) as soon as their last
+chunk lands; every staged file is made durable together at the end.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from client import patching, staging, swarm
-from client.api import Api
-from client.fetch import Seeder, fetch
+from client.sources import Seeder
 from client.swarm import Peers
 from client.journal import MIST_DIR
 from client.plan import CHUNKS, PATCH, Location, Plan, Routes
@@ -27,6 +28,9 @@ from client.progress import Bar
 from shared import rdiff
 from shared.errors import MistError
 from shared.manifest import FileEntry
+
+if TYPE_CHECKING:
+    from client.api import Api
 
 FINISH_THREADS = 2
 PREPARE_THREADS = 2
@@ -85,7 +89,7 @@ class Assembly:
             remaining = [e for e in remaining if e.path not in done]
         prepared = await self._prepare(remaining)
         deltas = [e for e, prep in zip(remaining, prepared)
-                  if e.path in self.unknown and sum(ref.size for _, ref in prep.needed) >= RDIFF_MIN_BYTES]
+                  if e.path in self.unknown and self._to_fetch(prep) >= RDIFF_MIN_BYTES]
         if deltas:
             done = await self._apply_deltas(deltas, prepared, remaining, source, api)
             kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
@@ -165,12 +169,12 @@ class Assembly:
         source: Callable[[], Awaitable[Seeder]], api: Api,
     ) -> bool:
         try:
-            received, _ = await fetch(api, await source(), sizes, targets, _Silent())
+            tally = await swarm.download(api, await source(), sizes, targets, _Silent(), lambda paths: None, None)
         except (MistError, ExceptionGroup) as exc:
             if isinstance(exc, ExceptionGroup) and exc.split(MistError)[1] is not None:
                 raise
             return False
-        self.received[PATCH] += received
+        self.received[PATCH] += tally.from_seeder
         return True
 
     # ---- rdiff deltas against unknown local content ---------------------------
@@ -181,10 +185,9 @@ class Assembly:
     ) -> set[str]:
         done: set[str] = set()
         by_path = {e.path: p for e, p in zip(order, prepared)}
-        local = dict(self.plan.local)
         for entry in files:
             basis = self.unknown[entry.path]
-            left = sum(ref.size for _, ref in by_path[entry.path].needed)
+            left = self._to_fetch(by_path[entry.path])
             route = self.routes.get(entry.path)
             # What fetching the rest would cost, compressed as the store keeps it.
             budget = max(1, route.file_bytes * left // max(1, entry.size)) if route.file_bytes else left
@@ -206,7 +209,7 @@ class Assembly:
                 await asyncio.to_thread(patching.apply_delta, self.root, entry, basis, answer)
             except (MistError, OSError):
                 self.fell_back.append(entry.path)
-                by_path[entry.path] = await asyncio.to_thread(staging.prepare, self.root, entry, local)
+                by_path[entry.path] = await asyncio.to_thread(staging.prepare, self.root, entry)
                 continue
             done.add(entry.path)
             self.files[RDIFF] += 1
@@ -218,26 +221,28 @@ class Assembly:
 
     # ---- chunks ----------------------------------------------------------------
 
+    def _to_fetch(self, prep: staging.Prepared) -> int:
+        """Bytes of a staged file that no file on this disk holds: what the network would have to bring."""
+        return sum(ref.size for _, ref in prep.needed if ref.sha256 not in self.plan.local)
+
     async def _prepare(self, files: list[FileEntry]) -> list[staging.Prepared]:
-        local: dict[str, tuple[Location, ...]] = dict(self.plan.local)
         # Two threads each take every other file: one thread hop per file costs more than creating the file.
         halves = [files[i::PREPARE_THREADS] for i in range(PREPARE_THREADS)]
         done = await asyncio.gather(*(
-            asyncio.to_thread(lambda part: [staging.prepare(self.root, e, local) for e in part], half)
-            for half in halves
+            asyncio.to_thread(lambda part: [staging.prepare(self.root, e) for e in part], half) for half in halves
         ))
         return [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
 
     async def _fetch_chunks(
         self, files: list[FileEntry], prepared: list[staging.Prepared], source: Callable[[], Awaitable[Seeder]], api: Api,
     ) -> None:
+        """Fill every staged file: chunks this disk holds first, then the seeder and friends; each file is
+        finished as its last chunk lands."""
         targets: dict[str, list[tuple[Path, int]]] = {}
         sizes: dict[str, int] = {}
         for entry, prep in zip(files, prepared):
-            self.reused += prep.resumed + prep.copied
-            self.written += prep.copied
-            self.bar.advance(prep.resumed + prep.copied)
-            self.files[CHUNKS if prep.needed else LOCAL] += 1
+            self.reused += prep.resumed
+            self.bar.advance(prep.resumed)
             path = staging.staged_path(self.root, entry)
             self._entries[path] = entry
             self._remaining[path] = len(prep.needed)
@@ -245,6 +250,7 @@ class Assembly:
                 targets.setdefault(ref.sha256, []).append((path, offset))
                 sizes[ref.sha256] = ref.size
         loop = asyncio.get_running_loop()
+        tally = swarm.Tally()
         with ThreadPoolExecutor(FINISH_THREADS, thread_name_prefix="finish") as disk:
             async with asyncio.TaskGroup() as finishing:
 
@@ -262,10 +268,15 @@ class Assembly:
                         finishing.create_task(finish(path))
                 if sizes:
                     target = self.plan.target
+                    local = {h: self.plan.local[h] for h in sizes if h in self.plan.local}
                     tally = await swarm.download(api, await source(), sizes, targets, self.bar, written_to, self.peers,
-                                                 target.game, target.version, self.build or target.digest())
+                                                 target.game, target.version, self.build or target.digest(), local)
                     self.received[CHUNKS] += tally.from_seeder + tally.from_peers
                     self.from_peers += tally.from_peers
                     self.chunks_from_peers += tally.chunks_from_peers
                     self.written += tally.written
+                    self.reused += tally.copied
                     self.peer_tally = tally
+        for entry, prep in zip(files, prepared):
+            fetched = any(ref.sha256 in tally.from_network for _, ref in prep.needed)
+            self.files[CHUNKS if fetched else LOCAL] += 1

@@ -26,7 +26,7 @@ from client.ownership import file_stats, links_on_disk, split_ours
 from client.progress import human
 from shared.wording import count
 from client.assembly import Assembly
-from client.fetch import Seeder
+from client.sources import Seeder
 from client.journal import MIST_DIR, Confined, Journal
 from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
                          removes_most)
@@ -410,6 +410,7 @@ class Installer:
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
+                await asyncio.to_thread(staging.make_durable, root, list(plan.write))
             deletes, kept = list(plan.delete), list[str]()
             if installed is not None:
                 deletes, kept = await asyncio.to_thread(split_ours, root, plan.delete, installed.manifest,

@@ -45,7 +45,7 @@ def _write_staged(root: Path, entry: FileEntry, data: bytes) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-    staging.finish(root, entry)
+    staging.finish(root, entry, hash_whole=True)
 
 
 def apply_patch(root: Path, entry: FileEntry, name: str, source: Path) -> None:
