@@ -96,13 +96,19 @@ class _Download:
         self.seeder_corrupt: set[str] = set()
         self._local = local
         self._seeder_source: SeederSource | None = None
+        self._working: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"<download {self.sched!r}, connecting {len(self.dialing)}>"
 
     def _spawn(self, work: Awaitable[None]) -> object:
+        """Start a source's request in the download's group; those still running when it ends are cancelled
+        (a late answer whose chunks came from elsewhere, or a capped request still waiting its turn)."""
         assert self.group is not None
-        return self.group.create_task(work)  # type: ignore[arg-type]
+        task = self.group.create_task(work)  # type: ignore[arg-type]
+        self._working.add(task)
+        task.add_done_callback(self._working.discard)
+        return task
 
     def _add(self, source: ChunkSource, holds: frozenset[str] | None, max_pieces: int | None = None) -> bool:
         if not self.sched.add_source(source.id, holds, source.kind, max_pieces=max_pieces):
@@ -139,7 +145,7 @@ class _Download:
         cancel and drops the cancel. Our own waits use asyncio.timeout, which does not; aiortc's DTLS
         handshake still uses wait_for."""
         self.over = True
-        for task in self.dialing.values():
+        for task in [*self.dialing.values(), *self._working]:
             task.cancel()
         for link in list(self.links):
             await link.close()
@@ -284,7 +290,8 @@ class _Download:
         friend = self.friends[peer]
         await friend.close()
         assert self.peers is not None
-        self._spawn(self.peers.signalling.report(peer, self.build, f"sent a corrupt copy of chunk {sha256}"))
+        assert self.group is not None
+        self.group.create_task(self.peers.signalling.report(peer, self.build, f"sent a corrupt copy of chunk {sha256}"))
 
     def _count(self, fresh: list[str]) -> None:
         size = sum(self.sizes[h] * len(self.targets[h]) for h in fresh)
