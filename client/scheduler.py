@@ -287,6 +287,8 @@ class Scheduler:
     def stuck(self) -> tuple[str, ...]:
         """Pieces no live source holds, or whose holders all failed `GIVE_UP` times in a row: the cue to fail."""
         able = [s for s in self._sources.values() if s.live and s.failures < GIVE_UP]
+        if any(s.holds is None and not s.refused for s in able):
+            return ()  # one source can supply every piece (the seeder, as a rule): asked every turn, so answered in O(1)
         return tuple(h for h in self._sizes if h not in self._done and not any(s.can(h) for s in able))
 
     @property
