@@ -19,7 +19,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from client import patching, staging, swarm
+from client import inplace, patching, staging, swarm
 from client.sources import Seeder
 from client.swarm import Peers
 from client.journal import MIST_DIR
@@ -49,17 +49,22 @@ class Assembly:
     def __init__(
         self, root: Path, plan: Plan, bar: Bar, routes: Routes | None = None,
         holders: Mapping[str, Path] | None = None, unknown: Mapping[str, Path] | None = None,
-        peers: Peers | None = None, build: str = "",
+        peers: Peers | None = None, build: str = "", in_place: Mapping[str, Path] | None = None,
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
         `unknown` maps paths to write to the local file there whose content no build has (rdiff bases);
-        `peers` reaches online friends, who serve chunks beside the seeder."""
+        `peers` reaches online friends, who serve chunks beside the seeder; `in_place` maps paths to the
+        installed file there, of which only the changed chunks are to be written (client/inplace.py)."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
         self.chunks_from_peers = 0
         self.peer_tally: swarm.Tally | None = None
         self.routes = routes or Routes({})
         self.holders, self.unknown = dict(holders or {}), dict(unknown or {})
+        self.in_place = dict(in_place or {})
+        self.updated_in_place: set[str] = set()  # paths written where they lie (not staged, not moved at the swap)
+        self.cloned: set[str] = set()  # paths staged as a clone of the installed file
+        self.undo_bytes = 0
         self.reused = 0  # bytes taken from disk: local copies and chunks already verified in staging
         self.written = 0  # bytes written to staged files by this run
         self.received = {CHUNKS: 0, PATCH: 0, RDIFF: 0}
@@ -89,7 +94,8 @@ class Assembly:
             remaining = [e for e in remaining if e.path not in done]
         prepared = await self._prepare(remaining)
         deltas = [e for e, prep in zip(remaining, prepared)
-                  if e.path in self.unknown and self._to_fetch(prep) >= RDIFF_MIN_BYTES]
+                  if e.path in self.unknown and e.path not in self.updated_in_place
+                  and self._to_fetch(prep) >= RDIFF_MIN_BYTES]
         if deltas:
             done = await self._apply_deltas(deltas, prepared, remaining, source, api)
             kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
@@ -100,6 +106,8 @@ class Assembly:
     # ---- patches -------------------------------------------------------------
 
     def _patch_source(self, entry: FileEntry) -> Path | None:
+        if entry.path in self.in_place:
+            return None  # the changed chunks cost less than writing the patch's whole file
         route = self.routes.get(entry.path)
         if route.source != PATCH or route.patch is None:
             return None
@@ -229,9 +237,35 @@ class Assembly:
         # Two threads each take every other file: one thread hop per file costs more than creating the file.
         halves = [files[i::PREPARE_THREADS] for i in range(PREPARE_THREADS)]
         done = await asyncio.gather(*(
-            asyncio.to_thread(lambda part: [staging.prepare(self.root, e) for e in part], half) for half in halves
+            asyncio.to_thread(lambda part: [self._prepare_one(e) for e in part], half) for half in halves
         ))
-        return [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
+        prepared = [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
+        for entry, prep in zip(files, prepared):
+            if prep.path is not None:
+                self.updated_in_place.add(entry.path)
+            if prep.cloned:
+                self.cloned.add(entry.path)
+            self.undo_bytes += prep.undo
+        return prepared
+
+    def _prepare_one(self, entry: FileEntry) -> staging.Prepared:
+        """A staged file to fill, or for a large file that changed little, only its changed chunks to write:
+        into a clone of the installed file, or (no clones here) into the installed file behind an undo journal."""
+        installed = self.in_place.get(entry.path)
+        staged = staging.staged_path(self.root, entry)
+        if installed is None:
+            return staging.prepare(self.root, entry)
+        if staged.exists():  # our clone, from a run that was interrupted: resumed like any staged file
+            prep = staging.prepare(self.root, entry)
+            prep.cloned = True
+            return prep
+        if inplace.clone(installed, staged):
+            prep = staging.prepare(self.root, entry)  # keeps every chunk the clone holds at its offset
+            prep.cloned = True
+            return prep
+        needed = inplace.differing(installed, entry)
+        undo = inplace.save(self.root, entry.path, installed, [(o, ref.size) for o, ref in needed], entry.size)
+        return staging.Prepared(needed, entry.size - sum(ref.size for _, ref in needed), installed, undo)
 
     async def _fetch_chunks(
         self, files: list[FileEntry], prepared: list[staging.Prepared], source: Callable[[], Awaitable[Seeder]], api: Api,
@@ -243,7 +277,7 @@ class Assembly:
         for entry, prep in zip(files, prepared):
             self.reused += prep.resumed
             self.bar.advance(prep.resumed)
-            path = staging.staged_path(self.root, entry)
+            path = prep.path or staging.staged_path(self.root, entry)
             self._entries[path] = entry
             self._remaining[path] = len(prep.needed)
             for offset, ref in prep.needed:
@@ -255,7 +289,11 @@ class Assembly:
             async with asyncio.TaskGroup() as finishing:
 
                 async def finish(path: Path) -> None:
-                    await loop.run_in_executor(disk, staging.finish, self.root, self._entries[path])
+                    entry = self._entries[path]
+                    if entry.path in self.updated_in_place:
+                        await loop.run_in_executor(disk, inplace.finish, path, entry)
+                    else:
+                        await loop.run_in_executor(disk, staging.finish, self.root, entry)
 
                 def written_to(paths: list[Path]) -> None:
                     for path in paths:

@@ -35,6 +35,7 @@ class Journal:
     # The installed build's links: a folder at one of these paths is our own copy of the folder it pointed to,
     # made where links are refused, and may be removed or replaced.
     old_links: list[str] = field(default_factory=list)
+    in_place: list[str] = field(default_factory=list)  # files already written where they lie (client/inplace.py)
 
 
 def write(root: Path, journal: Journal) -> None:
@@ -50,7 +51,7 @@ def read(root: Path) -> Journal | None:
         raise InstallError(f"the swap journal in {root / MIST_DIR} is damaged; run `mist verify --repair`") from exc
     return Journal(obj["game"], obj["version"], obj["digest"], [tuple(m) for m in obj["moves"]],
                    list(obj["deletes"]), [tuple(m) for m in obj["modes"]], [tuple(m) for m in obj.get("links", [])],
-                   list(obj.get("old_links", [])))
+                   list(obj.get("old_links", [])), list(obj.get("in_place", [])))
 
 
 def clear(root: Path) -> None:

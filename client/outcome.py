@@ -36,6 +36,9 @@ class Outcome:
     change: str = "install"  # install, update, downgrade, reinstall (the same build: a repair), or current
     files_kept: list[str] = field(default_factory=list)  # dropped by the build but changed by the friend: left
     links_made: int = 0
+    files_in_place: int = 0  # large files of which only the changed chunks were written (a clone, or in place)
+    bytes_saved_for_undo: int = 0  # old bytes journaled before files were updated in place
+    disk_bytes_written: int = -1  # what this process had the disk write during the command (Linux; -1 elsewhere)
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)

@@ -62,10 +62,13 @@ def read_verified(path: str | Path, offset: int, ref: ChunkRef) -> bytes | None:
 
 @dataclass
 class Prepared:
-    """What preparing one staged file left to fill, and what a resumed run had already verified there."""
+    """What preparing one staged file left to fill, and what a resumed run (or a clone) already held there."""
 
     needed: list[tuple[int, ChunkRef]] = field(default_factory=list)
     resumed: int = 0
+    path: Path | None = None  # where the chunks go when not the staged file: the installed file, updated in place
+    undo: int = 0  # bytes saved to the undo journal first (updated in place)
+    cloned: bool = False  # the staged file began as a clone of the installed one
 
 
 def prepare(root: Path, entry: FileEntry) -> Prepared:
@@ -168,10 +171,10 @@ def finish(root: Path, entry: FileEntry, hash_whole: bool = False) -> None:
     filemode.set_mode(path, entry.executable)
 
 
-def make_durable(root: Path, entries: list[FileEntry]) -> None:
-    """Every staged file's data on the disk before the journal names them: a power cut after the journal then
+def make_durable(root: Path, paths: list[Path]) -> None:
+    """Every file the update wrote on the disk before the journal names them: a power cut after the journal then
     finds whole files. Linux: one syncfs of the install's filesystem; elsewhere an fsync per file."""
-    if not entries:
+    if not paths:
         return
     if _syncfs is not None:
         fd = rawfile.open_fd(root / MIST_DIR, os.O_RDONLY)
@@ -180,8 +183,8 @@ def make_durable(root: Path, entries: list[FileEntry]) -> None:
                 return
         finally:
             os.close(fd)
-    for entry in entries:
-        fd = rawfile.open_fd(staged_path(root, entry), os.O_RDONLY)
+    for path in paths:
+        fd = rawfile.open_fd(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

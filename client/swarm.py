@@ -105,7 +105,7 @@ class _Download:
         """Start a source's request in the download's group; those still running when it ends are cancelled
         (a late answer whose chunks came from elsewhere, or a capped request still waiting its turn)."""
         assert self.group is not None
-        task = self.group.create_task(work)  # type: ignore[arg-type]
+        task: asyncio.Task[None] = self.group.create_task(work)  # type: ignore[arg-type]  # sources pass coroutines
         self._working.add(task)
         task.add_done_callback(self._working.discard)
         return task
