@@ -34,10 +34,10 @@ from tracker import notify
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, releases
 from tracker.db.queries import Viewer
-from tracker.jobs import QUEUE_OUTAGES
+from tracker.jobs.queue import QUEUE_OUTAGES
 from tracker.planner import PatchOption
-from tracker.swarm import Member, Swarm
-from tracker.updates import parsed_manifest
+from tracker.routes.swarm import Member, Swarm
+from tracker.routes.updates import parsed_manifest
 
 log = logging.getLogger("mist.announce")
 SEND_TIMEOUT = 5.0  # a friend whose socket takes longer misses this telling; the news stays for the next connection

@@ -32,12 +32,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from shared.errors import MistError
-from tracker.activity import note
-from tracker.db import activity, peer_reports, queries, releases
 from tracker.counters import COUNTERS
+from tracker.db import activity, peer_reports, queries, releases
 from tracker.db.queries import Viewer
 from tracker.errors import BadRequest
-from tracker.web import CONTEXT, identity
+from tracker.routes.activity import note
+from tracker.routes.web import CONTEXT, identity
 
 log = logging.getLogger("mist.swarm")
 MAX_MESSAGE = 256 * 1024
