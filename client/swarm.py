@@ -26,7 +26,7 @@ from client.peerlink import PeerLink
 from client.plan import Location
 from client.progress import Bar
 from client.ratelimit import CAP_BURST, TokenBucket
-from client.scheduler import SEEDER_CORRUPT_LIMIT, Scheduler
+from client.scheduler import PEER_FLOOR, SEEDER_CORRUPT_LIMIT, Scheduler
 from client.signalling import Friend, Signalling, SwarmRefused
 from client.sources import (LOCAL, Arrived, ChunkSource, Corrupt, Event, Failed, Holds, Joined, Left, LocalDisk,
                             Missing, Seeder, SeederSource, Targets, Written)
@@ -82,7 +82,8 @@ class _Download:
         self.api, self.seeder, self.sizes, self.targets = api, seeder, sizes, targets
         self.bar, self.on_written, self.peers, self.build = bar, on_written, peers, build
         self.clock = clock
-        self.sched = Scheduler(sizes, seeder_share=peers.signalling.seeder_share if peers else 1.0)
+        self.sched = Scheduler(sizes, seeder_share=peers.signalling.seeder_share if peers else 1.0,
+                               peer_floor=peers.signalling.peer_floor if peers else PEER_FLOOR)
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.sources: dict[str, ChunkSource] = {}
         self.friends: dict[str, FriendSource] = {}

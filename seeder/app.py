@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from seeder import health, sendfile
+from seeder.open_objects import OpenObjects
+from seeder.verify import verify_upload
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
 from shared.chunkstore import ChunkStore, DirectoryChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError, status_for
 from shared.manifest import FileEntry
-from seeder import health, sendfile
-from seeder.open_objects import OpenObjects
-from seeder.verify import verify_upload
-from tracker import forwarded, observability
-from tracker.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
+from shared.service import forwarded, observability
+from shared.service.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
 
 log = logging.getLogger("mist.seeder")
 MAX_HASHES_PER_REQUEST = 100_000

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from shared.chunkstore import ChunkStore, DirectoryChunkStore
 from shared.errors import StoreError
-from tracker import health
-from tracker.disk_space import check_free, min_free
+from shared.service import health
+from shared.service.disk_space import check_free, min_free
 
 PROBE = b"mist health probe\n"
 

@@ -17,8 +17,8 @@ from seeder.ended_sessions import EndedSessions
 from seeder.open_objects import raise_file_limit
 from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
-from tracker import metrics
-from tracker.serve import run_processes
+from shared.service import metrics
+from shared.service.runner import run_processes
 
 
 def _tracker_key(url: str) -> str:

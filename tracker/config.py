@@ -13,12 +13,13 @@ from pathlib import Path
 from shared.chunkstore import DirectoryChunkStore
 from shared.handover import Handover
 from shared.signing import Signer
-from tracker import datalock, keys, unfinished_restore
+from tracker import datalock, keys
+from tracker.backups import unfinished_restore
 from tracker.datalock import DataInUse
-from tracker.keys import KeyFilesError
 from tracker.db.engine import Database, database_url, migrate, open_engine
 from tracker.errors import TrackerError
-from tracker.jobs import Jobs, open_jobs
+from tracker.jobs.queue import Jobs, open_jobs
+from tracker.keys import KeyFilesError
 from tracker.private_data import make_private
 from tracker.sessions import Sessions
 from tracker.throttle import Throttle

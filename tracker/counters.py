@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from shared.service.metrics import Counter, Reading, Registry
 from tracker.errors import QueueUnavailable
-from tracker.jobs import Jobs
-from tracker.metrics import Counter, Reading, Registry
+from tracker.jobs.queue import Jobs
 
 log = logging.getLogger("mist.metrics")
 

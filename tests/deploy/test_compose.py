@@ -27,7 +27,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from tests.deploy.proxyconf import EXAMPLE as NGINX_EXAMPLE, parse as parse_nginx
-from tracker import entrypoints
+from tracker.cli import entrypoints
 from tracker.config import Settings
 
 pytestmark = pytest.mark.same_on_every_backend  # static files: compose, the image, the units
@@ -67,7 +67,7 @@ def env_example() -> tuple[dict[str, str], set[str]]:
 def click_command(program: str) -> click.Command:
     assert program in SCRIPTS, f"{program!r} is not a console script in pyproject.toml ({sorted(SCRIPTS)})"
     module, _, attr = SCRIPTS[program].partition(":")
-    if module == "tracker.entrypoints":  # the server's commands, behind the check for the server extra
+    if module == "tracker.cli.entrypoints":  # the server's commands, behind the check for the server extra
         module, attr = entrypoints.COMMANDS[program], "main"
     command = getattr(importlib.import_module(module), attr)
     assert isinstance(command, click.Command), f"{SCRIPTS[program]} is not a click command"

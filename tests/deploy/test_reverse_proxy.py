@@ -32,7 +32,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, fre
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_split_services import start
 from tracker.app import MAX_BODY
-from tracker.swarm import HEARTBEAT
+from tracker.routes.swarm import HEARTBEAT
 
 LOOPBACK = {"MIST_PEER_LOOPBACK": "1"}  # both friends on this machine: let WebRTC use 127.0.0.1
 

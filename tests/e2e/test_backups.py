@@ -23,7 +23,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, BIN, Person, Server, start_server
 from tests.e2e.gametree import MB, assert_same_tree, make_tree, next_version
 from tests.e2e.test_faults import http, token
 from tests.fresh_database import configured_postgres, fresh_postgres
-from tracker.backup import backup
+from tracker.backups.backup import backup
 
 ALICE, BOB = "alice-password-1", "bob-password-1"
 

@@ -17,7 +17,7 @@ from tests.e2e.conftest import FRIEND_PASSWORD, Person, Server, start_server
 from tests.e2e.gametree import MB, make_tree, next_version
 from tests.e2e.test_peers import Friend
 from tests.fake_discord import TOKEN, FakeDiscord
-from tracker.discord_webhook import ENV
+from tracker.jobs.discord_webhook import ENV
 from tracker.notify import size_text
 
 

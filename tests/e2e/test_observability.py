@@ -20,7 +20,7 @@ from tests.scrape import Scrape
 SIBLING = """
 import sys
 from pathlib import Path
-from tracker.metrics import Registry, use_directory
+from shared.service.metrics import Registry, use_directory
 from seeder.app import SeederCounters
 use_directory(Path(sys.argv[1]), empty=False)
 SeederCounters.on(Registry()).chunks_served.inc(5)

@@ -19,7 +19,7 @@ def worker_processes(data: Path) -> list[str]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "tracker.worker" in cmdline and str(data) in cmdline:
+        if "tracker.cli.mist_worker" in cmdline and str(data) in cmdline:
             found.append(proc.name)
     return found
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests import backends
-from tracker.accounts import ensure_admin
+from tracker.cli.mist_server import build_app
 from tracker.config import Settings, TrackerContext
-from tracker.embedded import build_app
+from tracker.routes.accounts import ensure_admin
 
 ADMIN_PASSWORD = "admin-password-1"
 

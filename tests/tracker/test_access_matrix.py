@@ -13,9 +13,9 @@ from shared import compression, pack
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.manifest import FileEntry, Manifest
 from tests.tracker.admin_site import sign_in
+from tracker.cli.mist_server import build_app
 from tracker.config import Settings, TrackerContext
 from tracker.db import admin_views
-from tracker.embedded import build_app
 
 PUBLIC, USER, ADMIN, READ_TICKET, UPLOAD_TICKET = "public", "user", "admin", "read ticket", "upload ticket"
 PAGE, PUBLIC_PAGE, PUBLIC_FORM = "admin page", "public page", "public form"  # the admin site (cookie sessions)
@@ -118,7 +118,7 @@ def routes(app) -> list[tuple[str, str]]:
 async def world(tmp_path, aiohttp_client, monkeypatch):
     monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
     ctx = TrackerContext.open(Settings(data=tmp_path))
-    from tracker.accounts import ensure_admin
+    from tracker.routes.accounts import ensure_admin
 
     ensure_admin(ctx)
     app = build_app(ctx, worker=False)

@@ -15,11 +15,11 @@ from shared.manifest import FileEntry, Manifest
 from shared.signing import fingerprint
 from tests.clock import Clock
 from tests.tracker.admin_site import FIELD_ERROR, csrf_of, sign_in
-from tracker.accounts import ensure_admin
 from tracker.admin import activity_page
+from tracker.cli.mist_server import build_app
 from tracker.config import Settings, TrackerContext
 from tracker.db import activity, job_log
-from tracker.embedded import build_app
+from tracker.routes.accounts import ensure_admin
 from tracker.throttle import Throttle
 
 ADMIN_PASSWORD = "admin-password-1"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from click.testing import CliRunner
 from alembic.config import Config
+from click.testing import CliRunner
 from sqlalchemy import text
 
 from shared import compression
@@ -22,20 +22,20 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
 from tests.fresh_database import fresh_postgres
 from tests.stored import store_file
-from tracker import datalock, gc
+from tracker import datalock
 from tracker.auth import check_password, hash_password
-from tracker.backup import backup
-from tracker.backupdir import BackupCorrupt, BackupError, BackupIncomplete
+from tracker.backups.backup import backup
+from tracker.backups.directory import BackupCorrupt, BackupError, BackupIncomplete
+from tracker.backups.restore import restore
+from tracker.backups.unfinished_restore import MARKER as RESTORE_MARKER
+from tracker.cli.mist_worker import main as worker_main
 from tracker.config import Settings, TrackerContext
+from tracker.datalock import DataInUse
 from tracker.db import dump as dump_mod, patches as patch_queries, queries
 from tracker.db.engine import MIGRATIONS, open_engine
-from tracker.datalock import DataInUse
 from tracker.errors import TrackerError
-from tracker.jobs import open_jobs
-from tracker.restore import restore
-from tracker.unfinished_restore import MARKER as RESTORE_MARKER
-from tracker.worker import main as worker_main
-
+from tracker.jobs import gc
+from tracker.jobs.queue import open_jobs
 
 PATCH_CONTENT = b"a patch from g 1 to g 2"
 PATCH = hashlib.sha256(PATCH_CONTENT).hexdigest()

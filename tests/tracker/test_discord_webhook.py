@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.fake_discord import TOKEN, FakeDiscord, Reply, rate_limited
-from tracker import discord_webhook
-from tracker.discord_webhook import ENV, MAX_DELAY, Answer, next_step, post, read_answer
-from tracker.jobs import Jobs, open_jobs
+from tracker.jobs import discord_webhook
+from tracker.jobs.discord_webhook import ENV, MAX_DELAY, Answer, next_step, post, read_answer
+from tracker.jobs.queue import Jobs, open_jobs
 
 BIN = Path(sys.executable).parent
 

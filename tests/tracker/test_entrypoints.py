@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.same_on_every_backend
 
 WITHOUT = "import sys; sys.modules[{module!r}] = None; sys.argv = [{command!r}, '--help']; " \
-          "from tracker import entrypoints; entrypoints.{function}()"
+          "from tracker.cli import entrypoints; entrypoints.{function}()"
 
 
 @pytest.mark.parametrize("command, module", [("mist-server", "sqlalchemy"), ("mist-worker", "huey")])

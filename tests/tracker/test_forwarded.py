@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.service.forwarded import TrustedProxies
 from tests.tracker.conftest import ADMIN_PASSWORD
-from tracker.embedded import build_app
-from tracker.forwarded import TrustedProxies
+from tracker.cli.mist_server import build_app
 
 PROXY = TrustedProxies.parse("127.0.0.1, ::1, 172.16.0.0/12")
 

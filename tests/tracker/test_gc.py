@@ -17,11 +17,11 @@ from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import FileEntry, Manifest
 from tests import backends
-from tracker import gc
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, migrate, open_engine
 from tracker.db.models import Install, Patch
-from tracker.gc import Live, PatchRow, Stored, decide, mark
+from tracker.jobs import gc
+from tracker.jobs.gc import Live, PatchRow, Stored, decide, mark
 
 DAY = 24 * 3600
 NOW = 1_700_000_000.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tracker import client_wheel
-from tracker.get_page import bundles, detect
+from tracker.routes.get_page import bundles, detect
 
 pytestmark = pytest.mark.same_on_every_backend
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracker.jobs import open_jobs
+from tracker.jobs.queue import open_jobs
 
 
 def test_a_failed_job_is_done_with_its_error_and_an_unknown_one_is_not_done(tmp_path) -> None:

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from shared.errors import SignatureError
 from shared.handover import Handover, follow
 from shared.signing import Signer, fingerprint, verify
-from tracker import admin_cli, datalock, keys
+from tracker import datalock, keys
 from tracker.app import make_app
+from tracker.cli import mist_admin
 from tracker.config import Settings, TrackerContext
 from tracker.datalock import DataInUse
 from tracker.db import queries
@@ -224,17 +225,17 @@ async def test_the_tracker_serves_its_chain_at_api_info(data: Path, aiohttp_clie
 
 def test_the_admin_command_reports_the_keys_and_exactly_what_to_do_next(data: Path) -> None:
     runner = CliRunner()
-    said = runner.invoke(admin_cli.main, ["rotate-key", "--data", str(data)])
+    said = runner.invoke(mist_admin.main, ["rotate-key", "--data", str(data)])
     assert said.exit_code == 0, said.output
     new = fingerprint(current(data).public_key)
     assert f"new key  {new}" in said.output and "3 builds signed again" in said.output
     assert "Start the tracker again" in said.output and "--public-key " + current(data).public_key in said.output
     assert "Friends need do nothing" in said.output
-    leaked = runner.invoke(admin_cli.main, ["rotate-key", "--data", str(data), "--leaked", "--json"])
+    leaked = runner.invoke(mist_admin.main, ["rotate-key", "--data", str(data), "--leaked", "--json"])
     assert leaked.exit_code == 0, leaked.output
     report = json.loads(leaked.output)
     assert report["handed_over"] is False and report["new_fingerprint"] == fingerprint(current(data).public_key)
-    text = admin_cli.report(keys.Rotation(data, report["old_key"], report["new_key"], False, 3, False))
+    text = mist_admin.report(keys.Rotation(data, report["old_key"], report["new_key"], False, 3, False))
     assert f"--fingerprint {report['new_fingerprint']}" in text and "log in again" in text
-    refused = runner.invoke(admin_cli.main, ["rotate-key", "--data", str(data / "nowhere")])
+    refused = runner.invoke(mist_admin.main, ["rotate-key", "--data", str(data / "nowhere")])
     assert refused.exit_code == 1 and "Error: there is no signing key" in refused.output

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.service.metrics import Reading, Registry
 from tests.scrape import Scrape
-from tracker.metrics import Reading, Registry
 
 pytestmark = pytest.mark.same_on_every_backend  # counters in files, no database
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.same_on_every_backend  # counters in files, no database
 WORKER = """
 import sys
 from pathlib import Path
-from tracker.metrics import HttpMetrics, Registry, use_directory
+from shared.service.metrics import HttpMetrics, Registry, use_directory
 from seeder.app import SeederCounters
 use_directory(Path(sys.argv[1]), empty=False)
 registry = Registry()
@@ -67,7 +67,7 @@ def test_a_new_group_of_processes_starts_from_zero(tmp_path: Path, empty: bool, 
     directory.mkdir()
     _count_in(directory, 4)
     (directory / "notes.txt").write_text("not ours: left alone")
-    script = ("import sys; from pathlib import Path; from tracker.metrics import use_directory, Registry; "
+    script = ("import sys; from pathlib import Path; from shared.service.metrics import use_directory, Registry; "
               f"use_directory(Path(sys.argv[1]), empty={empty}); sys.stdout.write(Registry().exposition().decode())")
     out = subprocess.run([sys.executable, "-c", script, str(directory)], check=True, capture_output=True, text=True,
                          timeout=120).stdout

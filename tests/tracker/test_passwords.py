@@ -5,10 +5,10 @@ from __future__ import annotations
 import argon2
 
 from tracker import auth
-from tracker.accounts import ensure_admin
+from tracker.cli.mist_server import build_app
 from tracker.config import Settings, TrackerContext
 from tracker.db import queries
-from tracker.embedded import build_app
+from tracker.routes.accounts import ensure_admin
 
 
 def test_hashes_are_argon2id_with_their_parameters() -> None:

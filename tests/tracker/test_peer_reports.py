@@ -8,11 +8,11 @@ from aiohttp import web
 from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
 from tests.stored import store_file
-from tracker.db.peer_reports import DEDUPE_SECONDS, REASON_CHARS, REPORTS_PER_HOUR, record_report, recent_reports
-from tracker import peers_admin
 from tracker.db import queries
+from tracker.db.peer_reports import DEDUPE_SECONDS, REASON_CHARS, REPORTS_PER_HOUR, recent_reports, record_report
 from tracker.errors import NotFound
-from tracker.web import CONTEXT, errors_middleware, sessions_middleware
+from tracker.routes import peer_reports
+from tracker.routes.web import CONTEXT, errors_middleware, sessions_middleware
 
 NOW = 1_700_000_000.0
 
@@ -38,7 +38,7 @@ async def world(admin_session, aiohttp_client):
     alice = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
     app = web.Application(middlewares=[errors_middleware, sessions_middleware])
     app[CONTEXT] = ctx
-    app.add_routes(peers_admin.routes())
+    app.add_routes(peer_reports.routes())
     return ctx, await aiohttp_client(app), admin, alice, digests
 
 

@@ -10,8 +10,8 @@ import pytest
 from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import Manifest
-from tracker import updates
 from tests.stored import store_file
+from tracker.routes import updates
 
 OLD = random.Random(1).randbytes(600_000)
 NEW = bytes(b ^ 1 if i % 5000 == 0 else b for i, b in enumerate(OLD))  # changed all through: no chunk survives

@@ -14,12 +14,12 @@ from sqlalchemy import text
 
 from client.api import login
 from client.errors import ServerRefused
+from shared.service import observability
+from shared.service.metrics import METRICS, HttpMetrics, Registry, metrics_route
+from shared.service.observability import JsonFormatter, RequestIdFilter, sane_request_id
 from tests.scrape import Scrape
-from tracker import observability
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext
-from tracker.metrics import METRICS, HttpMetrics, Registry, metrics_route
-from tracker.observability import JsonFormatter, RequestIdFilter, sane_request_id
 
 FRESH = re.compile(r"^[0-9a-f]{16}\Z")
 log = logging.getLogger("mist.test")

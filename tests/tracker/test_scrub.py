@@ -8,7 +8,7 @@ import time
 
 from shared import compression
 from shared.chunkstore import DirectoryChunkStore
-from tracker.scrub import TEMPORARY_GRACE, scrub
+from tracker.jobs.scrub import TEMPORARY_GRACE, scrub
 
 
 def put(store: DirectoryChunkStore, data: bytes) -> str:

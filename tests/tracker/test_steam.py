@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tracker.steam import SteamDetails, SteamError, parse_appdetails
+from tracker.jobs.steam import SteamDetails, SteamError, parse_appdetails
 
 pytestmark = pytest.mark.same_on_every_backend  # the Steam client against a fake store
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tracker.admin import overview
 from tracker.db import activity, job_log
-from tracker.web import CONTEXT
+from tracker.routes.web import CONTEXT
 
 log = logging.getLogger("mist.admin")
 PRUNE_EVERY = 3600.0

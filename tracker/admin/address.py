@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tracker.admin.security import came_over_https
-from tracker.web import CONTEXT
+from tracker.routes.web import CONTEXT
 
 
 def public_url(request: web.Request) -> str:

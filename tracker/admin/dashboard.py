@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from tracker.admin import charts, overview
 from tracker.db import activity, admin_views, job_log
-from tracker.web import CONTEXT
+from tracker.routes.web import CONTEXT
 
 DAY, WEEK = 86400.0, 7 * 86400.0
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from shared.chunkstore import ChunkStore
 from tracker.db.admin_views import StoredBuild
 from tracker.planner import PatchOption
-from tracker.updates import parsed_manifest
+from tracker.routes.updates import parsed_manifest
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,18 @@ from aiohttp import web
 from shared.errors import BuildInfoError
 from shared.launch import MAX_LAUNCH, check_notes, parse_launch
 from shared.manifest import SLUG_RE
-from tracker.activity import note
 from tracker.admin import game_figures, notices, overview
 from tracker.admin.address import public_url
 from tracker.admin.forms import Form
 from tracker.admin.session import admin_user
-from tracker.catalog import MAX_DESCRIPTION, MAX_TITLE
 from tracker.db import activity, admin_views, patches as patch_queries, queries
-from tracker.builds import checked_launch
 from tracker.errors import BadRequest, Conflict
-from tracker.updates import parsed_manifest
-from tracker.jobs import QUEUE_OUTAGES
-from tracker.web import CONTEXT
+from tracker.jobs.queue import QUEUE_OUTAGES
+from tracker.routes.activity import note
+from tracker.routes.builds import checked_launch
+from tracker.routes.catalog import MAX_DESCRIPTION, MAX_TITLE
+from tracker.routes.updates import parsed_manifest
+from tracker.routes.web import CONTEXT
 
 log = logging.getLogger("mist.admin")
 ADMIN = queries.Viewer("", True)

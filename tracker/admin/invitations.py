@@ -14,15 +14,15 @@ from aiohttp import web
 
 from shared.signing import fingerprint
 from tracker import auth
-from tracker.accounts import MIN_PASSWORD, USER_RE
-from tracker.activity import note
 from tracker.admin import notices, security
 from tracker.admin.address import public_url
 from tracker.admin.forms import Form
 from tracker.admin.session import admin_user, public
 from tracker.db import invitations
 from tracker.errors import BadRequest, Conflict
-from tracker.web import CONTEXT, admin, json_body
+from tracker.routes.accounts import MIN_PASSWORD, USER_RE
+from tracker.routes.activity import note
+from tracker.routes.web import CONTEXT, admin, json_body
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 30

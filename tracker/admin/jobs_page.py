@@ -8,13 +8,13 @@ import json
 import aiohttp_jinja2
 from aiohttp import web
 
-from tracker.activity import note
 from tracker.admin import notices, overview
 from tracker.admin.session import admin_user
 from tracker.db import job_log
 from tracker.errors import Conflict
-from tracker.jobs import Jobs
-from tracker.web import CONTEXT
+from tracker.jobs.queue import Jobs
+from tracker.routes.activity import note
+from tracker.routes.web import CONTEXT
 
 
 async def page(request: web.Request) -> web.StreamResponse:

@@ -6,7 +6,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from shared.signing import fingerprint
-from tracker.web import CONTEXT
+from tracker.routes.web import CONTEXT
 
 
 async def page(request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from tracker.admin import overview
-from tracker.web import CONTEXT
+from tracker.routes.web import CONTEXT
 
 INTERVAL = 2.0  # seconds between looks: the job log is in the database, the worker does not call us
 HEARTBEAT = 15.0

@@ -16,7 +16,7 @@ from aiohttp import web
 from shared.chunkstore import DirectoryChunkStore
 from tracker.config import TrackerContext
 from tracker.db import admin_views, job_log
-from tracker.swarm import SWARM
+from tracker.routes.swarm import SWARM
 
 
 @dataclass

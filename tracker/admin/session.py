@@ -17,13 +17,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from tracker import auth
-from tracker.activity import note
 from tracker.admin import security
 from tracker.admin.forms import Form
 from tracker.counters import COUNTERS
 from tracker.db import admin_sessions, queries
+from tracker.routes.activity import note
+from tracker.routes.web import CONTEXT, Handler
 from tracker.throttle import LoginRefused
-from tracker.web import CONTEXT, Handler
 
 log = logging.getLogger("mist.admin")
 COOKIE = "mist_admin"

@@ -18,7 +18,7 @@ from aiohttp import web
 from shared.errors import MistError, status_for
 from tracker.admin import formatting, notices, security, session
 from tracker.config import TrackerContext
-from tracker.web import CONTEXT, Handler
+from tracker.routes.web import CONTEXT, Handler
 
 log = logging.getLogger("mist.admin")
 HERE = Path(__file__).parent
@@ -103,8 +103,7 @@ def _environment(app: web.Application) -> None:
 
 def make_admin_app(ctx: TrackerContext) -> web.Application:
     """The site, to mount with `app.add_subapp("/admin", ...)`."""
-    from tracker.admin import (activity_page, dashboard, games, invitations, jobs_page, keys_page, live, storage,
-                               users)
+    from tracker.admin import activity_page, dashboard, games, invitations, jobs_page, keys_page, live, storage, users
 
     app = web.Application(middlewares=[gate])
     app[CONTEXT] = ctx

@@ -11,8 +11,8 @@ from aiohttp import web
 from tracker.admin import notices, overview
 from tracker.admin.games import enqueue_gc
 from tracker.db import job_log
-from tracker.gc import dry_run
-from tracker.web import CONTEXT
+from tracker.jobs.gc import dry_run
+from tracker.routes.web import CONTEXT
 
 SCRUBS = ("scrub_store", "nightly_scrub")
 COLLECTIONS = ("collect_garbage", "nightly_gc")

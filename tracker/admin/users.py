@@ -9,15 +9,15 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from tracker import auth
-from tracker.accounts import MIN_PASSWORD, USER_RE
-from tracker.activity import note
 from tracker.admin import notices
 from tracker.admin.forms import Form
 from tracker.admin.session import admin_user
 from tracker.db import activity, admin_views, queries
 from tracker.errors import Conflict
-from tracker.swarm import end_sessions
-from tracker.web import CONTEXT
+from tracker.routes.accounts import MIN_PASSWORD, USER_RE
+from tracker.routes.activity import note
+from tracker.routes.swarm import end_sessions
+from tracker.routes.web import CONTEXT
 
 NAME_HINT = "must be letters, digits, '_', '.' or '-', up to 64, like alice"
 

@@ -1,6 +1,6 @@
 """The worker's record of each background job it ran: running, done or failed (with the error), and progress.
 
-Jobs still waiting are not here: the queue itself lists them (tracker/jobs.py, `Jobs.waiting`).
+Jobs still waiting are not here: the queue itself lists them (tracker/jobs/queue.py, `Jobs.waiting`).
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from aiohttp import web
 
 from shared.launch import parse_launch
 from shared.manifest import SLUG_RE
-from tracker.activity import note
 from tracker.db import queries
 from tracker.errors import BadRequest, Conflict
-from tracker.web import CONTEXT, admin, identity, json_body
+from tracker.routes.activity import note
+from tracker.routes.web import CONTEXT, admin, identity, json_body
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 2000

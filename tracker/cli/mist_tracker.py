@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from shared.errors import MistError
+from shared.service.runner import run
 from tracker import public_url
-from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, open_locked
-from tracker.serve import run
+from tracker.routes.accounts import ensure_admin
 
 
 @click.command()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tracker.observability import Handler, Middleware
+from shared.service.observability import Handler, Middleware
 
 ENV = "MIST_TRUSTED_PROXIES"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

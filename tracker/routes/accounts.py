@@ -12,15 +12,15 @@ from pathlib import Path
 from aiohttp import web
 
 from tracker import auth
-from tracker.activity import note
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import queries
 from tracker.db.engine import open_existing
 from tracker.errors import BadRequest, Conflict, NotFound, Unauthorized
+from tracker.routes.activity import note
+from tracker.routes.swarm import end_sessions
+from tracker.routes.web import CONTEXT, admin, json_body
 from tracker.sessions import disabled_error
-from tracker.swarm import end_sessions
-from tracker.web import CONTEXT, admin, json_body
 
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 MIN_PASSWORD = 8

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from tracker.errors import NotFound
-from tracker.web import CONTEXT, admin
+from tracker.routes.web import CONTEXT, admin
 
 
 async def start_scrub(request: web.Request) -> web.Response:

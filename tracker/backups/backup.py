@@ -9,7 +9,7 @@ not the objects of a build removed after the snapshot: an object that has
 gone by the time it is copied makes the backup take a new snapshot, which no
 longer needs it. `backup.json` is written last, so a backup that died midway
 has none and a restore refuses it; until then the previous backup in the
-same directory stays whole. The layout is in tracker/backupdir.py.
+same directory stays whole. The layout is in tracker/backups/directory.py.
 """
 
 from __future__ import annotations
@@ -31,8 +31,19 @@ from typing import IO
 from shared.chunkstore import DirectoryChunkStore
 from shared.errors import StoreError
 from shared.storecopy import CopyReport, copy_all
-from tracker.backupdir import (DUMP, FORMAT, LOCK, MANIFEST, VERSION, BackupError, Needs, builds_needing,
-                               data_files, now_iso, write_private)
+from tracker.backups.directory import (
+    DUMP,
+    FORMAT,
+    LOCK,
+    MANIFEST,
+    VERSION,
+    BackupError,
+    Needs,
+    builds_needing,
+    data_files,
+    now_iso,
+    write_private,
+)
 from tracker.db import dump as dump_mod
 from tracker.db.engine import database_url
 

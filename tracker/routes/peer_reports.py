@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tracker.db.peer_reports import recent_reports, reports_by_peer
-from tracker.web import CONTEXT, admin
+from tracker.routes.web import CONTEXT, admin
 
 
 async def peer_reports(request: web.Request) -> web.Response:

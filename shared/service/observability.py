@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from tracker.metrics import HttpMetrics
+from shared.service.metrics import HttpMetrics
 
 FORMAT_ENV = "MIST_LOG_FORMAT"
 HEADER = "X-Request-Id"

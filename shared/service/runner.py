@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from tracker.observability import configure_logging
+from shared.service.observability import configure_logging
 
 PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT = 10.0

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import click
 
-from shared.wording import count
 from shared.errors import MistError
 from shared.signing import fingerprint
+from shared.wording import count
 from tracker import keys
-from tracker.accounts import MIN_PASSWORD, reset_password
-from tracker.backup_cli import backup, restore
+from tracker.cli.backups import backup, restore
+from tracker.routes.accounts import MIN_PASSWORD, reset_password
 
 DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
                     help="The tracker's data directory (its database comes from MIST_DATABASE_URL, default SQLite in it).")

@@ -20,7 +20,7 @@ from typing import Any
 from shared import manifest as manifest_mod
 from shared.durable import sync_directory
 from shared.errors import ManifestError
-from tracker.unfinished_restore import MARKER as RESTORE_MARKER
+from tracker.backups.unfinished_restore import MARKER as RESTORE_MARKER
 from tracker.datalock import LOCK_FILE
 from tracker.db import dump as dump_mod
 from tracker.errors import TrackerError

@@ -22,14 +22,14 @@ from aiohttp import web
 from seeder.app import SeederContext, make_app as make_seeder_app
 from seeder.open_objects import raise_file_limit
 from shared.errors import MistError
+from shared.service.metrics import METRICS
+from shared.service.observability import FORMAT_ENV
+from shared.service.runner import die_with_parent, run
 from tracker import public_url
-from tracker.accounts import ensure_admin
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext, open_locked
-from tracker.metrics import METRICS
-from tracker.observability import FORMAT_ENV
-from tracker.serve import die_with_parent, run
-from tracker.swarm import ICE_ENV, SWARM
+from tracker.routes.accounts import ensure_admin
+from tracker.routes.swarm import ICE_ENV, SWARM
 
 
 def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
@@ -89,7 +89,7 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         # Its log joins the server's (a Steam or Discord failure is said where the admin looks), as plain lines.
-        process = subprocess.Popen([sys.executable, "-m", "tracker.worker", "--data", str(data)],
+        process = subprocess.Popen([sys.executable, "-m", "tracker.cli.mist_worker", "--data", str(data)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    preexec_fn=die_with_parent,
                                    env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})

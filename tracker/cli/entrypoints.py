@@ -14,8 +14,8 @@ import sys
 PRIVATE_UMASK = 0o077  # as tracker/private_data.py, which this module may not import (it runs before the check)
 
 SERVER_ONLY = {"sqlalchemy", "alembic", "argon2", "jwt", "huey", "prometheus_client", "psycopg", "redis", "jinja2"}
-COMMANDS = {"mist-server": "tracker.embedded", "mist-tracker": "tracker.main", "mist-seeder": "seeder.main",
-            "mist-worker": "tracker.worker", "mist-admin": "tracker.admin_cli"}  # each module's `main` is the command
+COMMANDS = {"mist-server": "tracker.cli.mist_server", "mist-tracker": "tracker.cli.mist_tracker", "mist-seeder": "seeder.main",
+            "mist-worker": "tracker.cli.mist_worker", "mist-admin": "tracker.cli.mist_admin"}  # each module's `main` is the command
 
 
 def _run(command: str) -> None:

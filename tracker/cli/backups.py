@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from shared.wording import count
 from shared.errors import MistError
-from tracker.backup import backup as run_backup
-from tracker.restore import restore as run_restore
+from shared.wording import count
+from tracker.backups.backup import backup as run_backup
+from tracker.backups.restore import restore as run_restore
 
 
 def _human(n: float) -> str:

@@ -12,11 +12,11 @@ import sqlalchemy.exc
 from aiohttp import web
 
 from shared.errors import MistError, status_for
+from shared.service.disk_space import DISK_FULL_MESSAGE, is_disk_full
+from shared.service.observability import error_json
 from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
-from tracker.disk_space import DISK_FULL_MESSAGE, is_disk_full
 from tracker.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
-from tracker.observability import error_json
 from tracker.sessions import Account
 
 log = logging.getLogger("mist.tracker")

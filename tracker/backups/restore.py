@@ -25,9 +25,18 @@ from shared.durable import sync_directory
 from shared.errors import StoreError
 from shared.storecopy import copy_all
 from tracker import datalock
-from tracker.backupdir import (FORMAT, MANIFEST, VERSION, BackupCorrupt, BackupError, BackupIncomplete, now_iso,
-                               read_needs, write_private)
-from tracker.unfinished_restore import MARKER as RESTORE_MARKER
+from tracker.backups.directory import (
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    BackupCorrupt,
+    BackupError,
+    BackupIncomplete,
+    now_iso,
+    read_needs,
+    write_private,
+)
+from tracker.backups.unfinished_restore import MARKER as RESTORE_MARKER
 from tracker.db import dump as dump_mod
 from tracker.db.engine import database_url
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from tracker import unfinished_restore
-from tracker.jobs import open_jobs
-from tracker.observability import configure_logging
+from shared.service.observability import configure_logging
+from tracker.backups import unfinished_restore
+from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
 
 

@@ -1,6 +1,6 @@
 """The worker's journal of the jobs it runs, for the admin site: each start, progress, result or error.
 
-Written from inside each task (tracker/jobs.py wraps them), into the tracker's database. A journal that
+Written from inside each task (tracker/jobs/queue.py wraps them), into the tracker's database. A journal that
 cannot be written (the database is restarting) loses that line, never the job: the job's own work and
 its result in the queue do not depend on it.
 """

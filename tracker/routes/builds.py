@@ -18,24 +18,24 @@ from dataclasses import dataclass
 from aiohttp import BodyPartReader, web
 
 from shared import compression, manifest as manifest_mod
+from shared.errors import ManifestError
 from shared.launch import MAX_LAUNCH, MAX_NOTES, check_notes, parse_launch
 from shared.manifest import canonical_json
-from shared.errors import ManifestError
 from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
-from tracker.activity import note
 from tracker.admin.formatting import human_bytes
 from tracker.announce import ANNOUNCER, Published
+from tracker.commit_check import mismatched_files
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import patches as patch_queries, queries
-from tracker.jobs import QUEUE_OUTAGES
-from tracker.planner import patch_pairs
 from tracker.errors import BadRequest, Conflict, PayloadTooLarge
-from tracker.catalog import viewer
-from tracker.commit_check import mismatched_files
-from tracker.updates import parsed_manifest
-from tracker.web import ACCOUNT, CONTEXT, admin, json_body
+from tracker.jobs.queue import QUEUE_OUTAGES
+from tracker.planner import patch_pairs
+from tracker.routes.activity import note
+from tracker.routes.catalog import viewer
+from tracker.routes.updates import parsed_manifest
+from tracker.routes.web import ACCOUNT, CONTEXT, admin, json_body
 
 MAX_MANIFEST = 256 * 1024 * 1024
 TICKET_LIFETIME = 3600

@@ -23,7 +23,7 @@ from shared.signing import fingerprint
 from tracker import client_wheel
 from tracker.admin.address import public_url
 from tracker.errors import NotFound
-from tracker.web import CONTEXT
+from tracker.routes.web import CONTEXT
 
 HERE = Path(__file__).parent
 PLATFORMS = {"windows": "Windows", "macos": "macOS", "linux": "Linux"}

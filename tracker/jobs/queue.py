@@ -31,23 +31,24 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from huey.exceptions import RetryTask, TaskException
 from huey.api import Task, TaskWrapper
+from huey.exceptions import RetryTask, TaskException
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
 from shared.chunkstore import DirectoryChunkStore
-from tracker import discord_webhook, unfinished_restore
+from tracker.backups import unfinished_restore
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
 from tracker.errors import QueueUnavailable
-from tracker.gc import GcReport, collect
-from tracker.job_journal import JobJournal
-from tracker.patching import make_all
+from tracker.jobs import discord_webhook
+from tracker.jobs.gc import GcReport, collect
+from tracker.jobs.journal import JobJournal
+from tracker.jobs.patching import make_all
+from tracker.jobs.scrub import scrub
+from tracker.jobs.steam import SteamError, fetch_appdetails
 from tracker.planner import patch_pairs
-from tracker.scrub import scrub
-from tracker.steam import SteamError, fetch_appdetails
 
 RESULT_TTL = 7 * 24 * 3600
 # Redis gone away (a restart, a network cut). Each command is retried for about 3 s first, which
@@ -56,6 +57,9 @@ QUEUE_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError
 REDIS_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=6)
 TASKS = ("scrub_store", "sync_steam", "make_patches", "collect_garbage", "post_news", "nightly_scrub", "nightly_gc")
 FINISHED, FAILED = "finished", "failed"
+# huey files each task under its function's module and name; this module was tracker/jobs.py once, and jobs
+# queued by a server of that time (in Redis, or the SQLite queue) must still find their task after an upgrade.
+TASK_MODULE = "tracker.jobs"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -91,6 +95,7 @@ def _counted(huey: Huey, task: str, fn: F, log_to: JobJournal | None = None, wan
         return result
 
     task_name = task
+    run.__module__ = TASK_MODULE
     return run  # type: ignore[return-value]
 
 

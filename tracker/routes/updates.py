@@ -20,13 +20,13 @@ from aiohttp import web
 
 from shared import manifest as manifest_mod, patch
 from shared.manifest import Manifest
-from tracker.catalog import viewer
 from tracker.db import patches as patch_queries, queries
 from tracker.errors import BadRequest
-from tracker.jobs import QUEUE_OUTAGES
-from tracker.patching import make_all
+from tracker.jobs.patching import make_all
+from tracker.jobs.queue import QUEUE_OUTAGES
 from tracker.planner import patch_pairs, plan_update, write_chunks
-from tracker.web import CONTEXT, json_body
+from tracker.routes.catalog import viewer
+from tracker.routes.web import CONTEXT, json_body
 
 log = logging.getLogger("mist.tracker")
 

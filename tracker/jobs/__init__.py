@@ -1,0 +1,1 @@
+"""Background jobs: the queue (huey lives only in queue.py), its journal, and the work the worker runs."""
