@@ -76,7 +76,8 @@ class Assembly:
         self._entries: dict[Path, FileEntry] = {}
 
     def __repr__(self) -> str:
-        return f"Assembly(root={str(self.root)!r}, files={len(self.plan.write)}, unfinished={len(self._remaining)})"
+        return (f"Assembly(root={str(self.root)!r}, files={len(self.plan.write)}, "
+                f"unfinished={sum(1 for left in self._remaining.values() if left)})")
 
     async def run(self, seeder: Callable[[], Awaitable[Seeder]], api: Api) -> int:
         """Stage every file of the plan; return the bytes received from the seeder."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,8 +133,16 @@ def make_link(final: Path, target: str, to_folder: bool, replace_folder: bool) -
     os.replace(beside, final)
 
 
-def apply(root: Path, journal: Journal) -> None:
-    """Carry out the swap: remove what the new build dropped, move every staged file into place, make its links."""
+def _crash_point(step: str) -> None:
+    if step == "move":
+        crashpoints.reach("mid-swap")
+
+
+def apply(root: Path, journal: Journal, after: Callable[[str], None] = _crash_point) -> None:
+    """Carry out the swap: remove what the new build dropped, move every staged file into place, make its links.
+
+    `after(step)` is called after each delete, move, link and mode change: where the tests stop it, as a crash would.
+    """
     confined = Confined(root)
     moved_in = {fold(final) for staged, final in journal.moves if not (root / MIST_DIR / staged).exists()}
     copies = set(journal.old_links)
@@ -146,6 +155,7 @@ def apply(root: Path, journal: Journal) -> None:
         elif rel in copies and path.is_dir():
             shutil.rmtree(path)
         _prune_empty_parents(root, rel)
+        after("delete")
     confined.forget()
     touched: set[Path] = set()
     for staged_rel, rel in journal.moves:
@@ -159,14 +169,16 @@ def apply(root: Path, journal: Journal) -> None:
             raise InstallError(f"{rel} is a folder in the install directory but a file in the new build; move it away and retry")
         swap.replace(staged, final)
         touched.add(final.parent)
-        crashpoints.reach("mid-swap")
+        after("move")
     for rel, target, to_folder in journal.links:
         final = confined.path(rel)
         make_link(final, target, to_folder, rel in copies)
         touched.add(final.parent)
+        after("link")
     for rel, executable in journal.modes:
         path = confined.path(rel)
         if path.is_file() and not path.is_symlink():
             filemode.set_mode(path, executable)
+        after("mode")
     for folder in touched:
         sync_directory(folder)
