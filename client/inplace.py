@@ -55,6 +55,8 @@ def clone(source: Path, dest: Path) -> bool:
 
 
 def _clone_linux(source: Path, dest: Path) -> bool:
+    if sys.platform != "linux":  # fcntl.ioctl is POSIX-only: the type checker checks this for Windows too
+        return False
     import fcntl
 
     src = rawfile.open_no_follow(source)
