@@ -120,6 +120,9 @@ class Installer:
         self.locks = state.path.parent / "locks"
         # The app's queue: waits here, everything staged, while the game being swapped is running.
         self.before_swap: Callable[[str, Path], Awaitable[None]] | None = None
+        # Whether the game is running now (the app knows): its installed files are then never written in place,
+        # only staged beside it (or into a clone), so nothing changes under it before the swap.
+        self.in_use: Callable[[str], bool] = lambda game: False
 
     def __repr__(self) -> str:
         return f"Installer(api={self.api!r}, state={self.state!r})"
@@ -347,7 +350,7 @@ class Installer:
     def _in_place(self, root: Path, installed: Install | None, plan: Plan, seen: OnDisk, routes: Routes,
                   distrust: set[str]) -> dict[str, Path]:
         """Large files of the installed build that change little: only their changed chunks will be written."""
-        if installed is None:
+        if installed is None or self.in_use(installed.game):
             return {}
         old = {e.path: e for e in installed.manifest.files}
         confined = Confined(root)
