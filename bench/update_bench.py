@@ -14,11 +14,15 @@ busy or slow.
 
 Usage: .venv/bin/python bench/update_bench.py [--pairs a,b|all] [--out FILE]
        .venv/bin/python bench/update_bench.py --sizes 10,100,1000,2000 [--out FILE]
+       .venv/bin/python bench/update_bench.py --sizes 100 --hold
 
 `--sizes` measures fresh installs only, on synthetic game builds of those many
 MB (a few large packs, half of them compressible, and many small files), three
 ways in alternation: `curl | zstd -d | tar -x`, `mist install` with no daemon,
-and `mist install` handed to a running `mist daemon`.
+and `mist install` handed to a running `mist daemon`. With `--hold` it sets the
+same up, prints the three ways as whole shell commands (each first removes what
+its last run left) for an outside timer to alternate, and on SIGINT or SIGTERM
+checks every tree they left against the build.
 """
 
 from __future__ import annotations
@@ -631,6 +635,72 @@ def sizes_report(rows: list[SizeRow], command: str, seconds: float, loads: tuple
             + sizes_table(rows) + "\n")
 
 
+# --- held open: the same installs as whole commands, for an outside timer ----------------------------
+
+
+@dataclass(frozen=True)
+class HeldSize:
+    """One pushed synthetic build and the three commands that install it fresh, each starting by removing
+    what its previous run left (so an outside timer can run them again and again, alternating)."""
+
+    megabytes: int
+    build: Build
+    trees: dict[str, Path]  # way -> the folder its command installs into
+    commands: dict[str, list[str]]  # way -> argv
+
+
+def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str], None]) -> HeldSize:
+    """Make, push and archive one synthetic build; log in a template home (copied anew for every no-daemon run)
+    and a home with a running daemon."""
+    game = f"synthetic{megabytes}"
+    build = synthetic_build(bench.work / "builds" / game, megabytes, seed=megabytes)
+    bench.admin.run("mistpipe", "new-game", game, "--title", f"Synthetic {megabytes} MB")
+    bench.admin.json("mistpipe", "push", game, str(build.root), "--version", "1")
+    tar_zst(build, bench.served / f"{game}.tar.zst", SERVED_LEVEL)
+    template = bench.new_client(f"{game}-template")
+    through = bench.new_client(f"{game}-daemon")
+    start_daemon(through, stack)
+    trees = {way: bench.work / "held" / f"{game}-{way}" for way in ("curl", "mist", "daemon")}
+    fresh_home = bench.work / "homes" / f"{game}-fresh"
+    env = f"MIST_PASSWORD={shlex.quote(FRIEND_PASSWORD)}"
+    mist = shlex.quote(str(BIN / "mist"))
+    commands = {
+        "curl": f"rm -rf {trees['curl']} && mkdir -p {trees['curl']} && curl -sSf {bench.nginx_url}/{game}.tar.zst "
+                f"| zstd -d -q -c | tar -x -C {trees['curl']}",
+        "mist": f"rm -rf {trees['mist']} {fresh_home} && cp -a {template.home} {fresh_home} && MIST_HOME={fresh_home} "
+                f"{env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
+        # The daemon's home keeps the game in its install database (`mist uninstall` would start a whole client):
+        # the folder is emptied instead, so each install finds nothing there and fetches every chunk.
+        "daemon": f"rm -rf {trees['daemon']} && MIST_HOME={through.home} {env} exec {mist} install {game} "
+                  f"--dir {trees['daemon']} --version 1 --json",
+    }
+    say(f"{game}: {build.files} files, {build.bytes / MB:.0f} MB, pushed and archived")
+    return HeldSize(megabytes, build, trees, {way: ["sh", "-c", text] for way, text in commands.items()})
+
+
+def hold(bench: Bench, megabytes: list[int], stack: ExitStack, say: Callable[[str], None]) -> None:
+    """Print each size's three commands (argv as one shell line) and wait for SIGINT or SIGTERM; then compare
+    every tree the commands left with its build, byte for byte, so a timing never stands for a wrong install."""
+    held = []
+    for size in megabytes:  # each size's commands as soon as it is ready: the small ones can be timed meanwhile
+        held.append(h := held_size(bench, size, stack, say))
+        for way, argv in h.commands.items():
+            print(f"{h.megabytes} {way}: {shlex.join(argv)}", flush=True)
+    print("ready: run the commands above (any timer); SIGINT or SIGTERM checks the trees and stops", flush=True)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    for h in held:
+        for way, tree in h.trees.items():
+            if tree.exists():
+                check_tree(h.build.root, tree, f"{way} install of synthetic{h.megabytes}")
+                say(f"synthetic{h.megabytes} {way}: the tree is the build")
+            else:
+                say(f"synthetic{h.megabytes} {way}: never run")
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -752,6 +822,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     parser.add_argument("--sizes", help="fresh installs of synthetic builds of these many MB (comma-separated)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each way per size (with --sizes)")
+    parser.add_argument("--hold", action="store_true",
+                        help="with --sizes: set up, print each way's install command and wait (for an outside timer)")
     args = parser.parse_args()
     command = the_command()
     started = time.perf_counter()
@@ -763,6 +835,9 @@ def main() -> None:
             stack.callback(shutil.rmtree, work, True)
             bench = Bench(work, stack)
             say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+            if args.hold:
+                hold(bench, megabytes, stack, say)
+                return
             rows = [measure_size(bench, size, args.repeats, stack, say) for size in megabytes]
         text = sizes_report(rows, command, time.perf_counter() - started, (load_start, os.getloadavg()[0]), args.repeats)
         print(text)
