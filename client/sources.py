@@ -136,14 +136,14 @@ class Checked:
     wire: dict[str, int]
 
 
-def check_and_write(body: bytes, asked: Sequence[str], sizes: Mapping[str, int], targets: Targets) -> Checked:
+def check_and_write(body: bytes | bytearray, asked: Sequence[str], sizes: Mapping[str, int], targets: Targets) -> Checked:
     """Verify every chunk of one answer and write the good ones where `targets` says (run in a thread)."""
     written, corrupt, missing = [], [], []
     wire: dict[str, int] = {}
     seen: set[str] = set()
     wanted = set(asked)
     with ChunkWriter() as writer:
-        for record in pack.iter_records(body):
+        for record in pack.iter_records(memoryview(body)):
             sha = record.sha256
             if sha not in wanted or sha in seen:
                 raise DownloadFailed(f"the seeder answered with chunk {sha[:12]}, which was not asked for")
