@@ -650,25 +650,25 @@ class HeldSize:
 
 
 def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str], None]) -> HeldSize:
-    """Make, push and archive one synthetic build; log in a template home (copied anew for every no-daemon run)
+    """Make, push and archive one synthetic build; log in a home for the no-daemon runs (each run first removes its
+    install database: a fresh install that keeps the login, whose tokens refresh and rotate as a friend's do)
     and a home with a running daemon."""
     game = f"synthetic{megabytes}"
     build = synthetic_build(bench.work / "builds" / game, megabytes, seed=megabytes)
     bench.admin.run("mistpipe", "new-game", game, "--title", f"Synthetic {megabytes} MB")
     bench.admin.json("mistpipe", "push", game, str(build.root), "--version", "1")
     tar_zst(build, bench.served / f"{game}.tar.zst", SERVED_LEVEL)
-    template = bench.new_client(f"{game}-template")
+    fresh = bench.new_client(f"{game}-fresh")
     through = bench.new_client(f"{game}-daemon")
     start_daemon(through, stack)
     trees = {way: bench.work / "held" / f"{game}-{way}" for way in ("curl", "mist", "daemon")}
-    fresh_home = bench.work / "homes" / f"{game}-fresh"
     env = f"MIST_PASSWORD={shlex.quote(FRIEND_PASSWORD)}"
     mist = shlex.quote(str(BIN / "mist"))
     commands = {
         "curl": f"rm -rf {trees['curl']} && mkdir -p {trees['curl']} && curl -sSf {bench.nginx_url}/{game}.tar.zst "
                 f"| zstd -d -q -c | tar -x -C {trees['curl']}",
-        "mist": f"rm -rf {trees['mist']} {fresh_home} && cp -a {template.home} {fresh_home} && MIST_HOME={fresh_home} "
-                f"{env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
+        "mist": f"rm -rf {trees['mist']} {fresh.home}/client.db* {fresh.home}/catalog.json {fresh.home}/locks && "
+                f"MIST_HOME={fresh.home} {env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
         # The daemon's home keeps the game in its install database (`mist uninstall` would start a whole client):
         # the folder is emptied instead, so each install finds nothing there and fetches every chunk.
         "daemon": f"rm -rf {trees['daemon']} && MIST_HOME={through.home} {env} exec {mist} install {game} "
