@@ -31,7 +31,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep to read is bad input too, not a 500
         raise MistError("the request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise MistError("the request body must be a JSON object")
