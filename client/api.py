@@ -250,7 +250,11 @@ class Api:
             advice = "`mistpipe user ls` lists the accounts"
         if not advice:
             return error
-        return ServerRefused(error.status, f"{error}; {advice}", error.detail)
+        said = str(error)
+        if error.status == 401:  # the tracker's own "log in again" gives way to the command that does it
+            said = said.removesuffix("; refresh it or log in again").removesuffix(" or log in again")
+            said = said.removesuffix("; log in again")
+        return ServerRefused(error.status, f"{said}; {advice}", error.detail)
 
     async def follow_key(self) -> bool:
         """Re-pin the tracker's current key if signed hand-overs lead to it from ours; True if the key moved.
