@@ -15,6 +15,7 @@ import click
 from client import credentials
 from client.home import mist_home
 from shared.errors import MistError
+from shared.version import installed_version
 
 if TYPE_CHECKING:
     from client.api import Api  # imported where a session starts: aiohttp is 0.13 s of every command otherwise
@@ -53,12 +54,7 @@ def confirm_or_refuse(why: str, yes: bool, question: str) -> bool:
 
 def tool_version() -> str:
     """The installed Mist's version, for `--version`."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mist")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+    return installed_version()
 
 
 _LOCAL_HOSTS = ("localhost", "127.", "10.", "192.168.", "[::1]", "[fd", "[fe80")
