@@ -96,7 +96,7 @@ class Assembly:
         prepared = await self._prepare(remaining)
         deltas = [e for e, prep in zip(remaining, prepared)
                   if e.path in self.unknown and e.path not in self.updated_in_place
-                  and self._to_fetch(prep) >= RDIFF_MIN_BYTES]
+                  and self._to_fetch(e, prep) >= RDIFF_MIN_BYTES]
         if deltas:
             done = await self._apply_deltas(deltas, prepared, remaining, source, api)
             kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
@@ -196,7 +196,7 @@ class Assembly:
         by_path = {e.path: p for e, p in zip(order, prepared)}
         for entry in files:
             basis = self.unknown[entry.path]
-            left = self._to_fetch(by_path[entry.path])
+            left = self._to_fetch(entry, by_path[entry.path])
             route = self.routes.get(entry.path)
             # What fetching the rest would cost, compressed as the store keeps it.
             budget = max(1, route.file_bytes * left // max(1, entry.size)) if route.file_bytes else left
@@ -230,9 +230,13 @@ class Assembly:
 
     # ---- chunks ----------------------------------------------------------------
 
-    def _to_fetch(self, prep: staging.Prepared) -> int:
-        """Bytes of a staged file that no file on this disk holds: what the network would have to bring."""
-        return sum(ref.size for _, ref in prep.needed if ref.sha256 not in self.plan.local)
+    def _to_fetch(self, entry: FileEntry, prep: staging.Prepared) -> int:
+        """Bytes of a staged file that no file on this disk holds: what the network would have to bring. The file
+        being replaced does not count as holding them when its content is unknown (a mod, damage): its recorded
+        chunk offsets no longer say what is there."""
+        basis = str(self.unknown[entry.path]) if entry.path in self.unknown else None
+        return sum(ref.size for _, ref in prep.needed
+                   if not any(loc.path != basis for loc in self.plan.local.get(ref.sha256, ())))
 
     async def _prepare(self, files: list[FileEntry]) -> list[staging.Prepared]:
         # Two threads each take every other file: one thread hop per file costs more than creating the file.

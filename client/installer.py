@@ -365,8 +365,8 @@ class Installer:
                 path = confined.path(entry.path)
             except InstallError:
                 continue
-            if path.is_file() and not path.is_symlink():
-                chosen[entry.path] = path
+            if path.is_file() and not path.is_symlink() and not inplace.differing(path, before):
+                chosen[entry.path] = path  # only a file that holds what its record says (a same-size mod does not)
         return chosen
 
     def _check_space(self, root: Path, plan: Plan) -> None:
