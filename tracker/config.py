@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore, StoreSettings
 from shared.handover import Handover
 from shared.signing import Signer
 from tracker import datalock, keys
@@ -37,6 +37,7 @@ class Settings:
     seeder_port: int = 0  # mist-server with seeder processes of their own: their port on the tracker's host
     public_url: str = ""  # where friends reach the tracker (tracker/public_url.py); "" if not known at start
     public_url_configured: bool = False  # set by the admin (MIST_PUBLIC_URL, --public-url), not worked out
+    store: StoreSettings = field(default_factory=StoreSettings)  # MIST_STORE_URL: empty for `data/store`
     clock: Callable[[], float] = field(default=time.time)
 
     @property
@@ -66,7 +67,7 @@ class TrackerContext:
     settings: Settings
     db: Database
     signer: Signer
-    store: DirectoryChunkStore
+    store: ChunkStore
     jwt_secret: bytes
     jobs: Jobs
     sessions: Sessions
@@ -100,9 +101,9 @@ class TrackerContext:
             db=db,
             signer=signing.signer,
             handovers=signing.handovers,
-            store=DirectoryChunkStore(settings.store_root),
+            store=settings.store.open(settings.store_root),
             jwt_secret=secret,
-            jobs=open_jobs(settings.data),
+            jobs=open_jobs(settings.data, settings.store),
             sessions=Sessions(db, secret, settings.clock),
         )
 

@@ -178,7 +178,7 @@ def test_an_object_used_after_the_listing_is_not_removed(tmp_path: Path) -> None
     name = put(store, b"a chunk")
     age(store, OLD)
     store.touch([name])  # a push asked for it between the collector's listing and its sweep
-    assert gc._remove_if_unused(store, name, time.time() - DAY) is None
+    assert store.remove_if_unused(name, time.time() - DAY) is None
     assert store.has(name)
 
 
@@ -194,7 +194,7 @@ def test_a_touch_between_the_check_and_the_removal_keeps_the_object(tmp_path: Pa
         real_rename(src, dst)
 
     monkeypatch.setattr(gc.os, "rename", touched_first)
-    assert gc._remove_if_unused(store, name, time.time() - DAY) is None
+    assert store.remove_if_unused(name, time.time() - DAY) is None
     assert store.get(name) and not list(store.path(name).parent.glob(".tmp-*"))
 
 
@@ -211,7 +211,7 @@ def test_a_touch_after_the_object_left_its_name_reports_it_absent(tmp_path: Path
         seen.append(store.touch([name]))  # a push asking now is told to upload it again
 
     monkeypatch.setattr(gc.os, "rename", touched_after)
-    assert gc._remove_if_unused(store, name, time.time() - DAY) == size
+    assert store.remove_if_unused(name, time.time() - DAY) == size
     assert seen == [[name]] and not store.has(name)
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from seeder.app import SeederContext, make_app as make_seeder_app
 from seeder.open_objects import raise_file_limit
+from shared.chunkstore import StoreSettings
 from shared.errors import MistError
 from shared.service.metrics import METRICS
 from shared.service.observability import FORMAT_ENV
@@ -59,7 +60,7 @@ def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Ap
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "seeder.main", "--store", str(ctx.settings.store_root), "--public-key",
+            [sys.executable, "-m", "seeder.main", "--store", ctx.store.where, "--public-key",
              ctx.signer.public_key, "--host", host, "--port", str(ctx.settings.seeder_port), "--processes", str(processes)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
             env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})  # relayed to a person's terminal
@@ -176,7 +177,7 @@ def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: i
     except public_url.PublicUrlError as exc:
         raise click.BadParameter(str(exc), param_hint="--public-url") from None
     settings = Settings(data=data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0,
-                        public_url=url, public_url_configured=bool(configured_url))
+                        public_url=url, public_url_configured=bool(configured_url), store=StoreSettings.from_env(os.environ))
     try:
         ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do

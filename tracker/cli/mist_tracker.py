@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from shared.chunkstore import StoreSettings
 from shared.errors import MistError
 from shared.service.runner import run
 from tracker import public_url
@@ -33,7 +35,7 @@ def main(data: Path, host: str, port: int, configured_url: str, seeder_url: str)
         raise click.UsageError(f"tell clients where the seeder is: --seeder-url (MIST_SEEDER_URL), or --public-url "
                                f"(${public_url.ENV}) when it is at /seeder behind the same proxy")
     settings = Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/"), public_url=url,
-                        public_url_configured=bool(configured_url))
+                        public_url_configured=bool(configured_url), store=StoreSettings.from_env(os.environ))
     try:
         ctx = open_locked(settings)
     except MistError as exc:  # e.g. an unfinished restore: one line that says what to do

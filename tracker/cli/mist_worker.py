@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
 
+from shared.chunkstore import StoreSettings
 from shared.service.observability import configure_logging
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
@@ -24,7 +26,7 @@ def main(data: Path, workers: int) -> None:
     if unfinished:
         raise SystemExit(f"Error: {unfinished}")
     make_private(data)
-    jobs = open_jobs(data.resolve())
+    jobs = open_jobs(data.resolve(), StoreSettings.from_env(os.environ))
     jobs.huey.create_consumer(workers=workers, periodic=True).run()
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared import manifest as manifest_mod
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from shared.errors import ManifestError
 from shared.manifest import Manifest
 from tracker.db import garbage as queries
@@ -132,15 +132,8 @@ class GcReport:
         }
 
 
-def _listing(store: DirectoryChunkStore) -> dict[str, Stored]:
-    found = {}
-    for name in store.names():
-        try:
-            st = os.stat(store.path(name))
-        except FileNotFoundError:
-            continue
-        found[name] = Stored(st.st_mtime, st.st_size)
-    return found
+def _listing(store: ChunkStore) -> dict[str, Stored]:
+    return {s.name: Stored(s.used, s.size) for s in store.listing()}
 
 
 def _manifests(db: Database) -> Iterator[tuple[str, Manifest]]:
@@ -155,36 +148,7 @@ def _epoch(when: datetime) -> float:
     return when.replace(tzinfo=timezone.utc).timestamp()
 
 
-def _remove_if_unused(store: DirectoryChunkStore, name: str, cutoff: float) -> int | None:
-    """Remove an object unless it was used since the listing (a push relying on it); its size if removed.
-
-    A push marks what it relies on by touching it (`store.touch`, at /missing and at commit). Checking the
-    time and then unlinking would lose an object touched in between, under a build that was just committed.
-    So the object first leaves its name (an atomic rename to a writer's temporary name, which the store's
-    sweep removes if this process dies here), and its time is read again: a touch before the rename shows,
-    and it goes back; a touch after it finds the object absent, and the push uploads it again.
-    """
-    path = store.path(name)
-    try:
-        if os.stat(path).st_mtime >= cutoff:
-            return None
-        doomed = path.with_name(f".tmp-gc-{name}")
-        os.rename(path, doomed)
-    except FileNotFoundError:
-        return None
-    st = os.stat(doomed)
-    if st.st_mtime >= cutoff:
-        try:
-            os.link(doomed, path)
-        except FileExistsError:
-            pass  # uploaded again meanwhile: the same bytes, under its name
-        os.unlink(doomed)
-        return None
-    os.unlink(doomed)
-    return st.st_size
-
-
-def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+def collect(db: Database, store: ChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
     """Mark what the catalog needs, then sweep the rest of the store that is older than the grace period."""
     started = time.monotonic()
     grace = grace_seconds() if grace is None else grace
@@ -202,7 +166,7 @@ def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None
     # Forget the rows first: a planner never offers a patch whose object is on its way out.
     report.patch_rows_removed = db.call(lambda s: queries.forget_patches(s, decision.forget))
     for name in sorted(decision.remove):
-        size = _remove_if_unused(store, name, cutoff)
+        size = store.remove_if_unused(name, cutoff)
         if size is None:
             report.objects_young += 1
             continue
@@ -214,7 +178,7 @@ def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None
     return report
 
 
-def dry_run(db: Database, store: DirectoryChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+def dry_run(db: Database, store: ChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
     """What `collect` would remove now, removing nothing (the admin site shows it before the button)."""
     started = time.monotonic()
     grace = grace_seconds() if grace is None else grace

@@ -37,7 +37,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore, StoreSettings
 from tracker.backups import unfinished_restore
 from tracker.db import patches as patch_queries, queries
 from tracker.db.engine import Database, database_url, open_engine
@@ -178,12 +178,19 @@ def open_queue(data: Path) -> Huey:
     return SqliteHuey(name, filename=str(data / "jobs.db"), results=True)
 
 
-def open_jobs(data: Path) -> Jobs:
+def open_jobs(data: Path, store_settings: StoreSettings | None = None) -> Jobs:
+    """The queue and its tasks; `store_settings` say where the store is (default: `data/store`)."""
     huey = open_queue(data)
-    store_root = data / "store"
+    stores: list[ChunkStore] = []
+
+    def store() -> ChunkStore:
+        """Opened on the first job that needs it: the tracker only queues, and a bucket client is not free."""
+        if not stores:
+            stores.append((store_settings or StoreSettings()).open(data / "store"))
+        return stores[0]
 
     def scrub_now() -> dict[str, object]:
-        return scrub(DirectoryChunkStore(store_root)).to_json()
+        return scrub(store()).to_json()
 
     databases: list[Database] = []
 
@@ -216,14 +223,14 @@ def open_jobs(data: Path) -> Jobs:
 
     def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None,
                          task: Task) -> dict[str, object]:
-        return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths,
+        return make_build_patches(database(), store(), slug, version, sources, paths,
                                   lambda done, total: journal.progress(str(task.id), done, total))
 
     def collect_garbage_now() -> dict[str, object]:
         unfinished = unfinished_restore.refusal(data, "collect garbage")  # the catalog may not name all it holds yet
         if unfinished:
             return GcReport(error=unfinished).to_json()
-        return collect(database(), DirectoryChunkStore(store_root)).to_json()
+        return collect(database(), store()).to_json()
 
     def post_news_recorded(content: str, attempts: int, first_delay: float, game: str = "", version: str = "", *,
                            task: Task) -> dict[str, object]:
@@ -276,7 +283,7 @@ def post_news_now(content: str, attempts: int, first_delay: float, task: Task) -
 
 
 def make_build_patches(
-    db: Database, store: DirectoryChunkStore, slug: str, version: str,
+    db: Database, store: ChunkStore, slug: str, version: str,
     sources: list[str] | None = None, paths: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, object]:
