@@ -403,7 +403,9 @@ def status(as_json: bool) -> None:
         lines += [f"  {d['title']:<24} {d['op']:<8} {d['state']:<12} {d['percent']}%" for d in info["downloads"]]
     if info["news"]:
         lines.append("News:")
-        lines += [f"  {time.strftime('%H:%M', time.localtime(n['at']))}  {n['text']}" for n in reversed(info["news"])]
+        for n in reversed(info["news"]):
+            lines.append(f"  {time.strftime('%H:%M', time.localtime(n['at']))}  {n['text']}")
+            lines += [f"         {line}" for line in str(n.get("notes", "")).splitlines()[:5]]
     emit(as_json, info, "\n".join(lines))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 KEPT = 20
 MAX_TEXT = 500
+MAX_NOTES = 2000
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class News:
     bytes: int
     update: bool
     news_id: int | None = None  # what `heard` acknowledges; None from a tracker that keeps no news
+    notes: str = ""  # the admin's release notes (the start of them, when long)
 
     @classmethod
     def parse(cls, message: dict[str, Any], now: float | None = None) -> "News | None":
@@ -46,11 +48,15 @@ class News:
         news_id = message.get("news_id")
         if type(news_id) is not int:
             news_id = None
-        return cls(time.time() if now is None else now, game[:64], version[:64], text, size, update, news_id)
+        notes = message.get("notes", "")
+        if not isinstance(notes, str) or any(not c.isprintable() and c not in "\n\t" for c in notes):
+            notes = ""  # notes that are not plain text are left out, not shown half-read
+        return cls(time.time() if now is None else now, game[:64], version[:64], text, size, update, news_id,
+                   notes[:MAX_NOTES])
 
     def to_json(self) -> dict[str, object]:
         return {"at": self.at, "game": self.game, "version": self.version, "text": self.text, "bytes": self.bytes,
-                "update": self.update}
+                "update": self.update, "notes": self.notes}
 
 
 class Feed:

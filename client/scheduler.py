@@ -137,11 +137,13 @@ class _Source:
 class Scheduler:
     """The state of one download: which pieces are done, in flight where, and how fast each source is."""
 
-    def __init__(self, pieces: Mapping[str, int], seeder_share: float = 1.0) -> None:
+    def __init__(self, pieces: Mapping[str, int], seeder_share: float = 1.0, peer_floor: float = PEER_FLOOR) -> None:
         """`seeder_share`: while friends able to supply every remaining piece are online (or connecting) and
-        together carry at least PEER_FLOOR (content bytes), the seeder sends at most this share of the bytes (the admin's
-        upload is the circle's scarcest link); 1.0 uses the seeder as fast as it goes."""
+        together carry at least `peer_floor` (content bytes/s), the seeder sends at most this share of the bytes (the
+        admin's upload is the circle's scarcest link); 1.0 uses the seeder as fast as it goes. A floor of 0 holds the
+        seeder to its share whenever friends can carry the download, however slow they are."""
         self._share = seeder_share
+        self._floor = peer_floor
         self._expecting = 0  # friends being connected to
         self._covered: bool | None = None  # every remaining piece held by a live peer (None: recompute)
         self._holding = False  # friends' rates hold the seeder to its share (hysteresis around PEER_FLOOR)
@@ -327,11 +329,11 @@ class Scheduler:
         if s.kind != "seeder" or self._share >= 1.0:
             return math.inf
         peers = [p for p in self._sources.values() if p.kind == "peer" and p.live]
-        floor = PEER_FLOOR * 2 / 3 if self._holding else PEER_FLOOR  # no flapping when friends hover near it
+        floor = self._floor * 2 / 3 if self._holding else self._floor  # no flapping when friends hover near it
         carried = sum(p.rate for p in peers)
         self._holding = bool(peers) and carried >= floor  # by measured rates only
         # Friends still connecting count at the rate a new friend is trusted with: one alone does not stall it.
-        expected = carried + self._expecting * LIMITS["peer"].initial_rate >= PEER_FLOOR
+        expected = carried + self._expecting * LIMITS["peer"].initial_rate >= self._floor
         if not (self._holding or (self._expecting and expected)):
             return math.inf
         if self._covered is None:

@@ -22,6 +22,7 @@ from typing import Any
 from client.api import Api, Socket
 from client.errors import ServerRefused, TrackerUnavailable
 from client.news import News
+from client.scheduler import PEER_FLOOR
 from client.peerlink import IceServer, PeerGone
 from shared.errors import MistError
 
@@ -72,6 +73,7 @@ class Signalling:
         self.peer_id = ""
         self.ice: tuple[IceServer, ...] = ()  # from the tracker: its admin configures STUN/TURN
         self.seeder_share = 1.0  # from the tracker: how much of a download its seeder gives while friends can
+        self.peer_floor = PEER_FLOOR  # from the tracker: how fast friends must be together before that holds
         self._socket: Socket | None = None
         self._connected = asyncio.Event()
         self._ids = itertools.count(1)
@@ -126,6 +128,9 @@ class Signalling:
             self.ice = tuple(IceServer(tuple(s["urls"]), s.get("username", ""), s.get("credential", ""))
                              for s in welcome.get("ice", []))
             self.seeder_share = float(welcome.get("seeder_share", 1.0))
+            floor = welcome.get("peer_floor")
+            if isinstance(floor, int) and not isinstance(floor, bool) and 0 <= floor <= 10**10:
+                self.peer_floor = float(floor)
             self._connected.set()
             offers.create_task(self.announce())
             while (message := await socket.receive()) is not None:

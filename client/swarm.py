@@ -28,7 +28,7 @@ from client.peerwire import (BUSY, Corrupt, Downloader, Have, HaveAll, Hello, Pe
                              Request as PeerRequest)
 from client.progress import Bar
 from client.ratelimit import CAP_BURST, TokenBucket
-from client.scheduler import Request, Scheduler
+from client.scheduler import PEER_FLOOR, Request, Scheduler
 from client.signalling import Friend, Signalling, SwarmRefused
 from client.staging import write_at
 from shared import pack
@@ -78,7 +78,8 @@ class _Download:
                  on_written: Callable[[list[Path]], None], peers: Peers | None, build: str) -> None:
         self.api, self.seeder, self.sizes, self.targets = api, seeder, sizes, targets
         self.bar, self.on_written, self.peers, self.build = bar, on_written, peers, build
-        self.sched = Scheduler(sizes, seeder_share=peers.signalling.seeder_share if peers else 1.0)
+        self.sched = Scheduler(sizes, seeder_share=peers.signalling.seeder_share if peers else 1.0,
+                               peer_floor=peers.signalling.peer_floor if peers else PEER_FLOOR)
         self.sched.add_source(SEEDER, None, "seeder")
         self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self.friends: dict[str, _Friend] = {}

@@ -63,7 +63,7 @@ class Published:
 def news_message(release: notify.Release, news: notify.News, news_id: int) -> dict[str, Any]:
     """The swarm socket's `news` message (no `id`: it answers no request; `news_id` is what `heard` acknowledges)."""
     return {"op": "news", "kind": "build", "game": release.game, "title": release.title, "version": release.version,
-            "news_id": news_id, **news.to_json()}
+            "news_id": news_id, **news.to_json(), **({"notes": notify.notes_excerpt(release.notes)} if release.notes else {})}
 
 
 def patch_wait() -> float:
@@ -113,7 +113,8 @@ class Announcer:
         await self._patches_made(build)
         await ctx.db.run(lambda s: releases.mark_ready(s, build.game, build.version))
         facts = await ctx.db.run(lambda s: releases.release_facts(s, build.game, build.version))
-        release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()))
+        release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()),
+                                 facts.notes)
         previous = (await asyncio.to_thread(parsed_manifest, facts.previous.digest, facts.previous.data)
                     if facts.previous else None)
         settings = ctx.settings
@@ -178,7 +179,7 @@ class Announcer:
             held = sorted(d for d, g in member.builds.items() if g == item.game)
             rows = await self.ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, held, Viewer("", True)))
             known = [await asyncio.to_thread(parsed_manifest, r.digest, r.data) for r in rows]
-            release = notify.Release(item.game, item.title, item.version, item.private, sum(stored.values()))
+            release = notify.Release(item.game, item.title, item.version, item.private, sum(stored.values()), item.notes)
             patches = await self._patches(target)
             news = await asyncio.to_thread(notify.news_for, release, target, known, stored, patches)
             if await self._send(member, news_message(release, news, item.id)):

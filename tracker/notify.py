@@ -27,6 +27,18 @@ class Release:
     version: str
     private: bool
     install_bytes: int  # stored bytes of all the build's chunks: a fresh install's download
+    notes: str = ""  # the admin's release notes
+
+
+NOTES_TOLD = 1500  # of the release notes, what a news message and a Discord post carry (Discord takes 2000 in all)
+
+
+def notes_excerpt(notes: str) -> str:
+    """The release notes as news carries them: cut at NOTES_TOLD characters, on a line's end where there is one."""
+    if len(notes) <= NOTES_TOLD:
+        return notes
+    cut = notes[:NOTES_TOLD]
+    return (cut[: cut.rfind("\n")] if "\n" in cut else cut).rstrip() + " ..."
 
 
 @dataclass(frozen=True)
@@ -83,8 +95,9 @@ def discord_text(release: Release, target: Manifest, previous: Manifest | None, 
     head = f"{release.title} {release.version} is out"
     install = f"{size_text(release.install_bytes)} to install"
     get = f" (new to Mist? {public_url}/get)" if public_url else ""
+    notes = f"\n{notes_excerpt(release.notes)}" if release.notes else ""
     if previous is None:
-        return f"{head}, {install}{get}"
+        return f"{head}, {install}{get}{notes}"
     size = update_bytes(target, [previous], stored, patches)
     change = f"{size_text(size)} update from {previous.version}" if size else f"no new data since {previous.version}"
-    return f"{head}, {change}, {install}{get}"
+    return f"{head}, {change}, {install}{get}{notes}"

@@ -13,8 +13,15 @@ GOOD = {"op": "news", "kind": "build", "game": "hollow", "title": "Hollow Knight
 def test_a_build_s_news_is_read_with_the_time_it_came() -> None:
     news = News.parse(GOOD, now=1000.0)
     assert news == News(1000.0, "hollow", "1.1", "Hollow Knight 1.1 is out, 38 MB update", 38_000_000, True)
-    assert news.to_json() == {"at": 1000.0, "game": "hollow", "version": "1.1",
+    assert news.to_json() == {"at": 1000.0, "game": "hollow", "version": "1.1", "notes": "",
                               "text": "Hollow Knight 1.1 is out, 38 MB update", "bytes": 38_000_000, "update": True}
+
+
+def test_release_notes_come_with_the_news_when_they_are_plain_text() -> None:
+    noted = News.parse({**GOOD, "notes": "Fixes the map.\n\tNew boss."})
+    assert noted is not None and noted.notes == "Fixes the map.\n\tNew boss."
+    tricked = News.parse({**GOOD, "notes": "clear \x1b[2J screen"})
+    assert tricked is not None and tricked.notes == ""  # the news stays; notes that are not plain text do not
 
 
 @pytest.mark.parametrize("change", [

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from client.scheduler import (
-    BACKOFF_MAX, GIVE_UP, LIMITS, SEEDER_CORRUPT_LIMIT, Cancel, Receipt, Scheduler,
+    BACKOFF_MAX, GIVE_UP, LIMITS, PEER_FLOOR, SEEDER_CORRUPT_LIMIT, Cancel, Receipt, Scheduler,
 )
 
 KiB, MB = 1024, 1_000_000
@@ -406,10 +406,10 @@ def test_chunks_from_a_source_that_left_are_not_used() -> None:
     assert [r.hashes for r in sched.plan(0.2)] == [(b,)]
 
 
-def _share_sim(share: float, peers: int, peer_speed: float = 4 * MB) -> Sim:
+def _share_sim(share: float, peers: int, peer_speed: float = 4 * MB, floor: float = PEER_FLOOR) -> Sim:
     sizes = chunks(800)  # 52 MB
     sim = Sim(sizes)
-    sim.sched = Scheduler(sizes, seeder_share=share)
+    sim.sched = Scheduler(sizes, seeder_share=share, peer_floor=floor)
     sim.add("seeder", Fake(200 * MB, kind="seeder"))
     for i in range(peers):
         sim.add(f"p{i}", Fake(peer_speed))
@@ -435,6 +435,13 @@ def test_friends_slower_than_the_floor_do_not_hold_the_seeder_back() -> None:
     sim.run()
     sim.check_accounts()
     assert sim.share("seeder") > 0.8
+
+
+def test_with_the_admin_s_floor_at_zero_even_slow_friends_hold_the_seeder_to_its_share() -> None:
+    sim = _share_sim(0.2, peers=1, peer_speed=1_000_000, floor=0)  # MIST_PEER_FLOOR=0 on the tracker
+    sim.run()
+    sim.check_accounts()
+    assert sim.share("seeder") <= 0.2 + (1 << 20) / sum(sim.sizes.values())
 
 
 def test_the_seeder_is_not_held_back_for_pieces_no_friend_holds() -> None:

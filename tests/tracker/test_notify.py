@@ -85,3 +85,16 @@ def test_a_private_game_is_never_posted_to_discord() -> None:
     secret = Release("hollow", "Hollow Knight", "1.1", True, INSTALL)
     assert discord_text(secret, V11, V10, STORED) is None
     assert discord_text(secret, V11, None, STORED) is None
+
+
+def test_the_release_notes_follow_the_line_and_long_ones_are_cut_at_a_line_s_end() -> None:
+    from dataclasses import replace
+
+    from tracker.notify import NOTES_TOLD, notes_excerpt
+
+    noted = replace(HOLLOW, notes="Fixes the map.\nNew boss.")
+    assert discord_text(noted, V11, V10, STORED) == (
+        "Hollow Knight 1.1 is out, 38 MB update from 1.0, 968 MB to install\nFixes the map.\nNew boss.")
+    long = "\n".join(f"line {i}: " + "x" * 50 for i in range(100))
+    cut = notes_excerpt(long)
+    assert len(cut) <= NOTES_TOLD + 4 and cut.endswith(" ...") and cut[:-4].splitlines()[-1].endswith("x" * 50)

@@ -42,6 +42,7 @@ async def swarm(admin_session):
         ws = await client.ws_connect("/api/swarm", headers=headers)
         welcome = await ws.receive_json()
         assert welcome["op"] == "welcome" and welcome["ice"] == [] and welcome["seeder_share"] == 0.2
+        assert welcome["peer_floor"] == 3_000_000
         sockets[name] = (ws, welcome["peer"])
     return ctx, client, sockets, public, private
 

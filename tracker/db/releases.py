@@ -20,6 +20,7 @@ class ReleaseFacts:
     title: str
     private: bool
     previous: StoredManifest | None  # the build of the game pushed just before this one
+    notes: str = ""  # the build's release notes
 
 
 def release_facts(session: Session, slug: str, version: str) -> ReleaseFacts:
@@ -29,7 +30,8 @@ def release_facts(session: Session, slug: str, version: str) -> ReleaseFacts:
         select(Build).where(Build.game_id == game.id, Build.id < target_id).order_by(Build.id.desc()).limit(1)
     ) if target_id is not None else None
     previous = StoredManifest(slug, before.version, before.manifest_digest, before.manifest) if before else None
-    return ReleaseFacts(game.title, game.private, previous)
+    notes = session.scalar(select(Build.notes).where(Build.id == target_id)) if target_id is not None else ""
+    return ReleaseFacts(game.title, game.private, previous, notes or "")
 
 
 def readers(session: Session, digest: str, viewers: Iterable[Viewer]) -> set[Viewer]:
@@ -48,6 +50,7 @@ class Unheard:
     digest: str
     private: bool
     manifest: bytes
+    notes: str = ""
 
 
 def queue_news(session: Session, slug: str, version: str, now: float) -> int:
@@ -77,7 +80,8 @@ def mark_ready(session: Session, slug: str | None = None, version: str | None = 
 def unheard(session: Session, user: str, slug: str | None = None) -> list[Unheard]:
     """The news this user's daemon has not acknowledged, ready to tell (still readable: grants change)."""
     rows = session.execute(
-        select(PendingNews.id, Game.slug, Game.title, Build.version, Build.manifest_digest, Game.private, Build.manifest)
+        select(PendingNews.id, Game.slug, Game.title, Build.version, Build.manifest_digest, Game.private, Build.manifest,
+               Build.notes)
         .join(User, PendingNews.user_id == User.id).join(Game, PendingNews.game_id == Game.id)
         .join(Build, PendingNews.build_id == Build.id)
         .where(User.name == user, PendingNews.ready.is_(True), *([Game.slug == slug] if slug else []))

@@ -66,6 +66,21 @@ def ice_servers() -> list[dict[str, Any]]:
              "credential": str(s.get("credential", ""))} for s in servers]
 
 
+FLOOR_ENV = "MIST_PEER_FLOOR"  # bytes/s friends must carry together before the seeder holds back (default 3 MB/s)
+DEFAULT_FLOOR = 3_000_000
+
+
+def peer_floor() -> int:
+    raw = os.environ.get(FLOOR_ENV, "").strip()
+    try:
+        floor = int(raw) if raw else DEFAULT_FLOOR
+    except ValueError:
+        floor = -1
+    if floor < 0:
+        raise ValueError(f"{FLOOR_ENV} must be a number of bytes per second, 0 or more (got {raw!r})")
+    return floor
+
+
 def seeder_share() -> float:
     raw = os.environ.get(SHARE_ENV, "").strip()
     share = float(raw) if raw else DEFAULT_SHARE
@@ -95,6 +110,7 @@ class Swarm:
 
     ice: list[dict[str, Any]] = field(default_factory=list)
     seeder_share: float = DEFAULT_SHARE
+    peer_floor: int = DEFAULT_FLOOR
     members: dict[str, Member] = field(default_factory=dict)
     offers: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # session -> (offerer, answerer)
     users: OrderedDict[str, str] = field(default_factory=OrderedDict)  # member id -> user name
@@ -107,7 +123,7 @@ class Swarm:
     @classmethod
     def from_environment(cls) -> "Swarm":
         """Read MIST_ICE_SERVERS and MIST_SEEDER_SHARE once, at start-up, so a mistake stops the server with its reason."""
-        return cls(ice=ice_servers(), seeder_share=seeder_share())
+        return cls(ice=ice_servers(), seeder_share=seeder_share(), peer_floor=peer_floor())
 
     def join(self, member: Member) -> None:
         self.members[member.id] = member
@@ -296,7 +312,7 @@ async def swarm_socket(request: web.Request) -> web.WebSocketResponse:
     connection = _Connection(request, member)
     try:
         await socket.send_str(json.dumps({"op": "welcome", "peer": member.id, "ice": swarm.ice,
-                                          "seeder_share": swarm.seeder_share}))
+                                          "seeder_share": swarm.seeder_share, "peer_floor": swarm.peer_floor}))
         async for message in socket:
             if message.type != WSMsgType.TEXT:
                 break
