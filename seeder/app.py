@@ -294,19 +294,29 @@ class _Served:
         counters.missing.inc(self.missing)
 
 
-def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> tuple[bytes, _Served]:
-    """The pack answering `hashes`, and what it holds (objects not among the build's `chunks` are patches)."""
+def _get(store: ChunkStore, name: str) -> bytes | None:
+    try:
+        return store.get(name)
+    except ChunkMissing:
+        return None
+
+
+async def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> tuple[bytes, _Served]:
+    """The pack answering `hashes`, and what it holds (objects not among the build's `chunks` are patches).
+
+    Each object of a bucket is a round trip: they are read in the default executor's threads at once, not
+    one after another (a pack of 64 took 1.4x as long as 64 single GETs when read in turn, bench/s3_serving.py)."""
+    found = await asyncio.gather(*(asyncio.to_thread(_get, store, h) for h in hashes))
     parts = []
     served = _Served()
-    for h in hashes:
-        try:
-            data = store.get(h)
+    for h, data in zip(hashes, found):
+        if data is None:
+            parts.append(pack.encode_header(pack.MISSING, h, 0))
+            served.missing += 1
+        else:
             parts.append(pack.encode_header(pack.CHUNK, h, len(data)))
             parts.append(data)
             served.add(h in chunks, len(data))
-        except ChunkMissing:
-            parts.append(pack.encode_header(pack.MISSING, h, 0))
-            served.missing += 1
     parts.append(pack.end_record())
     return b"".join(parts), served
 
@@ -355,7 +365,7 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     build = await ctx.build(ticket.build)
     await _authorize(ctx, build, hashes)
     if ctx.objects is None:  # a store without local files (a bucket): its bytes pass through this process
-        body, served = await asyncio.to_thread(_read_pack, ctx.store, hashes, build.chunks)
+        body, served = await _read_pack(ctx.store, hashes, build.chunks)
         served.count(request.app[SEEDER_COUNTERS])
         return web.Response(body=body, content_type="application/octet-stream")
     # On the event loop, like the open() and sendfile() that follow: on a store in the page cache each stat

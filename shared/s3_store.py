@@ -62,7 +62,9 @@ class S3ChunkStore:
         self._endpoint = endpoint_url
         self._s3 = client or boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url or None,
-            config=Config(max_pool_connections=THREADS * 2, retries={"max_attempts": 4, "mode": "standard"},
+            # SigV4 for signed links too (boto3 would sign them V2, which R2, B2 and newer AWS regions refuse)
+            config=Config(signature_version="s3v4", max_pool_connections=THREADS * 2,
+                          retries={"max_attempts": 4, "mode": "standard"},
                           s3={"addressing_style": "path"} if endpoint_url else {}),
         )
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="s3-store")
