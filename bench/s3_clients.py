@@ -57,7 +57,10 @@ def run_boto3(endpoint: str, bucket: str, data: dict[str, bytes]) -> dict[str, t
     pool = ThreadPoolExecutor(AT_ONCE)
 
     def each(fn: Callable[[str], Any]) -> Callable[[], None]:
-        return lambda: list(pool.map(fn, data))
+        def run() -> None:
+            list(pool.map(fn, data))
+
+        return run
 
     return {
         "put": timed(each(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=data[key]))),
@@ -149,7 +152,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("NAME", "ENDPOINT", "BUCKET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.objects, args.size)
+        name, endpoint, bucket = args.child
+        child(name, endpoint, bucket, args.objects, args.size)
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
