@@ -42,7 +42,11 @@ def intact(store: ChunkStore, name: str) -> bool:
 
 
 def scrub(store: ChunkStore, now: float | None = None) -> ScrubReport:
-    """Check every object, quarantine the damaged ones, and sweep temporary files older than an hour."""
+    """Check every object, quarantine the damaged ones, and sweep temporary files older than an hour.
+
+    The store is probed first: a store that is gone (an unmounted disk, a deleted bucket) lists no objects,
+    and a scrub must not report that as all well (StoreError, and the job fails)."""
+    store.probe()
     report = ScrubReport()
     for name in names(store):
         report.checked += 1
