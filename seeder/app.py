@@ -35,9 +35,10 @@ from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
 from shared import compression, manifest as manifest_mod, pack, patch, rdiff, tickets
 from shared.chunkstore import ChunkStore, read_file
-from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError, status_for
+from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError
 from shared.manifest import FileEntry
 from shared.service import forwarded, observability
+from shared.service.errors import error_middleware
 from shared.service.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
 
 log = logging.getLogger("mist.seeder")
@@ -224,22 +225,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
-    try:
-        return await handler(request)
-    except TicketError as exc:
+def _count_refusal(request: web.Request, exc: MistError) -> None:
+    if isinstance(exc, TicketError):
         request.app[SEEDER_COUNTERS].refusals.inc()
-        return observability.error_json(status_for(exc), str(exc))
-    except MistError as exc:
-        return observability.error_json(status_for(exc), str(exc))
-    except web.HTTPRequestEntityTooLarge:
-        return observability.error_json(413, "request body is too large; send fewer chunks per request")
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return observability.error_json(500, "internal error; the seeder's log has the details")
+
+
+errors_middleware = error_middleware(log, on_error=_count_refusal, where="seeder",
+                                     too_large="request body is too large; send fewer chunks per request")
 
 
 async def missing(request: web.Request) -> web.Response:

@@ -34,7 +34,7 @@ from tracker import notify
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, releases
 from tracker.db.queries import Viewer
-from tracker.jobs.queue import QUEUE_OUTAGES
+from tracker.errors import QueueUnavailable
 from tracker.planner import PatchOption
 from tracker.routes.swarm import Member, Swarm
 from tracker.routes.updates import parsed_manifest
@@ -137,7 +137,7 @@ class Announcer:
         while time.monotonic() < deadline:
             try:
                 done, _ = await asyncio.to_thread(self.ctx.jobs.result, build.patch_job)
-            except QUEUE_OUTAGES:
+            except QueueUnavailable:
                 return
             if done:
                 return

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.errors import DatabaseUnavailable, TrackerError
 
 T = TypeVar("T")
+log = logging.getLogger("mist.tracker")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -88,6 +90,12 @@ def migrate(engine: Engine) -> None:
                 connection.commit()
 
 
+def lost_connection(exc: DBAPIError) -> bool:
+    """The database went away (not a bad statement): the connection dropped under a statement, or a new one
+    could not be made (no statement then)."""
+    return exc.connection_invalidated or (exc.statement is None and isinstance(exc, OperationalError))
+
+
 class Database:
     """The tracker's handle on its database; blocking calls run in a worker thread."""
 
@@ -99,8 +107,16 @@ class Database:
         return f"Database(url={self.engine.url!r})"
 
     def call(self, fn: Callable[[Session], T]) -> T:
-        with self.sessions.begin() as session:
-            return fn(session)
+        """`fn` in one transaction; a lost database becomes DatabaseUnavailable here, so no layer above sees
+        SQLAlchemy's errors (a bad statement stays what it is: a bug, answered 500)."""
+        try:
+            with self.sessions.begin() as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if lost_connection(exc):  # a restart or a network cut: the transaction rolled back
+                log.error("database unavailable: %s", exc.orig or exc)
+                raise DatabaseUnavailable() from exc
+            raise
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(self.call, fn)

@@ -23,7 +23,8 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,6 +103,16 @@ def _counted(huey: Huey, task: str, fn: F, log_to: JobJournal | None = None, wan
 log = logging.getLogger("mist.jobs")
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Redis out of reach becomes QueueUnavailable here, the job queue's boundary: no layer above sees redis."""
+    try:
+        yield
+    except QUEUE_OUTAGES as exc:
+        log.error("job queue unavailable: %s", exc)
+        raise QueueUnavailable() from exc
+
+
 @dataclass
 class Jobs:
     huey: Huey
@@ -115,30 +126,34 @@ class Jobs:
         return f"Jobs(queue={self.huey.storage.__class__.__name__}:{self.huey.name!r})"
 
     def enqueue_scrub(self) -> str:
-        return self._issued(str(self.scrub_store().id))
+        return self._enqueue(self.scrub_store)
 
     def enqueue_steam(self, slug: str) -> str:
-        return self._issued(str(self.sync_steam(slug).id))
+        return self._enqueue(self.sync_steam, slug)
 
     def enqueue_patches(self, slug: str, version: str, sources: list[str] | None = None, paths: list[str] | None = None) -> str:
-        return self._issued(str(self.make_patches(slug, version, sources, paths).id))
+        return self._enqueue(self.make_patches, slug, version, sources, paths)
 
     def enqueue_gc(self) -> str:
-        return self._issued(str(self.collect_garbage().id))
+        return self._enqueue(self.collect_garbage)
 
     def enqueue_news(self, content: str, attempts: int = discord_webhook.ATTEMPTS,
                      first_delay: float = discord_webhook.FIRST_DELAY, game: str = "", version: str = "") -> str:
         """Post `content` to the Discord webhook of the worker's environment, trying at most `attempts` times;
         how it went is recorded on the build `game` `version` (shown by `mistpipe ls`)."""
-        return self._issued(str(self.post_news(content, attempts, first_delay, game, version, retries=attempts - 1).id))
+        return self._enqueue(self.post_news, content, attempts, first_delay, game, version, retries=attempts - 1)
 
-    def _issued(self, job_id: str) -> str:
-        self.huey.put(f"issued:{job_id}", True)
-        return job_id
+    def _enqueue(self, task: TaskWrapper, *args: Any, **kwargs: Any) -> str:
+        """Queue a task and remember this queue issued it; QueueUnavailable if Redis does not answer."""
+        with _translated():
+            job_id = str(task(*args, **kwargs).id)
+            self.huey.put(f"issued:{job_id}", True)
+            return job_id
 
     def known(self, job_id: str) -> bool:
         """Whether this queue issued the job (it may still be waiting or running)."""
-        return bool(self.huey.storage.has_data_for_key(f"issued:{job_id}"))
+        with _translated():
+            return bool(self.huey.storage.has_data_for_key(f"issued:{job_id}"))
 
     def pending(self) -> int:
         """Jobs waiting in the queue (not those running); QueueUnavailable if its storage does not answer."""
@@ -159,10 +174,12 @@ class Jobs:
     def result(self, job_id: str) -> tuple[bool, Any]:
         """(done, result) for a job; the result stays readable after the first look. A job that raised is
         done, with {"error": ...} as its result, so whoever waits for it hears why instead of waiting on."""
-        if not self.huey.storage.has_data_for_key(job_id):
-            return False, None
+        with _translated():
+            if not self.huey.storage.has_data_for_key(job_id):
+                return False, None
         try:
-            return True, self.huey.result(job_id, preserve=True)
+            with _translated():
+                return True, self.huey.result(job_id, preserve=True)
         except TaskException as exc:
             return True, {"error": f"the job failed: {exc.metadata.get('error', exc)}; the worker's log has the details"}
 
