@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from tracker.db.engine import Database
 from tracker.errors import DatabaseUnavailable, QueueUnavailable
 from tracker.jobs.queue import open_jobs
+from tracker.settings import Settings
 
 
 def closed_port() -> int:
@@ -38,9 +39,8 @@ def test_a_bad_statement_is_not_taken_for_an_outage(tmp_path: Path) -> None:
         db.call(lambda session: session.execute(text("SELECT nothing FROM nowhere")).all())
 
 
-def test_redis_out_of_reach_is_queue_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MIST_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/0")
-    jobs = open_jobs(tmp_path)
+def test_redis_out_of_reach_is_queue_unavailable(tmp_path: Path) -> None:
+    jobs = open_jobs(Settings(tmp_path, redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
     for attempt in (jobs.enqueue_gc, lambda: jobs.known("x"), lambda: jobs.result("x")):
         with pytest.raises(QueueUnavailable) as raised:
             attempt()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import click
 
-from shared.chunkstore import StoreSettings
 from shared.service.observability import configure_logging
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
+from tracker.settings import Settings, SettingsError
 
 
 @click.command()
@@ -26,7 +25,11 @@ def main(data: Path, workers: int) -> None:
     if unfinished:
         raise SystemExit(f"Error: {unfinished}")
     make_private(data)
-    jobs = open_jobs(data.resolve(), StoreSettings.from_env(os.environ))
+    try:
+        settings = Settings.from_env(data.resolve())
+    except SettingsError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    jobs = open_jobs(settings)
     jobs.huey.create_consumer(workers=workers, periodic=True).run()
 
 

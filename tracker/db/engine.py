@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -29,8 +28,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def database_url(data: Path, configured: str = "") -> str:
-    """The database: as configured, else MIST_DATABASE_URL, else SQLite in the data directory."""
-    return configured or os.environ.get("MIST_DATABASE_URL") or f"sqlite:///{data / 'tracker.db'}"
+    """The database: as configured (MIST_DATABASE_URL, read by tracker/settings.py), else SQLite in the data directory."""
+    return configured or f"sqlite:///{data / 'tracker.db'}"
 
 
 def open_engine(url: str) -> Engine:
@@ -47,9 +46,9 @@ class NoDatabase(TrackerError):
     status = 503
 
 
-def open_existing(data: Path) -> "Database":
+def open_existing(data: Path, configured_url: str = "") -> "Database":
     """The tracker's database for an admin command: it must exist already (an admin command never creates one)."""
-    url = database_url(data)
+    url = database_url(data, configured_url)
     engine = open_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     where = "check --data and MIST_DATABASE_URL: they must be the tracker's"

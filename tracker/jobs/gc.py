@@ -17,7 +17,6 @@ any more. The quarantine is left alone.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,10 +28,9 @@ from shared.errors import ManifestError
 from shared.manifest import Manifest
 from tracker.db import garbage as queries
 from tracker.db.engine import Database
+from tracker.settings import GRACE_SECONDS
 
 log = logging.getLogger("mist.gc")
-GRACE_SECONDS = 24 * 3600
-GRACE_ENV = "MIST_GC_GRACE_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -95,21 +93,6 @@ def decide(stored: Mapping[str, Stored], live: Live, patches: Iterable[PatchRow]
     return Decision(remove, len(stored) - len(unneeded), len(unneeded) - len(remove), forget)
 
 
-def grace_seconds() -> float:
-    """The grace period: MIST_GC_GRACE_SECONDS if set to a number of seconds (tests use 0), else 24 hours."""
-    configured = os.environ.get(GRACE_ENV, "").strip()
-    if not configured:
-        return GRACE_SECONDS
-    try:
-        value = float(configured)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        log.warning("%s must be a number of seconds >= 0 (got %r); using %d", GRACE_ENV, configured, GRACE_SECONDS)
-        return GRACE_SECONDS
-    return value
-
-
 @dataclass
 class GcReport:
     builds: int = 0
@@ -148,10 +131,9 @@ def _epoch(when: datetime) -> float:
     return when.replace(tzinfo=timezone.utc).timestamp()
 
 
-def collect(db: Database, store: ChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+def collect(db: Database, store: ChunkStore, grace: float = GRACE_SECONDS, now: float | None = None) -> GcReport:
     """Mark what the catalog needs, then sweep the rest of the store that is older than the grace period."""
     started = time.monotonic()
-    grace = grace_seconds() if grace is None else grace
     cutoff = (time.time() if now is None else now) - grace
     report = GcReport(grace_seconds=grace)
     stored = _listing(store)  # before the catalog is read, so a build committed meanwhile is marked
@@ -178,10 +160,9 @@ def collect(db: Database, store: ChunkStore, grace: float | None = None, now: fl
     return report
 
 
-def dry_run(db: Database, store: ChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+def dry_run(db: Database, store: ChunkStore, grace: float = GRACE_SECONDS, now: float | None = None) -> GcReport:
     """What `collect` would remove now, removing nothing (the admin site shows it before the button)."""
     started = time.monotonic()
-    grace = grace_seconds() if grace is None else grace
     cutoff = (time.time() if now is None else now) - grace
     report = GcReport(grace_seconds=grace)
     stored = _listing(store)

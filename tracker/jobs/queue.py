@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
@@ -38,10 +36,10 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
-from shared.chunkstore import ChunkStore, StoreSettings
+from shared.chunkstore import ChunkStore
 from tracker.backups import unfinished_restore
 from tracker.db import patches as patch_queries, queries
-from tracker.db.engine import Database, database_url, open_engine
+from tracker.db.engine import Database, open_engine
 from tracker.errors import QueueUnavailable
 from tracker.jobs import discord_webhook
 from tracker.jobs.gc import GcReport, collect
@@ -50,6 +48,7 @@ from tracker.jobs.patching import make_all
 from tracker.jobs.scrub import scrub
 from tracker.jobs.steam import SteamError, fetch_appdetails
 from tracker.planner import patch_pairs
+from tracker.settings import Settings
 
 RESULT_TTL = 7 * 24 * 3600
 # Redis gone away (a restart, a network cut). Each command is retried for about 3 s first, which
@@ -184,26 +183,25 @@ class Jobs:
             return True, {"error": f"the job failed: {exc.metadata.get('error', exc)}; the worker's log has the details"}
 
 
-def open_queue(data: Path) -> Huey:
+def open_queue(settings: Settings) -> Huey:
     """The queue: Redis when MIST_REDIS_URL is set, else SQLite in the data directory."""
-    name = os.environ.get("MIST_QUEUE_NAME") or "mist"
-    redis_url = os.environ.get("MIST_REDIS_URL")
-    if redis_url:
-        pool = redis.ConnectionPool.from_url(redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES),
+    if settings.redis_url:
+        pool = redis.ConnectionPool.from_url(settings.redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES),
                                              health_check_interval=30)
-        return RedisHuey(name, connection_pool=pool, results=True)
-    return SqliteHuey(name, filename=str(data / "jobs.db"), results=True)
+        return RedisHuey(settings.queue_name, connection_pool=pool, results=True)
+    return SqliteHuey(settings.queue_name, filename=str(settings.data / "jobs.db"), results=True)
 
 
-def open_jobs(data: Path, store_settings: StoreSettings | None = None) -> Jobs:
-    """The queue and its tasks; `store_settings` say where the store is (default: `data/store`)."""
-    huey = open_queue(data)
+def open_jobs(settings: Settings) -> Jobs:
+    """The queue and its tasks, as the tracker queues them and the worker runs them."""
+    data = settings.data
+    huey = open_queue(settings)
     stores: list[ChunkStore] = []
 
     def store() -> ChunkStore:
         """Opened on the first job that needs it: the tracker only queues, and a bucket client is not free."""
         if not stores:
-            stores.append((store_settings or StoreSettings()).open(data / "store"))
+            stores.append(settings.store.open(settings.store_root))
         return stores[0]
 
     def scrub_now() -> dict[str, object]:
@@ -213,7 +211,7 @@ def open_jobs(data: Path, store_settings: StoreSettings | None = None) -> Jobs:
 
     def database() -> Database:
         if not databases:
-            databases.append(Database(open_engine(database_url(data))))
+            databases.append(Database(open_engine(settings.resolved_database_url())))
         return databases[0]
 
     journal = JobJournal(database)
@@ -230,7 +228,7 @@ def open_jobs(data: Path, store_settings: StoreSettings | None = None) -> Jobs:
         if app_id is None:
             return {"game": slug, "synced": False, "error": "the game has no Steam app id"}
         try:
-            details = fetch_appdetails(app_id)
+            details = fetch_appdetails(app_id, settings.steam_url, settings.steam_timeout)
         except SteamError as exc:
             log.warning("could not fetch %s's details from the Steam store (app %s): %s", slug, app_id, exc)
             db.call(lambda s: queries.record_steam(s, slug, None, None, str(exc)))
@@ -247,14 +245,14 @@ def open_jobs(data: Path, store_settings: StoreSettings | None = None) -> Jobs:
         unfinished = unfinished_restore.refusal(data, "collect garbage")  # the catalog may not name all it holds yet
         if unfinished:
             return GcReport(error=unfinished).to_json()
-        return collect(database(), store()).to_json()
+        return collect(database(), store(), settings.gc_grace).to_json()
 
     def post_news_recorded(content: str, attempts: int, first_delay: float, game: str = "", version: str = "", *,
                            task: Task) -> dict[str, object]:
         """`post_news_now`, and its final outcome recorded on the build (a retry is not an outcome yet), so
         `mistpipe ls` shows a post that did not go out, not only the worker's log."""
-        outcome = post_news_now(content, attempts, first_delay, task)
-        if game and (outcome["posted"] or os.environ.get(discord_webhook.ENV, "").strip()):
+        outcome = post_news_now(settings.discord_webhook_url, content, attempts, first_delay, task)
+        if game and (outcome["posted"] or settings.discord_webhook_url):
             status = "posted" if outcome["posted"] else f"not posted: {outcome['reason']}"
             database().call(lambda s: queries.record_news_status(s, game, version, status))
         return outcome
@@ -271,14 +269,13 @@ def open_jobs(data: Path, store_settings: StoreSettings | None = None) -> Jobs:
     )
 
 
-def post_news_now(content: str, attempts: int, first_delay: float, task: Task) -> dict[str, object]:
+def post_news_now(url: str, content: str, attempts: int, first_delay: float, task: Task) -> dict[str, object]:
     """One attempt to post to Discord; a retry goes back to huey's schedule (RetryTask) instead of sleeping here.
 
     `task.retries` counts the attempts left (enqueued as attempts - 1). RetryTask does not use one up by
     itself (huey adds one back), so this attempt takes its own off before asking for the retry.
     """
     attempt = attempts - task.retries
-    url = os.environ.get(discord_webhook.ENV, "").strip()
     if not url:
         return {"posted": False, "attempts": 0, "reason": f"{discord_webhook.ENV} is not set in the worker's environment"}
     wrong = discord_webhook.check_url(url)
