@@ -20,6 +20,7 @@ from shared.chunkstore import ChunkStore, open_store
 from shared.errors import MistError
 from shared.service import metrics
 from shared.service.runner import run_processes
+from shared.version import installed_version
 
 
 def _tracker_key(url: str) -> str:
@@ -49,6 +50,7 @@ def make_root(store: ChunkStore, public_key: str, tracker_url: str = "", accel_r
 
 
 @click.command()
+@click.version_option(installed_version(), message="%(prog)s %(version)s")
 @click.option("--store", envvar="MIST_STORE_URL", required=True, metavar="DIR|s3://BUCKET/PREFIX",
               help="The chunk store shared with the tracker: its directory, or an S3 bucket (MIST_STORE_URL; "
                    "MIST_S3_ENDPOINT_URL and the AWS_* variables say how to reach it).")
