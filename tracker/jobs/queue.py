@@ -231,8 +231,9 @@ def open_jobs(settings: Settings) -> Jobs:
             details = fetch_appdetails(app_id, settings.steam_url, settings.steam_timeout)
         except SteamError as exc:
             log.warning("could not fetch %s's details from the Steam store (app %s): %s", slug, app_id, exc)
-            db.call(lambda s: queries.record_steam(s, slug, None, None, str(exc)))
-            return {"game": slug, "synced": False, "error": str(exc)}
+            why = str(exc)  # a name the lambda can hold: `exc` is unbound once the except block ends
+            db.call(lambda s: queries.record_steam(s, slug, None, None, why))
+            return {"game": slug, "synced": False, "error": why}
         db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
         return {"game": slug, "synced": True, "error": ""}
 
