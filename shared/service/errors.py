@@ -58,14 +58,14 @@ def error_middleware(log: logging.Logger, *, on_error: Callable[[web.Request, Mi
             if exc.status >= 400 and exc.content_type != "application/json":
                 return error_json(exc.status, too_large if exc.status == 413 and too_large else exc.reason)
             raise
+        except MistError as exc:  # its own words first: a full store says "push again", the database's DiskFull more
+            if on_error is not None:
+                on_error(request, exc)
+            return answer(exc)
         except Exception as exc:
-            if is_disk_full(exc):  # the database, the job queue or the store alike: the admin must free space
+            if is_disk_full(exc):  # a library's error (the job queue's SQLite, a file) that says the disk is full
                 log.error("the disk is full in %s %s: %s", request.method, request.path, exc)
                 return error_json(507, DISK_FULL_MESSAGE, {"disk_full": True})
-            if isinstance(exc, MistError):
-                if on_error is not None:
-                    on_error(request, exc)
-                return answer(exc)
             log.exception("unhandled error in %s %s", request.method, request.path)
             return error_json(500, f"internal error; the {where}'s log has the details")
 

@@ -67,3 +67,11 @@ async def test_aiohttp_answers_become_json_and_a_hook_sees_domain_errors(aiohttp
 def test_the_status_table() -> None:
     assert status_for(ChunkMissing("gone")) == 404 and status_for(StoreError("full")) == 507
     assert status_for(MistError("other")) == 400 and status_for(Unavailable()) == 503
+
+
+async def test_a_domain_error_keeps_its_own_words_even_when_the_disk_is_full(aiohttp_client: Any) -> None:
+    full = StoreError("chunk store is out of disk space; free space or move the store, then push again")
+    full.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    client = await aiohttp_client(app_raising(full))
+    response = await client.get("/")
+    assert response.status == 507 and "push again" in (await response.json())["error"]

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.service.disk_space import DiskFull, is_disk_full
 from tracker.errors import DatabaseUnavailable, TrackerError
 
 T = TypeVar("T")
@@ -118,6 +119,9 @@ class Database:
             with self.sessions.begin() as session:
                 return fn(session)
         except DBAPIError as exc:
+            if is_disk_full(exc):  # SQLite's "database or disk is full", PostgreSQL's 53100: not an outage
+                log.error("the disk is full under the database: %s", exc.orig or exc)
+                raise DiskFull() from exc
             if lost_connection(exc):  # a restart or a network cut: the transaction rolled back
                 log.error("database unavailable: %s", exc.orig or exc)
                 raise DatabaseUnavailable() from exc
