@@ -23,7 +23,7 @@ from client import inplace, patching, staging, swarm
 from client.sources import Seeder
 from client.swarm import Peers
 from client.journal import MIST_DIR
-from client.plan import CHUNKS, PATCH, Location, Plan, Routes
+from client.plan import CHUNKS, PATCH, Plan, Routes
 from client.progress import Bar
 from shared import rdiff
 from shared.errors import MistError

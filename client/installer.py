@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from client import crashpoints, filemode, inplace, iocount, journal as journal_mod, longpath, staging
