@@ -23,7 +23,8 @@ from client.progress import Progress, human
 from shared.wording import count
 from mistpipe.errors import BuildFolderError, NotConfirmed
 from mistpipe.maintenance import wait_for_job
-from mistpipe.scan import scan
+from mistpipe.scan import scan_cached
+from mistpipe.scancache import ScanCache
 from shared import compression, manifest as manifest_mod, pack, rawfile
 from shared.launch import check_notes, parse_launch
 from shared.manifest import VERSION_RE, Manifest
@@ -48,6 +49,8 @@ class PushResult:
     patches_coming: int = 0
     patches: dict[str, Any] | None = None  # the patch job's result, when the push waited for it
     warning: str = ""  # the build is in, but something after it was not done (its patches were not queued)
+    files_read: int = 0  # files chunked by this push; the others were unchanged since the last one (scancache.py)
+    bytes_read: int = 0
 
 
 def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
@@ -85,16 +88,22 @@ def shrinkage(previous: Manifest, new: Manifest) -> str:
 async def push(
     api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL,
     wait: bool = False, notes: str = "", launch: str = "", confirm: Callable[[str], bool] = lambda why: False,
+    cache: ScanCache | None = None, rescan: bool = False,
 ) -> PushResult:
-    """Push `root` as `version`. A build that drops most of the latest one goes ahead only if `confirm(why)` says so."""
+    """Push `root` as `version`. A build that drops most of the latest one goes ahead only if `confirm(why)` says so.
+
+    With a `cache`, only files changed since an earlier push from this machine are read (all of them if `rescan`).
+    """
     # Refuse what the tracker would refuse at commit before chunking and uploading a whole game for nothing.
     if not VERSION_RE.match(version):
         raise BuildFolderError(f"version must be like '1.0.2' (letters, digits, '.', '_', '+', '-'; got {version!r})")
     notes = check_notes(notes)
     command = parse_launch(launch) if launch.strip() else None
     info = await api.call("GET", f"/api/games/{game}")  # 404 with its own message if the game does not exist
-    progress.say(f"Chunking {root} ...")
-    manifest = await asyncio.to_thread(scan, root, game, version)
+    progress.say(f"Chunking {root} ..." if cache is None or rescan else
+                 f"Chunking what changed in {root} since the last push (--rescan reads every file) ...")
+    scanned = await asyncio.to_thread(scan_cached, root, game, version, cache, rescan)
+    manifest = scanned.manifest
     if not manifest.files:
         raise BuildFolderError(f"{root} holds no files; a build needs at least one (an empty build would empty every "
                                "friend's install). Check the folder you meant to push")
@@ -151,5 +160,5 @@ async def push(
         version=version, files=len(manifest.files), bytes_total=manifest.total_size, chunks_total=len(sizes),
         chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
         patch_job=build["patch_job"], patches_coming=build["patches_coming"], patches=made,
-        warning=build.get("warning", ""),
+        warning=build.get("warning", ""), files_read=scanned.files_read, bytes_read=scanned.bytes_read,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,10 @@ def builds(tmp_path_factory: pytest.TempPathFactory, admin: Person) -> dict[str,
     trees = {"1.0": make_tree(base / "1.0", seed=1)}
     trees["1.1"] = next_version(trees["1.0"], base / "1.1", seed=2)
     trees["1.2"] = next_version(trees["1.1"], base / "1.2", seed=3)
+    hour_ago = time.time() - 3600  # older than the push cache's racy window, as a real build folder is
+    for path in base.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.utime(path, (hour_ago, hour_ago))
     admin.run("mistpipe", "new-game", GAME, "--title", "Hollow Knight")
     return trees
 
@@ -48,6 +54,10 @@ def test_push_uploads_only_chunks_the_store_lacks(builds, pushes) -> None:
 def test_pushing_the_same_build_again_uploads_nothing(builds, pushes, admin) -> None:
     again = admin.json("mistpipe", "push", GAME, str(builds["1.0"]), "--version", "1.0")
     assert again["chunks_uploaded"] == 0 and again["digest"] == pushes["1.0"]["digest"]
+    assert pushes["1.0"]["files_read"] == pushes["1.0"]["files"]
+    assert (again["files_read"], again["bytes_read"]) == (0, 0)  # the push cache knew every file
+    rescanned = admin.json("mistpipe", "push", GAME, str(builds["1.0"]), "--version", "1.0", "--rescan")
+    assert rescanned["files_read"] == rescanned["files"] and rescanned["digest"] == pushes["1.0"]["digest"]
 
 
 def test_pushing_other_content_under_an_existing_version_is_refused(builds, pushes, admin) -> None:
