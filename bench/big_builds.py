@@ -9,7 +9,8 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
   what a friend who holds the previous build downloads for the new manifest.
 * `push`: a real `mist-server` and `mistpipe push` of a folder of hard links to a few 256 MiB files of random
   bytes (so 100 GB of files cost 1 GB of disk, and every byte is still read, chunked and hashed), then the
-  next version with 1% of the build rewritten: time, bytes uploaded, and peak memory of `mistpipe`.
+  next version with 1% of the build rewritten, read in full (`--rescan`, what every push did before the push
+  cache) and through the push cache: time, bytes read and uploaded, and peak memory of `mistpipe`.
 
 Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
@@ -165,6 +166,53 @@ def transfer(folder: Path) -> dict[str, int]:
     return {"json": len(new), "gzip": len(gzip.compress(new, 6))}
 
 
+def parts_sent(old: bytes, new: bytes, part: int) -> int:
+    """'A binary manifest in parts': the new manifest cut into parts of about `part` bytes at file-entry and chunk
+    boundaries (content-defined, so an edit shifts no later cut), of which a friend fetches those it lacks."""
+    def cut(data: bytes) -> list[bytes]:
+        out, at = [], 0
+        while at < len(data):
+            end = data.find(b"],[", at + part)
+            end = len(data) if end < 0 else end + 2
+            out.append(data[at:end])
+            at = end
+        return out
+    held = {hashlib.sha256(p).digest() for p in cut(old)}
+    return sum(len(p) + 32 for p in cut(new) if hashlib.sha256(p).digest() not in held)  # plus the list of part ids
+
+
+def options(sizes: list[int], work: Path) -> str:
+    """The ways to send build 2's manifest to a friend holding build 1: sizes and times."""
+    from shared import manifest_delta
+
+    rows = ["| build | whole, gzip -6 MB | whole, zstd -19 MB | parts of 64 KB MB | zstd delta -3 KB (make s / apply s) | "
+            "zstd delta -19 KB (make s) |", "|---|---:|---:|---:|---:|---:|"]
+    import zstandard
+    for gb in sizes:
+        folder = work / f"o{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(made.stderr[-3000:])
+        old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+        t = time.perf_counter()
+        fast = manifest_delta.make(old, new)
+        make_s = time.perf_counter() - t
+        t = time.perf_counter()
+        assert manifest_delta.apply(old, fast, hashlib.sha256(new).hexdigest()) == new
+        apply_s = time.perf_counter() - t
+        t = time.perf_counter()
+        small = manifest_delta.make(old, new, 19) if gb <= 10 else b""  # 190 s at 10 GB already
+        small_s = time.perf_counter() - t
+        whole_z = len(zstandard.ZstdCompressor(level=19).compress(new)) if gb <= 10 else 0
+        rows.append(f"| {gb} GB | {len(gzip.compress(new, 6)) / MB:.1f} | {whole_z / MB:.1f} | "
+                    f"{parts_sent(old, new, 64 * 1024) / MB:.2f} | {len(fast) / 1000:.0f} ({make_s:.1f} / {apply_s:.1f}) | "
+                    f"{len(small) / 1000:.0f} ({small_s:.1f}) |")
+        print(rows[-1], file=sys.stderr)
+        shutil.rmtree(folder)
+    return "\n".join(rows)
+
+
 def manifests(sizes: list[int], work: Path) -> str:
     rows = ["| build | chunks | manifest JSON MB | sent for it (gzip) MB | update moves MB (100 MB changed) | ratio to "
             "changed | parse s / peak MB | client update bookkeeping s / peak MB | tracker plan s / peak MB |",
@@ -248,9 +296,12 @@ def timed(person: Person, *args: str) -> tuple[dict[str, Any], float, float]:
     return json.loads(out.stdout), seconds, int(out.stderr.strip().splitlines()[-1]) / 1024
 
 
-def push(sizes: list[int], work: Path, extra: list[str]) -> str:
-    rows = ["| build | first push s | second push (1% changed) s | changed MB | uploaded MB | mistpipe peak MB |",
-            "|---|---:|---:|---:|---:|---:|"]
+def push(sizes: list[int], work: Path) -> str:
+    """Per size: a first push (reads all), 1% rewritten and pushed with --rescan (what every push cost before the
+    push cache), another 1% rewritten and pushed as usual (reads only the rewritten files)."""
+    rows = ["| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
+            "uploaded MB (rescan / cache) | read MB (rescan / cache) | mistpipe peak MB (rescan / cache) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     units = make_units(work / "units", 4, 1)
     with ExitStack() as stack:
         url = start_mist_server(work / "server", free_port(), stack)
@@ -263,11 +314,14 @@ def push(sizes: list[int], work: Path, extra: list[str]) -> str:
             admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
             root = work / "build"
             paths = build_folder(root, gb * GB, units)
-            _, first, _ = timed(admin, "push", game, str(root), "--version", "1", "--level", "1", *extra)
+            _, first, _ = timed(admin, "push", game, str(root), "--version", "1", "--level", "1")
             changed_bytes = rewrite(paths, gb * GB // 100, gb)
-            out, second, peak = timed(admin, "push", game, str(root), "--version", "2", "--level", "1", *extra)
-            rows.append(f"| {gb} GB | {first:.0f} | {second:.1f} | {changed_bytes / MB:.0f} | "
-                        f"{out['bytes_uploaded'] / MB:.1f} | {peak:.0f} |")
+            full, full_s, full_mb = timed(admin, "push", game, str(root), "--version", "2", "--level", "1", "--rescan")
+            rewrite(paths[1:], gb * GB // 100, gb + 500)
+            cached, cached_s, cached_mb = timed(admin, "push", game, str(root), "--version", "3", "--level", "1")
+            rows.append(f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
+                        f"{full['bytes_uploaded'] / MB:.1f} / {cached['bytes_uploaded'] / MB:.1f} | "
+                        f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} |")
             print(rows[-1], file=sys.stderr)
             shutil.rmtree(root)
     return "\n".join(rows)
@@ -281,16 +335,15 @@ def main() -> None:
         print(json.dumps(step(sys.argv[2], Path(sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["manifests", "push"])
+    parser.add_argument("part", choices=["manifests", "options", "push"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--push-args", default="", help="extra arguments for both pushes, like --rescan")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="mist-big-", dir=args.work) as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        table = manifests(sizes, work) if args.part == "manifests" else push(sizes, work, args.push_args.split())
+        table = {"manifests": manifests, "options": options, "push": push}[args.part](sizes, work)
     print(table)
     print(f"\n({args.part}, sizes {args.sizes} GB: {time.perf_counter() - started:.0f} s; "
           f"load average {os.getloadavg()[0]:.1f})")

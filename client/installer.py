@@ -72,6 +72,7 @@ class Outcome:
     change: str = "install"  # install, update, downgrade, reinstall (the same build: a repair), or current
     files_kept: list[str] = field(default_factory=list)  # dropped by the build but changed by the friend: left
     links_made: int = 0
+    manifest_bytes: int = 0  # received for the new build's manifest: a delta when a build of the game was here
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -186,14 +187,14 @@ class Installer:
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
-            _, target = await self._target(game, version)
+            _, target, _ = await self._target(game, version)
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
             return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
         """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
-        _, target = await self._target(game, version or await self._latest(game))
+        _, target, _ = await self._target(game, version or await self._latest(game))
         plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
         return plan, await self._routes(game, target.version, plan)
 
@@ -252,14 +253,15 @@ class Installer:
             raise InstallError(f"{game} has no builds yet; ask the admin to push one")
         return str(info["latest"])
 
-    async def _target(self, game: str, version: str) -> tuple[bytes, Manifest]:
-        """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked."""
-        signed = await self.api.manifest(game, version)
+    async def _target(self, game: str, version: str) -> tuple[bytes, Manifest, int]:
+        """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked; also
+        the bytes that took (a delta from the build of the game held here, when there is one)."""
+        signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
         await self.api.verify_manifest(signed)
         manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
         if (manifest.game, manifest.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {manifest.game} {manifest.version}")
-        return signed.data, manifest
+        return signed.data, manifest, signed.received
 
     def _finish_journal(self, root: Path) -> None:
         """Complete a swap that a crash interrupted, and record the build it installed."""
@@ -410,7 +412,7 @@ class Installer:
         distrust = distrust or set()
         with locked(self.locks, root):
             await _whole(asyncio.to_thread(self._finish_journal, root))
-            data, target = await self._target(game, version)
+            data, target, manifest_received = await self._target(game, version)
             installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             if seen.foreign and not overwrite:
@@ -480,7 +482,7 @@ class Installer:
             previous_version=previous,
             change="current" if nothing and installed is not None and installed.digest == digest and not distrust
             else _change(previous, version, installed is not None and installed.digest == digest),
-            files_kept=kept, links_made=len(plan.links),
+            files_kept=kept, links_made=len(plan.links), manifest_bytes=manifest_received,
         )
 
     async def _check(self, install: Install) -> list[str]:

@@ -72,6 +72,11 @@ class State:
             manifest = self._parsed[digest] = manifest_mod.parse(data)
         return manifest
 
+    def held_manifest(self, game: str) -> tuple[str, bytes] | None:
+        """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""
+        row = self._db.execute("SELECT digest, manifest FROM installs WHERE game = ?", (game,)).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
     def installed_versions(self) -> dict[str, tuple[str, Path]]:
         """game -> (version, folder), without parsing any manifest (for `mist ls`)."""
         rows = self._db.execute("SELECT game, version, dir FROM installs").fetchall()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from mistpipe.scan import scan
+from shared import manifest_delta, signing
 from tests.e2e.conftest import Person, Server
 from tests.e2e.gametree import assert_same_tree, make_tree, next_version
 
@@ -157,3 +160,35 @@ def test_installing_over_someone_elses_files_needs_overwrite_and_matching_files_
     installed = friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.0", "--overwrite")
     assert_same_tree(builds["1.0"], target)
     assert installed["files_unchanged"] == 1  # empty.cfg was adopted as it was
+
+
+def _get(server: Server, person: Person, path: str) -> tuple[bytes, dict[str, str]]:
+    request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {person.session()['access_token']}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read(), dict(response.headers)
+
+
+def test_a_friend_holding_a_build_gets_the_next_manifest_as_a_delta(pushes, friend: Person, server: Server) -> None:
+    old, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.0/manifest")
+    whole, whole_headers = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest")
+    delta, headers = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest?from={pushes['1.0']['digest']}")
+    assert headers["Content-Type"] == manifest_delta.CONTENT_TYPE and headers["X-Mist-Delta-From"] == pushes["1.0"]["digest"]
+    assert len(delta) < len(whole) / 3
+    assert manifest_delta.apply(old, delta, headers["X-Mist-Digest"]) == whole
+    assert headers["X-Mist-Signature"] == whole_headers["X-Mist-Signature"]  # the same signed bytes, rebuilt
+    info = json.loads(urllib.request.urlopen(server.url + "/api/info", timeout=30).read())
+    signing.verify(info["public_key"], manifest_delta.apply(old, delta, headers["X-Mist-Digest"]), headers["X-Mist-Signature"])
+    # A base the tracker does not know (or the friend may not see), the build itself, or no digest: sent whole.
+    for base in ("ab" * 32, pushes["1.1"]["digest"], "not-a-digest"):
+        body, plain = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest?from={base}")
+        assert body == whole and "X-Mist-Delta-From" not in plain
+
+
+def test_an_update_reads_the_new_manifest_as_a_delta_from_the_installed_one(builds, pushes, friend: Person, server: Server,
+                                                                           tmp_path: Path) -> None:
+    target = tmp_path / "games" / GAME
+    fresh = friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    whole, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest")
+    moved = friend.json("mist", "update", GAME, "--to", "1.2")
+    assert_same_tree(builds["1.2"], target)
+    assert fresh["manifest_bytes"] > 0 and moved["manifest_bytes"] < len(whole) / 3

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from shared import compression, manifest as manifest_mod
+from shared import compression, manifest as manifest_mod, manifest_delta
 from shared.errors import ManifestError
 from shared.launch import MAX_LAUNCH, MAX_NOTES, check_notes, parse_launch
 from shared.manifest import canonical_json
@@ -38,6 +39,7 @@ from tracker.routes.updates import parsed_manifest
 from tracker.routes.web import ACCOUNT, CONTEXT, admin, json_body
 
 MAX_MANIFEST = 256 * 1024 * 1024
+_DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 TICKET_LIFETIME = 3600
 MISSING_SHOWN = 20
 log = logging.getLogger("mist.tracker")
@@ -206,10 +208,24 @@ async def edit_build(request: web.Request) -> web.Response:
 
 
 async def get_manifest(request: web.Request) -> web.Response:
+    """The signed manifest; with `?from=<digest>` of a build of the game the friend holds, as a delta from it."""
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, signature = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
+    base = request.query.get("from", "")
+    if _DIGEST.match(base) and base != row.manifest_digest:
+        held = await ctx.db.run(lambda s: queries.readable_builds(s, [base], looking))
+        if held.get(base, ("", ""))[0] == slug:  # another game's, or one this friend may not see: send it whole
+
+            async def manifests() -> tuple[bytes, bytes]:
+                old = await ctx.db.run(lambda s: queries.build_manifest_bytes(s, slug, held[base][1]))
+                return old, data
+
+            delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests)
+            return web.Response(body=delta, content_type=manifest_delta.CONTENT_TYPE, headers={
+                "X-Mist-Signature": signature, "X-Mist-Digest": row.manifest_digest, "X-Mist-Delta-From": base,
+            })
     response = web.Response(
         body=data,
         content_type="application/json",
