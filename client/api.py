@@ -294,10 +294,14 @@ class Api:
             raise TrackerUnavailable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
                                      "is it a Mist tracker, and of this version?") from exc
 
-    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "") -> Any:
-        """Commit a pushed build: its canonical manifest, with the admin's release notes and launch command."""
+    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b"") -> Any:
+        """Commit a pushed build: its canonical manifest (or `delta`, turning a build the tracker has into it), with
+        the admin's release notes and launch command."""
         form = aiohttp.FormData()
-        form.add_field("manifest", manifest, content_type="application/json", filename="manifest.json")
+        if delta:
+            form.add_field("manifest_delta", delta, content_type=manifest_delta.CONTENT_TYPE, filename="manifest.delta")
+        else:
+            form.add_field("manifest", manifest, content_type="application/json", filename="manifest.json")
         if notes:
             form.add_field("notes", notes.encode(), content_type="text/plain; charset=utf-8", filename="notes.txt")
         if launch:

@@ -147,7 +147,7 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
         "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
         "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
         "bytes_uploaded": result.bytes_uploaded, "digest": result.digest,
-        "files_read": result.files_read, "bytes_read": result.bytes_read,
+        "files_read": result.files_read, "bytes_read": result.bytes_read, "manifest_bytes": result.manifest_bytes,
         "patch_job": result.patch_job, "patches_coming": result.patches_coming,
         **({"patches": made} if made is not None else {}),
         **({"warning": result.warning} if result.warning else {}),

@@ -25,7 +25,7 @@ from mistpipe.errors import BuildFolderError, NotConfirmed
 from mistpipe.maintenance import wait_for_job
 from mistpipe.scan import scan_cached
 from mistpipe.scancache import ScanCache
-from shared import compression, manifest as manifest_mod, pack, rawfile
+from shared import compression, manifest as manifest_mod, manifest_delta, pack, rawfile
 from shared.launch import check_notes, parse_launch
 from shared.manifest import VERSION_RE, Manifest
 
@@ -51,6 +51,7 @@ class PushResult:
     warning: str = ""  # the build is in, but something after it was not done (its patches were not queued)
     files_read: int = 0  # files chunked by this push; the others were unchanged since the last one (scancache.py)
     bytes_read: int = 0
+    manifest_bytes: int = 0  # sent to commit the build: a delta from the latest build when that is smaller
 
 
 def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
@@ -111,8 +112,11 @@ async def push(
         raise BuildFolderError(f"--launch starts {command.program!r}, which is not a file in {root}; give the "
                                "program's path relative to the build folder, like 'bin/game'")
     latest = info.get("latest")
+    previous = b""  # the latest build's manifest, which this one is committed as a delta from
     if latest and latest != version:
-        signed = await api.manifest(game, latest)
+        held = cache.last_push(api.creds.url, game) if cache is not None else None
+        signed = await api.manifest(game, latest, held)
+        previous = signed.data
         why = shrinkage(await asyncio.to_thread(manifest_mod.parse, signed.data), manifest)
         if why and not confirm(why):
             raise NotConfirmed(f"{why}. Nothing was uploaded; if that is what you mean, push again with --yes")
@@ -146,10 +150,21 @@ async def push(
             for batch in pack.batches(missing, sizes, UPLOAD_BATCH, UPLOAD_CHUNKS):
                 group.create_task(send(batch, pool))
     data = manifest.canonical_bytes()
+    delta = await asyncio.to_thread(manifest_delta.make, previous, data) if previous else b""
+    delta = delta if len(delta) < len(data) else b""
     try:
-        build = await api.commit_build(game, data, notes, launch.strip())
+        try:
+            build = await api.commit_build(game, data, notes, launch.strip(), delta)
+        except ServerRefused as exc:
+            if not delta or exc.status != 400:
+                raise
+            # A tracker of an older version (or the latest build removed meanwhile): the whole manifest, then.
+            delta = b""
+            build = await api.commit_build(game, data, notes, launch.strip())
     except ServerRefused as exc:
         raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
+    if cache is not None:
+        await asyncio.to_thread(cache.remember_push, api.creds.url, game, build["digest"], data)
     made = None
     if build.get("warning"):
         progress.say(f"Warning: {build['warning']}.")
@@ -161,4 +176,5 @@ async def push(
         chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
         patch_job=build["patch_job"], patches_coming=build["patches_coming"], patches=made,
         warning=build.get("warning", ""), files_read=scanned.files_read, bytes_read=scanned.bytes_read,
+        manifest_bytes=len(delta or data),
     )

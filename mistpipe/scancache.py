@@ -9,7 +9,8 @@ it, which is what `mistpipe push --rescan` is for (it reads everything and refre
 A file modified in the last couple of seconds before it was read is not remembered: on file systems with
 coarse timestamps a second write within the same tick would keep the same signature.
 
-SQLite in the admin's MIST_HOME; each chunk list is packed as 36 bytes a chunk (SHA-256, size).
+SQLite in the admin's MIST_HOME; each chunk list is packed as 36 bytes a chunk (SHA-256, size). It also keeps
+the manifest of the last build pushed of each game, which later pushes send and receive manifests as deltas from.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ CREATE TABLE IF NOT EXISTS chunked (
     sha256 TEXT NOT NULL,
     chunks BLOB NOT NULL,
     PRIMARY KEY (root, path)
+);
+CREATE TABLE IF NOT EXISTS pushed (
+    tracker TEXT NOT NULL,
+    game TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    manifest BLOB NOT NULL,
+    PRIMARY KEY (tracker, game)
 );
 """
 
@@ -98,6 +106,16 @@ class ScanCache:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+
+    def last_push(self, tracker: str, game: str) -> tuple[str, bytes] | None:
+        """The digest and manifest of the last build of `game` pushed from here: the next push's manifest goes
+        to the tracker (and the tracker's latest comes back) as a delta from it."""
+        row = self._db.execute("SELECT digest, manifest FROM pushed WHERE tracker = ? AND game = ?", (tracker, game)).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def remember_push(self, tracker: str, game: str, digest: str, manifest: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO pushed VALUES (?,?,?,?)", (tracker, game, digest, manifest))
 
 
 def _root_key(root: Path) -> str:

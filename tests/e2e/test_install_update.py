@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -9,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mistpipe.scan import scan
@@ -52,6 +54,11 @@ def test_push_uploads_only_chunks_the_store_lacks(builds, pushes) -> None:
     assert second["bytes_uploaded"] < first["bytes_uploaded"] / 4
     assert second["files"] == sum(1 for p in builds["1.1"].rglob("*") if p.is_file())
     assert second["bytes_total"] == sum(p.stat().st_size for p in builds["1.1"].rglob("*") if p.is_file())
+    # The first push sends its manifest whole; the next ones as a delta from the build before (the tracker
+    # rebuilt it exactly: its digest is the folder's, and friends install it bit for bit below).
+    whole = scan(builds["1.1"], GAME, "1.1").canonical_bytes()
+    assert first["manifest_bytes"] == len(scan(builds["1.0"], GAME, "1.0").canonical_bytes())
+    assert second["manifest_bytes"] < len(whole) / 3 and second["digest"] == hashlib.sha256(whole).hexdigest()
 
 
 def test_pushing_the_same_build_again_uploads_nothing(builds, pushes, admin) -> None:
@@ -192,3 +199,15 @@ def test_an_update_reads_the_new_manifest_as_a_delta_from_the_installed_one(buil
     moved = friend.json("mist", "update", GAME, "--to", "1.2")
     assert_same_tree(builds["1.2"], target)
     assert fresh["manifest_bytes"] > 0 and moved["manifest_bytes"] < len(whole) / 3
+
+
+async def test_a_manifest_delta_from_a_build_the_tracker_lacks_is_refused_with_what_to_do(pushes, admin: Person,
+                                                                                       server: Server) -> None:
+    unknown = manifest_delta.make(b'{"not":"a build"}', b'{"a":"manifest"}')
+    form = aiohttp.FormData()
+    form.add_field("manifest_delta", unknown, filename="manifest.delta")
+    headers = {"Authorization": f"Bearer {admin.session('mistpipe')['access_token']}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/games/{GAME}/builds", data=form, headers=headers) as response:
+            assert response.status == 400
+            assert "push again, and the whole manifest is sent" in (await response.json())["error"]
