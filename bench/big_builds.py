@@ -12,7 +12,7 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
   next version with 1% of the build rewritten, read in full (`--rescan`, what every push did before the push
   cache) and through the push cache: time, bytes read and uploaded, and peak memory of `mistpipe`.
 
-Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100
+Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
 Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
 """
@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from update_bench import BenchError, Person, free_port, start_mist_server  # noqa: E402
+from update_bench import REPO, BenchError, Person, free_port, start_mist_server  # noqa: E402
 
 GB = 1_000_000_000
 MB = 1_000_000
@@ -121,15 +121,15 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def step(name: str, folder: Path) -> dict[str, float]:
+def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     """One measured step; the imports are done (and their memory counted in `import_mb`) before the clock starts."""
-    from client.plan import index_chunks, plan as make_plan
+    import client.plan as client_plan
     from shared import manifest as manifest_mod
     from tracker.planner import plan_update, write_chunks
 
     old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
     before = _peak_mb()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if name == "parse":
         manifest_mod.parse(new)
     elif name == "client-update":
@@ -138,22 +138,32 @@ def step(name: str, folder: Path) -> dict[str, float]:
         installed, target = manifest_mod.parse(old), manifest_mod.parse(new)
         on_disk = {f.path: (f.sha256, f.executable) for f in installed.files}
         root = "/games/big/"
-        make_plan(target, on_disk, list(on_disk), index_chunks((root + f.path, f) for f in installed.files))
+        files = [(root + f.path, f) for f in installed.files]
+        # As the installer of the code measured does it: every chunk indexed before, only those needed since.
+        local = (client_plan.InstalledChunks(files) if hasattr(client_plan, "InstalledChunks")
+                 else client_plan.index_chunks(files))
+        client_plan.plan(target, on_disk, list(on_disk), local)
     elif name == "tracker-plan":
         # The tracker's plan route for that update, its manifests not yet in its parse cache.
         target, held = manifest_mod.parse(new), manifest_mod.parse(old)
         have = {f.path: f.sha256 for f in held.files}
         write = [f.path for f in target.files if have.get(f.path) != f.sha256]
         needed = write_chunks(target, write)
-        sizes = target.chunk_sizes()
+        if baseline:  # the plan route took every chunk's size before
+            sizes = target.chunk_sizes()
+        else:
+            by_path = {f.path: f for f in target.files}
+            sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
         plan_update(target, write, [held], {h: sizes[h] for h in needed}, [], [])
     else:
         raise BenchError(f"unknown step {name!r}")
-    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), "import_mb": before}
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
+            "inputs_mb": before}
 
 
-def run_step(name: str, folder: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "_step", name, str(folder)], capture_output=True, text=True)
+def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
+    """One step in a new process, with the Mist code in `code` (this tree, or a baseline checkout)."""
+    out = subprocess.run([sys.executable, __file__, "_step", name, str(folder), str(code)], capture_output=True, text=True)
     if out.returncode:
         raise BenchError(f"step {name} failed:\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout))
@@ -162,8 +172,10 @@ def run_step(name: str, folder: Path) -> dict[str, float]:
 def transfer(folder: Path) -> dict[str, int]:
     """What a friend holding build 1 downloads for build 2's manifest: today the whole of it, gzip-compressed
     as aiohttp's enable_compression sends it (zlib's default level)."""
-    new = (folder / "2.json").read_bytes()
-    return {"json": len(new), "gzip": len(gzip.compress(new, 6))}
+    from shared import manifest_delta
+
+    old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+    return {"json": len(new), "gzip": len(gzip.compress(new, 6)), "delta": len(manifest_delta.make(old, new))}
 
 
 def parts_sent(old: bytes, new: bytes, part: int) -> int:
@@ -213,10 +225,11 @@ def options(sizes: list[int], work: Path) -> str:
     return "\n".join(rows)
 
 
-def manifests(sizes: list[int], work: Path) -> str:
-    rows = ["| build | chunks | manifest JSON MB | sent for it (gzip) MB | update moves MB (100 MB changed) | ratio to "
-            "changed | parse s / peak MB | client update bookkeeping s / peak MB | tracker plan s / peak MB |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
+    """Each step with the baseline's code and with this tree's, alternately, in the same run: "before -> after"."""
+    rows = ["| build | chunks | manifest JSON MB | manifest sent: whole (gzip) MB -> delta KB | update moves, x what "
+            "changed (100 MB) | parse: CPU s, peak MB | client update bookkeeping: CPU s, peak MB | "
+            "tracker plan: CPU s, peak MB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for gb in sizes:
         folder = work / f"m{gb}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -227,12 +240,13 @@ def manifests(sizes: list[int], work: Path) -> str:
         sent = transfer(folder)
         cells = []
         for name in ("parse", "client-update", "tracker-plan"):
-            got = run_step(name, folder)
-            cells.append(f"{got['seconds']:.2f} / {got['peak_mb']:.0f}")
-            print(f"{gb} GB {name}: {got}", file=sys.stderr)
-        moved = changed_bytes + sent["gzip"]  # random chunk bytes do not compress: the store holds them whole
-        rows.append(f"| {gb} GB | {chunks:,} | {sent['json'] / MB:.1f} | {sent['gzip'] / MB:.1f} | {moved / MB:.1f} | "
-                    f"{moved / changed_bytes:.2f}x | " + " | ".join(cells) + " |")
+            old, new = run_step(name, folder, baseline), run_step(name, folder, REPO)
+            cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f}")
+            print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
+        # Random chunk bytes do not compress: the store holds them whole, and that is what an update moves.
+        whole, delta = changed_bytes + sent["gzip"], changed_bytes + sent["delta"]
+        rows.append(f"| {gb} GB | {chunks:,} | {sent['json'] / MB:.1f} | {sent['gzip'] / MB:.1f} -> {sent['delta'] / 1000:.0f} | "
+                    f"{whole / changed_bytes:.3f} -> {delta / changed_bytes:.3f} | " + " | ".join(cells) + " |")
         print(rows[-1], file=sys.stderr)
         shutil.rmtree(folder)
     return "\n".join(rows)
@@ -332,18 +346,26 @@ def main() -> None:
         print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
         return
     if sys.argv[1:2] == ["_step"]:
-        print(json.dumps(step(sys.argv[2], Path(sys.argv[3]))))
+        sys.path.insert(0, sys.argv[4])
+        print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=["manifests", "options", "push"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="mist-big-", dir=args.work) as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        table = {"manifests": manifests, "options": options, "push": push}[args.part](sizes, work)
+        if args.part == "manifests":
+            if args.baseline is None:
+                parser.error("manifests needs --baseline DIR, a checkout of the code to compare with")
+            table = manifests(sizes, work, args.baseline.resolve())
+        else:
+            table = {"options": options, "push": push}[args.part](sizes, work)
     print(table)
     print(f"\n({args.part}, sizes {args.sizes} GB: {time.perf_counter() - started:.0f} s; "
           f"load average {os.getloadavg()[0]:.1f})")

@@ -28,7 +28,7 @@ from shared.wording import count
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
+from client.plan import (PATCH, InstalledChunks, Plan, Routes, estimate_download, parse_routes, plan as make_plan,
                          removes_most)
 from client.progress import Progress
 from client.state import Install, State
@@ -328,7 +328,7 @@ class Installer:
         seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
-        return make_plan(target, seen.contents, seen.owned, index_chunks(sources), seen.links), seen
+        return make_plan(target, seen.contents, seen.owned, InstalledChunks(sources), seen.links), seen
 
     def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
         """A local file for every content an installed build put on this machine (patch sources; each is
