@@ -83,7 +83,12 @@ class State:
         return {g: (v, Path(d)) for g, v, d in rows}
 
     def get(self, game: str) -> Install | None:
-        return next((i for i in self.installs() if i.game == game), None)
+        """One game's install, parsing only its manifest (`mist verify` of one game need not parse every other's)."""
+        row = self._db.execute("SELECT game, dir, version, digest FROM installs WHERE game = ?", (game,)).fetchone()
+        if row is None:
+            return None
+        g, d, v, h = row
+        return Install(g, longpath.extended(Path(d)), v, h, self._manifest(h))
 
     def record(self, game: str, directory: Path, manifest_bytes: bytes, digest: str, version: str) -> None:
         self._db.execute(
