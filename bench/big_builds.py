@@ -314,8 +314,8 @@ def push(sizes: list[int], work: Path) -> str:
     """Per size: a first push (reads all), 1% rewritten and pushed with --rescan (what every push cost before the
     push cache), another 1% rewritten and pushed as usual (reads only the rewritten files)."""
     rows = ["| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
-            "uploaded MB (rescan / cache) | read MB (rescan / cache) | mistpipe peak MB (rescan / cache) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "uploaded MB (rescan / cache) | manifest sent KB (cache) | read MB (rescan / cache) | mistpipe peak MB "
+            "(rescan / cache) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     units = make_units(work / "units", 4, 1)
     with ExitStack() as stack:
         url = start_mist_server(work / "server", free_port(), stack)
@@ -335,6 +335,7 @@ def push(sizes: list[int], work: Path) -> str:
             cached, cached_s, cached_mb = timed(admin, "push", game, str(root), "--version", "3", "--level", "1")
             rows.append(f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
                         f"{full['bytes_uploaded'] / MB:.1f} / {cached['bytes_uploaded'] / MB:.1f} | "
+                        f"{cached['manifest_bytes'] / 1000:,.0f} | "
                         f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} |")
             print(rows[-1], file=sys.stderr)
             shutil.rmtree(root)

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,20 @@ class PushResult:
     manifest_bytes: int = 0  # sent to commit the build: a delta from the latest build when that is smaller
 
 
-def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
-    """Where each distinct chunk can be read: (file, offset, size)."""
+def _locations(manifest: Manifest, root: Path, wanted: set[str]) -> dict[str, tuple[Path, int, int]]:
+    """Where each chunk of `wanted` can be read: (file, offset, size). Only those: a push of a 100 GB build with
+    1 GB changed uploads 1% of its 1.6 million chunks."""
     where: dict[str, tuple[Path, int, int]] = {}
     for f in manifest.files:
+        if wanted.isdisjoint(map(_hash_of, f.chunks)):
+            continue
         for offset, ref in f.offsets():
-            where.setdefault(ref.sha256, (root / f.path, offset, ref.size))
+            if ref.sha256 in wanted:
+                where.setdefault(ref.sha256, (root / f.path, offset, ref.size))
     return where
+
+
+_hash_of = itemgetter(0)
 
 
 def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
@@ -121,7 +129,6 @@ async def push(
         if why and not confirm(why):
             raise NotConfirmed(f"{why}. Nothing was uploaded; if that is what you mean, push again with --yes")
     sizes = manifest.chunk_sizes()
-    where = _locations(manifest, root)
     ticket = await api.call("POST", "/api/upload-ticket")
     hashes = list(sizes)
     missing: list[str] = []
@@ -130,6 +137,7 @@ async def push(
     progress.say(
         f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; {len(missing)} not yet on the server"
     )
+    where = await asyncio.to_thread(_locations, manifest, root, set(missing))
     bar = progress.bar("Uploading", sum(sizes[h] for h in missing))
     uploaded = 0
     loop = asyncio.get_running_loop()
