@@ -21,6 +21,7 @@ from tests.e2e.browser import chromium
 from tests.e2e.friend_app import Daemon, eventually, make_art
 from tests.e2e.conftest import BIN, FRIEND_PASSWORD, Person, Server
 from tests.e2e.gametree import MB, assert_same_tree, make_tree, next_version
+from tests.e2e.test_key_rotation import restart, rotate
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = os.environ.get("MIST_SCREENSHOTS", "")  # a folder: the README's pictures are taken from this run
@@ -444,3 +445,29 @@ def test_an_ended_session_shows_its_screen_and_signing_out_is_in_the_settings(
     assert page.url.endswith("/signin") and alice.call("/api/account")[1]["signed_in"] is False
     assert not (alice.person.home / "credentials-mist.json").exists()
     assert alice.person.json("mist", "status")["tracker_error"] == "not signed in"
+
+
+def test_a_key_changed_without_a_hand_over_shows_its_screen_until_the_new_fingerprint_is_given(
+    page: Any, alice: Daemon, server: Server
+) -> None:
+    """The last test of the module: it rotates the server's key as if it leaked (no hand-over), which every later
+    test would have to follow."""
+    page.goto(alice.url + "/signin")  # signed out by the test before
+    page.fill("#url", server.url)
+    page.fill("#user", "alice")
+    page.fill("#password", "a-new-password-2")
+    page.click("button.primary")
+    assert page.locator(".game-card").count() == len(LIBRARY)
+    rotation: dict = {}
+    restarted = restart(server, lambda data: rotation.update(rotate(data, "--leaked")))
+    server.process, server.log = restarted.process, restarted.log  # the module's fixture stops the new one
+    eventually(lambda: alice.call("/api/account")[1]["why"] == "key-changed",
+               "the daemon to see, at its swarm's welcome, a key nothing it trusts vouches for", 120)
+    page.goto(alice.url + "/")
+    assert page.url.endswith("/signin") and page.get_attribute("#signin-error", "data-kind") == "key-changed"
+    assert rotation["new_fingerprint"].split("-")[0] in page.inner_text("#signin-error")
+    page.fill("#password", "a-new-password-2")
+    page.fill("#fingerprint", rotation["new_fingerprint"])
+    page.click("button.primary")
+    assert page.locator(".game-card").count() == len(LIBRARY)
+    assert alice.person.session()["public_key"] == rotation["new_key"]
