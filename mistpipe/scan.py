@@ -98,7 +98,7 @@ def scan_cached(root: Path, game: str, version: str, cache: ScanCache | None, re
             todo.append((i, full, sig))
 
     def read(item: tuple[int, Path, Signature]) -> tuple[ChunkedFile, Signature]:
-        _, full, before = item
+        full = item[1]
         result = chunk_file(full, params)
         return result, signature(full.stat())
 
