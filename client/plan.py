@@ -7,17 +7,18 @@ chunk whose bytes turn out not to match.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
 
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
-from shared.pack import MAX_RECORD
 from shared.paths import fold
+from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
 
 DELETE_ASKS = 0.5  # an update that removes more than this share of an install's files or bytes asks first
+IN_PLACE_MIN = 1 << 20  # smaller files are rewritten whole: cheaper than an undo journal and its fsyncs
+DOWNLOAD_WORTH_WRITES = 10  # a byte downloaded costs about as much time as this many bytes written locally
 
 
 @dataclass(frozen=True)
@@ -168,30 +169,8 @@ def removes_most(installed: Manifest, plan: Plan) -> str:
             f"{installed.version} here ({shown}) and writes {len(plan.write)}")
 
 
-CHUNKS, PATCH = "chunks", "patch"
-_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
-
-
-@dataclass(frozen=True)
-class PatchRef:
-    """A patch object the tracker offers: fetch `size` bytes (uncompressed) named `object`, apply to content `source`."""
-
-    object: str
-    source: str
-    size: int
-    stored_size: int
-    algorithm: str
-
-
-@dataclass(frozen=True)
-class Route:
-    """The tracker's choice for one file to write, and the stored bytes each way would move."""
-
-    source: str  # CHUNKS or PATCH
-    bytes: int
-    chunk_bytes: int
-    file_bytes: int = 0
-    patch: PatchRef | None = None
+# The plan's wire types are the tracker's too (shared/plan_wire.py); these are their names in the client.
+PatchRef = PatchOffer
 
 
 @dataclass(frozen=True)
@@ -244,21 +223,31 @@ def parse_routes(answer: object, write: Iterable[str]) -> Routes:
     files = answer.get("files")
     for item in files if isinstance(files, list) else []:
         try:
-            path = item["path"]
-            if path not in wanted:
-                continue
-            offer = item.get("patch")
-            ref = None
-            if item["source"] == PATCH and isinstance(offer, dict):
-                ref = PatchRef(str(offer["object"]), str(offer["from"]), int(offer["size"]),
-                               int(offer["stored_size"]), str(offer["algorithm"]))
-                # The plan is not signed: an object name becomes a file name, so only a SHA-256 will do.
-                if not (_SHA256.match(ref.object) and _SHA256.match(ref.source) and 0 < ref.size <= MAX_RECORD):
-                    ref = None
-            by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes" if ref else "chunk_bytes"]), int(item["chunk_bytes"]),
-                                  int(item.get("file_bytes", 0)), ref)
-        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int() of JSON's Infinity
+            path, route = Route.from_json(item)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             continue
+        if path in wanted:
+            by_path[path] = route
     coming = answer.get("coming")
     paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()
     return Routes(by_path, paths)
+
+
+def changed_bytes(old: FileEntry, new: FileEntry) -> int:
+    """Bytes of `new` in chunks that are not at the same offset in `old`: what writing only the changes writes."""
+    there = set(old.offsets())
+    return sum(ref.size for offset, ref in new.offsets() if (offset, ref) not in there)
+
+
+def in_place_worth(old: FileEntry, new: FileEntry, route: Route) -> bool:
+    """Whether to write only the changed chunks into the installed file (or its clone) rather than a whole new
+    file: worth it for a large file when the changes (written twice at worst) are well under its size, and a
+    patch route given up for chunks downloads little more than the whole write would cost in time."""
+    if old.size < IN_PLACE_MIN or new.size < IN_PLACE_MIN:
+        return False
+    changed = changed_bytes(old, new)
+    saved = new.size - 2 * changed
+    if saved <= 0:
+        return False
+    extra_download = max(0, route.chunk_bytes - route.bytes) if route.source == PATCH else 0
+    return extra_download * DOWNLOAD_WORTH_WRITES < saved

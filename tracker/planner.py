@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from shared.manifest import FileEntry, Manifest
+from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
 
-CHUNKS = "chunks"
-PATCH = "patch"
 # Below this a patch saves less than its own header and bookkeeping cost.
 MIN_PATCH_FILE = 512
 # hdiffpatch holds both files and its index in memory (several times the file size).
@@ -35,11 +34,12 @@ class PatchOption:
     stored_size: int
     algorithm: str
 
+    def offer(self) -> PatchOffer:
+        """As the plan offers it to a client (the wire's type, shared/plan_wire.py)."""
+        return PatchOffer(self.object_sha, self.source, self.object_size, self.stored_size, self.algorithm)
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "object": self.object_sha, "from": self.source, "size": self.object_size,
-            "stored_size": self.stored_size, "algorithm": self.algorithm,
-        }
+        return self.offer().to_json()
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,8 @@ class Choice:
         return self.patch.stored_size if self.patch else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "path": self.path, "source": self.source, "bytes": self.bytes,
-            "chunk_bytes": self.chunk_bytes, "file_bytes": self.file_bytes,
-        }
-        if self.patch:
-            out["patch"] = self.patch.to_json()
-        return out
+        return Route(self.source, self.bytes, self.chunk_bytes, self.file_bytes,
+                     self.patch.offer() if self.patch else None).to_json(self.path)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from aiohttp import web
 from shared import manifest as manifest_mod, patch
 from shared.manifest import Manifest
 from tracker.db import patches as patch_queries, queries
-from tracker.errors import BadRequest
+from tracker.errors import BadRequest, QueueUnavailable
 from tracker.jobs.patching import make_all
-from tracker.jobs.queue import QUEUE_OUTAGES
 from tracker.planner import patch_pairs, plan_update, write_chunks
 from tracker.routes.catalog import viewer
 from tracker.routes.web import CONTEXT, json_body
@@ -141,7 +140,7 @@ async def _patch_on_demand(
     if fresh:
         try:
             job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, version, digests, sorted({t.path for _, t in fresh}))
-        except QUEUE_OUTAGES as exc:  # the plan stands without them: those files come as chunks
+        except QueueUnavailable as exc:  # the plan stands without them: those files come as chunks
             log.error("patches for a jump to %s %s could not be queued: %s", slug, version, exc)
         else:
             for s, t in fresh:
