@@ -19,8 +19,8 @@ import aiohttp
 
 from client.credentials import Credentials
 from client.errors import ServerRefused, TrackerUnavailable
-from shared import handover, pack, signing
-from shared.errors import KeyHandoverError, PackError, SignatureError
+from shared import handover, manifest_delta, pack, signing
+from shared.errors import KeyHandoverError, ManifestError, PackError, SignatureError
 from shared.signing import fingerprint
 
 REFRESH_MARGIN = 60
@@ -179,6 +179,8 @@ class SignedManifest:
     data: bytes
     signature: str
     digest: str
+    delta_from: str = ""  # the held build it was rebuilt from (shared/manifest_delta.py); "" when sent whole
+    received: int = 0  # bytes of the answer's body on the wire (compressed, when the tracker compressed it)
 
 
 class Api:
@@ -336,10 +338,14 @@ class Api:
             raise TrackerUnavailable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
                                      "is it a Mist tracker, and of this version?") from exc
 
-    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "") -> Any:
-        """Commit a pushed build: its canonical manifest, with the admin's release notes and launch command."""
+    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b"") -> Any:
+        """Commit a pushed build: its canonical manifest (or `delta`, turning a build the tracker has into it), with
+        the admin's release notes and launch command."""
         form = aiohttp.FormData()
-        form.add_field("manifest", manifest, content_type="application/json", filename="manifest.json")
+        if delta:
+            form.add_field("manifest_delta", delta, content_type=manifest_delta.CONTENT_TYPE, filename="manifest.delta")
+        else:
+            form.add_field("manifest", manifest, content_type="application/json", filename="manifest.json")
         if notes:
             form.add_field("notes", notes.encode(), content_type="text/plain; charset=utf-8", filename="notes.txt")
         if launch:
@@ -360,10 +366,22 @@ class Api:
             raise _unreachable(self.creds.url, exc) from exc
         return Socket(ws)
 
-    async def manifest(self, game: str, version: str) -> SignedManifest:
-        _, body, headers = await self._send("GET", f"/api/games/{game}/builds/{version}/manifest",
-                                              most=MANIFEST_LIMIT)
-        return SignedManifest(body, headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", ""))
+    async def manifest(self, game: str, version: str, held: tuple[str, bytes] | None = None) -> SignedManifest:
+        """The build's manifest as the tracker signed it (the caller checks the signature). `held`: the digest
+        and bytes of a build of the game this machine has; the tracker may then send only what differs, which
+        is rebuilt here into the exact bytes of the new build (a tracker that cannot sends it whole)."""
+        path = f"/api/games/{game}/builds/{version}/manifest"
+        _, body, headers = await self._send("GET", path, most=MANIFEST_LIMIT, params={"from": held[0]} if held else None)
+        signature, digest = headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", "")
+        length = headers.get("Content-Length", "").strip()
+        received = int(length) if length.isdigit() else len(body)
+        if held and headers.get("X-Mist-Delta-From") == held[0]:
+            try:
+                data = await asyncio.to_thread(manifest_delta.apply, held[1], body, digest)
+            except ManifestError:  # a delta that does not rebuild the build: ask for it whole
+                return await self.manifest(game, version)
+            return SignedManifest(data, signature, digest, held[0], received)
+        return SignedManifest(body, signature, digest, "", received)
 
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`

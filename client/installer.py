@@ -28,8 +28,8 @@ from shared.wording import count
 from client.assembly import Assembly
 from client.sources import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (PATCH, Plan, Routes, estimate_download, in_place_worth, index_chunks, parse_routes,
-                         plan as make_plan, removes_most)
+from client.plan import (PATCH, InstalledChunks, Plan, Routes, estimate_download, in_place_worth,
+                         parse_routes, plan as make_plan, removes_most)
 from client.progress import Progress
 from client.outcome import Outcome
 from client.state import Install, State
@@ -158,14 +158,14 @@ class Installer:
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
-            _, target = await self._target(game, version)
+            _, target, _ = await self._target(game, version)
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
             return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
         """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
-        _, target = await self._target(game, version or await self._latest(game))
+        _, target, _ = await self._target(game, version or await self._latest(game))
         plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
         return plan, await self._routes(game, target.version, plan)
 
@@ -228,14 +228,15 @@ class Installer:
             raise InstallError(f"{game} has no builds yet; ask the admin to push one")
         return str(info["latest"])
 
-    async def _target(self, game: str, version: str) -> tuple[bytes, Manifest]:
-        """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked."""
-        signed = await self.api.manifest(game, version)
+    async def _target(self, game: str, version: str) -> tuple[bytes, Manifest, int]:
+        """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked; also
+        the bytes that took (a delta from the build of the game held here, when there is one)."""
+        signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
         await self.api.verify_manifest(signed)
         manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
         if (manifest.game, manifest.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {manifest.game} {manifest.version}")
-        return signed.data, manifest
+        return signed.data, manifest, signed.received
 
     def _finish_journal(self, root: Path) -> None:
         """Complete a swap that a crash interrupted, and record the build it installed; or, when the crash came
@@ -305,7 +306,7 @@ class Installer:
         seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
-        return make_plan(target, seen.contents, seen.owned, index_chunks(sources), seen.links), seen
+        return make_plan(target, seen.contents, seen.owned, InstalledChunks(sources), seen.links), seen
 
     def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
         """A local file for every content an installed build put on this machine (patch sources; each is
@@ -412,7 +413,7 @@ class Installer:
         distrust = distrust or set()
         with locked(self.locks, root):
             await _whole(asyncio.to_thread(self._finish_journal, root))
-            data, target = await self._target(game, version)
+            data, target, manifest_received = await self._target(game, version)
             installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             if seen.foreign and not overwrite:
@@ -488,7 +489,7 @@ class Installer:
             previous_version=previous,
             change="current" if nothing and installed is not None and installed.digest == digest and not distrust
             else _change(previous, version, installed is not None and installed.digest == digest),
-            files_kept=kept, links_made=len(plan.links),
+            files_kept=kept, links_made=len(plan.links), manifest_bytes=manifest_received,
             files_in_place=len(assembly.updated_in_place | assembly.cloned), bytes_saved_for_undo=assembly.undo_bytes,
             disk_bytes_written=iocount.written_so_far() - io_before if io_before >= 0 else -1,
         )

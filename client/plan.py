@@ -7,8 +7,9 @@ chunk whose bytes turn out not to match.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
+from operator import itemgetter
 
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
@@ -82,11 +83,38 @@ def index_chunks(files: Iterable[tuple[str, FileEntry]]) -> dict[str, list[Locat
     return index
 
 
+class InstalledChunks:
+    """The chunks of the installed files, located only for the hashes an update needs: it needs a few thousand
+    of a 100 GB build's 1.6 million, and indexing them all took most of the update's bookkeeping (issue 20)."""
+
+    def __init__(self, files: Sequence[tuple[str, FileEntry]]) -> None:
+        self._files = files
+
+    def __repr__(self) -> str:
+        return f"InstalledChunks(files={len(self._files)})"
+
+    def only(self, wanted: Collection[str]) -> dict[str, list[Location]]:
+        """Where each of `wanted` is held, as `index_chunks` would say, skipping (in C) the files that hold none."""
+        keys: AbstractSet[str] = (wanted.keys() if isinstance(wanted, dict)
+                                  else wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
+        index: dict[str, list[Location]] = {}
+        for path, entry in self._files:
+            if keys.isdisjoint(map(_hash_of, entry.chunks)):
+                continue
+            for offset, ref in entry.offsets():
+                if ref.sha256 in keys:
+                    index.setdefault(ref.sha256, []).append(Location(path, offset))
+        return index
+
+
+_hash_of = itemgetter(0)
+
+
 def plan(
     target: Manifest,
     on_disk: Mapping[str, tuple[str, bool]],
     owned: Iterable[str],
-    local: Mapping[str, list[Location]],
+    local: Mapping[str, list[Location]] | InstalledChunks,
     links_on_disk: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide per file of `target`: keep (same content already at the path) or write, and per chunk: copy or fetch.
@@ -94,7 +122,7 @@ def plan(
     `on_disk` maps install-relative paths to the (SHA-256, executable) believed to be there; a file whose
     content is right but whose executable bit is not only has its mode changed;
     `owned` are the paths the installed build put there (the only ones we may delete);
-    `local` indexes chunks that installed files hold;
+    `local` indexes chunks that installed files hold (or finds those the plan needs, when it is InstalledChunks);
     `links_on_disk` maps paths to the target of the symbolic link there.
     """
     targets = {f.path for f in target.files} | {e.path for e in target.links}
@@ -115,6 +143,8 @@ def plan(
     for f in write:
         for ref in f.chunks:
             needed[ref.sha256] = ref.size
+    if isinstance(local, InstalledChunks):
+        local = local.only(needed)
     sources = {h: tuple(local[h]) for h in needed if local.get(h)}
     fetch = {h: size for h, size in needed.items() if h not in sources}
     present = links_on_disk or {}

@@ -93,10 +93,11 @@ class Library:
         known = self.chunks_of(build)
         if known or self.api is None:
             return known
-        signed = await self.api.manifest(game, version)
+        # As a delta from the build of the game held here, if any: a big game's manifest is tens of MB.
+        signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
         await self.api.verify_manifest(signed)
         manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
-        if manifest.digest() != build:
+        if hashlib.sha256(signed.data).hexdigest() != build:  # the canonical bytes parse just accepted
             raise MistError(f"the tracker's manifest of {game} {version} is not the build the friend asked for")
         self._other[build] = frozenset(manifest.chunk_sizes())
         while len(self._other) > MANIFESTS_KEPT:

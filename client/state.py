@@ -76,13 +76,23 @@ class State:
             manifest = self._parsed[digest] = manifest_mod.parse(data)
         return manifest
 
+    def held_manifest(self, game: str) -> tuple[str, bytes] | None:
+        """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""
+        row = self._db.execute("SELECT digest, manifest FROM installs WHERE game = ?", (game,)).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
     def installed_versions(self) -> dict[str, tuple[str, Path]]:
         """game -> (version, folder), without parsing any manifest (for `mist ls`)."""
         rows = self._db.execute("SELECT game, version, dir FROM installs").fetchall()
         return {g: (v, Path(d)) for g, v, d in rows}
 
     def get(self, game: str) -> Install | None:
-        return next((i for i in self.installs() if i.game == game), None)
+        """One game's install, parsing only its manifest (`mist verify` of one game need not parse every other's)."""
+        row = self._db.execute("SELECT game, dir, version, digest FROM installs WHERE game = ?", (game,)).fetchone()
+        if row is None:
+            return None
+        g, d, v, h = row
+        return Install(g, longpath.extended(Path(d)), v, h, self._manifest(h))
 
     def record(self, game: str, directory: Path, manifest_bytes: bytes, digest: str, version: str) -> None:
         self._db.execute(

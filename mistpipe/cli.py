@@ -15,6 +15,7 @@ from mistpipe.invite import invitation_text, invite as make_invitation
 from shared.wording import count
 from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store, wait_for_job
 from mistpipe.push import push as push_build
+from mistpipe.scancache import FILE_NAME as SCAN_CACHE, ScanCache
 
 TOOL = "mistpipe"
 
@@ -112,23 +113,31 @@ NOTES_FILE = click.option("--notes-file", type=click.Path(path_type=Path, dir_ok
 @click.option("--level", default=9, show_default=True, type=click.IntRange(1, 22), help="zstd level for new chunks.")
 @click.option("--wait", is_flag=True, help="Return only once the new build's patches are made.")
 @click.option("--yes", is_flag=True, help="Push even if the build drops most of the files or bytes of the latest one.")
+@click.option("--rescan", is_flag=True, help="Read and chunk every file, even those unchanged (by size, time and "
+              "file id) since the last push from this machine.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def push(game: str, folder: Path, version: str, notes: str | None, notes_file: Path | None, launch: str, level: int,
-         wait: bool, yes: bool, as_json: bool) -> None:
+         wait: bool, yes: bool, rescan: bool, as_json: bool) -> None:
     """Push FOLDER as VERSION of GAME, uploading only chunks the server lacks."""
     started = time.monotonic()
     text_notes = _notes(notes, notes_file) or ""
 
     async def go():  # type: ignore[no-untyped-def]
-        async with session(TOOL) as api:
-            with for_output(as_json) as progress:
-                return await push_build(api, game, folder, version, progress, level, wait, text_notes, launch,
-                                        confirm=lambda why: confirm_or_refuse(why, yes, "Push it anyway?"))
+        cache = ScanCache(mist_home() / SCAN_CACHE)
+        try:
+            async with session(TOOL) as api:
+                with for_output(as_json) as progress:
+                    return await push_build(api, game, folder, version, progress, level, wait, text_notes, launch,
+                                            confirm=lambda why: confirm_or_refuse(why, yes, "Push it anyway?"),
+                                            cache=cache, rescan=rescan)
+        finally:
+            cache.close()
 
     result = run(go)
     made = result.patches
     text = (f"Pushed {game} {result.version}: {count(result.files, 'file')}, {human(result.bytes_total)}; "
-            f"uploaded {result.chunks_uploaded} of {count(result.chunks_total, 'chunk')} ({human(result.bytes_uploaded)}).")
+            f"uploaded {result.chunks_uploaded} of {count(result.chunks_total, 'chunk')} ({human(result.bytes_uploaded)}); "
+            f"read {count(result.files_read, 'file')} ({human(result.bytes_read)}), the others unchanged since the last push.")
     if made is not None:
         text += "\n" + _patches_text(made)
     elif result.patch_job:
@@ -138,6 +147,7 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
         "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
         "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
         "bytes_uploaded": result.bytes_uploaded, "digest": result.digest,
+        "files_read": result.files_read, "bytes_read": result.bytes_read, "manifest_bytes": result.manifest_bytes,
         "patch_job": result.patch_job, "patches_coming": result.patches_coming,
         **({"patches": made} if made is not None else {}),
         **({"warning": result.warning} if result.warning else {}),

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from client.progress import Progress, human
 from shared.wording import count
 from mistpipe.errors import BuildFolderError, NotConfirmed
 from mistpipe.maintenance import wait_for_job
-from mistpipe.scan import scan
-from shared import compression, manifest as manifest_mod, pack, rawfile
+from mistpipe.scan import scan_cached
+from mistpipe.scancache import ScanCache
+from shared import compression, manifest as manifest_mod, manifest_delta, pack, rawfile
 from shared.launch import check_notes, parse_launch
 from shared.manifest import VERSION_RE, Manifest
 
@@ -48,15 +50,25 @@ class PushResult:
     patches_coming: int = 0
     patches: dict[str, Any] | None = None  # the patch job's result, when the push waited for it
     warning: str = ""  # the build is in, but something after it was not done (its patches were not queued)
+    files_read: int = 0  # files chunked by this push; the others were unchanged since the last one (scancache.py)
+    bytes_read: int = 0
+    manifest_bytes: int = 0  # sent to commit the build: a delta from the latest build when that is smaller
 
 
-def _locations(manifest: Manifest, root: Path) -> dict[str, tuple[Path, int, int]]:
-    """Where each distinct chunk can be read: (file, offset, size)."""
+def _locations(manifest: Manifest, root: Path, wanted: set[str]) -> dict[str, tuple[Path, int, int]]:
+    """Where each chunk of `wanted` can be read: (file, offset, size). Only those: a push of a 100 GB build with
+    1 GB changed uploads 1% of its 1.6 million chunks."""
     where: dict[str, tuple[Path, int, int]] = {}
     for f in manifest.files:
+        if wanted.isdisjoint(map(_hash_of, f.chunks)):
+            continue
         for offset, ref in f.offsets():
-            where.setdefault(ref.sha256, (root / f.path, offset, ref.size))
+            if ref.sha256 in wanted:
+                where.setdefault(ref.sha256, (root / f.path, offset, ref.size))
     return where
+
+
+_hash_of = itemgetter(0)
 
 
 def _read_compressed(location: tuple[Path, int, int], level: int) -> bytes:
@@ -85,16 +97,22 @@ def shrinkage(previous: Manifest, new: Manifest) -> str:
 async def push(
     api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL,
     wait: bool = False, notes: str = "", launch: str = "", confirm: Callable[[str], bool] = lambda why: False,
+    cache: ScanCache | None = None, rescan: bool = False,
 ) -> PushResult:
-    """Push `root` as `version`. A build that drops most of the latest one goes ahead only if `confirm(why)` says so."""
+    """Push `root` as `version`. A build that drops most of the latest one goes ahead only if `confirm(why)` says so.
+
+    With a `cache`, only files changed since an earlier push from this machine are read (all of them if `rescan`).
+    """
     # Refuse what the tracker would refuse at commit before chunking and uploading a whole game for nothing.
     if not VERSION_RE.match(version):
         raise BuildFolderError(f"version must be like '1.0.2' (letters, digits, '.', '_', '+', '-'; got {version!r})")
     notes = check_notes(notes)
     command = parse_launch(launch) if launch.strip() else None
     info = await api.call("GET", f"/api/games/{game}")  # 404 with its own message if the game does not exist
-    progress.say(f"Chunking {root} ...")
-    manifest = await asyncio.to_thread(scan, root, game, version)
+    progress.say(f"Chunking {root} ..." if cache is None or rescan else
+                 f"Chunking what changed in {root} since the last push (--rescan reads every file) ...")
+    scanned = await asyncio.to_thread(scan_cached, root, game, version, cache, rescan)
+    manifest = scanned.manifest
     if not manifest.files:
         raise BuildFolderError(f"{root} holds no files; a build needs at least one (an empty build would empty every "
                                "friend's install). Check the folder you meant to push")
@@ -102,13 +120,15 @@ async def push(
         raise BuildFolderError(f"--launch starts {command.program!r}, which is not a file in {root}; give the "
                                "program's path relative to the build folder, like 'bin/game'")
     latest = info.get("latest")
+    previous = b""  # the latest build's manifest, which this one is committed as a delta from
     if latest and latest != version:
-        signed = await api.manifest(game, latest)
+        held = cache.last_push(api.creds.url, game) if cache is not None else None
+        signed = await api.manifest(game, latest, held)
+        previous = signed.data
         why = shrinkage(await asyncio.to_thread(manifest_mod.parse, signed.data), manifest)
         if why and not confirm(why):
             raise NotConfirmed(f"{why}. Nothing was uploaded; if that is what you mean, push again with --yes")
     sizes = manifest.chunk_sizes()
-    where = _locations(manifest, root)
     ticket = await api.call("POST", "/api/upload-ticket")
     hashes = list(sizes)
     missing: list[str] = []
@@ -117,6 +137,7 @@ async def push(
     progress.say(
         f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; {len(missing)} not yet on the server"
     )
+    where = await asyncio.to_thread(_locations, manifest, root, set(missing))
     bar = progress.bar("Uploading", sum(sizes[h] for h in missing))
     uploaded = 0
     loop = asyncio.get_running_loop()
@@ -137,10 +158,21 @@ async def push(
             for batch in pack.batches(missing, sizes, UPLOAD_BATCH, UPLOAD_CHUNKS):
                 group.create_task(send(batch, pool))
     data = manifest.canonical_bytes()
+    delta = await asyncio.to_thread(manifest_delta.make, previous, data) if previous else b""
+    delta = delta if len(delta) < len(data) else b""
     try:
-        build = await api.commit_build(game, data, notes, launch.strip())
+        try:
+            build = await api.commit_build(game, data, notes, launch.strip(), delta)
+        except ServerRefused as exc:
+            if not delta or exc.status != 400:
+                raise
+            # A tracker of an older version (or the latest build removed meanwhile): the whole manifest, then.
+            delta = b""
+            build = await api.commit_build(game, data, notes, launch.strip())
     except ServerRefused as exc:
         raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
+    if cache is not None:
+        await asyncio.to_thread(cache.remember_push, api.creds.url, game, build["digest"], data)
     made = None
     if build.get("warning"):
         progress.say(f"Warning: {build['warning']}.")
@@ -151,5 +183,6 @@ async def push(
         version=version, files=len(manifest.files), bytes_total=manifest.total_size, chunks_total=len(sizes),
         chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
         patch_job=build["patch_job"], patches_coming=build["patches_coming"], patches=made,
-        warning=build.get("warning", ""),
+        warning=build.get("warning", ""), files_read=scanned.files_read, bytes_read=scanned.bytes_read,
+        manifest_bytes=len(delta or data),
     )

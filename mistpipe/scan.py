@@ -16,7 +16,8 @@ from pathlib import Path
 
 from shared.wording import count
 from mistpipe.errors import BuildFolderError
-from shared.chunking import DEFAULT_PARAMS, ChunkingParams, chunk_file
+from mistpipe.scancache import ScanCache, Signature, signature, unpack_refs
+from shared.chunking import DEFAULT_PARAMS, ChunkedFile, ChunkingParams, chunk_file
 from shared.errors import ManifestError
 from shared.links import LinkEntry, validate_links
 from shared.manifest import FileEntry, Manifest
@@ -65,13 +66,54 @@ def check(folder: Folder) -> None:
         raise BuildFolderError(message) from exc
 
 
+@dataclass(frozen=True)
+class Scanned:
+    """A scan's manifest and how much of the folder it had to read (the rest came from the push cache)."""
+
+    manifest: Manifest
+    files_read: int
+    bytes_read: int
+
+
 def scan(root: Path, game: str, version: str, params: ChunkingParams = DEFAULT_PARAMS, threads: int = 2) -> Manifest:
     """Chunk every file of the folder (in parallel: hashing releases the GIL) into a manifest."""
+    return scan_cached(root, game, version, None, params=params, threads=threads).manifest
+
+
+def scan_cached(root: Path, game: str, version: str, cache: ScanCache | None, rescan: bool = False,
+                params: ChunkingParams = DEFAULT_PARAMS, threads: int = 2) -> Scanned:
+    """Like `scan`, reading only the files whose signature the cache does not hold (all of them if `rescan`)."""
     folder = walk(root)
     check(folder)
+    known = cache.known(root, params) if cache is not None and not rescan else {}
+    chunked: list[ChunkedFile | None] = []
+    todo: list[tuple[int, Path, Signature]] = []
+    for i, (rel, full, _) in enumerate(folder.files):
+        sig = signature(full.stat())
+        held = known.get(rel)
+        if held is not None and held[0] == sig:
+            chunked.append(ChunkedFile(sig[0], held[1], unpack_refs(held[2])))
+        else:
+            chunked.append(None)
+            todo.append((i, full, sig))
+
+    def read(item: tuple[int, Path, Signature]) -> tuple[ChunkedFile, Signature]:
+        full = item[1]
+        result = chunk_file(full, params)
+        return result, signature(full.stat())
+
+    fresh = []
     with ThreadPoolExecutor(threads) as pool:
-        chunked = list(pool.map(lambda f: chunk_file(f[1], params), folder.files))
+        for (i, _, before), (result, after) in zip(todo, pool.map(read, todo)):
+            chunked[i] = result
+            if before == after:  # a file that changed while it was read is chunked again next time
+                fresh.append((folder.files[i][0], after, result))
+    done = [c for c in chunked if c is not None]
+    assert len(done) == len(folder.files), "every file is either known or read"
+    if cache is not None:
+        cache.remember(root, params, fresh, (rel for rel, _, _ in folder.files))
     entries = tuple(
-        FileEntry(rel, c.size, executable, c.sha256, c.chunks) for (rel, _, executable), c in zip(folder.files, chunked)
+        FileEntry(rel, c.size, executable, c.sha256, c.chunks) for (rel, _, executable), c in zip(folder.files, done)
     )
-    return Manifest(game, version, params, entries, tuple(folder.links))
+    manifest = Manifest(game, version, params, entries, tuple(folder.links))
+    return Scanned(manifest, len(todo), sum(sig[0] for _, _, sig in todo))

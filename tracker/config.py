@@ -18,6 +18,7 @@ from tracker.db.engine import Database, migrate, open_engine
 from tracker.errors import TrackerError
 from tracker.jobs.queue import Jobs, open_jobs
 from tracker.keys import KeyFilesError
+from tracker.manifest_deltas import DeltaCache
 from tracker.private_data import make_private
 from tracker.sessions import Sessions
 from tracker.settings import Settings
@@ -55,6 +56,8 @@ class TrackerContext:
     patch_jobs: dict[tuple[str, str], str] = field(default_factory=dict)
     # (source, target) whose quick patch a plan request is making now -> done when its row is recorded
     quick_patches: dict[tuple[str, str], "asyncio.Future[None]"] = field(default_factory=dict)
+    # manifests sent as deltas from one a friend holds (tracker/manifest_deltas.py)
+    manifest_deltas: DeltaCache = field(default_factory=DeltaCache)
 
     def __repr__(self) -> str:
         return f"TrackerContext(data={str(self.settings.data)!r}, db={self.db!r})"

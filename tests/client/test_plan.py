@@ -234,3 +234,14 @@ def test_the_download_estimate_counts_only_chunks_no_local_file_holds_each_once(
                      "data/patch.bin": Route(CHUNKS, 0, 0, file_bytes=len(PATCH))})
     # LEVEL1 is on disk: only LEVEL2B is fetched, at the file's 1:2 compression; the patch file whole.
     assert estimate_download(result, routes) == {CHUNKS: round(len(LEVEL2B) * 0.5) + len(PATCH), "patch": 0}
+
+
+def test_installed_chunks_locate_what_the_whole_index_does():
+    """The installer locates only the chunks an update needs; the plan is the one a whole index gives."""
+    from client.plan import InstalledChunks
+
+    on_disk, owned, local = installed(V1)
+    lazy = InstalledChunks([(f"/games/hollow/{f.path}", f) for f in V1.files])
+    assert plan(V2, on_disk, owned, lazy) == plan(V2, on_disk, owned, local)
+    assert lazy.only(set(local)) == local and lazy.only(list(local)[:1]) == {h: local[h] for h in list(local)[:1]}
+    assert lazy.only({"0" * 64}) == {}

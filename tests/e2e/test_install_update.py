@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import os
+import time
+import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mistpipe.scan import scan
+from shared import manifest_delta, signing
 from tests.e2e.conftest import Person, Server
 from tests.e2e.gametree import assert_same_tree, make_tree, next_version
 
@@ -22,6 +29,10 @@ def builds(tmp_path_factory: pytest.TempPathFactory, admin: Person) -> dict[str,
     trees = {"1.0": make_tree(base / "1.0", seed=1)}
     trees["1.1"] = next_version(trees["1.0"], base / "1.1", seed=2)
     trees["1.2"] = next_version(trees["1.1"], base / "1.2", seed=3)
+    hour_ago = time.time() - 3600  # older than the push cache's racy window, as a real build folder is
+    for path in base.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.utime(path, (hour_ago, hour_ago))
     admin.run("mistpipe", "new-game", GAME, "--title", "Hollow Knight")
     return trees
 
@@ -43,11 +54,20 @@ def test_push_uploads_only_chunks_the_store_lacks(builds, pushes) -> None:
     assert second["bytes_uploaded"] < first["bytes_uploaded"] / 4
     assert second["files"] == sum(1 for p in builds["1.1"].rglob("*") if p.is_file())
     assert second["bytes_total"] == sum(p.stat().st_size for p in builds["1.1"].rglob("*") if p.is_file())
+    # The first push sends its manifest whole; the next ones as a delta from the build before (the tracker
+    # rebuilt it exactly: its digest is the folder's, and friends install it bit for bit below).
+    whole = scan(builds["1.1"], GAME, "1.1").canonical_bytes()
+    assert first["manifest_bytes"] == len(scan(builds["1.0"], GAME, "1.0").canonical_bytes())
+    assert second["manifest_bytes"] < len(whole) / 3 and second["digest"] == hashlib.sha256(whole).hexdigest()
 
 
 def test_pushing_the_same_build_again_uploads_nothing(builds, pushes, admin) -> None:
     again = admin.json("mistpipe", "push", GAME, str(builds["1.0"]), "--version", "1.0")
     assert again["chunks_uploaded"] == 0 and again["digest"] == pushes["1.0"]["digest"]
+    assert pushes["1.0"]["files_read"] == pushes["1.0"]["files"]
+    assert (again["files_read"], again["bytes_read"]) == (0, 0)  # the push cache knew every file
+    rescanned = admin.json("mistpipe", "push", GAME, str(builds["1.0"]), "--version", "1.0", "--rescan")
+    assert rescanned["files_read"] == rescanned["files"] and rescanned["digest"] == pushes["1.0"]["digest"]
 
 
 def test_pushing_other_content_under_an_existing_version_is_refused(builds, pushes, admin) -> None:
@@ -147,3 +167,47 @@ def test_installing_over_someone_elses_files_needs_overwrite_and_matching_files_
     installed = friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.0", "--overwrite")
     assert_same_tree(builds["1.0"], target)
     assert installed["files_unchanged"] == 1  # empty.cfg was adopted as it was
+
+
+def _get(server: Server, person: Person, path: str) -> tuple[bytes, dict[str, str]]:
+    request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {person.session()['access_token']}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read(), dict(response.headers)
+
+
+def test_a_friend_holding_a_build_gets_the_next_manifest_as_a_delta(pushes, friend: Person, server: Server) -> None:
+    old, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.0/manifest")
+    whole, whole_headers = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest")
+    delta, headers = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest?from={pushes['1.0']['digest']}")
+    assert headers["Content-Type"] == manifest_delta.CONTENT_TYPE and headers["X-Mist-Delta-From"] == pushes["1.0"]["digest"]
+    assert len(delta) < len(whole) / 3
+    assert manifest_delta.apply(old, delta, headers["X-Mist-Digest"]) == whole
+    assert headers["X-Mist-Signature"] == whole_headers["X-Mist-Signature"]  # the same signed bytes, rebuilt
+    info = json.loads(urllib.request.urlopen(server.url + "/api/info", timeout=30).read())
+    signing.verify(info["public_key"], manifest_delta.apply(old, delta, headers["X-Mist-Digest"]), headers["X-Mist-Signature"])
+    # A base the tracker does not know (or the friend may not see), the build itself, or no digest: sent whole.
+    for base in ("ab" * 32, pushes["1.1"]["digest"], "not-a-digest"):
+        body, plain = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest?from={base}")
+        assert body == whole and "X-Mist-Delta-From" not in plain
+
+
+def test_an_update_reads_the_new_manifest_as_a_delta_from_the_installed_one(builds, pushes, friend: Person, server: Server,
+                                                                           tmp_path: Path) -> None:
+    target = tmp_path / "games" / GAME
+    fresh = friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    whole, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest")
+    moved = friend.json("mist", "update", GAME, "--to", "1.2")
+    assert_same_tree(builds["1.2"], target)
+    assert fresh["manifest_bytes"] > 0 and moved["manifest_bytes"] < len(whole) / 3
+
+
+async def test_a_manifest_delta_from_a_build_the_tracker_lacks_is_refused_with_what_to_do(pushes, admin: Person,
+                                                                                       server: Server) -> None:
+    unknown = manifest_delta.make(b'{"not":"a build"}', b'{"a":"manifest"}')
+    form = aiohttp.FormData()
+    form.add_field("manifest_delta", unknown, filename="manifest.delta")
+    headers = {"Authorization": f"Bearer {admin.session('mistpipe')['access_token']}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/games/{GAME}/builds", data=form, headers=headers) as response:
+            assert response.status == 400
+            assert "push again, and the whole manifest is sent" in (await response.json())["error"]

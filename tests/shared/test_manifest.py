@@ -279,3 +279,22 @@ def test_non_canonical_encoding_is_rejected(encode):
 def test_garbage_is_rejected(data):
     with pytest.raises(ManifestError, match="rejected"):
         parse(data)
+
+
+def test_links_out_of_order_are_not_canonical():
+    obj = dict(fixture_json(), format=2, links=[{"path": "z-link", "target": obj_path} for obj_path in ()] or [
+        {"path": "zz", "target": fixture_json()["files"][0]["path"]},
+        {"path": "aa", "target": fixture_json()["files"][0]["path"]},
+    ])
+    with pytest.raises(ManifestError, match="not in canonical form"):
+        parse(canonical_json(obj))
+    parse(canonical_json(dict(obj, links=obj["links"][::-1])))  # the same links in order: accepted
+
+
+@pytest.mark.parametrize("bad", [[True], ["ab" * 32, True], ["ab" * 32, 1.0], ["AB" * 32, 5], ["ab" * 31, 5], ["ab" * 32, 5, 5], "ab"])
+def test_every_malformed_chunk_among_good_ones_is_named(bad):
+    """Chunk lists are checked in bulk; one bad chunk among many is still found and named."""
+    obj = fixture_json()
+    target = max(obj["files"], key=lambda f: len(f["chunks"]))
+    target["chunks"].insert(1, list(bad) if isinstance(bad, list) else bad)
+    assert "malformed chunk" in str(rejected(obj))

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from shared import compression, manifest as manifest_mod
+from shared import compression, manifest as manifest_mod, manifest_delta
 from shared.errors import ManifestError
 from shared.launch import MAX_LAUNCH, MAX_NOTES, check_notes, parse_launch
 from shared.manifest import canonical_json
@@ -38,6 +39,7 @@ from tracker.routes.updates import parsed_manifest
 from tracker.routes.web import ACCOUNT, CONTEXT, admin, json_body
 
 MAX_MANIFEST = 256 * 1024 * 1024
+_DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 TICKET_LIFETIME = 3600
 MISSING_SHOWN = 20
 log = logging.getLogger("mist.tracker")
@@ -61,9 +63,10 @@ def seeder_url(request: web.Request) -> str:
 class BuildUpload:
     """What a push commits: the canonical manifest, and the admin's release notes and launch command for it."""
 
-    manifest: bytes
+    manifest: bytes  # b"" when the push sent the manifest as a delta from a build the tracker has
     notes: str = ""
     launch: str = ""
+    manifest_delta: bytes = b""
 
 
 async def _read_upload(request: web.Request) -> BuildUpload:
@@ -76,7 +79,7 @@ async def _read_upload(request: web.Request) -> BuildUpload:
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or part.name not in _UPLOAD_LIMITS or part.name in parts:
-            raise BadRequest("a build upload has the parts manifest, notes and launch, each at most once")
+            raise BadRequest("a build upload has the parts manifest (or manifest_delta), notes and launch, each at most once")
         limit = _UPLOAD_LIMITS[part.name]
         data = bytearray()
         while chunk := await part.read_chunk():
@@ -84,16 +87,27 @@ async def _read_upload(request: web.Request) -> BuildUpload:
             if len(data) > limit:
                 raise PayloadTooLarge(f"the {part.name} part is larger than {limit} bytes")
         parts[part.name] = bytes(data)
-    if "manifest" not in parts:
-        raise BadRequest("a build upload needs its manifest part")
+    if ("manifest" in parts) == ("manifest_delta" in parts):
+        raise BadRequest("a build upload needs its manifest part, or a manifest_delta part instead")
     try:
         notes, launch = (parts.get(name, b"").decode("utf-8") for name in ("notes", "launch"))
     except UnicodeDecodeError as exc:
         raise BadRequest("release notes and the launch command must be UTF-8 text") from exc
-    return BuildUpload(parts["manifest"], notes, launch)
+    return BuildUpload(parts.get("manifest", b""), notes, launch, parts.get("manifest_delta", b""))
 
 
-_UPLOAD_LIMITS = {"manifest": MAX_MANIFEST, "notes": MAX_NOTES * 4, "launch": MAX_LAUNCH * 4}
+_UPLOAD_LIMITS = {"manifest": MAX_MANIFEST, "manifest_delta": MAX_MANIFEST, "notes": MAX_NOTES * 4, "launch": MAX_LAUNCH * 4}
+
+
+async def _rebuilt(ctx: TrackerContext, slug: str, delta: bytes) -> bytes:
+    """The pushed manifest from a delta against a build of the game the tracker has (shared/manifest_delta.py)."""
+    base = manifest_delta.read_header(delta).base
+    rows = await ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, [base], queries.Viewer("", True)))
+    held = next((r for r in rows if r.game == slug), None)
+    if held is None:
+        raise BadRequest(f"the manifest delta starts from build {base[:12]}, which {slug} does not have (removed?); "
+                         "push again, and the whole manifest is sent")
+    return await asyncio.to_thread(manifest_delta.apply, held.data, delta, manifest_delta.read_header(delta).target)
 
 
 def checked_launch(command: str, manifest: manifest_mod.Manifest | None) -> str:
@@ -113,7 +127,7 @@ async def commit_build(request: web.Request) -> web.Response:
     who = admin(request)
     slug = request.match_info["slug"]
     upload = await _read_upload(request)
-    data = upload.manifest
+    data = await _rebuilt(ctx, slug, upload.manifest_delta) if upload.manifest_delta else upload.manifest
     manifest = await asyncio.to_thread(manifest_mod.parse, data)
     if manifest.game != slug:
         raise BadRequest(f"manifest is for game {manifest.game!r} but was pushed to {slug!r}")
@@ -206,10 +220,24 @@ async def edit_build(request: web.Request) -> web.Response:
 
 
 async def get_manifest(request: web.Request) -> web.Response:
+    """The signed manifest; with `?from=<digest>` of a build of the game the friend holds, as a delta from it."""
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, signature = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
+    base = request.query.get("from", "")
+    if _DIGEST.match(base) and base != row.manifest_digest:
+        held = await ctx.db.run(lambda s: queries.readable_builds(s, [base], looking))
+        if held.get(base, ("", ""))[0] == slug:  # another game's, or one this friend may not see: send it whole
+
+            async def manifests() -> tuple[bytes, bytes]:
+                old = await ctx.db.run(lambda s: queries.build_manifest_bytes(s, slug, held[base][1]))
+                return old, data
+
+            delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests)
+            return web.Response(body=delta, content_type=manifest_delta.CONTENT_TYPE, headers={
+                "X-Mist-Signature": signature, "X-Mist-Digest": row.manifest_digest, "X-Mist-Delta-From": base,
+            })
     response = web.Response(
         body=data,
         content_type="application/json",

@@ -86,7 +86,7 @@ async def plan(request: web.Request) -> web.Response:
     options = await ctx.db.run(lambda s: patch_queries.options_for(s, targets))
     needed = write_chunks(target, write)
     stored = await asyncio.to_thread(ctx.store.sizes, needed)
-    sizes = target.chunk_sizes()
+    sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}  # of these files only: a build has millions
     costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
     decided = plan_update(target, write, held, costs, options, contents)
     return web.json_response({

@@ -1,0 +1,376 @@
+"""Big builds (issue 20): what Mist's costs that grow with a build's size do at 1, 10 and 100 GB.
+
+Two parts, both quick to set up because nothing here needs 100 GB of disk:
+
+* `manifests`: synthetic signed-manifest-shaped builds (random chunk hashes, 32-96 KiB chunks, half the bytes
+  in 1 GiB pack files, half in 1 MiB files) and a next version that changes 100 MB of them (three runs of
+  chunks in packs, a few small files). Each step runs in a fresh Python process that prints its wall time
+  and peak memory (ru_maxrss): parsing a manifest, the client's update bookkeeping, the tracker's plan, and
+  what a friend who holds the previous build downloads for the new manifest.
+* `push`: a real `mist-server` and `mistpipe push` of a folder of hard links to a few 256 MiB files of random
+  bytes (so 100 GB of files cost 1 GB of disk, and every byte is still read, chunked and hashed), then the
+  next version with 1% of the build rewritten, read in full (`--rescan`, what every push did before the push
+  cache) and through the push cache: time, bytes read and uploaded, and peak memory of `mistpipe`.
+
+Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baseline DIR
+       .venv/bin/python bench/big_builds.py push --sizes 1,10,100
+Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from update_bench import REPO, BenchError, Person, free_port, start_mist_server  # noqa: E402
+
+GB = 1_000_000_000
+MB = 1_000_000
+PACK = 1 << 30
+SMALL = 1 << 20
+CHANGED = 100 * MB
+CHUNKING = {"algorithm": "fastcdc2020", "min": 16384, "avg": 65536, "max": 262144, "normalization": 1}
+UNIT = 256 << 20  # the push bench's distinct file; the build is hard links to a few of them
+ADMIN_PASSWORD = "bench-admin-secret"
+
+
+# --- synthetic manifests ------------------------------------------------------------------------
+
+
+def _file(path: str, size: int, rng: random.Random) -> dict[str, Any]:
+    chunks, left = [], size
+    while left:
+        n = min(left, rng.randrange(32 * 1024, 96 * 1024))
+        chunks.append([rng.randbytes(32).hex(), n])
+        left -= n
+    return {"chunks": chunks, "executable": False, "path": path, "sha256": rng.randbytes(32).hex(), "size": size}
+
+
+def synthetic(size: int, seed: int = 1) -> dict[str, Any]:
+    """A build of about `size` bytes: half in 1 GiB packs (at least one, smaller at 1 GB), half in 1 MiB files."""
+    rng = random.Random(seed)
+    packs = max(1, size // 2 // PACK)
+    pack_size = min(PACK, size // 2 // packs)
+    files = [_file(f"data/pack{i:03d}.bin", pack_size, rng) for i in range(packs)]
+    files += [_file(f"assets/{i // 1000:03d}/a{i:05d}.dat", SMALL, rng) for i in range((size - packs * pack_size) // SMALL)]
+    files.sort(key=lambda f: f["path"])
+    return {"chunking": CHUNKING, "files": files, "format": 1, "game": "big", "version": "1"}
+
+
+def changed(base: dict[str, Any], amount: int = CHANGED, seed: int = 2) -> tuple[dict[str, Any], int]:
+    """The next version: `amount` bytes of new chunks, in three runs inside packs and a few whole small files."""
+    rng = random.Random(seed)
+    files = [dict(f, chunks=list(f["chunks"])) for f in base["files"]]
+    packs = [f for f in files if f["path"].startswith("data/")]
+    small = [f for f in files if f["path"].startswith("assets/")]
+    done = 0
+    for f in small[:: max(1, len(small) // 8)][:8]:  # eight small files replaced whole
+        f["chunks"] = [[rng.randbytes(32).hex(), n] for _, n in f["chunks"]]
+        f["sha256"] = rng.randbytes(32).hex()
+        done += f["size"]
+    per_run = (amount - done) // 3
+    for i in range(3):
+        f = packs[i % len(packs)]
+        start = rng.randrange(len(f["chunks"]) // 2) + i * 7
+        at, got = start, 0
+        while got < per_run and at < len(f["chunks"]):
+            got += f["chunks"][at][1]
+            f["chunks"][at] = [rng.randbytes(32).hex(), f["chunks"][at][1]]
+            at += 1
+        f["sha256"] = rng.randbytes(32).hex()
+        done += got
+    return {**base, "files": files, "version": "2"}, done
+
+
+def make(size: int, folder: Path) -> tuple[int, int]:
+    """Write builds 1 and 2 of about `size` bytes into `folder`; their chunk count and the bytes changed."""
+    base = synthetic(size)
+    new, changed_bytes = changed(base)
+    (folder / "1.json").write_bytes(canonical(base))
+    (folder / "2.json").write_bytes(canonical(new))
+    return sum(len(f["chunks"]) for f in new["files"]), changed_bytes
+
+
+def canonical(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- steps, each in its own process so its peak memory is its own --------------------------------
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: ru_maxrss would carry the parent's peak across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
+    """One measured step; the imports are done (and their memory counted in `import_mb`) before the clock starts."""
+    import client.plan as client_plan
+    from shared import manifest as manifest_mod
+    from tracker.planner import plan_update, write_chunks
+
+    old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+    before = _peak_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    if name == "parse":
+        manifest_mod.parse(new)
+    elif name == "client-update":
+        # What `mist update` does before it fetches anything: the installed and the target manifests parsed,
+        # what the disk holds by the installed one, every installed chunk indexed, the plan made.
+        installed, target = manifest_mod.parse(old), manifest_mod.parse(new)
+        on_disk = {f.path: (f.sha256, f.executable) for f in installed.files}
+        root = "/games/big/"
+        files = [(root + f.path, f) for f in installed.files]
+        # As the installer of the code measured does it: every chunk indexed before, only those needed since.
+        local = (client_plan.InstalledChunks(files) if hasattr(client_plan, "InstalledChunks")
+                 else client_plan.index_chunks(files))
+        client_plan.plan(target, on_disk, list(on_disk), local)
+    elif name == "tracker-plan":
+        # The tracker's plan route for that update, its manifests not yet in its parse cache.
+        target, held = manifest_mod.parse(new), manifest_mod.parse(old)
+        have = {f.path: f.sha256 for f in held.files}
+        write = [f.path for f in target.files if have.get(f.path) != f.sha256]
+        needed = write_chunks(target, write)
+        if baseline:  # the plan route took every chunk's size before
+            sizes = target.chunk_sizes()
+        else:
+            by_path = {f.path: f for f in target.files}
+            sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
+        plan_update(target, write, [held], {h: sizes[h] for h in needed}, [], [])
+    else:
+        raise BenchError(f"unknown step {name!r}")
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
+            "inputs_mb": before}
+
+
+def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
+    """One step in a new process, with the Mist code in `code` (this tree, or a baseline checkout)."""
+    out = subprocess.run([sys.executable, __file__, "_step", name, str(folder), str(code)], capture_output=True, text=True)
+    if out.returncode:
+        raise BenchError(f"step {name} failed:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout))
+
+
+def transfer(folder: Path) -> dict[str, int]:
+    """What a friend holding build 1 downloads for build 2's manifest: today the whole of it, gzip-compressed
+    as aiohttp's enable_compression sends it (zlib's default level)."""
+    from shared import manifest_delta
+
+    old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+    return {"json": len(new), "gzip": len(gzip.compress(new, 6)), "delta": len(manifest_delta.make(old, new))}
+
+
+def parts_sent(old: bytes, new: bytes, part: int) -> int:
+    """'A binary manifest in parts': the new manifest cut into parts of about `part` bytes at file-entry and chunk
+    boundaries (content-defined, so an edit shifts no later cut), of which a friend fetches those it lacks."""
+    def cut(data: bytes) -> list[bytes]:
+        out, at = [], 0
+        while at < len(data):
+            end = data.find(b"],[", at + part)
+            end = len(data) if end < 0 else end + 2
+            out.append(data[at:end])
+            at = end
+        return out
+    held = {hashlib.sha256(p).digest() for p in cut(old)}
+    return sum(len(p) + 32 for p in cut(new) if hashlib.sha256(p).digest() not in held)  # plus the list of part ids
+
+
+def options(sizes: list[int], work: Path) -> str:
+    """The ways to send build 2's manifest to a friend holding build 1: sizes and times."""
+    from shared import manifest_delta
+
+    rows = ["| build | whole, gzip -6 MB | whole, zstd -19 MB | parts of 64 KB MB | zstd delta -3 KB (make s / apply s) | "
+            "zstd delta -19 KB (make s) |", "|---|---:|---:|---:|---:|---:|"]
+    import zstandard
+    for gb in sizes:
+        folder = work / f"o{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(made.stderr[-3000:])
+        old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+        t = time.perf_counter()
+        fast = manifest_delta.make(old, new)
+        make_s = time.perf_counter() - t
+        t = time.perf_counter()
+        assert manifest_delta.apply(old, fast, hashlib.sha256(new).hexdigest()) == new
+        apply_s = time.perf_counter() - t
+        t = time.perf_counter()
+        small = manifest_delta.make(old, new, 19) if gb <= 10 else b""  # 190 s at 10 GB already
+        small_s = time.perf_counter() - t
+        whole_z = len(zstandard.ZstdCompressor(level=19).compress(new)) if gb <= 10 else 0
+        rows.append(f"| {gb} GB | {len(gzip.compress(new, 6)) / MB:.1f} | {whole_z / MB:.1f} | "
+                    f"{parts_sent(old, new, 64 * 1024) / MB:.2f} | {len(fast) / 1000:.0f} ({make_s:.1f} / {apply_s:.1f}) | "
+                    f"{len(small) / 1000:.0f} ({small_s:.1f}) |")
+        print(rows[-1], file=sys.stderr)
+        shutil.rmtree(folder)
+    return "\n".join(rows)
+
+
+def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
+    """Each step with the baseline's code and with this tree's, alternately, in the same run: "before -> after"."""
+    rows = ["| build | chunks | manifest JSON MB | manifest sent: whole (gzip) MB -> delta KB | update moves, x what "
+            "changed (100 MB) | parse: CPU s, peak MB | client update bookkeeping: CPU s, peak MB | "
+            "tracker plan: CPU s, peak MB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for gb in sizes:
+        folder = work / f"m{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
+        chunks, changed_bytes = json.loads(made.stdout)
+        sent = transfer(folder)
+        cells = []
+        for name in ("parse", "client-update", "tracker-plan"):
+            old, new = run_step(name, folder, baseline), run_step(name, folder, REPO)
+            cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f}")
+            print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
+        # Random chunk bytes do not compress: the store holds them whole, and that is what an update moves.
+        whole, delta = changed_bytes + sent["gzip"], changed_bytes + sent["delta"]
+        rows.append(f"| {gb} GB | {chunks:,} | {sent['json'] / MB:.1f} | {sent['gzip'] / MB:.1f} -> {sent['delta'] / 1000:.0f} | "
+                    f"{whole / changed_bytes:.3f} -> {delta / changed_bytes:.3f} | " + " | ".join(cells) + " |")
+        print(rows[-1], file=sys.stderr)
+        shutil.rmtree(folder)
+    return "\n".join(rows)
+
+
+# --- push -------------------------------------------------------------------------------------
+
+
+def make_units(folder: Path, count: int, seed: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paths = []
+    for i in range(count):
+        path = folder / f"unit{seed}-{i}.bin"
+        with path.open("wb") as out:
+            for _ in range(UNIT // (16 << 20)):
+                out.write(rng.randbytes(16 << 20))
+        paths.append(path)
+    return paths
+
+
+def build_folder(root: Path, size: int, units: list[Path]) -> list[Path]:
+    """`size` bytes of files, each a hard link to one of `units` (so reading them reads real random bytes)."""
+    if root.exists():
+        shutil.rmtree(root)
+    paths = []
+    for i in range(max(1, size // UNIT)):
+        path = root / f"data{i // 100:02d}" / f"pack{i:04d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.link(units[i % len(units)], path)
+        paths.append(path)
+    return paths
+
+
+def rewrite(paths: list[Path], amount: int, seed: int) -> int:
+    """Change `amount` bytes: each touched file becomes its own copy (breaking the link) with a run rewritten."""
+    rng = random.Random(seed + 1000)  # not the units' seed: their byte stream, shifted, would chunk the same
+    done, i = 0, 0
+    while done < amount:
+        path = paths[(i * 37) % len(paths)]
+        data = bytearray(path.read_bytes())
+        path.unlink()
+        n = min(amount - done, UNIT // 2)
+        at = rng.randrange(len(data) - n)
+        data[at:at + n] = rng.randbytes(n)
+        path.write_bytes(data)
+        done += n
+        i += 1
+    return done
+
+
+def timed(person: Person, *args: str) -> tuple[dict[str, Any], float, float]:
+    """The command's JSON, its wall time, and its peak memory in MB (GNU time's maximum resident set size)."""
+    env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password}
+    started = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable.replace("python", "mistpipe"), *args, "--json"],
+                         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    if out.returncode:
+        raise BenchError(f"mistpipe {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout), seconds, int(out.stderr.strip().splitlines()[-1]) / 1024
+
+
+def push(sizes: list[int], work: Path) -> str:
+    """Per size: a first push (reads all), 1% rewritten and pushed with --rescan (what every push cost before the
+    push cache), another 1% rewritten and pushed as usual (reads only the rewritten files)."""
+    rows = ["| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
+            "uploaded MB (rescan / cache) | manifest sent KB (cache) | read MB (rescan / cache) | mistpipe peak MB "
+            "(rescan / cache) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    units = make_units(work / "units", 4, 1)
+    with ExitStack() as stack:
+        url = start_mist_server(work / "server", free_port(), stack)
+        admin = Person(work / "admin", ADMIN_PASSWORD)
+        subprocess.run([sys.executable.replace("python", "mistpipe"), "login", url, "--user", "admin"], check=True,
+                       env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": ADMIN_PASSWORD},
+                       capture_output=True)
+        for gb in sizes:
+            game = f"big{gb}"
+            admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
+            root = work / "build"
+            paths = build_folder(root, gb * GB, units)
+            _, first, _ = timed(admin, "push", game, str(root), "--version", "1", "--level", "1")
+            changed_bytes = rewrite(paths, gb * GB // 100, gb)
+            full, full_s, full_mb = timed(admin, "push", game, str(root), "--version", "2", "--level", "1", "--rescan")
+            rewrite(paths[1:], gb * GB // 100, gb + 500)
+            cached, cached_s, cached_mb = timed(admin, "push", game, str(root), "--version", "3", "--level", "1")
+            rows.append(f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
+                        f"{full['bytes_uploaded'] / MB:.1f} / {cached['bytes_uploaded'] / MB:.1f} | "
+                        f"{cached['manifest_bytes'] / 1000:,.0f} | "
+                        f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} |")
+            print(rows[-1], file=sys.stderr)
+            shutil.rmtree(root)
+    return "\n".join(rows)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["_make"]:  # in a process of its own, so the steps' parent stays small
+        print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
+        return
+    if sys.argv[1:2] == ["_step"]:
+        sys.path.insert(0, sys.argv[4])
+        print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=["manifests", "options", "push"])
+    parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="mist-big-", dir=args.work) as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        if args.part == "manifests":
+            if args.baseline is None:
+                parser.error("manifests needs --baseline DIR, a checkout of the code to compare with")
+            table = manifests(sizes, work, args.baseline.resolve())
+        else:
+            table = {"options": options, "push": push}[args.part](sizes, work)
+    print(table)
+    print(f"\n({args.part}, sizes {args.sizes} GB: {time.perf_counter() - started:.0f} s; "
+          f"load average {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
