@@ -35,7 +35,7 @@ from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
 from shared import filelock, manifest as manifest_mod
-from shared.errors import ManifestError
+from shared.errors import ManifestError, MistError
 from shared.links import folder_links
 from shared.manifest import FileEntry, Manifest
 
@@ -43,6 +43,7 @@ TARGET_MANIFEST = "target-manifest.json"
 DISK_MARGIN = 4 * 1024 * 1024
 TICKET_MARGIN = 300
 MAX_HELD = 64  # builds the plan request names (the tracker's limit)
+REPORT_TIMEOUT = 30  # seconds to tell the tracker an install finished
 
 
 @dataclass(frozen=True)
@@ -461,11 +462,10 @@ class Installer:
         if kept:
             self.progress.say(f"left {count(len(kept), 'file')} that {version} no longer has but that you changed: "
                               + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else ""))
-        if received and self.peers is not None:
-            await self.peers.signalling.tally(digest, assembly.from_peers, assembly.chunks_from_peers,
-                                              received - assembly.from_peers)
         previous = installed.version if installed else ""
         nothing = not (plan.write or plan.delete or plan.modes or plan.links)
+        if not (nothing and installed is not None and installed.digest == digest):
+            await self._report_installed(game, version, digest, assembly, received)
         return Outcome(
             game=game, version=version, bytes_written=assembly.written, bytes_downloaded=received,
             bytes_reused=assembly.reused, bytes_unchanged=sum(f.size for f in plan.unchanged),
@@ -482,6 +482,17 @@ class Installer:
             else _change(previous, version, installed is not None and installed.digest == digest),
             files_kept=kept, links_made=len(plan.links),
         )
+
+    async def _report_installed(self, game: str, version: str, digest: str, assembly: Assembly, received: int) -> None:
+        """Tell the tracker this build is here now, and where its bytes came from: the next push makes its patches
+        from the builds friends hold. Best effort: the game is installed whatever the tracker says."""
+        body = {"digest": digest, "bytes_from_peers": assembly.from_peers,
+                "chunks_from_peers": assembly.chunks_from_peers, "bytes_from_seeder": received - assembly.from_peers}
+        try:
+            async with asyncio.timeout(REPORT_TIMEOUT):
+                await self.api.call("POST", f"/api/games/{game}/builds/{version}/installed", json=body)
+        except (MistError, TimeoutError) as exc:
+            self.progress.say(f"installed, but the tracker did not hear of it ({exc}); the next update still works")
 
     async def _check(self, install: Install) -> list[str]:
         results = await asyncio.gather(*(

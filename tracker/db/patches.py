@@ -107,6 +107,12 @@ def record_install(session: Session, user: str, slug: str, digest: str) -> None:
         pass  # the same friend's other plan request recorded it a moment ago
 
 
+def record_held(session: Session, user: str, builds: dict[str, tuple[str, str]]) -> None:
+    """A daemon announced these builds (digest -> (game, version)): each is what this friend holds of its game."""
+    for digest, (game, _) in sorted(builds.items()):
+        record_install(session, user, game, digest)
+
+
 def patch_sources(session: Session, slug: str, version: str) -> list[StoredManifest]:
     """The builds to make patches from for a new build: the one pushed before it and every build friends hold."""
     game = _game(session, slug, Viewer("", True))
