@@ -28,7 +28,7 @@ from shared.wording import count
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
+from client.plan import (MAX_STEPS, PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
                          removes_most)
 from client.progress import Progress
 from client.state import Install, State
@@ -360,7 +360,8 @@ class Installer:
         contents = sorted({held[p] for p in write if p in held and p not in distrust})
         try:
             answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
-                                         json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents})
+                                         json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents,
+                                               "steps": MAX_STEPS})
         except ServerRefused as exc:
             if exc.status in (401, 403, 404):
                 raise  # the login or the game is gone: nothing else would work either
@@ -438,7 +439,7 @@ class Installer:
             digest = target.digest()
             assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,
                                 holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown,
-                                peers=self.peers, build=digest)
+                                peers=self.peers, build=digest, other_build=lambda v: self._ticket_source(game, v))
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)

@@ -81,7 +81,7 @@ def test_a_recompiled_binary_travels_as_a_patch(server: Server, admin: Person, f
     assert_same_tree(v2, game)
 
 
-def test_an_uncommon_jump_is_patched_at_once_and_the_smaller_patch_follows(
+def test_an_uncommon_jump_follows_the_chain_of_patches_at_once_and_the_direct_patch_follows(
     server: Server, admin: Person, friend: Person, tmp_path,
 ) -> None:
     trees = versions(tmp_path / "src", 3, seed=42)
@@ -93,11 +93,21 @@ def test_an_uncommon_jump_is_patched_at_once_and_the_smaller_patch_follows(
     game = tmp_path / "game"
     friend.json("mist", "install", "leap", "--dir", str(game), "--version", "1")
 
+    # The pushes made 1 -> 2 and 2 -> 3: the chain through 2 beats the quick zstd delta made while planning.
+    middle = sha(trees[1] / EXE)
+    [chain_cost] = [size for s, a, obj, size in patch_rows(server, middle) if s == source and a == "hdiff" and obj]
+    chain_cost += next(size for s, a, obj, size in patch_rows(server, target) if s == middle and a == "hdiff" and obj)
+    preview = friend.json("mist", "update", "leap", "--to", "3", "--dry-run")
+    exe = next(f for f in preview["files"] if f["path"] == EXE)
+    assert (exe["source"], exe["patches"], exe["bytes"]) == ("patch", 2, chain_cost), exe
+    assert preview["plan"]["patches_coming"] == 1  # and the direct HDiffPatch patch 1 -> 3 is queued
+    quick = next(size for s, a, obj, size in patch_rows(server, target) if s == source and a == "zstd" and obj)
+    assert quick > chain_cost, "the quick zstd delta 1 -> 3 was made while planning, and costs more than the chain"
+
     jumped = friend.json("mist", "update", "leap", "--to", "3")
-    assert jumped["files_by_source"]["patch"] == 1 and jumped["plan"]["patches_coming"] == 1
+    assert jumped["files_by_source"]["patch"] == 1 and jumped["fell_back_to_chunks"] == []
+    assert jumped["bytes_by_source"]["patch"] <= chain_cost + 400
     assert_same_tree(trees[2], game)
-    assert any(s == source and a == "zstd" and obj for s, a, obj, _ in patch_rows(server, target)), \
-        "the jump 1 -> 3 was served by a quick zstd delta made while planning"
 
     for _ in range(600):  # the worker makes the HDiffPatch patch 1 -> 3 that the plan said was coming
         made = {a: size for s, a, obj, size in patch_rows(server, target) if s == source and obj}
