@@ -27,11 +27,45 @@ REFRESH_MARGIN = 60
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
 
 
+ERROR_LIMIT = 64 * 1024  # an error answer is a sentence and a detail
+SMALL_LIMIT = 1024 * 1024  # a login, a refresh, the tracker's key and its hand-overs
+JSON_LIMIT = 64 * 1024 * 1024  # the catalog, a plan: large for a big game, never more than this
+MANIFEST_LIMIT = 256 * 1024 * 1024  # the largest manifest a tracker accepts from a push
+
+
+class _TooLarge(Exception):
+    """An answer longer than its kind can honestly be: it is not read further."""
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole answer, refused by its declared length or, without one, once it passes `limit` bytes: a broken or
+    hostile server cannot make the client hold more than that."""
+    if response.content_length is not None and response.content_length > limit:
+        raise _TooLarge(f"declares {response.content_length} bytes")
+    answer = bytearray()
+    async for piece in response.content.iter_chunked(1 << 20):
+        answer += piece
+        if len(answer) > limit:
+            raise _TooLarge(f"passed {limit} bytes")
+    return bytes(answer)
+
+
+async def _json(response: aiohttp.ClientResponse, url: str, limit: int = SMALL_LIMIT) -> Any:
+    """An answer's JSON, read within `limit`; an answer Mist cannot read is said to be so, never a traceback."""
+    try:
+        return json.loads(await _read_capped(response, limit))
+    except _TooLarge as exc:
+        raise TrackerUnavailable(f"{url} answered with more than Mist reads ({exc}); is it a Mist tracker?") from exc
+    except (ValueError, RecursionError) as exc:  # nested too deep is as unreadable as broken
+        raise TrackerUnavailable(f"{url} did not answer with JSON Mist can read; is it a Mist tracker, "
+                                 "and of this version?") from exc
+
+
 async def _error(response: aiohttp.ClientResponse) -> ServerRefused:
     try:
-        body = await response.json(content_type=None)
+        body = json.loads(await _read_capped(response, ERROR_LIMIT))
         message, detail = body.get("error") or response.reason, body.get("detail")
-    except (ValueError, aiohttp.ContentTypeError, AttributeError):
+    except (ValueError, RecursionError, AttributeError, _TooLarge):
         message, detail = f"{response.status} {response.reason}", None
     request_id = response.headers.get("X-Request-Id", "")
     if response.status >= 500 and request_id:
@@ -50,9 +84,11 @@ async def login(url: str, user: str, password: str) -> Credentials:
             async with http.post(f"{url}/api/login", json={"user": user, "password": password}) as response:
                 if response.status != 200:
                     raise await _error(response)
-                body = await response.json()
+                body = await _json(response, f"{url}/api/login")
         except aiohttp.ClientError as exc:
             raise _unreachable(url, exc) from exc
+    if not isinstance(body, dict):
+        raise TrackerUnavailable(f"{url}/api/login did not answer with a session; is it a Mist tracker?")
     return Credentials(
         url=url, user=body["user"], scope=body["scope"], access_token=body["access_token"],
         access_expires=time.time() + body["expires_in"], refresh_token=body["refresh_token"],
@@ -187,7 +223,7 @@ class Api:
             ) as response:
                 if response.status != 200:
                     raise self.advise(await _error(response))
-                body = await response.json()
+                body = await _json(response, f"{self.creds.url}/api/refresh")
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
         if body["public_key"] != self.creds.public_key:
@@ -214,7 +250,11 @@ class Api:
             advice = "`mistpipe user ls` lists the accounts"
         if not advice:
             return error
-        return ServerRefused(error.status, f"{error}; {advice}", error.detail)
+        said = str(error)
+        if error.status == 401:  # the tracker's own "log in again" gives way to the command that does it
+            said = said.removesuffix("; refresh it or log in again").removesuffix(" or log in again")
+            said = said.removesuffix("; log in again")
+        return ServerRefused(error.status, f"{said}; {advice}", error.detail)
 
     async def follow_key(self) -> bool:
         """Re-pin the tracker's current key if signed hand-overs lead to it from ours; True if the key moved.
@@ -252,11 +292,9 @@ class Api:
             async with self._http.get(url) as response:
                 if response.status != 200:
                     raise await _error(response)
-                body = await response.json(content_type=None)
+                body = await _json(response, url)
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
-        except ValueError as exc:
-            raise TrackerUnavailable(f"{url} did not answer with JSON; is {self.creds.url} a Mist tracker?") from exc
         if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
             raise TrackerUnavailable(f"{url} did not say which key the tracker signs with; is it a Mist tracker?")
         return body["public_key"], body.get("key_handovers", [])
@@ -270,7 +308,9 @@ class Api:
                 raise
             signing.verify(self.creds.public_key, signed.data, signed.signature)
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
+    async def _send(self, method: str, path: str, most: int = JSON_LIMIT,
+                    **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
+        """One request with this login; the answer may not pass `most` bytes."""
         if self.creds.access_expires - REFRESH_MARGIN < time.time():
             await self._refresh()
         url = f"{self.creds.url}{path}"
@@ -279,7 +319,11 @@ class Api:
             async with self._http.request(method, url, headers=headers, **kwargs) as response:
                 if response.status >= 400:
                     raise self.advise(await _error(response))
-                return response.status, await response.read(), dict(response.headers)
+                try:
+                    return response.status, await _read_capped(response, most), dict(response.headers)
+                except _TooLarge as exc:
+                    raise TrackerUnavailable(f"{url} answered with more than Mist reads ({exc}); is "
+                                             f"{self.creds.url} a Mist tracker?") from exc
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
 
@@ -317,7 +361,8 @@ class Api:
         return Socket(ws)
 
     async def manifest(self, game: str, version: str) -> SignedManifest:
-        _, body, headers = await self._send("GET", f"/api/games/{game}/builds/{version}/manifest")
+        _, body, headers = await self._send("GET", f"/api/games/{game}/builds/{version}/manifest",
+                                              most=MANIFEST_LIMIT)
         return SignedManifest(body, headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", ""))
 
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes:

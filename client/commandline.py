@@ -18,6 +18,7 @@ from client.api import Api, login as api_login
 from client.home import mist_home
 from shared.errors import MistError
 from shared.signing import fingerprint
+from shared.version import installed_version
 
 T = TypeVar("T")
 
@@ -53,12 +54,7 @@ def confirm_or_refuse(why: str, yes: bool, question: str) -> bool:
 
 def tool_version() -> str:
     """The installed Mist's version, for `--version`."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mist")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+    return installed_version()
 
 
 _LOCAL_HOSTS = ("localhost", "127.", "10.", "192.168.", "[::1]", "[fd", "[fe80")

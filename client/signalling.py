@@ -123,6 +123,11 @@ class Signalling:
             welcome = await socket.receive()
             if not welcome or welcome.get("op") != "welcome":
                 raise TrackerUnavailable("the tracker's swarm did not greet us; is it an older version?")
+            served = welcome.get("public_key")
+            if isinstance(served, str) and served != self.api.public_key:
+                # Follow a rotation now rather than at the next refresh; a key that nothing signed by ours vouches
+                # for raises KeyHandoverError, which ends the session (the app shows its "key changed" screen).
+                await self.api.follow_key()
             self.peer_id, self._socket = str(welcome["peer"]), socket
             self.ice = tuple(IceServer(tuple(s["urls"]), s.get("username", ""), s.get("credential", ""))
                              for s in welcome.get("ice", []))

@@ -19,6 +19,7 @@ from seeder.tracker_key import KeyFollower
 from shared.chunkstore import DirectoryChunkStore
 from shared.service import metrics
 from shared.service.runner import run_processes
+from shared.version import installed_version
 
 
 def _tracker_key(url: str) -> str:
@@ -46,6 +47,7 @@ def make_root(store: Path, public_key: str, tracker_url: str = "", accel_redirec
 
 
 @click.command()
+@click.version_option(installed_version(), message="%(prog)s %(version)s")
 @click.option("--store", type=click.Path(path_type=Path), required=True, help="The chunk store directory (shared with the tracker).")
 @click.option("--public-key", envvar="MIST_TRACKER_PUBLIC_KEY", default="", help="The tracker's public key.")
 @click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="",

@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+import sqlalchemy.exc
 
 from tracker.db import queries
 from tracker.db.engine import Database
 from tracker.errors import Forbidden, Unauthorized
 
+log = logging.getLogger("mist.tracker")
 CACHE_SECONDS = 5.0  # another tracker process's change (there is none in the embedded default) shows within this
 REVOKED_KEPT = 2 * 3600  # ended sessions listed this long: longer than any ticket lives
 
@@ -86,7 +90,13 @@ class Sessions:
         """Whether a ticket's session id belongs to a session that was ended (the embedded seeder asks this)."""
         read_at, ended = self._ended
         if self.clock() - read_at >= CACHE_SECONDS:
-            ended = frozenset(await self.revoked())
+            try:
+                ended = frozenset(await self.revoked())
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                # The database is away (a restart): the last list stays in force and is asked for again in
+                # CACHE_SECONDS, as a standalone seeder keeps its copy while the tracker is away. Pushed chunks
+                # keep arriving; the commit then says the database is unavailable.
+                log.warning("the ended sessions could not be read again, the last list stays in force: %s", exc)
             self._ended = (self.clock(), ended)
         return session in ended
 

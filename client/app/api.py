@@ -20,6 +20,7 @@ from client.app.downloads import CANCELLED, DONE, PAUSED, Job
 from client.errors import ServerRefused
 from client.progress import Bar
 from shared.errors import MistError
+from shared.wording import count
 
 
 def _service(request: web.Request) -> Any:
@@ -31,7 +32,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep to read is bad input too, not a 500
         raise MistError("the request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise MistError("the request body must be a JSON object")
@@ -101,7 +102,7 @@ async def _follow(service: Any, job: Job, stream: "StreamProgress") -> None:
     if running is not None and running[0] is job:
         running[2].attach(stream)
     else:
-        stream.say(f"queued: {len(service.downloads.jobs) - 1} download(s) before it; the app's Downloads page shows the queue"
+        stream.say(f"queued: {count(len(service.downloads.jobs) - 1, 'download')} before it; the app's Downloads page shows the queue"
                    if job.state != "downloading" else "")
     attached = running is not None and running[0] is job
 

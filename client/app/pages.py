@@ -20,6 +20,7 @@ from client.app import guard, server
 from client.app.play import human_duration
 from client.progress import human
 from shared.errors import MistError
+from shared.wording import count
 
 ENV = web.AppKey("jinja", jinja2.Environment)
 FLASH = web.AppKey("flash", dict)
@@ -35,6 +36,7 @@ def setup(app: web.Application) -> None:
     env.filters["ago"] = _ago
     env.filters["day"] = lambda iso: str(iso)[:10]
     env.filters["chart"] = chart_points
+    env.filters["count"] = count  # {{ n | count("file") }}: "1 file", "2 files"
     app[ENV] = env
     app[FLASH] = {}
 

@@ -31,6 +31,7 @@ from client.progress import Quiet, human
 from client.swarm import SEEDER
 from shared.errors import MistError
 from shared.signing import fingerprint
+from shared.wording import count
 
 if TYPE_CHECKING:
     from client.daemon import Daemon
@@ -130,7 +131,7 @@ class Service:
             if job["op"] == "repair" and job["result"]:
                 bad = job["result"].get("files_bad", [])
                 text = (f"{job['title']}: all files intact" if not bad
-                        else f"{job['title']}: {len(bad)} damaged file(s) found and repaired")
+                        else f"{job['title']}: {count(len(bad), 'damaged file')} found and repaired")
         else:
             text = f"{job['title']}: the {job['op']} failed: {job['error']}"
         self.notice("download", text, job["game"], desktop_too=job["origin"] == "app")
@@ -339,7 +340,7 @@ class Service:
         removed, kept = await installer.uninstall(slug)
         self.broken.pop(slug, None)
         await self.daemon.refresh()
-        return str(removed.dir) + (f" (kept {len(kept)} game file(s) you changed)" if kept else "")
+        return str(removed.dir) + (f" (kept {count(len(kept), 'game file')} you changed)" if kept else "")
 
     async def play(self, slug: str) -> None:
         if self.group is None:

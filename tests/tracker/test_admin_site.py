@@ -15,6 +15,7 @@ from shared.manifest import FileEntry, Manifest
 from shared.signing import fingerprint
 from tests.clock import Clock
 from tests.tracker.admin_site import FIELD_ERROR, csrf_of, sign_in
+from tests.tracker.test_body_limits import raw_request
 from tracker.admin import activity_page
 from tracker.cli.mist_server import build_app
 from tracker.config import Settings, TrackerContext
@@ -110,6 +111,24 @@ async def test_a_form_without_its_token_or_from_another_site_changes_nothing(sit
     own = {**cookie, "Origin": str(client.make_url("")).rstrip("/")}
     made = await client.post("/admin/games", data={**game, "csrf": csrf}, headers=own, allow_redirects=False)
     assert made.status == 303 and made.headers["Location"].startswith("/admin/games/hollow")
+
+
+async def test_a_form_body_over_the_limit_is_refused_before_it_is_read(site) -> None:
+    """The sign-in and join pages answer anyone: a huge body (declared, or chunked with no length) gets 413 without
+    the tracker holding it, and a form of the right size still signs in."""
+    ctx, client, _, _, _, _ = site
+    too_big = 200 * 1024 * 1024
+    for path in ("/admin/login", "/admin/join/some-token"):
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {too_big}\r\n\r\n")
+        assert (await raw_request(client, head)).startswith(b"HTTP/1.1 413"), path  # not one byte of it was sent
+    piece = b"a" * 65536
+    chunked = b"".join(b"%x\r\n" % len(piece) + piece + b"\r\n" for _ in range(4)) + b"0\r\n\r\n"
+    head = ("POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n")
+    assert (await raw_request(client, head, chunked)).startswith(b"HTTP/1.1 413")
+    client.session.cookie_jar.clear()
+    assert (await sign_in(client, "admin", ADMIN_PASSWORD))[0]  # a form of a normal size is read as before
 
 
 async def test_every_page_sends_the_security_headers_and_holds_no_inline_script_or_style(site) -> None:

@@ -121,3 +121,28 @@ async def test_disabling_closes_the_swarm_socket_and_tells_the_other_members(adm
     refused = await client.get("/api/swarm", headers=bearer(bob))
     assert refused.status == 403
     await sockets["carol"].close()
+
+
+async def test_the_embedded_seeder_keeps_the_last_list_while_the_database_is_away(admin_session, monkeypatch) -> None:
+    """A database restart must not turn a push's chunk uploads into 500s: the ended sessions read last stay in
+    force and are read again once the database answers."""
+    import sqlalchemy.exc
+
+    from tracker.sessions import CACHE_SECONDS, Sessions
+
+    ctx, client, admin, _ = await world(admin_session)
+    now = [1000.0]
+    sessions = Sessions(ctx.db, b"s" * 32, clock=lambda: now[0])
+    assert (await client.post("/api/users/bob/disable", headers=admin)).status == 200
+    ended = session_id(b"s" * 32, "bob", 0)
+    assert await sessions.ended(ended)
+
+    async def away(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("the server closed the connection"))
+
+    monkeypatch.setattr(ctx.db, "run", away)
+    now[0] += CACHE_SECONDS
+    assert await sessions.ended(ended) and not await sessions.ended("another")  # the last list, no exception
+    monkeypatch.undo()
+    now[0] += CACHE_SECONDS
+    assert await sessions.ended(ended)  # read again from the database

@@ -14,6 +14,7 @@ from aiohttp import web
 from shared.errors import BuildInfoError
 from shared.launch import MAX_LAUNCH, check_notes, parse_launch
 from shared.manifest import SLUG_RE
+from shared.wording import count
 from tracker.admin import game_figures, notices, overview
 from tracker.admin.address import public_url
 from tracker.admin.forms import Form
@@ -154,7 +155,7 @@ async def delete_game(request: web.Request) -> web.StreamResponse:
         form.error("confirm", f"type {slug} to delete the game and all its builds")
         return await _game_page(request, slug, form, 400)
     builds = await ctx.db.run(lambda s: admin_views.delete_game(s, slug))
-    await note(ctx, "game", admin_user(request).name, slug, summary=f"deleted the game and its {builds} build(s)")
+    await note(ctx, "game", admin_user(request).name, slug, summary=f"deleted the game and its {count(builds, 'build')}")
     await enqueue_gc(request)
     raise notices.see("/admin/games", "game-deleted", slug)
 

@@ -13,6 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from shared.signing import fingerprint
+from shared.wording import count
 from tracker import auth
 from tracker.admin import notices, security
 from tracker.admin.address import public_url
@@ -34,7 +35,7 @@ async def _make(request: web.Request, name: str, days: int, by: str) -> tuple[st
     token = security.new_token()
     now = ctx.now
     row = await ctx.db.run(lambda s: invitations.create(s, name, token, by, now, now + days * 86400))
-    await note(ctx, "invitation", name, summary=f"invited by {by}, the link works for {days} day(s)")
+    await note(ctx, "invitation", name, summary=f"invited by {by}, the link works for {count(days, 'day')}")
     return f"{public_url(request)}/admin/join/{token}", row
 
 

@@ -25,6 +25,7 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 HTMX = "htmx-2.0.11.min.js"
 HTMX_SSE = "htmx-ext-sse-2.2.4.min.js"
+MAX_FORM = 64 * 1024  # the site's forms are a few fields: a body larger than this is refused unread
 NAV = (("/admin/", "Dashboard"), ("/admin/games", "Games"), ("/admin/users", "Users"),
        ("/admin/invitations", "Invitations"), ("/admin/activity", "Activity"), ("/admin/jobs", "Jobs"),
        ("/admin/storage", "Storage"), ("/admin/keys", "Keys"))
@@ -36,9 +37,15 @@ def _is_public(handler: Handler) -> bool:
 
 @web.middleware
 async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Sessions, CSRF and origin checks, security headers and HTML errors for every page of the site."""
+    """Body limits, sessions, CSRF and origin checks, security headers and HTML errors for every page of the site."""
+    if request.method == "POST":  # before any check reads the form: the public sign-in and join pages too
+        request = request.clone(client_max_size=MAX_FORM)  # a body without a declared length is counted as read
     request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = _globals(request)
     try:
+        if request.content_length is not None and request.content_length > MAX_FORM:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length,
+                                                reason=f"this form is larger than {MAX_FORM // 1024} KiB; "
+                                                       "the site's forms are a few fields, send less")
         response = await _checked(request, handler)
     except web.HTTPException as exc:
         if exc.status >= 400:

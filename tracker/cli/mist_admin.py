@@ -21,6 +21,7 @@ import click
 from shared.errors import MistError
 from shared.signing import fingerprint
 from shared.wording import count
+from shared.version import installed_version
 from tracker import keys
 from tracker.cli.backups import backup, restore
 from tracker.routes.accounts import MIN_PASSWORD, reset_password
@@ -30,6 +31,7 @@ DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), 
 
 
 @click.group()
+@click.version_option(installed_version(), message="%(prog)s %(version)s")
 def main() -> None:
     """Mist's admin commands for the server machine: backups, restores, the signing key, passwords."""
 

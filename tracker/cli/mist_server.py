@@ -25,6 +25,7 @@ from shared.errors import MistError
 from shared.service.metrics import METRICS
 from shared.service.observability import FORMAT_ENV
 from shared.service.runner import die_with_parent, run
+from shared.version import installed_version
 from tracker import public_url
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext, open_locked
@@ -157,6 +158,7 @@ def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = 
 
 
 @click.command()
+@click.version_option(installed_version(), message="%(prog)s %(version)s")
 @click.option("--data", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
               help="Directory for the database, the chunk store and the signing key.")
 @click.option("--host", default="127.0.0.1", show_default=True,

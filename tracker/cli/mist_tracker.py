@@ -9,6 +9,7 @@ import click
 
 from shared.errors import MistError
 from shared.service.runner import run
+from shared.version import installed_version
 from tracker import public_url
 from tracker.app import make_app
 from tracker.config import Settings, open_locked
@@ -16,6 +17,7 @@ from tracker.routes.accounts import ensure_admin
 
 
 @click.command()
+@click.version_option(installed_version(), message="%(prog)s %(version)s")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Directory for keys and the chunk store.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)

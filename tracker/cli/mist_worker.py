@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 
 from shared.service.observability import configure_logging
+from shared.version import installed_version
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
 
 
 @click.command()
+@click.version_option(installed_version(), message="%(prog)s %(version)s")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True, help="The tracker's data directory.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Jobs run at once (a long patch job then does not hold up the rest).")
 def main(data: Path, workers: int) -> None:

@@ -23,6 +23,7 @@ from shared.launch import MAX_LAUNCH, MAX_NOTES, check_notes, parse_launch
 from shared.manifest import canonical_json
 from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
+from shared.wording import count
 from tracker.admin.formatting import human_bytes
 from tracker.announce import ANNOUNCER, Published
 from tracker.commit_check import mismatched_files
@@ -148,7 +149,7 @@ async def commit_build(request: web.Request) -> web.Response:
     request.app[COUNTERS].builds_published.inc()
     if created:
         await note(ctx, "push", who.user, slug, manifest.version,
-                   f"{len(manifest.files)} files, {human_bytes(manifest.total_size)}")
+                   f"{count(len(manifest.files), 'file')}, {human_bytes(manifest.total_size)}")
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)

@@ -309,7 +309,8 @@ async def swarm_socket(request: web.Request) -> web.WebSocketResponse:
     connection = _Connection(request, member)
     try:
         await socket.send_str(json.dumps({"op": "welcome", "peer": member.id, "ice": swarm.ice,
-                                          "seeder_share": swarm.seeder_share, "peer_floor": swarm.peer_floor}))
+                                          "seeder_share": swarm.seeder_share, "peer_floor": swarm.peer_floor,
+                                          "public_key": request.app[CONTEXT].signer.public_key}))
         async for message in socket:
             if message.type != WSMsgType.TEXT:
                 break

@@ -1,0 +1,81 @@
+"""A broken or hostile server cannot crash the client or make it hold what it sends: answers nested too deep to
+decode and answers longer than their kind can be are refused in one sentence (issue 17.4, 17.6); the daemon's own
+API treats a nested body as bad input, not a crash."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from client.api import Api, login
+from client.app import api as daemon_api
+from client.credentials import Credentials
+from client.errors import ServerRefused, TrackerUnavailable
+from shared.errors import MistError
+
+DEEP = b"[" * 20_000
+
+
+@pytest.fixture
+async def hostile(aiohttp_server):
+    async def deep(request: web.Request) -> web.Response:
+        return web.Response(body=DEEP, content_type="application/json")
+
+    async def deep_error(request: web.Request) -> web.Response:
+        return web.Response(status=400, body=b'{"error": ' + DEEP, content_type="application/json")
+
+    async def declares_a_lot(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": str(3 * 2**30), "Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b"[1")  # then nothing: the client must not wait for the rest
+        return response
+
+    async def long_error(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=403)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"error": "' + b"x" * 65536)
+        for _ in range(32):
+            await response.write(b"x" * 65536)
+        await response.write(b'"}')
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.add_routes([web.post("/api/login", deep), web.get("/api/info", deep), web.get("/api/games", declares_a_lot),
+                    web.get("/api/users", deep_error), web.get("/api/jobs", long_error)])
+    return await aiohttp_server(app)
+
+
+async def test_hostile_answers_are_refused_in_a_sentence_without_being_held(hostile) -> None:
+    url = str(hostile.make_url("")).rstrip("/")
+    with pytest.raises(TrackerUnavailable, match="JSON Mist can read"):
+        await login(url, "friend", "password")  # not a RecursionError
+    creds = Credentials(url, "friend", "user", "t", 2**40, "r", "k")
+    async with Api(creds, lambda c: None) as api:
+        with pytest.raises(TrackerUnavailable, match="more than Mist reads .declares 3221225472 bytes"):
+            await api.call("GET", "/api/games")
+        with pytest.raises(ServerRefused) as refused:
+            await api.call("GET", "/api/users")
+        assert refused.value.status == 400 and "400 Bad Request" in str(refused.value)
+        with pytest.raises(ServerRefused) as cut:  # 2 MiB of error message: read to 64 KiB, then given up
+            await api.call("GET", "/api/jobs")
+        assert cut.value.status == 403 and "xxxx" not in str(cut.value)
+        with pytest.raises(TrackerUnavailable, match="JSON Mist can read"):
+            await api.follow_key()
+
+
+async def test_the_daemon_api_reads_a_nested_body_as_bad_input(aiohttp_client) -> None:
+    async def settings(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(await daemon_api._body(request))
+        except MistError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+
+    app = web.Application()
+    app.router.add_put("/api/settings", settings)
+    client = await aiohttp_client(app)
+    nested = await client.put("/api/settings", data=DEEP, headers={"Content-Type": "application/json"})
+    assert nested.status == 400 and "must be a JSON object" in (await nested.json())["error"]
+    fine = await client.put("/api/settings", json={"upload_limit": 5})
+    assert await fine.json() == {"upload_limit": 5}
