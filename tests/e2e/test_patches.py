@@ -123,6 +123,30 @@ def test_an_uncommon_jump_follows_the_chain_of_patches_at_once_and_the_direct_pa
     assert exe["source"] == "patch" and exe["bytes"] == made["hdiff"]
 
 
+def test_a_fresh_install_is_known_so_the_next_pushes_patch_from_it(
+    server: Server, admin: Person, friend: Person, tmp_path,
+) -> None:
+    """Issue 19's jump: a friend installs 1 (no daemon), the admin pushes 2 and 3; the update to 3 moves the direct
+    patch 1 -> 3 the push made, with nothing coming later."""
+    trees = versions(tmp_path / "src", 3, seed=44)
+    admin.run("mistpipe", "new-game", "skip", "--title", "Skip")
+    push(admin, "skip", trees[0], "1")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "skip", "--dir", str(game), "--version", "1")
+    push(admin, "skip", trees[1], "2")
+    push(admin, "skip", trees[2], "3")
+    source, target = sha(trees[0] / EXE), sha(trees[2] / EXE)
+    [direct] = [size for s, a, obj, size in patch_rows(server, target) if s == source and a == "hdiff" and obj]
+
+    preview = friend.json("mist", "update", "skip", "--to", "3", "--dry-run")
+    exe = next(f for f in preview["files"] if f["path"] == EXE)
+    assert (exe["source"], exe["patches"], exe["bytes"]) == ("patch", 1, direct), exe
+    assert preview["plan"]["patches_coming"] == 0
+    done = friend.json("mist", "update", "skip", "--to", "3")
+    assert done["bytes_by_source"]["patch"] <= direct + 200 and done["fell_back_to_chunks"] == []
+    assert_same_tree(trees[2], game)
+
+
 def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, friend: Person, tmp_path) -> None:
     v1, v2 = versions(tmp_path / "src", 2, seed=43)
     admin.run("mistpipe", "new-game", "trap", "--title", "Trap")
