@@ -50,6 +50,7 @@ async def installed(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
+    await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))  # 404 before any word on the body
     body = await json_body(request, {"digest": str},
                            {"bytes_from_peers": int, "chunks_from_peers": int, "bytes_from_seeder": int})
     digest = body["digest"]
