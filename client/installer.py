@@ -28,9 +28,10 @@ from shared.wording import count
 from client.assembly import Assembly
 from client.fetch import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (MAX_STEPS, PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
+from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
                          removes_most)
 from client.progress import Progress
+from shared.plan_wire import MAX_STEPS
 from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer

@@ -7,14 +7,13 @@ chunk whose bytes turn out not to match.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shared.links import LinkEntry
-from shared.manifest import VERSION_RE, FileEntry, Manifest
-from shared.pack import MAX_RECORD
+from shared.manifest import FileEntry, Manifest
 from shared.paths import fold
+from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
 
 DELETE_ASKS = 0.5  # an update that removes more than this share of an install's files or bytes asks first
 
@@ -138,41 +137,8 @@ def removes_most(installed: Manifest, plan: Plan) -> str:
             f"{installed.version} here ({shown}) and writes {len(plan.write)}")
 
 
-CHUNKS, PATCH = "chunks", "patch"
-_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
-
-
-MAX_STEPS = 4  # patches applied in turn for one file (a chain A -> B -> C); the tracker is told this limit
-
-
-@dataclass(frozen=True)
-class PatchRef:
-    """A patch object the tracker offers: fetch `size` bytes (uncompressed) named `object`, apply to content `source`;
-    it makes content `target` ("" when the tracker did not say: then the file's own)."""
-
-    object: str
-    source: str
-    size: int
-    stored_size: int
-    algorithm: str
-    target: str = ""
-    build: str = ""  # a chain's intermediate step: the version of the game's build it is fetched under ("" = the target)
-
-
-@dataclass(frozen=True)
-class Route:
-    """The tracker's choice for one file to write, and the stored bytes each way would move."""
-
-    source: str  # CHUNKS or PATCH
-    bytes: int
-    chunk_bytes: int
-    file_bytes: int = 0
-    patch: PatchRef | None = None
-    then: tuple[PatchRef, ...] = ()  # a chain's later steps, each applied to what the one before made
-
-    @property
-    def steps(self) -> tuple[PatchRef, ...]:
-        return ((self.patch,) + self.then) if self.patch else ()
+# The plan's wire types are the tracker's too (shared/plan_wire.py); these are their names in the client.
+PatchRef = PatchOffer
 
 
 @dataclass(frozen=True)
@@ -215,35 +181,6 @@ def estimate_download(plan: Plan, routes: Routes) -> dict[str, int]:
     return totals
 
 
-def _patch_ref(offer: object) -> PatchRef | None:
-    """One patch of the answer, or None when it is malformed (the plan is not signed: an object name becomes a
-    file name, so only a SHA-256 will do)."""
-    if not isinstance(offer, Mapping):
-        return None
-    ref = PatchRef(str(offer["object"]), str(offer["from"]), int(offer["size"]), int(offer["stored_size"]),
-                   str(offer["algorithm"]), str(offer.get("to", "")), str(offer.get("build", "")))
-    if not (_SHA256.match(ref.object) and _SHA256.match(ref.source) and 0 < ref.size <= MAX_RECORD):
-        return None
-    if (ref.target and not _SHA256.match(ref.target)) or (ref.build and not VERSION_RE.match(ref.build)):
-        return None  # the version becomes part of a URL
-    return ref
-
-
-def _chain(first: PatchRef, listed: object) -> tuple[PatchRef, ...] | None:
-    """The later steps of a chain whose first step is `first`; None when the chain does not hold together."""
-    if listed is None:
-        return ()
-    if not isinstance(listed, list) or not 2 <= len(listed) <= MAX_STEPS:
-        return None
-    steps = [_patch_ref(step) for step in listed]
-    if steps[0] != first or any(s is None for s in steps):
-        return None
-    refs = [s for s in steps if s is not None]
-    if any(not a.target or a.target != b.source for a, b in zip(refs, refs[1:])):
-        return None
-    return tuple(refs[1:])
-
-
 def parse_routes(answer: object, write: Iterable[str]) -> Routes:
     """Read the tracker's plan answer; a file it does not mention, or mentions oddly, is fetched by chunks
     (and all of them when the answer is not even a JSON object)."""
@@ -254,17 +191,11 @@ def parse_routes(answer: object, write: Iterable[str]) -> Routes:
     files = answer.get("files")
     for item in files if isinstance(files, list) else []:
         try:
-            path = item["path"]
-            if path not in wanted:
-                continue
-            ref = _patch_ref(item.get("patch")) if item["source"] == PATCH else None
-            then = _chain(ref, item.get("chain")) if ref else ()
-            if then is None:
-                ref, then = None, ()
-            by_path[path] = Route(PATCH if ref else CHUNKS, int(item["bytes" if ref else "chunk_bytes"]), int(item["chunk_bytes"]),
-                                  int(item.get("file_bytes", 0)), ref, then)
-        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):  # OverflowError: int() of JSON's Infinity
+            path, route = Route.from_json(item)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             continue
+        if path in wanted:
+            by_path[path] = route
     coming = answer.get("coming")
     paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()
     return Routes(by_path, paths)

@@ -16,7 +16,8 @@ from seeder.app import SeederContext, make_service
 from seeder.ended_sessions import EndedSessions
 from seeder.open_objects import raise_file_limit
 from seeder.tracker_key import KeyFollower
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore, open_store
+from shared.errors import MistError
 from shared.service import metrics
 from shared.service.runner import run_processes
 from shared.version import installed_version
@@ -34,13 +35,15 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def make_root(store: Path, public_key: str, tracker_url: str = "", accel_redirect: str = "") -> web.Application:
+def make_root(store: ChunkStore, public_key: str, tracker_url: str = "", accel_redirect: str = "",
+              link_seconds: int = 0) -> web.Application:
     """The seeder at /seeder with /metrics and /healthz beside it, as each `mist-seeder` process serves it.
 
     With `tracker_url`, it follows the tracker's key hand-overs and refuses tickets of sessions the admin ended.
     """
     follower = KeyFollower(tracker_url, public_key) if tracker_url else None
-    context = SeederContext(DirectoryChunkStore(store), public_key, follow_key=follower, accel_redirect=accel_redirect)
+    context = SeederContext(store, public_key, follow_key=follower, accel_redirect=accel_redirect,
+                            link_seconds=link_seconds)
     if tracker_url:
         context.ended = EndedSessions(tracker_url, lambda: context.public_key)
     return make_service(context)
@@ -48,7 +51,10 @@ def make_root(store: Path, public_key: str, tracker_url: str = "", accel_redirec
 
 @click.command()
 @click.version_option(installed_version(), message="%(prog)s %(version)s")
-@click.option("--store", type=click.Path(path_type=Path), required=True, help="The chunk store directory (shared with the tracker).")
+@click.option("--store", envvar="MIST_STORE_URL", required=True, metavar="DIR|s3://BUCKET/PREFIX",
+              help="The chunk store shared with the tracker: its directory, or an S3 bucket (MIST_STORE_URL; "
+                   "MIST_S3_ENDPOINT_URL and the AWS_* variables say how to reach it).")
+@click.option("--s3-endpoint-url", envvar="MIST_S3_ENDPOINT_URL", default="", hidden=True)
 @click.option("--public-key", envvar="MIST_TRACKER_PUBLIC_KEY", default="", help="The tracker's public key.")
 @click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="",
               help="Ask this tracker for its public key (unless --public-key gives it), and follow its signed "
@@ -63,8 +69,12 @@ def make_root(store: Path, public_key: str, tracker_url: str = "", accel_redirec
 @click.option("--accel-redirect", envvar="MIST_SEEDER_ACCEL_REDIRECT", default="", metavar="PREFIX",
               help="Behind nginx: let nginx send single objects, from its internal location PREFIX "
                    "(for example /_store/, see deploy/nginx/seeder-accel.conf).")
-def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, metrics_dir: Path | None,
-         processes: int | None, accel_redirect: str) -> None:
+@click.option("--link-seconds", envvar="MIST_SEEDER_LINK_SECONDS", type=click.IntRange(min=0, max=7 * 24 * 3600),
+              default=0, show_default=True,
+              help="On an S3 store: answer GET /chunk/... with a redirect to a signed URL good this long (the client "
+                   "or a CDN fetches from the bucket), instead of streaming the object; 0 streams.")
+def main(store: str, s3_endpoint_url: str, public_key: str, tracker_url: str, host: str, port: int, metrics_dir: Path | None,
+         processes: int | None, accel_redirect: str, link_seconds: int) -> None:
     """Run the seeder alone at /seeder on HOST:PORT, with /metrics and /healthz at the root."""
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
@@ -73,7 +83,10 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, m
     prefix = accel_redirect.rstrip("/") + "/" if accel_redirect else ""
     key = public_key or _tracker_key(tracker_url)
     count = processes or usable_cpus()
-    DirectoryChunkStore(store)  # create it once, before the processes start
+    try:
+        open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url)  # a folder is made once, before the processes start
+    except MistError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
     raise_file_limit()  # 200 clients' sockets and the objects kept open; the processes inherit it
 
     def ready(actual_port: int) -> None:
@@ -83,7 +96,8 @@ def main(store: Path, public_key: str, tracker_url: str, host: str, port: int, m
     # Counters live in per-process files from the start, so every process serving this port adds to one /metrics.
     with tempfile.TemporaryDirectory(prefix="mist-seeder-metrics-") as scratch:
         metrics.use_directory(metrics_dir or Path(scratch))
-        run_processes(lambda: make_root(store, key, tracker_url, prefix), host, port, count, on_ready=ready)
+        run_processes(lambda: make_root(open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url), key, tracker_url,
+                                        prefix, link_seconds), host, port, count, on_ready=ready)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from shared import pack
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import LocalFiles
 
 TTL = 30.0  # seconds a size or an open file is trusted without looking at the store again
 KNOWN = 65_536  # sizes and headers remembered (about 150 bytes each)
@@ -73,7 +73,7 @@ class OpenFile:
 
 
 class OpenObjects:
-    def __init__(self, store: DirectoryChunkStore, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, store: LocalFiles, clock: Callable[[], float] = time.monotonic,
                  known: int = KNOWN, keep_open: int | None = None) -> None:
         self.store = store
         self.clock = clock

@@ -75,24 +75,3 @@ class StoreError(MistError):
 
 class BuildInfoError(MistError):
     """A launch command or release notes that Mist will not store or run; the message says how to write them."""
-
-
-def status_for(exc: MistError) -> int:
-    """The HTTP status a service answers with for a domain error (tracker and seeder share it)."""
-    explicit = getattr(exc, "status", None)
-    if isinstance(explicit, int):
-        return explicit
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            return status
-    return 400
-
-
-_STATUS: tuple[tuple[type[MistError], int], ...] = (
-    (ManifestError, 422),
-    (TicketError, 403),
-    (ChunkMissing, 404),
-    (ChunkCorrupt, 422),
-    (PackError, 400),
-    (StoreError, 507),
-)

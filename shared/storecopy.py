@@ -10,14 +10,13 @@ same place copies only what is new.
 from __future__ import annotations
 
 import itertools
-import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from shared import compression
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from shared.errors import ChunkCorrupt, ChunkMissing
 
 THREADS = 4  # hashing and zstd release the GIL; file I/O waits
@@ -34,7 +33,7 @@ class CopyReport:
     corrupt: dict[str, str] = field(default_factory=dict)  # in the source, but damaged: why
 
 
-def verified(store: DirectoryChunkStore, name: str) -> bytes:
+def verified(store: ChunkStore, name: str) -> bytes:
     """An object's stored bytes, if they decompress to content that hashes to its name; else ChunkCorrupt."""
     data = store.get(name)
     try:
@@ -46,21 +45,18 @@ def verified(store: DirectoryChunkStore, name: str) -> bytes:
     return data
 
 
-def _size(store: DirectoryChunkStore, name: str) -> int:
-    try:
-        return os.stat(store.path(name)).st_size
-    except FileNotFoundError:
-        return -1
+def _size(store: ChunkStore, name: str) -> int:
+    return store.sizes([name]).get(name, -1)
 
 
-def copy_one(source: DirectoryChunkStore, target: DirectoryChunkStore, name: str, recheck: bool) -> tuple[str, int, int]:
+def copy_one(source: ChunkStore, target: ChunkStore, name: str, recheck: bool) -> tuple[str, int, int]:
     """Copy one object unless the target has it; ("copied" | "kept", stored size, bytes written).
 
     `recheck` hashes an object the target already has instead of trusting its name and size (restore does).
     """
     size = _size(source, name)
     if size < 0:
-        raise ChunkMissing(f"object {name[:12]} is not in {source.root}", name)
+        raise ChunkMissing(f"object {name[:12]} is not in {source.where}", name)
     if _size(target, name) == size:
         if not recheck:
             return "kept", size, 0
@@ -70,13 +66,13 @@ def copy_one(source: DirectoryChunkStore, target: DirectoryChunkStore, name: str
         except (ChunkCorrupt, ChunkMissing):
             pass
     data = verified(source, name)
-    target.path(name).unlink(missing_ok=True)  # a damaged or partial copy from before: put() keeps what it finds
+    target.remove(name)  # a damaged or partial copy from before: put() keeps what it finds
     target.put(name, data)
     return "copied", len(data), len(data)
 
 
 def copy_all(
-    source: DirectoryChunkStore, target: DirectoryChunkStore, names: Iterable[str], recheck: bool = False,
+    source: ChunkStore, target: ChunkStore, names: Iterable[str], recheck: bool = False,
     on_object: Callable[[str], None] | None = None,
 ) -> CopyReport:
     """Copy every named object the target lacks, verified; what is missing or damaged in the source is

@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
+
+from tracker.settings import Settings
 
 POSTGRES = os.environ.get("MIST_TEST_POSTGRES", "")
 REDIS = os.environ.get("MIST_TEST_REDIS", "")
@@ -56,3 +59,9 @@ def backend_env(data: Path) -> dict[str, str]:
             env["MIST_QUEUE_NAME"] = f"mist-test-{uuid.uuid4().hex[:16]}"
         _given[key] = env
     return dict(_given[key])
+
+
+def settings(data: Path, **given: Any) -> Settings:
+    """The settings of a tracker or worker on `data` in this run: its database and queue (as `backend_env`), the
+    defaults for the rest, and `given` over them. Tests build settings; they do not patch the environment."""
+    return Settings.from_env(data, backend_env(data), **given)

@@ -17,7 +17,9 @@ and deterministic run that keeps the suite's time and result the same on every m
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -59,3 +61,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 server on loopback, one per test process that asks for it (tests/s3.py)."""
+    from tests import s3  # boto3 and moto load only in the processes that use them
+
+    yield from s3.serving()

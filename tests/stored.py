@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from shared import compression
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from shared.manifest import FileEntry
 
 
-def store_file(store: DirectoryChunkStore, path: str, data: bytes) -> FileEntry:
+def store_file(store: ChunkStore, path: str, data: bytes) -> FileEntry:
     chunked = chunk_bytes(data, DEFAULT_PARAMS)
     offset = 0
     for ref in chunked.chunks:

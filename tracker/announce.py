@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -34,15 +33,13 @@ from tracker import notify
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, releases
 from tracker.db.queries import Viewer
-from tracker.jobs.queue import QUEUE_OUTAGES
+from tracker.errors import QueueUnavailable
 from tracker.planner import PatchOption
 from tracker.routes.swarm import Member, Swarm
 from tracker.routes.updates import parsed_manifest
 
 log = logging.getLogger("mist.announce")
 SEND_TIMEOUT = 5.0  # a friend whose socket takes longer misses this telling; the news stays for the next connection
-PATCH_WAIT_ENV = "MIST_NEWS_PATCH_WAIT"  # seconds the news waits for the build's patches (default 60)
-PATCH_WAIT = 60.0
 PATCH_POLL = 0.5
 STORED_KEPT = 8  # builds whose stored chunk sizes are kept for sizing news
 
@@ -66,11 +63,6 @@ def news_message(release: notify.Release, news: notify.News, news_id: int) -> di
             "news_id": news_id, **news.to_json(), **({"notes": notify.notes_excerpt(release.notes)} if release.notes else {})}
 
 
-def patch_wait() -> float:
-    raw = os.environ.get(PATCH_WAIT_ENV, "").strip()
-    return float(raw) if raw else PATCH_WAIT
-
-
 class Announcer:
     """Builds waiting to be announced, the loop that announces them one at a time, and telling a daemon its news."""
 
@@ -78,7 +70,7 @@ class Announcer:
         self.ctx, self.swarm = ctx, swarm
         self.queue: asyncio.Queue[Published] = asyncio.Queue()
         self.announced = 0
-        self.wait = patch_wait()
+        self.wait = ctx.settings.patch_wait
         self._stored: OrderedDict[str, Mapping[str, int]] = OrderedDict()
         swarm.on_announce = self.deliver
 
@@ -137,7 +129,7 @@ class Announcer:
         while time.monotonic() < deadline:
             try:
                 done, _ = await asyncio.to_thread(self.ctx.jobs.result, build.patch_job)
-            except QUEUE_OUTAGES:
+            except QueueUnavailable:
                 return
             if done:
                 return

@@ -24,7 +24,7 @@ def make_app(ctx: TrackerContext) -> web.Application:
     app[CONTEXT] = ctx
     app[METRICS] = registry
     app[COUNTERS] = TrackerCounters.on(registry)
-    app[swarm.SWARM] = members = swarm.Swarm.from_environment()
+    app[swarm.SWARM] = members = swarm.Swarm.from_settings(ctx.settings)
     registry.read_at_scrape(lambda: swarm_readings(len(members.members), sum(m.sharing for m in list(members.members.values()))))
     registry.read_at_scrape(lambda: job_readings(ctx.jobs))
     observability.install(app)

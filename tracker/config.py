@@ -1,50 +1,29 @@
-"""The tracker's settings and the on-disk layout of its data directory."""
+"""The tracker's context: its settings (tracker/settings.py) and everything opened from them at start-up."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from shared.handover import Handover
 from shared.signing import Signer
 from tracker import datalock, keys
 from tracker.backups import unfinished_restore
 from tracker.datalock import DataInUse
-from tracker.db.engine import Database, database_url, migrate, open_engine
+from tracker.db.engine import Database, migrate, open_engine
 from tracker.errors import TrackerError
 from tracker.jobs.queue import Jobs, open_jobs
 from tracker.keys import KeyFilesError
 from tracker.private_data import make_private
 from tracker.sessions import Sessions
+from tracker.settings import Settings
 from tracker.throttle import Throttle
 
 # Present while `mist-admin restore` fills a data directory: a server started on half a restore would make new keys.
-
-
-@dataclass
-class Settings:
-    """Where the tracker keeps things; every path defaults to inside `data`."""
-
-    data: Path
-    database_url: str = ""
-    seeder_url: str = ""
-    seeder_port: int = 0  # mist-server with seeder processes of their own: their port on the tracker's host
-    public_url: str = ""  # where friends reach the tracker (tracker/public_url.py); "" if not known at start
-    public_url_configured: bool = False  # set by the admin (MIST_PUBLIC_URL, --public-url), not worked out
-    clock: Callable[[], float] = field(default=time.time)
-
-    @property
-    def store_root(self) -> Path:
-        return self.data / "store"
-
-    def resolved_database_url(self) -> str:
-        return database_url(self.data, self.database_url)
 
 
 def load_secret(path: Path) -> bytes:
@@ -66,7 +45,7 @@ class TrackerContext:
     settings: Settings
     db: Database
     signer: Signer
-    store: DirectoryChunkStore
+    store: ChunkStore
     jwt_secret: bytes
     jobs: Jobs
     sessions: Sessions
@@ -100,9 +79,9 @@ class TrackerContext:
             db=db,
             signer=signing.signer,
             handovers=signing.handovers,
-            store=DirectoryChunkStore(settings.store_root),
+            store=settings.store.open(settings.store_root),
             jwt_secret=secret,
-            jobs=open_jobs(settings.data),
+            jobs=open_jobs(settings),
             sessions=Sessions(db, secret, settings.clock),
         )
 

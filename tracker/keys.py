@@ -123,12 +123,12 @@ def read_chain(data: Path) -> list[Handover]:
     return chain
 
 
-def rotate_stopped(data: Path, now: int, leaked: bool = False) -> Rotation:
+def rotate_stopped(data: Path, now: int, leaked: bool = False, database_url: str = "") -> Rotation:
     """`mist-admin rotate-key`: rotate on the tracker's own database, refusing while a tracker runs on `data`."""
     if not key_path(data).is_file():
         raise KeyFilesError(f"there is no signing key at {key_path(data)}; is {data} the tracker's data directory (--data)?")
     with datalock.held(data, "rotate the key"):
-        db = open_existing(data)
+        db = open_existing(data, database_url)
         try:
             return rotate(data, db, now, leaked)
         finally:

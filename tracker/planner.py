@@ -17,15 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from shared.manifest import FileEntry, Manifest
+from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
 
-CHUNKS = "chunks"
-PATCH = "patch"
 # Below this a patch saves less than its own header and bookkeeping cost.
 MIN_PATCH_FILE = 512
 # hdiffpatch holds both files and its index in memory (several times the file size).
 MAX_PATCH_FILE = 256 * 1024 * 1024
-# Patches applied one after another for one file; clients that predate chains ask for 1.
-MAX_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -40,14 +37,13 @@ class PatchOption:
     algorithm: str
     build: str = ""  # a chain's intermediate step: the version of the game's build whose file it makes
 
+    def offer(self) -> PatchOffer:
+        """As the plan offers it to a client (the wire's type, shared/plan_wire.py)."""
+        return PatchOffer(self.object_sha, self.source, self.object_size, self.stored_size, self.algorithm,
+                          self.target, self.build)
+
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "object": self.object_sha, "from": self.source, "to": self.target, "size": self.object_size,
-            "stored_size": self.stored_size, "algorithm": self.algorithm,
-        }
-        if self.build:
-            out["build"] = self.build
-        return out
+        return self.offer().to_json()
 
 
 @dataclass(frozen=True)
@@ -70,15 +66,9 @@ class Choice:
         return sum(s.stored_size for s in self.steps) if self.steps else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "path": self.path, "source": self.source, "bytes": self.bytes,
-            "chunk_bytes": self.chunk_bytes, "file_bytes": self.file_bytes,
-        }
-        if self.steps:
-            out["patch"] = self.steps[0].to_json()
-            if len(self.steps) > 1:
-                out["chain"] = [s.to_json() for s in self.steps]
-        return out
+        return Route(self.source, self.bytes, self.chunk_bytes, self.file_bytes,
+                     self.patch.offer() if self.patch else None,
+                     tuple(s.offer() for s in self.steps[1:])).to_json(self.path)
 
 
 @dataclass(frozen=True)

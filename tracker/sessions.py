@@ -25,10 +25,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import sqlalchemy.exc
-
 from tracker.db import queries
-from tracker.db.engine import Database
+from tracker.db.engine import ANY_DATABASE_ERROR, Database
 from tracker.errors import Forbidden, Unauthorized
 
 log = logging.getLogger("mist.tracker")
@@ -92,7 +90,7 @@ class Sessions:
         if self.clock() - read_at >= CACHE_SECONDS:
             try:
                 ended = frozenset(await self.revoked())
-            except sqlalchemy.exc.SQLAlchemyError as exc:
+            except ANY_DATABASE_ERROR as exc:
                 # The database is away (a restart): the last list stays in force and is asked for again in
                 # CACHE_SECONDS, as a standalone seeder keeps its copy while the tracker is away. Pushed chunks
                 # keep arriving; the commit then says the database is unavailable.

@@ -27,6 +27,10 @@ class DiskFull(StoreError):
     """The server's disk has no room for what a request would write."""
 
     status = 507
+    detail = {"disk_full": True}
+
+    def __init__(self, message: str = DISK_FULL_MESSAGE) -> None:
+        super().__init__(message)
 
 
 def is_disk_full(exc: BaseException) -> bool:

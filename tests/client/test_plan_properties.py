@@ -10,7 +10,8 @@ import re
 import pytest
 from hypothesis import given, strategies as st
 
-from client.plan import CHUNKS, MAX_STEPS, PATCH, PatchRef, Route, Routes, parse_routes
+from client.plan import CHUNKS, PATCH, PatchRef, Route, Routes, parse_routes
+from shared.plan_wire import MAX_STEPS
 from shared.pack import MAX_RECORD
 from tests.hostile import BIG_NUMBERS, REFUSED, decoded, json_values, mutations
 from tests.shared.strategies import build_paths, sha256_hex

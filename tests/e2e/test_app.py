@@ -343,7 +343,8 @@ def test_the_friends_page_shows_who_is_online_and_sharing(page: Any, alice: Daem
     bob.run("mist", "login", server.url, "--user", "bob")
     bob_daemon = Daemon.start(bob)
     try:
-        eventually(lambda: alice.call("/api/friends")[1]["friends"], "bob to be online")
+        eventually(lambda: any(f["user"] == "bob" and f["sharing"] for f in alice.call("/api/friends")[1]["friends"]),
+                   "bob to be online and his announcement of what he shares to arrive")
         page.goto(alice.url + "/friends")
         card = page.locator(".friend-card", has_text="bob")
         assert "Online, sharing" in card.inner_text()

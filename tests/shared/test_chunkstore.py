@@ -1,32 +1,49 @@
 """The chunk store contract every implementation passes, then what is particular to DirectoryChunkStore.
 
-To run the contract against a new implementation, add one factory to IMPLEMENTATIONS.
+The contract runs against the directory store, the in-memory store and the S3 store on a real S3 protocol
+server on loopback (tests/s3.py). To run it against a new implementation, add one factory to IMPLEMENTATIONS.
 """
 
 import errno
 import hashlib
+import math
 import os
 import re
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from shared import chunkstore
-from shared.chunkstore import ChunkStore, DirectoryChunkStore
+from shared.chunkstore import ChunkStore, DirectoryChunkStore, StoreSettings, open_store
 from shared.errors import ChunkMissing, MistError, StoreError
+from shared.memory_store import MemoryChunkStore
+from shared.s3_store import S3ChunkStore
+from tests.s3 import S3Server
+from tests.waiting import wait_until
 
 A = hashlib.sha256(b"a").hexdigest()
 B = hashlib.sha256(b"b").hexdigest()
 C = hashlib.sha256(b"c").hexdigest()
 
-IMPLEMENTATIONS = {
-    "directory": lambda tmp_path: DirectoryChunkStore(tmp_path / "store"),
+
+def s3_store(request: pytest.FixtureRequest, tmp_path: Path) -> ChunkStore:
+    server: S3Server = request.getfixturevalue("s3_server")
+    return S3ChunkStore(server.bucket(), "store/", server.endpoint)
+
+
+IMPLEMENTATIONS: dict[str, Callable[[pytest.FixtureRequest, Path], ChunkStore]] = {
+    "directory": lambda request, tmp_path: DirectoryChunkStore(tmp_path / "store"),
+    "memory": lambda request, tmp_path: MemoryChunkStore(),
+    "s3": s3_store,
 }
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def store(request, tmp_path) -> ChunkStore:
-    return IMPLEMENTATIONS[request.param](tmp_path)
+    return IMPLEMENTATIONS[request.param](request, tmp_path)
 
 
 # The contract
@@ -94,6 +111,123 @@ def test_large_objects_survive_intact(store):
     store.put(A, data)
     assert store.get(A) == data
     assert store.sizes([A]) == {A: len(data)}
+
+
+def test_listing_names_every_object_with_its_size_and_a_recent_use(store):
+    before = math.floor(time.time()) - 1  # S3 keeps whole seconds
+    store.put(A, b"12345")
+    store.put(B, b"")
+    listed = {s.name: s for s in store.listing()}
+    assert sorted(listed) == sorted([A, B]) and listed[A].size == 5 and listed[B].size == 0
+    assert all(before <= s.used <= time.time() + 1 for s in listed.values())
+    assert sorted(chunkstore.names(store)) == sorted([A, B])
+
+
+def test_remove_takes_an_object_away_and_an_absent_one_is_no_error(store):
+    store.put(A, b"x")
+    store.remove(A)
+    store.remove(B)
+    assert not store.has(A) and list(store.listing()) == []
+
+
+def test_quarantine_leaves_the_object_missing_and_out_of_the_listing(store):
+    store.put(A, b"damaged")
+    store.put(B, b"fine")
+    store.quarantine(A)
+    store.quarantine(C)  # absent: nothing to do
+    assert store.missing([A, B]) == [A]
+    assert [s.name for s in store.listing()] == [B]
+    store.put(A, b"uploaded again")
+    assert store.get(A) == b"uploaded again"
+
+
+def past_a_whole_second() -> float:
+    """The next whole second, once the clock has passed it. S3 keeps times in whole seconds, and a file's
+    mtime comes from the kernel's coarse clock (a few ms behind time.time()): what is written after this
+    returns is at or after the cutoff it gives, what was written before is older."""
+    cutoff = float(math.ceil(time.time() + 0.001))
+    wait_until(lambda: time.time() >= cutoff + 0.05, "the clock to pass a whole second", timeout=5)
+    return cutoff
+
+
+def test_remove_if_unused_keeps_what_was_used_at_or_after_the_cutoff(store):
+    store.put(A, b"old")
+    cutoff = past_a_whole_second()
+    store.put(B, b"young")
+    assert store.remove_if_unused(B, cutoff) is None and store.has(B)
+    assert store.remove_if_unused(A, cutoff) == 3 and not store.has(A)
+    assert store.remove_if_unused(A, cutoff) is None  # gone already
+    store.put(A, b"old")
+    later = past_a_whole_second()
+    assert store.touch([A]) == []  # used again: its grace period starts again
+    assert store.remove_if_unused(A, later) is None and store.has(A)
+
+
+def test_a_touch_racing_a_collection_never_reports_present_an_object_that_goes(store):
+    """The garbage collector's promise to a push: what `touch` reported present is still there afterwards."""
+    names = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(24)]
+    for name in names:
+        store.put(name, b"payload")
+    cutoff = past_a_whole_second()  # every object is older; every touch from here on is not
+    reported: dict[str, bool] = {}
+    removed: dict[str, int | None] = {}
+
+    def push() -> None:
+        for name in names:
+            reported[name] = store.touch([name]) == []
+
+    def collect() -> None:
+        for name in reversed(names):
+            removed[name] = store.remove_if_unused(name, cutoff)
+
+    threads = [threading.Thread(target=push), threading.Thread(target=collect)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in names:
+        if reported[name]:
+            assert store.has(name), f"{name[:12]} was reported present to the push, then removed"
+        if removed[name] is not None:
+            assert not store.has(name) or reported[name] is False, f"{name[:12]} removed yet still there"
+
+
+def test_probe_passes_on_a_working_store_and_leaves_nothing(store):
+    store.probe()
+    assert list(store.listing()) == []
+    assert store.sweep_temporary(time.time() + 3600) >= 0
+
+
+def test_capabilities_are_declared_not_guessed(store):
+    """The seeder asks `files` for sendfile and open files, `links` for signed URLs: each a store has or not."""
+    if store.files is not None:
+        store.put(A, b"on disk")
+        assert Path(store.files.file(A)).read_bytes() == b"on disk" and store.files.path(A).is_file()
+    if store.links is not None:
+        assert A in store.links.url(A, 60)
+
+
+# Opening a store by URL
+
+
+def test_open_store_makes_the_store_a_url_names(tmp_path):
+    assert isinstance(open_store("", tmp_path / "default"), DirectoryChunkStore)
+    assert open_store(str(tmp_path / "elsewhere"), tmp_path).where == str(tmp_path / "elsewhere")
+    assert open_store(f"file://{tmp_path}/x", tmp_path).where == f"{tmp_path}/x"
+    s3 = StoreSettings.from_env({"MIST_STORE_URL": "s3://bucket-1/some/prefix/", "MIST_S3_ENDPOINT_URL": "http://127.0.0.1:9"}).open(tmp_path)
+    assert isinstance(s3, S3ChunkStore) and s3.where == "s3://bucket-1/some/prefix/"
+
+
+@pytest.mark.parametrize("url", ["s3://", "s3://UPPER/x", "s3://a", "gs://bucket/x", "http://host/x"])
+def test_a_wrong_store_url_says_what_it_takes(tmp_path, url):
+    with pytest.raises(StoreError, match="MIST_STORE_URL must be"):
+        open_store(url, tmp_path)
+
+
+def test_an_s3_store_that_does_not_answer_is_a_store_error_naming_what_to_check(tmp_path):
+    store = S3ChunkStore("bucket-1", "", "http://127.0.0.1:9")  # nothing listens on port 9
+    with pytest.raises(StoreError, match="MIST_S3_ENDPOINT_URL"):
+        store.get(A)
 
 
 # DirectoryChunkStore
@@ -187,3 +321,26 @@ def test_read_file_rebuilds_a_file_and_refuses_a_damaged_one(tmp_path) -> None:
     store.path(first.sha256).write_bytes(compression.compress(same_size))
     with pytest.raises(ChunkCorrupt, match="game.bin"):
         read_file(store, entry)
+
+
+# S3ChunkStore
+
+
+def test_s3_a_touch_between_the_collectors_look_and_its_removal_reports_the_object_absent(s3_server):
+    """The interleaving the tombstone is for, made to happen: the collector has seen an old time and is about
+    to remove the object when a push marks it used. The push must hear "absent" (and upload it again)."""
+    store = S3ChunkStore(s3_server.bucket(), "", s3_server.endpoint)
+    store.put(A, b"old")
+    cutoff = past_a_whole_second()
+    remove = store._s3.delete_object
+    told: list[list[str]] = []
+
+    def delete_object(**kwargs):  # the collector's removal of A: the push's touch runs just before it
+        if kwargs["Key"] == store.key(A) and not told:
+            told.append(store.touch([A]))
+        return remove(**kwargs)
+
+    store._s3.delete_object = delete_object
+    assert store.remove_if_unused(A, cutoff) == 3
+    assert told == [[A]] and not store.has(A)
+    assert store.touch([A]) == [A]  # and, the collector done, a later touch agrees

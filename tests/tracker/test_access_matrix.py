@@ -9,12 +9,13 @@ import json
 
 import pytest
 
+from tests import backends
 from shared import compression, pack
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.manifest import FileEntry, Manifest
 from tests.tracker.admin_site import sign_in
 from tracker.cli.mist_server import build_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 from tracker.db import admin_views
 
 PUBLIC, USER, ADMIN, READ_TICKET, UPLOAD_TICKET = "public", "user", "admin", "read ticket", "upload ticket"
@@ -117,8 +118,7 @@ def routes(app) -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def world(tmp_path, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
-    ctx = TrackerContext.open(Settings(data=tmp_path))
+    ctx = TrackerContext.open(backends.settings(tmp_path, admin_password="admin-password-1"))
     from tracker.routes.accounts import ensure_admin
 
     ensure_admin(ctx)

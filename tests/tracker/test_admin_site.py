@@ -13,12 +13,13 @@ from shared import compression
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.manifest import FileEntry, Manifest
 from shared.signing import fingerprint
+from tests import backends
 from tests.clock import Clock
 from tests.tracker.admin_site import FIELD_ERROR, csrf_of, sign_in
 from tests.tracker.test_body_limits import raw_request
 from tracker.admin import activity_page
 from tracker.cli.mist_server import build_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 from tracker.db import activity, job_log
 from tracker.routes.accounts import ensure_admin
 from tracker.throttle import Throttle
@@ -32,9 +33,8 @@ DATA = b"a build of a game, of a single file " * 200
 @pytest.fixture
 async def site(tmp_path, aiohttp_client, monkeypatch):
     """(context, test client, admin's Bearer header, admin's session cookie header, its CSRF token, the clock)."""
-    monkeypatch.setenv("MIST_ADMIN_PASSWORD", ADMIN_PASSWORD)
     clock = Clock(time.time())
-    ctx = TrackerContext.open(Settings(data=tmp_path, clock=clock))
+    ctx = TrackerContext.open(backends.settings(tmp_path, admin_password=ADMIN_PASSWORD, clock=clock))
     ensure_admin(ctx)
     app = build_app(ctx, worker=False)  # jobs wait in the queue, where the tests look for them
     client = await aiohttp_client(app)
@@ -200,7 +200,7 @@ async def test_downloads_reach_the_log_and_the_chart_and_old_events_are_pruned(s
     assert "1 hold it · 1 download" in game  # alice holds 1.1 now
     only = await (await client.get("/admin/activity?user=alice&kind=downloads", headers=cookie)).text()
     assert only.count('class="event" data-kind=') == 2 and 'data-kind="push"' not in only
-    monkeypatch.setenv("MIST_ACTIVITY_DAYS", "1")
+    ctx.settings.activity_days = 1
     clock.now += 86400 + 60
     assert await ctx.db.run(lambda s: activity.recent(s))
     await client.app.loop.run_in_executor(None, activity_page.prune_now, client.app._subapps[0])
@@ -225,7 +225,7 @@ async def test_a_failed_job_is_retried_with_its_arguments(site) -> None:
 
 async def test_storage_shows_what_a_collection_would_free(site, monkeypatch) -> None:
     ctx, client, bearer, cookie, csrf, _ = site
-    monkeypatch.setenv("MIST_GC_GRACE_SECONDS", "0")
+    ctx.settings.gc_grace = 0
     orphan = b"chunks an interrupted push left behind " * 50
     ctx.store.put(chunk_bytes(orphan).sha256, compression.compress(orphan))
     page = await (await client.get("/admin/storage", headers=cookie)).text()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import random
 import stat
+from tests import backends
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from tracker.backups.directory import BackupCorrupt, BackupError, BackupIncomple
 from tracker.backups.restore import restore
 from tracker.backups.unfinished_restore import MARKER as RESTORE_MARKER
 from tracker.cli.mist_worker import main as worker_main
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 from tracker.datalock import DataInUse
 from tracker.db import dump as dump_mod, patches as patch_queries, queries
 from tracker.db.engine import MIGRATIONS, open_engine
@@ -47,7 +47,7 @@ def sqlite(data: Path) -> str:
 
 def open_server(data: Path, url: str = "") -> TrackerContext:
     """A tracker's data directory as the server leaves it: keys, database, store (on SQLite unless told)."""
-    return TrackerContext.open(Settings(data=data, database_url=url or sqlite(data)))
+    return TrackerContext.open(backends.settings(data, database_url=url or sqlite(data)))
 
 
 def commit(ctx: TrackerContext, manifest: Manifest) -> None:
@@ -215,7 +215,7 @@ def test_a_damaged_object_stops_the_restore_and_the_server_will_not_start_on_hal
         open_server(tmp_path / "new")
     worker = CliRunner().invoke(worker_main, ["--data", str(tmp_path / "new")])
     assert worker.exit_code == 1 and "did not finish" in worker.output and "before you start the worker" in worker.output
-    swept = open_jobs(tmp_path / "new").collect_garbage.call_local()  # a worker already running when it began
+    swept = open_jobs(backends.settings(tmp_path / "new")).collect_garbage.call_local()  # a worker already running when it began
     assert "did not finish" in swept["error"] and swept["objects_removed"] == 0
 
     path.unlink()  # as if a good copy came back from off-site and a new backup repaired it:

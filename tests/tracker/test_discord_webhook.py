@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from tests import backends
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def worker(discord: FakeDiscord, tmp_path_factory: pytest.TempPathFactory) -> It
         process = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], stdout=out, stderr=out,
                                    env={**os.environ, ENV: discord.url})
     try:
-        yield open_jobs(data), log
+        yield open_jobs(backends.settings(data)), log
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -168,8 +169,7 @@ def test_a_404_is_not_retried_and_the_log_says_to_check_the_url(discord: FakeDis
 
 
 def test_without_the_webhook_url_nothing_is_posted_and_the_result_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV, raising=False)
-    jobs = open_jobs(tmp_path)
+    jobs = open_jobs(backends.settings(tmp_path))  # no discord_webhook_url
     job = jobs.enqueue_news("news")
     jobs.huey.execute(jobs.huey.dequeue())
     assert jobs.result(job) == (True, {"posted": False, "attempts": 0,

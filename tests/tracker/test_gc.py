@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from shared import compression
+from shared import chunkstore, compression
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import FileEntry, Manifest
@@ -22,6 +22,7 @@ from tracker.db.engine import Database, migrate, open_engine
 from tracker.db.models import Install, Patch
 from tracker.jobs import gc
 from tracker.jobs.gc import Live, PatchRow, Stored, decide, mark
+from tracker.settings import GRACE_ENV, GRACE_SECONDS, Settings, SettingsError
 
 DAY = 24 * 3600
 NOW = 1_700_000_000.0
@@ -93,11 +94,15 @@ def test_a_row_whose_object_is_already_gone_is_forgotten_with_its_target() -> No
     assert decision.forget == {1}  # a live target's row is the scrub's business, not the collector's
 
 
-@pytest.mark.parametrize("value, grace", [("", gc.GRACE_SECONDS), ("0", 0.0), ("90", 90.0),
-                                          ("soon", gc.GRACE_SECONDS), ("-5", gc.GRACE_SECONDS)])
-def test_the_grace_period_comes_from_the_environment(monkeypatch, value, grace) -> None:
-    monkeypatch.setenv(gc.GRACE_ENV, value)
-    assert gc.grace_seconds() == grace
+@pytest.mark.parametrize("value, grace", [("", GRACE_SECONDS), ("0", 0.0), ("90", 90.0)])
+def test_the_grace_period_comes_from_the_environment(tmp_path, value, grace) -> None:
+    assert Settings.from_env(tmp_path, {GRACE_ENV: value}).gc_grace == grace
+
+
+@pytest.mark.parametrize("value", ["soon", "-5"])
+def test_a_grace_period_that_is_no_number_of_seconds_stops_the_start(tmp_path, value) -> None:
+    with pytest.raises(SettingsError, match=f"{GRACE_ENV} must be a number of seconds"):
+        Settings.from_env(tmp_path, {GRACE_ENV: value})
 
 
 # A real store and database
@@ -178,7 +183,7 @@ def test_an_object_used_after_the_listing_is_not_removed(tmp_path: Path) -> None
     name = put(store, b"a chunk")
     age(store, OLD)
     store.touch([name])  # a push asked for it between the collector's listing and its sweep
-    assert gc._remove_if_unused(store, name, time.time() - DAY) is None
+    assert store.remove_if_unused(name, time.time() - DAY) is None
     assert store.has(name)
 
 
@@ -193,8 +198,8 @@ def test_a_touch_between_the_check_and_the_removal_keeps_the_object(tmp_path: Pa
         assert store.touch([name]) == []  # the commit finds it present, just before the collector moves it
         real_rename(src, dst)
 
-    monkeypatch.setattr(gc.os, "rename", touched_first)
-    assert gc._remove_if_unused(store, name, time.time() - DAY) is None
+    monkeypatch.setattr(chunkstore.os, "rename", touched_first)
+    assert store.remove_if_unused(name, time.time() - DAY) is None
     assert store.get(name) and not list(store.path(name).parent.glob(".tmp-*"))
 
 
@@ -210,8 +215,8 @@ def test_a_touch_after_the_object_left_its_name_reports_it_absent(tmp_path: Path
         real_rename(src, dst)
         seen.append(store.touch([name]))  # a push asking now is told to upload it again
 
-    monkeypatch.setattr(gc.os, "rename", touched_after)
-    assert gc._remove_if_unused(store, name, time.time() - DAY) == size
+    monkeypatch.setattr(chunkstore.os, "rename", touched_after)
+    assert store.remove_if_unused(name, time.time() - DAY) == size
     assert seen == [[name]] and not store.has(name)
 
 

@@ -6,15 +6,16 @@ import os
 
 import pytest
 
+from tests import backends
 from tests.scrape import Scrape
 from tracker.app import make_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 
 pytestmark = pytest.mark.same_on_every_backend  # takes the database away by removing its SQLite file
 
 
 async def test_healthz_is_ok_then_names_the_database_and_the_queue_once_they_are_gone(tmp_path, aiohttp_client) -> None:
-    ctx = TrackerContext.open(Settings(data=tmp_path))
+    ctx = TrackerContext.open(backends.settings(tmp_path))
     client = await aiohttp_client(make_app(ctx))
     healthy = await client.get("/healthz")
     assert healthy.status == 200

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from tests import backends
 from tracker.jobs.queue import open_jobs
 
 
 def test_a_failed_job_is_done_with_its_error_and_an_unknown_one_is_not_done(tmp_path) -> None:
-    jobs = open_jobs(tmp_path)
+    jobs = open_jobs(backends.settings(tmp_path))
 
     @jobs.huey.task()
     def broken() -> None:
@@ -21,7 +22,7 @@ def test_a_failed_job_is_done_with_its_error_and_an_unknown_one_is_not_done(tmp_
 
 
 def test_the_worker_counts_finished_and_failed_runs_in_the_queue_s_storage(tmp_path) -> None:
-    jobs = open_jobs(tmp_path)
+    jobs = open_jobs(backends.settings(tmp_path))
     assert jobs.pending() == 0 and set(jobs.outcomes().values()) == {0}
     jobs.enqueue_scrub()
     jobs.enqueue_scrub()
@@ -32,18 +33,18 @@ def test_the_worker_counts_finished_and_failed_runs_in_the_queue_s_storage(tmp_p
     jobs.huey.execute(jobs.huey.dequeue())  # the scrub cannot open the store: failed
     assert jobs.pending() == 0
     # A second handle on the same queue (the tracker's, while the worker ran these) sees the same counts.
-    counted = open_jobs(tmp_path).outcomes()
+    counted = open_jobs(backends.settings(tmp_path)).outcomes()
     assert counted[("scrub_store", "finished")] == 1 and counted[("scrub_store", "failed")] == 1
     assert sum(counted.values()) == 2
 
 
 def test_the_worker_journals_each_run_for_the_admin_site(tmp_path) -> None:
-    from tracker.config import Settings, TrackerContext
+    from tracker.config import TrackerContext
     from tracker.db import activity, job_log
 
-    ctx = TrackerContext.open(Settings(data=tmp_path))  # the tracker's database, which the worker writes to
+    ctx = TrackerContext.open(backends.settings(tmp_path))  # the tracker's database, which the worker writes to
     first, second = ctx.jobs.enqueue_scrub(), ctx.jobs.enqueue_scrub()
-    worker = open_jobs(tmp_path)
+    worker = open_jobs(backends.settings(tmp_path))
     worker.huey.execute(worker.huey.dequeue())
     (tmp_path / "store").rename(tmp_path / "moved")
     (tmp_path / "store").write_bytes(b"a file where the store should be")

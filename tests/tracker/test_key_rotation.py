@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from tests import backends
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from shared.signing import Signer, fingerprint, verify
 from tracker import datalock, keys
 from tracker.app import make_app
 from tracker.cli import mist_admin
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 from tracker.datalock import DataInUse
 from tracker.db import queries
 from tracker.db.engine import Database, NoDatabase, migrate, open_engine
@@ -214,7 +215,7 @@ async def test_the_tracker_serves_its_chain_at_api_info(data: Path, aiohttp_clie
     first = current(data)
     keys.rotate_stopped(data, NOW)
     keys.rotate_stopped(data, NOW)
-    ctx = TrackerContext.open(Settings(data=data))
+    ctx = TrackerContext.open(backends.settings(data))
     client = await aiohttp_client(make_app(ctx))
     info = await (await client.get("/api/info")).json()
     assert info["public_key"] == ctx.signer.public_key == current(data).public_key

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argon2
 
+from tests import backends
 from tracker import auth
 from tracker.cli.mist_server import build_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 from tracker.db import queries
 from tracker.routes.accounts import ensure_admin
 
@@ -19,8 +20,7 @@ def test_hashes_are_argon2id_with_their_parameters() -> None:
 
 
 async def test_an_old_hash_is_upgraded_at_login(tmp_path, aiohttp_client, monkeypatch) -> None:
-    monkeypatch.setenv("MIST_ADMIN_PASSWORD", "admin-password-1")
-    ctx = TrackerContext.open(Settings(data=tmp_path))
+    ctx = TrackerContext.open(backends.settings(tmp_path, admin_password="admin-password-1"))
     ensure_admin(ctx)
     weak = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("admin-password-1")
     ctx.db.call(lambda s: queries.set_password_hash(s, "admin", weak))

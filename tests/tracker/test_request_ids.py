@@ -9,6 +9,7 @@ import logging
 import re
 
 import pytest
+from tests import backends
 from aiohttp import web
 from sqlalchemy import text
 
@@ -19,7 +20,7 @@ from shared.service.metrics import METRICS, HttpMetrics, Registry, metrics_route
 from shared.service.observability import JsonFormatter, RequestIdFilter, sane_request_id
 from tests.scrape import Scrape
 from tracker.app import make_app
-from tracker.config import Settings, TrackerContext
+from tracker.config import TrackerContext
 
 FRESH = re.compile(r"^[0-9a-f]{16}\Z")
 log = logging.getLogger("mist.test")
@@ -135,7 +136,7 @@ async def test_requests_are_counted_by_route_template_and_status(client) -> None
 
 async def test_a_server_error_gives_the_user_an_id_that_finds_the_server_s_log_line(tmp_path, aiohttp_client, lines) -> None:
     """The real tracker with its users table gone, and the real client's login: the message quotes the id."""
-    ctx = TrackerContext.open(Settings(data=tmp_path))
+    ctx = TrackerContext.open(backends.settings(tmp_path))
     client = await aiohttp_client(make_app(ctx))
     with ctx.db.engine.begin() as connection:  # SQLite or PostgreSQL alike (tests/backends.py)
         connection.execute(text("ALTER TABLE users RENAME TO users_gone"))

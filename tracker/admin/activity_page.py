@@ -35,26 +35,24 @@ async def page(request: web.Request) -> web.StreamResponse:
     events = await ctx.db.run(lambda s: activity.recent(s, user, game, kinds, limit=300))
     return aiohttp_jinja2.render_template("activity.html", request, {
         "events": events, "user": user, "game": game, "kind": group if group in KIND_GROUPS else "",
-        "groups": KIND_GROUPS, "online": overview.online(request), "retention": activity.retention_days(),
+        "groups": KIND_GROUPS, "online": overview.online(request), "retention": ctx.settings.activity_days,
     })
 
 
 def prune_now(request_app: web.Application) -> int:
     ctx = request_app[CONTEXT]
-    days, now = activity.retention_days(), ctx.now
+    days, now = ctx.settings.activity_days, ctx.now
     return ctx.db.call(lambda s: activity.prune(s, now, days) + job_log.prune(s, now, days))
 
 
 async def pruning(app: web.Application) -> AsyncIterator[None]:
     """Forget activity older than the retention: at start, then hourly, while the site runs."""
-    activity.retention_days()  # a wrong MIST_ACTIVITY_DAYS stops the server at start, with its reason
-
     async def loop() -> None:
         while True:
             try:
                 removed = await asyncio.to_thread(prune_now, app)
                 if removed:
-                    log.info("activity log: forgot %d event(s) older than %g days", removed, activity.retention_days())
+                    log.info("activity log: forgot %d event(s) older than %g days", removed, app[CONTEXT].settings.activity_days)
             except Exception as exc:  # the database restarting: try again next hour
                 log.warning("activity log not pruned: %s", exc)
             await asyncio.sleep(PRUNE_EVERY)

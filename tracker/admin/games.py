@@ -21,7 +21,7 @@ from tracker.admin.forms import Form
 from tracker.admin.session import admin_user
 from tracker.db import activity, admin_views, patches as patch_queries, queries
 from tracker.errors import BadRequest, Conflict
-from tracker.jobs.queue import QUEUE_OUTAGES
+from tracker.errors import QueueUnavailable
 from tracker.routes.activity import note
 from tracker.routes.builds import checked_launch
 from tracker.routes.catalog import MAX_DESCRIPTION, MAX_TITLE
@@ -38,7 +38,7 @@ async def enqueue_gc(request: web.Request) -> str:
     """Queue the garbage collector; "" if the queue is down (the nightly run frees the data then)."""
     try:
         return await asyncio.to_thread(request.app[CONTEXT].jobs.enqueue_gc)
-    except QUEUE_OUTAGES as exc:
+    except QueueUnavailable as exc:
         log.error("the garbage collector could not be queued: %s", exc)
         return ""
 

@@ -6,14 +6,13 @@ Gathered here once so the dashboard, the storage and jobs pages and the live upd
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from tracker.config import TrackerContext
 from tracker.db import admin_views, job_log
 from tracker.routes.swarm import SWARM
@@ -37,14 +36,11 @@ class StoreFigures:
                     self.chunks.bytes + self.manifests.bytes + self.patches.bytes)
 
 
-def classify(store: DirectoryChunkStore, manifests: set[str], patches: set[str]) -> StoreFigures:
+def classify(store: ChunkStore, manifests: set[str], patches: set[str]) -> StoreFigures:
     """Every stored object counted and sized as a manifest, a patch or (anything else) a chunk."""
     figures = StoreFigures(Kind(), Kind(), Kind())
-    for name in store.names():
-        try:
-            size = os.stat(store.path(name)).st_size
-        except FileNotFoundError:
-            continue
+    for stored in store.listing():
+        name, size = stored.name, stored.size
         kind = figures.manifests if name in manifests else figures.patches if name in patches else figures.chunks
         kind.count += 1
         kind.bytes += size
@@ -57,7 +53,7 @@ _counted: dict[str, tuple[float, StoreFigures]] = {}  # store root -> (when, fig
 
 async def store_figures(ctx: TrackerContext, max_age: float = 0.0) -> StoreFigures:
     """The store by kind of object: counted now (a stat per object), or as counted within `max_age` seconds."""
-    key = str(ctx.store.root)
+    key = ctx.store.where
     found = _counted.get(key)
     if found is not None and time.monotonic() - found[0] < max_age:
         return found[1]

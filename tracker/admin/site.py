@@ -15,7 +15,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from shared.errors import MistError, status_for
+from shared.errors import MistError
+from shared.service.errors import status_for
 from tracker.admin import formatting, notices, security, session
 from tracker.config import TrackerContext
 from tracker.routes.web import CONTEXT, Handler

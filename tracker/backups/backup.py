@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO
 
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore, DirectoryChunkStore, StoreSettings
 from shared.errors import StoreError
 from shared.storecopy import CopyReport, copy_all
 from tracker.backups.directory import (
@@ -100,21 +100,28 @@ def backup(
     data: Path, target: Path, configured_url: str = "", recheck: bool = False,
     after_snapshot: Callable[[], None] | None = None, on_object: Callable[[str], None] | None = None,
     say: Callable[[str], None] = lambda message: None, clock: Callable[[], float] = time.time,
+    store: StoreSettings | None = None,
 ) -> BackupReport:
     """Back up the server whose data directory is `data` into `target`, while it runs.
+
+    `store` says where the server's chunk store is when it is not the data directory's `store/` (an S3
+    bucket); the backup's own copy is always a folder in `target`.
 
     `after_snapshot` runs between the dump and the copy, and `on_object` after each object (tests push, collect
     and interrupt there); `say` hears progress for people. `recheck` hashes the objects `target` already has
     instead of trusting their names.
     """
     data, target = data.resolve(), target.resolve()
-    if not (data / "store").is_dir():
+    settings = store or StoreSettings()
+    looks_like_data = data.is_dir() if settings.url else (data / "store").is_dir()  # a bucket leaves no store/
+    if not looks_like_data:
         raise BackupError(f"{data} is not a Mist data directory (it has no store/); pass --data the server's data directory")
+    source = settings.open(data / "store")
     started = time.monotonic()
     try:
         _prepare(target, data)
         with _locked(target):
-            report = _run(data, target, configured_url, recheck, after_snapshot, on_object, say, clock)
+            report = _run(data, source, target, configured_url, recheck, after_snapshot, on_object, say, clock)
     except (StoreError, OSError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
@@ -139,7 +146,7 @@ def _locked(target: Path) -> Iterator[None]:
 
 
 def _run(
-    data: Path, target: Path, configured_url: str, recheck: bool, after_snapshot: Callable[[], None] | None,
+    data: Path, source: ChunkStore, target: Path, configured_url: str, recheck: bool, after_snapshot: Callable[[], None] | None,
     on_object: Callable[[str], None] | None, say: Callable[[str], None], clock: Callable[[], float],
 ) -> BackupReport:
     """Dump, copy what the dump names (dumping again if a collection took some of it), then write backup.json."""
@@ -147,7 +154,7 @@ def _run(
     run = Path("runs") / datetime.fromtimestamp(clock(), timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     (target / run / "files").mkdir(parents=True, mode=0o700)
     url = database_url(data, configured_url)
-    source, store = DirectoryChunkStore(data / "store"), DirectoryChunkStore(target / "store", durable=False)
+    store = DirectoryChunkStore(target / "store", durable=False)
     for attempt in range(1, ATTEMPTS + 1):
         report.snapshots = attempt
         report.created_at = now_iso(clock)
@@ -169,7 +176,7 @@ def _run(
             break
         required = {n for n in lost if needs.objects[n] != "patch"}
         if attempt == ATTEMPTS and required:
-            raise BackupError(_lost_message(data, target / run / DUMP, required, copied))
+            raise BackupError(_lost_message(source, target / run / DUMP, required, copied))
         if attempt == ATTEMPTS:
             report.patches_missing = sorted(lost)
         else:
@@ -195,11 +202,11 @@ def _copy_files(data: Path, into: Path) -> dict[str, str]:
     return copied
 
 
-def _lost_message(data: Path, dump_path: Path, required: set[str], copied: CopyReport) -> str:
+def _lost_message(source: ChunkStore, dump_path: Path, required: set[str], copied: CopyReport) -> str:
     builds = builds_needing(dump_path, required)
     damaged = [n for n in required if n in copied.corrupt]
     return (
-        f"the server's store ({data / 'store'}) lacks {len(required)} objects its builds need"
+        f"the server's store ({source.where}) lacks {len(required)} objects its builds need"
         f"{f' ({len(damaged)} of them damaged)' if damaged else ''}: {', '.join(builds[:10]) or 'no build'}. "
         "Run `mistpipe scrub`, push those builds again (`mistpipe push` uploads only what is missing), "
         "then back up again; the previous backup in this directory is untouched"
@@ -230,7 +237,7 @@ def _prune(target: Path, run: Path, store: DirectoryChunkStore, needs: Needs) ->
     pruned = 0
     for name in list(store.names()):
         if name not in needs.objects:
-            store.path(name).unlink(missing_ok=True)
+            store.remove(name)
             pruned += 1
     store.sweep_temporary(time.time())
     return pruned

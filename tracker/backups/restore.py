@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore, DirectoryChunkStore, StoreSettings
 from shared.durable import sync_directory
 from shared.errors import StoreError
 from shared.storecopy import copy_all
@@ -141,19 +141,20 @@ def _check(source: Path, manifest: dict[str, Any]) -> tuple[Path, list[str]]:
 
 def restore(
     source: Path, data: Path, configured_url: str = "", force: bool = False,
-    on_object: Callable[[str], None] | None = None,
+    on_object: Callable[[str], None] | None = None, store: StoreSettings | None = None,
 ) -> RestoreReport:
     """Restore the backup in `source` into the data directory `data` (and the database MIST_DATABASE_URL names,
-    if set); refuses a directory or database that holds anything, unless `force`."""
+    if set); refuses a directory or database that holds anything, unless `force`. The objects go to `store`
+    when the new server keeps them elsewhere than its data directory's `store/` (an S3 bucket)."""
     started = time.monotonic()
     source, data = source.resolve(), data.resolve()
     manifest = read_manifest(source)
     dump_path, names = _check(source, manifest)
     with datalock.held(data, "restore"):  # no tracker serves the directory while it is replaced
-        return _restore_held(source, data, manifest, dump_path, names, configured_url, force, on_object, started)
+        return _restore_held(source, data, store or StoreSettings(), manifest, dump_path, names, configured_url, force, on_object, started)
 
 
-def _restore_held(source: Path, data: Path, manifest: dict, dump_path: Path, names: list[str], configured_url: str,
+def _restore_held(source: Path, data: Path, store_settings: StoreSettings, manifest: dict, dump_path: Path, names: list[str], configured_url: str,
                   force: bool, on_object: Callable[[str], None] | None, started: float) -> RestoreReport:
     marker = data / RESTORE_MARKER
     carrying_on = marker.exists()
@@ -175,7 +176,8 @@ def _restore_held(source: Path, data: Path, manifest: dict, dump_path: Path, nam
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
         write_private(marker, json.dumps({"backup": str(source), "started": now_iso()}).encode())
-        _copy_objects(source, data, names, report, on_object)
+        store = store_settings.open(data / "store", durable=False)  # after the checks: it may make the folder
+        _copy_objects(source, data, store, names, report, on_object)
         for rel in manifest["files"]:
             (data / rel).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_private(data / rel, (source / manifest["run"] / "files" / rel).read_bytes())
@@ -199,10 +201,9 @@ def _restore_held(source: Path, data: Path, manifest: dict, dump_path: Path, nam
     return report
 
 
-def _copy_objects(source: Path, data: Path, names: list[str], report: RestoreReport,
+def _copy_objects(source: Path, data: Path, store: ChunkStore, names: list[str], report: RestoreReport,
                   on_object: Callable[[str], None] | None) -> None:
-    copied = copy_all(DirectoryChunkStore(source / "store", durable=False), DirectoryChunkStore(data / "store", durable=False),
-                      names, recheck=True, on_object=on_object)
+    copied = copy_all(DirectoryChunkStore(source / "store", durable=False), store, names, recheck=True, on_object=on_object)
     if copied.corrupt:
         why = next(iter(copied.corrupt.values()))
         raise BackupCorrupt(

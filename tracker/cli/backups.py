@@ -11,6 +11,7 @@ from shared.errors import MistError
 from shared.wording import count
 from tracker.backups.backup import backup as run_backup
 from tracker.backups.restore import restore as run_restore
+from tracker.settings import Settings
 
 
 def _human(n: float) -> str:
@@ -37,7 +38,9 @@ def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
     Run again into the same DIRECTORY, it copies only objects that are new.
     """
     try:
-        report = run_backup(data, directory, recheck=recheck, say=lambda message: click.echo(message, err=True))
+        settings = Settings.from_env(data)
+        report = run_backup(data, directory, settings.database_url, recheck=recheck,
+                            say=lambda message: click.echo(message, err=True), store=settings.store)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     text = (
@@ -61,7 +64,8 @@ def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
 def restore(directory: Path, data: Path, force: bool, as_json: bool) -> None:
     """Restore the backup in DIRECTORY into a new data directory, checking every object."""
     try:
-        report = run_restore(directory, data, force=force)
+        settings = Settings.from_env(data)
+        report = run_restore(directory, data, settings.database_url, force=force, store=settings.store)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     text = (

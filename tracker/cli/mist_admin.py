@@ -25,6 +25,7 @@ from shared.version import installed_version
 from tracker import keys
 from tracker.cli.backups import backup, restore
 from tracker.routes.accounts import MIN_PASSWORD, reset_password
+from tracker.settings import Settings
 
 DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
                     help="The tracker's data directory (its database comes from MIST_DATABASE_URL, default SQLite in it).")
@@ -49,7 +50,7 @@ def rotate_key(data: Path, leaked: bool, as_json: bool) -> None:
     stopped; if it is interrupted, run it again to finish the same rotation.
     """
     try:
-        rotation = keys.rotate_stopped(data.resolve(), int(time.time()), leaked)
+        rotation = keys.rotate_stopped(data.resolve(), int(time.time()), leaked, Settings.from_env(data).database_url)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -72,7 +73,7 @@ def reset_password_command(name: str, data: Path) -> None:
         raise click.ClickException(f"MIST_PASSWORD must have at least {MIN_PASSWORD} characters")
     password = given or secrets.token_urlsafe(12)
     try:
-        reset_password(data.resolve(), name, password, time.time())
+        reset_password(data.resolve(), name, password, time.time(), Settings.from_env(data).database_url)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     said = "set to MIST_PASSWORD" if given else f"set to:\n    {password}"

@@ -30,7 +30,8 @@ from tracker import public_url
 from tracker.app import make_app
 from tracker.config import Settings, TrackerContext, open_locked
 from tracker.routes.accounts import ensure_admin
-from tracker.routes.swarm import ICE_ENV, SWARM
+from tracker.routes.swarm import SWARM
+from tracker.settings import ICE_ENV, SettingsError
 
 
 def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
@@ -60,7 +61,7 @@ def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Ap
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "seeder.main", "--store", str(ctx.settings.store_root), "--public-key",
+            [sys.executable, "-m", "seeder.main", "--store", ctx.store.where, "--public-key",
              ctx.signer.public_key, "--host", host, "--port", str(ctx.settings.seeder_port), "--processes", str(processes)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
             env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})  # relayed to a person's terminal
@@ -177,11 +178,11 @@ def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: i
         url = public_url.for_listener(host, port, configured_url)
     except public_url.PublicUrlError as exc:
         raise click.BadParameter(str(exc), param_hint="--public-url") from None
-    settings = Settings(data=data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0,
-                        public_url=url, public_url_configured=bool(configured_url))
     try:
+        settings = Settings.from_env(data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0,
+                                     public_url=url, public_url_configured=bool(configured_url))
         ctx = open_locked(settings)
-    except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
+    except (MistError, SettingsError) as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
     raise_file_limit()  # friends' connections and the seeder's open objects; its children inherit it
     app = build_app(ctx, seeder_processes, host)

@@ -14,6 +14,7 @@ from tracker import public_url
 from tracker.app import make_app
 from tracker.config import Settings, open_locked
 from tracker.routes.accounts import ensure_admin
+from tracker.settings import SettingsError
 
 
 @click.command()
@@ -34,11 +35,11 @@ def main(data: Path, host: str, port: int, configured_url: str, seeder_url: str)
     if not seeder_url and not configured_url:
         raise click.UsageError(f"tell clients where the seeder is: --seeder-url (MIST_SEEDER_URL), or --public-url "
                                f"(${public_url.ENV}) when it is at /seeder behind the same proxy")
-    settings = Settings(data=data.resolve(), seeder_url=seeder_url.rstrip("/"), public_url=url,
-                        public_url_configured=bool(configured_url))
     try:
+        settings = Settings.from_env(data.resolve(), seeder_url=seeder_url.rstrip("/"), public_url=url,
+                                     public_url_configured=bool(configured_url))
         ctx = open_locked(settings)
-    except MistError as exc:  # e.g. an unfinished restore: one line that says what to do
+    except (MistError, SettingsError) as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc
 
     def ready() -> None:

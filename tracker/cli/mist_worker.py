@@ -12,6 +12,7 @@ from shared.version import installed_version
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
+from tracker.settings import Settings, SettingsError
 
 
 @click.command()
@@ -26,7 +27,11 @@ def main(data: Path, workers: int) -> None:
     if unfinished:
         raise SystemExit(f"Error: {unfinished}")
     make_private(data)
-    jobs = open_jobs(data.resolve())
+    try:
+        settings = Settings.from_env(data.resolve())
+    except SettingsError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    jobs = open_jobs(settings)
     jobs.huey.create_consumer(workers=workers, periodic=True).run()
 
 

@@ -6,7 +6,6 @@ account is gone. Rows older than the retention (MIST_ACTIVITY_DAYS, default 90) 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,23 +15,9 @@ from sqlalchemy.orm import Session
 from tracker.db.models import Activity, Build, Game, Install, User
 from tracker.db.patches import record_install
 
-RETENTION_ENV = "MIST_ACTIVITY_DAYS"
-DEFAULT_RETENTION_DAYS = 90.0
 SUMMARY_CHARS = 500
 KINDS = ("login", "login_failed", "push", "install", "update", "grant", "revoke", "peer_report", "job", "job_failed",
          "user", "game", "build_removed", "invitation")
-
-
-def retention_days() -> float:
-    """Days the log keeps a row: MIST_ACTIVITY_DAYS if it is a positive number, else 90."""
-    raw = os.environ.get(RETENTION_ENV, "").strip()
-    try:
-        days = float(raw) if raw else DEFAULT_RETENTION_DAYS
-    except ValueError:
-        raise ValueError(f"{RETENTION_ENV} must be a number of days like 90 (got {raw!r})") from None
-    if days <= 0:
-        raise ValueError(f"{RETENTION_ENV} must be more than 0 days (got {raw!r})")
-    return days
 
 
 @dataclass(frozen=True)

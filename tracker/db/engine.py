@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.service.disk_space import DiskFull, is_disk_full
 from tracker.errors import DatabaseUnavailable, TrackerError
 
 T = TypeVar("T")
+log = logging.getLogger("mist.tracker")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -27,8 +29,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def database_url(data: Path, configured: str = "") -> str:
-    """The database: as configured, else MIST_DATABASE_URL, else SQLite in the data directory."""
-    return configured or os.environ.get("MIST_DATABASE_URL") or f"sqlite:///{data / 'tracker.db'}"
+    """The database: as configured (MIST_DATABASE_URL, read by tracker/settings.py), else SQLite in the data directory."""
+    return configured or f"sqlite:///{data / 'tracker.db'}"
 
 
 def open_engine(url: str) -> Engine:
@@ -45,9 +47,9 @@ class NoDatabase(TrackerError):
     status = 503
 
 
-def open_existing(data: Path) -> "Database":
+def open_existing(data: Path, configured_url: str = "") -> "Database":
     """The tracker's database for an admin command: it must exist already (an admin command never creates one)."""
-    url = database_url(data)
+    url = database_url(data, configured_url)
     engine = open_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     where = "check --data and MIST_DATABASE_URL: they must be the tracker's"
@@ -88,6 +90,18 @@ def migrate(engine: Engine) -> None:
                 connection.commit()
 
 
+# For the few callers that carry on whatever the database did (the embedded seeder's list of ended sessions
+# keeps its last copy): an outage, or any other error of the database's library, named here so that no layer
+# above the database imports SQLAlchemy.
+ANY_DATABASE_ERROR: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyError)
+
+
+def lost_connection(exc: DBAPIError) -> bool:
+    """The database went away (not a bad statement): the connection dropped under a statement, or a new one
+    could not be made (no statement then)."""
+    return exc.connection_invalidated or (exc.statement is None and isinstance(exc, OperationalError))
+
+
 class Database:
     """The tracker's handle on its database; blocking calls run in a worker thread."""
 
@@ -99,8 +113,19 @@ class Database:
         return f"Database(url={self.engine.url!r})"
 
     def call(self, fn: Callable[[Session], T]) -> T:
-        with self.sessions.begin() as session:
-            return fn(session)
+        """`fn` in one transaction; a lost database becomes DatabaseUnavailable here, so no layer above sees
+        SQLAlchemy's errors (a bad statement stays what it is: a bug, answered 500)."""
+        try:
+            with self.sessions.begin() as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if is_disk_full(exc):  # SQLite's "database or disk is full", PostgreSQL's 53100: not an outage
+                log.error("the disk is full under the database: %s", exc.orig or exc)
+                raise DiskFull() from exc
+            if lost_connection(exc):  # a restart or a network cut: the transaction rolled back
+                log.error("database unavailable: %s", exc.orig or exc)
+                raise DatabaseUnavailable() from exc
+            raise
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(self.call, fn)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tracker.db.models import Build, Game, PeerReport, User
+from tracker.db.models import Build, PeerReport, User
 from tracker.db.queries import Viewer, _game
 from tracker.errors import NotFound
 

@@ -17,22 +17,20 @@ any more. The quarantine is left alone.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared import manifest as manifest_mod
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from shared.errors import ManifestError
 from shared.manifest import Manifest
 from tracker.db import garbage as queries
 from tracker.db.engine import Database
+from tracker.settings import GRACE_SECONDS
 
 log = logging.getLogger("mist.gc")
-GRACE_SECONDS = 24 * 3600
-GRACE_ENV = "MIST_GC_GRACE_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -95,21 +93,6 @@ def decide(stored: Mapping[str, Stored], live: Live, patches: Iterable[PatchRow]
     return Decision(remove, len(stored) - len(unneeded), len(unneeded) - len(remove), forget)
 
 
-def grace_seconds() -> float:
-    """The grace period: MIST_GC_GRACE_SECONDS if set to a number of seconds (tests use 0), else 24 hours."""
-    configured = os.environ.get(GRACE_ENV, "").strip()
-    if not configured:
-        return GRACE_SECONDS
-    try:
-        value = float(configured)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        log.warning("%s must be a number of seconds >= 0 (got %r); using %d", GRACE_ENV, configured, GRACE_SECONDS)
-        return GRACE_SECONDS
-    return value
-
-
 @dataclass
 class GcReport:
     builds: int = 0
@@ -132,15 +115,8 @@ class GcReport:
         }
 
 
-def _listing(store: DirectoryChunkStore) -> dict[str, Stored]:
-    found = {}
-    for name in store.names():
-        try:
-            st = os.stat(store.path(name))
-        except FileNotFoundError:
-            continue
-        found[name] = Stored(st.st_mtime, st.st_size)
-    return found
+def _listing(store: ChunkStore) -> dict[str, Stored]:
+    return {s.name: Stored(s.used, s.size) for s in store.listing()}
 
 
 def _manifests(db: Database) -> Iterator[tuple[str, Manifest]]:
@@ -155,39 +131,9 @@ def _epoch(when: datetime) -> float:
     return when.replace(tzinfo=timezone.utc).timestamp()
 
 
-def _remove_if_unused(store: DirectoryChunkStore, name: str, cutoff: float) -> int | None:
-    """Remove an object unless it was used since the listing (a push relying on it); its size if removed.
-
-    A push marks what it relies on by touching it (`store.touch`, at /missing and at commit). Checking the
-    time and then unlinking would lose an object touched in between, under a build that was just committed.
-    So the object first leaves its name (an atomic rename to a writer's temporary name, which the store's
-    sweep removes if this process dies here), and its time is read again: a touch before the rename shows,
-    and it goes back; a touch after it finds the object absent, and the push uploads it again.
-    """
-    path = store.path(name)
-    try:
-        if os.stat(path).st_mtime >= cutoff:
-            return None
-        doomed = path.with_name(f".tmp-gc-{name}")
-        os.rename(path, doomed)
-    except FileNotFoundError:
-        return None
-    st = os.stat(doomed)
-    if st.st_mtime >= cutoff:
-        try:
-            os.link(doomed, path)
-        except FileExistsError:
-            pass  # uploaded again meanwhile: the same bytes, under its name
-        os.unlink(doomed)
-        return None
-    os.unlink(doomed)
-    return st.st_size
-
-
-def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+def collect(db: Database, store: ChunkStore, grace: float = GRACE_SECONDS, now: float | None = None) -> GcReport:
     """Mark what the catalog needs, then sweep the rest of the store that is older than the grace period."""
     started = time.monotonic()
-    grace = grace_seconds() if grace is None else grace
     cutoff = (time.time() if now is None else now) - grace
     report = GcReport(grace_seconds=grace)
     stored = _listing(store)  # before the catalog is read, so a build committed meanwhile is marked
@@ -202,7 +148,7 @@ def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None
     # Forget the rows first: a planner never offers a patch whose object is on its way out.
     report.patch_rows_removed = db.call(lambda s: queries.forget_patches(s, decision.forget))
     for name in sorted(decision.remove):
-        size = _remove_if_unused(store, name, cutoff)
+        size = store.remove_if_unused(name, cutoff)
         if size is None:
             report.objects_young += 1
             continue
@@ -214,10 +160,9 @@ def collect(db: Database, store: DirectoryChunkStore, grace: float | None = None
     return report
 
 
-def dry_run(db: Database, store: DirectoryChunkStore, grace: float | None = None, now: float | None = None) -> GcReport:
+def dry_run(db: Database, store: ChunkStore, grace: float = GRACE_SECONDS, now: float | None = None) -> GcReport:
     """What `collect` would remove now, removing nothing (the admin site shows it before the button)."""
     started = time.monotonic()
-    grace = grace_seconds() if grace is None else grace
     cutoff = (time.time() if now is None else now) - grace
     report = GcReport(grace_seconds=grace)
     stored = _listing(store)

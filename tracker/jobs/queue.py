@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
@@ -37,10 +36,10 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import manifest as manifest_mod, patch
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore
 from tracker.backups import unfinished_restore
 from tracker.db import patches as patch_queries, queries
-from tracker.db.engine import Database, database_url, open_engine
+from tracker.db.engine import Database, open_engine
 from tracker.errors import QueueUnavailable
 from tracker.jobs import discord_webhook
 from tracker.jobs.gc import GcReport, collect
@@ -49,6 +48,7 @@ from tracker.jobs.patching import make_all
 from tracker.jobs.scrub import scrub
 from tracker.jobs.steam import SteamError, fetch_appdetails
 from tracker.planner import patch_pairs
+from tracker.settings import Settings
 
 RESULT_TTL = 7 * 24 * 3600
 # Redis gone away (a restart, a network cut). Each command is retried for about 3 s first, which
@@ -102,6 +102,16 @@ def _counted(huey: Huey, task: str, fn: F, log_to: JobJournal | None = None, wan
 log = logging.getLogger("mist.jobs")
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Redis out of reach becomes QueueUnavailable here, the job queue's boundary: no layer above sees redis."""
+    try:
+        yield
+    except QUEUE_OUTAGES as exc:
+        log.error("job queue unavailable: %s", exc)
+        raise QueueUnavailable() from exc
+
+
 @dataclass
 class Jobs:
     huey: Huey
@@ -115,30 +125,34 @@ class Jobs:
         return f"Jobs(queue={self.huey.storage.__class__.__name__}:{self.huey.name!r})"
 
     def enqueue_scrub(self) -> str:
-        return self._issued(str(self.scrub_store().id))
+        return self._enqueue(self.scrub_store)
 
     def enqueue_steam(self, slug: str) -> str:
-        return self._issued(str(self.sync_steam(slug).id))
+        return self._enqueue(self.sync_steam, slug)
 
     def enqueue_patches(self, slug: str, version: str, sources: list[str] | None = None, paths: list[str] | None = None) -> str:
-        return self._issued(str(self.make_patches(slug, version, sources, paths).id))
+        return self._enqueue(self.make_patches, slug, version, sources, paths)
 
     def enqueue_gc(self) -> str:
-        return self._issued(str(self.collect_garbage().id))
+        return self._enqueue(self.collect_garbage)
 
     def enqueue_news(self, content: str, attempts: int = discord_webhook.ATTEMPTS,
                      first_delay: float = discord_webhook.FIRST_DELAY, game: str = "", version: str = "") -> str:
         """Post `content` to the Discord webhook of the worker's environment, trying at most `attempts` times;
         how it went is recorded on the build `game` `version` (shown by `mistpipe ls`)."""
-        return self._issued(str(self.post_news(content, attempts, first_delay, game, version, retries=attempts - 1).id))
+        return self._enqueue(self.post_news, content, attempts, first_delay, game, version, retries=attempts - 1)
 
-    def _issued(self, job_id: str) -> str:
-        self.huey.put(f"issued:{job_id}", True)
-        return job_id
+    def _enqueue(self, task: TaskWrapper, *args: Any, **kwargs: Any) -> str:
+        """Queue a task and remember this queue issued it; QueueUnavailable if Redis does not answer."""
+        with _translated():
+            job_id = str(task(*args, **kwargs).id)
+            self.huey.put(f"issued:{job_id}", True)
+            return job_id
 
     def known(self, job_id: str) -> bool:
         """Whether this queue issued the job (it may still be waiting or running)."""
-        return bool(self.huey.storage.has_data_for_key(f"issued:{job_id}"))
+        with _translated():
+            return bool(self.huey.storage.has_data_for_key(f"issued:{job_id}"))
 
     def pending(self) -> int:
         """Jobs waiting in the queue (not those running); QueueUnavailable if its storage does not answer."""
@@ -159,37 +173,45 @@ class Jobs:
     def result(self, job_id: str) -> tuple[bool, Any]:
         """(done, result) for a job; the result stays readable after the first look. A job that raised is
         done, with {"error": ...} as its result, so whoever waits for it hears why instead of waiting on."""
-        if not self.huey.storage.has_data_for_key(job_id):
-            return False, None
+        with _translated():
+            if not self.huey.storage.has_data_for_key(job_id):
+                return False, None
         try:
-            return True, self.huey.result(job_id, preserve=True)
+            with _translated():
+                return True, self.huey.result(job_id, preserve=True)
         except TaskException as exc:
             return True, {"error": f"the job failed: {exc.metadata.get('error', exc)}; the worker's log has the details"}
 
 
-def open_queue(data: Path) -> Huey:
+def open_queue(settings: Settings) -> Huey:
     """The queue: Redis when MIST_REDIS_URL is set, else SQLite in the data directory."""
-    name = os.environ.get("MIST_QUEUE_NAME") or "mist"
-    redis_url = os.environ.get("MIST_REDIS_URL")
-    if redis_url:
-        pool = redis.ConnectionPool.from_url(redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES),
+    if settings.redis_url:
+        pool = redis.ConnectionPool.from_url(settings.redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES),
                                              health_check_interval=30)
-        return RedisHuey(name, connection_pool=pool, results=True)
-    return SqliteHuey(name, filename=str(data / "jobs.db"), results=True)
+        return RedisHuey(settings.queue_name, connection_pool=pool, results=True)
+    return SqliteHuey(settings.queue_name, filename=str(settings.data / "jobs.db"), results=True)
 
 
-def open_jobs(data: Path) -> Jobs:
-    huey = open_queue(data)
-    store_root = data / "store"
+def open_jobs(settings: Settings) -> Jobs:
+    """The queue and its tasks, as the tracker queues them and the worker runs them."""
+    data = settings.data
+    huey = open_queue(settings)
+    stores: list[ChunkStore] = []
+
+    def store() -> ChunkStore:
+        """Opened on the first job that needs it: the tracker only queues, and a bucket client is not free."""
+        if not stores:
+            stores.append(settings.store.open(settings.store_root))
+        return stores[0]
 
     def scrub_now() -> dict[str, object]:
-        return scrub(DirectoryChunkStore(store_root)).to_json()
+        return scrub(store()).to_json()
 
     databases: list[Database] = []
 
     def database() -> Database:
         if not databases:
-            databases.append(Database(open_engine(database_url(data))))
+            databases.append(Database(open_engine(settings.resolved_database_url())))
         return databases[0]
 
     journal = JobJournal(database)
@@ -206,31 +228,32 @@ def open_jobs(data: Path) -> Jobs:
         if app_id is None:
             return {"game": slug, "synced": False, "error": "the game has no Steam app id"}
         try:
-            details = fetch_appdetails(app_id)
+            details = fetch_appdetails(app_id, settings.steam_url, settings.steam_timeout)
         except SteamError as exc:
             log.warning("could not fetch %s's details from the Steam store (app %s): %s", slug, app_id, exc)
-            db.call(lambda s: queries.record_steam(s, slug, None, None, str(exc)))
-            return {"game": slug, "synced": False, "error": str(exc)}
+            why = str(exc)  # a name the lambda can hold: `exc` is unbound once the except block ends
+            db.call(lambda s: queries.record_steam(s, slug, None, None, why))
+            return {"game": slug, "synced": False, "error": why}
         db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
         return {"game": slug, "synced": True, "error": ""}
 
     def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None,
                          task: Task) -> dict[str, object]:
-        return make_build_patches(database(), DirectoryChunkStore(store_root), slug, version, sources, paths,
+        return make_build_patches(database(), store(), slug, version, sources, paths,
                                   lambda done, total: journal.progress(str(task.id), done, total))
 
     def collect_garbage_now() -> dict[str, object]:
         unfinished = unfinished_restore.refusal(data, "collect garbage")  # the catalog may not name all it holds yet
         if unfinished:
             return GcReport(error=unfinished).to_json()
-        return collect(database(), DirectoryChunkStore(store_root)).to_json()
+        return collect(database(), store(), settings.gc_grace).to_json()
 
     def post_news_recorded(content: str, attempts: int, first_delay: float, game: str = "", version: str = "", *,
                            task: Task) -> dict[str, object]:
         """`post_news_now`, and its final outcome recorded on the build (a retry is not an outcome yet), so
         `mistpipe ls` shows a post that did not go out, not only the worker's log."""
-        outcome = post_news_now(content, attempts, first_delay, task)
-        if game and (outcome["posted"] or os.environ.get(discord_webhook.ENV, "").strip()):
+        outcome = post_news_now(settings.discord_webhook_url, content, attempts, first_delay, task)
+        if game and (outcome["posted"] or settings.discord_webhook_url):
             status = "posted" if outcome["posted"] else f"not posted: {outcome['reason']}"
             database().call(lambda s: queries.record_news_status(s, game, version, status))
         return outcome
@@ -247,14 +270,13 @@ def open_jobs(data: Path) -> Jobs:
     )
 
 
-def post_news_now(content: str, attempts: int, first_delay: float, task: Task) -> dict[str, object]:
+def post_news_now(url: str, content: str, attempts: int, first_delay: float, task: Task) -> dict[str, object]:
     """One attempt to post to Discord; a retry goes back to huey's schedule (RetryTask) instead of sleeping here.
 
     `task.retries` counts the attempts left (enqueued as attempts - 1). RetryTask does not use one up by
     itself (huey adds one back), so this attempt takes its own off before asking for the retry.
     """
     attempt = attempts - task.retries
-    url = os.environ.get(discord_webhook.ENV, "").strip()
     if not url:
         return {"posted": False, "attempts": 0, "reason": f"{discord_webhook.ENV} is not set in the worker's environment"}
     wrong = discord_webhook.check_url(url)
@@ -276,7 +298,7 @@ def post_news_now(content: str, attempts: int, first_delay: float, task: Task) -
 
 
 def make_build_patches(
-    db: Database, store: DirectoryChunkStore, slug: str, version: str,
+    db: Database, store: ChunkStore, slug: str, version: str,
     sources: list[str] | None = None, paths: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, object]:

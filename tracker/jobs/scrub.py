@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from shared import compression
-from shared.chunkstore import DirectoryChunkStore
+from shared.chunkstore import ChunkStore, names
 from shared.errors import ChunkCorrupt, ChunkMissing
 
 TEMPORARY_GRACE = 3600
@@ -29,7 +29,7 @@ class ScrubReport:
         return {"checked": self.checked, "corrupt": self.corrupt, "temporary_removed": self.temporary_removed}
 
 
-def intact(store: DirectoryChunkStore, name: str) -> bool:
+def intact(store: ChunkStore, name: str) -> bool:
     try:
         stored = store.get(name)
     except ChunkMissing:
@@ -41,10 +41,14 @@ def intact(store: DirectoryChunkStore, name: str) -> bool:
     return hashlib.sha256(data).hexdigest() == name
 
 
-def scrub(store: DirectoryChunkStore, now: float | None = None) -> ScrubReport:
-    """Check every object, quarantine the damaged ones, and sweep temporary files older than an hour."""
+def scrub(store: ChunkStore, now: float | None = None) -> ScrubReport:
+    """Check every object, quarantine the damaged ones, and sweep temporary files older than an hour.
+
+    The store is probed first: a store that is gone (an unmounted disk, a deleted bucket) lists no objects,
+    and a scrub must not report that as all well (StoreError, and the job fails)."""
+    store.probe()
     report = ScrubReport()
-    for name in store.names():
+    for name in names(store):
         report.checked += 1
         if not intact(store, name):
             store.quarantine(name)

@@ -7,7 +7,6 @@ so the catalog job can record what went wrong and leave the catalog as it was.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import urllib.error
 import urllib.request
@@ -51,9 +50,9 @@ def parse_appdetails(app_id: int, body: bytes) -> SteamDetails:
     return SteamDetails(description.strip()[:2000], image[:500])
 
 
-def fetch_appdetails(app_id: int, base_url: str | None = None, timeout: float | None = None) -> SteamDetails:
-    base = (base_url or os.environ.get("MIST_STEAM_URL") or DEFAULT_URL).rstrip("/")
-    wait = timeout if timeout is not None else float(os.environ.get("MIST_STEAM_TIMEOUT") or DEFAULT_TIMEOUT)
+def fetch_appdetails(app_id: int, base_url: str = DEFAULT_URL, timeout: float = DEFAULT_TIMEOUT) -> SteamDetails:
+    """The store page's details (MIST_STEAM_URL and MIST_STEAM_TIMEOUT reach here through the worker's settings)."""
+    base, wait = base_url.rstrip("/"), timeout
     url = f"{base}/api/appdetails?appids={app_id}&filters=basic"
     try:
         with urllib.request.urlopen(url, timeout=wait) as response:

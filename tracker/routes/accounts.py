@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 from datetime import datetime, timezone
@@ -30,16 +29,16 @@ def ensure_admin(ctx: TrackerContext) -> str | None:
     """Create the `admin` account on first start; return its password if we generated it."""
     if ctx.db.call(queries.count_users):
         return None
-    password = os.environ.get("MIST_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    password = ctx.settings.admin_password or secrets.token_urlsafe(12)
     hashed = auth.hash_password(password)
     ctx.db.call(lambda s: queries.add_user(s, "admin", hashed, True))
-    return None if os.environ.get("MIST_ADMIN_PASSWORD") else password
+    return None if ctx.settings.admin_password else password
 
 
-def reset_password(data: Path, name: str, password: str, now: float) -> None:
+def reset_password(data: Path, name: str, password: str, now: float, database_url: str = "") -> None:
     """`mist-admin reset-password`: set a password on the database directly (the tracker may be stopped, or may
     be running: it sees the account's new generation within seconds, so the old sessions end)."""
-    db = open_existing(data)
+    db = open_existing(data, database_url)
     try:
         db.call(lambda s: queries.change_password(s, name, auth.hash_password(password), now))
     except NotFound:

@@ -30,8 +30,7 @@ from tracker.commit_check import mismatched_files
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
 from tracker.db import patches as patch_queries, queries
-from tracker.errors import BadRequest, Conflict, PayloadTooLarge
-from tracker.jobs.queue import QUEUE_OUTAGES
+from tracker.errors import BadRequest, Conflict, PayloadTooLarge, QueueUnavailable
 from tracker.planner import patch_pairs
 from tracker.routes.activity import note
 from tracker.routes.catalog import viewer
@@ -153,7 +152,7 @@ async def commit_build(request: web.Request) -> web.Response:
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)
-    except QUEUE_OUTAGES as exc:  # the build is committed and installable; patches only save friends bytes
+    except QueueUnavailable as exc:  # the build is committed and installable; patches only save friends bytes
         log.error("build %s %s committed, but its patch job could not be queued: %s", slug, manifest.version, exc)
         answer["warning"] = ("the job queue is unavailable, so no patches into this build were queued; "
                              "friends' update requests queue them once it is back")
@@ -183,7 +182,7 @@ async def remove_build(request: web.Request) -> web.Response:
     answer = {"game": slug, "removed": version, "gc_job": ""}
     try:
         answer["gc_job"] = await asyncio.to_thread(ctx.jobs.enqueue_gc)
-    except QUEUE_OUTAGES as exc:
+    except QueueUnavailable as exc:
         log.error("build %s %s removed, but the garbage collector could not be queued: %s", slug, version, exc)
         answer["warning"] = "the job queue is unavailable; the nightly collection will free the build's data"
     return web.json_response(answer)

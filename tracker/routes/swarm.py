@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
 import secrets
@@ -39,6 +38,7 @@ from tracker.errors import BadRequest
 from tracker.routes import finished
 from tracker.routes.activity import note
 from tracker.routes.web import CONTEXT, identity
+from tracker.settings import DEFAULT_FLOOR, DEFAULT_SHARE, Settings
 
 log = logging.getLogger("mist.swarm")
 MAX_MESSAGE = 256 * 1024
@@ -48,46 +48,6 @@ MAX_PEERS_LISTED = 16
 REMEMBERED = 4096  # recent member ids kept after they leave, so a late report still names the user
 HEARTBEAT = 30.0
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
-ICE_ENV = "MIST_ICE_SERVERS"  # JSON, as WebRTC's iceServers: [{"urls": ["stun:host:3478"]}, {"urls": [...], "username": ..}]
-SHARE_ENV = "MIST_SEEDER_SHARE"  # the seeder's share of a download while friends can carry it (0.05-1.0)
-DEFAULT_SHARE = 0.2
-
-
-def ice_servers() -> list[dict[str, Any]]:
-    """The STUN/TURN servers clients should use, from the environment; none by default (LAN and loopback)."""
-    raw = os.environ.get(ICE_ENV, "").strip()
-    if not raw:
-        return []
-    servers = json.loads(raw)
-    if not isinstance(servers, list) or not all(isinstance(s, dict) and isinstance(s.get("urls"), list) for s in servers):
-        raise ValueError(f'{ICE_ENV} must be a JSON list like [{{"urls": ["stun:host:3478"]}}]')
-    return [{"urls": [str(u) for u in s["urls"]], "username": str(s.get("username", "")),
-             "credential": str(s.get("credential", ""))} for s in servers]
-
-
-FLOOR_ENV = "MIST_PEER_FLOOR"  # bytes/s friends must carry together before the seeder holds back (default 3 MB/s)
-DEFAULT_FLOOR = 3_000_000
-
-
-def peer_floor() -> int:
-    raw = os.environ.get(FLOOR_ENV, "").strip()
-    try:
-        floor = int(raw) if raw else DEFAULT_FLOOR
-    except ValueError:
-        floor = -1
-    if floor < 0:
-        raise ValueError(f"{FLOOR_ENV} must be a number of bytes per second, 0 or more (got {raw!r})")
-    return floor
-
-
-def seeder_share() -> float:
-    raw = os.environ.get(SHARE_ENV, "").strip()
-    share = float(raw) if raw else DEFAULT_SHARE
-    if not 0.05 <= share <= 1.0:
-        raise ValueError(f"{SHARE_ENV} must be between 0.05 and 1.0 (got {raw})")
-    return share
-
-
 @dataclass(eq=False)
 class Member:
     """One connected client: who it is, what it holds (digest -> game), whether it shares."""
@@ -120,9 +80,8 @@ class Swarm:
         return f"Swarm(members={len(self.members)}, offers={len(self.offers)})"
 
     @classmethod
-    def from_environment(cls) -> "Swarm":
-        """Read MIST_ICE_SERVERS and MIST_SEEDER_SHARE once, at start-up, so a mistake stops the server with its reason."""
-        return cls(ice=ice_servers(), seeder_share=seeder_share(), peer_floor=peer_floor())
+    def from_settings(cls, settings: Settings) -> "Swarm":
+        return cls(ice=settings.ice_servers, seeder_share=settings.seeder_share, peer_floor=settings.peer_floor)
 
     def join(self, member: Member) -> None:
         self.members[member.id] = member

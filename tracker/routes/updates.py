@@ -22,12 +22,12 @@ from aiohttp import web
 
 from shared import manifest as manifest_mod, patch
 from shared.manifest import Manifest
+from shared.plan_wire import MAX_STEPS
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, queries
-from tracker.errors import BadRequest
+from tracker.errors import BadRequest, QueueUnavailable
 from tracker.jobs.patching import make_all
-from tracker.jobs.queue import QUEUE_OUTAGES
-from tracker.planner import MAX_STEPS, PatchOption, held_contents, patch_pairs, plan_update, write_chunks
+from tracker.planner import PatchOption, held_contents, patch_pairs, plan_update, write_chunks
 from tracker.routes.catalog import viewer
 from tracker.routes.web import CONTEXT, json_body
 
@@ -169,7 +169,7 @@ async def _patch_on_demand(
     if fresh:
         try:
             job = await asyncio.to_thread(ctx.jobs.enqueue_patches, slug, version, digests, sorted({t.path for _, t in fresh}))
-        except QUEUE_OUTAGES as exc:  # the plan stands without them: those files come as chunks
+        except QueueUnavailable as exc:  # the plan stands without them: those files come as chunks
             log.error("patches for a jump to %s %s could not be queued: %s", slug, version, exc)
         else:
             for s, t in fresh:

@@ -7,12 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.exceptions
-import sqlalchemy.exc
 from aiohttp import web
 
-from shared.errors import MistError, status_for
-from shared.service.disk_space import DISK_FULL_MESSAGE, is_disk_full
+from shared.service.errors import error_middleware
 from shared.service.observability import error_json
 from tracker.auth import Identity, read_access_token
 from tracker.config import TrackerContext
@@ -26,54 +23,13 @@ MAX_JSON_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-RETRY_AFTER_OUTAGE = 5  # seconds: a database or Redis restart takes about this long
-
-
 def error_response(status: int, message: str, detail: object = None, headers: dict[str, str] | None = None) -> web.Response:
     return error_json(status, message, detail, headers)
 
 
-def _outage(part: str) -> web.Response:
-    return error_response(503, f"the {part} is unavailable right now; nothing was changed, try again in a minute "
-                          "(if it lasts, the admin should check the server's log)",
-                          {"unavailable": part}, {"Retry-After": str(RETRY_AFTER_OUTAGE)})
-
-
-def _lost_connection(exc: sqlalchemy.exc.DBAPIError) -> bool:
-    """The database went away (not a bad statement): the connection dropped under a statement, or a new one
-    could not be made (no statement then)."""
-    return exc.connection_invalidated or (exc.statement is None and isinstance(exc, sqlalchemy.exc.OperationalError))
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place exceptions become responses: domain errors get their status, others a 500 without a trace."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status >= 400 and exc.content_type != "application/json":
-            return error_response(exc.status, exc.reason)
-        raise
-    except Exception as exc:
-        return _answer_for(request, exc)
-
-
-def _answer_for(request: web.Request, exc: Exception) -> web.Response:
-    """The answer for a request that failed with `exc` (called while it is being handled, for the log's trace)."""
-    if is_disk_full(exc):  # from the database, the job queue or the store alike: the admin must free space
-        log.error("the disk is full in %s %s: %s", request.method, request.path, exc)
-        return error_response(507, DISK_FULL_MESSAGE, {"disk_full": True})
-    if isinstance(exc, MistError):
-        return error_response(status_for(exc), str(exc), getattr(exc, "detail", None))
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and _lost_connection(exc):
-        # The connection to the database was lost (a restart, a network cut): the transaction rolled back.
-        log.error("database unavailable in %s %s: %s", request.method, request.path, exc.orig or exc)
-        return _outage("database")
-    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        log.error("job queue unavailable in %s %s: %s", request.method, request.path, exc)
-        return _outage("job queue")
-    log.exception("unhandled error in %s %s", request.method, request.path)
-    return error_response(500, "internal error; the server log has the details")
+# The one place exceptions become responses (shared with the seeder): the database and the job queue have
+# turned their libraries' errors into DatabaseUnavailable and QueueUnavailable already (tracker/db, tracker/jobs).
+errors_middleware = error_middleware(log)
 
 
 @web.middleware

@@ -58,7 +58,11 @@
         const next = new DOMParser().parseFromString(await answer.text(), "text/html");
         const main = next.querySelector("main");
         const nav = next.querySelector(".top-bar nav");
+        // The message this page came with ("Signed in ...") is shown once by the daemon: it stays until the
+        // person leaves the page, not until the first change of state swaps the page's main part.
+        const said = document.querySelector("main > p.flash");
         if (main) document.querySelector("main").replaceChildren(...main.childNodes);
+        if (said && !document.querySelector("main > p.flash")) document.querySelector("main").prepend(said);
         if (nav) document.querySelector(".top-bar nav").replaceChildren(...nav.childNodes);
         document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
       } catch (e) { /* the daemon is restarting: the stream reconnects and we try again then */ }

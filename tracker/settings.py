@@ -1,0 +1,133 @@
+"""The tracker's and the worker's settings: every MIST_* value they use, read once from the environment.
+
+`Settings.from_env(data)` is the one place these services read `os.environ` (the command lines call it); a
+wrong value stops the start with a message that names the variable. Everything below the command lines
+takes a `Settings`, and tests build one instead of patching the environment. (The seeder's are its command
+line's options, seeder/main.py; the plumbing both services share reads its own few variables in
+shared/service/.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from shared.chunkstore import StoreSettings
+
+DATABASE_ENV = "MIST_DATABASE_URL"  # default: SQLite in the data directory
+REDIS_ENV = "MIST_REDIS_URL"  # default: a SQLite queue in the data directory
+QUEUE_ENV = "MIST_QUEUE_NAME"
+ADMIN_PASSWORD_ENV = "MIST_ADMIN_PASSWORD"  # the first start's admin password (default: made up and shown once)
+ICE_ENV = "MIST_ICE_SERVERS"  # JSON, as WebRTC's iceServers: [{"urls": ["stun:host:3478"]}, {"urls": [...], "username": ..}]
+SHARE_ENV = "MIST_SEEDER_SHARE"  # the seeder's share of a download while friends can carry it (0.05-1.0)
+FLOOR_ENV = "MIST_PEER_FLOOR"  # bytes/s friends must carry together before the seeder holds back
+GRACE_ENV = "MIST_GC_GRACE_SECONDS"  # how long an object no build needs is kept (tests use 0)
+PATCH_WAIT_ENV = "MIST_NEWS_PATCH_WAIT"  # seconds the news waits for the build's patches
+RETENTION_ENV = "MIST_ACTIVITY_DAYS"  # days the activity log keeps a row
+STEAM_URL_ENV = "MIST_STEAM_URL"
+STEAM_TIMEOUT_ENV = "MIST_STEAM_TIMEOUT"
+DISCORD_ENV = "MIST_DISCORD_WEBHOOK_URL"  # the worker posts news there
+
+DEFAULT_SHARE = 0.2
+DEFAULT_FLOOR = 3_000_000
+GRACE_SECONDS = 24 * 3600
+PATCH_WAIT = 60.0
+DEFAULT_RETENTION_DAYS = 90.0
+STEAM_URL = "https://store.steampowered.com"
+STEAM_TIMEOUT = 10.0
+
+
+class SettingsError(ValueError):
+    """A MIST_* variable holds something the service cannot use; the message names it and says what it takes."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,
+            most: float = float("inf"), above: bool = False) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > least if above else value >= least) or not value <= most:
+        raise SettingsError(f"{name} must be {what} (got {raw!r})")
+    return value
+
+
+def parse_ice(raw: str) -> list[dict[str, Any]]:
+    """MIST_ICE_SERVERS: the STUN/TURN servers clients should use; none when empty (LAN and loopback)."""
+    if not raw.strip():
+        return []
+    try:
+        servers = json.loads(raw)
+    except ValueError:
+        servers = None
+    if not isinstance(servers, list) or not all(isinstance(s, dict) and isinstance(s.get("urls"), list) for s in servers):
+        raise SettingsError(f'{ICE_ENV} must be a JSON list like [{{"urls": ["stun:host:3478"]}}]')
+    return [{"urls": [str(u) for u in s["urls"]], "username": str(s.get("username", "")),
+             "credential": str(s.get("credential", ""))} for s in servers]
+
+
+@dataclass
+class Settings:
+    """Where the tracker keeps things (every path defaults to inside `data`) and how it behaves."""
+
+    data: Path
+    database_url: str = ""  # "" for SQLite in `data`
+    seeder_url: str = ""
+    seeder_port: int = 0  # mist-server with seeder processes of their own: their port on the tracker's host
+    public_url: str = ""  # where friends reach the tracker (tracker/public_url.py); "" if not known at start
+    public_url_configured: bool = False  # set by the admin (MIST_PUBLIC_URL, --public-url), not worked out
+    store: StoreSettings = field(default_factory=StoreSettings)  # MIST_STORE_URL: empty for `data/store`
+    redis_url: str = ""  # "" for a SQLite queue in `data`
+    queue_name: str = "mist"
+    admin_password: str = ""  # "" makes one up on the first start, and shows it
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    seeder_share: float = DEFAULT_SHARE
+    peer_floor: int = DEFAULT_FLOOR
+    gc_grace: float = GRACE_SECONDS
+    patch_wait: float = PATCH_WAIT
+    activity_days: float = DEFAULT_RETENTION_DAYS
+    steam_url: str = STEAM_URL
+    steam_timeout: float = STEAM_TIMEOUT
+    discord_webhook_url: str = ""
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def from_env(cls, data: Path, env: Mapping[str, str] = os.environ, **given: Any) -> Settings:
+        """The settings the environment gives, with `given` (the command line's options) over them."""
+        known = {f.name for f in fields(cls)}
+        wrong = set(given) - known
+        if wrong:
+            raise TypeError(f"no such setting: {', '.join(sorted(wrong))}")
+        read: dict[str, Any] = {
+            "database_url": env.get(DATABASE_ENV, "").strip(),
+            "store": StoreSettings.from_env(env),
+            "redis_url": env.get(REDIS_ENV, "").strip(),
+            "queue_name": env.get(QUEUE_ENV, "").strip() or "mist",
+            "admin_password": env.get(ADMIN_PASSWORD_ENV, ""),
+            "ice_servers": parse_ice(env.get(ICE_ENV, "")),
+            "seeder_share": _number(env, SHARE_ENV, DEFAULT_SHARE, "between 0.05 and 1.0", 0.05, 1.0),
+            "peer_floor": int(_number(env, FLOOR_ENV, DEFAULT_FLOOR, "a number of bytes per second, 0 or more")),
+            "gc_grace": _number(env, GRACE_ENV, GRACE_SECONDS, "a number of seconds, 0 or more"),
+            "patch_wait": _number(env, PATCH_WAIT_ENV, PATCH_WAIT, "a number of seconds, 0 or more"),
+            "activity_days": _number(env, RETENTION_ENV, DEFAULT_RETENTION_DAYS, "a number of days like 90, more than 0",
+                                     above=True),
+            "steam_url": (env.get(STEAM_URL_ENV, "").strip() or STEAM_URL).rstrip("/"),
+            "steam_timeout": _number(env, STEAM_TIMEOUT_ENV, STEAM_TIMEOUT, "a number of seconds, more than 0", above=True),
+            "discord_webhook_url": env.get(DISCORD_ENV, "").strip(),
+        }
+        return cls(data=Path(data), **{**read, **given})
+
+    @property
+    def store_root(self) -> Path:
+        return self.data / "store"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data / 'tracker.db'}"
