@@ -18,7 +18,7 @@ Each is driven by wrk (C, epoll; the same generator for all) with 200
 connections for --seconds, in rounds: every round runs each target once, the
 order rotated from round to round, and each target is compared with nginx of
 its own round. A fetch request asks for a batch of chunks in random order as
-the client does (client/fetch.py: up to 4 MiB of chunk content, at most 1024
+the client does (client/scheduler.py: up to 4 MiB of chunk content, at most 1024
 chunks); a GET asks for one object, the files in a random order per thread.
 Errors are wrk's (connect, read, write, timeout, any status but 2xx/3xx) and
 those of a verifying prober that, beside wrk, fetches a request of the same
@@ -57,7 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client.fetch import BATCH_BYTES, BATCH_CHUNKS  # noqa: E402
+from client.scheduler import BATCH_BYTES, BATCH_PIECES as BATCH_CHUNKS  # noqa: E402
 from shared import compression, pack  # noqa: E402
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes  # noqa: E402
 from shared.chunkstore import DirectoryChunkStore  # noqa: E402
@@ -263,7 +263,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def fetch_batches(store: Store, rng: random.Random) -> list[list[str]]:
-    """The store's chunks in random order, cut into requests as client/fetch.py cuts them."""
+    """The store's chunks in random order, cut into requests as client/scheduler.py cuts them."""
     names = list(store.chunks)
     rng.shuffle(names)
     sizes = {h: store.chunks[h][0] for h in names}

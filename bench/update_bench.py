@@ -13,6 +13,16 @@ same run, on the same machine, so the ratios are fair even if the machine is
 busy or slow.
 
 Usage: .venv/bin/python bench/update_bench.py [--pairs a,b|all] [--out FILE]
+       .venv/bin/python bench/update_bench.py --sizes 10,100,1000,2000 [--out FILE]
+       .venv/bin/python bench/update_bench.py --sizes 100 --hold
+
+`--sizes` measures fresh installs only, on synthetic game builds of those many
+MB (a few large packs, half of them compressible, and many small files), three
+ways in alternation: `curl | zstd -d | tar -x`, `mist install` with no daemon,
+and `mist install` handed to a running `mist daemon`. With `--hold` it sets the
+same up, prints the three ways as whole shell commands (each first removes what
+its last run left) for an outside timer to alternate, and on SIGINT or SIGTERM
+checks every tree they left against the build.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import os
 import platform
 import pwd
 import grp
+import random
 import re
 import shlex
 import shutil
@@ -485,6 +496,211 @@ class Bench:
             shutil.rmtree(client.home)
 
 
+# --- synthetic builds: fresh installs only ---------------------------------------------------------
+
+
+def synthetic_build(root: Path, megabytes: int, seed: int = 1) -> Build:
+    """A game-like build of about `megabytes` MB: 70% in packs of up to 128 MB, every other one random (as
+    compressed textures and audio are) and the rest of 16 symbols (about 2:1 under zstd, with no long-range
+    repeats to flatter one big archive), 30% in files of 4 KB-1 MB; deterministic for a seed."""
+    rng = random.Random(seed)
+    total = megabytes * MB
+    symbols = bytes.maketrans(bytes(range(256)), bytes(b"etaoinshrdlucmfw"[i % 16] for i in range(256)))
+
+    def content(size: int, compressible: bool) -> bytes:
+        data = rng.randbytes(size)
+        return data.translate(symbols) if compressible else data
+
+    packs, left, i = int(total * 0.7), total, 0
+    pack_size = max(4 * MB, min(128 * MB, packs // 4))
+    while packs > 0:
+        size = min(packs, pack_size)
+        path = root / "data" / f"pack{i:02d}.pak"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            for at in range(0, size, 16 * MB):
+                f.write(content(min(16 * MB, size - at), i % 2 == 0))
+        packs, left, i = packs - size, left - size, i + 1
+    j = 0
+    while left > 0:
+        size = min(left, rng.choice((4_000, 20_000, 90_000, 300_000, 1_000_000)))
+        path = root / "assets" / f"area{j % 23:02d}" / f"asset{j:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content(size, j % 3 != 0))
+        left, j = left - size, j + 1
+    files = regular_files(root)
+    return Build(root, len(files), sum(p.stat().st_size for p in files.values()), 0)
+
+
+@dataclass
+class SizeRow:
+    """Fresh installs of one synthetic build, each way several times (alternating)."""
+
+    build: Build
+    curl: list[float] = field(default_factory=list)
+    mist: list[float] = field(default_factory=list)
+    daemon: list[float] = field(default_factory=list)
+    mist_reported: list[float] = field(default_factory=list)
+    downloaded: int = 0
+    archive: int = 0
+
+    def mbps(self, runs: list[float]) -> float:
+        return self.build.bytes / MB / min(runs)
+
+
+def start_daemon(person: Person, stack: ExitStack) -> None:
+    """`mist daemon` for the person's home, sharing off (nobody else is online); returns once it listens."""
+    env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password}
+    env.pop("MIST_CRASH_AT", None)
+    person.run("mist", "share", "off")
+    proc = subprocess.Popen([str(BIN / "mist"), "daemon"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, text=True, start_new_session=True)
+    stack.callback(stop_group, proc)
+    tail = StderrTail(proc, "mist daemon for")
+    deadline = time.monotonic() + 60
+    while not tail.ready.wait(0.1):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"mist daemon did not start (exit {proc.poll()}):\n{tail.text()}")
+
+
+def measure_size(bench: Bench, megabytes: int, repeats: int, stack: ExitStack, say: Callable[[str], None]) -> SizeRow:
+    game = f"synthetic{megabytes}"
+    started = time.perf_counter()
+    build = synthetic_build(bench.work / "builds" / game, megabytes, seed=megabytes)
+    bench.admin.run("mistpipe", "new-game", game, "--title", f"Synthetic {megabytes} MB")
+    bench.admin.json("mistpipe", "push", game, str(build.root), "--version", "1")
+    row = SizeRow(build)
+    row.archive = tar_zst(build, bench.served / f"{game}.tar.zst", SERVED_LEVEL)
+    say(f"{game}: made, pushed and archived in {time.perf_counter() - started:.1f} s")
+    with ExitStack() as daemons:
+        through = bench.new_client(f"{game}-daemon")
+        start_daemon(through, daemons)
+        for i in range(repeats):
+            dest = bench.scratch(f"{game}-curl")
+            row.curl.append(curl_extract_seconds(f"{bench.nginx_url}/{game}.tar.zst", dest))
+            check_tree(build.root, dest, f"curl | zstd | tar of {game}")
+            shutil.rmtree(dest)
+            client = bench.new_client(f"{game}-fresh{i}")
+            dest = bench.scratch(f"{game}-fresh")
+            out, seconds = client.timed_json("mist", "install", game, "--dir", str(dest), "--version", "1")
+            check_tree(build.root, dest, f"fresh mist install of {game}")
+            row.mist.append(seconds)
+            row.mist_reported.append(float(out["seconds"]))
+            row.downloaded = int(out["bytes_downloaded"])
+            shutil.rmtree(dest)
+            shutil.rmtree(client.home)
+            dest = bench.scratch(f"{game}-daemon")
+            out, seconds = through.timed_json("mist", "install", game, "--dir", str(dest), "--version", "1")
+            check_tree(build.root, dest, f"mist install of {game} through the daemon")
+            row.daemon.append(seconds)
+            through.run("mist", "uninstall", game)
+            if dest.exists():
+                raise BenchError(f"uninstalling {game} left {dest}")
+    say(f"{game}: curl {runs(row.curl)} s, mist {runs(row.mist)} s, through the daemon {runs(row.daemon)} s")
+    shutil.rmtree(build.root)
+    return row
+
+
+def sizes_table(rows: list[SizeRow]) -> str:
+    lines = [
+        "| build MB | files | .tar.zst -9 MB | Mist downloaded MB | curl\\|zstd\\|tar MB/s | `mist install` MB/s | ratio "
+        "| through the daemon MB/s | ratio | curl s (runs) | mist s (runs) | its JSON seconds | daemon s (runs) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        curl = r.mbps(r.curl)
+        lines.append(
+            f"| {r.build.bytes / MB:.0f} | {r.build.files} | {mb(r.archive)} | {mb(r.downloaded)} | {curl:.0f} "
+            f"| {r.mbps(r.mist):.0f} | {r.mbps(r.mist) / curl:.2f} | {r.mbps(r.daemon):.0f} | {r.mbps(r.daemon) / curl:.2f} "
+            f"| {runs(r.curl)} | {runs(r.mist)} | {runs(r.mist_reported)} | {runs(r.daemon)} |"
+        )
+    return "\n".join(lines)
+
+
+def sizes_report(rows: list[SizeRow], command: str, seconds: float, loads: tuple[float, float], repeats: int) -> str:
+    notes = [
+        f"- date: {datetime.date.today().isoformat()}",
+        f"- command: `{command}`",
+        f"- machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}, "
+        f"{tool_version(['zstd', '--version'])}, {tool_version([NGINX, '-v'])}",
+        f"- run time: {seconds:.0f} s; 1-minute load average {loads[0]:.2f} at the start, {loads[1]:.2f} at the end",
+        "- synthetic builds (bench/update_bench.py `synthetic_build`): 70% in packs of up to 256 MB, every other one "
+        "compressible, 30% in files of 4 KB-1 MB; one `mist-server` (embedded) on loopback serves Mist, nginx the "
+        f"`zstd -{SERVED_LEVEL}` .tar.zst",
+        f"- each way ran {repeats} times, alternating curl, `mist install` (no daemon: a new MIST_HOME each time), "
+        "`mist install` handed to a running `mist daemon` (then `mist uninstall`); MB/s = build bytes / the best "
+        "wall time around the whole command; ratio = Mist / curl. Every tree was compared byte for byte",
+    ]
+    return ("# Fresh installs against `curl | zstd -d | tar -x`\n\n" + "\n".join(notes) + "\n\n"
+            + sizes_table(rows) + "\n")
+
+
+# --- held open: the same installs as whole commands, for an outside timer ----------------------------
+
+
+@dataclass(frozen=True)
+class HeldSize:
+    """One pushed synthetic build and the three commands that install it fresh, each starting by removing
+    what its previous run left (so an outside timer can run them again and again, alternating)."""
+
+    megabytes: int
+    build: Build
+    trees: dict[str, Path]  # way -> the folder its command installs into
+    commands: dict[str, list[str]]  # way -> argv
+
+
+def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str], None]) -> HeldSize:
+    """Make, push and archive one synthetic build; log in a home for the no-daemon runs (each run first removes its
+    install database: a fresh install that keeps the login, whose tokens refresh and rotate as a friend's do)
+    and a home with a running daemon."""
+    game = f"synthetic{megabytes}"
+    build = synthetic_build(bench.work / "builds" / game, megabytes, seed=megabytes)
+    bench.admin.run("mistpipe", "new-game", game, "--title", f"Synthetic {megabytes} MB")
+    bench.admin.json("mistpipe", "push", game, str(build.root), "--version", "1")
+    tar_zst(build, bench.served / f"{game}.tar.zst", SERVED_LEVEL)
+    fresh = bench.new_client(f"{game}-fresh")
+    through = bench.new_client(f"{game}-daemon")
+    start_daemon(through, stack)
+    trees = {way: bench.work / "held" / f"{game}-{way}" for way in ("curl", "mist", "daemon")}
+    env = f"MIST_PASSWORD={shlex.quote(FRIEND_PASSWORD)}"
+    mist = shlex.quote(str(BIN / "mist"))
+    commands = {
+        "curl": f"rm -rf {trees['curl']} && mkdir -p {trees['curl']} && curl -sSf {bench.nginx_url}/{game}.tar.zst "
+                f"| zstd -d -q -c | tar -x -C {trees['curl']}",
+        "mist": f"rm -rf {trees['mist']} {fresh.home}/client.db* {fresh.home}/catalog.json {fresh.home}/locks && "
+                f"MIST_HOME={fresh.home} {env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
+        # The daemon's home keeps the game in its install database (`mist uninstall` would start a whole client):
+        # the folder is emptied instead, so each install finds nothing there and fetches every chunk.
+        "daemon": f"rm -rf {trees['daemon']} && MIST_HOME={through.home} {env} exec {mist} install {game} "
+                  f"--dir {trees['daemon']} --version 1 --json",
+    }
+    say(f"{game}: {build.files} files, {build.bytes / MB:.0f} MB, pushed and archived")
+    return HeldSize(megabytes, build, trees, {way: ["sh", "-c", text] for way, text in commands.items()})
+
+
+def hold(bench: Bench, megabytes: list[int], stack: ExitStack, say: Callable[[str], None]) -> None:
+    """Print each size's three commands (argv as one shell line) and wait for SIGINT or SIGTERM; then compare
+    every tree the commands left with its build, byte for byte, so a timing never stands for a wrong install."""
+    held = []
+    for size in megabytes:  # each size's commands as soon as it is ready: the small ones can be timed meanwhile
+        held.append(h := held_size(bench, size, stack, say))
+        for way, argv in h.commands.items():
+            print(f"{h.megabytes} {way}: {shlex.join(argv)}", flush=True)
+    print("ready: run the commands above (any timer); SIGINT or SIGTERM checks the trees and stops", flush=True)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    for h in held:
+        for way, tree in h.trees.items():
+            if tree.exists():
+                check_tree(h.build.root, tree, f"{way} install of synthetic{h.megabytes}")
+                say(f"synthetic{h.megabytes} {way}: the tree is the build")
+            else:
+                say(f"synthetic{h.megabytes} {way}: never run")
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -603,11 +819,33 @@ def run(pairs: list[Pair], say: Callable[[str], None]) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", help=f"comma-separated pair names, or 'all' (default: {','.join(DEFAULT_PAIRS)})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="also write the report here")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    parser.add_argument("--sizes", help="fresh installs of synthetic builds of these many MB (comma-separated)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each way per size (with --sizes)")
+    parser.add_argument("--hold", action="store_true",
+                        help="with --sizes: set up, print each way's install command and wait (for an outside timer)")
     args = parser.parse_args()
     command = the_command()
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
+    if args.sizes:
+        megabytes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        with terminate_as_exception(), ExitStack() as stack:
+            work = Path(tempfile.mkdtemp(prefix="mist-install-bench-"))
+            stack.callback(shutil.rmtree, work, True)
+            bench = Bench(work, stack)
+            say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+            if args.hold:
+                hold(bench, megabytes, stack, say)
+                return
+            rows = [measure_size(bench, size, args.repeats, stack, say) for size in megabytes]
+        text = sizes_report(rows, command, time.perf_counter() - started, (load_start, os.getloadavg()[0]), args.repeats)
+        print(text)
+        out = args.out or DEFAULT_OUT.with_name("install_speed.md")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        return
+    args.out = args.out or DEFAULT_OUT
     with terminate_as_exception():
         pairs = corpus_pairs(parse_pairs(args.pairs))
         rows = run(pairs, lambda msg: print(msg, file=sys.stderr, flush=True))

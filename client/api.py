@@ -365,7 +365,7 @@ class Api:
                                               most=MANIFEST_LIMIT)
         return SignedManifest(body, headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", ""))
 
-    async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes:
+    async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`
         bytes: the caller knows what an honest answer can weigh, and a seeder that sends more is not buffered."""
         try:
@@ -377,6 +377,8 @@ class Api:
                 if response.content_length is not None and response.content_length > most:
                     raise PackError(f"the seeder's answer declares {response.content_length} bytes, more than the "
                                     f"{most} it can honestly take; not read")
+                if response.content_length is not None:
+                    return await _read_declared(response.content, response.content_length)
                 answer = bytearray()
                 async for piece in response.content.iter_chunked(1 << 20):
                     answer += piece
@@ -389,3 +391,18 @@ class Api:
     async def missing(self, seeder_url: str, ticket: str, hashes: list[str]) -> list[str]:
         body = await self.seeder(f"{seeder_url}/missing", ticket, pack.encode_hashes(hashes), 32 * len(hashes))
         return pack.decode_hashes(body, len(hashes))
+
+
+async def _read_declared(content: aiohttp.StreamReader, length: int) -> bytearray:
+    """A body of declared length, copied once into a buffer of that size as it arrives (`response.read()` joins
+    its pieces twice: two copies of every megabyte, on the event loop's thread)."""
+    answer = bytearray(length)
+    view, at = memoryview(answer), 0
+    while at < length:
+        piece = await content.readany()
+        if not piece or at + len(piece) > length:
+            raise PackError(f"the seeder's answer was {'cut short' if not piece else 'longer than declared'} "
+                            f"at byte {at} of {length}; it is asked again")
+        view[at:at + len(piece)] = piece
+        at += len(piece)
+    return answer

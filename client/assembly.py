@@ -6,8 +6,8 @@ already on disk copied, the rest fetched). A file in the folder whose content
 no build has (a mod, damage) may instead be patched by an rdiff delta against
 its own signature, when the seeder finds that smaller than the chunks. Any
 patch or delta that does not yield the manifest's exact file falls back to
-chunks. Chunk-built files are finished (hashed whole, made durable) as soon as
-their last chunk lands, on threads of their own.
+chunks. Chunk-built files are finished (their mode set) as soon as their last
+chunk lands; every staged file is made durable together at the end.
 """
 
 from __future__ import annotations
@@ -17,17 +17,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from client import patching, staging, swarm
-from client.api import Api
+from typing import TYPE_CHECKING
+
+from client import inplace, patching, staging, swarm
+from client.sources import Seeder
 from client.errors import DownloadFailed
-from client.fetch import Seeder, fetch
 from client.swarm import Peers
 from client.journal import MIST_DIR
-from client.plan import CHUNKS, PATCH, Location, Plan, Routes
+from client.plan import CHUNKS, PATCH, Plan, Routes
 from client.progress import Bar
 from shared import rdiff
 from shared.errors import MistError
 from shared.manifest import FileEntry
+
+if TYPE_CHECKING:
+    from client.api import Api
 
 FINISH_THREADS = 2
 PREPARE_THREADS = 2
@@ -46,11 +50,13 @@ class Assembly:
     def __init__(
         self, root: Path, plan: Plan, bar: Bar, routes: Routes | None = None,
         holders: Mapping[str, Path] | None = None, unknown: Mapping[str, Path] | None = None,
-        peers: Peers | None = None, build: str = "", other_build: Callable[[str], Awaitable[Seeder]] | None = None,
+        peers: Peers | None = None, build: str = "", in_place: Mapping[str, Path] | None = None,
+        other_build: Callable[[str], Awaitable[Seeder]] | None = None,
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
         `unknown` maps paths to write to the local file there whose content no build has (rdiff bases);
-        `peers` reaches online friends, who serve chunks beside the seeder;
+        `peers` reaches online friends, who serve chunks beside the seeder; `in_place` maps paths to the
+        installed file there, of which only the changed chunks are to be written (client/inplace.py);
         `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its)."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
@@ -60,6 +66,10 @@ class Assembly:
         self.holders, self.unknown = dict(holders or {}), dict(unknown or {})
         self.other_build = other_build
         self._other_seeders: dict[str, Seeder] = {}
+        self.in_place = dict(in_place or {})
+        self.updated_in_place: set[str] = set()  # paths written where they lie (not staged, not moved at the swap)
+        self.cloned: set[str] = set()  # paths staged as a clone of the installed file
+        self.undo_bytes = 0
         self.reused = 0  # bytes taken from disk: local copies and chunks already verified in staging
         self.written = 0  # bytes written to staged files by this run
         self.received = {CHUNKS: 0, PATCH: 0, RDIFF: 0}
@@ -71,7 +81,8 @@ class Assembly:
         self._entries: dict[Path, FileEntry] = {}
 
     def __repr__(self) -> str:
-        return f"Assembly(root={str(self.root)!r}, files={len(self.plan.write)}, unfinished={len(self._remaining)})"
+        return (f"Assembly(root={str(self.root)!r}, files={len(self.plan.write)}, "
+                f"unfinished={sum(1 for left in self._remaining.values() if left)})")
 
     async def run(self, seeder: Callable[[], Awaitable[Seeder]], api: Api) -> int:
         """Stage every file of the plan; return the bytes received from the seeder."""
@@ -89,7 +100,8 @@ class Assembly:
             remaining = [e for e in remaining if e.path not in done]
         prepared = await self._prepare(remaining)
         deltas = [e for e, prep in zip(remaining, prepared)
-                  if e.path in self.unknown and sum(ref.size for _, ref in prep.needed) >= RDIFF_MIN_BYTES]
+                  if e.path in self.unknown and e.path not in self.updated_in_place
+                  and self._to_fetch(e, prep) >= RDIFF_MIN_BYTES]
         if deltas:
             done = await self._apply_deltas(deltas, prepared, remaining, source, api)
             kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
@@ -100,6 +112,8 @@ class Assembly:
     # ---- patches -------------------------------------------------------------
 
     def _patch_source(self, entry: FileEntry) -> Path | None:
+        if entry.path in self.in_place:
+            return None  # the changed chunks cost less than writing the patch's whole file
         route = self.routes.get(entry.path)
         if route.source != PATCH or route.patch is None:
             return None
@@ -184,12 +198,12 @@ class Assembly:
         source: Callable[[], Awaitable[Seeder]], api: Api,
     ) -> bool:
         try:
-            received, _ = await fetch(api, await source(), sizes, targets, _Silent())
+            tally = await swarm.download(api, await source(), sizes, targets, _Silent(), lambda paths: None, None)
         except (MistError, ExceptionGroup) as exc:
             if isinstance(exc, ExceptionGroup) and exc.split(MistError)[1] is not None:
                 raise
             return False
-        self.received[PATCH] += received
+        self.received[PATCH] += tally.from_seeder
         return True
 
     # ---- rdiff deltas against unknown local content ---------------------------
@@ -200,10 +214,9 @@ class Assembly:
     ) -> set[str]:
         done: set[str] = set()
         by_path = {e.path: p for e, p in zip(order, prepared)}
-        local = dict(self.plan.local)
         for entry in files:
             basis = self.unknown[entry.path]
-            left = sum(ref.size for _, ref in by_path[entry.path].needed)
+            left = self._to_fetch(entry, by_path[entry.path])
             route = self.routes.get(entry.path)
             # What fetching the rest would cost, compressed as the store keeps it.
             budget = max(1, route.file_bytes * left // max(1, entry.size)) if route.file_bytes else left
@@ -225,7 +238,7 @@ class Assembly:
                 await asyncio.to_thread(patching.apply_delta, self.root, entry, basis, answer)
             except (MistError, OSError):
                 self.fell_back.append(entry.path)
-                by_path[entry.path] = await asyncio.to_thread(staging.prepare, self.root, entry, local)
+                by_path[entry.path] = await asyncio.to_thread(staging.prepare, self.root, entry)
                 continue
             done.add(entry.path)
             self.files[RDIFF] += 1
@@ -237,38 +250,75 @@ class Assembly:
 
     # ---- chunks ----------------------------------------------------------------
 
+    def _to_fetch(self, entry: FileEntry, prep: staging.Prepared) -> int:
+        """Bytes of a staged file that no file on this disk holds: what the network would have to bring. The file
+        being replaced does not count as holding them when its content is unknown (a mod, damage): its recorded
+        chunk offsets no longer say what is there."""
+        basis = str(self.unknown[entry.path]) if entry.path in self.unknown else None
+        return sum(ref.size for _, ref in prep.needed
+                   if not any(loc.path != basis for loc in self.plan.local.get(ref.sha256, ())))
+
     async def _prepare(self, files: list[FileEntry]) -> list[staging.Prepared]:
-        local: dict[str, tuple[Location, ...]] = dict(self.plan.local)
         # Two threads each take every other file: one thread hop per file costs more than creating the file.
         halves = [files[i::PREPARE_THREADS] for i in range(PREPARE_THREADS)]
         done = await asyncio.gather(*(
-            asyncio.to_thread(lambda part: [staging.prepare(self.root, e, local) for e in part], half)
-            for half in halves
+            asyncio.to_thread(lambda part: [self._prepare_one(e) for e in part], half) for half in halves
         ))
-        return [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
+        prepared = [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
+        for entry, prep in zip(files, prepared):
+            if prep.path is not None:
+                self.updated_in_place.add(entry.path)
+            if prep.cloned:
+                self.cloned.add(entry.path)
+            self.undo_bytes += prep.undo
+        return prepared
+
+    def _prepare_one(self, entry: FileEntry) -> staging.Prepared:
+        """A staged file to fill, or for a large file that changed little, only its changed chunks to write:
+        into a clone of the installed file, or (no clones here) into the installed file behind an undo journal."""
+        installed = self.in_place.get(entry.path)
+        staged = staging.staged_path(self.root, entry)
+        if installed is None:
+            return staging.prepare(self.root, entry)
+        if staged.exists():  # our clone, from a run that was interrupted: resumed like any staged file
+            prep = staging.prepare(self.root, entry)
+            prep.cloned = True
+            return prep
+        if inplace.clone(installed, staged):
+            prep = staging.prepare(self.root, entry)  # keeps every chunk the clone holds at its offset
+            prep.cloned = True
+            return prep
+        needed = inplace.differing(installed, entry)
+        undo = inplace.save(self.root, entry.path, installed, [(o, ref.size) for o, ref in needed], entry.size)
+        return staging.Prepared(needed, entry.size - sum(ref.size for _, ref in needed), installed, undo)
 
     async def _fetch_chunks(
         self, files: list[FileEntry], prepared: list[staging.Prepared], source: Callable[[], Awaitable[Seeder]], api: Api,
     ) -> None:
+        """Fill every staged file: chunks this disk holds first, then the seeder and friends; each file is
+        finished as its last chunk lands."""
         targets: dict[str, list[tuple[Path, int]]] = {}
         sizes: dict[str, int] = {}
         for entry, prep in zip(files, prepared):
-            self.reused += prep.resumed + prep.copied
-            self.written += prep.copied
-            self.bar.advance(prep.resumed + prep.copied)
-            self.files[CHUNKS if prep.needed else LOCAL] += 1
-            path = staging.staged_path(self.root, entry)
+            self.reused += prep.resumed
+            self.bar.advance(prep.resumed)
+            path = prep.path or staging.staged_path(self.root, entry)
             self._entries[path] = entry
             self._remaining[path] = len(prep.needed)
             for offset, ref in prep.needed:
                 targets.setdefault(ref.sha256, []).append((path, offset))
                 sizes[ref.sha256] = ref.size
         loop = asyncio.get_running_loop()
+        tally = swarm.Tally()
         with ThreadPoolExecutor(FINISH_THREADS, thread_name_prefix="finish") as disk:
             async with asyncio.TaskGroup() as finishing:
 
                 async def finish(path: Path) -> None:
-                    await loop.run_in_executor(disk, staging.finish, self.root, self._entries[path])
+                    entry = self._entries[path]
+                    if entry.path in self.updated_in_place:
+                        await loop.run_in_executor(disk, inplace.finish, path, entry)
+                    else:
+                        await loop.run_in_executor(disk, staging.finish, self.root, entry)
 
                 def written_to(paths: list[Path]) -> None:
                     for path in paths:
@@ -281,10 +331,15 @@ class Assembly:
                         finishing.create_task(finish(path))
                 if sizes:
                     target = self.plan.target
+                    local = {h: self.plan.local[h] for h in sizes if h in self.plan.local}
                     tally = await swarm.download(api, await source(), sizes, targets, self.bar, written_to, self.peers,
-                                                 target.game, target.version, self.build or target.digest())
+                                                 target.game, target.version, self.build or target.digest(), local)
                     self.received[CHUNKS] += tally.from_seeder + tally.from_peers
                     self.from_peers += tally.from_peers
                     self.chunks_from_peers += tally.chunks_from_peers
                     self.written += tally.written
+                    self.reused += tally.copied
                     self.peer_tally = tally
+        for entry, prep in zip(files, prepared):
+            fetched = any(ref.sha256 in tally.from_network for _, ref in prep.needed)
+            self.files[CHUNKS if fetched else LOCAL] += 1

@@ -6,30 +6,36 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from client import credentials, sharing_settings
 from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
-from client.api import local_call, local_lines
 from client.commandline import confirm_or_refuse, do_login, emit, run, session, tool_version
 from client.daemon_address import read_address
 from client.errors import DownloadFailed, NotConfirmed, ServerRefused, TrackerUnavailable
 from client.games_folder import folder_name, games_folder, set_games_folder
 from client.home import mist_home
-from client.installer import Installer, Outcome
-from client.plan import PATCH, estimate_download
 from client.progress import for_output, human
 from client.state import State
 from shared.errors import MistError
 from shared.wording import count
+
+if TYPE_CHECKING:
+    from client.installer import Installer
+    from client.outcome import Outcome
+
+# The engine (client.installer, client.api: aiohttp) is imported by the commands that use it, not here:
+# `mist --help`, `mist ls` and `mist status` answer in a tenth of a second without it.
 
 TOOL = "mist"
 T = TypeVar("T")
 
 
 def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) -> T:
+    from client.installer import Installer
+
     async def go() -> T:
         state = State(mist_home())
         try:
@@ -51,12 +57,13 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     yes = bool(body.get("yes"))
     if address is not None:
         try:
-            return run(lambda: _through_daemon(address.url, address.token, body, as_json))
+            return _handed(address.url, address.token, body, as_json)
         except _Unconfirmed as exc:
             if not confirm_or_refuse(exc.why, yes, "Go ahead?"):
                 raise click.ClickException(str(NotConfirmed(exc.why))) from None
-            return run(lambda: _through_daemon(address.url, address.token, {**body, "yes": True}, as_json))
+            return _handed(address.url, address.token, {**body, "yes": True}, as_json)
     settings = load_settings(home)
+    from client.installer import Installer
     from client.swarm import peer_session  # here: only downloads need the swarm (and most commands not)
 
     async def go() -> Outcome:
@@ -73,6 +80,17 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     return run(go)
 
 
+def _handed(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
+    try:
+        return _through_daemon(url, token, body, as_json)
+    except _Unconfirmed:
+        raise
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; run the same command again to resume") from None
+
+
 class _Unconfirmed(MistError):
     """The daemon stopped an update that removes most of an install; this terminal may say yes."""
 
@@ -81,10 +99,15 @@ class _Unconfirmed(MistError):
         self.why = why
 
 
-async def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
+def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
+    """Hand the install to the daemon and show what it says; the daemon pays no start-up, and this side
+    imports no engine (the standard library's HTTP client reads the daemon's lines)."""
+    from client.outcome import Outcome
+    from client.plain_http import post_lines
+
     with for_output(as_json) as progress:
         bars = {}
-        async for item in local_lines(f"{url}/api/run", token, body):
+        for item in post_lines(f"{url}/api/run", token, body):
             if "say" in item:
                 progress.say(item["say"])
             elif "bar" in item:
@@ -122,8 +145,16 @@ def _report(as_json: bool, outcome: Outcome) -> None:
          f"reused {human(outcome.bytes_reused)} from disk, {count(outcome.files_unchanged, 'file')} untouched.")
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """--version, looked up only when asked (reading the package's metadata costs every other command 20 ms)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"{TOOL} {tool_version()}")
+        ctx.exit()
+
+
 @click.group()
-@click.version_option(tool_version(), prog_name=TOOL, message="%(prog)s %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def main() -> None:
     """Mist: install and update your friends' games."""
 
@@ -153,17 +184,20 @@ def ls(game: str | None, as_json: bool) -> None:
     With the tracker out of reach, it lists what is installed here and says so.
     """
 
+    path = f"/api/games/{game}" if game else "/api/games"
+
     async def go() -> dict:
         async with session(TOOL) as api:
-            if game:
-                return {"games": [await api.call("GET", f"/api/games/{game}")]}
-            return await api.call("GET", "/api/games")
+            return await api.call("GET", path)
 
     state = State(mist_home())
     installed = state.installed_versions()
     state.close()
     try:
-        listing = run(go)
+        answer = _quick_tracker_get(path)
+        if answer is None:
+            answer = run(go)
+        listing = {"games": [answer]} if game else answer
     except click.ClickException as exc:
         if not isinstance(exc.__cause__, TrackerUnavailable):
             raise
@@ -183,6 +217,17 @@ def ls(game: str | None, as_json: bool) -> None:
                 lines.append(f"  {b['version']:<12} {human(b['total_size']):>10}  {b['created_at'][:10]}{mark}")
                 lines += [f"      {line}" for line in b.get("notes", "").splitlines()]
     emit(as_json, listing, "\n".join(lines) or "No games yet.")
+
+
+def _quick_tracker_get(path: str) -> Any | None:
+    """The tracker's answer without the engine's HTTP client, when the saved session allows it (else None)."""
+    from client.plain_http import tracker_get
+
+    try:
+        creds = credentials.load(mist_home(), TOOL)
+    except MistError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return tracker_get(creds, path, TOOL)
 
 
 def _offline_ls(as_json: bool, installed: Mapping[str, tuple[str, Path]], game: str | None, why: str) -> None:
@@ -225,6 +270,8 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
         return
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, tuple):
+        from client.plan import PATCH, estimate_download
+
         plan, routes = result
         planned = estimate_download(plan, routes)
         lines = [f"{plan.target.game} {plan.target.version}: would write {count(len(plan.write), 'file')} "
@@ -307,6 +354,8 @@ def _poke_daemon() -> None:
     """A running daemon re-reads the installs, so it stops offering what was removed."""
     address = read_address(mist_home())
     if address is not None:
+        from client.api import local_call
+
         try:
             run(lambda: local_call(f"{address.url}/api/refresh", address.token, "POST"))
         except click.ClickException:
@@ -389,7 +438,13 @@ def status(as_json: bool) -> None:
         emit(as_json, {"running": False, "sharing": sharing_settings.to_json(settings), "peers": [], "news": []},
              "The mist daemon is not running: friends cannot download from you. `mist daemon` starts it.")
         return
-    info = run(lambda: local_call(f"{address.url}/api/status", address.token))
+    from client.plain_http import get_json
+
+    info = get_json(f"{address.url}/api/status", address.token)
+    if info is None:  # the engine's client words the failure
+        from client.api import local_call
+
+        info = run(lambda: local_call(f"{address.url}/api/status", address.token))
     info["running"] = True
     info.setdefault("news", [])  # a daemon started before the mist that knows news
     lines = [f"mist daemon running (pid {info['pid']}), "

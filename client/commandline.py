@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import getpass
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from client import credentials
-from client.api import Api, login as api_login
 from client.home import mist_home
 from shared.errors import MistError
-from shared.signing import fingerprint
 from shared.version import installed_version
+
+if TYPE_CHECKING:
+    from client.api import Api  # imported where a session starts: aiohttp is 0.13 s of every command otherwise
 
 T = TypeVar("T")
 
@@ -106,6 +106,8 @@ def _runner() -> Callable[..., Any]:
     try:
         import uvloop
     except ImportError:
+        import asyncio
+
         return asyncio.run
     return uvloop.run
 
@@ -137,6 +139,9 @@ def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = 
     `admin_only` (mistpipe): a friend's account is refused before anything is saved, since every admin
     command would refuse it afterwards.
     """
+    from client.api import login as api_login
+    from shared.signing import fingerprint
+
     url, note = tracker_url(url)
     if note:
         click.echo(note, err=True)
@@ -162,6 +167,8 @@ def _bare(fp: str) -> str:
 
 
 def session(tool: str) -> Api:
+    from client.api import Api
+
     home = mist_home()
     creds = credentials.load(home, tool)
     return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c),

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-POINTS = ("fetched-batch", "staged", "journal-written", "mid-swap", "pushed-batch")
+POINTS = ("undo-sealed", "fetched-batch", "staged", "journal-written", "mid-swap", "pushed-batch")
 
 
 def reach(point: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from client import process
-from client.journal import write_atomic
+from shared.durable import write_atomic
 
 DAEMON_FILE = "daemon.json"
 

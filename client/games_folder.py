@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from client.errors import ClientError
-from client.journal import write_atomic
+from shared.durable import write_atomic
 from shared.paths import refused_by_windows
 
 SETTINGS_FILE = "library.json"  # in MIST_HOME

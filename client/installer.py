@@ -16,21 +16,22 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from client import crashpoints, filemode, journal as journal_mod, longpath, staging
+from client import crashpoints, filemode, inplace, iocount, journal as journal_mod, longpath, staging
 from client.api import Api
 from client.errors import InstallError, NotConfirmed, NotEnoughSpace, ServerRefused
 from client.ownership import file_stats, links_on_disk, split_ours
 from client.progress import human
 from shared.wording import count
 from client.assembly import Assembly
-from client.fetch import Seeder
+from client.sources import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (PATCH, Plan, Routes, estimate_download, index_chunks, parse_routes, plan as make_plan,
-                         removes_most)
+from client.plan import (PATCH, Plan, Routes, estimate_download, in_place_worth, index_chunks, parse_routes,
+                         plan as make_plan, removes_most)
 from client.progress import Progress
+from client.outcome import Outcome
 from shared.plan_wire import MAX_STEPS
 from client.state import Install, State
 from client.swarm import Peers
@@ -45,38 +46,6 @@ DISK_MARGIN = 4 * 1024 * 1024
 TICKET_MARGIN = 300
 MAX_HELD = 64  # builds the plan request names (the tracker's limit)
 REPORT_TIMEOUT = 30  # seconds to tell the tracker an install finished
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an install or update did, as `--json` reports it."""
-
-    game: str
-    version: str
-    bytes_written: int
-    bytes_downloaded: int
-    bytes_reused: int
-    bytes_unchanged: int
-    files_written: int
-    files_deleted: int
-    files_unchanged: int
-    seconds: float
-    plan: dict[str, object]
-    bytes_by_source: dict[str, int]  # received: chunk packs, patch objects, rdiff deltas
-    files_by_source: dict[str, int]  # written from: local chunks only, chunks, a patch, an rdiff delta
-    rdiff_signature_bytes: int  # sent: signatures of local files no build has
-    fell_back_to_chunks: list[str]  # files whose patch or delta failed to verify, fetched by chunks instead
-    bytes_from_seeder: int  # of bytes_downloaded: from the seeder (chunks, patches, deltas)
-    bytes_from_peers: int  # of bytes_downloaded: chunks from friends online
-    peers_used: int  # friends who served chunks (or were connected to serve them)
-    peers_dropped: dict[str, str]  # friend -> why (a corrupt chunk); reported to the admin
-    previous_version: str = ""  # the build installed before ("": a fresh install)
-    change: str = "install"  # install, update, downgrade, reinstall (the same build: a repair), or current
-    files_kept: list[str] = field(default_factory=list)  # dropped by the build but changed by the friend: left
-    links_made: int = 0
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -153,6 +122,9 @@ class Installer:
         self.locks = state.path.parent / "locks"
         # The app's queue: waits here, everything staged, while the game being swapped is running.
         self.before_swap: Callable[[str, Path], Awaitable[None]] | None = None
+        # Whether the game is running now (the app knows): its installed files are then never written in place,
+        # only staged beside it (or into a clone), so nothing changes under it before the swap.
+        self.in_use: Callable[[str], bool] = lambda game: False
 
     def __repr__(self) -> str:
         return f"Installer(api={self.api!r}, state={self.state!r})"
@@ -207,6 +179,8 @@ class Installer:
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
         current = self._installed(game)
         with locked(self.locks, current.dir):  # not while another command is swapping files in
+            await _whole(asyncio.to_thread(self._finish_journal, current.dir))  # an interrupted update first
+            current = self._installed(game)
             bad = await self._check(current)
         report = VerifyReport(game, current.version, bad)
         if not repair or not bad:
@@ -218,6 +192,8 @@ class Installer:
         current = self._installed(game)
         root = current.dir
         with locked(self.locks, root):
+            await _whole(asyncio.to_thread(self._finish_journal, root))  # an interrupted update first
+            current = self._installed(game)
             installed = current.manifest
             paths = [e.path for e in installed.files] + [e.path for e in installed.links]
             ours, kept = await asyncio.to_thread(split_ours, root, paths, installed,
@@ -264,9 +240,11 @@ class Installer:
         return signed.data, manifest
 
     def _finish_journal(self, root: Path) -> None:
-        """Complete a swap that a crash interrupted, and record the build it installed."""
+        """Complete a swap that a crash interrupted, and record the build it installed; or, when the crash came
+        before the swap's journal, put back every file an in-place update had begun to change (the old build)."""
         pending = journal_mod.read(root)
         if pending is None:
+            inplace.rollback(root)
             return
         journal_mod.apply(root, pending)
         data = (root / MIST_DIR / TARGET_MANIFEST).read_bytes()
@@ -274,11 +252,12 @@ class Installer:
         target = manifest_mod.parse(data)
         # What Mist left in the folder: the files it moved in or touched now, the others as recorded before.
         before = self.state.stats(installed.game, installed.digest) if installed else None
-        touched = {final for _, final in pending.moves} | {rel for rel, _ in pending.modes}
+        touched = {final for _, final in pending.moves} | {rel for rel, _ in pending.modes} | set(pending.in_place)
         kept = {f.path: before[f.path] for f in target.files if before and f.path in before and f.path not in touched}
         fresh = file_stats(root, [f.path for f in target.files if f.path not in kept])
         self.state.record(pending.game, root, data, pending.digest, pending.version)
         self.state.record_stats(pending.game, pending.digest, {**kept, **fresh})
+        inplace.discard(root)  # before the journal goes: without it, a next run would take the undo for a crash
         journal_mod.clear(root)
         shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
 
@@ -371,6 +350,28 @@ class Installer:
             return Routes({})
         return parse_routes(answer, write)
 
+    def _in_place(self, root: Path, installed: Install | None, plan: Plan, seen: OnDisk, routes: Routes,
+                  distrust: set[str]) -> dict[str, Path]:
+        """Large files of the installed build that change little: only their changed chunks will be written."""
+        if installed is None or self.in_use(installed.game):
+            return {}
+        old = {e.path: e for e in installed.manifest.files}
+        confined = Confined(root)
+        chosen: dict[str, Path] = {}
+        for entry in plan.write:
+            before = old.get(entry.path)
+            if before is None or entry.path in distrust or seen.contents.get(entry.path, ("", False))[0] != before.sha256:
+                continue  # not ours, or not what the install says: a whole new file
+            if not in_place_worth(before, entry, routes.get(entry.path)):
+                continue
+            try:
+                path = confined.path(entry.path)
+            except InstallError:
+                continue
+            if path.is_file() and not path.is_symlink() and not inplace.differing(path, before):
+                chosen[entry.path] = path  # only a file that holds what its record says (a same-size mod does not)
+        return chosen
+
     def _check_space(self, root: Path, plan: Plan) -> None:
         already = 0
         for entry in plan.write:
@@ -410,6 +411,7 @@ class Installer:
         self, game: str, root: Path, version: str, distrust: set[str] | None = None, overwrite: bool = False
     ) -> Outcome:
         started = time.monotonic()
+        io_before = iocount.written_so_far()
         distrust = distrust or set()
         with locked(self.locks, root):
             await _whole(asyncio.to_thread(self._finish_journal, root))
@@ -438,22 +440,29 @@ class Installer:
             (root / MIST_DIR).mkdir(exist_ok=True)
             journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             digest = target.digest()
+            in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,
                                 holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown,
-                                peers=self.peers, build=digest, other_build=lambda v: self._ticket_source(game, v))
+                                peers=self.peers, build=digest, in_place=in_place,
+                                other_build=lambda v: self._ticket_source(game, v))
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
+                written = [in_place[e.path] if e.path in assembly.updated_in_place else staging.staged_path(root, e)
+                           for e in plan.write]
+                await asyncio.to_thread(staging.make_durable, root, written)
             deletes, kept = list(plan.delete), list[str]()
             if installed is not None:
                 deletes, kept = await asyncio.to_thread(split_ours, root, plan.delete, installed.manifest,
                                                         self.state.stats(installed.game, installed.digest))
             to_folders = folder_links((f.path for f in target.files), target.links) if plan.links else set()
             record = Journal(game, version, digest,
-                             [(staging.staged_rel(e), e.path) for e in plan.write], deletes,
+                             [(staging.staged_rel(e), e.path) for e in plan.write
+                              if e.path not in assembly.updated_in_place], deletes,
                              [(e.path, e.executable) for e in plan.modes],
                              [(e.path, e.target, e.path in to_folders) for e in plan.links],
-                             [e.path for e in installed.manifest.links] if installed else [])
+                             [e.path for e in installed.manifest.links] if installed else [],
+                             sorted(assembly.updated_in_place))
             crashpoints.reach("staged")
             if self.before_swap is not None:
                 await self.before_swap(game, root)
@@ -483,6 +492,8 @@ class Installer:
             change="current" if nothing and installed is not None and installed.digest == digest and not distrust
             else _change(previous, version, installed is not None and installed.digest == digest),
             files_kept=kept, links_made=len(plan.links),
+            files_in_place=len(assembly.updated_in_place | assembly.cloned), bytes_saved_for_undo=assembly.undo_bytes,
+            disk_bytes_written=iocount.written_so_far() - io_before if io_before >= 0 else -1,
         )
 
     async def _report_installed(self, game: str, version: str, digest: str, assembly: Assembly, received: int) -> None:

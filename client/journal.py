@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from client import crashpoints, filemode, swap
 from client.errors import InstallError
-from shared.durable import sync_directory
+from shared.durable import sync_directory, write_atomic
 from shared.paths import fold
-from shared.rawfile import open_fd
 
 MIST_DIR = ".mist"
 JOURNAL = "journal.json"
@@ -36,17 +36,7 @@ class Journal:
     # The installed build's links: a folder at one of these paths is our own copy of the folder it pointed to,
     # made where links are refused, and may be removed or replaced.
     old_links: list[str] = field(default_factory=list)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Replace `path` with `data` all at once (`mode`, before the umask: 0o600 for secrets)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    sync_directory(path.parent)
+    in_place: list[str] = field(default_factory=list)  # files already written where they lie (client/inplace.py)
 
 
 def write(root: Path, journal: Journal) -> None:
@@ -62,7 +52,7 @@ def read(root: Path) -> Journal | None:
         raise InstallError(f"the swap journal in {root / MIST_DIR} is damaged; run `mist verify --repair`") from exc
     return Journal(obj["game"], obj["version"], obj["digest"], [tuple(m) for m in obj["moves"]],
                    list(obj["deletes"]), [tuple(m) for m in obj["modes"]], [tuple(m) for m in obj.get("links", [])],
-                   list(obj.get("old_links", [])))
+                   list(obj.get("old_links", [])), list(obj.get("in_place", [])))
 
 
 def clear(root: Path) -> None:
@@ -143,8 +133,16 @@ def make_link(final: Path, target: str, to_folder: bool, replace_folder: bool) -
     os.replace(beside, final)
 
 
-def apply(root: Path, journal: Journal) -> None:
-    """Carry out the swap: remove what the new build dropped, move every staged file into place, make its links."""
+def _crash_point(step: str) -> None:
+    if step == "move":
+        crashpoints.reach("mid-swap")
+
+
+def apply(root: Path, journal: Journal, after: Callable[[str], None] = _crash_point) -> None:
+    """Carry out the swap: remove what the new build dropped, move every staged file into place, make its links.
+
+    `after(step)` is called after each delete, move, link and mode change: where the tests stop it, as a crash would.
+    """
     confined = Confined(root)
     moved_in = {fold(final) for staged, final in journal.moves if not (root / MIST_DIR / staged).exists()}
     copies = set(journal.old_links)
@@ -157,6 +155,7 @@ def apply(root: Path, journal: Journal) -> None:
         elif rel in copies and path.is_dir():
             shutil.rmtree(path)
         _prune_empty_parents(root, rel)
+        after("delete")
     confined.forget()
     touched: set[Path] = set()
     for staged_rel, rel in journal.moves:
@@ -170,14 +169,16 @@ def apply(root: Path, journal: Journal) -> None:
             raise InstallError(f"{rel} is a folder in the install directory but a file in the new build; move it away and retry")
         swap.replace(staged, final)
         touched.add(final.parent)
-        crashpoints.reach("mid-swap")
+        after("move")
     for rel, target, to_folder in journal.links:
         final = confined.path(rel)
         make_link(final, target, to_folder, rel in copies)
         touched.add(final.parent)
+        after("link")
     for rel, executable in journal.modes:
         path = confined.path(rel)
         if path.is_file() and not path.is_symlink():
             filemode.set_mode(path, executable)
+        after("mode")
     for folder in touched:
         sync_directory(folder)

@@ -49,7 +49,7 @@ def _write_staged(root: Path, entry: FileEntry, data: bytes) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-    staging.finish(root, entry)
+    staging.finish(root, entry, hash_whole=True)
 
 
 def _object(root: Path, name: str) -> bytes:
@@ -81,12 +81,12 @@ def apply_chain(root: Path, entry: FileEntry, steps: tuple[PatchRef, ...], sourc
     _write_staged(root, entry, data)
 
 
-def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes) -> int:
+def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes | bytearray) -> int:
     """Stage `entry` from an rdiff delta (as the seeder sends it, compressed) against the local file `basis`."""
-    size = compression.content_size(stored_delta)
+    size = compression.content_size(memoryview(stored_delta))
     if size < 0 or size > max_delta_size(entry.size):
         raise PatchError(f"the seeder's delta declares {size} bytes, more than any delta to a {entry.size}-byte file")
-    delta = compression.decompress(stored_delta, size, "rdiff delta")
+    delta = compression.decompress(memoryview(stored_delta), size, "rdiff delta")
     _write_staged(root, entry, rdiff.patch(basis, delta, entry.size))
     return size
 

@@ -16,6 +16,8 @@ from shared.paths import fold
 from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
 
 DELETE_ASKS = 0.5  # an update that removes more than this share of an install's files or bytes asks first
+IN_PLACE_MIN = 1 << 20  # smaller files are rewritten whole: cheaper than an undo journal and its fsyncs
+DOWNLOAD_WORTH_WRITES = 10  # a byte downloaded costs about as much time as this many bytes written locally
 
 
 @dataclass(frozen=True)
@@ -199,3 +201,23 @@ def parse_routes(answer: object, write: Iterable[str]) -> Routes:
     coming = answer.get("coming")
     paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()
     return Routes(by_path, paths)
+
+
+def changed_bytes(old: FileEntry, new: FileEntry) -> int:
+    """Bytes of `new` in chunks that are not at the same offset in `old`: what writing only the changes writes."""
+    there = set(old.offsets())
+    return sum(ref.size for offset, ref in new.offsets() if (offset, ref) not in there)
+
+
+def in_place_worth(old: FileEntry, new: FileEntry, route: Route) -> bool:
+    """Whether to write only the changed chunks into the installed file (or its clone) rather than a whole new
+    file: worth it for a large file when the changes (written twice at worst) are well under its size, and a
+    patch route given up for chunks downloads little more than the whole write would cost in time."""
+    if old.size < IN_PLACE_MIN or new.size < IN_PLACE_MIN:
+        return False
+    changed = changed_bytes(old, new)
+    saved = new.size - 2 * changed
+    if saved <= 0:
+        return False
+    extra_download = max(0, route.chunk_bytes - route.bytes) if route.source == PATCH else 0
+    return extra_download * DOWNLOAD_WORTH_WRITES < saved

@@ -8,12 +8,14 @@ and its exit code read instead. Windows' event loop has no
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio  # annotations only: `mist status` and `mist ls` look for the daemon without loading asyncio
 
 PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 STILL_ACTIVE = 259

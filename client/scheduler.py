@@ -20,7 +20,7 @@ from typing import Literal
 from client.progress import human
 from shared.pack import batches
 
-Kind = Literal["seeder", "peer"]
+Kind = Literal["seeder", "peer", "local"]
 
 TARGET_LATENCY = 0.5  # seconds of a source's throughput kept outstanding
 ALPHA = 0.3  # weight of the newest throughput sample
@@ -30,7 +30,7 @@ BACKOFF_BASE, BACKOFF_MAX = 1.0, 30.0  # after failures: 1, 2, 4, 8, 16, 30, 30 
 GIVE_UP = 6  # failures in a row after which a source no longer counts as able to supply (see `stuck`)
 SEEDER_CORRUPT_LIMIT = 3  # corrupt copies of one chunk before the seeder is not asked for it again
 COPIES = 2  # requests in flight for one piece at most (endgame)
-BATCH_BYTES, BATCH_PIECES = 4 << 20, 1024  # one request's limits, as the seeder takes them (client/fetch.py)
+BATCH_BYTES, BATCH_PIECES = 4 << 20, 1024  # one request's limits, as the seeder takes them (client/sources.py SeederSource)
 SHARE_BURST = 1 << 20  # what the seeder may send before friends have sent anything (see `seeder_share`)
 PEER_FLOOR = 3e6  # friends slower than this together do not hold the seeder back (2/3 of it, once they do)
 
@@ -48,6 +48,7 @@ class Limits:
 LIMITS: dict[str, Limits] = {
     "seeder": Limits(8e6, 8 << 20, 16 << 20, 4096),  # two to four HTTP batches in flight keep it pipelined
     "peer": Limits(1e6, 256 << 10, 4 << 20, 16),  # 15-30 MB/s at best; peerwire.DEFAULT_WINDOW requests
+    "local": Limits(2e8, 16 << 20, 64 << 20, 4096),  # files on this disk: copied in batches on worker threads
 }
 
 
@@ -288,11 +289,18 @@ class Scheduler:
     def stuck(self) -> tuple[str, ...]:
         """Pieces no live source holds, or whose holders all failed `GIVE_UP` times in a row: the cue to fail."""
         able = [s for s in self._sources.values() if s.live and s.failures < GIVE_UP]
+        if any(s.holds is None and not s.refused for s in able):
+            return ()  # one source can supply every piece (the seeder, as a rule): asked every turn, so answered in O(1)
         return tuple(h for h in self._sizes if h not in self._done and not any(s.can(h) for s in able))
 
     @property
     def done(self) -> bool:
         return len(self._done) == len(self._sizes)
+
+    @property
+    def in_flight(self) -> int:
+        """Pieces asked of some source and not yet answered."""
+        return len(self._flight)
 
     @property
     def remaining(self) -> int:
@@ -309,7 +317,7 @@ class Scheduler:
 
     def bytes_by_kind(self) -> dict[Kind, int]:
         """For --json: `bytes_from_seeder` and `bytes_from_peers`."""
-        totals: dict[Kind, int] = {"seeder": 0, "peer": 0}
+        totals: dict[Kind, int] = {"seeder": 0, "peer": 0, "local": 0}
         for s in self._sources.values():
             totals[s.kind] += s.received
         return totals

@@ -15,7 +15,7 @@ from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
-from client.journal import write_atomic
+from shared.durable import write_atomic
 from shared.errors import MistError
 
 SETTINGS_FILE = "sharing.json"  # in MIST_HOME

@@ -1,8 +1,15 @@
-"""Building the new versions of files in the staging folder, from local chunks where they verify.
+"""The staging folder: where the new versions of files are built, chunk by verified chunk, before the swap.
 
 Blocking file work, run in threads. A staged file is named after its path and
 content, so a resumed install finds its own half-built files, keeps every chunk
 in them that still hashes right, and fetches only the rest.
+
+A file built from chunks is not hashed whole again: every chunk was hashed
+before it was written at its offset, the signed manifest's chunks cover the
+file exactly, and `prepare` re-hashes what a resumed run finds. Files made
+from a patch or a delta are hashed whole (`finish(..., hash_whole=True)`).
+Staged files are made durable together before the journal is written
+(`make_durable`): one `syncfs` on Linux, an fsync per file elsewhere.
 """
 
 from __future__ import annotations
@@ -11,13 +18,13 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from client import filemode
 from client.journal import MIST_DIR
-from client.plan import Location
 from shared import rawfile
 from shared.chunking import ChunkRef
 from shared.errors import ChunkCorrupt
@@ -36,7 +43,7 @@ def staged_path(root: Path, entry: FileEntry) -> Path:
     return root / MIST_DIR / staged_rel(entry)
 
 
-def read_verified(path: str, offset: int, ref: ChunkRef) -> bytes | None:
+def read_verified(path: str | Path, offset: int, ref: ChunkRef) -> bytes | None:
     """The chunk's bytes from a local file if they are there and hash right, else None."""
     try:
         fd = rawfile.open_fd(path, os.O_RDONLY)
@@ -55,37 +62,71 @@ def read_verified(path: str, offset: int, ref: ChunkRef) -> bytes | None:
 
 @dataclass
 class Prepared:
-    """What preparing one staged file left to fetch, and what it took from disk."""
+    """What preparing one staged file left to fill, and what a resumed run (or a clone) already held there."""
 
     needed: list[tuple[int, ChunkRef]] = field(default_factory=list)
     resumed: int = 0
-    copied: int = 0
+    path: Path | None = None  # where the chunks go when not the staged file: the installed file, updated in place
+    undo: int = 0  # bytes saved to the undo journal first (updated in place)
+    cloned: bool = False  # the staged file began as a clone of the installed one
 
 
-def prepare(root: Path, entry: FileEntry, local: dict[str, tuple[Location, ...]]) -> Prepared:
-    """Create or resume the staged file; fill every chunk that is already there or can be copied locally."""
+def prepare(root: Path, entry: FileEntry) -> Prepared:
+    """Create the staged file at its size, or resume it: every chunk already there and hashing right is kept."""
     path = staged_path(root, entry)
     result = Prepared()
-    existed = path.exists()
-    fd = rawfile.open_fd(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        if os.fstat(fd).st_size != entry.size:
+        fd = rawfile.open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        existed = False
+    except FileExistsError:
+        fd = rawfile.open_fd(path, os.O_RDWR, 0o644)
+        existed = True
+    try:
+        if not existed or os.fstat(fd).st_size != entry.size:
             os.ftruncate(fd, entry.size)
         for offset, ref in entry.offsets():
-            if existed and read_verified(str(path), offset, ref) is not None:
+            if existed and ref.size and _chunk_there(fd, offset, ref):
                 result.resumed += ref.size
-                continue
-            for location in local.get(ref.sha256, ()):
-                data = read_verified(location.path, location.offset, ref)
-                if data is not None:
-                    rawfile.pwrite(fd, data, offset)
-                    result.copied += ref.size
-                    break
-            else:
+            elif ref.size:
                 result.needed.append((offset, ref))
     finally:
         os.close(fd)
     return result
+
+
+def _chunk_there(fd: int, offset: int, ref: ChunkRef) -> bool:
+    data = rawfile.pread(fd, ref.size, offset)
+    return len(data) == ref.size and hashlib.sha256(data).hexdigest() == ref.sha256
+
+
+class ChunkWriter:
+    """Writes verified chunks into staged files, each file opened once per batch rather than once per chunk,
+    and starts the writeback of what it wrote when the batch ends. One per thread (Windows seeks to write)."""
+
+    def __init__(self) -> None:
+        self._open: dict[Path, list[int]] = {}  # path -> [fd, lowest offset written, end of the highest]
+
+    def __repr__(self) -> str:
+        return f"ChunkWriter(open={len(self._open)})"
+
+    def write(self, targets: list[tuple[Path, int]], data: bytes) -> None:
+        for path, offset in targets:
+            held = self._open.get(path)
+            if held is None:
+                held = self._open[path] = [rawfile.open_fd(path, os.O_WRONLY), offset, offset]
+            rawfile.pwrite(held[0], data, offset)
+            held[1], held[2] = min(held[1], offset), max(held[2], offset + len(data))
+
+    def __enter__(self) -> "ChunkWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd, low, high in self._open.values():
+            try:
+                start_writeback(fd, low, high - low)
+            finally:
+                os.close(fd)
+        self._open.clear()
 
 
 def _writeback_starter() -> Callable[[int, int, int], None]:
@@ -108,15 +149,6 @@ _SYNC_FILE_RANGE_WRITE = 2
 start_writeback = _writeback_starter()
 
 
-def write_at(path: Path, offset: int, data: bytes) -> None:
-    fd = rawfile.open_fd(path, os.O_WRONLY)
-    try:
-        rawfile.pwrite(fd, data, offset)
-        start_writeback(fd, offset, len(data))
-    finally:
-        os.close(fd)
-
-
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
@@ -125,19 +157,51 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def finish(root: Path, entry: FileEntry) -> None:
-    """Check the whole staged file against the manifest, set its mode, and make it durable before the swap."""
+def finish(root: Path, entry: FileEntry, hash_whole: bool = False) -> None:
+    """Set the staged file's mode; with `hash_whole` (a file made by a patch), first check it against the manifest."""
     path = staged_path(root, entry)
-    actual = file_sha256(path)
-    if actual != entry.sha256:
-        path.unlink(missing_ok=True)
-        raise ChunkCorrupt(
-            f"{entry.path} assembled to {actual[:12]} instead of {entry.sha256[:12]}; it was discarded, run the command again",
-            entry.sha256,
-        )
+    if hash_whole:
+        actual = file_sha256(path)
+        if actual != entry.sha256:
+            path.unlink(missing_ok=True)
+            raise ChunkCorrupt(
+                f"{entry.path} assembled to {actual[:12]} instead of {entry.sha256[:12]}; it was discarded, run the "
+                "command again", entry.sha256,
+            )
     filemode.set_mode(path, entry.executable)
-    fd = rawfile.open_fd(path, os.O_RDONLY)
+
+
+def make_durable(root: Path, paths: list[Path]) -> None:
+    """Every file the update wrote on the disk before the journal names them: a power cut after the journal then
+    finds whole files. Linux: one syncfs of the install's filesystem; elsewhere an fsync per file."""
+    if not paths:
+        return
+    if _syncfs is not None:
+        fd = rawfile.open_fd(root / MIST_DIR, os.O_RDONLY)
+        try:
+            if _syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = rawfile.open_fd(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs_call() -> Callable[[int], int] | None:
+    """libc's syncfs(fd) on Linux (Python has no os.syncfs); None elsewhere."""
+    if sys.platform != "linux":
+        return None
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        call = libc.syncfs
+        call.argtypes = (ctypes.c_int,)
+    except (OSError, AttributeError):
+        return None
+    return lambda fd: int(call(fd))
+
+
+_syncfs = _syncfs_call()

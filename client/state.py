@@ -12,10 +12,12 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from client import longpath
-from shared import manifest as manifest_mod
-from shared.manifest import Manifest
+
+if TYPE_CHECKING:
+    from shared.manifest import Manifest  # parsed on first use: `mist ls` reads versions only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS installs (
@@ -68,6 +70,8 @@ class State:
     def _manifest(self, digest: str) -> Manifest:
         manifest = self._parsed.get(digest)
         if manifest is None:
+            from shared import manifest as manifest_mod
+
             (data,) = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
             manifest = self._parsed[digest] = manifest_mod.parse(data)
         return manifest

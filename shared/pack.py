@@ -112,7 +112,7 @@ def encode_hashes(hashes: Iterable[str]) -> bytes:
     return b"".join(bytes.fromhex(h) for h in hashes)
 
 
-def decode_hashes(data: bytes, limit: int) -> list[str]:
+def decode_hashes(data: bytes | bytearray, limit: int) -> list[str]:
     if len(data) % 32:
         raise PackError(f"hash list must be a multiple of 32 bytes (got {len(data)})")
     if len(data) // 32 > limit:

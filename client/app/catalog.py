@@ -19,7 +19,7 @@ from typing import Any
 
 from client.api import fetch_image
 from client.errors import ServerRefused, TrackerUnavailable
-from client.journal import write_atomic
+from shared.durable import write_atomic
 
 CATALOG_FILE = "catalog.json"
 ART_DIR = "art"

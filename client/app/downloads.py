@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.journal import write_atomic
+from shared.durable import write_atomic
 from client.progress import Bar, Progress
 from shared.errors import MistError
 

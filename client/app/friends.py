@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.journal import write_atomic
+from shared.durable import write_atomic
 from client.swarm import SEEDER
 
 FRIENDS_FILE = "friends.json"

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from client.journal import write_atomic
+from shared.durable import write_atomic
 from client.sharing_settings import SettingsError
 
 PREFERENCES_FILE = "app.json"

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from client import staging
+from client import inplace, journal as journal_mod, staging
 from client.app.downloads import Job, JobProgress
 from client.installer import Installer, locked
 from client.journal import MIST_DIR
@@ -46,6 +46,7 @@ class Runner:
                 player.waiting.pop(game, None)
 
         installer.before_swap = before_swap
+        installer.in_use = lambda game: game in player.running
         if peers is not None:
             self.live = peers.received
             self.service.downloads.counters[:] = [lambda: _split(peers.received)]
@@ -86,6 +87,8 @@ def _remove_staging(locks: Path, root: Path, first_install: bool) -> None:
     if not root.exists():
         return
     with locked(locks, root):
+        if journal_mod.read(root) is None:  # cancelled before its swap: files written in place get their old bytes back
+            inplace.rollback(root)
         shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
         if first_install:
             shutil.rmtree(root / MIST_DIR, ignore_errors=True)

@@ -164,7 +164,7 @@ def test_the_split_follows_throughput_and_every_source_stays_busy() -> None:
     assert rates == pytest.approx({"seeder": 120 * MB, "fast": 30 * MB, "slow": 10 * MB}, rel=0.1)
     sim.check_accounts()
     assert sim.sched.bytes_by_kind() == {"seeder": sim.sched.bytes_by_source()["seeder"],
-                                         "peer": total - sim.sched.bytes_by_source()["seeder"]}
+                                         "peer": total - sim.sched.bytes_by_source()["seeder"], "local": 0}
 
 
 def test_slow_peers_never_hold_back_a_fast_seeder() -> None:

@@ -1,4 +1,4 @@
-"""The download driver's bookkeeping, fed events directly (no sockets): each file position is reported written once."""
+"""The download loop, fed typed events directly or driven against a fake seeder and a fake clock (no sockets)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 
-from client import swarm
+from client import friend_source, swarm
 from client.errors import TrackerUnavailable
-from client.fetch import Answer, Seeder
 from client.peerlink import PeerGone
-from client.peerwire import Received
 from client.signalling import Friend
+from client.sources import Arrived, Seeder, Written
 from client.swarm import _Download
 
 
@@ -39,11 +38,12 @@ async def test_a_chunk_the_seeder_sends_after_a_friend_already_did_is_not_counte
     download = _Download(None, Seeder("http://unused", no_ticket), {h: 1000 for h in sha.values()}, targets,  # type: ignore[arg-type]
                          bar, written.extend, None, "ab" * 32)
     download.sched.add_source("friend", None, "peer")
-    await download._handle(("peer", "friend", Received(sha["a"], data["a"])))
+    download.sched.add_source("seeder", None, "seeder")
+    await download.handle(Arrived("friend", sha["a"], data["a"], 1000))
     assert written == [target]
     # The seeder's batch held a and b; a was already there from the friend.
     target.write_bytes(data["a"] + data["b"] + b"\0" * 1000)
-    await download._handle(("seeder", Answer((sha["a"], sha["b"]), (), (), (), 2000, (target, target), {sha["a"]: 1050, sha["b"]: 1050}), 2100))
+    await download.handle(Written("seeder", (sha["a"], sha["b"]), {sha["a"]: 1050, sha["b"]: 1050}, 2100))
     assert written == [target, target]  # one more position (b), not two: c is still missing
     assert bar.total == 2000 and download.tally.written == 2000
     assert not download.sched.done
@@ -97,7 +97,7 @@ async def test_a_download_ends_even_if_a_friend_still_connecting_loses_its_cance
     async def ticket() -> str:
         return "a ticket"
 
-    monkeypatch.setattr(swarm.peerlink, "offer", offer)
+    monkeypatch.setattr(friend_source.peerlink, "offer", offer)
     data = b"the only chunk" * 100
     sha = hashlib.sha256(data).hexdigest()
     target = tmp_path / "file.bin"
@@ -112,6 +112,6 @@ async def test_a_download_ends_even_if_a_friend_still_connecting_loses_its_cance
     running = asyncio.create_task(download.run([Friend("p1", "pal", ("ab" * 32,), True)]))
     await asyncio.wait_for(connecting.wait(), 5)
     # The seeder's answer completes the download while the friend is still connecting.
-    await download.events.put(("seeder", Answer((sha,), (), (), (), len(data), (target,), {sha: len(data)}), len(data)))
+    await download.events.put(Written("seeder", (sha,), {sha: len(data)}, len(data)))
     tally = await asyncio.wait_for(running, 5)  # it ends, and takes the friend's late link down with it
     assert link.closed.is_set() and link.sent == [] and tally.peers_used == 0

@@ -1,0 +1,116 @@
+"""Updates that write what changed, not whole files: into a clone where the filesystem clones (a loop-mounted
+btrfs image made here), else into the installed file behind an undo journal (this machine's ext4); a SIGKILL
+anywhere still leaves the old build or the new one."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Person
+from tests.e2e.gametree import MB, assert_same_tree
+
+GAME = "inplace"
+META = 1 * MB  # what an update writes besides file contents: the install database, journals, the manifest copy
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory, admin: Person) -> dict[str, Path]:
+    """1: an 8 MB pack and two small files; 2: three small overwrites in the pack, one small file edited;
+    3: the pack cut to 6 MB with one more overwrite (it shrinks)."""
+    rng = random.Random(19)
+    base = tmp_path_factory.mktemp("inplace-builds")
+    pack = bytearray(rng.randbytes(8 * MB))
+    trees: dict[str, Path] = {}
+    for version, edits, cut, note in (("1", (), None, "first"), ("2", (1 * MB, 4 * MB, 7 * MB), None, "second"),
+                                      ("3", (2 * MB,), 6 * MB, "third")):
+        for at in edits:
+            pack[at:at + 3000] = rng.randbytes(3000)
+        if cut is not None:
+            del pack[cut:]
+        root = base / version
+        (root / "data").mkdir(parents=True)
+        (root / "data" / "world.pak").write_bytes(pack)
+        (root / "readme.txt").write_text(f"the {note} release\n")
+        (root / "launch.cfg").write_text("fullscreen=1\n")
+        trees[version] = root
+    admin.run("mistpipe", "new-game", GAME, "--title", "In place")
+    for version, tree in trees.items():
+        admin.json("mistpipe", "push", GAME, str(tree), "--version", version)
+    return trees
+
+
+def killed(person: Person, point: str, *args: str) -> None:
+    result = person.run("mist", *args, "--json", check=False, env={"MIST_CRASH_AT": point})
+    assert result.returncode == -signal.SIGKILL, (point, result.returncode, result.stderr)
+
+
+def test_without_clones_only_the_changed_chunks_are_written_behind_an_undo_journal(builds, friend: Person,
+                                                                                   tmp_path: Path) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1")
+    update = friend.json("mist", "update", GAME, "--to", "2")
+    assert_same_tree(builds["2"], target)
+    assert update["files_in_place"] == 1 and 0 < update["bytes_saved_for_undo"] <= update["bytes_written"]
+    assert update["bytes_written"] < 2 * MB  # three 3 KB edits: a few chunks, not the 8 MB file
+    assert 0 < update["disk_bytes_written"] <= 2 * update["bytes_written"] + META
+    shrink = friend.json("mist", "update", GAME, "--to", "3")
+    assert_same_tree(builds["3"], target)
+    assert shrink["files_in_place"] == 1 and shrink["disk_bytes_written"] <= 2 * shrink["bytes_written"] + 2 * MB + META
+    assert not (target / ".mist").exists()
+    assert friend.json("mist", "verify", GAME)["ok"] is True
+
+
+@pytest.mark.parametrize("point", ["undo-sealed", "fetched-batch", "staged"])
+def test_killed_before_the_swap_the_old_build_is_put_back_then_the_update_resumes(builds, friend: Person,
+                                                                                 tmp_path: Path, point: str) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1")
+    killed(friend, point, "update", GAME, "--to", "2")
+    checked = friend.json("mist", "verify", GAME)  # finds the interrupted update and undoes it first
+    assert checked["ok"] is True and checked["version"] == "1"
+    assert_same_tree(builds["1"], target)
+    friend.json("mist", "update", GAME, "--to", "2")
+    assert_same_tree(builds["2"], target)
+
+
+@pytest.mark.parametrize("point", ["journal-written", "mid-swap"])
+def test_killed_after_the_journal_the_new_build_stands(builds, friend: Person, tmp_path: Path, point: str) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1")
+    killed(friend, point, "update", GAME, "--to", "2")
+    again = friend.json("mist", "update", GAME, "--to", "2")
+    assert_same_tree(builds["2"], target)
+    assert again["bytes_downloaded"] == 0 and again["change"] == "current"
+
+
+@pytest.fixture
+def cloning_folder(tmp_path: Path) -> Iterator[Path]:
+    """A btrfs filesystem in a sparse image, loop-mounted for this test (root: the suite runs as root)."""
+    image, mount = tmp_path / "btrfs.img", tmp_path / "btrfs"
+    with open(image, "wb") as f:
+        f.truncate(256 * MB)
+    subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True, capture_output=True)
+    mount.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True, capture_output=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True, capture_output=True)
+
+
+def test_where_files_clone_the_update_writes_the_changed_chunks_once_and_never_touches_the_old_file(
+        builds, friend: Person, cloning_folder: Path) -> None:
+    target = cloning_folder / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1")
+    killed(friend, "fetched-batch", "update", GAME, "--to", "2")
+    assert_same_tree(builds["1"], target)  # the clone was written, the installed file not
+    update = friend.json("mist", "update", GAME, "--to", "2")
+    assert_same_tree(builds["2"], target)
+    assert update["files_in_place"] == 1 and update["bytes_saved_for_undo"] == 0
+    assert update["bytes_written"] < 2 * MB and 0 < update["disk_bytes_written"] <= update["bytes_written"] + META
