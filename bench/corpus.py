@@ -58,6 +58,7 @@ class PairSpec:
     old: Release
     new: Release
     why: str
+    between: tuple[Release, ...] = ()  # pushed after old and before new; the client never installs them
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Pair:
     kind: str
     old_dir: Path
     new_dir: Path
+    between_dirs: tuple[Path, ...] = ()
 
 
 PAIR_SPECS: tuple[PairSpec, ...] = (
@@ -82,6 +84,14 @@ PAIR_SPECS: tuple[PairSpec, ...] = (
         Release("npm", "@esbuild/linux-x64", "0.28.1"),
         Release("npm", "@esbuild/linux-x64", "0.28.2"),
         "one 11 MB Go executable, two patch releases: a small game binary hotfix",
+    ),
+    PairSpec(
+        "esbuild-jump", "jump",
+        Release("npm", "@esbuild/linux-x64", "0.27.4"),
+        Release("npm", "@esbuild/linux-x64", "0.28.2"),
+        "the 11 MB Go executable a minor release apart, 0.28.1 pushed between: a friend who skipped a hotfix "
+        "(issue 19's jump: the first update after the pushes)",
+        between=(Release("npm", "@esbuild/linux-x64", "0.28.1"),),
     ),
     PairSpec(
         "libreoffice-core", "exe",
@@ -233,7 +243,8 @@ def corpus_pairs(names: list[str] | None = None) -> list[Pair]:
     unknown = set(names or ()) - {s.name for s in specs}
     if unknown:
         raise ValueError(f"unknown pairs: {sorted(unknown)}")
-    return [Pair(s.name, s.kind, build_dir(s.old), build_dir(s.new)) for s in specs]
+    return [Pair(s.name, s.kind, build_dir(s.old), build_dir(s.new), tuple(build_dir(r) for r in s.between))
+            for s in specs]
 
 
 def tree_size(root: Path) -> tuple[int, int]:

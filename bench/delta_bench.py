@@ -58,7 +58,7 @@ import update_bench as ub  # noqa: E402
 from corpus import CACHE_DIR, PAIR_SPECS, Pair, corpus_pairs  # noqa: E402
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes  # noqa: E402
 
-DEFAULT_PAIRS = ub.DEFAULT_PAIRS  # one pair per kind of update; `--pairs all` adds biome and libreoffice-core
+DEFAULT_PAIRS = ub.DEFAULT_PAIRS + ("esbuild-jump",)  # one pair per kind of update; `--pairs all` adds biome and libreoffice-core
 FIXED_CHUNK = 1 << 20
 CHUNK_LEVEL = 9  # Mist's chunk level (shared/compression.py); the fixed-chunk anchor uses it too
 WHOLE_LEVEL = 19  # added files and the tar.zst anchor
@@ -407,8 +407,9 @@ def mistpipe_has_wait() -> bool:
 
 
 def measure_mist(pairs: list[Pair], say: Callable[[str], None]) -> dict[str, MistRun]:
-    """One real mist-server; per pair: the admin pushes old then new (`--wait` for the patches), a
-    friend from a fresh MIST_HOME installs old and updates to new; the tree must be the new build."""
+    """One real mist-server; per pair, the first update after a push, as a friend meets it: the admin pushes
+    old, a friend (fresh MIST_HOME, no daemon) installs it, the admin pushes the releases between (if any) and
+    new (`--wait` for the patches), and the friend updates to new; the tree must be the new build."""
     wait = ["--wait"] if mistpipe_has_wait() else []
     runs: dict[str, MistRun] = {}
     with ExitStack() as stack:
@@ -425,11 +426,16 @@ def measure_mist(pairs: list[Pair], say: Callable[[str], None]) -> dict[str, Mis
             new = ub.stage_build(pair.new_dir, work / "builds" / f"{i}-new")
             admin.run("mistpipe", "new-game", pair.name, "--title", spec.why[:80])
             admin.json("mistpipe", "push", pair.name, str(old.root), "--version", old_v, *wait)
-            pushed, push_s = admin.timed_json("mistpipe", "push", pair.name, str(new.root), "--version", new_v, *wait)
             friend = ub.Person(work / "homes" / pair.name, ub.FRIEND_PASSWORD)
             friend.run("mist", "login", url, "--user", ub.FRIEND)
             target = work / "installs" / pair.name
             friend.json("mist", "install", pair.name, "--dir", str(target), "--version", old_v)
+            for n, (release, tree) in enumerate(zip(spec.between, pair.between_dirs)):
+                between = ub.stage_build(tree, work / "builds" / f"{i}-between-{n}")
+                admin.json("mistpipe", "push", pair.name, str(between.root), "--version",
+                           ub.version_label(release.version), *wait)
+                shutil.rmtree(between.root)
+            pushed, push_s = admin.timed_json("mistpipe", "push", pair.name, str(new.root), "--version", new_v, *wait)
             out, update_s = friend.timed_json("mist", "update", pair.name, "--to", new_v)
             ub.check_tree(new.root, target, f"mist update {pair.name} {old_v} -> {new_v}")
             runs[pair.name] = MistRun(int(out["bytes_downloaded"]), push_s, update_s, bool(wait), pushed, out)
@@ -509,8 +515,9 @@ def report(pairs: list[Pair], diffs: dict[str, Diff], results: dict[tuple[str, s
     if mist is not None:
         waited = all(r.waited for r in mist.values())
         lines.append(
-            "- **Mist** = `bytes_downloaded` from `mist update GAME --to NEW --json` on a real `mist-server` "
-            "after `mistpipe push` of old then new" + (" with `--wait` (patches made)" if waited else
+            "- **Mist** = `bytes_downloaded` from `mist update GAME --to NEW --json` on a real `mist-server`, the "
+            "first update after the push: the admin pushed old, a friend (no daemon) installed it, the admin pushed "
+            "the releases between (esbuild-jump: 0.28.1) and new" + (" with `--wait` (patches made)" if waited else
                                                      " (mistpipe had no `--wait`: patches may not have been made)")
             + "; its create s = wall of the new build's push, apply s = wall of `mist update`; the tree was "
             "checked byte for byte")
@@ -540,16 +547,18 @@ def report(pairs: list[Pair], diffs: dict[str, Diff], results: dict[tuple[str, s
                                                   for c in columns) + " |")
     if mist is not None:
         lines += ["", "### Mist details", "",
-                  "| pair | downloaded MB | by source (MB) | files by source | patches made at push | "
-                  "push s (new build) | update s |", "|---|---:|---|---|---|---:|---:|"]
+                  "| pair | downloaded MB | ÷ per-file HDiffPatch | ÷ best per file | by source (MB) | files by source "
+                  "| patches made at push | push s (new build) | update s |", "|---|---:|---:|---:|---|---|---|---:|---:|"]
         for p in pairs:
             run = mist[p.name]
+            against = {c: run.bytes_downloaded / totals[p.name][c]["size"] for c in ("hdiff", "best")}
             by_source = ", ".join(f"{k} {v / MB:.2f}" for k, v in run.update.get("bytes_by_source", {}).items())
             files = ", ".join(f"{k} {v}" for k, v in run.update.get("files_by_source", {}).items())
             made = run.push.get("patches") or {}
             patches = (f"{made.get('made', 0)}: {made.get('patch_bytes', 0) / MB:.2f} MB instead of "
                        f"{made.get('chunk_bytes', 0) / MB:.2f} MB of chunks") if made else "-"
-            lines.append(f"| {p.name} | {run.bytes_downloaded / MB:.2f} | {by_source} | {files} | {patches} "
+            lines.append(f"| {p.name} | {run.bytes_downloaded / MB:.2f} | {against['hdiff']:.3f} | {against['best']:.3f} "
+                         f"| {by_source} | {files} | {patches} "
                          f"| {run.push_s:.1f} | {run.update_s:.1f} |")
     lines += ["", "### Best per file: what each file chose", "", "| pair | " + " | ".join(
         ("chunks",) + PER_FILE_METHODS) + " |", "|---|" + "---:|" * (len(PER_FILE_METHODS) + 1)]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from client import inplace, patching, staging, swarm
 from client.sources import Seeder
+from client.errors import DownloadFailed
 from client.swarm import Peers
 from client.journal import MIST_DIR
 from client.plan import CHUNKS, PATCH, Plan, Routes
@@ -50,17 +51,21 @@ class Assembly:
         self, root: Path, plan: Plan, bar: Bar, routes: Routes | None = None,
         holders: Mapping[str, Path] | None = None, unknown: Mapping[str, Path] | None = None,
         peers: Peers | None = None, build: str = "", in_place: Mapping[str, Path] | None = None,
+        other_build: Callable[[str], Awaitable[Seeder]] | None = None,
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
         `unknown` maps paths to write to the local file there whose content no build has (rdiff bases);
         `peers` reaches online friends, who serve chunks beside the seeder; `in_place` maps paths to the
-        installed file there, of which only the changed chunks are to be written (client/inplace.py)."""
+        installed file there, of which only the changed chunks are to be written (client/inplace.py);
+        `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its)."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
         self.chunks_from_peers = 0
         self.peer_tally: swarm.Tally | None = None
         self.routes = routes or Routes({})
         self.holders, self.unknown = dict(holders or {}), dict(unknown or {})
+        self.other_build = other_build
+        self._other_seeders: dict[str, Seeder] = {}
         self.in_place = dict(in_place or {})
         self.updated_in_place: set[str] = set()  # paths written where they lie (not staged, not moved at the swap)
         self.cloned: set[str] = set()  # paths staged as a clone of the installed file
@@ -115,28 +120,30 @@ class Assembly:
         return self.holders.get(route.patch.source)
 
     async def _apply_patches(self, files: list[FileEntry], source: Callable[[], Awaitable[Seeder]], api: Api) -> set[str]:
-        sizes: dict[str, int] = {}
+        # Objects by the build they are fetched under: "" for this one, a version for a chain's intermediate steps.
+        sizes: dict[str, dict[str, int]] = {}
         targets: dict[str, list[tuple[Path, int]]] = {}
         for entry in files:
-            ref = self.routes.get(entry.path).patch
-            assert ref is not None
-            if ref.object not in sizes and not await asyncio.to_thread(patching.make_room, self.root, ref.object, ref.size):
-                sizes[ref.object] = ref.size
-                targets[ref.object] = [(patching.patch_path(self.root, ref.object), 0)]
-        unavailable = await self._fetch_patches(sizes, targets, source, api)
-        lost = [e for e in files if (ref := self.routes.get(e.path).patch) is not None and ref.object in unavailable]
+            for ref in self.routes.get(entry.path).steps:
+                if ref.object not in targets and not await asyncio.to_thread(patching.make_room, self.root, ref.object, ref.size):
+                    sizes.setdefault(ref.build, {})[ref.object] = ref.size
+                    targets[ref.object] = [(patching.patch_path(self.root, ref.object), 0)]
+        unavailable: set[str] = set()
+        for build, under in sizes.items():
+            unavailable |= await self._fetch_patches(under, targets, self._source_for(build, source), api)
+        lost = [e for e in files if any(ref.object in unavailable for ref in self.routes.get(e.path).steps)]
         self.fell_back += [e.path for e in lost]
         files = [e for e in files if e not in lost]
         done: set[str] = set()
         limit = asyncio.Semaphore(FINISH_THREADS)
 
         async def one(entry: FileEntry) -> None:
-            ref = self.routes.get(entry.path).patch
+            steps = self.routes.get(entry.path).steps
             holder = self._patch_source(entry)
-            assert ref is not None and holder is not None
+            assert steps and holder is not None
             async with limit:
                 try:
-                    await asyncio.to_thread(patching.apply_patch, self.root, entry, ref.object, holder)
+                    await asyncio.to_thread(patching.apply_chain, self.root, entry, steps, holder)
                 except (MistError, OSError):
                     self.fell_back.append(entry.path)
                     # The file there is not what the install record says (a same-size mod or damage):
@@ -154,6 +161,19 @@ class Assembly:
             for entry in files:
                 group.create_task(one(entry))
         return done
+
+    def _source_for(self, build: str, source: Callable[[], Awaitable[Seeder]]) -> Callable[[], Awaitable[Seeder]]:
+        if not build:
+            return source
+        other, opened_once = self.other_build, self._other_seeders
+
+        async def opened() -> Seeder:
+            if other is None:
+                raise DownloadFailed(f"no ticket for {build} here: a chain through it cannot be fetched")
+            if build not in opened_once:
+                opened_once[build] = await other(build)
+            return opened_once[build]
+        return opened
 
     async def _fetch_patches(
         self, sizes: dict[str, int], targets: dict[str, list[tuple[Path, int]]],

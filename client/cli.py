@@ -282,11 +282,12 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
         files = []
         for f in plan.write:
             route = routes.get(f.path)
-            how = (f"patch {human(route.bytes)} (chunks would be {human(route.chunk_bytes)})" if route.source == PATCH
+            chain = f" in {len(route.steps)} steps" if len(route.steps) > 1 else ""
+            how = (f"patch {human(route.bytes)}{chain} (chunks would be {human(route.chunk_bytes)})" if route.source == PATCH
                    else f"chunks {human(route.bytes)}" if route.bytes else "from disk")
             lines.append(f"  write  {f.path}  [{how}]")
             files.append({"path": f.path, "source": route.source if route.bytes or route.source == PATCH else "local",
-                          "bytes": route.bytes, "chunk_bytes": route.chunk_bytes})
+                          "bytes": route.bytes, "chunk_bytes": route.chunk_bytes, "patches": len(route.steps)})
         lines += [f"  remove {p}" for p in plan.delete]
         lines += [f"  link   {e.path} -> {e.target}" for e in plan.links]
         if routes.coming:

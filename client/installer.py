@@ -32,11 +32,12 @@ from client.plan import (PATCH, InstalledChunks, Plan, Routes, estimate_download
                          parse_routes, plan as make_plan, removes_most)
 from client.progress import Progress
 from client.outcome import Outcome
+from shared.plan_wire import MAX_STEPS
 from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
 from shared import filelock, manifest as manifest_mod
-from shared.errors import ManifestError
+from shared.errors import ManifestError, MistError
 from shared.links import folder_links
 from shared.manifest import FileEntry, Manifest
 
@@ -44,6 +45,7 @@ TARGET_MANIFEST = "target-manifest.json"
 DISK_MARGIN = 4 * 1024 * 1024
 TICKET_MARGIN = 300
 MAX_HELD = 64  # builds the plan request names (the tracker's limit)
+REPORT_TIMEOUT = 30  # seconds to tell the tracker an install finished
 
 
 @dataclass(frozen=True)
@@ -339,7 +341,8 @@ class Installer:
         contents = sorted({held[p] for p in write if p in held and p not in distrust})
         try:
             answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
-                                         json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents})
+                                         json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents,
+                                               "steps": MAX_STEPS})
         except ServerRefused as exc:
             if exc.status in (401, 403, 404):
                 raise  # the login or the game is gone: nothing else would work either
@@ -441,7 +444,8 @@ class Installer:
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,
                                 holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown,
-                                peers=self.peers, build=digest, in_place=in_place)
+                                peers=self.peers, build=digest, in_place=in_place,
+                                other_build=lambda v: self._ticket_source(game, v))
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
@@ -470,11 +474,10 @@ class Installer:
         if kept:
             self.progress.say(f"left {count(len(kept), 'file')} that {version} no longer has but that you changed: "
                               + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else ""))
-        if received and self.peers is not None:
-            await self.peers.signalling.tally(digest, assembly.from_peers, assembly.chunks_from_peers,
-                                              received - assembly.from_peers)
         previous = installed.version if installed else ""
         nothing = not (plan.write or plan.delete or plan.modes or plan.links)
+        if not (nothing and installed is not None and installed.digest == digest):
+            await self._report_installed(game, version, digest, assembly, received)
         return Outcome(
             game=game, version=version, bytes_written=assembly.written, bytes_downloaded=received,
             bytes_reused=assembly.reused, bytes_unchanged=sum(f.size for f in plan.unchanged),
@@ -493,6 +496,17 @@ class Installer:
             files_in_place=len(assembly.updated_in_place | assembly.cloned), bytes_saved_for_undo=assembly.undo_bytes,
             disk_bytes_written=iocount.written_so_far() - io_before if io_before >= 0 else -1,
         )
+
+    async def _report_installed(self, game: str, version: str, digest: str, assembly: Assembly, received: int) -> None:
+        """Tell the tracker this build is here now, and where its bytes came from: the next push makes its patches
+        from the builds friends hold. Best effort: the game is installed whatever the tracker says."""
+        body = {"digest": digest, "bytes_from_peers": assembly.from_peers,
+                "chunks_from_peers": assembly.chunks_from_peers, "bytes_from_seeder": received - assembly.from_peers}
+        try:
+            async with asyncio.timeout(REPORT_TIMEOUT):
+                await self.api.call("POST", f"/api/games/{game}/builds/{version}/installed", json=body)
+        except (MistError, TimeoutError) as exc:
+            self.progress.say(f"installed, but the tracker did not hear of it ({exc}); the next update still works")
 
     async def _check(self, install: Install) -> list[str]:
         results = await asyncio.gather(*(

@@ -1,9 +1,12 @@
-"""Making staged files from patches: a fetched patch object or an rdiff delta applied to a local file.
+"""Making staged files from patches: fetched patch objects or an rdiff delta applied to a local file.
 
 Blocking file work, run in threads. The result is written to the file's
 staging name and checked like every staged file (SHA-256 of the whole file
 against the signed manifest) before it can be swapped in; a patch that fails
-anywhere raises, and the caller fetches that file by chunks instead.
+anywhere raises, and the caller fetches that file by chunks instead. A chain
+of patches (A -> B -> C) is applied in memory one step at a time, and each
+intermediate content is checked against the SHA-256 and size the step names
+before the next step touches it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from client import staging
 from client.journal import MIST_DIR
+from client.plan import PatchRef
 from shared import compression, patch, rawfile, rdiff
 from shared.errors import PatchError
 from shared.manifest import FileEntry
@@ -48,12 +52,33 @@ def _write_staged(root: Path, entry: FileEntry, data: bytes) -> None:
     staging.finish(root, entry, hash_whole=True)
 
 
-def apply_patch(root: Path, entry: FileEntry, name: str, source: Path) -> None:
-    """Stage `entry` by applying the fetched patch object `name` to the local file `source`."""
+def _object(root: Path, name: str) -> bytes:
     obj = patch_path(root, name).read_bytes()
     if hashlib.sha256(obj).hexdigest() != name:
         raise PatchError(f"patch object {name[:12]} on disk is damaged")
-    _write_staged(root, entry, patch.apply(obj, source.read_bytes(), (entry.sha256, entry.size)))
+    return obj
+
+
+def apply_chain(root: Path, entry: FileEntry, steps: tuple[PatchRef, ...], source: Path) -> None:
+    """Stage `entry` by applying the fetched patch objects of `steps` in turn, starting from the local file `source`.
+
+    Each step must make the content the next one starts from: `patch.apply` hashes what it made against the
+    object's header, and the header must name the step's declared target (and, on the last, the manifest's
+    file, size included). Nothing is staged unless the whole chain holds.
+    """
+    if not steps:
+        raise PatchError("an empty chain of patches makes nothing")
+    data = source.read_bytes()
+    for number, step in enumerate(steps, start=1):
+        obj = _object(root, step.object)
+        last = number == len(steps)
+        made = patch.read_header(obj)
+        expected = entry.sha256 if last else step.target
+        if made.target != expected or made.source != step.source:
+            raise PatchError(f"step {number} of {len(steps)} of the chain to {entry.path} goes from {made.source[:12]} "
+                             f"to {made.target[:12]}, not from {step.source[:12]} to {expected[:12]}")
+        data = patch.apply(obj, data, (entry.sha256, entry.size) if last else (made.target, made.target_size))
+    _write_staged(root, entry, data)
 
 
 def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes | bytearray) -> int:

@@ -28,7 +28,6 @@ from shared.errors import MistError
 
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 REPLY_TIMEOUT = 15.0
-TALLY_TIMEOUT = 5.0  # a finished download waits at most this long to tell the tracker where its bytes came from
 ANSWER_TIMEOUT = 15.0
 
 
@@ -258,15 +257,3 @@ class Signalling:
         except (TrackerUnavailable, SwarmRefused):
             pass
 
-    async def tally(self, build: str, bytes_from_peers: int, chunks_from_peers: int, bytes_from_seeder: int) -> None:
-        """Tell the tracker where a finished download's bytes came from (its /metrics counts them); best effort."""
-        if not self.connected:
-            return
-        try:
-            async with asyncio.timeout(TALLY_TIMEOUT):
-                await self.request({
-                    "op": "tally", "build": build, "bytes_from_peers": bytes_from_peers,
-                    "chunks_from_peers": chunks_from_peers, "bytes_from_seeder": bytes_from_seeder,
-                })
-        except (TrackerUnavailable, SwarmRefused, TimeoutError):
-            pass

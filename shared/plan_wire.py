@@ -16,10 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared.manifest import VERSION_RE
 from shared.pack import MAX_RECORD
 
 CHUNKS = "chunks"
 PATCH = "patch"
+MAX_STEPS = 4  # patches applied in turn for one file (a chain A -> B -> C)
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 Json = object  # a JSON value (PatchOffer has a field named `object`, which would shadow it in the class)
 
@@ -40,20 +42,44 @@ class PatchOffer:
     size: int
     stored_size: int
     algorithm: str
+    target: str = ""  # the content it makes ("" when the tracker did not say: then the file's own)
+    build: str = ""  # a chain's intermediate step: the version of the game's build it is fetched under
 
     def to_json(self) -> dict[str, Json]:
-        return {"object": self.object, "from": self.source, "size": self.size, "stored_size": self.stored_size,
-                "algorithm": self.algorithm}
+        out: dict[str, Json] = {"object": self.object, "from": self.source, "size": self.size,
+                                "stored_size": self.stored_size, "algorithm": self.algorithm}
+        if self.target:
+            out["to"] = self.target
+        if self.build:
+            out["build"] = self.build
+        return out
 
     @classmethod
     def from_json(cls, offer: Mapping[str, Json]) -> PatchOffer | None:
         """The offer, or None if its names are not SHA-256s or its size is out of range; KeyError, TypeError or
         ValueError if it is not an offer at all."""
         made = cls(str(offer["object"]), str(offer["from"]), _int((offer["size"])), _int((offer["stored_size"])),
-                   str(offer["algorithm"]))
+                   str(offer["algorithm"]), str(offer.get("to", "")), str(offer.get("build", "")))
         if not (_SHA256.match(made.object) and _SHA256.match(made.source) and 0 < made.size <= MAX_RECORD):
             return None
+        if (made.target and not _SHA256.match(made.target)) or (made.build and not VERSION_RE.match(made.build)):
+            return None  # the version becomes part of a URL
         return made
+
+
+def _chain(first: PatchOffer, listed: object) -> tuple[PatchOffer, ...] | None:
+    """The later steps of a chain whose first step is `first`; None when the chain does not hold together."""
+    if listed is None:
+        return ()
+    if not isinstance(listed, list) or not 2 <= len(listed) <= MAX_STEPS:
+        return None
+    steps = [PatchOffer.from_json(step) if isinstance(step, Mapping) else None for step in listed]
+    if steps[0] != first or any(s is None for s in steps):
+        return None
+    refs = [s for s in steps if s is not None]
+    if any(not a.target or a.target != b.source for a, b in zip(refs, refs[1:])):
+        return None
+    return tuple(refs[1:])
 
 
 @dataclass(frozen=True)
@@ -65,12 +91,19 @@ class Route:
     chunk_bytes: int  # stored bytes of the chunks the client lacks for this file (0: all on disk)
     file_bytes: int = 0  # stored bytes of all the file's chunks (what a client holding none of them would fetch)
     patch: PatchOffer | None = None
+    then: tuple[PatchOffer, ...] = ()  # a chain's later steps, each applied to what the one before made
+
+    @property
+    def steps(self) -> tuple[PatchOffer, ...]:
+        return ((self.patch,) + self.then) if self.patch else ()
 
     def to_json(self, path: str) -> dict[str, object]:
         out: dict[str, object] = {"path": path, "source": self.source, "bytes": self.bytes,
                                   "chunk_bytes": self.chunk_bytes, "file_bytes": self.file_bytes}
         if self.patch:
             out["patch"] = self.patch.to_json()
+            if self.then:
+                out["chain"] = [s.to_json() for s in self.steps]
         return out
 
     @classmethod
@@ -82,6 +115,10 @@ class Route:
             raise TypeError("a file's path must be a string")
         offer = item.get("patch")
         patch = PatchOffer.from_json(offer) if item["source"] == PATCH and isinstance(offer, Mapping) else None
+        then = _chain(patch, item.get("chain")) if patch else ()
+        if then is None:
+            patch, then = None, ()
         chunk_bytes = _int((item["chunk_bytes"]))
         moved = _int((item["bytes"])) if patch else chunk_bytes
-        return path, cls(PATCH if patch else CHUNKS, moved, chunk_bytes, _int((item.get("file_bytes", 0))), patch)
+        return path, cls(PATCH if patch else CHUNKS, moved, chunk_bytes, _int((item.get("file_bytes", 0))), patch,
+                         then or ())

@@ -9,7 +9,7 @@ from shared.service.metrics import METRICS, HttpMetrics, Registry, metrics_route
 from tracker import admin, announce
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS, TrackerCounters, job_readings, swarm_readings
-from tracker.routes import accounts, builds, catalog, get_page, maintenance, peer_reports, swarm, updates
+from tracker.routes import accounts, builds, catalog, finished, get_page, maintenance, peer_reports, swarm, updates
 from tracker.routes.web import CONTEXT, errors_middleware, sessions_middleware
 
 MAX_BODY = 256 * 1024 * 1024
@@ -32,7 +32,7 @@ def make_app(ctx: TrackerContext) -> web.Application:
     app.cleanup_ctx.append(announce.announcing)
     app.on_shutdown.append(swarm.close_all)
     app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
-                   + swarm.routes() + peer_reports.routes())
+                   + swarm.routes() + peer_reports.routes() + finished.routes())
     least = disk_space.min_free()
     app.add_routes([metrics_route(), health.route({"database": ctx.db.ping, "jobs": ctx.jobs.pending,
                                                    "disk": lambda: disk_space.check_free(ctx.settings.data, least)})])

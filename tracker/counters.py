@@ -33,7 +33,7 @@ class TrackerCounters:
         return cls(
             registry.counter("mist_builds_published", "Builds committed to the catalog"),
             registry.counter("mist_logins_failed", "Password logins refused (wrong password, unknown or disabled user)"),
-            registry.counter("mist_swarm_tallies", "Finished downloads friends' clients reported on the swarm socket"),
+            registry.counter("mist_swarm_tallies", "Finished downloads friends' clients reported"),
             registry.counter("mist_swarm_peer_chunks_reported",
                              "Chunks friends reported receiving from other friends (peers), not the seeder"),
             registry.counter("mist_swarm_peer_bytes_reported", "Bytes friends reported receiving from peers"),

@@ -5,7 +5,10 @@ target it has to write; for each such file the planner weighs the chunks the
 client lacks (their stored, compressed sizes) against every patch object from
 a file content the client holds, and picks whichever moves fewer bytes. Any
 version to any version: a patch is keyed by two file contents, never by a
-chain of versions.
+version pair. When no direct patch is cheap (or none is made yet), a chain of
+stored patches through contents the client lacks (A -> B -> C, made by the
+pushes of B and C) is weighed too: the client applies each step and checks
+every intermediate file against its SHA-256 before the next.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ class PatchOption:
     object_size: int
     stored_size: int
     algorithm: str
+    build: str = ""  # a chain's intermediate step: the version of the game's build whose file it makes
 
     def offer(self) -> PatchOffer:
         """As the plan offers it to a client (the wire's type, shared/plan_wire.py)."""
-        return PatchOffer(self.object_sha, self.source, self.object_size, self.stored_size, self.algorithm)
+        return PatchOffer(self.object_sha, self.source, self.object_size, self.stored_size, self.algorithm,
+                          self.target, self.build)
 
     def to_json(self) -> dict[str, object]:
         return self.offer().to_json()
@@ -50,15 +55,21 @@ class Choice:
     source: str  # CHUNKS or PATCH
     chunk_bytes: int  # stored bytes of the chunks the client lacks for this file (0: all on disk)
     file_bytes: int  # stored bytes of all the file's chunks (what a client holding none of them would fetch)
-    patch: PatchOption | None = None
+    steps: tuple[PatchOption, ...] = ()  # with PATCH: from a held content, each step's target the next one's source
+
+    @property
+    def patch(self) -> PatchOption | None:
+        """The first patch, applied to the content the client holds."""
+        return self.steps[0] if self.steps else None
 
     @property
     def bytes(self) -> int:
-        return self.patch.stored_size if self.patch else self.chunk_bytes
+        return sum(s.stored_size for s in self.steps) if self.steps else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
         return Route(self.source, self.bytes, self.chunk_bytes, self.file_bytes,
-                     self.patch.offer() if self.patch else None).to_json(self.path)
+                     self.patch.offer() if self.patch else None,
+                     tuple(s.offer() for s in self.steps[1:])).to_json(self.path)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,39 @@ def write_chunks(target: Manifest, write: Sequence[str]) -> set[str]:
     return {ref.sha256 for p in write for ref in by_path[p].chunks}
 
 
+def cheapest_routes(have: set[str], patches: Iterable[PatchOption], max_steps: int) -> dict[str, tuple[PatchOption, ...]]:
+    """The cheapest chain of at most `max_steps` patches into every content reachable from `have`.
+
+    Bellman-Ford by rounds: after round k, every content's cost is the cheapest route of at most k
+    patches, so a long chain never beats a short one by a hidden extra step. A chain never passes
+    through a content the client holds (it would start there).
+    """
+    edges = [o for o in patches if o.source != o.target and o.target not in have]
+    best: dict[str, tuple[int, tuple[PatchOption, ...]]] = {}
+    for _ in range(max(0, max_steps)):
+        changed = False
+        reached = dict(best)
+        for option in edges:
+            route: tuple[PatchOption, ...]
+            if option.source in have:
+                cost, route = option.stored_size, (option,)
+            elif option.source in best:
+                before, prior = best[option.source]
+                if len(prior) >= max_steps or any(s.source == option.target for s in prior):
+                    continue
+                cost, route = before + option.stored_size, prior + (option,)
+            else:
+                continue
+            current = reached.get(option.target)
+            if current is None or (cost, len(route)) < (current[0], len(current[1])):
+                reached[option.target] = (cost, route)
+                changed = True
+        best = reached
+        if not changed:
+            break
+    return {target: route for target, (_, route) in best.items()}
+
+
 def plan_update(
     target: Manifest,
     write: Sequence[str],
@@ -104,20 +148,18 @@ def plan_update(
     stored: Mapping[str, int],
     patches: Iterable[PatchOption],
     contents: Iterable[str] = (),
+    max_steps: int = 1,
 ) -> UpdatePlan:
-    """Choose per file to write: the chunks it lacks, or the smallest patch from a content the client holds.
+    """Choose per file to write: the chunks it lacks, or the cheapest patch route from a content the client holds.
 
     `stored` gives the stored size of every chunk in `write_chunks`; a chunk already paid for by an
     earlier file costs the next one nothing, so shared chunks are counted once. `contents` are file
     contents the client says it holds beyond the `held` builds (files of a build since removed).
+    `patches` may include patches into contents the client lacks: with `max_steps` above 1 they are
+    links of chains (the client applies them in turn).
     """
     have_chunks, have_contents = held_chunks(held, stored.keys()), held_contents(held) | set(contents)
-    best: dict[str, PatchOption] = {}
-    for option in patches:
-        if option.source in have_contents and option.source != option.target:
-            current = best.get(option.target)
-            if current is None or option.stored_size < current.stored_size:
-                best[option.target] = option
+    routes = cheapest_routes(have_contents, patches, max_steps)
     by_path = {f.path: f for f in target.files}
     paid: set[str] = set()
     choices = []
@@ -126,9 +168,9 @@ def plan_update(
         lacking = {ref.sha256 for ref in entry.chunks if ref.sha256 not in have_chunks and ref.sha256 not in paid}
         chunk_bytes = sum(stored[h] for h in lacking)
         file_bytes = sum(stored[ref.sha256] for ref in entry.chunks)
-        candidate = best.get(entry.sha256)
-        if candidate is not None and candidate.stored_size < chunk_bytes:
-            choices.append(Choice(path, PATCH, chunk_bytes, file_bytes, candidate))
+        route = routes.get(entry.sha256)
+        if route and sum(s.stored_size for s in route) < chunk_bytes:
+            choices.append(Choice(path, PATCH, chunk_bytes, file_bytes, route))
         else:
             paid |= lacking
             choices.append(Choice(path, CHUNKS, chunk_bytes, file_bytes))

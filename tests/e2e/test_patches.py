@@ -81,7 +81,7 @@ def test_a_recompiled_binary_travels_as_a_patch(server: Server, admin: Person, f
     assert_same_tree(v2, game)
 
 
-def test_an_uncommon_jump_is_patched_at_once_and_the_smaller_patch_follows(
+def test_an_uncommon_jump_follows_the_chain_of_patches_at_once_and_the_direct_patch_follows(
     server: Server, admin: Person, friend: Person, tmp_path,
 ) -> None:
     trees = versions(tmp_path / "src", 3, seed=42)
@@ -93,11 +93,21 @@ def test_an_uncommon_jump_is_patched_at_once_and_the_smaller_patch_follows(
     game = tmp_path / "game"
     friend.json("mist", "install", "leap", "--dir", str(game), "--version", "1")
 
+    # The pushes made 1 -> 2 and 2 -> 3: the chain through 2 beats the quick zstd delta made while planning.
+    middle = sha(trees[1] / EXE)
+    [chain_cost] = [size for s, a, obj, size in patch_rows(server, middle) if s == source and a == "hdiff" and obj]
+    chain_cost += next(size for s, a, obj, size in patch_rows(server, target) if s == middle and a == "hdiff" and obj)
+    preview = friend.json("mist", "update", "leap", "--to", "3", "--dry-run")
+    exe = next(f for f in preview["files"] if f["path"] == EXE)
+    assert (exe["source"], exe["patches"], exe["bytes"]) == ("patch", 2, chain_cost), exe
+    assert preview["plan"]["patches_coming"] == 1  # and the direct HDiffPatch patch 1 -> 3 is queued
+    quick = next(size for s, a, obj, size in patch_rows(server, target) if s == source and a == "zstd" and obj)
+    assert quick > chain_cost, "the quick zstd delta 1 -> 3 was made while planning, and costs more than the chain"
+
     jumped = friend.json("mist", "update", "leap", "--to", "3")
-    assert jumped["files_by_source"]["patch"] == 1 and jumped["plan"]["patches_coming"] == 1
+    assert jumped["files_by_source"]["patch"] == 1 and jumped["fell_back_to_chunks"] == []
+    assert jumped["bytes_by_source"]["patch"] <= chain_cost + 400
     assert_same_tree(trees[2], game)
-    assert any(s == source and a == "zstd" and obj for s, a, obj, _ in patch_rows(server, target)), \
-        "the jump 1 -> 3 was served by a quick zstd delta made while planning"
 
     for _ in range(600):  # the worker makes the HDiffPatch patch 1 -> 3 that the plan said was coming
         made = {a: size for s, a, obj, size in patch_rows(server, target) if s == source and obj}
@@ -111,6 +121,30 @@ def test_an_uncommon_jump_is_patched_at_once_and_the_smaller_patch_follows(
     preview = second.json("mist", "update", "leap", "--to", "3", "--dry-run")
     exe = next(f for f in preview["files"] if f["path"] == EXE)
     assert exe["source"] == "patch" and exe["bytes"] == made["hdiff"]
+
+
+def test_a_fresh_install_is_known_so_the_next_pushes_patch_from_it(
+    server: Server, admin: Person, friend: Person, tmp_path,
+) -> None:
+    """Issue 19's jump: a friend installs 1 (no daemon), the admin pushes 2 and 3; the update to 3 moves the direct
+    patch 1 -> 3 the push made, with nothing coming later."""
+    trees = versions(tmp_path / "src", 3, seed=44)
+    admin.run("mistpipe", "new-game", "skip", "--title", "Skip")
+    push(admin, "skip", trees[0], "1")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "skip", "--dir", str(game), "--version", "1")
+    push(admin, "skip", trees[1], "2")
+    push(admin, "skip", trees[2], "3")
+    source, target = sha(trees[0] / EXE), sha(trees[2] / EXE)
+    [direct] = [size for s, a, obj, size in patch_rows(server, target) if s == source and a == "hdiff" and obj]
+
+    preview = friend.json("mist", "update", "skip", "--to", "3", "--dry-run")
+    exe = next(f for f in preview["files"] if f["path"] == EXE)
+    assert (exe["source"], exe["patches"], exe["bytes"]) == ("patch", 1, direct), exe
+    assert preview["plan"]["patches_coming"] == 0
+    done = friend.json("mist", "update", "skip", "--to", "3")
+    assert done["bytes_by_source"]["patch"] <= direct + 200 and done["fell_back_to_chunks"] == []
+    assert_same_tree(trees[2], game)
 
 
 def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, friend: Person, tmp_path) -> None:

@@ -13,10 +13,10 @@ A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 def test_the_trackers_plan_reads_back_as_the_routes_it_chose() -> None:
     patch = PatchOption(source=A, target=B, object_sha=C, object_size=900, stored_size=400, algorithm="hdiffpatch")
-    plan = UpdatePlan((Choice("game.bin", PATCH, 5000, 8000, patch), Choice("data/x.pak", CHUNKS, 1200, 3000)))
+    plan = UpdatePlan((Choice("game.bin", PATCH, 5000, 8000, (patch,)), Choice("data/x.pak", CHUNKS, 1200, 3000)))
     answer = json.loads(json.dumps(plan.to_json()))  # through JSON, as on the wire
     routes = parse_routes(answer, ["game.bin", "data/x.pak"])
-    assert routes.get("game.bin") == Route(PATCH, 400, 5000, 8000, PatchOffer(C, A, 900, 400, "hdiffpatch"))
+    assert routes.get("game.bin") == Route(PATCH, 400, 5000, 8000, PatchOffer(C, A, 900, 400, "hdiffpatch", B))
     assert routes.get("data/x.pak") == Route(CHUNKS, 1200, 1200, 3000)
     assert routes.bytes_by_source() == plan.bytes_by_source() == {CHUNKS: 1200, PATCH: 400}
 

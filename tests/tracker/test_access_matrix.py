@@ -36,6 +36,7 @@ ACCESS = {
     ("GET", "/api/games/{slug}/builds/{version}/manifest"): USER,
     ("POST", "/api/games/{slug}/builds/{version}/ticket"): USER,
     ("POST", "/api/games/{slug}/builds/{version}/plan"): USER,
+    ("POST", "/api/games/{slug}/builds/{version}/installed"): USER,
     ("GET", "/api/users"): ADMIN,
     ("POST", "/api/users"): ADMIN,
     ("POST", "/api/users/{name}/password"): ADMIN,

@@ -8,7 +8,8 @@ import hashlib
 
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
-from tracker.planner import CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, patch_pairs, plan_update, write_chunks
+from tracker.planner import (CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, cheapest_routes, patch_pairs,
+                             plan_update, write_chunks)
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: the update planner
 
@@ -96,3 +97,42 @@ def test_the_plan_json_names_the_patch_and_both_costs() -> None:
     assert out["files"] == [{"path": "game.exe", "source": PATCH, "bytes": 10, "chunk_bytes": 1000, "file_bytes": 2000,
                              "patch": offer.to_json()}]
     assert out["bytes"] == {CHUNKS: 0, PATCH: 10}
+
+
+# ---- chains of patches (A -> B -> C) -------------------------------------------------------------
+
+MID = entry("game.exe", B, E)  # the file in a build between V1 and V2 that the client never held
+
+
+def test_a_chain_through_a_content_the_client_lacks_is_chosen_when_no_direct_patch_is_cheaper() -> None:
+    first, second = option(V1.files[0], MID, 30), option(MID, EXE_V2, 40)
+    chained = plan_update(V2, ["game.exe"], [V1], stored(V2), [first, second], max_steps=4)
+    [choice] = chained.choices
+    assert (choice.source, choice.steps, choice.bytes) == (PATCH, (first, second), 70)
+    out = chained.to_json()["files"][0]
+    assert out["patch"] == first.to_json() and out["chain"] == [first.to_json(), second.to_json()]
+    assert out["chain"][0]["to"] == out["chain"][1]["from"] == MID.sha256
+
+    direct = option(V1.files[0], EXE_V2, 60)
+    assert plan_update(V2, ["game.exe"], [V1], stored(V2), [first, second, direct], max_steps=4).choices[0].steps == (direct,)
+    dearer = option(V1.files[0], EXE_V2, 80)
+    assert plan_update(V2, ["game.exe"], [V1], stored(V2), [first, second, dearer], max_steps=4).choices[0].steps == (first, second)
+
+
+def test_a_client_that_applies_one_patch_per_file_is_never_offered_a_chain() -> None:
+    chain = [option(V1.files[0], MID, 30), option(MID, EXE_V2, 40)]
+    assert plan_update(V2, ["game.exe"], [V1], stored(V2), chain).choices[0].source == CHUNKS
+    assert "chain" not in plan_update(V2, ["game.exe"], [V1], stored(V2), chain[1:], [MID.sha256]).to_json()["files"][0]
+
+
+def test_chains_respect_the_step_limit_and_the_chunks_and_never_loop() -> None:
+    contents = [entry("game.exe", bytes([n]) * 7000) for n in range(10, 16)]
+    links = [option(V1.files[0], contents[0], 10)] + [option(a, b, 10) for a, b in zip(contents, contents[1:])]
+    links += [option(contents[-1], EXE_V2, 10), option(contents[2], contents[0], 1)]  # and a loop back
+    assert cheapest_routes({V1.files[0].sha256}, links, 7)[EXE_V2.sha256] == tuple(links[:7])
+    assert EXE_V2.sha256 not in cheapest_routes({V1.files[0].sha256}, links, 6)
+    costly = [option(V1.files[0], MID, 600), option(MID, EXE_V2, 600)]  # more than the 1000 bytes of chunks lacking
+    assert plan_update(V2, ["game.exe"], [V1], stored(V2), costly, max_steps=4).choices[0].source == CHUNKS
+    # A chain never passes through a content the client holds: it would start there.
+    held_mid = cheapest_routes({V1.files[0].sha256, MID.sha256}, costly, 4)
+    assert held_mid[EXE_V2.sha256] == (costly[1],)

@@ -49,3 +49,40 @@ async def test_friends_asking_for_the_same_new_jump_at_once_share_one_quick_patc
         [choice] = plan["files"]
         assert choice["source"] == "patch" and choice["bytes"] * 10 < choice["chunk_bytes"], choice
         assert choice["patch"]["algorithm"] == "zstd" and [c["path"] for c in plan["coming"]] == ["engine.so"]
+
+
+async def test_a_jump_no_patch_was_made_for_follows_the_chain_of_the_pushes_patches(admin_session) -> None:
+    """1 -> 2 and 2 -> 3 were made at their pushes; a friend on 1 gets 3 through 2, cheaper than any patch
+    made while waiting, and a client that applies one patch per file gets the direct one."""
+    ctx, client, admin = admin_session
+    await client.post("/api/games", json={"slug": "jump", "title": "Jump"}, headers=admin)
+    third = bytes(b ^ 2 if i % 5000 == 7 else b for i, b in enumerate(NEW))
+    builds = [stored_build(ctx.store, str(n), data) for n, data in enumerate((OLD, NEW, third), start=1)]
+    for build in builds:
+        assert (await client.post("/api/games/jump/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    rows: list[tuple] = []
+    pairs = [(builds[0].files[0], builds[1].files[0]), (builds[1].files[0], builds[2].files[0])]
+    made, failed = updates.make_all(ctx.store, pairs, "hdiff", lambda *row: rows.append(row), set())
+    assert failed == 0 and all(m.useful for m in made)
+    ctx.db.call(lambda s: updates.patch_queries.record_patches(s, rows))
+
+    # A cheaper chain through a content no build of this game has (another game's file, say) is never offered:
+    # the client could not fetch it under a ticket for this game, and it is not this game's to show.
+    stranger = "5" * 64
+    rows = [(builds[0].files[0].sha256, stranger, "hdiff", "6" * 64, 10, 1, 0.0),
+            (stranger, builds[2].files[0].sha256, "hdiff", "7" * 64, 10, 1, 0.0)]
+    ctx.db.call(lambda s: updates.patch_queries.record_patches(s, rows))
+
+    body = {"have": [builds[0].digest()], "write": ["engine.so"], "steps": 4}
+    chained = await (await client.post("/api/games/jump/builds/3/plan", json=body, headers=admin)).json()
+    [choice] = chained["files"]
+    assert [(step["from"], step["to"]) for step in choice["chain"]] == [(builds[0].files[0].sha256, builds[1].files[0].sha256),
+                                                                        (builds[1].files[0].sha256, builds[2].files[0].sha256)]
+    assert [step.get("build") for step in choice["chain"]] == ["2", None]  # fetched under a ticket for build 2
+    assert choice["bytes"] == sum(m.stored_size for m in made)
+    direct = await (await client.post("/api/games/jump/builds/3/plan", json={**body, "steps": 1}, headers=admin)).json()
+    assert "chain" not in direct["files"][0] and direct["files"][0]["patch"]["algorithm"] == "zstd"
+    assert direct["files"][0]["bytes"] > choice["bytes"], "the quick patch made while waiting should cost more"
+    for steps in (0, 5, "4", True):
+        refused = await client.post("/api/games/jump/builds/3/plan", json={**body, "steps": steps}, headers=admin)
+        assert refused.status == 400 and "steps" in (await refused.json())["error"]

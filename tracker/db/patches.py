@@ -15,6 +15,7 @@ from tracker.errors import NotFound
 from tracker.planner import PatchOption
 
 IN_BATCH = 500  # SQLite's bound-parameter limit is far above this; it keeps IN lists reasonable
+MAX_CHAIN_CONTENTS = 20_000  # contents a plan walks back through looking for chains (a big game's files, twice)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,26 @@ def options_for(session: Session, targets: Iterable[str]) -> list[PatchOption]:
             PatchOption(r.source_sha, r.target_sha, str(r.object_sha), r.object_size, r.stored_size, r.algorithm)
             for r in rows
         ]
+    return found
+
+
+def chain_options(session: Session, targets: Iterable[str], have: set[str], max_steps: int,
+                  limit: int = MAX_CHAIN_CONTENTS) -> list[PatchOption]:
+    """The stored patches into these contents and, for chains of up to `max_steps`, into the contents those start
+    from that the client lacks, step by step backwards (at most `limit` contents looked at in all)."""
+    found: list[PatchOption] = []
+    seen = set(targets)
+    frontier = set(targets)
+    for _ in range(max(0, max_steps)):
+        if not frontier:
+            break
+        options = options_for(session, frontier)
+        found += options
+        frontier = set()
+        for option in options:
+            if option.source not in have and option.source not in seen and len(seen) < limit:
+                seen.add(option.source)
+                frontier.add(option.source)
     return found
 
 
@@ -107,6 +128,12 @@ def record_install(session: Session, user: str, slug: str, digest: str) -> None:
         pass  # the same friend's other plan request recorded it a moment ago
 
 
+def record_held(session: Session, user: str, builds: dict[str, tuple[str, str]]) -> None:
+    """A daemon announced these builds (digest -> (game, version)): each is what this friend holds of its game."""
+    for digest, (game, _) in sorted(builds.items()):
+        record_install(session, user, game, digest)
+
+
 def patch_sources(session: Session, slug: str, version: str) -> list[StoredManifest]:
     """The builds to make patches from for a new build: the one pushed before it and every build friends hold."""
     game = _game(session, slug, Viewer("", True))
@@ -121,6 +148,13 @@ def patch_sources(session: Session, slug: str, version: str) -> list[StoredManif
     ).all()
     chosen = {b.id: b for b in ([previous] if previous else []) + list(installed)}
     return [StoredManifest(slug, b.version, b.manifest_digest, b.manifest) for b in chosen.values()]
+
+
+def recent_builds(session: Session, slug: str, limit: int) -> list[StoredManifest]:
+    """The game's last `limit` builds, newest first (where a chain's intermediate contents are looked for)."""
+    game = _game(session, slug, Viewer("", True))
+    builds = session.scalars(select(Build).where(Build.game_id == game.id).order_by(Build.id.desc()).limit(limit))
+    return [StoredManifest(slug, b.version, b.manifest_digest, b.manifest) for b in builds]
 
 
 def latest_build(session: Session, slug: str) -> StoredManifest | None:

@@ -9,8 +9,9 @@ message bus between users. It sees no chunk: the two clients talk directly,
 and the uploader checks the downloader's read ticket itself.
 
 Messages are JSON objects with an `op`; requests that expect a reply carry an
-`id`, echoed in the reply. After each download a client sends a `tally` of the
-bytes it got from friends and from the seeder, which only feeds /metrics. The
+`id`, echoed in the reply. Announcing a build also records it as held (the
+next push makes patches from it); older clients send a `tally` after each
+download, recorded as tracker/routes/finished.py records a finished one. The
 tracker also sends `news` unasked when a build is published
 (tracker/announce.py), only to members who may read it. The registry lives in this process's memory
 (one tracker process; see docs/DECISIONS.md).
@@ -31,10 +32,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from shared.errors import MistError
-from tracker.counters import COUNTERS
-from tracker.db import activity, peer_reports, queries, releases
+from tracker.db import patches as patch_queries, peer_reports, queries, releases
 from tracker.db.queries import Viewer
 from tracker.errors import BadRequest
+from tracker.routes import finished
 from tracker.routes.activity import note
 from tracker.routes.web import CONTEXT, identity
 from tracker.settings import DEFAULT_FLOOR, DEFAULT_SHARE, Settings
@@ -46,8 +47,6 @@ MAX_ANNOUNCED = 1024
 MAX_PEERS_LISTED = 16
 REMEMBERED = 4096  # recent member ids kept after they leave, so a late report still names the user
 HEARTBEAT = 30.0
-MAX_TALLY_BYTES = 2**40  # one download of one build: far above any game
-MAX_TALLY_CHUNKS = 2**32
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 @dataclass(eq=False)
 class Member:
@@ -135,7 +134,7 @@ class _Connection:
 
     def __init__(self, request: web.Request, member: Member) -> None:
         self.ctx, self.swarm, self.me = request.app[CONTEXT], request.app[SWARM], member
-        self.counters = request.app[COUNTERS]
+        self.app = request.app
 
     async def send(self, to: Member, message: dict[str, Any]) -> None:
         if not to.socket.closed:
@@ -171,6 +170,9 @@ class _Connection:
             raise BadRequest("'sharing' must be true or false")
         readable = await self.readable(self.me.viewer, sorted(set(builds)))
         self.me.builds = {digest: game for digest, (game, _) in readable.items()}
+        if self.me.viewer.user and readable:
+            user = self.me.viewer.user
+            await self.ctx.db.run(lambda s: patch_queries.record_held(s, user, readable))
         self.me.sharing = sharing
         first = not self.me.announced
         self.me.announced = True
@@ -240,23 +242,18 @@ class _Connection:
         return {"op": "reported", "peer": peer, "stored": stored}
 
     async def tally(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A finished download's sources, for /metrics: chunks and bytes from friends, bytes from the seeder."""
+        """A finished download's sources (clients before the `installed` route sent them only here)."""
         build = _digest(body)
-        peer_bytes = _count(body, "bytes_from_peers", MAX_TALLY_BYTES)
-        peer_chunks = _count(body, "chunks_from_peers", MAX_TALLY_CHUNKS)
-        seeder_bytes = _count(body, "bytes_from_seeder", MAX_TALLY_BYTES)
-        if peer_chunks > peer_bytes or (peer_bytes > 0) != (peer_chunks > 0):
-            raise BadRequest("'chunks_from_peers' and 'bytes_from_peers' disagree (every chunk has at least one byte)")
+        peer_bytes = _count(body, "bytes_from_peers", finished.MAX_TALLY_BYTES)
+        peer_chunks = _count(body, "chunks_from_peers", finished.MAX_TALLY_CHUNKS)
+        seeder_bytes = _count(body, "bytes_from_seeder", finished.MAX_TALLY_BYTES)
+        finished.check_counts(peer_bytes, peer_chunks, seeder_bytes)
         readable = await self.readable(self.me.viewer, [build])
         if build not in readable:
             raise BadRequest("unknown build; nothing was counted")
         game, version = readable[build]
-        user, now = self.me.viewer.user, self.ctx.now
-        await self.ctx.db.run(lambda s: activity.record_download(s, user, game, version, build, peer_bytes, seeder_bytes, now))
-        self.counters.tallies.inc()
-        self.counters.peer_chunks.inc(peer_chunks)
-        self.counters.peer_bytes.inc(peer_bytes)
-        self.counters.seeder_bytes.inc(seeder_bytes)
+        await finished.record(self.app, self.me.viewer.user, game, version, build, peer_bytes, peer_chunks,
+                              seeder_bytes)
         return {"op": "tallied", "build": build}
 
 

@@ -1,7 +1,8 @@
 """The plan route: a client says what it holds and which files it must write; the tracker says how to get each.
 
 The decision is the pure planner's (tracker/planner.py); this module gathers its
-inputs (the manifests the client holds, stored chunk sizes, known patches),
+inputs (the manifests the client holds, stored chunk sizes, known patches and
+the chains they make),
 makes quick zstd patches for same-file changes no patch exists for yet (so an
 uncommon jump is served at once), and queues the smaller HDiffPatch patches
 for them, which the plan reports as coming.
@@ -14,16 +15,19 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from shared import manifest as manifest_mod, patch
 from shared.manifest import Manifest
+from shared.plan_wire import MAX_STEPS
+from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries, queries
 from tracker.errors import BadRequest, QueueUnavailable
 from tracker.jobs.patching import make_all
-from tracker.planner import patch_pairs, plan_update, write_chunks
+from tracker.planner import PatchOption, held_contents, patch_pairs, plan_update, write_chunks
 from tracker.routes.catalog import viewer
 from tracker.routes.web import CONTEXT, json_body
 
@@ -33,6 +37,7 @@ MAX_PLAN_BODY = 32 * 1024 * 1024  # a write list for a game of ~200k files
 MAX_HELD = 64
 QUICK_BUDGET = 256 * 1024 * 1024  # target bytes diffed while the client waits (~2 s at zstd -3's speed here)
 QUICK_MAX_FILES = 256  # and files: each is rebuilt from the store and its patch written durably
+CHAIN_BUILDS = 16  # a chain passes only through files of the game's last this many builds (each parsed to find them)
 _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
@@ -61,8 +66,11 @@ async def plan(request: web.Request) -> web.Response:
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
-    body = await json_body(request, {"have": list, "write": list}, {"contents": list}, limit=MAX_PLAN_BODY)
+    body = await json_body(request, {"have": list, "write": list}, {"contents": list, "steps": int}, limit=MAX_PLAN_BODY)
     have, write, contents = body["have"], body["write"], body.get("contents", [])
+    steps = body.get("steps", 1)  # clients that predate chains apply one patch per file
+    if not 1 <= steps <= MAX_STEPS:
+        raise BadRequest(f"'steps' must be a whole number from 1 to {MAX_STEPS} (patches applied in turn per file)")
     if len(have) > MAX_HELD or not all(isinstance(d, str) and _DIGEST.match(d) for d in have):
         raise BadRequest(f"'have' must be at most {MAX_HELD} build digests (64 lowercase hex characters)")
     if len(contents) > len(write) or not all(isinstance(d, str) and _DIGEST.match(d) for d in contents):
@@ -83,16 +91,37 @@ async def plan(request: web.Request) -> web.Response:
                                     [r.digest for r in own], write)
     by_path = {f.path: f for f in target.files}
     targets = {by_path[p].sha256 for p in write}
-    options = await ctx.db.run(lambda s: patch_queries.options_for(s, targets))
+    have_contents = held_contents(held) | set(contents)
+    options = await ctx.db.run(lambda s: patch_queries.chain_options(s, targets, have_contents, steps))
+    options = await _placed(ctx, slug, options, targets)
     needed = write_chunks(target, write)
     stored = await asyncio.to_thread(ctx.store.sizes, needed)
     sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}  # of these files only: a build has millions
     costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
-    decided = plan_update(target, write, held, costs, options, contents)
+    decided = plan_update(target, write, held, costs, options, contents, steps)
     return web.json_response({
         "game": slug, "version": version, "digest": row.manifest_digest,
         "held": [{"game": m.game, "version": m.version} for m in rows], **decided.to_json(), "coming": coming,
     })
+
+
+async def _placed(ctx: TrackerContext, slug: str, options: list[PatchOption], targets: set[str]) -> list[PatchOption]:
+    """Keep only the chain links whose intermediate content is a file of one of the game's recent builds, each named
+    by that build's version: the client fetches the link with a ticket for that build, so the seeder serves it
+    only to friends who may read that build, and a content shared with another game never leads into it."""
+    wanted = {o.target for o in options} - targets
+    if not wanted:
+        return options
+    found: dict[str, str] = {}
+    for stored in await ctx.db.run(lambda s: patch_queries.recent_builds(s, slug, CHAIN_BUILDS)):
+        build = await asyncio.to_thread(parsed_manifest, stored.digest, stored.data)
+        for entry in build.files:
+            if entry.sha256 in wanted:
+                found.setdefault(entry.sha256, stored.version)
+        if len(found) == len(wanted):
+            break
+    return [o if o.target in targets else replace(o, build=found[o.target]) for o in options
+            if o.target in targets or o.target in found]
 
 
 async def _patch_on_demand(
