@@ -137,12 +137,16 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
     made = result.patches
     text = (f"Pushed {game} {result.version}: {count(result.files, 'file')}, {human(result.bytes_total)}; "
             f"uploaded {result.chunks_uploaded} of {count(result.chunks_total, 'chunk')} ({human(result.bytes_uploaded)}); "
-            f"read {count(result.files_read, 'file')} ({human(result.bytes_read)}), the others unchanged since the last push.")
+            f"read {count(result.files_read, 'file')} ({human(result.bytes_read)})"
+            + (", the others unchanged since the last push." if result.files_read < result.files else "."))
     if made is not None:
         text += "\n" + _patches_text(made)
-    elif result.patch_job:
+    elif result.patch_job and result.patches_coming:
         text += (f"\nMaking {count(result.patches_coming, 'patch', 'patches')} for friends who update: job "
                  f"{result.patch_job} (`mistpipe job {result.patch_job} --wait` waits for it).")
+    elif result.patch_job:  # a first build, or no changed file a patch would serve: the job only announces it
+        text += (f"\nNo patches to make for this build (friends fetch its new chunks): job {result.patch_job} "
+                 f"(`mistpipe job {result.patch_job} --wait` waits for it).")
     emit(as_json, {
         "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
         "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
