@@ -103,7 +103,7 @@ def worker(discord: FakeDiscord, tmp_path_factory: pytest.TempPathFactory) -> It
     log = data / "worker.log"
     with log.open("w") as out:
         process = subprocess.Popen([BIN / "mist-worker", "--data", str(data)], stdout=out, stderr=out,
-                                   env={**os.environ, ENV: discord.url})
+                                   env={**os.environ, **backends.backend_env(data), ENV: discord.url})
     try:
         yield open_jobs(backends.settings(data)), log
     finally:
