@@ -5,7 +5,6 @@ anywhere still leaves the old build or the new one."""
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import Person
 from tests.e2e.gametree import MB, assert_same_tree
+from tests.e2e.test_resume import killed
 
 GAME = "inplace"
 META = 1 * MB  # what an update writes besides file contents: the install database, journals, the manifest copy
@@ -43,11 +43,6 @@ def builds(tmp_path_factory: pytest.TempPathFactory, admin: Person) -> dict[str,
     for version, tree in trees.items():
         admin.json("mistpipe", "push", GAME, str(tree), "--version", version)
     return trees
-
-
-def killed(person: Person, point: str, *args: str) -> None:
-    result = person.run("mist", *args, "--json", check=False, env={"MIST_CRASH_AT": point})
-    assert result.returncode == -signal.SIGKILL, (point, result.returncode, result.stderr)
 
 
 def test_without_clones_only_the_changed_chunks_are_written_behind_an_undo_journal(builds, friend: Person,
