@@ -22,7 +22,8 @@ def test_every_variable_reaches_its_field_and_options_win(tmp_path: Path) -> Non
            "MIST_QUEUE_NAME": "q1", "MIST_ADMIN_PASSWORD": "pw-123456", ICE_ENV: '[{"urls": ["stun:h:3478"]}]',
            SHARE_ENV: "0.5", "MIST_PEER_FLOOR": "0", "MIST_GC_GRACE_SECONDS": "0", "MIST_NEWS_PATCH_WAIT": "2",
            "MIST_ACTIVITY_DAYS": "7", "MIST_STEAM_URL": "http://steam.test/", "MIST_STEAM_TIMEOUT": "3",
-           "MIST_DISCORD_WEBHOOK_URL": "https://discord.test/hook", "MIST_STORE_URL": "s3://bucket/p"}
+           "MIST_DISCORD_WEBHOOK_URL": "https://discord.test/hook", "MIST_STORE_URL": "s3://bucket/p",
+           "MIST_PASSWORD_HASH_COST": "cheapest"}
     settings = Settings.from_env(tmp_path, env, seeder_url="http://s/seeder", queue_name="given")
     assert settings.database_url == env["MIST_DATABASE_URL"] and settings.redis_url == env["MIST_REDIS_URL"]
     assert settings.queue_name == "given" and settings.admin_password == "pw-123456"
@@ -30,13 +31,14 @@ def test_every_variable_reaches_its_field_and_options_win(tmp_path: Path) -> Non
     assert (settings.seeder_share, settings.peer_floor, settings.gc_grace, settings.patch_wait) == (0.5, 0, 0.0, 2.0)
     assert (settings.activity_days, settings.steam_url, settings.steam_timeout) == (7.0, "http://steam.test", 3.0)
     assert settings.discord_webhook_url.endswith("/hook") and settings.store.url == "s3://bucket/p"
-    assert settings.seeder_url == "http://s/seeder"
+    assert settings.seeder_url == "http://s/seeder" and settings.password_hash_cost == "cheapest"
 
 
 @pytest.mark.parametrize("name, value, said", [
     (ICE_ENV, '{"urls": "stun:h"}', "must be a JSON list"), (ICE_ENV, "not json", "must be a JSON list"),
     (SHARE_ENV, "2", "between 0.05 and 1.0"), ("MIST_PEER_FLOOR", "-1", "bytes per second"),
     ("MIST_ACTIVITY_DAYS", "0", "number of days"), ("MIST_STEAM_TIMEOUT", "soon", "number of seconds"),
+    ("MIST_PASSWORD_HASH_COST", "fast", "one of standard, cheapest"),
 ])
 def test_a_value_it_cannot_use_stops_the_start_naming_the_variable(tmp_path: Path, name: str, value: str, said: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must be .*{said}|{name} must be a JSON list"):
