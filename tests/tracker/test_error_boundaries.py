@@ -6,7 +6,9 @@ out of reach is QueueUnavailable from `Jobs`, both real: a closed port on loopba
 
 from __future__ import annotations
 
+import ast
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from tracker.db.engine import Database
 from tracker.errors import DatabaseUnavailable, QueueUnavailable
 from tracker.jobs.queue import open_jobs
 from tracker.settings import Settings
+import tracker.admin.overview  # noqa: F401  (loaded, so the scan below looks at it)
+import tracker.sessions  # noqa: F401
 
 
 def closed_port() -> int:
@@ -41,7 +45,69 @@ def test_a_bad_statement_is_not_taken_for_an_outage(tmp_path: Path) -> None:
 
 def test_redis_out_of_reach_is_queue_unavailable(tmp_path: Path) -> None:
     jobs = open_jobs(Settings(tmp_path, redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
-    for attempt in (jobs.enqueue_gc, lambda: jobs.known("x"), lambda: jobs.result("x")):
+    for attempt in (jobs.enqueue_gc, lambda: jobs.known("x"), lambda: jobs.result("x"), jobs.waiting):
         with pytest.raises(QueueUnavailable) as raised:
             attempt()
         assert raised.value.status == 503 and "job queue is unavailable" in str(raised.value)
+
+
+# ---- where each library may be seen at all --------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each foreign library, and the one place its errors are translated (tracker/cli/mist_worker.py runs huey's
+# consumer, which handles its own storage's errors; it catches none).
+BOUNDARIES = {
+    "sqlalchemy": ("tracker/db/",), "alembic": ("tracker/db/",), "redis": ("tracker/jobs/queue.py",),
+    "huey": ("tracker/jobs/queue.py",), "boto3": ("shared/s3_store.py",), "botocore": ("shared/s3_store.py",),
+}
+HANDLES = {"huey": ("tracker/jobs/queue.py", "tracker/cli/mist_worker.py")}  # attributes that hand out the library
+
+
+def crossings(path: str, source: str) -> list[str]:
+    """Where a module outside a library's boundary imports it, or reaches through to it by attribute."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        for name in names:
+            library = name.split(".")[0]
+            if library in BOUNDARIES and not path.startswith(BOUNDARIES[library]):
+                found.append(f"{path}:{node.lineno} imports {name}")
+        if isinstance(node, ast.Attribute) and node.attr in HANDLES and not path.startswith(HANDLES[node.attr]):
+            found.append(f"{path}:{node.lineno} reaches .{node.attr}")
+    return found
+
+
+def test_no_library_is_imported_or_reached_outside_its_boundary() -> None:
+    found = []
+    for package in ("shared", "client", "tracker", "seeder", "mistpipe"):
+        for file in sorted((ROOT / package).rglob("*.py")):
+            path = file.relative_to(ROOT).as_posix()
+            found += crossings(path, file.read_text(encoding="utf-8"))
+    assert found == []
+
+
+def test_no_module_outside_a_boundary_holds_that_librarys_errors() -> None:
+    """A re-exported exception class (or a tuple of them) lets a layer catch a library's errors without importing it."""
+    found = []
+    for module in [m for m in list(sys.modules.values()) if m is not None]:
+        name = getattr(module, "__name__", "")
+        if name.split(".")[0] not in ("shared", "client", "tracker", "seeder", "mistpipe"):
+            continue
+        path = name.replace(".", "/") + ".py"
+        for attr, value in vars(module).items():
+            for held in value if isinstance(value, tuple) else (value,):
+                library = getattr(held, "__module__", "") or ""
+                if (isinstance(held, type) and issubclass(held, BaseException) and library.split(".")[0] in BOUNDARIES
+                        and not path.startswith(BOUNDARIES[library.split(".")[0]])):
+                    found.append(f"{name}.{attr} holds {library}.{held.__name__}")
+    assert found == []
+
+
+def test_a_crossing_is_named() -> None:
+    """The checks above are only worth having if they fail on what they are for."""
+    source = "import redis\nfrom sqlalchemy.exc import OperationalError\n\n\ndef f(ctx):\n    return ctx.jobs.huey.pending()\n"
+    assert crossings("tracker/admin/overview.py", source) == [
+        "tracker/admin/overview.py:1 imports redis", "tracker/admin/overview.py:2 imports sqlalchemy.exc",
+        "tracker/admin/overview.py:6 reaches .huey"]
+    assert crossings("tracker/db/queries.py", "from sqlalchemy.exc import OperationalError\n") == []
