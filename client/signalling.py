@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from client.api import Api, Socket
-from client.errors import ServerRefused, TrackerUnavailable
+from client.errors import ClientError, ServerRefused, TrackerUnavailable
 from client.news import News
 from client.scheduler import PEER_FLOOR
 from client.peerlink import IceServer, PeerGone
@@ -31,7 +31,7 @@ REPLY_TIMEOUT = 15.0
 ANSWER_TIMEOUT = 15.0
 
 
-class SwarmRefused(MistError):
+class SwarmRefused(ClientError):
     """The tracker refused a swarm request (a game we may not read, a friend who left)."""
 
 

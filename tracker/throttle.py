@@ -19,10 +19,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from shared.errors import MistError
+from tracker.errors import TrackerError
 
 
-class LoginRefused(MistError):
+class LoginRefused(TrackerError):
     """Too many failed logins from here: try again after `retry_after` seconds."""
 
     status = 429
