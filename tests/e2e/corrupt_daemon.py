@@ -34,7 +34,7 @@ def garbled_fragments(request_id: int, sha256: str, data: bytes, encoding: int =
 
 
 if MODE == "garbage":
-    sharing.fragments = garbled_fragments  # type: ignore[assignment]
+    sharing.fragments = garbled_fragments  # type: ignore[assignment]  # a stand-in of the same shape
 else:
-    sharing.Library.read = lying_read  # type: ignore[method-assign]
+    sharing.Library.read = lying_read  # type: ignore[method-assign]  # the lie under test
 sys.exit(main(["daemon", "--port", "0"]))
