@@ -91,7 +91,7 @@ class _Files:
     first: array[int]  # file i's chunks are chunk_at[first[i]:first[i+1]]
 
 
-class _Paths(Sequence[bytes]):
+class _Paths:
     """The file paths as a sequence bisect can search (sorted: the manifest lists files by path)."""
 
     def __init__(self, files: _Files) -> None:
@@ -100,7 +100,7 @@ class _Paths(Sequence[bytes]):
     def __len__(self) -> int:
         return len(self._files.sizes)
 
-    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
+    def __getitem__(self, i: int) -> bytes:
         ends = self._files.ends
         return self._files.paths[ends[i - 1] if i else 0:ends[i]]
 
