@@ -76,6 +76,11 @@ class State:
             manifest = self._parsed[digest] = manifest_mod.parse(data)
         return manifest
 
+    def installed_manifests(self) -> list[tuple[str, Path, str, bytes]]:
+        """(game, folder, digest, manifest bytes) of every install, parsing none: they were verified when installed."""
+        rows = self._db.execute("SELECT game, dir, digest, manifest FROM installs ORDER BY game").fetchall()
+        return [(g, longpath.extended(Path(d)), h, bytes(m)) for g, d, h, m in rows]
+
     def held_manifest(self, game: str) -> tuple[str, bytes] | None:
         """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""
         row = self._db.execute("SELECT digest, manifest FROM installs WHERE game = ?", (game,)).fetchone()

@@ -71,6 +71,26 @@ class DigestSet:
         return self._blob[position * DIGEST:(position + 1) * DIGEST]
 
 
+class ChunkNames:
+    """A build's distinct chunks by hex name, as a frozenset of them would offer them (`in`, iteration, len)."""
+
+    def __init__(self, chunks: DigestSet) -> None:
+        self._chunks = chunks
+
+    def __repr__(self) -> str:
+        return f"ChunkNames({len(self)} chunks)"
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def __contains__(self, name: object) -> bool:
+        raw = _raw(name) if isinstance(name, str) else None
+        return raw is not None and raw in self._chunks
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._chunks.digest(i).hex() for i in range(len(self._chunks)))
+
+
 def _raw(hex_digest: str) -> bytes | None:
     try:
         raw = bytes.fromhex(hex_digest)
@@ -120,6 +140,7 @@ class BuildIndex:
         for i in range(len(files.sizes) - 1, -1, -1):  # the first file of each content wins
             by_content[self.contents.position(files.contents[i * DIGEST:(i + 1) * DIGEST])] = i
         self._by_content = by_content
+        self._first_use: array[int] | None = None  # per distinct chunk, its first place in `_chunk_at` (`locate`)
 
     def __repr__(self) -> str:
         return f"BuildIndex({self.game} {self.version}: {len(self)} files, {len(self.chunks)} chunks, {self.nbytes} bytes)"
@@ -131,9 +152,29 @@ class BuildIndex:
     def nbytes(self) -> int:
         """About what the index holds in memory (what a cache of them is bounded by)."""
         f = self._files
-        columns = (f.ends, f.sizes, f.first, self._chunk_at, self._chunk_sizes, self._by_content)
+        columns = (f.ends, f.sizes, f.first, self._chunk_at, self._chunk_sizes, self._by_content,
+                   self._first_use or array("I"))
         return (self.chunks.nbytes + self.contents.nbytes + len(f.paths) + len(f.executable) + len(f.contents)
                 + sum(a.itemsize * len(a) for a in columns))
+
+    @property
+    def chunk_names(self) -> ChunkNames:
+        return ChunkNames(self.chunks)
+
+    def locate(self, sha256: str) -> tuple[str, int, int] | None:
+        """Where the build first holds a chunk: (file path, byte offset, size), or None if it has no such chunk."""
+        raw = _raw(sha256)
+        at = self.chunks.position(raw) if raw is not None else -1
+        if at < 0:
+            return None
+        if self._first_use is None:  # made on the first call: the seeder never asks
+            # The last write of a key wins, so walking backwards leaves each chunk's first place (C loops).
+            first = dict(zip(reversed(self._chunk_at), range(len(self._chunk_at) - 1, -1, -1)))
+            self._first_use = array("I", map(first.__getitem__, range(len(self.chunks))))
+        j = self._first_use[at]
+        i = bisect.bisect_right(self._files.first, j) - 1
+        offset = sum(self._chunk_sizes[self._files.first[i]:j])
+        return _Paths(self._files)[i].decode("utf-8", "surrogatepass"), offset, self._chunk_sizes[j]
 
     def has_chunk(self, sha256: str) -> bool:
         raw = _raw(sha256)

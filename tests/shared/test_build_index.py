@@ -77,3 +77,16 @@ def test_membership_and_order_match_a_sorted_set(count: int) -> None:
     assert [digests.digest(i) for i in range(len(ordered))] == ordered
     assert not any(rng.randbytes(32) in digests for _ in range(1000))
     assert "0" * 64 not in digests and b"short" not in digests
+
+
+@given(manifests())
+def test_a_chunk_is_located_where_the_build_first_holds_it(manifest: Manifest) -> None:
+    index = BuildIndex.scan(manifest.canonical_bytes())
+    first: dict[str, tuple[str, int, int]] = {}
+    for entry in manifest.files:
+        for offset, ref in entry.offsets():
+            first.setdefault(ref.sha256, (entry.path, offset, ref.size))
+    assert {h: index.locate(h) for h in first} == first
+    assert set(index.chunk_names) == set(first) and len(index.chunk_names) == len(first)
+    assert all(h in index.chunk_names for h in first) and (("0" * 64 in index.chunk_names) == ("0" * 64 in first))
+    assert index.locate("0" * 64) == first.get("0" * 64) and 42 not in index.chunk_names
