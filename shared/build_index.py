@@ -16,7 +16,10 @@ recognise as canonical goes through `manifest.parse` instead, so it never guesse
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import re
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from shared.chunking import ChunkingParams, ChunkRef
 from shared.manifest import FileEntry, Manifest
 
 DIGEST = 32
+_STORED = b"mist-build-index-1\n"  # then the SHA-256 of the rest, which is a JSON head's length, the head, the columns
 _BUCKET_LOAD = 8  # digests per bucket on average: a lookup's find reads about this many
 
 
@@ -44,6 +48,16 @@ class DigestSet:
     @classmethod
     def of(cls, digests: Iterable[bytes]) -> "DigestSet":
         return cls(sorted(set(digests)))
+
+    @classmethod
+    def _stored(cls, blob: bytes, starts: array[int]) -> "DigestSet":
+        """As `to_bytes` kept it: the sorted digests and the bucket table (a power of two of buckets, plus one)."""
+        buckets = len(starts) - 1
+        if len(blob) % DIGEST or buckets < 1 or buckets & (buckets - 1) or starts[-1] != len(blob) // DIGEST:
+            raise ValueError("digest set is damaged")
+        made = cls.__new__(cls)
+        made._blob, made._starts, made._shift = blob, starts, 32 - (buckets.bit_length() - 1)
+        return made
 
     def __len__(self) -> int:
         return len(self._blob) // DIGEST
@@ -208,6 +222,46 @@ class BuildIndex:
         path = _Paths(f)[i].decode("utf-8", "surrogatepass")
         return FileEntry(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST:(i + 1) * DIGEST].hex(), chunks)
 
+    def to_bytes(self) -> bytes:
+        """The index as one blob to keep beside the manifest it was made from (this machine's byte order), so a
+        later start reads it instead of making it again: `from_bytes` takes it back."""
+        f = self._files
+        columns: list[tuple[str, bytes]] = [
+            ("chunks", self.chunks._blob), ("starts", self.chunks._starts.tobytes()), ("paths", f.paths),
+            ("ends", f.ends.tobytes()), ("sizes", f.sizes.tobytes()), ("executable", f.executable),
+            ("contents", f.contents), ("first", f.first.tobytes()), ("chunk_at", self._chunk_at.tobytes()),
+            ("chunk_sizes", self._chunk_sizes.tobytes())]
+        head = json.dumps({"game": self.game, "version": self.version, "chunking": self.chunking.to_json(),
+                           "byteorder": sys.byteorder, "columns": [[name, len(data)] for name, data in columns]}).encode()
+        body = b"".join([len(head).to_bytes(4, "big"), head, *(data for _, data in columns)])
+        return _STORED + hashlib.sha256(body).digest() + body
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "BuildIndex":
+        """An index `to_bytes` kept; ValueError if it is damaged or from another kind of machine (make it again)."""
+        body = blob[len(_STORED) + 32:]
+        if not blob.startswith(_STORED) or hashlib.sha256(body).digest() != blob[len(_STORED):len(_STORED) + 32]:
+            raise ValueError("stored build index is damaged")
+        size = int.from_bytes(body[:4], "big")
+        head = json.loads(body[4:4 + size])
+        if head["byteorder"] != sys.byteorder:
+            raise ValueError("stored build index is from a machine of the other byte order")
+        parts: dict[str, bytes] = {}
+        at = 4 + size
+        for name, length in head["columns"]:
+            parts[name], at = body[at:at + length], at + length
+
+        def column(name: str, code: str) -> array[int]:
+            values = array(code)
+            values.frombytes(parts[name])
+            return values
+
+        chunks = DigestSet._stored(parts["chunks"], column("starts", "I"))
+        files = _Files(parts["paths"], column("ends", "Q"), column("sizes", "Q"), parts["executable"],
+                       parts["contents"], column("first", "Q"))
+        return cls(head["game"], head["version"], ChunkingParams.from_json(head["chunking"]), chunks, files,
+                   column("chunk_at", "I"), column("chunk_sizes", "I"))
+
     @classmethod
     def of(cls, manifest: Manifest) -> "BuildIndex":
         """The index of a parsed manifest."""
@@ -269,8 +323,6 @@ _TAIL = re.compile(rb'\],"format":([12]),"game":"([a-z0-9-]+)",(?:"links":\[.*\]
 
 def _scan(data: bytes) -> BuildIndex | None:
     """The index read straight off canonical bytes, or None where they are not what this scanner knows."""
-    import json
-
     head = _HEAD.match(data)
     if head is None:
         return None

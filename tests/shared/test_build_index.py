@@ -90,3 +90,20 @@ def test_a_chunk_is_located_where_the_build_first_holds_it(manifest: Manifest) -
     assert set(index.chunk_names) == set(first) and len(index.chunk_names) == len(first)
     assert all(h in index.chunk_names for h in first) and (("0" * 64 in index.chunk_names) == ("0" * 64 in first))
     assert index.locate("0" * 64) == first.get("0" * 64) and 42 not in index.chunk_names
+
+
+@given(manifests())
+def test_an_index_kept_as_bytes_reads_back_as_itself(manifest: Manifest) -> None:
+    index = BuildIndex.scan(manifest.canonical_bytes())
+    again = BuildIndex.from_bytes(index.to_bytes())
+    _same_as_manifest(again, manifest)
+    assert again.to_bytes() == index.to_bytes() and again.nbytes == index.nbytes
+
+
+def test_a_damaged_kept_index_is_refused_so_it_is_made_again() -> None:
+    manifest = json.loads((pytest.importorskip("pathlib").Path(__file__).parent / "fixtures" / "manifest-v1.json").read_text())
+    kept = bytearray(BuildIndex.scan(json.dumps(manifest, sort_keys=True, separators=(",", ":"),
+                                                ensure_ascii=False).encode()).to_bytes())
+    for damaged in (bytes(kept[:-1]), bytes(kept[:60]) + bytes([kept[60] ^ 1]) + bytes(kept[61:]), b"", b"other"):
+        with pytest.raises(ValueError):
+            BuildIndex.from_bytes(damaged)
