@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.chunkstore import StoreSettings
+from shared.errors import SettingsError as SettingsError  # a MIST_* variable the service cannot use
 
 DATABASE_ENV = "MIST_DATABASE_URL"  # default: SQLite in the data directory
 REDIS_ENV = "MIST_REDIS_URL"  # default: a SQLite queue in the data directory
@@ -44,10 +45,6 @@ STEAM_TIMEOUT = 10.0
 # The argon2id costs a password hash may be made at (tracker/auth.py holds their parameters). "standard" is
 # RFC 9106's low-memory profile (argon2-cffi's default); "cheapest" is the least argon2 allows, for test suites.
 PASSWORD_COSTS = ("standard", "cheapest")
-
-
-class SettingsError(ValueError):
-    """A MIST_* variable holds something the service cannot use; the message names it and says what it takes."""
 
 
 def _number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -20,7 +20,7 @@ log = logging.getLogger("mist.tracker")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -88,12 +88,6 @@ def migrate(engine: Engine) -> None:
             if sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
-
-
-# For the few callers that carry on whatever the database did (the embedded seeder's list of ended sessions
-# keeps its last copy): an outage, or any other error of the database's library, named here so that no layer
-# above the database imports SQLAlchemy.
-ANY_DATABASE_ERROR: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyError)
 
 
 def lost_connection(exc: DBAPIError) -> bool:
