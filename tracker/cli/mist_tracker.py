@@ -48,4 +48,4 @@ def main(data: Path, host: str, port: int, configured_url: str, seeder_url: str)
             print(f"admin account created with password: {password}", flush=True)
         print(f"mist-tracker listening on http://{host}:{port}", file=sys.stderr, flush=True)
 
-    run(make_app(ctx), host, port, on_ready=ready)
+    run(make_app(ctx), host, port, on_ready=ready, log_format=settings.service.logs("json"))

@@ -1,0 +1,39 @@
+"""Reading MIST_* variables at a program's start: the error that names a bad one, and its number parsing.
+
+Each program reads its environment once, at its edge (`from_env()` of its settings object), and passes
+the values down; these helpers keep the messages alike everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class SettingsError(ValueError):
+    """A MIST_* variable holds something the program cannot use; the message names it and says what it takes."""
+
+
+def number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,
+           most: float = float("inf"), above: bool = False) -> float:
+    """The number `name` holds (`default` when unset), refused with `what` it must be when out of range."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > least if above else value >= least) or not value <= most:
+        raise SettingsError(f"{name} must be {what} (got {raw!r})")
+    return value
+
+
+def whole_number(env: Mapping[str, str], name: str, default: int, what: str) -> int:
+    """A count of bytes or the like: digits only (`1e9` and `1.5` are refused, not rounded)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be {what} (got {raw!r})") from None
