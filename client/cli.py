@@ -20,7 +20,6 @@ from client.games_folder import folder_name, games_folder, set_games_folder
 from client.progress import for_output, human
 from client.state import State
 from shared.errors import MistError
-from shared.logs import log_to
 from shared.wording import count
 
 if TYPE_CHECKING:
@@ -373,10 +372,11 @@ def daemon(port: int) -> None:
     home = settings_read.home()
     if read_address(home) is not None:
         raise click.ClickException(f"a mist daemon already runs for {home}; `mist status` shows it")
-    log_to(settings_read.log_format or "text")  # its terminal, or daemon.log: JSON lines with MIST_LOG_FORMAT=json
 
     async def go() -> None:
-        from client.daemon import Daemon, log, saved_login  # here: its server and sharing cost every other command time
+        from client.daemon import Daemon, log, log_to_stderr, saved_login  # here: its server and sharing cost time
+
+        log_to_stderr(settings_read.log_format or "text")  # its terminal or daemon.log; MIST_LOG_FORMAT=json for JSON
 
         state = State(home)
         try:

@@ -42,6 +42,7 @@ from client.signalling import Offer, Signalling, SwarmRefused
 from client.state import State
 from client.swarm import Peers
 from shared.errors import KeyHandoverError, MistError
+from shared.logs import log_to
 
 SETTINGS_POLL = 1.0
 TOOL = "mist"
@@ -272,6 +273,14 @@ class Daemon:
             (self.home / DAEMON_FILE).unlink(missing_ok=True)
             if self.api is not None:
                 await self.api.__aexit__(None, None, None)
+
+
+def log_to_stderr(log_format: str) -> None:
+    """The daemon's log, in the services' formats (shared/logs.py); the WebRTC libraries' lines for every
+    connectivity check are left out (their warnings stay)."""
+    log_to(log_format)
+    for chatty in ("aioice", "aiortc"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def saved_login(home: Path) -> Credentials | None:
