@@ -12,7 +12,8 @@ from shared.version import installed_version
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
-from tracker.settings import Settings, SettingsError
+from shared.environment import SettingsError
+from tracker.settings import Settings
 
 
 @click.command()
