@@ -14,8 +14,7 @@ from pathlib import Path
 
 from client import crashpoints
 from client.home import mist_home
-from shared import logs
-from shared.environment import SettingsError
+from shared.environment import SettingsError, log_format
 
 HOME_ENV = "MIST_HOME"  # this client's state (default: the platform's user data folder)
 PASSWORD_ENV = "MIST_PASSWORD"  # a password for `login` and the admin's account commands, instead of a prompt
@@ -49,7 +48,7 @@ class ClientSettings:
             raise SettingsError(f"{CRASH_ENV} must be one of {', '.join(crashpoints.POINTS)} (got {crash_at!r})")
         home = env.get(HOME_ENV, "")
         return cls(home_override=Path(home) if home else None, password=env.get(PASSWORD_ENV, ""),
-                   log_format=logs.log_format(env), peer_loopback=loopback == "1", crash_at=crash_at)
+                   log_format=log_format(env), peer_loopback=loopback == "1", crash_at=crash_at)
 
     def home(self) -> Path:
         """The folder this client keeps its state in, made if missing."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
+FORMAT_ENV = "MIST_LOG_FORMAT"  # every program's log: `json` or `text` (shared/logs.py writes them)
+FORMATS = ("json", "text")
+
+
 class SettingsError(ValueError):
     """A MIST_* variable holds something the program cannot use; the message names it and says what it takes."""
 
@@ -37,3 +41,12 @@ def whole_number(env: Mapping[str, str], name: str, default: int, what: str) -> 
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be {what} (got {raw!r})") from None
+
+
+def log_format(env: Mapping[str, str]) -> str:
+    """MIST_LOG_FORMAT as given (`json` or `text`), or "" when unset: each program has its own default.
+    (Here, not in shared/logs.py: `mist` reads it at every start, and `logging` costs a command 7 ms.)"""
+    chosen = env.get(FORMAT_ENV, "").strip().lower()
+    if chosen and chosen not in FORMATS:
+        raise SettingsError(f"{FORMAT_ENV} must be 'json' or 'text' (got {chosen!r})")
+    return chosen

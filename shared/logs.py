@@ -10,23 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from shared.environment import SettingsError
+from shared.environment import FORMAT_ENV, FORMATS, log_format
 
-FORMAT_ENV = "MIST_LOG_FORMAT"
-FORMATS = ("json", "text")
+__all__ = ["FORMAT_ENV", "FORMATS", "log_format", "JsonFormatter", "TextFormatter", "one_line", "log_to"]
 ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms")
-
-
-def log_format(env: Mapping[str, str]) -> str:
-    """MIST_LOG_FORMAT as given (`json` or `text`), or "" when unset: each program has its own default."""
-    chosen = env.get(FORMAT_ENV, "").strip().lower()
-    if chosen and chosen not in FORMATS:
-        raise SettingsError(f"{FORMAT_ENV} must be 'json' or 'text' (got {chosen!r})")
-    return chosen
 
 
 class JsonFormatter(logging.Formatter):

@@ -12,8 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared import logs
-from shared.environment import SettingsError, whole_number
+from shared.environment import SettingsError, log_format, whole_number
 from shared.service.disk_space import DEFAULT_MIN_FREE, ENV as DISK_ENV
 from shared.service.forwarded import ENV as PROXIES_ENV, TrustedProxies
 from shared.service.metrics import TOKEN_ENV
@@ -39,7 +38,7 @@ class ServiceSettings:
             proxies = TrustedProxies.parse(env.get(PROXIES_ENV, ""))
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        return cls(log_format=logs.log_format(env), metrics_token=env.get(TOKEN_ENV, ""), trusted_proxies=proxies,
+        return cls(log_format=log_format(env), metrics_token=env.get(TOKEN_ENV, ""), trusted_proxies=proxies,
                    disk_min_free=whole_number(env, DISK_ENV, DEFAULT_MIN_FREE, "a number of bytes, like 1000000000"))
 
     def logs(self, default: str) -> str:
