@@ -13,7 +13,7 @@ import click
 
 from client import credentials
 from client.settings import ClientSettings
-from shared.environment import SettingsError
+from shared.errors import SettingsError
 from shared.errors import MistError
 from shared.version import installed_version
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from client import crashpoints
 from client.home import mist_home
-from shared.environment import SettingsError, log_format
+from shared.environment import log_format
+from shared.errors import SettingsError
 
 HOME_ENV = "MIST_HOME"  # this client's state (default: the platform's user data folder)
 PASSWORD_ENV = "MIST_PASSWORD"  # a password for `login` and the admin's account commands, instead of a prompt

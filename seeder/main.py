@@ -18,7 +18,7 @@ from seeder.open_objects import raise_file_limit
 from seeder.settings import SeederSettings
 from seeder.tracker_key import KeyFollower
 from shared.chunkstore import ChunkStore, open_store
-from shared.environment import SettingsError
+from shared.errors import SettingsError
 from shared.errors import MistError
 from shared.service import metrics
 from shared.service.runner import run_processes

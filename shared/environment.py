@@ -1,4 +1,5 @@
-"""Reading MIST_* variables at a program's start: the error that names a bad one, and its number parsing.
+"""Reading MIST_* variables at a program's start: numbers and the log format, refused with a SettingsError
+(shared/errors.py) that names the variable.
 
 Each program reads its environment once, at its edge (`from_env()` of its settings object), and passes
 the values down; these helpers keep the messages alike everywhere.
@@ -8,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from shared.errors import SettingsError
+
 
 FORMAT_ENV = "MIST_LOG_FORMAT"  # every program's log: `json` or `text` (shared/logs.py writes them)
 FORMATS = ("json", "text")
-
-
-class SettingsError(ValueError):
-    """A MIST_* variable holds something the program cannot use; the message names it and says what it takes."""
 
 
 def number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.chunkstore import StoreSettings
-from shared.environment import SettingsError, number as _number
+from shared.environment import number as _number
+from shared.errors import SettingsError as SettingsError  # a MIST_* variable the service cannot use
 from shared.service.settings import ServiceSettings
 
 DATABASE_ENV = "MIST_DATABASE_URL"  # default: SQLite in the data directory

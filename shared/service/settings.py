@@ -12,7 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.environment import SettingsError, log_format, whole_number
+from shared.environment import log_format, whole_number
+from shared.errors import SettingsError
 from shared.service.disk_space import DEFAULT_MIN_FREE, ENV as DISK_ENV
 from shared.service.forwarded import ENV as PROXIES_ENV, TrustedProxies
 from shared.service.metrics import TOKEN_ENV

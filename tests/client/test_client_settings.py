@@ -9,7 +9,7 @@ import pytest
 
 from client import crashpoints
 from client.settings import ClientSettings
-from shared.environment import SettingsError
+from shared.errors import SettingsError
 
 
 def test_an_empty_environment_gives_the_defaults() -> None:

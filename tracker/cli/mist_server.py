@@ -32,7 +32,7 @@ from tracker.config import TrackerContext, open_locked
 from tracker.settings import Settings
 from tracker.routes.accounts import ensure_admin
 from tracker.routes.swarm import SWARM
-from shared.environment import SettingsError
+from shared.errors import SettingsError
 from tracker.settings import ICE_ENV
 
 

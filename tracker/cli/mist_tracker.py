@@ -15,7 +15,7 @@ from tracker.app import make_app
 from tracker.config import open_locked
 from tracker.settings import Settings
 from tracker.routes.accounts import ensure_admin
-from shared.environment import SettingsError
+from shared.errors import SettingsError
 
 
 @click.command()

@@ -12,7 +12,7 @@ from shared.version import installed_version
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
-from shared.environment import SettingsError
+from shared.errors import SettingsError
 from tracker.settings import Settings
 
 
