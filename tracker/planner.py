@@ -13,6 +13,7 @@ every intermediate file against its SHA-256 before the next.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
@@ -178,18 +179,80 @@ def plan_update(
 
 
 def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
-    """(source file, target file) for every file of `target` whose path holds other content in a source build.
+    """(source file, target file) for the patches worth making into `target` from each source build.
 
-    These are the patches worth making: the same file, changed. Sizes a patch cannot serve are left out.
+    A file whose path holds other content in the source is patched from that file (the same file,
+    changed). A file the source build has under another name (renamed, moved, a versioned folder such as
+    `game-1.2.dist-info/`) or whose chunks another file of the source holds more of (content moved
+    between files) is patched from that other file too (`moved_from`): the client finds a patch's source
+    by its content, wherever it lies. Sizes a patch cannot serve are left out.
     """
     wanted = set(write) if write is not None else None
     pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
     for source in sources:
         old = {f.path: f for f in source.files}
-        for entry in target.files:
+        held = {f.sha256 for f in source.files}
+        changed = [e for e in target.files if e.sha256 not in held and (wanted is None or e.path in wanted)
+                   and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
+        index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks})
+        for entry in changed:
             before = old.get(entry.path)
-            if before is None or before.sha256 == entry.sha256 or (wanted is not None and entry.path not in wanted):
-                continue
-            if MIN_PATCH_FILE <= entry.size <= MAX_PATCH_FILE and before.size <= MAX_PATCH_FILE:
+            if before is not None and before.size <= MAX_PATCH_FILE:
                 pairs.setdefault((before.sha256, entry.sha256), (before, entry))
+            other = index.moved_from(entry)
+            if other is not None:
+                pairs.setdefault((other.sha256, entry.sha256), (other, entry))
     return list(pairs.values())
+
+
+_NUMBERS = re.compile(r"[0-9]+")
+
+
+def path_shape(path: str) -> str:
+    """A path with its numbers blanked, so a file in a versioned folder or name (`lib-1.10.15/RECORD`,
+    `libfoo.so.3`) matches its successor (`lib-1.10.16/RECORD`, `libfoo.so.4`)."""
+    return _NUMBERS.sub("#", path)
+
+
+class SourceIndex:
+    """One old build's files, indexed to find where a new file's content most likely came from: the file
+    holding most of its chunks (content moved), else one of the same shape of path, else of the same name
+    (renamed or moved), the closest in size first. Only the chunks in `wanted` are indexed (a 100 GB build
+    has 1.6 million; a push changes a few thousand)."""
+
+    def __init__(self, build: Manifest, wanted: AbstractSet[str]) -> None:
+        self.by_path = {f.path: f for f in build.files}
+        self.by_shape: dict[str, list[FileEntry]] = {}
+        self.by_name: dict[str, list[FileEntry]] = {}
+        self.holders: dict[str, list[FileEntry]] = {}
+        for f in build.files:
+            if f.size > MAX_PATCH_FILE:
+                continue
+            self.by_shape.setdefault(path_shape(f.path), []).append(f)
+            self.by_name.setdefault(f.path.rsplit("/", 1)[-1], []).append(f)
+            if wanted and not wanted.isdisjoint(map(_hash_of, f.chunks)):
+                for h in {ref.sha256 for ref in f.chunks if ref.sha256 in wanted}:
+                    self.holders.setdefault(h, []).append(f)
+
+    def __repr__(self) -> str:
+        return f"SourceIndex(files={len(self.by_path)}, chunks={len(self.holders)})"
+
+    def moved_from(self, entry: FileEntry) -> FileEntry | None:
+        """Another file of the old build to patch `entry` from, or None when the file at its own path is the
+        best guess (or nothing resembles it)."""
+        shared: dict[str, int] = {}
+        for ref in {ref.sha256: ref for ref in entry.chunks}.values():
+            for f in self.holders.get(ref.sha256, ()):
+                shared[f.path] = shared.get(f.path, 0) + ref.size
+        same = self.by_path.get(entry.path)
+        if shared:
+            path = max(sorted(shared), key=shared.__getitem__)
+            if path != entry.path and shared[path] > shared.get(entry.path, 0):
+                return self.by_path[path]
+        if same is not None:
+            return None
+        name = entry.path.rsplit("/", 1)[-1]
+        for like in (self.by_shape.get(path_shape(entry.path), []), self.by_name.get(name, [])):
+            if like:
+                return min(like, key=lambda f: (abs(f.size - entry.size), f.path))
+        return None

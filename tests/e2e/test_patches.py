@@ -147,6 +147,33 @@ def test_a_fresh_install_is_known_so_the_next_pushes_patch_from_it(
     assert_same_tree(trees[2], game)
 
 
+def test_a_file_moved_to_a_versioned_folder_travels_as_a_patch_from_its_old_name(
+    server: Server, admin: Person, friend: Person, tmp_path,
+) -> None:
+    """Issue 19.3: a recompiled library that also moved (`lib-1/` -> `lib-2/`) is patched from the old file under
+    its old name, which the update then deletes; the client finds the patch's source by its content."""
+    v1, v2 = versions(tmp_path / "src", 2, seed=47)
+    for n, tree in enumerate((v1, v2), start=1):
+        (tree / f"lib-{n}").mkdir()
+        (tree / EXE).rename(tree / f"lib-{n}" / "engine.so")
+    admin.run("mistpipe", "new-game", "moving", "--title", "Moving")
+    push(admin, "moving", v1, "1")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "moving", "--dir", str(game), "--version", "1")
+    pushed = push(admin, "moving", v2, "2")
+    assert pushed["patches"]["made"] == 1, pushed
+    source, target = sha(v1 / "lib-1" / "engine.so"), sha(v2 / "lib-2" / "engine.so")
+    [(made_from, _, _, size)] = patch_rows(server, target)
+    assert made_from == source
+
+    moved = friend.json("mist", "update", "moving", "--to", "2")
+    assert moved["files_by_source"]["patch"] == 1 and moved["fell_back_to_chunks"] == [], moved
+    assert moved["bytes_by_source"]["patch"] <= size + 200
+    assert moved["bytes_downloaded"] * 10 < (v2 / "lib-2" / "engine.so").stat().st_size
+    assert_same_tree(v2, game)
+    assert not (game / "lib-1").exists()
+
+
 def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, friend: Person, tmp_path) -> None:
     v1, v2 = versions(tmp_path / "src", 2, seed=43)
     admin.run("mistpipe", "new-game", "trap", "--title", "Trap")

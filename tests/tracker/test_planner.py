@@ -8,7 +8,7 @@ import hashlib
 
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
-from tracker.planner import (CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, cheapest_routes, patch_pairs,
+from tracker.planner import (CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, cheapest_routes, patch_pairs, path_shape,
                              plan_update, write_chunks)
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: the update planner
@@ -136,3 +136,34 @@ def test_chains_respect_the_step_limit_and_the_chunks_and_never_loop() -> None:
     # A chain never passes through a content the client holds: it would start there.
     held_mid = cheapest_routes({V1.files[0].sha256, MID.sha256}, costly, 4)
     assert held_mid[EXE_V2.sha256] == (costly[1],)
+
+
+def test_a_file_renamed_with_its_version_is_patched_from_its_old_name() -> None:
+    record_v1, record_v2 = entry("game-1.9.dist-info/RECORD", A + B), entry("game-1.10.dist-info/RECORD", A + B + b"new")
+    old = build("1", record_v1, entry("game-1.9.dist-info/LICENSE", C), entry("bin/RECORD", D))
+    new = build("2", record_v2, entry("game-1.10.dist-info/LICENSE", C), entry("bin/RECORD", D))
+    # The licence only moved (its content is held: its chunks are on disk), bin/RECORD is unchanged.
+    assert [(s.path, t.path) for s, t in patch_pairs(new, [old])] == [(record_v1.path, record_v2.path)]
+
+
+def test_a_renamed_file_with_no_versioned_twin_is_patched_from_the_file_of_the_same_name_closest_in_size() -> None:
+    old = build("1", entry("old/config.ini", A), entry("elsewhere/config.ini", A[:600]), entry("other.ini", B))
+    new = build("2", entry("moved/config.ini", A + b"!"))
+    assert [s.path for s, _ in patch_pairs(new, [old])] == ["old/config.ini"]
+    assert patch_pairs(build("3", entry("fresh.bin", E)), [old]) == [], "nothing resembles a new file: no patch"
+
+
+def test_content_moved_into_another_file_is_patched_from_the_file_that_holds_most_of_its_chunks() -> None:
+    old = build("1", entry("a.pak", A, B), entry("b.pak", C, D))
+    new = build("2", entry("a.pak", A, E), entry("b.pak", B, C, D))
+    pairs = [(s.path, t.path) for s, t in patch_pairs(new, [old])]
+    # b.pak holds B of old a.pak, but more of its own old self (C and D): only its own old file is used.
+    assert sorted(pairs) == [("a.pak", "a.pak"), ("b.pak", "b.pak")]
+    moved = build("3", entry("a.pak", C, D, E), entry("b.pak", A))
+    assert sorted((s.path, t.path) for s, t in patch_pairs(moved, [old])) == [
+        ("a.pak", "a.pak"), ("a.pak", "b.pak"), ("b.pak", "a.pak"), ("b.pak", "b.pak")]
+
+
+def test_path_shapes_blank_numbers_only() -> None:
+    assert path_shape("panda3d-1.10.15.dist-info/RECORD") == path_shape("panda3d-1.10.16.dist-info/RECORD")
+    assert path_shape("libfoo.so.3") == "libfoo.so.#" and path_shape("data/levelA.pak") != path_shape("data/levelB.pak")
