@@ -6,6 +6,7 @@ import asyncio
 import random
 
 import pytest
+from sqlalchemy import text
 
 from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
@@ -86,3 +87,33 @@ async def test_a_jump_no_patch_was_made_for_follows_the_chain_of_the_pushes_patc
     for steps in (0, 5, "4", True):
         refused = await client.post("/api/games/jump/builds/3/plan", json={**body, "steps": steps}, headers=admin)
         assert refused.status == 400 and "steps" in (await refused.json())["error"]
+
+
+async def test_friends_on_the_same_old_content_are_offered_one_stored_patch_object(admin_session) -> None:
+    """Issue 19.3: a patch is keyed by the two file contents (table `patches`, unique on source, target and
+    algorithm; the object named by its own SHA-256), never by a friend or a version pair. Two friends on build 1
+    and a third on a hotfix build holding the same engine all get the same object, and nothing new is made."""
+    ctx, client, admin = admin_session
+    await client.post("/api/games", json={"slug": "jump", "title": "Jump"}, headers=admin)
+    old, new = stored_build(ctx.store, "1", OLD), stored_build(ctx.store, "2", NEW)
+    hotfix = Manifest("jump", "1.1", DEFAULT_PARAMS, old.files + (store_file(ctx.store, "hotfix.txt", b"patched"),))
+    for build in (old, hotfix, new):
+        assert (await client.post("/api/games/jump/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    rows: list[tuple] = []
+    [made], failed = updates.make_all(ctx.store, [(old.files[0], new.files[0])], "hdiff", lambda *row: rows.append(row), set())
+    assert failed == 0 and made.useful
+    ctx.db.call(lambda s: updates.patch_queries.record_patches(s, rows))
+
+    offers = []
+    for name, held in (("ann", old), ("bob", old), ("cyd", hotfix)):
+        await client.post("/api/users", json={"name": name, "password": f"{name}-password-1"}, headers=admin)
+        login = await (await client.post("/api/login", json={"user": name, "password": f"{name}-password-1"})).json()
+        body = {"have": [held.digest()], "write": ["engine.so"], "steps": 4}
+        answer = await client.post("/api/games/jump/builds/2/plan", json=body,
+                                   headers={"Authorization": f"Bearer {login['access_token']}"})
+        [choice] = (await answer.json())["files"]
+        offers.append((choice["source"], choice["patch"]["object"], choice["bytes"]))
+    assert offers == [("patch", made.object_sha, made.stored_size)] * 3
+    stored = ctx.db.call(lambda s: s.execute(
+        text("SELECT algorithm, object_sha FROM patches WHERE target_sha = :t"), {"t": new.files[0].sha256}).all())
+    assert [tuple(r) for r in stored] == [("hdiff", made.object_sha)], "one object for all three, none made again"
