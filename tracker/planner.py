@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from shared.manifest import FileEntry, Manifest
-from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
+from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer, PatchOffer, Route
 
 # Below this a patch saves less than its own header and bookkeeping cost.
 MIN_PATCH_FILE = 512
@@ -49,6 +49,19 @@ class PatchOption:
 
 
 @dataclass(frozen=True)
+class BundleOption:
+    """A stored patch bundle (shared/patch_bundle.py): several files made at once from old contents, all needed."""
+
+    object_sha: str
+    object_size: int
+    stored_size: int
+    members: tuple[tuple[str, str], ...]  # (source content, target content), in the bundle's order
+
+    def offer(self) -> BundleOffer:
+        return BundleOffer(self.object_sha, self.object_size, self.stored_size, self.members)
+
+
+@dataclass(frozen=True)
 class Choice:
     """How one file of the target is to be made, and the bytes each way would move."""
 
@@ -57,6 +70,8 @@ class Choice:
     chunk_bytes: int  # stored bytes of the chunks the client lacks for this file (0: all on disk)
     file_bytes: int  # stored bytes of all the file's chunks (what a client holding none of them would fetch)
     steps: tuple[PatchOption, ...] = ()  # with PATCH: from a held content, each step's target the next one's source
+    bundle: BundleOption | None = None  # with BUNDLE
+    carries: bool = False  # with BUNDLE: this file's bytes are the bundle's (the first of its files in the plan)
 
     @property
     def patch(self) -> PatchOption | None:
@@ -65,12 +80,15 @@ class Choice:
 
     @property
     def bytes(self) -> int:
+        if self.bundle is not None:
+            return self.bundle.stored_size if self.carries else 0
         return sum(s.stored_size for s in self.steps) if self.steps else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
         return Route(self.source, self.bytes, self.chunk_bytes, self.file_bytes,
                      self.patch.offer() if self.patch else None,
-                     tuple(s.offer() for s in self.steps[1:])).to_json(self.path)
+                     tuple(s.offer() for s in self.steps[1:]),
+                     self.bundle.object_sha if self.bundle else "").to_json(self.path)
 
 
 @dataclass(frozen=True)
@@ -78,13 +96,18 @@ class UpdatePlan:
     choices: tuple[Choice, ...]
 
     def bytes_by_source(self) -> dict[str, int]:
+        """Stored bytes by what carries them (a bundle is a patch object)."""
         totals = {CHUNKS: 0, PATCH: 0}
         for choice in self.choices:
-            totals[choice.source] += choice.bytes
+            totals[CHUNKS if choice.source == CHUNKS else PATCH] += choice.bytes
         return totals
 
     def to_json(self) -> dict[str, object]:
-        return {"files": [c.to_json() for c in self.choices], "bytes": self.bytes_by_source()}
+        out: dict[str, object] = {"files": [c.to_json() for c in self.choices], "bytes": self.bytes_by_source()}
+        bundles = {c.bundle.object_sha: c.bundle for c in self.choices if c.bundle is not None}
+        if bundles:
+            out["bundles"] = [b.offer().to_json() for b in bundles.values()]
+        return out
 
 
 def held_chunks(held: Iterable[Manifest], among: AbstractSet[str] | None = None) -> set[str]:
@@ -150,18 +173,38 @@ def plan_update(
     patches: Iterable[PatchOption],
     contents: Iterable[str] = (),
     max_steps: int = 1,
+    bundles: Iterable[BundleOption] = (),
 ) -> UpdatePlan:
-    """Choose per file to write: the chunks it lacks, or the cheapest patch route from a content the client holds.
+    """Choose per file to write: the chunks it lacks, or the cheapest patch route from a content the client holds,
+    or, for several files at once, a patch bundle that costs less than their own ways together.
 
     `stored` gives the stored size of every chunk in `write_chunks`; a chunk already paid for by an
     earlier file costs the next one nothing, so shared chunks are counted once. `contents` are file
     contents the client says it holds beyond the `held` builds (files of a build since removed).
     `patches` may include patches into contents the client lacks: with `max_steps` above 1 they are
-    links of chains (the client applies them in turn).
+    links of chains (the client applies them in turn). `bundles` are offered only to clients that apply them;
+    one is usable only when the client holds every content it starts from.
     """
     have_chunks, have_contents = held_chunks(held, stored.keys()), held_contents(held) | set(contents)
     routes = cheapest_routes(have_contents, patches, max_steps)
     by_path = {f.path: f for f in target.files}
+    alone = _each_alone(write, by_path, have_chunks, stored, routes, frozenset())
+    bundled = choose_bundles(alone, by_path, have_contents, bundles)
+    choices = _each_alone(write, by_path, have_chunks, stored, routes, frozenset(bundled))
+    carried: set[str] = set()
+    for i, choice in enumerate(choices):
+        bundle = bundled.get(choice.path)
+        if bundle is not None:
+            choices[i] = Choice(choice.path, BUNDLE, choice.chunk_bytes, choice.file_bytes, (), bundle,
+                                bundle.object_sha not in carried)
+            carried.add(bundle.object_sha)
+    return UpdatePlan(tuple(choices))
+
+
+def _each_alone(write: Sequence[str], by_path: Mapping[str, FileEntry], have_chunks: AbstractSet[str],
+                stored: Mapping[str, int], routes: Mapping[str, tuple[PatchOption, ...]],
+                skip: AbstractSet[str]) -> list[Choice]:
+    """Per file, its chunks or its patch route, whichever moves less; the files in `skip` pay for no chunk."""
     paid: set[str] = set()
     choices = []
     for path in write:
@@ -173,9 +216,31 @@ def plan_update(
         if route and sum(s.stored_size for s in route) < chunk_bytes:
             choices.append(Choice(path, PATCH, chunk_bytes, file_bytes, route))
         else:
-            paid |= lacking
+            if path not in skip:
+                paid |= lacking
             choices.append(Choice(path, CHUNKS, chunk_bytes, file_bytes))
-    return UpdatePlan(tuple(choices))
+    return choices
+
+
+def choose_bundles(alone: Sequence[Choice], by_path: Mapping[str, FileEntry], have: AbstractSet[str],
+                   bundles: Iterable[BundleOption]) -> dict[str, BundleOption]:
+    """The files (by path) a bundle should make: greedily, the bundle saving most over its files' own ways first,
+    each file made by one bundle at most, and a bundle only if the client holds every content it starts from."""
+    cost = {c.path: c.bytes for c in alone}
+    by_content: dict[str, list[str]] = {}
+    for c in alone:
+        by_content.setdefault(by_path[c.path].sha256, []).append(c.path)
+    usable = []
+    for bundle in bundles:
+        if all(source in have for source, _ in bundle.members):
+            paths = [p for _, t in bundle.members for p in by_content.get(t, ())]
+            usable.append((sum(cost[p] for p in paths) - bundle.stored_size, bundle, paths))
+    chosen: dict[str, BundleOption] = {}
+    for _, bundle, paths in sorted(usable, key=lambda u: (-u[0], u[1].object_sha)):
+        free = [p for p in paths if p not in chosen]
+        if free and sum(cost[p] for p in free) > bundle.stored_size:
+            chosen.update((p, bundle) for p in free)
+    return chosen
 
 
 def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
