@@ -12,6 +12,7 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import Manifest
 from tests.stored import store_file
+from tracker.jobs.queue import make_build_patches
 from tracker.routes import updates
 
 OLD = random.Random(1).randbytes(600_000)
@@ -117,3 +118,31 @@ async def test_friends_on_the_same_old_content_are_offered_one_stored_patch_obje
     stored = ctx.db.call(lambda s: s.execute(
         text("SELECT algorithm, object_sha FROM patches WHERE target_sha = :t"), {"t": new.files[0].sha256}).all())
     assert [tuple(r) for r in stored] == [("hdiff", made.object_sha)], "one object for all three, none made again"
+
+
+async def test_a_patch_bundle_goes_only_to_clients_that_say_they_apply_one(admin_session) -> None:
+    """The push's job makes per-file patches and one bundle of the small files; a client whose plan request does not
+    say `"bundles": true` (every client before issue 19.3) is offered only the per-file patches."""
+    ctx, client, admin = admin_session
+    await client.post("/api/games", json={"slug": "small", "title": "Small"}, headers=admin)
+    rng = random.Random(3)
+    olds = [rng.randbytes(20_000) for _ in range(6)]
+    news = [data[:5000] + b"changed" + data[5000:] for data in olds]
+    builds = [Manifest("small", str(n), DEFAULT_PARAMS, tuple(store_file(ctx.store, f"s{i}.bin", d) for i, d in enumerate(files)))
+              for n, files in ((1, olds), (2, news))]
+    for build in builds:
+        assert (await client.post("/api/games/small/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    report = make_build_patches(ctx.db, ctx.store, "small", "2", [builds[0].digest()])
+    assert (report["made"], report["bundles"]) == (6, 1), report
+    write = [f.path for f in builds[1].files]
+
+    body = {"have": [builds[0].digest()], "write": write, "steps": 4}
+    older = await (await client.post("/api/games/small/builds/2/plan", json=body, headers=admin)).json()
+    assert {f["source"] for f in older["files"]} == {"patch"} and "bundles" not in older
+    newer = await (await client.post("/api/games/small/builds/2/plan", json={**body, "bundles": True}, headers=admin)).json()
+    assert {f["source"] for f in newer["files"]} == {"bundle"}
+    [offer] = newer["bundles"]
+    assert offer["stored_size"] == report["bundle_bytes"] < older["bytes"]["patch"] == report["patch_bytes"]
+    assert sorted(f["to"] for f in offer["files"]) == sorted(f.sha256 for f in builds[1].files)
+    refused = await client.post("/api/games/small/builds/2/plan", json={**body, "bundles": 1}, headers=admin)
+    assert refused.status == 400 and "bundles" in (await refused.json())["error"]
