@@ -62,7 +62,8 @@ def read_count(prefix: bytes) -> int:
     """How many members a bundle lists, from its first START_SIZE bytes; PatchError if it is not a bundle."""
     if len(prefix) < START_SIZE:
         raise PatchError("patch bundle is shorter than its header")
-    magic, version, count = _START.unpack_from(prefix)
+    magic, version, listed = _START.unpack_from(prefix)
+    count = int(listed)
     if magic != MAGIC or version != VERSION:
         raise PatchError("object is not a Mist patch bundle of a version this program reads")
     if not 1 <= count <= MAX_MEMBERS:
