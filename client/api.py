@@ -329,16 +329,19 @@ class Api:
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """A JSON API call to the tracker."""
+    async def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A JSON API call to the tracker; every answer of its API is a JSON object."""
         _, body, _ = await self._send(method, path, **kwargs)
         try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            answer = json.loads(body)
+        except (ValueError, RecursionError):
+            answer = None
+        if not isinstance(answer, dict):
             raise TrackerUnavailable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
-                                     "is it a Mist tracker, and of this version?") from exc
+                                     "is it a Mist tracker, and of this version?")
+        return answer
 
-    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b"") -> Any:
+    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b"") -> dict[str, Any]:
         """Commit a pushed build: its canonical manifest (or `delta`, turning a build the tracker has into it), with
         the admin's release notes and launch command."""
         form = aiohttp.FormData()

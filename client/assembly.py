@@ -24,7 +24,8 @@ from client.sources import Seeder
 from client.errors import DownloadFailed
 from client.swarm import Peers
 from client.journal import MIST_DIR
-from client.plan import BUNDLE, CHUNKS, PATCH, BundleOffer, Plan, Routes
+from client.plan import Plan, Routes
+from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer
 from client.progress import Bar
 from shared import rdiff
 from shared.errors import MistError, PatchError

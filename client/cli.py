@@ -186,7 +186,7 @@ def ls(game: str | None, as_json: bool) -> None:
 
     path = f"/api/games/{game}" if game else "/api/games"
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("GET", path)
 
@@ -270,7 +270,8 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
         return
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, tuple):
-        from client.plan import BUNDLE, PATCH, estimate_download
+        from client.plan import estimate_download
+        from shared.plan_wire import BUNDLE, PATCH
 
         plan, routes = result
         planned = estimate_download(plan, routes)
@@ -492,7 +493,7 @@ def share(switch: str | None, upload_cap: str | None, download_cap: str | None, 
         if no_schedule or windows:
             changes["schedule"] = tuple(sharing_settings.parse_window(w) for w in windows)
         if changes:
-            current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+            current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]  # Sharing.__post_init__ checks every value
             sharing_settings.save(home / SETTINGS_FILE, current)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc

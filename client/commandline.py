@@ -87,7 +87,8 @@ def tracker_url(given: str) -> tuple[str, str]:
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run the command's coroutine; a Mist error becomes one line on stderr and exit code 1."""
     try:
-        return _runner()(coro_fn())  # type: ignore[arg-type]
+        result: T = _runner()(coro_fn())
+        return result
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     except ExceptionGroup as group:  # concurrent tasks failed: report the first domain or disk error

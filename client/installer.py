@@ -28,15 +28,16 @@ from shared.wording import count
 from client.assembly import Assembly
 from client.sources import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (PATCH, InstalledChunks, Plan, Routes, estimate_download, in_place_worth,
+from client.plan import (InstalledChunks, Plan, Routes, estimate_download, in_place_worth,
                          parse_routes, plan as make_plan, removes_most)
 from client.progress import Progress
 from client.outcome import Outcome
-from shared.plan_wire import MAX_STEPS
+from shared.plan_wire import MAX_STEPS, PATCH
 from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
 from shared import filelock, manifest as manifest_mod
+from shared.durable import write_atomic
 from shared.errors import ManifestError, MistError
 from shared.links import folder_links
 from shared.manifest import FileEntry, Manifest
@@ -439,7 +440,7 @@ class Installer:
             )
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
-            journal_mod.write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
+            write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             digest = target.digest()
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,

@@ -54,7 +54,7 @@ def allow_loopback() -> None:
         found = original(use_ipv4, use_ipv6)
         return ["127.0.0.1", *found] if use_ipv4 and "127.0.0.1" not in found else found
 
-    with_loopback.mist_loopback = True  # type: ignore[attr-defined]
+    with_loopback.mist_loopback = True  # type: ignore[attr-defined]  # a mark on the function: patched once
     aioice.ice.get_host_addresses = with_loopback
 
 
@@ -73,9 +73,10 @@ class IceServer:
 
 def _configuration(ice: tuple[IceServer, ...]) -> "RTCConfiguration":
     rtc = _aiortc()
-    return rtc.RTCConfiguration(iceServers=[
+    configuration: RTCConfiguration = rtc.RTCConfiguration(iceServers=[
         rtc.RTCIceServer(list(s.urls), username=s.username or None, credential=s.credential or None) for s in ice
     ])
+    return configuration
 
 
 class PeerLink:

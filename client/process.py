@@ -37,10 +37,10 @@ def alive_windows(pid: int, kernel32: Any = None) -> bool:
     import ctypes
 
     if kernel32 is None:
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]  # Windows only
     handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
     if not handle:
-        return kernel32.GetLastError() == ERROR_ACCESS_DENIED  # exists, but not ours to open
+        return bool(kernel32.GetLastError() == ERROR_ACCESS_DENIED)  # exists, but not ours to open
     try:
         code = ctypes.c_ulong()
         if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):

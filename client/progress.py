@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Bar(Protocol):
@@ -51,7 +51,7 @@ class Quiet:
 
 
 class _RichBar:
-    def __init__(self, progress, task_id) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, progress: Any, task_id: Any) -> None:  # rich's Progress and TaskID, imported lazily
         self._progress, self._task = progress, task_id
 
     def advance(self, amount: int) -> None:

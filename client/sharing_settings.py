@@ -131,7 +131,7 @@ def from_json(obj: object) -> Sharing:
     fields = _fields(obj, "the sharing settings", ("enabled", "upload_cap", "download_cap", "max_peers", "schedule"))
     schedule = fields.get("schedule", [])
     _need(isinstance(schedule, list), f"schedule must be a list of windows (got {schedule!r})")
-    fields["schedule"] = tuple(_window(w) for w in schedule)  # type: ignore[attr-defined]
+    fields["schedule"] = tuple(_window(w) for w in schedule)  # type: ignore[attr-defined]  # a list, checked just above
     return Sharing(**fields)  # type: ignore[arg-type]  # __post_init__ checks every other value
 
 
@@ -191,4 +191,4 @@ def _fields(obj: object, what: str, known: tuple[str, ...]) -> dict[str, object]
 def _window(obj: object) -> Window:
     fields = _fields(obj, "a schedule window", ("start", "end", "upload_cap", "download_cap"))
     return Window(_clock(fields.get("start")), _clock(fields.get("end")),
-                  fields.get("upload_cap"), fields.get("download_cap"))  # type: ignore[arg-type]
+                  fields.get("upload_cap"), fields.get("download_cap"))  # type: ignore[arg-type]  # Window.__post_init__ checks them

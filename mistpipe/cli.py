@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ from client.progress import for_output, human
 from mistpipe.invite import invitation_text, invite as make_invitation
 from shared.wording import count
 from mistpipe.maintenance import collect_garbage, remove_build, resync_steam, scrub_store, wait_for_job
-from mistpipe.push import push as push_build
+from mistpipe.push import PushResult, push as push_build
 from mistpipe.scancache import FILE_NAME as SCAN_CACHE, ScanCache
 
 TOOL = "mistpipe"
@@ -49,7 +50,7 @@ def logout() -> None:
 def new_game(slug: str, title: str, private: bool) -> None:
     """Create the game SLUG (lowercase letters, digits, '-')."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("POST", "/api/games", json={"slug": slug, "title": title, "private": private})
 
@@ -63,7 +64,7 @@ def new_game(slug: str, title: str, private: bool) -> None:
 def grant(name: str, game: str) -> None:
     """Let the account NAME see and install the private GAME."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("POST", f"/api/games/{game}/grants", json={"user": name})
 
@@ -77,7 +78,7 @@ def grant(name: str, game: str) -> None:
 def revoke(name: str, game: str) -> None:
     """Take GAME away from NAME: no new tickets from now on."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("DELETE", f"/api/games/{game}/grants/{name}")
 
@@ -122,7 +123,7 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
     started = time.monotonic()
     text_notes = _notes(notes, notes_file) or ""
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> PushResult:
         cache = ScanCache(mist_home() / SCAN_CACHE)
         try:
             async with session(TOOL) as api:
@@ -159,7 +160,7 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
     }, text)
 
 
-def _patches_text(made: dict) -> str:
+def _patches_text(made: dict[str, Any]) -> str:
     if made.get("error"):
         return f"No patches: {made['error']}."
     count = made.get("made", 0)
@@ -176,7 +177,7 @@ def _patches_text(made: dict) -> str:
 def rm(game: str, version: str, wait: bool, as_json: bool) -> None:
     """Remove VERSION of GAME; chunks and patches no remaining build needs are then removed from the store."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await remove_build(api, game, version, wait)
 
@@ -197,7 +198,7 @@ def rm(game: str, version: str, wait: bool, as_json: bool) -> None:
 def gc(wait: bool, as_json: bool) -> None:
     """Remove the chunks and patches no build needs now (the worker also does it nightly)."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await collect_garbage(api, wait)
 
@@ -212,7 +213,7 @@ def gc(wait: bool, as_json: bool) -> None:
 def job(job_id: str, wait: bool, as_json: bool) -> None:
     """Show a background job's result (the job ids that push, rm and gc print)."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await wait_for_job(api, job_id, wait, first_look=True)
 
@@ -236,7 +237,7 @@ def _job_text(result: object) -> str:
     return f"done. {shown}." if shown else "done."
 
 
-def _gc_text(result: dict) -> str:
+def _gc_text(result: dict[str, Any]) -> str:
     if result.get("error"):
         return f"Garbage collection stopped: {result['error']}"
     young = f"; {result['objects_young']} unused but too recent to remove" if result["objects_young"] else ""
@@ -250,7 +251,7 @@ def _gc_text(result: dict) -> str:
 def ls(game: str | None, as_json: bool) -> None:
     """List the games, or the builds of GAME."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             if game:
                 return {"games": [await api.call("GET", f"/api/games/{game}")]}
@@ -285,7 +286,7 @@ def user_add(name: str, is_admin: bool) -> None:
     """Create the account NAME (its password from MIST_PASSWORD or a prompt, asked twice)."""
     password = read_new_password(f"Password for the new account {name}")
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("POST", "/api/users", json={"name": name, "password": password, "admin": is_admin})
 
@@ -300,7 +301,7 @@ def user_add(name: str, is_admin: bool) -> None:
 def invite(name: str, days: int, as_json: bool) -> None:
     """Make a one-time link with which a friend creates the account NAME and picks its password."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await make_invitation(api, name, days)
 
@@ -314,7 +315,7 @@ def invite(name: str, days: int, as_json: bool) -> None:
 def scrub(wait: bool, as_json: bool) -> None:
     """Check every stored chunk now; damaged ones are set aside so the next push uploads them again."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await scrub_store(api, wait)
 
@@ -333,7 +334,7 @@ def user_passwd(name: str) -> None:
     """Set NAME's password (from MIST_PASSWORD or a prompt, asked twice); their sessions end at once."""
     password = read_new_password(f"New password for {name}")
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("POST", f"/api/users/{name}/password", json={"password": password})
 
@@ -346,7 +347,7 @@ def user_passwd(name: str) -> None:
 def user_disable(name: str) -> None:
     """Stop NAME from logging in and end their sessions now (downloads under way stop too)."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("POST", f"/api/users/{name}/disable")
 
@@ -359,7 +360,7 @@ def user_disable(name: str) -> None:
 def user_enable(name: str) -> None:
     """Let the disabled account NAME log in again (with its password; sessions it had stay ended)."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("POST", f"/api/users/{name}/enable")
 
@@ -372,7 +373,7 @@ def user_enable(name: str) -> None:
 def user_ls(as_json: bool) -> None:
     """List the accounts."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("GET", "/api/users")
 
@@ -407,7 +408,7 @@ def edit_game(game: str, title: str | None, description: str | None, header_imag
         if not build_changes:
             raise click.UsageError("with --build, say what to change: --notes, --notes-file or --launch")
 
-        async def edit_build() -> dict:
+        async def edit_build() -> dict[str, Any]:
             async with session(TOOL) as api:
                 return await api.call("PATCH", f"/api/games/{game}/builds/{build}", json=build_changes)
 
@@ -423,7 +424,7 @@ def edit_game(game: str, title: str | None, description: str | None, header_imag
     if not changes:
         raise click.UsageError("say what to change, for example --title, --launch or --steam-app-id (see --help)")
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("PATCH", f"/api/games/{game}", json=changes)
 
@@ -438,7 +439,7 @@ def edit_game(game: str, title: str | None, description: str | None, header_imag
 def resync_steam_command(game: str, wait: bool, as_json: bool) -> None:
     """Fetch GAME's description and header image from the Steam store again."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await resync_steam(api, game, wait)
 
@@ -454,7 +455,7 @@ def resync_steam_command(game: str, wait: bool, as_json: bool) -> None:
 def peer_reports(as_json: bool) -> None:
     """Show which peers friends' clients reported for sending corrupt chunks, the most reported first."""
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         async with session(TOOL) as api:
             return await api.call("GET", "/api/admin/peer-reports")
 

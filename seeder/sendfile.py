@@ -93,8 +93,10 @@ async def send(request: web.Request, response: web.StreamResponse, parts: Sequen
 
 
 def _cork(sock: socket.socket | None, on: bool) -> None:
+    if sock is None:
+        return
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))  # type: ignore[union-attr]
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
     except (AttributeError, OSError):  # not Linux, or not TCP (a Unix socket behind a proxy)
         pass
 

@@ -63,7 +63,7 @@ class KeyFollower:
                 log.warning("a ticket is not signed by the key this seeder trusts, and the tracker at %s could not be "
                             "asked for its key (%s); the ticket is refused", self.tracker_url, exc)
                 return self.public_key
-            served = info["public_key"]
+            served = str(info["public_key"])
             if served == self.public_key:
                 return self.public_key  # the key did not move: the ticket was forged
             try:

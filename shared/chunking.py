@@ -85,7 +85,7 @@ def _chunker(params: ChunkingParams) -> FastCDC:
         params.avg_size,
         min_size=params.min_size,
         max_size=params.max_size,
-        normalized_chunking=params.normalization,  # type: ignore[arg-type]
+        normalized_chunking=params.normalization,  # type: ignore[arg-type]  # fastcdc's stub says bool; it takes the level 0-3
     )
 
 

@@ -31,7 +31,7 @@ def _take_posix(fd: int) -> None:
     import fcntl
 
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[attr-defined,unused-ignore]
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[attr-defined,unused-ignore]  # POSIX only; checked for win32 too
     except BlockingIOError:
         raise LockBusy("held by another process") from None
 
@@ -39,7 +39,7 @@ def _take_posix(fd: int) -> None:
 def _release_posix(fd: int) -> None:
     import fcntl
 
-    fcntl.flock(fd, fcntl.LOCK_UN)  # type: ignore[attr-defined,unused-ignore]
+    fcntl.flock(fd, fcntl.LOCK_UN)  # type: ignore[attr-defined,unused-ignore]  # POSIX only; checked for win32 too
 
 
 def _take_windows(fd: int) -> None:
@@ -47,7 +47,7 @@ def _take_windows(fd: int) -> None:
 
     os.lseek(fd, 0, os.SEEK_SET)  # locking() locks from the current position
     try:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]  # Windows only; checked for Linux too
     except OSError:  # EACCES or EDEADLOCK: another process has the byte
         raise LockBusy("held by another process") from None
 
@@ -56,7 +56,7 @@ def _release_windows(fd: int) -> None:
     import msvcrt
 
     os.lseek(fd, 0, os.SEEK_SET)
-    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]  # Windows only; checked for Linux too
 
 
 if sys.platform == "win32":

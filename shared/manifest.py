@@ -140,14 +140,14 @@ def _chunks_at_once(chunks: list[object], params: ChunkingParams) -> list[ChunkR
     1.6 million chunks); None if any chunk is malformed, for `_chunks_one_by_one` to say which."""
     if not chunks:
         return []
-    if set(map(type, chunks)) != {list} or set(map(len, chunks)) != {2}:  # type: ignore[arg-type]
+    if set(map(type, chunks)) != {list} or set(map(len, chunks)) != {2}:  # type: ignore[arg-type]  # len() is reached only once all are lists
         return None
-    hashes, sizes = zip(*chunks)  # type: ignore[call-overload]
+    hashes, sizes = zip(*chunks)
     if set(map(type, hashes)) != {str} or set(map(len, hashes)) != {64} or not _HEXES.match("".join(hashes)):
         return None
     if set(map(type, sizes)) != {int} or min(sizes) <= 0 or max(sizes) > params.max_size:
         return None
-    return list(map(_new_ref, chunks))  # type: ignore[arg-type]
+    return list(map(_new_ref, chunks))
 
 
 def _chunks_one_by_one(path: object, chunks: list[object], params: ChunkingParams) -> list[ChunkRef]:

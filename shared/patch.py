@@ -16,14 +16,19 @@ so it can serve at once when a client asks for an uncommon jump).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import hdiffpatch
 import zstandard
-from zstandard.backend_cffi import ffi as _ffi, lib as _zstd
 
 from shared.errors import PatchError
+
+# zstandard's cffi backend declares no exports, so its ffi and lib are reached as untyped attributes.
+_cffi_backend: Any = importlib.import_module("zstandard.backend_cffi")
+_ffi, _zstd = _cffi_backend.ffi, _cffi_backend.lib
 
 MAGIC = b"MISTPTCH"
 _HEADER = struct.Struct(">8sB32s32sQ")

@@ -61,7 +61,7 @@ class _Bounded(io.BytesIO):
         super().__init__()
         self.limit = limit
 
-    def write(self, data: bytes) -> int:  # type: ignore[override]
+    def write(self, data: bytes) -> int:  # type: ignore[override]  # a sink that takes bytes only, not any buffer
         if self.tell() + len(data) > self.limit:
             raise PatchError(f"the delta makes a file larger than the {self.limit} bytes expected")
         return super().write(data)

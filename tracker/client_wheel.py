@@ -84,4 +84,4 @@ def from_this_install() -> Wheel:
     """The wheel of the client this process runs, with the installed distribution's version and base requirements."""
     version = importlib.metadata.version(DISTRIBUTION)
     requires = base_requirements(importlib.metadata.requires(DISTRIBUTION) or [])
-    return build(version, requires, [Path(p.__file__).parent for p in PACKAGES])  # type: ignore[arg-type]
+    return build(version, requires, [Path(p.__file__).parent for p in PACKAGES])  # type: ignore[arg-type]  # packages always have __file__

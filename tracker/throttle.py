@@ -18,8 +18,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from shared.errors import MistError
+
+Key = TypeVar("Key")
 
 
 class LoginRefused(MistError):
@@ -58,7 +61,7 @@ class Throttle:
     def __repr__(self) -> str:
         return f"Throttle(accounts={len(self._by_account)}, addresses={len(self._by_address)})"
 
-    def _recent(self, table: dict, key: object, now: float) -> deque[float]:
+    def _recent(self, table: dict[Key, deque[float]], key: Key, now: float) -> deque[float]:
         times = table.get(key)
         if times is None:
             return deque()

@@ -17,13 +17,14 @@ from aiohttp import web
 
 from client.app import server
 from client.app.downloads import CANCELLED, DONE, PAUSED, Job
+from client.app.service import Service
 from client.errors import ServerRefused
 from client.progress import Bar
 from shared.errors import MistError
 from shared.wording import count
 
 
-def _service(request: web.Request) -> Any:
+def _service(request: web.Request) -> Service:
     return request.app[server.SERVICE]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from client.app import guard, server
+from client.app import guard, server, service as service_mod
 from client.app.play import human_duration
 from client.progress import human
 from shared.errors import MistError
@@ -244,7 +244,7 @@ async def signin_form(request: web.Request) -> web.Response:
     try:
         served = await service.sign_in(str(form.get("url", "")), str(form.get("user", "")),
                                        str(form.get("password", "")), str(form.get("fingerprint", "")))
-    except server.SignInError as exc:
+    except service_mod.SignInError as exc:
         return await render(request, "signin.html", status=400, error={"kind": exc.kind, "message": str(exc)},
                             url=str(form.get("url", "")), user=str(form.get("user", "")))
     flash(request, f"Signed in. The server's key is {served}.")

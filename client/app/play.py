@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from client.errors import InstallError
-from client.journal import Confined, write_atomic
+from client.journal import Confined
+from shared.durable import write_atomic
 from shared.errors import BuildInfoError
 from shared.launch import parse_launch
 

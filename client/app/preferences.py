@@ -25,7 +25,7 @@ class Preferences:
     autostart: bool = False
 
     def with_changes(self, **changes: object) -> "Preferences":
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # callers pass checked values of the fields' types
 
 
 def load(home: Path) -> Preferences:

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from shared.service.observability import Handler, Middleware
+from shared.service.observability import Handler
 
 ENV = "MIST_TRUSTED_PROXIES"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -87,7 +87,7 @@ class _AtScrape:
             if r.name not in families:
                 kind = CounterMetricFamily if r.kind == "counter" else GaugeMetricFamily
                 families[r.name] = kind(r.name, r.doc, labels=names)
-            families[r.name].add_metric([v for _, v in r.labels], r.value)  # type: ignore[attr-defined]
+            families[r.name].add_metric([v for _, v in r.labels], r.value)  # type: ignore[attr-defined]  # both families have add_metric; their common base does not say so
         yield from families.values()
 
     def describe(self) -> list[Metric]:
@@ -122,7 +122,7 @@ class Registry:
 
     def read_at_scrape(self, read: Callable[[], Iterable[Reading]]) -> None:
         """Values this process alone knows (it must be the only process with them: the tracker's)."""
-        self._registry.register(_AtScrape(read))  # type: ignore[arg-type]
+        self._registry.register(_AtScrape(read))
 
     def exposition(self) -> bytes:
         """Every metric in Prometheus's text format (blocking: readers and counting files are read here)."""

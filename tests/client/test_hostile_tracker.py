@@ -41,9 +41,12 @@ async def hostile(aiohttp_server):
         await response.write_eof()
         return response
 
+    async def a_list(request: web.Request) -> web.Response:
+        return web.json_response([{"slug": "game"}])  # valid JSON, but no answer of Mist's API is a list
+
     app = web.Application()
     app.add_routes([web.post("/api/login", deep), web.get("/api/info", deep), web.get("/api/games", declares_a_lot),
-                    web.get("/api/users", deep_error), web.get("/api/jobs", long_error)])
+                    web.get("/api/users", deep_error), web.get("/api/jobs", long_error), web.get("/api/friends", a_list)])
     return await aiohttp_server(app)
 
 
@@ -61,6 +64,8 @@ async def test_hostile_answers_are_refused_in_a_sentence_without_being_held(host
         with pytest.raises(ServerRefused) as cut:  # 2 MiB of error message: read to 64 KiB, then given up
             await api.call("GET", "/api/jobs")
         assert cut.value.status == 403 and "xxxx" not in str(cut.value)
+        with pytest.raises(TrackerUnavailable, match="JSON Mist can read"):  # not a TypeError further on
+            await api.call("GET", "/api/friends")
         with pytest.raises(TrackerUnavailable, match="JSON Mist can read"):
             await api.follow_key()
 

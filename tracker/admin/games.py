@@ -79,7 +79,7 @@ async def _game_page(request: web.Request, slug: str, form: Form | None = None, 
         activity.downloads_by_version(s, slug), admin_views.granted_users(s, slug), queries.list_users(s)))
     targets = set()
     for build in stored:
-        targets |= {f.sha256 for f in game_figures.parsed_manifest(build.digest, build.manifest).files}
+        targets |= {f.sha256 for f in parsed_manifest(build.digest, build.manifest).files}
     options = await ctx.db.run(lambda s: patch_queries.options_for(s, targets))
     figures = await asyncio.to_thread(game_figures.figures, ctx.store, stored, options)
     jobs = await overview.jobs_now(ctx, 100)

@@ -127,7 +127,7 @@ async def set_grants(request: web.Request) -> web.StreamResponse:
     me = admin_user(request).name
     for slug, _title in private:
         if (slug in wanted) != (slug in before):
-            await ctx.db.run(lambda s, slug=slug: queries.set_grant(s, name, slug, slug in wanted))  # type: ignore[misc]
+            await ctx.db.run(lambda s, slug=slug: queries.set_grant(s, name, slug, slug in wanted))  # type: ignore[misc]  # slug bound per turn of the loop
             await note(ctx, "grant" if slug in wanted else "revoke", name, slug, summary=f"by {me}")
     raise notices.see(f"/admin/users/{name}", "grants-saved", name)
 

@@ -161,7 +161,7 @@ def _run(
         needs = Needs()
         with open(target / run / f"{DUMP}.tmp", "wb") as f:
             out = _Hashing(f)
-            summary = dump_mod.dump(url, out, needs.observe)  # type: ignore[arg-type]
+            summary = dump_mod.dump(url, out, needs.observe)  # type: ignore[arg-type]  # _Hashing writes like the file it wraps
         os.replace(target / run / f"{DUMP}.tmp", target / run / DUMP)
         say(f"Dumped the database as it was at {report.created_at} ({sum(summary.rows.values())} rows, revision "
             f"{summary.revision}); copying the {len(needs.objects)} objects it names ...")

@@ -89,7 +89,7 @@ def read_manifest(source: Path) -> dict[str, Any]:
                           f"version {VERSION}: use the Mist version that made the backup")
     if not _well_formed(manifest) or manifest.get("format") != FORMAT:
         raise BackupCorrupt(f"{path} is damaged (not the JSON a backup writes); restore another copy of the backup")
-    return manifest  # type: ignore[no-any-return]
+    return manifest  # type: ignore[no-any-return]  # _well_formed checked its shape
 
 
 def _well_formed(manifest: Any) -> bool:
@@ -154,7 +154,7 @@ def restore(
         return _restore_held(source, data, store or StoreSettings(), manifest, dump_path, names, configured_url, force, on_object, started)
 
 
-def _restore_held(source: Path, data: Path, store_settings: StoreSettings, manifest: dict, dump_path: Path, names: list[str], configured_url: str,
+def _restore_held(source: Path, data: Path, store_settings: StoreSettings, manifest: dict[str, Any], dump_path: Path, names: list[str], configured_url: str,
                   force: bool, on_object: Callable[[str], None] | None, started: float) -> RestoreReport:
     marker = data / RESTORE_MARKER
     carrying_on = marker.exists()

@@ -28,7 +28,8 @@ from shared.service.runner import die_with_parent, run
 from shared.version import installed_version
 from tracker import public_url
 from tracker.app import make_app
-from tracker.config import Settings, TrackerContext, open_locked
+from tracker.config import TrackerContext, open_locked
+from tracker.settings import Settings
 from tracker.routes.accounts import ensure_admin
 from tracker.routes.swarm import SWARM
 from tracker.settings import ICE_ENV, SettingsError
@@ -105,7 +106,7 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
     return run
 
 
-def _stop(process: subprocess.Popen, timeout: float) -> None:
+def _stop(process: subprocess.Popen[str], timeout: float) -> None:
     """SIGTERM, and SIGKILL if it has not exited within `timeout` seconds."""
     process.terminate()
     try:

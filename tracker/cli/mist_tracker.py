@@ -12,7 +12,8 @@ from shared.service.runner import run
 from shared.version import installed_version
 from tracker import public_url
 from tracker.app import make_app
-from tracker.config import Settings, open_locked
+from tracker.config import open_locked
+from tracker.settings import Settings
 from tracker.routes.accounts import ensure_admin
 from tracker.settings import SettingsError
 

@@ -33,7 +33,7 @@ class StoredBuild:
 
 def counts(session: Session) -> Counts:
     def count(query: object) -> int:
-        return int(session.scalar(query) or 0)  # type: ignore[call-overload]
+        return int(session.scalar(query) or 0)  # type: ignore[call-overload]  # a select of one count
 
     return Counts(
         count(select(func.count()).select_from(Game)), count(select(func.count()).select_from(Build)),
@@ -131,4 +131,4 @@ def latest_builds(session: Session, limit: int = 8) -> list[tuple[str, str, str,
     rows = session.execute(select(Game.slug, Game.title, Build.version, Build.total_size, Build.created_at)
                            .join(Game, Build.game_id == Game.id).order_by(Build.created_at.desc(), Build.id.desc())
                            .limit(limit))
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]  # type: ignore[misc]  # rows of the five columns selected

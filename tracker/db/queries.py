@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, delete, func, or_, select, true as sa_true, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Session, defer
 
 from tracker.db.models import Build, Game, Grant, RefreshToken, User
@@ -212,7 +213,7 @@ def add_game(session: Session, slug: str, title: str, private: bool = False) -> 
     session.add(Game(slug=slug, title=title, private=private, created_at=_now()))
 
 
-def _visible(viewer: Viewer):  # type: ignore[no-untyped-def]
+def _visible(viewer: Viewer) -> ColumnElement[bool]:
     """The condition on games that `viewer` may see."""
     if viewer.is_admin:
         return sa_true()
@@ -286,7 +287,7 @@ def edit_game(session: Session, slug: str, changes: dict[str, object]) -> bool:
         game.launch = str(changes["launch"])
     app_changed = "steam_app_id" in changes and changes["steam_app_id"] != game.steam_app_id
     if "steam_app_id" in changes:
-        game.steam_app_id = changes["steam_app_id"]  # type: ignore[assignment]
+        game.steam_app_id = changes["steam_app_id"]  # type: ignore[assignment]  # checked by the route
     game.overrides = ",".join(sorted(overrides))
     return app_changed and game.steam_app_id is not None
 

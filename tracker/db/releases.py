@@ -96,4 +96,4 @@ def heard(session: Session, user: str, ids: Iterable[int]) -> int:
     """The daemon heard these: forget them; how many were this user's."""
     user_id = session.scalar(select(User.id).where(User.name == user))
     result = session.execute(delete(PendingNews).where(PendingNews.user_id == user_id, PendingNews.id.in_(list(ids))))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a DELETE's result is a CursorResult

@@ -67,7 +67,7 @@ def payload(content: str) -> bytes:
 
 def _seconds(raw: object) -> float | None:
     try:
-        value = float(raw)  # type: ignore[arg-type]
+        value = float(raw)  # type: ignore[arg-type]  # any value: float() decides, its errors are caught
     except (TypeError, ValueError):
         return None  # an HTTP date or garbage: fall back to the body, or to our own backoff
     return value if value >= 0 else None

@@ -96,7 +96,7 @@ def _counted(huey: Huey, task: str, fn: F, log_to: JobJournal | None = None, wan
 
     task_name = task
     run.__module__ = TASK_MODULE
-    return run  # type: ignore[return-value]
+    return run  # type: ignore[return-value]  # the wrapper takes the task's own arguments
 
 
 log = logging.getLogger("mist.jobs")
