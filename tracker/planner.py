@@ -8,7 +8,11 @@ version to any version: a patch is keyed by two file contents, never by a
 version pair. When no direct patch is cheap (or none is made yet), a chain of
 stored patches through contents the client lacks (A -> B -> C, made by the
 pushes of B and C) is weighed too: the client applies each step and checks
-every intermediate file against its SHA-256 before the next.
+every intermediate file against its SHA-256 before the next. A patch bundle
+(several small files patched as one stream) replaces its files' own ways when
+it costs less than they do together. Which patches are worth making is decided
+here too: a changed file from its old self and, when it was renamed or its
+content moved, from the old file most like it (`SourceIndex`).
 """
 
 from __future__ import annotations
@@ -190,6 +194,8 @@ def plan_update(
     by_path = {f.path: f for f in target.files}
     alone = _each_alone(write, by_path, have_chunks, stored, routes, frozenset())
     bundled = choose_bundles(alone, by_path, have_contents, bundles)
+    if not bundled:
+        return UpdatePlan(tuple(alone))
     choices = _each_alone(write, by_path, have_chunks, stored, routes, frozenset(bundled))
     carried: set[str] = set()
     for i, choice in enumerate(choices):
