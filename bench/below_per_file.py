@@ -72,7 +72,7 @@ def measure(pair: db.Pair) -> dict[str, float]:
 
     old_tree = db.pa.regular_files(pair.old_dir)
     old_build = Manifest("bench", "old", DEFAULT_PARAMS, tuple(entry(rel, str(p)) for rel, p in sorted(old_tree.items())))
-    index = SourceIndex(old_build, set())
+    index = SourceIndex(old_build, set(), set(db.pa.regular_files(pair.new_dir)))
     whole = moved = found = 0
     for c in diff.added:
         data = Path(c.new).read_bytes()

@@ -29,6 +29,8 @@ from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer, PatchOffer, Rou
 MIN_PATCH_FILE = 512
 # hdiffpatch holds both files and its index in memory (several times the file size).
 MAX_PATCH_FILE = 256 * 1024 * 1024
+# A renamed file is looked for among old files at most this many times larger or smaller.
+RENAME_SIZE_RATIO = 4
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[s
         held = {f.sha256 for f in source.files}
         changed = [e for e in target.files if e.sha256 not in held and (wanted is None or e.path in wanted)
                    and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
-        index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks})
+        index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks}, {f.path for f in target.files})
         for entry in changed:
             before = old.get(entry.path)
             if before is not None and before.size <= MAX_PATCH_FILE:
@@ -287,11 +289,14 @@ def path_shape(path: str) -> str:
 
 class SourceIndex:
     """One old build's files, indexed to find where a new file's content most likely came from: the file
-    holding most of its chunks (content moved), else one of the same shape of path, else of the same name
-    (renamed or moved), the closest in size first. Only the chunks in `wanted` are indexed (a 100 GB build
-    has 1.6 million; a push changes a few thousand)."""
+    holding most of its chunks (content moved), else a file gone from the new build (`kept` are the new
+    build's paths) whose path has the same shape, else the same name (renamed or moved), of a size within
+    RENAME_SIZE_RATIO, the closest first. A name alone is weak evidence, so it is only trusted for a path that
+    was vacated: a new `level5/data.bin` beside an old `level1/data.bin` still there is not tried (HDiffPatch
+    costs ~3 CPU s per MB). Only the chunks in `wanted` are indexed (a 100 GB build has 1.6 million; a push
+    changes a few thousand)."""
 
-    def __init__(self, build: Manifest, wanted: AbstractSet[str]) -> None:
+    def __init__(self, build: Manifest, wanted: AbstractSet[str], kept: AbstractSet[str] = frozenset()) -> None:
         self.by_path = {f.path: f for f in build.files}
         self.by_shape: dict[str, list[FileEntry]] = {}
         self.by_name: dict[str, list[FileEntry]] = {}
@@ -299,8 +304,9 @@ class SourceIndex:
         for f in build.files:
             if f.size > MAX_PATCH_FILE:
                 continue
-            self.by_shape.setdefault(path_shape(f.path), []).append(f)
-            self.by_name.setdefault(f.path.rsplit("/", 1)[-1], []).append(f)
+            if f.path not in kept:
+                self.by_shape.setdefault(path_shape(f.path), []).append(f)
+                self.by_name.setdefault(f.path.rsplit("/", 1)[-1], []).append(f)
             if wanted and not wanted.isdisjoint(map(_hash_of, f.chunks)):
                 for h in {ref.sha256 for ref in f.chunks if ref.sha256 in wanted}:
                     self.holders.setdefault(h, []).append(f)
@@ -324,6 +330,7 @@ class SourceIndex:
             return None
         name = entry.path.rsplit("/", 1)[-1]
         for like in (self.by_shape.get(path_shape(entry.path), []), self.by_name.get(name, [])):
-            if like:
-                return min(like, key=lambda f: (abs(f.size - entry.size), f.path))
+            near = [f for f in like if f.size * RENAME_SIZE_RATIO >= entry.size and entry.size * RENAME_SIZE_RATIO >= f.size]
+            if near:
+                return min(near, key=lambda f: (abs(f.size - entry.size), f.path))
         return None

@@ -151,6 +151,11 @@ def test_a_renamed_file_with_no_versioned_twin_is_patched_from_the_file_of_the_s
     new = build("2", entry("moved/config.ini", A + b"!"))
     assert [s.path for s, _ in patch_pairs(new, [old])] == ["old/config.ini"]
     assert patch_pairs(build("3", entry("fresh.bin", E)), [old]) == [], "nothing resembles a new file: no patch"
+    # A name alone is trusted only for a path the new build vacated, and for a size not far from the new file's.
+    kept = build("4", entry("old/config.ini", A), entry("elsewhere/config.ini", A[:600]), entry("other.ini", B),
+                 entry("moved/config.ini", A + b"!"))
+    assert patch_pairs(kept, [old]) == []
+    assert patch_pairs(build("5", entry("moved/config.ini", A * 5)), [build("1", entry("old/config.ini", A))]) == []
 
 
 def test_content_moved_into_another_file_is_patched_from_the_file_that_holds_most_of_its_chunks() -> None:
