@@ -88,9 +88,14 @@ def make_all(
 
 
 def bundle_groups(pairs: Iterable[tuple[FileEntry, FileEntry]]) -> list[list[tuple[FileEntry, FileEntry]]]:
-    """The pairs a bundle serves (targets up to patch_bundle.MAX_MEMBER_FILE), by path so that files of one folder
-    sit side by side in the stream, cut where a bundle would pass its limits; a group of one is left to its own patch."""
-    small = sorted(((s, t) for s, t in pairs if t.size <= patch_bundle.MAX_MEMBER_FILE), key=lambda p: (p[1].path, p[0].path))
+    """The pairs a bundle serves (targets up to patch_bundle.MAX_MEMBER_FILE, each made once), by path so that files
+    of one folder sit side by side in the stream, cut where a bundle would pass its limits; a group of one is left to
+    its own patch."""
+    one: dict[str, tuple[FileEntry, FileEntry]] = {}  # per new content one old file: its own old self if it has one
+    for source, target in pairs:
+        if target.size <= patch_bundle.MAX_MEMBER_FILE and (target.sha256 not in one or source.path == target.path):
+            one[target.sha256] = (source, target)
+    small = sorted(one.values(), key=lambda p: (p[1].path, p[0].path))
     groups: list[list[tuple[FileEntry, FileEntry]]] = [[]]
     for source, target in small:
         group = groups[-1]
