@@ -12,7 +12,12 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
   next version with 1% of the build rewritten, read in full (`--rescan`, what every push did before the push
   cache) and through the push cache: time, bytes read and uploaded, and peak memory of `mistpipe`.
 
+* `seeder`: what the seeder keeps of each build it serves (the parsed manifest's chunk set and file dict
+  before; shared/build_index.py's compact index after): the time and peak to make it, the memory it holds,
+  and a chunk check's cost.
+
 Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baseline DIR
+       .venv/bin/python bench/big_builds.py seeder --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
 Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
 """
@@ -21,16 +26,20 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import gc
 import hashlib
+import itertools
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -113,6 +122,21 @@ def canonical(obj: object) -> bytes:
 # --- steps, each in its own process so its peak memory is its own --------------------------------
 
 
+def _deep_size(root: object) -> int:
+    """The bytes of every object reachable from `root` (classes and modules left out): what a cache entry holds.
+    (The resident set cannot say it: memory the building freed is not given back to the system at once.)"""
+    seen: set[int] = set()
+    total, todo = 0, [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType)):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        todo.extend(gc.get_referents(obj))
+    return total
+
+
 def _peak_mb() -> float:
     """This process's peak resident memory (VmHWM: ru_maxrss would carry the parent's peak across exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -128,6 +152,8 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     from tracker.planner import plan_update, write_chunks
 
     old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+    sample = [m.group(0).decode() for m in itertools.islice(re.finditer(rb"[0-9a-f]{64}(?=\",[0-9])", new), 4096)]
+    extra: dict[str, float] = {}
     before = _peak_mb()
     started, cpu = time.perf_counter(), time.process_time()
     if name == "parse":
@@ -155,10 +181,51 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
             by_path = {f.path: f for f in target.files}
             sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
         plan_update(target, write, [held], {h: sizes[h] for h in needed}, [], [])
+    elif name == "seeder-build":
+        # What the seeder keeps of a build it serves, made from the stored manifest on a read ticket's first use.
+        kept: Any
+        if baseline:  # the code before: the parse, a set of every chunk and a dict of every file
+            parsed = manifest_mod.parse(new)
+            kept = (frozenset(parsed.chunk_sizes()), {f.sha256: f for f in parsed.files})
+            del parsed
+            has = kept[0].__contains__
+        else:
+            from shared.build_index import BuildIndex
+
+            kept = BuildIndex.scan(new)
+            has = kept.has_chunk
+        extra.update(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, peak_mb=_peak_mb())
+        looked = time.process_time()
+        for _ in range(25):
+            assert all(map(has, sample)), "a chunk of the build was not found"
+        extra["lookup_us"] = (time.process_time() - looked) / len(sample) / 25 * 1e6
+        extra["held_mb"] = _deep_size(kept) / MB
+    elif name == "daemon-library":
+        # What the daemon's sharing library keeps of a 'installed' build to serve friends (client/sharing.py).
+        if baseline:  # the code before: where every chunk lies, and a set of them, beside the parsed manifest
+            from client.sharing import Location  # type: ignore[attr-defined]  # only the code before has it
+
+            parsed = manifest_mod.parse(new)
+            where: dict[str, Any] = {}
+            for entry in parsed.files:
+                for offset, ref in entry.offsets():
+                    where.setdefault(ref.sha256, Location(Path("/games/big") / entry.path, offset, ref.size))
+            kept = (parsed, where, frozenset(parsed.chunk_sizes()))
+            has = kept[2].__contains__
+        else:
+            from shared.build_index import BuildIndex
+
+            kept = BuildIndex.scan(new)
+            has = kept.chunk_names.__contains__
+        extra.update(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, peak_mb=_peak_mb())
+        looked = time.process_time()
+        assert all(map(has, sample)), "a chunk of the build was not found"
+        extra["lookup_us"] = (time.process_time() - looked) / len(sample) * 1e6
+        extra["held_mb"] = _deep_size(kept) / MB
     else:
         raise BenchError(f"unknown step {name!r}")
     return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
-            "inputs_mb": before}
+            "inputs_mb": before, **extra}  # a step that measures more after its work gives its own times
 
 
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
@@ -191,6 +258,28 @@ def parts_sent(old: bytes, new: bytes, part: int) -> int:
         return out
     held = {hashlib.sha256(p).digest() for p in cut(old)}
     return sum(len(p) + 32 for p in cut(new) if hashlib.sha256(p).digest() not in held)  # plus the list of part ids
+
+
+def seeder(sizes: list[int], work: Path, baseline: Path) -> str:
+    """What the seeder holds per build it serves, and the daemon's sharing library per install: before (the parsed
+    manifest's sets and dicts) and after (the index)."""
+    rows = ["| build, holder | chunks | make it: CPU s | peak MB | held MB | chunk check, us each |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for gb in sizes:
+        folder = work / f"s{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
+        chunks = json.loads(made.stdout)[0]
+        for name in ("seeder-build", "daemon-library"):
+            old, new = run_step(name, folder, baseline), run_step(name, folder, REPO)
+            print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
+            rows.append(f"| {gb} GB, {name.split('-')[0]} | {chunks:,} | {old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f} | "
+                        f"{old['peak_mb']:.0f} -> {new['peak_mb']:.0f} | {old['held_mb']:.0f} -> {new['held_mb']:.0f} | "
+                        f"{old['lookup_us']:.2f} -> {new['lookup_us']:.2f} |")
+        shutil.rmtree(folder)
+    return "\n".join(rows)
 
 
 def options(sizes: list[int], work: Path) -> str:
@@ -351,7 +440,7 @@ def main() -> None:
         print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["manifests", "options", "push"])
+    parser.add_argument("part", choices=["manifests", "seeder", "options", "push"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
@@ -365,6 +454,10 @@ def main() -> None:
             if args.baseline is None:
                 parser.error("manifests needs --baseline DIR, a checkout of the code to compare with")
             table = manifests(sizes, work, args.baseline.resolve())
+        elif args.part == "seeder":
+            if args.baseline is None:
+                parser.error("seeder needs --baseline DIR, a checkout of the code before the build index")
+            table = seeder(sizes, work, args.baseline.resolve())
         else:
             table = {"options": options, "push": push}[args.part](sizes, work)
     print(table)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 
 from shared import compression
@@ -215,7 +215,7 @@ class Serve:
 
 
 Authorize = Callable[[str], str]  # ticket -> build digest it grants (raises TicketError)
-BuildChunks = Callable[[str], frozenset[str]]  # build digest -> its chunks
+BuildChunks = Callable[[str], Container[str]]  # build digest -> its chunks (by hex name)
 Holds = Callable[[str], bool]  # do we have this chunk on disk?
 
 

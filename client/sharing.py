@@ -17,7 +17,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +28,8 @@ from client.peerlink import PeerGone, PeerLink
 from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments)
 from client.ratelimit import TokenBucket
 from client.state import State
-from shared import manifest as manifest_mod, rawfile, tickets
+from shared import rawfile, tickets
+from shared.build_index import BuildIndex
 from shared.errors import MistError, TicketError, TicketSignatureError
 
 HAVE_BATCH = 4096  # hashes per HAVE: 128 KiB, under the data channel's 256 KiB message limit
@@ -44,80 +45,99 @@ class TrackerKey(Protocol):
     async def follow_key(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class Location:
-    path: Path
-    offset: int
-    size: int
-
-
 @dataclass
 class Library:
-    """What this client can serve. `refresh` re-reads the installs (after an install, update or uninstall)."""
+    """What this client can serve. `refresh` re-reads the installs (after an install, update or uninstall).
+
+    Each build is a compact index (shared/build_index.py), not a parsed manifest with a set of its chunks
+    and a dict of where each lies: those were ~700 MB for one 100 GB install, the index ~70 MB."""
 
     state: State
     api: Api | None = None
-    chunks: dict[str, Location] = field(default_factory=dict)
-    builds: dict[str, frozenset[str]] = field(default_factory=dict)  # installed build digest -> its chunks
-    _other: OrderedDict[str, frozenset[str]] = field(default_factory=OrderedDict)
+    builds: dict[str, BuildIndex] = field(default_factory=dict)  # installed build digest -> its index
+    _folders: dict[str, Path] = field(default_factory=dict)  # installed build digest -> its install folder
+    _other: OrderedDict[str, BuildIndex] = field(default_factory=OrderedDict)
 
     def __repr__(self) -> str:
-        return f"Library(builds={len(self.builds)}, chunks={len(self.chunks)})"
+        return f"Library(builds={len(self.builds)}, chunks={sum(len(b.chunks) for b in self.builds.values())})"
 
     def refresh(self) -> None:
-        chunks: dict[str, Location] = {}
-        builds: dict[str, frozenset[str]] = {}
-        for install in self.state.installs():
-            confined = Confined(install.dir)
-            for entry in install.manifest.files:
-                try:
-                    path = confined.path(entry.path)
-                except MistError:
-                    continue
-                for offset, ref in entry.offsets():
-                    chunks.setdefault(ref.sha256, Location(path, offset, ref.size))
-            builds[install.digest] = frozenset(install.manifest.chunk_sizes())
-        self.chunks, self.builds = chunks, builds
+        builds: dict[str, BuildIndex] = {}
+        folders: dict[str, Path] = {}
+        for _, folder, digest, data in self.state.installed_manifests():
+            known = self.builds.get(digest)
+            builds[digest] = known if known is not None else self._installed_index(digest, data)
+            folders[digest] = folder
+        self.builds, self._folders = builds, folders
+
+    def _installed_index(self, digest: str, manifest: bytes) -> BuildIndex:
+        """The index kept for an install, or made from its manifest (verified when installed) and kept: a 100 GB
+        build's takes 11 CPU s to make and a fraction of one to read back."""
+        kept = self.state.build_index(digest)
+        if kept is not None:
+            try:
+                return BuildIndex.from_bytes(kept)
+            except ValueError:
+                pass  # damaged, or copied from a machine of the other byte order: made again and kept anew
+        made = BuildIndex.scan(manifest)
+        self.state.keep_build_index(digest, made.to_bytes())
+        return made
 
     def held_builds(self) -> list[str]:
         return sorted(self.builds)
 
     def holds(self, sha256: str) -> bool:
-        return sha256 in self.chunks
+        return any(build.has_chunk(sha256) for build in self.builds.values())
 
-    def chunks_of(self, build: str) -> frozenset[str]:
-        return self.builds.get(build) or self._other.get(build) or frozenset()
+    def _index(self, build: str) -> BuildIndex | None:
+        found = self.builds.get(build)
+        return found if found is not None else self._other.get(build)
 
-    async def learn(self, build: str, game: str, version: str) -> frozenset[str]:
+    def chunks_of(self, build: str) -> Collection[str]:
+        found = self._index(build)
+        return found.chunk_names if found is not None else frozenset()
+
+    async def learn(self, build: str, game: str, version: str) -> Collection[str]:
         """The chunks of a build a friend wants: ours if installed, else from its manifest, fetched and checked."""
-        known = self.chunks_of(build)
-        if known or self.api is None:
-            return known
+        if self._index(build) is not None or self.api is None:
+            return self.chunks_of(build)
         # As a delta from the build of the game held here, if any: a big game's manifest is tens of MB.
         signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
         await self.api.verify_manifest(signed)
-        manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
-        if hashlib.sha256(signed.data).hexdigest() != build:  # the canonical bytes parse just accepted
+        if hashlib.sha256(signed.data).hexdigest() != build:
             raise MistError(f"the tracker's manifest of {game} {version} is not the build the friend asked for")
-        self._other[build] = frozenset(manifest.chunk_sizes())
+        # Signed by the tracker and the digest asked for; the strict parse runs if the bytes are not canonical.
+        self._other[build] = await asyncio.to_thread(BuildIndex.scan, signed.data)
         while len(self._other) > MANIFESTS_KEPT:
             self._other.popitem(last=False)
-        return self._other[build]
+        return self.chunks_of(build)
+
+    def _locations(self, sha256: str) -> Iterator[tuple[Path, int, int]]:
+        """Each installed file that should hold the chunk: (its path, the offset, the size)."""
+        for digest, build in self.builds.items():
+            found = build.locate(sha256)
+            if found is None:
+                continue
+            path, offset, size = found
+            try:
+                yield Confined(self._folders[digest]).path(path), offset, size
+            except MistError:
+                continue
 
     def read(self, sha256: str) -> bytes | None:
         """The chunk's bytes from the installed file, or None if the file no longer holds them."""
-        where = self.chunks.get(sha256)
-        if where is None:
-            return None
-        try:
-            fd = rawfile.open_no_follow(where.path)
-        except OSError:
-            return None
-        try:
-            data = rawfile.pread(fd, where.size, where.offset)
-        finally:
-            os.close(fd)
-        return data if len(data) == where.size and hashlib.sha256(data).hexdigest() == sha256 else None
+        for path, offset, size in self._locations(sha256):
+            try:
+                fd = rawfile.open_no_follow(path)
+            except OSError:
+                continue
+            try:
+                data = rawfile.pread(fd, size, offset)
+            finally:
+                os.close(fd)
+            if len(data) == size and hashlib.sha256(data).hexdigest() == sha256:
+                return data
+        return None
 
 
 @dataclass

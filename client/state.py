@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS installs (
     manifest BLOB NOT NULL,
     installed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS build_indexes (
+    digest TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS file_stats (
     game TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
@@ -75,6 +79,21 @@ class State:
             (data,) = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
             manifest = self._parsed[digest] = manifest_mod.parse(data)
         return manifest
+
+    def installed_manifests(self) -> list[tuple[str, Path, str, bytes]]:
+        """(game, folder, digest, manifest bytes) of every install, parsing none: they were verified when installed."""
+        rows = self._db.execute("SELECT game, dir, digest, manifest FROM installs ORDER BY game").fetchall()
+        return [(g, longpath.extended(Path(d)), h, bytes(m)) for g, d, h, m in rows]
+
+    def build_index(self, digest: str) -> bytes | None:
+        """The compact index kept for an installed build (shared/build_index.py), if one was kept."""
+        row = self._db.execute("SELECT data FROM build_indexes WHERE digest = ?", (digest,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def keep_build_index(self, digest: str, data: bytes) -> None:
+        """Keep an installed build's index, and drop those of builds no longer installed."""
+        self._db.execute("INSERT OR REPLACE INTO build_indexes (digest, data) VALUES (?, ?)", (digest, data))
+        self._db.execute("DELETE FROM build_indexes WHERE digest NOT IN (SELECT digest FROM installs)")
 
     def held_manifest(self, game: str) -> tuple[str, bytes] | None:
         """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""

@@ -33,7 +33,8 @@ from aiohttp import web
 from seeder import health, sendfile
 from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
-from shared import compression, manifest as manifest_mod, pack, patch, patch_bundle, rdiff, tickets
+from shared import compression, pack, patch, patch_bundle, rdiff, tickets
+from shared.build_index import BuildIndex
 from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError
 from shared.manifest import FileEntry
@@ -45,19 +46,14 @@ log = logging.getLogger("mist.seeder")
 MAX_HASHES_PER_REQUEST = 100_000
 MAX_FETCH_PER_REQUEST = 4096
 MAX_UPLOAD_BODY = 64 * 1024 * 1024
-MANIFEST_CACHE = 16
+MANIFEST_CACHE = 16  # builds' indexes kept, and at most this many bytes of them (a 100 GB build's is ~70 MB):
+INDEX_BUDGET = 512 * 1024 * 1024
 MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
 DELTAS_AT_ONCE = 2
 MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at once
 TICKET_CACHE = 4096  # verified tickets kept, so a client's many requests verify its signature once
 MAX_DELTA_REQUEST = 32 * 1024 * 1024  # a librsync signature of the largest file a delta is made for, and more
 OBJECT_HEADERS = {"Content-Type": "application/octet-stream", "Cache-Control": "private, max-age=3600, immutable"}
-
-
-@dataclass(frozen=True)
-class BuildContents:
-    chunks: frozenset[str]
-    files: dict[str, FileEntry]
 
 
 @dataclass
@@ -105,7 +101,7 @@ class SeederContext:
     # Whether a ticket's session was ended by the admin (tracker/sessions.py); None: tickets live until they expire.
     ended: Callable[[str], Awaitable[bool]] | None = None
     link_seconds: int = 0  # >0 and a store that signs links: GET /chunk/... redirects to a URL good this long
-    _builds: OrderedDict[str, BuildContents] = field(default_factory=OrderedDict)
+    _builds: OrderedDict[str, BuildIndex] = field(default_factory=OrderedDict)
     _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
@@ -152,20 +148,21 @@ class SeederContext:
             self._tickets.clear()  # tickets of the key handed over from are not taken any more
             return tickets.decode(token, self.public_key, self.clock())
 
-    def cached_contents(self, digest: str) -> BuildContents | None:
+    def cached_contents(self, digest: str) -> BuildIndex | None:
         with self._lock:
             cached = self._builds.get(digest)
             if cached is not None:
                 self._builds.move_to_end(digest)
             return cached
 
-    async def build(self, digest: str) -> BuildContents:
+    async def build(self, digest: str) -> BuildIndex:
         """`contents`, without a trip to a thread when the manifest is already parsed."""
         cached = self.cached_contents(digest)
         return cached if cached is not None else await asyncio.to_thread(self.contents, digest)
 
-    def contents(self, digest: str) -> BuildContents:
-        """The chunks and files of the build a read ticket names, from its manifest in the store (cached)."""
+    def contents(self, digest: str) -> BuildIndex:
+        """The chunks and files of the build a read ticket names, from its manifest in the store (cached as a
+        compact index: a parsed 100 GB build was ~260 MB of Python objects, its index ~70 MB)."""
         cached = self.cached_contents(digest)
         if cached is not None:
             return cached
@@ -176,21 +173,21 @@ class SeederContext:
         data = compression.decompress(stored, compression.content_size(stored), digest)
         if hashlib.sha256(data).hexdigest() != digest:
             raise TicketError("the ticket's build manifest in the store is damaged")
-        parsed = manifest_mod.parse(data)
-        contents = BuildContents(frozenset(parsed.chunk_sizes()), {f.sha256: f for f in parsed.files})
+        contents = BuildIndex.scan(data)  # the digest the tracker signed matched: a build it checked at commit
         with self._lock:  # handlers call this from several threads at once
             self._builds[digest] = contents
-            while len(self._builds) > MANIFEST_CACHE:
+            while len(self._builds) > MANIFEST_CACHE or (
+                    len(self._builds) > 1 and sum(b.nbytes for b in self._builds.values()) > INDEX_BUDGET):
                 self._builds.popitem(last=False)
         return contents
 
-    def may_serve(self, build: BuildContents, name: str) -> bool:
+    def may_serve(self, build: BuildIndex, name: str) -> bool:
         """A chunk of the build, or a patch (or patch bundle) making only files of it (a patch the store lacks
         cannot show that)."""
-        if name in build.chunks:
+        if build.has_chunk(name):
             return True
         targets = self.patch_targets(name)
-        return bool(targets) and all(t in build.files for t in targets)
+        return bool(targets) and all(build.has_content(t) for t in targets)
 
     def patch_targets(self, name: str) -> tuple[str, ...]:
         """The file contents a stored patch object or bundle makes; () if the object is neither."""
@@ -301,7 +298,7 @@ def _get(store: ChunkStore, name: str) -> bytes | None:
         return None
 
 
-async def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str]) -> tuple[bytes, _Served]:
+async def _read_pack(store: ChunkStore, hashes: list[str], build: BuildIndex) -> tuple[bytes, _Served]:
     """The pack answering `hashes`, and what it holds (objects not among the build's `chunks` are patches).
 
     Each object of a bucket is a round trip: they are read in the default executor's threads at once, not
@@ -316,12 +313,12 @@ async def _read_pack(store: ChunkStore, hashes: list[str], chunks: frozenset[str
         else:
             parts.append(pack.encode_header(pack.CHUNK, h, len(data)))
             parts.append(data)
-            served.add(h in chunks, len(data))
+            served.add(build.has_chunk(h), len(data))
     parts.append(pack.end_record())
     return b"".join(parts), served
 
 
-def _pack_parts(objects: OpenObjects, hashes: list[str], chunks: frozenset[str]) -> tuple[list[sendfile.Part], _Served]:
+def _pack_parts(objects: OpenObjects, hashes: list[str], build: BuildIndex) -> tuple[list[sendfile.Part], _Served]:
     """The records of a pack answer, each object's size known now (the answer's length is promised up front)."""
     parts = []
     served = _Served()
@@ -334,7 +331,7 @@ def _pack_parts(objects: OpenObjects, hashes: list[str], chunks: frozenset[str])
             continue
         size, header = record
         parts.append(sendfile.Part(header, h, size))
-        served.add(h in chunks, size)
+        served.add(build.has_chunk(h), size)
     parts.append(sendfile.Part(pack.end_record()))
     return parts, served
 
@@ -351,9 +348,9 @@ async def _send_parts(request: web.Request, parts: list[sendfile.Part], objects:
     return response
 
 
-async def _authorize(ctx: SeederContext, build: BuildContents, hashes: list[str]) -> None:
+async def _authorize(ctx: SeederContext, build: BuildIndex, hashes: list[str]) -> None:
     for h in hashes:
-        if h not in build.chunks and not await asyncio.to_thread(ctx.may_serve, build, h):
+        if not build.has_chunk(h) and not await asyncio.to_thread(ctx.may_serve, build, h):
             raise TicketError(f"object {h[:12]} is not part of the build this ticket is for (neither its chunk nor its patch)")
 
 
@@ -365,12 +362,12 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     build = await ctx.build(ticket.build)
     await _authorize(ctx, build, hashes)
     if ctx.objects is None:  # a store without local files (a bucket): its bytes pass through this process
-        body, served = await _read_pack(ctx.store, hashes, build.chunks)
+        body, served = await _read_pack(ctx.store, hashes, build)
         served.count(request.app[SEEDER_COUNTERS])
         return web.Response(body=body, content_type="application/octet-stream")
     # On the event loop, like the open() and sendfile() that follow: on a store in the page cache each stat
     # takes microseconds (most are remembered), and a trip to a thread cost more than them (profiled under load).
-    parts, served = _pack_parts(ctx.objects, hashes, build.chunks)
+    parts, served = _pack_parts(ctx.objects, hashes, build)
     served.count(request.app[SEEDER_COUNTERS])
     return await _send_parts(request, parts, ctx.objects, {"Content-Type": "application/octet-stream"})
 
@@ -389,13 +386,13 @@ async def chunk(request: web.Request) -> web.StreamResponse:
         if name not in sizes:
             request.app[SEEDER_COUNTERS].missing.inc()
             raise ChunkMissing(f"object {name[:12]} is not in the store; ask the admin to push the build again", name)
-        served.add(name in build.chunks, sizes[name])
+        served.add(build.has_chunk(name), sizes[name])
         served.count(request.app[SEEDER_COUNTERS])
         url = await asyncio.to_thread(links.url, name, ctx.link_seconds)
         raise web.HTTPTemporaryRedirect(url, headers={"Cache-Control": "private, no-store"})
     if ctx.objects is None:
         data = await asyncio.to_thread(ctx.store.get, name)
-        served.add(name in build.chunks, len(data))
+        served.add(build.has_chunk(name), len(data))
         served.count(request.app[SEEDER_COUNTERS])
         return web.Response(body=data, headers=OBJECT_HEADERS)
     record = ctx.objects.record(name, ctx.objects.clock())  # the route takes only 64 hex digits
@@ -403,7 +400,7 @@ async def chunk(request: web.Request) -> web.StreamResponse:
         request.app[SEEDER_COUNTERS].missing.inc()
         raise ChunkMissing(f"object {name[:12]} is not in the store; ask the admin to push the build again", name)
     size = record[0]
-    served.add(name in build.chunks, size)
+    served.add(build.has_chunk(name), size)
     served.count(request.app[SEEDER_COUNTERS])  # counted here even when nginx sends the bytes
     headers = {**OBJECT_HEADERS, "ETag": f'"{name}"'}
     if ctx.accel_redirect:
@@ -425,7 +422,7 @@ async def delta(request: web.Request) -> web.Response:
     ticket = await ctx.ticket(request, tickets.READ)
     target, budget, sig = rdiff.decode_request(await read_body(request, MAX_DELTA_REQUEST))
     build = await ctx.build(ticket.build)
-    entry = build.files.get(target)
+    entry = build.file_with_content(target)
     if entry is None:
         raise TicketError("that file is not part of the build this ticket is for")
     if entry.size > MAX_DELTA_FILE or budget < MIN_DELTA_BUDGET:

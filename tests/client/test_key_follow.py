@@ -21,8 +21,11 @@ from client.peerwire import Hello, HaveAll, Message, Welcome
 from client.ratelimit import CAP_BURST, TokenBucket
 from client.sharing import Library, Uploads, serve
 from client.state import State
+from shared.build_index import BuildIndex
+from shared.chunking import DEFAULT_PARAMS
 from shared.errors import KeyHandoverError, SignatureError
 from shared.handover import Handover
+from shared.manifest import Manifest
 from shared.signing import Signer, fingerprint
 from shared.tickets import READ, Ticket
 
@@ -162,7 +165,7 @@ class Link:
 
 async def session_with(api: Api, signer: Signer) -> Link:
     library = Library(cast(State, None))
-    library.builds = {BUILD: frozenset()}
+    library.builds = {BUILD: BuildIndex.of(Manifest("hollow", "1", DEFAULT_PARAMS, ()))}
     link = Link(Hello(Ticket("bob", READ, BUILD, 2**40).encode(signer)))
     await serve(cast(PeerLink, link), library, api, Uploads(TokenBucket(None, CAP_BURST)), "s1", "bob", BUILD, "hollow", 16)
     return link
