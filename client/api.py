@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from client.credentials import Credentials
-from client.errors import ServerRefused, TrackerUnavailable
+from client.errors import ServerRefused, TrackerUnavailable, TrackerUnreadable
 from shared import handover, manifest_delta, pack, signing
 from shared.errors import KeyHandoverError, ManifestError, PackError, SignatureError
 from shared.signing import fingerprint
@@ -33,31 +33,31 @@ JSON_LIMIT = 64 * 1024 * 1024  # the catalog, a plan: large for a big game, neve
 MANIFEST_LIMIT = 256 * 1024 * 1024  # the largest manifest a tracker accepts from a push
 
 
-class _TooLarge(Exception):
-    """An answer longer than its kind can honestly be: it is not read further."""
-
-
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, limit: int, server: str = "") -> bytes:
     """The whole answer, refused by its declared length or, without one, once it passes `limit` bytes: a broken or
-    hostile server cannot make the client hold more than that."""
+    hostile server cannot make the client hold more than that (TrackerUnreadable: its breach, not ours)."""
     if response.content_length is not None and response.content_length > limit:
-        raise _TooLarge(f"declares {response.content_length} bytes")
+        raise _too_large(response, f"declares {response.content_length} bytes", server)
     answer = bytearray()
     async for piece in response.content.iter_chunked(1 << 20):
         answer += piece
         if len(answer) > limit:
-            raise _TooLarge(f"passed {limit} bytes")
+            raise _too_large(response, f"passed {limit} bytes", server)
     return bytes(answer)
+
+
+def _too_large(response: aiohttp.ClientResponse, how: str, server: str) -> TrackerUnreadable:
+    url = str(response.url)
+    return TrackerUnreadable(f"{url} answered with more than Mist reads ({how}); is {server or 'it'} a Mist tracker?")
 
 
 async def _json(response: aiohttp.ClientResponse, url: str, limit: int = SMALL_LIMIT) -> Any:
     """An answer's JSON, read within `limit`; an answer Mist cannot read is said to be so, never a traceback."""
+    body = await _read_capped(response, limit)
     try:
-        return json.loads(await _read_capped(response, limit))
-    except _TooLarge as exc:
-        raise TrackerUnavailable(f"{url} answered with more than Mist reads ({exc}); is it a Mist tracker?") from exc
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:  # nested too deep is as unreadable as broken
-        raise TrackerUnavailable(f"{url} did not answer with JSON Mist can read; is it a Mist tracker, "
+        raise TrackerUnreadable(f"{url} did not answer with JSON Mist can read; is it a Mist tracker, "
                                  "and of this version?") from exc
 
 
@@ -65,7 +65,7 @@ async def _error(response: aiohttp.ClientResponse) -> ServerRefused:
     try:
         body = json.loads(await _read_capped(response, ERROR_LIMIT))
         message, detail = body.get("error") or response.reason, body.get("detail")
-    except (ValueError, RecursionError, AttributeError, _TooLarge):
+    except (ValueError, RecursionError, AttributeError, TrackerUnreadable):
         message, detail = f"{response.status} {response.reason}", None
     request_id = response.headers.get("X-Request-Id", "")
     if response.status >= 500 and request_id:
@@ -87,13 +87,14 @@ async def login(url: str, user: str, password: str) -> Credentials:
                 body = await _json(response, f"{url}/api/login")
         except aiohttp.ClientError as exc:
             raise _unreachable(url, exc) from exc
-    if not isinstance(body, dict):
-        raise TrackerUnavailable(f"{url}/api/login did not answer with a session; is it a Mist tracker?")
-    return Credentials(
-        url=url, user=body["user"], scope=body["scope"], access_token=body["access_token"],
-        access_expires=time.time() + body["expires_in"], refresh_token=body["refresh_token"],
-        public_key=body["public_key"],
-    )
+    try:
+        return Credentials(
+            url=url, user=body["user"], scope=body["scope"], access_token=body["access_token"],
+            access_expires=time.time() + body["expires_in"], refresh_token=body["refresh_token"],
+            public_key=body["public_key"],
+        )
+    except (KeyError, TypeError) as exc:  # not an object, or one without a session's fields
+        raise TrackerUnreadable(f"{url}/api/login did not answer with a session; is it a Mist tracker?") from exc
 
 
 class Socket:
@@ -298,7 +299,7 @@ class Api:
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
         if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
-            raise TrackerUnavailable(f"{url} did not say which key the tracker signs with; is it a Mist tracker?")
+            raise TrackerUnreadable(f"{url} did not say which key the tracker signs with; is it a Mist tracker?")
         return body["public_key"], body.get("key_handovers", [])
 
     async def verify_manifest(self, signed: "SignedManifest") -> None:
@@ -321,11 +322,7 @@ class Api:
             async with self._http.request(method, url, headers=headers, **kwargs) as response:
                 if response.status >= 400:
                     raise self.advise(await _error(response))
-                try:
-                    return response.status, await _read_capped(response, most), dict(response.headers)
-                except _TooLarge as exc:
-                    raise TrackerUnavailable(f"{url} answered with more than Mist reads ({exc}); is "
-                                             f"{self.creds.url} a Mist tracker?") from exc
+                return response.status, await _read_capped(response, most, self.creds.url), dict(response.headers)
         except aiohttp.ClientError as exc:
             raise _unreachable(self.creds.url, exc) from exc
 
@@ -337,8 +334,8 @@ class Api:
         except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
-            raise TrackerUnavailable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
-                                     "is it a Mist tracker, and of this version?")
+            raise TrackerUnreadable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
+                                    "is it a Mist tracker, and of this version?")
         return answer
 
     async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b"") -> dict[str, Any]:

@@ -58,9 +58,9 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     if address is not None:
         try:
             return _handed(address.url, address.token, body, as_json)
-        except _Unconfirmed as exc:
+        except NotConfirmed as exc:
             if not confirm_or_refuse(exc.why, yes, "Go ahead?"):
-                raise click.ClickException(str(NotConfirmed(exc.why))) from None
+                raise click.ClickException(str(exc)) from None
             return _handed(address.url, address.token, {**body, "yes": True}, as_json)
     settings = load_settings(home)
     from client.installer import Installer
@@ -83,20 +83,12 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
 def _handed(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
     try:
         return _through_daemon(url, token, body, as_json)
-    except _Unconfirmed:
+    except NotConfirmed:
         raise
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; run the same command again to resume") from None
-
-
-class _Unconfirmed(MistError):
-    """The daemon stopped an update that removes most of an install; this terminal may say yes."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
 
 
 def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
@@ -118,7 +110,7 @@ def _through_daemon(url: str, token: str, body: Mapping[str, object], as_json: b
                 return Outcome(**item["result"])
             elif "error" in item:
                 if "confirm" in item:
-                    raise _Unconfirmed(str(item["confirm"]))
+                    raise NotConfirmed(str(item["confirm"]))  # this terminal may say yes
                 if "status" in item:
                     raise ServerRefused(int(item["status"]), str(item["error"]))
                 raise MistError(str(item["error"]))

@@ -3,16 +3,25 @@
     ClientError
     ├── NotLoggedIn          no saved session: run `login`
     ├── TrackerUnavailable   the tracker or seeder cannot be reached
+    │   └── TrackerUnreadable    it answered what Mist cannot read (also a RemoteProtocolError): not Mist, or another version
     ├── ServerRefused        the server answered with an error (status, message)
+    ├── SwarmRefused         (signalling.py) the tracker's swarm refused a request
+    ├── PeerGone             (peerlink.py) the link to a friend closed or never opened: fetch from other sources
     ├── NotEnoughSpace       the update does not fit on the disk
     ├── InstallError         the install directory is unusable or the build is unknown here
-    ├── NotConfirmed         an update would remove most of an install and no one said yes
-    └── DownloadFailed       the seeder did not deliver a chunk intact after retries
+    │   ├── PlayError        (app/play.py) the game cannot be started
+    │   └── FileInUse        (swap.py) Windows will not replace a file another program has open
+    ├── DownloadFailed       the seeder did not deliver a chunk intact after retries
+    ├── AppError             (app/launch.py) `mist app` could not start the daemon or open the app
+    ├── SignInError          (app/service.py) signing in from the app failed; `kind` picks the screen
+    └── QueueError           (app/downloads.py) a download queue operation that cannot be done
+
+An update that would remove most of an install raises shared.errors.NotConfirmed.
 """
 
 from __future__ import annotations
 
-from shared.errors import MistError
+from shared.errors import MistError, NotConfirmed as NotConfirmed, RemoteProtocolError
 
 
 class ClientError(MistError):
@@ -25,6 +34,11 @@ class NotLoggedIn(ClientError):
 
 class TrackerUnavailable(ClientError):
     pass
+
+
+class TrackerUnreadable(TrackerUnavailable, RemoteProtocolError):
+    """The tracker (or what answers at its address) broke the protocol: an answer Mist cannot read. Retried like an
+    outage; the message asks whether the address is a Mist tracker of this version."""
 
 
 class ServerRefused(ClientError):
@@ -40,14 +54,6 @@ class NotEnoughSpace(ClientError):
 
 class InstallError(ClientError):
     pass
-
-
-class NotConfirmed(ClientError):
-    """An update would remove most of an install; `why` says what, for a prompt or the app's dialog."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(f"{why}. Nothing was changed; if that is what you want, run again with --yes")
-        self.why = why
 
 
 class DownloadFailed(ClientError):

@@ -5,6 +5,9 @@ friend says into the download loop's events (client/sources.py); once the
 friend is ready, the loop gets a `FriendSource` to send requests through. A
 chunk is verified by the wire protocol's reassembly before it becomes an
 `Arrived` event; a bad one becomes `Corrupt`, and the loop drops the friend.
+A friend that breaks the wire protocol ends its link with `Left` carrying the
+PeerProtocolError, which the loop treats like a corrupt chunk (dropped and
+reported); a LocalProtocolError is ours, and ends the link without blame.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from client.errors import TrackerUnavailable
 from client.peerlink import PeerGone, PeerLink
 from client.peerwire import (BUSY, Corrupt as WireCorrupt, Downloader, Have, HaveAll, Hello, PeerProtocolError,
                              Received, Refused, Request as PeerRequest)
+from shared.errors import LocalProtocolError
 from client.scheduler import Kind
 from client.signalling import Friend, Signalling, SwarmRefused
 from client.sources import Arrived, Corrupt, Event, Failed, Holds, Joined, Left, Missing
@@ -41,13 +45,10 @@ class FriendSource:
 
     async def request(self, hashes: Sequence[str]) -> None:
         try:
-            messages = []
-            for h in hashes:
-                if self.wire.free == 0:
-                    raise PeerProtocolError("window full")
-                messages.append(self.wire.request(h))
-        except PeerProtocolError as exc:
+            messages = [self.wire.request(h) for h in hashes]
+        except LocalProtocolError as exc:  # asked past the friend's window: a bug here, and the friend is not blamed
             await self.events.put(Left(self.id, exc))
+            await self.link.close()  # the wire's count of what is out is wrong now: this link is done
             return
         wait = self.delay(hashes)
         if wait > 0:
@@ -119,8 +120,8 @@ async def befriend(friend: Friend, signalling: Signalling, build: str, ticket: C
                     await events.put(Holds(friend.peer, tuple(holds)))
             for event in wire_events:
                 await events.put(wire_event(friend.peer, event))
-    except (PeerGone, PeerProtocolError, SwarmRefused, TrackerUnavailable, OSError) as exc:
-        await events.put(Left(friend.peer, exc))
+    except (PeerGone, PeerProtocolError, LocalProtocolError, SwarmRefused, TrackerUnavailable, OSError) as exc:
+        await events.put(Left(friend.peer, exc))  # the loop tells whose fault it was by the error
     finally:
         if link is not None:
             await link.close()

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from client.peerwire import Message, PeerProtocolError, parse
-from shared.errors import MistError
+from client.errors import ClientError
 
 CHANNEL = "mist"
 HIGH_WATER = 4 * 1024 * 1024
@@ -58,7 +58,7 @@ def allow_loopback() -> None:
     aioice.ice.get_host_addresses = with_loopback
 
 
-class PeerGone(MistError):
+class PeerGone(ClientError):
     """The link to the friend closed or never opened: fetch from other sources."""
 
 

@@ -10,6 +10,12 @@ REJECT refuses one request (with a reason), CANCEL withdraws one. Every
 message is a type byte and fixed big-endian fields; `parse` refuses anything
 malformed with a PeerProtocolError, and the peer that sent it is dropped.
 
+Whose breach it is matters (as in h11): what the friend sent that the protocol
+forbids is a PeerProtocolError (a RemoteProtocolError), and only that drops and
+reports the friend; what we were about to send that it forbids (a request past
+the friend's window, a HAVE longer than a message may be) is a
+LocalProtocolError: a bug here, logged as one, and the friend is not blamed.
+
 The two state machines (`Uploader`, `Downloader`) take parsed messages and
 return what to send or what happened; the transport carries bytes and reads
 chunks from disk. A chunk is served only to a valid ticket whose build
@@ -25,7 +31,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 
 from shared import compression
-from shared.errors import ChunkCorrupt, MistError
+from shared.errors import ChunkCorrupt, LocalProtocolError, RemoteProtocolError
 
 VERSION = 2
 FRAGMENT = 60 * 1024  # below the 64 KiB message size every WebRTC stack accepts
@@ -37,8 +43,8 @@ RAW, ZSTD = 0, 1  # how a PIECE's chunk is encoded
 LINK_LEVEL = 1  # zstd level on the link: ~2 ms of CPU per MiB, against the channel's ~40
 
 
-class PeerProtocolError(MistError):
-    """A peer sent something malformed or out of turn: drop it for this download."""
+class PeerProtocolError(RemoteProtocolError):
+    """A friend sent something malformed or out of turn: drop it for this download, and report it."""
 
 
 # Reasons a request is refused.
@@ -52,7 +58,10 @@ class Hello:
     version: int = VERSION
 
     def __bytes__(self) -> bytes:
-        raw = self.ticket.encode("ascii")
+        raw = self.ticket.encode("ascii", "replace")
+        if len(raw) > MAX_TICKET or not self.ticket.isascii():
+            raise LocalProtocolError(f"a HELLO carries an ASCII ticket of at most {MAX_TICKET} bytes (ours: "
+                                     f"{len(self.ticket)} characters); the tracker's tickets never are otherwise")
         return struct.pack(">BBH", HELLO, self.version, len(raw)) + raw
 
 
@@ -78,6 +87,8 @@ class Have:
     hashes: tuple[str, ...]
 
     def __bytes__(self) -> bytes:
+        if len(self.hashes) > MAX_HAVE:
+            raise LocalProtocolError(f"a HAVE names at most {MAX_HAVE} hashes (ours: {len(self.hashes)}); send several")
         return struct.pack(">BI", HAVE, len(self.hashes)) + b"".join(bytes.fromhex(h) for h in self.hashes)
 
 
@@ -318,9 +329,9 @@ class Downloader:
 
     def request(self, sha256: str) -> Request:
         if self.free == 0:
-            raise PeerProtocolError("the peer's window is full; wait for a piece or a reject")
+            raise LocalProtocolError("the peer's window is full; wait for a piece or a reject before asking more")
         if sha256 not in self.sizes:
-            raise PeerProtocolError(f"chunk {sha256[:12]} is not part of this download")
+            raise LocalProtocolError(f"chunk {sha256[:12]} is not part of this download; only its chunks are asked for")
         request = Request(self._next_id, sha256)
         self._next_id += 1
         self.pending[request.request_id] = sha256

@@ -239,14 +239,22 @@ class Scheduler:
             return
         self._unask(s, h)
         if s.kind == "peer":
-            s.dropped = f"sent a corrupt copy of chunk {h[:12]}"
-            self._covered = None
-            self._release(s)
+            self.drop(source_id, f"sent a corrupt copy of chunk {h[:12]}")
         else:
             self._seeder_bad[h] = self._seeder_bad.get(h, 0) + 1
             if self._seeder_bad[h] >= SEEDER_CORRUPT_LIMIT:
                 s.refused.add(h)
         self._rewant([h], avoid=s)
+
+    def drop(self, source_id: str, why: str) -> None:
+        """A peer broke the rules (a corrupt chunk, the wire protocol): what it was asked goes elsewhere, and it is
+        not asked again in this download (nor taken back by `add_source`)."""
+        s = self._live(source_id)
+        if s is None or s.kind != "peer":
+            return
+        s.dropped = why
+        self._covered = None
+        self._release(s)
 
     def missing(self, source_id: str, hashes: Iterable[str]) -> None:
         """The source does not have these after all (MISSING, REJECT not held): never ask it for them again."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 from collections import OrderedDict
@@ -30,8 +31,9 @@ from client.ratelimit import TokenBucket
 from client.state import State
 from shared import rawfile, tickets
 from shared.build_index import BuildIndex
-from shared.errors import MistError, TicketError, TicketSignatureError
+from shared.errors import LocalProtocolError, MistError, TicketError, TicketSignatureError
 
+log = logging.getLogger("mist.client")
 HAVE_BATCH = 4096  # hashes per HAVE: 128 KiB, under the data channel's 256 KiB message limit
 MANIFESTS_KEPT = 4  # manifests of builds we do not hold (updates: we serve the chunks we share with them)
 
@@ -228,8 +230,13 @@ async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: 
         async with asyncio.TaskGroup() as group:
             group.create_task(listen())
             group.create_task(send())
-    except* (PeerGone, PeerProtocolError, MistError):
-        pass  # the friend left, or sent garbage or a bad ticket: this session ends, others go on
+    except* LocalProtocolError as group:  # ours: a bug here, logged as one; the friend may come back at once
+        log.error("a bug in this client broke the peer protocol while serving %s (the friend is not blamed)", user,
+                  exc_info=group.exceptions[0])
+    except* PeerProtocolError as group:  # theirs: the link is closed on them
+        log.warning("%s broke the peer protocol and was cut off: %s", user, group.exceptions[0])
+    except* (PeerGone, MistError):
+        pass  # the friend left, or showed a bad ticket: this session ends, others go on
     finally:
         uploads.sessions.pop(key, None)
         uploads.links.pop(key, None)

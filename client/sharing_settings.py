@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from shared.durable import write_atomic
-from shared.errors import MistError
+from shared.errors import SettingsError as SettingsError  # malformed settings: the message says what to write
 
 SETTINGS_FILE = "sharing.json"  # in MIST_HOME
 
@@ -26,10 +26,6 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10
 _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*(?:/\s*s)?")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 WINDOW_FORM = "HH:MM-HH:MM up=RATE down=RATE (both keys optional), e.g. '23:00-07:00 up=unlimited down=5MB'"
-
-
-class SettingsError(MistError):
-    """The sharing settings (typed or in the settings file) are malformed; the message says what to write."""
 
 
 @dataclass(frozen=True)

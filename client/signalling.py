@@ -6,7 +6,9 @@ once) and announcing again each time. Offers from friends are handed to
 `on_offer` in tasks this object owns; news of a published build to `on_news`;
 replies to our own requests resolve the futures waiting for them; anything
 else (an op from a newer tracker) is skipped. The tracker only relays; the
-two clients check each other (tickets, chunk hashes) themselves.
+two clients check each other (tickets, chunk hashes) themselves. A message of
+a known op that Mist cannot read is the tracker's breach of the protocol
+(TrackerUnreadable): the connection is dropped and made again with backoff.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import asyncio
 import itertools
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from client.api import Api, Socket
-from client.errors import ServerRefused, TrackerUnavailable
+from client.errors import ClientError, ServerRefused, TrackerUnavailable, TrackerUnreadable
 from client.news import News
 from client.scheduler import PEER_FLOOR
 from client.peerlink import IceServer, PeerGone
@@ -31,7 +34,7 @@ REPLY_TIMEOUT = 15.0
 ANSWER_TIMEOUT = 15.0
 
 
-class SwarmRefused(MistError):
+class SwarmRefused(ClientError):
     """The tracker refused a swarm request (a game we may not read, a friend who left)."""
 
 
@@ -59,6 +62,16 @@ class Offer:
 
 
 Announcement = Callable[[], tuple[list[str], bool]]  # (builds held, sharing on)
+
+
+@contextmanager
+def _readable(what: str) -> Iterator[None]:
+    """A swarm message whose fields are not what the protocol says is the tracker's breach, said in a sentence."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TrackerUnreadable(f"the tracker's swarm sent a {what} Mist cannot read ({exc.__class__.__name__}: {exc}); "
+                                "is the tracker of this version?") from exc
 
 
 class Signalling:
@@ -128,15 +141,17 @@ class Signalling:
                 # Follow a rotation now rather than at the next refresh; a key that nothing signed by ours vouches
                 # for raises KeyHandoverError, which ends the session (the app shows its "key changed" screen).
                 await self.api.follow_key()
-            self.peer_id, self._socket = str(welcome["peer"]), socket
-            self.ice = tuple(IceServer(tuple(s["urls"]), s.get("username", ""), s.get("credential", ""))
-                             for s in welcome.get("ice", []))
-            self.seeder_share = float(welcome.get("seeder_share", 1.0))
+            with _readable("welcome"):
+                self.peer_id = str(welcome["peer"])
+                self.ice = tuple(IceServer(tuple(s["urls"]), s.get("username", ""), s.get("credential", ""))
+                                 for s in welcome.get("ice", []))
+                self.seeder_share = float(welcome.get("seeder_share", 1.0))
+            self._socket = socket
             floor = welcome.get("peer_floor")
             if isinstance(floor, int) and not isinstance(floor, bool) and 0 <= floor <= 10**10:
                 self.peer_floor = float(floor)
             self._connected.set()
-            offers.create_task(self.announce())
+            offers.create_task(self._guarded(self.announce()))  # a drop while announcing ends the session, not run()
             while (message := await socket.receive()) is not None:
                 self._dispatch(message, offers)
         finally:
@@ -169,8 +184,10 @@ class Signalling:
         if message.get("op") == "signal":
             kind, session = message.get("kind"), str(message.get("session", ""))
             if kind == "offer" and self.on_offer is not None:
-                offer = Offer(str(message["from"]), str(message.get("user", "")), session, str(message.get("sdp", "")),
-                              str(message.get("build", "")), str(message.get("game", "")), str(message.get("version", "")))
+                with _readable("offer"):
+                    offer = Offer(str(message["from"]), str(message.get("user", "")), session, str(message.get("sdp", "")),
+                                  str(message.get("build", "")), str(message.get("game", "")),
+                                  str(message.get("version", "")))
                 offers.create_task(self._guarded(self.on_offer(offer)))
             elif kind in ("answer", "refuse") and session in self._answers:
                 future = self._answers.pop(session)
@@ -218,7 +235,9 @@ class Signalling:
 
     async def find(self, game: str, version: str) -> list[Friend]:
         reply = await self.request({"op": "find", "game": game, "version": version})
-        return [Friend(str(p["peer"]), str(p["user"]), tuple(p["builds"]), bool(p["complete"])) for p in reply["peers"]]
+        with _readable("list of friends"):
+            return [Friend(str(p["peer"]), str(p["user"]), tuple(map(str, p["builds"])), bool(p["complete"]))
+                    for p in reply["peers"]]
 
     async def offer(self, peer: str, build: str, sdp: str) -> str:
         """Send our offer to a friend and return the friend's answer (PeerGone if it left or declined)."""

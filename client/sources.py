@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Union
 
 from client import crashpoints
-from client.errors import DownloadFailed, ServerRefused, TrackerUnavailable
+from client.errors import ServerRefused, TrackerUnavailable
 from client.plan import Location
 from client.scheduler import Kind
 from client.staging import ChunkWriter, read_verified
@@ -146,7 +146,7 @@ def check_and_write(body: bytes | bytearray, asked: Sequence[str], sizes: Mappin
         for record in pack.iter_records(memoryview(body)):
             sha = record.sha256
             if sha not in wanted or sha in seen:
-                raise DownloadFailed(f"the seeder answered with chunk {sha[:12]}, which was not asked for")
+                raise PackError(f"the seeder answered with chunk {sha[:12]}, which was not asked for (or twice)")
             seen.add(sha)
             if record.kind == pack.MISSING:
                 missing.append(sha)

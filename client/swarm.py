@@ -5,14 +5,17 @@ to ask of which source, the sources (client/sources.py: this disk, the seeder,
 each friend) do the I/O, and their typed events come back here. Chunks this
 machine already holds are copied in a first pass; the network gets only what
 that leaves. Every chunk is verified before a byte is written. A friend who
-sends one bad chunk is dropped for this download and reported to the tracker;
-a friend who vanishes or never connects costs nothing but time, and its
-pieces go elsewhere. Patch objects come through the same loop (seeder only).
+sends one bad chunk, or breaks the wire protocol, is dropped for this download
+and reported to the tracker; a friend who vanishes or never connects costs
+nothing but time, and its pieces go elsewhere. When this client breaks the
+protocol (a LocalProtocolError), that is our bug: it is logged as one, and
+the friend leaves the download unblamed. Patch objects come through the same loop (seeder only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 from client.errors import DownloadFailed, TrackerUnavailable
 from client.friend_source import FriendSource, befriend
 from client.peerlink import PeerLink
+from client.peerwire import PeerProtocolError
 from client.plan import Location
 from client.progress import Bar
 from client.ratelimit import CAP_BURST, TokenBucket
@@ -32,12 +36,13 @@ from client.sources import (LOCAL, Arrived, ChunkSource, Corrupt, Event, Failed,
                             Missing, Seeder, SeederSource, Targets, Written)
 from client.staging import ChunkWriter
 from shared import wording
-from shared.errors import MistError
+from shared.errors import LocalProtocolError, MistError
 from shared.wording import count
 
 if TYPE_CHECKING:
     from client.api import Api
 
+log = logging.getLogger("mist.client")
 SEEDER = "seeder"
 CONNECT_GRACE = 3.0  # the seeder is held back this long at most while friends are being connected
 IDLE_WAKE = 1.0
@@ -246,6 +251,12 @@ class _Download:
         elif isinstance(event, Left):
             self.dialing.pop(event.source, None)
             self.sched.expect_peers(len(self.dialing))
+            if isinstance(event.error, PeerProtocolError):  # the friend's breach counts against it
+                self.sched.drop(event.source, f"broke the peer protocol ({event.error})")
+                await self._report(event.source, f"broke the peer protocol: {event.error}")
+            elif isinstance(event.error, LocalProtocolError):
+                log.error("a bug in this client broke the peer protocol with friend %s (the friend is not blamed): %s",
+                          event.source[:12], event.error, exc_info=event.error)
             self.sched.remove_source(event.source)
 
     async def _written(self, event: Written, now: float) -> None:
@@ -290,9 +301,13 @@ class _Download:
         """A friend sent a corrupt chunk: close its link and tell the tracker (the scheduler dropped it)."""
         friend = self.friends[peer]
         await friend.close()
-        assert self.peers is not None
-        assert self.group is not None
-        self.group.create_task(self.peers.signalling.report(peer, self.build, f"sent a corrupt copy of chunk {sha256}"))
+        await self._report(peer, f"sent a corrupt copy of chunk {sha256}")
+
+    async def _report(self, peer: str, reason: str) -> None:
+        """Tell the tracker what a friend did (the admin sees it), without holding up the download."""
+        if self.peers is None or self.group is None:
+            return
+        self.group.create_task(self.peers.signalling.report(peer, self.build, reason[:500]))
 
     def _count(self, fresh: list[str]) -> None:
         size = sum(self.sizes[h] * len(self.targets[h]) for h in fresh)

@@ -1,13 +1,14 @@
 """Errors the admin's `mistpipe` reports as one line on stderr.
 
     PipeError
-    ├── BuildFolderError     the build folder holds something a build cannot (an unsafe name, a link outside it)
-    └── NotConfirmed         a push would drop most of the previous build and was not confirmed (--yes)
+    └── BuildFolderError     the build folder holds something a build cannot (an unsafe name, a link outside it)
+
+A push that would drop most of the previous build unconfirmed raises shared.errors.NotConfirmed.
 """
 
 from __future__ import annotations
 
-from shared.errors import MistError
+from shared.errors import MistError, NotConfirmed as NotConfirmed
 
 
 class PipeError(MistError):
@@ -16,7 +17,3 @@ class PipeError(MistError):
 
 class BuildFolderError(PipeError):
     """The build folder holds something a build cannot (an unsafe name, a link outside it, a device)."""
-
-
-class NotConfirmed(PipeError):
-    """The admin did not confirm a push that drops most of the previous build."""

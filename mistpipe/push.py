@@ -127,7 +127,7 @@ async def push(
         previous = signed.data
         why = shrinkage(await asyncio.to_thread(manifest_mod.parse, signed.data), manifest)
         if why and not confirm(why):
-            raise NotConfirmed(f"{why}. Nothing was uploaded; if that is what you mean, push again with --yes")
+            raise NotConfirmed(why, "Nothing was uploaded; if that is what you mean, push again with --yes")
     sizes = manifest.chunk_sizes()
     ticket = await api.call("POST", "/api/upload-ticket")
     hashes = list(sizes)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from shared import pack
 from shared.chunkstore import LocalFiles
+from shared.errors import ChunkMissing
 
 TTL = 30.0  # seconds a size or an open file is trusted without looking at the store again
 KNOWN = 65_536  # sizes and headers remembered (about 150 bytes each)
@@ -55,10 +56,6 @@ def files_to_keep_open() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = MOST_OPEN * 4 if soft == resource.RLIM_INFINITY else soft
     return max(16, min(MOST_OPEN, limit // 4))
-
-
-class Gone(Exception):
-    """The object is not in the store (any more)."""
 
 
 class OpenFile:
@@ -99,7 +96,7 @@ class OpenObjects:
         return size, header
 
     def acquire(self, name: str, size: int) -> OpenFile:
-        """The object's open file, of the `size` promised; raises Gone if it is not in the store with that size."""
+        """The object's open file, of the `size` promised; raises ChunkMissing if it is not in the store with that size."""
         entry = self._open.get(name)
         now = self.clock()
         if entry is not None and now - entry.opened < TTL and entry.size == size:
@@ -112,12 +109,12 @@ class OpenObjects:
             fd = os.open(self.store.file(name), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             self._known.pop(name, None)
-            raise Gone(name) from None
+            raise ChunkMissing(f"{name[:12]} is no longer in the store", name) from None
         actual = os.fstat(fd).st_size
         if actual != size:
             os.close(fd)
             self._known.pop(name, None)
-            raise Gone(name)
+            raise ChunkMissing(f"{name[:12]} is no longer in the store with the size an answer promised", name)
         entry = OpenFile(fd, size, now)
         entry.refs = 1
         self._open[name] = entry

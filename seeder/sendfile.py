@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 from aiohttp import web
 
-from seeder.open_objects import Gone, OpenFile, OpenObjects
+from seeder.open_objects import OpenFile, OpenObjects
+from shared.errors import ChunkMissing
 
 PIECE = 64 * 1024  # what goes through the transport when the socket is full
 # What one answer sends (in whole objects) before the others get their turn, as nginx's sendfile_max_chunk
@@ -165,7 +166,7 @@ class _Cursor:
             assert part.name is not None
             try:
                 self.source = self.objects.acquire(part.name, part.size)
-            except Gone:
+            except ChunkMissing:
                 raise ObjectChanged(f"{part.name[:12]} left or changed in the store while it was being sent") from None
         return self.source.fd
 

@@ -11,6 +11,10 @@ cut off at a record boundary.
 
 A hash list (the body of a fetch or a "which are missing?" request) is the
 32-byte hashes concatenated.
+
+Reading, what the sender got wrong is a PackError (a RemoteProtocolError: the
+seeder answers 400, the client asks again); writing, what we would get wrong
+is a LocalProtocolError (a bug here: the seeder answers 500 and logs it).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from shared.errors import PackError
+from shared.errors import LocalProtocolError, PackError
 
 CHUNK = 0
 MISSING = 1
@@ -47,9 +51,15 @@ class Record:
 
 
 def encode_header(kind: int, sha256: str, length: int) -> bytes:
-    digest = bytes.fromhex(sha256) if sha256 else _ZERO
+    """A record header to send; LocalProtocolError for one no reader would take (our bug, not the reader's)."""
+    try:
+        digest = bytes.fromhex(sha256) if sha256 else _ZERO
+    except ValueError:
+        digest = b""
     if len(digest) != 32:
-        raise PackError(f"pack records are named by a SHA-256 (got {sha256[:70]!r})")
+        raise LocalProtocolError(f"pack records are named by a SHA-256 (got {sha256[:70]!r})")
+    if length > MAX_RECORD:
+        raise LocalProtocolError(f"a pack record of {length} bytes passes the {MAX_RECORD}-byte limit readers keep")
     return HEADER.pack(kind, digest, length)
 
 

@@ -1,4 +1,28 @@
-"""Errors the tracker's handlers raise; the error middleware (shared/service/errors.py) turns each into a status and JSON body."""
+"""Errors the tracker's handlers raise; the error middleware (shared/service/errors.py) turns each into a status and JSON body.
+
+    TrackerError                 500 unless a kind below says otherwise
+    ├── BadRequest               400
+    ├── Unauthorized             401
+    │   └── NotSignedIn          (admin/session.py) no admin session: the browser goes to the sign-in form
+    ├── Forbidden                403
+    │   └── NotAnAdmin           (admin/session.py) the session's account may no longer use the site
+    ├── NotFound                 404
+    ├── Conflict                 409
+    │   └── DataInUse            (datalock.py) another tracker or admin command holds the data directory
+    ├── PayloadTooLarge          413
+    ├── LoginRefused             (throttle.py) 429: too many failed logins; try again after `retry_after`
+    ├── ServiceUnavailable       503: a part the tracker depends on does not answer; nothing changed, try again
+    │   ├── DatabaseUnavailable
+    │   └── QueueUnavailable
+    ├── NoDatabase               (db/engine.py) an admin command found no database where it looked
+    ├── DumpError                (db/dump.py) the database could not be dumped or loaded
+    │   └── DatabaseNotEmpty     loading would overwrite a database that holds tables
+    ├── BackupError              (backups/directory.py) a backup could not be made, or cannot be restored
+    │   ├── BackupIncomplete     it did not finish, or lacks part of what it lists
+    │   └── BackupCorrupt        part of it does not match its checksum or name: use another copy
+    ├── KeyFilesError            (keys.py) the key files are in a state the tracker must not start from
+    └── SteamError               (jobs/steam.py) the Steam store gave no usable details: the catalog keeps its own
+"""
 
 from __future__ import annotations
 

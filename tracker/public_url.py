@@ -14,11 +14,13 @@ import ipaddress
 import urllib.parse
 from collections.abc import Iterable
 
+from shared.errors import SettingsError
+
 ENV = "MIST_PUBLIC_URL"
 ANY = ("0.0.0.0", "::", "")
 
 
-class PublicUrlError(ValueError):
+class PublicUrlError(SettingsError):
     """A configured public URL that friends could not use."""
 
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from tracker.db import queries
-from tracker.db.engine import ANY_DATABASE_ERROR, Database
-from tracker.errors import Forbidden, Unauthorized
+from tracker.db.engine import Database
+from tracker.errors import DatabaseUnavailable, Forbidden, Unauthorized
 
 log = logging.getLogger("mist.tracker")
 CACHE_SECONDS = 5.0  # another tracker process's change (there is none in the embedded default) shows within this
@@ -90,7 +90,7 @@ class Sessions:
         if self.clock() - read_at >= CACHE_SECONDS:
             try:
                 ended = frozenset(await self.revoked())
-            except ANY_DATABASE_ERROR as exc:
+            except DatabaseUnavailable as exc:  # an outage only: a bad statement is a bug, and says so
                 # The database is away (a restart): the last list stays in force and is asked for again in
                 # CACHE_SECONDS, as a standalone seeder keeps its copy while the tracker is away. Pushed chunks
                 # keep arriving; the commit then says the database is unavailable.

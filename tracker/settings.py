@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.chunkstore import StoreSettings
+from shared.errors import SettingsError as SettingsError  # a MIST_* variable the service cannot use
 
 DATABASE_ENV = "MIST_DATABASE_URL"  # default: SQLite in the data directory
 REDIS_ENV = "MIST_REDIS_URL"  # default: a SQLite queue in the data directory
@@ -40,10 +41,6 @@ PATCH_WAIT = 60.0
 DEFAULT_RETENTION_DAYS = 90.0
 STEAM_URL = "https://store.steampowered.com"
 STEAM_TIMEOUT = 10.0
-
-
-class SettingsError(ValueError):
-    """A MIST_* variable holds something the service cannot use; the message names it and says what it takes."""
 
 
 def _number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,

@@ -20,12 +20,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from shared.errors import MistError
+from tracker.errors import TrackerError
 
 Key = TypeVar("Key")
 
 
-class LoginRefused(MistError):
+class LoginRefused(TrackerError):
     """Too many failed logins from here: try again after `retry_after` seconds."""
 
     status = 429

@@ -27,6 +27,7 @@ from typing import Any
 
 from shared.durable import write_atomic
 from client.progress import Bar, Progress
+from client.errors import ClientError
 from shared.errors import MistError
 
 QUEUE_FILE = "downloads.json"
@@ -39,7 +40,7 @@ FINISHED_KEPT = 20
 ETA_WINDOW = 10  # seconds of samples the ETA averages over
 
 
-class QueueError(MistError):
+class QueueError(ClientError):
     """A queue operation that cannot be done (unknown job, a game already queued); the message says why."""
 
 

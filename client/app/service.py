@@ -25,7 +25,7 @@ from client.app.play import Player, PlayError
 from client.app.preferences import Preferences
 from client.app.runner import Runner
 from client.games_folder import folder_name, games_folder
-from client.errors import InstallError, NotLoggedIn, ServerRefused, TrackerUnavailable
+from client.errors import ClientError, InstallError, NotLoggedIn, ServerRefused, TrackerUnavailable
 from client.installer import Installer
 from client.progress import Quiet, human
 from client.swarm import SEEDER
@@ -41,7 +41,7 @@ FRIENDS_SAVE_EVERY = 5.0
 SORTS = ("recent", "title")
 
 
-class SignInError(MistError):
+class SignInError(ClientError):
     """Signing in failed; `kind` picks the screen: unreachable, password, fingerprint or refused."""
 
     def __init__(self, kind: str, message: str) -> None:

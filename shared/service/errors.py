@@ -14,7 +14,8 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from shared.errors import ChunkCorrupt, ChunkMissing, ManifestError, MistError, PackError, StoreError, TicketError
+from shared.errors import (ChunkCorrupt, ChunkMissing, LocalProtocolError, ManifestError, MistError, RemoteProtocolError,
+                           StoreError, TicketError)
 from shared.service.disk_space import DISK_FULL_MESSAGE, is_disk_full
 from shared.service.observability import error_json
 
@@ -23,7 +24,8 @@ _STATUS: tuple[tuple[type[MistError], int], ...] = (
     (TicketError, 403),
     (ChunkMissing, 404),
     (ChunkCorrupt, 422),
-    (PackError, 400),
+    (RemoteProtocolError, 400),
+    (LocalProtocolError, 500),
     (StoreError, 507),
 )
 
@@ -58,6 +60,9 @@ def error_middleware(log: logging.Logger, *, on_error: Callable[[web.Request, Mi
             if exc.status >= 400 and exc.content_type != "application/json":
                 return error_json(exc.status, too_large if exc.status == 413 and too_large else exc.reason)
             raise
+        except LocalProtocolError:  # the service was about to send what its protocol forbids: its bug, not the caller's
+            log.exception("a bug broke the protocol in %s %s", request.method, request.path)
+            return error_json(500, f"internal error; the {where}'s log has the details")
         except MistError as exc:  # its own words first: a full store says "push again", the database's DiskFull more
             if on_error is not None:
                 on_error(request, exc)

@@ -4,14 +4,18 @@ API treats a nested body as bad input, not a crash."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 from aiohttp import web
 
 from client.api import Api, login
 from client.app import api as daemon_api
 from client.credentials import Credentials
-from client.errors import ServerRefused, TrackerUnavailable
-from shared.errors import MistError
+from client.errors import ServerRefused, TrackerUnavailable, TrackerUnreadable
+from client.signalling import Signalling
+from shared.errors import MistError, RemoteProtocolError
 
 DEEP = b"[" * 20_000
 
@@ -52,8 +56,10 @@ async def hostile(aiohttp_server):
 
 async def test_hostile_answers_are_refused_in_a_sentence_without_being_held(hostile) -> None:
     url = str(hostile.make_url("")).rstrip("/")
-    with pytest.raises(TrackerUnavailable, match="JSON Mist can read"):
+    with pytest.raises(TrackerUnreadable, match="JSON Mist can read") as unreadable:
         await login(url, "friend", "password")  # not a RecursionError
+    assert isinstance(unreadable.value, RemoteProtocolError)  # the tracker's breach, not ours
+    assert isinstance(unreadable.value, TrackerUnavailable)  # and handled as an outage: retried later
     creds = Credentials(url, "friend", "user", "t", 2**40, "r", "k")
     async with Api(creds, lambda c: None) as api:
         with pytest.raises(TrackerUnavailable, match="more than Mist reads .declares 3221225472 bytes"):
@@ -84,3 +90,56 @@ async def test_the_daemon_api_reads_a_nested_body_as_bad_input(aiohttp_client) -
     assert nested.status == 400 and "must be a JSON object" in (await nested.json())["error"]
     fine = await client.put("/api/settings", json={"upload_limit": 5})
     assert await fine.json() == {"upload_limit": 5}
+
+
+@pytest.fixture
+async def swarm_saying(aiohttp_server):
+    """A tracker's swarm socket that greets, then says what the test puts in `said` (one message per connection)."""
+    said: list[dict] = []
+
+    async def swarm(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for message in said.pop(0):
+            await ws.send_json(message)
+        async for asked in ws:
+            body = asked.json()
+            await ws.send_json({"id": body["id"], "op": "found", "peers": [{"peer": "p"}]})  # a friend without fields
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api/swarm", swarm)
+    server = await aiohttp_server(app)
+    return str(server.make_url("")).rstrip("/"), said
+
+
+async def test_swarm_messages_the_client_cannot_read_drop_the_connection_not_the_client(swarm_saying) -> None:
+    """The tracker's breach of the swarm protocol ends that connection in a sentence (then it is made again with
+    backoff); it never escapes as a KeyError that would end the daemon's swarm for good."""
+    url, said = swarm_saying
+    creds = Credentials(url, "friend", "user", "t", 2**40, "r", "k")
+    async with Api(creds, lambda c: None) as api:
+        said.append([{"op": "welcome"}])  # no peer id
+        signalling = Signalling(api)
+        await signalling.run(forever=False)
+        assert "swarm sent a welcome Mist cannot read" in signalling.last_error and not signalling.connected
+
+        said.append([{"op": "welcome", "peer": "me", "public_key": "k"}, {"op": "signal", "kind": "offer"}])
+        offers: list[object] = []
+
+        async def take(offer: object) -> None:
+            offers.append(offer)
+
+        signalling = Signalling(api, on_offer=take)
+        await signalling.run(forever=False)
+        assert "swarm sent a offer Mist cannot read" in signalling.last_error and offers == []
+
+        said.append([{"op": "welcome", "peer": "me", "public_key": "k"}])
+        signalling = Signalling(api)
+        runner = asyncio.create_task(signalling.run(forever=False))
+        assert await signalling.wait_connected(30)
+        with pytest.raises(TrackerUnreadable, match="list of friends"):
+            await signalling.find("coop", "1")
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner

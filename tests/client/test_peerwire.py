@@ -9,7 +9,7 @@ import pytest
 
 from client import peerwire as pw
 from shared import tickets
-from shared.errors import TicketError
+from shared.errors import LocalProtocolError, RemoteProtocolError, TicketError
 from shared.signing import Signer
 
 A = "aa" * 32
@@ -131,7 +131,7 @@ def test_a_friend_with_a_ticket_gets_verified_chunks_in_fragments() -> None:
     for h in wanted:
         link.to_up(link.down.request(h))
     assert link.down.free == 0
-    with pytest.raises(pw.PeerProtocolError, match="window is full"):
+    with pytest.raises(LocalProtocolError, match="window is full"):  # ours to keep: the friend did nothing wrong
         link.down.request(list(CHUNKS)[4])
     events = link.serve_all()
     assert events == [pw.Received(h, CHUNKS[h], len(CHUNKS[h])) for h in wanted]
@@ -239,3 +239,45 @@ def test_a_compressed_piece_that_is_not_the_chunk_is_corrupt(payload: bytes) -> 
     down, request = _downloading(data)
     events = [e for p in pw.fragments(request.request_id, request.sha256, payload, pw.ZSTD) for e in down.handle(p)]
     assert events == [pw.Corrupt(request.sha256)]
+
+
+# ---- whose breach: the friend's drops the friend, ours is a bug on this side --------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"\x63", b"\x02\x01\x00\x00", b"\x04\xff\xff\xff\xff"])
+def test_what_a_friend_sends_against_the_protocol_is_the_friends_breach(data: bytes) -> None:
+    with pytest.raises(pw.PeerProtocolError) as raised:
+        pw.parse(data)
+    assert isinstance(raised.value, RemoteProtocolError) and not isinstance(raised.value, LocalProtocolError)
+
+
+def test_messages_out_of_turn_from_either_side_are_that_sides_breach() -> None:
+    uploader = pw.Uploader(authorize=lambda t: BUILD, build_chunks=lambda b: frozenset(CHUNKS), holds=lambda h: True)
+    uploader.handle(pw.Hello("t"))
+    for wrong in (pw.Hello("t"), pw.Welcome(4), pw.Piece(1, A, 0, 0, b"")):
+        with pytest.raises(pw.PeerProtocolError):
+            uploader.handle(wrong)
+    downloader = pw.Downloader(dict.fromkeys(CHUNKS, 1))
+    downloader.handle(pw.Welcome(2))
+    for wrong in (pw.Welcome(2), pw.Request(1, A), pw.Hello("t")):
+        with pytest.raises(pw.PeerProtocolError):
+            downloader.handle(wrong)
+
+
+def test_what_we_would_send_against_the_protocol_is_our_breach_and_changes_nothing() -> None:
+    downloader = pw.Downloader({A: 10})
+    downloader.handle(pw.Welcome(1))
+    with pytest.raises(LocalProtocolError, match="not part of this download"):
+        downloader.request(B)
+    assert downloader.pending == {} and downloader.free == 1  # the refused request was never counted as sent
+    downloader.request(A)
+    with pytest.raises(LocalProtocolError, match="window is full"):
+        downloader.request(A)
+    assert len(downloader.pending) == 1
+    with pytest.raises(LocalProtocolError, match="send several"):
+        bytes(pw.Have(tuple(f"{i:064x}" for i in range(pw.MAX_HAVE + 1))))
+    with pytest.raises(LocalProtocolError, match="ASCII ticket"):
+        bytes(pw.Hello("tïcket"))
+    with pytest.raises(LocalProtocolError, match="ASCII ticket"):
+        bytes(pw.Hello("t" * (pw.MAX_TICKET + 1)))
+    assert not issubclass(LocalProtocolError, pw.PeerProtocolError)  # so no handler of the friend's breach takes it

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 from client import friend_source, swarm
 from client.errors import TrackerUnavailable
 from client.peerlink import PeerGone
+from client.peerwire import Downloader, PeerProtocolError, Welcome
 from client.signalling import Friend
-from client.sources import Arrived, Seeder, Written
+from client.sources import Arrived, Left, Seeder, Written
 from client.swarm import _Download
+from shared.errors import LocalProtocolError
 
 
 class Bar:
@@ -115,3 +118,36 @@ async def test_a_download_ends_even_if_a_friend_still_connecting_loses_its_cance
     await download.events.put(Written("seeder", (sha,), {sha: len(data)}, len(data)))
     tally = await asyncio.wait_for(running, 5)  # it ends, and takes the friend's late link down with it
     assert link.closed.is_set() and link.sent == [] and tally.peers_used == 0
+
+
+async def test_only_the_friends_protocol_breach_drops_and_reports_it_ours_is_logged_as_a_bug(tmp_path: Path,
+                                                                                            caplog) -> None:
+    data = b"a chunk" * 100
+    sha = hashlib.sha256(data).hexdigest()
+    reports: list[tuple[str, str]] = []
+
+    async def report(peer: str, build: str, reason: str) -> None:
+        reports.append((peer, reason))
+
+    signalling = SimpleNamespace(ice=(), seeder_share=1.0, peer_floor=0.0, report=report)
+    download = _Download(None, Seeder("http://unused", None), {sha: len(data)}, {sha: [(tmp_path / "f", 0)]},  # type: ignore[arg-type]
+                         Bar(), [].extend, swarm.Peers(signalling), "ab" * 32)  # type: ignore[arg-type]
+    links = {peer: LinkThatWaits() for peer in ("ours", "theirs")}
+    for peer, link in links.items():
+        wire = Downloader({sha: len(data)})
+        wire.handle(Welcome(1))
+        source = friend_source.FriendSource(Friend(peer, f"{peer}-user", (), True), link, wire, download.events,  # type: ignore[arg-type]
+                                            lambda work: None)
+        download.friends[peer] = source
+        download._add(source, None, max_pieces=1)
+    async with asyncio.TaskGroup() as group:
+        download.group = group
+        with caplog.at_level(logging.ERROR, logger="mist.client"):
+            await download.friends["ours"].request([sha, "ff" * 32])  # a chunk not in this download: our bug
+            left = await download.events.get()
+            await download.handle(left)
+        assert isinstance(left, Left) and isinstance(left.error, LocalProtocolError) and links["ours"].closed.is_set()
+        assert "a bug in this client broke the peer protocol" in caplog.text and links["ours"].sent == []
+        await download.handle(Left("theirs", PeerProtocolError("PIECE with unknown encoding 7")))
+    assert reports == [("theirs", "broke the peer protocol: PIECE with unknown encoding 7")]  # only theirs
+    assert download.sched.dropped == {"theirs": "broke the peer protocol (PIECE with unknown encoding 7)"}

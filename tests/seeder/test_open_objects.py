@@ -7,7 +7,8 @@ import resource
 
 import pytest
 
-from seeder.open_objects import MOST_OPEN, TTL, Gone, OpenObjects, files_to_keep_open, raise_file_limit
+from seeder.open_objects import MOST_OPEN, TTL, OpenObjects, files_to_keep_open, raise_file_limit
+from shared.errors import ChunkMissing
 from shared import pack
 from shared.chunkstore import DirectoryChunkStore
 from tests.clock import Clock
@@ -88,10 +89,10 @@ def test_an_object_not_as_promised_is_gone_and_its_size_forgotten(store) -> None
     name = NAMES[2]
     assert objects.record(name, clock.now) == (102, pack.encode_header(pack.CHUNK, name, 102))
     store.path(name).unlink()
-    with pytest.raises(Gone):
+    with pytest.raises(ChunkMissing):
         objects.acquire(name, 102)
     assert objects.record(name, clock.now) is None  # the client's retry is told MISSING, not promised it again
-    with pytest.raises(Gone):
+    with pytest.raises(ChunkMissing):
         objects.acquire(NAMES[3], 99)  # present, but not of the size an answer promised
 
 

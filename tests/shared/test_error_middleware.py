@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.errors import ChunkMissing, MistError, StoreError, TicketError
+from shared.errors import ChunkMissing, LocalProtocolError, MistError, PackError, StoreError, TicketError
 from shared.service.errors import error_middleware, status_for
 
 
@@ -75,3 +75,17 @@ async def test_a_domain_error_keeps_its_own_words_even_when_the_disk_is_full(aio
     client = await aiohttp_client(app_raising(full))
     response = await client.get("/")
     assert response.status == 507 and "push again" in (await response.json())["error"]
+
+
+async def test_whose_protocol_breach_decides_the_answer(aiohttp_client: Any, caplog: Any) -> None:
+    """The caller's breach is its 400, with what was wrong; the service's own is a bug: a 500, and its log says so."""
+    client = await aiohttp_client(app_raising(PackError("hash list must be a multiple of 32 bytes (got 5)")))
+    response = await client.get("/")
+    assert response.status == 400 and "multiple of 32" in (await response.json())["error"]
+    with caplog.at_level(logging.ERROR, logger="test"):
+        client = await aiohttp_client(app_raising(LocalProtocolError("pack records are named by a SHA-256"), where="seeder"))
+        response = await client.get("/")
+    body = await response.json()
+    assert response.status == 500 and body["error"] == "internal error; the seeder's log has the details"
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [LocalProtocolError]
+    assert "a bug broke the protocol" in caplog.text

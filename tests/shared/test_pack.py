@@ -2,9 +2,9 @@
 
 import pytest
 
-from shared.errors import PackError
+from shared.errors import LocalProtocolError, PackError, RemoteProtocolError
 from shared.pack import (
-    CHUNK, END, HEADER_SIZE, MAX_RECORD, MISSING, Record, batches, decode_hashes, encode, encode_hashes, encode_header,
+    CHUNK, END, HEADER, HEADER_SIZE, MAX_RECORD, MISSING, Record, batches, decode_hashes, encode, encode_hashes, encode_header,
     iter_records,
 )
 
@@ -93,7 +93,7 @@ def test_end_record_with_a_hash_is_refused():
 
 
 def test_oversize_length_is_refused_before_reading_the_payload():
-    header = encode_header(CHUNK, H1, MAX_RECORD + 1)
+    header = HEADER.pack(CHUNK, bytes.fromhex(H1), MAX_RECORD + 1)  # as a hostile sender writes it
     with pytest.raises(PackError, match="exceeds"):
         records(header)
 
@@ -135,3 +135,15 @@ def test_batches_keep_order_and_respect_both_limits():
 def test_a_chunk_larger_than_the_byte_limit_still_gets_a_batch_of_its_own():
     sizes = {"a" * 64: 500, "b" * 64: 10}
     assert list(batches(list(sizes), sizes, max_bytes=100, max_count=10)) == [["a" * 64], ["b" * 64]]
+
+
+def test_a_record_we_would_send_wrong_is_our_breach_and_one_we_read_wrong_is_the_senders():
+    with pytest.raises(LocalProtocolError, match="named by a SHA-256"):
+        encode_header(CHUNK, "not a hash", 3)
+    with pytest.raises(LocalProtocolError, match="named by a SHA-256"):
+        encode_header(CHUNK, "ab" * 31, 3)
+    with pytest.raises(LocalProtocolError, match="limit readers keep"):
+        encode_header(CHUNK, H2, MAX_RECORD + 1)
+    with pytest.raises(RemoteProtocolError):
+        records(b"\x09" + bytes(36))
+    assert not issubclass(PackError, LocalProtocolError)

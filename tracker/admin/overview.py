@@ -15,6 +15,7 @@ from aiohttp import web
 from shared.chunkstore import ChunkStore
 from tracker.config import TrackerContext
 from tracker.db import admin_views, job_log
+from tracker.errors import QueueUnavailable
 from tracker.routes.swarm import SWARM
 
 
@@ -76,11 +77,9 @@ class Waiting:
 def waiting(ctx: TrackerContext) -> list[Waiting] | None:
     """Jobs waiting in the queue (scheduled retries included), or None while the queue does not answer."""
     try:
-        pending = [Waiting(str(t.id), str(t.name), tuple(t.args), False) for t in ctx.jobs.huey.pending(limit=200)]
-        later = [Waiting(str(t.id), str(t.name), tuple(t.args), True) for t in ctx.jobs.huey.scheduled(limit=200)]
-    except Exception:  # sqlite3, redis or OS errors alike: the page says the queue does not answer
+        return [Waiting(*job) for job in ctx.jobs.waiting()]
+    except QueueUnavailable:  # the queue's own layer translated its storage's error: the page says it does not answer
         return None
-    return pending + later
 
 
 @dataclass(frozen=True)

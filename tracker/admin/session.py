@@ -21,6 +21,7 @@ from tracker.admin import security
 from tracker.admin.forms import Form
 from tracker.counters import COUNTERS
 from tracker.db import admin_sessions, queries
+from tracker.errors import Forbidden, Unauthorized
 from tracker.routes.activity import note
 from tracker.routes.web import CONTEXT, Handler
 from tracker.throttle import LoginRefused
@@ -47,11 +48,14 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(Unauthorized):
     """No valid session: the browser is sent to the sign-in form."""
 
+    def __init__(self) -> None:
+        super().__init__("sign in to the admin site first")
 
-class NotAnAdmin(Exception):
+
+class NotAnAdmin(Forbidden):
     """A session whose account may no longer use the site; the session has been ended."""
 
     def __init__(self, user: str, why: str) -> None:

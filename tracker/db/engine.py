@@ -90,12 +90,6 @@ def migrate(engine: Engine) -> None:
                 connection.commit()
 
 
-# For the few callers that carry on whatever the database did (the embedded seeder's list of ended sessions
-# keeps its last copy): an outage, or any other error of the database's library, named here so that no layer
-# above the database imports SQLAlchemy.
-ANY_DATABASE_ERROR: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyError)
-
-
 def lost_connection(exc: DBAPIError) -> bool:
     """The database went away (not a bad statement): the connection dropped under a statement, or a new one
     could not be made (no statement then)."""

@@ -161,6 +161,17 @@ class Jobs:
         except Exception as exc:  # sqlite3, redis and OS errors alike: the queue's storage is out of reach
             raise QueueUnavailable(f"the job queue's storage does not answer ({exc.__class__.__name__}: {exc})") from exc
 
+    def waiting(self, limit: int = 200) -> list[tuple[str, str, tuple[Any, ...], bool]]:
+        """Jobs no worker has started yet, as (id, task, args, scheduled for later: a retry); QueueUnavailable if
+        the queue's storage does not answer (the admin page says so instead of listing them)."""
+        try:
+            pending = [(str(t.id), str(t.name), tuple(t.args), False) for t in self.huey.pending(limit=limit)]
+            later = [(str(t.id), str(t.name), tuple(t.args), True) for t in self.huey.scheduled(limit=limit)]
+        except Exception as exc:  # sqlite3, redis and OS errors alike: the queue's storage is out of reach
+            log.error("job queue unavailable: %s: %s", exc.__class__.__name__, exc)
+            raise QueueUnavailable() from exc
+        return pending + later
+
     def outcomes(self) -> dict[tuple[str, str], int]:
         """(task, "finished" | "failed") -> runs counted by every worker since the queue was made."""
         try:

@@ -12,13 +12,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from shared.errors import MistError
+from tracker.errors import TrackerError
 
 DEFAULT_URL = "https://store.steampowered.com"
 DEFAULT_TIMEOUT = 10.0
 
 
-class SteamError(MistError):
+class SteamError(TrackerError):
     """The Steam store did not give usable details; the catalog keeps what it had."""
 
 
