@@ -12,11 +12,11 @@ import click
 
 from client import credentials, sharing_settings
 from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
-from client.commandline import confirm_or_refuse, do_login, emit, run, session, tool_version
+from client.commandline import (client_settings, confirm_or_refuse, do_login, emit, run, session, settings_at_start,
+                                tool_version)
 from client.daemon_address import read_address
 from client.errors import DownloadFailed, NotConfirmed, ServerRefused, TrackerUnavailable
 from client.games_folder import folder_name, games_folder, set_games_folder
-from client.home import mist_home
 from client.progress import for_output, human
 from client.state import State
 from shared.errors import MistError
@@ -37,7 +37,7 @@ def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) 
     from client.installer import Installer
 
     async def go() -> T:
-        state = State(mist_home())
+        state = State(client_settings().home())
         try:
             async with session(TOOL) as api:
                 with for_output(as_json) as progress:
@@ -52,7 +52,7 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
     """Install or update through the running daemon (its friends are connected already), or with a peer
     session of this command's own when no daemon runs. An update that would remove most of the install is
     confirmed first: --yes, or a person answering at the terminal."""
-    home = mist_home()
+    home = client_settings().home()
     address = read_address(home)
     yes = bool(body.get("yes"))
     if address is not None:
@@ -147,8 +147,10 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.group()
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version and exit.")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Mist: install and update your friends' games."""
+    ctx.obj = settings_at_start()
 
 
 @main.command()
@@ -164,7 +166,7 @@ def login(url: str, user: str, fingerprint: str | None) -> None:
 @main.command()
 def logout() -> None:
     """Forget the saved session."""
-    click.echo("Logged out." if credentials.forget(mist_home(), TOOL) else "Was not logged in.", err=True)
+    click.echo("Logged out." if credentials.forget(client_settings().home(), TOOL) else "Was not logged in.", err=True)
 
 
 @main.command("ls")
@@ -182,7 +184,7 @@ def ls(game: str | None, as_json: bool) -> None:
         async with session(TOOL) as api:
             return await api.call("GET", path)
 
-    state = State(mist_home())
+    state = State(client_settings().home())
     installed = state.installed_versions()
     state.close()
     try:
@@ -216,7 +218,7 @@ def _quick_tracker_get(path: str) -> Any | None:
     from client.plain_http import tracker_get
 
     try:
-        creds = credentials.load(mist_home(), TOOL)
+        creds = credentials.load(client_settings().home(), TOOL)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     return tracker_get(creds, path, TOOL)
@@ -242,7 +244,7 @@ def _offline_ls(as_json: bool, installed: Mapping[str, tuple[str, Path]], game: 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def install(game: str, directory: Path | None, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    folder = (directory or games_folder(mist_home()) / folder_name(game)).expanduser().resolve()
+    folder = (directory or games_folder(client_settings().home()) / folder_name(game)).expanduser().resolve()
     body = {"op": "install", "game": game, "dir": str(folder), "version": version, "overwrite": overwrite}
     _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)))
 
@@ -331,7 +333,7 @@ def uninstall(game: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def settings(games_folder: Path | None, as_json: bool) -> None:
     """Show or change this client's settings (sharing has its own command: `mist share`)."""
-    home = mist_home()
+    home = client_settings().home()
     try:
         folder = set_games_folder(home, games_folder) if games_folder is not None else _games_folder_of(home)
     except MistError as exc:
@@ -346,7 +348,7 @@ def _games_folder_of(home: Path) -> Path:
 
 def _poke_daemon() -> None:
     """A running daemon re-reads the installs, so it stops offering what was removed."""
-    address = read_address(mist_home())
+    address = read_address(client_settings().home())
     if address is not None:
         from client.api import local_call
 
@@ -360,12 +362,15 @@ def _poke_daemon() -> None:
 @click.option("--port", default=0, show_default=True, type=int, help="Port of the local API on 127.0.0.1 (0: any free one).")
 def daemon(port: int) -> None:
     """Stay online: share your installed games with friends, serve the app, and run installs for the mist command."""
-    home = mist_home()
+    settings_read = client_settings()
+    home = settings_read.home()
     if read_address(home) is not None:
         raise click.ClickException(f"a mist daemon already runs for {home}; `mist status` shows it")
 
     async def go() -> None:
-        from client.daemon import Daemon, saved_login  # here: its server and sharing cost every other command time
+        from client.daemon import Daemon, log, log_to_stderr, saved_login  # here: its server and sharing cost time
+
+        log_to_stderr(settings_read.log_format or "text")  # its terminal or daemon.log; MIST_LOG_FORMAT=json for JSON
 
         state = State(home)
         try:
@@ -378,10 +383,10 @@ def daemon(port: int) -> None:
             def ready(address: object) -> None:
                 up, down = caps_now(settings)
                 signed = "" if creds else "; signed out: sign in with `mist app` or `mist login`"
-                click.echo(f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
-                           f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
-                           f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends)"
-                           f"{signed}. Ctrl-C stops it.", err=True)
+                log.info(f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
+                         f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
+                         f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends)"
+                         f"{signed}. Ctrl-C stops it.")
 
             await service.run(port, ready)
         finally:
@@ -404,7 +409,7 @@ def app(browser: bool, print_url: bool, install_desktop_entry: bool) -> None:
         click.echo(f"Mist is in the applications menu now ({desktop.install_desktop_entry()}).")
         return
     try:
-        address = launch.ensure_daemon(mist_home())
+        address = launch.ensure_daemon(client_settings().home())
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     url = run(lambda: launch.one_time_url(address))
@@ -425,7 +430,7 @@ def app(browser: bool, print_url: bool, install_desktop_entry: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def status(as_json: bool) -> None:
     """Show whether the daemon runs, what it shares, the friends connected to it, and recent news."""
-    home = mist_home()
+    home = client_settings().home()
     address = read_address(home)
     settings = load_settings(home)
     if address is None:
@@ -470,7 +475,7 @@ def status(as_json: bool) -> None:
 def share(switch: str | None, upload_cap: str | None, download_cap: str | None, max_peers: int | None,
           windows: tuple[str, ...], no_schedule: bool, as_json: bool) -> None:
     """Show or change what you share with friends (a running daemon applies changes within seconds)."""
-    home = mist_home()
+    home = client_settings().home()
     try:
         current = load_settings(home)
         changes: dict[str, object] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import getpass
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,7 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from client import credentials
-from client.home import mist_home
+from client.settings import ClientSettings
+from shared.errors import SettingsError
 from shared.errors import MistError
 from shared.version import installed_version
 
@@ -23,9 +23,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def settings_at_start() -> ClientSettings:
+    """The environment, read once as `mist` or `mistpipe` starts (their group's callback); arms the test hooks."""
+    try:
+        settings = ClientSettings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    settings.arm()
+    return settings
+
+
+def client_settings() -> ClientSettings:
+    """The settings read at start, which click's context carries from the group to the command running."""
+    found = click.get_current_context().find_object(ClientSettings)
+    if found is None:
+        raise RuntimeError("a command ran outside `mist` or `mistpipe`, which read the settings")
+    return found
+
+
 def read_password(prompt: str = "Password") -> str:
     """MIST_PASSWORD, else an interactive prompt: never a command-line argument."""
-    password = os.environ.get("MIST_PASSWORD")
+    password = client_settings().password
     if password:
         return password
     if not sys.stdin.isatty():
@@ -36,7 +54,7 @@ def read_password(prompt: str = "Password") -> str:
 def read_new_password(prompt: str) -> str:
     """A password being set: MIST_PASSWORD, else asked twice in a terminal (a typo would lock the account out)."""
     password = read_password(prompt)
-    if os.environ.get("MIST_PASSWORD"):
+    if client_settings().password:
         return password
     if getpass.getpass("The same again: ") != password:
         raise click.ClickException("the two passwords differ; nothing was changed, run the command again")
@@ -157,7 +175,7 @@ def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = 
             f"the tracker at {creds.url} signs with key {served}, not {expected_fingerprint.strip()}; "
             "nothing was saved. Check the fingerprint with the admin: it may not be your tracker"
         )
-    where = credentials.save(mist_home(), tool, creds, try_keychain=True)
+    where = credentials.save(client_settings().home(), tool, creds, try_keychain=True)
     return (f"Logged in to {creds.url} as {creds.user} ({creds.scope}); tracker key {served}"
             f"{' (as expected)' if expected_fingerprint else ''}; tokens saved in {where}")
 
@@ -170,7 +188,7 @@ def _bare(fp: str) -> str:
 def session(tool: str) -> Api:
     from client.api import Api
 
-    home = mist_home()
+    home = client_settings().home()
     creds = credentials.load(home, tool)
     return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c),
                on_key_change=lambda notice: click.echo(notice, err=True), tool=tool)

@@ -11,15 +11,17 @@ app or the CLI, go through one download queue (client/app/downloads.py).
 
 The daemon also runs signed out (no saved login yet, or the session expired):
 the app then shows its sign-in screen, and signing in starts the tracker
-connection without a restart.
+connection without a restart. It logs as the services do (shared/logs.py: text
+lines by default, JSON with MIST_LOG_FORMAT=json) to stderr: the terminal of
+`mist daemon`, or MIST_HOME/daemon.log when `mist app` started it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,10 +42,12 @@ from client.signalling import Offer, Signalling, SwarmRefused
 from client.state import State
 from client.swarm import Peers
 from shared.errors import KeyHandoverError, MistError
+from shared.logs import log_to
 
 SETTINGS_POLL = 1.0
 TOOL = "mist"
 EXPIRED, KEY_CHANGED = "expired", "key-changed"  # why the daemon is signed out, for the app's screens
+log = logging.getLogger("mist.daemon")
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Daemon:
     settings: Sharing = field(default_factory=Sharing)
     started: float = field(default_factory=time.time)
     api: Api | None = None
-    say: Callable[[str], None] = lambda line: print(f"mist daemon: {line}", file=sys.stderr, flush=True)
+    say: Callable[[str], None] = log.info  # what a person watching the daemon should read
 
     def __post_init__(self) -> None:
         self.library = Library(self.state, self.api)
@@ -269,6 +273,14 @@ class Daemon:
             (self.home / DAEMON_FILE).unlink(missing_ok=True)
             if self.api is not None:
                 await self.api.__aexit__(None, None, None)
+
+
+def log_to_stderr(log_format: str) -> None:
+    """The daemon's log, in the services' formats (shared/logs.py); the WebRTC libraries' lines for every
+    connectivity check are left out (their warnings stay)."""
+    log_to(log_format)
+    for chatty in ("aioice", "aiortc"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def saved_login(home: Path) -> Credentials | None:

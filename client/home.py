@@ -1,16 +1,15 @@
-"""Where the client keeps its state: MIST_HOME, or the platform's user data folder."""
+"""Where the client keeps its state: MIST_HOME (read at start, client/settings.py), or the platform's user
+data folder."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
-def mist_home() -> Path:
-    """MIST_HOME overrides the default so several independent clients can share one machine."""
-    override = os.environ.get("MIST_HOME")
-    if override:
-        home = Path(override)
+def mist_home(override: Path | None = None) -> Path:
+    """`override` (MIST_HOME) lets several independent clients share one machine; made if missing."""
+    if override is not None:
+        home = override
     else:
         import platformdirs
 

@@ -12,7 +12,6 @@ parse closes the link, since the peer is broken or hostile.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ LOW_WATER = 1024 * 1024
 OPEN_TIMEOUT = 15.0
 
 
-LOOPBACK_ENV = "MIST_PEER_LOOPBACK"
+_loopback = False  # offer_loopback() was called: applied when aiortc is first imported
 
 if TYPE_CHECKING:
     from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection
@@ -37,9 +36,15 @@ def _aiortc() -> ModuleType:
     would pay at start though most never open a link."""
     import aiortc
 
-    if os.environ.get(LOOPBACK_ENV) == "1":
+    if _loopback:
         allow_loopback()
     return aiortc
+
+
+def offer_loopback() -> None:
+    """From the first link on, offer 127.0.0.1 too (MIST_PEER_LOOPBACK=1, read at start by client/settings.py)."""
+    global _loopback
+    _loopback = True
 
 
 def allow_loopback() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from client import credentials
-from client.commandline import confirm_or_refuse, do_login, emit, read_new_password, run, session, tool_version
-from client.home import mist_home
+from client.commandline import (client_settings, confirm_or_refuse, do_login, emit, read_new_password, run, session,
+                                settings_at_start, tool_version)
 from client.progress import for_output, human
 from mistpipe.invite import invitation_text, invite as make_invitation
 from shared.wording import count
@@ -23,8 +23,10 @@ TOOL = "mistpipe"
 
 @click.group()
 @click.version_option(tool_version(), prog_name=TOOL, message="%(prog)s %(version)s")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Mist's admin tool: create games, push builds, manage friends' accounts."""
+    ctx.obj = settings_at_start()
 
 
 @main.command()
@@ -40,7 +42,7 @@ def login(url: str, user: str, fingerprint: str | None) -> None:
 @main.command()
 def logout() -> None:
     """Forget the saved session."""
-    click.echo("Logged out." if credentials.forget(mist_home(), TOOL) else "Was not logged in.", err=True)
+    click.echo("Logged out." if credentials.forget(client_settings().home(), TOOL) else "Was not logged in.", err=True)
 
 
 @main.command("new-game")
@@ -124,7 +126,7 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
     text_notes = _notes(notes, notes_file) or ""
 
     async def go() -> PushResult:
-        cache = ScanCache(mist_home() / SCAN_CACHE)
+        cache = ScanCache(client_settings().home() / SCAN_CACHE)
         try:
             async with session(TOOL) as api:
                 with for_output(as_json) as progress:

@@ -41,6 +41,7 @@ from shared.manifest import FileEntry
 from shared.service import forwarded, observability
 from shared.service.errors import error_middleware
 from shared.service.metrics import METRICS, Counter, HttpMetrics, Registry, metrics_route
+from shared.service.settings import ServiceSettings
 
 log = logging.getLogger("mist.seeder")
 MAX_HASHES_PER_REQUEST = 100_000
@@ -101,6 +102,7 @@ class SeederContext:
     # Whether a ticket's session was ended by the admin (tracker/sessions.py); None: tickets live until they expire.
     ended: Callable[[str], Awaitable[bool]] | None = None
     link_seconds: int = 0  # >0 and a store that signs links: GET /chunk/... redirects to a URL good this long
+    service: ServiceSettings = field(default_factory=ServiceSettings)  # /healthz's disk warning, /metrics, proxies
     _builds: OrderedDict[str, BuildIndex] = field(default_factory=OrderedDict)
     _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -454,7 +456,7 @@ def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Applic
         web.post("/fetch", fetch),
         web.post("/delta", delta),
         web.get("/chunk/{sha256:[0-9a-f]{64}}", chunk),
-        health.route(ctx.store),
+        health.route(ctx.store, ctx.service.disk_min_free),
     ])
     return app
 
@@ -462,11 +464,11 @@ def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Applic
 def make_service(ctx: SeederContext) -> web.Application:
     """The standalone seeder: the seeder at /seeder, with /metrics and /healthz at the root of its port."""
     registry = Registry()
-    proxies = forwarded.TrustedProxies.from_environment()
-    root = web.Application(middlewares=[forwarded.middleware(proxies), observability.observe(HttpMetrics.on(registry))],
+    root = web.Application(middlewares=[forwarded.middleware(ctx.service.trusted_proxies),
+                                        observability.observe(HttpMetrics.on(registry))],
                            client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
     root[METRICS] = registry
     observability.install(root)
-    root.add_routes([metrics_route(), health.route(ctx.store)])
+    root.add_routes([metrics_route(ctx.service.metrics_token), health.route(ctx.store, ctx.service.disk_min_free)])
     root.add_subapp("/seeder", make_app(ctx, registry))
     return root

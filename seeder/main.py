@@ -15,8 +15,10 @@ from aiohttp import web
 from seeder.app import SeederContext, make_service
 from seeder.ended_sessions import EndedSessions
 from seeder.open_objects import raise_file_limit
+from seeder.settings import SeederSettings
 from seeder.tracker_key import KeyFollower
 from shared.chunkstore import ChunkStore, open_store
+from shared.errors import SettingsError
 from shared.errors import MistError
 from shared.service import metrics
 from shared.service.runner import run_processes
@@ -35,15 +37,15 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def make_root(store: ChunkStore, public_key: str, tracker_url: str = "", accel_redirect: str = "",
-              link_seconds: int = 0) -> web.Application:
+def make_root(store: ChunkStore, settings: SeederSettings) -> web.Application:
     """The seeder at /seeder with /metrics and /healthz beside it, as each `mist-seeder` process serves it.
 
-    With `tracker_url`, it follows the tracker's key hand-overs and refuses tickets of sessions the admin ended.
+    With a tracker URL, it follows the tracker's key hand-overs and refuses tickets of sessions the admin ended.
     """
-    follower = KeyFollower(tracker_url, public_key) if tracker_url else None
-    context = SeederContext(store, public_key, follow_key=follower, accel_redirect=accel_redirect,
-                            link_seconds=link_seconds)
+    tracker_url = settings.tracker_url
+    follower = KeyFollower(tracker_url, settings.public_key) if tracker_url else None
+    context = SeederContext(store, settings.public_key, follow_key=follower, accel_redirect=settings.accel_redirect,
+                            link_seconds=settings.link_seconds, service=settings.service)
     if tracker_url:
         context.ended = EndedSessions(tracker_url, lambda: context.public_key)
     return make_service(context)
@@ -80,9 +82,14 @@ def main(store: str, s3_endpoint_url: str, public_key: str, tracker_url: str, ho
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
     if accel_redirect and not accel_redirect.startswith("/"):
         raise click.UsageError(f"--accel-redirect must be nginx's internal location, starting with / (got {accel_redirect!r})")
-    prefix = accel_redirect.rstrip("/") + "/" if accel_redirect else ""
-    key = public_key or _tracker_key(tracker_url)
-    count = processes or usable_cpus()
+    try:
+        settings = SeederSettings.from_env(dict(
+            store=store, s3_endpoint_url=s3_endpoint_url, public_key=public_key or _tracker_key(tracker_url),
+            tracker_url=tracker_url, host=host, port=port, metrics_dir=metrics_dir, processes=processes or usable_cpus(),
+            accel_redirect=accel_redirect.rstrip("/") + "/" if accel_redirect else "", link_seconds=link_seconds))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    count = settings.processes
     try:
         open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url)  # a folder is made once, before the processes start
     except MistError as exc:
@@ -96,8 +103,8 @@ def main(store: str, s3_endpoint_url: str, public_key: str, tracker_url: str, ho
     # Counters live in per-process files from the start, so every process serving this port adds to one /metrics.
     with tempfile.TemporaryDirectory(prefix="mist-seeder-metrics-") as scratch:
         metrics.use_directory(metrics_dir or Path(scratch))
-        run_processes(lambda: make_root(open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url), key, tracker_url,
-                                        prefix, link_seconds), host, port, count, on_ready=ready)
+        run_processes(lambda: make_root(open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url), settings),
+                      host, port, count, on_ready=ready, log_format=settings.service.logs("json"))
 
 
 if __name__ == "__main__":

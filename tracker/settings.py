@@ -3,8 +3,8 @@
 `Settings.from_env(data)` is the one place these services read `os.environ` (the command lines call it); a
 wrong value stops the start with a message that names the variable. Everything below the command lines
 takes a `Settings`, and tests build one instead of patching the environment. (The seeder's are its command
-line's options, seeder/main.py; the plumbing both services share reads its own few variables in
-shared/service/.)
+line's options and its plumbing's, seeder/settings.py; that plumbing's own few variables are
+shared/service/settings.py, held here as `service`.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.chunkstore import StoreSettings
+from shared.environment import number as _number
 from shared.errors import SettingsError as SettingsError  # a MIST_* variable the service cannot use
+from shared.service.settings import ServiceSettings
 
 DATABASE_ENV = "MIST_DATABASE_URL"  # default: SQLite in the data directory
 REDIS_ENV = "MIST_REDIS_URL"  # default: a SQLite queue in the data directory
@@ -41,20 +43,6 @@ PATCH_WAIT = 60.0
 DEFAULT_RETENTION_DAYS = 90.0
 STEAM_URL = "https://store.steampowered.com"
 STEAM_TIMEOUT = 10.0
-
-
-def _number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,
-            most: float = float("inf"), above: bool = False) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not (value > least if above else value >= least) or not value <= most:
-        raise SettingsError(f"{name} must be {what} (got {raw!r})")
-    return value
 
 
 def parse_ice(raw: str) -> list[dict[str, Any]]:
@@ -94,6 +82,7 @@ class Settings:
     steam_url: str = STEAM_URL
     steam_timeout: float = STEAM_TIMEOUT
     discord_webhook_url: str = ""
+    service: ServiceSettings = field(default_factory=ServiceSettings)  # logs, /metrics, proxies, disk warning
     clock: Callable[[], float] = field(default=time.time)
 
     @classmethod
@@ -119,6 +108,7 @@ class Settings:
             "steam_url": (env.get(STEAM_URL_ENV, "").strip() or STEAM_URL).rstrip("/"),
             "steam_timeout": _number(env, STEAM_TIMEOUT_ENV, STEAM_TIMEOUT, "a number of seconds, more than 0", above=True),
             "discord_webhook_url": env.get(DISCORD_ENV, "").strip(),
+            "service": ServiceSettings.from_env(env),
         }
         return cls(data=Path(data), **{**read, **given})
 

@@ -23,6 +23,7 @@ from shared.errors import MistError
 from shared.wording import count
 
 ENV = web.AppKey("jinja", jinja2.Environment)
+REFRESH_HEADER = "X-Mist-Refresh"  # sent by app.js when it fetches the page it shows to swap its main part
 FLASH = web.AppKey("flash", dict)
 
 
@@ -75,7 +76,10 @@ def flash(request: web.Request, message: str, kind: str = "ok") -> None:
 
 async def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     service = _service(request)
-    kind_message = request.app[FLASH].pop(_session(request), None)
+    # A page's live refresh (app.js) keeps the message already shown; it must not take one meant for the page
+    # being navigated to (a refresh of the sign-in page racing the redirect after signing in took "Signed in").
+    refresh = request.headers.get(REFRESH_HEADER) == "1"
+    kind_message = None if refresh else request.app[FLASH].pop(_session(request), None)
     account = service.account()
     page = request.app[ENV].get_template(template).render(
         account=account, flash=kind_message, path=request.path, queued=len(service.downloads.jobs),

@@ -4,13 +4,12 @@ SQLite says "database or disk is full", PostgreSQL SQLSTATE 53100, the store
 ENOSPC: all three are the same trouble for the admin, who must free space,
 and none of them is the database being down. /healthz reports the free space
 of the data directory's disk once it drops under MIST_DISK_MIN_FREE bytes
-(default 1 GB), so a monitor warns while there is still room to act.
+(default 1 GB; read at start, shared/service/settings.py), so a monitor warns while there is still room to act.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 from pathlib import Path
 
@@ -50,14 +49,6 @@ def is_disk_full(exc: BaseException) -> bool:
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
     return False
-
-
-def min_free() -> int:
-    raw = os.environ.get(ENV, "").strip()
-    try:
-        return int(raw) if raw else DEFAULT_MIN_FREE
-    except ValueError:
-        raise SystemExit(f"Error: {ENV} must be a number of bytes, like 1000000000 (got {raw!r})") from None
 
 
 def check_free(folder: Path, least: int) -> None:

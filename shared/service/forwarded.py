@@ -5,7 +5,7 @@ logs, the activity log and the metrics would see one client: fifty failed
 logins from anywhere would refuse everyone's. The proxy says who it served
 in X-Forwarded-For (and X-Real-IP); anyone can send those headers, so they
 are read only when the request's direct peer is a proxy listed in
-MIST_TRUSTED_PROXIES (addresses or networks, comma-separated), walking
+MIST_TRUSTED_PROXIES (addresses or networks, comma-separated; shared/service/settings.py), walking
 X-Forwarded-For from the right past the trusted hops to the first address a
 trusted proxy vouched for.
 """
@@ -13,8 +13,6 @@ trusted proxy vouched for.
 from __future__ import annotations
 
 import ipaddress
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -50,10 +48,6 @@ class TrustedProxies:
                 raise ValueError(f"{ENV} must list addresses or networks like 127.0.0.1 or 172.16.0.0/12, "
                                  f"comma-separated (got {item!r})") from exc
         return cls(tuple(networks))
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TrustedProxies":
-        return cls.parse(environ.get(ENV, ""))
 
     def trusts(self, address: str) -> bool:
         parsed = _address(address)

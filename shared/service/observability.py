@@ -5,35 +5,30 @@ new one. It is echoed in the response header and in error bodies, and put on
 every log line emitted while the request is handled (a context variable read
 by a logging filter), so a user quoting it lets the admin find the lines.
 Logs are one JSON object per line (`MIST_LOG_FORMAT=json`, the services'
-default) or the human-readable lines the embedded server prints.
+default) or the human-readable lines the embedded server prints (shared/logs.py,
+which the friends' daemon uses too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
-import os
 import re
 import secrets
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from shared.logs import log_to
 from shared.service.metrics import HttpMetrics
 
-FORMAT_ENV = "MIST_LOG_FORMAT"
 HEADER = "X-Request-Id"
 MAX_ID = 128
 _SANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")  # what tracing proxies send (UUIDs, hex, dotted)
 ACCESS = logging.getLogger("mist.access")
-ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms")
 
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("mist_request_id", default=None)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -73,68 +68,13 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, the access fields, exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for name in ACCESS_FIELDS:
-            if hasattr(record, name):
-                line[name] = getattr(record, name)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        # JSON escapes the control characters; Unicode's line separators it leaves, and some readers split on them.
-        return json.dumps(line, ensure_ascii=False, default=str).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-# Every control character (and Unicode's line and paragraph separators) as an escape: a value someone sent (a
-# report's reason, a user name) can then never start a line of its own that reads like the server's.
-_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
-
-
-def one_line(text: str) -> str:
-    return text.translate(_ESCAPES)
-
-
-class TextFormatter(logging.Formatter):
-    """The embedded server's lines: one per record (what was logged is escaped onto it), the request id at
-    the end when there is one; only the server's own tracebacks take lines of their own below it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = f"{self.formatTime(record)} {record.name} {record.levelname} {one_line(record.getMessage())}"
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            line += f" [request {one_line(str(request_id))}]"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        if record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
-        return line
-
-
-def configure_logging(default: str) -> str:
-    """Log to stderr as MIST_LOG_FORMAT says (`json` or `text`; else `default`); return the format used.
+def configure_logging(chosen: str) -> str:
+    """Log to stderr in `chosen` (`json` or `text`: the service's settings say which); return it.
 
     Access lines (one per request) are written in JSON only: a person watching the embedded
     server's terminal wants its welcome and its warnings, not every chunk fetch.
     """
-    chosen = os.environ.get(FORMAT_ENV, "").strip().lower() or default
-    if chosen not in ("json", "text"):
-        raise SystemExit(f"Error: {FORMAT_ENV} must be 'json' or 'text' (got {chosen!r})")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    log_to(chosen, filters=[RequestIdFilter()])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # ours is mist.access
     ACCESS.setLevel(logging.INFO if chosen == "json" else logging.WARNING)
     return chosen

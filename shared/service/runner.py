@@ -53,7 +53,7 @@ def run(app: web.Application, host: str, port: int, on_ready: Callable[[], objec
         log_format: str = "json", reuse_port: bool = False) -> None:
     """Serve until SIGINT or SIGTERM; `on_ready` runs once the port is really listening (tests wait for it).
 
-    Logs go to stderr in `log_format` unless MIST_LOG_FORMAT says otherwise.
+    Logs go to stderr in `log_format` (`json` or `text`: the service's settings say which).
     """
     configure_logging(log_format)
     install_uvloop()

@@ -13,6 +13,7 @@ from shared import compression, pack, patch
 from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import Manifest
+from shared.service.settings import ServiceSettings
 from shared.signing import Signer
 from shared.tickets import READ, Ticket
 from tests.scrape import Scrape
@@ -100,9 +101,10 @@ async def test_healthz_checks_the_store_can_be_written(seeder) -> None:
     assert body["ok"] is False and "cannot be read and written" in body["store"] and str(store.root) in body["store"]
 
 
-async def test_metrics_need_the_token_when_one_is_set(seeder, monkeypatch) -> None:
-    client, _, _, _ = seeder
-    monkeypatch.setenv("MIST_METRICS_TOKEN", "s3cret-token")
+async def test_metrics_need_the_token_when_one_is_set(seeder, aiohttp_client) -> None:
+    _, store, _, _ = seeder
+    service = ServiceSettings(metrics_token="s3cret-token")
+    client = await aiohttp_client(make_service(SeederContext(store, Signer.generate().public_key, service=service)))
     assert (await client.get("/metrics")).status == 401
     assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 401
     scraped = await scrape(client, {"Authorization": "Bearer s3cret-token"})

@@ -12,14 +12,6 @@ from tracker.routes.accounts import ensure_admin
 ADMIN_PASSWORD = "admin-password-1"
 
 
-@pytest.fixture(autouse=True)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A tracker opened on the test's tmp_path uses this run's database and queue (see tests/backends.py)."""
-    if "tmp_path" in request.fixturenames:
-        for name, value in backends.backend_env(request.getfixturevalue("tmp_path")).items():
-            monkeypatch.setenv(name, value)
-
-
 @pytest.fixture
 async def admin_session(tmp_path, aiohttp_client, monkeypatch):
     """(context, test client, the admin's Authorization header). No worker runs beside it: a test that needs a

@@ -4,9 +4,12 @@ logins from one place no longer refuse everyone, and no one can pick their addre
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from shared.service.forwarded import TrustedProxies
+from shared.service.settings import ServiceSettings
 from tests.tracker.conftest import ADMIN_PASSWORD
 from tracker.cli.mist_server import build_app
 
@@ -33,9 +36,10 @@ def test_a_wrong_setting_says_what_is_expected() -> None:
 
 
 async def test_failed_logins_from_one_friend_do_not_refuse_another_behind_the_proxy(
-        admin_session, aiohttp_client, monkeypatch) -> None:
+        admin_session, aiohttp_client) -> None:
     ctx, _, _ = admin_session
-    monkeypatch.setenv("MIST_TRUSTED_PROXIES", "127.0.0.1")  # the test client is the proxy
+    proxy = ServiceSettings(trusted_proxies=TrustedProxies.parse("127.0.0.1"))  # the test client is the proxy
+    ctx.settings = dataclasses.replace(ctx.settings, service=proxy)
     client = await aiohttp_client(build_app(ctx, worker=False))
     for i in range(50):
         wrong = await client.post("/api/login", json={"user": f"nobody{i}", "password": "wrong-password"},

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from shared.service.observability import JsonFormatter, TextFormatter
+from shared.logs import JsonFormatter, TextFormatter
 
 FORGED = "bad chunk\n2026-12-06 07:00:00,000 mist.tracker INFO admin password reset\r\u2028and \x1b[31mred"
 

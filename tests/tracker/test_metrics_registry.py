@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +76,45 @@ def test_a_new_group_of_processes_starts_from_zero(tmp_path: Path, empty: bool, 
     scraped = Scrape(out)
     assert (scraped["mist_seeder_chunks_served_total"] if scraped.has("mist_seeder_chunks_served_total") else 0) == expected
     assert (directory / "notes.txt").exists()
+
+
+# A seeder process as `mist-seeder` makes it, counting in a directory and answering a scrape; then its environment.
+SERVICE = """
+import asyncio, json, os, sys
+from pathlib import Path
+from aiohttp import ClientSession, web
+before = dict(os.environ)
+from shared.service.metrics import use_directory
+from seeder.main import make_root
+from seeder.settings import SeederSettings
+from shared.chunkstore import DirectoryChunkStore
+from shared.signing import Signer
+
+async def serve() -> str:
+    use_directory(Path(sys.argv[1]))
+    settings = SeederSettings(store=sys.argv[2], public_key=Signer.generate().public_key)
+    runner = web.AppRunner(make_root(DirectoryChunkStore(Path(sys.argv[2])), settings))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = "http://127.0.0.1:%d" % runner.addresses[0][1]
+    async with ClientSession() as session:
+        assert (await session.get(url + "/seeder/healthz")).status == 200
+        text = await (await session.get(url + "/metrics")).text()
+    await runner.cleanup()
+    return text
+
+scraped = asyncio.run(serve())
+print(json.dumps({"changed": sorted(set(os.environ.items()) ^ set(before.items())), "scraped": scraped}))
+"""
+
+
+def test_a_service_counting_in_a_directory_leaves_the_environment_as_it_was(tmp_path: Path) -> None:
+    """prometheus_client's own file-backed values need PROMETHEUS_MULTIPROC_DIR set; ours are given the directory."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    out = subprocess.run([sys.executable, "-c", SERVICE, str(tmp_path / "counting"), str(tmp_path / "store")], env=env,
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    result = json.loads(out)
+    assert result["changed"] == []
+    scraped = Scrape(result["scraped"])
+    assert scraped[("mist_http_requests_total", {"route": "/seeder/healthz", "status": "200"})] == 1  # from the file
+    assert list((tmp_path / "counting").glob("counter_*.db"))

@@ -17,7 +17,8 @@ from client.api import login
 from client.errors import ServerRefused
 from shared.service import observability
 from shared.service.metrics import METRICS, HttpMetrics, Registry, metrics_route
-from shared.service.observability import JsonFormatter, RequestIdFilter, sane_request_id
+from shared.logs import JsonFormatter
+from shared.service.observability import RequestIdFilter, sane_request_id
 from tests.scrape import Scrape
 from tracker.app import make_app
 from tracker.config import TrackerContext

@@ -23,7 +23,7 @@ from seeder.app import SeederContext, make_app as make_seeder_app
 from seeder.open_objects import raise_file_limit
 from shared.errors import MistError
 from shared.service.metrics import METRICS
-from shared.service.observability import FORMAT_ENV
+from shared.logs import FORMAT_ENV
 from shared.service.runner import die_with_parent, run
 from shared.version import installed_version
 from tracker import public_url
@@ -32,7 +32,8 @@ from tracker.config import TrackerContext, open_locked
 from tracker.settings import Settings
 from tracker.routes.accounts import ensure_admin
 from tracker.routes.swarm import SWARM
-from tracker.settings import ICE_ENV, SettingsError
+from shared.errors import SettingsError
+from tracker.settings import ICE_ENV
 
 
 def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
@@ -44,10 +45,11 @@ def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0
     leave the worker out and run the jobs themselves, so no worker takes a job before they look.
     """
     app = make_app(ctx)
-    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended)
+    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended,
+                           service=ctx.settings.service)
     app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
     if worker:
-        app.cleanup_ctx.append(_worker(ctx.settings.data))
+        app.cleanup_ctx.append(_worker(ctx.settings.data, ctx.settings.service.logs("text")))
     if seeder_processes:
         app.cleanup_ctx.append(_seeders(ctx, host, seeder_processes))
     return app
@@ -65,7 +67,7 @@ def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Ap
             [sys.executable, "-m", "seeder.main", "--store", ctx.store.where, "--public-key",
              ctx.signer.public_key, "--host", host, "--port", str(ctx.settings.seeder_port), "--processes", str(processes)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
-            env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})  # relayed to a person's terminal
+            env={**os.environ, FORMAT_ENV: ctx.settings.service.logs("text")})  # relayed to a person's terminal
         try:
             await asyncio.to_thread(_relay_until_listening, process)
             yield
@@ -87,7 +89,7 @@ def _relay_until_listening(process: subprocess.Popen[str]) -> None:
     raise SystemExit(f"Error: the seeder processes exited before they listened (exit code {process.wait()})")
 
 
-def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+def _worker(data: Path, log_format: str) -> Callable[[web.Application], AsyncIterator[None]]:
     """The worker runs beside the server as a child process, started and stopped with it."""
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
@@ -95,7 +97,7 @@ def _worker(data: Path) -> Callable[[web.Application], AsyncIterator[None]]:
         process = subprocess.Popen([sys.executable, "-m", "tracker.cli.mist_worker", "--data", str(data)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    preexec_fn=die_with_parent,
-                                   env={**os.environ, FORMAT_ENV: os.environ.get(FORMAT_ENV, "text")})
+                                   env={**os.environ, FORMAT_ENV: log_format})
         assert process.stderr is not None
         threading.Thread(target=_relay, args=(process.stderr,), daemon=True).start()  # ends when the worker does
         try:
@@ -195,4 +197,4 @@ def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: i
         print(_welcome(url, ensure_admin(ctx), settings.seeder_port, settings.data, hint), file=sys.stderr, flush=True)
 
     # Human-readable logs: its terminal is read by a person, who waits for the welcome below.
-    run(app, host, port, on_ready=ready, log_format="text")
+    run(app, host, port, on_ready=ready, log_format=settings.service.logs("text"))

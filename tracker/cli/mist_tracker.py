@@ -15,7 +15,7 @@ from tracker.app import make_app
 from tracker.config import open_locked
 from tracker.settings import Settings
 from tracker.routes.accounts import ensure_admin
-from tracker.settings import SettingsError
+from shared.errors import SettingsError
 
 
 @click.command()
@@ -49,4 +49,4 @@ def main(data: Path, host: str, port: int, configured_url: str, seeder_url: str)
             print(f"admin account created with password: {password}", flush=True)
         print(f"mist-tracker listening on http://{host}:{port}", file=sys.stderr, flush=True)
 
-    run(make_app(ctx), host, port, on_ready=ready)
+    run(make_app(ctx), host, port, on_ready=ready, log_format=settings.service.logs("json"))

@@ -12,7 +12,8 @@ from shared.version import installed_version
 from tracker.backups import unfinished_restore
 from tracker.jobs.queue import open_jobs
 from tracker.private_data import make_private
-from tracker.settings import Settings, SettingsError
+from shared.errors import SettingsError
+from tracker.settings import Settings
 
 
 @click.command()
@@ -21,16 +22,16 @@ from tracker.settings import Settings, SettingsError
 @click.option("--workers", default=2, show_default=True, type=int, help="Jobs run at once (a long patch job then does not hold up the rest).")
 def main(data: Path, workers: int) -> None:
     """Run queued and periodic jobs until interrupted."""
-    if configure_logging("json") == "text":
+    try:
+        settings = Settings.from_env(data.resolve())
+    except SettingsError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    if configure_logging(settings.service.logs("json")) == "text":
         logging.getLogger("huey").setLevel(logging.WARNING)  # a person reads it: no line per job run
     unfinished = unfinished_restore.refusal(data.resolve(), "start the worker")
     if unfinished:
         raise SystemExit(f"Error: {unfinished}")
     make_private(data)
-    try:
-        settings = Settings.from_env(data.resolve())
-    except SettingsError as exc:
-        raise SystemExit(f"Error: {exc}") from None
     jobs = open_jobs(settings)
     jobs.huey.create_consumer(workers=workers, periodic=True).run()
 

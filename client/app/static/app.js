@@ -53,7 +53,7 @@
       pending = null;
       if (document.activeElement && ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) return;
       try {
-        const answer = await fetch(location.href, { credentials: "same-origin" });
+        const answer = await fetch(location.href, { credentials: "same-origin", headers: { "X-Mist-Refresh": "1" } });
         if (!answer.ok || answer.redirected) return;
         const next = new DOMParser().parseFromString(await answer.text(), "text/html");
         const main = next.querySelector("main");

@@ -1,0 +1,64 @@
+"""What `mist` and `mistpipe` take from the environment, read once when the command line starts.
+
+The command line (and so `mist daemon`) reads `ClientSettings.from_env()` before any command runs and
+hands it to the commands through click's context; below them nothing reads the environment. The two test
+hooks (a crash point, loopback ICE candidates) are process-wide, so `arm()` sets them once, at that start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from client import crashpoints
+from client.home import mist_home
+from shared.environment import log_format
+from shared.errors import SettingsError
+
+HOME_ENV = "MIST_HOME"  # this client's state (default: the platform's user data folder)
+PASSWORD_ENV = "MIST_PASSWORD"  # a password for `login` and the admin's account commands, instead of a prompt
+LOOPBACK_ENV = "MIST_PEER_LOOPBACK"  # "1": offer 127.0.0.1 to friends (several clients on one machine)
+CRASH_ENV = "MIST_CRASH_AT"  # tests only: SIGKILL this process at the named point (client/crashpoints.py)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """A client's settings; the defaults are those of an unset environment."""
+
+    home_override: Path | None = None
+    password: str = ""
+    log_format: str = ""  # `json` or `text`; "" for text (a person reads the daemon's terminal or its log file)
+    peer_loopback: bool = False
+    crash_at: str = ""
+
+    def __repr__(self) -> str:  # the password is a secret: say only whether there is one
+        return (f"ClientSettings(home_override={self.home_override!r}, password={'set' if self.password else ''!r}, "
+                f"log_format={self.log_format!r}, peer_loopback={self.peer_loopback}, crash_at={self.crash_at!r})")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ClientSettings:
+        """A wrong value raises SettingsError naming its variable (the command does not run)."""
+        loopback = env.get(LOOPBACK_ENV, "").strip()
+        if loopback not in ("", "0", "1"):
+            raise SettingsError(f"{LOOPBACK_ENV} must be 1 (offer 127.0.0.1 to friends on this machine) or 0 "
+                                f"(got {loopback!r})")
+        crash_at = env.get(CRASH_ENV, "").strip()
+        if crash_at and crash_at not in crashpoints.POINTS:
+            raise SettingsError(f"{CRASH_ENV} must be one of {', '.join(crashpoints.POINTS)} (got {crash_at!r})")
+        home = env.get(HOME_ENV, "")
+        return cls(home_override=Path(home) if home else None, password=env.get(PASSWORD_ENV, ""),
+                   log_format=log_format(env), peer_loopback=loopback == "1", crash_at=crash_at)
+
+    def home(self) -> Path:
+        """The folder this client keeps its state in, made if missing."""
+        return mist_home(self.home_override)
+
+    def arm(self) -> None:
+        """Set the process-wide test hooks these settings name (neither is ever set for a friend)."""
+        crashpoints.arm(self.crash_at)
+        if self.peer_loopback:
+            from client import peerlink
+
+            peerlink.offer_loopback()

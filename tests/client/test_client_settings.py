@@ -1,0 +1,38 @@
+"""The client's settings are read once from the environment when `mist` or `mistpipe` starts; a value it
+cannot use stops the command with a message naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from client import crashpoints
+from client.settings import ClientSettings
+from shared.errors import SettingsError
+
+
+def test_an_empty_environment_gives_the_defaults() -> None:
+    assert ClientSettings.from_env({}) == ClientSettings()
+
+
+def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
+    settings = ClientSettings.from_env({"MIST_HOME": str(tmp_path / "h"), "MIST_PASSWORD": "pw-1234567",
+                                        "MIST_LOG_FORMAT": "JSON", "MIST_PEER_LOOPBACK": "1", "MIST_CRASH_AT": "mid-swap"})
+    assert settings == ClientSettings(tmp_path / "h", "pw-1234567", "json", True, "mid-swap")
+    assert settings.home() == tmp_path / "h" and (tmp_path / "h").is_dir()
+    assert "pw-1234567" not in repr(settings)
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("MIST_LOG_FORMAT", "xml", "'json' or 'text'"), ("MIST_PEER_LOOPBACK", "yes", "be 1 .offer 127.0.0.1"),
+    ("MIST_CRASH_AT", "mid-swop", "be one of undo-sealed"),
+])
+def test_a_value_it_cannot_use_is_refused_naming_the_variable(name: str, value: str, said: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must .*{said}"):
+        ClientSettings.from_env({name: value})
+
+
+def test_only_a_known_crash_point_can_be_armed() -> None:
+    with pytest.raises(ValueError, match="no crash point 'mid-swop'"):
+        crashpoints.arm("mid-swop")
