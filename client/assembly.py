@@ -25,10 +25,10 @@ from client.errors import DownloadFailed
 from client.swarm import Peers
 from client.journal import MIST_DIR
 from client.plan import Plan, Routes
-from shared.plan_wire import CHUNKS, PATCH
+from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer
 from client.progress import Bar
 from shared import rdiff
-from shared.errors import MistError
+from shared.errors import MistError, PatchError
 from shared.manifest import FileEntry
 
 if TYPE_CHECKING:
@@ -99,6 +99,10 @@ class Assembly:
         if patched:
             done = await self._apply_patches(patched, source, api)
             remaining = [e for e in remaining if e.path not in done]
+        bundled = [e for e in remaining if self._bundle_of(e) is not None]
+        if bundled:
+            done = await self._apply_bundles(bundled, source, api)
+            remaining = [e for e in remaining if e.path not in done]
         prepared = await self._prepare(remaining)
         deltas = [e for e, prep in zip(remaining, prepared)
                   if e.path in self.unknown and e.path not in self.updated_in_place
@@ -161,6 +165,48 @@ class Assembly:
         async with asyncio.TaskGroup() as group:
             for entry in files:
                 group.create_task(one(entry))
+        return done
+
+    def _bundle_of(self, entry: FileEntry) -> BundleOffer | None:
+        """The patch bundle the plan makes this file with, if every file it starts from is here."""
+        route = self.routes.get(entry.path)
+        offer = self.routes.bundles.get(route.bundle) if route.source == BUNDLE else None
+        if entry.path in self.in_place or offer is None or any(s not in self.holders for s, _ in offer.members):
+            return None
+        return offer
+
+    async def _apply_bundles(self, files: list[FileEntry], source: Callable[[], Awaitable[Seeder]], api: Api) -> set[str]:
+        """Fetch the plan's patch bundles and stage their files; a bundle that cannot be had or does not apply
+        sends its files to chunks."""
+        by_bundle: dict[str, list[FileEntry]] = {}
+        for entry in files:
+            offer = self._bundle_of(entry)
+            assert offer is not None
+            by_bundle.setdefault(offer.object, []).append(entry)
+        sizes: dict[str, int] = {}
+        targets: dict[str, list[tuple[Path, int]]] = {}
+        for name in by_bundle:
+            size = self.routes.bundles[name].size
+            if not await asyncio.to_thread(patching.make_room, self.root, name, size):
+                sizes[name] = size
+                targets[name] = [(patching.patch_path(self.root, name), 0)]
+        unavailable = await self._fetch_patches(sizes, targets, source, api)
+        done: set[str] = set()
+        for name, entries in by_bundle.items():
+            wanted: dict[str, list[FileEntry]] = {}
+            for entry in entries:
+                wanted.setdefault(entry.sha256, []).append(entry)
+            try:
+                if name in unavailable:
+                    raise PatchError(f"patch bundle {name[:12]} could not be fetched")
+                staged = await asyncio.to_thread(patching.apply_bundle, self.root, name, self.holders, wanted)
+            except (MistError, OSError):
+                self.fell_back += [e.path for e in entries]
+                continue
+            done.update(e.path for e in staged)
+            self.files[PATCH] += len(staged)
+            self.written += sum(e.size for e in staged)
+            self.bar.advance(sum(e.size for e in staged))
         return done
 
     def _source_for(self, build: str, source: Callable[[], Awaitable[Seeder]]) -> Callable[[], Awaitable[Seeder]]:

@@ -265,7 +265,7 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, tuple):
         from client.plan import estimate_download
-        from shared.plan_wire import PATCH
+        from shared.plan_wire import BUNDLE, PATCH
 
         plan, routes = result
         planned = estimate_download(plan, routes)
@@ -279,9 +279,10 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
             route = routes.get(f.path)
             chain = f" in {len(route.steps)} steps" if len(route.steps) > 1 else ""
             how = (f"patch {human(route.bytes)}{chain} (chunks would be {human(route.chunk_bytes)})" if route.source == PATCH
-                   else f"chunks {human(route.bytes)}" if route.bytes else "from disk")
+                   else f"patch bundle {human(route.bytes)} (chunks would be {human(route.chunk_bytes)})"
+                   if route.source == BUNDLE else f"chunks {human(route.bytes)}" if route.bytes else "from disk")
             lines.append(f"  write  {f.path}  [{how}]")
-            files.append({"path": f.path, "source": route.source if route.bytes or route.source == PATCH else "local",
+            files.append({"path": f.path, "source": route.source if route.bytes or route.source in (PATCH, BUNDLE) else "local",
                           "bytes": route.bytes, "chunk_bytes": route.chunk_bytes, "patches": len(route.steps)})
         lines += [f"  remove {p}" for p in plan.delete]
         lines += [f"  link   {e.path} -> {e.target}" for e in plan.links]

@@ -343,7 +343,7 @@ class Installer:
         try:
             answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
                                          json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents,
-                                               "steps": MAX_STEPS})
+                                               "steps": MAX_STEPS, "bundles": True})
         except ServerRefused as exc:
             if exc.status in (401, 403, 404):
                 raise  # the login or the game is gone: nothing else would work either

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from client import staging
 from client.journal import MIST_DIR
 from client.plan import PatchRef
-from shared import compression, patch, rawfile, rdiff
+from shared import compression, patch, patch_bundle, rawfile, rdiff
 from shared.errors import PatchError
 from shared.manifest import FileEntry
 
@@ -79,6 +80,25 @@ def apply_chain(root: Path, entry: FileEntry, steps: tuple[PatchRef, ...], sourc
                              f"to {made.target[:12]}, not from {step.source[:12]} to {expected[:12]}")
         data = patch.apply(obj, data, (entry.sha256, entry.size) if last else (made.target, made.target_size))
     _write_staged(root, entry, data)
+
+
+def apply_bundle(root: Path, name: str, holders: Mapping[str, Path], wanted: Mapping[str, list[FileEntry]]) -> list[FileEntry]:
+    """Stage the files of `wanted` (by content) that the fetched patch bundle `name` makes, reading the old files it
+    lists from `holders` (content -> local file). Every content it makes is checked against its listing, and each
+    staged file against the signed manifest; nothing is staged if any of that fails."""
+    obj = _object(root, name)
+    members = patch_bundle.read_members(obj[: patch_bundle.listing_size(patch_bundle.read_count(obj))])
+    missing = next((m.source for m in members if m.source not in holders), None)
+    if missing is not None:
+        raise PatchError(f"patch bundle {name[:12]} starts from {missing[:12]}, which no file here holds")
+    made = patch_bundle.apply(obj, [holders[m.source].read_bytes() for m in members])
+    out = [(entry, data) for member, data in zip(members, made) for entry in wanted.get(member.target, [])]
+    wrong = next((e for e, data in out if len(data) != e.size), None)
+    if wrong is not None:
+        raise PatchError(f"patch bundle {name[:12]} makes {wrong.path} in another size than the manifest's")
+    for entry, data in out:
+        _write_staged(root, entry, data)
+    return [entry for entry, _ in out]
 
 
 def apply_delta(root: Path, entry: FileEntry, basis: Path, stored_delta: bytes | bytearray) -> int:

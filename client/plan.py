@@ -8,13 +8,13 @@ chunk whose bytes turn out not to match.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence, Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
 from shared.paths import fold
-from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
+from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer, PatchOffer, Route
 
 DELETE_ASKS = 0.5  # an update that removes more than this share of an install's files or bytes asks first
 IN_PLACE_MIN = 1 << 20  # smaller files are rewritten whole: cheaper than an undo journal and its fsyncs
@@ -179,14 +179,16 @@ class Routes:
 
     by_path: Mapping[str, Route]
     coming: tuple[str, ...] = ()
+    bundles: Mapping[str, BundleOffer] = field(default_factory=dict)  # by object name
 
     def get(self, path: str) -> Route:
         return self.by_path.get(path) or Route(CHUNKS, 0, 0, 0)
 
     def bytes_by_source(self) -> dict[str, int]:
+        """Stored bytes by what carries them (a bundle is a patch object)."""
         totals = {CHUNKS: 0, PATCH: 0}
         for route in self.by_path.values():
-            totals[route.source] += route.bytes
+            totals[CHUNKS if route.source == CHUNKS else PATCH] += route.bytes
         return totals
 
 
@@ -200,7 +202,7 @@ def estimate_download(plan: Plan, routes: Routes) -> dict[str, int]:
     counted: set[str] = set()
     for entry in plan.write:
         route = routes.get(entry.path)
-        if route.source == PATCH:
+        if route.source in (PATCH, BUNDLE):
             totals[PATCH] += route.bytes
             continue
         missing = 0
@@ -219,6 +221,15 @@ def parse_routes(answer: object, write: Iterable[str]) -> Routes:
     if not isinstance(answer, Mapping):
         return Routes({})
     wanted = set(write)
+    bundles: dict[str, BundleOffer] = {}
+    listed = answer.get("bundles")
+    for item in listed if isinstance(listed, list) else []:
+        try:
+            offer = BundleOffer.from_json(item) if isinstance(item, Mapping) else None
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            continue
+        if offer is not None:
+            bundles[offer.object] = offer
     by_path: dict[str, Route] = {}
     files = answer.get("files")
     for item in files if isinstance(files, list) else []:
@@ -226,11 +237,13 @@ def parse_routes(answer: object, write: Iterable[str]) -> Routes:
             path, route = Route.from_json(item)
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             continue
+        if route.source == BUNDLE and route.bundle not in bundles:
+            route = Route(CHUNKS, route.chunk_bytes, route.chunk_bytes, route.file_bytes)  # a bundle it does not name
         if path in wanted:
             by_path[path] = route
     coming = answer.get("coming")
     paths = tuple(sorted({str(c.get("path")) for c in coming if isinstance(c, dict)})) if isinstance(coming, list) else ()
-    return Routes(by_path, paths)
+    return Routes(by_path, paths, bundles)
 
 
 def changed_bytes(old: FileEntry, new: FileEntry) -> int:

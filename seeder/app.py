@@ -33,7 +33,7 @@ from aiohttp import web
 from seeder import health, sendfile
 from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
-from shared import compression, pack, patch, rdiff, tickets
+from shared import compression, pack, patch, patch_bundle, rdiff, tickets
 from shared.build_index import BuildIndex
 from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError
@@ -184,22 +184,27 @@ class SeederContext:
         return contents
 
     def may_serve(self, build: BuildIndex, name: str) -> bool:
-        """A chunk of the build, or a patch into one of its files (a patch the store lacks cannot show that)."""
+        """A chunk of the build, or a patch (or patch bundle) making only files of it (a patch the store lacks
+        cannot show that)."""
         if build.has_chunk(name):
             return True
-        target = self.patch_target(name)
-        return target is not None and build.has_content(target)
+        targets = self.patch_targets(name)
+        return bool(targets) and all(build.has_content(t) for t in targets)
 
-    def patch_target(self, name: str) -> str | None:
-        """The file content a stored patch object makes, or None if the object is not a patch."""
+    def patch_targets(self, name: str) -> tuple[str, ...]:
+        """The file contents a stored patch object or bundle makes; () if the object is neither."""
         try:
             stored = self.store.get(name)
         except ChunkMissing:
-            return None
+            return ()
         try:
-            return patch.read_header(compression.decompress_prefix(stored, patch.HEADER_SIZE)).target
+            start = compression.decompress_prefix(stored, max(patch.HEADER_SIZE, patch_bundle.START_SIZE))
+            if patch_bundle.is_bundle(start):
+                listing = compression.decompress_prefix(stored, patch_bundle.listing_size(patch_bundle.read_count(start)))
+                return tuple(m.target for m in patch_bundle.read_members(listing))
+            return (patch.read_header(start).target,)
         except PatchError:
-            return None
+            return ()
 
 
 SEEDER = web.AppKey("seeder", SeederContext)

@@ -114,9 +114,7 @@ def zstd_undelta(source: bytes, payload: bytes, size: int) -> bytes:
 def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUICK_LEVEL) -> bytes:
     """The patch object turning `source` into `target` (`level` is the zstd delta's level)."""
     if algorithm == HDIFF:
-        raw = hdiffpatch.diff(source, target, hdiffpatch.COMPRESSION_NONE, validate=False, big_cache_match=True)
-        window = max(12, min(MAX_LZMA_WINDOW_LOG, (len(raw) + 1).bit_length()))
-        payload = hdiffpatch.recompress(raw, hdiffpatch.LzmaConfig(level=9, window=window))
+        payload = hdiff_payload(source, target)
     elif algorithm == ZSTD_DICT:
         payload = zstd_delta(source, target, level)
     else:
@@ -125,6 +123,24 @@ def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUIC
         MAGIC, _KINDS[algorithm], hashlib.sha256(source).digest(), hashlib.sha256(target).digest(), len(target)
     )
     return header + payload
+
+
+def hdiff_payload(source: bytes, target: bytes) -> bytes:
+    """HDiffPatch's delta from `source` to `target`, compressed with its own lzma (a patch object's payload, and a
+    bundle's: shared/patch_bundle.py)."""
+    raw = hdiffpatch.diff(source, target, hdiffpatch.COMPRESSION_NONE, validate=False, big_cache_match=True)
+    window = max(12, min(MAX_LZMA_WINDOW_LOG, (len(raw) + 1).bit_length()))
+    return bytes(hdiffpatch.recompress(raw, hdiffpatch.LzmaConfig(level=9, window=window)))
+
+
+def hdiff_apply(source: bytes, payload: bytes, target_size: int) -> bytes:
+    """`target_size` bytes made from `source` by an HDiffPatch payload whose own sizes must say the same."""
+    if hdiff_sizes(payload) != (target_size, len(source)):
+        raise PatchError("the patch's own sizes disagree with its header or the local files")
+    try:
+        return bytes(hdiffpatch.apply(source, payload))
+    except hdiffpatch.HDiffPatchError as exc:
+        raise PatchError(f"the patch does not apply ({exc})") from exc
 
 
 _HDIFF_MAGIC = b"HDIFF13&"

@@ -1,9 +1,14 @@
 """The update plan on the wire, defined once: what the tracker's planner answers (tracker/planner.py) and the
 client reads (client/plan.py) for each file it must write.
 
-    {"files": [{"path": "...", "source": "chunks" | "patch", "bytes": N, "chunk_bytes": N, "file_bytes": N,
-                "patch": {"object": SHA256, "from": SHA256, "size": N, "stored_size": N, "algorithm": "..."}}],
+    {"files": [{"path": "...", "source": "chunks" | "patch" | "bundle", "bytes": N, "chunk_bytes": N, "file_bytes": N,
+                "patch": {"object": SHA256, "from": SHA256, "size": N, "stored_size": N, "algorithm": "..."},
+                "bundle": SHA256}],
+     "bundles": [{"object": SHA256, "size": N, "stored_size": N, "files": [{"from": SHA256, "to": SHA256}]}],
      "bytes": {"chunks": N, "patch": N}, "coming": [{"path": "...", "job": "..."}], ...}
+
+A "bundle" route (and "bundles") goes only to a client whose plan request said `"bundles": true`; the bundle's
+stored bytes are counted on the first of its files the plan names, 0 on the others.
 
 The plan is not signed, and a patch's object name becomes a file name on the friend's disk, so reading an
 offer accepts only SHA-256 names and a size one pack record can carry; an entry that does not read is
@@ -21,6 +26,7 @@ from shared.pack import MAX_RECORD
 
 CHUNKS = "chunks"
 PATCH = "patch"
+BUNDLE = "bundle"  # made with other files by one patch bundle (shared/patch_bundle.py); only to clients that ask
 MAX_STEPS = 4  # patches applied in turn for one file (a chain A -> B -> C)
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 Json = object  # a JSON value (PatchOffer has a field named `object`, which would shadow it in the class)
@@ -83,6 +89,35 @@ def _chain(first: PatchOffer, listed: object) -> tuple[PatchOffer, ...] | None:
 
 
 @dataclass(frozen=True)
+class BundleOffer:
+    """A stored patch bundle: fetch `size` bytes named `object`; it makes each `members` target from its source,
+    all of which the client must hold."""
+
+    object: str
+    size: int
+    stored_size: int
+    members: tuple[tuple[str, str], ...]  # (source content, target content), in the bundle's order
+
+    def to_json(self) -> dict[str, Json]:
+        return {"object": self.object, "size": self.size, "stored_size": self.stored_size,
+                "files": [{"from": s, "to": t} for s, t in self.members]}
+
+    @classmethod
+    def from_json(cls, offer: Mapping[str, Json]) -> BundleOffer | None:
+        """The offer, or None if a name is not a SHA-256 or its size is out of range; KeyError, TypeError or
+        ValueError if it is not an offer at all."""
+        files = offer["files"]
+        if not isinstance(files, list):
+            raise TypeError("a bundle's files must be a list")
+        members = tuple((str(f["from"]), str(f["to"])) for f in files)
+        made = cls(str(offer["object"]), _int(offer["size"]), _int(offer["stored_size"]), members)
+        names = [made.object] + [n for pair in members for n in pair]
+        if not members or not all(_SHA256.match(n) for n in names) or not 0 < made.size <= MAX_RECORD:
+            return None
+        return made
+
+
+@dataclass(frozen=True)
 class Route:
     """How one file of the target is to be made, and the stored bytes each way would move."""
 
@@ -92,6 +127,7 @@ class Route:
     file_bytes: int = 0  # stored bytes of all the file's chunks (what a client holding none of them would fetch)
     patch: PatchOffer | None = None
     then: tuple[PatchOffer, ...] = ()  # a chain's later steps, each applied to what the one before made
+    bundle: str = ""  # with BUNDLE: the object name of the bundle (the plan's "bundles") that makes this file
 
     @property
     def steps(self) -> tuple[PatchOffer, ...]:
@@ -104,6 +140,8 @@ class Route:
             out["patch"] = self.patch.to_json()
             if self.then:
                 out["chain"] = [s.to_json() for s in self.steps]
+        if self.bundle:
+            out["bundle"] = self.bundle
         return out
 
     @classmethod
@@ -119,6 +157,9 @@ class Route:
         if then is None:
             patch, then = None, ()
         chunk_bytes = _int((item["chunk_bytes"]))
+        bundle = item.get("bundle")
+        if item["source"] == BUNDLE and isinstance(bundle, str) and _SHA256.match(bundle):
+            return path, cls(BUNDLE, _int(item["bytes"]), chunk_bytes, _int(item.get("file_bytes", 0)), bundle=bundle)
         moved = _int((item["bytes"])) if patch else chunk_bytes
         return path, cls(PATCH if patch else CHUNKS, moved, chunk_bytes, _int((item.get("file_bytes", 0))), patch,
                          then or ())

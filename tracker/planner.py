@@ -8,22 +8,29 @@ version to any version: a patch is keyed by two file contents, never by a
 version pair. When no direct patch is cheap (or none is made yet), a chain of
 stored patches through contents the client lacks (A -> B -> C, made by the
 pushes of B and C) is weighed too: the client applies each step and checks
-every intermediate file against its SHA-256 before the next.
+every intermediate file against its SHA-256 before the next. A patch bundle
+(several small files patched as one stream) replaces its files' own ways when
+it costs less than they do together. Which patches are worth making is decided
+here too: a changed file from its old self and, when it was renamed or its
+content moved, from the old file most like it (`SourceIndex`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
 
 from shared.manifest import FileEntry, Manifest
-from shared.plan_wire import CHUNKS, PATCH, PatchOffer, Route
+from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer, PatchOffer, Route
 
 # Below this a patch saves less than its own header and bookkeeping cost.
 MIN_PATCH_FILE = 512
 # hdiffpatch holds both files and its index in memory (several times the file size).
 MAX_PATCH_FILE = 256 * 1024 * 1024
+# A renamed file is looked for among old files at most this many times larger or smaller.
+RENAME_SIZE_RATIO = 4
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,19 @@ class PatchOption:
 
 
 @dataclass(frozen=True)
+class BundleOption:
+    """A stored patch bundle (shared/patch_bundle.py): several files made at once from old contents, all needed."""
+
+    object_sha: str
+    object_size: int
+    stored_size: int
+    members: tuple[tuple[str, str], ...]  # (source content, target content), in the bundle's order
+
+    def offer(self) -> BundleOffer:
+        return BundleOffer(self.object_sha, self.object_size, self.stored_size, self.members)
+
+
+@dataclass(frozen=True)
 class Choice:
     """How one file of the target is to be made, and the bytes each way would move."""
 
@@ -56,6 +76,8 @@ class Choice:
     chunk_bytes: int  # stored bytes of the chunks the client lacks for this file (0: all on disk)
     file_bytes: int  # stored bytes of all the file's chunks (what a client holding none of them would fetch)
     steps: tuple[PatchOption, ...] = ()  # with PATCH: from a held content, each step's target the next one's source
+    bundle: BundleOption | None = None  # with BUNDLE
+    carries: bool = False  # with BUNDLE: this file's bytes are the bundle's (the first of its files in the plan)
 
     @property
     def patch(self) -> PatchOption | None:
@@ -64,12 +86,15 @@ class Choice:
 
     @property
     def bytes(self) -> int:
+        if self.bundle is not None:
+            return self.bundle.stored_size if self.carries else 0
         return sum(s.stored_size for s in self.steps) if self.steps else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
         return Route(self.source, self.bytes, self.chunk_bytes, self.file_bytes,
                      self.patch.offer() if self.patch else None,
-                     tuple(s.offer() for s in self.steps[1:])).to_json(self.path)
+                     tuple(s.offer() for s in self.steps[1:]),
+                     self.bundle.object_sha if self.bundle else "").to_json(self.path)
 
 
 @dataclass(frozen=True)
@@ -77,13 +102,18 @@ class UpdatePlan:
     choices: tuple[Choice, ...]
 
     def bytes_by_source(self) -> dict[str, int]:
+        """Stored bytes by what carries them (a bundle is a patch object)."""
         totals = {CHUNKS: 0, PATCH: 0}
         for choice in self.choices:
-            totals[choice.source] += choice.bytes
+            totals[CHUNKS if choice.source == CHUNKS else PATCH] += choice.bytes
         return totals
 
     def to_json(self) -> dict[str, object]:
-        return {"files": [c.to_json() for c in self.choices], "bytes": self.bytes_by_source()}
+        out: dict[str, object] = {"files": [c.to_json() for c in self.choices], "bytes": self.bytes_by_source()}
+        bundles = {c.bundle.object_sha: c.bundle for c in self.choices if c.bundle is not None}
+        if bundles:
+            out["bundles"] = [b.offer().to_json() for b in bundles.values()]
+        return out
 
 
 def held_chunks(held: Iterable[Manifest], among: AbstractSet[str] | None = None) -> set[str]:
@@ -149,18 +179,40 @@ def plan_update(
     patches: Iterable[PatchOption],
     contents: Iterable[str] = (),
     max_steps: int = 1,
+    bundles: Iterable[BundleOption] = (),
 ) -> UpdatePlan:
-    """Choose per file to write: the chunks it lacks, or the cheapest patch route from a content the client holds.
+    """Choose per file to write: the chunks it lacks, or the cheapest patch route from a content the client holds,
+    or, for several files at once, a patch bundle that costs less than their own ways together.
 
     `stored` gives the stored size of every chunk in `write_chunks`; a chunk already paid for by an
     earlier file costs the next one nothing, so shared chunks are counted once. `contents` are file
     contents the client says it holds beyond the `held` builds (files of a build since removed).
     `patches` may include patches into contents the client lacks: with `max_steps` above 1 they are
-    links of chains (the client applies them in turn).
+    links of chains (the client applies them in turn). `bundles` are offered only to clients that apply them;
+    one is usable only when the client holds every content it starts from.
     """
     have_chunks, have_contents = held_chunks(held, stored.keys()), held_contents(held) | set(contents)
     routes = cheapest_routes(have_contents, patches, max_steps)
     by_path = {f.path: f for f in target.files}
+    alone = _each_alone(write, by_path, have_chunks, stored, routes, frozenset())
+    bundled = choose_bundles(alone, by_path, have_contents, bundles)
+    if not bundled:
+        return UpdatePlan(tuple(alone))
+    choices = _each_alone(write, by_path, have_chunks, stored, routes, frozenset(bundled))
+    carried: set[str] = set()
+    for i, choice in enumerate(choices):
+        bundle = bundled.get(choice.path)
+        if bundle is not None:
+            choices[i] = Choice(choice.path, BUNDLE, choice.chunk_bytes, choice.file_bytes, (), bundle,
+                                bundle.object_sha not in carried)
+            carried.add(bundle.object_sha)
+    return UpdatePlan(tuple(choices))
+
+
+def _each_alone(write: Sequence[str], by_path: Mapping[str, FileEntry], have_chunks: AbstractSet[str],
+                stored: Mapping[str, int], routes: Mapping[str, tuple[PatchOption, ...]],
+                skip: AbstractSet[str]) -> list[Choice]:
+    """Per file, its chunks or its patch route, whichever moves less; the files in `skip` pay for no chunk."""
     paid: set[str] = set()
     choices = []
     for path in write:
@@ -172,24 +224,113 @@ def plan_update(
         if route and sum(s.stored_size for s in route) < chunk_bytes:
             choices.append(Choice(path, PATCH, chunk_bytes, file_bytes, route))
         else:
-            paid |= lacking
+            if path not in skip:
+                paid |= lacking
             choices.append(Choice(path, CHUNKS, chunk_bytes, file_bytes))
-    return UpdatePlan(tuple(choices))
+    return choices
+
+
+def choose_bundles(alone: Sequence[Choice], by_path: Mapping[str, FileEntry], have: AbstractSet[str],
+                   bundles: Iterable[BundleOption]) -> dict[str, BundleOption]:
+    """The files (by path) a bundle should make: greedily, the bundle saving most over its files' own ways first,
+    each file made by one bundle at most, and a bundle only if the client holds every content it starts from."""
+    cost = {c.path: c.bytes for c in alone}
+    by_content: dict[str, list[str]] = {}
+    for c in alone:
+        by_content.setdefault(by_path[c.path].sha256, []).append(c.path)
+    usable = []
+    for bundle in bundles:
+        if all(source in have for source, _ in bundle.members):
+            paths = [p for _, t in bundle.members for p in by_content.get(t, ())]
+            usable.append((sum(cost[p] for p in paths) - bundle.stored_size, bundle, paths))
+    chosen: dict[str, BundleOption] = {}
+    for _, bundle, paths in sorted(usable, key=lambda u: (-u[0], u[1].object_sha)):
+        free = [p for p in paths if p not in chosen]
+        if free and sum(cost[p] for p in free) > bundle.stored_size:
+            chosen.update((p, bundle) for p in free)
+    return chosen
 
 
 def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
-    """(source file, target file) for every file of `target` whose path holds other content in a source build.
+    """(source file, target file) for the patches worth making into `target` from each source build.
 
-    These are the patches worth making: the same file, changed. Sizes a patch cannot serve are left out.
+    A file whose path holds other content in the source is patched from that file (the same file,
+    changed). A file the source build has under another name (renamed, moved, a versioned folder such as
+    `game-1.2.dist-info/`) or whose chunks another file of the source holds more of (content moved
+    between files) is patched from that other file too (`moved_from`): the client finds a patch's source
+    by its content, wherever it lies. Sizes a patch cannot serve are left out.
     """
     wanted = set(write) if write is not None else None
     pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
     for source in sources:
         old = {f.path: f for f in source.files}
-        for entry in target.files:
+        held = {f.sha256 for f in source.files}
+        changed = [e for e in target.files if e.sha256 not in held and (wanted is None or e.path in wanted)
+                   and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
+        index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks}, {f.path for f in target.files})
+        for entry in changed:
             before = old.get(entry.path)
-            if before is None or before.sha256 == entry.sha256 or (wanted is not None and entry.path not in wanted):
-                continue
-            if MIN_PATCH_FILE <= entry.size <= MAX_PATCH_FILE and before.size <= MAX_PATCH_FILE:
+            if before is not None and before.size <= MAX_PATCH_FILE:
                 pairs.setdefault((before.sha256, entry.sha256), (before, entry))
+            other = index.moved_from(entry)
+            if other is not None:
+                pairs.setdefault((other.sha256, entry.sha256), (other, entry))
     return list(pairs.values())
+
+
+_NUMBERS = re.compile(r"[0-9]+")
+
+
+def path_shape(path: str) -> str:
+    """A path with its numbers blanked, so a file in a versioned folder or name (`lib-1.10.15/RECORD`,
+    `libfoo.so.3`) matches its successor (`lib-1.10.16/RECORD`, `libfoo.so.4`)."""
+    return _NUMBERS.sub("#", path)
+
+
+class SourceIndex:
+    """One old build's files, indexed to find where a new file's content most likely came from: the file
+    holding most of its chunks (content moved), else a file gone from the new build (`kept` are the new
+    build's paths) whose path has the same shape, else the same name (renamed or moved), of a size within
+    RENAME_SIZE_RATIO, the closest first. A name alone is weak evidence, so it is only trusted for a path that
+    was vacated: a new `level5/data.bin` beside an old `level1/data.bin` still there is not tried (HDiffPatch
+    costs ~3 CPU s per MB). Only the chunks in `wanted` are indexed (a 100 GB build has 1.6 million; a push
+    changes a few thousand)."""
+
+    def __init__(self, build: Manifest, wanted: AbstractSet[str], kept: AbstractSet[str] = frozenset()) -> None:
+        self.by_path = {f.path: f for f in build.files}
+        self.by_shape: dict[str, list[FileEntry]] = {}
+        self.by_name: dict[str, list[FileEntry]] = {}
+        self.holders: dict[str, list[FileEntry]] = {}
+        for f in build.files:
+            if f.size > MAX_PATCH_FILE:
+                continue
+            if f.path not in kept:
+                self.by_shape.setdefault(path_shape(f.path), []).append(f)
+                self.by_name.setdefault(f.path.rsplit("/", 1)[-1], []).append(f)
+            if wanted and not wanted.isdisjoint(map(_hash_of, f.chunks)):
+                for h in {ref.sha256 for ref in f.chunks if ref.sha256 in wanted}:
+                    self.holders.setdefault(h, []).append(f)
+
+    def __repr__(self) -> str:
+        return f"SourceIndex(files={len(self.by_path)}, chunks={len(self.holders)})"
+
+    def moved_from(self, entry: FileEntry) -> FileEntry | None:
+        """Another file of the old build to patch `entry` from, or None when the file at its own path is the
+        best guess (or nothing resembles it)."""
+        shared: dict[str, int] = {}
+        for ref in {ref.sha256: ref for ref in entry.chunks}.values():
+            for f in self.holders.get(ref.sha256, ()):
+                shared[f.path] = shared.get(f.path, 0) + ref.size
+        same = self.by_path.get(entry.path)
+        if shared:
+            path = max(sorted(shared), key=shared.__getitem__)
+            if path != entry.path and shared[path] > shared.get(entry.path, 0):
+                return self.by_path[path]
+        if same is not None:
+            return None
+        name = entry.path.rsplit("/", 1)[-1]
+        for like in (self.by_shape.get(path_shape(entry.path), []), self.by_name.get(name, [])):
+            near = [f for f in like if f.size * RENAME_SIZE_RATIO >= entry.size and entry.size * RENAME_SIZE_RATIO >= f.size]
+            if near:
+                return min(near, key=lambda f: (abs(f.size - entry.size), f.path))
+        return None

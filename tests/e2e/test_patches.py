@@ -147,6 +147,82 @@ def test_a_fresh_install_is_known_so_the_next_pushes_patch_from_it(
     assert_same_tree(trees[2], game)
 
 
+def test_a_file_moved_to_a_versioned_folder_travels_as_a_patch_from_its_old_name(
+    server: Server, admin: Person, friend: Person, tmp_path,
+) -> None:
+    """Issue 19.3: a recompiled library that also moved (`lib-1/` -> `lib-2/`) is patched from the old file under
+    its old name, which the update then deletes; the client finds the patch's source by its content."""
+    v1, v2 = versions(tmp_path / "src", 2, seed=47)
+    for n, tree in enumerate((v1, v2), start=1):
+        (tree / f"lib-{n}").mkdir()
+        (tree / EXE).rename(tree / f"lib-{n}" / "engine.so")
+    admin.run("mistpipe", "new-game", "moving", "--title", "Moving")
+    push(admin, "moving", v1, "1")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "moving", "--dir", str(game), "--version", "1")
+    pushed = push(admin, "moving", v2, "2")
+    assert pushed["patches"]["made"] == 1, pushed
+    source, target = sha(v1 / "lib-1" / "engine.so"), sha(v2 / "lib-2" / "engine.so")
+    [(made_from, _, _, size)] = patch_rows(server, target)
+    assert made_from == source
+
+    moved = friend.json("mist", "update", "moving", "--to", "2")
+    assert moved["files_by_source"]["patch"] == 1 and moved["fell_back_to_chunks"] == [], moved
+    assert moved["bytes_by_source"]["patch"] <= size + 200
+    assert moved["bytes_downloaded"] * 10 < (v2 / "lib-2" / "engine.so").stat().st_size
+    assert_same_tree(v2, game)
+    assert not (game / "lib-1").exists()
+
+
+def scripts(root: Path, release: int, count: int = 24) -> Path:
+    """A game of small script files sharing one vocabulary; each release renames a symbol in every one."""
+    rng = random.Random(48)
+    words = [rng.randbytes(rng.randrange(3, 9)).hex() for _ in range(400)]
+    for i in range(count):
+        text = " ".join(rng.choice(words) for _ in range(2500))
+        for n in range(2, release + 1):
+            text = text.replace(words[(i + n) % len(words)], f"renamed_in_{n}") + f"\nrelease {n}\n"
+        (root / "scripts").mkdir(parents=True, exist_ok=True)
+        (root / "scripts" / f"s{i:02}.lua").write_text(text)
+    return root
+
+
+def test_many_small_changed_files_travel_as_one_patch_bundle(server: Server, admin: Person, friend: Person, tmp_path) -> None:
+    """Issue 19.3: 24 small files changed a little each come as one bundle, smaller than their 24 patches together;
+    a bundle the store has let rot sends them to chunks, never a wrong byte."""
+    v1, v2 = scripts(tmp_path / "src" / "1", 1), scripts(tmp_path / "src" / "2", 2)
+    admin.run("mistpipe", "new-game", "lua", "--title", "Lua")
+    push(admin, "lua", v1, "1")
+    game = tmp_path / "game"
+    friend.json("mist", "install", "lua", "--dir", str(game), "--version", "1")
+    pushed = push(admin, "lua", v2, "2")
+    assert pushed["patches"]["bundles"] == 1, pushed
+    rows = [row for f in sorted((v2 / "scripts").iterdir()) for row in patch_rows(server, sha(f))]
+    bundle = {obj for _, a, obj, _ in rows if a == "bundle"}
+    [(name, bundle_size)] = {(obj, size) for _, a, obj, size in rows if a == "bundle"}
+    separate = sum(size for _, a, obj, size in rows if a == "hdiff" and obj)
+    assert len(rows) == 48 and bundle == {name} and bundle_size < separate, (bundle_size, separate)
+
+    preview = friend.json("mist", "update", "lua", "--to", "2", "--dry-run")
+    assert {f["source"] for f in preview["files"]} == {"bundle"}
+    assert sum(f["bytes"] for f in preview["files"]) == bundle_size == preview["plan"]["bytes_by_source"]["patch"]
+    done = friend.json("mist", "update", "lua", "--to", "2")
+    assert done["files_by_source"]["patch"] == 24 and done["fell_back_to_chunks"] == [], done
+    assert done["bytes_by_source"]["patch"] <= bundle_size + 200 and done["bytes_by_source"]["chunks"] == 0
+    assert_same_tree(v2, game)
+
+    friend.json("mist", "update", "lua", "--to", "1")
+    original = server.store_path(name).read_bytes()
+    rotten = bytearray(compression.decompress(original, compression.content_size(original)))
+    rotten[-1] ^= 0xFF
+    server.store_path(name).write_bytes(compression.compress(bytes(rotten)))
+    moved = friend.json("mist", "update", "lua", "--to", "2")
+    assert sorted(moved["fell_back_to_chunks"]) == sorted(f"scripts/{f.name}" for f in (v2 / "scripts").iterdir())
+    assert moved["files_by_source"]["patch"] == 0
+    assert_same_tree(v2, game)
+    server.store_path(name).write_bytes(original)
+
+
 def test_every_wrong_patch_falls_back_to_chunks(server: Server, admin: Person, friend: Person, tmp_path) -> None:
     v1, v2 = versions(tmp_path / "src", 2, seed=43)
     admin.run("mistpipe", "new-game", "trap", "--title", "Trap")

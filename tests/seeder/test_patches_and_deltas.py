@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from shared import compression, pack, patch, rdiff
+from shared import compression, pack, patch, patch_bundle, rdiff
 from shared.chunkstore import DirectoryChunkStore
 from shared.chunking import DEFAULT_PARAMS
 from shared.manifest import Manifest
@@ -52,6 +52,19 @@ async def test_a_patch_into_a_file_of_another_build_is_refused(seeder) -> None:
     client, store, _, headers = seeder
     name = store_patch(store, OLD, OTHER)
     response = await client.post("/fetch", data=pack.encode_hashes([name]), headers=headers)
+    assert response.status == 403 and "not part of the build" in (await response.json())["error"]
+
+
+async def test_a_patch_bundle_is_served_only_when_every_file_it_makes_is_of_the_build(seeder) -> None:
+    client, store, _, headers = seeder
+    served = patch_bundle.make([(OLD, NEW), (OLD[:1000], NEW)])
+    mixed = patch_bundle.make([(OLD, NEW), (OLD[:1000], OTHER)])  # its first file is of the build, the second not
+    for obj in (served, mixed):
+        store.put(patch.object_name(obj), compression.compress(obj))
+    response = await client.post("/fetch", data=pack.encode_hashes([patch.object_name(served)]), headers=headers)
+    assert response.status == 200
+    assert [r.sha256 for r in pack.iter_records(await response.read())] == [patch.object_name(served)]
+    response = await client.post("/fetch", data=pack.encode_hashes([patch.object_name(mixed)]), headers=headers)
     assert response.status == 403 and "not part of the build" in (await response.json())["error"]
 
 

@@ -8,8 +8,8 @@ import hashlib
 
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
-from tracker.planner import (CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, PatchOption, cheapest_routes, patch_pairs,
-                             plan_update, write_chunks)
+from tracker.planner import (BUNDLE, CHUNKS, MAX_PATCH_FILE, MIN_PATCH_FILE, PATCH, BundleOption, PatchOption,
+                             cheapest_routes, patch_pairs, path_shape, plan_update, write_chunks)
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: the update planner
 
@@ -136,3 +136,72 @@ def test_chains_respect_the_step_limit_and_the_chunks_and_never_loop() -> None:
     # A chain never passes through a content the client holds: it would start there.
     held_mid = cheapest_routes({V1.files[0].sha256, MID.sha256}, costly, 4)
     assert held_mid[EXE_V2.sha256] == (costly[1],)
+
+
+def test_a_file_renamed_with_its_version_is_patched_from_its_old_name() -> None:
+    record_v1, record_v2 = entry("game-1.9.dist-info/RECORD", A + B), entry("game-1.10.dist-info/RECORD", A + B + b"new")
+    old = build("1", record_v1, entry("game-1.9.dist-info/LICENSE", C), entry("bin/RECORD", D))
+    new = build("2", record_v2, entry("game-1.10.dist-info/LICENSE", C), entry("bin/RECORD", D))
+    # The licence only moved (its content is held: its chunks are on disk), bin/RECORD is unchanged.
+    assert [(s.path, t.path) for s, t in patch_pairs(new, [old])] == [(record_v1.path, record_v2.path)]
+
+
+def test_a_renamed_file_with_no_versioned_twin_is_patched_from_the_file_of_the_same_name_closest_in_size() -> None:
+    old = build("1", entry("old/config.ini", A), entry("elsewhere/config.ini", A[:600]), entry("other.ini", B))
+    new = build("2", entry("moved/config.ini", A + b"!"))
+    assert [s.path for s, _ in patch_pairs(new, [old])] == ["old/config.ini"]
+    assert patch_pairs(build("3", entry("fresh.bin", E)), [old]) == [], "nothing resembles a new file: no patch"
+    # A name alone is trusted only for a path the new build vacated, and for a size not far from the new file's.
+    kept = build("4", entry("old/config.ini", A), entry("elsewhere/config.ini", A[:600]), entry("other.ini", B),
+                 entry("moved/config.ini", A + b"!"))
+    assert patch_pairs(kept, [old]) == []
+    assert patch_pairs(build("5", entry("moved/config.ini", A * 5)), [build("1", entry("old/config.ini", A))]) == []
+
+
+def test_content_moved_into_another_file_is_patched_from_the_file_that_holds_most_of_its_chunks() -> None:
+    old = build("1", entry("a.pak", A, B), entry("b.pak", C, D))
+    new = build("2", entry("a.pak", A, E), entry("b.pak", B, C, D))
+    pairs = [(s.path, t.path) for s, t in patch_pairs(new, [old])]
+    # b.pak holds B of old a.pak, but more of its own old self (C and D): only its own old file is used.
+    assert sorted(pairs) == [("a.pak", "a.pak"), ("b.pak", "b.pak")]
+    moved = build("3", entry("a.pak", C, D, E), entry("b.pak", A))
+    assert sorted((s.path, t.path) for s, t in patch_pairs(moved, [old])) == [
+        ("a.pak", "a.pak"), ("a.pak", "b.pak"), ("b.pak", "a.pak"), ("b.pak", "b.pak")]
+
+
+def test_path_shapes_blank_numbers_only() -> None:
+    assert path_shape("panda3d-1.10.15.dist-info/RECORD") == path_shape("panda3d-1.10.16.dist-info/RECORD")
+    assert path_shape("libfoo.so.3") == "libfoo.so.#" and path_shape("data/levelA.pak") != path_shape("data/levelB.pak")
+
+
+S1, S2, S3 = (entry(f"s{n}.lua", bytes([n + 10]) * 3000) for n in range(3))
+T1, T2, T3 = (entry(f"s{n}.lua", bytes([n + 10]) * 3000 + b"v2") for n in range(3))
+SMALL_V1, SMALL_V2 = build("1", S1, S2, S3), build("2", T1, T2, T3)
+
+
+def bundle(*pairs: tuple[FileEntry, FileEntry], size: int) -> BundleOption:
+    return BundleOption(sha(b"bundle%d" % size), size * 3, size, tuple((s.sha256, t.sha256) for s, t in pairs))
+
+
+def test_a_bundle_cheaper_than_its_files_own_ways_makes_them_all_and_is_counted_once() -> None:
+    own = [option(S1, T1, 300), option(S2, T2, 300), option(S3, T3, 300)]
+    cheap = bundle((S1, T1), (S2, T2), (S3, T3), size=500)
+    plan = plan_update(SMALL_V2, ["s0.lua", "s1.lua", "s2.lua"], [SMALL_V1], stored(SMALL_V2), own, bundles=[cheap])
+    assert [(c.source, c.bytes) for c in plan.choices] == [(BUNDLE, 500), (BUNDLE, 0), (BUNDLE, 0)]
+    assert plan.bytes_by_source() == {CHUNKS: 0, PATCH: 500}
+    wire = plan.to_json()
+    assert wire["bundles"] == [cheap.offer().to_json()] and {f["bundle"] for f in wire["files"]} == {cheap.object_sha}
+    dear = bundle((S1, T1), (S2, T2), (S3, T3), size=900)
+    assert {c.source for c in plan_update(SMALL_V2, ["s0.lua", "s1.lua", "s2.lua"], [SMALL_V1], stored(SMALL_V2), own,
+                                          bundles=[dear]).choices} == {PATCH}
+
+
+def test_a_bundle_needs_every_old_file_it_starts_from_and_a_file_is_in_one_bundle() -> None:
+    partly = build("1b", S1, S2)  # without s2.lua's old content, the bundle cannot be applied here
+    everything = bundle((S1, T1), (S2, T2), (S3, T3), size=10)
+    plan = plan_update(SMALL_V2, ["s0.lua", "s1.lua"], [partly], stored(SMALL_V2), [], bundles=[everything])
+    assert {c.source for c in plan.choices} == {CHUNKS} and "bundles" not in plan.to_json()
+    first, second = bundle((S1, T1), (S2, T2), size=20), bundle((S2, T2), (S3, T3), size=30)
+    plan = plan_update(SMALL_V2, ["s0.lua", "s1.lua", "s2.lua"], [SMALL_V1], stored(SMALL_V2), [], bundles=[second, first])
+    assert [c.bundle for c in plan.choices] == [first, first, second]
+    assert sum(c.bytes for c in plan.choices) == 50

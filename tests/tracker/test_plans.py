@@ -6,11 +6,13 @@ import asyncio
 import random
 
 import pytest
+from sqlalchemy import text
 
 from shared.chunking import DEFAULT_PARAMS
 from shared.chunkstore import DirectoryChunkStore
 from shared.manifest import Manifest
 from tests.stored import store_file
+from tracker.jobs.queue import make_build_patches
 from tracker.routes import updates
 
 OLD = random.Random(1).randbytes(600_000)
@@ -86,3 +88,61 @@ async def test_a_jump_no_patch_was_made_for_follows_the_chain_of_the_pushes_patc
     for steps in (0, 5, "4", True):
         refused = await client.post("/api/games/jump/builds/3/plan", json={**body, "steps": steps}, headers=admin)
         assert refused.status == 400 and "steps" in (await refused.json())["error"]
+
+
+async def test_friends_on_the_same_old_content_are_offered_one_stored_patch_object(admin_session) -> None:
+    """Issue 19.3: a patch is keyed by the two file contents (table `patches`, unique on source, target and
+    algorithm; the object named by its own SHA-256), never by a friend or a version pair. Two friends on build 1
+    and a third on a hotfix build holding the same engine all get the same object, and nothing new is made."""
+    ctx, client, admin = admin_session
+    await client.post("/api/games", json={"slug": "jump", "title": "Jump"}, headers=admin)
+    old, new = stored_build(ctx.store, "1", OLD), stored_build(ctx.store, "2", NEW)
+    hotfix = Manifest("jump", "1.1", DEFAULT_PARAMS, old.files + (store_file(ctx.store, "hotfix.txt", b"patched"),))
+    for build in (old, hotfix, new):
+        assert (await client.post("/api/games/jump/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    rows: list[tuple] = []
+    [made], failed = updates.make_all(ctx.store, [(old.files[0], new.files[0])], "hdiff", lambda *row: rows.append(row), set())
+    assert failed == 0 and made.useful
+    ctx.db.call(lambda s: updates.patch_queries.record_patches(s, rows))
+
+    offers = []
+    for name, held in (("ann", old), ("bob", old), ("cyd", hotfix)):
+        await client.post("/api/users", json={"name": name, "password": f"{name}-password-1"}, headers=admin)
+        login = await (await client.post("/api/login", json={"user": name, "password": f"{name}-password-1"})).json()
+        body = {"have": [held.digest()], "write": ["engine.so"], "steps": 4}
+        answer = await client.post("/api/games/jump/builds/2/plan", json=body,
+                                   headers={"Authorization": f"Bearer {login['access_token']}"})
+        [choice] = (await answer.json())["files"]
+        offers.append((choice["source"], choice["patch"]["object"], choice["bytes"]))
+    assert offers == [("patch", made.object_sha, made.stored_size)] * 3
+    stored = ctx.db.call(lambda s: s.execute(
+        text("SELECT algorithm, object_sha FROM patches WHERE target_sha = :t"), {"t": new.files[0].sha256}).all())
+    assert [tuple(r) for r in stored] == [("hdiff", made.object_sha)], "one object for all three, none made again"
+
+
+async def test_a_patch_bundle_goes_only_to_clients_that_say_they_apply_one(admin_session) -> None:
+    """The push's job makes per-file patches and one bundle of the small files; a client whose plan request does not
+    say `"bundles": true` (every client before issue 19.3) is offered only the per-file patches."""
+    ctx, client, admin = admin_session
+    await client.post("/api/games", json={"slug": "small", "title": "Small"}, headers=admin)
+    rng = random.Random(3)
+    olds = [rng.randbytes(20_000) for _ in range(6)]
+    news = [data[:5000] + b"changed" + data[5000:] for data in olds]
+    builds = [Manifest("small", str(n), DEFAULT_PARAMS, tuple(store_file(ctx.store, f"s{i}.bin", d) for i, d in enumerate(files)))
+              for n, files in ((1, olds), (2, news))]
+    for build in builds:
+        assert (await client.post("/api/games/small/builds", data=build.canonical_bytes(), headers=admin)).status == 201
+    report = make_build_patches(ctx.db, ctx.store, "small", "2", [builds[0].digest()])
+    assert (report["made"], report["bundles"]) == (6, 1), report
+    write = [f.path for f in builds[1].files]
+
+    body = {"have": [builds[0].digest()], "write": write, "steps": 4}
+    older = await (await client.post("/api/games/small/builds/2/plan", json=body, headers=admin)).json()
+    assert {f["source"] for f in older["files"]} == {"patch"} and "bundles" not in older
+    newer = await (await client.post("/api/games/small/builds/2/plan", json={**body, "bundles": True}, headers=admin)).json()
+    assert {f["source"] for f in newer["files"]} == {"bundle"}
+    [offer] = newer["bundles"]
+    assert offer["stored_size"] == report["bundle_bytes"] < older["bytes"]["patch"] == report["patch_bytes"]
+    assert sorted(f["to"] for f in offer["files"]) == sorted(f.sha256 for f in builds[1].files)
+    refused = await client.post("/api/games/small/builds/2/plan", json={**body, "bundles": 1}, headers=admin)
+    assert refused.status == 400 and "bundles" in (await refused.json())["error"]

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from tracker.db.models import Build, Game, Install, Patch
 from tracker.db.queries import Viewer, _game, _now, _user_id
 from tracker.errors import NotFound
-from tracker.planner import PatchOption
+from shared.patch_bundle import ALGORITHM as BUNDLE
+from tracker.planner import BundleOption, PatchOption
 
 IN_BATCH = 500  # SQLite's bound-parameter limit is far above this; it keeps IN lists reasonable
 MAX_CHAIN_CONTENTS = 20_000  # contents a plan walks back through looking for chains (a big game's files, twice)
@@ -36,12 +37,29 @@ def options_for(session: Session, targets: Iterable[str]) -> list[PatchOption]:
     """Every stored patch object whose target is one of these file contents."""
     found = []
     for batch in _batches(targets):
-        rows = session.scalars(select(Patch).where(Patch.target_sha.in_(batch), Patch.object_sha.is_not(None)))
+        rows = session.scalars(select(Patch).where(Patch.target_sha.in_(batch), Patch.object_sha.is_not(None),
+                                                   Patch.algorithm != BUNDLE))
         found += [
             PatchOption(r.source_sha, r.target_sha, str(r.object_sha), r.object_size, r.stored_size, r.algorithm)
             for r in rows
         ]
     return found
+
+
+def bundle_options(session: Session, targets: Iterable[str]) -> list[BundleOption]:
+    """Every stored patch bundle that makes one of these file contents, with all its members (a bundle is one
+    `patches` row per file it makes, all naming the same object, so the store's collection and backups see it)."""
+    names: set[str] = set()
+    for batch in _batches(targets):
+        names.update(str(n) for n in session.scalars(select(Patch.object_sha).where(
+            Patch.target_sha.in_(batch), Patch.algorithm == BUNDLE, Patch.object_sha.is_not(None))))
+    members: dict[str, list[Patch]] = {}
+    for batch in _batches(names):
+        for row in session.scalars(select(Patch).where(Patch.object_sha.in_(batch), Patch.algorithm == BUNDLE)
+                                   .order_by(Patch.id)):
+            members.setdefault(str(row.object_sha), []).append(row)
+    return [BundleOption(name, rows[0].object_size, rows[0].stored_size, tuple((r.source_sha, r.target_sha) for r in rows))
+            for name, rows in sorted(members.items())]
 
 
 def chain_options(session: Session, targets: Iterable[str], have: set[str], max_steps: int,

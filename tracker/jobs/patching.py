@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from shared import compression, pack, patch
+from shared import compression, pack, patch, patch_bundle
 from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkError, StoreError
-from shared.manifest import FileEntry
+from shared.manifest import FileEntry, Manifest
+from tracker.planner import patch_pairs
 
 log = logging.getLogger("mist.patching")
 
@@ -84,3 +85,60 @@ def make_all(
             failed += 1
         done.add((source.sha256, target.sha256, algorithm))
     return made, failed
+
+
+def bundle_groups(pairs: Iterable[tuple[FileEntry, FileEntry]]) -> list[list[tuple[FileEntry, FileEntry]]]:
+    """The pairs a bundle serves (targets up to patch_bundle.MAX_MEMBER_FILE, each made once), by path so that files
+    of one folder sit side by side in the stream, cut where a bundle would pass its limits; a group of one is left to
+    its own patch."""
+    one: dict[str, tuple[FileEntry, FileEntry]] = {}  # per new content one old file: its own old self if it has one
+    for source, target in pairs:
+        if target.size <= patch_bundle.MAX_MEMBER_FILE and (target.sha256 not in one or source.path == target.path):
+            one[target.sha256] = (source, target)
+    small = sorted(one.values(), key=lambda p: (p[1].path, p[0].path))
+    groups: list[list[tuple[FileEntry, FileEntry]]] = [[]]
+    for source, target in small:
+        group = groups[-1]
+        if group and (len(group) == patch_bundle.MAX_MEMBERS
+                      or sum(t.size for _, t in group) + target.size > patch_bundle.MAX_TOTAL
+                      or sum(s.size for s, _ in group) + source.size > patch_bundle.MAX_TOTAL):
+            groups.append(group := [])
+        group.append((source, target))
+    return [g for g in groups if len(g) > 1]
+
+
+def make_bundle(store: ChunkStore, pairs: list[tuple[FileEntry, FileEntry]], record: Recorder) -> Made | None:
+    """One patch bundle for these pairs, stored and recorded as a row per file, if it moves fewer bytes than the
+    targets' chunks the sources lack; None (and nothing recorded, so a later push may try again) if not."""
+    started = time.monotonic()
+    obj = patch_bundle.make([(read_file(store, s), read_file(store, t)) for s, t in pairs])
+    stored = compression.compress(obj, patch.STORE_LEVEL[patch.HDIFF])
+    cost = sum(chunk_cost(store, s, t) for s, t in pairs)
+    seconds = round(time.monotonic() - started, 3)
+    if len(stored) >= cost or len(stored) > pack.MAX_RECORD:
+        return None
+    name = patch.object_name(obj)
+    store.put(name, stored)
+    for source, target in pairs:
+        record(source.sha256, target.sha256, patch_bundle.ALGORITHM, name, len(obj), len(stored), seconds)
+    return Made(pairs[0][0].sha256, pairs[0][1].sha256, patch_bundle.ALGORITHM, name, len(stored), cost, seconds)
+
+
+def make_bundles(store: ChunkStore, target: Manifest, sources: list[Manifest],
+                 paths: list[str] | None, done: set[tuple[str, str, str]], record: Recorder) -> list[Made]:
+    """Patch bundles into `target`'s small changed files, one set per source build (a client applies a bundle only
+    if it holds every file it starts from); a pair already in a bundle is not bundled again."""
+    made = []
+    for source in sources:
+        pairs = [(s, t) for s, t in patch_pairs(target, [source], paths)
+                 if (s.sha256, t.sha256, patch_bundle.ALGORITHM) not in done]
+        for group in bundle_groups(pairs):
+            try:
+                bundle = make_bundle(store, group, record)
+            except (ChunkError, StoreError) as exc:
+                log.warning("no patch bundle of %d files into %s %s: %s", len(group), target.game, target.version, exc)
+                continue
+            done.update((s.sha256, t.sha256, patch_bundle.ALGORITHM) for s, t in group)
+            if bundle is not None:
+                made.append(bundle)
+    return made

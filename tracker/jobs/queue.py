@@ -44,7 +44,7 @@ from tracker.errors import QueueUnavailable
 from tracker.jobs import discord_webhook
 from tracker.jobs.gc import GcReport, collect
 from tracker.jobs.journal import JobJournal
-from tracker.jobs.patching import make_all
+from tracker.jobs.patching import make_all, make_bundles
 from tracker.jobs.scrub import scrub
 from tracker.jobs.steam import SteamError, fetch_appdetails
 from tracker.planner import patch_pairs
@@ -341,9 +341,13 @@ def make_build_patches(
 
     made, failed = make_all(store, pairs, patch.HDIFF, record, done)
     useful = [m for m in made if m.useful]
+    bundles = make_bundles(store, target, [manifest_mod.parse(m.data) for m in held], paths, done,
+                           lambda *row: db.call(lambda s: patch_queries.record_patch(s, *row)))
     return {
         "game": slug, "version": version, "from": sorted(m.version for m in held), "pairs": len(pairs),
         "made": len(useful), "not_worth_it": len(made) - len(useful), "failed": failed,
         "patch_bytes": sum(m.stored_size for m in useful), "chunk_bytes": sum(m.chunk_bytes for m in useful),
+        "bundles": len(bundles), "bundle_bytes": sum(m.stored_size for m in bundles),
         "seconds": round(time.monotonic() - started, 3),
     }
+

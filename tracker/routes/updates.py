@@ -66,7 +66,8 @@ async def plan(request: web.Request) -> web.Response:
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
-    body = await json_body(request, {"have": list, "write": list}, {"contents": list, "steps": int}, limit=MAX_PLAN_BODY)
+    body = await json_body(request, {"have": list, "write": list}, {"contents": list, "steps": int, "bundles": bool},
+                           limit=MAX_PLAN_BODY)
     have, write, contents = body["have"], body["write"], body.get("contents", [])
     steps = body.get("steps", 1)  # clients that predate chains apply one patch per file
     if not 1 <= steps <= MAX_STEPS:
@@ -98,7 +99,9 @@ async def plan(request: web.Request) -> web.Response:
     stored = await asyncio.to_thread(ctx.store.sizes, needed)
     sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}  # of these files only: a build has millions
     costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
-    decided = plan_update(target, write, held, costs, options, contents, steps)
+    # Only a client that says it applies patch bundles is offered one (older ones would fetch its files by chunks).
+    bundles = await ctx.db.run(lambda s: patch_queries.bundle_options(s, targets)) if body.get("bundles") else []
+    decided = plan_update(target, write, held, costs, options, contents, steps, bundles)
     return web.json_response({
         "game": slug, "version": version, "digest": row.manifest_digest,
         "held": [{"game": m.game, "version": m.version} for m in rows], **decided.to_json(), "coming": coming,
