@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
-from tracker.settings import Settings
+from tracker.settings import PASSWORD_COST_ENV, Settings
 
 POSTGRES = os.environ.get("MIST_TEST_POSTGRES", "")
 REDIS = os.environ.get("MIST_TEST_REDIS", "")
@@ -63,5 +63,7 @@ def backend_env(data: Path) -> dict[str, str]:
 
 def settings(data: Path, **given: Any) -> Settings:
     """The settings of a tracker or worker on `data` in this run: its database and queue (as `backend_env`), the
-    defaults for the rest, and `given` over them. Tests build settings; they do not patch the environment."""
-    return Settings.from_env(data, backend_env(data), **given)
+    suite's password cost (tests/conftest.py), the defaults for the rest, and `given` over them. Tests build
+    settings; they do not patch the environment."""
+    cost = {PASSWORD_COST_ENV: os.environ.get(PASSWORD_COST_ENV, "")}
+    return Settings.from_env(data, {**cost, **backend_env(data)}, **given)

@@ -25,6 +25,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests import backends
+from tracker.settings import PASSWORD_COST_ENV
+
+# Every tracker the suite starts hashes passwords at argon2's cheapest cost: the processes tests start inherit
+# this, and tests/backends.py gives it to the settings tests build. tests/tracker/test_passwords.py runs the
+# standard cost.
+os.environ.setdefault(PASSWORD_COST_ENV, "cheapest")
 
 HERE = Path(__file__).parent
 SECOND_PASS = (HERE / "tracker", HERE / "e2e" / "test_split_services.py")

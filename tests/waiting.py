@@ -2,7 +2,8 @@
 
 It polls a condition until it holds or a deadline passes, and fails with what it was waiting for, so a test
 never sleeps a fixed time and never hangs. The deadline is generous (the suite runs on a loaded machine):
-it bounds a failure, it is not a timing that a pass depends on.
+it bounds a failure, it is not a timing that a pass depends on. A condition that can tell the wait is
+hopeless (the process it waits on has exited) raises AssertionError itself, and the wait ends there.
 """
 
 from __future__ import annotations
@@ -14,21 +15,29 @@ from typing import TypeVar
 
 T = TypeVar("T")
 POLL = 0.02  # seconds between looks: short enough to add little to a test, long enough to leave the CPU alone
+What = str | Callable[[], str]  # a callable is asked at the failure, so the message can show the state then
 
 
-def wait_until(condition: Callable[[], T | None], what: str, timeout: float = 30.0, poll: float = POLL) -> T:
-    """The first truthy value of `condition()`; AssertionError naming `what` if none came within `timeout`."""
+def _failure(what: What, timeout: float, last: object) -> AssertionError:
+    said = what() if callable(what) else what
+    shown = "" if last is None or isinstance(last, bool) else f" (last: {last!r:.300})"
+    return AssertionError(f"waited {timeout:.0f} s for {said}, and it did not happen{shown}")
+
+
+def wait_until(condition: Callable[[], T | None], what: What, timeout: float = 30.0, poll: float = POLL) -> T:
+    """The first truthy value of `condition()`; AssertionError naming `what` if none came within `timeout`.
+    Poll slower than the default when one look is costly (a command run, a page evaluated)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}, and it did not happen")
+            raise _failure(what, timeout, value)
         time.sleep(poll)
 
 
-async def wait_until_async(condition: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0,
+async def wait_until_async(condition: Callable[[], Awaitable[T | None]], what: What, timeout: float = 30.0,
                            poll: float = POLL) -> T:
     """`wait_until` for a condition that must be awaited (a request to a server under test)."""
     deadline = time.monotonic() + timeout
@@ -37,5 +46,5 @@ async def wait_until_async(condition: Callable[[], Awaitable[T | None]], what: s
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}, and it did not happen")
+            raise _failure(what, timeout, value)
         await asyncio.sleep(poll)

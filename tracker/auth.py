@@ -17,22 +17,41 @@ from tracker.errors import Unauthorized
 
 ACCESS_LIFETIME = 15 * 60
 REFRESH_LIFETIME = 30 * 24 * 3600
-_hasher = argon2.PasswordHasher()
+# The costs tracker/settings.py names (MIST_PASSWORD_HASH_COST), as argon2id parameters.
+COSTS = {"standard": argon2.profiles.RFC_9106_LOW_MEMORY, "cheapest": argon2.profiles.CHEAPEST}
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class Passwords:
+    """Password hashes at the cost the settings chose; a hash records its own parameters, so one made at another
+    cost still verifies, and `needs_rehash` says to make it again at this cost at the next login."""
 
+    def __init__(self, cost: str = "standard") -> None:
+        self.cost = cost
+        self._hasher = argon2.PasswordHasher.from_parameters(COSTS[cost])
+        self._dummy = ""
 
-def check_password(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-        return False
+    def __repr__(self) -> str:
+        return f"Passwords(cost={self.cost!r})"
 
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
 
-def needs_rehash(stored: str) -> bool:
-    return _hasher.check_needs_rehash(stored)
+    def check(self, stored: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        return self._hasher.check_needs_rehash(stored)
+
+    @property
+    def dummy_hash(self) -> str:
+        """A hash no password matches, at this cost: checked for unknown users, so timing hides which names exist.
+        Made at first use, not at import, so a command that never checks a password never pays for it."""
+        if not self._dummy:
+            self._dummy = self.hash(secrets.token_urlsafe(16))
+        return self._dummy
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -12,6 +12,7 @@ from shared.chunkstore import ChunkStore
 from shared.handover import Handover
 from shared.signing import Signer
 from tracker import datalock, keys
+from tracker.auth import Passwords
 from tracker.backups import unfinished_restore
 from tracker.datalock import DataInUse
 from tracker.db.engine import Database, migrate, open_engine
@@ -50,6 +51,7 @@ class TrackerContext:
     jwt_secret: bytes
     jobs: Jobs
     sessions: Sessions
+    passwords: Passwords  # argon2 at the settings' cost (MIST_PASSWORD_HASH_COST)
     handovers: tuple[Handover, ...] = ()  # shown to clients pinned to an older key (GET /api/info)
     throttle: Throttle = field(default_factory=Throttle)
     # (source, target) file contents whose HDiffPatch patch a queued job is making -> that job's id
@@ -86,6 +88,7 @@ class TrackerContext:
             jwt_secret=secret,
             jobs=open_jobs(settings),
             sessions=Sessions(db, secret, settings.clock),
+            passwords=Passwords(settings.password_hash_cost),
         )
 
 

@@ -35,6 +35,7 @@ RETENTION_ENV = "MIST_ACTIVITY_DAYS"  # days the activity log keeps a row
 STEAM_URL_ENV = "MIST_STEAM_URL"
 STEAM_TIMEOUT_ENV = "MIST_STEAM_TIMEOUT"
 DISCORD_ENV = "MIST_DISCORD_WEBHOOK_URL"  # the worker posts news there
+PASSWORD_COST_ENV = "MIST_PASSWORD_HASH_COST"  # argon2's cost for passwords: "standard", or "cheapest" for tests
 
 DEFAULT_SHARE = 0.2
 DEFAULT_FLOOR = 3_000_000
@@ -43,6 +44,17 @@ PATCH_WAIT = 60.0
 DEFAULT_RETENTION_DAYS = 90.0
 STEAM_URL = "https://store.steampowered.com"
 STEAM_TIMEOUT = 10.0
+# The argon2id costs a password hash may be made at (tracker/auth.py holds their parameters). "standard" is
+# RFC 9106's low-memory profile (argon2-cffi's default); "cheapest" is the least argon2 allows, for test suites.
+PASSWORD_COSTS = ("standard", "cheapest")
+
+
+def _password_cost(env: Mapping[str, str]) -> str:
+    raw = env.get(PASSWORD_COST_ENV, "").strip()
+    if raw and raw not in PASSWORD_COSTS:
+        raise SettingsError(f"{PASSWORD_COST_ENV} must be one of {', '.join(PASSWORD_COSTS)} (got {raw!r}); "
+                            "leave it unset for the standard cost")
+    return raw or PASSWORD_COSTS[0]
 
 
 def parse_ice(raw: str) -> list[dict[str, Any]]:
@@ -82,6 +94,7 @@ class Settings:
     steam_url: str = STEAM_URL
     steam_timeout: float = STEAM_TIMEOUT
     discord_webhook_url: str = ""
+    password_hash_cost: str = PASSWORD_COSTS[0]
     service: ServiceSettings = field(default_factory=ServiceSettings)  # logs, /metrics, proxies, disk warning
     clock: Callable[[], float] = field(default=time.time)
 
@@ -108,6 +121,7 @@ class Settings:
             "steam_url": (env.get(STEAM_URL_ENV, "").strip() or STEAM_URL).rstrip("/"),
             "steam_timeout": _number(env, STEAM_TIMEOUT_ENV, STEAM_TIMEOUT, "a number of seconds, more than 0", above=True),
             "discord_webhook_url": env.get(DISCORD_ENV, "").strip(),
+            "password_hash_cost": _password_cost(env),
             "service": ServiceSettings.from_env(env),
         }
         return cls(data=Path(data), **{**read, **given})

@@ -14,14 +14,7 @@ from client.errors import DownloadFailed
 from client.plan import Location
 from client.sources import Seeder
 from shared import compression, pack
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 class FakeSeeder:

@@ -10,18 +10,8 @@ from pathlib import Path
 import pytest
 
 from client import swap
+from tests.clock import Clock
 from tests.platforms.windows_files import WindowsFiles
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def wait(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def patient(files: WindowsFiles, clock: Clock) -> swap.Patient:
@@ -39,7 +29,7 @@ def staged(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_read_only_file_is_made_writable_and_replaced_at_once(staged: tuple[Path, Path]) -> None:
     new, old = staged
     os.chmod(old, stat.S_IREAD)
-    clock, files = Clock(), WindowsFiles()
+    clock, files = Clock(0.0), WindowsFiles()
     runner = patient(files, clock)
     swap.replace(new, old, runner)
     assert old.read_bytes() == b"new" and not new.exists() and runner.waits == []
@@ -47,7 +37,7 @@ def test_a_read_only_file_is_made_writable_and_replaced_at_once(staged: tuple[Pa
 
 def test_a_file_a_scanner_holds_for_a_moment_is_waited_for(staged: tuple[Path, Path]) -> None:
     new, old = staged
-    clock, files = Clock(), WindowsFiles()
+    clock, files = Clock(0.0), WindowsFiles()
     files.open(old, refusals=3)
     runner = patient(files, clock)
     swap.replace(new, old, runner)
@@ -56,7 +46,7 @@ def test_a_file_a_scanner_holds_for_a_moment_is_waited_for(staged: tuple[Path, P
 
 def test_a_running_game_stops_the_swap_with_what_to_do_and_nothing_lost(staged: tuple[Path, Path]) -> None:
     new, old = staged
-    clock, files = Clock(), WindowsFiles()
+    clock, files = Clock(0.0), WindowsFiles()
     files.open(old)
     with pytest.raises(swap.FileInUse, match="close the game.*run the same command again") as caught:
         swap.replace(new, old, patient(files, clock))
@@ -69,7 +59,7 @@ def test_remove_goes_through_the_same_refusals(tmp_path: Path) -> None:
     gone = tmp_path / "dropped.dll"
     gone.write_bytes(b"x")
     os.chmod(gone, stat.S_IREAD)
-    clock, files = Clock(), WindowsFiles()
+    clock, files = Clock(0.0), WindowsFiles()
     swap.remove(gone, patient(files, clock))
     assert not gone.exists()
 

@@ -17,7 +17,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from tests.deploy.proxyconf import EXAMPLE, https_server, main_conf, parse, rend
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, free_port
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_split_services import start
+from tests.waiting import wait_until
 from tracker.app import MAX_BODY
 from tracker.routes.swarm import HEARTBEAT
 
@@ -191,10 +191,8 @@ def test_friends_seed_each_other_with_only_the_proxy_between_them_and_the_tracke
         assert daemon.stderr is not None and "local API at" in daemon.stderr.readline()
         said: list[str] = []
         threading.Thread(target=lambda: said.extend(daemon.stderr), daemon=True).start()  # keep its pipe drained
-        deadline = time.monotonic() + 30
-        while not (status := _local_status(sharer.home))["connected"] or not status["builds_shared"]:
-            assert time.monotonic() < deadline, f"the daemon never joined the swarm through nginx: {status}"
-            time.sleep(0.05)
+        wait_until(lambda: (status := _local_status(sharer.home))["connected"] and status["builds_shared"],
+                   lambda: f"the daemon to join the swarm through nginx: {_local_status(sharer.home)}", 30, 0.05)
         with proxy.seeder_down():
             outcome = newcomer.json("mist", "install", "coop", "--dir", str(tmp_path / "finn-game"),
                                     env={**proxy.trust, **LOOPBACK})

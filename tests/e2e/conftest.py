@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests import backends
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-secret-1"
@@ -37,13 +37,8 @@ class Server:
 
     def wait_for_log(self, words: str, timeout: float = 30.0) -> str:
         """The first line of the server's log (its worker's included) that holds `words`, once it has come."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = next((line for line in list(self.log) if words in line), None)
-            if found is not None:
-                return found
-            assert time.monotonic() < deadline, f"the server never logged {words!r}:\n" + "".join(self.log[-20:])
-            time.sleep(0.05)
+        return wait_until(lambda: next((line for line in list(self.log) if words in line), None),
+                          lambda: f"the server to log {words!r}; it logged:\n" + "".join(self.log[-20:]), timeout, 0.05)
 
     def store_size(self, sha256: str) -> int:
         return (self.data / "store" / sha256[:2] / sha256[2:4] / sha256).stat().st_size

@@ -6,28 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.e2e.conftest import BIN, Person
-
-T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T], what: str, timeout: float = 60.0, every: float = 0.1) -> T:
-    """Poll `check` until it returns something true; fail saying `what` did not happen within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f} s (last: {value!r})"
-        time.sleep(every)
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -49,11 +35,11 @@ class Daemon:
         with open(log, "ab") as sink:
             process = subprocess.Popen([BIN / "mist", "daemon", "--port", "0"], env=full, stdout=subprocess.DEVNULL,
                                        stderr=sink)
-        line = eventually(lambda: process.poll() is not None or next(
-            (t for t in log.read_text().splitlines() if "local API at http://127.0.0.1:" in t), None),
-            "the daemon to listen", 60)
-        assert process.poll() is None, log.read_text()
-        assert isinstance(line, str)
+        def listening() -> str | None:
+            assert process.poll() is None, log.read_text()
+            return next((t for t in log.read_text().splitlines() if "local API at http://127.0.0.1:" in t), None)
+
+        wait_until(listening, "the daemon to listen", 60, 0.1)
         address = json.loads((person.home / "daemon.json").read_text())
         return cls(person, process, address["url"], address["token"], log)
 

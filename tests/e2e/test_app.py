@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.browser import chromium
-from tests.e2e.friend_app import Daemon, eventually, make_art
+from tests.e2e.friend_app import Daemon, make_art
 from tests.e2e.conftest import BIN, FRIEND_PASSWORD, Person, Server
 from tests.e2e.gametree import MB, assert_same_tree, make_tree, next_version
 from tests.e2e.test_key_rotation import restart, rotate
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = os.environ.get("MIST_SCREENSHOTS", "")  # a folder: the README's pictures are taken from this run
@@ -129,7 +130,7 @@ def finished(daemon: Daemon, game: str, op: str, seen: int = 0) -> dict:
         done = [j for j in reversed(daemon.call("/api/downloads")[1]["finished"]) if j["game"] == game and j["op"] == op]
         return done[seen] if len(done) > seen else None
 
-    return eventually(look, f"the {op} of {game} to finish", 120)
+    return wait_until(look, f"the {op} of {game} to finish", 120, 0.1)
 
 
 def test_signing_in_shows_a_clear_screen_for_each_failure_then_the_library(page: Any, alice: Daemon, server: Server) -> None:
@@ -156,8 +157,8 @@ def test_signing_in_shows_a_clear_screen_for_each_failure_then_the_library(page:
     assert "Signed in. The server's key is" in page.inner_text(".flash")
     titles = page.locator(".game-card .title").all_inner_texts()
     assert sorted(titles) == sorted(title for _, title, _ in LIBRARY)
-    eventually(lambda: page.evaluate("[...document.querySelectorAll('.game-card img')].every(i => i.complete && i.naturalWidth == 460)"),
-               "every header image to load from the daemon's cache")
+    wait_until(lambda: page.evaluate("[...document.querySelectorAll('.game-card img')].every(i => i.complete && i.naturalWidth == 460)"),
+               "every header image to load from the daemon's cache", 60, 0.1)
     assert page.locator('[data-state-of="hollow"]').inner_text() == "not installed"
     page.fill("#q", "celes")
     page.click("text=Apply")
@@ -208,7 +209,7 @@ def test_the_api_answers_the_library_and_refuses_foreign_pages_even_with_the_tok
 def test_install_shows_the_cost_first_then_live_progress_pause_and_resume(page: Any, alice: Daemon, trees) -> None:
     # Slow enough to pause in the middle: chunks come in batches of up to 4 MiB, each waiting for the cap.
     alice.person.run("mist", "share", "--download-cap", "1500KB")
-    eventually(lambda: alice.call("/api/status")[1]["download_cap_now"] == 1_500_000, "the daemon to read the new cap")
+    wait_until(lambda: alice.call("/api/status")[1]["download_cap_now"] == 1_500_000, "the daemon to read the new cap", 60, 0.1)
     page.goto(alice.url + "/games/hollow")
     page.select_option("#install-version", "1.0")
     page.click("text=Install…")
@@ -218,17 +219,17 @@ def test_install_shows_the_cost_first_then_live_progress_pause_and_resume(page: 
     page.goto(alice.url + "/downloads")
     record_events(page)
     row = page.locator(".download-row").first
-    eventually(lambda: 0 < float(row.locator('[data-field="percent"]').inner_text()) < 100, "progress to show, live")
+    wait_until(lambda: 0 < float(row.locator('[data-field="percent"]').inner_text()) < 100, "progress to show, live", 60, 0.1)
     shot(page, "downloads")
     row.locator("text=Pause").click()
-    eventually(lambda: page.locator(".download-row .state").first.inner_text() == "paused", "the row to say paused")
+    wait_until(lambda: page.locator(".download-row .state").first.inner_text() == "paused", "the row to say paused", 60, 0.1)
     folder = Path(alice.call("/api/downloads")[1]["active"][0]["dir"])
     assert any((folder / ".mist" / "staging").iterdir())  # the work so far is kept for the resume
     assert alice.call("/api/games")[1]["games"][[g["slug"] for g in alice.call("/api/games")[1]["games"]].index("hollow")]["state"] == "paused"
     alice.person.run("mist", "share", "--download-cap", "unlimited")
     page.locator("text=Resume").click()
-    done = eventually(lambda: next((j for j in page.evaluate("window.__seen.finished") if j["game"] == "hollow"), None),
-                      "the page to hear the install finish", 120)
+    done = wait_until(lambda: next((j for j in page.evaluate("window.__seen.finished") if j["game"] == "hollow"), None),
+                      "the page to hear the install finish", 120, 0.1)
     assert (done["state"], done["percent"], done["result"]["version"]) == ("done", 100.0, "1.0")
     assert done["result"]["bytes_reused"] > 0  # the resume kept what the first run had verified
     assert any(0 < p["percent"] < 100 for p in page.evaluate("window.__seen.progress"))
@@ -249,7 +250,7 @@ def test_update_roll_back_repair_and_uninstall_from_the_game_page(page: Any, ali
     page.goto(alice.url + "/games/hollow")
     assert "Faster loading." in page.inner_text(".versions") and "The first release." in page.inner_text(".versions")
     page.click("button:has-text('Play')")  # the build's launch command, from the install folder
-    eventually(lambda: (folder / "played.txt").exists(), "the game to start")
+    wait_until(lambda: (folder / "played.txt").exists(), "the game to start", 60, 0.1)
     assert (folder / "played.txt").read_text().strip() == "--windowed"
     page.goto(alice.url + "/games/hollow")
     assert "Playing now" in page.inner_text(".game-head")
@@ -257,11 +258,11 @@ def test_update_roll_back_repair_and_uninstall_from_the_game_page(page: Any, ali
     page.select_option("#switch-version", "1.0")  # while the game runs: the update stages, then waits
     page.click("text=Switch…")
     page.click("text=Switch to 1.0")
-    eventually(lambda: [j["state"] for j in alice.call("/api/downloads")[1]["active"]] == ["waiting"],
-               "the roll back to wait for the game to close")
+    wait_until(lambda: [j["state"] for j in alice.call("/api/downloads")[1]["active"]] == ["waiting"],
+               "the roll back to wait for the game to close", 60, 0.1)
     assert_same_tree(trees["1.1"], folder, extra={"played.txt"})  # nothing swapped under the running game
     (folder / "stop-playing").write_text("")
-    eventually(lambda: alice.call("/api/games/hollow")[1]["installed"]["version"] == "1.0", "the roll back to 1.0")
+    wait_until(lambda: alice.call("/api/games/hollow")[1]["installed"]["version"] == "1.0", "the roll back to 1.0", 60, 0.1)
     assert alice.call("/api/games/hollow")[1]["played"] > 0
     for name in ("played.txt", "stop-playing"):
         (folder / name).unlink()
@@ -312,7 +313,7 @@ def test_what_the_cli_starts_shows_in_the_app_and_a_new_build_is_a_notification(
     cli = subprocess.Popen([BIN / "mist", "install", "celeste", "--dir", str(target), "--json"],
                            env={**os.environ, "MIST_HOME": str(alice.person.home)}, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
-    eventually(lambda: "celeste" in str(alice.call("/api/downloads")[1]), "the daemon to queue the CLI's install")
+    wait_until(lambda: "celeste" in str(alice.call("/api/downloads")[1]), "the daemon to queue the CLI's install", 60, 0.1)
     page.goto(alice.url + "/downloads")
     assert "Celeste" in page.inner_text("main")  # running or done: the app shows what the CLI started
     done = finished(alice, "celeste", "install")
@@ -325,8 +326,8 @@ def test_what_the_cli_starts_shows_in_the_app_and_a_new_build_is_a_notification(
     newer = next_version(trees["celeste"], tmp_path / "celeste-1.1", seed=24)
     admin.run("mistpipe", "push", "celeste", str(newer), "--version", "1.1")
     notifications = alice.person.home.parent / "notifications.txt"
-    line = eventually(lambda: next((n for n in notifications.read_text().splitlines() if "Celeste 1.1 is out" in n), ""),
-                      "the desktop notification of the new build", 90)
+    line = wait_until(lambda: next((n for n in notifications.read_text().splitlines() if "Celeste 1.1 is out" in n), ""),
+                      "the desktop notification of the new build", 90, 0.1)
     assert "update" in line  # sized for alice, who holds 1.0
     assert "Hollow Knight 1.0 installed" in notifications.read_text()  # downloads started in the app say so too
     page.goto(alice.url + "/notices")
@@ -343,8 +344,8 @@ def test_the_friends_page_shows_who_is_online_and_sharing(page: Any, alice: Daem
     bob.run("mist", "login", server.url, "--user", "bob")
     bob_daemon = Daemon.start(bob)
     try:
-        eventually(lambda: any(f["user"] == "bob" and f["sharing"] for f in alice.call("/api/friends")[1]["friends"]),
-                   "bob to be online and his announcement of what he shares to arrive")
+        wait_until(lambda: any(f["user"] == "bob" and f["sharing"] for f in alice.call("/api/friends")[1]["friends"]),
+                   "bob to be online and his announcement of what he shares to arrive", 60, 0.1)
         page.goto(alice.url + "/friends")
         card = page.locator(".friend-card", has_text="bob")
         assert "Online, sharing" in card.inner_text()
@@ -392,8 +393,8 @@ def test_mist_app_opens_a_real_window_that_shows_the_library(alice: Daemon, tmp_
         window = subprocess.Popen([BIN / "mist", "app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         picture = tmp_path / "window.png"
         try:
-            eventually(lambda: window.poll() is not None or _dark_library_on_screen(display, picture),
-                       "the library to be drawn in the window", 120, every=0.5)
+            wait_until(lambda: window.poll() is not None or _dark_library_on_screen(display, picture),
+                       "the library to be drawn in the window", 120, 0.5)
             assert window.poll() is None
         except AssertionError as exc:
             window.terminate()
@@ -434,7 +435,7 @@ def test_an_ended_session_shows_its_screen_and_signing_out_is_in_the_settings(
     page: Any, alice: Daemon, admin: Person, server: Server
 ) -> None:
     admin.run("mistpipe", "user", "passwd", "alice", env={"MIST_PASSWORD": "a-new-password-2"})  # ends her sessions
-    eventually(lambda: alice.call("/api/account")[1]["why"] == "expired", "the daemon to hear its session ended")
+    wait_until(lambda: alice.call("/api/account")[1]["why"] == "expired", "the daemon to hear its session ended", 60, 0.1)
     page.goto(alice.url + "/")
     assert page.url.endswith("/signin") and page.get_attribute("#signin-error", "data-kind") == "expired"
     assert page.input_value("#url") == server.url and page.input_value("#user") == "alice"  # only the password to type
@@ -462,8 +463,8 @@ def test_a_key_changed_without_a_hand_over_shows_its_screen_until_the_new_finger
     rotation: dict = {}
     restarted = restart(server, lambda data: rotation.update(rotate(data, "--leaked")))
     server.process, server.log = restarted.process, restarted.log  # the module's fixture stops the new one
-    eventually(lambda: alice.call("/api/account")[1]["why"] == "key-changed",
-               "the daemon to see, at its swarm's welcome, a key nothing it trusts vouches for", 120)
+    wait_until(lambda: alice.call("/api/account")[1]["why"] == "key-changed",
+               "the daemon to see, at its swarm's welcome, a key nothing it trusts vouches for", 120, 0.1)
     page.goto(alice.url + "/")
     assert page.url.endswith("/signin") and page.get_attribute("#signin-error", "data-kind") == "key-changed"
     assert rotation["new_fingerprint"].split("-")[0] in page.inner_text("#signin-error")

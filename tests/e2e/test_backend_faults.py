@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD, Person, fre
 from tests.e2e.gametree import MB, assert_same_tree, make_tree, next_version
 from tests.e2e.test_faults import one_line_error
 from tests.e2e.test_split_services import start
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.same_on_every_backend  # starts a PostgreSQL and a Redis of its own
 
@@ -77,9 +77,7 @@ def test_the_database_stopping_mid_push_fails_it_clearly_and_the_next_push_compl
             env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": admin.password},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        deadline = time.monotonic() + 120
-        while objects(data / "store") <= before and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: objects(data / "store") > before, "the push's first chunks to arrive", 120, 0.01)
         os.kill(pushing.pid, signal.SIGSTOP)  # chunks are arriving; hold the push there
         assert admin.json("mistpipe", "ls", "sturdy")["games"][0]["builds"] == [], "the push got to commit too soon"
         own.ctl("stop-postgres")

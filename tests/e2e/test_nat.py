@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.e2e import netns
 from tests.e2e.conftest import ADMIN_PASSWORD, BIN, FRIEND_PASSWORD
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_split_services import start
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.same_on_every_backend  # what crosses NATs; the tracker's backend is covered by the other end-to-end tests
 
@@ -43,11 +43,14 @@ def network(request: pytest.FixtureRequest) -> Iterator[netns.Network]:
 
 
 def _wait_for_log(process: subprocess.Popen, log: Path, words: str, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not (log.exists() and words in log.read_text(errors="replace")):
-        assert process.poll() is None and time.monotonic() < deadline, f"{what} did not start:\n" + (
-            log.read_text(errors="replace")[-3000:] if log.exists() else "")
-        time.sleep(0.05)
+    def said() -> str:
+        return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+    def started() -> bool:
+        assert process.poll() is None, f"{what} exited:\n" + said()
+        return log.exists() and words in log.read_text(errors="replace")
+
+    wait_until(started, lambda: f"{what} to start:\n" + said(), 30, 0.05)
 
 
 def _run(net: netns.Network, where: str, home: Path, *args: str, password: str = FRIEND_PASSWORD) -> str:
@@ -111,10 +114,8 @@ def test_friends_behind_nat_transfer_a_game_peer_to_peer(
                                   stderr=subprocess.PIPE, text=True)
         processes.append(daemon)
         assert daemon.stderr is not None and "local API at" in daemon.stderr.readline()
-        deadline = time.monotonic() + 20
-        while not json.loads(_run(net, "hostA", ann, BIN / "mist", "status", "--json"))["connected"]:
-            assert time.monotonic() < deadline, "ann's daemon never reached the tracker"
-            time.sleep(0.1)
+        wait_until(lambda: json.loads(_run(net, "hostA", ann, BIN / "mist", "status", "--json"))["connected"],
+                   "ann's daemon to reach the tracker", 20, 0.1)  # a look runs a command: not too often
 
         if through_peers:
             seeder.terminate()

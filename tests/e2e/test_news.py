@@ -4,7 +4,6 @@ friends' running daemons showing what each of them would download, never a priva
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tests.e2e.conftest import FRIEND_PASSWORD, Person, Server, start_server
 from tests.e2e.gametree import MB, make_tree, next_version
 from tests.e2e.test_peers import Friend
 from tests.fake_discord import TOKEN, FakeDiscord
+from tests.waiting import wait_until
 from tracker.jobs.discord_webhook import ENV
 from tracker.notify import size_text
 
@@ -70,11 +70,9 @@ def planned(admin: Person, game: str, version: str, held: str) -> int:
 
 def news_of(friend: Friend, count: int) -> list[dict]:
     """The friend's news, from its daemon's local API as `mist status` reads it, once it has `count` items."""
-    deadline = time.monotonic() + 30
-    while len(news := friend.local("/api/status")["news"]) < count:
-        assert time.monotonic() < deadline, f"{friend.name}'s daemon heard only {news}"
-        time.sleep(0.1)
-    return news
+    return wait_until(lambda: len(news := friend.local("/api/status")["news"]) >= count and news,
+                      lambda: f"{friend.name}'s daemon to hear {count} news; it heard {friend.local('/api/status')['news']}",
+                      30, 0.1)
 
 
 def test_a_push_is_posted_to_discord_and_each_online_friend_hears_its_own_size(
@@ -151,8 +149,6 @@ def test_a_post_that_does_not_go_out_is_in_the_server_log_and_in_mistpipe_ls(
     discord.wait_for(1)
     line = server.wait_for_log("not posted to Discord")
     assert "mist.jobs" in line and "404" in line  # the worker's own line, relayed to the server's terminal
-    deadline = time.monotonic() + 30
-    while "Discord: not posted" not in (listing := admin.run("mistpipe", "ls", "lost").stdout):
-        assert time.monotonic() < deadline, listing
-        time.sleep(0.1)
+    wait_until(lambda: "Discord: not posted" in (listing := admin.run("mistpipe", "ls", "lost").stdout) and listing,
+               "`mistpipe ls` to say the news was not posted to Discord", 30, 0.1)
     assert admin.json("mistpipe", "ls", "lost")["games"][0]["builds"][0]["news_status"].startswith("not posted: ")

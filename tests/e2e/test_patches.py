@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-import time
 from pathlib import Path
 
 from shared import compression, patch
 from tests.e2e.conftest import Person, Server
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
+from tests.waiting import wait_until
 
 EXE = "bin/engine.so"
 
@@ -109,11 +109,11 @@ def test_an_uncommon_jump_follows_the_chain_of_patches_at_once_and_the_direct_pa
     assert jumped["bytes_by_source"]["patch"] <= chain_cost + 400
     assert_same_tree(trees[2], game)
 
-    for _ in range(600):  # the worker makes the HDiffPatch patch 1 -> 3 that the plan said was coming
-        made = {a: size for s, a, obj, size in patch_rows(server, target) if s == source and obj}
-        if "hdiff" in made:
-            break
-        time.sleep(0.1)
+    def patches_made() -> dict:
+        return {a: size for s, a, obj, size in patch_rows(server, target) if s == source and obj}
+
+    # the worker makes the HDiffPatch patch 1 -> 3 that the plan said was coming
+    made = wait_until(lambda: "hdiff" in (found := patches_made()) and found, "the worker's HDiffPatch patch 1 -> 3", 120, 0.1)
     assert made.keys() == {"zstd", "hdiff"} and made["hdiff"] < made["zstd"], made
     second = Person(friend.home.parent / "second-home", friend.password)
     second.run("mist", "login", server.url, "--user", friend.session()["user"])

@@ -31,6 +31,7 @@ from tests.e2e.gametree import MB, assert_same_tree, make_tree
 from tests.e2e.test_faults import one_line_error
 from tests.e2e.test_observability import scrape
 from tests.e2e.test_split_services import start
+from tests.waiting import wait_until
 
 LOOPBACK = {"MIST_PEER_LOOPBACK": "1"}  # several clients on one machine: let WebRTC use 127.0.0.1
 HERE = Path(__file__).parent
@@ -122,18 +123,14 @@ class Friend:
         assert self.daemon.stderr is not None
         line = self.daemon.stderr.readline()
         assert "local API at http://127.0.0.1:" in line, line
-        deadline = time.monotonic() + 20
-        while not (status := self.local("/api/status"))["connected"] or not status["builds_shared"]:
-            assert time.monotonic() < deadline, f"the daemon never joined the swarm: {status}"
-            time.sleep(0.05)
+        wait_until(lambda: (status := self.local("/api/status"))["connected"] and status["builds_shared"],
+                   lambda: f"the daemon to join the swarm: {self.local('/api/status')}", 20, 0.05)
 
     def set_upload_cap(self, text: str, value: int | None) -> None:
         """`mist share --upload-cap`, then wait until the running daemon has read it."""
         self.person.run("mist", "share", "--upload-cap", text)
-        deadline = time.monotonic() + 20
-        while self.daemon is not None and self.local("/api/status")["sharing"]["upload_cap"] != value:
-            assert time.monotonic() < deadline, "the daemon did not pick up the new cap"
-            time.sleep(0.05)
+        wait_until(lambda: self.daemon is None or self.local("/api/status")["sharing"]["upload_cap"] == value,
+                   "the daemon to pick up the new cap", 20, 0.05)
 
     def stop_daemon(self, kill: bool = False) -> None:
         if self.daemon is not None:
@@ -278,10 +275,11 @@ def test_a_friend_that_vanishes_mid_transfer_costs_only_time(
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         leaving = seeders[0]
-        deadline = time.monotonic() + 60
-        while not any(p["bytes"] > 0 for p in leaving.local("/api/status")["peers"]):
-            assert time.monotonic() < deadline and installing.poll() is None, "the friend was never asked"
-            time.sleep(0.02)
+        def asked() -> bool:
+            assert installing.poll() is None, "the install ended before the friend was asked"
+            return any(p["bytes"] > 0 for p in leaving.local("/api/status")["peers"])
+
+        wait_until(asked, "the friend to be asked", 60)
         leaving.stop_daemon(kill=True)
         out, err = installing.communicate(timeout=120)
     finally:
@@ -404,10 +402,7 @@ def test_status_shows_the_daemon_and_share_changes_what_friends_see(
     shown = friend.json("share", "--upload-cap", "3MB", "--schedule", "23:00-07:00 up=unlimited")
     assert shown["upload_cap"] == 3_000_000 and shown["schedule"][0]["upload_cap"] is None
     friend.json("share", "off")
-    deadline = time.monotonic() + 20
-    while friend.local("/api/status")["sharing"]["enabled"]:
-        assert time.monotonic() < deadline, "the daemon did not pick up `share off`"
-        time.sleep(0.05)
+    wait_until(lambda: not friend.local("/api/status")["sharing"]["enabled"], "the daemon to pick up `share off`", 20, 0.05)
     try:
         others = seeders[:2]
         for f in others:
@@ -449,18 +444,14 @@ def test_daemons_rejoin_the_swarm_after_the_tracker_restarts(
     stack: Stack, admin: Person, game: Path, seeders: list[Friend], tmp_path: Path
 ) -> None:
     stack.stop_tracker()
-    deadline = time.monotonic() + 20
-    while any(f.local("/api/status")["connected"] for f in seeders):
-        assert time.monotonic() < deadline, "a daemon did not notice the tracker left"
-        time.sleep(0.05)
+    wait_until(lambda: not any(f.local("/api/status")["connected"] for f in seeders),
+               "every daemon to notice the tracker left", 20, 0.05)
     assert all(f.local("/api/status")["tracker_error"] for f in seeders)  # and says why
     stack.start_tracker()
     # A daemon retries with a backoff that doubles up to BACKOFF_MAX while the tracker is away (longer on a
     # loaded machine, where the restart takes a while): its next try may come that long after the tracker is back.
-    deadline = time.monotonic() + BACKOFF_MAX + 30
-    while not all(f.local("/api/status")["connected"] for f in seeders):
-        assert time.monotonic() < deadline, "a daemon did not reconnect"
-        time.sleep(0.05)
+    wait_until(lambda: all(f.local("/api/status")["connected"] for f in seeders), "every daemon to reconnect",
+               BACKOFF_MAX + 30, 0.05)
     newcomer = new_friend(stack, admin, tmp_path)
     with stack.seeder_down():
         outcome = newcomer.json("install", "coop", "--dir", str(tmp_path / "game"))

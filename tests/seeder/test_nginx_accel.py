@@ -7,7 +7,6 @@ import random
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +22,7 @@ from shared.tickets import READ, Ticket
 from tests.e2e.conftest import BIN, free_port
 from tests.e2e.test_split_services import start
 from tests.stored import store_file
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SNIPPET = REPO / "deploy" / "nginx" / "seeder-accel.conf"
@@ -81,15 +81,13 @@ def stack(tmp_path_factory):
 
 def wait_listening(process: subprocess.Popen, port: int) -> None:
     """nginx prints no line when ready: poll its port (bounded), failing with its own words if it exits."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if process.poll() is not None:
             pytest.fail(f"nginx exited: {process.stderr.read() if process.stderr else ''}")
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    pytest.fail(f"nginx did not listen on {port} within 30 s")
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, f"nginx to listen on {port}", 30)
 
 
 def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -23,7 +23,7 @@ from shared.manifest import Manifest
 from tests.fresh_database import fresh_postgres
 from tests.stored import store_file
 from tracker import datalock
-from tracker.auth import check_password, hash_password
+from tracker.auth import Passwords
 from tracker.backups.backup import backup
 from tracker.backups.directory import BackupCorrupt, BackupError, BackupIncomplete
 from tracker.backups.restore import restore
@@ -70,7 +70,7 @@ def build(ctx: TrackerContext, game: str, version: str, seed: int, shared: bytes
 
 def populate(ctx: TrackerContext) -> dict[str, Manifest]:
     """Two games (one private, granted), three builds sharing chunks, a patch between them, a user."""
-    ctx.db.call(lambda s: queries.add_user(s, "alice", hash_password("alice-password"), False))
+    ctx.db.call(lambda s: queries.add_user(s, "alice", Passwords("cheapest").hash("alice-password"), False))
     ctx.db.call(lambda s: queries.add_game(s, "g", "G"))
     ctx.db.call(lambda s: queries.add_game(s, "secret", "Secret", True))
     ctx.db.call(lambda s: queries.set_grant(s, "alice", "secret", True))
@@ -128,7 +128,7 @@ def test_a_restore_holds_the_same_rows_objects_and_keys(server, tmp_path: Path) 
     again = open_server(tmp_path / "new")
     assert again.signer.public_key == ctx.signer.public_key and again.jwt_secret == ctx.jwt_secret
     alice = again.db.call(lambda s: queries.get_user(s, "alice"))
-    assert alice is not None and check_password(alice.password_hash, "alice-password")
+    assert alice is not None and Passwords("cheapest").check(alice.password_hash, "alice-password")
 
 
 def test_a_build_committed_after_the_snapshot_is_not_in_the_backup(server, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import random
 import socket
 import subprocess
 import sys
-import time
 from tests import backends
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_discord import TOKEN, FakeDiscord, Reply, rate_limited
+from tests.waiting import wait_until
 from tracker.jobs import discord_webhook
 from tracker.jobs.discord_webhook import ENV, MAX_DELAY, Answer, next_step, post, read_answer
 from tracker.jobs.queue import Jobs, open_jobs
@@ -113,10 +113,8 @@ def worker(discord: FakeDiscord, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def result(jobs: Jobs, job: str, log: Path, timeout: float = 60.0) -> dict:
     """The job's result once the worker has it (it lives in the worker's queue file)."""
-    deadline = time.monotonic() + timeout
-    while not (answer := jobs.result(job))[0]:
-        assert time.monotonic() < deadline, f"the job did not finish; the worker said:\n{log.read_text()}"
-        time.sleep(0.05)
+    answer = wait_until(lambda: (found := jobs.result(job))[0] and found,
+                        lambda: f"the job to finish; the worker said:\n{log.read_text()}", timeout, 0.05)
     return answer[1]
 
 

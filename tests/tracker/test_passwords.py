@@ -1,8 +1,11 @@
-"""Passwords are argon2id with the parameters recorded in each hash, upgraded at the next login when they change."""
+"""Passwords are argon2id with the parameters recorded in each hash, upgraded at the next login when they change.
+
+The suite hashes at argon2's cheapest cost (tests/conftest.py); these tests are where the standard cost runs.
+"""
 
 from __future__ import annotations
 
-import argon2
+from pathlib import Path
 
 from tests import backends
 from tracker import auth
@@ -10,23 +13,40 @@ from tracker.cli.mist_server import build_app
 from tracker.config import TrackerContext
 from tracker.db import queries
 from tracker.routes.accounts import ensure_admin
+from tracker.settings import PASSWORD_COSTS, Settings
+
+STANDARD = "m=65536,t=3,p=4"  # RFC 9106's low-memory profile, as the hash records it
 
 
 def test_hashes_are_argon2id_with_their_parameters() -> None:
-    stored = auth.hash_password("correct horse")
-    assert stored.startswith("$argon2id$") and "m=" in stored and "t=" in stored
-    assert auth.check_password(stored, "correct horse") and not auth.check_password(stored, "wrong horse")
-    assert not auth.check_password("not a hash", "x")
+    passwords = auth.Passwords("cheapest")
+    stored = passwords.hash("correct horse")
+    assert stored.startswith("$argon2id$") and "m=8,t=1,p=1" in stored
+    assert passwords.check(stored, "correct horse") and not passwords.check(stored, "wrong horse")
+    assert not passwords.check("not a hash", "x") and not passwords.check(passwords.dummy_hash, "")
 
 
-async def test_an_old_hash_is_upgraded_at_login(tmp_path, aiohttp_client, monkeypatch) -> None:
-    ctx = TrackerContext.open(backends.settings(tmp_path, admin_password="admin-password-1"))
+def test_every_cost_the_settings_name_has_parameters() -> None:
+    assert set(auth.COSTS) == set(PASSWORD_COSTS)
+
+
+def test_a_tracker_with_default_settings_hashes_at_the_standard_cost(tmp_path: Path) -> None:
+    settings = Settings.from_env(tmp_path, {})
+    assert settings.password_hash_cost == Settings(tmp_path).password_hash_cost == "standard"
+    passwords = auth.Passwords(settings.password_hash_cost)
+    stored = passwords.hash("correct horse")
+    assert STANDARD in stored and passwords.check(stored, "correct horse") and not passwords.needs_rehash(stored)
+
+
+async def test_a_hash_made_at_test_cost_is_upgraded_to_the_standard_cost_at_login(tmp_path, aiohttp_client) -> None:
+    ctx = TrackerContext.open(backends.settings(tmp_path, admin_password="admin-password-1",
+                                                password_hash_cost="standard"))
     ensure_admin(ctx)
-    weak = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("admin-password-1")
-    ctx.db.call(lambda s: queries.set_password_hash(s, "admin", weak))
+    cheap = auth.Passwords("cheapest").hash("admin-password-1")
+    ctx.db.call(lambda s: queries.set_password_hash(s, "admin", cheap))
     client = await aiohttp_client(build_app(ctx, worker=False))
     response = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
     assert response.status == 200
     upgraded = ctx.db.call(lambda s: queries.get_user(s, "admin")).password_hash
-    assert upgraded != weak and not auth.needs_rehash(upgraded)
-    assert auth.check_password(upgraded, "admin-password-1")
+    assert STANDARD in upgraded and not ctx.passwords.needs_rehash(upgraded)
+    assert ctx.passwords.check(upgraded, "admin-password-1")

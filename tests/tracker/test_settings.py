@@ -25,7 +25,7 @@ def test_every_variable_reaches_its_field_and_options_win(tmp_path: Path) -> Non
            "MIST_ACTIVITY_DAYS": "7", "MIST_STEAM_URL": "http://steam.test/", "MIST_STEAM_TIMEOUT": "3",
            "MIST_DISCORD_WEBHOOK_URL": "https://discord.test/hook", "MIST_STORE_URL": "s3://bucket/p",
            "MIST_LOG_FORMAT": "Text", "MIST_METRICS_TOKEN": "t0ken", "MIST_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
-           "MIST_DISK_MIN_FREE": "5000"}
+           "MIST_DISK_MIN_FREE": "5000", "MIST_PASSWORD_HASH_COST": "cheapest"}
     settings = Settings.from_env(tmp_path, env, seeder_url="http://s/seeder", queue_name="given")
     assert settings.database_url == env["MIST_DATABASE_URL"] and settings.redis_url == env["MIST_REDIS_URL"]
     assert settings.queue_name == "given" and settings.admin_password == "pw-123456"
@@ -33,7 +33,7 @@ def test_every_variable_reaches_its_field_and_options_win(tmp_path: Path) -> Non
     assert (settings.seeder_share, settings.peer_floor, settings.gc_grace, settings.patch_wait) == (0.5, 0, 0.0, 2.0)
     assert (settings.activity_days, settings.steam_url, settings.steam_timeout) == (7.0, "http://steam.test", 3.0)
     assert settings.discord_webhook_url.endswith("/hook") and settings.store.url == "s3://bucket/p"
-    assert settings.seeder_url == "http://s/seeder"
+    assert settings.seeder_url == "http://s/seeder" and settings.password_hash_cost == "cheapest"
     service = settings.service
     assert (service.log_format, service.logs("json"), service.metrics_token, service.disk_min_free) == ("text", "text",
                                                                                                        "t0ken", 5000)
@@ -53,6 +53,7 @@ def test_the_plumbing_defaults_leave_each_service_its_log_format(tmp_path: Path)
     ("MIST_ACTIVITY_DAYS", "0", "number of days"), ("MIST_STEAM_TIMEOUT", "soon", "number of seconds"),
     ("MIST_LOG_FORMAT", "xml", "'json' or 'text'"), ("MIST_DISK_MIN_FREE", "1GB", "a number of bytes"),
     ("MIST_TRUSTED_PROXIES", "127.0.0.1, nginx", "list addresses or networks"),
+    ("MIST_PASSWORD_HASH_COST", "fast", "one of standard, cheapest"),
 ])
 def test_a_value_it_cannot_use_stops_the_start_naming_the_variable(tmp_path: Path, name: str, value: str, said: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must .*{said}"):

@@ -14,7 +14,6 @@ from aiohttp import web
 
 from shared.signing import fingerprint
 from shared.wording import count
-from tracker import auth
 from tracker.admin import notices, security
 from tracker.admin.address import public_url
 from tracker.admin.forms import Form
@@ -106,7 +105,7 @@ async def join(request: web.Request) -> web.StreamResponse:
         form.values.pop("password", None)
         form.values.pop("repeat", None)
         return _join_page(request, row, form, 400)
-    hashed = await asyncio.to_thread(auth.hash_password, password)
+    hashed = await asyncio.to_thread(ctx.passwords.hash, password)
     name = await ctx.db.run(lambda s: invitations.accept(s, token, hashed, ctx.now))
     await note(ctx, "invitation", name, summary="accepted the invitation and chose a password")
     response = aiohttp_jinja2.render_template("welcome.html", request, {

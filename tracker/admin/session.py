@@ -16,7 +16,6 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from tracker import auth
 from tracker.admin import security
 from tracker.admin.forms import Form
 from tracker.counters import COUNTERS
@@ -31,7 +30,6 @@ COOKIE = "mist_admin"
 LOGIN_COOKIE = "mist_admin_login"  # a sign-in form's CSRF token, before there is a session
 LIFETIME = 12 * 3600
 REQUEST_KEY = "mist.admin.user"
-_DUMMY_HASH = auth.hash_password("not a password anyone has")
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if attempt.delay:
         await asyncio.sleep(attempt.delay)  # answer a guesser slowly, as the API does; the throttle decided how slowly
     user = await ctx.db.run(lambda s: queries.get_user(s, name))
-    ok = await asyncio.to_thread(auth.check_password, user.password_hash if user else _DUMMY_HASH, password)
+    ok = await asyncio.to_thread(ctx.passwords.check, user.password_hash if user else ctx.passwords.dummy_hash, password)
     if user is None or not ok:
         request.config_dict[COUNTERS].logins_failed.inc()
         await note(ctx, "login_failed", name, summary=f"admin site sign-in refused from {address}")

@@ -8,7 +8,6 @@ import asyncio
 import aiohttp_jinja2
 from aiohttp import web
 
-from tracker import auth
 from tracker.admin import notices
 from tracker.admin.forms import Form
 from tracker.admin.session import admin_user
@@ -36,7 +35,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     password = form.password("password", MIN_PASSWORD)
     make_admin = form.flag("admin")
     if form.ok:
-        hashed = await asyncio.to_thread(auth.hash_password, password)
+        hashed = await asyncio.to_thread(ctx.passwords.hash, password)
         try:
             await ctx.db.run(lambda s: queries.add_user(s, name, hashed, make_admin))
         except Conflict:
@@ -74,7 +73,7 @@ async def set_password(request: web.Request) -> web.StreamResponse:
     password = form.password("password", MIN_PASSWORD)
     if not form.ok:
         return await _user_page(request, name, form, 400)
-    hashed = await asyncio.to_thread(auth.hash_password, password)
+    hashed = await asyncio.to_thread(ctx.passwords.hash, password)
     now = ctx.now
     await ctx.db.run(lambda s: queries.change_password(s, name, hashed, now))
     await sessions_ended(request, name)

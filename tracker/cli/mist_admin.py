@@ -23,6 +23,7 @@ from shared.signing import fingerprint
 from shared.wording import count
 from shared.version import installed_version
 from tracker import keys
+from tracker.auth import Passwords
 from tracker.cli.backups import backup, restore
 from tracker.routes.accounts import MIN_PASSWORD, reset_password
 from tracker.settings import Settings
@@ -73,7 +74,9 @@ def reset_password_command(name: str, data: Path) -> None:
         raise click.ClickException(f"MIST_PASSWORD must have at least {MIN_PASSWORD} characters")
     password = given or secrets.token_urlsafe(12)
     try:
-        reset_password(data.resolve(), name, password, time.time(), Settings.from_env(data).database_url)
+        settings = Settings.from_env(data)
+        reset_password(data.resolve(), name, password, time.time(), settings.database_url,
+                       Passwords(settings.password_hash_cost))
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     said = "set to MIST_PASSWORD" if given else f"set to:\n    {password}"

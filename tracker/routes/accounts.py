@@ -30,17 +30,19 @@ def ensure_admin(ctx: TrackerContext) -> str | None:
     if ctx.db.call(queries.count_users):
         return None
     password = ctx.settings.admin_password or secrets.token_urlsafe(12)
-    hashed = auth.hash_password(password)
+    hashed = ctx.passwords.hash(password)
     ctx.db.call(lambda s: queries.add_user(s, "admin", hashed, True))
     return None if ctx.settings.admin_password else password
 
 
-def reset_password(data: Path, name: str, password: str, now: float, database_url: str = "") -> None:
+def reset_password(data: Path, name: str, password: str, now: float, database_url: str = "",
+                   passwords: auth.Passwords | None = None) -> None:
     """`mist-admin reset-password`: set a password on the database directly (the tracker may be stopped, or may
     be running: it sees the account's new generation within seconds, so the old sessions end)."""
+    hashed = (passwords or auth.Passwords()).hash(password)
     db = open_existing(data, database_url)
     try:
-        db.call(lambda s: queries.change_password(s, name, auth.hash_password(password), now))
+        db.call(lambda s: queries.change_password(s, name, hashed, now))
     except NotFound:
         names = ", ".join(str(u["name"]) for u in db.call(queries.list_users))
         raise NotFound(f"there is no account {name!r} in {data}; the accounts are: {names}") from None
@@ -76,8 +78,8 @@ async def login(request: web.Request) -> web.Response:
         await asyncio.sleep(attempt.delay)  # answer a guesser slowly; the throttle decided how slowly
     user = await ctx.db.run(lambda s: queries.get_user(s, body["user"]))
     # argon2 takes ~50 ms of CPU, so it runs off the event loop. Verify against a dummy hash for unknown users so timing does not reveal which names exist.
-    stored = user.password_hash if user else _DUMMY_HASH
-    ok = await asyncio.to_thread(auth.check_password, stored, body["password"])
+    stored = user.password_hash if user else ctx.passwords.dummy_hash
+    ok = await asyncio.to_thread(ctx.passwords.check, stored, body["password"])
     if user is None or not ok:
         request.app[COUNTERS].logins_failed.inc()
         await note(ctx, "login_failed", body["user"], summary=f"refused from {address}")
@@ -87,8 +89,8 @@ async def login(request: web.Request) -> web.Response:
         await note(ctx, "login_failed", user.name, summary=f"the account is disabled; from {address}")
         raise disabled_error(user.name)
     await note(ctx, "login", user.name, summary=f"signed in from {address}")
-    if auth.needs_rehash(user.password_hash):
-        rehashed = auth.hash_password(body["password"])
+    if ctx.passwords.needs_rehash(user.password_hash):
+        rehashed = await asyncio.to_thread(ctx.passwords.hash, body["password"])
         await ctx.db.run(lambda s: queries.set_password_hash(s, user.name, rehashed))
     return await _issue(ctx, user)
 
@@ -115,12 +117,9 @@ async def add_user(request: web.Request) -> web.Response:
         raise BadRequest(f"user name must be letters, digits, '_', '.' or '-', up to 64 (got {name!r})")
     if len(body["password"]) < MIN_PASSWORD:
         raise BadRequest(f"password must have at least {MIN_PASSWORD} characters")
-    hashed = await asyncio.to_thread(auth.hash_password, body["password"])
+    hashed = await asyncio.to_thread(ctx.passwords.hash, body["password"])
     await ctx.db.run(lambda s: queries.add_user(s, name, hashed, body.get("admin", False)))
     return web.json_response({"name": name, "admin": body.get("admin", False)}, status=201)
-
-
-_DUMMY_HASH = auth.hash_password(secrets.token_urlsafe(16))
 
 
 async def list_users(request: web.Request) -> web.Response:
@@ -135,7 +134,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = await json_body(request, {"password": str})
     if len(body["password"]) < MIN_PASSWORD:
         raise BadRequest(f"password must have at least {MIN_PASSWORD} characters")
-    hashed = await asyncio.to_thread(auth.hash_password, body["password"])
+    hashed = await asyncio.to_thread(ctx.passwords.hash, body["password"])
     await ctx.db.run(lambda s: queries.change_password(s, name, hashed, ctx.now))
     await sessions_ended(request, name)
     return web.json_response({"name": name, "sessions_revoked": True})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from client.app import guard
+from tests.clock import Clock
 
 PORT = 4711
 
@@ -18,14 +19,6 @@ def test_only_the_daemons_own_host_and_origin_pass() -> None:
     for origin in ("http://attacker.example", f"https://127.0.0.1:{PORT}", f"http://127.0.0.1:{PORT + 1}", "null"):
         assert "other sites" in str(guard.refusal(f"127.0.0.1:{PORT}", origin, None, PORT)), origin
     assert guard.refusal(f"127.0.0.1:{PORT}", None, "cross-site", PORT) is not None  # a link or image from elsewhere
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_code_opens_one_session_once_and_not_after_it_expires() -> None:
