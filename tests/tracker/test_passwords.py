@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests import backends
+from tests.tracker.admin_site import sign_in
 from tracker import auth
 from tracker.cli.mist_server import build_app
 from tracker.config import TrackerContext
@@ -38,15 +41,19 @@ def test_a_tracker_with_default_settings_hashes_at_the_standard_cost(tmp_path: P
     assert STANDARD in stored and passwords.check(stored, "correct horse") and not passwords.needs_rehash(stored)
 
 
-async def test_a_hash_made_at_test_cost_is_upgraded_to_the_standard_cost_at_login(tmp_path, aiohttp_client) -> None:
+@pytest.mark.parametrize("door", ["api", "admin site"])
+async def test_a_hash_made_at_test_cost_is_upgraded_to_the_standard_cost_at_login(door: str, tmp_path, aiohttp_client) -> None:
     ctx = TrackerContext.open(backends.settings(tmp_path, admin_password="admin-password-1",
                                                 password_hash_cost="standard"))
     ensure_admin(ctx)
     cheap = auth.Passwords("cheapest").hash("admin-password-1")
     ctx.db.call(lambda s: queries.set_password_hash(s, "admin", cheap))
     client = await aiohttp_client(build_app(ctx, worker=False))
-    response = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
-    assert response.status == 200
+    if door == "api":
+        response = await client.post("/api/login", json={"user": "admin", "password": "admin-password-1"})
+        assert response.status == 200
+    else:
+        await sign_in(client, "admin", "admin-password-1")
     upgraded = ctx.db.call(lambda s: queries.get_user(s, "admin")).password_hash
     assert STANDARD in upgraded and not ctx.passwords.needs_rehash(upgraded)
     assert ctx.passwords.check(upgraded, "admin-password-1")

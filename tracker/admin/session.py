@@ -21,6 +21,7 @@ from tracker.admin.forms import Form
 from tracker.counters import COUNTERS
 from tracker.db import admin_sessions, queries
 from tracker.errors import Forbidden, Unauthorized
+from tracker.routes.accounts import upgrade_hash
 from tracker.routes.activity import note
 from tracker.routes.web import CONTEXT, Handler
 from tracker.throttle import LoginRefused
@@ -148,6 +149,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return aiohttp_jinja2.render_template("refused.html", request, {
             "user": name, "why": "the admin site is for admin accounts only",
         }, status=403)
+    await upgrade_hash(ctx, name, user.password_hash, password)
     token, csrf = security.new_token(), security.new_token()
     now = ctx.now
     await ctx.db.run(lambda s: admin_sessions.open_session(s, name, token, csrf, now, now + LIFETIME))

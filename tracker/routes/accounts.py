@@ -89,10 +89,16 @@ async def login(request: web.Request) -> web.Response:
         await note(ctx, "login_failed", user.name, summary=f"the account is disabled; from {address}")
         raise disabled_error(user.name)
     await note(ctx, "login", user.name, summary=f"signed in from {address}")
-    if ctx.passwords.needs_rehash(user.password_hash):
-        rehashed = await asyncio.to_thread(ctx.passwords.hash, body["password"])
-        await ctx.db.run(lambda s: queries.set_password_hash(s, user.name, rehashed))
+    await upgrade_hash(ctx, user.name, user.password_hash, body["password"])
     return await _issue(ctx, user)
+
+
+async def upgrade_hash(ctx: TrackerContext, name: str, stored: str, password: str) -> None:
+    """After a right password: hash it again when the stored hash was made at another cost than this tracker's
+    (both sign-in doors, the API and the admin site, call it)."""
+    if ctx.passwords.needs_rehash(stored):
+        rehashed = await asyncio.to_thread(ctx.passwords.hash, password)
+        await ctx.db.run(lambda s: queries.set_password_hash(s, name, rehashed))
 
 
 async def refresh(request: web.Request) -> web.Response:
