@@ -57,8 +57,9 @@ async def _json(response: aiohttp.ClientResponse, url: str, limit: int = SMALL_L
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # nested too deep is as unreadable as broken
-        raise TrackerUnreadable(f"{url} did not answer with JSON Mist can read; is it a Mist tracker, "
-                                 "and of this version?") from exc
+        raise TrackerUnreadable(
+            f"{url} did not answer with JSON Mist can read; is it a Mist tracker, and of this version?"
+        ) from exc
 
 
 async def _error(response: aiohttp.ClientResponse) -> ServerRefused:
@@ -89,8 +90,12 @@ async def login(url: str, user: str, password: str) -> Credentials:
             raise _unreachable(url, exc) from exc
     try:
         return Credentials(
-            url=url, user=body["user"], scope=body["scope"], access_token=body["access_token"],
-            access_expires=time.time() + body["expires_in"], refresh_token=body["refresh_token"],
+            url=url,
+            user=body["user"],
+            scope=body["scope"],
+            access_token=body["access_token"],
+            access_expires=time.time() + body["expires_in"],
+            refresh_token=body["refresh_token"],
             public_key=body["public_key"],
         )
     except (KeyError, TypeError) as exc:  # not an object, or one without a session's fields
@@ -123,8 +128,12 @@ class Socket:
                     continue
                 if isinstance(body, dict):
                     return body
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
-                                  aiohttp.WSMsgType.ERROR):
+            elif message.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.ERROR,
+            ):
                 return None
 
     async def close(self) -> None:
@@ -192,8 +201,14 @@ class Api:
     the pinned key moves.
     """
 
-    def __init__(self, creds: Credentials, on_refresh: Callable[[Credentials], object], connections: int = 8,
-                 on_key_change: Callable[[str], object] = lambda notice: None, tool: str = "mist") -> None:
+    def __init__(
+        self,
+        creds: Credentials,
+        on_refresh: Callable[[Credentials], object],
+        connections: int = 8,
+        on_key_change: Callable[[str], object] = lambda notice: None,
+        tool: str = "mist",
+    ) -> None:
         """`tool` names the command the person runs (mist, mistpipe), so advice in errors names it too."""
         self.creds = creds
         self.tool = tool
@@ -201,7 +216,8 @@ class Api:
         self.on_key_change = on_key_change
         self._following = asyncio.Lock()
         self._http = aiohttp.ClientSession(
-            timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+            timeout=TIMEOUT,
+            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
             headers={"User-Agent": f"{tool} (Mist)"},
         )
 
@@ -311,8 +327,7 @@ class Api:
                 raise
             signing.verify(self.creds.public_key, signed.data, signed.signature)
 
-    async def _send(self, method: str, path: str, most: int = JSON_LIMIT,
-                    **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
+    async def _send(self, method: str, path: str, most: int = JSON_LIMIT, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
         """One request with this login; the answer may not pass `most` bytes."""
         if self.creds.access_expires - REFRESH_MARGIN < time.time():
             await self._refresh()
@@ -334,11 +349,15 @@ class Api:
         except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
-            raise TrackerUnreadable(f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
-                                    "is it a Mist tracker, and of this version?")
+            raise TrackerUnreadable(
+                f"{self.creds.url} answered {path} with something that is not JSON Mist can read; "
+                "is it a Mist tracker, and of this version?"
+            )
         return answer
 
-    async def commit_build(self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b"") -> dict[str, Any]:
+    async def commit_build(
+        self, game: str, manifest: bytes, notes: str = "", launch: str = "", delta: bytes = b""
+    ) -> dict[str, Any]:
         """Commit a pushed build: its canonical manifest (or `delta`, turning a build the tracker has into it), with
         the admin's release notes and launch command."""
         form = aiohttp.FormData()
@@ -358,8 +377,9 @@ class Api:
             await self._refresh()
         url = "ws" + self.creds.url.removeprefix("http") + path
         try:
-            ws = await self._http.ws_connect(url, headers={"Authorization": f"Bearer {self.creds.access_token}"},
-                                             heartbeat=30.0, max_msg_size=1024 * 1024)
+            ws = await self._http.ws_connect(
+                url, headers={"Authorization": f"Bearer {self.creds.access_token}"}, heartbeat=30.0, max_msg_size=1024 * 1024
+            )
         except aiohttp.WSServerHandshakeError as exc:
             raise ServerRefused(exc.status, f"the tracker refused the swarm connection ({exc.message})") from exc
         except aiohttp.ClientError as exc:
@@ -393,8 +413,10 @@ class Api:
                 if response.status >= 400:
                     raise await _error(response)
                 if response.content_length is not None and response.content_length > most:
-                    raise PackError(f"the seeder's answer declares {response.content_length} bytes, more than the "
-                                    f"{most} it can honestly take; not read")
+                    raise PackError(
+                        f"the seeder's answer declares {response.content_length} bytes, more than the "
+                        f"{most} it can honestly take; not read"
+                    )
                 if response.content_length is not None:
                     return await _read_declared(response.content, response.content_length)
                 answer = bytearray()
@@ -419,8 +441,10 @@ async def _read_declared(content: aiohttp.StreamReader, length: int) -> bytearra
     while at < length:
         piece = await content.readany()
         if not piece or at + len(piece) > length:
-            raise PackError(f"the seeder's answer was {'cut short' if not piece else 'longer than declared'} "
-                            f"at byte {at} of {length}; it is asked again")
-        view[at:at + len(piece)] = piece
+            raise PackError(
+                f"the seeder's answer was {'cut short' if not piece else 'longer than declared'} "
+                f"at byte {at} of {length}; it is asked again"
+            )
+        view[at : at + len(piece)] = piece
         at += len(piece)
     return answer

@@ -49,9 +49,16 @@ class _Silent:
 
 class Assembly:
     def __init__(
-        self, root: Path, plan: Plan, bar: Bar, routes: Routes | None = None,
-        holders: Mapping[str, Path] | None = None, unknown: Mapping[str, Path] | None = None,
-        peers: Peers | None = None, build: str = "", in_place: Mapping[str, Path] | None = None,
+        self,
+        root: Path,
+        plan: Plan,
+        bar: Bar,
+        routes: Routes | None = None,
+        holders: Mapping[str, Path] | None = None,
+        unknown: Mapping[str, Path] | None = None,
+        peers: Peers | None = None,
+        build: str = "",
+        in_place: Mapping[str, Path] | None = None,
         other_build: Callable[[str], Awaitable[Seeder]] | None = None,
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
@@ -82,8 +89,10 @@ class Assembly:
         self._entries: dict[Path, FileEntry] = {}
 
     def __repr__(self) -> str:
-        return (f"Assembly(root={str(self.root)!r}, files={len(self.plan.write)}, "
-                f"unfinished={sum(1 for left in self._remaining.values() if left)})")
+        return (
+            f"Assembly(root={str(self.root)!r}, files={len(self.plan.write)}, "
+            f"unfinished={sum(1 for left in self._remaining.values() if left)})"
+        )
 
     async def run(self, seeder: Callable[[], Awaitable[Seeder]], api: Api) -> int:
         """Stage every file of the plan; return the bytes received from the seeder."""
@@ -104,9 +113,11 @@ class Assembly:
             done = await self._apply_bundles(bundled, source, api)
             remaining = [e for e in remaining if e.path not in done]
         prepared = await self._prepare(remaining)
-        deltas = [e for e, prep in zip(remaining, prepared)
-                  if e.path in self.unknown and e.path not in self.updated_in_place
-                  and self._to_fetch(e, prep) >= RDIFF_MIN_BYTES]
+        deltas = [
+            e
+            for e, prep in zip(remaining, prepared)
+            if e.path in self.unknown and e.path not in self.updated_in_place and self._to_fetch(e, prep) >= RDIFF_MIN_BYTES
+        ]
         if deltas:
             done = await self._apply_deltas(deltas, prepared, remaining, source, api)
             kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
@@ -220,11 +231,15 @@ class Assembly:
             if build not in opened_once:
                 opened_once[build] = await other(build)
             return opened_once[build]
+
         return opened
 
     async def _fetch_patches(
-        self, sizes: dict[str, int], targets: dict[str, list[tuple[Path, int]]],
-        source: Callable[[], Awaitable[Seeder]], api: Api,
+        self,
+        sizes: dict[str, int],
+        targets: dict[str, list[tuple[Path, int]]],
+        source: Callable[[], Awaitable[Seeder]],
+        api: Api,
     ) -> set[str]:
         """Fetch patch objects in batches; if a batch fails, each of its objects alone, so one object the
         seeder lacks (collected since the plan) or keeps sending damaged costs only its own file's patch.
@@ -241,8 +256,11 @@ class Assembly:
         return unavailable
 
     async def _try_fetch(
-        self, sizes: dict[str, int], targets: dict[str, list[tuple[Path, int]]],
-        source: Callable[[], Awaitable[Seeder]], api: Api,
+        self,
+        sizes: dict[str, int],
+        targets: dict[str, list[tuple[Path, int]]],
+        source: Callable[[], Awaitable[Seeder]],
+        api: Api,
     ) -> bool:
         try:
             tally = await swarm.download(api, await source(), sizes, targets, _Silent(), lambda paths: None, None)
@@ -256,8 +274,12 @@ class Assembly:
     # ---- rdiff deltas against unknown local content ---------------------------
 
     async def _apply_deltas(
-        self, files: list[FileEntry], prepared: list[staging.Prepared], order: list[FileEntry],
-        source: Callable[[], Awaitable[Seeder]], api: Api,
+        self,
+        files: list[FileEntry],
+        prepared: list[staging.Prepared],
+        order: list[FileEntry],
+        source: Callable[[], Awaitable[Seeder]],
+        api: Api,
     ) -> set[str]:
         done: set[str] = set()
         by_path = {e.path: p for e, p in zip(order, prepared)}
@@ -270,8 +292,9 @@ class Assembly:
             try:
                 sig = await asyncio.to_thread(rdiff.signature, basis)
                 seeder = await source()
-                answer = await api.seeder(f"{seeder.url}/delta", await seeder.ticket(),
-                                          rdiff.encode_request(entry.sha256, budget, sig), budget)
+                answer = await api.seeder(
+                    f"{seeder.url}/delta", await seeder.ticket(), rdiff.encode_request(entry.sha256, budget, sig), budget
+                )
             except (MistError, OSError):
                 continue  # an older seeder, a chunk it lacks, a dropped connection: the chunks are still there
             self.signature_bytes += len(sig)
@@ -302,15 +325,16 @@ class Assembly:
         being replaced does not count as holding them when its content is unknown (a mod, damage): its recorded
         chunk offsets no longer say what is there."""
         basis = str(self.unknown[entry.path]) if entry.path in self.unknown else None
-        return sum(ref.size for _, ref in prep.needed
-                   if not any(loc.path != basis for loc in self.plan.local.get(ref.sha256, ())))
+        return sum(
+            ref.size for _, ref in prep.needed if not any(loc.path != basis for loc in self.plan.local.get(ref.sha256, ()))
+        )
 
     async def _prepare(self, files: list[FileEntry]) -> list[staging.Prepared]:
         # Two threads each take every other file: one thread hop per file costs more than creating the file.
         halves = [files[i::PREPARE_THREADS] for i in range(PREPARE_THREADS)]
-        done = await asyncio.gather(*(
-            asyncio.to_thread(lambda part: [self._prepare_one(e) for e in part], half) for half in halves
-        ))
+        done = await asyncio.gather(
+            *(asyncio.to_thread(lambda part: [self._prepare_one(e) for e in part], half) for half in halves)
+        )
         prepared = [done[i % PREPARE_THREADS][i // PREPARE_THREADS] for i in range(len(files))]
         for entry, prep in zip(files, prepared):
             if prep.path is not None:
@@ -340,7 +364,11 @@ class Assembly:
         return staging.Prepared(needed, entry.size - sum(ref.size for _, ref in needed), installed, undo)
 
     async def _fetch_chunks(
-        self, files: list[FileEntry], prepared: list[staging.Prepared], source: Callable[[], Awaitable[Seeder]], api: Api,
+        self,
+        files: list[FileEntry],
+        prepared: list[staging.Prepared],
+        source: Callable[[], Awaitable[Seeder]],
+        api: Api,
     ) -> None:
         """Fill every staged file: chunks this disk holds first, then the seeder and friends; each file is
         finished as its last chunk lands."""
@@ -379,8 +407,19 @@ class Assembly:
                 if sizes:
                     target = self.plan.target
                     local = {h: self.plan.local[h] for h in sizes if h in self.plan.local}
-                    tally = await swarm.download(api, await source(), sizes, targets, self.bar, written_to, self.peers,
-                                                 target.game, target.version, self.build or target.digest(), local)
+                    tally = await swarm.download(
+                        api,
+                        await source(),
+                        sizes,
+                        targets,
+                        self.bar,
+                        written_to,
+                        self.peers,
+                        target.game,
+                        target.version,
+                        self.build or target.digest(),
+                        local,
+                    )
                     self.received[CHUNKS] += tally.from_seeder + tally.from_peers
                     self.from_peers += tally.from_peers
                     self.chunks_from_peers += tally.chunks_from_peers

@@ -12,8 +12,7 @@ import click
 
 from client import credentials, sharing_settings
 from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
-from client.commandline import (client_settings, confirm_or_refuse, do_login, emit, run, session, settings_at_start,
-                                tool_version)
+from client.commandline import client_settings, confirm_or_refuse, do_login, emit, run, session, settings_at_start, tool_version
 from client.daemon_address import read_address
 from client.errors import DownloadFailed, NotConfirmed, ServerRefused, TrackerUnavailable
 from client.games_folder import folder_name, games_folder, set_games_folder
@@ -71,8 +70,9 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
         try:
             async with session(TOOL) as api, peer_session(api, settings.max_peers, caps_now(settings)[1]) as peers:
                 with for_output(as_json) as progress:
-                    installer = Installer(api, state, progress, peers,
-                                          confirm=lambda why: confirm_or_refuse(why, yes, "Go ahead?"))
+                    installer = Installer(
+                        api, state, progress, peers, confirm=lambda why: confirm_or_refuse(why, yes, "Go ahead?")
+                    )
                     return await action(installer)
         finally:
             state.close()
@@ -124,17 +124,23 @@ def _report(as_json: bool, outcome: Outcome) -> None:
     if outcome.change == "current":
         emit(as_json, outcome.to_json(), f"{outcome.game} {outcome.version} is already up to date; nothing to download.")
         return
-    via = ", ".join(f"{count(outcome.files_by_source[kind], 'file')} by {kind}" for kind in ("patch", "rdiff")
-                    if outcome.files_by_source[kind])
+    via = ", ".join(
+        f"{count(outcome.files_by_source[kind], 'file')} by {kind}"
+        for kind in ("patch", "rdiff")
+        if outcome.files_by_source[kind]
+    )
     if outcome.bytes_from_peers:
         via = ", ".join(filter(None, [f"{human(outcome.bytes_from_peers)} from {count(outcome.peers_used, 'friend')}", via]))
     what = f"{outcome.game} {outcome.version}"
     if outcome.change in ("update", "downgrade") and outcome.previous_version != outcome.version:
         what = f"{outcome.game} from {outcome.previous_version} to {outcome.version}"
-    emit(as_json, outcome.to_json(),
-         f"{_VERBS.get(outcome.change, 'Updated')} {what} in {outcome.seconds:.1f}s: downloaded "
-         f"{human(outcome.bytes_downloaded)}{f' ({via})' if via else ''}, wrote {human(outcome.bytes_written)}, "
-         f"reused {human(outcome.bytes_reused)} from disk, {count(outcome.files_unchanged, 'file')} untouched.")
+    emit(
+        as_json,
+        outcome.to_json(),
+        f"{_VERBS.get(outcome.change, 'Updated')} {what} in {outcome.seconds:.1f}s: downloaded "
+        f"{human(outcome.bytes_downloaded)}{f' ({via})' if via else ''}, wrote {human(outcome.bytes_written)}, "
+        f"reused {human(outcome.bytes_reused)} from disk, {count(outcome.files_unchanged, 'file')} untouched.",
+    )
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -145,8 +151,9 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 @click.group()
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the version and exit.")
+@click.option(
+    "--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version, help="Show the version and exit."
+)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Mist: install and update your friends' games."""
@@ -156,8 +163,11 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.argument("url")
 @click.option("--user", required=True, help="Your account name.")
-@click.option("--fingerprint", default=None,
-              help="Accept only a tracker key with this fingerprint (the admin gives it to you after replacing the key).")
+@click.option(
+    "--fingerprint",
+    default=None,
+    help="Accept only a tracker key with this fingerprint (the admin gives it to you after replacing the key).",
+)
 def login(url: str, user: str, fingerprint: str | None) -> None:
     """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt)."""
     click.echo(do_login(TOOL, url, user, fingerprint), err=True)
@@ -237,8 +247,13 @@ def _offline_ls(as_json: bool, installed: Mapping[str, tuple[str, Path]], game: 
 
 @main.command()
 @click.argument("game")
-@click.option("--dir", "directory", default=None, type=click.Path(path_type=Path),
-              help="Folder to install into.  [default: GAME in your games folder, see `mist settings`]")
+@click.option(
+    "--dir",
+    "directory",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Folder to install into.  [default: GAME in your games folder, see `mist settings`]",
+)
 @click.option("--version", "version", default=None, help="Version to install (default: the newest).")
 @click.option("--overwrite", is_flag=True, help="Replace files in the folder that are not from this game.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
@@ -269,31 +284,54 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
 
         plan, routes = result
         planned = estimate_download(plan, routes)
-        lines = [f"{plan.target.game} {plan.target.version}: would write {count(len(plan.write), 'file')} "
-                 f"({human(plan.bytes_to_write)}), download about {human(sum(planned.values()))} "
-                 f"({human(planned[PATCH])} as patches), reuse {human(plan.bytes_local)} from disk, need "
-                 f"{human(plan.peak_extra_disk)} extra disk until the swap, remove {len(plan.delete)}, leave "
-                 f"{len(plan.unchanged)} untouched"]
+        lines = [
+            f"{plan.target.game} {plan.target.version}: would write {count(len(plan.write), 'file')} "
+            f"({human(plan.bytes_to_write)}), download about {human(sum(planned.values()))} "
+            f"({human(planned[PATCH])} as patches), reuse {human(plan.bytes_local)} from disk, need "
+            f"{human(plan.peak_extra_disk)} extra disk until the swap, remove {len(plan.delete)}, leave "
+            f"{len(plan.unchanged)} untouched"
+        ]
         files = []
         for f in plan.write:
             route = routes.get(f.path)
             chain = f" in {len(route.steps)} steps" if len(route.steps) > 1 else ""
-            how = (f"patch {human(route.bytes)}{chain} (chunks would be {human(route.chunk_bytes)})" if route.source == PATCH
-                   else f"patch bundle {human(route.bytes)} (chunks would be {human(route.chunk_bytes)})"
-                   if route.source == BUNDLE else f"chunks {human(route.bytes)}" if route.bytes else "from disk")
+            how = (
+                f"patch {human(route.bytes)}{chain} (chunks would be {human(route.chunk_bytes)})"
+                if route.source == PATCH
+                else f"patch bundle {human(route.bytes)} (chunks would be {human(route.chunk_bytes)})"
+                if route.source == BUNDLE
+                else f"chunks {human(route.bytes)}"
+                if route.bytes
+                else "from disk"
+            )
             lines.append(f"  write  {f.path}  [{how}]")
-            files.append({"path": f.path, "source": route.source if route.bytes or route.source in (PATCH, BUNDLE) else "local",
-                          "bytes": route.bytes, "chunk_bytes": route.chunk_bytes, "patches": len(route.steps)})
+            files.append(
+                {
+                    "path": f.path,
+                    "source": route.source if route.bytes or route.source in (PATCH, BUNDLE) else "local",
+                    "bytes": route.bytes,
+                    "chunk_bytes": route.chunk_bytes,
+                    "patches": len(route.steps),
+                }
+            )
         lines += [f"  remove {p}" for p in plan.delete]
         lines += [f"  link   {e.path} -> {e.target}" for e in plan.links]
         if routes.coming:
-            lines.append(f"  smaller patches are being made for {count(len(routes.coming), 'file')}; "
-                         "updating later moves less")
-        emit(as_json, {"game": game, "version": plan.target.version, "dry_run": True,
-                       "plan": {**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
-                       "write": [f.path for f in plan.write], "files": files, "delete": list(plan.delete),
-                       "links": [{"path": e.path, "target": e.target} for e in plan.links]},
-             "\n".join(lines))
+            lines.append(f"  smaller patches are being made for {count(len(routes.coming), 'file')}; updating later moves less")
+        emit(
+            as_json,
+            {
+                "game": game,
+                "version": plan.target.version,
+                "dry_run": True,
+                "plan": {**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
+                "write": [f.path for f in plan.write],
+                "files": files,
+                "delete": list(plan.delete),
+                "links": [{"path": e.path, "target": e.target} for e in plan.links],
+            },
+            "\n".join(lines),
+        )
         return
     _report(as_json, result)
 
@@ -308,9 +346,15 @@ def verify(game: str, repair: bool, as_json: bool) -> None:
     obj: dict[str, object] = {"game": game, "version": report.version, "ok": report.ok, "files_bad": report.files_bad}
     if outcome:
         obj["repaired"] = outcome.to_json()
-    text = f"{game} {report.version}: all files intact." if report.ok else (
-        f"{game} {report.version}: {len(report.files_bad)} damaged or missing: " + ", ".join(report.files_bad[:10])
-        + (" (repaired)" if outcome else f"; `mist verify {game} --repair` fixes them"))
+    text = (
+        f"{game} {report.version}: all files intact."
+        if report.ok
+        else (
+            f"{game} {report.version}: {len(report.files_bad)} damaged or missing: "
+            + ", ".join(report.files_bad[:10])
+            + (" (repaired)" if outcome else f"; `mist verify {game} --repair` fixes them")
+        )
+    )
     emit(as_json, obj, text)
     if not report.ok and not outcome:
         raise SystemExit(1)
@@ -321,15 +365,22 @@ def verify(game: str, repair: bool, as_json: bool) -> None:
 def uninstall(game: str) -> None:
     """Remove an installed GAME's files (your own files in its folder are left alone)."""
     removed, kept = _with_installer(True, lambda i: i.uninstall(game))
-    left = (f" Left {count(len(kept), 'file')} you changed: " + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else "")
-            + ".") if kept else ""
+    left = (
+        (f" Left {count(len(kept), 'file')} you changed: " + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else "") + ".")
+        if kept
+        else ""
+    )
     click.echo(f"Uninstalled {game} from {removed.dir}.{left}")
     _poke_daemon()
 
 
 @main.command()
-@click.option("--games-folder", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Where `mist install` puts a game when --dir is not given (each in a folder of its name).")
+@click.option(
+    "--games-folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where `mist install` puts a game when --dir is not given (each in a folder of its name).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def settings(games_folder: Path | None, as_json: bool) -> None:
     """Show or change this client's settings (sharing has its own command: `mist share`)."""
@@ -338,8 +389,11 @@ def settings(games_folder: Path | None, as_json: bool) -> None:
         folder = set_games_folder(home, games_folder) if games_folder is not None else _games_folder_of(home)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
-    emit(as_json, {"games_folder": str(folder), "home": str(home)},
-         f"Games folder: {folder} (new installs go into a folder per game there)\nClient data: {home}")
+    emit(
+        as_json,
+        {"games_folder": str(folder), "home": str(home)},
+        f"Games folder: {folder} (new installs go into a folder per game there)\nClient data: {home}",
+    )
 
 
 def _games_folder_of(home: Path) -> Path:
@@ -383,10 +437,12 @@ def daemon(port: int) -> None:
             def ready(address: object) -> None:
                 up, down = caps_now(settings)
                 signed = "" if creds else "; signed out: sign in with `mist app` or `mist login`"
-                log.info(f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
-                         f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
-                         f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends)"
-                         f"{signed}. Ctrl-C stops it.")
+                log.info(
+                    f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
+                    f"{'on' if settings.enabled else 'off'} (upload {sharing_settings.format_rate(up)}, "
+                    f"download {sharing_settings.format_rate(down)}, up to {settings.max_peers} friends)"
+                    f"{signed}. Ctrl-C stops it."
+                )
 
             await service.run(port, ready)
         finally:
@@ -434,8 +490,11 @@ def status(as_json: bool) -> None:
     address = read_address(home)
     settings = load_settings(home)
     if address is None:
-        emit(as_json, {"running": False, "sharing": sharing_settings.to_json(settings), "peers": [], "news": []},
-             "The mist daemon is not running: friends cannot download from you. `mist daemon` starts it.")
+        emit(
+            as_json,
+            {"running": False, "sharing": sharing_settings.to_json(settings), "peers": [], "news": []},
+            "The mist daemon is not running: friends cannot download from you. `mist daemon` starts it.",
+        )
         return
     from client.plain_http import get_json
 
@@ -446,12 +505,14 @@ def status(as_json: bool) -> None:
         info = run(lambda: local_call(f"{address.url}/api/status", address.token))
     info["running"] = True
     info.setdefault("news", [])  # a daemon started before the mist that knows news
-    lines = [f"mist daemon running (pid {info['pid']}), "
-             + ("connected to the tracker" if info["connected"] else f"not connected to the tracker ({info['tracker_error']})"),
-             f"Sharing {'on' if settings.enabled else 'off'}: {count(len(info['builds_shared']), 'build')}; upload cap "
-             f"now {sharing_settings.format_rate(info['upload_cap_now'])}, download cap now "
-             f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
-             f"{count(len(info['peers']), 'friend')} connected" + (":" if info["peers"] else ".")]
+    lines = [
+        f"mist daemon running (pid {info['pid']}), "
+        + ("connected to the tracker" if info["connected"] else f"not connected to the tracker ({info['tracker_error']})"),
+        f"Sharing {'on' if settings.enabled else 'off'}: {count(len(info['builds_shared']), 'build')}; upload cap "
+        f"now {sharing_settings.format_rate(info['upload_cap_now'])}, download cap now "
+        f"{sharing_settings.format_rate(info['download_cap_now'])}; uploaded {human(info['bytes_uploaded'])} since start",
+        f"{count(len(info['peers']), 'friend')} connected" + (":" if info["peers"] else "."),
+    ]
     lines += [f"  {p['user']:<16} {p['game']:<20} {count(p['chunks'], 'chunk')}, {human(p['bytes'])}" for p in info["peers"]]
     if info.get("downloads"):
         lines.append("Downloads (the app's queue):")
@@ -469,11 +530,20 @@ def status(as_json: bool) -> None:
 @click.option("--upload-cap", help="Most bytes/s friends may take from you: 1MB, 500KB, unlimited.")
 @click.option("--download-cap", help="Most bytes/s this client downloads: 10MB, unlimited.")
 @click.option("--max-peers", type=click.IntRange(0, 64), help="Friends served at once.")
-@click.option("--schedule", "windows", multiple=True, help="Other caps for a daily window: '23:00-07:00 up=unlimited down=unlimited'.")
+@click.option(
+    "--schedule", "windows", multiple=True, help="Other caps for a daily window: '23:00-07:00 up=unlimited down=unlimited'."
+)
 @click.option("--no-schedule", is_flag=True, help="Remove every window.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def share(switch: str | None, upload_cap: str | None, download_cap: str | None, max_peers: int | None,
-          windows: tuple[str, ...], no_schedule: bool, as_json: bool) -> None:
+def share(
+    switch: str | None,
+    upload_cap: str | None,
+    download_cap: str | None,
+    max_peers: int | None,
+    windows: tuple[str, ...],
+    no_schedule: bool,
+    as_json: bool,
+) -> None:
     """Show or change what you share with friends (a running daemon applies changes within seconds)."""
     home = client_settings().home()
     try:
@@ -495,9 +565,14 @@ def share(switch: str | None, upload_cap: str | None, download_cap: str | None, 
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     up, down = caps_now(current)
-    lines = [f"Sharing {'on' if current.enabled else 'off'}; upload cap {sharing_settings.format_rate(current.upload_cap)}, "
-             f"download cap {sharing_settings.format_rate(current.download_cap)}, up to {current.max_peers} friends at once"]
-    lines += [f"  {w.start:%H:%M}-{w.end:%H:%M}: upload {sharing_settings.format_rate(w.upload_cap)}, download "
-              f"{sharing_settings.format_rate(w.download_cap)}" for w in current.schedule]
+    lines = [
+        f"Sharing {'on' if current.enabled else 'off'}; upload cap {sharing_settings.format_rate(current.upload_cap)}, "
+        f"download cap {sharing_settings.format_rate(current.download_cap)}, up to {current.max_peers} friends at once"
+    ]
+    lines += [
+        f"  {w.start:%H:%M}-{w.end:%H:%M}: upload {sharing_settings.format_rate(w.upload_cap)}, download "
+        f"{sharing_settings.format_rate(w.download_cap)}"
+        for w in current.schedule
+    ]
     lines.append(f"Now: upload {sharing_settings.format_rate(up)}, download {sharing_settings.format_rate(down)}")
     emit(as_json, sharing_settings.to_json(current), "\n".join(lines))

@@ -88,14 +88,16 @@ def tracker_url(given: str) -> tuple[str, str]:
     note = ""
     if "://" not in text:
         host = text.split("/")[0].lower()
-        private = host.startswith(_LOCAL_HOSTS) or (host.startswith("172.") and host[4:6].isdigit()
-                                                     and 16 <= int(host[4:6]) <= 31)
+        private = host.startswith(_LOCAL_HOSTS) or (
+            host.startswith("172.") and host[4:6].isdigit() and 16 <= int(host[4:6]) <= 31
+        )
         text = ("http://" if private or "." not in host.split(":")[0] else "https://") + text
         note = f"(no scheme given: using {text.split('://')[0]})"
     scheme, _, rest = text.partition("://")
     if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
-        raise click.ClickException(f"{given!r} is not a tracker address; give one like https://mist.example.org "
-                                   "or http://192.168.1.20:8700")
+        raise click.ClickException(
+            f"{given!r} is not a tracker address; give one like https://mist.example.org or http://192.168.1.20:8700"
+        )
     origin = f"{scheme.lower()}://{rest.split('/')[0]}"
     if rest.rstrip("/") != rest.split("/")[0]:
         note = f"(a tracker's address is its origin: using {origin})"
@@ -167,8 +169,10 @@ def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = 
     password = read_password(f"Password for {user} at {url}")
     creds = run(lambda: api_login(url, user, password))
     if admin_only and creds.scope != "admin":
-        raise click.ClickException(f"{creds.user} is not an admin account, and {tool} is the admin's tool; nothing "
-                                   f"was saved. Friends use `mist login {url} --user {creds.user}`")
+        raise click.ClickException(
+            f"{creds.user} is not an admin account, and {tool} is the admin's tool; nothing "
+            f"was saved. Friends use `mist login {url} --user {creds.user}`"
+        )
     served = fingerprint(creds.public_key)
     if expected_fingerprint is not None and _bare(expected_fingerprint) != _bare(served):
         raise click.ClickException(
@@ -176,8 +180,10 @@ def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = 
             "nothing was saved. Check the fingerprint with the admin: it may not be your tracker"
         )
     where = credentials.save(client_settings().home(), tool, creds, try_keychain=True)
-    return (f"Logged in to {creds.url} as {creds.user} ({creds.scope}); tracker key {served}"
-            f"{' (as expected)' if expected_fingerprint else ''}; tokens saved in {where}")
+    return (
+        f"Logged in to {creds.url} as {creds.user} ({creds.scope}); tracker key {served}"
+        f"{' (as expected)' if expected_fingerprint else ''}; tokens saved in {where}"
+    )
 
 
 def _bare(fp: str) -> str:
@@ -190,8 +196,12 @@ def session(tool: str) -> Api:
 
     home = client_settings().home()
     creds = credentials.load(home, tool)
-    return Api(creds, on_refresh=lambda c: credentials.save(home, tool, c),
-               on_key_change=lambda notice: click.echo(notice, err=True), tool=tool)
+    return Api(
+        creds,
+        on_refresh=lambda c: credentials.save(home, tool, c),
+        on_key_change=lambda notice: click.echo(notice, err=True),
+        tool=tool,
+    )
 
 
 def emit(as_json: bool, obj: dict[str, Any], text: str) -> None:
@@ -200,4 +210,3 @@ def emit(as_json: bool, obj: dict[str, Any], text: str) -> None:
         click.echo(json.dumps(obj))
     else:
         click.echo(text)
-

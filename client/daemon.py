@@ -91,8 +91,9 @@ class Daemon:
             self.tell("key", {"notice": notice})
 
         api.on_key_change = key_changed
-        self.signalling = Signalling(api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear,
-                                     on_sessions_ended=self.uploads.end)
+        self.signalling = Signalling(
+            api, on_offer=self.accept, announcement=self.announcement, on_news=self.hear, on_sessions_ended=self.uploads.end
+        )
 
     def resume(self, creds: Credentials) -> None:
         """Go online (when `run` starts) with the login saved earlier."""
@@ -179,8 +180,7 @@ class Daemon:
         except BaseException:
             await answering.close()
             raise
-        await serve(link, self.library, api, self.uploads, offer.session, offer.user,
-                    offer.build, offer.game, DEFAULT_WINDOW)
+        await serve(link, self.library, api, self.uploads, offer.session, offer.user, offer.build, offer.game, DEFAULT_WINDOW)
 
     def hear(self, news: News) -> None:
         """Keep the news for `mist status` and the app, and say it on stderr, where a terminal running us shows it."""
@@ -236,12 +236,20 @@ class Daemon:
         connected = signalling is not None and signalling.connected
         error = ("not signed in" if signalling is None else signalling.last_error) if not connected else ""
         return {
-            "pid": os.getpid(), "since": self.started, "connected": connected,
-            "peer_id": signalling.peer_id if signalling else "", "tracker_error": error,
-            "sharing": sharing_settings.to_json(self.settings), "upload_cap_now": upload, "download_cap_now": download,
-            "builds_shared": self.library.held_builds(), "bytes_uploaded": self.uploads.sent,
-            "peers": [{"user": v.user, "game": v.game, "since": v.started, "chunks": v.chunks, "bytes": v.bytes}
-                      for v in self.uploads.sessions.values()],
+            "pid": os.getpid(),
+            "since": self.started,
+            "connected": connected,
+            "peer_id": signalling.peer_id if signalling else "",
+            "tracker_error": error,
+            "sharing": sharing_settings.to_json(self.settings),
+            "upload_cap_now": upload,
+            "download_cap_now": download,
+            "builds_shared": self.library.held_builds(),
+            "bytes_uploaded": self.uploads.sent,
+            "peers": [
+                {"user": v.user, "game": v.game, "since": v.started, "chunks": v.chunks, "bytes": v.bytes}
+                for v in self.uploads.sessions.values()
+            ],
             "news": self.news.to_json(),
         }
 

@@ -18,8 +18,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from client import peerlink
 from client.errors import TrackerUnavailable
 from client.peerlink import PeerGone, PeerLink
-from client.peerwire import (BUSY, Corrupt as WireCorrupt, Downloader, Have, HaveAll, Hello, PeerProtocolError,
-                             Received, Refused, Request as PeerRequest)
+from client.peerwire import (
+    BUSY,
+    Corrupt as WireCorrupt,
+    Downloader,
+    Have,
+    HaveAll,
+    Hello,
+    PeerProtocolError,
+    Received,
+    Refused,
+    Request as PeerRequest,
+)
 from shared.errors import LocalProtocolError
 from client.scheduler import Kind
 from client.signalling import Friend, Signalling, SwarmRefused
@@ -31,9 +41,15 @@ class FriendSource:
 
     kind: Kind = "peer"
 
-    def __init__(self, info: Friend, link: PeerLink, wire: Downloader, events: asyncio.Queue[Event],
-                 spawn: Callable[[Awaitable[None]], object],
-                 delay: Callable[[Sequence[str]], float] = lambda hashes: 0.0) -> None:
+    def __init__(
+        self,
+        info: Friend,
+        link: PeerLink,
+        wire: Downloader,
+        events: asyncio.Queue[Event],
+        spawn: Callable[[Awaitable[None]], object],
+        delay: Callable[[Sequence[str]], float] = lambda hashes: 0.0,
+    ) -> None:
         self.info, self.link, self.wire, self.events, self.spawn, self.delay = info, link, wire, events, spawn, delay
 
     @property
@@ -89,10 +105,18 @@ def wire_event(peer: str, event: Received | WireCorrupt | Refused) -> Event:
     return Missing(peer, (event.sha256,))
 
 
-async def befriend(friend: Friend, signalling: Signalling, build: str, ticket: Callable[[], Awaitable[str]],
-                   sizes: Mapping[str, int], events: asyncio.Queue[Event], over: Callable[[], bool],
-                   links: set[PeerLink], spawn: Callable[[Awaitable[None]], object],
-                   delay: Callable[[Sequence[str]], float]) -> None:
+async def befriend(
+    friend: Friend,
+    signalling: Signalling,
+    build: str,
+    ticket: Callable[[], Awaitable[str]],
+    sizes: Mapping[str, int],
+    events: asyncio.Queue[Event],
+    over: Callable[[], bool],
+    links: set[PeerLink],
+    spawn: Callable[[Awaitable[None]], object],
+    delay: Callable[[Sequence[str]], float],
+) -> None:
     """Connect to one friend, then pass on everything it says until the link ends (`Left` when it does).
     Every link made is added to `links`, for the loop to close when the download ends."""
     link: PeerLink | None = None

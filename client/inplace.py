@@ -186,11 +186,20 @@ def pending(root: Path) -> list[Undo]:
     for index in sorted(folder.glob("*.json")):
         try:
             obj = json.loads(index.read_text())
-            records.append(Undo(obj["path"], int(obj["old_size"]), int(obj["old_mode"]),
-                                [(int(o), int(n)) for o, n in obj["ranges"]], str(obj["data_sha256"])))
+            records.append(
+                Undo(
+                    obj["path"],
+                    int(obj["old_size"]),
+                    int(obj["old_mode"]),
+                    [(int(o), int(n)) for o, n in obj["ranges"]],
+                    str(obj["data_sha256"]),
+                )
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InstallError(f"the undo journal {index} is damaged ({exc}); the folder may hold a half-updated file: "
-                               "run `mist verify --repair`") from exc
+            raise InstallError(
+                f"the undo journal {index} is damaged ({exc}); the folder may hold a half-updated file: "
+                "run `mist verify --repair`"
+            ) from exc
     return records
 
 
@@ -202,13 +211,15 @@ def rollback(root: Path) -> list[str]:
         target = root / record.path
         data = data_path.read_bytes()
         if hashlib.sha256(data).hexdigest() != record.data_sha256:
-            raise InstallError(f"the undo journal of {record.path} is damaged, so its old bytes cannot be put back; "
-                               "run `mist verify --repair` to fetch the file again")
+            raise InstallError(
+                f"the undo journal of {record.path} is damaged, so its old bytes cannot be put back; "
+                "run `mist verify --repair` to fetch the file again"
+            )
         fd = rawfile.open_fd(target, os.O_RDWR)
         try:
             at = 0
             for offset, length in record.ranges:
-                rawfile.pwrite(fd, memoryview(data)[at:at + length], offset)
+                rawfile.pwrite(fd, memoryview(data)[at : at + length], offset)
                 at += length
             os.ftruncate(fd, record.old_size)
             os.fsync(fd)
@@ -234,4 +245,4 @@ def discard(root: Path) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]

@@ -28,8 +28,16 @@ from shared.wording import count
 from client.assembly import Assembly
 from client.sources import Seeder
 from client.journal import MIST_DIR, Confined, Journal
-from client.plan import (InstalledChunks, Plan, Routes, estimate_download, in_place_worth,
-                         parse_routes, plan as make_plan, removes_most)
+from client.plan import (
+    InstalledChunks,
+    Plan,
+    Routes,
+    estimate_download,
+    in_place_worth,
+    parse_routes,
+    plan as make_plan,
+    removes_most,
+)
 from client.progress import Progress
 from client.outcome import Outcome
 from shared.plan_wire import MAX_STEPS, PATCH
@@ -92,7 +100,12 @@ async def _whole(swap: Awaitable[None]) -> None:
 
 def _hash_matches(path: Path, entry: FileEntry) -> bool:
     try:
-        return path.is_file() and not path.is_symlink() and path.stat().st_size == entry.size and staging.file_sha256(path) == entry.sha256
+        return (
+            path.is_file()
+            and not path.is_symlink()
+            and path.stat().st_size == entry.size
+            and staging.file_sha256(path) == entry.sha256
+        )
     except OSError:
         return False
 
@@ -115,8 +128,14 @@ def _change(previous: str, version: str, same_build: bool) -> str:
 
 
 class Installer:
-    def __init__(self, api: Api, state: State, progress: Progress, peers: Peers | None = None,
-                 confirm: Callable[[str], bool] = lambda why: False) -> None:
+    def __init__(
+        self,
+        api: Api,
+        state: State,
+        progress: Progress,
+        peers: Peers | None = None,
+        confirm: Callable[[str], bool] = lambda why: False,
+    ) -> None:
         """`peers`: how to reach friends online (None: the seeder alone). `confirm(why)` decides whether an
         update that removes most of an install goes ahead (a prompt, --yes, or the app's dialog)."""
         self.api, self.state, self.progress, self.peers, self.confirm = api, state, progress, peers, confirm
@@ -146,8 +165,9 @@ class Installer:
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InstallError(f"cannot make the folder {root} ({exc.strerror}); choose a folder you can write to "
-                               "with --dir") from exc
+            raise InstallError(
+                f"cannot make the folder {root} ({exc.strerror}); choose a folder you can write to with --dir"
+            ) from exc
         try:
             return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
         except BaseException:
@@ -156,7 +176,11 @@ class Installer:
             raise
 
     async def update(
-        self, game: str, to: str | None = None, dry_run: bool = False, overwrite: bool = False,
+        self,
+        game: str,
+        to: str | None = None,
+        dry_run: bool = False,
+        overwrite: bool = False,
     ) -> Outcome | tuple[Plan, Routes]:
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
@@ -197,8 +221,7 @@ class Installer:
             current = self._installed(game)
             installed = current.manifest
             paths = [e.path for e in installed.files] + [e.path for e in installed.links]
-            ours, kept = await asyncio.to_thread(split_ours, root, paths, installed,
-                                                 self.state.stats(game, current.digest))
+            ours, kept = await asyncio.to_thread(split_ours, root, paths, installed, self.state.stats(game, current.digest))
             links = [e.path for e in installed.links]
             await asyncio.to_thread(journal_mod.apply, root, Journal(game, "", "", [], ours, [], [], links))
             shutil.rmtree(root / MIST_DIR, ignore_errors=True)
@@ -341,9 +364,17 @@ class Installer:
         held = {e.path: e.sha256 for e in current.manifest.files} if current else {}
         contents = sorted({held[p] for p in write if p in held and p not in distrust})
         try:
-            answer = await self.api.call("POST", f"/api/games/{game}/builds/{version}/plan",
-                                         json={"have": (mine + others)[:MAX_HELD], "write": write, "contents": contents,
-                                               "steps": MAX_STEPS, "bundles": True})
+            answer = await self.api.call(
+                "POST",
+                f"/api/games/{game}/builds/{version}/plan",
+                json={
+                    "have": (mine + others)[:MAX_HELD],
+                    "write": write,
+                    "contents": contents,
+                    "steps": MAX_STEPS,
+                    "bundles": True,
+                },
+            )
         except ServerRefused as exc:
             if exc.status in (401, 403, 404):
                 raise  # the login or the game is gone: nothing else would work either
@@ -352,8 +383,9 @@ class Installer:
             return Routes({})
         return parse_routes(answer, write)
 
-    def _in_place(self, root: Path, installed: Install | None, plan: Plan, seen: OnDisk, routes: Routes,
-                  distrust: set[str]) -> dict[str, Path]:
+    def _in_place(
+        self, root: Path, installed: Install | None, plan: Plan, seen: OnDisk, routes: Routes, distrust: set[str]
+    ) -> dict[str, Path]:
         """Large files of the installed build that change little: only their changed chunks will be written."""
         if installed is None or self.in_use(installed.game):
             return {}
@@ -443,28 +475,42 @@ class Installer:
             write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             digest = target.digest()
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
-            assembly = Assembly(root, plan, self.progress.bar("Assembling", plan.bytes_to_write), routes,
-                                holders=await asyncio.to_thread(self._holders, root, distrust), unknown=seen.unknown,
-                                peers=self.peers, build=digest, in_place=in_place,
-                                other_build=lambda v: self._ticket_source(game, v))
+            assembly = Assembly(
+                root,
+                plan,
+                self.progress.bar("Assembling", plan.bytes_to_write),
+                routes,
+                holders=await asyncio.to_thread(self._holders, root, distrust),
+                unknown=seen.unknown,
+                peers=self.peers,
+                build=digest,
+                in_place=in_place,
+                other_build=lambda v: self._ticket_source(game, v),
+            )
             received = 0
             if plan.write:
                 received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
-                written = [in_place[e.path] if e.path in assembly.updated_in_place else staging.staged_path(root, e)
-                           for e in plan.write]
+                written = [
+                    in_place[e.path] if e.path in assembly.updated_in_place else staging.staged_path(root, e) for e in plan.write
+                ]
                 await asyncio.to_thread(staging.make_durable, root, written)
             deletes, kept = list(plan.delete), list[str]()
             if installed is not None:
-                deletes, kept = await asyncio.to_thread(split_ours, root, plan.delete, installed.manifest,
-                                                        self.state.stats(installed.game, installed.digest))
+                deletes, kept = await asyncio.to_thread(
+                    split_ours, root, plan.delete, installed.manifest, self.state.stats(installed.game, installed.digest)
+                )
             to_folders = folder_links((f.path for f in target.files), target.links) if plan.links else set()
-            record = Journal(game, version, digest,
-                             [(staging.staged_rel(e), e.path) for e in plan.write
-                              if e.path not in assembly.updated_in_place], deletes,
-                             [(e.path, e.executable) for e in plan.modes],
-                             [(e.path, e.target, e.path in to_folders) for e in plan.links],
-                             [e.path for e in installed.manifest.links] if installed else [],
-                             sorted(assembly.updated_in_place))
+            record = Journal(
+                game,
+                version,
+                digest,
+                [(staging.staged_rel(e), e.path) for e in plan.write if e.path not in assembly.updated_in_place],
+                deletes,
+                [(e.path, e.executable) for e in plan.modes],
+                [(e.path, e.target, e.path in to_folders) for e in plan.links],
+                [e.path for e in installed.manifest.links] if installed else [],
+                sorted(assembly.updated_in_place),
+            )
             crashpoints.reach("staged")
             if self.before_swap is not None:
                 await self.before_swap(game, root)
@@ -473,36 +519,56 @@ class Installer:
             await _whole(asyncio.to_thread(self._finish_journal, root))
         shutil.rmtree(root / MIST_DIR, ignore_errors=True)
         if kept:
-            self.progress.say(f"left {count(len(kept), 'file')} that {version} no longer has but that you changed: "
-                              + ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else ""))
+            self.progress.say(
+                f"left {count(len(kept), 'file')} that {version} no longer has but that you changed: "
+                + ", ".join(kept[:5])
+                + (", ..." if len(kept) > 5 else "")
+            )
         previous = installed.version if installed else ""
         nothing = not (plan.write or plan.delete or plan.modes or plan.links)
         if not (nothing and installed is not None and installed.digest == digest):
             await self._report_installed(game, version, digest, assembly, received)
         return Outcome(
-            game=game, version=version, bytes_written=assembly.written, bytes_downloaded=received,
-            bytes_reused=assembly.reused, bytes_unchanged=sum(f.size for f in plan.unchanged),
-            files_written=len(plan.write), files_deleted=len(deletes), files_unchanged=len(plan.unchanged),
+            game=game,
+            version=version,
+            bytes_written=assembly.written,
+            bytes_downloaded=received,
+            bytes_reused=assembly.reused,
+            bytes_unchanged=sum(f.size for f in plan.unchanged),
+            files_written=len(plan.write),
+            files_deleted=len(deletes),
+            files_unchanged=len(plan.unchanged),
             seconds=round(time.monotonic() - started, 3),
             plan={**plan.to_json(), "bytes_by_source": planned, "patches_coming": len(routes.coming)},
-            bytes_by_source=dict(assembly.received), files_by_source=dict(assembly.files),
-            rdiff_signature_bytes=assembly.signature_bytes, fell_back_to_chunks=list(assembly.fell_back),
-            bytes_from_seeder=received - assembly.from_peers, bytes_from_peers=assembly.from_peers,
+            bytes_by_source=dict(assembly.received),
+            files_by_source=dict(assembly.files),
+            rdiff_signature_bytes=assembly.signature_bytes,
+            fell_back_to_chunks=list(assembly.fell_back),
+            bytes_from_seeder=received - assembly.from_peers,
+            bytes_from_peers=assembly.from_peers,
             peers_used=assembly.peer_tally.peers_used if assembly.peer_tally else 0,
             peers_dropped=assembly.peer_tally.peers_dropped if assembly.peer_tally else {},
             previous_version=previous,
-            change="current" if nothing and installed is not None and installed.digest == digest and not distrust
+            change="current"
+            if nothing and installed is not None and installed.digest == digest and not distrust
             else _change(previous, version, installed is not None and installed.digest == digest),
-            files_kept=kept, links_made=len(plan.links), manifest_bytes=manifest_received,
-            files_in_place=len(assembly.updated_in_place | assembly.cloned), bytes_saved_for_undo=assembly.undo_bytes,
+            files_kept=kept,
+            links_made=len(plan.links),
+            manifest_bytes=manifest_received,
+            files_in_place=len(assembly.updated_in_place | assembly.cloned),
+            bytes_saved_for_undo=assembly.undo_bytes,
             disk_bytes_written=iocount.written_so_far() - io_before if io_before >= 0 else -1,
         )
 
     async def _report_installed(self, game: str, version: str, digest: str, assembly: Assembly, received: int) -> None:
         """Tell the tracker this build is here now, and where its bytes came from: the next push makes its patches
         from the builds friends hold. Best effort: the game is installed whatever the tracker says."""
-        body = {"digest": digest, "bytes_from_peers": assembly.from_peers,
-                "chunks_from_peers": assembly.chunks_from_peers, "bytes_from_seeder": received - assembly.from_peers}
+        body = {
+            "digest": digest,
+            "bytes_from_peers": assembly.from_peers,
+            "chunks_from_peers": assembly.chunks_from_peers,
+            "bytes_from_seeder": received - assembly.from_peers,
+        }
         try:
             async with asyncio.timeout(REPORT_TIMEOUT):
                 await self.api.call("POST", f"/api/games/{game}/builds/{version}/installed", json=body)
@@ -510,13 +576,12 @@ class Installer:
             self.progress.say(f"installed, but the tracker did not hear of it ({exc}); the next update still works")
 
     async def _check(self, install: Install) -> list[str]:
-        results = await asyncio.gather(*(
-            asyncio.to_thread(_intact, install.dir / e.path, e) for e in install.manifest.files
-        ))
+        results = await asyncio.gather(*(asyncio.to_thread(_intact, install.dir / e.path, e) for e in install.manifest.files))
         present = links_on_disk(install.dir, install.manifest.links)
         # A link is intact when it points where the build says, or (where links are refused) its copy is there.
-        broken = [e.path for e in install.manifest.links
-                  if present.get(e.path) != e.target and not (install.dir / e.path).exists()]
+        broken = [
+            e.path for e in install.manifest.links if present.get(e.path) != e.target and not (install.dir / e.path).exists()
+        ]
         return [e.path for e, ok in zip(install.manifest.files, results) if not ok] + broken
 
 

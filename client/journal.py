@@ -50,9 +50,17 @@ def read(root: Path) -> Journal | None:
         return None
     except ValueError as exc:
         raise InstallError(f"the swap journal in {root / MIST_DIR} is damaged; run `mist verify --repair`") from exc
-    return Journal(obj["game"], obj["version"], obj["digest"], [tuple(m) for m in obj["moves"]],
-                   list(obj["deletes"]), [tuple(m) for m in obj["modes"]], [tuple(m) for m in obj.get("links", [])],
-                   list(obj.get("old_links", [])), list(obj.get("in_place", [])))
+    return Journal(
+        obj["game"],
+        obj["version"],
+        obj["digest"],
+        [tuple(m) for m in obj["moves"]],
+        list(obj["deletes"]),
+        [tuple(m) for m in obj["modes"]],
+        [tuple(m) for m in obj.get("links", [])],
+        list(obj.get("old_links", [])),
+        list(obj.get("in_place", [])),
+    )
 
 
 def clear(root: Path) -> None:

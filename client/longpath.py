@@ -34,9 +34,9 @@ def extended_windows(path: str) -> str:
 def plain_windows(path: str) -> str:
     """The usual form of a path, for people to read and for the client's records."""
     if path.startswith(UNC_PREFIX):
-        return "\\\\" + path[len(UNC_PREFIX):]
+        return "\\\\" + path[len(UNC_PREFIX) :]
     if path.startswith(PREFIX):
-        return path[len(PREFIX):]
+        return path[len(PREFIX) :]
     return path
 
 

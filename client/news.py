@@ -40,8 +40,13 @@ class News:
             return None
         game, version, text = message.get("game"), message.get("version"), message.get("text")
         size, update = message.get("bytes"), message.get("update")
-        if not (isinstance(game, str) and isinstance(version, str) and isinstance(text, str)
-                and 0 < len(text) <= MAX_TEXT and text.isprintable()):
+        if not (
+            isinstance(game, str)
+            and isinstance(version, str)
+            and isinstance(text, str)
+            and 0 < len(text) <= MAX_TEXT
+            and text.isprintable()
+        ):
             return None
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(update, bool):
             return None
@@ -51,12 +56,18 @@ class News:
         notes = message.get("notes", "")
         if not isinstance(notes, str) or any(not c.isprintable() and c not in "\n\t" for c in notes):
             notes = ""  # notes that are not plain text are left out, not shown half-read
-        return cls(time.time() if now is None else now, game[:64], version[:64], text, size, update, news_id,
-                   notes[:MAX_NOTES])
+        return cls(time.time() if now is None else now, game[:64], version[:64], text, size, update, news_id, notes[:MAX_NOTES])
 
     def to_json(self) -> dict[str, object]:
-        return {"at": self.at, "game": self.game, "version": self.version, "text": self.text, "bytes": self.bytes,
-                "update": self.update, "notes": self.notes}
+        return {
+            "at": self.at,
+            "game": self.game,
+            "version": self.version,
+            "text": self.text,
+            "bytes": self.bytes,
+            "update": self.update,
+            "notes": self.notes,
+        }
 
 
 class Feed:

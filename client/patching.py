@@ -76,8 +76,10 @@ def apply_chain(root: Path, entry: FileEntry, steps: tuple[PatchRef, ...], sourc
         made = patch.read_header(obj)
         expected = entry.sha256 if last else step.target
         if made.target != expected or made.source != step.source:
-            raise PatchError(f"step {number} of {len(steps)} of the chain to {entry.path} goes from {made.source[:12]} "
-                             f"to {made.target[:12]}, not from {step.source[:12]} to {expected[:12]}")
+            raise PatchError(
+                f"step {number} of {len(steps)} of the chain to {entry.path} goes from {made.source[:12]} "
+                f"to {made.target[:12]}, not from {step.source[:12]} to {expected[:12]}"
+            )
         data = patch.apply(obj, data, (entry.sha256, entry.size) if last else (made.target, made.target_size))
     _write_staged(root, entry, data)
 

@@ -78,9 +78,9 @@ class IceServer:
 
 def _configuration(ice: tuple[IceServer, ...]) -> "RTCConfiguration":
     rtc = _aiortc()
-    configuration: RTCConfiguration = rtc.RTCConfiguration(iceServers=[
-        rtc.RTCIceServer(list(s.urls), username=s.username or None, credential=s.credential or None) for s in ice
-    ])
+    configuration: RTCConfiguration = rtc.RTCConfiguration(
+        iceServers=[rtc.RTCIceServer(list(s.urls), username=s.username or None, credential=s.credential or None) for s in ice]
+    )
     return configuration
 
 

@@ -60,8 +60,10 @@ class Hello:
     def __bytes__(self) -> bytes:
         raw = self.ticket.encode("ascii", "replace")
         if len(raw) > MAX_TICKET or not self.ticket.isascii():
-            raise LocalProtocolError(f"a HELLO carries an ASCII ticket of at most {MAX_TICKET} bytes (ours: "
-                                     f"{len(self.ticket)} characters); the tracker's tickets never are otherwise")
+            raise LocalProtocolError(
+                f"a HELLO carries an ASCII ticket of at most {MAX_TICKET} bytes (ours: "
+                f"{len(self.ticket)} characters); the tracker's tickets never are otherwise"
+            )
         return struct.pack(">BBH", HELLO, self.version, len(raw)) + raw
 
 
@@ -113,8 +115,9 @@ class Piece:
     encoding: int = RAW
 
     def __bytes__(self) -> bytes:
-        head = struct.pack(">BI32sBII", PIECE, self.request_id, bytes.fromhex(self.sha256), self.encoding,
-                           self.offset, self.total)
+        head = struct.pack(
+            ">BI32sBII", PIECE, self.request_id, bytes.fromhex(self.sha256), self.encoding, self.offset, self.total
+        )
         return head + self.data
 
 

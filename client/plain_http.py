@@ -31,8 +31,9 @@ def get_json(url: str, token: str, scheme: str = "Bearer", user_agent: str = "mi
     connection = kind(parts.hostname, parts.port, timeout=TIMEOUT)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("GET", path, headers={"Authorization": f"{scheme} {token}", "User-Agent": user_agent,
-                                                 "Accept": "application/json"})
+        connection.request(
+            "GET", path, headers={"Authorization": f"{scheme} {token}", "User-Agent": user_agent, "Accept": "application/json"}
+        )
         response = connection.getresponse()
         if response.status != 200:
             return None
@@ -61,8 +62,12 @@ def post_lines(url: str, token: str, body: Mapping[str, Any]) -> Iterator[dict[s
     lost = f"lost the mist daemon at {url}; `mist status` shows whether it runs"
     try:
         try:
-            connection.request("POST", parts.path, body=json.dumps(body).encode(),
-                               headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            connection.request(
+                "POST",
+                parts.path,
+                body=json.dumps(body).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             raise TrackerUnavailable(f"{lost} ({exc})") from exc

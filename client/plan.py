@@ -95,8 +95,9 @@ class InstalledChunks:
 
     def only(self, wanted: Collection[str]) -> dict[str, list[Location]]:
         """Where each of `wanted` is held, as `index_chunks` would say, skipping (in C) the files that hold none."""
-        keys: AbstractSet[str] = (wanted.keys() if isinstance(wanted, dict)
-                                  else wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
+        keys: AbstractSet[str] = (
+            wanted.keys() if isinstance(wanted, dict) else wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
+        )
         index: dict[str, list[Location]] = {}
         for path, entry in self._files:
             if keys.isdisjoint(map(_hash_of, entry.chunks)):
@@ -161,12 +162,15 @@ def removes_most(installed: Manifest, plan: Plan) -> str:
     gone = set(plan.delete)
     files = [f for f in installed.files if f.path in gone]
     removed_bytes = sum(f.size for f in files)
-    if not installed.files or (len(files) <= DELETE_ASKS * len(installed.files)
-                               and removed_bytes <= DELETE_ASKS * installed.total_size):
+    if not installed.files or (
+        len(files) <= DELETE_ASKS * len(installed.files) and removed_bytes <= DELETE_ASKS * installed.total_size
+    ):
         return ""
     shown = ", ".join(f.path for f in files[:3]) + (", ..." if len(files) > 3 else "")
-    return (f"{plan.target.game} {plan.target.version} removes {len(files)} of the {len(installed.files)} files of "
-            f"{installed.version} here ({shown}) and writes {len(plan.write)}")
+    return (
+        f"{plan.target.game} {plan.target.version} removes {len(files)} of the {len(installed.files)} files of "
+        f"{installed.version} here ({shown}) and writes {len(plan.write)}"
+    )
 
 
 # The plan's wire types are the tracker's too (shared/plan_wire.py); these are their names in the client.

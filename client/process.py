@@ -59,8 +59,9 @@ def alive(pid: int) -> bool:
 STOP_SIGNALS = ("SIGTERM", "SIGINT") if sys.platform != "win32" else ("SIGINT", "SIGBREAK")
 
 
-def on_stop_with_handlers(loop: asyncio.AbstractEventLoop, stop: Callable[[], object],
-                          names: tuple[str, ...]) -> Callable[[], None]:
+def on_stop_with_handlers(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], object], names: tuple[str, ...]
+) -> Callable[[], None]:
     """Windows' way: plain handlers that hand the stop to the loop's thread. Returns how to put the old ones back."""
     previous = {}
     for name in names:

@@ -13,6 +13,7 @@ import math
 
 CAP_BURST = 256 * 1024  # what a user's cap lets through at once: one or two chunks
 
+
 class TokenBucket:
     """Up to `burst` bytes at once, then `rate` bytes per second on average; `rate` None means unlimited."""
 

@@ -155,8 +155,7 @@ class Scheduler:
         self._sources: dict[str, _Source] = {}
         self._seeder_bad: dict[str, int] = {}
 
-    def add_source(self, source_id: str, holds: Iterable[str] | None, kind: Kind,
-                   max_pieces: int | None = None) -> bool:
+    def add_source(self, source_id: str, holds: Iterable[str] | None, kind: Kind, max_pieces: int | None = None) -> bool:
         """Use a source (holds None: everything; max_pieces: its WELCOME window); False if dropped before."""
         old = self._sources.get(source_id)
         if old is not None and old.dropped:
@@ -164,8 +163,14 @@ class Scheduler:
         if old is not None and not old.gone:
             raise ValueError(f"source {source_id!r} is already part of this download; remove it before adding it again")
         limits = LIMITS[kind]
-        s = _Source(source_id, kind, None if holds is None else set(holds), limits.initial_rate,
-                    min(max_pieces or limits.max_pieces, limits.max_pieces), old.received if old else 0)
+        s = _Source(
+            source_id,
+            kind,
+            None if holds is None else set(holds),
+            limits.initial_rate,
+            min(max_pieces or limits.max_pieces, limits.max_pieces),
+            old.received if old else 0,
+        )
         s.queue.extend(h for h in self._sizes if self._fresh(h) and s.can(h))
         self._sources[source_id] = s
         self._covered = None
@@ -331,14 +336,18 @@ class Scheduler:
         return totals
 
     def sources(self) -> tuple[SourceView, ...]:
-        return tuple(SourceView(s.id, s.kind, s.rate, s.window, s.out, s.received, s.state)
-                     for s in self._sources.values())
+        return tuple(SourceView(s.id, s.kind, s.rate, s.window, s.out, s.received, s.state) for s in self._sources.values())
 
     def __repr__(self) -> str:
-        return (f"<Scheduler {len(self._done)}/{len(self._sizes)} pieces, {human(self.remaining)} to go, "
-                f"{len(self._flight)} in flight; " + "; ".join(
-                    f"{v.kind} {v.source_id}: {human(v.rate)}/s, {human(v.outstanding)} of {human(v.window)} out, "
-                    f"{v.state}" for v in self.sources()) + ">")
+        return (
+            f"<Scheduler {len(self._done)}/{len(self._sizes)} pieces, {human(self.remaining)} to go, "
+            f"{len(self._flight)} in flight; "
+            + "; ".join(
+                f"{v.kind} {v.source_id}: {human(v.rate)}/s, {human(v.outstanding)} of {human(v.window)} out, {v.state}"
+                for v in self.sources()
+            )
+            + ">"
+        )
 
     def _allowance(self, s: _Source) -> float:
         """Bytes the seeder may still be asked for while friends who can finish the download send their share."""

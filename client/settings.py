@@ -34,22 +34,28 @@ class ClientSettings:
     crash_at: str = ""
 
     def __repr__(self) -> str:  # the password is a secret: say only whether there is one
-        return (f"ClientSettings(home_override={self.home_override!r}, password={'set' if self.password else ''!r}, "
-                f"log_format={self.log_format!r}, peer_loopback={self.peer_loopback}, crash_at={self.crash_at!r})")
+        return (
+            f"ClientSettings(home_override={self.home_override!r}, password={'set' if self.password else ''!r}, "
+            f"log_format={self.log_format!r}, peer_loopback={self.peer_loopback}, crash_at={self.crash_at!r})"
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ClientSettings:
         """A wrong value raises SettingsError naming its variable (the command does not run)."""
         loopback = env.get(LOOPBACK_ENV, "").strip()
         if loopback not in ("", "0", "1"):
-            raise SettingsError(f"{LOOPBACK_ENV} must be 1 (offer 127.0.0.1 to friends on this machine) or 0 "
-                                f"(got {loopback!r})")
+            raise SettingsError(f"{LOOPBACK_ENV} must be 1 (offer 127.0.0.1 to friends on this machine) or 0 (got {loopback!r})")
         crash_at = env.get(CRASH_ENV, "").strip()
         if crash_at and crash_at not in crashpoints.POINTS:
             raise SettingsError(f"{CRASH_ENV} must be one of {', '.join(crashpoints.POINTS)} (got {crash_at!r})")
         home = env.get(HOME_ENV, "")
-        return cls(home_override=Path(home) if home else None, password=env.get(PASSWORD_ENV, ""),
-                   log_format=log_format(env), peer_loopback=loopback == "1", crash_at=crash_at)
+        return cls(
+            home_override=Path(home) if home else None,
+            password=env.get(PASSWORD_ENV, ""),
+            log_format=log_format(env),
+            peer_loopback=loopback == "1",
+            crash_at=crash_at,
+        )
 
     def home(self) -> Path:
         """The folder this client keeps its state in, made if missing."""

@@ -26,7 +26,7 @@ from typing import Protocol
 from client.api import Api
 from client.journal import Confined
 from client.peerlink import PeerGone, PeerLink
-from client.peerwire import (NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments)
+from client.peerwire import NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments
 from client.ratelimit import TokenBucket
 from client.state import State
 from shared import rawfile, tickets
@@ -176,8 +176,17 @@ class UploadView:
     ticket_session: str = ""
 
 
-async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: Uploads, key: str, user: str,
-                build: str, game: str, window: int) -> None:
+async def serve(
+    link: PeerLink,
+    library: Library,
+    tracker: TrackerKey,
+    uploads: Uploads,
+    key: str,
+    user: str,
+    build: str,
+    game: str,
+    window: int,
+) -> None:
     """One friend's session, until the link closes or the friend misbehaves (then the link is closed)."""
 
     def authorize(token: str) -> str:
@@ -231,8 +240,11 @@ async def serve(link: PeerLink, library: Library, tracker: TrackerKey, uploads: 
             group.create_task(listen())
             group.create_task(send())
     except* LocalProtocolError as group:  # ours: a bug here, logged as one; the friend may come back at once
-        log.error("a bug in this client broke the peer protocol while serving %s (the friend is not blamed)", user,
-                  exc_info=group.exceptions[0])
+        log.error(
+            "a bug in this client broke the peer protocol while serving %s (the friend is not blamed)",
+            user,
+            exc_info=group.exceptions[0],
+        )
     except* PeerProtocolError as group:  # theirs: the link is closed on them
         log.warning("%s broke the peer protocol and was cut off: %s", user, group.exceptions[0])
     except* (PeerGone, MistError):

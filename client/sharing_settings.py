@@ -21,8 +21,19 @@ from shared.errors import SettingsError as SettingsError  # malformed settings: 
 SETTINGS_FILE = "sharing.json"  # in MIST_HOME
 
 RATE_FORMS = "a number of bytes per second like 500KB, 1.5MB/s, 750k, 2MiB or 64000, or 'unlimited'"
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
 _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*(?:/\s*s)?")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 WINDOW_FORM = "HH:MM-HH:MM up=RATE down=RATE (both keys optional), e.g. '23:00-07:00 up=unlimited down=5MB'"
@@ -38,8 +49,10 @@ class Window:
     download_cap: int | None = None
 
     def __post_init__(self) -> None:
-        _need(self.start != self.end, f"a window must not start and end at the same time ({self.start:%H:%M}); "
-              "for all day, set the base caps")
+        _need(
+            self.start != self.end,
+            f"a window must not start and end at the same time ({self.start:%H:%M}); for all day, set the base caps",
+        )
         _check_caps(self)
 
     def covers(self, at: time) -> bool:
@@ -62,8 +75,10 @@ class Sharing:
     def __post_init__(self) -> None:
         _check_caps(self)
         _need(isinstance(self.enabled, bool), f"enabled must be true or false (got {self.enabled!r})")
-        _need(_whole(self.max_peers), f"max_peers must be a whole number of 1 or more (got {self.max_peers!r}); "
-              "to share with nobody, turn sharing off")
+        _need(
+            _whole(self.max_peers),
+            f"max_peers must be a whole number of 1 or more (got {self.max_peers!r}); to share with nobody, turn sharing off",
+        )
 
 
 def caps_now(s: Sharing) -> tuple[int | None, int | None]:
@@ -85,8 +100,7 @@ def parse_rate(text: str) -> int | None:
     if match is None or match[2] not in _UNITS:
         raise SettingsError(f"a rate must be {RATE_FORMS} (got {text!r})")
     n = int((Decimal(match[1]) * _UNITS[match[2]]).to_integral_value())
-    _need(n >= 1, f"a rate must be at least 1 byte per second (got {text!r}); "
-          "write 'unlimited' for no cap, or turn sharing off")
+    _need(n >= 1, f"a rate must be at least 1 byte per second (got {text!r}); write 'unlimited' for no cap, or turn sharing off")
     return n
 
 
@@ -108,18 +122,27 @@ def parse_window(text: str) -> Window:
     caps: dict[str, int | None] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        _need(key in ("up", "down") and sep == "=", f"a window's caps are up=RATE and down=RATE, "
-              f"written without spaces (got {pair!r} in {text!r})")
+        _need(
+            key in ("up", "down") and sep == "=",
+            f"a window's caps are up=RATE and down=RATE, written without spaces (got {pair!r} in {text!r})",
+        )
         _need(key not in caps, f"a window sets {key}= once (got it twice in {text!r})")
         caps[key] = parse_rate(value)
     return Window(_clock(times[0]), _clock(times[1]), caps.get("up"), caps.get("down"))
 
 
 def to_json(s: Sharing) -> dict[str, object]:
-    windows = [{"start": f"{w.start:%H:%M}", "end": f"{w.end:%H:%M}", "upload_cap": w.upload_cap,
-                "download_cap": w.download_cap} for w in s.schedule]
-    return {"enabled": s.enabled, "upload_cap": s.upload_cap, "download_cap": s.download_cap,
-            "max_peers": s.max_peers, "schedule": windows}
+    windows = [
+        {"start": f"{w.start:%H:%M}", "end": f"{w.end:%H:%M}", "upload_cap": w.upload_cap, "download_cap": w.download_cap}
+        for w in s.schedule
+    ]
+    return {
+        "enabled": s.enabled,
+        "upload_cap": s.upload_cap,
+        "download_cap": s.download_cap,
+        "max_peers": s.max_peers,
+        "schedule": windows,
+    }
 
 
 def from_json(obj: object) -> Sharing:
@@ -143,8 +166,9 @@ def load(path: Path) -> Sharing:
     except FileNotFoundError:
         return Sharing()
     except (ValueError, RecursionError, SettingsError) as exc:  # bad JSON or UTF-8 are ValueErrors; `[[[[...` recurses
-        raise SettingsError(f"the sharing settings in {path} are unreadable ({exc}); "
-                            "fix the file, or delete it to go back to the defaults") from exc
+        raise SettingsError(
+            f"the sharing settings in {path} are unreadable ({exc}); fix the file, or delete it to go back to the defaults"
+        ) from exc
 
 
 def save(path: Path, s: Sharing) -> None:
@@ -165,14 +189,16 @@ def _whole(n: object) -> bool:
 def _check_caps(values: Window | Sharing) -> None:
     for name in ("upload_cap", "download_cap"):
         cap = getattr(values, name)
-        _need(cap is None or _whole(cap), f"{name} must be a whole number of bytes per second of 1 or more, "
-              f"or null for uncapped (got {cap!r})")
+        _need(
+            cap is None or _whole(cap),
+            f"{name} must be a whole number of bytes per second of 1 or more, or null for uncapped (got {cap!r})",
+        )
 
 
 def _clock(text: object) -> time:
     match = _CLOCK.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise SettingsError(f"a time of day must be \"HH:MM\" on a 24-hour clock, like 07:00 or 23:30 (got {text!r})")
+        raise SettingsError(f'a time of day must be "HH:MM" on a 24-hour clock, like 07:00 or 23:30 (got {text!r})')
     return time(int(match[1]), int(match[2]))
 
 
@@ -186,5 +212,4 @@ def _fields(obj: object, what: str, known: tuple[str, ...]) -> dict[str, object]
 
 def _window(obj: object) -> Window:
     fields = _fields(obj, "a schedule window", ("start", "end", "upload_cap", "download_cap"))
-    return Window(_clock(fields.get("start")), _clock(fields.get("end")),
-                  fields.get("upload_cap"), fields.get("download_cap"))  # type: ignore[arg-type]  # Window.__post_init__ checks them
+    return Window(_clock(fields.get("start")), _clock(fields.get("end")), fields.get("upload_cap"), fields.get("download_cap"))  # type: ignore[arg-type]  # Window.__post_init__ checks them

@@ -70,15 +70,21 @@ def _readable(what: str) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TrackerUnreadable(f"the tracker's swarm sent a {what} Mist cannot read ({exc.__class__.__name__}: {exc}); "
-                                "is the tracker of this version?") from exc
+        raise TrackerUnreadable(
+            f"the tracker's swarm sent a {what} Mist cannot read ({exc.__class__.__name__}: {exc}); "
+            "is the tracker of this version?"
+        ) from exc
 
 
 class Signalling:
-    def __init__(self, api: Api, on_offer: Callable[[Offer], Awaitable[None]] | None = None,
-                 announcement: Announcement = lambda: ([], False),
-                 on_news: Callable[[News], None] | None = None,
-                 on_sessions_ended: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        on_offer: Callable[[Offer], Awaitable[None]] | None = None,
+        announcement: Announcement = lambda: ([], False),
+        on_news: Callable[[News], None] | None = None,
+        on_sessions_ended: Callable[[list[str]], Awaitable[None]] | None = None,
+    ) -> None:
         """`on_sessions_ended` hears the ticket sessions the admin ended (a friend disabled): stop serving them."""
         self.api, self.on_offer, self.announcement, self.on_news = api, on_offer, announcement, on_news
         self.on_sessions_ended = on_sessions_ended
@@ -143,8 +149,9 @@ class Signalling:
                 await self.api.follow_key()
             with _readable("welcome"):
                 self.peer_id = str(welcome["peer"])
-                self.ice = tuple(IceServer(tuple(s["urls"]), s.get("username", ""), s.get("credential", ""))
-                                 for s in welcome.get("ice", []))
+                self.ice = tuple(
+                    IceServer(tuple(s["urls"]), s.get("username", ""), s.get("credential", "")) for s in welcome.get("ice", [])
+                )
                 self.seeder_share = float(welcome.get("seeder_share", 1.0))
             self._socket = socket
             floor = welcome.get("peer_floor")
@@ -185,9 +192,15 @@ class Signalling:
             kind, session = message.get("kind"), str(message.get("session", ""))
             if kind == "offer" and self.on_offer is not None:
                 with _readable("offer"):
-                    offer = Offer(str(message["from"]), str(message.get("user", "")), session, str(message.get("sdp", "")),
-                                  str(message.get("build", "")), str(message.get("game", "")),
-                                  str(message.get("version", "")))
+                    offer = Offer(
+                        str(message["from"]),
+                        str(message.get("user", "")),
+                        session,
+                        str(message.get("sdp", "")),
+                        str(message.get("build", "")),
+                        str(message.get("game", "")),
+                        str(message.get("version", "")),
+                    )
                 offers.create_task(self._guarded(self.on_offer(offer)))
             elif kind in ("answer", "refuse") and session in self._answers:
                 future = self._answers.pop(session)
@@ -236,8 +249,9 @@ class Signalling:
     async def find(self, game: str, version: str) -> list[Friend]:
         reply = await self.request({"op": "find", "game": game, "version": version})
         with _readable("list of friends"):
-            return [Friend(str(p["peer"]), str(p["user"]), tuple(map(str, p["builds"])), bool(p["complete"]))
-                    for p in reply["peers"]]
+            return [
+                Friend(str(p["peer"]), str(p["user"]), tuple(map(str, p["builds"])), bool(p["complete"])) for p in reply["peers"]
+            ]
 
     async def offer(self, peer: str, build: str, sdp: str) -> str:
         """Send our offer to a friend and return the friend's answer (PeerGone if it left or declined)."""
@@ -245,8 +259,9 @@ class Signalling:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._answers[session] = future
         try:
-            reply = await self.request({"op": "signal", "kind": "offer", "to": peer, "session": session, "sdp": sdp,
-                                        "build": build})
+            reply = await self.request(
+                {"op": "signal", "kind": "offer", "to": peer, "session": session, "sdp": sdp, "build": build}
+            )
             if reply.get("op") == "gone":
                 raise PeerGone("the friend went offline")
             async with asyncio.timeout(ANSWER_TIMEOUT):
@@ -275,4 +290,3 @@ class Signalling:
             await self.request({"op": "report", "peer": peer, "build": build, "reason": reason})
         except (TrackerUnavailable, SwarmRefused):
             pass
-

@@ -170,9 +170,17 @@ class SeederSource:
 
     kind: Kind = "seeder"
 
-    def __init__(self, api: Api, seeder: Seeder, sizes: Mapping[str, int], targets: Targets,
-                 events: asyncio.Queue[Event], spawn: Callable[[Awaitable[None]], object],
-                 delay: Callable[[Sequence[str]], float] = lambda hashes: 0.0, source_id: str = "seeder") -> None:
+    def __init__(
+        self,
+        api: Api,
+        seeder: Seeder,
+        sizes: Mapping[str, int],
+        targets: Targets,
+        events: asyncio.Queue[Event],
+        spawn: Callable[[Awaitable[None]], object],
+        delay: Callable[[Sequence[str]], float] = lambda hashes: 0.0,
+        source_id: str = "seeder",
+    ) -> None:
         """`spawn` starts a task in the download's task group; `delay` is the download cap's wait for a request."""
         self._id = source_id
         self.api, self.seeder, self.sizes, self.targets, self.events = api, seeder, sizes, targets, events
@@ -199,8 +207,12 @@ class SeederSource:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            body = await self.api.seeder(f"{self.seeder.url}/fetch", await self.seeder.ticket(),
-                                         pack.encode_hashes(hashes), pack.answer_bound(self.sizes[h] for h in hashes))
+            body = await self.api.seeder(
+                f"{self.seeder.url}/fetch",
+                await self.seeder.ticket(),
+                pack.encode_hashes(hashes),
+                pack.answer_bound(self.sizes[h] for h in hashes),
+            )
             checked = await asyncio.to_thread(check_and_write, body, hashes, self.sizes, self.targets)
         except ServerRefused as exc:
             if exc.status < 500:
@@ -223,8 +235,9 @@ class SeederSource:
         crashpoints.reach("fetched-batch")
 
 
-def copy_local(hashes: Sequence[str], local: Mapping[str, Sequence[Location]], sizes: Mapping[str, int],
-               targets: Targets) -> tuple[list[str], list[str]]:
+def copy_local(
+    hashes: Sequence[str], local: Mapping[str, Sequence[Location]], sizes: Mapping[str, int], targets: Targets
+) -> tuple[list[str], list[str]]:
     """Copy chunks from local files that hold them, each verified first; (copied, not had) (run in a thread)."""
     copied, lacking = [], []
     with ChunkWriter() as writer:
@@ -245,8 +258,14 @@ class LocalDisk:
 
     kind: Kind = "local"
 
-    def __init__(self, local: Mapping[str, Sequence[Location]], sizes: Mapping[str, int], targets: Targets,
-                 events: asyncio.Queue[Event], spawn: Callable[[Awaitable[None]], object]) -> None:
+    def __init__(
+        self,
+        local: Mapping[str, Sequence[Location]],
+        sizes: Mapping[str, int],
+        targets: Targets,
+        events: asyncio.Queue[Event],
+        spawn: Callable[[Awaitable[None]], object],
+    ) -> None:
         self.local, self.sizes, self.targets, self.events, self.spawn = local, sizes, targets, events, spawn
 
     @property

@@ -166,7 +166,8 @@ def finish(root: Path, entry: FileEntry, hash_whole: bool = False) -> None:
             path.unlink(missing_ok=True)
             raise ChunkCorrupt(
                 f"{entry.path} assembled to {actual[:12]} instead of {entry.sha256[:12]}; it was discarded, run the "
-                "command again", entry.sha256,
+                "command again",
+                entry.sha256,
             )
     filemode.set_mode(path, entry.executable)
 

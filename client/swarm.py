@@ -32,8 +32,23 @@ from client.progress import Bar
 from client.ratelimit import CAP_BURST, TokenBucket
 from client.scheduler import PEER_FLOOR, SEEDER_CORRUPT_LIMIT, Scheduler
 from client.signalling import Friend, Signalling, SwarmRefused
-from client.sources import (LOCAL, Arrived, ChunkSource, Corrupt, Event, Failed, Holds, Joined, Left, LocalDisk,
-                            Missing, Seeder, SeederSource, Targets, Written)
+from client.sources import (
+    LOCAL,
+    Arrived,
+    ChunkSource,
+    Corrupt,
+    Event,
+    Failed,
+    Holds,
+    Joined,
+    Left,
+    LocalDisk,
+    Missing,
+    Seeder,
+    SeederSource,
+    Targets,
+    Written,
+)
 from client.staging import ChunkWriter
 from shared import wording
 from shared.errors import LocalProtocolError, MistError
@@ -79,16 +94,29 @@ class Tally:
 class _Download:
     """One run of the download loop: the scheduler decides, the sources act, their events come back here."""
 
-    def __init__(self, api: Api, seeder: Seeder, sizes: dict[str, int], targets: Targets, bar: Bar,
-                 on_written: Callable[[list[Path]], None], peers: Peers | None, build: str,
-                 clock: Callable[[], float] = time.monotonic, local: LocalDisk | None = None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        seeder: Seeder,
+        sizes: dict[str, int],
+        targets: Targets,
+        bar: Bar,
+        on_written: Callable[[list[Path]], None],
+        peers: Peers | None,
+        build: str,
+        clock: Callable[[], float] = time.monotonic,
+        local: LocalDisk | None = None,
+    ) -> None:
         """`clock` is the scheduler's time (the tests pass their own); `local`: copy from this machine's files
         first, and from the network only what they do not hold (or hold damaged)."""
         self.api, self.seeder, self.sizes, self.targets = api, seeder, sizes, targets
         self.bar, self.on_written, self.peers, self.build = bar, on_written, peers, build
         self.clock = clock
-        self.sched = Scheduler(sizes, seeder_share=peers.signalling.seeder_share if peers else 1.0,
-                               peer_floor=peers.signalling.peer_floor if peers else PEER_FLOOR)
+        self.sched = Scheduler(
+            sizes,
+            seeder_share=peers.signalling.seeder_share if peers else 1.0,
+            peer_floor=peers.signalling.peer_floor if peers else PEER_FLOOR,
+        )
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.sources: dict[str, ChunkSource] = {}
         self.friends: dict[str, FriendSource] = {}
@@ -130,14 +158,27 @@ class _Download:
                     self._add(self._local, self._local.holds)
                     self.sched.expect_peers(0)
                     await self._loop(self.clock(), until_stuck=True)  # what this disk holds first
-                self._seeder_source = SeederSource(self.api, self.seeder, self.sizes, self.targets, self.events,
-                                                   self._spawn, self._download_delay, SEEDER)
+                self._seeder_source = SeederSource(
+                    self.api, self.seeder, self.sizes, self.targets, self.events, self._spawn, self._download_delay, SEEDER
+                )
                 self._add(self._seeder_source, None)
                 for friend in friends:
                     self.dialing[friend.peer] = group.create_task(
-                        befriend(friend, self.peers.signalling, self.build, self.seeder.ticket, self.sizes, self.events,
-                                 lambda: self.over, self.links, self._spawn, self._download_delay)
-                        if self.peers is not None else _nothing())
+                        befriend(
+                            friend,
+                            self.peers.signalling,
+                            self.build,
+                            self.seeder.ticket,
+                            self.sizes,
+                            self.events,
+                            lambda: self.over,
+                            self.links,
+                            self._spawn,
+                            self._download_delay,
+                        )
+                        if self.peers is not None
+                        else _nothing()
+                    )
                 self.sched.expect_peers(len(self.dialing))
                 await self._loop(self.clock() + CONNECT_GRACE)
             finally:  # done, or failed: the group waits for every friend's task, so each must end
@@ -255,8 +296,12 @@ class _Download:
                 self.sched.drop(event.source, f"broke the peer protocol ({event.error})")
                 await self._report(event.source, f"broke the peer protocol: {event.error}")
             elif isinstance(event.error, LocalProtocolError):
-                log.error("a bug in this client broke the peer protocol with friend %s (the friend is not blamed): %s",
-                          event.source[:12], event.error, exc_info=event.error)
+                log.error(
+                    "a bug in this client broke the peer protocol with friend %s (the friend is not blamed): %s",
+                    event.source[:12],
+                    event.error,
+                    exc_info=event.error,
+                )
             self.sched.remove_source(event.source)
 
     async def _written(self, event: Written, now: float) -> None:
@@ -336,8 +381,16 @@ def corrupt_chunk(count: int, sha256: str) -> DownloadFailed:
 
 
 async def download(
-    api: Api, seeder: Seeder, sizes: dict[str, int], targets: Targets, bar: Bar,
-    on_written: Callable[[list[Path]], None], peers: Peers | None, game: str = "", version: str = "", build: str = "",
+    api: Api,
+    seeder: Seeder,
+    sizes: dict[str, int],
+    targets: Targets,
+    bar: Bar,
+    on_written: Callable[[list[Path]], None],
+    peers: Peers | None,
+    game: str = "",
+    version: str = "",
+    build: str = "",
     local: Mapping[str, Sequence[Location]] | None = None,
 ) -> Tally:
     """Fetch every chunk in `sizes`, from this machine's files first (`local`), then the seeder and any friend

@@ -9,8 +9,17 @@ from pathlib import Path
 import click
 
 from client import credentials
-from client.commandline import (client_settings, confirm_or_refuse, do_login, emit, read_new_password, run, session,
-                                settings_at_start, tool_version)
+from client.commandline import (
+    client_settings,
+    confirm_or_refuse,
+    do_login,
+    emit,
+    read_new_password,
+    run,
+    session,
+    settings_at_start,
+    tool_version,
+)
 from client.progress import for_output, human
 from mistpipe.invite import invitation_text, invite as make_invitation
 from shared.wording import count
@@ -32,8 +41,11 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.argument("url")
 @click.option("--user", required=True, help="Your admin account.")
-@click.option("--fingerprint", default=None,
-              help="Accept only a tracker key with this fingerprint (the admin gives it to you after replacing the key).")
+@click.option(
+    "--fingerprint",
+    default=None,
+    help="Accept only a tracker key with this fingerprint (the admin gives it to you after replacing the key).",
+)
 def login(url: str, user: str, fingerprint: str | None) -> None:
     """Log in to the Mist server at URL (password from MIST_PASSWORD or a prompt); an admin account only."""
     click.echo(do_login(TOOL, url, user, fingerprint, admin_only=True), err=True)
@@ -101,8 +113,12 @@ def _notes(notes: str | None, notes_file: Path | None) -> str | None:
 
 
 NOTES = click.option("--notes", default=None, help="Release notes for the build: what changed, for friends.")
-NOTES_FILE = click.option("--notes-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                          help="Read the release notes from this UTF-8 text file.")
+NOTES_FILE = click.option(
+    "--notes-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Read the release notes from this UTF-8 text file.",
+)
 
 
 @main.command()
@@ -111,16 +127,34 @@ NOTES_FILE = click.option("--notes-file", type=click.Path(path_type=Path, dir_ok
 @click.option("--version", "version", required=True, help="The new build's version, like 1.0.2.")
 @NOTES
 @NOTES_FILE
-@click.option("--launch", default="", help="How Play starts it: a program of the build and its arguments, "
-              "like 'bin/game --fullscreen' (default: the game's; the first one given becomes the game's).")
+@click.option(
+    "--launch",
+    default="",
+    help="How Play starts it: a program of the build and its arguments, "
+    "like 'bin/game --fullscreen' (default: the game's; the first one given becomes the game's).",
+)
 @click.option("--level", default=9, show_default=True, type=click.IntRange(1, 22), help="zstd level for new chunks.")
 @click.option("--wait", is_flag=True, help="Return only once the new build's patches are made.")
 @click.option("--yes", is_flag=True, help="Push even if the build drops most of the files or bytes of the latest one.")
-@click.option("--rescan", is_flag=True, help="Read and chunk every file, even those unchanged (by size, time and "
-              "file id) since the last push from this machine.")
+@click.option(
+    "--rescan",
+    is_flag=True,
+    help="Read and chunk every file, even those unchanged (by size, time and file id) since the last push from this machine.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def push(game: str, folder: Path, version: str, notes: str | None, notes_file: Path | None, launch: str, level: int,
-         wait: bool, yes: bool, rescan: bool, as_json: bool) -> None:
+def push(
+    game: str,
+    folder: Path,
+    version: str,
+    notes: str | None,
+    notes_file: Path | None,
+    launch: str,
+    level: int,
+    wait: bool,
+    yes: bool,
+    rescan: bool,
+    as_json: bool,
+) -> None:
     """Push FOLDER as VERSION of GAME, uploading only chunks the server lacks."""
     started = time.monotonic()
     text_notes = _notes(notes, notes_file) or ""
@@ -130,44 +164,78 @@ def push(game: str, folder: Path, version: str, notes: str | None, notes_file: P
         try:
             async with session(TOOL) as api:
                 with for_output(as_json) as progress:
-                    return await push_build(api, game, folder, version, progress, level, wait, text_notes, launch,
-                                            confirm=lambda why: confirm_or_refuse(why, yes, "Push it anyway?"),
-                                            cache=cache, rescan=rescan)
+                    return await push_build(
+                        api,
+                        game,
+                        folder,
+                        version,
+                        progress,
+                        level,
+                        wait,
+                        text_notes,
+                        launch,
+                        confirm=lambda why: confirm_or_refuse(why, yes, "Push it anyway?"),
+                        cache=cache,
+                        rescan=rescan,
+                    )
         finally:
             cache.close()
 
     result = run(go)
     made = result.patches
-    text = (f"Pushed {game} {result.version}: {count(result.files, 'file')}, {human(result.bytes_total)}; "
-            f"uploaded {result.chunks_uploaded} of {count(result.chunks_total, 'chunk')} ({human(result.bytes_uploaded)}); "
-            f"read {count(result.files_read, 'file')} ({human(result.bytes_read)})"
-            + (", the others unchanged since the last push." if result.files_read < result.files else "."))
+    text = (
+        f"Pushed {game} {result.version}: {count(result.files, 'file')}, {human(result.bytes_total)}; "
+        f"uploaded {result.chunks_uploaded} of {count(result.chunks_total, 'chunk')} ({human(result.bytes_uploaded)}); "
+        f"read {count(result.files_read, 'file')} ({human(result.bytes_read)})"
+        + (", the others unchanged since the last push." if result.files_read < result.files else ".")
+    )
     if made is not None:
         text += "\n" + _patches_text(made)
     elif result.patch_job and result.patches_coming:
-        text += (f"\nMaking {count(result.patches_coming, 'patch', 'patches')} for friends who update: job "
-                 f"{result.patch_job} (`mistpipe job {result.patch_job} --wait` waits for it).")
+        text += (
+            f"\nMaking {count(result.patches_coming, 'patch', 'patches')} for friends who update: job "
+            f"{result.patch_job} (`mistpipe job {result.patch_job} --wait` waits for it)."
+        )
     elif result.patch_job:  # a first build, or no changed file a patch would serve: the job only announces it
-        text += (f"\nNo patches to make for this build (friends fetch its new chunks): job {result.patch_job} "
-                 f"(`mistpipe job {result.patch_job} --wait` waits for it).")
-    emit(as_json, {
-        "version": result.version, "files": result.files, "bytes_total": result.bytes_total,
-        "chunks_total": result.chunks_total, "chunks_uploaded": result.chunks_uploaded,
-        "bytes_uploaded": result.bytes_uploaded, "digest": result.digest,
-        "files_read": result.files_read, "bytes_read": result.bytes_read, "manifest_bytes": result.manifest_bytes,
-        "patch_job": result.patch_job, "patches_coming": result.patches_coming,
-        **({"patches": made} if made is not None else {}),
-        **({"warning": result.warning} if result.warning else {}),
-        "seconds": round(time.monotonic() - started, 3),
-    }, text)
+        text += (
+            f"\nNo patches to make for this build (friends fetch its new chunks): job {result.patch_job} "
+            f"(`mistpipe job {result.patch_job} --wait` waits for it)."
+        )
+    emit(
+        as_json,
+        {
+            "version": result.version,
+            "files": result.files,
+            "bytes_total": result.bytes_total,
+            "chunks_total": result.chunks_total,
+            "chunks_uploaded": result.chunks_uploaded,
+            "bytes_uploaded": result.bytes_uploaded,
+            "digest": result.digest,
+            "files_read": result.files_read,
+            "bytes_read": result.bytes_read,
+            "manifest_bytes": result.manifest_bytes,
+            "patch_job": result.patch_job,
+            "patches_coming": result.patches_coming,
+            **({"patches": made} if made is not None else {}),
+            **({"warning": result.warning} if result.warning else {}),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+        text,
+    )
 
 
 def _patches_text(made: dict[str, Any]) -> str:
     if made.get("error"):
         return f"No patches: {made['error']}."
     count = made.get("made", 0)
-    text = (f"Made {count} patch{'' if count == 1 else 'es'} ({human(made.get('patch_bytes', 0))} for friends "
-            f"to fetch instead of {human(made.get('chunk_bytes', 0))} of chunks)") if count else "No patches worth making"
+    text = (
+        (
+            f"Made {count} patch{'' if count == 1 else 'es'} ({human(made.get('patch_bytes', 0))} for friends "
+            f"to fetch instead of {human(made.get('chunk_bytes', 0))} of chunks)"
+        )
+        if count
+        else "No patches worth making"
+    )
     return text + (f"; {made['failed']} could not be made (run `mistpipe scrub`)" if made.get("failed") else "") + "."
 
 
@@ -243,8 +311,10 @@ def _gc_text(result: dict[str, Any]) -> str:
     if result.get("error"):
         return f"Garbage collection stopped: {result['error']}"
     young = f"; {result['objects_young']} unused but too recent to remove" if result["objects_young"] else ""
-    return (f"Removed {count(result['objects_removed'], 'object')} no build needs from the store ({human(result['bytes_freed'])} "
-            f"freed); kept {result['objects_kept']}{young}.")
+    return (
+        f"Removed {count(result['objects_removed'], 'object')} no build needs from the store ({human(result['bytes_freed'])} "
+        f"freed); kept {result['objects_kept']}{young}."
+    )
 
 
 @main.command("ls")
@@ -262,15 +332,19 @@ def ls(game: str | None, as_json: bool) -> None:
     listing = run(go)
     lines = []
     for g in listing["games"]:
-        lines.append(f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}"
-                     + (f"  launch: {g['launch']}" if g.get("launch") else ""))
+        lines.append(
+            f"{g['slug']}  {g['title']}  (latest: {g['latest'] or 'none'}){'  private' if g['private'] else ''}"
+            + (f"  launch: {g['launch']}" if g.get("launch") else "")
+        )
         if g.get("steam_error"):
             lines.append(f"    Steam details not fetched: {g['steam_error']} (`mistpipe resync-steam {g['slug']}` retries)")
         for b in g["builds"]:
-            lines.append(f"    {b['version']:<12} {human(b['total_size']):>10}  {count(b['files'], 'file')}, "
-                         f"{human(b['stored_size'])} stored  {b['created_at']}"
-                         + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else "")
-                         + (f"  Discord: {b['news_status']}" if b.get("news_status") not in (None, "", "posted") else ""))
+            lines.append(
+                f"    {b['version']:<12} {human(b['total_size']):>10}  {count(b['files'], 'file')}, "
+                f"{human(b['stored_size'])} stored  {b['created_at']}"
+                + (f"  launch: {b['launch']}" if b.get("launch_from") == "build" else "")
+                + (f"  Discord: {b['news_status']}" if b.get("news_status") not in (None, "", "posted") else "")
+            )
             if game and b.get("notes"):
                 lines += [f"        {line}" for line in b["notes"].splitlines()]
     emit(as_json, listing, "\n".join(lines) or "No games yet: `mistpipe new-game SLUG --title TITLE`.")
@@ -323,10 +397,17 @@ def scrub(wait: bool, as_json: bool) -> None:
 
     report = run(go)
     result = report.get("result") or {}
-    text = (f"Scrub queued as job {report['job']}." if not report["done"] else
-            f"Checked {count(result['checked'], 'object')}: {len(result['corrupt'])} damaged and set aside"
-            + (f" ({', '.join(h[:12] for h in result['corrupt'][:5])}); push the builds that have them again"
-               if result["corrupt"] else "") + ".")
+    text = (
+        f"Scrub queued as job {report['job']}."
+        if not report["done"]
+        else f"Checked {count(result['checked'], 'object')}: {len(result['corrupt'])} damaged and set aside"
+        + (
+            f" ({', '.join(h[:12] for h in result['corrupt'][:5])}); push the builds that have them again"
+            if result["corrupt"]
+            else ""
+        )
+        + "."
+    )
     emit(as_json, report, text)
 
 
@@ -380,8 +461,9 @@ def user_ls(as_json: bool) -> None:
             return await api.call("GET", "/api/users")
 
     listing = run(go)
-    lines = [f"{u['name']:<24} {'admin' if u['admin'] else 'user':<6} {'disabled' if u['disabled'] else ''}"
-             for u in listing["users"]]
+    lines = [
+        f"{u['name']:<24} {'admin' if u['admin'] else 'user':<6} {'disabled' if u['disabled'] else ''}" for u in listing["users"]
+    ]
     emit(as_json, listing, "\n".join(lines))
 
 
@@ -392,15 +474,29 @@ def user_ls(as_json: bool) -> None:
 @click.option("--header-image", default=None, help="Image address (https://...); Steam's is used until you set one.")
 @click.option("--steam-app-id", default=None, type=int, help="The game's Steam app id (0 to clear); fetches its details.")
 @click.option("--private/--public", "private", default=None, help="Only granted friends see a private game.")
-@click.option("--launch", default=None, help="How Play starts the game: a program of its builds and its arguments, "
-              "like 'bin/game --fullscreen' ('' clears it). With --build: that build's own.")
+@click.option(
+    "--launch",
+    default=None,
+    help="How Play starts the game: a program of its builds and its arguments, "
+    "like 'bin/game --fullscreen' ('' clears it). With --build: that build's own.",
+)
 @click.option("--build", "build", default=None, metavar="VERSION", help="Change this build: its --notes or --launch.")
 @NOTES
 @NOTES_FILE
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
-def edit_game(game: str, title: str | None, description: str | None, header_image: str | None,
-              steam_app_id: int | None, private: bool | None, launch: str | None, build: str | None,
-              notes: str | None, notes_file: Path | None, as_json: bool) -> None:
+def edit_game(
+    game: str,
+    title: str | None,
+    description: str | None,
+    header_image: str | None,
+    steam_app_id: int | None,
+    private: bool | None,
+    launch: str | None,
+    build: str | None,
+    notes: str | None,
+    notes_file: Path | None,
+    as_json: bool,
+) -> None:
     """Change GAME's catalog entry, or one build's notes and launch command. Fields you set are never overwritten by Steam."""
     text_notes = _notes(notes, notes_file)
     if build is not None:
@@ -418,9 +514,17 @@ def edit_game(game: str, title: str | None, description: str | None, header_imag
         return
     if text_notes is not None:
         raise click.UsageError(f"release notes belong to a build: add --build VERSION (`mistpipe ls {game}` lists them)")
-    changes: dict[str, object] = {k: v for k, v in (("title", title), ("description", description),
-                                                    ("header_image", header_image), ("private", private),
-                                                    ("launch", launch)) if v is not None}
+    changes: dict[str, object] = {
+        k: v
+        for k, v in (
+            ("title", title),
+            ("description", description),
+            ("header_image", header_image),
+            ("private", private),
+            ("launch", launch),
+        )
+        if v is not None
+    }
     if steam_app_id is not None:
         changes["steam_app_id"] = steam_app_id or None
     if not changes:
@@ -447,8 +551,13 @@ def resync_steam_command(game: str, wait: bool, as_json: bool) -> None:
 
     status = run(go)
     result = status.get("result") or {}
-    text = (f"Queued as job {status['job']}." if not status["done"] else
-            f"{game}: Steam details updated." if result.get("synced") else f"{game}: {result.get('error')}")
+    text = (
+        f"Queued as job {status['job']}."
+        if not status["done"]
+        else f"{game}: Steam details updated."
+        if result.get("synced")
+        else f"{game}: {result.get('error')}"
+    )
     emit(as_json, status, text)
 
 
@@ -462,13 +571,16 @@ def peer_reports(as_json: bool) -> None:
             return await api.call("GET", "/api/admin/peer-reports")
 
     listing = run(go)
-    lines = [f"{p['peer_user']:<24} {p['reports']:>5} report{'' if p['reports'] == 1 else 's'} from "
-             f"{p['reporters']} friend{'' if p['reporters'] == 1 else 's'}, last {_local_minute(p['last_reported_at'])}"
-             for p in listing["by_peer"]]
+    lines = [
+        f"{p['peer_user']:<24} {p['reports']:>5} report{'' if p['reports'] == 1 else 's'} from "
+        f"{p['reporters']} friend{'' if p['reporters'] == 1 else 's'}, last {_local_minute(p['last_reported_at'])}"
+        for p in listing["by_peer"]
+    ]
     if listing["reports"]:
         lines += ["", "Most recent:"] + [
             f"  {_local_minute(r['reported_at'])}  {r['reporter']} about {r['peer_user']}  {r['game']} {r['digest'][:12]}  {r['reason']}"
-            for r in listing["reports"]]
+            for r in listing["reports"]
+        ]
     emit(as_json, listing, "\n".join(lines) or "No peer reports: no friend has received a corrupt chunk from a peer.")
 
 

@@ -15,5 +15,7 @@ async def invite(api: Api, name: str, days: int) -> dict[str, Any]:
 
 def invitation_text(made: dict[str, Any]) -> str:
     until = datetime.fromtimestamp(float(made["expires_at"]), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"Send {made['name']} this link; it works once, until {until}:\n    {made['url']}\n"
-            "They choose a password there and see how to get the app and sign in.")
+    return (
+        f"Send {made['name']} this link; it works once, until {until}:\n    {made['url']}\n"
+        "They choose a password there and see how to get the app and sign in."
+    )

@@ -18,8 +18,9 @@ def _notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def wait_for_job(api: Api, job: str, wait: bool, notice: Callable[[str], None] = _notice,
-                       first_look: bool = False) -> dict[str, Any]:
+async def wait_for_job(
+    api: Api, job: str, wait: bool, notice: Callable[[str], None] = _notice, first_look: bool = False
+) -> dict[str, Any]:
     """The job's status; with `wait`, once the worker has finished it; with `first_look`, asked at once.
 
     Only a worker runs jobs: if none runs (the services started apart, without `mist-worker`), this would
@@ -34,8 +35,10 @@ async def wait_for_job(api: Api, job: str, wait: bool, notice: Callable[[str], N
         await asyncio.sleep(POLL_SECONDS)  # the worker runs the job; the tracker only stores its result
         status = await api.call("GET", f"/api/admin/jobs/{job}")
         if not told and not status["done"] and time.monotonic() - started > NOTICE_AFTER:
-            notice(f"still waiting for job {job}: the worker runs it (mist-server starts one; "
-                   "services run apart need `mist-worker --data DIR`). Ctrl-C stops waiting, not the job.")
+            notice(
+                f"still waiting for job {job}: the worker runs it (mist-server starts one; "
+                "services run apart need `mist-worker --data DIR`). Ctrl-C stops waiting, not the job."
+            )
             told = True
     return status
 

@@ -89,15 +89,27 @@ def shrinkage(previous: Manifest, new: Manifest) -> str:
     if len(dropped) <= SHRINK_ASKS * len(previous.files) and after >= (1 - SHRINK_ASKS) * before:
         return ""
     shown = ", ".join(f.path for f in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
-    return (f"{new.version} drops {count(len(dropped), 'file')} of the {count(len(previous.files), 'file')} in "
-            f"{previous.version} ({human(before)} -> {human(after)})" + (f": {shown}" if dropped else "")
-            + f"; every friend who updates loses them (and gets the {count(len(new.files), 'file')} of {new.version})")
+    return (
+        f"{new.version} drops {count(len(dropped), 'file')} of the {count(len(previous.files), 'file')} in "
+        f"{previous.version} ({human(before)} -> {human(after)})"
+        + (f": {shown}" if dropped else "")
+        + f"; every friend who updates loses them (and gets the {count(len(new.files), 'file')} of {new.version})"
+    )
 
 
 async def push(
-    api: Api, game: str, root: Path, version: str, progress: Progress, level: int = compression.DEFAULT_LEVEL,
-    wait: bool = False, notes: str = "", launch: str = "", confirm: Callable[[str], bool] = lambda why: False,
-    cache: ScanCache | None = None, rescan: bool = False,
+    api: Api,
+    game: str,
+    root: Path,
+    version: str,
+    progress: Progress,
+    level: int = compression.DEFAULT_LEVEL,
+    wait: bool = False,
+    notes: str = "",
+    launch: str = "",
+    confirm: Callable[[str], bool] = lambda why: False,
+    cache: ScanCache | None = None,
+    rescan: bool = False,
 ) -> PushResult:
     """Push `root` as `version`. A build that drops most of the latest one goes ahead only if `confirm(why)` says so.
 
@@ -109,16 +121,23 @@ async def push(
     notes = check_notes(notes)
     command = parse_launch(launch) if launch.strip() else None
     info = await api.call("GET", f"/api/games/{game}")  # 404 with its own message if the game does not exist
-    progress.say(f"Chunking {root} ..." if cache is None or rescan else
-                 f"Chunking what changed in {root} since the last push (--rescan reads every file) ...")
+    progress.say(
+        f"Chunking {root} ..."
+        if cache is None or rescan
+        else f"Chunking what changed in {root} since the last push (--rescan reads every file) ..."
+    )
     scanned = await asyncio.to_thread(scan_cached, root, game, version, cache, rescan)
     manifest = scanned.manifest
     if not manifest.files:
-        raise BuildFolderError(f"{root} holds no files; a build needs at least one (an empty build would empty every "
-                               "friend's install). Check the folder you meant to push")
+        raise BuildFolderError(
+            f"{root} holds no files; a build needs at least one (an empty build would empty every "
+            "friend's install). Check the folder you meant to push"
+        )
     if command is not None and command.program not in {f.path for f in manifest.files}:
-        raise BuildFolderError(f"--launch starts {command.program!r}, which is not a file in {root}; give the "
-                               "program's path relative to the build folder, like 'bin/game'")
+        raise BuildFolderError(
+            f"--launch starts {command.program!r}, which is not a file in {root}; give the "
+            "program's path relative to the build folder, like 'bin/game'"
+        )
     latest = info.get("latest")
     previous = b""  # the latest build's manifest, which this one is committed as a delta from
     if latest and latest != version:
@@ -134,9 +153,7 @@ async def push(
     missing: list[str] = []
     for i in range(0, len(hashes), MISSING_QUERY):
         missing += await api.missing(ticket["seeder_url"], ticket["ticket"], hashes[i : i + MISSING_QUERY])
-    progress.say(
-        f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; {len(missing)} not yet on the server"
-    )
+    progress.say(f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; {len(missing)} not yet on the server")
     where = await asyncio.to_thread(_locations, manifest, root, set(missing))
     bar = progress.bar("Uploading", sum(sizes[h] for h in missing))
     uploaded = 0
@@ -180,9 +197,18 @@ async def push(
         progress.say(f"Making patches into {version} ({build['patches_coming']} changed files to diff) ...")
         made = (await wait_for_job(api, build["patch_job"], True))["result"]
     return PushResult(
-        version=version, files=len(manifest.files), bytes_total=manifest.total_size, chunks_total=len(sizes),
-        chunks_uploaded=len(missing), bytes_uploaded=uploaded, digest=build["digest"],
-        patch_job=build["patch_job"], patches_coming=build["patches_coming"], patches=made,
-        warning=build.get("warning", ""), files_read=scanned.files_read, bytes_read=scanned.bytes_read,
+        version=version,
+        files=len(manifest.files),
+        bytes_total=manifest.total_size,
+        chunks_total=len(sizes),
+        chunks_uploaded=len(missing),
+        bytes_uploaded=uploaded,
+        digest=build["digest"],
+        patch_job=build["patch_job"],
+        patches_coming=build["patches_coming"],
+        patches=made,
+        warning=build.get("warning", ""),
+        files_read=scanned.files_read,
+        bytes_read=scanned.bytes_read,
         manifest_bytes=len(delta or data),
     )

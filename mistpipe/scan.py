@@ -50,8 +50,10 @@ def walk(root: Path) -> Folder:
             elif not stat.S_ISDIR(st.st_mode):
                 odd.append(rel)
     if odd:
-        raise BuildFolderError(f"{count(len(odd), 'item')} in the folder {'is' if len(odd) == 1 else 'are'} neither a file, a folder nor a link (first: {odd[0]}); "
-                               "remove them from the build folder")
+        raise BuildFolderError(
+            f"{count(len(odd), 'item')} in the folder {'is' if len(odd) == 1 else 'are'} neither a file, a folder nor a link (first: {odd[0]}); "
+            "remove them from the build folder"
+        )
     return Folder(sorted(files), sorted(links, key=lambda e: e.path))
 
 
@@ -80,8 +82,15 @@ def scan(root: Path, game: str, version: str, params: ChunkingParams = DEFAULT_P
     return scan_cached(root, game, version, None, params=params, threads=threads).manifest
 
 
-def scan_cached(root: Path, game: str, version: str, cache: ScanCache | None, rescan: bool = False,
-                params: ChunkingParams = DEFAULT_PARAMS, threads: int = 2) -> Scanned:
+def scan_cached(
+    root: Path,
+    game: str,
+    version: str,
+    cache: ScanCache | None,
+    rescan: bool = False,
+    params: ChunkingParams = DEFAULT_PARAMS,
+    threads: int = 2,
+) -> Scanned:
     """Like `scan`, reading only the files whose signature the cache does not hold (all of them if `rescan`)."""
     folder = walk(root)
     check(folder)
@@ -112,8 +121,6 @@ def scan_cached(root: Path, game: str, version: str, cache: ScanCache | None, re
     assert len(done) == len(folder.files), "every file is either known or read"
     if cache is not None:
         cache.remember(root, params, fresh, (rel for rel, _, _ in folder.files))
-    entries = tuple(
-        FileEntry(rel, c.size, executable, c.sha256, c.chunks) for (rel, _, executable), c in zip(folder.files, done)
-    )
+    entries = tuple(FileEntry(rel, c.size, executable, c.sha256, c.chunks) for (rel, _, executable), c in zip(folder.files, done))
     manifest = Manifest(game, version, params, entries, tuple(folder.links))
     return Scanned(manifest, len(todo), sum(sig[0] for _, _, sig in todo))

@@ -89,13 +89,22 @@ class ScanCache:
         )
         return {path: ((size, mtime, inode), sha, chunks) for path, size, mtime, inode, sha, chunks in rows}
 
-    def remember(self, root: Path, params: ChunkingParams, fresh: Iterable[tuple[str, Signature, ChunkedFile]],
-                 present: Iterable[str], now: float | None = None) -> None:
+    def remember(
+        self,
+        root: Path,
+        params: ChunkingParams,
+        fresh: Iterable[tuple[str, Signature, ChunkedFile]],
+        present: Iterable[str],
+        now: float | None = None,
+    ) -> None:
         """Record the files just chunked (unless modified too recently to trust) and forget files gone from `root`."""
         now = time.time() if now is None else now
         key, params_key = _root_key(root), _params_key(params)
-        rows = [(key, rel, sig[0], sig[1], sig[2], params_key, c.sha256, pack_refs(c.chunks))
-                for rel, sig, c in fresh if now - sig[1] / 1e9 >= RACY_SECONDS]
+        rows = [
+            (key, rel, sig[0], sig[1], sig[2], params_key, c.sha256, pack_refs(c.chunks))
+            for rel, sig, c in fresh
+            if now - sig[1] / 1e9 >= RACY_SECONDS
+        ]
         keep = set(present)
         self._db.execute("BEGIN")
         try:
@@ -106,7 +115,6 @@ class ScanCache:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-
 
     def last_push(self, tracker: str, game: str) -> tuple[str, bytes] | None:
         """The digest and manifest of the last build of `game` pushed from here: the next push's manifest goes

@@ -131,8 +131,10 @@ class SeederContext:
             if len(self._tickets) > TICKET_CACHE:
                 self._tickets.popitem(last=False)
         if ticket.session and self.ended is not None and await self.ended(ticket.session):
-            raise TicketError("the admin ended the session this ticket was issued under (the account was disabled "
-                              "or its password changed); log in again")
+            raise TicketError(
+                "the admin ended the session this ticket was issued under (the account was disabled "
+                "or its password changed); log in again"
+            )
         tickets.require(ticket, scope)
         return ticket
 
@@ -179,7 +181,8 @@ class SeederContext:
         with self._lock:  # handlers call this from several threads at once
             self._builds[digest] = contents
             while len(self._builds) > MANIFEST_CACHE or (
-                    len(self._builds) > 1 and sum(b.nbytes for b in self._builds.values()) > INDEX_BUDGET):
+                len(self._builds) > 1 and sum(b.nbytes for b in self._builds.values()) > INDEX_BUDGET
+            ):
                 self._builds.popitem(last=False)
         return contents
 
@@ -220,8 +223,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The request's body, at most `limit` bytes: a declared length over it is refused before reading a byte,
     and a body without one is counted as it comes. Each route holds its own limit, so it holds however the
     seeder is mounted (the embedded server's application takes manifests of 256 MiB)."""
-    too_large = RequestTooLarge(f"this request body is larger than {limit} bytes, the most {request.path} takes; "
-                                "send less per request")
+    too_large = RequestTooLarge(
+        f"this request body is larger than {limit} bytes, the most {request.path} takes; send less per request"
+    )
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     body = bytearray()
@@ -237,8 +241,9 @@ def _count_refusal(request: web.Request, exc: MistError) -> None:
         request.app[SEEDER_COUNTERS].refusals.inc()
 
 
-errors_middleware = error_middleware(log, on_error=_count_refusal, where="seeder",
-                                     too_large="request body is too large; send fewer chunks per request")
+errors_middleware = error_middleware(
+    log, on_error=_count_refusal, where="seeder", too_large="request body is too large; send fewer chunks per request"
+)
 
 
 async def missing(request: web.Request) -> web.Response:
@@ -338,8 +343,9 @@ def _pack_parts(objects: OpenObjects, hashes: list[str], build: BuildIndex) -> t
     return parts, served
 
 
-async def _send_parts(request: web.Request, parts: list[sendfile.Part], objects: OpenObjects,
-                      headers: dict[str, str]) -> web.StreamResponse:
+async def _send_parts(
+    request: web.Request, parts: list[sendfile.Part], objects: OpenObjects, headers: dict[str, str]
+) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     response.content_length = sendfile.length(parts)
     try:
@@ -450,23 +456,26 @@ def make_app(ctx: SeederContext, registry: Registry | None = None) -> web.Applic
     app[SEEDER] = ctx
     app.on_cleanup.append(_close_objects)
     app[SEEDER_COUNTERS] = SeederCounters.on(registry or Registry())
-    app.add_routes([
-        web.post("/missing", missing),
-        web.post("/chunks", upload),
-        web.post("/fetch", fetch),
-        web.post("/delta", delta),
-        web.get("/chunk/{sha256:[0-9a-f]{64}}", chunk),
-        health.route(ctx.store, ctx.service.disk_min_free),
-    ])
+    app.add_routes(
+        [
+            web.post("/missing", missing),
+            web.post("/chunks", upload),
+            web.post("/fetch", fetch),
+            web.post("/delta", delta),
+            web.get("/chunk/{sha256:[0-9a-f]{64}}", chunk),
+            health.route(ctx.store, ctx.service.disk_min_free),
+        ]
+    )
     return app
 
 
 def make_service(ctx: SeederContext) -> web.Application:
     """The standalone seeder: the seeder at /seeder, with /metrics and /healthz at the root of its port."""
     registry = Registry()
-    root = web.Application(middlewares=[forwarded.middleware(ctx.service.trusted_proxies),
-                                        observability.observe(HttpMetrics.on(registry))],
-                           client_max_size=MAX_UPLOAD_BODY)  # a sub-application's own limit is not applied
+    root = web.Application(
+        middlewares=[forwarded.middleware(ctx.service.trusted_proxies), observability.observe(HttpMetrics.on(registry))],
+        client_max_size=MAX_UPLOAD_BODY,
+    )  # a sub-application's own limit is not applied
     root[METRICS] = registry
     observability.install(root)
     root.add_routes([metrics_route(ctx.service.metrics_token), health.route(ctx.store, ctx.service.disk_min_free)])

@@ -80,5 +80,8 @@ class EndedSessions:
         try:
             self._ended = read_signed(await self.fetch(self.tracker_url), self.public_key())
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            log.warning("could not read the ended sessions from the tracker at %s (%s); the last list read stays "
-                        "in force", self.tracker_url, exc)
+            log.warning(
+                "could not read the ended sessions from the tracker at %s (%s); the last list read stays in force",
+                self.tracker_url,
+                exc,
+            )

@@ -44,8 +44,14 @@ def make_root(store: ChunkStore, settings: SeederSettings) -> web.Application:
     """
     tracker_url = settings.tracker_url
     follower = KeyFollower(tracker_url, settings.public_key) if tracker_url else None
-    context = SeederContext(store, settings.public_key, follow_key=follower, accel_redirect=settings.accel_redirect,
-                            link_seconds=settings.link_seconds, service=settings.service)
+    context = SeederContext(
+        store,
+        settings.public_key,
+        follow_key=follower,
+        accel_redirect=settings.accel_redirect,
+        link_seconds=settings.link_seconds,
+        service=settings.service,
+    )
     if tracker_url:
         context.ended = EndedSessions(tracker_url, lambda: context.public_key)
     return make_service(context)
@@ -53,40 +59,89 @@ def make_root(store: ChunkStore, settings: SeederSettings) -> web.Application:
 
 @click.command()
 @click.version_option(installed_version(), message="%(prog)s %(version)s")
-@click.option("--store", envvar="MIST_STORE_URL", required=True, metavar="DIR|s3://BUCKET/PREFIX",
-              help="The chunk store shared with the tracker: its directory, or an S3 bucket (MIST_STORE_URL; "
-                   "MIST_S3_ENDPOINT_URL and the AWS_* variables say how to reach it).")
+@click.option(
+    "--store",
+    envvar="MIST_STORE_URL",
+    required=True,
+    metavar="DIR|s3://BUCKET/PREFIX",
+    help="The chunk store shared with the tracker: its directory, or an S3 bucket (MIST_STORE_URL; "
+    "MIST_S3_ENDPOINT_URL and the AWS_* variables say how to reach it).",
+)
 @click.option("--s3-endpoint-url", envvar="MIST_S3_ENDPOINT_URL", default="", hidden=True)
 @click.option("--public-key", envvar="MIST_TRACKER_PUBLIC_KEY", default="", help="The tracker's public key.")
-@click.option("--tracker-url", envvar="MIST_TRACKER_URL", default="",
-              help="Ask this tracker for its public key (unless --public-key gives it), and follow its signed "
-                   "hand-overs to a new key after a rotation.")
+@click.option(
+    "--tracker-url",
+    envvar="MIST_TRACKER_URL",
+    default="",
+    help="Ask this tracker for its public key (unless --public-key gives it), and follow its signed "
+    "hand-overs to a new key after a rotation.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8701, show_default=True, type=int)
-@click.option("--metrics-dir", envvar="MIST_METRICS_DIR", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Where this seeder's processes keep their counters for /metrics (emptied at start; "
-                   "default: a temporary directory removed at exit).")
-@click.option("--processes", envvar="MIST_SEEDER_PROCESSES", type=click.IntRange(min=1), default=None,
-              help="Seeder processes sharing the port (SO_REUSEPORT).  [default: the CPUs this process may use]")
-@click.option("--accel-redirect", envvar="MIST_SEEDER_ACCEL_REDIRECT", default="", metavar="PREFIX",
-              help="Behind nginx: let nginx send single objects, from its internal location PREFIX "
-                   "(for example /_store/, see deploy/nginx/seeder-accel.conf).")
-@click.option("--link-seconds", envvar="MIST_SEEDER_LINK_SECONDS", type=click.IntRange(min=0, max=7 * 24 * 3600),
-              default=0, show_default=True,
-              help="On an S3 store: answer GET /chunk/... with a redirect to a signed URL good this long (the client "
-                   "or a CDN fetches from the bucket), instead of streaming the object; 0 streams.")
-def main(store: str, s3_endpoint_url: str, public_key: str, tracker_url: str, host: str, port: int, metrics_dir: Path | None,
-         processes: int | None, accel_redirect: str, link_seconds: int) -> None:
+@click.option(
+    "--metrics-dir",
+    envvar="MIST_METRICS_DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where this seeder's processes keep their counters for /metrics (emptied at start; "
+    "default: a temporary directory removed at exit).",
+)
+@click.option(
+    "--processes",
+    envvar="MIST_SEEDER_PROCESSES",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seeder processes sharing the port (SO_REUSEPORT).  [default: the CPUs this process may use]",
+)
+@click.option(
+    "--accel-redirect",
+    envvar="MIST_SEEDER_ACCEL_REDIRECT",
+    default="",
+    metavar="PREFIX",
+    help="Behind nginx: let nginx send single objects, from its internal location PREFIX "
+    "(for example /_store/, see deploy/nginx/seeder-accel.conf).",
+)
+@click.option(
+    "--link-seconds",
+    envvar="MIST_SEEDER_LINK_SECONDS",
+    type=click.IntRange(min=0, max=7 * 24 * 3600),
+    default=0,
+    show_default=True,
+    help="On an S3 store: answer GET /chunk/... with a redirect to a signed URL good this long (the client "
+    "or a CDN fetches from the bucket), instead of streaming the object; 0 streams.",
+)
+def main(
+    store: str,
+    s3_endpoint_url: str,
+    public_key: str,
+    tracker_url: str,
+    host: str,
+    port: int,
+    metrics_dir: Path | None,
+    processes: int | None,
+    accel_redirect: str,
+    link_seconds: int,
+) -> None:
     """Run the seeder alone at /seeder on HOST:PORT, with /metrics and /healthz at the root."""
     if not public_key and not tracker_url:
         raise click.UsageError("give --public-key or --tracker-url so the seeder can check tickets")
     if accel_redirect and not accel_redirect.startswith("/"):
         raise click.UsageError(f"--accel-redirect must be nginx's internal location, starting with / (got {accel_redirect!r})")
     try:
-        settings = SeederSettings.from_env(dict(
-            store=store, s3_endpoint_url=s3_endpoint_url, public_key=public_key or _tracker_key(tracker_url),
-            tracker_url=tracker_url, host=host, port=port, metrics_dir=metrics_dir, processes=processes or usable_cpus(),
-            accel_redirect=accel_redirect.rstrip("/") + "/" if accel_redirect else "", link_seconds=link_seconds))
+        settings = SeederSettings.from_env(
+            dict(
+                store=store,
+                s3_endpoint_url=s3_endpoint_url,
+                public_key=public_key or _tracker_key(tracker_url),
+                tracker_url=tracker_url,
+                host=host,
+                port=port,
+                metrics_dir=metrics_dir,
+                processes=processes or usable_cpus(),
+                accel_redirect=accel_redirect.rstrip("/") + "/" if accel_redirect else "",
+                link_seconds=link_seconds,
+            )
+        )
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     count = settings.processes
@@ -103,8 +158,14 @@ def main(store: str, s3_endpoint_url: str, public_key: str, tracker_url: str, ho
     # Counters live in per-process files from the start, so every process serving this port adds to one /metrics.
     with tempfile.TemporaryDirectory(prefix="mist-seeder-metrics-") as scratch:
         metrics.use_directory(metrics_dir or Path(scratch))
-        run_processes(lambda: make_root(open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url), settings),
-                      host, port, count, on_ready=ready, log_format=settings.service.logs("json"))
+        run_processes(
+            lambda: make_root(open_store(store, Path(store), s3_endpoint_url=s3_endpoint_url), settings),
+            host,
+            port,
+            count,
+            on_ready=ready,
+            log_format=settings.service.logs("json"),
+        )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,9 @@ class OpenFile:
 
 
 class OpenObjects:
-    def __init__(self, store: LocalFiles, clock: Callable[[], float] = time.monotonic,
-                 known: int = KNOWN, keep_open: int | None = None) -> None:
+    def __init__(
+        self, store: LocalFiles, clock: Callable[[], float] = time.monotonic, known: int = KNOWN, keep_open: int | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.known_limit, self.open_limit = known, keep_open or files_to_keep_open()

@@ -128,7 +128,7 @@ class _Cursor:
                 prefix, name, size = parts[self.index]
                 head = len(prefix)
                 while self.offset < head:
-                    self.offset += write(fd, prefix[self.offset:])
+                    self.offset += write(fd, prefix[self.offset :])
                 if name is not None:
                     source = self._open(parts[self.index])
                     end = head + size
@@ -150,7 +150,7 @@ class _Cursor:
         part = self.parts[self.index]
         head = len(part.prefix)
         if self.offset < head:
-            data = part.prefix[self.offset:]
+            data = part.prefix[self.offset :]
         else:
             assert part.name is not None
             data = os.pread(self._open(part), min(PIECE, head + part.size - self.offset), self.offset - head)

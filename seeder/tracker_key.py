@@ -60,8 +60,12 @@ class KeyFollower:
             try:
                 info = await self.fetch(self.tracker_url)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-                log.warning("a ticket is not signed by the key this seeder trusts, and the tracker at %s could not be "
-                            "asked for its key (%s); the ticket is refused", self.tracker_url, exc)
+                log.warning(
+                    "a ticket is not signed by the key this seeder trusts, and the tracker at %s could not be "
+                    "asked for its key (%s); the ticket is refused",
+                    self.tracker_url,
+                    exc,
+                )
                 return self.public_key
             served = str(info["public_key"])
             if served == self.public_key:
@@ -69,11 +73,20 @@ class KeyFollower:
             try:
                 follow(self.public_key, served, parse_chain(info.get("key_handovers", [])))
             except KeyHandoverError as exc:
-                log.error("the tracker at %s now signs with %s, and no hand-over signed by the key this seeder trusts "
-                          "(%s) leads to it (%s); its tickets are refused. If the admin replaced the key, restart "
-                          "mist-seeder", self.tracker_url, fingerprint(served), fingerprint(self.public_key), exc)
+                log.error(
+                    "the tracker at %s now signs with %s, and no hand-over signed by the key this seeder trusts "
+                    "(%s) leads to it (%s); its tickets are refused. If the admin replaced the key, restart "
+                    "mist-seeder",
+                    self.tracker_url,
+                    fingerprint(served),
+                    fingerprint(self.public_key),
+                    exc,
+                )
                 return self.public_key
-            log.info("the tracker's signing key was rotated; now trusting %s, handed over by %s",
-                     fingerprint(served), fingerprint(self.public_key))
+            log.info(
+                "the tracker's signing key was rotated; now trusting %s, handed over by %s",
+                fingerprint(served),
+                fingerprint(self.public_key),
+            )
             self.public_key = served
             return served

@@ -41,8 +41,7 @@ class DigestSet:
         self._blob = b"".join(ordered)
         bits = min(24, max(0, (len(ordered) // _BUCKET_LOAD).bit_length()))
         self._shift = 32 - bits
-        self._starts = array("I", (bisect.bisect_left(ordered, (b << self._shift).to_bytes(4, "big"))
-                                   for b in range(1 << bits)))
+        self._starts = array("I", (bisect.bisect_left(ordered, (b << self._shift).to_bytes(4, "big")) for b in range(1 << bits)))
         self._starts.append(len(ordered))
 
     @classmethod
@@ -82,7 +81,7 @@ class DigestSet:
         return isinstance(digest, bytes) and len(digest) == DIGEST and self.position(digest) >= 0
 
     def digest(self, position: int) -> bytes:
-        return self._blob[position * DIGEST:(position + 1) * DIGEST]
+        return self._blob[position * DIGEST : (position + 1) * DIGEST]
 
 
 class ChunkNames:
@@ -136,23 +135,31 @@ class _Paths:
 
     def __getitem__(self, i: int) -> bytes:
         ends = self._files.ends
-        return self._files.paths[ends[i - 1] if i else 0:ends[i]]
+        return self._files.paths[ends[i - 1] if i else 0 : ends[i]]
 
 
 class BuildIndex:
     """What the seeder and the tracker's planner ask of a build, without holding it as Python objects."""
 
-    def __init__(self, game: str, version: str, chunking: ChunkingParams, chunks: DigestSet, files: _Files,
-                 chunk_at: array[int], chunk_sizes: array[int]) -> None:
+    def __init__(
+        self,
+        game: str,
+        version: str,
+        chunking: ChunkingParams,
+        chunks: DigestSet,
+        files: _Files,
+        chunk_at: array[int],
+        chunk_sizes: array[int],
+    ) -> None:
         self.game, self.version, self.chunking = game, version, chunking
         self.chunks = chunks
         self._files = files
         self._chunk_at = chunk_at  # each file's chunks in order, as positions in `chunks`
         self._chunk_sizes = chunk_sizes
-        self.contents = DigestSet.of(files.contents[i:i + DIGEST] for i in range(0, len(files.contents), DIGEST))
+        self.contents = DigestSet.of(files.contents[i : i + DIGEST] for i in range(0, len(files.contents), DIGEST))
         by_content = array("I", [0]) * len(self.contents)
         for i in range(len(files.sizes) - 1, -1, -1):  # the first file of each content wins
-            by_content[self.contents.position(files.contents[i * DIGEST:(i + 1) * DIGEST])] = i
+            by_content[self.contents.position(files.contents[i * DIGEST : (i + 1) * DIGEST])] = i
         self._by_content = by_content
         self._first_use: array[int] | None = None  # per distinct chunk, its first place in `_chunk_at` (`locate`)
 
@@ -166,10 +173,15 @@ class BuildIndex:
     def nbytes(self) -> int:
         """About what the index holds in memory (what a cache of them is bounded by)."""
         f = self._files
-        columns = (f.ends, f.sizes, f.first, self._chunk_at, self._chunk_sizes, self._by_content,
-                   self._first_use or array("I"))
-        return (self.chunks.nbytes + self.contents.nbytes + len(f.paths) + len(f.executable) + len(f.contents)
-                + sum(a.itemsize * len(a) for a in columns))
+        columns = (f.ends, f.sizes, f.first, self._chunk_at, self._chunk_sizes, self._by_content, self._first_use or array("I"))
+        return (
+            self.chunks.nbytes
+            + self.contents.nbytes
+            + len(f.paths)
+            + len(f.executable)
+            + len(f.contents)
+            + sum(a.itemsize * len(a) for a in columns)
+        )
 
     @property
     def chunk_names(self) -> ChunkNames:
@@ -187,7 +199,7 @@ class BuildIndex:
             self._first_use = array("I", map(first.__getitem__, range(len(self.chunks))))
         j = self._first_use[at]
         i = bisect.bisect_right(self._files.first, j) - 1
-        offset = sum(self._chunk_sizes[self._files.first[i]:j])
+        offset = sum(self._chunk_sizes[self._files.first[i] : j])
         return _Paths(self._files)[i].decode("utf-8", "surrogatepass"), offset, self._chunk_sizes[j]
 
     def has_chunk(self, sha256: str) -> bool:
@@ -217,39 +229,54 @@ class BuildIndex:
 
     def _entry(self, i: int) -> FileEntry:
         f = self._files
-        chunks = tuple(ChunkRef(self.chunks.digest(self._chunk_at[j]).hex(), self._chunk_sizes[j])
-                       for j in range(f.first[i], f.first[i + 1]))
+        chunks = tuple(
+            ChunkRef(self.chunks.digest(self._chunk_at[j]).hex(), self._chunk_sizes[j]) for j in range(f.first[i], f.first[i + 1])
+        )
         path = _Paths(f)[i].decode("utf-8", "surrogatepass")
-        return FileEntry(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST:(i + 1) * DIGEST].hex(), chunks)
+        return FileEntry(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex(), chunks)
 
     def to_bytes(self) -> bytes:
         """The index as one blob to keep beside the manifest it was made from (this machine's byte order), so a
         later start reads it instead of making it again: `from_bytes` takes it back."""
         f = self._files
         columns: list[tuple[str, bytes]] = [
-            ("chunks", self.chunks._blob), ("starts", self.chunks._starts.tobytes()), ("paths", f.paths),
-            ("ends", f.ends.tobytes()), ("sizes", f.sizes.tobytes()), ("executable", f.executable),
-            ("contents", f.contents), ("first", f.first.tobytes()), ("chunk_at", self._chunk_at.tobytes()),
-            ("chunk_sizes", self._chunk_sizes.tobytes())]
-        head = json.dumps({"game": self.game, "version": self.version, "chunking": self.chunking.to_json(),
-                           "byteorder": sys.byteorder, "columns": [[name, len(data)] for name, data in columns]}).encode()
+            ("chunks", self.chunks._blob),
+            ("starts", self.chunks._starts.tobytes()),
+            ("paths", f.paths),
+            ("ends", f.ends.tobytes()),
+            ("sizes", f.sizes.tobytes()),
+            ("executable", f.executable),
+            ("contents", f.contents),
+            ("first", f.first.tobytes()),
+            ("chunk_at", self._chunk_at.tobytes()),
+            ("chunk_sizes", self._chunk_sizes.tobytes()),
+        ]
+        head = json.dumps(
+            {
+                "game": self.game,
+                "version": self.version,
+                "chunking": self.chunking.to_json(),
+                "byteorder": sys.byteorder,
+                "columns": [[name, len(data)] for name, data in columns],
+            }
+        ).encode()
         body = b"".join([len(head).to_bytes(4, "big"), head, *(data for _, data in columns)])
         return _STORED + hashlib.sha256(body).digest() + body
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "BuildIndex":
         """An index `to_bytes` kept; ValueError if it is damaged or from another kind of machine (make it again)."""
-        body = memoryview(blob)[len(_STORED) + 32:]  # views, not copies: at 100 GB the blob is 67 MB
-        if not blob.startswith(_STORED) or hashlib.sha256(body).digest() != blob[len(_STORED):len(_STORED) + 32]:
+        body = memoryview(blob)[len(_STORED) + 32 :]  # views, not copies: at 100 GB the blob is 67 MB
+        if not blob.startswith(_STORED) or hashlib.sha256(body).digest() != blob[len(_STORED) : len(_STORED) + 32]:
             raise ValueError("stored build index is damaged")
         size = int.from_bytes(body[:4], "big")
-        head = json.loads(bytes(body[4:4 + size]))
+        head = json.loads(bytes(body[4 : 4 + size]))
         if head["byteorder"] != sys.byteorder:
             raise ValueError("stored build index is from a machine of the other byte order")
         parts: dict[str, memoryview] = {}
         at = 4 + size
         for name, length in head["columns"]:
-            parts[name], at = body[at:at + length], at + length
+            parts[name], at = body[at : at + length], at + length
 
         def column(name: str, code: str) -> array[int]:
             values = array(code)
@@ -257,18 +284,37 @@ class BuildIndex:
             return values
 
         chunks = DigestSet._stored(bytes(parts["chunks"]), column("starts", "I"))
-        files = _Files(bytes(parts["paths"]), column("ends", "Q"), column("sizes", "Q"), bytes(parts["executable"]),
-                       bytes(parts["contents"]), column("first", "Q"))
-        return cls(head["game"], head["version"], ChunkingParams.from_json(head["chunking"]), chunks, files,
-                   column("chunk_at", "I"), column("chunk_sizes", "I"))
+        files = _Files(
+            bytes(parts["paths"]),
+            column("ends", "Q"),
+            column("sizes", "Q"),
+            bytes(parts["executable"]),
+            bytes(parts["contents"]),
+            column("first", "Q"),
+        )
+        return cls(
+            head["game"],
+            head["version"],
+            ChunkingParams.from_json(head["chunking"]),
+            chunks,
+            files,
+            column("chunk_at", "I"),
+            column("chunk_sizes", "I"),
+        )
 
     @classmethod
     def of(cls, manifest: Manifest) -> "BuildIndex":
         """The index of a parsed manifest."""
         columns = _Columns()
         for entry in manifest.files:
-            columns.add(entry.path.encode("utf-8", "surrogatepass"), entry.size, entry.executable, entry.sha256,
-                        "".join(ref.sha256 for ref in entry.chunks), [ref.size for ref in entry.chunks])
+            columns.add(
+                entry.path.encode("utf-8", "surrogatepass"),
+                entry.size,
+                entry.executable,
+                entry.sha256,
+                "".join(ref.sha256 for ref in entry.chunks),
+                [ref.size for ref in entry.chunks],
+            )
         return columns.index(manifest.game, manifest.version, manifest.chunking)
 
     @classmethod
@@ -302,7 +348,7 @@ class _Columns:
     def index(self, game: str, version: str, chunking: ChunkingParams) -> BuildIndex:
         ordered = bytes.fromhex("".join(self.hexes))
         self.hexes = []
-        digests = [ordered[i:i + DIGEST] for i in range(0, len(ordered), DIGEST)]
+        digests = [ordered[i : i + DIGEST] for i in range(0, len(ordered), DIGEST)]
         distinct = sorted(set(digests))
         chunks = DigestSet(distinct)
         rank = dict(zip(distinct, range(len(distinct))))  # C loops: a lookup per chunk in Python took 3x as long
@@ -313,9 +359,11 @@ class _Columns:
 
 
 # One file entry of a canonical manifest: keys sorted, no spaces (shared/manifest.py writes exactly this).
-_ENTRY = re.compile(rb'\{"chunks":\[((?:\["[0-9a-f]{64}",[1-9][0-9]*\](?:,(?=\[))?)*)\],"executable":(true|false),'
-                    rb'"path":("(?:[^"\\]|\\.)*"),"sha256":"([0-9a-f]{64})","size":(0|[1-9][0-9]*)\}')
-_CHUNK_HEX = re.compile(rb'[0-9a-f]{64}')
+_ENTRY = re.compile(
+    rb'\{"chunks":\[((?:\["[0-9a-f]{64}",[1-9][0-9]*\](?:,(?=\[))?)*)\],"executable":(true|false),'
+    rb'"path":("(?:[^"\\]|\\.)*"),"sha256":"([0-9a-f]{64})","size":(0|[1-9][0-9]*)\}'
+)
+_CHUNK_HEX = re.compile(rb"[0-9a-f]{64}")
 _CHUNK_SIZE = re.compile(rb'",([0-9]+)\]')
 _HEAD = re.compile(rb'\{"chunking":(\{[^{}]*\}),"files":\[')
 _TAIL = re.compile(rb'\],"format":([12]),"game":"([a-z0-9-]+)",(?:"links":\[.*\],)?"version":"([A-Za-z0-9._+-]+)"\}\Z', re.S)
@@ -333,10 +381,16 @@ def _scan(data: bytes) -> BuildIndex | None:
         if entry is None:
             break
         chunk_list, executable, path, sha, size = entry.groups()
-        columns.add(json.loads(path).encode("utf-8", "surrogatepass"), int(size), executable == b"true", sha.decode(),
-                    b"".join(_CHUNK_HEX.findall(chunk_list)).decode(), list(map(int, _CHUNK_SIZE.findall(chunk_list))))
+        columns.add(
+            json.loads(path).encode("utf-8", "surrogatepass"),
+            int(size),
+            executable == b"true",
+            sha.decode(),
+            b"".join(_CHUNK_HEX.findall(chunk_list)).decode(),
+            list(map(int, _CHUNK_SIZE.findall(chunk_list))),
+        )
         at = entry.end()
-        if data[at:at + 1] != b",":
+        if data[at : at + 1] != b",":
             break
         at += 1
     tail = _TAIL.match(data, at)

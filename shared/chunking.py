@@ -92,9 +92,9 @@ def _chunker(params: ChunkingParams) -> FastCDC:
 def chunk_bytes(data: bytes | memoryview, params: ChunkingParams = DEFAULT_PARAMS) -> ChunkedFile:
     """Chunk an in-memory buffer (tests, small files)."""
     whole = hashlib.sha256(data)
-    refs = tuple(
-        ChunkRef(hashlib.sha256(c.data).hexdigest(), c.length) for c in _chunker(params).cut_buf(data)
-    ) if len(data) else ()
+    refs = (
+        tuple(ChunkRef(hashlib.sha256(c.data).hexdigest(), c.length) for c in _chunker(params).cut_buf(data)) if len(data) else ()
+    )
     return ChunkedFile(len(data), whole.hexdigest(), refs)
 
 

@@ -325,7 +325,7 @@ def open_store(url: str, default_root: Path, durable: bool = True, s3_endpoint_u
 
         return S3ChunkStore.from_url(url, s3_endpoint_url)
     if url.startswith("file://"):
-        return DirectoryChunkStore(Path(url[len("file://"):]), durable)
+        return DirectoryChunkStore(Path(url[len("file://") :]), durable)
     if "://" in url:
         raise StoreError(f"MIST_STORE_URL must be s3://BUCKET/PREFIX, file:///PATH or a folder (got {url!r})")
     return DirectoryChunkStore(Path(url), durable)

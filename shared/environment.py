@@ -16,8 +16,15 @@ FORMAT_ENV = "MIST_LOG_FORMAT"  # every program's log: `json` or `text` (shared/
 FORMATS = ("json", "text")
 
 
-def number(env: Mapping[str, str], name: str, default: float, what: str, least: float = 0.0,
-           most: float = float("inf"), above: bool = False) -> float:
+def number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    what: str,
+    least: float = 0.0,
+    most: float = float("inf"),
+    above: bool = False,
+) -> float:
     """The number `name` holds (`default` when unset), refused with `what` it must be when out of range."""
     raw = env.get(name, "").strip()
     if not raw:

@@ -216,7 +216,8 @@ def parse(data: bytes) -> Manifest:
         # from_json accepted exactly the keys and types to_json writes, so the decoded object re-encodes to the
         # canonical bytes if and only if its lists are in canonical order too (cheaper than to_json again).
         in_order = all(a.path < b.path for a, b in zip(manifest.files, manifest.files[1:])) and all(
-            a.path < b.path for a, b in zip(manifest.links, manifest.links[1:]))
+            a.path < b.path for a, b in zip(manifest.links, manifest.links[1:])
+        )
         if not in_order or not _encodes_to(obj, data):
             raise _reject("manifest is not in canonical form (sorted keys, files sorted by path, no spaces)")
     return manifest

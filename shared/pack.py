@@ -37,6 +37,8 @@ def answer_bound(sizes: Iterable[int]) -> int:
     """The most bytes an honest answer for objects of these (uncompressed) sizes can take: each one compressed
     (zstd never adds more than size/128 and a little), under its record header. A reader stops past it."""
     return sum(size + size // 128 + 64 + HEADER.size for size in sizes) + 4096
+
+
 _ZERO = bytes(32)
 
 

@@ -119,9 +119,7 @@ def make(source: bytes, target: bytes, algorithm: str = HDIFF, level: int = QUIC
         payload = zstd_delta(source, target, level)
     else:
         raise ValueError(f"unknown patch algorithm {algorithm!r}")
-    header = _HEADER.pack(
-        MAGIC, _KINDS[algorithm], hashlib.sha256(source).digest(), hashlib.sha256(target).digest(), len(target)
-    )
+    header = _HEADER.pack(MAGIC, _KINDS[algorithm], hashlib.sha256(source).digest(), hashlib.sha256(target).digest(), len(target))
     return header + payload
 
 
@@ -180,8 +178,10 @@ def apply(obj: bytes, source: bytes, expect: tuple[str, int] | None = None) -> b
     if header.target_size > MAX_TARGET:
         raise PatchError(f"the patch makes a file of {header.target_size} bytes; patches serve files up to {MAX_TARGET}")
     if expect is not None and (header.target, header.target_size) != expect:
-        raise PatchError(f"the patch makes {header.target[:12]} of {header.target_size} bytes, not the manifest's "
-                         f"{expect[0][:12]} of {expect[1]} bytes")
+        raise PatchError(
+            f"the patch makes {header.target[:12]} of {header.target_size} bytes, not the manifest's "
+            f"{expect[0][:12]} of {expect[1]} bytes"
+        )
     if hashlib.sha256(source).hexdigest() != header.source:
         raise PatchError(f"the local file is not the content this patch starts from ({header.source[:12]})")
     payload = obj[HEADER_SIZE:]

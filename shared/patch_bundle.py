@@ -91,8 +91,7 @@ def make(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
         raise ValueError(f"a bundle holds 1 to {MAX_MEMBERS} files, not {len(pairs)}")
     listing = [_START.pack(MAGIC, VERSION, len(pairs))]
     for source, target in pairs:
-        listing.append(_MEMBER.pack(hashlib.sha256(source).digest(), len(source),
-                                    hashlib.sha256(target).digest(), len(target)))
+        listing.append(_MEMBER.pack(hashlib.sha256(source).digest(), len(source), hashlib.sha256(target).digest(), len(target)))
     payload = patch.hdiff_payload(b"".join(s for s, _ in pairs), b"".join(t for _, t in pairs))
     return b"".join(listing) + payload
 
@@ -108,7 +107,7 @@ def apply(obj: bytes, sources: Sequence[bytes]) -> list[bytes]:
     for member, source in zip(members, sources):
         if len(source) != member.source_size or hashlib.sha256(source).hexdigest() != member.source:
             raise PatchError(f"a local file is not the content this bundle starts from ({member.source[:12]})")
-    made = patch.hdiff_apply(b"".join(sources), obj[listing_size(len(members)):], sum(m.target_size for m in members))
+    made = patch.hdiff_apply(b"".join(sources), obj[listing_size(len(members)) :], sum(m.target_size for m in members))
     out, at = [], 0
     for member in members:
         piece = made[at : at + member.target_size]

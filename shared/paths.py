@@ -18,8 +18,9 @@ MAX_COMPONENT_BYTES = 255
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Device names Windows refuses as a file or folder name, with any extension (superscript digits included).
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?$",
-                               re.IGNORECASE)
+_WINDOWS_RESERVED = re.compile(
+    r"^(con|prn|aux|nul|conin\$|conout\$|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?$", re.IGNORECASE
+)
 RESERVED_TOP = ".mist"  # the client's staging and journal folder inside every install directory
 _FORBIDDEN_CHARS = set('\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 # Characters a person cannot see or that reorder what they see: format characters (bidirectional overrides
@@ -70,17 +71,25 @@ def validate_path(path: str) -> str:
         if _WINDOWS_RESERVED.match(part):
             raise ManifestError(f"manifest path uses a reserved device name ({part!r} in {path!r}); the build was rejected")
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
-            raise ManifestError(f"manifest path part is longer than {MAX_COMPONENT_BYTES} bytes (in {path!r}); the build was rejected")
+            raise ManifestError(
+                f"manifest path part is longer than {MAX_COMPONENT_BYTES} bytes (in {path!r}); the build was rejected"
+            )
     if path.split("/")[0].casefold() == RESERVED_TOP:
-        raise ManifestError(f"manifest path may not start with {RESERVED_TOP!r}, the client's own folder (got {path!r}); the build was rejected")
+        raise ManifestError(
+            f"manifest path may not start with {RESERVED_TOP!r}, the client's own folder (got {path!r}); the build was rejected"
+        )
     return path
 
 
 def refused_by_windows(name: str) -> bool:
     """Whether Windows refuses `name` as one file or folder name: a device name, a trailing dot or space, or
     a character it forbids."""
-    return (bool(_WINDOWS_RESERVED.match(name)) or name.endswith((" ", ".")) or bool(set(name) & _FORBIDDEN_CHARS)
-            or name in ("", ".", ".."))
+    return (
+        bool(_WINDOWS_RESERVED.match(name))
+        or name.endswith((" ", "."))
+        or bool(set(name) & _FORBIDDEN_CHARS)
+        or name in ("", ".", "..")
+    )
 
 
 def fold(path: str) -> str:

@@ -52,8 +52,13 @@ class PatchOffer:
     build: str = ""  # a chain's intermediate step: the version of the game's build it is fetched under
 
     def to_json(self) -> dict[str, Json]:
-        out: dict[str, Json] = {"object": self.object, "from": self.source, "size": self.size,
-                                "stored_size": self.stored_size, "algorithm": self.algorithm}
+        out: dict[str, Json] = {
+            "object": self.object,
+            "from": self.source,
+            "size": self.size,
+            "stored_size": self.stored_size,
+            "algorithm": self.algorithm,
+        }
         if self.target:
             out["to"] = self.target
         if self.build:
@@ -64,8 +69,15 @@ class PatchOffer:
     def from_json(cls, offer: Mapping[str, Json]) -> PatchOffer | None:
         """The offer, or None if its names are not SHA-256s or its size is out of range; KeyError, TypeError or
         ValueError if it is not an offer at all."""
-        made = cls(str(offer["object"]), str(offer["from"]), _int((offer["size"])), _int((offer["stored_size"])),
-                   str(offer["algorithm"]), str(offer.get("to", "")), str(offer.get("build", "")))
+        made = cls(
+            str(offer["object"]),
+            str(offer["from"]),
+            _int((offer["size"])),
+            _int((offer["stored_size"])),
+            str(offer["algorithm"]),
+            str(offer.get("to", "")),
+            str(offer.get("build", "")),
+        )
         if not (_SHA256.match(made.object) and _SHA256.match(made.source) and 0 < made.size <= MAX_RECORD):
             return None
         if (made.target and not _SHA256.match(made.target)) or (made.build and not VERSION_RE.match(made.build)):
@@ -99,8 +111,12 @@ class BundleOffer:
     members: tuple[tuple[str, str], ...]  # (source content, target content), in the bundle's order
 
     def to_json(self) -> dict[str, Json]:
-        return {"object": self.object, "size": self.size, "stored_size": self.stored_size,
-                "files": [{"from": s, "to": t} for s, t in self.members]}
+        return {
+            "object": self.object,
+            "size": self.size,
+            "stored_size": self.stored_size,
+            "files": [{"from": s, "to": t} for s, t in self.members],
+        }
 
     @classmethod
     def from_json(cls, offer: Mapping[str, Json]) -> BundleOffer | None:
@@ -134,8 +150,13 @@ class Route:
         return ((self.patch,) + self.then) if self.patch else ()
 
     def to_json(self, path: str) -> dict[str, object]:
-        out: dict[str, object] = {"path": path, "source": self.source, "bytes": self.bytes,
-                                  "chunk_bytes": self.chunk_bytes, "file_bytes": self.file_bytes}
+        out: dict[str, object] = {
+            "path": path,
+            "source": self.source,
+            "bytes": self.bytes,
+            "chunk_bytes": self.chunk_bytes,
+            "file_bytes": self.file_bytes,
+        }
         if self.patch:
             out["patch"] = self.patch.to_json()
             if self.then:
@@ -161,5 +182,4 @@ class Route:
         if item["source"] == BUNDLE and isinstance(bundle, str) and _SHA256.match(bundle):
             return path, cls(BUNDLE, _int(item["bytes"]), chunk_bytes, _int(item.get("file_bytes", 0)), bundle=bundle)
         moved = _int((item["bytes"])) if patch else chunk_bytes
-        return path, cls(PATCH if patch else CHUNKS, moved, chunk_bytes, _int((item.get("file_bytes", 0))), patch,
-                         then or ())
+        return path, cls(PATCH if patch else CHUNKS, moved, chunk_bytes, _int((item.get("file_bytes", 0))), patch, then or ())

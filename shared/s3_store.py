@@ -47,8 +47,10 @@ def parse_url(url: str) -> tuple[str, str]:
     """(bucket, prefix ending in '/' or empty) from s3://BUCKET/PREFIX; a clear StoreError for anything else."""
     match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", url.strip())
     if not match:
-        raise StoreError(f"MIST_STORE_URL must be s3://BUCKET or s3://BUCKET/PREFIX with a valid bucket name "
-                         f"(3 to 63 lowercase letters, digits, dots and hyphens; got {url!r})")
+        raise StoreError(
+            f"MIST_STORE_URL must be s3://BUCKET or s3://BUCKET/PREFIX with a valid bucket name "
+            f"(3 to 63 lowercase letters, digits, dots and hyphens; got {url!r})"
+        )
     prefix = (match.group(2) or "").strip("/")
     return match.group(1), f"{prefix}/" if prefix else ""
 
@@ -61,11 +63,15 @@ class S3ChunkStore:
         self.where = f"s3://{bucket}/{prefix}"
         self._endpoint = endpoint_url
         self._s3 = client or boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url or None,
+            "s3",
+            endpoint_url=endpoint_url or None,
             # SigV4 for signed links too (boto3 would sign them V2, which R2, B2 and newer AWS regions refuse)
-            config=Config(signature_version="s3v4", max_pool_connections=THREADS * 2,
-                          retries={"max_attempts": 4, "mode": "standard"},
-                          s3={"addressing_style": "path"} if endpoint_url else {}),
+            config=Config(
+                signature_version="s3v4",
+                max_pool_connections=THREADS * 2,
+                retries={"max_attempts": 4, "mode": "standard"},
+                s3={"addressing_style": "path"} if endpoint_url else {},
+            ),
         )
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="s3-store")
 
@@ -96,8 +102,10 @@ class S3ChunkStore:
             why = f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
         else:
             why = f"{exc.__class__.__name__}: {exc}"
-        return StoreError(f"chunk store {self.where} could not {doing} ({why}); check MIST_STORE_URL, "
-                          "MIST_S3_ENDPOINT_URL and the AWS_* credentials, and that the bucket exists")
+        return StoreError(
+            f"chunk store {self.where} could not {doing} ({why}); check MIST_STORE_URL, "
+            "MIST_S3_ENDPOINT_URL and the AWS_* credentials, and that the bucket exists"
+        )
 
     def _call(self, doing: str, fn: Callable[..., R], **kwargs: Any) -> R:
         try:
@@ -149,15 +157,19 @@ class S3ChunkStore:
             raise self._failed(f"read {sha256[:12]}", exc) from exc
 
     def put(self, sha256: str, compressed: bytes | memoryview) -> None:
-        self._call(f"write {sha256[:12]}", self._s3.put_object, Bucket=self.bucket, Key=self.key(sha256),
-                   Body=bytes(compressed))
+        self._call(f"write {sha256[:12]}", self._s3.put_object, Bucket=self.bucket, Key=self.key(sha256), Body=bytes(compressed))
 
     def _renew(self, sha256: str) -> bool:
         """Copy the object onto itself with new metadata, which renews its LastModified; False if it is absent."""
         key = self.key(sha256)
         try:
-            self._s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
-                                 Metadata={"used": f"{time.time():.3f}"}, MetadataDirective="REPLACE")
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                Metadata={"used": f"{time.time():.3f}"},
+                MetadataDirective="REPLACE",
+            )
             return True
         except ClientError as exc:
             if _absent(exc):
@@ -232,8 +244,9 @@ class S3ChunkStore:
     def quarantine(self, sha256: str) -> None:
         key = self.key(sha256)
         try:
-            self._s3.copy_object(Bucket=self.bucket, Key=f"{self.prefix}{QUARANTINE}/{sha256}",
-                                 CopySource={"Bucket": self.bucket, "Key": key})
+            self._s3.copy_object(
+                Bucket=self.bucket, Key=f"{self.prefix}{QUARANTINE}/{sha256}", CopySource={"Bucket": self.bucket, "Key": key}
+            )
         except ClientError as exc:
             if _absent(exc):
                 return
@@ -265,7 +278,8 @@ class S3ChunkStore:
         """A presigned GET of the object, good for `seconds`."""
         try:
             url: str = self._s3.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self.key(sha256)}, ExpiresIn=seconds)
+                "get_object", Params={"Bucket": self.bucket, "Key": self.key(sha256)}, ExpiresIn=seconds
+            )
             return url
         except (ClientError, BotoCoreError) as exc:
             raise self._failed(f"sign a link to {sha256[:12]}", exc) from exc

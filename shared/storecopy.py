@@ -72,7 +72,10 @@ def copy_one(source: ChunkStore, target: ChunkStore, name: str, recheck: bool) -
 
 
 def copy_all(
-    source: ChunkStore, target: ChunkStore, names: Iterable[str], recheck: bool = False,
+    source: ChunkStore,
+    target: ChunkStore,
+    names: Iterable[str],
+    recheck: bool = False,
     on_object: Callable[[str], None] | None = None,
 ) -> CopyReport:
     """Copy every named object the target lacks, verified; what is missing or damaged in the source is

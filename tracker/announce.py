@@ -59,8 +59,16 @@ class Published:
 
 def news_message(release: notify.Release, news: notify.News, news_id: int) -> dict[str, Any]:
     """The swarm socket's `news` message (no `id`: it answers no request; `news_id` is what `heard` acknowledges)."""
-    return {"op": "news", "kind": "build", "game": release.game, "title": release.title, "version": release.version,
-            "news_id": news_id, **news.to_json(), **({"notes": notify.notes_excerpt(release.notes)} if release.notes else {})}
+    return {
+        "op": "news",
+        "kind": "build",
+        "game": release.game,
+        "title": release.title,
+        "version": release.version,
+        "news_id": news_id,
+        **news.to_json(),
+        **({"notes": notify.notes_excerpt(release.notes)} if release.notes else {}),
+    }
 
 
 class Announcer:
@@ -105,15 +113,14 @@ class Announcer:
         await self._patches_made(build)
         await ctx.db.run(lambda s: releases.mark_ready(s, build.game, build.version))
         facts = await ctx.db.run(lambda s: releases.release_facts(s, build.game, build.version))
-        release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()),
-                                 facts.notes)
-        previous = (await asyncio.to_thread(parsed_manifest, facts.previous.digest, facts.previous.data)
-                    if facts.previous else None)
+        release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()), facts.notes)
+        previous = (
+            await asyncio.to_thread(parsed_manifest, facts.previous.digest, facts.previous.data) if facts.previous else None
+        )
         settings = ctx.settings
         public = settings.public_url if settings.public_url_configured else ""  # a worked-out LAN address is no use there
         patches = await self._patches(build.target)
-        text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, public,
-                                       patches)
+        text = await asyncio.to_thread(notify.discord_text, release, build.target, previous, build.stored, public, patches)
         if text is not None:
             job = await asyncio.to_thread(ctx.jobs.enqueue_news, text, game=build.game, version=build.version)
             log.info("queued the Discord post for %s %s (job %s)", build.game, build.version, job)

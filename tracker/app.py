@@ -19,8 +19,15 @@ def make_app(ctx: TrackerContext) -> web.Application:
     """The tracker with its /metrics and /healthz; the embedded server adds the seeder's metrics to its registry."""
     registry = Registry()
     service = ctx.settings.service
-    app = web.Application(middlewares=[forwarded.middleware(service.trusted_proxies), observability.observe(HttpMetrics.on(registry)),
-                                       errors_middleware, sessions_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[
+            forwarded.middleware(service.trusted_proxies),
+            observability.observe(HttpMetrics.on(registry)),
+            errors_middleware,
+            sessions_middleware,
+        ],
+        client_max_size=MAX_BODY,
+    )
     app[CONTEXT] = ctx
     app[METRICS] = registry
     app[COUNTERS] = TrackerCounters.on(registry)
@@ -31,11 +38,28 @@ def make_app(ctx: TrackerContext) -> web.Application:
     app[announce.ANNOUNCER] = announce.Announcer(ctx, members)
     app.cleanup_ctx.append(announce.announcing)
     app.on_shutdown.append(swarm.close_all)
-    app.add_routes(accounts.routes() + catalog.routes() + builds.routes() + updates.routes() + maintenance.routes()
-                   + swarm.routes() + peer_reports.routes() + finished.routes())
-    app.add_routes([metrics_route(service.metrics_token), health.route({
-        "database": ctx.db.ping, "jobs": ctx.jobs.pending,
-        "disk": lambda: disk_space.check_free(ctx.settings.data, service.disk_min_free)})])
+    app.add_routes(
+        accounts.routes()
+        + catalog.routes()
+        + builds.routes()
+        + updates.routes()
+        + maintenance.routes()
+        + swarm.routes()
+        + peer_reports.routes()
+        + finished.routes()
+    )
+    app.add_routes(
+        [
+            metrics_route(service.metrics_token),
+            health.route(
+                {
+                    "database": ctx.db.ping,
+                    "jobs": ctx.jobs.pending,
+                    "disk": lambda: disk_space.check_free(ctx.settings.data, service.disk_min_free),
+                }
+            ),
+        ]
+    )
     app.add_routes(admin.api_routes())
     app.add_subapp("/admin", admin.make_admin_app(ctx))
     get_page.setup(app)

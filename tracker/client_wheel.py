@@ -57,10 +57,16 @@ def _package_files(root: Path) -> list[tuple[str, bytes]]:
 def build(version: str, requires: list[str], packages: list[Path]) -> Wheel:
     """A py3-none-any wheel of `packages` with the `mist` command, requiring `requires`."""
     info = f"{DISTRIBUTION}-{version}.dist-info"
-    metadata = "".join([
-        "Metadata-Version: 2.1\n", f"Name: {DISTRIBUTION}\n", f"Version: {version}\n", f"Summary: {SUMMARY}\n",
-        "Requires-Python: >=3.11\n", *(f"Requires-Dist: {r}\n" for r in requires),
-    ])
+    metadata = "".join(
+        [
+            "Metadata-Version: 2.1\n",
+            f"Name: {DISTRIBUTION}\n",
+            f"Version: {version}\n",
+            f"Summary: {SUMMARY}\n",
+            "Requires-Python: >=3.11\n",
+            *(f"Requires-Dist: {r}\n" for r in requires),
+        ]
+    )
     files = [f for package in packages for f in _package_files(package)]
     files += [
         (f"{info}/METADATA", metadata.encode()),

@@ -34,11 +34,13 @@ class TrackerCounters:
             registry.counter("mist_builds_published", "Builds committed to the catalog"),
             registry.counter("mist_logins_failed", "Password logins refused (wrong password, unknown or disabled user)"),
             registry.counter("mist_swarm_tallies", "Finished downloads friends' clients reported"),
-            registry.counter("mist_swarm_peer_chunks_reported",
-                             "Chunks friends reported receiving from other friends (peers), not the seeder"),
+            registry.counter(
+                "mist_swarm_peer_chunks_reported", "Chunks friends reported receiving from other friends (peers), not the seeder"
+            ),
             registry.counter("mist_swarm_peer_bytes_reported", "Bytes friends reported receiving from peers"),
-            registry.counter("mist_swarm_seeder_bytes_reported",
-                             "Bytes friends reported receiving from the seeder in the same downloads"),
+            registry.counter(
+                "mist_swarm_seeder_bytes_reported", "Bytes friends reported receiving from the seeder in the same downloads"
+            ),
         )
 
 
@@ -59,5 +61,10 @@ def job_readings(jobs: Jobs) -> Iterator[Reading]:
         return
     yield Reading("mist_jobs_pending", "Jobs waiting in the queue for a worker", pending)
     for (task, outcome), count in sorted(outcomes.items()):
-        yield Reading(f"mist_jobs_{outcome}", f"Job runs that {outcome}, by task (counted by the workers)", count,
-                      "counter", (("task", task),))
+        yield Reading(
+            f"mist_jobs_{outcome}",
+            f"Job runs that {outcome}, by task (counted by the workers)",
+            count,
+            "counter",
+            (("task", task),),
+        )

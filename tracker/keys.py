@@ -65,9 +65,13 @@ class Rotation:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "old_key": self.old, "old_fingerprint": fingerprint(self.old),
-            "new_key": self.new, "new_fingerprint": fingerprint(self.new),
-            "handed_over": self.handed_over, "builds_resigned": self.builds_resigned, "resumed": self.resumed,
+            "old_key": self.old,
+            "old_fingerprint": fingerprint(self.old),
+            "new_key": self.new,
+            "new_fingerprint": fingerprint(self.new),
+            "handed_over": self.handed_over,
+            "builds_resigned": self.builds_resigned,
+            "resumed": self.resumed,
             "retired_key_file": str(self.retired_path),
         }
 
@@ -98,8 +102,12 @@ def load(data: Path) -> TrackerKeys:
     signer = Signer.load_or_create(key_path(data))
     chain = read_chain(data)
     if not chain_ends_at(chain, signer.public_key):
-        log.warning("%s leads to another key than %s (was the key file replaced by hand?); no hand-over is served, "
-                    "so friends pinned to an older key must log in again", archive_dir(data) / CHAIN_FILE, key_path(data))
+        log.warning(
+            "%s leads to another key than %s (was the key file replaced by hand?); no hand-over is served, "
+            "so friends pinned to an older key must log in again",
+            archive_dir(data) / CHAIN_FILE,
+            key_path(data),
+        )
         chain = []
     return TrackerKeys(signer, tuple(chain))
 

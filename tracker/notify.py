@@ -67,15 +67,17 @@ def size_text(n: int) -> str:
     raise AssertionError("unreachable: TB takes every larger value")
 
 
-def update_bytes(target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int],
-                 patches: Iterable[PatchOption] = ()) -> int:
+def update_bytes(
+    target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int], patches: Iterable[PatchOption] = ()
+) -> int:
     """What the planner would send a client holding `held`: per file the chunks it lacks, or a smaller patch."""
     plan = plan_update(target, [f.path for f in target.files], held, stored, patches)
     return sum(plan.bytes_by_source().values())
 
 
-def news_for(release: Release, target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int],
-             patches: Iterable[PatchOption] = ()) -> News:
+def news_for(
+    release: Release, target: Manifest, held: Sequence[Manifest], stored: Mapping[str, int], patches: Iterable[PatchOption] = ()
+) -> News:
     """The line for a reader holding `held` (builds of this game; empty: none)."""
     head = f"{release.title} {release.version} is out"
     if not held:
@@ -86,8 +88,14 @@ def news_for(release: Release, target: Manifest, held: Sequence[Manifest], store
     return News(f"{head}, {size_text(size)} update", size, True)
 
 
-def discord_text(release: Release, target: Manifest, previous: Manifest | None, stored: Mapping[str, int],
-                 public_url: str = "", patches: Iterable[PatchOption] = ()) -> str | None:
+def discord_text(
+    release: Release,
+    target: Manifest,
+    previous: Manifest | None,
+    stored: Mapping[str, int],
+    public_url: str = "",
+    patches: Iterable[PatchOption] = (),
+) -> str | None:
     """The public line: the update from the build before and the install size, and where a friend without
     the client gets it (the tracker's /get page, when its public URL is configured); None for a private game."""
     if release.private:

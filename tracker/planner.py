@@ -47,8 +47,9 @@ class PatchOption:
 
     def offer(self) -> PatchOffer:
         """As the plan offers it to a client (the wire's type, shared/plan_wire.py)."""
-        return PatchOffer(self.object_sha, self.source, self.object_size, self.stored_size, self.algorithm,
-                          self.target, self.build)
+        return PatchOffer(
+            self.object_sha, self.source, self.object_size, self.stored_size, self.algorithm, self.target, self.build
+        )
 
     def to_json(self) -> dict[str, object]:
         return self.offer().to_json()
@@ -91,10 +92,15 @@ class Choice:
         return sum(s.stored_size for s in self.steps) if self.steps else self.chunk_bytes
 
     def to_json(self) -> dict[str, object]:
-        return Route(self.source, self.bytes, self.chunk_bytes, self.file_bytes,
-                     self.patch.offer() if self.patch else None,
-                     tuple(s.offer() for s in self.steps[1:]),
-                     self.bundle.object_sha if self.bundle else "").to_json(self.path)
+        return Route(
+            self.source,
+            self.bytes,
+            self.chunk_bytes,
+            self.file_bytes,
+            self.patch.offer() if self.patch else None,
+            tuple(s.offer() for s in self.steps[1:]),
+            self.bundle.object_sha if self.bundle else "",
+        ).to_json(self.path)
 
 
 @dataclass(frozen=True)
@@ -203,15 +209,21 @@ def plan_update(
     for i, choice in enumerate(choices):
         bundle = bundled.get(choice.path)
         if bundle is not None:
-            choices[i] = Choice(choice.path, BUNDLE, choice.chunk_bytes, choice.file_bytes, (), bundle,
-                                bundle.object_sha not in carried)
+            choices[i] = Choice(
+                choice.path, BUNDLE, choice.chunk_bytes, choice.file_bytes, (), bundle, bundle.object_sha not in carried
+            )
             carried.add(bundle.object_sha)
     return UpdatePlan(tuple(choices))
 
 
-def _each_alone(write: Sequence[str], by_path: Mapping[str, FileEntry], have_chunks: AbstractSet[str],
-                stored: Mapping[str, int], routes: Mapping[str, tuple[PatchOption, ...]],
-                skip: AbstractSet[str]) -> list[Choice]:
+def _each_alone(
+    write: Sequence[str],
+    by_path: Mapping[str, FileEntry],
+    have_chunks: AbstractSet[str],
+    stored: Mapping[str, int],
+    routes: Mapping[str, tuple[PatchOption, ...]],
+    skip: AbstractSet[str],
+) -> list[Choice]:
     """Per file, its chunks or its patch route, whichever moves less; the files in `skip` pay for no chunk."""
     paid: set[str] = set()
     choices = []
@@ -230,8 +242,9 @@ def _each_alone(write: Sequence[str], by_path: Mapping[str, FileEntry], have_chu
     return choices
 
 
-def choose_bundles(alone: Sequence[Choice], by_path: Mapping[str, FileEntry], have: AbstractSet[str],
-                   bundles: Iterable[BundleOption]) -> dict[str, BundleOption]:
+def choose_bundles(
+    alone: Sequence[Choice], by_path: Mapping[str, FileEntry], have: AbstractSet[str], bundles: Iterable[BundleOption]
+) -> dict[str, BundleOption]:
     """The files (by path) a bundle should make: greedily, the bundle saving most over its files' own ways first,
     each file made by one bundle at most, and a bundle only if the client holds every content it starts from."""
     cost = {c.path: c.bytes for c in alone}
@@ -251,7 +264,9 @@ def choose_bundles(alone: Sequence[Choice], by_path: Mapping[str, FileEntry], ha
     return chosen
 
 
-def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
+def patch_pairs(
+    target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None
+) -> list[tuple[FileEntry, FileEntry]]:
     """(source file, target file) for the patches worth making into `target` from each source build.
 
     A file whose path holds other content in the source is patched from that file (the same file,
@@ -265,8 +280,11 @@ def patch_pairs(target: Manifest, sources: Iterable[Manifest], write: Sequence[s
     for source in sources:
         old = {f.path: f for f in source.files}
         held = {f.sha256 for f in source.files}
-        changed = [e for e in target.files if e.sha256 not in held and (wanted is None or e.path in wanted)
-                   and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
+        changed = [
+            e
+            for e in target.files
+            if e.sha256 not in held and (wanted is None or e.path in wanted) and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE
+        ]
         index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks}, {f.path for f in target.files})
         for entry in changed:
             before = old.get(entry.path)

@@ -31,8 +31,10 @@ def check(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PublicUrlError(f"{ENV} must be an http:// or https:// address {example} (got {url!r})")
     if parts.hostname in ("0.0.0.0", "::"):
-        raise PublicUrlError(f"{ENV} names {parts.hostname}, where a server listens but no friend can connect; "
-                             f"give the machine's address or domain name, {example}")
+        raise PublicUrlError(
+            f"{ENV} names {parts.hostname}, where a server listens but no friend can connect; "
+            f"give the machine's address or domain name, {example}"
+        )
     if parts.query or parts.fragment:
         raise PublicUrlError(f"{ENV} must not have a query or fragment (got {url!r}); {example}")
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))

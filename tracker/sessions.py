@@ -105,8 +105,9 @@ class Sessions:
         if account.disabled:
             raise disabled_error(user)
         if generation != account.generation:
-            raise Unauthorized("your session was ended (the admin disabled the account, set a new password or "
-                               "changed its rights); log in again")
+            raise Unauthorized(
+                "your session was ended (the admin disabled the account, set a new password or changed its rights); log in again"
+            )
 
     def ticket_session(self, account: Account) -> str:
         return session_id(self.secret, account.name, account.generation)

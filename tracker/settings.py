@@ -52,8 +52,9 @@ PASSWORD_COSTS = ("standard", "cheapest")
 def _password_cost(env: Mapping[str, str]) -> str:
     raw = env.get(PASSWORD_COST_ENV, "").strip()
     if raw and raw not in PASSWORD_COSTS:
-        raise SettingsError(f"{PASSWORD_COST_ENV} must be one of {', '.join(PASSWORD_COSTS)} (got {raw!r}); "
-                            "leave it unset for the standard cost")
+        raise SettingsError(
+            f"{PASSWORD_COST_ENV} must be one of {', '.join(PASSWORD_COSTS)} (got {raw!r}); leave it unset for the standard cost"
+        )
     return raw or PASSWORD_COSTS[0]
 
 
@@ -67,8 +68,10 @@ def parse_ice(raw: str) -> list[dict[str, Any]]:
         servers = None
     if not isinstance(servers, list) or not all(isinstance(s, dict) and isinstance(s.get("urls"), list) for s in servers):
         raise SettingsError(f'{ICE_ENV} must be a JSON list like [{{"urls": ["stun:host:3478"]}}]')
-    return [{"urls": [str(u) for u in s["urls"]], "username": str(s.get("username", "")),
-             "credential": str(s.get("credential", ""))} for s in servers]
+    return [
+        {"urls": [str(u) for u in s["urls"]], "username": str(s.get("username", "")), "credential": str(s.get("credential", ""))}
+        for s in servers
+    ]
 
 
 @dataclass
@@ -116,8 +119,9 @@ class Settings:
             "peer_floor": int(_number(env, FLOOR_ENV, DEFAULT_FLOOR, "a number of bytes per second, 0 or more")),
             "gc_grace": _number(env, GRACE_ENV, GRACE_SECONDS, "a number of seconds, 0 or more"),
             "patch_wait": _number(env, PATCH_WAIT_ENV, PATCH_WAIT, "a number of seconds, 0 or more"),
-            "activity_days": _number(env, RETENTION_ENV, DEFAULT_RETENTION_DAYS, "a number of days like 90, more than 0",
-                                     above=True),
+            "activity_days": _number(
+                env, RETENTION_ENV, DEFAULT_RETENTION_DAYS, "a number of days like 90, more than 0", above=True
+            ),
             "steam_url": (env.get(STEAM_URL_ENV, "").strip() or STEAM_URL).rstrip("/"),
             "steam_timeout": _number(env, STEAM_TIMEOUT_ENV, STEAM_TIMEOUT, "a number of seconds, more than 0", above=True),
             "discord_webhook_url": env.get(DISCORD_ENV, "").strip(),

@@ -49,10 +49,16 @@ def _text(body: dict[str, Any], name: str) -> str | None:
 
 # ---- the CLI's calls ---------------------------------------------------------------------------------
 
+
 async def status(request: web.Request) -> web.Response:
     service = _service(request)
-    return web.json_response({**service.daemon.status(), "downloads": [j.to_json() for j in service.downloads.jobs],
-                              "app_pages": len(service.hub.subscribers)})  # pages of the app open now, live
+    return web.json_response(
+        {
+            **service.daemon.status(),
+            "downloads": [j.to_json() for j in service.downloads.jobs],
+            "app_pages": len(service.hub.subscribers),
+        }
+    )  # pages of the app open now, live
 
 
 async def refresh(request: web.Request) -> web.Response:
@@ -76,14 +82,16 @@ async def run(request: web.Request) -> web.StreamResponse:
         directory = str(body.get("dir") or "")
         if installed is not None and Path(directory) != installed.dir:
             raise MistError(f"{game} is already installed in {installed.dir}; `mist update {game}` updates it there")
-        job = service.downloads.add("install", game, title, directory, body.get("version"), bool(body.get("overwrite")), "cli",
-                                    bool(body.get("yes")))
+        job = service.downloads.add(
+            "install", game, title, directory, body.get("version"), bool(body.get("overwrite")), "cli", bool(body.get("yes"))
+        )
     else:
         installed = service.daemon.state.get(game)
         if installed is None:
             raise MistError(f"{game} is not installed here; `mist install {game} --dir FOLDER` installs it")
-        job = service.downloads.add("update", game, title, str(installed.dir), body.get("to"), bool(body.get("overwrite")), "cli",
-                                    bool(body.get("yes")))
+        job = service.downloads.add(
+            "update", game, title, str(installed.dir), body.get("to"), bool(body.get("overwrite")), "cli", bool(body.get("yes"))
+        )
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
     stream = StreamProgress()
@@ -103,8 +111,11 @@ async def _follow(service: Any, job: Job, stream: "StreamProgress") -> None:
     if running is not None and running[0] is job:
         running[2].attach(stream)
     else:
-        stream.say(f"queued: {count(len(service.downloads.jobs) - 1, 'download')} before it; the app's Downloads page shows the queue"
-                   if job.state != "downloading" else "")
+        stream.say(
+            f"queued: {count(len(service.downloads.jobs) - 1, 'download')} before it; the app's Downloads page shows the queue"
+            if job.state != "downloading"
+            else ""
+        )
     attached = running is not None and running[0] is job
 
     def watch(kind: str, data: dict[str, Any]) -> None:
@@ -189,10 +200,12 @@ class _StreamBar:
 
 # ---- the app's API -----------------------------------------------------------------------------------
 
+
 async def games(request: web.Request) -> web.Response:
     q = request.query
-    rows, listing = await _service(request).library(q.get("q", ""), q.get("installed") in ("1", "true", "on"),
-                                                    q.get("sort", "recent"))
+    rows, listing = await _service(request).library(
+        q.get("q", ""), q.get("installed") in ("1", "true", "on"), q.get("sort", "recent")
+    )
     return web.json_response({"games": rows, "fetched": listing.fetched, "offline": listing.error})
 
 
@@ -261,8 +274,9 @@ async def account(request: web.Request) -> web.Response:
 
 async def sign_in(request: web.Request) -> web.Response:
     body = await _body(request)
-    served = await _service(request).sign_in(str(body.get("url", "")), str(body.get("user", "")),
-                                            str(body.get("password", "")), str(body.get("fingerprint", "")))
+    served = await _service(request).sign_in(
+        str(body.get("url", "")), str(body.get("user", "")), str(body.get("password", "")), str(body.get("fingerprint", ""))
+    )
     return web.json_response({"signed_in": True, "fingerprint": served})
 
 
@@ -291,12 +305,22 @@ async def open_address(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/api/status", status), web.post("/api/refresh", refresh), web.post("/api/run", run),
-        web.get("/api/games", games), web.get("/api/games/{slug}", game),
-        web.post("/api/games/{slug}/preview", preview), web.post("/api/games/{slug}/{action}", action),
-        web.get("/api/downloads", downloads), web.post("/api/downloads/{id}/{action}", download_action),
-        web.get("/api/friends", friends), web.get("/api/settings", settings), web.put("/api/settings", settings),
-        web.get("/api/account", account), web.post("/api/account/sign-in", sign_in),
-        web.post("/api/account/sign-out", sign_out), web.get("/api/notices", notices),
-        web.get("/api/events", events), web.post("/api/app/open-address", open_address),
+        web.get("/api/status", status),
+        web.post("/api/refresh", refresh),
+        web.post("/api/run", run),
+        web.get("/api/games", games),
+        web.get("/api/games/{slug}", game),
+        web.post("/api/games/{slug}/preview", preview),
+        web.post("/api/games/{slug}/{action}", action),
+        web.get("/api/downloads", downloads),
+        web.post("/api/downloads/{id}/{action}", download_action),
+        web.get("/api/friends", friends),
+        web.get("/api/settings", settings),
+        web.put("/api/settings", settings),
+        web.get("/api/account", account),
+        web.post("/api/account/sign-in", sign_in),
+        web.post("/api/account/sign-out", sign_out),
+        web.get("/api/notices", notices),
+        web.get("/api/events", events),
+        web.post("/api/app/open-address", open_address),
     ]

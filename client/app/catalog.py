@@ -38,8 +38,9 @@ class Listing:
 
 
 class Catalog:
-    def __init__(self, home: Path, call: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, home: Path, call: Callable[[], Awaitable[dict[str, Any]]] | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = home / CATALOG_FILE
         self.art = home / ART_DIR
         self.call = call  # GET /api/games on the tracker, or None while signed out
@@ -130,4 +131,3 @@ def newest_build(game: dict[str, Any]) -> dict[str, Any] | None:
 def updated_at(game: dict[str, Any]) -> str:
     """When the game last got a build (ISO time, sorts as text); "" for none."""
     return max((str(b.get("created_at", "")) for b in game.get("builds", [])), default="")
-

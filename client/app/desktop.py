@@ -30,15 +30,18 @@ _POWERSHELL_BALLOON = (
 )
 
 
-def notify_command(title: str, body: str, platform: str = sys.platform,
-                   find: Callable[[str], str | None] = shutil.which) -> tuple[list[str], dict[str, str]] | None:
+def notify_command(
+    title: str, body: str, platform: str = sys.platform, find: Callable[[str], str | None] = shutil.which
+) -> tuple[list[str], dict[str, str]] | None:
     """The command that shows a desktop notification here, with extra environment; None where there is none."""
     if platform == "darwin":
         script = "on run argv\ndisplay notification (item 2 of argv) with title (item 1 of argv)\nend run"
         return ["osascript", "-e", script, title, body], {}
     if platform == "win32":
-        return (["powershell", "-NoProfile", "-NonInteractive", "-Command", _POWERSHELL_BALLOON],
-                {"MIST_NOTICE_TITLE": title, "MIST_NOTICE_BODY": body})
+        return (
+            ["powershell", "-NoProfile", "-NonInteractive", "-Command", _POWERSHELL_BALLOON],
+            {"MIST_NOTICE_TITLE": title, "MIST_NOTICE_BODY": body},
+        )
     program = find("notify-send")
     if program is None:
         return None
@@ -53,8 +56,12 @@ async def notify(title: str, body: str) -> bool:
     argv, extra = command
     try:
         process = await asyncio.create_subprocess_exec(
-            *argv, env={**os.environ, **extra}, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            *argv,
+            env={**os.environ, **extra},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
     except OSError:
         return False
     try:
@@ -66,8 +73,9 @@ async def notify(title: str, body: str) -> bool:
         return False
 
 
-def open_folder_command(folder: Path, platform: str = sys.platform,
-                        find: Callable[[str], str | None] = shutil.which) -> list[str] | None:
+def open_folder_command(
+    folder: Path, platform: str = sys.platform, find: Callable[[str], str | None] = shutil.which
+) -> list[str] | None:
     """The file manager's command for a folder: Explorer, Finder, or the desktop's own (xdg-open)."""
     if platform == "win32":
         return ["explorer", str(folder)]
@@ -83,8 +91,9 @@ async def open_folder(folder: Path) -> bool:
     if argv is None:
         return False
     try:
-        process = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                       stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
     except OSError:
         return False
     try:
@@ -120,12 +129,23 @@ def _quoted(arg: str) -> str:
     return f'"{escaped}"'
 
 
-def desktop_entry(exec_args: list[str], icon: Path, name: str = "Mist",
-                  comment: str = "Your friends' games: install, update, play") -> str:
-    return "\n".join([
-        "[Desktop Entry]", "Type=Application", f"Name={name}", f"Comment={comment}",
-        "Exec=" + " ".join(_quoted(a).replace("%", "%%") for a in exec_args),
-        f"Icon={icon}", "Terminal=false", "Categories=Game;", "StartupNotify=true", ""])
+def desktop_entry(
+    exec_args: list[str], icon: Path, name: str = "Mist", comment: str = "Your friends' games: install, update, play"
+) -> str:
+    return "\n".join(
+        [
+            "[Desktop Entry]",
+            "Type=Application",
+            f"Name={name}",
+            f"Comment={comment}",
+            "Exec=" + " ".join(_quoted(a).replace("%", "%%") for a in exec_args),
+            f"Icon={icon}",
+            "Terminal=false",
+            "Categories=Game;",
+            "StartupNotify=true",
+            "",
+        ]
+    )
 
 
 def xdg_data_home() -> Path:
@@ -157,6 +177,13 @@ def set_autostart(enabled: bool) -> Path | None:
         target.unlink(missing_ok=True)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(desktop_entry([mist_command(), "daemon"], icon_path(), "Mist (sharing with friends)",
-                                    "Keeps Mist online so friends can download from you"), encoding="utf-8")
+    target.write_text(
+        desktop_entry(
+            [mist_command(), "daemon"],
+            icon_path(),
+            "Mist (sharing with friends)",
+            "Keeps Mist online so friends can download from you",
+        ),
+        encoding="utf-8",
+    )
     return target

@@ -82,19 +82,46 @@ class Job:
         return round(100.0 * self.done / self.total, 1) if self.total else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "op": self.op, "game": self.game, "title": self.title, "dir": self.dir,
-                "version": self.version, "origin": self.origin, "state": self.state, "added": self.added,
-                "error": self.error, "message": self.message, "done": self.done, "total": self.total,
-                "percent": self.percent, "from_peers": self.from_peers, "from_server": self.from_server,
-                "speed": round(self.speed), "eta": None if self.eta is None else round(self.eta),
-                "speeds": [round(s) for s in self.speeds], "result": self.result, "finished": self.finished,
-                "confirm": self.confirm}
+        return {
+            "id": self.id,
+            "op": self.op,
+            "game": self.game,
+            "title": self.title,
+            "dir": self.dir,
+            "version": self.version,
+            "origin": self.origin,
+            "state": self.state,
+            "added": self.added,
+            "error": self.error,
+            "message": self.message,
+            "done": self.done,
+            "total": self.total,
+            "percent": self.percent,
+            "from_peers": self.from_peers,
+            "from_server": self.from_server,
+            "speed": round(self.speed),
+            "eta": None if self.eta is None else round(self.eta),
+            "speeds": [round(s) for s in self.speeds],
+            "result": self.result,
+            "finished": self.finished,
+            "confirm": self.confirm,
+        }
 
     def saved(self) -> dict[str, Any]:
         """What survives a restart: the job, not its moment's progress (a resumed run measures it again)."""
-        return {"id": self.id, "op": self.op, "game": self.game, "title": self.title, "dir": self.dir,
-                "version": self.version, "overwrite": self.overwrite, "origin": self.origin, "yes": self.yes,
-                "state": PAUSED if self.state == PAUSED else QUEUED, "added": self.added}
+        return {
+            "id": self.id,
+            "op": self.op,
+            "game": self.game,
+            "title": self.title,
+            "dir": self.dir,
+            "version": self.version,
+            "overwrite": self.overwrite,
+            "origin": self.origin,
+            "yes": self.yes,
+            "state": PAUSED if self.state == PAUSED else QUEUED,
+            "added": self.added,
+        }
 
 
 class JobProgress:
@@ -155,8 +182,15 @@ def next_to_run(jobs: list[Job]) -> Job | None:
 
 
 class Downloads:
-    def __init__(self, home: Path, run: Run, tell: Tell, clock: Callable[[], float] = time.monotonic,
-                 sample_every: float = 1.0, clean: Callable[[Job], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        run: Run,
+        tell: Tell,
+        clock: Callable[[], float] = time.monotonic,
+        sample_every: float = 1.0,
+        clean: Callable[[Job], Awaitable[None]] | None = None,
+    ) -> None:
         self.path = home / QUEUE_FILE
         self.run_job, self.tell, self.clock, self.sample_every, self.clean = run, tell, clock, sample_every, clean
         self.jobs: list[Job] = []  # active jobs, in order
@@ -172,8 +206,17 @@ class Downloads:
 
     # ---- what the friend does ------------------------------------------------------------------------
 
-    def add(self, op: str, game: str, title: str, directory: str, version: str | None = None, overwrite: bool = False,
-            origin: str = "app", yes: bool = False) -> Job:
+    def add(
+        self,
+        op: str,
+        game: str,
+        title: str,
+        directory: str,
+        version: str | None = None,
+        overwrite: bool = False,
+        origin: str = "app",
+        yes: bool = False,
+    ) -> Job:
         if op not in OPS:
             raise QueueError(f"unknown job {op!r}; the jobs are {', '.join(OPS)}")
         same = self.active_for(game)
@@ -183,8 +226,10 @@ class Downloads:
                 if same.state == PAUSED:
                     self.resume(same.id)
                 return same  # asked again (a CLI re-run after Ctrl-C): the same job
-            raise QueueError(f"{title} is already in the download queue ({same.op}, {same.state}); "
-                             "wait for it, or cancel it in the app's Downloads page")
+            raise QueueError(
+                f"{title} is already in the download queue ({same.op}, {same.state}); "
+                "wait for it, or cancel it in the app's Downloads page"
+            )
         job = Job(secrets.token_hex(6), op, game, title, directory, version, overwrite, origin, yes)
         self.jobs.append(job)
         self.ended[job.id] = asyncio.Event()
@@ -346,10 +391,19 @@ class Downloads:
         try:
             body = json.loads(self.path.read_text(encoding="utf-8"))
             for item in body["jobs"]:
-                job = Job(str(item["id"]), str(item["op"]), str(item["game"]), str(item["title"]), str(item["dir"]),
-                          item.get("version"), bool(item.get("overwrite")), str(item.get("origin", "app")),
-                          bool(item.get("yes")), PAUSED if item.get("state") == PAUSED else QUEUED,
-                          float(item.get("added", time.time())))
+                job = Job(
+                    str(item["id"]),
+                    str(item["op"]),
+                    str(item["game"]),
+                    str(item["title"]),
+                    str(item["dir"]),
+                    item.get("version"),
+                    bool(item.get("overwrite")),
+                    str(item.get("origin", "app")),
+                    bool(item.get("yes")),
+                    PAUSED if item.get("state") == PAUSED else QUEUED,
+                    float(item.get("added", time.time())),
+                )
                 if job.op in OPS:
                     self.jobs.append(job)
                     self.ended[job.id] = asyncio.Event()

@@ -67,15 +67,24 @@ class Friends:
         write_atomic(self.home / FRIENDS_FILE, json.dumps(body).encode())
 
 
-def friend_rows(online: list[dict[str, Any]], me: str, totals: Mapping[str, Totals],
-                uploading: list[dict[str, Any]], downloading: Mapping[str, int]) -> list[dict[str, Any]]:
+def friend_rows(
+    online: list[dict[str, Any]],
+    me: str,
+    totals: Mapping[str, Totals],
+    uploading: list[dict[str, Any]],
+    downloading: Mapping[str, int],
+) -> list[dict[str, Any]]:
     """One row per friend: online ones first (by name), then those we exchanged bytes with before."""
     rows: dict[str, dict[str, Any]] = {}
     for entry in online:
         user = str(entry.get("user", ""))
         if user and user != me:
-            rows[user] = {"user": user, "online": True, "sharing": bool(entry.get("sharing")),
-                          "games": list(entry.get("games", []))}
+            rows[user] = {
+                "user": user,
+                "online": True,
+                "sharing": bool(entry.get("sharing")),
+                "games": list(entry.get("games", [])),
+            }
     for user in totals:
         rows.setdefault(user, {"user": user, "online": False, "sharing": False, "games": []})
     for row in rows.values():

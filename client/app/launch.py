@@ -37,11 +37,11 @@ def ensure_daemon(home: Path, timeout: float = START_TIMEOUT) -> Address:
         return address
     log = open(home / DAEMON_LOG, "ab")
     try:
-        process = _start_detached([desktop.mist_command(), "daemon", "--port", "0"], log,
-                                  {**os.environ, "MIST_HOME": str(home)})
+        process = _start_detached([desktop.mist_command(), "daemon", "--port", "0"], log, {**os.environ, "MIST_HOME": str(home)})
     except OSError as exc:
-        raise AppError(f"could not start `mist daemon` ({exc.strerror or exc}); start it yourself and run `mist app` "
-                       "again") from exc
+        raise AppError(
+            f"could not start `mist daemon` ({exc.strerror or exc}); start it yourself and run `mist app` again"
+        ) from exc
     finally:
         log.close()
     deadline = time.monotonic() + timeout

@@ -28,8 +28,11 @@ FLASH = web.AppKey("flash", dict)
 
 
 def setup(app: web.Application) -> None:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("client.app", "templates"),
-                             autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("client.app", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["bytes"] = lambda n: "-" if n is None else human(n)
     env.filters["rate"] = lambda n: f"{human(n or 0)}/s"
     env.filters["duration"] = human_duration
@@ -46,7 +49,11 @@ def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def _ago(at: float) -> str:
@@ -81,9 +88,18 @@ async def render(request: web.Request, template: str, status: int = 200, **conte
     refresh = request.headers.get(REFRESH_HEADER) == "1"
     kind_message = None if refresh else request.app[FLASH].pop(_session(request), None)
     account = service.account()
-    page = request.app[ENV].get_template(template).render(
-        account=account, flash=kind_message, path=request.path, queued=len(service.downloads.jobs),
-        notices=len(service.notices), **context)
+    page = (
+        request.app[ENV]
+        .get_template(template)
+        .render(
+            account=account,
+            flash=kind_message,
+            path=request.path,
+            queued=len(service.downloads.jobs),
+            notices=len(service.notices),
+            **context,
+        )
+    )
     return web.Response(text=page, content_type="text/html", status=status)
 
 
@@ -117,13 +133,13 @@ def _signed_in(request: web.Request) -> None:
 
 # ---- pages ---------------------------------------------------------------------------------------------
 
+
 async def library(request: web.Request) -> web.Response:
     _signed_in(request)
     q = request.query
     query, installed, sort = q.get("q", ""), q.get("installed") == "on", q.get("sort", "recent")
     rows, listing = await _service(request).library(query, installed, sort)
-    return await render(request, "library.html", games=rows, listing=listing, query=query, installed=installed,
-                        sort=sort)
+    return await render(request, "library.html", games=rows, listing=listing, query=query, installed=installed, sort=sort)
 
 
 async def game(request: web.Request) -> web.Response:
@@ -156,8 +172,9 @@ async def uninstall_confirm(request: web.Request) -> web.Response:
 
 async def downloads(request: web.Request) -> web.Response:
     queue = _service(request).downloads
-    return await render(request, "downloads.html", active=[j.to_json() for j in queue.jobs],
-                        finished=[j.to_json() for j in queue.finished])
+    return await render(
+        request, "downloads.html", active=[j.to_json() for j in queue.jobs], finished=[j.to_json() for j in queue.finished]
+    )
 
 
 async def friends(request: web.Request) -> web.Response:
@@ -171,8 +188,7 @@ async def settings(request: web.Request) -> web.Response:
 
 async def notices(request: web.Request) -> web.Response:
     service = _service(request)
-    return await render(request, "notices.html", items=list(service.notices),
-                        news=list(reversed(service.daemon.news.to_json())))
+    return await render(request, "notices.html", items=list(service.notices), news=list(reversed(service.daemon.news.to_json())))
 
 
 async def signin(request: web.Request) -> web.Response:
@@ -191,6 +207,7 @@ async def open_code(request: web.Request) -> web.StreamResponse:
 
 
 # ---- forms ---------------------------------------------------------------------------------------------
+
 
 async def game_form(request: web.Request) -> web.Response:
     service = _service(request)
@@ -233,8 +250,9 @@ async def download_form(request: web.Request) -> web.Response:
 
 async def settings_form(request: web.Request) -> web.Response:
     form = await request.post()
-    changes: dict[str, Any] = {name: str(form.get(name, "")) for name in
-                               ("upload_cap", "download_cap", "max_peers", "schedule", "default_dir")}
+    changes: dict[str, Any] = {
+        name: str(form.get(name, "")) for name in ("upload_cap", "download_cap", "max_peers", "schedule", "default_dir")
+    }
     for name in ("enabled", "notifications", "autostart"):
         changes[name] = form.get(name) == "on"
     await _service(request).change_settings(changes)
@@ -246,11 +264,18 @@ async def signin_form(request: web.Request) -> web.Response:
     form = await request.post()
     service = _service(request)
     try:
-        served = await service.sign_in(str(form.get("url", "")), str(form.get("user", "")),
-                                       str(form.get("password", "")), str(form.get("fingerprint", "")))
+        served = await service.sign_in(
+            str(form.get("url", "")), str(form.get("user", "")), str(form.get("password", "")), str(form.get("fingerprint", ""))
+        )
     except service_mod.SignInError as exc:
-        return await render(request, "signin.html", status=400, error={"kind": exc.kind, "message": str(exc)},
-                            url=str(form.get("url", "")), user=str(form.get("user", "")))
+        return await render(
+            request,
+            "signin.html",
+            status=400,
+            error={"kind": exc.kind, "message": str(exc)},
+            url=str(form.get("url", "")),
+            user=str(form.get("user", "")),
+        )
     flash(request, f"Signed in. The server's key is {served}.")
     raise web.HTTPSeeOther("/")
 
@@ -271,10 +296,20 @@ async def art(request: web.Request) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/", library), web.get("/games/{slug}", game), web.get("/games/{slug}/confirm", confirm),
-        web.get("/games/{slug}/uninstall", uninstall_confirm), web.post("/games/{slug}/{action}", game_form),
-        web.get("/downloads", downloads), web.post("/downloads/{id}/{action}", download_form),
-        web.get("/friends", friends), web.get("/settings", settings), web.post("/settings", settings_form),
-        web.get("/notices", notices), web.get("/signin", signin), web.post("/signin", signin_form),
-        web.post("/signout", signout_form), web.get("/open", open_code), web.get("/art/{slug}", art),
+        web.get("/", library),
+        web.get("/games/{slug}", game),
+        web.get("/games/{slug}/confirm", confirm),
+        web.get("/games/{slug}/uninstall", uninstall_confirm),
+        web.post("/games/{slug}/{action}", game_form),
+        web.get("/downloads", downloads),
+        web.post("/downloads/{id}/{action}", download_form),
+        web.get("/friends", friends),
+        web.get("/settings", settings),
+        web.post("/settings", settings_form),
+        web.get("/notices", notices),
+        web.get("/signin", signin),
+        web.post("/signin", signin_form),
+        web.post("/signout", signout_form),
+        web.get("/open", open_code),
+        web.get("/art/{slug}", art),
     ]

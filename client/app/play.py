@@ -45,11 +45,15 @@ def command_line(launch: str, root: Path) -> list[str]:
     try:
         path = Confined(root).path(program)
     except InstallError as exc:
-        raise PlayError(f"the launch command's program {program!r} is not inside the game's folder {root}; "
-                        "ask the admin to fix the launch command") from exc
+        raise PlayError(
+            f"the launch command's program {program!r} is not inside the game's folder {root}; "
+            "ask the admin to fix the launch command"
+        ) from exc
     if not path.is_file():
-        raise PlayError(f"the launch command's program {program!r} is not in {root}; "
-                        "verify and repair the game, or ask the admin to fix the launch command")
+        raise PlayError(
+            f"the launch command's program {program!r} is not in {root}; "
+            "verify and repair the game, or ask the admin to fix the launch command"
+        )
     return [str(path), *command.args]
 
 
@@ -64,8 +68,7 @@ class Session:
 class Player:
     """The games running now and the time played per game (kept in MIST_HOME/played.json)."""
 
-    def __init__(self, home: Path, tell: Callable[[str, dict[str, Any]], None],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, home: Path, tell: Callable[[str, dict[str, Any]], None], clock: Callable[[], float] = time.time) -> None:
         self.path = home / PLAYED_FILE
         self.tell, self.clock = tell, clock
         self.running: dict[str, Session] = {}
@@ -85,8 +88,13 @@ class Player:
         argv = await asyncio.to_thread(command_line, launch, root)
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv, cwd=root, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, **_detached())
+                *argv,
+                cwd=root,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                **_detached(),
+            )
         except OSError as exc:
             raise PlayError(f"could not start {argv[0]} ({exc.strerror or exc}); verify and repair the game") from exc
         session = self.running[game] = Session(game, process, self.clock())
@@ -146,4 +154,3 @@ def human_duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
-

@@ -37,8 +37,9 @@ def load(home: Path) -> Preferences:
     except ValueError as exc:
         raise SettingsError(f"the app settings in {path} are unreadable ({exc}); fix the file or delete it") from exc
     if not isinstance(body, dict) or set(body) - {"notifications", "autostart"}:
-        raise SettingsError(f"the app settings in {path} must be an object with notifications and autostart; "
-                            "fix the file or delete it")
+        raise SettingsError(
+            f"the app settings in {path} must be an object with notifications and autostart; fix the file or delete it"
+        )
     prefs = Preferences(**body)
     check(prefs)
     return prefs

@@ -59,8 +59,13 @@ class Runner:
                 result = outcome.to_json()
             else:
                 report, repaired = await installer.verify(job.game, repair=True)
-                result = {"game": job.game, "version": report.version, "ok": report.ok, "files_bad": report.files_bad,
-                          "repaired": repaired.to_json() if repaired else None}
+                result = {
+                    "game": job.game,
+                    "version": report.version,
+                    "ok": report.ok,
+                    "files_bad": report.files_bad,
+                    "repaired": repaired.to_json() if repaired else None,
+                }
         finally:
             self.live = None
             self.service.downloads.counters.clear()
@@ -73,8 +78,7 @@ class Runner:
         """A cancelled job: its staged files go (a first install's folder too, when nothing else is in it)."""
         root = Path(job.dir)
         installed = self.service.daemon.state.get(job.game)
-        await asyncio.to_thread(_remove_staging, self.service.daemon.state.path.parent / "locks", root,
-                                installed is None)
+        await asyncio.to_thread(_remove_staging, self.service.daemon.state.path.parent / "locks", root, installed is None)
 
 
 def _split(received: dict[str, int]) -> tuple[int, int]:

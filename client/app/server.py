@@ -67,8 +67,13 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         request["via"] = "cookie"
     elif not request.path.startswith(PUBLIC) and request.path != "/open":
         if _is_api(request):
-            return web.json_response({"error": "this is Mist's local app; open it with `mist app`, or use the mist "
-                                               "command (its token is in daemon.json)"}, status=401)
+            return web.json_response(
+                {
+                    "error": "this is Mist's local app; open it with `mist app`, or use the mist "
+                    "command (its token is in daemon.json)"
+                },
+                status=401,
+            )
         return pages.not_opened(request)
     response = await handler(request)
     for name, value in guard.SECURITY_HEADERS.items():

@@ -130,8 +130,11 @@ class Service:
             text = f"{job['title']} {(job['result'] or {}).get('version', '')} {verb}".replace("  ", " ")
             if job["op"] == "repair" and job["result"]:
                 bad = job["result"].get("files_bad", [])
-                text = (f"{job['title']}: all files intact" if not bad
-                        else f"{job['title']}: {count(len(bad), 'damaged file')} found and repaired")
+                text = (
+                    f"{job['title']}: all files intact"
+                    if not bad
+                    else f"{job['title']}: {count(len(bad), 'damaged file')} found and repaired"
+                )
         else:
             text = f"{job['title']}: the {job['op']} failed: {job['error']}"
         self.notice("download", text, job["game"], desktop_too=job["origin"] == "app")
@@ -149,9 +152,14 @@ class Service:
     def account(self) -> dict[str, Any]:
         api = self.daemon.api
         creds = api.creds if api is not None else None
-        return {"signed_in": self.daemon.signed_in, "why": self.daemon.signed_out_because,
-                "notice": self.daemon.key_notice, "url": creds.url if creds else "", "user": creds.user if creds else "",
-                "fingerprint": fingerprint(creds.public_key) if creds else ""}
+        return {
+            "signed_in": self.daemon.signed_in,
+            "why": self.daemon.signed_out_because,
+            "notice": self.daemon.key_notice,
+            "url": creds.url if creds else "",
+            "user": creds.user if creds else "",
+            "fingerprint": fingerprint(creds.public_key) if creds else "",
+        }
 
     async def sign_in(self, url: str, user: str, password: str, expected: str = "") -> str:
         """Log in to the tracker and go online; the fingerprint of the key now trusted."""
@@ -171,8 +179,11 @@ class Service:
         served = fingerprint(creds.public_key)
         bare = "".join(c for c in expected.lower() if c.isalnum())
         if bare and bare != "".join(c for c in served.lower() if c.isalnum()):
-            raise SignInError("fingerprint", f"the server at {url} signs with key {served}, not {expected.strip()}; "
-                                             "nothing was saved. Check the fingerprint with the admin")
+            raise SignInError(
+                "fingerprint",
+                f"the server at {url} signs with key {served}, not {expected.strip()}; "
+                "nothing was saved. Check the fingerprint with the admin",
+            )
         await self.daemon.sign_in(creds)
         self.catalog.forget()
         return served
@@ -199,22 +210,30 @@ class Service:
         if state == "update available":
             size = self._update_size(slug)
         return {
-            "slug": slug, "title": game["title"], "description": game.get("description", ""),
-            "header_image": game.get("header_image", ""), "latest": game.get("latest"), "state": state,
+            "slug": slug,
+            "title": game["title"],
+            "description": game.get("description", ""),
+            "header_image": game.get("header_image", ""),
+            "latest": game.get("latest"),
+            "state": state,
             "installed": {"version": here[0], "dir": str(here[1])} if here else None,
-            "update_bytes": size, "updated": updated_at(game),
+            "update_bytes": size,
+            "updated": updated_at(game),
             "install_bytes": latest.get("stored_size") if latest else None,
             "job": job.to_json() if job else None,
         }
 
-    async def library(self, query: str = "", installed_only: bool = False, sort: str = "recent") -> tuple[list[dict[str, Any]], Listing]:
+    async def library(
+        self, query: str = "", installed_only: bool = False, sort: str = "recent"
+    ) -> tuple[list[dict[str, Any]], Listing]:
         listing = await self.catalog.listing()
         key = (id(listing), self.changes)
         if self._rows[0] != key:  # the rows of 500 games cost a few ms: made again only when something changed
             installs = await asyncio.to_thread(self.daemon.state.installed_versions)
             self._rows = (key, [self._row(g, installs) for g in listing.games])
-        rows = [r if r["job"] is None else {**r, "job": _job_now(self.downloads.active_for(r["slug"]))}
-                for r in self._rows[1]]  # a job's progress moves without an event that remakes the rows
+        rows = [
+            r if r["job"] is None else {**r, "job": _job_now(self.downloads.active_for(r["slug"]))} for r in self._rows[1]
+        ]  # a job's progress moves without an event that remakes the rows
         words = query.lower().split()
         rows = [r for r in rows if all(w in r["title"].lower() or w in r["slug"] for w in words)]
         if installed_only:
@@ -235,10 +254,14 @@ class Service:
         install = await asyncio.to_thread(self.daemon.state.get, slug) if row["installed"] else None
         builds = [dict(b) for b in reversed(game.get("builds", []))]
         row.update(
-            builds=builds, offline=listing.error, launch=game.get("launch", ""),
+            builds=builds,
+            offline=listing.error,
+            launch=game.get("launch", ""),
             size_on_disk=install.manifest.total_size if install else 0,
-            playing=slug in self.player.running, played=self.player.seconds_played(slug),
-            broken_files=self.broken.get(slug, []), default_dir=str(self.install_folder(slug)),
+            playing=slug in self.player.running,
+            played=self.player.seconds_played(slug),
+            broken_files=self.broken.get(slug, []),
+            default_dir=str(self.install_folder(slug)),
         )
         if install is not None:
             build = next((b for b in builds if b["version"] == install.version), None)
@@ -297,10 +320,17 @@ class Service:
         elif not routes.by_path:
             download = plan.bytes_to_fetch
         free = await asyncio.to_thread(_free_space, directory)
-        return {"game": slug, "version": plan.target.version, "dir": str(directory), "download": download,
-                "write": plan.bytes_to_write, "free": free, "fits": plan.peak_extra_disk < free,
-                "files": len(plan.write), "text": f"download about {human(download)}, write {human(plan.bytes_to_write)}"
-                f" ({human(free)} free)"}
+        return {
+            "game": slug,
+            "version": plan.target.version,
+            "dir": str(directory),
+            "download": download,
+            "write": plan.bytes_to_write,
+            "free": free,
+            "fits": plan.peak_extra_disk < free,
+            "files": len(plan.write),
+            "text": f"download about {human(download)}, write {human(plan.bytes_to_write)} ({human(free)} free)",
+        }
 
     # ---- actions -------------------------------------------------------------------------------------
 
@@ -373,8 +403,12 @@ class Service:
         now_from = {u: n for u, n in (self.runner.live or {}).items() if u != SEEDER}
         status = self.daemon.status()
         me = self.daemon.api.creds.user if self.daemon.api else ""
-        return {"friends": friend_rows(online, me, self.friends.totals, status["peers"], now_from), "error": error,
-                "sharing": status["sharing"], "uploaded": status["bytes_uploaded"]}
+        return {
+            "friends": friend_rows(online, me, self.friends.totals, status["peers"], now_from),
+            "error": error,
+            "sharing": status["sharing"],
+            "uploaded": status["bytes_uploaded"],
+        }
 
     def preferences(self) -> Preferences:
         return settings_form.preferences_of(self.home)

@@ -30,13 +30,18 @@ def preferences_of(home: Path) -> Preferences:
 
 def current(home: Path, sharing: Sharing) -> dict[str, Any]:
     prefs = preferences_of(home)
-    return {"sharing": sharing_settings.to_json(sharing),
-            "text": {"upload_cap": sharing_settings.format_rate(sharing.upload_cap),
-                     "download_cap": sharing_settings.format_rate(sharing.download_cap),
-                     "schedule": "\n".join(window_text(w) for w in sharing.schedule)},
-            "default_dir": str(games_folder(home)),
-            "notifications": prefs.notifications, "autostart": prefs.autostart,
-            "autostart_supported": desktop.autostart_supported()}
+    return {
+        "sharing": sharing_settings.to_json(sharing),
+        "text": {
+            "upload_cap": sharing_settings.format_rate(sharing.upload_cap),
+            "download_cap": sharing_settings.format_rate(sharing.download_cap),
+            "schedule": "\n".join(window_text(w) for w in sharing.schedule),
+        },
+        "default_dir": str(games_folder(home)),
+        "notifications": prefs.notifications,
+        "autostart": prefs.autostart,
+        "autostart_supported": desktop.autostart_supported(),
+    }
 
 
 async def apply(home: Path, sharing: Sharing, changes: dict[str, Any]) -> Sharing | None:
@@ -89,6 +94,7 @@ def flag(value: object, name: str) -> bool:
 
 def window_text(w: sharing_settings.Window) -> str:
     """A daily window as the settings page shows it, in the form `parse_window` reads back."""
+
     def rate(n: int | None) -> str:
         return sharing_settings.format_rate(n).replace(" ", "").removesuffix("/s")
 

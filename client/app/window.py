@@ -32,8 +32,10 @@ def unavailable() -> str | None:
             gi.require_version("WebKit2", "4.1")
             from gi.repository import Gtk, WebKit2  # noqa: F401
         except (ImportError, ValueError) as exc:
-            return (f"no GTK WebKit for the window ({exc}); install gir1.2-webkit2-4.1 and PyGObject "
-                    "(Debian: apt-get install gir1.2-webkit2-4.1 python3-gi)")
+            return (
+                f"no GTK WebKit for the window ({exc}); install gir1.2-webkit2-4.1 and PyGObject "
+                "(Debian: apt-get install gir1.2-webkit2-4.1 python3-gi)"
+            )
     return None
 
 

@@ -18,8 +18,9 @@ from shared.wording import count
 
 ENV = "MIST_DISK_MIN_FREE"
 DEFAULT_MIN_FREE = 1_000_000_000
-DISK_FULL_MESSAGE = ("the server's disk is full; nothing was changed. The admin must free space on it "
-                     "(`mistpipe gc` removes what no build needs)")
+DISK_FULL_MESSAGE = (
+    "the server's disk is full; nothing was changed. The admin must free space on it (`mistpipe gc` removes what no build needs)"
+)
 
 
 class DiskFull(StoreError):
@@ -58,5 +59,7 @@ def check_free(folder: Path, least: int) -> None:
     except OSError as exc:
         raise StoreError(f"cannot tell the free space of {folder}: {exc.strerror or exc}") from exc
     if free < least:
-        raise DiskFull(f"only {count(free // 1_000_000, 'MB')} free on the disk of {folder} (under "
-                       f"{least // 1_000_000} MB): free space before it fills")
+        raise DiskFull(
+            f"only {count(free // 1_000_000, 'MB')} free on the disk of {folder} (under "
+            f"{least // 1_000_000} MB): free space before it fills"
+        )

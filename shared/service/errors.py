@@ -14,8 +14,16 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from shared.errors import (ChunkCorrupt, ChunkMissing, LocalProtocolError, ManifestError, MistError, RemoteProtocolError,
-                           StoreError, TicketError)
+from shared.errors import (
+    ChunkCorrupt,
+    ChunkMissing,
+    LocalProtocolError,
+    ManifestError,
+    MistError,
+    RemoteProtocolError,
+    StoreError,
+    TicketError,
+)
 from shared.service.disk_space import DISK_FULL_MESSAGE, is_disk_full
 from shared.service.observability import error_json
 
@@ -47,8 +55,13 @@ def answer(exc: MistError) -> web.Response:
     return error_json(status_for(exc), str(exc), getattr(exc, "detail", None), headers if isinstance(headers, dict) else None)
 
 
-def error_middleware(log: logging.Logger, *, on_error: Callable[[web.Request, MistError], None] | None = None,
-                     too_large: str = "", where: str = "server") -> Middleware:
+def error_middleware(
+    log: logging.Logger,
+    *,
+    on_error: Callable[[web.Request, MistError], None] | None = None,
+    too_large: str = "",
+    where: str = "server",
+) -> Middleware:
     """The one place a service's exceptions become answers. `on_error` sees each domain error first (the seeder
     counts refused tickets); `too_large` words aiohttp's 413; `where` names the log in a 500's message."""
 

@@ -45,8 +45,9 @@ class TrustedProxies:
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError as exc:
-                raise ValueError(f"{ENV} must list addresses or networks like 127.0.0.1 or 172.16.0.0/12, "
-                                 f"comma-separated (got {item!r})") from exc
+                raise ValueError(
+                    f"{ENV} must list addresses or networks like 127.0.0.1 or 172.16.0.0/12, comma-separated (got {item!r})"
+                ) from exc
         return cls(tuple(networks))
 
     def trusts(self, address: str) -> bool:
@@ -75,8 +76,9 @@ def middleware(proxies: TrustedProxies) -> Middleware:
     @web.middleware
     async def real_client(request: web.Request, handler: Handler) -> web.StreamResponse:
         if proxies.networks:
-            address = proxies.client(request.remote or "", request.headers.get("X-Forwarded-For", ""),
-                                     request.headers.get("X-Real-IP", ""))
+            address = proxies.client(
+                request.remote or "", request.headers.get("X-Forwarded-For", ""), request.headers.get("X-Real-IP", "")
+            )
             if address and address != request.remote:
                 request = request.clone(remote=address)
         return await handler(request)

@@ -81,8 +81,17 @@ def _file_values(directory: Path) -> type:
     class _FileValues:
         _multiprocess = True
 
-        def __init__(self, typ: str, metric_name: str, name: str, labelnames: Iterable[str], labelvalues: Iterable[str],
-                     help_text: str, multiprocess_mode: str = "", **_kwargs: object) -> None:
+        def __init__(
+            self,
+            typ: str,
+            metric_name: str,
+            name: str,
+            labelnames: Iterable[str],
+            labelvalues: Iterable[str],
+            help_text: str,
+            multiprocess_mode: str = "",
+            **_kwargs: object,
+        ) -> None:
             self._params = typ, metric_name, name, labelnames, labelvalues, help_text, multiprocess_mode
             with lock:
                 self._after_fork()
@@ -186,8 +195,9 @@ class Registry:
     def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, doc, labels, registry=self._home())
 
-    def histogram(self, name: str, doc: str, labels: tuple[str, ...] = (),
-                  buckets: tuple[float, ...] = LATENCY_BUCKETS) -> Histogram:
+    def histogram(
+        self, name: str, doc: str, labels: tuple[str, ...] = (), buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> Histogram:
         return Histogram(name, doc, labels, registry=self._home(), buckets=buckets)
 
     def read_at_scrape(self, read: Callable[[], Iterable[Reading]]) -> None:
@@ -210,13 +220,19 @@ class HttpMetrics:
     @classmethod
     def on(cls, registry: Registry) -> "HttpMetrics":
         return cls(
-            registry.counter("mist_http_requests", "HTTP requests answered, by route template, method and status",
-                             ("route", "method", "status")),
-            registry.histogram("mist_http_request_duration_seconds",
-                               "Time from a request's arrival to its answer being ready (sending not included)",
-                               ("route", "method")),
-            registry.counter("mist_http_response_bytes", "Bytes of response bodies, as the handlers made them",
-                             ("route", "method")),
+            registry.counter(
+                "mist_http_requests",
+                "HTTP requests answered, by route template, method and status",
+                ("route", "method", "status"),
+            ),
+            registry.histogram(
+                "mist_http_request_duration_seconds",
+                "Time from a request's arrival to its answer being ready (sending not included)",
+                ("route", "method"),
+            ),
+            registry.counter(
+                "mist_http_response_bytes", "Bytes of response bodies, as the handlers made them", ("route", "method")
+            ),
         )
 
     def observe(self, route: str, method: str, status: int, size: int, seconds: float) -> None:
@@ -243,8 +259,11 @@ def metrics_route(token: str = "") -> web.RouteDef:
 
     async def serve_metrics(request: web.Request) -> web.Response:
         if not _authorized(request, token):
-            return web.json_response({"error": f"/metrics needs `Authorization: Bearer <{TOKEN_ENV}>`", "detail": None},
-                                     status=401, headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": f"/metrics needs `Authorization: Bearer <{TOKEN_ENV}>`", "detail": None},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         body = await asyncio.to_thread(request.app[METRICS].exposition)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -52,8 +52,9 @@ def new_request_id() -> str:
 
 def error_json(status: int, message: str, detail: object = None, headers: dict[str, str] | None = None) -> web.Response:
     """The JSON error body every service answers with; it carries the request id for the user to quote."""
-    return web.json_response({"error": message, "detail": detail, "request_id": current_request_id()},
-                             status=status, headers=headers)
+    return web.json_response(
+        {"error": message, "detail": detail, "request_id": current_request_id()}, status=status, headers=headers
+    )
 
 
 # ---- logs ---------------------------------------------------------------------------------------------
@@ -116,9 +117,21 @@ def observe(http: HttpMetrics) -> Middleware:
         finally:
             seconds = time.perf_counter() - started
             http.observe(_route(request), request.method, status, size, seconds)
-            ACCESS.info("%s %s %s %d", request.remote, request.method, request.path, status, extra={
-                "client": request.remote, "method": request.method, "path": request.path, "status": status, "bytes": size,
-                "duration_ms": round(seconds * 1000, 3)})
+            ACCESS.info(
+                "%s %s %s %d",
+                request.remote,
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "client": request.remote,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "bytes": size,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
             _current.reset(token)
 
     return middleware

@@ -49,8 +49,14 @@ def die_with_parent() -> None:
         pass
 
 
-def run(app: web.Application, host: str, port: int, on_ready: Callable[[], object] | None = None,
-        log_format: str = "json", reuse_port: bool = False) -> None:
+def run(
+    app: web.Application,
+    host: str,
+    port: int,
+    on_ready: Callable[[], object] | None = None,
+    log_format: str = "json",
+    reuse_port: bool = False,
+) -> None:
     """Serve until SIGINT or SIGTERM; `on_ready` runs once the port is really listening (tests wait for it).
 
     Logs go to stderr in `log_format` (`json` or `text`: the service's settings say which).
@@ -84,8 +90,14 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
     return f"Error: cannot listen on {host}:{port} ({reason}); stop it or choose another --port"
 
 
-def run_processes(make_app: Callable[[], web.Application], host: str, port: int, processes: int,
-                  on_ready: Callable[[int], None] | None = None, log_format: str = "json") -> None:
+def run_processes(
+    make_app: Callable[[], web.Application],
+    host: str,
+    port: int,
+    processes: int,
+    on_ready: Callable[[int], None] | None = None,
+    log_format: str = "json",
+) -> None:
     """Serve `make_app()` from `processes` forked processes sharing HOST:PORT; `on_ready(port)` once all listen.
 
     Port 0 picks a free port (told to `on_ready`). Returns after SIGTERM or SIGINT has stopped every process;
@@ -133,8 +145,9 @@ def _reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(make_app: Callable[[], web.Application], host: str, port: int, parent: int,
-            ready: Callable[[], object], log_format: str) -> None:
+def _worker(
+    make_app: Callable[[], web.Application], host: str, port: int, parent: int, ready: Callable[[], object], log_format: str
+) -> None:
     """A forked process: serve until told to stop, then leave without running the parent's exit handlers."""
     code = 0
     try:
@@ -181,8 +194,9 @@ def _supervise(pids: list[int]) -> int:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 pids.remove(pid)
-                print(f"mist: server process {pid} exited ({_describe(status)}); stopping the others",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"mist: server process {pid} exited ({_describe(status)}); stopping the others", file=sys.stderr, flush=True
+                )
                 return 1
 
 

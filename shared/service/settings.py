@@ -29,8 +29,10 @@ class ServiceSettings:
     disk_min_free: int = DEFAULT_MIN_FREE
 
     def __repr__(self) -> str:  # the token is a secret: say only whether there is one
-        return (f"ServiceSettings(log_format={self.log_format!r}, metrics_token={'set' if self.metrics_token else ''!r}, "
-                f"trusted_proxies={self.trusted_proxies!r}, disk_min_free={self.disk_min_free})")
+        return (
+            f"ServiceSettings(log_format={self.log_format!r}, metrics_token={'set' if self.metrics_token else ''!r}, "
+            f"trusted_proxies={self.trusted_proxies!r}, disk_min_free={self.disk_min_free})"
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ServiceSettings:
@@ -39,8 +41,12 @@ class ServiceSettings:
             proxies = TrustedProxies.parse(env.get(PROXIES_ENV, ""))
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        return cls(log_format=log_format(env), metrics_token=env.get(TOKEN_ENV, ""), trusted_proxies=proxies,
-                   disk_min_free=whole_number(env, DISK_ENV, DEFAULT_MIN_FREE, "a number of bytes, like 1000000000"))
+        return cls(
+            log_format=log_format(env),
+            metrics_token=env.get(TOKEN_ENV, ""),
+            trusted_proxies=proxies,
+            disk_min_free=whole_number(env, DISK_ENV, DEFAULT_MIN_FREE, "a number of bytes, like 1000000000"),
+        )
 
     def logs(self, default: str) -> str:
         """The log format to use: MIST_LOG_FORMAT's, else the service's `default`."""

@@ -33,10 +33,19 @@ async def page(request: web.Request) -> web.StreamResponse:
     group = request.query.get("kind", "")
     kinds = KIND_GROUPS.get(group, KIND_GROUPS[""])[1]
     events = await ctx.db.run(lambda s: activity.recent(s, user, game, kinds, limit=300))
-    return aiohttp_jinja2.render_template("activity.html", request, {
-        "events": events, "user": user, "game": game, "kind": group if group in KIND_GROUPS else "",
-        "groups": KIND_GROUPS, "online": overview.online(request), "retention": ctx.settings.activity_days,
-    })
+    return aiohttp_jinja2.render_template(
+        "activity.html",
+        request,
+        {
+            "events": events,
+            "user": user,
+            "game": game,
+            "kind": group if group in KIND_GROUPS else "",
+            "groups": KIND_GROUPS,
+            "online": overview.online(request),
+            "retention": ctx.settings.activity_days,
+        },
+    )
 
 
 def prune_now(request_app: web.Application) -> int:
@@ -47,6 +56,7 @@ def prune_now(request_app: web.Application) -> int:
 
 async def pruning(app: web.Application) -> AsyncIterator[None]:
     """Forget activity older than the retention: at start, then hourly, while the site runs."""
+
     async def loop() -> None:
         while True:
             try:

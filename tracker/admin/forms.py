@@ -34,9 +34,18 @@ class Form:
     def raw(self, name: str) -> str:
         return self.values.get(name, "")
 
-    def text(self, name: str, label: str, *, required: bool = True, max_length: int = 200,
-             pattern: re.Pattern[str] | None = None, hint: str = "", strip: bool = True,
-             multiline: bool = False) -> str:
+    def text(
+        self,
+        name: str,
+        label: str,
+        *,
+        required: bool = True,
+        max_length: int = 200,
+        pattern: re.Pattern[str] | None = None,
+        hint: str = "",
+        strip: bool = True,
+        multiline: bool = False,
+    ) -> str:
         value = self.raw(name)
         value = value.strip() if strip else value
         if not value:

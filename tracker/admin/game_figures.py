@@ -52,8 +52,9 @@ def figures(store: ChunkStore, builds: list[StoredBuild], options: Iterable[Patc
         chunks = set(manifest.chunk_sizes())
         sizes = store.sizes(chunks)
         new = chunks - seen
-        row = BuildFigures(build.version, build.digest, sum(sizes.values()), sum(sizes.get(h, 0) for h in new),
-                           len(new), len(chunks))
+        row = BuildFigures(
+            build.version, build.digest, sum(sizes.values()), sum(sizes.get(h, 0) for h in new), len(new), len(chunks)
+        )
         groups: dict[str, list[int]] = {}
         for f in manifest.files:
             usable = [o for o in by_target.get(f.sha256, []) if holders.get(o.source)]
@@ -77,4 +78,4 @@ def next_version(latest: str | None) -> str:
     match = re.search(r"(\d+)(?!.*\d)", latest)
     if match is None:
         return latest + ".1"
-    return latest[: match.start()] + str(int(match.group(1)) + 1) + latest[match.end():]
+    return latest[: match.start()] + str(int(match.group(1)) + 1) + latest[match.end() :]

@@ -46,15 +46,19 @@ async def enqueue_gc(request: web.Request) -> str:
 async def list_games(request: web.Request, form: Form | None = None, status: int = 200) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     games = await ctx.db.run(lambda s: queries.list_games(s, ADMIN))
-    return aiohttp_jinja2.render_template("games.html", request, {"games": games, "form": form or Form({})},
-                                          status=status)
+    return aiohttp_jinja2.render_template("games.html", request, {"games": games, "form": form or Form({})}, status=status)
 
 
 async def create_game(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     form = await Form.read(request)
-    slug = form.text("slug", "the short name", max_length=64, pattern=SLUG_RE,
-                     hint="must be lowercase letters, digits and '-', like hollow-knight")
+    slug = form.text(
+        "slug",
+        "the short name",
+        max_length=64,
+        pattern=SLUG_RE,
+        hint="must be lowercase letters, digits and '-', like hollow-knight",
+    )
     title = form.text("title", "the title", max_length=MAX_TITLE)
     private = form.flag("private")
     if form.ok:
@@ -68,15 +72,22 @@ async def create_game(request: web.Request) -> web.StreamResponse:
     raise notices.see(f"/admin/games/{slug}", "game-created", title)
 
 
-async def _game_page(request: web.Request, slug: str, form: Form | None = None, status: int = 200,
-                     build_form: str = "") -> web.StreamResponse:
+async def _game_page(
+    request: web.Request, slug: str, form: Form | None = None, status: int = 200, build_form: str = ""
+) -> web.StreamResponse:
     """The game's page; `form` is a posted form to show again with its errors (of the build `build_form`'s
     notes form, if given)."""
     ctx = request.app[CONTEXT]
     game = await ctx.db.run(lambda s: queries.get_game(s, slug, ADMIN))
-    stored, installed, downloads, granted, users = await ctx.db.run(lambda s: (
-        admin_views.manifests(s, slug), admin_views.installs_by_version(s, slug),
-        activity.downloads_by_version(s, slug), admin_views.granted_users(s, slug), queries.list_users(s)))
+    stored, installed, downloads, granted, users = await ctx.db.run(
+        lambda s: (
+            admin_views.manifests(s, slug),
+            admin_views.installs_by_version(s, slug),
+            activity.downloads_by_version(s, slug),
+            admin_views.granted_users(s, slug),
+            queries.list_users(s),
+        )
+    )
     targets = set()
     for build in stored:
         targets |= {f.sha256 for f in parsed_manifest(build.digest, build.manifest).files}
@@ -87,18 +98,40 @@ async def _game_page(request: web.Request, slug: str, form: Form | None = None, 
     running = [j for j in jobs.running if j.task == "make_patches" and j.args[:1] == [slug]]
     by_version = {f.version: f for f in figures}
     latest = game.builds[-1].version if game.builds else None
-    values = form.values if form and not build_form else {
-        "title": game.title, "description": game.description, "header_image": game.header_image,
-        "steam_app_id": str(game.steam_app_id or ""), "private": "on" if game.private else "", "launch": game.launch,
-    }
-    return aiohttp_jinja2.render_template("game.html", request, {
-        "game": game, "figures": by_version, "installed": installed, "downloads": downloads, "granted": granted,
-        "grantable": [u["name"] for u in users if u["name"] not in granted and not u["admin"]],
-        "coming": coming, "running": running, "errors": form.errors if form and not build_form else {},
-        "values": values, "build_form": build_form, "build_values": form.values if form and build_form else {},
-        "build_errors": form.errors if form and build_form else {},
-        "url": public_url(request), "next_version": game_figures.next_version(latest),
-    }, status=status)
+    values = (
+        form.values
+        if form and not build_form
+        else {
+            "title": game.title,
+            "description": game.description,
+            "header_image": game.header_image,
+            "steam_app_id": str(game.steam_app_id or ""),
+            "private": "on" if game.private else "",
+            "launch": game.launch,
+        }
+    )
+    return aiohttp_jinja2.render_template(
+        "game.html",
+        request,
+        {
+            "game": game,
+            "figures": by_version,
+            "installed": installed,
+            "downloads": downloads,
+            "granted": granted,
+            "grantable": [u["name"] for u in users if u["name"] not in granted and not u["admin"]],
+            "coming": coming,
+            "running": running,
+            "errors": form.errors if form and not build_form else {},
+            "values": values,
+            "build_form": build_form,
+            "build_values": form.values if form and build_form else {},
+            "build_errors": form.errors if form and build_form else {},
+            "url": public_url(request),
+            "next_version": game_figures.next_version(latest),
+        },
+        status=status,
+    )
 
 
 async def show_game(request: web.Request) -> web.StreamResponse:
@@ -111,10 +144,15 @@ async def edit_game(request: web.Request) -> web.StreamResponse:
     form = await Form.read(request)
     changes: dict[str, object] = {
         "title": form.text("title", "the title", max_length=MAX_TITLE),
-        "description": form.text("description", "the description", required=False, max_length=MAX_DESCRIPTION,
-                                 multiline=True),
-        "header_image": form.text("header_image", "the header image", required=False, max_length=500,
-                                  pattern=IMAGE_RE, hint="must be a web address like https://example.org/header.jpg"),
+        "description": form.text("description", "the description", required=False, max_length=MAX_DESCRIPTION, multiline=True),
+        "header_image": form.text(
+            "header_image",
+            "the header image",
+            required=False,
+            max_length=500,
+            pattern=IMAGE_RE,
+            hint="must be a web address like https://example.org/header.jpg",
+        ),
         "steam_app_id": form.number("steam_app_id", "the Steam app id", 1, 2**31 - 1),
         "private": form.flag("private"),
         "launch": form.text("launch", "the launch command", required=False, max_length=MAX_LAUNCH),

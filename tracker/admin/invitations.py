@@ -41,16 +41,28 @@ async def _make(request: web.Request, name: str, days: int, by: str) -> tuple[st
 async def page(request: web.Request, form: Form | None = None, status: int = 200, link: str = "") -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     rows = await ctx.db.run(invitations.listing)
-    return aiohttp_jinja2.render_template("invitations.html", request, {
-        "invitations": rows, "form": form or Form({"days": str(DEFAULT_DAYS)}), "link": link,
-        "max_days": MAX_DAYS,
-    }, status=status)
+    return aiohttp_jinja2.render_template(
+        "invitations.html",
+        request,
+        {
+            "invitations": rows,
+            "form": form or Form({"days": str(DEFAULT_DAYS)}),
+            "link": link,
+            "max_days": MAX_DAYS,
+        },
+        status=status,
+    )
 
 
 async def create(request: web.Request) -> web.StreamResponse:
     form = await Form.read(request)
-    name = form.text("name", "the new account's name", max_length=64, pattern=USER_RE,
-                     hint="must be letters, digits, '_', '.' or '-', up to 64, like alice")
+    name = form.text(
+        "name",
+        "the new account's name",
+        max_length=64,
+        pattern=USER_RE,
+        hint="must be letters, digits, '_', '.' or '-', up to 64, like alice",
+    )
     days = form.number("days", "the days the link works", 1, MAX_DAYS, required=True)
     if form.ok and days is not None:
         try:
@@ -72,12 +84,19 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
     raise notices.see("/admin/invitations", "withdrawn", f"#{raw}")
 
 
-def _join_page(request: web.Request, row: invitations.InvitationRow, form: Form | None = None,
-               status: int = 200) -> web.Response:
+def _join_page(request: web.Request, row: invitations.InvitationRow, form: Form | None = None, status: int = 200) -> web.Response:
     token = request.cookies.get(JOIN_COOKIE) or security.new_token()
-    response = aiohttp_jinja2.render_template("join.html", request, {
-        "invitation": row, "form": form or Form({}), "join_csrf": token, "min_password": MIN_PASSWORD,
-    }, status=status)
+    response = aiohttp_jinja2.render_template(
+        "join.html",
+        request,
+        {
+            "invitation": row,
+            "form": form or Form({}),
+            "join_csrf": token,
+            "min_password": MIN_PASSWORD,
+        },
+        status=status,
+    )
     security.set_cookie(response, request, JOIN_COOKIE, token, "/admin/join", None)
     return response
 
@@ -108,9 +127,15 @@ async def join(request: web.Request) -> web.StreamResponse:
     hashed = await asyncio.to_thread(ctx.passwords.hash, password)
     name = await ctx.db.run(lambda s: invitations.accept(s, token, hashed, ctx.now))
     await note(ctx, "invitation", name, summary="accepted the invitation and chose a password")
-    response = aiohttp_jinja2.render_template("welcome.html", request, {
-        "name": name, "url": public_url(request), "fingerprint": fingerprint(ctx.signer.public_key),
-    })
+    response = aiohttp_jinja2.render_template(
+        "welcome.html",
+        request,
+        {
+            "name": name,
+            "url": public_url(request),
+            "fingerprint": fingerprint(ctx.signer.public_key),
+        },
+    )
     response.del_cookie(JOIN_COOKIE, path="/admin/join")
     return response
 

@@ -37,8 +37,9 @@ async def _parts(request: web.Request) -> dict[str, str]:
 
 async def events(request: web.Request) -> web.StreamResponse:
     stopping = request.app[STOPPING]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
     await response.prepare(request)
     sent: dict[str, str] = {}
     quiet = 0.0

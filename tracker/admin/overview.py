@@ -33,8 +33,10 @@ class StoreFigures:
 
     @property
     def total(self) -> Kind:
-        return Kind(self.chunks.count + self.manifests.count + self.patches.count,
-                    self.chunks.bytes + self.manifests.bytes + self.patches.bytes)
+        return Kind(
+            self.chunks.count + self.manifests.count + self.patches.count,
+            self.chunks.bytes + self.manifests.bytes + self.patches.bytes,
+        )
 
 
 def classify(store: ChunkStore, manifests: set[str], patches: set[str]) -> StoreFigures:

@@ -16,9 +16,11 @@ from aiohttp import web
 
 from tracker.errors import Forbidden
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -38,10 +40,10 @@ def came_over_https(request: web.Request) -> bool:
     return request.scheme == "https" or forwarded == "https"
 
 
-def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, path: str,
-               max_age: int | None) -> None:
-    response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="Strict",
-                        secure=came_over_https(request))
+def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, path: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name, value, path=path, max_age=max_age, httponly=True, samesite="Strict", secure=came_over_https(request)
+    )
 
 
 def new_token() -> str:
@@ -58,11 +60,14 @@ def check_origin(request: web.Request) -> None:
     if not source:
         return  # the CSRF token decides alone
     if source == "null" or urlsplit(source).netloc.lower() != request.host.lower():
-        raise Forbidden("this form was sent from another site, so nothing was changed; "
-                        "open the admin site itself and send it from there")
+        raise Forbidden(
+            "this form was sent from another site, so nothing was changed; open the admin site itself and send it from there"
+        )
 
 
 def check_csrf(expected: str, sent: str) -> None:
     if not same_token(expected, sent):
-        raise Forbidden("this form has no valid security token (it may be from an old page), so nothing was "
-                        "changed; reload the page and send it again")
+        raise Forbidden(
+            "this form has no valid security token (it may be from an old page), so nothing was "
+            "changed; reload the page and send it again"
+        )

@@ -73,10 +73,17 @@ async def current(request: web.Request) -> AdminUser:
     if found is None:
         raise NotSignedIn()
     account = await ctx.sessions.account(found.user)  # the API's check, from the same cache (tracker/sessions.py)
-    why = ("the account no longer exists" if account is None else
-           "the account is disabled" if account.disabled else
-           "its session was ended (a new password, or its rights changed)" if account.generation != found.generation else
-           "the account is not an admin" if not account.is_admin else "")
+    why = (
+        "the account no longer exists"
+        if account is None
+        else "the account is disabled"
+        if account.disabled
+        else "its session was ended (a new password, or its rights changed)"
+        if account.generation != found.generation
+        else "the account is not an admin"
+        if not account.is_admin
+        else ""
+    )
     if why:
         await ctx.db.run(lambda s: admin_sessions.close(s, token))
         raise NotAnAdmin(found.user, why)
@@ -97,10 +104,17 @@ def login_redirect(request: web.Request) -> web.HTTPSeeOther:
 
 def _login_page(request: web.Request, form: Form | None = None, status: int = 200, problem: str = "") -> web.Response:
     token = request.cookies.get(LOGIN_COOKIE) or security.new_token()
-    response = aiohttp_jinja2.render_template("login.html", request, {
-        "form": form or Form({}), "login_csrf": token, "problem": problem,
-        "next": _next_page(request.query.get("next", "") or (form.raw("next") if form else "")),
-    }, status=status)
+    response = aiohttp_jinja2.render_template(
+        "login.html",
+        request,
+        {
+            "form": form or Form({}),
+            "login_csrf": token,
+            "problem": problem,
+            "next": _next_page(request.query.get("next", "") or (form.raw("next") if form else "")),
+        },
+        status=status,
+    )
     security.set_cookie(response, request, LOGIN_COOKIE, token, "/admin/login", None)
     return response
 
@@ -146,9 +160,15 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_page(request, form, 403, f"the account {name} is disabled; another admin can enable it")
     if not user.is_admin:
         await note(ctx, "login_failed", name, summary="admin site: not an admin account")
-        return aiohttp_jinja2.render_template("refused.html", request, {
-            "user": name, "why": "the admin site is for admin accounts only",
-        }, status=403)
+        return aiohttp_jinja2.render_template(
+            "refused.html",
+            request,
+            {
+                "user": name,
+                "why": "the admin site is for admin accounts only",
+            },
+            status=403,
+        )
     await upgrade_hash(ctx, name, user.password_hash, password)
     token, csrf = security.new_token(), security.new_token()
     now = ctx.now

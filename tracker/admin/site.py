@@ -27,9 +27,16 @@ STATIC = HERE / "static"
 HTMX = "htmx-2.0.11.min.js"
 HTMX_SSE = "htmx-ext-sse-2.2.4.min.js"
 MAX_FORM = 64 * 1024  # the site's forms are a few fields: a body larger than this is refused unread
-NAV = (("/admin/", "Dashboard"), ("/admin/games", "Games"), ("/admin/users", "Users"),
-       ("/admin/invitations", "Invitations"), ("/admin/activity", "Activity"), ("/admin/jobs", "Jobs"),
-       ("/admin/storage", "Storage"), ("/admin/keys", "Keys"))
+NAV = (
+    ("/admin/", "Dashboard"),
+    ("/admin/games", "Games"),
+    ("/admin/users", "Users"),
+    ("/admin/invitations", "Invitations"),
+    ("/admin/activity", "Activity"),
+    ("/admin/jobs", "Jobs"),
+    ("/admin/storage", "Storage"),
+    ("/admin/keys", "Keys"),
+)
 
 
 def _is_public(handler: Handler) -> bool:
@@ -44,9 +51,11 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = _globals(request)
     try:
         if request.content_length is not None and request.content_length > MAX_FORM:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length,
-                                                reason=f"this form is larger than {MAX_FORM // 1024} KiB; "
-                                                       "the site's forms are a few fields, send less")
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=MAX_FORM,
+                actual_size=request.content_length,
+                reason=f"this form is larger than {MAX_FORM // 1024} KiB; the site's forms are a few fields, send less",
+            )
         response = await _checked(request, handler)
     except web.HTTPException as exc:
         if exc.status >= 400:
@@ -73,8 +82,7 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
     except session.NotSignedIn:
         raise session.login_redirect(request) from None
     except session.NotAnAdmin as exc:
-        response = aiohttp_jinja2.render_template("refused.html", request, {"user": exc.user, "why": str(exc)},
-                                                  status=403)
+        response = aiohttp_jinja2.render_template("refused.html", request, {"user": exc.user, "why": str(exc)}, status=403)
         response.del_cookie(session.COOKIE, path="/admin")
         return response
     if request.method == "POST":
@@ -94,18 +102,28 @@ def _globals(request: web.Request) -> dict[str, object]:
     """What every template may use: the admin looking and their CSRF token (once the session is checked),
     the menu, the clock, the notice to show."""
     return {
-        "admin": None, "csrf": "", "nav": NAV,
-        "path": request.path, "now": request.app[CONTEXT].now, "htmx": HTMX, "htmx_sse": HTMX_SSE,
-        "query": request.query, "notice": notices.notice(request.query),
+        "admin": None,
+        "csrf": "",
+        "nav": NAV,
+        "path": request.path,
+        "now": request.app[CONTEXT].now,
+        "htmx": HTMX,
+        "htmx_sse": HTMX_SSE,
+        "query": request.query,
+        "notice": notices.notice(request.query),
     }
 
 
 def _environment(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
-        app, loader=jinja2.PackageLoader("tracker.admin", "templates"), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        app,
+        loader=jinja2.PackageLoader("tracker.admin", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    env.filters.update(bytes=formatting.human_bytes, when=formatting.when, when_dt=formatting.when_dt,
-                       percent=formatting.percent)
+    env.filters.update(bytes=formatting.human_bytes, when=formatting.when, when_dt=formatting.when_dt, percent=formatting.percent)
     env.globals["ago"] = formatting.ago
 
 
@@ -117,9 +135,18 @@ def make_admin_app(ctx: TrackerContext) -> web.Application:
     app[CONTEXT] = ctx
     app[live.STOPPING] = asyncio.Event()
     _environment(app)
-    app.add_routes(session.routes() + dashboard.routes() + games.routes() + users.routes() + invitations.routes()
-                   + activity_page.routes() + jobs_page.routes() + storage.routes() + keys_page.routes()
-                   + live.routes())
+    app.add_routes(
+        session.routes()
+        + dashboard.routes()
+        + games.routes()
+        + users.routes()
+        + invitations.routes()
+        + activity_page.routes()
+        + jobs_page.routes()
+        + storage.routes()
+        + keys_page.routes()
+        + live.routes()
+    )
     app.router.add_get("/static/{name}", _static)
     app.cleanup_ctx.append(activity_page.pruning)
     app.on_shutdown.append(live.stop_streams)

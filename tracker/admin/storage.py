@@ -21,14 +21,23 @@ COLLECTIONS = ("collect_garbage", "nightly_gc")
 async def page(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     figures = await overview.store_figures(ctx)
-    would = await asyncio.to_thread(dry_run, ctx.db, ctx.store, ctx.settings.gc_grace)  # object times are the disk's: wall-clock time
+    would = await asyncio.to_thread(
+        dry_run, ctx.db, ctx.store, ctx.settings.gc_grace
+    )  # object times are the disk's: wall-clock time
     scrubs, collections = await ctx.db.run(lambda s: (job_log.recent(s, 5, SCRUBS), job_log.recent(s, 5, COLLECTIONS)))
     queued = await asyncio.to_thread(overview.waiting, ctx)
-    return aiohttp_jinja2.render_template("storage.html", request, {
-        "store": figures, "would": would, "scrubs": scrubs, "collections": collections,
-        "scrub_waiting": any(w.task in SCRUBS for w in queued or []),
-        "gc_waiting": any(w.task in COLLECTIONS for w in queued or []),
-    })
+    return aiohttp_jinja2.render_template(
+        "storage.html",
+        request,
+        {
+            "store": figures,
+            "would": would,
+            "scrubs": scrubs,
+            "collections": collections,
+            "scrub_waiting": any(w.task in SCRUBS for w in queued or []),
+            "gc_waiting": any(w.task in COLLECTIONS for w in queued or []),
+        },
+    )
 
 
 async def run_gc(request: web.Request) -> web.StreamResponse:

@@ -24,8 +24,7 @@ NAME_HINT = "must be letters, digits, '_', '.' or '-', up to 64, like alice"
 async def list_users(request: web.Request, form: Form | None = None, status: int = 200) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     users = await ctx.db.run(queries.list_users)
-    return aiohttp_jinja2.render_template("users.html", request, {"users": users, "form": form or Form({})},
-                                          status=status)
+    return aiohttp_jinja2.render_template("users.html", request, {"users": users, "form": form or Form({})}, status=status)
 
 
 async def create_user(request: web.Request) -> web.StreamResponse:
@@ -43,23 +42,36 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     if not form.ok:
         form.values.pop("password", None)
         return await list_users(request, form, 400)
-    await note(ctx, "user", name, summary=f"account created by {admin_user(request).name}"
-               + (" (admin)" if make_admin else ""))
+    await note(ctx, "user", name, summary=f"account created by {admin_user(request).name}" + (" (admin)" if make_admin else ""))
     raise notices.see(f"/admin/users/{name}", "user-created", name)
 
 
 async def _user_page(request: web.Request, name: str, form: Form | None = None, status: int = 200) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
-    users, grants, private, recent = await ctx.db.run(lambda s: (
-        queries.list_users(s), admin_views.user_grants(s, name), admin_views.private_games(s),
-        activity.recent(s, user=name, limit=20)))
+    users, grants, private, recent = await ctx.db.run(
+        lambda s: (
+            queries.list_users(s),
+            admin_views.user_grants(s, name),
+            admin_views.private_games(s),
+            activity.recent(s, user=name, limit=20),
+        )
+    )
     found = next((u for u in users if u["name"] == name), None)
     if found is None:
         raise web.HTTPNotFound(reason=f"there is no account {name}; the users page lists them")
-    return aiohttp_jinja2.render_template("user.html", request, {
-        "user": found, "grants": grants, "private": private, "recent": recent, "form": form or Form({}),
-        "me": admin_user(request).name,
-    }, status=status)
+    return aiohttp_jinja2.render_template(
+        "user.html",
+        request,
+        {
+            "user": found,
+            "grants": grants,
+            "private": private,
+            "recent": recent,
+            "form": form or Form({}),
+            "me": admin_user(request).name,
+        },
+        status=status,
+    )
 
 
 async def show_user(request: web.Request) -> web.StreamResponse:

@@ -64,8 +64,10 @@ class _Hashing:
 
 def _prepare(target: Path, data: Path) -> None:
     if target == data or data in target.parents or target in data.parents:
-        raise BackupError(f"the backup directory {target} and the data directory {data} must not contain each other; "
-                          "choose a backup directory elsewhere (another disk is best)")
+        raise BackupError(
+            f"the backup directory {target} and the data directory {data} must not contain each other; "
+            "choose a backup directory elsewhere (another disk is best)"
+        )
     if target.exists() and any(target.iterdir()) and not any((target / n).exists() for n in (MANIFEST, "runs", "store")):
         raise BackupError(f"{target} is not empty and holds no Mist backup; choose an empty directory or an earlier backup's")
     target.mkdir(parents=True, exist_ok=True)
@@ -97,9 +99,14 @@ class BackupReport:
 
 
 def backup(
-    data: Path, target: Path, configured_url: str = "", recheck: bool = False,
-    after_snapshot: Callable[[], None] | None = None, on_object: Callable[[str], None] | None = None,
-    say: Callable[[str], None] = lambda message: None, clock: Callable[[], float] = time.time,
+    data: Path,
+    target: Path,
+    configured_url: str = "",
+    recheck: bool = False,
+    after_snapshot: Callable[[], None] | None = None,
+    on_object: Callable[[str], None] | None = None,
+    say: Callable[[str], None] = lambda message: None,
+    clock: Callable[[], float] = time.time,
     store: StoreSettings | None = None,
 ) -> BackupReport:
     """Back up the server whose data directory is `data` into `target`, while it runs.
@@ -125,8 +132,10 @@ def backup(
     except (StoreError, OSError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
-        raise BackupError(f"the backup into {target} stopped: {why}{where}; fix that (free space, permissions) and "
-                          "run the same command again: it copies only what is not there yet") from exc
+        raise BackupError(
+            f"the backup into {target} stopped: {why}{where}; fix that (free space, permissions) and "
+            "run the same command again: it copies only what is not there yet"
+        ) from exc
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -146,8 +155,15 @@ def _locked(target: Path) -> Iterator[None]:
 
 
 def _run(
-    data: Path, source: ChunkStore, target: Path, configured_url: str, recheck: bool, after_snapshot: Callable[[], None] | None,
-    on_object: Callable[[str], None] | None, say: Callable[[str], None], clock: Callable[[], float],
+    data: Path,
+    source: ChunkStore,
+    target: Path,
+    configured_url: str,
+    recheck: bool,
+    after_snapshot: Callable[[], None] | None,
+    on_object: Callable[[str], None] | None,
+    say: Callable[[str], None],
+    clock: Callable[[], float],
 ) -> BackupReport:
     """Dump, copy what the dump names (dumping again if a collection took some of it), then write backup.json."""
     report = BackupReport(str(target))
@@ -163,8 +179,10 @@ def _run(
             out = _Hashing(f)
             summary = dump_mod.dump(url, out, needs.observe)  # type: ignore[arg-type]  # _Hashing writes like the file it wraps
         os.replace(target / run / f"{DUMP}.tmp", target / run / DUMP)
-        say(f"Dumped the database as it was at {report.created_at} ({sum(summary.rows.values())} rows, revision "
-            f"{summary.revision}); copying the {len(needs.objects)} objects it names ...")
+        say(
+            f"Dumped the database as it was at {report.created_at} ({sum(summary.rows.values())} rows, revision "
+            f"{summary.revision}); copying the {len(needs.objects)} objects it names ..."
+        )
         if after_snapshot is not None:
             after_snapshot()
         files = _copy_files(data, target / run / "files")
@@ -180,8 +198,7 @@ def _run(
         if attempt == ATTEMPTS:
             report.patches_missing = sorted(lost)
         else:
-            say(f"{len(lost)} objects went from the server's store since the dump (a build removed and collected); "
-                "dumping again")
+            say(f"{len(lost)} objects went from the server's store since the dump (a build removed and collected); dumping again")
     report.revision, report.dialect, report.rows = summary.revision, summary.dialect, summary.rows
     report.games, report.builds, report.files = len(needs.games), len(needs.builds), sorted(files)
     report.objects, report.object_bytes, report.database_bytes = len(needs.objects), copied.bytes_total, out.size
@@ -213,18 +230,41 @@ def _lost_message(source: ChunkStore, dump_path: Path, required: set[str], copie
     )
 
 
-def _write_manifest(target: Path, run: Path, report: BackupReport, dump_out: _Hashing, files: dict[str, str],
-                    needs: Needs, clock: Callable[[], float]) -> None:
+def _write_manifest(
+    target: Path,
+    run: Path,
+    report: BackupReport,
+    dump_out: _Hashing,
+    files: dict[str, str],
+    needs: Needs,
+    clock: Callable[[], float],
+) -> None:
     manifest = {
-        "format": FORMAT, "version": VERSION, "created_at": report.created_at, "finished_at": now_iso(clock),
-        "mist_version": _mist_version(), "run": run.as_posix(),
-        "database": {"file": (run / DUMP).as_posix(), "sha256": dump_out.sha256.hexdigest(), "bytes": dump_out.size,
-                     "revision": report.revision, "dialect": report.dialect, "rows": report.rows},
+        "format": FORMAT,
+        "version": VERSION,
+        "created_at": report.created_at,
+        "finished_at": now_iso(clock),
+        "mist_version": _mist_version(),
+        "run": run.as_posix(),
+        "database": {
+            "file": (run / DUMP).as_posix(),
+            "sha256": dump_out.sha256.hexdigest(),
+            "bytes": dump_out.size,
+            "revision": report.revision,
+            "dialect": report.dialect,
+            "rows": report.rows,
+        },
         "files": files,
-        "objects": {"count": len(needs.objects), "bytes": report.object_bytes, "manifests": needs.count("manifest"),
-                    "chunks": needs.count("chunk"), "patches": needs.count("patch")},
+        "objects": {
+            "count": len(needs.objects),
+            "bytes": report.object_bytes,
+            "manifests": needs.count("manifest"),
+            "chunks": needs.count("chunk"),
+            "patches": needs.count("patch"),
+        },
         "patches_missing": report.patches_missing,
-        "games": report.games, "builds": needs.builds,
+        "games": report.games,
+        "builds": needs.builds,
     }
     write_private(target / MANIFEST, json.dumps(manifest, indent=1).encode() + b"\n")
 

@@ -1,10 +1,10 @@
 """A backup directory: its layout, its errors, and which objects its database dump names.
 
-    DIR/backup.json                  what the backup holds, written last: without it the backup is unfinished
-    DIR/.lock                        held while a backup writes
-    DIR/runs/<time>/database.jsonl   the dump (tracker/db/dump.py)
-    DIR/runs/<time>/files/           signing key, JWT secret, archived keys (0600)
-    DIR/store/ab/cd/<sha256>         objects, laid out as in the server's store
+DIR/backup.json                  what the backup holds, written last: without it the backup is unfinished
+DIR/.lock                        held while a backup writes
+DIR/runs/<time>/database.jsonl   the dump (tracker/db/dump.py)
+DIR/runs/<time>/files/           signing key, JWT secret, archived keys (0600)
+DIR/store/ab/cd/<sha256>         objects, laid out as in the server's store
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ class Needs:
             try:
                 parsed = manifest_mod.parse(bytes(row["manifest"]))
             except ManifestError as exc:
-                raise BackupError(f"build {self.builds[-1]}'s stored manifest does not parse ({exc}); "
-                                  "remove the build (`mistpipe rm`) or push it again, then back up") from exc
+                raise BackupError(
+                    f"build {self.builds[-1]}'s stored manifest does not parse ({exc}); "
+                    "remove the build (`mistpipe rm`) or push it again, then back up"
+                ) from exc
             self.objects[row["manifest_digest"]] = "manifest"
             for name in parsed.chunk_sizes():
                 self.objects.setdefault(name, "chunk")

@@ -78,15 +78,16 @@ def read_manifest(source: Path) -> dict[str, Any]:
                 f"is missing, so it may lack objects. Run `mist-admin backup {source}` again (it copies only what is "
                 "missing), or restore another copy"
             )
-        raise BackupError(f"{source} is not a Mist backup (it has no {MANIFEST}); name the directory "
-                          "`mist-admin backup` wrote")
+        raise BackupError(f"{source} is not a Mist backup (it has no {MANIFEST}); name the directory `mist-admin backup` wrote")
     try:
         manifest = json.loads(path.read_bytes())
     except ValueError:
         manifest = None
     if isinstance(manifest, dict) and manifest.get("format") == FORMAT and manifest.get("version") != VERSION:
-        raise BackupError(f"{path} is a backup of format version {manifest.get('version')!r}; this Mist restores "
-                          f"version {VERSION}: use the Mist version that made the backup")
+        raise BackupError(
+            f"{path} is a backup of format version {manifest.get('version')!r}; this Mist restores "
+            f"version {VERSION}: use the Mist version that made the backup"
+        )
     if not _well_formed(manifest) or manifest.get("format") != FORMAT:
         raise BackupCorrupt(f"{path} is damaged (not the JSON a backup writes); restore another copy of the backup")
     return manifest  # type: ignore[no-any-return]  # _well_formed checked its shape
@@ -98,7 +99,8 @@ def _well_formed(manifest: Any) -> bool:
         and all(k in manifest for k in ("format", "version", "run", "files", "created_at", "builds", "games"))
         and isinstance(manifest.get("database"), dict)
         and all(k in manifest["database"] for k in ("file", "sha256", "bytes", "revision"))
-        and isinstance(manifest.get("objects"), dict) and "count" in manifest["objects"]
+        and isinstance(manifest.get("objects"), dict)
+        and "count" in manifest["objects"]
     )
 
 
@@ -129,19 +131,26 @@ def _check(source: Path, manifest: dict[str, Any]) -> tuple[Path, list[str]]:
     absent = set(manifest.get("patches_missing", []))  # missing on the server already: friends get chunks instead
     names = [n for n in needs.objects if n not in absent]
     if len(needs.objects) != manifest["objects"]["count"]:
-        raise BackupCorrupt(f"the dump names {len(needs.objects)} objects but {MANIFEST} says "
-                            f"{manifest['objects']['count']}; {damaged}")
+        raise BackupCorrupt(
+            f"the dump names {len(needs.objects)} objects but {MANIFEST} says {manifest['objects']['count']}; {damaged}"
+        )
     store = DirectoryChunkStore(source / "store", durable=False)
     lacking = [n for n in names if not store.has(n)]
     if lacking:
-        raise BackupIncomplete(f"{len(lacking)} of the backup's {len(names)} objects are missing from {source / 'store'} "
-                               f"(e.g. {', '.join(n[:12] for n in lacking[:SHOWN])}); {damaged}")
+        raise BackupIncomplete(
+            f"{len(lacking)} of the backup's {len(names)} objects are missing from {source / 'store'} "
+            f"(e.g. {', '.join(n[:12] for n in lacking[:SHOWN])}); {damaged}"
+        )
     return dump_path, names
 
 
 def restore(
-    source: Path, data: Path, configured_url: str = "", force: bool = False,
-    on_object: Callable[[str], None] | None = None, store: StoreSettings | None = None,
+    source: Path,
+    data: Path,
+    configured_url: str = "",
+    force: bool = False,
+    on_object: Callable[[str], None] | None = None,
+    store: StoreSettings | None = None,
 ) -> RestoreReport:
     """Restore the backup in `source` into the data directory `data` (and the database MIST_DATABASE_URL names,
     if set); refuses a directory or database that holds anything, unless `force`. The objects go to `store`
@@ -151,26 +160,42 @@ def restore(
     manifest = read_manifest(source)
     dump_path, names = _check(source, manifest)
     with datalock.held(data, "restore"):  # no tracker serves the directory while it is replaced
-        return _restore_held(source, data, store or StoreSettings(), manifest, dump_path, names, configured_url, force, on_object, started)
+        return _restore_held(
+            source, data, store or StoreSettings(), manifest, dump_path, names, configured_url, force, on_object, started
+        )
 
 
-def _restore_held(source: Path, data: Path, store_settings: StoreSettings, manifest: dict[str, Any], dump_path: Path, names: list[str], configured_url: str,
-                  force: bool, on_object: Callable[[str], None] | None, started: float) -> RestoreReport:
+def _restore_held(
+    source: Path,
+    data: Path,
+    store_settings: StoreSettings,
+    manifest: dict[str, Any],
+    dump_path: Path,
+    names: list[str],
+    configured_url: str,
+    force: bool,
+    on_object: Callable[[str], None] | None,
+    started: float,
+) -> RestoreReport:
     marker = data / RESTORE_MARKER
     carrying_on = marker.exists()
     if not force and not carrying_on:
         held = sorted(p.name for p in data.iterdir() if p.name != datalock.LOCK_FILE)
         if held:
-            raise BackupError(f"{data} is not empty (it holds {', '.join(held[:SHOWN])}); restore into a new directory, "
-                              "or pass --force to replace its database, keys and secrets")
+            raise BackupError(
+                f"{data} is not empty (it holds {', '.join(held[:SHOWN])}); restore into a new directory, "
+                "or pass --force to replace its database, keys and secrets"
+            )
     url = database_url(data, configured_url)
     in_data = url == f"sqlite:///{data / 'tracker.db'}"  # else the database lives elsewhere: look inside it
     if not in_data and not force and not carrying_on:
         held_tables = dump_mod.tables_in(url)
         if held_tables:
-            raise BackupError(f"the database at {dump_mod.shown(url)} already holds tables "
-                              f"({', '.join(held_tables[:SHOWN])}); restore into an empty database, or pass --force "
-                              "to replace what it holds")
+            raise BackupError(
+                f"the database at {dump_mod.shown(url)} already holds tables "
+                f"({', '.join(held_tables[:SHOWN])}); restore into an empty database, or pass --force "
+                "to replace what it holds"
+            )
     report = RestoreReport(str(data), manifest["created_at"], dump_mod.shown(url), manifest["database"]["revision"])
     try:
         data.mkdir(parents=True, exist_ok=True)
@@ -192,8 +217,9 @@ def _restore_held(source: Path, data: Path, store_settings: StoreSettings, manif
         sync_directory(data)
     except (StoreError, OSError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise BackupError(f"the restore into {data} stopped ({why}); fix that, then run the same command again: "
-                          "it carries on") from exc
+        raise BackupError(
+            f"the restore into {data} stopped ({why}); fix that, then run the same command again: it carries on"
+        ) from exc
     report.revision_to, report.rows = dump_mod.head_revision(), loaded.rows
     report.games, report.builds = manifest["games"], len(manifest["builds"])
     report.objects, report.patches_missing = len(names), len(manifest.get("patches_missing", []))
@@ -201,8 +227,9 @@ def _restore_held(source: Path, data: Path, store_settings: StoreSettings, manif
     return report
 
 
-def _copy_objects(source: Path, data: Path, store: ChunkStore, names: list[str], report: RestoreReport,
-                  on_object: Callable[[str], None] | None) -> None:
+def _copy_objects(
+    source: Path, data: Path, store: ChunkStore, names: list[str], report: RestoreReport, on_object: Callable[[str], None] | None
+) -> None:
     copied = copy_all(DirectoryChunkStore(source / "store", durable=False), store, names, recheck=True, on_object=on_object)
     if copied.corrupt:
         why = next(iter(copied.corrupt.values()))
@@ -212,6 +239,8 @@ def _copy_objects(source: Path, data: Path, store: ChunkStore, names: list[str],
             f"`mist-admin backup` if the server still runs. {data} is not usable until a restore finishes"
         )
     if copied.missing:
-        raise BackupIncomplete(f"{len(copied.missing)} of the backup's objects vanished from {source / 'store'} while "
-                               "restoring; check that nothing else is changing the backup, then run the same command again")
+        raise BackupIncomplete(
+            f"{len(copied.missing)} of the backup's objects vanished from {source / 'store'} while "
+            "restoring; check that nothing else is changing the backup, then run the same command again"
+        )
     report.objects_copied, report.bytes_copied = copied.copied, copied.bytes_copied

@@ -17,5 +17,7 @@ def refusal(data: Path, doing: str) -> str | None:
     """The one-line reason not to `doing` ("start the server") while a restore into `data` is unfinished, else None."""
     if not (data / MARKER).exists():
         return None
-    return (f"a restore into {data} did not finish; run `mist-admin restore BACKUP --data {data}` again "
-            f"(it carries on where it stopped) before you {doing}")
+    return (
+        f"a restore into {data} did not finish; run `mist-admin restore BACKUP --data {data}` again "
+        f"(it carries on where it stopped) before you {doing}"
+    )

@@ -28,8 +28,13 @@ def _emit(as_json: bool, report: dict[str, object], text: str) -> None:
 
 @click.command()
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=Path("data"), show_default=True,
-              help="The server's data directory (the database comes from MIST_DATABASE_URL when set).")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("data"),
+    show_default=True,
+    help="The server's data directory (the database comes from MIST_DATABASE_URL when set).",
+)
 @click.option("--recheck", is_flag=True, help="Hash the objects DIRECTORY already holds instead of trusting their names.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
@@ -39,8 +44,14 @@ def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
     """
     try:
         settings = Settings.from_env(data)
-        report = run_backup(data, directory, settings.database_url, recheck=recheck,
-                            say=lambda message: click.echo(message, err=True), store=settings.store)
+        report = run_backup(
+            data,
+            directory,
+            settings.database_url,
+            recheck=recheck,
+            say=lambda message: click.echo(message, err=True),
+            store=settings.store,
+        )
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     text = (
@@ -50,15 +61,21 @@ def backup(directory: Path, data: Path, recheck: bool, as_json: bool) -> None:
         f"{report.objects_pruned} that only an earlier backup needed; {report.seconds:.1f} s."
     )
     if report.patches_missing:
-        text += (f"\n{len(report.patches_missing)} patch objects were missing on the server (friends get those "
-                 "files as chunks); `mistpipe scrub` reports damaged ones.")
+        text += (
+            f"\n{len(report.patches_missing)} patch objects were missing on the server (friends get those "
+            "files as chunks); `mistpipe scrub` reports damaged ones."
+        )
     _emit(as_json, report.to_json(), text)
 
 
 @click.command()
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="The new data directory (the database goes to MIST_DATABASE_URL when set).")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The new data directory (the database goes to MIST_DATABASE_URL when set).",
+)
 @click.option("--force", is_flag=True, help="Replace what the data directory and database already hold.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def restore(directory: Path, data: Path, force: bool, as_json: bool) -> None:

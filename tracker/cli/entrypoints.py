@@ -14,8 +14,13 @@ import sys
 PRIVATE_UMASK = 0o077  # as tracker/private_data.py, which this module may not import (it runs before the check)
 
 SERVER_ONLY = {"sqlalchemy", "alembic", "argon2", "jwt", "huey", "prometheus_client", "psycopg", "redis", "jinja2"}
-COMMANDS = {"mist-server": "tracker.cli.mist_server", "mist-tracker": "tracker.cli.mist_tracker", "mist-seeder": "seeder.main",
-            "mist-worker": "tracker.cli.mist_worker", "mist-admin": "tracker.cli.mist_admin"}  # each module's `main` is the command
+COMMANDS = {
+    "mist-server": "tracker.cli.mist_server",
+    "mist-tracker": "tracker.cli.mist_tracker",
+    "mist-seeder": "seeder.main",
+    "mist-worker": "tracker.cli.mist_worker",
+    "mist-admin": "tracker.cli.mist_admin",
+}  # each module's `main` is the command
 
 
 def _run(command: str) -> None:
@@ -24,8 +29,10 @@ def _run(command: str) -> None:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in SERVER_ONLY:
             raise
-        sys.exit(f"Error: {command} is part of Mist's server, and this install is the client alone ({exc.name} is "
-                 "missing); install the server with: pip install 'mist[server]' (from the source: pip install '.[server]')")
+        sys.exit(
+            f"Error: {command} is part of Mist's server, and this install is the client alone ({exc.name} is "
+            "missing); install the server with: pip install 'mist[server]' (from the source: pip install '.[server]')"
+        )
     main()
 
 

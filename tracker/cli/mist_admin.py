@@ -28,8 +28,12 @@ from tracker.cli.backups import backup, restore
 from tracker.routes.accounts import MIN_PASSWORD, reset_password
 from tracker.settings import Settings
 
-DATA = click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
-                    help="The tracker's data directory (its database comes from MIST_DATABASE_URL, default SQLite in it).")
+DATA = click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The tracker's data directory (its database comes from MIST_DATABASE_URL, default SQLite in it).",
+)
 
 
 @click.group()
@@ -38,11 +42,13 @@ def main() -> None:
     """Mist's admin commands for the server machine: backups, restores, the signing key, passwords."""
 
 
-
 @main.command("rotate-key")
 @DATA
-@click.option("--leaked", is_flag=True,
-              help="The old key may be in someone else's hands: sign no hand-over; every friend must log in again.")
+@click.option(
+    "--leaked",
+    is_flag=True,
+    help="The old key may be in someone else's hands: sign no hand-over; every friend must log in again.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def rotate_key(data: Path, leaked: bool, as_json: bool) -> None:
     """Give the tracker a new signing key, handed over by the old one so friends follow by themselves.
@@ -75,8 +81,7 @@ def reset_password_command(name: str, data: Path) -> None:
     password = given or secrets.token_urlsafe(12)
     try:
         settings = Settings.from_env(data)
-        reset_password(data.resolve(), name, password, time.time(), settings.database_url,
-                       Passwords(settings.password_hash_cost))
+        reset_password(data.resolve(), name, password, time.time(), settings.database_url, Passwords(settings.password_hash_cost))
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     said = "set to MIST_PASSWORD" if given else f"set to:\n    {password}"
@@ -86,15 +91,19 @@ def reset_password_command(name: str, data: Path) -> None:
 def report(rotation: keys.Rotation) -> str:
     """What happened, and exactly what the admin does next."""
     data, new = rotation.data, fingerprint(rotation.new)
-    lines = ["Finished the key rotation that was interrupted." if rotation.resumed else f"Rotated the tracker's signing key in {data}.",
-             f"  old key  {fingerprint(rotation.old)}  (kept in {rotation.retired_path}, mode 0600)",
-             f"  new key  {new}",
-             f"  {count(rotation.builds_resigned, 'build')} signed again with the new key; "
-             + ("the old key signed a hand-over to it." if rotation.handed_over else "no hand-over was signed (--leaked)."),
-             "",
-             "Next:",
-             f"  1. Start the tracker again (mist-server --data {data}, or mist-tracker; in compose: docker compose start tracker).",
-             "     A tracker loads its key only when it starts."]
+    lines = [
+        "Finished the key rotation that was interrupted."
+        if rotation.resumed
+        else f"Rotated the tracker's signing key in {data}.",
+        f"  old key  {fingerprint(rotation.old)}  (kept in {rotation.retired_path}, mode 0600)",
+        f"  new key  {new}",
+        f"  {count(rotation.builds_resigned, 'build')} signed again with the new key; "
+        + ("the old key signed a hand-over to it." if rotation.handed_over else "no hand-over was signed (--leaked)."),
+        "",
+        "Next:",
+        f"  1. Start the tracker again (mist-server --data {data}, or mist-tracker; in compose: docker compose start tracker).",
+        "     A tracker loads its key only when it starts.",
+    ]
     if rotation.handed_over:
         lines += [
             "  2. Seeders started with --tracker-url follow the hand-over by themselves, at the first ticket signed by",

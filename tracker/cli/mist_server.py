@@ -36,8 +36,7 @@ from shared.errors import SettingsError
 from tracker.settings import ICE_ENV
 
 
-def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1",
-              worker: bool = True) -> web.Application:
+def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0.0.1", worker: bool = True) -> web.Application:
     """The tracker with the seeder mounted at /seeder, and (unless `worker` is False) the worker beside it.
 
     With `seeder_processes`, that many seeder processes of their own also serve on
@@ -45,8 +44,9 @@ def build_app(ctx: TrackerContext, seeder_processes: int = 0, host: str = "127.0
     leave the worker out and run the jobs themselves, so no worker takes a job before they look.
     """
     app = make_app(ctx)
-    seeder = SeederContext(ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended,
-                           service=ctx.settings.service)
+    seeder = SeederContext(
+        ctx.store, ctx.signer.public_key, ctx.settings.clock, ended=ctx.sessions.ended, service=ctx.settings.service
+    )
     app.add_subapp("/seeder", make_seeder_app(seeder, app[METRICS]))  # one /metrics for the whole process
     if worker:
         app.cleanup_ctx.append(_worker(ctx.settings.data, ctx.settings.service.logs("text")))
@@ -64,10 +64,27 @@ def _seeders(ctx: TrackerContext, host: str, processes: int) -> Callable[[web.Ap
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "seeder.main", "--store", ctx.store.where, "--public-key",
-             ctx.signer.public_key, "--host", host, "--port", str(ctx.settings.seeder_port), "--processes", str(processes)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
-            env={**os.environ, FORMAT_ENV: ctx.settings.service.logs("text")})  # relayed to a person's terminal
+            [
+                sys.executable,
+                "-m",
+                "seeder.main",
+                "--store",
+                ctx.store.where,
+                "--public-key",
+                ctx.signer.public_key,
+                "--host",
+                host,
+                "--port",
+                str(ctx.settings.seeder_port),
+                "--processes",
+                str(processes),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
+            env={**os.environ, FORMAT_ENV: ctx.settings.service.logs("text")},
+        )  # relayed to a person's terminal
         try:
             await asyncio.to_thread(_relay_until_listening, process)
             yield
@@ -94,10 +111,14 @@ def _worker(data: Path, log_format: str) -> Callable[[web.Application], AsyncIte
 
     async def run(_app: web.Application) -> AsyncIterator[None]:
         # Its log joins the server's (a Steam or Discord failure is said where the admin looks), as plain lines.
-        process = subprocess.Popen([sys.executable, "-m", "tracker.cli.mist_worker", "--data", str(data)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=die_with_parent,
-                                   env={**os.environ, FORMAT_ENV: log_format})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tracker.cli.mist_worker", "--data", str(data)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
+            env={**os.environ, FORMAT_ENV: log_format},
+        )
         assert process.stderr is not None
         threading.Thread(target=_relay, args=(process.stderr,), daemon=True).start()  # ends when the worker does
         try:
@@ -128,8 +149,10 @@ def ice_hint(url: str, ice: list[dict[str, object]]) -> str:
     host = urllib.parse.urlsplit(url).hostname or ""
     if ice or host in ("127.0.0.1", "::1", "localhost"):
         return ""
-    return (f"Friends on other networks reach each other through STUN/TURN: run coturn on {host} (README, "
-            f"\"Host it for friends\") and set {ICE_ENV}='[{{\"urls\": [\"stun:{host}:3478\"]}}]'.")
+    return (
+        f"Friends on other networks reach each other through STUN/TURN: run coturn on {host} (README, "
+        f'"Host it for friends") and set {ICE_ENV}=\'[{{"urls": ["stun:{host}:3478"]}}]\'.'
+    )
 
 
 def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = Path("data"), hint: str = "") -> str:
@@ -163,27 +186,49 @@ def _welcome(url: str, password: str | None, seeder_port: int = 0, data: Path = 
 
 @click.command()
 @click.version_option(installed_version(), message="%(prog)s %(version)s")
-@click.option("--data", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
-              help="Directory for the database, the chunk store and the signing key.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for friends on the network.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Directory for the database, the chunk store and the signing key.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for friends on the network.",
+)
 @click.option("--port", default=8700, show_default=True, type=int, help="Port of the tracker (and its seeder).")
-@click.option("--seeder-processes", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Serve chunks from this many processes of their own on --seeder-port (0: in the server's process).")
+@click.option(
+    "--seeder-processes",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Serve chunks from this many processes of their own on --seeder-port (0: in the server's process).",
+)
 @click.option("--seeder-port", default=None, type=int, help="Their port.  [default: --port + 1]")
-@click.option("--public-url", "configured_url", envvar=public_url.ENV, default="",
-              help=f"Where friends reach this server (${public_url.ENV}), e.g. https://mist.example.org behind a proxy.  "
-                   "[default: the address listened on; with --host 0.0.0.0, this machine's LAN address]")
-def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: int | None,
-         configured_url: str) -> None:
+@click.option(
+    "--public-url",
+    "configured_url",
+    envvar=public_url.ENV,
+    default="",
+    help=f"Where friends reach this server (${public_url.ENV}), e.g. https://mist.example.org behind a proxy.  "
+    "[default: the address listened on; with --host 0.0.0.0, this machine's LAN address]",
+)
+def main(data: Path, host: str, port: int, seeder_processes: int, seeder_port: int | None, configured_url: str) -> None:
     """Run the tracker, the seeder and the worker together (the embedded default)."""
     try:
         url = public_url.for_listener(host, port, configured_url)
     except public_url.PublicUrlError as exc:
         raise click.BadParameter(str(exc), param_hint="--public-url") from None
     try:
-        settings = Settings.from_env(data.resolve(), seeder_port=(seeder_port or port + 1) if seeder_processes else 0,
-                                     public_url=url, public_url_configured=bool(configured_url))
+        settings = Settings.from_env(
+            data.resolve(),
+            seeder_port=(seeder_port or port + 1) if seeder_processes else 0,
+            public_url=url,
+            public_url_configured=bool(configured_url),
+        )
         ctx = open_locked(settings)
     except (MistError, SettingsError) as exc:  # e.g. an unfinished restore: one line that says what to do
         raise click.ClickException(str(exc)) from exc

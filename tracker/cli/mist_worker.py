@@ -19,7 +19,13 @@ from tracker.settings import Settings
 @click.command()
 @click.version_option(installed_version(), message="%(prog)s %(version)s")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True, help="The tracker's data directory.")
-@click.option("--workers", default=2, show_default=True, type=int, help="Jobs run at once (a long patch job then does not hold up the rest).")
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Jobs run at once (a long patch job then does not hold up the rest).",
+)
 def main(data: Path, workers: int) -> None:
     """Run queued and periodic jobs until interrupted."""
     try:

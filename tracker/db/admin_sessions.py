@@ -32,15 +32,15 @@ def open_session(session: Session, user: str, token: str, csrf: str, now: float,
     if row is None:
         raise LookupError(user)
     session.execute(delete(AdminSession).where(AdminSession.expires_at <= now))  # the table stays small
-    session.add(AdminSession(token_hash=_hash(token), user_id=row[0], csrf=csrf, generation=row[1],
-                             created_at=now, expires_at=expires_at))
+    session.add(
+        AdminSession(token_hash=_hash(token), user_id=row[0], csrf=csrf, generation=row[1], created_at=now, expires_at=expires_at)
+    )
 
 
 def read(session: Session, token: str, now: float) -> SessionRow | None:
     """The session behind a cookie, or None if unknown or expired."""
     row = session.execute(
-        select(AdminSession, User.name).join(User, AdminSession.user_id == User.id)
-        .where(AdminSession.token_hash == _hash(token))
+        select(AdminSession, User.name).join(User, AdminSession.user_id == User.id).where(AdminSession.token_hash == _hash(token))
     ).first()
     if row is None or row[0].expires_at <= now:
         return None

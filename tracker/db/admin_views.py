@@ -36,7 +36,8 @@ def counts(session: Session) -> Counts:
         return int(session.scalar(query) or 0)  # type: ignore[call-overload]  # a select of one count
 
     return Counts(
-        count(select(func.count()).select_from(Game)), count(select(func.count()).select_from(Build)),
+        count(select(func.count()).select_from(Game)),
+        count(select(func.count()).select_from(Build)),
         count(select(func.count()).select_from(User)),
         count(select(func.count()).select_from(User).where(User.disabled.is_(True))),
     )
@@ -45,36 +46,47 @@ def counts(session: Session) -> Counts:
 def manifests(session: Session, slug: str) -> list[StoredBuild]:
     """Every build of a game with its manifest, oldest first (one game's at a time)."""
     game = _game(session, slug, Viewer("", True))
-    rows = session.execute(select(Build.version, Build.manifest_digest, Build.manifest)
-                           .where(Build.game_id == game.id).order_by(Build.created_at, Build.id))
+    rows = session.execute(
+        select(Build.version, Build.manifest_digest, Build.manifest)
+        .where(Build.game_id == game.id)
+        .order_by(Build.created_at, Build.id)
+    )
     return [StoredBuild(v, d, m) for v, d, m in rows]
 
 
 def installs_by_version(session: Session, slug: str) -> dict[str, int]:
     """How many friends last said they hold each version."""
     game = _game(session, slug, Viewer("", True))
-    rows = session.execute(select(Build.version, func.count()).join(Install, Install.build_id == Build.id)
-                           .where(Install.game_id == game.id).group_by(Build.version))
+    rows = session.execute(
+        select(Build.version, func.count())
+        .join(Install, Install.build_id == Build.id)
+        .where(Install.game_id == game.id)
+        .group_by(Build.version)
+    )
     return {str(v): int(n) for v, n in rows}
 
 
 def granted_users(session: Session, slug: str) -> list[str]:
     game = _game(session, slug, Viewer("", True))
-    rows = session.scalars(select(User.name).join(Grant, Grant.user_id == User.id).where(Grant.game_id == game.id)
-                           .order_by(User.name))
+    rows = session.scalars(
+        select(User.name).join(Grant, Grant.user_id == User.id).where(Grant.game_id == game.id).order_by(User.name)
+    )
     return list(rows)
 
 
 def user_grants(session: Session, name: str) -> list[str]:
     user_id = _user_id(session, name)
-    rows = session.scalars(select(Game.slug).join(Grant, Grant.game_id == Game.id).where(Grant.user_id == user_id)
-                           .order_by(Game.slug))
+    rows = session.scalars(
+        select(Game.slug).join(Grant, Grant.game_id == Game.id).where(Grant.user_id == user_id).order_by(Game.slug)
+    )
     return list(rows)
 
 
 def private_games(session: Session) -> list[tuple[str, str]]:
-    return [(slug, title) for slug, title in
-            session.execute(select(Game.slug, Game.title).where(Game.private.is_(True)).order_by(Game.slug))]
+    return [
+        (slug, title)
+        for slug, title in session.execute(select(Game.slug, Game.title).where(Game.private.is_(True)).order_by(Game.slug))
+    ]
 
 
 def delete_game(session: Session, slug: str) -> int:
@@ -88,8 +100,12 @@ def delete_game(session: Session, slug: str) -> int:
 
 
 def _admins_left(session: Session, without: int) -> int:
-    return int(session.scalar(select(func.count()).select_from(User).where(
-        User.is_admin.is_(True), User.disabled.is_(False), User.id != without)) or 0)
+    return int(
+        session.scalar(
+            select(func.count()).select_from(User).where(User.is_admin.is_(True), User.disabled.is_(False), User.id != without)
+        )
+        or 0
+    )
 
 
 def keep_an_admin(session: Session, name: str) -> None:
@@ -111,8 +127,7 @@ def set_admin(session: Session, name: str, is_admin: bool, now: float) -> bool:
     if not is_admin:
         keep_an_admin(session, name)
     user_id = _user_id(session, name)
-    changed = session.execute(update(User).where(User.id == user_id, User.is_admin.is_(not is_admin))
-                              .values(is_admin=is_admin))
+    changed = session.execute(update(User).where(User.id == user_id, User.is_admin.is_(not is_admin)).values(is_admin=is_admin))
     if not getattr(changed, "rowcount", 0):
         return False
     revoke_sessions(session, user_id, now)
@@ -128,7 +143,10 @@ def known_objects(session: Session) -> tuple[set[str], set[str]]:
 
 def latest_builds(session: Session, limit: int = 8) -> list[tuple[str, str, str, int, object]]:
     """(game slug, title, version, size, created) of the newest builds."""
-    rows = session.execute(select(Game.slug, Game.title, Build.version, Build.total_size, Build.created_at)
-                           .join(Game, Build.game_id == Game.id).order_by(Build.created_at.desc(), Build.id.desc())
-                           .limit(limit))
+    rows = session.execute(
+        select(Game.slug, Game.title, Build.version, Build.total_size, Build.created_at)
+        .join(Game, Build.game_id == Game.id)
+        .order_by(Build.created_at.desc(), Build.id.desc())
+        .limit(limit)
+    )
     return [tuple(r) for r in rows]  # type: ignore[misc]  # rows of the five columns selected

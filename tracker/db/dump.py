@@ -116,8 +116,10 @@ def dump(url: str, out: IO[bytes], observe: Callable[[str, Mapping[str, Any]], N
     objects the rows name)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
-        raise DumpError(f"there is no database at {parsed.database}; if the server uses PostgreSQL, set "
-                        "MIST_DATABASE_URL as for the server, else pass --data the server's data directory")
+        raise DumpError(
+            f"there is no database at {parsed.database}; if the server uses PostgreSQL, set "
+            "MIST_DATABASE_URL as for the server, else pass --data the server's data directory"
+        )
     engine = open_engine(url)
     try:
         with _snapshot(engine) as connection:
@@ -130,8 +132,7 @@ def dump(url: str, out: IO[bytes], observe: Callable[[str, Mapping[str, Any]], N
                 ) from exc
             meta = MetaData()
             meta.reflect(connection)
-            out.write(_line({"format": FORMAT, "version": VERSION, "revision": revision,
-                             "dialect": engine.dialect.name}))
+            out.write(_line({"format": FORMAT, "version": VERSION, "revision": revision, "dialect": engine.dialect.name}))
             rows: dict[str, int] = {}
             for table in meta.sorted_tables:
                 if table.name == ALEMBIC_TABLE:
@@ -150,8 +151,10 @@ def dump(url: str, out: IO[bytes], observe: Callable[[str, Mapping[str, Any]], N
             out.write(_line({"end": True, "rows": rows}))
             return DumpSummary(str(revision), engine.dialect.name, rows)
     except SQLAlchemyError as exc:
-        raise DumpError(f"could not read the database at {shown(url)} ({_first_line(exc)}); check that it is running "
-                        "and that --data and MIST_DATABASE_URL name the server's") from exc
+        raise DumpError(
+            f"could not read the database at {shown(url)} ({_first_line(exc)}); check that it is running "
+            "and that --data and MIST_DATABASE_URL name the server's"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -187,8 +190,10 @@ def read_header(lines: Iterator[bytes]) -> Header:
     if not isinstance(first, dict) or first.get("format") != FORMAT:
         raise DumpError("the database dump does not start with a Mist dump header")
     if first.get("version") != VERSION:
-        raise DumpError(f"the database dump is format version {first.get('version')!r}; this Mist reads {VERSION}: "
-                        "restore with the Mist version that made the backup")
+        raise DumpError(
+            f"the database dump is format version {first.get('version')!r}; this Mist reads {VERSION}: "
+            "restore with the Mist version that made the backup"
+        )
     return Header(str(first["revision"]), str(first.get("dialect", "")))
 
 
@@ -290,8 +295,10 @@ def load(url: str, lines: Iterator[bytes], force: bool = False) -> DumpSummary:
             command.upgrade(_alembic(connection), "head")
         return DumpSummary(header.revision, engine.dialect.name, counts)
     except SQLAlchemyError as exc:
-        raise DumpError(f"could not load the dump into {shown(url)} ({_first_line(exc)}); check that the database "
-                        "is running and MIST_DATABASE_URL is right, then run the restore again") from exc
+        raise DumpError(
+            f"could not load the dump into {shown(url)} ({_first_line(exc)}); check that the database "
+            "is running and MIST_DATABASE_URL is right, then run the restore again"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -303,8 +310,10 @@ def tables_in(url: str) -> list[str]:
         with engine.connect() as connection:
             return sorted(inspect(connection).get_table_names())
     except SQLAlchemyError as exc:
-        raise DumpError(f"could not open the database at {shown(url)} ({_first_line(exc)}); check that it is running "
-                        "and that MIST_DATABASE_URL is right") from exc
+        raise DumpError(
+            f"could not open the database at {shown(url)} ({_first_line(exc)}); check that it is running "
+            "and that MIST_DATABASE_URL is right"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -321,5 +330,7 @@ def _restart_sequences(connection: Connection, meta: MetaData) -> None:
         if len(keys) != 1 or not isinstance(keys[0].type, Integer):
             continue
         largest = connection.execute(select(func.max(keys[0]))).scalar() or 0
-        connection.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, false)"),
-                           {"t": table.name, "c": keys[0].name, "v": largest + 1})
+        connection.execute(
+            text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, false)"),
+            {"t": table.name, "c": keys[0].name, "v": largest + 1},
+        )

@@ -130,4 +130,6 @@ class Database:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT version_num FROM alembic_version")).all()
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(f"the database does not answer ({exc.__class__.__name__}: {exc.args[0] if exc.args else exc})") from exc
+            raise DatabaseUnavailable(
+                f"the database does not answer ({exc.__class__.__name__}: {exc.args[0] if exc.args else exc})"
+            ) from exc

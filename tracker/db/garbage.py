@@ -38,4 +38,3 @@ def forget_patches(session: Session, ids: Iterable[int]) -> int:
         result = session.execute(delete(Patch).where(Patch.id.in_(items[i : i + IN_BATCH])))
         removed += int(getattr(result, "rowcount", 0) or 0)
     return removed
-

@@ -40,12 +40,14 @@ def create(session: Session, name: str, token: str, created_by: str, now: float,
     """A new invitation for account `name`, which must not exist yet (nor be promised by another open link)."""
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Conflict(f"there is already an account {name!r}; reset its password instead, or invite another name")
-    promised = session.scalar(select(Invitation.id).where(
-        Invitation.name == name, Invitation.used_at.is_(None), Invitation.expires_at > now))
+    promised = session.scalar(
+        select(Invitation.id).where(Invitation.name == name, Invitation.used_at.is_(None), Invitation.expires_at > now)
+    )
     if promised is not None:
         raise Conflict(f"an open invitation for {name!r} exists already; withdraw it first to make a new link")
-    invitation = Invitation(token_hash=token_hash(token), name=name, created_by=created_by, created_at=now,
-                            expires_at=expires_at, used_at=None)
+    invitation = Invitation(
+        token_hash=token_hash(token), name=name, created_by=created_by, created_at=now, expires_at=expires_at, used_at=None
+    )
     session.add(invitation)
     session.flush()
     return _row(invitation)
@@ -57,8 +59,9 @@ def find(session: Session, token: str, now: float) -> InvitationRow:
     if found is None:
         raise NotFound("this invitation link is not known here; ask the admin for a new one")
     if found.used_at is not None:
-        raise NotFound("this invitation link was used already; sign in with the password chosen then, "
-                       "or ask the admin to reset it")
+        raise NotFound(
+            "this invitation link was used already; sign in with the password chosen then, or ask the admin to reset it"
+        )
     if found.expires_at <= now:
         raise NotFound("this invitation link has expired; ask the admin for a new one")
     return _row(found)
@@ -67,8 +70,9 @@ def find(session: Session, token: str, now: float) -> InvitationRow:
 def accept(session: Session, token: str, password_hash: str, now: float) -> str:
     """Create the invited account with this password and use up the link, in one transaction; its name."""
     invitation = find(session, token, now)
-    used = session.execute(update(Invitation).where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
-                           .values(used_at=now))
+    used = session.execute(
+        update(Invitation).where(Invitation.id == invitation.id, Invitation.used_at.is_(None)).values(used_at=now)
+    )
     if not getattr(used, "rowcount", 1):
         raise NotFound("this invitation link was used a moment ago; ask the admin for a new one")
     add_user(session, invitation.name, password_hash, False)

@@ -37,11 +37,11 @@ def options_for(session: Session, targets: Iterable[str]) -> list[PatchOption]:
     """Every stored patch object whose target is one of these file contents."""
     found = []
     for batch in _batches(targets):
-        rows = session.scalars(select(Patch).where(Patch.target_sha.in_(batch), Patch.object_sha.is_not(None),
-                                                   Patch.algorithm != BUNDLE))
+        rows = session.scalars(
+            select(Patch).where(Patch.target_sha.in_(batch), Patch.object_sha.is_not(None), Patch.algorithm != BUNDLE)
+        )
         found += [
-            PatchOption(r.source_sha, r.target_sha, str(r.object_sha), r.object_size, r.stored_size, r.algorithm)
-            for r in rows
+            PatchOption(r.source_sha, r.target_sha, str(r.object_sha), r.object_size, r.stored_size, r.algorithm) for r in rows
         ]
     return found
 
@@ -51,19 +51,29 @@ def bundle_options(session: Session, targets: Iterable[str]) -> list[BundleOptio
     `patches` row per file it makes, all naming the same object, so the store's collection and backups see it)."""
     names: set[str] = set()
     for batch in _batches(targets):
-        names.update(str(n) for n in session.scalars(select(Patch.object_sha).where(
-            Patch.target_sha.in_(batch), Patch.algorithm == BUNDLE, Patch.object_sha.is_not(None))))
+        names.update(
+            str(n)
+            for n in session.scalars(
+                select(Patch.object_sha).where(
+                    Patch.target_sha.in_(batch), Patch.algorithm == BUNDLE, Patch.object_sha.is_not(None)
+                )
+            )
+        )
     members: dict[str, list[Patch]] = {}
     for batch in _batches(names):
-        for row in session.scalars(select(Patch).where(Patch.object_sha.in_(batch), Patch.algorithm == BUNDLE)
-                                   .order_by(Patch.id)):
+        for row in session.scalars(
+            select(Patch).where(Patch.object_sha.in_(batch), Patch.algorithm == BUNDLE).order_by(Patch.id)
+        ):
             members.setdefault(str(row.object_sha), []).append(row)
-    return [BundleOption(name, rows[0].object_size, rows[0].stored_size, tuple((r.source_sha, r.target_sha) for r in rows))
-            for name, rows in sorted(members.items())]
+    return [
+        BundleOption(name, rows[0].object_size, rows[0].stored_size, tuple((r.source_sha, r.target_sha) for r in rows))
+        for name, rows in sorted(members.items())
+    ]
 
 
-def chain_options(session: Session, targets: Iterable[str], have: set[str], max_steps: int,
-                  limit: int = MAX_CHAIN_CONTENTS) -> list[PatchOption]:
+def chain_options(
+    session: Session, targets: Iterable[str], have: set[str], max_steps: int, limit: int = MAX_CHAIN_CONTENTS
+) -> list[PatchOption]:
     """The stored patches into these contents and, for chains of up to `max_steps`, into the contents those start
     from that the client lacks, step by step backwards (at most `limit` contents looked at in all)."""
     found: list[PatchOption] = []
@@ -92,16 +102,30 @@ def attempted(session: Session, targets: Iterable[str]) -> set[tuple[str, str, s
 
 
 def record_patch(
-    session: Session, source: str, target: str, algorithm: str, object_sha: str | None,
-    object_size: int, stored_size: int, seconds: float,
+    session: Session,
+    source: str,
+    target: str,
+    algorithm: str,
+    object_sha: str | None,
+    object_size: int,
+    stored_size: int,
+    seconds: float,
 ) -> None:
     """Remember a patch (or, with no object, that chunks beat it); a concurrent maker of the same one wins."""
     try:
         with session.begin_nested():
-            session.add(Patch(
-                source_sha=source, target_sha=target, algorithm=algorithm, object_sha=object_sha,
-                object_size=object_size, stored_size=stored_size, seconds=seconds, created_at=_now(),
-            ))
+            session.add(
+                Patch(
+                    source_sha=source,
+                    target_sha=target,
+                    algorithm=algorithm,
+                    object_sha=object_sha,
+                    object_size=object_size,
+                    stored_size=stored_size,
+                    seconds=seconds,
+                    created_at=_now(),
+                )
+            )
     except IntegrityError:
         pass
 

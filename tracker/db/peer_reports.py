@@ -26,8 +26,14 @@ class ReportRow:
     reason: str
 
     def to_json(self) -> dict[str, object]:
-        return {"reported_at": self.reported_at, "reporter": self.reporter, "peer_user": self.peer_user,
-                "game": self.game, "digest": self.digest, "reason": self.reason}
+        return {
+            "reported_at": self.reported_at,
+            "reporter": self.reporter,
+            "peer_user": self.peer_user,
+            "game": self.game,
+            "digest": self.digest,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,12 @@ class PeerSummary:
     last_reported_at: float
 
     def to_json(self) -> dict[str, object]:
-        return {"peer_user": self.peer_user, "reports": self.reports, "reporters": self.reporters,
-                "last_reported_at": self.last_reported_at}
+        return {
+            "peer_user": self.peer_user,
+            "reports": self.reports,
+            "reporters": self.reporters,
+            "last_reported_at": self.last_reported_at,
+        }
 
 
 def _clean(reason: str) -> str:
@@ -50,7 +60,14 @@ def _clean(reason: str) -> str:
 
 
 def record_report(
-    session: Session, *, reporter: str, peer_user: str, game: str, build: str, reason: str, now: float,
+    session: Session,
+    *,
+    reporter: str,
+    peer_user: str,
+    game: str,
+    build: str,
+    reason: str,
+    now: float,
 ) -> bool:
     """Store that `peer_user` sent `reporter` a corrupt chunk of `game`'s build whose manifest digest is `build`.
 
@@ -73,18 +90,28 @@ def record_report(
         raise NotFound(f"{game} has no build with manifest {build[:16]!r}; report the build the chunk came from")
     if session.scalar(select(User.id).where(User.name == peer_user)) is None:
         raise NotFound(f"no user {peer_user!r}; report the account name the tracker gave for the peer")
-    repeat = session.scalar(select(PeerReport.id).where(
-        PeerReport.peer_user == peer_user, PeerReport.reporter == reporter, PeerReport.build_digest == build,
-        PeerReport.reported_at > now - DEDUPE_SECONDS,
-    ).limit(1))
+    repeat = session.scalar(
+        select(PeerReport.id)
+        .where(
+            PeerReport.peer_user == peer_user,
+            PeerReport.reporter == reporter,
+            PeerReport.build_digest == build,
+            PeerReport.reported_at > now - DEDUPE_SECONDS,
+        )
+        .limit(1)
+    )
     if repeat is not None:
         return False
-    recent = session.scalar(select(func.count()).select_from(PeerReport).where(
-        PeerReport.reporter == reporter, PeerReport.reported_at > now - DEDUPE_SECONDS))
+    recent = session.scalar(
+        select(func.count())
+        .select_from(PeerReport)
+        .where(PeerReport.reporter == reporter, PeerReport.reported_at > now - DEDUPE_SECONDS)
+    )
     if (recent or 0) >= REPORTS_PER_HOUR:
         return False
-    session.add(PeerReport(reported_at=now, reporter=reporter, peer_user=peer_user, build_digest=build,
-                           game=game, reason=_clean(reason)))
+    session.add(
+        PeerReport(reported_at=now, reporter=reporter, peer_user=peer_user, build_digest=build, game=game, reason=_clean(reason))
+    )
     return True
 
 

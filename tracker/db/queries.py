@@ -148,8 +148,7 @@ def revoke_sessions(session: Session, user_id: int, now: float) -> None:
     """End every session of the user now: refresh tokens are revoked, and the generation that access tokens and
     tickets name moves on, so those already issued are refused at their next use (tracker/sessions.py)."""
     session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id).values(revoked=True))
-    session.execute(update(User).where(User.id == user_id)
-                    .values(generation=User.generation + 1, generation_changed_at=now))
+    session.execute(update(User).where(User.id == user_id).values(generation=User.generation + 1, generation_changed_at=now))
 
 
 def change_password(session: Session, name: str, password_hash: str, now: float) -> None:
@@ -167,14 +166,14 @@ def disable_user(session: Session, name: str, now: float) -> None:
 def enable_user(session: Session, name: str) -> bool:
     """Let a disabled account log in again; False if it was not disabled. Its ended sessions stay ended."""
     user_id = _user_id(session, name)
-    return _changed(session.execute(update(User).where(User.id == user_id, User.disabled.is_(True))
-                                    .values(disabled=False)))
+    return _changed(session.execute(update(User).where(User.id == user_id, User.disabled.is_(True)).values(disabled=False)))
 
 
 def generations_changed_since(session: Session, since: float) -> list[tuple[str, int, bool]]:
     """(name, generation, disabled) of the accounts whose sessions were ended after `since` (unix seconds)."""
-    rows = session.execute(select(User.name, User.generation, User.disabled)
-                           .where(User.generation_changed_at > since, User.generation > 0)).all()
+    rows = session.execute(
+        select(User.name, User.generation, User.disabled).where(User.generation_changed_at > since, User.generation > 0)
+    ).all()
     return [(name, generation, disabled) for name, generation, disabled in rows]
 
 
@@ -200,10 +199,13 @@ def use_refresh_token(session: Session, token_hash: str, now: datetime) -> Redee
     if row is None:
         return Redeemed(None, False)
     token_id, user = row
-    consumed = _changed(session.execute(
-        update(RefreshToken).where(RefreshToken.id == token_id, RefreshToken.revoked.is_(False),
-                                   RefreshToken.expires_at > now).values(revoked=True)
-    ))
+    consumed = _changed(
+        session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token_id, RefreshToken.revoked.is_(False), RefreshToken.expires_at > now)
+            .values(revoked=True)
+        )
+    )
     return Redeemed(_user_row(user), consumed)
 
 
@@ -240,8 +242,20 @@ def set_grant(session: Session, user: str, slug: str, granted: bool) -> None:
 
 
 def _build_row(slug: str, b: Build, game_launch: str = "") -> BuildRow:
-    return BuildRow(slug, b.version, b.manifest_digest, b.total_size, b.file_count, b.chunk_count, b.stored_size,
-                    b.created_at, b.notes, b.launch or game_launch, bool(b.launch), b.news_status)
+    return BuildRow(
+        slug,
+        b.version,
+        b.manifest_digest,
+        b.total_size,
+        b.file_count,
+        b.chunk_count,
+        b.stored_size,
+        b.created_at,
+        b.notes,
+        b.launch or game_launch,
+        bool(b.launch),
+        b.news_status,
+    )
 
 
 def list_games(session: Session, viewer: Viewer) -> list[GameRow]:
@@ -266,8 +280,18 @@ def get_game(session: Session, slug: str, viewer: Viewer) -> GameRow:
 
 
 def _game_row(game: Game, builds: tuple[BuildRow, ...]) -> GameRow:
-    return GameRow(game.slug, game.title, game.private, builds, game.description, game.header_image,
-                   game.steam_app_id, tuple(f for f in game.overrides.split(",") if f), game.steam_error, game.launch)
+    return GameRow(
+        game.slug,
+        game.title,
+        game.private,
+        builds,
+        game.description,
+        game.header_image,
+        game.steam_app_id,
+        tuple(f for f in game.overrides.split(",") if f),
+        game.steam_error,
+        game.launch,
+    )
 
 
 HAND_EDITABLE = ("title", "description", "header_image")
@@ -310,8 +334,18 @@ def record_steam(session: Session, slug: str, description: str | None, header_im
 
 
 def add_build(
-    session: Session, slug: str, version: str, digest: str, manifest: bytes, signature: str,
-    total_size: int, file_count: int, chunk_count: int, stored_size: int, notes: str = "", launch: str = "",
+    session: Session,
+    slug: str,
+    version: str,
+    digest: str,
+    manifest: bytes,
+    signature: str,
+    total_size: int,
+    file_count: int,
+    chunk_count: int,
+    stored_size: int,
+    notes: str = "",
+    launch: str = "",
 ) -> tuple[BuildRow, bool]:
     """The build's row, and whether this call created it (False: the same build pushed again).
 
@@ -327,9 +361,18 @@ def add_build(
     if launch and not game.launch:
         game.launch, launch = launch, ""
     build = Build(
-        game_id=game.id, version=version, manifest_digest=digest, manifest=manifest, signature=signature,
-        total_size=total_size, file_count=file_count, chunk_count=chunk_count, stored_size=stored_size,
-        created_at=_now(), notes=notes, launch=launch if launch != game.launch else "",
+        game_id=game.id,
+        version=version,
+        manifest_digest=digest,
+        manifest=manifest,
+        signature=signature,
+        total_size=total_size,
+        file_count=file_count,
+        chunk_count=chunk_count,
+        stored_size=stored_size,
+        created_at=_now(),
+        notes=notes,
+        launch=launch if launch != game.launch else "",
     )
     session.add(build)
     try:
@@ -342,8 +385,7 @@ def add_build(
 def record_news_status(session: Session, slug: str, version: str, status: str) -> None:
     """How a build's Discord post went, for `mistpipe ls` (the build may be gone by then: nothing to record)."""
     game_id = session.scalar(select(Game.id).where(Game.slug == slug))
-    session.execute(update(Build).where(Build.game_id == game_id, Build.version == version)
-                    .values(news_status=status[:500]))
+    session.execute(update(Build).where(Build.game_id == game_id, Build.version == version).values(news_status=status[:500]))
 
 
 def build_manifest_bytes(session: Session, slug: str, version: str) -> bytes:
@@ -393,7 +435,8 @@ def readable_builds(session: Session, digests: list[str], viewer: Viewer) -> dic
     if not user_ok:
         return {}
     rows = session.execute(
-        select(Build.manifest_digest, Game.slug, Build.version).join(Game, Build.game_id == Game.id)
+        select(Build.manifest_digest, Game.slug, Build.version)
+        .join(Game, Build.game_id == Game.id)
         .where(Build.manifest_digest.in_(digests), _visible(viewer))
     ).all()
     return {digest: (slug, version) for digest, slug, version in rows}

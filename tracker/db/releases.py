@@ -26,9 +26,11 @@ class ReleaseFacts:
 def release_facts(session: Session, slug: str, version: str) -> ReleaseFacts:
     game = _game(session, slug, Viewer("", True))
     target_id = session.scalar(select(Build.id).where(Build.game_id == game.id, Build.version == version))
-    before = session.scalar(
-        select(Build).where(Build.game_id == game.id, Build.id < target_id).order_by(Build.id.desc()).limit(1)
-    ) if target_id is not None else None
+    before = (
+        session.scalar(select(Build).where(Build.game_id == game.id, Build.id < target_id).order_by(Build.id.desc()).limit(1))
+        if target_id is not None
+        else None
+    )
     previous = StoredManifest(slug, before.version, before.manifest_digest, before.manifest) if before else None
     notes = session.scalar(select(Build.notes).where(Build.id == target_id)) if target_id is not None else ""
     return ReleaseFacts(game.title, game.private, previous, notes or "")
@@ -61,7 +63,9 @@ def queue_news(session: Session, slug: str, version: str, now: float) -> int:
         return 0
     readable: ColumnElement[bool] = User.disabled.is_(False)
     if game.private:
-        readable = and_(readable, or_(User.is_admin.is_(True), User.id.in_(select(Grant.user_id).where(Grant.game_id == game.id))))
+        readable = and_(
+            readable, or_(User.is_admin.is_(True), User.id.in_(select(Grant.user_id).where(Grant.game_id == game.id)))
+        )
     readers = session.scalars(select(User.id).where(readable)).all()
     session.execute(delete(PendingNews).where(PendingNews.game_id == game.id, PendingNews.user_id.in_(readers)))
     session.add_all(PendingNews(user_id=u, game_id=game.id, build_id=build_id, created_at=now, ready=False) for u in readers)
@@ -80,9 +84,11 @@ def mark_ready(session: Session, slug: str | None = None, version: str | None = 
 def unheard(session: Session, user: str, slug: str | None = None) -> list[Unheard]:
     """The news this user's daemon has not acknowledged, ready to tell (still readable: grants change)."""
     rows = session.execute(
-        select(PendingNews.id, Game.slug, Game.title, Build.version, Build.manifest_digest, Game.private, Build.manifest,
-               Build.notes)
-        .join(User, PendingNews.user_id == User.id).join(Game, PendingNews.game_id == Game.id)
+        select(
+            PendingNews.id, Game.slug, Game.title, Build.version, Build.manifest_digest, Game.private, Build.manifest, Build.notes
+        )
+        .join(User, PendingNews.user_id == User.id)
+        .join(Game, PendingNews.game_id == Game.id)
         .join(Build, PendingNews.build_id == Build.id)
         .where(User.name == user, PendingNews.ready.is_(True), *([Game.slug == slug] if slug else []))
         .order_by(PendingNews.id)

@@ -92,8 +92,9 @@ def read_answer(status: int, headers: Mapping[str, str], body: bytes) -> Answer:
     return Answer(status, wait, message)
 
 
-def next_step(answer: Answer, attempt: int, attempts: int = ATTEMPTS, first_delay: float = FIRST_DELAY,
-              rng: random.Random | None = None) -> Step:
+def next_step(
+    answer: Answer, attempt: int, attempts: int = ATTEMPTS, first_delay: float = FIRST_DELAY, rng: random.Random | None = None
+) -> Step:
     """What to do after attempt number `attempt` (1-based) of at most `attempts` got `answer`."""
     if answer.delivered:
         return Step(done=True, posted=True, reason=f"posted (attempt {attempt})")
@@ -103,7 +104,9 @@ def next_step(answer: Answer, attempt: int, attempts: int = ATTEMPTS, first_dela
         return Step(done=True, reason=f"gave up after {attempt} attempts; the last: {answer.describe()}")
     if answer.status == 429 and answer.retry_after is not None:
         if answer.retry_after > MAX_RETRY_AFTER:
-            return Step(done=True, reason=f"Discord asked us to wait {answer.retry_after:.0f} s; the news would be stale, gave up")
+            return Step(
+                done=True, reason=f"Discord asked us to wait {answer.retry_after:.0f} s; the news would be stale, gave up"
+            )
         return Step(done=False, delay=answer.retry_after, reason=answer.describe())
     ceiling = min(MAX_DELAY, first_delay * 2 ** (attempt - 1))
     jitter = (rng or random.Random()).uniform(0.5, 1.0)  # so a recovering Discord is not hit by every retry at once
@@ -125,8 +128,9 @@ def check_url(url: str) -> str | None:
 
 def post(url: str, content: str, timeout: float = TIMEOUT) -> Answer:
     """One attempt to post `content`; every network failure becomes an Answer with status 0."""
-    request = urllib.request.Request(url, data=payload(content), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
+    request = urllib.request.Request(
+        url, data=payload(content), method="POST", headers={"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return read_answer(response.status, dict(response.headers), response.read(64 * 1024))

@@ -86,7 +86,8 @@ def decide(stored: Mapping[str, Stored], live: Live, patches: Iterable[PatchRow]
     unneeded = [name for name in stored if name not in keep]
     remove = frozenset(name for name in unneeded if stored[name].mtime < cutoff)
     forget = frozenset(
-        p.id for p in rows
+        p.id
+        for p in rows
         if p.object_sha in remove
         or (p.target not in live.contents and p.created < cutoff and (p.object_sha is None or p.object_sha not in stored))
     )
@@ -108,10 +109,15 @@ class GcReport:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "builds": self.builds, "objects_kept": self.objects_kept, "objects_young": self.objects_young,
-            "objects_removed": self.objects_removed, "bytes_freed": self.bytes_freed,
-            "patch_rows_removed": self.patch_rows_removed, "grace_seconds": self.grace_seconds,
-            "seconds": self.seconds, "error": self.error,
+            "builds": self.builds,
+            "objects_kept": self.objects_kept,
+            "objects_young": self.objects_young,
+            "objects_removed": self.objects_removed,
+            "bytes_freed": self.bytes_freed,
+            "patch_rows_removed": self.patch_rows_removed,
+            "grace_seconds": self.grace_seconds,
+            "seconds": self.seconds,
+            "error": self.error,
         }
 
 

@@ -17,8 +17,12 @@ from tracker.db.engine import Database
 
 log = logging.getLogger("mist.jobs")
 SUMMARY = {
-    "scrub_store": "store scrub", "nightly_scrub": "nightly store scrub", "sync_steam": "Steam details",
-    "make_patches": "patches", "collect_garbage": "garbage collection", "nightly_gc": "nightly garbage collection",
+    "scrub_store": "store scrub",
+    "nightly_scrub": "nightly store scrub",
+    "sync_steam": "Steam details",
+    "make_patches": "patches",
+    "collect_garbage": "garbage collection",
+    "nightly_gc": "nightly garbage collection",
     "post_news": "Discord post",
 }
 

@@ -62,8 +62,12 @@ def make_one(store: ChunkStore, source: FileEntry, target: FileEntry, algorithm:
 
 
 def make_all(
-    store: ChunkStore, pairs: Iterable[tuple[FileEntry, FileEntry]], algorithm: str, record: Recorder,
-    done: set[tuple[str, str, str]], budget: int | None = None,
+    store: ChunkStore,
+    pairs: Iterable[tuple[FileEntry, FileEntry]],
+    algorithm: str,
+    record: Recorder,
+    done: set[tuple[str, str, str]],
+    budget: int | None = None,
 ) -> tuple[list[Made], int]:
     """Make every pair's patch not already in `done` (with a budget, up to that many target bytes).
 
@@ -99,9 +103,11 @@ def bundle_groups(pairs: Iterable[tuple[FileEntry, FileEntry]]) -> list[list[tup
     groups: list[list[tuple[FileEntry, FileEntry]]] = [[]]
     for source, target in small:
         group = groups[-1]
-        if group and (len(group) == patch_bundle.MAX_MEMBERS
-                      or sum(t.size for _, t in group) + target.size > patch_bundle.MAX_TOTAL
-                      or sum(s.size for s, _ in group) + source.size > patch_bundle.MAX_TOTAL):
+        if group and (
+            len(group) == patch_bundle.MAX_MEMBERS
+            or sum(t.size for _, t in group) + target.size > patch_bundle.MAX_TOTAL
+            or sum(s.size for s, _ in group) + source.size > patch_bundle.MAX_TOTAL
+        ):
             groups.append(group := [])
         group.append((source, target))
     return [g for g in groups if len(g) > 1]
@@ -124,14 +130,21 @@ def make_bundle(store: ChunkStore, pairs: list[tuple[FileEntry, FileEntry]], rec
     return Made(pairs[0][0].sha256, pairs[0][1].sha256, patch_bundle.ALGORITHM, name, len(stored), cost, seconds)
 
 
-def make_bundles(store: ChunkStore, target: Manifest, sources: list[Manifest],
-                 paths: list[str] | None, done: set[tuple[str, str, str]], record: Recorder) -> list[Made]:
+def make_bundles(
+    store: ChunkStore,
+    target: Manifest,
+    sources: list[Manifest],
+    paths: list[str] | None,
+    done: set[tuple[str, str, str]],
+    record: Recorder,
+) -> list[Made]:
     """Patch bundles into `target`'s small changed files, one set per source build (a client applies a bundle only
     if it holds every file it starts from); a pair already in a bundle is not bundled again."""
     made = []
     for source in sources:
-        pairs = [(s, t) for s, t in patch_pairs(target, [source], paths)
-                 if (s.sha256, t.sha256, patch_bundle.ALGORITHM) not in done]
+        pairs = [
+            (s, t) for s, t in patch_pairs(target, [source], paths) if (s.sha256, t.sha256, patch_bundle.ALGORITHM) not in done
+        ]
         for group in bundle_groups(pairs):
             try:
                 bundle = make_bundle(store, group, record)

@@ -136,8 +136,14 @@ class Jobs:
     def enqueue_gc(self) -> str:
         return self._enqueue(self.collect_garbage)
 
-    def enqueue_news(self, content: str, attempts: int = discord_webhook.ATTEMPTS,
-                     first_delay: float = discord_webhook.FIRST_DELAY, game: str = "", version: str = "") -> str:
+    def enqueue_news(
+        self,
+        content: str,
+        attempts: int = discord_webhook.ATTEMPTS,
+        first_delay: float = discord_webhook.FIRST_DELAY,
+        game: str = "",
+        version: str = "",
+    ) -> str:
         """Post `content` to the Discord webhook of the worker's environment, trying at most `attempts` times;
         how it went is recorded on the build `game` `version` (shown by `mistpipe ls`)."""
         return self._enqueue(self.post_news, content, attempts, first_delay, game, version, retries=attempts - 1)
@@ -176,8 +182,11 @@ class Jobs:
         """(task, "finished" | "failed") -> runs counted by every worker since the queue was made."""
         try:
             # incr by 0 is how huey's storage API reads a counter (its own rate limiter does the same)
-            return {(task, outcome): int(self.huey.storage.incr(_counter_key(outcome, task), 0))
-                    for task in TASKS for outcome in (FINISHED, FAILED)}
+            return {
+                (task, outcome): int(self.huey.storage.incr(_counter_key(outcome, task), 0))
+                for task in TASKS
+                for outcome in (FINISHED, FAILED)
+            }
         except Exception as exc:
             raise QueueUnavailable(f"the job queue's storage does not answer ({exc.__class__.__name__}: {exc})") from exc
 
@@ -197,8 +206,9 @@ class Jobs:
 def open_queue(settings: Settings) -> Huey:
     """The queue: Redis when MIST_REDIS_URL is set, else SQLite in the data directory."""
     if settings.redis_url:
-        pool = redis.ConnectionPool.from_url(settings.redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES),
-                                             health_check_interval=30)
+        pool = redis.ConnectionPool.from_url(
+            settings.redis_url, retry=REDIS_RETRY, retry_on_error=list(QUEUE_OUTAGES), health_check_interval=30
+        )
         return RedisHuey(settings.queue_name, connection_pool=pool, results=True)
     return SqliteHuey(settings.queue_name, filename=str(settings.data / "jobs.db"), results=True)
 
@@ -248,10 +258,12 @@ def open_jobs(settings: Settings) -> Jobs:
         db.call(lambda s: queries.record_steam(s, slug, details.short_description, details.header_image, ""))
         return {"game": slug, "synced": True, "error": ""}
 
-    def make_patches_now(slug: str, version: str, sources: list[str] | None, paths: list[str] | None,
-                         task: Task) -> dict[str, object]:
-        return make_build_patches(database(), store(), slug, version, sources, paths,
-                                  lambda done, total: journal.progress(str(task.id), done, total))
+    def make_patches_now(
+        slug: str, version: str, sources: list[str] | None, paths: list[str] | None, task: Task
+    ) -> dict[str, object]:
+        return make_build_patches(
+            database(), store(), slug, version, sources, paths, lambda done, total: journal.progress(str(task.id), done, total)
+        )
 
     def collect_garbage_now() -> dict[str, object]:
         unfinished = unfinished_restore.refusal(data, "collect garbage")  # the catalog may not name all it holds yet
@@ -259,8 +271,9 @@ def open_jobs(settings: Settings) -> Jobs:
             return GcReport(error=unfinished).to_json()
         return collect(database(), store(), settings.gc_grace).to_json()
 
-    def post_news_recorded(content: str, attempts: int, first_delay: float, game: str = "", version: str = "", *,
-                           task: Task) -> dict[str, object]:
+    def post_news_recorded(
+        content: str, attempts: int, first_delay: float, game: str = "", version: str = "", *, task: Task
+    ) -> dict[str, object]:
         """`post_news_now`, and its final outcome recorded on the build (a retry is not an outcome yet), so
         `mistpipe ls` shows a post that did not go out, not only the worker's log."""
         outcome = post_news_now(settings.discord_webhook_url, content, attempts, first_delay, task)
@@ -270,7 +283,9 @@ def open_jobs(settings: Settings) -> Jobs:
         return outcome
 
     # Before the scrub, so the scrub does not read what is about to be removed.
-    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc", context=True)(counted("nightly_gc", collect_garbage_now))
+    huey.periodic_task(crontab(hour="3", minute="47"), name="nightly_gc", context=True)(
+        counted("nightly_gc", collect_garbage_now)
+    )
     return Jobs(
         huey,
         huey.task(name="scrub_store", context=True)(counted("scrub_store", scrub_now)),
@@ -297,8 +312,14 @@ def post_news_now(url: str, content: str, attempts: int, first_delay: float, tas
     answer = discord_webhook.post(url, content)
     step = discord_webhook.next_step(answer, attempt, attempts, first_delay)
     if not step.done:
-        log.warning("Discord post to %s: %s; attempt %d of %d in %.1f s", discord_webhook.where(url), step.reason,
-                    attempt + 1, attempts, step.delay)
+        log.warning(
+            "Discord post to %s: %s; attempt %d of %d in %.1f s",
+            discord_webhook.where(url),
+            step.reason,
+            attempt + 1,
+            attempts,
+            step.delay,
+        )
         task.retries -= 1
         raise RetryTask(step.reason, delay=step.delay)
     if step.posted:
@@ -309,8 +330,12 @@ def post_news_now(url: str, content: str, attempts: int, first_delay: float, tas
 
 
 def make_build_patches(
-    db: Database, store: ChunkStore, slug: str, version: str,
-    sources: list[str] | None = None, paths: list[str] | None = None,
+    db: Database,
+    store: ChunkStore,
+    slug: str,
+    version: str,
+    sources: list[str] | None = None,
+    paths: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, object]:
     """HDiffPatch patches into `slug` `version` from the given builds (default: the previous one and those friends hold).
@@ -341,13 +366,25 @@ def make_build_patches(
 
     made, failed = make_all(store, pairs, patch.HDIFF, record, done)
     useful = [m for m in made if m.useful]
-    bundles = make_bundles(store, target, [manifest_mod.parse(m.data) for m in held], paths, done,
-                           lambda *row: db.call(lambda s: patch_queries.record_patch(s, *row)))
+    bundles = make_bundles(
+        store,
+        target,
+        [manifest_mod.parse(m.data) for m in held],
+        paths,
+        done,
+        lambda *row: db.call(lambda s: patch_queries.record_patch(s, *row)),
+    )
     return {
-        "game": slug, "version": version, "from": sorted(m.version for m in held), "pairs": len(pairs),
-        "made": len(useful), "not_worth_it": len(made) - len(useful), "failed": failed,
-        "patch_bytes": sum(m.stored_size for m in useful), "chunk_bytes": sum(m.chunk_bytes for m in useful),
-        "bundles": len(bundles), "bundle_bytes": sum(m.stored_size for m in bundles),
+        "game": slug,
+        "version": version,
+        "from": sorted(m.version for m in held),
+        "pairs": len(pairs),
+        "made": len(useful),
+        "not_worth_it": len(made) - len(useful),
+        "failed": failed,
+        "patch_bytes": sum(m.stored_size for m in useful),
+        "chunk_bytes": sum(m.chunk_bytes for m in useful),
+        "bundles": len(bundles),
+        "bundle_bytes": sum(m.stored_size for m in bundles),
         "seconds": round(time.monotonic() - started, 3),
     }
-

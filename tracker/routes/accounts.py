@@ -35,8 +35,9 @@ def ensure_admin(ctx: TrackerContext) -> str | None:
     return None if ctx.settings.admin_password else password
 
 
-def reset_password(data: Path, name: str, password: str, now: float, database_url: str = "",
-                   passwords: auth.Passwords | None = None) -> None:
+def reset_password(
+    data: Path, name: str, password: str, now: float, database_url: str = "", passwords: auth.Passwords | None = None
+) -> None:
     """`mist-admin reset-password`: set a password on the database directly (the tracker may be stopped, or may
     be running: it sees the account's new generation within seconds, so the old sessions end)."""
     hashed = (passwords or auth.Passwords()).hash(password)
@@ -59,14 +60,16 @@ async def _issue(ctx: TrackerContext, user: queries.UserRow) -> web.Response:
     token, token_hash = auth.new_refresh_token()
     expires = _expiry(ctx, auth.REFRESH_LIFETIME)
     await ctx.db.run(lambda s: queries.store_refresh_token(s, user.name, token_hash, expires))
-    return web.json_response({
-        "user": user.name,
-        "scope": scope,
-        "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now, user.generation),
-        "expires_in": auth.ACCESS_LIFETIME,
-        "refresh_token": token,
-        "public_key": ctx.signer.public_key,
-    })
+    return web.json_response(
+        {
+            "user": user.name,
+            "scope": scope,
+            "access_token": auth.issue_access_token(ctx.jwt_secret, user.name, scope, ctx.now, user.generation),
+            "expires_in": auth.ACCESS_LIFETIME,
+            "refresh_token": token,
+            "public_key": ctx.signer.public_key,
+        }
+    )
 
 
 async def login(request: web.Request) -> web.Response:

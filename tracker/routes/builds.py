@@ -105,8 +105,10 @@ async def _rebuilt(ctx: TrackerContext, slug: str, delta: bytes) -> bytes:
     rows = await ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, [base], queries.Viewer("", True)))
     held = next((r for r in rows if r.game == slug), None)
     if held is None:
-        raise BadRequest(f"the manifest delta starts from build {base[:12]}, which {slug} does not have (removed?); "
-                         "push again, and the whole manifest is sent")
+        raise BadRequest(
+            f"the manifest delta starts from build {base[:12]}, which {slug} does not have (removed?); "
+            "push again, and the whole manifest is sent"
+        )
     return await asyncio.to_thread(manifest_delta.apply, held.data, delta, manifest_delta.read_header(delta).target)
 
 
@@ -117,8 +119,10 @@ def checked_launch(command: str, manifest: manifest_mod.Manifest | None) -> str:
         return ""
     parsed = parse_launch(command)
     if manifest is not None and parsed.program not in {f.path for f in manifest.files}:
-        raise BadRequest(f"the launch command starts {parsed.program!r}, which is not a file of {manifest.game} "
-                         f"{manifest.version}; give the path of the game's program inside the build folder")
+        raise BadRequest(
+            f"the launch command starts {parsed.program!r}, which is not a file of {manifest.game} "
+            f"{manifest.version}; give the path of the game's program inside the build folder"
+        )
     return command
 
 
@@ -132,8 +136,9 @@ async def commit_build(request: web.Request) -> web.Response:
     if manifest.game != slug:
         raise BadRequest(f"manifest is for game {manifest.game!r} but was pushed to {slug!r}")
     if not manifest.files:
-        raise ManifestError("the build has no files, and installing it would empty every friend's folder; "
-                            "push the folder that holds the game")
+        raise ManifestError(
+            "the build has no files, and installing it would empty every friend's folder; push the folder that holds the game"
+        )
     notes, launch = check_notes(upload.notes), checked_launch(upload.launch, manifest)
     chunks = manifest.chunk_sizes()
     # Marked used as they are checked, so a garbage collection running now keeps them for this build.
@@ -147,29 +152,51 @@ async def commit_build(request: web.Request) -> web.Response:
     known = [f.sha256 for f in (await asyncio.to_thread(parsed_manifest, latest.digest, latest.data)).files] if latest else []
     bad = await asyncio.to_thread(mismatched_files, ctx.store, manifest, known)
     if bad:
-        raise ManifestError(f"{len(bad)} of the build's files are not what their chunks make (first: {bad[0]}): the "
-                            "manifest pairs them with another file's chunks; the build was rejected, push it again")
+        raise ManifestError(
+            f"{len(bad)} of the build's files are not what their chunks make (first: {bad[0]}): the "
+            "manifest pairs them with another file's chunks; the build was rejected, push it again"
+        )
     stored = await asyncio.to_thread(ctx.store.sizes, chunks)
     digest = manifest.digest()
     signature = ctx.signer.sign(data)
     compressed = await asyncio.to_thread(compression.compress, data)
     await asyncio.to_thread(ctx.store.put, digest, compressed)
     await asyncio.to_thread(ctx.store.touch, [digest])  # it may be there already, from a build removed before
-    row, created = await ctx.db.run(lambda s: queries.add_build(
-        s, slug, manifest.version, digest, data, signature,
-        manifest.total_size, len(manifest.files), len(chunks), sum(stored.values()), notes, launch,
-    ))
+    row, created = await ctx.db.run(
+        lambda s: queries.add_build(
+            s,
+            slug,
+            manifest.version,
+            digest,
+            data,
+            signature,
+            manifest.total_size,
+            len(manifest.files),
+            len(chunks),
+            sum(stored.values()),
+            notes,
+            launch,
+        )
+    )
     request.app[COUNTERS].builds_published.inc()
     if created:
-        await note(ctx, "push", who.user, slug, manifest.version,
-                   f"{count(len(manifest.files), 'file')}, {human_bytes(manifest.total_size)}")
+        await note(
+            ctx,
+            "push",
+            who.user,
+            slug,
+            manifest.version,
+            f"{count(len(manifest.files), 'file')}, {human_bytes(manifest.total_size)}",
+        )
     answer = {**row.to_json(), "patch_job": "", "patches_coming": 0}
     try:
         answer["patch_job"], answer["patches_coming"] = await _queue_patches(ctx, slug, manifest)
     except QueueUnavailable as exc:  # the build is committed and installable; patches only save friends bytes
         log.error("build %s %s committed, but its patch job could not be queued: %s", slug, manifest.version, exc)
-        answer["warning"] = ("the job queue is unavailable, so no patches into this build were queued; "
-                             "friends' update requests queue them once it is back")
+        answer["warning"] = (
+            "the job queue is unavailable, so no patches into this build were queued; "
+            "friends' update requests queue them once it is back"
+        )
     if created:  # the same build pushed again is no news; its news is sized once its patches are made
         request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored, str(answer["patch_job"])))
     return web.json_response(answer, status=201)
@@ -235,9 +262,15 @@ async def get_manifest(request: web.Request) -> web.Response:
                 return old, data
 
             delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests)
-            return web.Response(body=delta, content_type=manifest_delta.CONTENT_TYPE, headers={
-                "X-Mist-Signature": signature, "X-Mist-Digest": row.manifest_digest, "X-Mist-Delta-From": base,
-            })
+            return web.Response(
+                body=delta,
+                content_type=manifest_delta.CONTENT_TYPE,
+                headers={
+                    "X-Mist-Signature": signature,
+                    "X-Mist-Digest": row.manifest_digest,
+                    "X-Mist-Delta-From": base,
+                },
+            )
     response = web.Response(
         body=data,
         content_type="application/json",
@@ -277,17 +310,23 @@ async def revoked_sessions(request: web.Request) -> web.Response:
     tracker's key so that no one between can make them serve a session the admin ended."""
     ctx = request.app[CONTEXT]
     payload = canonical_json({"sessions": await ctx.sessions.revoked(), "at": int(ctx.now)})
-    return web.json_response({"payload": payload.decode(), "signature": ctx.signer.sign(payload)},
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"payload": payload.decode(), "signature": ctx.signer.sign(payload)}, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def info(request: web.Request) -> web.Response:
     """Public: the key, and the hand-overs that lead a client or seeder pinned to an older key to it."""
     ctx = request.app[CONTEXT]
-    return web.json_response({
-        "service": "mist-tracker", "public_key": ctx.signer.public_key, "key_fingerprint": fingerprint(ctx.signer.public_key),
-        "key_handovers": [h.to_json() for h in ctx.handovers], "seeder_url": seeder_url(request),
-    })
+    return web.json_response(
+        {
+            "service": "mist-tracker",
+            "public_key": ctx.signer.public_key,
+            "key_fingerprint": fingerprint(ctx.signer.public_key),
+            "key_handovers": [h.to_json() for h in ctx.handovers],
+            "seeder_url": seeder_url(request),
+        }
+    )
 
 
 def routes() -> list[web.RouteDef]:

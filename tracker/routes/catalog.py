@@ -68,8 +68,18 @@ async def edit_game(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     admin(request)
     slug = request.match_info["slug"]
-    body = await json_body(request, {}, {"title": str, "description": str, "header_image": str,
-                                         "steam_app_id": (int, type(None)), "private": bool, "launch": str})
+    body = await json_body(
+        request,
+        {},
+        {
+            "title": str,
+            "description": str,
+            "header_image": str,
+            "steam_app_id": (int, type(None)),
+            "private": bool,
+            "launch": str,
+        },
+    )
     if "title" in body:
         body["title"] = _title(body["title"])
     if "launch" in body:

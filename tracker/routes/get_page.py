@@ -29,8 +29,7 @@ HERE = Path(__file__).parent
 PLATFORMS = {"windows": "Windows", "macos": "macOS", "linux": "Linux"}
 DOWNLOADS = "get"  # folder in the data directory for standalone bundles
 _BUNDLE = re.compile(r"^mist-(windows|macos|linux)-[a-z0-9_]+\.(zip|tar\.gz)$")
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                          undefined=jinja2.StrictUndefined)
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined)
 WHEEL = web.AppKey("client_wheel", dict)
 
 
@@ -87,14 +86,23 @@ async def page(request: web.Request) -> web.Response:
     origin = public_url(request)
     offered = [b for b in await asyncio.to_thread(bundles, ctx.settings.data / DOWNLOADS) if b.platform == platform]
     html = _ENV.get_template("get.html").render(
-        url=origin, wheel_url=f"{origin}/get/{wheel.filename}", fingerprint=fingerprint(ctx.signer.public_key),
-        platform=platform, platforms=PLATFORMS, bundles=offered, detected=not chosen,
+        url=origin,
+        wheel_url=f"{origin}/get/{wheel.filename}",
+        fingerprint=fingerprint(ctx.signer.public_key),
+        platform=platform,
+        platforms=PLATFORMS,
+        bundles=offered,
+        detected=not chosen,
     )
     return web.Response(text=html, content_type="text/html", headers=_PAGE_HEADERS)
 
 
-_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'",
-                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 async def latest_wheel(request: web.Request) -> web.Response:
@@ -114,8 +122,11 @@ async def download(request: web.Request) -> web.StreamResponse:
         etag = f'"{wheel.sha256}"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        return web.Response(body=wheel.data, content_type="application/zip",
-                            headers={"ETag": etag, "Content-Disposition": f'attachment; filename="{name}"'})
+        return web.Response(
+            body=wheel.data,
+            content_type="application/zip",
+            headers={"ETag": etag, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
     if _BUNDLE.match(name):
         path = request.app[CONTEXT].settings.data / DOWNLOADS / name
         if path.is_file():
@@ -125,5 +136,11 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app[WHEEL] = {}
-    app.add_routes([web.get("/get", page), web.get("/get/mist.whl", latest_wheel),
-                    web.get("/get/style.css", stylesheet), web.get("/get/{file}", download)])
+    app.add_routes(
+        [
+            web.get("/get", page),
+            web.get("/get/mist.whl", latest_wheel),
+            web.get("/get/style.css", stylesheet),
+            web.get("/get/{file}", download),
+        ]
+    )

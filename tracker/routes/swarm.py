@@ -48,6 +48,8 @@ MAX_PEERS_LISTED = 16
 REMEMBERED = 4096  # recent member ids kept after they leave, so a late report still names the user
 HEARTBEAT = 30.0
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
 @dataclass(eq=False)
 class Member:
     """One connected client: who it is, what it holds (digest -> game), whether it shares."""
@@ -161,8 +163,10 @@ class _Connection:
 
     async def announce(self, body: dict[str, Any]) -> dict[str, Any]:
         builds = body.get("builds")
-        if not isinstance(builds, list) or len(builds) > MAX_ANNOUNCED or not all(
-            isinstance(b, str) and DIGEST.match(b) for b in builds
+        if (
+            not isinstance(builds, list)
+            or len(builds) > MAX_ANNOUNCED
+            or not all(isinstance(b, str) and DIGEST.match(b) for b in builds)
         ):
             raise BadRequest(f"'builds' must be a list of at most {MAX_ANNOUNCED} manifest digests")
         sharing = body.get("sharing", True)
@@ -195,9 +199,14 @@ class _Connection:
         peers = []
         for m in self.swarm.holders(game, row.manifest_digest, self.me.id):
             if row.manifest_digest in await self.readable(m.viewer, [row.manifest_digest]):
-                peers.append({"peer": m.id, "user": m.viewer.user,
-                              "builds": sorted(d for d, g in m.builds.items() if g == game),
-                              "complete": row.manifest_digest in m.builds})
+                peers.append(
+                    {
+                        "peer": m.id,
+                        "user": m.viewer.user,
+                        "builds": sorted(d for d, g in m.builds.items() if g == game),
+                        "complete": row.manifest_digest in m.builds,
+                    }
+                )
         return {"op": "peers", "build": row.manifest_digest, "peers": peers}
 
     async def signal(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -234,8 +243,11 @@ class _Connection:
         if user is None or build not in readable:
             raise BadRequest("unknown peer or build; nothing was recorded")
         game = readable[build][0]
-        stored = await self.ctx.db.run(lambda s: peer_reports.record_report(
-            s, reporter=self.me.viewer.user, peer_user=user, build=build, game=game, reason=reason, now=self.ctx.now))
+        stored = await self.ctx.db.run(
+            lambda s: peer_reports.record_report(
+                s, reporter=self.me.viewer.user, peer_user=user, build=build, game=game, reason=reason, now=self.ctx.now
+            )
+        )
         if stored:  # a repeat or a flood is dropped, and not logged either
             log.warning("%s reported %s (build %s of %s): %s", self.me.viewer.user, user, build[:12], game, reason)
             await note(self.ctx, "peer_report", self.me.viewer.user, game, readable[build][1], f"reported {user}: {reason}")
@@ -252,8 +264,7 @@ class _Connection:
         if build not in readable:
             raise BadRequest("unknown build; nothing was counted")
         game, version = readable[build]
-        await finished.record(self.app, self.me.viewer.user, game, version, build, peer_bytes, peer_chunks,
-                              seeder_bytes)
+        await finished.record(self.app, self.me.viewer.user, game, version, build, peer_bytes, peer_chunks, seeder_bytes)
         return {"op": "tallied", "build": build}
 
 
@@ -267,9 +278,18 @@ async def swarm_socket(request: web.Request) -> web.WebSocketResponse:
     swarm.join(member)
     connection = _Connection(request, member)
     try:
-        await socket.send_str(json.dumps({"op": "welcome", "peer": member.id, "ice": swarm.ice,
-                                          "seeder_share": swarm.seeder_share, "peer_floor": swarm.peer_floor,
-                                          "public_key": request.app[CONTEXT].signer.public_key}))
+        await socket.send_str(
+            json.dumps(
+                {
+                    "op": "welcome",
+                    "peer": member.id,
+                    "ice": swarm.ice,
+                    "seeder_share": swarm.seeder_share,
+                    "peer_floor": swarm.peer_floor,
+                    "public_key": request.app[CONTEXT].signer.public_key,
+                }
+            )
+        )
         async for message in socket:
             if message.type != WSMsgType.TEXT:
                 break

@@ -66,8 +66,9 @@ async def plan(request: web.Request) -> web.Response:
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
-    body = await json_body(request, {"have": list, "write": list}, {"contents": list, "steps": int, "bundles": bool},
-                           limit=MAX_PLAN_BODY)
+    body = await json_body(
+        request, {"have": list, "write": list}, {"contents": list, "steps": int, "bundles": bool}, limit=MAX_PLAN_BODY
+    )
     have, write, contents = body["have"], body["write"], body.get("contents", [])
     steps = body.get("steps", 1)  # clients that predate chains apply one patch per file
     if not 1 <= steps <= MAX_STEPS:
@@ -88,8 +89,9 @@ async def plan(request: web.Request) -> web.Response:
     own = [m for m in rows if m.game == slug]
     if own and looking.user:
         await ctx.db.run(lambda s: patch_queries.record_install(s, looking.user, slug, own[-1].digest))
-    coming = await _patch_on_demand(request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug],
-                                    [r.digest for r in own], write)
+    coming = await _patch_on_demand(
+        request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug], [r.digest for r in own], write
+    )
     by_path = {f.path: f for f in target.files}
     targets = {by_path[p].sha256 for p in write}
     have_contents = held_contents(held) | set(contents)
@@ -102,10 +104,16 @@ async def plan(request: web.Request) -> web.Response:
     # Only a client that says it applies patch bundles is offered one (older ones would fetch its files by chunks).
     bundles = await ctx.db.run(lambda s: patch_queries.bundle_options(s, targets)) if body.get("bundles") else []
     decided = plan_update(target, write, held, costs, options, contents, steps, bundles)
-    return web.json_response({
-        "game": slug, "version": version, "digest": row.manifest_digest,
-        "held": [{"game": m.game, "version": m.version} for m in rows], **decided.to_json(), "coming": coming,
-    })
+    return web.json_response(
+        {
+            "game": slug,
+            "version": version,
+            "digest": row.manifest_digest,
+            "held": [{"game": m.game, "version": m.version} for m in rows],
+            **decided.to_json(),
+            "coming": coming,
+        }
+    )
 
 
 async def _placed(ctx: TrackerContext, slug: str, options: list[PatchOption], targets: set[str]) -> list[PatchOption]:
@@ -123,12 +131,20 @@ async def _placed(ctx: TrackerContext, slug: str, options: list[PatchOption], ta
                 found.setdefault(entry.sha256, stored.version)
         if len(found) == len(wanted):
             break
-    return [o if o.target in targets else replace(o, build=found[o.target]) for o in options
-            if o.target in targets or o.target in found]
+    return [
+        o if o.target in targets else replace(o, build=found[o.target])
+        for o in options
+        if o.target in targets or o.target in found
+    ]
 
 
 async def _patch_on_demand(
-    request: web.Request, slug: str, version: str, target: Manifest, sources: list[Manifest], digests: list[str],
+    request: web.Request,
+    slug: str,
+    version: str,
+    target: Manifest,
+    sources: list[Manifest],
+    digests: list[str],
     write: list[str],
 ) -> list[dict[str, Any]]:
     """Quick zstd patches now for changed files nobody has patched yet; HDiffPatch ones queued, reported as coming."""

@@ -52,7 +52,10 @@ Kind = type | tuple[type, ...]
 
 
 async def json_body(
-    request: web.Request, required: dict[str, Kind], optional: dict[str, Kind] | None = None, limit: int = MAX_JSON_BODY,
+    request: web.Request,
+    required: dict[str, Kind],
+    optional: dict[str, Kind] | None = None,
+    limit: int = MAX_JSON_BODY,
 ) -> dict[str, Any]:
     """Decode a JSON object body with exactly these fields and types, or raise BadRequest saying what is wrong."""
     optional = optional or {}
@@ -72,7 +75,10 @@ async def json_body(
         raise BadRequest("request body must be a JSON object")
     unknown = set(body) - set(required) - set(optional)
     if unknown:
-        raise BadRequest(f"unknown {'field' if len(unknown) == 1 else 'fields'}: {', '.join(sorted(unknown))}", {"allowed": sorted({*required, *optional})})
+        raise BadRequest(
+            f"unknown {'field' if len(unknown) == 1 else 'fields'}: {', '.join(sorted(unknown))}",
+            {"allowed": sorted({*required, *optional})},
+        )
     for name, kind in {**required, **optional}.items():
         if name not in body:
             if name in required:

@@ -4,6 +4,7 @@ and whether each build's Discord post went out, for `mistpipe ls`.
 Revision ID: 0006
 Revises: 0005
 """
+
 import sqlalchemy as sa
 from alembic import op
 

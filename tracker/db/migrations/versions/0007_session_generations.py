@@ -4,6 +4,7 @@ disabling an account or setting its password ends its sessions at once.
 Revision ID: 0007
 Revises: 0006
 """
+
 import sqlalchemy as sa
 from alembic import op
 
