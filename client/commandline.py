@@ -23,22 +23,37 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def settings_at_start() -> ClientSettings:
+class UnreadableSettings:
+    """What the group's callback keeps when a MIST_* value is bad: the command that needs the settings says so,
+    while `--help` of every command still answers."""
+
+    def __init__(self, error: SettingsError) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"UnreadableSettings({self.error!r})"
+
+
+def settings_at_start() -> ClientSettings | UnreadableSettings:
     """The environment, read once as `mist` or `mistpipe` starts (their group's callback); arms the test hooks."""
     try:
         settings = ClientSettings.from_env()
     except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+        return UnreadableSettings(exc)
     settings.arm()
     return settings
 
 
 def client_settings() -> ClientSettings:
     """The settings read at start, which click's context carries from the group to the command running."""
-    found = click.get_current_context().find_object(ClientSettings)
-    if found is None:
-        raise RuntimeError("a command ran outside `mist` or `mistpipe`, which read the settings")
-    return found
+    context = click.get_current_context()
+    found = context.find_object(ClientSettings)
+    if found is not None:
+        return found
+    unreadable = context.find_object(UnreadableSettings)
+    if unreadable is not None:
+        raise click.ClickException(str(unreadable.error))
+    raise RuntimeError("a command ran outside `mist` or `mistpipe`, which read the settings")
 
 
 def read_password(prompt: str = "Password") -> str:

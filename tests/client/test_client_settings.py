@@ -17,17 +17,28 @@ def test_an_empty_environment_gives_the_defaults() -> None:
 
 
 def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
-    settings = ClientSettings.from_env({"MIST_HOME": str(tmp_path / "h"), "MIST_PASSWORD": "pw-1234567",
-                                        "MIST_LOG_FORMAT": "JSON", "MIST_PEER_LOOPBACK": "1", "MIST_CRASH_AT": "mid-swap"})
+    settings = ClientSettings.from_env(
+        {
+            "MIST_HOME": str(tmp_path / "h"),
+            "MIST_PASSWORD": "pw-1234567",
+            "MIST_LOG_FORMAT": "JSON",
+            "MIST_PEER_LOOPBACK": "1",
+            "MIST_CRASH_AT": "mid-swap",
+        }
+    )
     assert settings == ClientSettings(tmp_path / "h", "pw-1234567", "json", True, "mid-swap")
     assert settings.home() == tmp_path / "h" and (tmp_path / "h").is_dir()
     assert "pw-1234567" not in repr(settings)
 
 
-@pytest.mark.parametrize("name, value, said", [
-    ("MIST_LOG_FORMAT", "xml", "'json' or 'text'"), ("MIST_PEER_LOOPBACK", "yes", "be 1 .offer 127.0.0.1"),
-    ("MIST_CRASH_AT", "mid-swop", "be one of undo-sealed"),
-])
+@pytest.mark.parametrize(
+    "name, value, said",
+    [
+        ("MIST_LOG_FORMAT", "xml", "'json' or 'text'"),
+        ("MIST_PEER_LOOPBACK", "yes", "be 1 .offer 127.0.0.1"),
+        ("MIST_CRASH_AT", "mid-swop", "be one of undo-sealed"),
+    ],
+)
 def test_a_value_it_cannot_use_is_refused_naming_the_variable(name: str, value: str, said: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must .*{said}"):
         ClientSettings.from_env({name: value})
@@ -36,3 +47,16 @@ def test_a_value_it_cannot_use_is_refused_naming_the_variable(name: str, value: 
 def test_only_a_known_crash_point_can_be_armed() -> None:
     with pytest.raises(ValueError, match="no crash point 'mid-swop'"):
         crashpoints.arm("mid-swop")
+
+
+def test_a_bad_value_refuses_the_command_but_not_its_help(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MIST_HOME": str(tmp_path), "MIST_PEER_LOOPBACK": "maybe"}
+    mist = Path(sys.executable).parent / "mist"
+    helped = subprocess.run([mist, "install", "--help"], env=env, capture_output=True, text=True)
+    assert helped.returncode == 0 and "Usage:" in helped.stdout, helped.stderr
+    refused = subprocess.run([mist, "ls"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "MIST_PEER_LOOPBACK" in refused.stderr, refused.stderr
