@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -51,6 +53,44 @@ async def test_friends_asking_for_the_same_new_jump_at_once_share_one_quick_patc
         [choice] = plan["files"]
         assert choice["source"] == "patch" and choice["bytes"] * 10 < choice["chunk_bytes"], choice
         assert choice["patch"]["algorithm"] == "zstd" and [c["path"] for c in plan["coming"]] == ["engine.so"]
+
+
+async def test_a_plan_whose_look_at_made_patches_went_stale_does_not_make_the_patch_again(tracker, monkeypatch) -> None:
+    """The window the shared making leaves: a second friend's look at the patches made is taken before the first
+    friend records its patch, and answers after the first let go of its reservation (a busy database). The
+    second then finds nothing made and nothing being made; it must look again before making it twice."""
+    client, admin, (v1, _) = tracker
+    ctx = client.app[updates.CONTEXT]
+    made: list[int] = []
+    recorded, second_look = threading.Event(), threading.Event()
+    looks = itertools.count()
+    real_make, real_attempted, real_record = updates.make_all, updates.patch_queries.attempted, updates.patch_queries.record_patches
+
+    def counting(store, pairs, *rest):
+        made.append(len(pairs))
+        return real_make(store, pairs, *rest)
+
+    def attempted(session, targets):
+        reserved_when_asked = bool(ctx.quick_patches)
+        seen = real_attempted(session, targets)
+        if next(looks) == 0:  # the first friend's look answers once the second friend's has been taken
+            assert second_look.wait(30), "the second friend never looked"
+        elif not reserved_when_asked:  # the second friend's, taken before any reservation: answers after the record
+            second_look.set()
+            assert recorded.wait(30), "the first friend never recorded its patch"
+        return seen
+
+    def record(session, rows):
+        real_record(session, rows)
+        recorded.set()
+
+    monkeypatch.setattr(updates, "make_all", counting)
+    monkeypatch.setattr(updates.patch_queries, "attempted", attempted)
+    monkeypatch.setattr(updates.patch_queries, "record_patches", record)
+    body = {"have": [v1.digest()], "write": ["engine.so"]}
+    answers = await asyncio.gather(*(client.post("/api/games/jump/builds/2/plan", json=body, headers=admin) for _ in range(2)))
+    assert [a.status for a in answers] == [200, 200]
+    assert sum(made) == 1, f"the patch was made {sum(made)} times"
 
 
 async def test_a_jump_no_patch_was_made_for_follows_the_chain_of_the_pushes_patches(admin_session) -> None:

@@ -163,15 +163,24 @@ async def _patch_on_demand(
     theirs = {making[(s.sha256, t.sha256)] for s, t in untried if (s.sha256, t.sha256) in making}
     mine = [(s, t) for s, t in untried if (s.sha256, t.sha256) not in making]
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    for s, t in mine:
+    reserved = list(mine)
+    for s, t in reserved:
         making[(s.sha256, t.sha256)] = finished
     try:
+        if reserved:
+            # `done` was read before these were reserved: another plan may have made and recorded some since, and
+            # dropped its reservation. It records before it lets go, so a second look now sees its rows.
+            again = await ctx.db.run(lambda s: patch_queries.attempted(s, {t.sha256 for _, t in reserved}))
+            done |= again
+            mine = [
+                (s, t) for s, t in reserved if not any((s.sha256, t.sha256, a) in done for a in (patch.HDIFF, patch.ZSTD_DICT))
+            ]
         rows: list[Any] = []
         await asyncio.to_thread(make_all, ctx.store, mine, patch.ZSTD_DICT, lambda *row: rows.append(row), done, QUICK_BUDGET)
         if rows:
             await ctx.db.run(lambda s: patch_queries.record_patches(s, rows))
     finally:
-        for s, t in mine:
+        for s, t in reserved:
             making.pop((s.sha256, t.sha256), None)
         finished.set_result(None)
     if theirs:
