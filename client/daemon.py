@@ -180,7 +180,18 @@ class Daemon:
         except BaseException:
             await answering.close()
             raise
-        await serve(link, self.library, api, self.uploads, offer.session, offer.user, offer.build, offer.game, DEFAULT_WINDOW)
+        await serve(
+            link,
+            self.library,
+            api,
+            self.uploads,
+            offer.session,
+            offer.user,
+            offer.build,
+            offer.game,
+            DEFAULT_WINDOW,
+            report=lambda reason: signalling.report(offer.peer, offer.build, reason),
+        )
 
     def hear(self, news: News) -> None:
         """Keep the news for `mist status` and the app, and say it on stderr, where a terminal running us shows it."""

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -186,8 +186,10 @@ async def serve(
     build: str,
     game: str,
     window: int,
+    report: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
-    """One friend's session, until the link closes or the friend misbehaves (then the link is closed)."""
+    """One friend's session, until the link closes or the friend misbehaves (then the link is closed, and
+    `report` tells the tracker, as a downloader reports a friend who sent a corrupt chunk)."""
 
     def authorize(token: str) -> str:
         ticket = tickets.decode(token, tracker.public_key, time.time())
@@ -245,8 +247,10 @@ async def serve(
             user,
             exc_info=group.exceptions[0],
         )
-    except* PeerProtocolError as group:  # theirs: the link is closed on them
+    except* PeerProtocolError as group:  # theirs: the link is closed on them, and the admin hears of it
         log.warning("%s broke the peer protocol and was cut off: %s", user, group.exceptions[0])
+        if report is not None:
+            await report(f"broke the peer protocol: {group.exceptions[0]}"[:500])
     except* (PeerGone, MistError):
         pass  # the friend left, or showed a bad ticket: this session ends, others go on
     finally:
