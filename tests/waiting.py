@@ -8,9 +8,8 @@ hopeless (the process it waits on has exited) raises AssertionError itself, and 
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,15 +35,3 @@ def wait_until(condition: Callable[[], T | None], what: What, timeout: float = 3
             raise _failure(what, timeout, value)
         time.sleep(poll)
 
-
-async def wait_until_async(condition: Callable[[], Awaitable[T | None]], what: What, timeout: float = 30.0,
-                           poll: float = POLL) -> T:
-    """`wait_until` for a condition that must be awaited (a request to a server under test)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise _failure(what, timeout, value)
-        await asyncio.sleep(poll)
