@@ -81,7 +81,8 @@ class Job:
             return 100.0
         return round(100.0 * self.done / self.total, 1) if self.total else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def _what(self) -> dict[str, Any]:
+        """The job itself, as the page and the queue file both name it."""
         return {
             "id": self.id,
             "op": self.op,
@@ -90,8 +91,13 @@ class Job:
             "dir": self.dir,
             "version": self.version,
             "origin": self.origin,
-            "state": self.state,
             "added": self.added,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self._what(),
+            "state": self.state,
             "error": self.error,
             "message": self.message,
             "done": self.done,
@@ -110,17 +116,10 @@ class Job:
     def saved(self) -> dict[str, Any]:
         """What survives a restart: the job, not its moment's progress (a resumed run measures it again)."""
         return {
-            "id": self.id,
-            "op": self.op,
-            "game": self.game,
-            "title": self.title,
-            "dir": self.dir,
-            "version": self.version,
+            **self._what(),
             "overwrite": self.overwrite,
-            "origin": self.origin,
             "yes": self.yes,
             "state": PAUSED if self.state == PAUSED else QUEUED,
-            "added": self.added,
         }
 
 
