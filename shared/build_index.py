@@ -21,11 +21,16 @@ import json
 import re
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
+from typing import NamedTuple
 
 from shared import manifest as manifest_mod
 from shared.chunking import ChunkingParams, ChunkRef
+from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
 
 DIGEST = 32
@@ -82,6 +87,15 @@ class DigestSet:
 
     def digest(self, position: int) -> bytes:
         return self._blob[position * DIGEST : (position + 1) * DIGEST]
+
+
+class FileInfo(NamedTuple):
+    """A file of the build without its chunks: what verifying, owning and deleting files need."""
+
+    path: str
+    size: int
+    executable: bool
+    sha256: str
 
 
 class ChunkNames:
@@ -150,12 +164,15 @@ class BuildIndex:
         files: _Files,
         chunk_at: array[int],
         chunk_sizes: array[int],
+        links: tuple[LinkEntry, ...] = (),
+        uses: array[int] | None = None,
     ) -> None:
-        self.game, self.version, self.chunking = game, version, chunking
+        self.game, self.version, self.chunking, self.links = game, version, chunking, links
         self.chunks = chunks
         self._files = files
         self._chunk_at = chunk_at  # each file's chunks in order, as positions in `chunks`
         self._chunk_sizes = chunk_sizes
+        self._uses = uses  # per distinct chunk, how many times the build holds it (`following`; made when first needed)
         self.contents = DigestSet.of(files.contents[i : i + DIGEST] for i in range(0, len(files.contents), DIGEST))
         by_content = array("I", [0]) * len(self.contents)
         for i in range(len(files.sizes) - 1, -1, -1):  # the first file of each content wins
@@ -173,7 +190,16 @@ class BuildIndex:
     def nbytes(self) -> int:
         """About what the index holds in memory (what a cache of them is bounded by)."""
         f = self._files
-        columns = (f.ends, f.sizes, f.first, self._chunk_at, self._chunk_sizes, self._by_content, self._first_use or array("I"))
+        columns = (
+            f.ends,
+            f.sizes,
+            f.first,
+            self._chunk_at,
+            self._chunk_sizes,
+            self._by_content,
+            self._first_use or array("I"),
+            self._uses or array("I"),
+        )
         return (
             self.chunks.nbytes
             + self.contents.nbytes
@@ -227,6 +253,51 @@ class BuildIndex:
         """Every file, one at a time (for the rare caller that walks the build)."""
         return (self._entry(i) for i in range(len(self)))
 
+    @property
+    def total_size(self) -> int:
+        return sum(self._files.sizes)
+
+    def infos(self) -> Iterator[FileInfo]:
+        """Every file without its chunks, in path order: a 100 GB build's 1.6 million chunks stay in the arrays."""
+        f = self._files
+        paths = _Paths(f)
+        for i in range(len(self)):
+            path = paths[i].decode("utf-8", "surrogatepass")
+            yield FileInfo(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex())
+
+    def info(self, path: str) -> FileInfo | None:
+        """The file at `path` without its chunks, or None."""
+        i = self._find(path)
+        if i < 0:
+            return None
+        f = self._files
+        return FileInfo(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex())
+
+    def _find(self, path: str) -> int:
+        key = path.encode("utf-8", "surrogatepass")
+        paths = _Paths(self._files)
+        i = bisect.bisect_left(paths, key)
+        return i if i < len(paths) and paths[i] == key else -1
+
+    def holding(self, wanted: Iterable[str]) -> Iterator[FileEntry]:
+        """The files that hold any of the chunks `wanted` (hex): files that hold none are passed over in C (an
+        update wants a few thousand of a 100 GB build's 1.6 million chunks)."""
+        raw = (_raw(h) for h in wanted)
+        positions = frozenset(p for p in (self.chunks.position(r) for r in raw if r is not None) if p >= 0)
+        if not positions:
+            return
+        first, chunk_at = self._files.first, self._chunk_at
+        for i in range(len(self)):
+            if not positions.isdisjoint(chunk_at[first[i] : first[i + 1]]):
+                yield self._entry(i)
+
+    def _use_counts(self) -> array[int]:
+        """Per distinct chunk, how many times the build holds it (what `following` keeps up to date)."""
+        if self._uses is None:
+            counts = Counter(self._chunk_at)
+            self._uses = array("I", map(counts.__getitem__, range(len(self.chunks))))
+        return self._uses
+
     def _entry(self, i: int) -> FileEntry:
         f = self._files
         chunks = tuple(
@@ -250,12 +321,14 @@ class BuildIndex:
             ("first", f.first.tobytes()),
             ("chunk_at", self._chunk_at.tobytes()),
             ("chunk_sizes", self._chunk_sizes.tobytes()),
+            *([("uses", self._uses.tobytes())] if self._uses is not None else []),
         ]
         head = json.dumps(
             {
                 "game": self.game,
                 "version": self.version,
                 "chunking": self.chunking.to_json(),
+                "links": [[e.path, e.target] for e in self.links],
                 "byteorder": sys.byteorder,
                 "columns": [[name, len(data)] for name, data in columns],
             }
@@ -300,6 +373,8 @@ class BuildIndex:
             files,
             column("chunk_at", "I"),
             column("chunk_sizes", "I"),
+            tuple(LinkEntry(path, target) for path, target in head.get("links", [])),
+            column("uses", "I") if "uses" in parts else None,
         )
 
     @classmethod
@@ -315,7 +390,7 @@ class BuildIndex:
                 "".join(ref.sha256 for ref in entry.chunks),
                 [ref.size for ref in entry.chunks],
             )
-        return columns.index(manifest.game, manifest.version, manifest.chunking)
+        return columns.index(manifest.game, manifest.version, manifest.chunking, manifest.links)
 
     @classmethod
     def scan(cls, data: bytes) -> "BuildIndex":
@@ -323,6 +398,16 @@ class BuildIndex:
         with manifest_mod._no_cycle_collection():  # millions of short-lived digests: the collector took 40% at 100 GB
             scanned = _scan(data)
         return scanned if scanned is not None else cls.of(manifest_mod.parse(data))
+
+    @classmethod
+    def following(cls, old: "BuildIndex", old_data: bytes, data: bytes) -> "BuildIndex | None":
+        """The index of `data` made from `old`, the index of `old_data` (the build held before an update): file
+        entries that are byte for byte the same in both are copied from `old`'s columns, only the others are read.
+        An update of 100 MB touches a few entries of a 100 GB build, so this costs what changed plus C-level copies,
+        not a scan's seconds. Same trust as `scan` (bytes already checked); None where either is not what the
+        scanner knows, so the caller scans instead."""
+        with manifest_mod._no_cycle_collection():
+            return _following(old, old_data, data)
 
 
 class _Columns:
@@ -345,7 +430,7 @@ class _Columns:
         self.chunk_sizes.extend(sizes)
         self.first.append(len(self.chunk_sizes))
 
-    def index(self, game: str, version: str, chunking: ChunkingParams) -> BuildIndex:
+    def index(self, game: str, version: str, chunking: ChunkingParams, links: tuple[LinkEntry, ...]) -> BuildIndex:
         ordered = bytes.fromhex("".join(self.hexes))
         self.hexes = []
         digests = [ordered[i : i + DIGEST] for i in range(0, len(ordered), DIGEST)]
@@ -355,7 +440,7 @@ class _Columns:
         chunk_at = array("I", map(rank.__getitem__, digests))
         del digests, distinct, rank
         files = _Files(bytes(self.paths), self.ends, self.sizes, bytes(self.executable), bytes(self.contents), self.first)
-        return BuildIndex(game, version, chunking, chunks, files, chunk_at, self.chunk_sizes)
+        return BuildIndex(game, version, chunking, chunks, files, chunk_at, self.chunk_sizes, links)
 
 
 # One file entry of a canonical manifest: keys sorted, no spaces (shared/manifest.py writes exactly this).
@@ -366,7 +451,7 @@ _ENTRY = re.compile(
 _CHUNK_HEX = re.compile(rb"[0-9a-f]{64}")
 _CHUNK_SIZE = re.compile(rb'",([0-9]+)\]')
 _HEAD = re.compile(rb'\{"chunking":(\{[^{}]*\}),"files":\[')
-_TAIL = re.compile(rb'\],"format":([12]),"game":"([a-z0-9-]+)",(?:"links":\[.*\],)?"version":"([A-Za-z0-9._+-]+)"\}\Z', re.S)
+_TAIL = re.compile(rb'\],"format":([12]),"game":"([a-z0-9-]+)",(?:"links":(\[.*\]),)?"version":"([A-Za-z0-9._+-]+)"\}\Z', re.S)
 
 
 def _scan(data: bytes) -> BuildIndex | None:
@@ -396,4 +481,213 @@ def _scan(data: bytes) -> BuildIndex | None:
     tail = _TAIL.match(data, at)
     if tail is None:
         return None
-    return columns.index(tail.group(2).decode(), tail.group(3).decode(), chunking)
+    return columns.index(tail.group(2).decode(), tail.group(4).decode(), chunking, _links(tail.group(3)))
+
+
+def _links(listed: bytes | None) -> tuple[LinkEntry, ...]:
+    return tuple(LinkEntry(e["path"], e["target"]) for e in json.loads(listed)) if listed else ()
+
+
+_ENTRY_START = re.compile(rb'\{"chunks":\[')  # only where an entry starts: a quote inside a string is escaped
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a canonical manifest's file entries lie, and its head and tail."""
+
+    chunking: ChunkingParams
+    spans: list[tuple[int, int]]
+    tail: re.Match[bytes]
+
+
+def _layout(data: bytes) -> _Layout | None:
+    head = _HEAD.match(data)
+    if head is None:
+        return None
+    starts = [m.start() for m in _ENTRY_START.finditer(data, head.end())]
+    if not starts or starts[0] != head.end():
+        return None
+    end = data.find(b'],"format":', starts[-1])
+    tail = _TAIL.match(data, end) if end > 0 else None
+    if tail is None or any(data[s - 1] != ord(",") for s in starts[1:]):
+        return None
+    spans = [(a, b - 1) for a, b in zip(starts, starts[1:])] + [(starts[-1], end)]
+    return _Layout(ChunkingParams.from_json(json.loads(head.group(1))), spans, tail)
+
+
+def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | None:
+    before, after = _layout(old_data), _layout(data)
+    if before is None or after is None or len(before.spans) != len(old):
+        return None
+    old_view, view = memoryview(old_data), memoryview(data)
+    at_old = {old_view[a:b]: i for i, (a, b) in enumerate(before.spans)}
+    same = [at_old.get(view[a:b], -1) for a, b in after.spans]  # per new file: the old file it equals, or -1
+    del at_old
+    kept = set(same)
+    # The new entries, read one by one; the chunks that stop or start being held.
+    read: dict[int, tuple[bytes, int, bool, bytes, bytes, array[int]]] = {}
+    for j, (a, b) in enumerate(after.spans):
+        if same[j] >= 0:
+            continue
+        entry = _ENTRY.match(data, a, b)
+        if entry is None or entry.end() != b:
+            return None
+        chunk_list, executable, path, sha, size = entry.groups()
+        read[j] = (
+            json.loads(path).encode("utf-8", "surrogatepass"),
+            int(size),
+            executable == b"true",
+            bytes.fromhex(sha.decode()),
+            bytes.fromhex(b"".join(_CHUNK_HEX.findall(chunk_list)).decode()),
+            array("I", map(int, _CHUNK_SIZE.findall(chunk_list))),
+        )
+    uses = old._use_counts()
+    change: Counter[int] = Counter()  # old position -> uses gained minus uses lost
+    first, chunk_at = old._files.first, old._chunk_at
+    for i in range(len(old)):
+        if i not in kept:
+            change.subtract(chunk_at[first[i] : first[i + 1]])
+    fresh: Counter[bytes] = Counter()  # digests the old build did not hold -> their uses
+    found: dict[int, list[int]] = {}  # per entry read, each chunk's old position (-1: fresh)
+    for j, (_, _, _, _, digests, _) in read.items():
+        places = found[j] = [old.chunks.position(digests[k : k + DIGEST]) for k in range(0, len(digests), DIGEST)]
+        change.update(p for p in places if p >= 0)
+        fresh.update(digests[k * DIGEST : (k + 1) * DIGEST] for k, p in enumerate(places) if p < 0)
+    dropped = sorted(p for p, n in change.items() if uses[p] + n == 0)
+    chunks, remap, new_uses, added = _merged(old.chunks, uses, dropped, sorted(fresh))
+    for p, n in change.items():
+        if n and uses[p] + n:
+            new_uses[remap[p]] += n
+    for digest, n in fresh.items():
+        new_uses[added[digest]] = n
+    # The columns: runs of files copied whole from the old index, the entries read in between.
+    columns = _Copied(old, remap if dropped or fresh else None)
+    j = 0
+    while j < len(same):
+        if same[j] < 0:
+            path, size, executable, content, digests, sizes = read[j]
+            positions = array(
+                "I",
+                (remap[at] if at >= 0 else added[digests[k * DIGEST : (k + 1) * DIGEST]] for k, at in enumerate(found[j])),
+            )
+            columns.one(path, size, executable, content, positions, sizes)
+            j += 1
+            continue
+        end = j + 1
+        while end < len(same) and same[end] == same[end - 1] + 1:
+            end += 1
+        columns.run(same[j], same[end - 1] + 1)
+        j = end
+    tail = after.tail
+    links = _links(tail.group(3))
+    return columns.index(tail.group(2).decode(), tail.group(4).decode(), after.chunking, chunks, links, new_uses)
+
+
+def _merged(
+    chunks: DigestSet, uses: array[int], dropped: list[int], fresh: list[bytes]
+) -> tuple[DigestSet, array[int], array[int], dict[bytes, int]]:
+    """The digest set without the `dropped` positions and with the `fresh` digests (both sorted), made of slices of
+    the old one; each old position's new place (`remap`), the use counts moved alike, each fresh digest's place."""
+    blob, buckets = chunks._blob, len(chunks._starts) - 1
+    slices = _Slices(blob)
+    events = [(p, 1, b"") for p in dropped]
+    for digest in fresh:
+        bucket = int.from_bytes(digest[:4], "big") >> chunks._shift
+        at = bisect.bisect_left(slices, digest, chunks._starts[bucket], chunks._starts[bucket + 1])
+        events.append((at, 0, digest))
+    events.sort()
+    pieces: list[bytes] = []
+    remap, new_uses = array("I"), array("I")
+    added: dict[bytes, int] = {}
+    shift = [0] * (buckets + 1)  # per bucket, digests gained minus lost before it (summed below)
+    cursor = out = 0
+    for at, gone, digest in events:
+        if at > cursor:
+            pieces.append(blob[cursor * DIGEST : at * DIGEST])
+            remap.extend(range(out, out + at - cursor))
+            new_uses.extend(uses[cursor:at])
+            out += at - cursor
+            cursor = at
+        if gone:
+            remap.append(0)  # never read: the chunk is not held any more
+            shift[(int.from_bytes(blob[at * DIGEST : at * DIGEST + 4], "big") >> chunks._shift) + 1] -= 1
+            cursor += 1
+        else:
+            pieces.append(digest)
+            new_uses.append(0)
+            added[digest] = out
+            shift[(int.from_bytes(digest[:4], "big") >> chunks._shift) + 1] += 1
+            out += 1
+    pieces.append(blob[cursor * DIGEST :])
+    n = len(blob) // DIGEST
+    remap.extend(range(out, out + n - cursor))
+    new_uses.extend(uses[cursor:])
+    starts = array("I", map(add, chunks._starts, accumulate(shift)))
+    return DigestSet._stored(b"".join(pieces), starts), remap, new_uses, added
+
+
+class _Slices:
+    """The digests of a sorted blob as a sequence bisect can search."""
+
+    def __init__(self, blob: bytes) -> None:
+        self._blob = blob
+
+    def __len__(self) -> int:
+        return len(self._blob) // DIGEST
+
+    def __getitem__(self, i: int) -> bytes:
+        return self._blob[i * DIGEST : (i + 1) * DIGEST]
+
+
+class _Copied:
+    """A new index's columns, from runs of the old index's files and files read anew."""
+
+    def __init__(self, old: BuildIndex, remap: array[int] | None) -> None:
+        self.old, self.remap = old, remap
+        self.paths: list[bytes] = []
+        self.path_bytes = 0
+        self.ends, self.sizes, self.first = array("Q"), array("Q"), array("Q", [0])
+        self.executable: list[bytes] = []
+        self.contents: list[bytes] = []
+        self.chunk_at, self.chunk_sizes = array("I"), array("I")
+
+    def run(self, start: int, stop: int) -> None:
+        """Old files start..stop-1, unchanged."""
+        f = self.old._files
+        low = f.ends[start - 1] if start else 0
+        self.paths.append(f.paths[low : f.ends[stop - 1]])
+        self.ends.extend(map((self.path_bytes - low).__add__, f.ends[start:stop]))
+        self.path_bytes += f.ends[stop - 1] - low
+        self.sizes.extend(f.sizes[start:stop])
+        self.executable.append(f.executable[start:stop])
+        self.contents.append(f.contents[start * DIGEST : stop * DIGEST])
+        c0, c1 = f.first[start], f.first[stop]
+        self.first.extend(map((len(self.chunk_at) - c0).__add__, f.first[start + 1 : stop + 1]))
+        moved = self.old._chunk_at[c0:c1]
+        self.chunk_at.extend(moved if self.remap is None else map(self.remap.__getitem__, moved))
+        self.chunk_sizes.extend(self.old._chunk_sizes[c0:c1])
+
+    def one(self, path: bytes, size: int, executable: bool, content: bytes, positions: array[int], sizes: array[int]) -> None:
+        self.paths.append(path)
+        self.path_bytes += len(path)
+        self.ends.append(self.path_bytes)
+        self.sizes.append(size)
+        self.executable.append(bytes([executable]))
+        self.contents.append(content)
+        self.chunk_at.extend(positions)
+        self.chunk_sizes.extend(sizes)
+        self.first.append(len(self.chunk_at))
+
+    def index(
+        self,
+        game: str,
+        version: str,
+        chunking: ChunkingParams,
+        chunks: DigestSet,
+        links: tuple[LinkEntry, ...],
+        uses: array[int],
+    ) -> BuildIndex:
+        files = _Files(
+            b"".join(self.paths), self.ends, self.sizes, b"".join(self.executable), b"".join(self.contents), self.first
+        )
+        return BuildIndex(game, version, chunking, chunks, files, self.chunk_at, self.chunk_sizes, links, uses)

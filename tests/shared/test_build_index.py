@@ -8,11 +8,12 @@ import json
 import random
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shared.build_index import BuildIndex, DigestSet, _scan
+from shared.chunking import ChunkingParams, ChunkRef
 from shared.errors import ManifestError
-from shared.manifest import Manifest
+from shared.manifest import FileEntry, Manifest
 from tests.shared.strategies import manifests, sha256_hex
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: bytes in, values out
@@ -107,3 +108,70 @@ def test_a_damaged_kept_index_is_refused_so_it_is_made_again() -> None:
     for damaged in (bytes(kept[:-1]), bytes(kept[:60]) + bytes([kept[60] ^ 1]) + bytes(kept[61:]), b"", b"other"):
         with pytest.raises(ValueError):
             BuildIndex.from_bytes(damaged)
+
+
+@st.composite
+def next_builds(draw: st.DrawFn) -> tuple[Manifest, Manifest]:
+    """A build and a next one: files kept, dropped, rewritten with chunks old and new (shared across files too)."""
+    old = draw(manifests())
+    pool = [ref for entry in old.files for ref in entry.chunks] + [
+        ChunkRef(h, draw(st.integers(1, old.chunking.max_size))) for h in draw(st.lists(sha256_hex, max_size=3))
+    ]
+    files = []
+    for entry in old.files:
+        fate = draw(st.sampled_from(["keep", "keep", "drop", "rewrite"]))
+        if fate == "keep":
+            files.append(entry)
+        elif fate == "rewrite" and pool:
+            chunks = tuple(draw(st.lists(st.sampled_from(pool), max_size=5)))
+            files.append(FileEntry(entry.path, sum(c.size for c in chunks), entry.executable, draw(sha256_hex), chunks))
+    extra = draw(manifests())
+    taken = {e.path for e in files}
+    files += [e for e in extra.files if e.path not in taken]
+    links = draw(st.sampled_from([old.links, extra.links, ()]))
+    files.sort(key=lambda e: e.path)
+    return old, Manifest(old.game, "2", draw(st.sampled_from([old.chunking, extra.chunking])), tuple(files), links)
+
+
+@settings(max_examples=60)
+@given(next_builds())
+def test_the_next_builds_index_made_from_the_held_ones_is_the_one_a_scan_makes(pair: tuple[Manifest, Manifest]) -> None:
+    old, new = pair
+    old_bytes, new_bytes = old.canonical_bytes(), new.canonical_bytes()
+    made = BuildIndex.following(BuildIndex.scan(old_bytes), old_bytes, new_bytes)
+    if not old.files or not new.files:
+        assert made is None  # nothing to copy: the caller scans
+        return
+    assert made is not None, "the held build's index was not used"
+    _same_as_manifest(made, new)
+    assert made.links == tuple(sorted(new.links, key=lambda e: e.path))
+    scanned = BuildIndex.scan(new_bytes)
+    assert made.chunks._blob == scanned.chunks._blob and list(made._use_counts()) == list(scanned._use_counts())
+    assert all(made.chunks.position(scanned.chunks.digest(i)) == i for i in range(len(scanned.chunks)))
+    assert all(made.locate(h) == scanned.locate(h) for h in scanned.chunk_names)
+    # and the index made this way is what the next update starts from
+    again = BuildIndex.following(BuildIndex.from_bytes(made.to_bytes()), new_bytes, old_bytes)
+    assert again is not None
+    _same_as_manifest(again, old)
+
+
+def test_a_chunk_another_file_still_holds_stays_in_the_set_and_one_none_holds_leaves_it() -> None:
+    shared_chunk, own = ChunkRef("a" * 64, 10), ChunkRef("b" * 64, 5)
+    one = FileEntry("one.bin", 15, False, "1" * 64, (shared_chunk, own))
+    two = FileEntry("two.bin", 10, False, "2" * 64, (shared_chunk,))
+    old = Manifest("game", "1", ChunkingParams(), (one, two))
+    for kept, gone in ((two, own), (one, None)):
+        three = FileEntry("three.bin", 3, True, "3" * 64, (ChunkRef("c" * 64, 3),))
+        new = Manifest("game", "2", ChunkingParams(), tuple(sorted((kept, three), key=lambda e: e.path)))
+        made = BuildIndex.following(BuildIndex.scan(old.canonical_bytes()), old.canonical_bytes(), new.canonical_bytes())
+        assert made is not None and made.has_chunk(shared_chunk.sha256) and made.has_chunk("c" * 64)
+        assert (gone is None) or not made.has_chunk(gone.sha256)
+        _same_as_manifest(made, new)
+
+
+def test_bytes_the_scanner_does_not_know_are_left_to_a_scan() -> None:
+    old = Manifest("game", "1", ChunkingParams(), (FileEntry("a", 3, False, "1" * 64, (ChunkRef("c" * 64, 3),)),))
+    data = old.canonical_bytes()
+    index = BuildIndex.scan(data)
+    for odd in (data.replace(b'"size":3}', b'"size": 3}'), data[:-1], b"{}"):
+        assert BuildIndex.following(index, data, odd) is None
