@@ -32,6 +32,7 @@ from client.plan import (
     InstalledChunks,
     Plan,
     Routes,
+    Target,
     estimate_download,
     in_place_worth,
     parse_routes,
@@ -44,11 +45,12 @@ from shared.plan_wire import MAX_STEPS, PATCH
 from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
-from shared import filelock, manifest as manifest_mod
+from shared import filelock
 from shared.durable import write_atomic
+from shared.build_index import FileInfo
 from shared.errors import ManifestError, MistError
 from shared.links import folder_links
-from shared.manifest import FileEntry, Manifest
+from shared.manifest import FileEntry
 
 TARGET_MANIFEST = "target-manifest.json"
 DISK_MARGIN = 4 * 1024 * 1024
@@ -98,7 +100,7 @@ async def _whole(swap: Awaitable[None]) -> None:
         raise
 
 
-def _hash_matches(path: Path, entry: FileEntry) -> bool:
+def _hash_matches(path: Path, entry: FileEntry | FileInfo) -> bool:
     try:
         return (
             path.is_file()
@@ -114,7 +116,7 @@ def _is_executable(path: Path, expected: bool) -> bool:
     return filemode.executable(path, expected)
 
 
-def _intact(path: Path, entry: FileEntry) -> bool:
+def _intact(path: Path, entry: FileInfo) -> bool:
     """What `verify` checks: the content and the executable bit the manifest says."""
     return _hash_matches(path, entry) and _is_executable(path, entry.executable) == entry.executable  # Windows: no bit
 
@@ -219,8 +221,8 @@ class Installer:
         with locked(self.locks, root):
             await _whole(asyncio.to_thread(self._finish_journal, root))  # an interrupted update first
             current = self._installed(game)
-            installed = current.manifest
-            paths = [e.path for e in installed.files] + [e.path for e in installed.links]
+            installed = await asyncio.to_thread(lambda: current.build)
+            paths = [e.path for e in installed.infos()] + [e.path for e in installed.links]
             ours, kept = await asyncio.to_thread(split_ours, root, paths, installed, self.state.stats(game, current.digest))
             links = [e.path for e in installed.links]
             await asyncio.to_thread(journal_mod.apply, root, Journal(game, "", "", [], ours, [], [], links))
@@ -254,15 +256,20 @@ class Installer:
             raise InstallError(f"{game} has no builds yet; ask the admin to push one")
         return str(info["latest"])
 
-    async def _target(self, game: str, version: str) -> tuple[bytes, Manifest, int]:
+    async def _target(self, game: str, version: str) -> tuple[bytes, Target, int]:
         """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked; also
-        the bytes that took (a delta from the build of the game held here, when there is one)."""
-        signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
+        the bytes that took (a delta from the build of the game held here, when there is one).
+
+        Only the signed bytes are trusted, and what the client keeps of them is their index: made from the held
+        build's index and the file entries that differ (or scanned), never parsed into Python objects whole."""
+        held = await asyncio.to_thread(self.state.held_manifest, game)
+        signed = await self.api.manifest(game, version, held)
         await self.api.verify_manifest(signed)
-        manifest = await asyncio.to_thread(manifest_mod.parse, signed.data)
-        if (manifest.game, manifest.version) != (game, version):
-            raise ManifestError(f"asked for {game} {version} but the signed manifest is {manifest.game} {manifest.version}")
-        return signed.data, manifest, signed.received
+        digest = hashlib.sha256(signed.data).hexdigest()
+        index = await asyncio.to_thread(self.state.index_of, digest, signed.data, held)
+        if (index.game, index.version) != (game, version):
+            raise ManifestError(f"asked for {game} {version} but the signed manifest is {index.game} {index.version}")
+        return signed.data, Target(index, digest), signed.received
 
     def _finish_journal(self, root: Path) -> None:
         """Complete a swap that a crash interrupted, and record the build it installed; or, when the crash came
@@ -274,37 +281,40 @@ class Installer:
         journal_mod.apply(root, pending)
         data = (root / MIST_DIR / TARGET_MANIFEST).read_bytes()
         installed = next((i for i in self.state.installs() if i.dir == root), None)
-        target = manifest_mod.parse(data)
+        held = self.state.held_manifest(installed.game) if installed else None
+        paths = [f.path for f in self.state.index_of(pending.digest, data, held).infos()]
         # What Mist left in the folder: the files it moved in or touched now, the others as recorded before.
         before = self.state.stats(installed.game, installed.digest) if installed else None
         touched = {final for _, final in pending.moves} | {rel for rel, _ in pending.modes} | set(pending.in_place)
-        kept = {f.path: before[f.path] for f in target.files if before and f.path in before and f.path not in touched}
-        fresh = file_stats(root, [f.path for f in target.files if f.path not in kept])
+        kept = {p: before[p] for p in paths if before and p in before and p not in touched}
+        fresh = file_stats(root, [p for p in paths if p not in kept])
         self.state.record(pending.game, root, data, pending.digest, pending.version)
         self.state.record_stats(pending.game, pending.digest, {**kept, **fresh})
         inplace.discard(root)  # before the journal goes: without it, a next run would take the undo for a crash
         journal_mod.clear(root)
         shutil.rmtree(root / MIST_DIR / staging.STAGING, ignore_errors=True)
 
-    def _on_disk(self, root: Path, target: Manifest, distrust: set[str]) -> OnDisk:
+    def _on_disk(self, root: Path, target: Target, distrust: set[str]) -> OnDisk:
         """What each path in the folder is believed to hold (content, executable), which paths the installed
         build owns, which of the target's paths hold someone else's file (a save, a mod, an old copy), and
         which hold a file whose content no build has (modded or damaged: an rdiff delta may serve it)."""
         on_disk: dict[str, tuple[str, bool]] = {}
         owned: list[str] = []
         foreign: list[str] = []
-        targets = {e.path for e in target.files}
+        files = list(target.index.infos())
+        targets = {e.path for e in files}
         current = next((i for i in self.state.installs() if i.dir == root), None)
         if current:
-            for entry in current.manifest.files:
+            for entry in current.build.infos():
                 owned.append(entry.path)
                 path = root / entry.path
                 if entry.path not in distrust and path.is_file() and path.stat().st_size == entry.size:
                     on_disk[entry.path] = (entry.sha256, _is_executable(path, entry.executable))
         # Files in the folder that no install accounts for (a copied game, an interrupted first install's
         # swap): hash those the target names, and keep any that already hold the right content.
-        for entry in target.files:
-            if entry.path not in on_disk and entry.path not in owned and entry.path not in distrust:
+        owned_set = set(owned)
+        for entry in files:
+            if entry.path not in on_disk and entry.path not in owned_set and entry.path not in distrust:
                 if _hash_matches(root / entry.path, entry):
                     on_disk[entry.path] = (entry.sha256, _is_executable(root / entry.path, entry.executable))
                 elif os.path.lexists(root / entry.path):
@@ -322,16 +332,16 @@ class Installer:
                 unknown[p] = here
         links = links_on_disk(root, target.links)
         if current:
-            owned += [e.path for e in current.manifest.links]
+            owned += [e.path for e in current.build.links]
         for link in target.links:
             if link.path not in owned and links.get(link.path) != link.target and os.path.lexists(root / link.path):
                 foreign.append(link.path)
         return OnDisk(on_disk, owned, foreign, unknown, links)
 
-    def _plan(self, root: Path, target: Manifest, distrust: set[str]) -> tuple[Plan, OnDisk]:
+    def _plan(self, root: Path, target: Target, distrust: set[str]) -> tuple[Plan, OnDisk]:
         seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
-        sources = [(str(i.dir / e.path), e) for i in self.state.installs() for e in i.manifest.files]
+        sources = [(str(i.dir), i.build) for i in self.state.installs()]
         return make_plan(target, seen.contents, seen.owned, InstalledChunks(sources), seen.links), seen
 
     def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
@@ -340,7 +350,7 @@ class Installer:
         holders: dict[str, Path] = {}
         for install in self.state.installs():
             confined = Confined(install.dir)
-            for entry in install.manifest.files:
+            for entry in install.build.infos():
                 if entry.sha256 in holders or (install.dir == root and entry.path in distrust):
                     continue
                 try:
@@ -361,8 +371,8 @@ class Installer:
         # What the paths to write hold now, by the installed manifest: a patch from it is kept even after
         # the admin removed that build, and the tracker can only know that from us.
         current = self.state.get(game)
-        held = {e.path: e.sha256 for e in current.manifest.files} if current else {}
-        contents = sorted({held[p] for p in write if p in held and p not in distrust})
+        held = [current.build.info(p) for p in write if p not in distrust] if current else []
+        contents = sorted({f.sha256 for f in held if f is not None})
         try:
             answer = await self.api.call(
                 "POST",
@@ -389,11 +399,10 @@ class Installer:
         """Large files of the installed build that change little: only their changed chunks will be written."""
         if installed is None or self.in_use(installed.game):
             return {}
-        old = {e.path: e for e in installed.manifest.files}
         confined = Confined(root)
         chosen: dict[str, Path] = {}
         for entry in plan.write:
-            before = old.get(entry.path)
+            before = installed.build.file(entry.path)  # with its chunks: only for the files written
             if before is None or entry.path in distrust or seen.contents.get(entry.path, ("", False))[0] != before.sha256:
                 continue  # not ours, or not what the install says: a whole new file
             if not in_place_worth(before, entry, routes.get(entry.path)):
@@ -458,7 +467,7 @@ class Installer:
                     f"would replace them (first: {seen.foreign[0]}); move them away, or run again with --overwrite"
                 )
             if installed is not None:
-                why = removes_most(installed.manifest, plan)
+                why = removes_most(installed.build, plan)
                 if why and not self.confirm(why):
                     raise NotConfirmed(why)
             self._check_space(root, plan)
@@ -497,9 +506,9 @@ class Installer:
             deletes, kept = list(plan.delete), list[str]()
             if installed is not None:
                 deletes, kept = await asyncio.to_thread(
-                    split_ours, root, plan.delete, installed.manifest, self.state.stats(installed.game, installed.digest)
+                    split_ours, root, plan.delete, installed.build, self.state.stats(installed.game, installed.digest)
                 )
-            to_folders = folder_links((f.path for f in target.files), target.links) if plan.links else set()
+            to_folders = folder_links((f.path for f in target.index.infos()), target.links) if plan.links else set()
             record = Journal(
                 game,
                 version,
@@ -508,7 +517,7 @@ class Installer:
                 deletes,
                 [(e.path, e.executable) for e in plan.modes],
                 [(e.path, e.target, e.path in to_folders) for e in plan.links],
-                [e.path for e in installed.manifest.links] if installed else [],
+                [e.path for e in installed.build.links] if installed else [],
                 sorted(assembly.updated_in_place),
             )
             crashpoints.reach("staged")
@@ -576,13 +585,13 @@ class Installer:
             self.progress.say(f"installed, but the tracker did not hear of it ({exc}); the next update still works")
 
     async def _check(self, install: Install) -> list[str]:
-        results = await asyncio.gather(*(asyncio.to_thread(_intact, install.dir / e.path, e) for e in install.manifest.files))
-        present = links_on_disk(install.dir, install.manifest.links)
+        build = await asyncio.to_thread(lambda: install.build)
+        files = list(build.infos())
+        results = await asyncio.gather(*(asyncio.to_thread(_intact, install.dir / e.path, e) for e in files))
+        present = links_on_disk(install.dir, build.links)
         # A link is intact when it points where the build says, or (where links are refused) its copy is there.
-        broken = [
-            e.path for e in install.manifest.links if present.get(e.path) != e.target and not (install.dir / e.path).exists()
-        ]
-        return [e.path for e, ok in zip(install.manifest.files, results) if not ok] + broken
+        broken = [e.path for e in build.links if present.get(e.path) != e.target and not (install.dir / e.path).exists()]
+        return [e.path for e, ok in zip(files, results) if not ok] + broken
 
 
 def _remove_if_empty(root: Path) -> None:

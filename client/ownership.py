@@ -17,7 +17,7 @@ from pathlib import Path
 
 from client.state import FileStats
 from shared.links import LinkEntry
-from shared.manifest import Manifest
+from shared.build_index import BuildIndex
 
 
 def file_stats(root: Path, paths: Iterable[str]) -> FileStats:
@@ -44,12 +44,11 @@ def links_on_disk(root: Path, links: Iterable[LinkEntry]) -> dict[str, str]:
     return found
 
 
-def split_ours(root: Path, paths: Iterable[str], installed: Manifest, stats: FileStats | None) -> tuple[list[str], list[str]]:
+def split_ours(root: Path, paths: Iterable[str], installed: BuildIndex, stats: FileStats | None) -> tuple[list[str], list[str]]:
     """(paths to remove, paths to leave): a path is removed only while it still holds what Mist put there.
 
     A path that holds nothing any more counts as removable (there is nothing to lose).
     """
-    sizes = {f.path: f.size for f in installed.files}
     targets = {e.path: e.target for e in installed.links}
     ours: list[str] = []
     theirs: list[str] = []
@@ -62,9 +61,9 @@ def split_ours(root: Path, paths: Iterable[str], installed: Manifest, stats: Fil
             continue
         if stat.S_ISLNK(st.st_mode):
             mine = rel in targets and os.readlink(path).replace(os.sep, "/") == targets[rel]
-        elif stat.S_ISREG(st.st_mode) and rel in sizes:
+        elif stat.S_ISREG(st.st_mode) and (entry := installed.info(rel)) is not None:
             recorded = stats.get(rel) if stats is not None else None
-            mine = (st.st_size, st.st_mtime_ns) == recorded if recorded else st.st_size == sizes[rel]
+            mine = (st.st_size, st.st_mtime_ns) == recorded if recorded else st.st_size == entry.size
         else:
             mine = stat.S_ISDIR(st.st_mode) and rel in targets  # our copy of a linked folder, where links are refused
         (ours if mine else theirs).append(rel)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
-from operator import itemgetter
 
+from shared.build_index import BuildIndex, FileInfo
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
 from shared.paths import fold
@@ -30,12 +30,40 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Target:
+    """The build an install or update converges on: its compact index (shared/build_index.py; never the parsed
+    manifest: ~260 MB of Python objects at 100 GB) and its digest, which the tracker signed."""
+
+    index: BuildIndex
+    sha256: str
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> "Target":
+        return cls(BuildIndex.of(manifest), manifest.digest())
+
+    @property
+    def game(self) -> str:
+        return self.index.game
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+    @property
+    def links(self) -> tuple[LinkEntry, ...]:
+        return self.index.links
+
+    def digest(self) -> str:
+        return self.sha256
+
+
+@dataclass(frozen=True)
 class Plan:
     """What an install or update will do, and what it costs, before anything is written."""
 
-    target: Manifest
-    unchanged: tuple[FileEntry, ...]
-    modes: tuple[FileEntry, ...]
+    target: Target
+    unchanged: tuple[FileInfo, ...]
+    modes: tuple[FileInfo, ...]
     write: tuple[FileEntry, ...]
     delete: tuple[str, ...]
     local: Mapping[str, tuple[Location, ...]]
@@ -87,32 +115,31 @@ class InstalledChunks:
     """The chunks of the installed files, located only for the hashes an update needs: it needs a few thousand
     of a 100 GB build's 1.6 million, and indexing them all took most of the update's bookkeeping (issue 20)."""
 
-    def __init__(self, files: Sequence[tuple[str, FileEntry]]) -> None:
-        self._files = files
+    def __init__(self, builds: Sequence[tuple[str, BuildIndex]]) -> None:
+        """`builds`: each installed build's index with its folder (joined with '/' to a file's path)."""
+        self._builds = builds
 
     def __repr__(self) -> str:
-        return f"InstalledChunks(files={len(self._files)})"
+        return f"InstalledChunks(builds={len(self._builds)})"
 
     def only(self, wanted: Collection[str]) -> dict[str, list[Location]]:
-        """Where each of `wanted` is held, as `index_chunks` would say, skipping (in C) the files that hold none."""
+        """Where each of `wanted` is held, as `index_chunks` would say; the index passes over (in C) the files
+        that hold none."""
         keys: AbstractSet[str] = (
             wanted.keys() if isinstance(wanted, dict) else wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
         )
         index: dict[str, list[Location]] = {}
-        for path, entry in self._files:
-            if keys.isdisjoint(map(_hash_of, entry.chunks)):
-                continue
-            for offset, ref in entry.offsets():
-                if ref.sha256 in keys:
-                    index.setdefault(ref.sha256, []).append(Location(path, offset))
+        for root, build in self._builds:
+            for entry in build.holding(keys):
+                path = f"{root}/{entry.path}"
+                for offset, ref in entry.offsets():
+                    if ref.sha256 in keys:
+                        index.setdefault(ref.sha256, []).append(Location(path, offset))
         return index
 
 
-_hash_of = itemgetter(0)
-
-
 def plan(
-    target: Manifest,
+    target: Target,
     on_disk: Mapping[str, tuple[str, bool]],
     owned: Iterable[str],
     local: Mapping[str, list[Location]] | InstalledChunks,
@@ -126,23 +153,28 @@ def plan(
     `local` indexes chunks that installed files hold (or finds those the plan needs, when it is InstalledChunks);
     `links_on_disk` maps paths to the target of the symbolic link there.
     """
-    targets = {f.path for f in target.files} | {e.path for e in target.links}
+    files = list(target.index.infos())
+    targets = {f.path for f in files} | {e.path for e in target.links}
     delete = tuple(sorted(p for p in owned if p not in targets))
     # A deleted name that folds to a target name is the same file on case-insensitive disks: the delete
     # would remove it, so such a target is always written (after the delete), never kept.
     case_renamed = {fold(p) for p in delete}
-    unchanged, modes, write = [], [], []
-    for f in target.files:
+    unchanged: list[FileInfo] = []
+    modes: list[FileInfo] = []
+    write: list[FileEntry] = []
+    for f in files:
         sha, executable = on_disk.get(f.path, ("", False))
-        if sha != f.sha256 or fold(f.path) in case_renamed:
-            write.append(f)
+        if sha != f.sha256 or (case_renamed and fold(f.path) in case_renamed):
+            made = target.index.file(f.path)  # only the files written are made with their chunks
+            assert made is not None, "the path came from the index"
+            write.append(made)
         elif executable != f.executable:
             modes.append(f)
         else:
             unchanged.append(f)
     needed: dict[str, int] = {}
-    for f in write:
-        for ref in f.chunks:
+    for entry in write:
+        for ref in entry.chunks:
             needed[ref.sha256] = ref.size
     if isinstance(local, InstalledChunks):
         local = local.only(needed)
@@ -153,22 +185,19 @@ def plan(
     return Plan(target, tuple(unchanged), tuple(modes), tuple(write), delete, sources, fetch, links)
 
 
-def removes_most(installed: Manifest, plan: Plan) -> str:
+def removes_most(installed: BuildIndex, plan: Plan) -> str:
     """What an update removes of the installed build, in words, when that is most of it; "" when it is not.
 
     Most: more than half of its files, or of its bytes. Removing is what loses a friend's game when a build
     was pushed wrong (an empty or half folder), so such an update is confirmed first.
     """
-    gone = set(plan.delete)
-    files = [f for f in installed.files if f.path in gone]
+    files = [f for f in map(installed.info, plan.delete) if f is not None]
     removed_bytes = sum(f.size for f in files)
-    if not installed.files or (
-        len(files) <= DELETE_ASKS * len(installed.files) and removed_bytes <= DELETE_ASKS * installed.total_size
-    ):
+    if not len(installed) or (len(files) <= DELETE_ASKS * len(installed) and removed_bytes <= DELETE_ASKS * installed.total_size):
         return ""
     shown = ", ".join(f.path for f in files[:3]) + (", ..." if len(files) > 3 else "")
     return (
-        f"{plan.target.game} {plan.target.version} removes {len(files)} of the {len(installed.files)} files of "
+        f"{plan.target.game} {plan.target.version} removes {len(files)} of the {len(installed)} files of "
         f"{installed.version} here ({shown}) and writes {len(plan.write)}"
     )
 

@@ -10,14 +10,12 @@ import json
 import sqlite3
 import time
 import zlib
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from client import longpath
-
-if TYPE_CHECKING:
-    from shared.manifest import Manifest  # parsed on first use: `mist ls` reads versions only
+from shared.build_index import BuildIndex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS installs (
@@ -48,7 +46,13 @@ class Install:
     dir: Path
     version: str
     digest: str
-    manifest: Manifest
+    state: "State" = field(repr=False, compare=False)
+
+    @property
+    def build(self) -> BuildIndex:
+        """The installed build's compact index (kept in client.db): read when first asked for, never the parsed
+        manifest, which is ~260 MB of Python objects for a 100 GB build."""
+        return self.state.index(self.digest)
 
 
 class State:
@@ -58,7 +62,8 @@ class State:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
-        self._parsed: dict[str, Manifest] = {}  # by digest, so a changed install is simply another key
+        self._indexes: dict[str, BuildIndex] = {}  # by build digest: installed builds, and the one being installed
+        self._lock = threading.RLock()  # the daemon asks from several threads: one index made once
 
     def __repr__(self) -> str:
         return f"State(path={str(self.path)!r})"
@@ -67,33 +72,70 @@ class State:
         self._db.close()
 
     def installs(self) -> list[Install]:
-        """Every install, each manifest parsed once per process: a big game's manifest takes seconds to parse."""
+        """Every install; its build's index is read only when asked for (`Install.build`)."""
         rows = self._db.execute("SELECT game, dir, version, digest FROM installs ORDER BY game").fetchall()
-        return [Install(g, longpath.extended(Path(d)), v, h, self._manifest(h)) for g, d, v, h in rows]
+        return [Install(g, longpath.extended(Path(d)), v, h, self) for g, d, v, h in rows]
 
-    def _manifest(self, digest: str) -> Manifest:
-        manifest = self._parsed.get(digest)
-        if manifest is None:
-            from shared import manifest as manifest_mod
+    def index(self, digest: str) -> BuildIndex:
+        """The index of an installed build: once per process, from the one kept in client.db (0.25 CPU s at 100 GB),
+        or made from the install's manifest and kept (once: installs recorded before indexes were kept, or a
+        damaged one)."""
+        with self._lock:
+            found = self._indexes.get(digest)
+            if found is None:
+                found = self._indexes[digest] = self._kept_index(digest)
+            return found
 
-            (data,) = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
-            manifest = self._parsed[digest] = manifest_mod.parse(data)
-        return manifest
+    def _kept_index(self, digest: str) -> BuildIndex:
+        kept = self.build_index(digest)
+        if kept is not None:
+            try:
+                return BuildIndex.from_bytes(kept)
+            except ValueError:
+                pass  # damaged, or copied from a machine of the other byte order: made again and kept anew
+        row = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
+        if row is None:
+            raise KeyError(f"no install of build {digest[:12]} is recorded")
+        made = BuildIndex.scan(bytes(row[0]))  # verified when it was installed
+        self.keep_build_index(digest, made.to_bytes())
+        return made
 
-    def installed_manifests(self) -> list[tuple[str, Path, str, bytes]]:
-        """(game, folder, digest, manifest bytes) of every install, parsing none: they were verified when installed."""
-        rows = self._db.execute("SELECT game, dir, digest, manifest FROM installs ORDER BY game").fetchall()
-        return [(g, longpath.extended(Path(d)), h, bytes(m)) for g, d, h, m in rows]
+    def index_of(self, digest: str, data: bytes, held: tuple[str, bytes] | None = None) -> BuildIndex:
+        """The index of a build's manifest bytes, already checked against `digest` and the tracker's signature:
+        made from the held build's index when there is one (only the file entries that differ are read: see
+        BuildIndex.following), else scanned. Kept in this process for `record` to keep in client.db."""
+        with self._lock:
+            found = self._indexes.get(digest)
+        if found is not None:
+            return found
+        if self._db.execute("SELECT 1 FROM installs WHERE digest = ?", (digest,)).fetchone():
+            return self.index(digest)  # installed here already (a reinstall, a repair, another folder)
+        made = None
+        if held is not None and held[0] != digest:
+            try:
+                base = self.index(held[0])
+            except KeyError:
+                base = None
+            made = BuildIndex.following(base, held[1], data) if base is not None else None
+        if made is None:
+            made = BuildIndex.scan(data)
+        with self._lock:
+            return self._indexes.setdefault(digest, made)
 
     def build_index(self, digest: str) -> bytes | None:
         """The compact index kept for an installed build (shared/build_index.py), if one was kept."""
         row = self._db.execute("SELECT data FROM build_indexes WHERE digest = ?", (digest,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def keep_build_index(self, digest: str, data: bytes) -> None:
-        """Keep an installed build's index, and drop those of builds no longer installed."""
-        self._db.execute("INSERT OR REPLACE INTO build_indexes (digest, data) VALUES (?, ?)", (digest, data))
+    def keep_build_index(self, digest: str, data: bytes | None) -> None:
+        """Keep an installed build's index (None: keep none new), and drop those of builds no longer installed."""
+        if data is not None:
+            self._db.execute("INSERT OR REPLACE INTO build_indexes (digest, data) VALUES (?, ?)", (digest, data))
         self._db.execute("DELETE FROM build_indexes WHERE digest NOT IN (SELECT digest FROM installs)")
+        with self._lock:
+            installed = {h for (h,) in self._db.execute("SELECT DISTINCT digest FROM installs")}
+            for gone in set(self._indexes) - installed - {digest}:
+                del self._indexes[gone]
 
     def held_manifest(self, game: str) -> tuple[str, bytes] | None:
         """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""
@@ -106,22 +148,30 @@ class State:
         return {g: (v, Path(d)) for g, v, d in rows}
 
     def get(self, game: str) -> Install | None:
-        """One game's install, parsing only its manifest (`mist verify` of one game need not parse every other's)."""
+        """One game's install (its build's index is read only when asked for)."""
         row = self._db.execute("SELECT game, dir, version, digest FROM installs WHERE game = ?", (game,)).fetchone()
         if row is None:
             return None
         g, d, v, h = row
-        return Install(g, longpath.extended(Path(d)), v, h, self._manifest(h))
+        return Install(g, longpath.extended(Path(d)), v, h, self)
 
     def record(self, game: str, directory: Path, manifest_bytes: bytes, digest: str, version: str) -> None:
+        """The install of a build, with its index kept (if this process made it) so no later one makes it again."""
         self._db.execute(
             "INSERT OR REPLACE INTO installs (game, dir, version, digest, manifest, installed_at) VALUES (?,?,?,?,?,?)",
             (game, str(longpath.plain(directory)), version, digest, manifest_bytes, time.time()),
         )
+        with self._lock:
+            made = self._indexes.get(digest)
+        if made is not None:
+            self.keep_build_index(digest, made.to_bytes())
+        else:
+            self.keep_build_index(digest, None)
 
     def forget(self, game: str) -> None:
         self._db.execute("DELETE FROM installs WHERE game = ?", (game,))
         self._db.execute("DELETE FROM file_stats WHERE game = ?", (game,))
+        self.keep_build_index("", None)
 
     def record_stats(self, game: str, digest: str, stats: FileStats) -> None:
         """The size and time of each file of the install as Mist wrote it: a file that differs now is not ours

@@ -381,7 +381,7 @@ class BuildIndex:
     def of(cls, manifest: Manifest) -> "BuildIndex":
         """The index of a parsed manifest."""
         columns = _Columns()
-        for entry in manifest.files:
+        for entry in sorted(manifest.files, key=lambda e: e.path):  # as the canonical bytes list them
             columns.add(
                 entry.path.encode("utf-8", "surrogatepass"),
                 entry.size,

@@ -252,12 +252,13 @@ class Service:
         installs = await asyncio.to_thread(self.daemon.state.installed_versions)
         row = self._row(game, installs)
         install = await asyncio.to_thread(self.daemon.state.get, slug) if row["installed"] else None
+        size = await asyncio.to_thread(lambda: install.build.total_size) if install else 0  # the index: off the loop
         builds = [dict(b) for b in reversed(game.get("builds", []))]
         row.update(
             builds=builds,
             offline=listing.error,
             launch=game.get("launch", ""),
-            size_on_disk=install.manifest.total_size if install else 0,
+            size_on_disk=size,
             playing=slug in self.player.running,
             played=self.player.seconds_played(slug),
             broken_files=self.broken.get(slug, []),

@@ -11,7 +11,7 @@ import pytest
 
 from client import staging
 from client.assembly import Assembly
-from client.plan import CHUNKS, PATCH, PatchRef, Route, Routes, index_chunks, plan
+from client.plan import CHUNKS, PATCH, PatchRef, Route, Routes, Target, index_chunks, plan
 from client.sources import Seeder
 from shared import compression, pack, patch
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
@@ -54,7 +54,7 @@ async def ticket() -> str:
 async def assemble(root: Path, seeder: FakeSeeder, routes: Routes = Routes({}), holders: dict[str, Path] | None = None,
                    unknown: dict[str, Path] | None = None, local_files: list[tuple[str, FileEntry]] = ()) -> Assembly:
     target = Manifest("g", "2", DEFAULT_PARAMS, (entry("data/world.pak", NEW),))
-    made = plan(target, {}, [], index_chunks(local_files))
+    made = plan(Target.of(target), {}, [], index_chunks(local_files))
     assembly = Assembly(root, made, Bar(), routes, holders=holders, unknown=unknown, build="ab" * 32)  # type: ignore[arg-type]
 
     async def source() -> Seeder:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from client.ownership import file_stats, split_ours
+from shared.build_index import BuildIndex
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
@@ -29,12 +30,12 @@ def test_files_changed_or_replaced_since_mist_left_them_are_the_friends(tmp_path
     (tmp_path / "c.txt").unlink()
     (tmp_path / "link").unlink()
     (tmp_path / "link").symlink_to("c.txt")  # a link of the friend's own
-    ours, theirs = split_ours(tmp_path, ["a.pak", "b.cfg", "c.txt", "link"], manifest, stats)
+    ours, theirs = split_ours(tmp_path, ["a.pak", "b.cfg", "c.txt", "link"], BuildIndex.of(manifest), stats)
     assert ours == ["a.pak", "c.txt"] and theirs == ["b.cfg", "link"]  # c.txt is gone: nothing to lose
 
 
 def test_without_a_record_the_manifest_size_decides(tmp_path: Path) -> None:
     manifest = installed(tmp_path)
     (tmp_path / "a.pak").write_bytes(b"a mod, another size")
-    ours, theirs = split_ours(tmp_path, ["a.pak", "b.cfg"], manifest, None)
+    ours, theirs = split_ours(tmp_path, ["a.pak", "b.cfg"], BuildIndex.of(manifest), None)
     assert ours == ["b.cfg"] and theirs == ["a.pak"]

@@ -1,10 +1,23 @@
 """The client's planner: which files change, which may be deleted, and where every chunk comes from."""
 
+import functools
 import hashlib
 
+from shared.build_index import BuildIndex
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
-from client.plan import Location, index_chunks, plan
+from client import plan as plan_mod
+from client.plan import Location, Target, index_chunks
+
+
+@functools.cache
+def target_of(manifest: Manifest) -> Target:
+    return Target.of(manifest)
+
+
+def plan(manifest: Manifest, *rest) -> plan_mod.Plan:
+    """The plan for the target build `manifest` (made into the index the installer plans from)."""
+    return plan_mod.plan(target_of(manifest), *rest)
 
 INTRO, LEVEL1, LEVEL2, LEVEL2B, MUSIC, PATCH = b"intro", b"level one", b"level two", b"level 2!", b"music", b"patch"
 
@@ -219,9 +232,9 @@ def test_links_are_made_when_missing_or_pointing_elsewhere_and_old_ones_go() -> 
 def test_an_update_that_removes_most_of_an_install_says_so_and_a_normal_one_does_not() -> None:
     from client.plan import removes_most
 
-    assert removes_most(V1, plan(V2, *installed(V1))) == ""
+    assert removes_most(BuildIndex.of(V1), plan(V2, *installed(V1))) == ""
     tiny = build("0.1-wrong", entry("game.exe", INTRO, executable=True))
-    why = removes_most(V1, plan(tiny, *installed(V1)))
+    why = removes_most(BuildIndex.of(V1), plan(tiny, *installed(V1)))
     assert why.startswith("hollow 0.1-wrong removes 3 of the 4 files of 1.0 here (")
     assert "data/levels.pak" in why and why.endswith("and writes 0")
 
@@ -241,7 +254,7 @@ def test_installed_chunks_locate_what_the_whole_index_does():
     from client.plan import InstalledChunks
 
     on_disk, owned, local = installed(V1)
-    lazy = InstalledChunks([(f"/games/hollow/{f.path}", f) for f in V1.files])
+    lazy = InstalledChunks([("/games/hollow", BuildIndex.of(V1))])
     assert plan(V2, on_disk, owned, lazy) == plan(V2, on_disk, owned, local)
     assert lazy.only(set(local)) == local and lazy.only(list(local)[:1]) == {h: local[h] for h in list(local)[:1]}
     assert lazy.only({"0" * 64}) == {}

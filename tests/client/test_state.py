@@ -1,35 +1,88 @@
-"""The client's install records: one game's lookup parses only that game's manifest."""
+"""The client's install records: a build is read as its compact index, kept in client.db, made once."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from client.state import State
-from shared.chunking import chunk_bytes
+from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.errors import ManifestError
 from shared.manifest import FileEntry, Manifest
-from shared.chunking import DEFAULT_PARAMS
 
 
-def manifest(game: str) -> Manifest:
-    chunked = chunk_bytes(game.encode() * 100)
-    return Manifest(game, "1", DEFAULT_PARAMS, (FileEntry("a.bin", chunked.size, False, chunked.sha256, chunked.chunks),))
+def file(path: str, content: bytes) -> FileEntry:
+    chunked = chunk_bytes(content)
+    return FileEntry(path, chunked.size, False, chunked.sha256, chunked.chunks)
 
 
-def test_get_parses_only_the_game_asked_for(tmp_path: Path) -> None:
+def manifest(game: str, version: str = "1", *files: FileEntry) -> Manifest:
+    return Manifest(game, version, DEFAULT_PARAMS, files or (file("a.bin", game.encode() * 100),))
+
+
+def test_an_install_is_read_without_its_build_until_the_build_is_asked_for(tmp_path: Path) -> None:
     state = State(tmp_path)
     try:
         good = manifest("alpha")
         state.record("alpha", tmp_path / "alpha", good.canonical_bytes(), good.digest(), "1")
-        state.record("beta", tmp_path / "beta", b"{damaged", "b" * 64, "1")  # a big game's, or a damaged one
+        state.record("beta", tmp_path / "beta", b"{damaged", "b" * 64, "1")  # a damaged one
         found = state.get("alpha")
-        assert found is not None and found.manifest == good and found.dir == tmp_path / "alpha"
+        assert found is not None and found.dir == tmp_path / "alpha" and found.digest == good.digest()
+        assert list(found.build.files()) == list(good.files)
         assert state.get("gamma") is None
         assert state.held_manifest("alpha") == (good.digest(), good.canonical_bytes())
         assert state.held_manifest("gamma") is None
+        beta = next(i for i in state.installs() if i.game == "beta")  # listing the installs reads no build
         with pytest.raises(ManifestError):
-            state.installs()  # every install: the damaged one too
+            beta.build  # the damaged one's bytes go to the strict parse, which refuses them
+    finally:
+        state.close()
+
+
+def test_an_install_without_a_kept_index_gets_one_made_once_and_a_damaged_one_is_made_again(tmp_path: Path) -> None:
+    old = manifest("alpha")
+    state = State(tmp_path)
+    try:  # as an install recorded before indexes were kept: no index in client.db
+        state.record("alpha", tmp_path / "alpha", old.canonical_bytes(), old.digest(), "1")
+        assert state.build_index(old.digest()) is None
+        assert list(state.index(old.digest()).files()) == list(old.files)
+        kept = state.build_index(old.digest())
+        assert kept is not None
+    finally:
+        state.close()
+    with sqlite3.connect(tmp_path / "client.db") as db:
+        db.execute("UPDATE build_indexes SET data = ?", (kept[:-1] + bytes([kept[-1] ^ 1]),))
+    state = State(tmp_path)
+    try:
+        assert list(state.index(old.digest()).files()) == list(old.files)
+        assert state.build_index(old.digest()) == kept  # made again from the manifest, and kept anew
+    finally:
+        state.close()
+
+
+def test_the_next_builds_index_is_made_from_the_held_ones_and_kept_when_it_is_installed(tmp_path: Path) -> None:
+    kept, changed = file("kept.bin", b"k" * 5000), file("data.bin", b"d" * 9000)
+    old = manifest("alpha", "1", changed, kept)
+    new = manifest("alpha", "2", file("data.bin", b"e" * 9000), kept, file("new.bin", b"n"))
+    state = State(tmp_path)
+    try:
+        state.record("alpha", tmp_path / "alpha", old.canonical_bytes(), old.digest(), "1")
+        held = state.held_manifest("alpha")
+        made = state.index_of(new.digest(), new.canonical_bytes(), held)
+        assert made._uses is not None, "the held build's index was not used (a scan made it)"
+        assert list(made.files()) == list(new.files)
+        assert state.index_of(new.digest(), new.canonical_bytes(), held) is made  # once per process
+        state.record("alpha", tmp_path / "alpha", new.canonical_bytes(), new.digest(), "2")
+        assert state.build_index(old.digest()) is None  # no install has it any more
+        stored = state.build_index(new.digest())
+        assert stored is not None
+    finally:
+        state.close()
+    state = State(tmp_path)
+    try:
+        assert list(state.index(new.digest()).files()) == list(new.files)
+        assert state.build_index(new.digest()) == stored  # read back, not made again
     finally:
         state.close()

@@ -11,8 +11,8 @@ from client import inplace, staging
 from client.app.runner import _remove_staging
 from client.installer import Installer, OnDisk
 from client.journal import MIST_DIR
-from client.plan import Routes, plan
-from client.state import Install, State
+from client.plan import Routes, Target, plan
+from client.state import State
 from shared.chunking import DEFAULT_PARAMS, chunk_bytes
 from shared.manifest import FileEntry, Manifest
 
@@ -31,12 +31,15 @@ def test_a_running_games_files_are_staged_beside_it_not_written_in_place(tmp_pat
     root.mkdir()
     (root / "world.pak").write_bytes(old)
     before, after = entry("world.pak", old), entry("world.pak", new)
-    installed = Install("g", root, "1", "ab" * 32, Manifest("g", "1", DEFAULT_PARAMS, (before,)))
     target = Manifest("g", "2", DEFAULT_PARAMS, (after,))
     seen = OnDisk({"world.pak": (before.sha256, False)}, ["world.pak"], [], {}, {})
-    made = plan(target, seen.contents, seen.owned, {})
+    made = plan(Target.of(target), seen.contents, seen.owned, {})
     state = State(tmp_path)
     try:
+        held = Manifest("g", "1", DEFAULT_PARAMS, (before,))
+        state.record("g", root, held.canonical_bytes(), held.digest(), "1")
+        installed = state.get("g")
+        assert installed is not None
         installer = Installer(None, state, None)  # type: ignore[arg-type]
         assert installer._in_place(root, installed, made, seen, Routes({}), set()) == {"world.pak": root / "world.pak"}
         installer.in_use = lambda game: game == "g"
