@@ -16,7 +16,12 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
   before; shared/build_index.py's compact index after): the time and peak to make it, the memory it holds,
   and a chunk check's cost.
 
+* `client`: the friend's bookkeeping of a big build on a client.db where the previous build is installed:
+  `mist update` before it fetches (the new build's index or parse, the plan, the install recorded), `mist
+  verify` before it hashes, `mist ls`, and the daemon's start (its sharing library), before and after.
+
 Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baseline DIR
+       .venv/bin/python bench/big_builds.py client --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py seeder --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
 Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
@@ -151,24 +156,78 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     from shared import manifest as manifest_mod
     from tracker.planner import plan_update, write_chunks
 
-    old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+    # Only the bytes a step has in hand when it starts are read first (the client's own steps read client.db):
+    # the new build's manifest for an update (rebuilt from the delta), and nothing for verify, ls and the daemon.
+    indexed_client = hasattr(client_plan, "Target")
+    uses_old = name in ("tracker-plan", "client-update") and not (name == "client-update" and indexed_client)
+    uses_new = name not in ("client-verify", "client-ls", "daemon-start")
+    old = (folder / "1.json").read_bytes() if uses_old else b""
+    new = (folder / "2.json").read_bytes() if uses_new else b""
     sample = [m.group(0).decode() for m in itertools.islice(re.finditer(rb"[0-9a-f]{64}(?=\",[0-9])", new), 4096)]
     extra: dict[str, float] = {}
     before = _peak_mb()
     started, cpu = time.perf_counter(), time.process_time()
     if name == "parse":
         manifest_mod.parse(new)
+    elif name == "client-update" and indexed_client:
+        # What `mist update` does with the new build's manifest (verified; rebuilt from the delta) before it fetches
+        # anything, in client.db as an earlier install left it: the held build's bytes (the delta's base) and its
+        # kept index read, the new build's index made from them, what the disk holds by the installed build, the
+        # installed chunks the plan needs located, the plan, the "removes most" check, and the new install
+        # recorded with its index kept.
+        from client.state import State
+
+        state = State(folder / "home")
+        held = state.held_manifest("big")
+        install = state.get("big")
+        assert held is not None and install is not None, "the bench's client.db was not made"
+        digest = hashlib.sha256(new).hexdigest()
+        index = state.index_of(digest, new, held)
+        del held
+        installed = install.build
+        on_disk = {f.path: (f.sha256, f.executable) for f in installed.infos()}
+        local = client_plan.InstalledChunks([(str(install.dir), installed)])
+        made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
+        client_plan.removes_most(installed, made)
+        state.record("big", install.dir, new, digest, "2")
+        state.close()
     elif name == "client-update":
-        # What `mist update` does before it fetches anything: the installed and the target manifests parsed,
-        # what the disk holds by the installed one, every installed chunk indexed, the plan made.
+        # The code before: the installed and the target manifests parsed, what the disk holds by the installed one,
+        # the installed chunks the plan needs located (every one, before InstalledChunks), the plan made.
         installed, target = manifest_mod.parse(old), manifest_mod.parse(new)
         on_disk = {f.path: (f.sha256, f.executable) for f in installed.files}
         root = "/games/big/"
         files = [(root + f.path, f) for f in installed.files]
-        # As the installer of the code measured does it: every chunk indexed before, only those needed since.
         local = (client_plan.InstalledChunks(files) if hasattr(client_plan, "InstalledChunks")
                  else client_plan.index_chunks(files))
-        client_plan.plan(target, on_disk, list(on_disk), local)
+        made = client_plan.plan(target, on_disk, list(on_disk), local)
+        if hasattr(client_plan, "removes_most"):
+            client_plan.removes_most(installed, made)
+        target.digest()  # the installer of the code before took the digest this way
+    elif name == "client-verify":
+        # `mist verify GAME` before it hashes a file: the install looked up and its files and links listed.
+        from client.state import State
+
+        state = State(folder / "home")
+        install = state.get("big")
+        assert install is not None, "the bench's client.db was not made"
+        build = install.build if hasattr(install, "build") else install.manifest  # type: ignore[attr-defined]  # the code before
+        files = [(f.path, f.size, f.sha256, f.executable) for f in (build.infos() if hasattr(build, "infos") else build.files)]
+        links = list(build.links)
+        extra["files"] = len(files) + len(links)
+    elif name == "client-ls":
+        from client.state import State
+
+        state = State(folder / "home")
+        extra["installs"] = len(state.installed_versions())
+    elif name == "daemon-start":
+        # The daemon's sharing library at a start: every install's build as what it serves (client/sharing.py).
+        from client.sharing import Library
+        from client.state import State
+
+        library = Library(State(folder / "home"))
+        library.refresh()
+        extra["chunks"] = sum(len(b.chunks) for b in library.builds.values())
     elif name == "tracker-plan":
         # The tracker's plan route for that update, its manifests not yet in its parse cache.
         target, held = manifest_mod.parse(new), manifest_mod.parse(old)
@@ -226,6 +285,27 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         raise BenchError(f"unknown step {name!r}")
     return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
             "inputs_mb": before, **extra}  # a step that measures more after its work gives its own times
+
+
+def make_home(folder: Path) -> None:
+    """A client.db with build 1 installed and its index kept, as this tree's client leaves it (in a process of its
+    own, run before the steps: what an install of build 1 left behind)."""
+    out = subprocess.run([sys.executable, __file__, "_home", str(folder)], capture_output=True, text=True)
+    if out.returncode:
+        raise BenchError(f"making the client.db failed:\n{out.stderr[-3000:]}")
+
+
+def _make_home(folder: Path) -> None:
+    from client.state import State
+
+    shutil.rmtree(folder / "home", ignore_errors=True)
+    (folder / "home").mkdir()
+    data = (folder / "1.json").read_bytes()
+    state = State(folder / "home")
+    digest = hashlib.sha256(data).hexdigest()
+    state.record("big", Path("/games/big"), data, digest, "1")
+    state.index(digest)  # made and kept, as the install (or the daemon's first start) keeps it
+    state.close()
 
 
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
@@ -329,13 +409,44 @@ def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
         sent = transfer(folder)
         cells = []
         for name in ("parse", "client-update", "tracker-plan"):
-            old, new = run_step(name, folder, baseline), run_step(name, folder, REPO)
+            make_home(folder)
+            old = run_step(name, folder, baseline)
+            make_home(folder)
+            new = run_step(name, folder, REPO)
             cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f}")
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
         # Random chunk bytes do not compress: the store holds them whole, and that is what an update moves.
         whole, delta = changed_bytes + sent["gzip"], changed_bytes + sent["delta"]
         rows.append(f"| {gb} GB | {chunks:,} | {sent['json'] / MB:.1f} | {sent['gzip'] / MB:.1f} -> {sent['delta'] / 1000:.0f} | "
                     f"{whole / changed_bytes:.3f} -> {delta / changed_bytes:.3f} | " + " | ".join(cells) + " |")
+        print(rows[-1], file=sys.stderr)
+        shutil.rmtree(folder)
+    return "\n".join(rows)
+
+
+def client(sizes: list[int], work: Path, baseline: Path) -> str:
+    """The friend's bookkeeping of a big build (`mist update`, `verify`, `ls`, the daemon's start), each step with
+    the baseline's code and this tree's in the same run, on a client.db where build 1 is installed."""
+    steps = ("client-update", "client-verify", "client-ls", "daemon-start")
+    rows = ["| build | chunks | " + " | ".join(f"{s}: CPU s, peak MB (of which inputs)" for s in steps) + " |",
+            "|---|---:|" + "---:|" * len(steps)]
+    for gb in sizes:
+        folder = work / f"c{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
+        chunks, _ = json.loads(made.stdout)
+        cells = []
+        for name in steps:
+            make_home(folder)  # afresh for each: the update records build 2
+            old = run_step(name, folder, baseline)
+            make_home(folder)
+            new = run_step(name, folder, REPO)
+            cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f} "
+                         f"({new['inputs_mb']:.0f})")
+            print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
+        rows.append(f"| {gb} GB | {chunks:,} | " + " | ".join(cells) + " |")
         print(rows[-1], file=sys.stderr)
         shutil.rmtree(folder)
     return "\n".join(rows)
@@ -435,12 +546,15 @@ def main() -> None:
     if sys.argv[1:2] == ["_make"]:  # in a process of its own, so the steps' parent stays small
         print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
         return
+    if sys.argv[1:2] == ["_home"]:
+        _make_home(Path(sys.argv[2]))
+        return
     if sys.argv[1:2] == ["_step"]:
         sys.path.insert(0, sys.argv[4])
         print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["manifests", "seeder", "options", "push"])
+    parser.add_argument("part", choices=["manifests", "client", "seeder", "options", "push"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
@@ -454,6 +568,10 @@ def main() -> None:
             if args.baseline is None:
                 parser.error("manifests needs --baseline DIR, a checkout of the code to compare with")
             table = manifests(sizes, work, args.baseline.resolve())
+        elif args.part == "client":
+            if args.baseline is None:
+                parser.error("client needs --baseline DIR, a checkout of the code to compare with")
+            table = client(sizes, work, args.baseline.resolve())
         elif args.part == "seeder":
             if args.baseline is None:
                 parser.error("seeder needs --baseline DIR, a checkout of the code before the build index")

@@ -265,7 +265,8 @@ class Installer:
         held = await asyncio.to_thread(self.state.held_manifest, game)
         signed = await self.api.manifest(game, version, held)
         await self.api.verify_manifest(signed)
-        digest = hashlib.sha256(signed.data).hexdigest()
+        # A delta's result was checked against the digest already (shared/manifest_delta.py): not hashed twice.
+        digest = signed.digest if signed.delta_from else hashlib.sha256(signed.data).hexdigest()
         index = await asyncio.to_thread(self.state.index_of, digest, signed.data, held)
         if (index.game, index.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {index.game} {index.version}")

@@ -7,6 +7,7 @@ is updated when a swap completes, so it always names a build that is fully on di
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 import zlib
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from client import longpath
+from shared.durable import write_atomic
 from shared.build_index import BuildIndex
 
 SCHEMA = """
@@ -36,6 +38,10 @@ CREATE TABLE IF NOT EXISTS file_stats (
     stats BLOB NOT NULL
 );
 """
+
+BUILDS = "builds"  # in MIST_HOME: each installed build's manifest and index, as files named by its digest
+_MANIFEST, _INDEX = "manifest", "index"
+_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 
 FileStats = dict[str, tuple[int, int]]  # path -> (size, mtime in ns) of each file as Mist left it
 
@@ -62,6 +68,7 @@ class State:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        self._builds = home / BUILDS
         self._indexes: dict[str, BuildIndex] = {}  # by build digest: installed builds, and the one being installed
         self._lock = threading.RLock()  # the daemon asks from several threads: one index made once
 
@@ -93,17 +100,17 @@ class State:
                 return BuildIndex.from_bytes(kept)
             except ValueError:
                 pass  # damaged, or copied from a machine of the other byte order: made again and kept anew
-        row = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
-        if row is None:
+        data = self._manifest_of(digest)
+        if data is None:
             raise KeyError(f"no install of build {digest[:12]} is recorded")
-        made = BuildIndex.scan(bytes(row[0]))  # verified when it was installed
-        self.keep_build_index(digest, made.to_bytes())
+        made = BuildIndex.scan(data)  # verified when it was installed
+        self.keep_build_index(digest, _kept(made))
         return made
 
     def index_of(self, digest: str, data: bytes, held: tuple[str, bytes] | None = None) -> BuildIndex:
         """The index of a build's manifest bytes, already checked against `digest` and the tracker's signature:
         made from the held build's index when there is one (only the file entries that differ are read: see
-        BuildIndex.following), else scanned. Kept in this process for `record` to keep in client.db."""
+        BuildIndex.following), else scanned. Kept in this process for `record` to keep."""
         with self._lock:
             found = self._indexes.get(digest)
         if found is not None:
@@ -122,25 +129,38 @@ class State:
         with self._lock:
             return self._indexes.setdefault(digest, made)
 
+    def _file(self, digest: str, kind: str) -> Path:
+        if not _DIGEST.match(digest):
+            raise KeyError(f"{digest!r} is not a build digest")
+        return self._builds / f"{digest}.{kind}"
+
     def build_index(self, digest: str) -> bytes | None:
-        """The compact index kept for an installed build (shared/build_index.py), if one was kept."""
+        """The compact index kept for an installed build (shared/build_index.py), if one was kept: a file in
+        builds/ (an index kept in client.db by an earlier Mist is still read)."""
+        try:
+            return self._file(digest, _INDEX).read_bytes()
+        except FileNotFoundError:
+            pass
         row = self._db.execute("SELECT data FROM build_indexes WHERE digest = ?", (digest,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def keep_build_index(self, digest: str, data: bytes | None) -> None:
-        """Keep an installed build's index (None: keep none new), and drop those of builds no longer installed."""
-        if data is not None:
-            self._db.execute("INSERT OR REPLACE INTO build_indexes (digest, data) VALUES (?, ?)", (digest, data))
-        self._db.execute("DELETE FROM build_indexes WHERE digest NOT IN (SELECT digest FROM installs)")
-        with self._lock:
-            installed = {h for (h,) in self._db.execute("SELECT DISTINCT digest FROM installs")}
-            for gone in set(self._indexes) - installed - {digest}:
-                del self._indexes[gone]
+    def keep_build_index(self, digest: str, data: bytes) -> None:
+        """Keep an installed build's index."""
+        self._builds.mkdir(exist_ok=True)
+        write_atomic(self._file(digest, _INDEX), data)
+
+    def _manifest_of(self, digest: str) -> bytes | None:
+        row = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
+        return None if row is None else self._manifest_bytes(digest, bytes(row[0]))
+
+    def _manifest_bytes(self, digest: str, column: bytes) -> bytes:
+        """An install's manifest: in builds/ (the column is empty), or in the column where an earlier Mist kept it."""
+        return column if column else self._file(digest, _MANIFEST).read_bytes()
 
     def held_manifest(self, game: str) -> tuple[str, bytes] | None:
         """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""
         row = self._db.execute("SELECT digest, manifest FROM installs WHERE game = ?", (game,)).fetchone()
-        return (row[0], bytes(row[1])) if row else None
+        return (row[0], self._manifest_bytes(row[0], bytes(row[1]))) if row else None
 
     def installed_versions(self) -> dict[str, tuple[str, Path]]:
         """game -> (version, folder), without parsing any manifest (for `mist ls`)."""
@@ -156,22 +176,42 @@ class State:
         return Install(g, longpath.extended(Path(d)), v, h, self)
 
     def record(self, game: str, directory: Path, manifest_bytes: bytes, digest: str, version: str) -> None:
-        """The install of a build, with its index kept (if this process made it) so no later one makes it again."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO installs (game, dir, version, digest, manifest, installed_at) VALUES (?,?,?,?,?,?)",
-            (game, str(longpath.plain(directory)), version, digest, manifest_bytes, time.time()),
-        )
+        """The install of a build: its manifest and index (if this process made it) kept as files in builds/, where
+        writing them costs a tenth of the CPU a 100 MB blob in SQLite does, so no later process makes it again."""
+        self._builds.mkdir(exist_ok=True)
+        write_atomic(self._file(digest, _MANIFEST), manifest_bytes)
         with self._lock:
             made = self._indexes.get(digest)
         if made is not None:
-            self.keep_build_index(digest, made.to_bytes())
-        else:
-            self.keep_build_index(digest, None)
+            self.keep_build_index(digest, _kept(made))
+        before = self._db.execute("SELECT digest FROM installs WHERE game = ?", (game,)).fetchone()
+        self._db.execute(
+            "INSERT OR REPLACE INTO installs (game, dir, version, digest, manifest, installed_at) VALUES (?,?,?,?,?,?)",
+            (game, str(longpath.plain(directory)), version, digest, b"", time.time()),
+        )
+        if before is not None and before[0] != digest:
+            self._drop_unused(before[0])
 
     def forget(self, game: str) -> None:
+        before = self._db.execute("SELECT digest FROM installs WHERE game = ?", (game,)).fetchone()
         self._db.execute("DELETE FROM installs WHERE game = ?", (game,))
         self._db.execute("DELETE FROM file_stats WHERE game = ?", (game,))
-        self.keep_build_index("", None)
+        if before is not None:
+            self._drop_unused(before[0])
+
+    def _drop_unused(self, digest: str) -> None:
+        """Drop what is kept of a build no install has any more (only that one: a build another process is
+        recording now has its files written before its row, and must not be swept away)."""
+        if self._db.execute("SELECT 1 FROM installs WHERE digest = ?", (digest,)).fetchone():
+            return
+        self._db.execute("DELETE FROM build_indexes WHERE digest = ?", (digest,))
+        with self._lock:
+            self._indexes.pop(digest, None)
+        for kind in (_MANIFEST, _INDEX):
+            try:
+                self._file(digest, kind).unlink(missing_ok=True)
+            except OSError:
+                pass  # Windows: another process has it open; a later update or uninstall of that build drops it
 
     def record_stats(self, game: str, digest: str, stats: FileStats) -> None:
         """The size and time of each file of the install as Mist wrote it: a file that differs now is not ours
@@ -185,3 +225,10 @@ class State:
         if row is None:
             return None
         return {path: (int(size), int(mtime)) for path, (size, mtime) in json.loads(zlib.decompress(row[0])).items()}
+
+
+def _kept(index: BuildIndex) -> bytes:
+    """The index as client.db keeps it: with its chunks' use counts, which the next update's index is made from
+    (counting them takes a second at 100 GB; an index made from the held one has them already)."""
+    index.use_counts()
+    return index.to_bytes()

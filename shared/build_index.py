@@ -291,7 +291,7 @@ class BuildIndex:
             if not positions.isdisjoint(chunk_at[first[i] : first[i + 1]]):
                 yield self._entry(i)
 
-    def _use_counts(self) -> array[int]:
+    def use_counts(self) -> array[int]:
         """Per distinct chunk, how many times the build holds it (what `following` keeps up to date)."""
         if self._uses is None:
             counts = Counter(self._chunk_at)
@@ -333,8 +333,11 @@ class BuildIndex:
                 "columns": [[name, len(data)] for name, data in columns],
             }
         ).encode()
-        body = b"".join([len(head).to_bytes(4, "big"), head, *(data for _, data in columns)])
-        return _STORED + hashlib.sha256(body).digest() + body
+        parts = [len(head).to_bytes(4, "big"), head, *(data for _, data in columns)]
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        return b"".join([_STORED, digest.digest(), *parts])  # one copy of 67 MB at 100 GB, not two
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "BuildIndex":
@@ -543,7 +546,7 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
             bytes.fromhex(b"".join(_CHUNK_HEX.findall(chunk_list)).decode()),
             array("I", map(int, _CHUNK_SIZE.findall(chunk_list))),
         )
-    uses = old._use_counts()
+    uses = old.use_counts()
     change: Counter[int] = Counter()  # old position -> uses gained minus uses lost
     first, chunk_at = old._files.first, old._chunk_at
     for i in range(len(old)):

@@ -1,8 +1,7 @@
-"""The client's install records: a build is read as its compact index, kept in client.db, made once."""
+"""The client's install records: a build is read as its compact index, kept beside client.db, made once."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -44,16 +43,18 @@ def test_an_install_is_read_without_its_build_until_the_build_is_asked_for(tmp_p
 def test_an_install_without_a_kept_index_gets_one_made_once_and_a_damaged_one_is_made_again(tmp_path: Path) -> None:
     old = manifest("alpha")
     state = State(tmp_path)
-    try:  # as an install recorded before indexes were kept: no index in client.db
-        state.record("alpha", tmp_path / "alpha", old.canonical_bytes(), old.digest(), "1")
-        assert state.build_index(old.digest()) is None
+    try:  # as an install recorded before indexes were kept: its manifest in client.db, no index
+        state._db.execute(
+            "INSERT INTO installs (game, dir, version, digest, manifest, installed_at) VALUES (?,?,?,?,?,?)",
+            ("alpha", str(tmp_path / "alpha"), "1", old.digest(), old.canonical_bytes(), 0.0),
+        )
+        assert state.build_index(old.digest()) is None and state.held_manifest("alpha") == (old.digest(), old.canonical_bytes())
         assert list(state.index(old.digest()).files()) == list(old.files)
         kept = state.build_index(old.digest())
         assert kept is not None
     finally:
         state.close()
-    with sqlite3.connect(tmp_path / "client.db") as db:
-        db.execute("UPDATE build_indexes SET data = ?", (kept[:-1] + bytes([kept[-1] ^ 1]),))
+    (tmp_path / "builds" / f"{old.digest()}.index").write_bytes(kept[:-1] + bytes([kept[-1] ^ 1]))
     state = State(tmp_path)
     try:
         assert list(state.index(old.digest()).files()) == list(old.files)
@@ -76,6 +77,8 @@ def test_the_next_builds_index_is_made_from_the_held_ones_and_kept_when_it_is_in
         assert state.index_of(new.digest(), new.canonical_bytes(), held) is made  # once per process
         state.record("alpha", tmp_path / "alpha", new.canonical_bytes(), new.digest(), "2")
         assert state.build_index(old.digest()) is None  # no install has it any more
+        assert sorted(p.name for p in (tmp_path / "builds").iterdir()) == [f"{new.digest()}.index", f"{new.digest()}.manifest"]
+        assert state.held_manifest("alpha") == (new.digest(), new.canonical_bytes())
         stored = state.build_index(new.digest())
         assert stored is not None
     finally:

@@ -146,7 +146,7 @@ def test_the_next_builds_index_made_from_the_held_ones_is_the_one_a_scan_makes(p
     _same_as_manifest(made, new)
     assert made.links == tuple(sorted(new.links, key=lambda e: e.path))
     scanned = BuildIndex.scan(new_bytes)
-    assert made.chunks._blob == scanned.chunks._blob and list(made._use_counts()) == list(scanned._use_counts())
+    assert made.chunks._blob == scanned.chunks._blob and list(made.use_counts()) == list(scanned.use_counts())
     assert all(made.chunks.position(scanned.chunks.digest(i)) == i for i in range(len(scanned.chunks)))
     assert all(made.locate(h) == scanned.locate(h) for h in scanned.chunk_names)
     # and the index made this way is what the next update starts from
