@@ -153,6 +153,8 @@ def _peak_mb() -> float:
 def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     """One measured step; the imports are done (and their memory counted in `import_mb`) before the clock starts."""
     import client.plan as client_plan
+    import client.sharing  # noqa: F401  # imported before the clock, as a running daemon has them
+    import client.state  # noqa: F401
     from shared import manifest as manifest_mod
     from tracker.planner import plan_update, write_chunks
 
@@ -287,10 +289,10 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
             "inputs_mb": before, **extra}  # a step that measures more after its work gives its own times
 
 
-def make_home(folder: Path) -> None:
-    """A client.db with build 1 installed and its index kept, as this tree's client leaves it (in a process of its
-    own, run before the steps: what an install of build 1 left behind)."""
-    out = subprocess.run([sys.executable, __file__, "_home", str(folder)], capture_output=True, text=True)
+def make_home(folder: Path, code: Path) -> None:
+    """A MIST_HOME with build 1 installed and its index kept, as the client of the code in `code` leaves it (in a
+    process of its own, run before each step: what an install of build 1 and a daemon's start left behind)."""
+    out = subprocess.run([sys.executable, __file__, "_home", str(folder), str(code)], capture_output=True, text=True)
     if out.returncode:
         raise BenchError(f"making the client.db failed:\n{out.stderr[-3000:]}")
 
@@ -304,7 +306,12 @@ def _make_home(folder: Path) -> None:
     state = State(folder / "home")
     digest = hashlib.sha256(data).hexdigest()
     state.record("big", Path("/games/big"), data, digest, "1")
-    state.index(digest)  # made and kept, as the install (or the daemon's first start) keeps it
+    if hasattr(state, "index"):
+        state.index(digest)  # made and kept, as the install (or the daemon's first start) keeps it
+    elif hasattr(state, "keep_build_index"):  # the code before: the daemon's sharing kept it in client.db
+        from shared.build_index import BuildIndex
+
+        state.keep_build_index(digest, BuildIndex.scan(data).to_bytes())
     state.close()
 
 
@@ -409,9 +416,9 @@ def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
         sent = transfer(folder)
         cells = []
         for name in ("parse", "client-update", "tracker-plan"):
-            make_home(folder)
+            make_home(folder, baseline)
             old = run_step(name, folder, baseline)
-            make_home(folder)
+            make_home(folder, REPO)
             new = run_step(name, folder, REPO)
             cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f}")
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
@@ -439,9 +446,9 @@ def client(sizes: list[int], work: Path, baseline: Path) -> str:
         chunks, _ = json.loads(made.stdout)
         cells = []
         for name in steps:
-            make_home(folder)  # afresh for each: the update records build 2
+            make_home(folder, baseline)  # afresh for each step: the update records build 2
             old = run_step(name, folder, baseline)
-            make_home(folder)
+            make_home(folder, REPO)
             new = run_step(name, folder, REPO)
             cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f} "
                          f"({new['inputs_mb']:.0f})")
@@ -547,6 +554,7 @@ def main() -> None:
         print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
         return
     if sys.argv[1:2] == ["_home"]:
+        sys.path.insert(0, sys.argv[3])
         _make_home(Path(sys.argv[2]))
         return
     if sys.argv[1:2] == ["_step"]:
