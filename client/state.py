@@ -7,6 +7,7 @@ is updated when a swap completes, so it always names a build that is fully on di
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from client import longpath
-from shared.durable import write_atomic
+from shared.durable import sync_directory, write_atomic
 from shared.build_index import BuildIndex
 
 SCHEMA = """
@@ -94,17 +95,23 @@ class State:
             return found
 
     def _kept_index(self, digest: str) -> BuildIndex:
-        kept = self.build_index(digest)
-        if kept is not None:
+        try:
+            with self._file(digest, _INDEX).open("rb") as kept:
+                return BuildIndex.read(kept)  # a column at a time: no 67 MB blob beside the index at 100 GB
+        except FileNotFoundError:
+            legacy = self.build_index(digest)  # kept in client.db by an earlier Mist
             try:
-                return BuildIndex.from_bytes(kept)
+                if legacy is not None:
+                    return BuildIndex.from_bytes(legacy)
             except ValueError:
-                pass  # damaged, or copied from a machine of the other byte order: made again and kept anew
+                pass
+        except ValueError:
+            pass  # damaged, or copied from a machine of the other byte order: made again and kept anew
         data = self._manifest_of(digest)
         if data is None:
             raise KeyError(f"no install of build {digest[:12]} is recorded")
         made = BuildIndex.scan(data)  # verified when it was installed
-        self.keep_build_index(digest, _kept(made))
+        self._keep(digest, made)
         return made
 
     def index_of(self, digest: str, data: bytes, held: tuple[str, bytes] | None = None) -> BuildIndex:
@@ -149,6 +156,21 @@ class State:
         self._builds.mkdir(exist_ok=True)
         write_atomic(self._file(digest, _INDEX), data)
 
+    def _keep(self, digest: str, index: BuildIndex) -> None:
+        """Keep an index as `keep_build_index` would, written a column at a time, with its chunks' use counts
+        (the next update's index is made from them; counting takes a second at 100 GB, an index made from the
+        held one has them already)."""
+        index.use_counts()
+        self._builds.mkdir(exist_ok=True)
+        path = self._file(digest, _INDEX)
+        part = path.with_name(path.name + ".tmp")
+        with part.open("wb") as out:
+            index.write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, path)
+        sync_directory(path.parent)
+
     def _manifest_of(self, digest: str) -> bytes | None:
         row = self._db.execute("SELECT manifest FROM installs WHERE digest = ? LIMIT 1", (digest,)).fetchone()
         return None if row is None else self._manifest_bytes(digest, bytes(row[0]))
@@ -183,7 +205,7 @@ class State:
         with self._lock:
             made = self._indexes.get(digest)
         if made is not None:
-            self.keep_build_index(digest, _kept(made))
+            self._keep(digest, made)
         before = self._db.execute("SELECT digest FROM installs WHERE game = ?", (game,)).fetchone()
         self._db.execute(
             "INSERT OR REPLACE INTO installs (game, dir, version, digest, manifest, installed_at) VALUES (?,?,?,?,?,?)",
@@ -225,10 +247,3 @@ class State:
         if row is None:
             return None
         return {path: (int(size), int(mtime)) for path, (size, mtime) in json.loads(zlib.decompress(row[0])).items()}
-
-
-def _kept(index: BuildIndex) -> bytes:
-    """The index as client.db keeps it: with its chunks' use counts, which the next update's index is made from
-    (counting them takes a second at 100 GB; an index made from the held one has them already)."""
-    index.use_counts()
-    return index.to_bytes()

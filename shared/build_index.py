@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import json
 import re
 import sys
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from shared import manifest as manifest_mod
 from shared.chunking import ChunkingParams, ChunkRef
@@ -35,6 +36,16 @@ from shared.manifest import FileEntry, Manifest
 
 DIGEST = 32
 _STORED = b"mist-build-index-1\n"  # then the SHA-256 of the rest, which is a JSON head's length, the head, the columns
+_COLUMNS = {
+    "starts": "I",
+    "ends": "Q",
+    "sizes": "Q",
+    "first": "Q",
+    "chunk_at": "I",
+    "chunk_sizes": "I",
+    "uses": "I",
+    "spans": "Q",
+}
 _BUCKET_LOAD = 8  # digests per bucket on average: a lookup's find reads about this many
 
 
@@ -166,6 +177,7 @@ class BuildIndex:
         chunk_sizes: array[int],
         links: tuple[LinkEntry, ...] = (),
         uses: array[int] | None = None,
+        spans: array[int] | None = None,
     ) -> None:
         self.game, self.version, self.chunking, self.links = game, version, chunking, links
         self.chunks = chunks
@@ -173,6 +185,7 @@ class BuildIndex:
         self._chunk_at = chunk_at  # each file's chunks in order, as positions in `chunks`
         self._chunk_sizes = chunk_sizes
         self._uses = uses  # per distinct chunk, how many times the build holds it (`following`; made when first needed)
+        self._spans = spans  # where each file's entry starts and ends in the manifest's bytes (`following`), if known
         contents = [files.contents[i : i + DIGEST] for i in range(0, len(files.contents), DIGEST)]
         first = dict(zip(reversed(contents), range(len(contents) - 1, -1, -1)))  # the first file of each content wins
         distinct = sorted(first)
@@ -199,6 +212,7 @@ class BuildIndex:
             self._by_content,
             self._first_use or array("I"),
             self._uses or array("I"),
+            self._spans or array("Q"),
         )
         return (
             self.chunks.nbytes
@@ -309,19 +323,26 @@ class BuildIndex:
     def to_bytes(self) -> bytes:
         """The index as one blob to keep beside the manifest it was made from (this machine's byte order), so a
         later start reads it instead of making it again: `from_bytes` takes it back."""
+        out = io.BytesIO()
+        self.write(out)
+        return out.getvalue()
+
+    def write(self, out: BinaryIO) -> None:
+        """`to_bytes` written to a seekable file a column at a time: no 67 MB blob in memory at 100 GB."""
         f = self._files
-        columns: list[tuple[str, bytes]] = [
+        columns: list[tuple[str, bytes | array[int]]] = [
             ("chunks", self.chunks._blob),
-            ("starts", self.chunks._starts.tobytes()),
+            ("starts", self.chunks._starts),
             ("paths", f.paths),
-            ("ends", f.ends.tobytes()),
-            ("sizes", f.sizes.tobytes()),
+            ("ends", f.ends),
+            ("sizes", f.sizes),
             ("executable", f.executable),
             ("contents", f.contents),
-            ("first", f.first.tobytes()),
-            ("chunk_at", self._chunk_at.tobytes()),
-            ("chunk_sizes", self._chunk_sizes.tobytes()),
-            *([("uses", self._uses.tobytes())] if self._uses is not None else []),
+            ("first", f.first),
+            ("chunk_at", self._chunk_at),
+            ("chunk_sizes", self._chunk_sizes),
+            *([("uses", self._uses)] if self._uses is not None else []),
+            *([("spans", self._spans)] if self._spans is not None else []),
         ]
         head = json.dumps(
             {
@@ -330,54 +351,83 @@ class BuildIndex:
                 "chunking": self.chunking.to_json(),
                 "links": [[e.path, e.target] for e in self.links],
                 "byteorder": sys.byteorder,
-                "columns": [[name, len(data)] for name, data in columns],
+                "columns": [[name, memoryview(data).nbytes] for name, data in columns],
             }
         ).encode()
-        parts = [len(head).to_bytes(4, "big"), head, *(data for _, data in columns)]
+        start = out.tell()
+        out.write(_STORED + bytes(32))  # the SHA-256 of the rest, once it is written
         digest = hashlib.sha256()
-        for part in parts:
+        for part in [len(head).to_bytes(4, "big"), head, *(data for _, data in columns)]:
             digest.update(part)
-        return b"".join([_STORED, digest.digest(), *parts])  # one copy of 67 MB at 100 GB, not two
+            out.write(part)
+        end = out.tell()
+        out.seek(start + len(_STORED))
+        out.write(digest.digest())
+        out.seek(end)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "BuildIndex":
         """An index `to_bytes` kept; ValueError if it is damaged or from another kind of machine (make it again)."""
-        body = memoryview(blob)[len(_STORED) + 32 :]  # views, not copies: at 100 GB the blob is 67 MB
-        if not blob.startswith(_STORED) or hashlib.sha256(body).digest() != blob[len(_STORED) : len(_STORED) + 32]:
+        return cls.read(io.BytesIO(blob))
+
+    @classmethod
+    def read(cls, source: BinaryIO) -> "BuildIndex":
+        """`from_bytes` from a file a column at a time, each read straight into its array (no blob beside them)."""
+        prefix = source.read(len(_STORED) + 32 + 4)
+        if len(prefix) != len(_STORED) + 36 or not prefix.startswith(_STORED):
             raise ValueError("stored build index is damaged")
-        size = int.from_bytes(body[:4], "big")
-        head = json.loads(bytes(body[4 : 4 + size]))
-        if head["byteorder"] != sys.byteorder:
+        digest = hashlib.sha256(prefix[-4:])
+        raw_head = source.read(int.from_bytes(prefix[-4:], "big"))
+        digest.update(raw_head)
+        try:
+            head = json.loads(raw_head)
+            lengths = [(str(name), int(length)) for name, length in head["columns"]]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError("stored build index is damaged") from exc
+        parts: dict[str, bytes | array[int]] = {}
+        for name, length in lengths:
+            code = _COLUMNS.get(name)
+            if code is None:
+                part: bytes | array[int] = source.read(length)
+                got = len(part)
+            else:
+                part = array(code)
+                try:
+                    part.fromfile(source, length // part.itemsize)
+                except EOFError as exc:
+                    raise ValueError("stored build index is damaged") from exc
+                got = len(part) * part.itemsize
+            if got != length:
+                raise ValueError("stored build index is damaged")
+            digest.update(part)
+            parts[name] = part
+        if source.read(1) or digest.digest() != prefix[len(_STORED) : len(_STORED) + 32]:
+            raise ValueError("stored build index is damaged")
+        if head.get("byteorder") != sys.byteorder:
             raise ValueError("stored build index is from a machine of the other byte order")
-        parts: dict[str, memoryview] = {}
-        at = 4 + size
-        for name, length in head["columns"]:
-            parts[name], at = body[at : at + length], at + length
 
-        def column(name: str, code: str) -> array[int]:
-            values = array(code)
-            values.frombytes(parts[name])
-            return values
+        def column(name: str) -> array[int]:
+            found = parts[name]
+            assert isinstance(found, array), "read as an array by its name"
+            return found
 
-        chunks = DigestSet._stored(bytes(parts["chunks"]), column("starts", "I"))
-        files = _Files(
-            bytes(parts["paths"]),
-            column("ends", "Q"),
-            column("sizes", "Q"),
-            bytes(parts["executable"]),
-            bytes(parts["contents"]),
-            column("first", "Q"),
-        )
+        def blob(name: str) -> bytes:
+            found = parts[name]
+            assert isinstance(found, bytes), "read as bytes by its name"
+            return found
+
+        files = _Files(blob("paths"), column("ends"), column("sizes"), blob("executable"), blob("contents"), column("first"))
         return cls(
             head["game"],
             head["version"],
             ChunkingParams.from_json(head["chunking"]),
-            chunks,
+            DigestSet._stored(blob("chunks"), column("starts")),
             files,
-            column("chunk_at", "I"),
-            column("chunk_sizes", "I"),
+            column("chunk_at"),
+            column("chunk_sizes"),
             tuple(LinkEntry(path, target) for path, target in head.get("links", [])),
-            column("uses", "I") if "uses" in parts else None,
+            column("uses") if "uses" in parts else None,
+            column("spans") if "spans" in parts else None,
         )
 
     @classmethod
@@ -422,6 +472,7 @@ class _Columns:
         self.executable, self.contents = bytearray(), bytearray()
         self.hexes: list[str] = []  # each file's chunk digests as one hex string (bytes.fromhex'd at the end)
         self.chunk_sizes = array("I")
+        self.spans = array("Q")  # as the scanner found the entries
 
     def add(self, path: bytes, size: int, executable: bool, sha256: str, chunk_hexes: str, sizes: Sequence[int]) -> None:
         self.paths += path
@@ -434,6 +485,7 @@ class _Columns:
         self.first.append(len(self.chunk_sizes))
 
     def index(self, game: str, version: str, chunking: ChunkingParams, links: tuple[LinkEntry, ...]) -> BuildIndex:
+        spans = self.spans if len(self.spans) == 2 * len(self.sizes) else None
         ordered = bytes.fromhex("".join(self.hexes))
         self.hexes = []
         digests = [ordered[i : i + DIGEST] for i in range(0, len(ordered), DIGEST)]
@@ -443,7 +495,7 @@ class _Columns:
         chunk_at = array("I", map(rank.__getitem__, digests))
         del digests, distinct, rank
         files = _Files(bytes(self.paths), self.ends, self.sizes, bytes(self.executable), bytes(self.contents), self.first)
-        return BuildIndex(game, version, chunking, chunks, files, chunk_at, self.chunk_sizes, links)
+        return BuildIndex(game, version, chunking, chunks, files, chunk_at, self.chunk_sizes, links, None, spans)
 
 
 # One file entry of a canonical manifest: keys sorted, no spaces (shared/manifest.py writes exactly this).
@@ -477,6 +529,7 @@ def _scan(data: bytes) -> BuildIndex | None:
             b"".join(_CHUNK_HEX.findall(chunk_list)).decode(),
             list(map(int, _CHUNK_SIZE.findall(chunk_list))),
         )
+        columns.spans.extend((entry.start(), entry.end()))
         at = entry.end()
         if data[at : at + 1] != b",":
             break
@@ -522,10 +575,19 @@ def _layout(data: bytes) -> _Layout | None:
 
 
 def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | None:
-    before, after = _layout(old_data), _layout(data)
-    if before is None or after is None or len(before.spans) != len(old):
+    after = _layout(data)
+    if after is None:
         return None
-    same = _paired(old, old_data, before.spans, data, after.spans)
+    if old._spans is not None and len(old._spans) == 2 * len(old) and len(old) and old._spans[-1] <= len(old_data):
+        spans = list(zip(old._spans[0::2], old._spans[1::2]))  # kept with the index: the held bytes need no cutting
+    else:
+        before = _layout(old_data)
+        if before is None:
+            return None
+        spans = before.spans
+    if len(spans) != len(old):
+        return None
+    same = _paired(old, old_data, spans, data, after.spans)
     if same is None:
         return None
     kept = set(same)
@@ -585,7 +647,8 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
         j = end
     tail = after.tail
     links = _links(tail.group(3))
-    return columns.index(tail.group(2).decode(), tail.group(4).decode(), after.chunking, chunks, links, new_uses)
+    made = array("Q", [at for span in after.spans for at in span])
+    return columns.index(tail.group(2).decode(), tail.group(4).decode(), after.chunking, chunks, links, new_uses, made)
 
 
 def _paired(
@@ -728,8 +791,9 @@ class _Copied:
         chunks: DigestSet,
         links: tuple[LinkEntry, ...],
         uses: array[int],
+        spans: array[int],
     ) -> BuildIndex:
         files = _Files(
             b"".join(self.paths), self.ends, self.sizes, b"".join(self.executable), b"".join(self.contents), self.first
         )
-        return BuildIndex(game, version, chunking, chunks, files, self.chunk_at, self.chunk_sizes, links, uses)
+        return BuildIndex(game, version, chunking, chunks, files, self.chunk_at, self.chunk_sizes, links, uses, spans)

@@ -149,6 +149,7 @@ def test_the_next_builds_index_made_from_the_held_ones_is_the_one_a_scan_makes(p
     assert made.chunks._blob == scanned.chunks._blob and list(made.use_counts()) == list(scanned.use_counts())
     assert all(made.chunks.position(scanned.chunks.digest(i)) == i for i in range(len(scanned.chunks)))
     assert all(made.locate(h) == scanned.locate(h) for h in scanned.chunk_names)
+    assert made._spans == scanned._spans  # where the entries lie, for the next update
     # and the index made this way is what the next update starts from
     again = BuildIndex.following(BuildIndex.from_bytes(made.to_bytes()), new_bytes, old_bytes)
     assert again is not None
