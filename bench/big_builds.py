@@ -634,7 +634,7 @@ def install(sizes: list[int], work: Path, baseline: Path, stop_after: int) -> st
                 friend.run("mist", "share", "off")
                 disk = _Disk(work, f"{game}-{label}", gb * GB)
                 try:
-                    got = measure_install(friend, code, game, disk, stop_after)
+                    got = measure_install(friend, code, game, disk, stop_after if gb * GB > stop_after else 2 * gb * GB)
                 finally:
                     disk.remove()
                     shutil.rmtree(friend.home, ignore_errors=True)
