@@ -599,7 +599,10 @@ def measure_install(friend: Person, code: Path, game: str, disk: _Disk, stop_aft
 
 def _cpu_seconds(pid: int) -> float:
     """User and system CPU of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone (the bench was interrupted)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -663,7 +666,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
-    parser.add_argument("--stop-after", type=float, default=8.0, help="install: stop after this many GB written")
+    parser.add_argument("--stop-after", type=float, default=12.0,
+                        help="install: stop a larger build's install after this many GB written")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
