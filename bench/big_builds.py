@@ -553,17 +553,19 @@ def measure_install(friend: Person, code: Path, game: str, disk: _Disk, stop_aft
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        first_line = first_bytes = planned = 0.0
+        first_line = first_say = first_bytes = last_bytes = planned = 0.0
         total, finished = 0, False
         body = {"op": "install", "game": game, "dir": str(disk.mount / game), "version": "1", "yes": True}
         try:
             for item in post_lines(f"{address.url}/api/run", address.token, body):
                 now = time.monotonic() - started
                 first_line = first_line or now
+                if "say" in item and not str(item["say"]).startswith("queued"):
+                    first_say = first_say or now  # the installer's first word (the daemon's queue line is not)
                 if "bar" in item:
                     total, planned = max(total, int(item["total"])), planned or now
                 if "advance" in item:
-                    first_bytes = first_bytes or now
+                    first_bytes, last_bytes = first_bytes or now, now
                 if "error" in item:
                     raise BenchError(f"the install failed: {item['error']}")
                 if "result" in item:
@@ -573,15 +575,19 @@ def measure_install(friend: Person, code: Path, game: str, disk: _Disk, stop_aft
             if not stopped.is_set():
                 raise
         seconds = time.monotonic() - started
+        last_bytes = seconds if stopped.is_set() else last_bytes
         cpu = (cpu_at_stop[0] if stopped.is_set() else _cpu_seconds(proc.pid)) - cpu_before
         written = disk.used() - disk.empty
         stop.set()
         sampler.join()
     finally:
         stop_group(proc)
-    at_plan = max((mb for t, mb in samples if t <= planned), default=idle_mb)
+    before_bytes = [mb for t, mb in samples if t < first_bytes] or [idle_mb]
+    # While bytes were written: not the bookkeeping after the last one (the install's record, the sharing index).
+    writing = [mb for t, mb in samples if first_bytes <= t <= last_bytes] or before_bytes[-1:]
     return {
         "first_line": first_line,
+        "first_say": first_say,
         "planned": planned,
         "first_bytes": first_bytes,
         "seconds": seconds,
@@ -590,10 +596,10 @@ def measure_install(friend: Person, code: Path, game: str, disk: _Disk, stop_aft
         "total": total,
         "finished": finished,
         "idle_mb": idle_mb,
-        "at_plan_mb": at_plan,
-        "peak_mb": max((mb for _, mb in samples), default=idle_mb),
-        "after_plan_peak_mb": max((mb for t, mb in samples if t > planned), default=at_plan),
-        "curve": [(round(t), round(mb)) for t, mb in samples[:: max(1, len(samples) // 12)]],
+        "before_bytes_peak_mb": max(before_bytes),
+        "at_first_bytes_mb": writing[0],
+        "writing_peak_mb": max(writing),
+        "curve": [(round(t), round(mb)) for t, mb in samples[:: max(1, len(samples) // 16)]],
     }
 
 
@@ -610,8 +616,8 @@ def install(sizes: list[int], work: Path, baseline: Path, stop_after: int) -> st
     """Per size: the build pushed from the push cache, then a fresh install by the baseline's daemon and by this
     tree's, each into an empty folder (deleted after)."""
     rows = [
-        "| build | code | first progress line s | plan known s | first bytes written s | CPU s | written GB "
-        "(of) | daemon idle MB | at plan MB | peak after plan MB | peak MB |",
+        "| build | code | installer's first word s | bar with its total s | first bytes written s | CPU s | "
+        "written GB (of) | daemon idle MB | peak before the first byte MB | at the first byte MB | peak while writing MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     units_root = work / "units"
@@ -643,10 +649,10 @@ def install(sizes: list[int], work: Path, baseline: Path, stop_after: int) -> st
                     shutil.rmtree(friend.home, ignore_errors=True)
                 print(f"{gb} GB {label}: {json.dumps(got)}", file=sys.stderr)
                 rows.append(
-                    f"| {gb} GB | {label} | {got['first_line']:.1f} | {got['planned']:.1f} | {got['first_bytes']:.1f} | "
+                    f"| {gb} GB | {label} | {got['first_say']:.1f} | {got['planned']:.1f} | {got['first_bytes']:.1f} | "
                     f"{got['cpu']:.0f} | {got['written'] / GB:.1f}{'' if got['finished'] else ' (stopped)'} "
-                    f"({got['total'] / GB:.1f}) | {got['idle_mb']:.0f} | {got['at_plan_mb']:.0f} | "
-                    f"{got['after_plan_peak_mb']:.0f} | {got['peak_mb']:.0f} |"
+                    f"({got['total'] / GB:.1f}) | {got['idle_mb']:.0f} | {got['before_bytes_peak_mb']:.0f} | "
+                    f"{got['at_first_bytes_mb']:.0f} | {got['writing_peak_mb']:.0f} |"
                 )
                 print(rows[-1], file=sys.stderr)
             shutil.rmtree(root)

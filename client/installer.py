@@ -476,7 +476,7 @@ class Installer:
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
             write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
-            digest = target.digest()
+            digest = hashlib.sha256(data).hexdigest()  # = target.digest(): parse takes only canonical bytes (no re-encoding)
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(
                 root,
