@@ -8,6 +8,11 @@ its own signature, when the seeder finds that smaller than the chunks. Any
 patch or delta that does not yield the manifest's exact file falls back to
 chunks. Chunk-built files are finished (their mode set) as soon as their last
 chunk lands; every staged file is made durable together at the end.
+
+The chunk-built files are fetched a window of files at a time (`windows`), so
+what the download holds per chunk position is one window's whatever the size
+of the build, and the first bytes land while later windows' files do not even
+exist yet.
 """
 
 from __future__ import annotations
@@ -71,7 +76,8 @@ class Assembly:
         `unknown` maps paths to write to the local file there whose content no build has (rdiff bases);
         `peers` reaches online friends, who serve chunks beside the seeder; `in_place` maps paths to the
         installed file there, of which only the changed chunks are to be written (client/inplace.py);
-        `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its)."""
+        `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its);
+        `window_bytes` and `window_chunks` bound one download window (the tests make them small)."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
         self.chunks_from_peers = 0
