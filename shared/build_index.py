@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -226,6 +227,42 @@ class BuildIndex:
     def files(self) -> Iterator[FileEntry]:
         """Every file, one at a time (for the rare caller that walks the build)."""
         return (self._entry(i) for i in range(len(self)))
+
+    def has_file(self, path: str) -> bool:
+        key = path.encode("utf-8", "surrogatepass")
+        paths = _Paths(self._files)
+        i = bisect.bisect_left(paths, key)
+        return i < len(paths) and paths[i] == key
+
+    def sizes(self) -> Iterator[tuple[str, int]]:
+        """(path, size) of every file, by path, without making their `FileEntry`s (the planner looks for a
+        renamed file's old self among a build's paths, not its chunks)."""
+        paths, sizes = _Paths(self._files), self._files.sizes
+        return ((paths[i].decode("utf-8", "surrogatepass"), sizes[i]) for i in range(len(self)))
+
+    def holders(self, sha256s: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+        """For each of these chunks the build has, the files holding it: (path, size), by path, each once.
+
+        One pass over the build's chunk column in C loops (about 50 ms at 1.6 million chunks), and only when
+        the build has one of them at all; nothing the size of the build is kept."""
+        wanted: dict[int, str] = {}
+        for name in sha256s:
+            raw = _raw(name)
+            at = self.chunks.position(raw) if raw is not None else -1
+            if at >= 0:
+                wanted[at] = name
+        found: dict[str, list[tuple[str, int]]] = {}
+        if not wanted:
+            return found
+        f, paths = self._files, _Paths(self._files)
+        slots = itertools.compress(range(len(self._chunk_at)), map(wanted.__contains__, self._chunk_at))
+        for j in slots:
+            i = bisect.bisect_right(f.first, j) - 1
+            path = paths[i].decode("utf-8", "surrogatepass")
+            held = found.setdefault(wanted[self._chunk_at[j]], [])
+            if not held or held[-1][0] != path:  # slots come in order, so a file's repeats are adjacent
+                held.append((path, f.sizes[i]))
+        return found
 
     def _entry(self, i: int) -> FileEntry:
         f = self._files

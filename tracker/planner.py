@@ -13,15 +13,20 @@ every intermediate file against its SHA-256 before the next. A patch bundle
 it costs less than they do together. Which patches are worth making is decided
 here too: a changed file from its old self and, when it was renamed or its
 content moved, from the old file most like it (`SourceIndex`).
+
+Builds come as compact indexes (shared/build_index.py): the plan route keeps
+them, and per request only the files to write and the chunks they need are
+looked at. A parsed `Manifest` is taken too (the patch jobs and the news,
+which walk whole builds anyway) and indexed first, so both go the same way.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence, Set as AbstractSet
-from dataclasses import dataclass
-from operator import itemgetter
+from collections.abc import Container, Iterable, Mapping, Sequence, Set as AbstractSet
+from dataclasses import dataclass, field, replace
 
+from shared.build_index import BuildIndex
 from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer, PatchOffer, Route
 
@@ -31,6 +36,18 @@ MIN_PATCH_FILE = 512
 MAX_PATCH_FILE = 256 * 1024 * 1024
 # A renamed file is looked for among old files at most this many times larger or smaller.
 RENAME_SIZE_RATIO = 4
+
+Build = Manifest | BuildIndex
+
+
+def indexed(build: Build) -> BuildIndex:
+    """The build as the planner reads it (a parsed manifest is indexed: one way through the planner for both)."""
+    if isinstance(build, BuildIndex):
+        return build
+    files = build.files
+    if any(a.path > b.path for a, b in zip(files, files[1:])):  # made in memory: the index finds files by bisect
+        build = replace(build, files=tuple(sorted(files, key=lambda f: f.path)))
+    return BuildIndex.of(build)
 
 
 @dataclass(frozen=True)
@@ -122,29 +139,43 @@ class UpdatePlan:
         return out
 
 
-def held_chunks(held: Iterable[Manifest], among: AbstractSet[str] | None = None) -> set[str]:
-    """The chunks the held builds have (only those `among`, if given: a set of a 100 GB build's 1.6 million
-    chunks is most of a plan's time and memory, and a plan asks about the few thousand it writes)."""
-    if among is None:
-        return {ref.sha256 for m in held for f in m.files for ref in f.chunks}
-    wanted = among if isinstance(among, (set, frozenset)) else set(among)
-    return {h for m in held for f in m.files for h in wanted.intersection(map(_hash_of, f.chunks))}
+def held_chunks(held: Iterable[Build], among: Iterable[str]) -> set[str]:
+    """The chunks among `among` (those of the files to write) that the held builds have: a plan asks about
+    the few thousand it writes, never for a set of a 100 GB build's 1.6 million."""
+    builds = [indexed(b) for b in held]
+    return {h for h in among if any(b.has_chunk(h) for b in builds)}
 
 
-_hash_of = itemgetter(0)
+@dataclass(frozen=True)
+class HeldContents:
+    """The file contents a client holds: those of its held builds (asked of their indexes, never listed) and
+    those it names (files of builds since removed). A container, as `in` is all the planner asks of it."""
+
+    builds: tuple[BuildIndex, ...]
+    named: frozenset[str] = field(default_factory=frozenset)
+
+    def __contains__(self, sha256: object) -> bool:
+        return isinstance(sha256, str) and (sha256 in self.named or any(b.has_content(sha256) for b in self.builds))
 
 
-def held_contents(held: Iterable[Manifest]) -> set[str]:
-    return {f.sha256 for m in held for f in m.files}
+def held_contents(held: Iterable[Build], named: Iterable[str] = ()) -> HeldContents:
+    return HeldContents(tuple(indexed(b) for b in held), frozenset(named))
 
 
-def write_chunks(target: Manifest, write: Sequence[str]) -> set[str]:
+def write_chunks(target: Build, write: Sequence[str]) -> set[str]:
     """The chunks of the files to write: the planner needs each one's stored size."""
-    by_path = {f.path: f for f in target.files}
-    return {ref.sha256 for p in write for ref in by_path[p].chunks}
+    index = indexed(target)
+    return {ref.sha256 for p in write for ref in _file(index, p).chunks}
 
 
-def cheapest_routes(have: set[str], patches: Iterable[PatchOption], max_steps: int) -> dict[str, tuple[PatchOption, ...]]:
+def _file(build: BuildIndex, path: str) -> FileEntry:
+    found = build.file(path)
+    if found is None:
+        raise KeyError(f"{path!r} is not a file of {build.game} {build.version}")
+    return found
+
+
+def cheapest_routes(have: Container[str], patches: Iterable[PatchOption], max_steps: int) -> dict[str, tuple[PatchOption, ...]]:
     """The cheapest chain of at most `max_steps` patches into every content reachable from `have`.
 
     Bellman-Ford by rounds: after round k, every content's cost is the cheapest route of at most k
@@ -178,9 +209,9 @@ def cheapest_routes(have: set[str], patches: Iterable[PatchOption], max_steps: i
 
 
 def plan_update(
-    target: Manifest,
+    target: Build,
     write: Sequence[str],
-    held: Sequence[Manifest],
+    held: Sequence[Build],
     stored: Mapping[str, int],
     patches: Iterable[PatchOption],
     contents: Iterable[str] = (),
@@ -197,9 +228,10 @@ def plan_update(
     links of chains (the client applies them in turn). `bundles` are offered only to clients that apply them;
     one is usable only when the client holds every content it starts from.
     """
-    have_chunks, have_contents = held_chunks(held, stored.keys()), held_contents(held) | set(contents)
+    index, builds = indexed(target), [indexed(b) for b in held]
+    have_chunks, have_contents = held_chunks(builds, stored.keys()), held_contents(builds, contents)
     routes = cheapest_routes(have_contents, patches, max_steps)
-    by_path = {f.path: f for f in target.files}
+    by_path = {p: _file(index, p) for p in write}  # the files to write only
     alone = _each_alone(write, by_path, have_chunks, stored, routes, frozenset())
     bundled = choose_bundles(alone, by_path, have_contents, bundles)
     if not bundled:
@@ -243,7 +275,7 @@ def _each_alone(
 
 
 def choose_bundles(
-    alone: Sequence[Choice], by_path: Mapping[str, FileEntry], have: AbstractSet[str], bundles: Iterable[BundleOption]
+    alone: Sequence[Choice], by_path: Mapping[str, FileEntry], have: Container[str], bundles: Iterable[BundleOption]
 ) -> dict[str, BundleOption]:
     """The files (by path) a bundle should make: greedily, the bundle saving most over its files' own ways first,
     each file made by one bundle at most, and a bundle only if the client holds every content it starts from."""
@@ -264,36 +296,41 @@ def choose_bundles(
     return chosen
 
 
-def patch_pairs(
-    target: Manifest, sources: Iterable[Manifest], write: Sequence[str] | None = None
-) -> list[tuple[FileEntry, FileEntry]]:
+def patch_pairs(target: Build, sources: Iterable[Build], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
     """(source file, target file) for the patches worth making into `target` from each source build.
 
     A file whose path holds other content in the source is patched from that file (the same file,
     changed). A file the source build has under another name (renamed, moved, a versioned folder such as
     `game-1.2.dist-info/`) or whose chunks another file of the source holds more of (content moved
     between files) is patched from that other file too (`moved_from`): the client finds a patch's source
-    by its content, wherever it lies. Sizes a patch cannot serve are left out.
+    by its content, wherever it lies. Sizes a patch cannot serve are left out. With `write`, only those
+    files of the target are looked at (a plan's), and of each source only what they ask about.
     """
-    wanted = set(write) if write is not None else None
+    new = indexed(target)
+    # By path, as the build lists them (the order the pairs come in); a path the target lacks asks for nothing.
+    entries = [e for p in sorted(set(write)) if (e := new.file(p)) is not None] if write is not None else list(new.files())
     pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
-    for source in sources:
-        old = {f.path: f for f in source.files}
-        held = {f.sha256 for f in source.files}
-        changed = [
-            e
-            for e in target.files
-            if e.sha256 not in held and (wanted is None or e.path in wanted) and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE
-        ]
-        index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks}, {f.path for f in target.files})
+    for source in map(indexed, sources):
+        changed = [e for e in entries if not source.has_content(e.sha256) and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
+        index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks}, _PathsOf(new))
         for entry in changed:
-            before = old.get(entry.path)
+            before = source.file(entry.path)
             if before is not None and before.size <= MAX_PATCH_FILE:
                 pairs.setdefault((before.sha256, entry.sha256), (before, entry))
             other = index.moved_from(entry)
             if other is not None:
                 pairs.setdefault((other.sha256, entry.sha256), (other, entry))
     return list(pairs.values())
+
+
+@dataclass(frozen=True)
+class _PathsOf:
+    """A build's paths as a container (`in`), asked of its index."""
+
+    build: BuildIndex
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.build.has_file(path)
 
 
 _NUMBERS = re.compile(r"[0-9]+")
@@ -311,44 +348,49 @@ class SourceIndex:
     build's paths) whose path has the same shape, else the same name (renamed or moved), of a size within
     RENAME_SIZE_RATIO, the closest first. A name alone is weak evidence, so it is only trusted for a path that
     was vacated: a new `level5/data.bin` beside an old `level1/data.bin` still there is not tried (HDiffPatch
-    costs ~3 CPU s per MB). Only the chunks in `wanted` are indexed (a 100 GB build has 1.6 million; a push
-    changes a few thousand)."""
+    costs ~3 CPU s per MB). Only the chunks in `wanted` are looked up (a 100 GB build has 1.6 million; a push
+    changes a few thousand), and the vacated paths only once a new path asks for them."""
 
-    def __init__(self, build: Manifest, wanted: AbstractSet[str], kept: AbstractSet[str] = frozenset()) -> None:
-        self.by_path = {f.path: f for f in build.files}
-        self.by_shape: dict[str, list[FileEntry]] = {}
-        self.by_name: dict[str, list[FileEntry]] = {}
-        self.holders: dict[str, list[FileEntry]] = {}
-        for f in build.files:
-            if f.size > MAX_PATCH_FILE:
-                continue
-            if f.path not in kept:
-                self.by_shape.setdefault(path_shape(f.path), []).append(f)
-                self.by_name.setdefault(f.path.rsplit("/", 1)[-1], []).append(f)
-            if wanted and not wanted.isdisjoint(map(_hash_of, f.chunks)):
-                for h in {ref.sha256 for ref in f.chunks if ref.sha256 in wanted}:
-                    self.holders.setdefault(h, []).append(f)
+    def __init__(self, build: Build, wanted: AbstractSet[str], kept: Container[str] = frozenset()) -> None:
+        self.build = indexed(build)
+        self.kept = kept
+        self.holders = {
+            h: [path for path, size in files if size <= MAX_PATCH_FILE] for h, files in self.build.holders(wanted).items()
+        }
+        self._vacated: tuple[dict[str, list[tuple[str, int]]], dict[str, list[tuple[str, int]]]] | None = None
 
     def __repr__(self) -> str:
-        return f"SourceIndex(files={len(self.by_path)}, chunks={len(self.holders)})"
+        return f"SourceIndex(files={len(self.build)}, chunks={len(self.holders)})"
+
+    def vacated(self) -> tuple[dict[str, list[tuple[str, int]]], dict[str, list[tuple[str, int]]]]:
+        """The old files of patchable size whose paths the new build no longer has, by path shape and by name."""
+        if self._vacated is None:
+            by_shape: dict[str, list[tuple[str, int]]] = {}
+            by_name: dict[str, list[tuple[str, int]]] = {}
+            for path, size in self.build.sizes():
+                if size <= MAX_PATCH_FILE and path not in self.kept:
+                    by_shape.setdefault(path_shape(path), []).append((path, size))
+                    by_name.setdefault(path.rsplit("/", 1)[-1], []).append((path, size))
+            self._vacated = by_shape, by_name
+        return self._vacated
 
     def moved_from(self, entry: FileEntry) -> FileEntry | None:
         """Another file of the old build to patch `entry` from, or None when the file at its own path is the
         best guess (or nothing resembles it)."""
         shared: dict[str, int] = {}
         for ref in {ref.sha256: ref for ref in entry.chunks}.values():
-            for f in self.holders.get(ref.sha256, ()):
-                shared[f.path] = shared.get(f.path, 0) + ref.size
-        same = self.by_path.get(entry.path)
+            for path in self.holders.get(ref.sha256, ()):
+                shared[path] = shared.get(path, 0) + ref.size
         if shared:
             path = max(sorted(shared), key=shared.__getitem__)
             if path != entry.path and shared[path] > shared.get(entry.path, 0):
-                return self.by_path[path]
-        if same is not None:
+                return _file(self.build, path)
+        if self.build.has_file(entry.path):
             return None
+        by_shape, by_name = self.vacated()
         name = entry.path.rsplit("/", 1)[-1]
-        for like in (self.by_shape.get(path_shape(entry.path), []), self.by_name.get(name, [])):
-            near = [f for f in like if f.size * RENAME_SIZE_RATIO >= entry.size and entry.size * RENAME_SIZE_RATIO >= f.size]
+        for like in (by_shape.get(path_shape(entry.path), []), by_name.get(name, [])):
+            near = [(p, n) for p, n in like if n * RENAME_SIZE_RATIO >= entry.size and entry.size * RENAME_SIZE_RATIO >= n]
             if near:
-                return min(near, key=lambda f: (abs(f.size - entry.size), f.path))
+                return _file(self.build, min(near, key=lambda f: (abs(f[1] - entry.size), f[0]))[0])
         return None
