@@ -46,13 +46,8 @@ def free_port() -> int:
 def start(data: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "MIST_ADMIN_PASSWORD": PASSWORD}
-    process = subprocess.Popen(
-        [BIN / "mist-server", "--data", str(data), "--port", str(port)],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
+    process = subprocess.Popen([BIN / "mist-server", "--data", str(data), "--port", str(port)],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
     assert process.stderr is not None
     for line in process.stderr:
         if line.startswith("Mist is running at"):
@@ -79,9 +74,8 @@ def sign_in(url: str) -> urllib.request.OpenerDirector:
 
 def bearer(url: str) -> str:
     body = json.dumps({"user": "admin", "password": PASSWORD}).encode()
-    answer = urllib.request.urlopen(
-        urllib.request.Request(f"{url}/api/login", data=body, headers={"Content-Type": "application/json"})
-    )
+    answer = urllib.request.urlopen(urllib.request.Request(f"{url}/api/login", data=body,
+                                                           headers={"Content-Type": "application/json"}))
     return str(json.loads(answer.read())["access_token"])
 
 
@@ -121,7 +115,7 @@ def main() -> None:
             results: dict[str, list[float]] = {name: [] for name in targets}
             for round_ in range(args.rounds):
                 names = list(targets)
-                names = names[round_ % len(names) :] + names[: round_ % len(names)]
+                names = names[round_ % len(names):] + names[: round_ % len(names)]
                 for name in names:
                     results[name] += timed(targets[name], args.requests)
             objects = sum(len(files) for _, _, files in os.walk(root / "data" / "store"))
@@ -129,15 +123,10 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     base = statistics.median(results["GET /api/games (baseline)"])
-    lines = [
-        f"# Admin pages (bench/admin_pages.py), {datetime.date.today()}",
-        "",
-        f"{args.builds} builds of one game ({objects} objects in the store), {args.rounds} rounds of "
-        f"{args.requests} requests per target, one at a time, on {os.cpu_count()} CPUs.",
-        "",
-        "| request | median ms | p90 ms | median / baseline |",
-        "| --- | ---: | ---: | ---: |",
-    ]
+    lines = [f"# Admin pages (bench/admin_pages.py), {datetime.date.today()}", "",
+             f"{args.builds} builds of one game ({objects} objects in the store), {args.rounds} rounds of "
+             f"{args.requests} requests per target, one at a time, on {os.cpu_count()} CPUs.", "",
+             "| request | median ms | p90 ms | median / baseline |", "| --- | ---: | ---: | ---: |"]
     for name, times in results.items():
         p90 = statistics.quantiles(times, n=10)[-1]
         lines.append(f"| {name} | {statistics.median(times):.1f} | {p90:.1f} | {statistics.median(times) / base:.1f} |")

@@ -65,11 +65,8 @@ def commit_copies(admin: Person, url: str, games: int) -> None:
         body = json.dumps({"slug": slug, "title": f"Game {i:03d} {random.Random(i).choice(['Saga', 'Quest', 'Tales', 'Rush'])}"})
         urllib.request.urlopen(urllib.request.Request(f"{url}/api/games", data=body.encode(), headers=headers))
         copy = manifest_mod.Manifest(slug, "1.0", base.chunking, base.files)
-        commit = urllib.request.Request(
-            f"{url}/api/games/{slug}/builds",
-            data=copy.canonical_bytes(),
-            headers={**headers, "Content-Type": "application/octet-stream"},
-        )
+        commit = urllib.request.Request(f"{url}/api/games/{slug}/builds", data=copy.canonical_bytes(),
+                                        headers={**headers, "Content-Type": "application/octet-stream"})
         urllib.request.urlopen(commit).read()
 
 
@@ -106,12 +103,8 @@ def install_once(daemon: Daemon, game: str, folder: Path, page: Any = None) -> t
     status, body = daemon.call(f"/api/games/{game}/install", "POST", {"dir": str(folder)})
     assert status == 202, body
     job = body["id"]
-    done = eventually(
-        lambda: next((j for j in daemon.call("/api/downloads")[1]["finished"] if j["id"] == job), None),
-        "the install",
-        600,
-        every=0.05,
-    )
+    done = eventually(lambda: next((j for j in daemon.call("/api/downloads")[1]["finished"] if j["id"] == job), None),
+                      "the install", 600, every=0.05)
     seconds = time.perf_counter() - started
     assert done["state"] == "done", done
     if page is not None:
@@ -181,25 +174,18 @@ def main() -> None:
                 paged.append(install_once(daemon, "big", root / "install", page))
         rates = statistics.median(r for r, _ in plain), statistics.median(r for r, _ in paged)
         lines = [
-            "# The friends' app: benchmark (issue 14)",
-            "",
+            "# The friends' app: benchmark (issue 14)", "",
             f"{datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, shared), Python {platform.python_version()}; "
-            f"`{' '.join(shlex.quote(a) for a in ['python', 'bench/app_bench.py', *sys.argv[1:]])}`",
-            "",
-            "| measure | median | min | max | baseline (same run) | ratio |",
-            "| --- | --- | --- | --- | --- | --- |",
+            f"`{' '.join(shlex.quote(a) for a in ['python', 'bench/app_bench.py', *sys.argv[1:]])}`", "",
+            "| measure | median | min | max | baseline (same run) | ratio |", "| --- | --- | --- | --- | --- | --- |",
             f"| library page, {args.games + 1} games, to every card (ms) | {statistics.median(opened):.0f} | {min(opened):.0f} | "
             f"{max(opened):.0f} | tracker GET /api/games {statistics.median(tracker):.0f} ms | "
             f"{statistics.median(opened) / statistics.median(tracker):.1f}x |",
-            *(
-                f"| daemon GET {path} during a full-speed install (ms) | {statistics.median(busy[path]):.1f} | "
-                f"{min(busy[path]):.1f} | {max(busy[path]):.1f} | idle {statistics.median(idle[path]):.1f} ms | "
-                f"{statistics.median(busy[path]) / statistics.median(idle[path]):.1f}x |"
-                for path in sorted(busy)
-            ),
+            *(f"| daemon GET {path} during a full-speed install (ms) | {statistics.median(busy[path]):.1f} | "
+              f"{min(busy[path]):.1f} | {max(busy[path]):.1f} | idle {statistics.median(idle[path]):.1f} ms | "
+              f"{statistics.median(busy[path]) / statistics.median(idle[path]):.1f}x |" for path in sorted(busy)),
             f"| install of {args.mib} MiB with the Downloads page open (MB/s) | {rates[1]:.0f} | {min(r for r, _ in paged):.0f} | "
-            f"{max(r for r, _ in paged):.0f} | no page {rates[0]:.0f} MB/s | {rates[1] / rates[0]:.2f} |",
-            "",
+            f"{max(r for r, _ in paged):.0f} | no page {rates[0]:.0f} MB/s | {rates[1] / rates[0]:.2f} |", "",
             f"API samples during installs: {sum(map(len, busy.values()))}; idle samples: {sum(map(len, idle.values()))}; "
             f"installs: {args.repeat} of each kind, "
             "alternated.",

@@ -84,18 +84,9 @@ def measure(pair: db.Pair) -> dict[str, float]:
             continue
         found += 1
         moved += min(as_whole, len(patch.make(old_tree[source.path].read_bytes(), data)) + RECORD)
-    return {
-        "small": len(small),
-        "members": len(in_bundles),
-        "per_file": sum(each.values()),
-        "bundle": bundled,
-        "per_file_s": per_file_s,
-        "bundle_s": bundle_s,
-        "added": len(diff.added),
-        "found": found,
-        "whole": whole,
-        "moved": moved,
-    }
+    return {"small": len(small), "members": len(in_bundles), "per_file": sum(each.values()), "bundle": bundled,
+            "per_file_s": per_file_s, "bundle_s": bundle_s, "added": len(diff.added), "found": found,
+            "whole": whole, "moved": moved}
 
 
 def main() -> None:
@@ -112,11 +103,9 @@ def main() -> None:
     for pair in corpus_pairs([p.strip() for p in args.pairs.split(",") if p.strip()]):
         m = measure(pair)
         ratio = f"{m['bundle'] / m['per_file']:.2f}" if m["per_file"] and m["members"] else "-"
-        lines.append(
-            f"| {pair.name} | {m['small']} ({m['members']}) | {m['per_file'] / KB:.1f} | "
-            f"{m['bundle'] / KB:.1f} | {ratio} | {m['per_file_s']:.1f}, {m['bundle_s']:.1f} | "
-            f"{m['added']} ({m['found']}) | {m['whole'] / KB:.1f} | {m['moved'] / KB:.1f} |"
-        )
+        lines.append(f"| {pair.name} | {m['small']} ({m['members']}) | {m['per_file'] / KB:.1f} | "
+                     f"{m['bundle'] / KB:.1f} | {ratio} | {m['per_file_s']:.1f}, {m['bundle_s']:.1f} | "
+                     f"{m['added']} ({m['found']}) | {m['whole'] / KB:.1f} | {m['moved'] / KB:.1f} |")
         print(lines[-1], flush=True)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")

@@ -166,7 +166,8 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         root = "/games/big/"
         files = [(root + f.path, f) for f in installed.files]
         # As the installer of the code measured does it: every chunk indexed before, only those needed since.
-        local = client_plan.InstalledChunks(files) if hasattr(client_plan, "InstalledChunks") else client_plan.index_chunks(files)
+        local = (client_plan.InstalledChunks(files) if hasattr(client_plan, "InstalledChunks")
+                 else client_plan.index_chunks(files))
         client_plan.plan(target, on_disk, list(on_disk), local)
     elif name == "tracker-plan":
         # The tracker's plan route for that update, its manifests not yet in its parse cache.
@@ -223,13 +224,8 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         extra["held_mb"] = _deep_size(kept) / MB
     else:
         raise BenchError(f"unknown step {name!r}")
-    return {
-        "seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu,
-        "peak_mb": _peak_mb(),
-        "inputs_mb": before,
-        **extra,
-    }  # a step that measures more after its work gives its own times
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
+            "inputs_mb": before, **extra}  # a step that measures more after its work gives its own times
 
 
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
@@ -252,7 +248,6 @@ def transfer(folder: Path) -> dict[str, int]:
 def parts_sent(old: bytes, new: bytes, part: int) -> int:
     """'A binary manifest in parts': the new manifest cut into parts of about `part` bytes at file-entry and chunk
     boundaries (content-defined, so an edit shifts no later cut), of which a friend fetches those it lacks."""
-
     def cut(data: bytes) -> list[bytes]:
         out, at = [], 0
         while at < len(data):
@@ -261,7 +256,6 @@ def parts_sent(old: bytes, new: bytes, part: int) -> int:
             out.append(data[at:end])
             at = end
         return out
-
     held = {hashlib.sha256(p).digest() for p in cut(old)}
     return sum(len(p) + 32 for p in cut(new) if hashlib.sha256(p).digest() not in held)  # plus the list of part ids
 
@@ -269,10 +263,8 @@ def parts_sent(old: bytes, new: bytes, part: int) -> int:
 def seeder(sizes: list[int], work: Path, baseline: Path) -> str:
     """What the seeder holds per build it serves, and the daemon's sharing library per install: before (the parsed
     manifest's sets and dicts) and after (the index)."""
-    rows = [
-        "| build, holder | chunks | make it: CPU s | peak MB | held MB | chunk check, us each |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = ["| build, holder | chunks | make it: CPU s | peak MB | held MB | chunk check, us each |",
+            "|---|---:|---:|---:|---:|---:|"]
     for gb in sizes:
         folder = work / f"s{gb}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -283,11 +275,9 @@ def seeder(sizes: list[int], work: Path, baseline: Path) -> str:
         for name in ("seeder-build", "daemon-library"):
             old, new = run_step(name, folder, baseline), run_step(name, folder, REPO)
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
-            rows.append(
-                f"| {gb} GB, {name.split('-')[0]} | {chunks:,} | {old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f} | "
-                f"{old['peak_mb']:.0f} -> {new['peak_mb']:.0f} | {old['held_mb']:.0f} -> {new['held_mb']:.0f} | "
-                f"{old['lookup_us']:.2f} -> {new['lookup_us']:.2f} |"
-            )
+            rows.append(f"| {gb} GB, {name.split('-')[0]} | {chunks:,} | {old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f} | "
+                        f"{old['peak_mb']:.0f} -> {new['peak_mb']:.0f} | {old['held_mb']:.0f} -> {new['held_mb']:.0f} | "
+                        f"{old['lookup_us']:.2f} -> {new['lookup_us']:.2f} |")
         shutil.rmtree(folder)
     return "\n".join(rows)
 
@@ -296,13 +286,9 @@ def options(sizes: list[int], work: Path) -> str:
     """The ways to send build 2's manifest to a friend holding build 1: sizes and times."""
     from shared import manifest_delta
 
-    rows = [
-        "| build | whole, gzip -6 MB | whole, zstd -19 MB | parts of 64 KB MB | zstd delta -3 KB (make s / apply s) | "
-        "zstd delta -19 KB (make s) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = ["| build | whole, gzip -6 MB | whole, zstd -19 MB | parts of 64 KB MB | zstd delta -3 KB (make s / apply s) | "
+            "zstd delta -19 KB (make s) |", "|---|---:|---:|---:|---:|---:|"]
     import zstandard
-
     for gb in sizes:
         folder = work / f"o{gb}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -320,11 +306,9 @@ def options(sizes: list[int], work: Path) -> str:
         small = manifest_delta.make(old, new, 19) if gb <= 10 else b""  # 190 s at 10 GB already
         small_s = time.perf_counter() - t
         whole_z = len(zstandard.ZstdCompressor(level=19).compress(new)) if gb <= 10 else 0
-        rows.append(
-            f"| {gb} GB | {len(gzip.compress(new, 6)) / MB:.1f} | {whole_z / MB:.1f} | "
-            f"{parts_sent(old, new, 64 * 1024) / MB:.2f} | {len(fast) / 1000:.0f} ({make_s:.1f} / {apply_s:.1f}) | "
-            f"{len(small) / 1000:.0f} ({small_s:.1f}) |"
-        )
+        rows.append(f"| {gb} GB | {len(gzip.compress(new, 6)) / MB:.1f} | {whole_z / MB:.1f} | "
+                    f"{parts_sent(old, new, 64 * 1024) / MB:.2f} | {len(fast) / 1000:.0f} ({make_s:.1f} / {apply_s:.1f}) | "
+                    f"{len(small) / 1000:.0f} ({small_s:.1f}) |")
         print(rows[-1], file=sys.stderr)
         shutil.rmtree(folder)
     return "\n".join(rows)
@@ -332,12 +316,9 @@ def options(sizes: list[int], work: Path) -> str:
 
 def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
     """Each step with the baseline's code and with this tree's, alternately, in the same run: "before -> after"."""
-    rows = [
-        "| build | chunks | manifest JSON MB | manifest sent: whole (gzip) MB -> delta KB | update moves, x what "
-        "changed (100 MB) | parse: CPU s, peak MB | client update bookkeeping: CPU s, peak MB | "
-        "tracker plan: CPU s, peak MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    rows = ["| build | chunks | manifest JSON MB | manifest sent: whole (gzip) MB -> delta KB | update moves, x what "
+            "changed (100 MB) | parse: CPU s, peak MB | client update bookkeeping: CPU s, peak MB | "
+            "tracker plan: CPU s, peak MB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for gb in sizes:
         folder = work / f"m{gb}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -353,10 +334,8 @@ def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
         # Random chunk bytes do not compress: the store holds them whole, and that is what an update moves.
         whole, delta = changed_bytes + sent["gzip"], changed_bytes + sent["delta"]
-        rows.append(
-            f"| {gb} GB | {chunks:,} | {sent['json'] / MB:.1f} | {sent['gzip'] / MB:.1f} -> {sent['delta'] / 1000:.0f} | "
-            f"{whole / changed_bytes:.3f} -> {delta / changed_bytes:.3f} | " + " | ".join(cells) + " |"
-        )
+        rows.append(f"| {gb} GB | {chunks:,} | {sent['json'] / MB:.1f} | {sent['gzip'] / MB:.1f} -> {sent['delta'] / 1000:.0f} | "
+                    f"{whole / changed_bytes:.3f} -> {delta / changed_bytes:.3f} | " + " | ".join(cells) + " |")
         print(rows[-1], file=sys.stderr)
         shutil.rmtree(folder)
     return "\n".join(rows)
@@ -401,7 +380,7 @@ def rewrite(paths: list[Path], amount: int, seed: int) -> int:
         path.unlink()
         n = min(amount - done, UNIT // 2)
         at = rng.randrange(len(data) - n)
-        data[at : at + n] = rng.randbytes(n)
+        data[at:at + n] = rng.randbytes(n)
         path.write_bytes(data)
         done += n
         i += 1
@@ -412,13 +391,8 @@ def timed(person: Person, *args: str) -> tuple[dict[str, Any], float, float]:
     """The command's JSON, its wall time, and its peak memory in MB (GNU time's maximum resident set size)."""
     env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password}
     started = time.perf_counter()
-    out = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", sys.executable.replace("python", "mistpipe"), *args, "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable.replace("python", "mistpipe"), *args, "--json"],
+                         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     if out.returncode:
         raise BenchError(f"mistpipe {' '.join(args)} failed:\n{out.stderr[-3000:]}")
@@ -428,22 +402,16 @@ def timed(person: Person, *args: str) -> tuple[dict[str, Any], float, float]:
 def push(sizes: list[int], work: Path) -> str:
     """Per size: a first push (reads all), 1% rewritten and pushed with --rescan (what every push cost before the
     push cache), another 1% rewritten and pushed as usual (reads only the rewritten files)."""
-    rows = [
-        "| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
-        "uploaded MB (rescan / cache) | manifest sent KB (cache) | read MB (rescan / cache) | mistpipe peak MB "
-        "(rescan / cache) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    rows = ["| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
+            "uploaded MB (rescan / cache) | manifest sent KB (cache) | read MB (rescan / cache) | mistpipe peak MB "
+            "(rescan / cache) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     units = make_units(work / "units", 4, 1)
     with ExitStack() as stack:
         url = start_mist_server(work / "server", free_port(), stack)
         admin = Person(work / "admin", ADMIN_PASSWORD)
-        subprocess.run(
-            [sys.executable.replace("python", "mistpipe"), "login", url, "--user", "admin"],
-            check=True,
-            env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": ADMIN_PASSWORD},
-            capture_output=True,
-        )
+        subprocess.run([sys.executable.replace("python", "mistpipe"), "login", url, "--user", "admin"], check=True,
+                       env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": ADMIN_PASSWORD},
+                       capture_output=True)
         for gb in sizes:
             game = f"big{gb}"
             admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
@@ -454,12 +422,10 @@ def push(sizes: list[int], work: Path) -> str:
             full, full_s, full_mb = timed(admin, "push", game, str(root), "--version", "2", "--level", "1", "--rescan")
             rewrite(paths[1:], gb * GB // 100, gb + 500)
             cached, cached_s, cached_mb = timed(admin, "push", game, str(root), "--version", "3", "--level", "1")
-            rows.append(
-                f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
-                f"{full['bytes_uploaded'] / MB:.1f} / {cached['bytes_uploaded'] / MB:.1f} | "
-                f"{cached['manifest_bytes'] / 1000:,.0f} | "
-                f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} |"
-            )
+            rows.append(f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
+                        f"{full['bytes_uploaded'] / MB:.1f} / {cached['bytes_uploaded'] / MB:.1f} | "
+                        f"{cached['manifest_bytes'] / 1000:,.0f} | "
+                        f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} |")
             print(rows[-1], file=sys.stderr)
             shutil.rmtree(root)
     return "\n".join(rows)
@@ -476,12 +442,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=["manifests", "seeder", "options", "push"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        default=None,
-        help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`",
-    )
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -499,7 +461,8 @@ def main() -> None:
         else:
             table = {"options": options, "push": push}[args.part](sizes, work)
     print(table)
-    print(f"\n({args.part}, sizes {args.sizes} GB: {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f})")
+    print(f"\n({args.part}, sizes {args.sizes} GB: {time.perf_counter() - started:.0f} s; "
+          f"load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

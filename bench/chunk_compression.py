@@ -154,7 +154,8 @@ class PairResult:
 
 def make_cdc() -> FastCDC:
     p = DEFAULT_PARAMS
-    return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, normalized_chunking=p.normalization)  # type: ignore[arg-type]
+    return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size,
+                   normalized_chunking=p.normalization)  # type: ignore[arg-type]
 
 
 def distinct_chunks(root: Path) -> tuple[dict[bytes, bytes], int, int]:
@@ -168,7 +169,7 @@ def distinct_chunks(root: Path) -> tuple[dict[bytes, bytes], int, int]:
         total += len(data)
         view = memoryview(data)
         for c in cdc.cut_buf(data) if data else ():
-            piece = view[c.offset : c.offset + c.length]
+            piece = view[c.offset:c.offset + c.length]
             digest = hashlib.sha256(piece).digest()
             if digest not in chunks:
                 chunks[digest] = bytes(piece)
@@ -283,21 +284,9 @@ def measure_pair(pair: Pair, args: argparse.Namespace, plain_cache: dict[Path, t
             # a fresh dictionary object per variant, loaded the way the product would
             measured[var.name] = measure(var, sampled, zstandard.ZstdCompressionDict(raw))
     log(started, f"{pair.name}: tar.zst baselines")
-    return PairResult(
-        pair,
-        new_files,
-        new_bytes,
-        {d: len(c) for d, c in new.items()},
-        set(new) - set(old),
-        sample,
-        fraction,
-        measured,
-        dict_bytes,
-        train_seconds,
-        train_sample,
-        tar_zst_bytes(pair.new_dir, 19),
-        tar_zst_bytes(pair.new_dir, 9),
-    )
+    return PairResult(pair, new_files, new_bytes, {d: len(c) for d, c in new.items()},
+                      set(new) - set(old), sample, fraction, measured, dict_bytes, train_seconds,
+                      train_sample, tar_zst_bytes(pair.new_dir, 19), tar_zst_bytes(pair.new_dir, 9))
 
 
 def pct(x: float, base: float) -> str:
@@ -316,31 +305,25 @@ TABLE_HEAD = [
 ]
 
 
-def rows(
-    fresh: dict[str, float],
-    update: dict[str, float],
-    dict_b: dict[int, str],
-    tar19: float,
-    tar9: float,
-    cmb: dict[str, float],
-    dmb: dict[str, float],
-) -> list[str]:
+def rows(fresh: dict[str, float], update: dict[str, float], dict_b: dict[int, str], tar19: float, tar9: float,
+         cmb: dict[str, float], dmb: dict[str, float]) -> list[str]:
     out = [
         f"| tar.zst -19 (whole build) | | {tar19 / MB:.2f} | 100% | {tar19 / MB:.2f} | 100% | | | | |",
-        f"| tar.zst -9 (whole build) | | {tar9 / MB:.2f} | {pct(tar9, tar19)} | {tar9 / MB:.2f} | {pct(tar9, tar19)} | | | | |",
+        f"| tar.zst -9 (whole build) | | {tar9 / MB:.2f} | {pct(tar9, tar19)} | {tar9 / MB:.2f} "
+        f"| {pct(tar9, tar19)} | | | | |",
     ]
     for var in VARIANTS:
         n = var.name
         vs = ""
         if var.dict_size:
             base = var.same_level_plain
-            vs = f"{100 * (fresh[n] / fresh[base] - 1):+.1f}% / {100 * (update[n] / update[base] - 1):+.1f}%"
+            vs = (f"{100 * (fresh[n] / fresh[base] - 1):+.1f}% / "
+                  f"{100 * (update[n] / update[base] - 1):+.1f}%")
         label = n + (" *" if var.sampled else "")
         out.append(
             f"| {label} | {dict_b.get(var.dict_size, '') if var.dict_size else ''} | {fresh[n] / MB:.2f} "
             f"| {pct(fresh[n], tar19)} | {update[n] / MB:.2f} | {pct(update[n], tar19)} | {vs} "
-            f"| {cmb[n]:.1f} | {dmb[n]:.0f} | {push_hours(cmb[n])} |"
-        )
+            f"| {cmb[n]:.1f} | {dmb[n]:.0f} | {push_hours(cmb[n])} |")
     return out
 
 
@@ -376,7 +359,8 @@ def summary_section(results: list[PairResult]) -> list[str]:
         seen = {id(r.measured[v.name]): r.measured[v.name] for r in results}.values()  # panda3d counted once
         cmb[v.name] = sum(m.raw_bytes for m in seen) / MB / sum(m.comp_seconds for m in seen)
         dmb[v.name] = sum(m.raw_bytes for m in seen) / MB / sum(m.decomp_seconds for m in seen)
-    dict_b = {s: "~" + str(round(sum(r.dict_bytes[s] for r in results) / len(results))) + f" x{len(results)}" for s in DICT_SIZES}
+    dict_b = {s: "~" + str(round(sum(r.dict_bytes[s] for r in results) / len(results)))
+              + f" x{len(results)}" for s in DICT_SIZES}
     tar19 = sum(r.tar19 for r in results)
     tar9 = sum(r.tar9 for r in results)
     lines = [
@@ -385,7 +369,8 @@ def summary_section(results: list[PairResult]) -> list[str]:
         *TABLE_HEAD,
         *rows(fresh, update, dict_b, tar19, tar9, cmb, dmb),
         "",
-        "Per pair, dictionary effect (change vs the same level without a dictionary; fresh includes the dictionary's bytes):",
+        "Per pair, dictionary effect (change vs the same level without a dictionary; fresh includes the "
+        "dictionary's bytes):",
         "",
         "| pair | " + " | ".join(f"{v.name} fresh / update" for v in VARIANTS if v.dict_size) + " |",
         "|---|" + "---:|" * sum(1 for v in VARIANTS if v.dict_size),
@@ -396,47 +381,35 @@ def summary_section(results: list[PairResult]) -> list[str]:
             if not v.dict_size:
                 continue
             base = v.same_level_plain
-            cells.append(
-                f"{100 * (r.fresh_bytes(v.name) / r.fresh_bytes(base) - 1):+.1f}% / "
-                f"{100 * (r.update_bytes(v.name) / r.update_bytes(base) - 1):+.1f}%"
-            )
+            cells.append(f"{100 * (r.fresh_bytes(v.name) / r.fresh_bytes(base) - 1):+.1f}% / "
+                         f"{100 * (r.update_bytes(v.name) / r.update_bytes(base) - 1):+.1f}%")
         lines.append(f"| {r.pair.name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Per pair, plain levels (fresh install vs tar.zst -19):",
-        "",
-        "| pair | " + " | ".join(v.name for v in VARIANTS if not v.dict_size) + " |",
-        "|---|" + "---:|" * sum(1 for v in VARIANTS if not v.dict_size),
-    ]
+    lines += ["", "Per pair, plain levels (fresh install vs tar.zst -19):", "",
+              "| pair | " + " | ".join(v.name for v in VARIANTS if not v.dict_size) + " |",
+              "|---|" + "---:|" * sum(1 for v in VARIANTS if not v.dict_size)]
     for r in results:
-        lines.append(
-            f"| {r.pair.name} | " + " | ".join(pct(r.fresh_bytes(v.name), r.tar19) for v in VARIANTS if not v.dict_size) + " |"
-        )
+        lines.append(f"| {r.pair.name} | " + " | ".join(
+            pct(r.fresh_bytes(v.name), r.tar19) for v in VARIANTS if not v.dict_size) + " |")
     return lines + [""]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", help="comma-separated pair names (default: all)")
-    parser.add_argument("--fraction", type=float, default=0.2, help="share of chunks the slow variants compress (default 0.2)")
-    parser.add_argument(
-        "--min-sample",
-        type=int,
-        default=400,
-        help="compress at least this many chunks per pair in the slow variants (default 400)",
-    )
-    parser.add_argument(
-        "--dict-k",
-        type=int,
-        default=1024,
-        help="fastCover segment size for dictionary training; 0 = let train_dictionary search it (default 1024, d=8)",
-    )
+    parser.add_argument("--fraction", type=float, default=0.2,
+                        help="share of chunks the slow variants compress (default 0.2)")
+    parser.add_argument("--min-sample", type=int, default=400,
+                        help="compress at least this many chunks per pair in the slow variants (default 400)")
+    parser.add_argument("--dict-k", type=int, default=1024,
+                        help="fastCover segment size for dictionary training; 0 = let train_dictionary "
+                             "search it (default 1024, d=8)")
     parser.add_argument("--out", type=Path, help="also write the report here, with date and command")
     args = parser.parse_args()
 
     started = time.perf_counter()
     plain_cache: dict[Path, tuple] = {}
-    results = [measure_pair(p, args, plain_cache, started) for p in corpus_pairs(args.pairs.split(",") if args.pairs else None)]
+    results = [measure_pair(p, args, plain_cache, started)
+               for p in corpus_pairs(args.pairs.split(",") if args.pairs else None)]
     body = summary_section(results)
     for r in results:
         body += pair_section(r)
@@ -456,13 +429,9 @@ def main() -> None:
         "(identical for every variant, ~1.3 KB per MB of build)",
         f"- dictionaries: `zstandard.train_dictionary(size, samples{f', k={args.dict_k}, d=8' if args.dict_k else ''})` "
         "(fastCover; "
-        + (
-            "k fixed because the default k search is unstable on whole chunks: it sometimes picks k=50 and returns "
-            "a dictionary of 0.3-14 KB that saves nothing (panda3d 1.10.13 with this seed: 7.9 and 13.6 KB, "
-            "+0.1% bytes)"
-            if args.dict_k
-            else "default parameters, as `zstd --train`"
-        )
+        + ("k fixed because the default k search is unstable on whole chunks: it sometimes picks k=50 and returns "
+           "a dictionary of 0.3-14 KB that saves nothing (panda3d 1.10.13 with this seed: 7.9 and 13.6 KB, "
+           "+0.1% bytes)" if args.dict_k else "default parameters, as `zstd --train`")
         + f"), single thread (training time = CPU time), on a seeded random sample of the OLD build's distinct chunks (up to "
         f"{TRAIN_BUDGET // (1024 * 1024)} MiB), i.e. trained at the game's first push and reused for the next "
         "build; dictionary size in bytes in column 'dict B'",

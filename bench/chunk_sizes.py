@@ -91,7 +91,7 @@ def chunk_file(cdc: FastCDC, data: bytes, res: SizeResult) -> list[tuple[bytes, 
     t0 = time.perf_counter()
     cuts = [(c.offset, c.length) for c in cdc.cut_buf(data)]
     t1 = time.perf_counter()
-    chunks = [(hashlib.sha256(view[o : o + n]).digest(), view[o : o + n]) for o, n in cuts]
+    chunks = [(hashlib.sha256(view[o:o + n]).digest(), view[o:o + n]) for o, n in cuts]
     t2 = time.perf_counter()
     res.cut_bytes += len(data)
     res.cut_seconds += t1 - t0
@@ -143,7 +143,8 @@ def baseline_bytes(new_dir: Path) -> int:
         if saved["key"] == key:
             return int(saved["bytes"])
     tar = subprocess.Popen(["tar", "-C", str(new_dir), "-cf", "-", "."], stdout=subprocess.PIPE)
-    zst = subprocess.Popen(["zstd", f"-{BASELINE_ZSTD_LEVEL}", "-T2", "-q", "-c"], stdin=tar.stdout, stdout=subprocess.PIPE)
+    zst = subprocess.Popen(["zstd", f"-{BASELINE_ZSTD_LEVEL}", "-T2", "-q", "-c"],
+                           stdin=tar.stdout, stdout=subprocess.PIPE)
     assert tar.stdout is not None and zst.stdout is not None
     tar.stdout.close()
     total = 0
@@ -177,8 +178,7 @@ def pair_table(pair: Pair, results: list[SizeResult], baseline: int) -> list[str
             f"| {r.update_bytes / MB:.2f} | {100 * r.update_bytes / baseline:.0f}% "
             f"| {r.update_bytes / best:.2f} | {r.full_bytes / MB:.1f} "
             f"| {r.cut_bytes / MB / r.cut_seconds:.0f} "
-            f"| {r.cut_bytes / MB / (r.cut_seconds + r.hash_seconds):.0f} |"
-        )
+            f"| {r.cut_bytes / MB / (r.cut_seconds + r.hash_seconds):.0f} |")
     return lines + [""]
 
 
@@ -208,8 +208,7 @@ def summary_table(all_results: dict[str, list[SizeResult]], baselines: dict[str,
             f"| {avg} | {update / MB:.2f} | {100 * update / total_baseline:.0f}% | {geo:.3f} "
             f"| {max(ratios):.2f} | {sum(x <= 1.10 for x in ratios)}/{len(ratios)} "
             f"| {manifest / 1000 / (built / MB):.2f} | {cut_b / MB / cut_s:.0f} "
-            f"| {cut_b / MB / (cut_s + hash_s):.0f} |"
-        )
+            f"| {cut_b / MB / (cut_s + hash_s):.0f} |")
     return lines + [""]
 
 

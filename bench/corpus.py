@@ -74,22 +74,19 @@ class Pair:
 
 PAIR_SPECS: tuple[PairSpec, ...] = (
     PairSpec(
-        "biome",
-        "exe",
+        "biome", "exe",
         Release("npm", "@biomejs/cli-linux-x64", "2.6.7"),
         Release("npm", "@biomejs/cli-linux-x64", "2.6.8"),
         "one 100 MB Rust executable, two patch releases: a game binary hotfix",
     ),
     PairSpec(
-        "esbuild",
-        "exe",
+        "esbuild", "exe",
         Release("npm", "@esbuild/linux-x64", "0.28.1"),
         Release("npm", "@esbuild/linux-x64", "0.28.2"),
         "one 11 MB Go executable, two patch releases: a small game binary hotfix",
     ),
     PairSpec(
-        "esbuild-jump",
-        "jump",
+        "esbuild-jump", "jump",
         Release("npm", "@esbuild/linux-x64", "0.27.4"),
         Release("npm", "@esbuild/linux-x64", "0.28.2"),
         "the 11 MB Go executable a minor release apart, 0.28.1 pushed between: a friend who skipped a hotfix "
@@ -97,36 +94,32 @@ PAIR_SPECS: tuple[PairSpec, ...] = (
         between=(Release("npm", "@esbuild/linux-x64", "0.28.1"),),
     ),
     PairSpec(
-        "libreoffice-core",
-        "exe",
+        "libreoffice-core", "exe",
         Release("apt", "libreoffice-core", "4:7.4.7-1+deb12u13"),
         Release("apt", "libreoffice-core", "4:7.4.7-1+deb12u14"),
         "120 MB of C++ shared libraries rebuilt for a small security patch, same compiler",
     ),
     PairSpec(
-        "panda3d",
-        "engine",
+        "panda3d", "engine",
         Release("pypi", "panda3d", "1.10.15"),
         Release("pypi", "panda3d", "1.10.16"),
         "a 3D game engine wheel, 170 MB in ~750 files, two patch releases",
     ),
     PairSpec(
-        "browser-compat-data",
-        "data",
+        "browser-compat-data", "data",
         Release("npm", "@mdn/browser-compat-data", "8.1.6"),
         Release("npm", "@mdn/browser-compat-data", "8.1.7"),
         "one 20 MB JSON data file with scattered small edits: game tables/localisation",
     ),
     PairSpec(
-        "openjdk-17-jre",
-        "data",
+        "openjdk-17-jre", "data",
         Release("apt", "openjdk-17-jre-headless", "17.0.19+10-1~deb12u2"),
         Release("apt", "openjdk-17-jre-headless", "17.0.21.1+2-1~deb12u1"),
-        "a 129 MB archive file (lib/modules, a pak-like resource image) plus a VM; the two updates apt offers",
+        "a 129 MB archive file (lib/modules, a pak-like resource image) plus a VM; "
+        "the two updates apt offers",
     ),
     PairSpec(
-        "panda3d-jump",
-        "jump",
+        "panda3d-jump", "jump",
         Release("pypi", "panda3d", "1.10.13"),
         Release("pypi", "panda3d", "1.10.16"),
         "the engine three releases apart: a player returning after several patches",
@@ -144,21 +137,9 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _download_pypi(rel: Release, dest: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--quiet",
-        "--only-binary=:all:",
-        "--python-version",
-        WHEEL_PYTHON,
-        "--implementation",
-        "cp",
-        "--dest",
-        str(dest),
-    ]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+           "--only-binary=:all:", "--python-version", WHEEL_PYTHON, "--implementation", "cp",
+           "--dest", str(dest)]
     for platform in WHEEL_PLATFORMS:
         cmd += ["--platform", platform]
     proc = _run(cmd + [f"{rel.package}=={rel.version}"], dest)
@@ -167,7 +148,8 @@ def _download_pypi(rel: Release, dest: Path) -> None:
 
 
 def _download_npm(rel: Release, dest: Path) -> None:
-    proc = _run(["npm", "pack", "--silent", "--pack-destination", str(dest), f"{rel.package}@{rel.version}"], dest)
+    proc = _run(["npm", "pack", "--silent", "--pack-destination", str(dest),
+                 f"{rel.package}@{rel.version}"], dest)
     if proc.returncode != 0:
         raise RuntimeError(f"npm pack {rel.label} failed:\n{proc.stderr[-2000:]}")
 
@@ -261,7 +243,8 @@ def corpus_pairs(names: list[str] | None = None) -> list[Pair]:
     unknown = set(names or ()) - {s.name for s in specs}
     if unknown:
         raise ValueError(f"unknown pairs: {sorted(unknown)}")
-    return [Pair(s.name, s.kind, build_dir(s.old), build_dir(s.new), tuple(build_dir(r) for r in s.between)) for s in specs]
+    return [Pair(s.name, s.kind, build_dir(s.old), build_dir(s.new), tuple(build_dir(r) for r in s.between))
+            for s in specs]
 
 
 def tree_size(root: Path) -> tuple[int, int]:
@@ -286,8 +269,10 @@ def main() -> None:
         spec = specs[pair.name]
         downloaded += fetch(spec.old).stat().st_size + fetch(spec.new).stat().st_size
         (fo, bo), (fn, bn) = tree_size(pair.old_dir), tree_size(pair.new_dir)
-        print(f"| {pair.name} | {pair.kind} | {spec.old.label} | {spec.new.label} | {fo}/{fn} | {bo / 1e6:.1f}/{bn / 1e6:.1f} |")
-    print(f"\npackage files (counted per pair, shared ones twice): {downloaded / 1e6:.0f} MB; cache: {CACHE_DIR}")
+        print(f"| {pair.name} | {pair.kind} | {spec.old.label} | {spec.new.label} "
+              f"| {fo}/{fn} | {bo / 1e6:.1f}/{bn / 1e6:.1f} |")
+    print(f"\npackage files (counted per pair, shared ones twice): {downloaded / 1e6:.0f} MB; "
+          f"cache: {CACHE_DIR}")
 
 
 if __name__ == "__main__":

@@ -227,10 +227,8 @@ def cut_fastcdc(data: bytes) -> list[tuple[str, int]]:
 
 
 def cut_fixed(data: bytes) -> list[tuple[str, int]]:
-    return [
-        (hashlib.sha256(data[o : o + FIXED_CHUNK]).hexdigest(), min(FIXED_CHUNK, len(data) - o))
-        for o in range(0, len(data), FIXED_CHUNK)
-    ]
+    return [(hashlib.sha256(data[o:o + FIXED_CHUNK]).hexdigest(), min(FIXED_CHUNK, len(data) - o))
+            for o in range(0, len(data), FIXED_CHUNK)]
 
 
 def task_chunks(method: str, pair: Pair) -> dict[str, Any]:
@@ -254,7 +252,7 @@ def task_chunks(method: str, pair: Pair) -> dict[str, Any]:
             if digest not in have:
                 missing.append(digest)
                 if digest not in packed:
-                    frame, pack_s = pa.cpu(lambda: pa.zstd_compress(view[offset : offset + size], CHUNK_LEVEL))
+                    frame, pack_s = pa.cpu(lambda: pa.zstd_compress(view[offset:offset + size], CHUNK_LEVEL))
                     _, unpack_s = pa.cpu(lambda: pa.zstd_decompress(frame))
                     packed[digest] = len(frame)
                     create_s += pack_s
@@ -262,13 +260,8 @@ def task_chunks(method: str, pair: Pair) -> dict[str, Any]:
             offset += size
         if missing:
             file_chunks[rel] = sorted(set(missing))
-    return {
-        "size": sum(packed.values()),
-        "create_s": create_s,
-        "apply_s": apply_s,
-        "chunk_sizes": packed,
-        "file_chunks": file_chunks,
-    }
+    return {"size": sum(packed.values()), "create_s": create_s, "apply_s": apply_s,
+            "chunk_sizes": packed, "file_chunks": file_chunks}
 
 
 def task_tar(pair: Pair) -> dict[str, Any]:
@@ -280,9 +273,8 @@ def task_tar(pair: Pair) -> dict[str, Any]:
         size = ub.tar_zst(build, Path(tmp) / "build.tar.zst", WHOLE_LEVEL)
         made = time.perf_counter()
         (Path(tmp) / "out").mkdir()
-        ub.run_pipeline(
-            [["zstd", "-d", "-q", "-c", str(Path(tmp) / "build.tar.zst")], ["tar", "-x", "-C", str(Path(tmp) / "out")]]
-        )
+        ub.run_pipeline([["zstd", "-d", "-q", "-c", str(Path(tmp) / "build.tar.zst")],
+                         ["tar", "-x", "-C", str(Path(tmp) / "out")]])
         applied = time.perf_counter()
         ub.check_tree(build.root, Path(tmp) / "out", f"tar.zst of {pair.name}")
     return {"size": size, "create_s": made - start, "apply_s": applied - made}
@@ -303,27 +295,18 @@ METHODS: dict[str, float] = {"patch-from": 1.3, "rdiff": 0.8, "hdiff": 0.4, "tar
 def cache_key(pair: Pair, method: str) -> tuple[dict[str, Any], Path]:
     """What a cached result depends on, and where it lives. The whole-build archive depends only on the
     new build (panda3d and panda3d-jump share theirs), so it is made once per new build."""
-    tools = {
-        "zstd": ub.tool_version(["zstd", "--version"]),
-        "libs": [pa.hdiffpatch_version(), zstandard.__version__, pa.pyrsync.__version__],
-    }
+    tools = {"zstd": ub.tool_version(["zstd", "--version"]),
+             "libs": [pa.hdiffpatch_version(), zstandard.__version__, pa.pyrsync.__version__]}
     if method == "tar":
         name = "tar--" + pair.new_dir.relative_to(CACHE_DIR).as_posix().replace("/", "__")
         return {"version": CACHE_VERSION, "method": method, "new": str(pair.new_dir), **tools}, RESULT_CACHE / f"{name}.json"
-    key = {
-        "version": CACHE_VERSION,
-        "method": method,
-        "old": str(pair.old_dir),
-        "new": str(pair.new_dir),
-        "hdiff": HDIFF_SETTING,
-        **tools,
-    }
+    key = {"version": CACHE_VERSION, "method": method, "old": str(pair.old_dir), "new": str(pair.new_dir),
+           "hdiff": HDIFF_SETTING, **tools}
     return key, RESULT_CACHE / f"{pair.name}--{method}.json"
 
 
-def run_all(
-    pairs: list[Pair], diffs: dict[str, Diff], fresh: bool, workers: int, say: Callable[[str], None]
-) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
+def run_all(pairs: list[Pair], diffs: dict[str, Diff], fresh: bool, workers: int,
+            say: Callable[[str], None]) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
     """Every (pair, method) not cached, longest first, `workers` at a time, each in a fresh spawned process;
     tasks with the same cache file (one new build's archive) run once. Returns the results and how many
     tasks were measured in this run."""
@@ -346,10 +329,8 @@ def run_all(
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {
-            pool.submit(run_task, pair, method): (path, key)
-            for path, (_w, pair, method, key) in sorted(todo.items(), key=lambda t: -t[1][0])
-        }
+        futures = {pool.submit(run_task, pair, method): (path, key)
+                   for path, (_w, pair, method, key) in sorted(todo.items(), key=lambda t: -t[1][0])}
         for future in concurrent.futures.as_completed(futures):
             path, key = futures[future]
             result = future.result()
@@ -451,9 +432,8 @@ def measure_mist(pairs: list[Pair], say: Callable[[str], None]) -> dict[str, Mis
             friend.json("mist", "install", pair.name, "--dir", str(target), "--version", old_v)
             for n, (release, tree) in enumerate(zip(spec.between, pair.between_dirs)):
                 between = ub.stage_build(tree, work / "builds" / f"{i}-between-{n}")
-                admin.json(
-                    "mistpipe", "push", pair.name, str(between.root), "--version", ub.version_label(release.version), *wait
-                )
+                admin.json("mistpipe", "push", pair.name, str(between.root), "--version",
+                           ub.version_label(release.version), *wait)
                 shutil.rmtree(between.root)
             pushed, push_s = admin.timed_json("mistpipe", "push", pair.name, str(new.root), "--version", new_v, *wait)
             out, update_s = friend.timed_json("mist", "update", pair.name, "--to", new_v)
@@ -469,14 +449,9 @@ def measure_mist(pairs: list[Pair], say: Callable[[str], None]) -> dict[str, Mis
 
 COLUMNS = ("tar", "fixed", "fastcdc", "rdiff", "patch-from", "hdiff", "best")
 TITLES = {
-    "tar": "whole build tar.zst -19",
-    "fixed": "fixed 1 MiB chunks",
-    "fastcdc": "FastCDC chunks",
-    "rdiff": "per-file rdiff",
-    "patch-from": "per-file zstd --patch-from -19",
-    "hdiff": f"per-file HDiffPatch ({HDIFF_SETTING})",
-    "best": "best per file",
-    "mist": "Mist",
+    "tar": "whole build tar.zst -19", "fixed": "fixed 1 MiB chunks", "fastcdc": "FastCDC chunks",
+    "rdiff": "per-file rdiff", "patch-from": "per-file zstd --patch-from -19",
+    "hdiff": f"per-file HDiffPatch ({HDIFF_SETTING})", "best": "best per file", "mist": "Mist",
 }
 
 
@@ -494,23 +469,16 @@ def method_totals(diff: Diff, results: dict[str, dict[str, Any]]) -> dict[str, d
     return out
 
 
-def report(
-    pairs: list[Pair],
-    diffs: dict[str, Diff],
-    results: dict[tuple[str, str], dict[str, Any]],
-    measured: int,
-    mist: dict[str, MistRun] | None,
-    command: str,
-    seconds: float,
-    loads: tuple[float, float],
-) -> str:
+def report(pairs: list[Pair], diffs: dict[str, Diff], results: dict[tuple[str, str], dict[str, Any]], measured: int,
+           mist: dict[str, MistRun] | None, command: str, seconds: float, loads: tuple[float, float]) -> str:
     by_pair = {p.name: {m: results[(p.name, m)] for m in METHODS} for p in pairs}
     totals = {p.name: method_totals(diffs[p.name], by_pair[p.name]) for p in pairs}
     columns = list(COLUMNS) + (["mist"] if mist is not None else [])
     for p in pairs:
         if mist is not None:
             run = mist[p.name]
-            totals[p.name]["mist"] = {"size": run.bytes_downloaded, "create_s": run.push_s, "apply_s": run.update_s, "extra": 0}
+            totals[p.name]["mist"] = {"size": run.bytes_downloaded, "create_s": run.push_s,
+                                      "apply_s": run.update_s, "extra": 0}
     lines = [
         "# Update anchors: bytes a client holding the old build moves to get the new one",
         "",
@@ -549,86 +517,51 @@ def report(
         lines.append(
             "- **Mist** = `bytes_downloaded` from `mist update GAME --to NEW --json` on a real `mist-server`, the "
             "first update after the push: the admin pushed old, a friend (no daemon) installed it, the admin pushed "
-            "the releases between (esbuild-jump: 0.28.1) and new"
-            + (" with `--wait` (patches made)" if waited else " (mistpipe had no `--wait`: patches may not have been made)")
+            "the releases between (esbuild-jump: 0.28.1) and new" + (" with `--wait` (patches made)" if waited else
+                                                     " (mistpipe had no `--wait`: patches may not have been made)")
             + "; its create s = wall of the new build's push, apply s = wall of `mist update`; the tree was "
-            "checked byte for byte"
-        )
+            "checked byte for byte")
     else:
         lines.append("- **Mist**: not measured in this run (add `--mist`)")
-    lines += [
-        "- MB = 10^6 bytes",
-        "",
-        "### Bytes moved (MB)",
-        "",
-        "| pair | kind | new build MB | changed / added / unchanged files | "
-        + " | ".join(TITLES[c] for c in columns)
-        + " | rdiff signatures (upload) |",
-        "|---|---|---:|---:|" + "---:|" * len(columns) + "---:|",
-    ]
+    lines += ["- MB = 10^6 bytes", "", "### Bytes moved (MB)", "",
+              "| pair | kind | new build MB | changed / added / unchanged files | "
+              + " | ".join(TITLES[c] for c in columns) + " | rdiff signatures (upload) |",
+              "|---|---|---:|---:|" + "---:|" * len(columns) + "---:|"]
     for p in pairs:
         d, t = diffs[p.name], totals[p.name]
         smallest = min(t[c]["size"] for c in columns)
-        cells = [(f"**{t[c]['size'] / MB:.2f}**" if t[c]["size"] == smallest else f"{t[c]['size'] / MB:.2f}") for c in columns]
-        lines.append(
-            f"| {p.name} | {p.kind} | {d.new_bytes / MB:.1f} | {len(d.changed)} / {len(d.added)} / "
-            f"{d.unchanged} | " + " | ".join(cells) + f" | {t['rdiff']['extra'] / MB:.2f} |"
-        )
-    lines += [
-        "",
-        "### Relative to the whole build as tar.zst -19",
-        "",
-        "| pair | " + " | ".join(TITLES[c] for c in columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
+        cells = [(f"**{t[c]['size'] / MB:.2f}**" if t[c]["size"] == smallest else f"{t[c]['size'] / MB:.2f}")
+                 for c in columns]
+        lines.append(f"| {p.name} | {p.kind} | {d.new_bytes / MB:.1f} | {len(d.changed)} / {len(d.added)} / "
+                     f"{d.unchanged} | " + " | ".join(cells) + f" | {t['rdiff']['extra'] / MB:.2f} |")
+    lines += ["", "### Relative to the whole build as tar.zst -19", "",
+              "| pair | " + " | ".join(TITLES[c] for c in columns) + " |", "|---|" + "---:|" * len(columns)]
     for p in pairs:
         t = totals[p.name]
         lines.append(f"| {p.name} | " + " | ".join(f"{t[c]['size'] / t['tar']['size']:.0%}" for c in columns) + " |")
-    lines += [
-        "",
-        "### Seconds to create / apply",
-        "",
-        "| pair | " + " | ".join(TITLES[c] for c in columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
+    lines += ["", "### Seconds to create / apply", "",
+              "| pair | " + " | ".join(TITLES[c] for c in columns) + " |", "|---|" + "---:|" * len(columns)]
     for p in pairs:
         t = totals[p.name]
-        lines.append(f"| {p.name} | " + " | ".join(f"{t[c]['create_s']:.1f} / {t[c]['apply_s']:.1f}" for c in columns) + " |")
+        lines.append(f"| {p.name} | " + " | ".join(f"{t[c]['create_s']:.1f} / {t[c]['apply_s']:.1f}"
+                                                  for c in columns) + " |")
     if mist is not None:
-        lines += [
-            "",
-            "### Mist details",
-            "",
-            "| pair | downloaded MB | ÷ per-file HDiffPatch | ÷ best per file | by source (MB) | files by source "
-            "| patches made at push | push s (new build) | update s |",
-            "|---|---:|---:|---:|---|---|---|---:|---:|",
-        ]
+        lines += ["", "### Mist details", "",
+                  "| pair | downloaded MB | ÷ per-file HDiffPatch | ÷ best per file | by source (MB) | files by source "
+                  "| patches made at push | push s (new build) | update s |", "|---|---:|---:|---:|---|---|---|---:|---:|"]
         for p in pairs:
             run = mist[p.name]
             against = {c: run.bytes_downloaded / totals[p.name][c]["size"] for c in ("hdiff", "best")}
             by_source = ", ".join(f"{k} {v / MB:.2f}" for k, v in run.update.get("bytes_by_source", {}).items())
             files = ", ".join(f"{k} {v}" for k, v in run.update.get("files_by_source", {}).items())
             made = run.push.get("patches") or {}
-            patches = (
-                (
-                    f"{made.get('made', 0)}: {made.get('patch_bytes', 0) / MB:.2f} MB instead of "
-                    f"{made.get('chunk_bytes', 0) / MB:.2f} MB of chunks"
-                )
-                if made
-                else "-"
-            )
-            lines.append(
-                f"| {p.name} | {run.bytes_downloaded / MB:.2f} | {against['hdiff']:.3f} | {against['best']:.3f} "
-                f"| {by_source} | {files} | {patches} "
-                f"| {run.push_s:.1f} | {run.update_s:.1f} |"
-            )
-    lines += [
-        "",
-        "### Best per file: what each file chose",
-        "",
-        "| pair | " + " | ".join(("chunks",) + PER_FILE_METHODS) + " |",
-        "|---|" + "---:|" * (len(PER_FILE_METHODS) + 1),
-    ]
+            patches = (f"{made.get('made', 0)}: {made.get('patch_bytes', 0) / MB:.2f} MB instead of "
+                       f"{made.get('chunk_bytes', 0) / MB:.2f} MB of chunks") if made else "-"
+            lines.append(f"| {p.name} | {run.bytes_downloaded / MB:.2f} | {against['hdiff']:.3f} | {against['best']:.3f} "
+                         f"| {by_source} | {files} | {patches} "
+                         f"| {run.push_s:.1f} | {run.update_s:.1f} |")
+    lines += ["", "### Best per file: what each file chose", "", "| pair | " + " | ".join(
+        ("chunks",) + PER_FILE_METHODS) + " |", "|---|" + "---:|" * (len(PER_FILE_METHODS) + 1)]
     for p in pairs:
         chosen = best_per_file(diffs[p.name], by_pair[p.name]).chosen
         lines.append(f"| {p.name} | " + " | ".join(str(chosen.get(m, 0)) for m in ("chunks",) + PER_FILE_METHODS) + " |")
@@ -644,11 +577,8 @@ def parse_pairs(value: str | None) -> list[str] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", help=f"comma-separated pair names, or 'all' (default: {','.join(DEFAULT_PAIRS)})")
-    parser.add_argument(
-        "--mist",
-        action="store_true",
-        help="also measure Mist itself through mist-server, `mistpipe push --wait` and `mist update --json`",
-    )
+    parser.add_argument("--mist", action="store_true", help="also measure Mist itself through mist-server, "
+                        "`mistpipe push --wait` and `mist update --json`")
     parser.add_argument("--workers", type=int, default=2, help="tasks at a time (default: %(default)s)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached results and measure again")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="write the report here (default: %(default)s)")
@@ -665,7 +595,8 @@ def main() -> None:
         diffs = {p.name: build_diff(p) for p in pairs}
         results, measured = run_all(pairs, diffs, args.fresh, args.workers, say)
         mist = measure_mist(pairs, say) if args.mist else None
-    text = report(pairs, diffs, results, measured, mist, command, time.perf_counter() - started, (load_start, os.getloadavg()[0]))
+    text = report(pairs, diffs, results, measured, mist, command, time.perf_counter() - started,
+                  (load_start, os.getloadavg()[0]))
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -170,7 +170,7 @@ def measure_chunks(old: bytes, new: bytes) -> Iterator[Variant]:
         view, offset = memoryview(new), 0
         for ref in chunk_bytes(new, DEFAULT_PARAMS).chunks:
             if ref.sha256 not in old_at and ref.sha256 not in shipped:
-                shipped[ref.sha256] = zstd_compress(view[offset : offset + ref.size], CHUNK_LEVEL)
+                shipped[ref.sha256] = zstd_compress(view[offset:offset + ref.size], CHUNK_LEVEL)
             offset += ref.size
         return shipped
 
@@ -186,7 +186,7 @@ def measure_chunks(old: bytes, new: bytes) -> Iterator[Variant]:
                 parts.append(fetched[ref.sha256])
             else:
                 o, n = old_at[ref.sha256]
-                parts.append(old[o : o + n])
+                parts.append(old[o:o + n])
         return b"".join(parts)
 
     rebuilt, apply_s = cpu(apply)
@@ -241,12 +241,12 @@ def dict_delta(old: bytes, new: bytes, level: int, index_all: bool) -> tuple[byt
     matching never sees a dictionary loaded this way (it goes through a CDict), so index_all
     raises hashLog until the whole old file is indexed. Returns the frame and its window log."""
     wlog = window_log(len(old), len(new))
-    params = zstandard.ZstdCompressionParameters.from_level(level, source_size=len(new), window_log=wlog, enable_ldm=True)
+    params = zstandard.ZstdCompressionParameters.from_level(level, source_size=len(new), window_log=wlog,
+                                                            enable_ldm=True)
     if index_all:
         hash_log = max(params.hash_log, min(30, (len(old) + 1).bit_length() - 3))
-        params = zstandard.ZstdCompressionParameters.from_level(
-            level, source_size=len(new), window_log=wlog, enable_ldm=True, hash_log=hash_log
-        )
+        params = zstandard.ZstdCompressionParameters.from_level(level, source_size=len(new), window_log=wlog,
+                                                                enable_ldm=True, hash_log=hash_log)
     dictionary = zstandard.ZstdCompressionDict(old, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     return zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params).compress(new), wlog
 
@@ -366,12 +366,8 @@ def run_task(method: str, files: list[ChangedFile]) -> dict[str, Any]:
         old, new = Path(f.old).read_bytes(), Path(f.new).read_bytes()
         rows.append({"rel": f.rel, "variants": [asdict(v) for v in measure(old, new)]})
         del old, new
-    return {
-        "method": method,
-        "files": rows,
-        "base_rss_kb": base_rss,
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }
+    return {"method": method, "files": rows, "base_rss_kb": base_rss,
+            "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
 def cache_path(pair: Pair, method: str) -> Path:
@@ -380,32 +376,20 @@ def cache_path(pair: Pair, method: str) -> Path:
 
 def cache_key(pair: Pair, method: str, files: list[ChangedFile]) -> dict[str, Any]:
     """What a cached result depends on, as it reads back from JSON (tuples become lists)."""
-    return json.loads(
-        json.dumps(
-            {
-                "version": CACHE_VERSIONS[method],
-                "method": method,
-                "libs": [hdiffpatch_version(), zstandard.__version__, zstandard.ZSTD_VERSION, pyrsync.__version__],
-                "files": [[f.old, f.new, f.old_size, f.new_size] for f in files],
-            }
-        )
-    )
+    return json.loads(json.dumps({
+        "version": CACHE_VERSIONS[method], "method": method,
+        "libs": [hdiffpatch_version(), zstandard.__version__, zstandard.ZSTD_VERSION, pyrsync.__version__],
+        "files": [[f.old, f.new, f.old_size, f.new_size] for f in files],
+    }))
 
 
 def hdiffpatch_version() -> str:
     from importlib.metadata import version
-
     return version("hdiffpatch")
 
 
-def run_all(
-    pairs: list[Pair],
-    files: dict[str, list[ChangedFile]],
-    methods: list[str],
-    fresh: bool,
-    workers: int,
-    say: Callable[[str], None],
-) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
+def run_all(pairs: list[Pair], files: dict[str, list[ChangedFile]], methods: list[str], fresh: bool,
+            workers: int, say: Callable[[str], None]) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
     """Every (pair, method) task not cached, longest first, `workers` at a time, each in a fresh spawned
     process; returns the results and how many tasks were measured (not cached)."""
     results: dict[tuple[str, str], dict[str, Any]] = {}
@@ -425,7 +409,8 @@ def run_all(
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(run_task, method, files[pair.name]): (pair, method, key) for _cost, pair, method, key in todo}
+        futures = {pool.submit(run_task, method, files[pair.name]): (pair, method, key)
+                   for _cost, pair, method, key in todo}
         for future in concurrent.futures.as_completed(futures):
             pair, method, key = futures[future]
             result = future.result()
@@ -476,7 +461,8 @@ def variant_order(results: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     return seen
 
 
-def pair_totals(pair: str, files: list[ChangedFile], results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Total]:
+def pair_totals(pair: str, files: list[ChangedFile], results: dict[tuple[str, str], dict[str, Any]]
+                ) -> dict[str, Total]:
     sizes = {f.rel: f.new_size for f in files}
     totals: dict[str, Total] = {}
     for (p, _method), result in results.items():
@@ -505,11 +491,11 @@ def summary_table(pairs: list[Pair], totals: dict[str, dict[str, Total]], order:
     """One row per variant: bytes per pair and overall, how far from the smallest shippable patch
     per pair (geometric mean, so one big pair cannot decide), speeds, and peak memory."""
     names = [p.name for p in pairs]
-    best = {p: min(t.size for v, t in totals[p].items() if v not in PATCH_VARIANTS_EXCLUDED_FROM_BEST) for p in names}
+    best = {p: min(t.size for v, t in totals[p].items() if v not in PATCH_VARIANTS_EXCLUDED_FROM_BEST)
+            for p in names}
     lines = [
         "| variant | total MB | geo-mean vs best | create MB/s | apply MB/s | peak RSS MB | "
-        + " | ".join(f"{p} MB" for p in names)
-        + " |",
+        + " | ".join(f"{p} MB" for p in names) + " |",
         "|---|---:|---:|---:|---:|---:|" + "---:|" * len(names),
     ]
     for v in order:
@@ -527,12 +513,13 @@ def summary_table(pairs: list[Pair], totals: dict[str, dict[str, Total]], order:
         peak = max(t.peak_rss_kb for t in per if t) / 1024
         lines.append(
             f"| {v} | {whole.size / MB:.2f} | {geo:.2f} | {fmt_speed(whole.create_mbps())} "
-            f"| {fmt_speed(whole.apply_mbps())} | {peak:.0f} | " + " | ".join(fmt_mb(t.size) for t in per if t) + " |"
-        )
+            f"| {fmt_speed(whole.apply_mbps())} | {peak:.0f} | "
+            + " | ".join(fmt_mb(t.size) for t in per if t) + " |")
     return lines
 
 
-def pair_table(pair: Pair, files: list[ChangedFile], skipped: list[str], totals: dict[str, Total], order: list[str]) -> list[str]:
+def pair_table(pair: Pair, files: list[ChangedFile], skipped: list[str], totals: dict[str, Total],
+               order: list[str]) -> list[str]:
     new_bytes = sum(f.new_size for f in files)
     lines = [
         f"### {pair.name} ({pair.kind})",
@@ -551,27 +538,16 @@ def pair_table(pair: Pair, files: list[ChangedFile], skipped: list[str], totals:
         ratio = f"{t.size / chunks.size:.3f}" if chunks and chunks.size else ""
         lines.append(
             f"| {v} | {fmt_mb(t.size)} | {ratio} | {t.create_s:.2f} | {fmt_speed(t.create_mbps())} "
-            f"| {t.apply_s:.2f} | {fmt_speed(t.apply_mbps())} | {t.peak_rss_kb / 1024:.0f} |"
-        )
+            f"| {t.apply_s:.2f} | {fmt_speed(t.apply_mbps())} | {t.peak_rss_kb / 1024:.0f} |")
     return lines + [""]
 
 
-BIG_FILE_VARIANTS = (
-    "chunks zstd-9",
-    "rdiff + zstd-19",
-    "zstd-dict -3",
-    "zstd-dict -3 hash-sized",
-    "zstd-prefix -3",
-    "zstd-prefix -3 hash-sized",
-    "zstd-prefix -19 hash-sized",
-    "hdiff + zstd-19",
-    "hdiff/lzma-9",
-)
+BIG_FILE_VARIANTS = ("chunks zstd-9", "rdiff + zstd-19", "zstd-dict -3", "zstd-dict -3 hash-sized", "zstd-prefix -3",
+                     "zstd-prefix -3 hash-sized", "zstd-prefix -19 hash-sized", "hdiff + zstd-19", "hdiff/lzma-9")
 
 
-def big_files_table(
-    pairs: list[Pair], files: dict[str, list[ChangedFile]], results: dict[tuple[str, str], dict[str, Any]], count: int
-) -> list[str]:
+def big_files_table(pairs: list[Pair], files: dict[str, list[ChangedFile]],
+                    results: dict[tuple[str, str], dict[str, Any]], count: int) -> list[str]:
     """The largest changed files: patch sizes in KB, then creation speed of the two candidates."""
     per_file: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     for (pair, _method), result in results.items():
@@ -584,31 +560,20 @@ def big_files_table(
     lines = [
         f"### The {count} largest changed files (patch KB; create MB/s in CPU time)",
         "",
-        "| pair | file | old MB | new MB | "
-        + " | ".join(f"{v} KB" for v in shown)
+        "| pair | file | old MB | new MB | " + " | ".join(f"{v} KB" for v in shown)
         + " | zstd-prefix -3 MB/s | hdiff + zstd-19 MB/s | zstd-prefix -3 / hdiff + zstd-19 |",
         "|---|---|---:|---:|" + "---:|" * len(shown) + "---:|---:|---:|",
     ]
     for f, pair in everything[:count]:
         d = per_file.get((pair, f.rel), {})
         cells = [f"{d[v]['size'] / 1000:.0f}" if v in d else "" for v in shown]
-        speed = [
-            fmt_speed(f.new_size / MB / d[v]["create_s"]) if v in d and d[v]["create_s"] else ""
-            for v in ("zstd-prefix -3", "hdiff + zstd-19")
-        ]
-        ratio = (
-            f"{d['zstd-prefix -3']['size'] / d['hdiff + zstd-19']['size']:.1f}"
-            if "zstd-prefix -3" in d and "hdiff + zstd-19" in d
-            else ""
-        )
+        speed = [fmt_speed(f.new_size / MB / d[v]["create_s"]) if v in d and d[v]["create_s"] else ""
+                 for v in ("zstd-prefix -3", "hdiff + zstd-19")]
+        ratio = (f"{d['zstd-prefix -3']['size'] / d['hdiff + zstd-19']['size']:.1f}"
+                 if "zstd-prefix -3" in d and "hdiff + zstd-19" in d else "")
         name = f.rel if len(f.rel) <= 48 else "…" + f.rel[-47:]
-        lines.append(
-            f"| {pair} | {name} | {f.old_size / MB:.1f} | {f.new_size / MB:.1f} | "
-            + " | ".join(cells)
-            + " | "
-            + " | ".join(speed)
-            + f" | {ratio} |"
-        )
+        lines.append(f"| {pair} | {name} | {f.old_size / MB:.1f} | {f.new_size / MB:.1f} | "
+                     + " | ".join(cells) + " | " + " | ".join(speed) + f" | {ratio} |")
     return lines + [""]
 
 
@@ -621,9 +586,8 @@ def the_command(script: str = __file__) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", help="comma-separated pair names (default: all)")
-    parser.add_argument(
-        "--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {', '.join(METHODS)} (default: %(default)s)"
-    )
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated, from {', '.join(METHODS)} (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="tasks at a time (default: %(default)s)")
     parser.add_argument("--big-files", type=int, default=15, help="rows in the largest-files table")
     parser.add_argument("--fresh", action="store_true", help="ignore cached results and measure again")

@@ -243,17 +243,8 @@ async def mist_uploader(signal: Connection, chunks: list[bytes], public_key: str
 # ---- one trial: two processes ------------------------------------------------------------------------
 
 
-def side(
-    role: str,
-    kind: str,
-    loop_name: str,
-    mib: int,
-    ticket: str,
-    public_key: str,
-    signal: Connection,
-    results: Any,
-    profile_to: str,
-) -> None:
+def side(role: str, kind: str, loop_name: str, mib: int, ticket: str, public_key: str,
+         signal: Connection, results: Any, profile_to: str) -> None:
     """One process of a trial: run the role's coroutine on the chosen loop and report its numbers."""
     allow_loopback_candidates()
     coroutine: Coroutine[Any, Any, dict[str, float]]
@@ -330,9 +321,8 @@ def trial(kind: str, loop_name: str, mib: int, profile_dir: str = "") -> dict[st
     processes = []
     for role, end in (("down", down_end), ("up", up_end)):
         profile_to = os.path.join(profile_dir, f"{kind}-{role}.pstats") if profile_dir else ""
-        processes.append(
-            ctx.Process(target=side, args=(role, kind, loop_name, mib, ticket, signer.public_key, end, results, profile_to))
-        )
+        processes.append(ctx.Process(target=side, args=(role, kind, loop_name, mib, ticket, signer.public_key,
+                                                        end, results, profile_to)))
     for p in processes:
         p.start()
     out: dict[str, dict[str, Any]] = {}
@@ -351,7 +341,8 @@ def trial(kind: str, loop_name: str, mib: int, profile_dir: str = "") -> dict[st
         raise SystemExit(f"{kind} trial moved {down['bytes']} bytes, expected {mib * MIB}")
     start = down.get("start", up.get("start", 0.0))
     seconds = down["end"] - start
-    return {"mbps": down["bytes"] / MB / seconds, "seconds": seconds, "cpu_up": up["cpu"] / mib, "cpu_down": down["cpu"] / mib}
+    return {"mbps": down["bytes"] / MB / seconds, "seconds": seconds,
+            "cpu_up": up["cpu"] / mib, "cpu_down": down["cpu"] / mib}
 
 
 COMPONENTS = (  # (name, substrings of a profiled function's file or name), the first that matches wins
@@ -359,10 +350,8 @@ COMPONENTS = (  # (name, substrings of a profiled function's file or name), the 
     ("SHA-256 (hashlib)", ("_hashlib",)),
     ("bench loop (this file)", ("peer_throughput",)),
     ("aiortc SCTP (rtcsctptransport, its TSN arithmetic, CRC32C)", ("rtcsctptransport", "aiortc/utils", "crc32c")),
-    (
-        "DTLS (aiortc rtcdtlstransport, pyOpenSSL)",
-        ("rtcdtlstransport", "OpenSSL", "_openssl", "cryptography", "_cffi_backend", "allocator"),
-    ),
+    ("DTLS (aiortc rtcdtlstransport, pyOpenSSL)",
+     ("rtcdtlstransport", "OpenSSL", "_openssl", "cryptography", "_cffi_backend", "allocator")),
     ("ICE (aioice)", ("aioice",)),
     ("event loop, queues, sockets", ("asyncio", "selectors", "epoll", "_socket", "uvloop", "pyee", "_contextvars")),
 )
@@ -376,9 +365,8 @@ def profile_breakdown(paths: dict[str, str]) -> list[str]:
         total = sum(row[2] for row in stats.values())
         for (filename, _, function), row in stats.items():
             where = f"{filename} {function}"
-            name = next(
-                (n for n, keys in COMPONENTS if any(k in where for k in keys)), "other (builtins called by all of the above)"
-            )
+            name = next((n for n, keys in COMPONENTS if any(k in where for k in keys)),
+                        "other (builtins called by all of the above)")
             shares.setdefault(name, dict.fromkeys(paths, 0.0))[side] += row[2] / total
     lines = ["| component | " + " | ".join(paths) + " |", "|---|" + "---:|" * len(paths)]
     for name in [n for n, _ in COMPONENTS] + ["other (builtins called by all of the above)"]:
@@ -392,7 +380,7 @@ def profile_summary(path: str, lines: int) -> list[str]:
     stats = pstats.Stats(path, stream=stream)
     stats.strip_dirs().sort_stats("tottime").print_stats(lines)
     text = stream.getvalue()
-    return ["```", text[text.index("   ncalls") :].rstrip(), "```", ""]
+    return ["```", text[text.index("   ncalls"):].rstrip(), "```", ""]
 
 
 def load() -> str:
@@ -417,24 +405,19 @@ def main() -> None:
             for kind in ("raw", "mist") if rep % 2 == 0 else ("mist", "raw"):
                 result = measured_trial(kind, loop_name, args.mib)
                 measured[kind].append(result)
-                print(
-                    f"[{time.perf_counter() - started:5.0f}s] {loop_name} {kind} #{rep + 1}: {result['mbps']:.1f} MB/s",
-                    file=sys.stderr,
-                )
-                runs.append(
-                    f"| {loop_name} | {kind} | {rep + 1} | {result['seconds']:.2f} | {result['mbps']:.1f} "
-                    f"| {result['cpu_up']:.3f} | {result['cpu_down']:.3f} | {result['drops']:.0f} "
-                    f"| {result['others']:.1f} | {result['waited']:.0f} |"
-                )
+                print(f"[{time.perf_counter() - started:5.0f}s] {loop_name} {kind} #{rep + 1}: "
+                      f"{result['mbps']:.1f} MB/s", file=sys.stderr)
+                runs.append(f"| {loop_name} | {kind} | {rep + 1} | {result['seconds']:.2f} | {result['mbps']:.1f} "
+                            f"| {result['cpu_up']:.3f} | {result['cpu_down']:.3f} | {result['drops']:.0f} "
+                            f"| {result['others']:.1f} | {result['waited']:.0f} |")
         med = {kind: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for kind, rs in measured.items()}
-        spread = {kind: f"{min(r['mbps'] for r in rs):.1f}-{max(r['mbps'] for r in rs):.1f}" for kind, rs in measured.items()}
-        rows.append(
-            f"| {loop_name} | {med['raw']['mbps']:.1f} | {med['mist']['mbps']:.1f} "
-            f"| {med['mist']['mbps'] / med['raw']['mbps']:.0%} "
-            f"| {med['raw']['cpu_up']:.3f} / {med['raw']['cpu_down']:.3f} "
-            f"| {med['mist']['cpu_up']:.3f} / {med['mist']['cpu_down']:.3f} "
-            f"| {spread['raw']} | {spread['mist']} |"
-        )
+        spread = {kind: f"{min(r['mbps'] for r in rs):.1f}-{max(r['mbps'] for r in rs):.1f}"
+                  for kind, rs in measured.items()}
+        rows.append(f"| {loop_name} | {med['raw']['mbps']:.1f} | {med['mist']['mbps']:.1f} "
+                    f"| {med['mist']['mbps'] / med['raw']['mbps']:.0%} "
+                    f"| {med['raw']['cpu_up']:.3f} / {med['raw']['cpu_down']:.3f} "
+                    f"| {med['mist']['cpu_up']:.3f} / {med['mist']['cpu_down']:.3f} "
+                    f"| {spread['raw']} | {spread['mist']} |")
     load_after = load()
 
     profiles: list[str] = []
@@ -442,20 +425,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in ("raw", "mist"):
                 measured_trial(kind, "asyncio", args.mib, tmp)
-            sides = {
-                f"{kind} {name}": os.path.join(tmp, f"{kind}-{role}.pstats")
-                for kind in ("raw", "mist")
-                for role, name in (("up", "sender"), ("down", "receiver"))
-            }
-            profiles += [
-                "### Where the time goes (cProfile, asyncio loop, one more transfer of each kind; "
-                "share of each process's profiled time)",
-                "",
-                "cProfile sees the event loop's thread only: `encode`'s zstd runs in a worker thread "
-                "and shows in the CPU columns above, not here.",
-                "",
-                *profile_breakdown(sides),
-            ]
+            sides = {f"{kind} {name}": os.path.join(tmp, f"{kind}-{role}.pstats")
+                     for kind in ("raw", "mist") for role, name in (("up", "sender"), ("down", "receiver"))}
+            profiles += ["### Where the time goes (cProfile, asyncio loop, one more transfer of each kind; "
+                         "share of each process's profiled time)", "",
+                         "cProfile sees the event loop's thread only: `encode`'s zstd runs in a worker thread "
+                         "and shows in the CPU columns above, not here.", "", *profile_breakdown(sides)]
             for side, path in sides.items():
                 profiles += [f"### cProfile: {side}, by own time", "", *profile_summary(path, 15)]
 

@@ -52,11 +52,8 @@ def run_boto3(endpoint: str, bucket: str, data: dict[str, bytes]) -> dict[str, t
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint,
-        config=Config(signature_version="s3v4", max_pool_connections=AT_ONCE * 2, s3={"addressing_style": "path"}),
-    )
+    s3 = boto3.session.Session().client("s3", endpoint_url=endpoint, config=Config(
+        signature_version="s3v4", max_pool_connections=AT_ONCE * 2, s3={"addressing_style": "path"}))
     pool = ThreadPoolExecutor(AT_ONCE)
 
     def each(fn: Callable[[str], Any]) -> Callable[[], None]:
@@ -109,15 +106,9 @@ def run_obstore(endpoint: str, bucket: str, data: dict[str, bytes]) -> dict[str,
     import obstore
     from obstore.store import S3Store
 
-    store = S3Store(
-        bucket,
-        endpoint=endpoint,
-        client_options={"allow_http": True},
-        virtual_hosted_style_request=False,
-        access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
-        secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"],
-        region=KEYS["AWS_DEFAULT_REGION"],
-    )
+    store = S3Store(bucket, endpoint=endpoint, client_options={"allow_http": True}, virtual_hosted_style_request=False,
+                    access_key_id=KEYS["AWS_ACCESS_KEY_ID"], secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"],
+                    region=KEYS["AWS_DEFAULT_REGION"])
 
     async def main() -> dict[str, tuple[float, float]]:
         limit = asyncio.Semaphore(AT_ONCE)
@@ -175,24 +166,9 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, python in interpreters.items():  # interleaved, so a busy moment hits every library alike
                 bucket = server.bucket()
-                done = subprocess.run(
-                    [
-                        python,
-                        __file__,
-                        "--objects",
-                        str(args.objects),
-                        "--size",
-                        str(args.size),
-                        "--child",
-                        name,
-                        server.endpoint,
-                        bucket,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={**os.environ, **KEYS},
-                )
+                done = subprocess.run([python, __file__, "--objects", str(args.objects), "--size", str(args.size),
+                                       "--child", name, server.endpoint, bucket],
+                                      capture_output=True, text=True, check=True, env={**os.environ, **KEYS})
                 for step, value in json.loads(done.stdout).items():
                     figures.setdefault(name, {}).setdefault(step, []).append(tuple(value))
     finally:
@@ -202,10 +178,8 @@ def main() -> None:
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
 
-    print(
-        f"{args.objects} objects of {args.size} bytes, {AT_ONCE} at a time; median of {args.repeats}; "
-        "wall s (x boto3) / client CPU s (x boto3)"
-    )
+    print(f"{args.objects} objects of {args.size} bytes, {AT_ONCE} at a time; median of {args.repeats}; "
+          "wall s (x boto3) / client CPU s (x boto3)")
     base = figures["boto3"]
     for name, steps in figures.items():
         cells = []

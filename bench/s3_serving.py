@@ -75,24 +75,9 @@ def fill(store: S3ChunkStore, objects: int, size: int) -> tuple[Manifest, int]:
 def start_seeder(env: dict[str, str], key: str, port: int, link_seconds: int, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as err:
         process = subprocess.Popen(
-            [
-                str(BIN / "mist-seeder"),
-                "--store",
-                env["MIST_STORE_URL"],
-                "--public-key",
-                key,
-                "--port",
-                str(port),
-                "--processes",
-                "1",
-                "--link-seconds",
-                str(link_seconds),
-            ],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-        )
+            [str(BIN / "mist-seeder"), "--store", env["MIST_STORE_URL"], "--public-key", key, "--port", str(port),
+             "--processes", "1", "--link-seconds", str(link_seconds)],
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
     wait_until(lambda: " listening on " in log.read_text(), "mist-seeder to listen", timeout=60)
     return process
 
@@ -121,7 +106,7 @@ async def run(way: str, base: str, names: list[str], ticket: str) -> int:
                 return len(await response.read())
 
         if way == "pack":
-            jobs = [a_pack(names[i : i + PER_PACK]) for i in range(0, len(names), PER_PACK)]
+            jobs = [a_pack(names[i:i + PER_PACK]) for i in range(0, len(names), PER_PACK)]
         else:
             jobs = [an_object(name) for name in names]
         return sum(await asyncio.gather(*(one(job) for job in jobs)))

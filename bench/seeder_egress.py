@@ -49,14 +49,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-from update_bench import (
-    BenchError,
-    Person,
-    free_port,
-    stop_group,
-    terminate_as_exception,  # noqa: E402
-    the_command,
-)
+from update_bench import (BenchError, Person, free_port, stop_group, terminate_as_exception,  # noqa: E402
+                          the_command)
 from tests.e2e.gametree import make_tree  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,9 +79,8 @@ NO_UVLOOP = "import sys; sys.modules['uvloop'] = None; from client.cli import ma
 def spawn(cmd: list[str], log: Path, env: dict[str, str], stack: ExitStack) -> subprocess.Popen[bytes]:
     """A long-running child in its own session (so stop_group ends all of it), stderr to a log file."""
     with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
-        )
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                start_new_session=True)
     stack.callback(stop_group, proc)
     return proc
 
@@ -120,20 +113,8 @@ class Services:
     def start_tracker(self, share: float) -> None:
         env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, "MIST_SEEDER_SHARE": str(share)}
         log = self.work / f"tracker-share{share}.log"
-        self.tracker = spawn(
-            [
-                str(BIN / "mist-tracker"),
-                "--data",
-                str(self.work / "data"),
-                "--port",
-                str(self.tracker_port),
-                "--seeder-url",
-                f"http://127.0.0.1:{self.seeder_port}/seeder",
-            ],
-            log,
-            env,
-            self.stack,
-        )
+        self.tracker = spawn([str(BIN / "mist-tracker"), "--data", str(self.work / "data"), "--port", str(self.tracker_port),
+                              "--seeder-url", f"http://127.0.0.1:{self.seeder_port}/seeder"], log, env, self.stack)
         wait_for_line(self.tracker, log, " listening on ", "mist-tracker")
         self.share = share
 
@@ -144,20 +125,8 @@ class Services:
 
     def start_seeder(self) -> None:
         log = self.work / "seeder.log"
-        self.seeder = spawn(
-            [
-                str(BIN / "mist-seeder"),
-                "--store",
-                str(self.work / "data" / "store"),
-                "--port",
-                str(self.seeder_port),
-                "--tracker-url",
-                self.url,
-            ],
-            log,
-            dict(os.environ),
-            self.stack,
-        )
+        self.seeder = spawn([str(BIN / "mist-seeder"), "--store", str(self.work / "data" / "store"),
+                             "--port", str(self.seeder_port), "--tracker-url", self.url], log, dict(os.environ), self.stack)
         wait_for_line(self.seeder, log, " listening on ", "mist-seeder")
 
     def seeder_written(self) -> int:
@@ -327,7 +296,7 @@ class Bench:
 
     def arrange(self, scenario: Scenario) -> None:
         """Exactly `scenario.friends` daemons running, with its upload cap, on a tracker with its share."""
-        for f in self.friends[scenario.friends :]:
+        for f in self.friends[scenario.friends:]:
             f.stop_daemon()
         if scenario.share != self.services.share:
             running = [f for f in self.friends if f.daemon is not None]
@@ -353,44 +322,25 @@ class Bench:
         mist = [str(BIN / "mist")] if scenario.uvloop else [sys.executable, "-c", NO_UVLOOP]
         command = [*mist, "install", GAME, "--dir", str(dest), "--json"]
         started = time.perf_counter()
-        result = subprocess.run(
-            command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=INSTALL_TIMEOUT
-        )
+        result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                                timeout=INSTALL_TIMEOUT)
         wall = time.perf_counter() - started
         seeder_written = self.services.seeder_written() - written
         friends_uploaded = sum(int(f.local("/api/status")["bytes_uploaded"]) for f in online) - uploaded
         if result.returncode != 0:  # kept as a finding; the command says to run it again, so do that once
             error = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
-            again = subprocess.run(
-                command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=INSTALL_TIMEOUT
-            )
+            again = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                                   timeout=INSTALL_TIMEOUT)
             verdict = "the tree differs" if again.returncode == 0 and differences(self.hashes, file_hashes(dest)) else ""
-            run = Run(
-                scenario,
-                {},
-                wall,
-                seeder_written,
-                friends_uploaded,
-                load,
-                error=error,
-                again=verdict
-                or ("completed, tree identical" if again.returncode == 0 else f"failed: {again.stderr.strip()[-300:]}"),
-            )
+            run = Run(scenario, {}, wall, seeder_written, friends_uploaded, load, error=error,
+                      again=verdict or ("completed, tree identical" if again.returncode == 0
+                                        else f"failed: {again.stderr.strip()[-300:]}"))
             self.say(f"{scenario.label}: INSTALL FAILED after {wall:.1f} s: {error}; running it again {run.again}")
         else:
-            run = Run(
-                scenario,
-                json.loads(result.stdout),
-                wall,
-                seeder_written,
-                friends_uploaded,
-                load,
-                tuple(differences(self.hashes, file_hashes(dest))),
-            )
-            self.say(
-                f"{scenario.label}: {run.share:.0%} from the seeder, {wall:.1f} s, "
-                f"peers_used {run.outcome['peers_used']}{'' if run.ok else ', TREE DIFFERS'}"
-            )
+            run = Run(scenario, json.loads(result.stdout), wall, seeder_written, friends_uploaded, load,
+                      tuple(differences(self.hashes, file_hashes(dest))))
+            self.say(f"{scenario.label}: {run.share:.0%} from the seeder, {wall:.1f} s, "
+                     f"peers_used {run.outcome['peers_used']}{'' if run.ok else ', TREE DIFFERS'}")
         shutil.rmtree(dest, ignore_errors=True)
         shutil.rmtree(client.person.home)
         return run
@@ -430,12 +380,10 @@ def table(runs: list[Run], build: int) -> str:
     for r in runs:
         o, s = r.outcome, r.scenario
         if r.error:
-            lines.append(
-                f"| {s.label} | {s.share:g} | {s.upload_cap if s.friends else '-'} | "
-                f"{'uvloop' if s.uvloop else 'asyncio'} |" + " - |" * 5 + f" {r.seeder_written / MB:.1f} "
-                f"| {r.friends_uploaded / MB:.1f} | - | {r.wall:.1f} | - | **install failed**: {r.error} "
-                f"(`mist install` again: {r.again}) |"
-            )
+            lines.append(f"| {s.label} | {s.share:g} | {s.upload_cap if s.friends else '-'} | "
+                         f"{'uvloop' if s.uvloop else 'asyncio'} |" + " - |" * 5 + f" {r.seeder_written / MB:.1f} "
+                         f"| {r.friends_uploaded / MB:.1f} | - | {r.wall:.1f} | - | **install failed**: {r.error} "
+                         f"(`mist install` again: {r.again}) |")
             continue
         downloaded = int(o["bytes_downloaded"])
         lines.append(
@@ -450,9 +398,8 @@ def table(runs: list[Run], build: int) -> str:
 
 
 def verdict(runs: list[Run]) -> str:
-    at3 = [
-        r for r in runs if r.scenario.friends == 3 and r.scenario.share == SHARE and r.scenario.upload_cap == DEFAULT_CAP and r.ok
-    ]
+    at3 = [r for r in runs if r.scenario.friends == 3 and r.scenario.share == SHARE
+           and r.scenario.upload_cap == DEFAULT_CAP and r.ok]
     failed = [r for r in runs if not r.ok]
     failures = f" {len(failed)} of {len(runs)} installs failed or differ (rows above)." if failed else ""
     if not at3:
@@ -463,12 +410,10 @@ def verdict(runs: list[Run]) -> str:
     def met(x: float) -> str:
         return "met" if x <= TARGET else "**missed**"
 
-    return (
-        f"Target: at most {TARGET:.0%} of the build from the seeder with 3 friends online (share cap {SHARE:g}, "
-        f"friends at the default upload cap, {len(at3)} successful runs, worst shown). "
-        f"As `bytes_from_seeder / bytes_downloaded`: {met(worst)} ({worst:.1%}). "
-        f"As the seeder's bytes against what it sends with no friend online: {met(egress)} ({egress:.1%}).{failures}"
-    )
+    return (f"Target: at most {TARGET:.0%} of the build from the seeder with 3 friends online (share cap {SHARE:g}, "
+            f"friends at the default upload cap, {len(at3)} successful runs, worst shown). "
+            f"As `bytes_from_seeder / bytes_downloaded`: {met(worst)} ({worst:.1%}). "
+            f"As the seeder's bytes against what it sends with no friend online: {met(egress)} ({egress:.1%}).{failures}")
 
 
 def report(runs: list[Run], build: int, command: str, seconds: float, uptimes: tuple[str, str]) -> str:
@@ -506,9 +451,8 @@ def report(runs: list[Run], build: int, command: str, seconds: float, uptimes: t
         "- every installed tree was compared file by file with the build (SHA-256 and executable bit)",
         "- MB = 10^6 bytes",
     ]
-    return (
-        "# Seeder egress with friends online\n\n" + "\n".join(notes) + "\n\n" + table(runs, build) + "\n\n" + verdict(runs) + "\n"
-    )
+    return ("# Seeder egress with friends online\n\n" + "\n".join(notes) + "\n\n" + table(runs, build) + "\n\n"
+            + verdict(runs) + "\n")
 
 
 def uptime() -> str:

@@ -77,7 +77,7 @@ START_TIMEOUT = 30.0
 GB = 1e9
 PROFILES = {
     "mist": "objects as Mist's chunker cuts incompressible game data (FastCDC 16/64/256 KiB; "
-    "game assets are mostly compressed already, so zstd keeps them at about their size)",
+            "game assets are mostly compressed already, so zstd keeps them at about their size)",
     "256k": "256 KiB objects, the file size of the issue's planning figure (nginx 2.2 GB/s)",
 }
 TARGETS = ("nginx", "seeder1", "seederN", "accel", "proxied")
@@ -108,7 +108,7 @@ def build_store(root: Path, profile: str, count: int, seed: int = 6) -> Store:
         data = rng.randbytes(8 * 1024 * 1024)
         if profile == "256k":
             step = 256 * 1024
-            refs = [ChunkRef(hashlib.sha256(data[o : o + step]).hexdigest(), step) for o in range(0, len(data), step)]
+            refs = [ChunkRef(hashlib.sha256(data[o:o + step]).hexdigest(), step) for o in range(0, len(data), step)]
             file_hash, size = hashlib.sha256(data).hexdigest(), len(data)
         else:
             chunked = chunk_bytes(data, DEFAULT_PARAMS)
@@ -118,7 +118,7 @@ def build_store(root: Path, profile: str, count: int, seed: int = 6) -> Store:
             break
         offset = 0
         for ref in refs:
-            stored = compression.compress(data[offset : offset + ref.size], 1)
+            stored = compression.compress(data[offset: offset + ref.size], 1)
             store.put(ref.sha256, stored)
             chunks[ref.sha256] = (ref.size, len(stored))
             offset += ref.size
@@ -179,22 +179,11 @@ def spawn(cmd: list[str], log: Path, stack: ExitStack) -> subprocess.Popen[bytes
     return proc
 
 
-def start_seeder(
-    store: Store, processes: int, work: Path, stack: ExitStack, accel: bool = False
-) -> tuple[int, subprocess.Popen[bytes]]:
+def start_seeder(store: Store, processes: int, work: Path, stack: ExitStack, accel: bool = False) -> tuple[int, subprocess.Popen[bytes]]:
     port = free_port()
     log = work / f"seeder-{port}.log"
-    cmd = [
-        str(BIN / "mist-seeder"),
-        "--store",
-        str(store.root),
-        "--public-key",
-        store.public_key,
-        "--port",
-        str(port),
-        "--processes",
-        str(processes),
-    ]
+    cmd = [str(BIN / "mist-seeder"), "--store", str(store.root), "--public-key", store.public_key,
+           "--port", str(port), "--processes", str(processes)]
     if accel:
         cmd += ["--accel-redirect", "/_store/"]
     proc = spawn(cmd, log, stack)
@@ -312,9 +301,7 @@ end
 
 def lua_get(list_file: Path, ticket: str) -> str:
     headers = f'{{["Authorization"] = "Ticket {ticket}"}}' if ticket else "{}"
-    return (
-        LUA_COMMON
-        + f"""
+    return LUA_COMMON + f"""
 function init(args)
   math.randomseed(id * 7919)
   local headers = {headers}
@@ -324,13 +311,10 @@ function init(args)
   shuffle(requests)
 end
 """
-    )
 
 
 def lua_fetch(list_file: Path, path: str, ticket: str) -> str:
-    return (
-        LUA_COMMON
-        + f"""
+    return LUA_COMMON + f"""
 function init(args)
   math.randomseed(id * 7919)
   local headers = {{["Authorization"] = "Ticket {ticket}", ["Content-Type"] = "application/octet-stream"}}
@@ -341,7 +325,6 @@ function init(args)
   shuffle(requests)
 end
 """
-    )
 
 
 @dataclass
@@ -425,12 +408,8 @@ class Prober(threading.Thread):
         self.check_object(h, body)
 
     def check_fetch(self, conn: http.client.HTTPConnection, batch: list[str]) -> None:
-        conn.request(
-            "POST",
-            self.target.path,
-            body=pack.encode_hashes(batch),
-            headers={**self.headers(), "Content-Type": "application/octet-stream"},
-        )
+        conn.request("POST", self.target.path, body=pack.encode_hashes(batch),
+                     headers={**self.headers(), "Content-Type": "application/octet-stream"})
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
@@ -471,29 +450,15 @@ class Run:
         return self.requests / self.seconds
 
 
-def drive(
-    target: Target, store: Store, seconds: float, connections: int, threads: int, round_no: int, objects_per_request: float
-) -> Run:
+def drive(target: Target, store: Store, seconds: float, connections: int, threads: int, round_no: int,
+          objects_per_request: float) -> Run:
     stop = threading.Event()
     prober = Prober(target, store, stop)
     load0 = os.getloadavg()[0]
     cpu0 = cpu_seconds(target.pids)
-    wrk = subprocess.Popen(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--timeout",
-            WRK_TIMEOUT,
-            "-s",
-            str(target.script),
-            f"http://127.0.0.1:{target.port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    wrk = subprocess.Popen(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", WRK_TIMEOUT,
+                            "-s", str(target.script), f"http://127.0.0.1:{target.port}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     prober.start()
     out, err = wrk.communicate(timeout=seconds + 120)
     wrk_cpu = _child_cpu()
@@ -508,22 +473,9 @@ def drive(
     if prober.errors:
         detail["probe"] = len(prober.errors)
         print(f"  probe errors on {target.name}: {prober.errors[:3]}", file=sys.stderr)
-    return Run(
-        target.name,
-        round_no,
-        r["duration_us"] / 1e6,
-        r["requests"],
-        r["bytes"],
-        sum(detail.values()),
-        detail,
-        r["p50_us"] / 1000,
-        r["p99_us"] / 1000,
-        cpu1 - cpu0,
-        wrk_cpu,
-        prober.checked,
-        (load0, os.getloadavg()[0]),
-        int(r["requests"] * objects_per_request),
-    )
+    return Run(target.name, round_no, r["duration_us"] / 1e6, r["requests"], r["bytes"], sum(detail.values()), detail,
+               r["p50_us"] / 1000, r["p99_us"] / 1000, cpu1 - cpu0, wrk_cpu, prober.checked,
+               (load0, os.getloadavg()[0]), int(r["requests"] * objects_per_request))
 
 
 _wrk_cpu_seen = 0.0
@@ -584,21 +536,14 @@ def profile_table(profile: Profile) -> str:
             f"| {median([r.gbps for r in runs]):.2f} | {ratio} | {median([r.p50_ms for r in runs]):.0f} "
             f"| {median([r.p99_ms for r in runs]):.0f} | {errors} "
             f"| {median([r.server_cpu / (r.bytes / GB) for r in runs]):.2f} "
-            f"| {median([r.wrk_cpu / (r.bytes / GB) for r in runs]):.2f} | {sum(r.probed for r in runs)} |"
-        )
-    lines += [
-        "",
-        "Every run (GB/s, in the order run; load average of the machine at start and end):",
-        "",
-        "| round | target | GB/s | requests | errors | p99 ms | server CPU s | wrk CPU s | load |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
+            f"| {median([r.wrk_cpu / (r.bytes / GB) for r in runs]):.2f} | {sum(r.probed for r in runs)} |")
+    lines += ["", "Every run (GB/s, in the order run; load average of the machine at start and end):", "",
+              "| round | target | GB/s | requests | errors | p99 ms | server CPU s | wrk CPU s | load |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in profile.runs:
         detail = f"{r.errors} {r.error_detail}" if r.errors else "0"
-        lines.append(
-            f"| {r.round} | {r.target} | {r.gbps:.2f} | {r.requests:,} | {detail} | {r.p99_ms:.0f} "
-            f"| {r.server_cpu:.1f} | {r.wrk_cpu:.1f} | {r.load[0]:.1f} / {r.load[1]:.1f} |"
-        )
+        lines.append(f"| {r.round} | {r.target} | {r.gbps:.2f} | {r.requests:,} | {detail} | {r.p99_ms:.0f} "
+                     f"| {r.server_cpu:.1f} | {r.wrk_cpu:.1f} | {r.load[0]:.1f} / {r.load[1]:.1f} |")
     return "\n".join(lines)
 
 
@@ -663,39 +608,17 @@ def main() -> None:
             many_port, many = start_seeder(store, args.processes, work, stack, accel=True)
             static_port, front_port, nginx = start_nginx(work, store.root, many_port, stack)
             all_targets = {
-                "nginx": Target(
-                    "nginx", "nginx, static GET of the store's files", static_port, "get", "/store/", "", process_tree(nginx.pid)
-                ),
-                "seeder1": Target(
-                    "seeder1", "seeder x1, POST /fetch", one_port, "fetch", "/seeder/fetch", store.ticket, process_tree(one.pid)
-                ),
-                "seederN": Target(
-                    "seederN",
-                    f"seeder x{args.processes}, POST /fetch",
-                    many_port,
-                    "fetch",
-                    "/seeder/fetch",
-                    store.ticket,
-                    process_tree(many.pid),
-                ),
-                "accel": Target(
-                    "accel",
-                    f"nginx + seeder x{args.processes}, GET /chunk (X-Accel-Redirect)",
-                    front_port,
-                    "get",
-                    "/seeder/chunk/",
-                    store.ticket,
-                    process_tree(nginx.pid) + process_tree(many.pid),
-                ),
-                "proxied": Target(
-                    "proxied",
-                    f"nginx + seeder x{args.processes}, POST /fetch proxied",
-                    front_port,
-                    "fetch",
-                    "/seeder/fetch",
-                    store.ticket,
-                    process_tree(nginx.pid) + process_tree(many.pid),
-                ),
+                "nginx": Target("nginx", "nginx, static GET of the store's files", static_port, "get", "/store/", "",
+                                process_tree(nginx.pid)),
+                "seeder1": Target("seeder1", "seeder x1, POST /fetch", one_port, "fetch", "/seeder/fetch", store.ticket,
+                                  process_tree(one.pid)),
+                "seederN": Target("seederN", f"seeder x{args.processes}, POST /fetch", many_port, "fetch",
+                                  "/seeder/fetch", store.ticket, process_tree(many.pid)),
+                "accel": Target("accel", f"nginx + seeder x{args.processes}, GET /chunk (X-Accel-Redirect)", front_port,
+                                "get", "/seeder/chunk/", store.ticket, process_tree(nginx.pid) + process_tree(many.pid)),
+                "proxied": Target("proxied", f"nginx + seeder x{args.processes}, POST /fetch proxied", front_port,
+                                  "fetch", "/seeder/fetch", store.ticket,
+                                  process_tree(nginx.pid) + process_tree(many.pid)),
             }
             profile.targets = [all_targets[n] for n in TARGETS if n in names]
             write_scripts(profile.targets, store, work)
@@ -707,13 +630,9 @@ def main() -> None:
                     per = profile.objects_per_fetch if t.kind == "fetch" else 1
                     run = drive(t, store, args.seconds, args.connections, args.threads, round_no, per)
                     profile.runs.append(run)
-                    print(
-                        f"[{pname}] round {round_no} {t.name}: {run.gbps:.2f} GB/s, {run.rps:,.0f} req/s, "
-                        f"p99 {run.p99_ms:.0f} ms, errors {run.errors}, server CPU {run.server_cpu:.1f} s, "
-                        f"load {run.load[0]:.1f}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    print(f"[{pname}] round {round_no} {t.name}: {run.gbps:.2f} GB/s, {run.rps:,.0f} req/s, "
+                          f"p99 {run.p99_ms:.0f} ms, errors {run.errors}, server CPU {run.server_cpu:.1f} s, "
+                          f"load {run.load[0]:.1f}", file=sys.stderr, flush=True)
             profiles.append(profile)
             text = report(profiles, args, command, args.processes)
             args.out.parent.mkdir(parents=True, exist_ok=True)

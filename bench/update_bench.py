@@ -105,7 +105,7 @@ def stop_group(proc: subprocess.Popen[Any]) -> None:
 
 class StderrTail:
     """Reads a child's stderr on a thread, so a chatty server never blocks on a full pipe,
-    and signals when a line starting with `ready` appears."""
+    and signals when a line holding `ready` appears (the daemon's lines begin with a time stamp)."""
 
     def __init__(self, proc: subprocess.Popen[str], ready: str) -> None:
         self.lines: list[str] = []
@@ -118,7 +118,7 @@ class StderrTail:
         assert proc.stderr is not None
         for line in proc.stderr:
             self.lines = (self.lines + [line])[-200:]
-            if line.startswith(self._prefix):
+            if self._prefix in line:
                 self.ready.set()
 
     def text(self) -> str:
@@ -130,12 +130,8 @@ def start_mist_server(data: Path, port: int, stack: ExitStack) -> str:
     env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD}
     proc = subprocess.Popen(
         [str(BIN / "mist-server"), "--data", str(data), "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-        start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, text=True, start_new_session=True,
     )
     stack.callback(stop_group, proc)
     tail = StderrTail(proc, "Mist is running at")
@@ -152,9 +148,8 @@ def nginx_config(prefix: Path, root: Path, port: int) -> str:
     user = ""
     if os.geteuid() == 0:
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};\n"
-    temps = "\n".join(
-        f"    {kind}_temp_path {prefix}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
+    temps = "\n".join(f"    {kind}_temp_path {prefix}/tmp/{kind};"
+                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return (
         f"{user}worker_processes 1;\n"
         f"pid {prefix}/nginx.pid;\n"
@@ -195,9 +190,7 @@ def start_nginx(prefix: Path, root: Path, stack: ExitStack) -> str:
     log = prefix / "error.log"
     proc = subprocess.Popen(
         [NGINX, "-e", str(log), "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     stack.callback(stop_group, proc)
@@ -217,14 +210,11 @@ class Person:
         full_env = {**os.environ, "MIST_HOME": str(self.home), "MIST_PASSWORD": self.password, **(env or {})}
         full_env.pop("MIST_CRASH_AT", None)  # a fault-injection switch from the tests must never leak in
         cmd = [str(BIN / tool), *args]
-        result = subprocess.run(
-            cmd, capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT
-        )
+        result = subprocess.run(cmd, capture_output=True, text=True, env=full_env,
+                                stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT)
         if result.returncode != 0:
-            raise BenchError(
-                f"`{shlex.join([tool, *args])}` failed (exit {result.returncode}):\n"
-                f"{result.stderr[-3000:]}{result.stdout[-1000:]}"
-            )
+            raise BenchError(f"`{shlex.join([tool, *args])}` failed (exit {result.returncode}):\n"
+                             f"{result.stderr[-3000:]}{result.stdout[-1000:]}")
         return result.stdout
 
     def json(self, tool: str, *args: str) -> dict[str, Any]:
@@ -348,12 +338,10 @@ def run_pipeline(commands: list[list[str]], timeout: float = COMMAND_TIMEOUT) ->
 
 def tar_zst(build: Build, out: Path, level: int) -> int:
     """The no-chunking baseline: the whole build as one tar, zstd on two threads; returns its size."""
-    run_pipeline(
-        [
-            ["tar", "-cf", "-", "--sort=name", "-C", str(build.root), "."],
-            ["zstd", f"-{level}", "-T2", "-q", "-f", "-o", str(out)],
-        ]
-    )
+    run_pipeline([
+        ["tar", "-cf", "-", "--sort=name", "-C", str(build.root), "."],
+        ["zstd", f"-{level}", "-T2", "-q", "-f", "-o", str(out)],
+    ])
     return out.stat().st_size
 
 
@@ -456,10 +444,8 @@ class Bench:
         for build, version in ((old, old_v), (new, new_v)):
             pushed = self.admin.json("mistpipe", "push", game, str(build.root), "--version", version)
             if pushed["files"] != build.files or pushed["bytes_total"] != build.bytes:
-                raise BenchError(
-                    f"push {game} {version} reported {pushed['files']} files/{pushed['bytes_total']} B, "
-                    f"the folder holds {build.files}/{build.bytes}"
-                )
+                raise BenchError(f"push {game} {version} reported {pushed['files']} files/{pushed['bytes_total']} B, "
+                                 f"the folder holds {build.files}/{build.bytes}")
 
     def update(self, row: Row, game: str, old_v: str, new_v: str) -> None:
         """The friend installs the old build, then updates to the new one; the tree must then be the new build.
@@ -567,15 +553,8 @@ def start_daemon(person: Person, stack: ExitStack) -> None:
     env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password}
     env.pop("MIST_CRASH_AT", None)
     person.run("mist", "share", "off")
-    proc = subprocess.Popen(
-        [str(BIN / "mist"), "daemon"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-        start_new_session=True,
-    )
+    proc = subprocess.Popen([str(BIN / "mist"), "daemon"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, text=True, start_new_session=True)
     stack.callback(stop_group, proc)
     tail = StderrTail(proc, "mist daemon for")
     deadline = time.monotonic() + 60
@@ -652,7 +631,8 @@ def sizes_report(rows: list[SizeRow], command: str, seconds: float, loads: tuple
         "`mist install` handed to a running `mist daemon` (then `mist uninstall`); MB/s = build bytes / the best "
         "wall time around the whole command; ratio = Mist / curl. Every tree was compared byte for byte",
     ]
-    return "# Fresh installs against `curl | zstd -d | tar -x`\n\n" + "\n".join(notes) + "\n\n" + sizes_table(rows) + "\n"
+    return ("# Fresh installs against `curl | zstd -d | tar -x`\n\n" + "\n".join(notes) + "\n\n"
+            + sizes_table(rows) + "\n")
 
 
 # --- held open: the same installs as whole commands, for an outside timer ----------------------------
@@ -686,13 +666,13 @@ def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str
     mist = shlex.quote(str(BIN / "mist"))
     commands = {
         "curl": f"rm -rf {trees['curl']} && mkdir -p {trees['curl']} && curl -sSf {bench.nginx_url}/{game}.tar.zst "
-        f"| zstd -d -q -c | tar -x -C {trees['curl']}",
+                f"| zstd -d -q -c | tar -x -C {trees['curl']}",
         "mist": f"rm -rf {trees['mist']} {fresh.home}/client.db* {fresh.home}/catalog.json {fresh.home}/locks && "
-        f"MIST_HOME={fresh.home} {env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
+                f"MIST_HOME={fresh.home} {env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
         # The daemon's home keeps the game in its install database (`mist uninstall` would start a whole client):
         # the folder is emptied instead, so each install finds nothing there and fetches every chunk.
         "daemon": f"rm -rf {trees['daemon']} && MIST_HOME={through.home} {env} exec {mist} install {game} "
-        f"--dir {trees['daemon']} --version 1 --json",
+                  f"--dir {trees['daemon']} --version 1 --json",
     }
     say(f"{game}: {build.files} files, {build.bytes / MB:.0f} MB, pushed and archived")
     return HeldSize(megabytes, build, trees, {way: ["sh", "-c", text] for way, text in commands.items()})
@@ -793,15 +773,8 @@ def report(rows: list[Row], command: str, seconds: float, loads: tuple[float, fl
         "- MB = 10^6 bytes; build = regular files only"
         + (f" (symlinks skipped, as Mist refuses them: {skipped})" if skipped else ""),
     ]
-    return (
-        "# Install and update through Mist vs plain archives\n\n"
-        + "\n".join(notes)
-        + "\n\n"
-        + main_table(rows)
-        + "\n\n### Details\n\n"
-        + detail_table(rows)
-        + "\n"
-    )
+    return ("# Install and update through Mist vs plain archives\n\n" + "\n".join(notes) + "\n\n"
+            + main_table(rows) + "\n\n### Details\n\n" + detail_table(rows) + "\n")
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -810,7 +783,6 @@ def report(rows: list[Row], command: str, seconds: float, loads: tuple[float, fl
 @contextmanager
 def terminate_as_exception() -> Iterator[None]:
     """Turn SIGTERM into an exception so the finally blocks still stop the servers and remove temp dirs."""
-
     def handler(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -850,11 +822,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     parser.add_argument("--sizes", help="fresh installs of synthetic builds of these many MB (comma-separated)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each way per size (with --sizes)")
-    parser.add_argument(
-        "--hold",
-        action="store_true",
-        help="with --sizes: set up, print each way's install command and wait (for an outside timer)",
-    )
+    parser.add_argument("--hold", action="store_true",
+                        help="with --sizes: set up, print each way's install command and wait (for an outside timer)")
     args = parser.parse_args()
     command = the_command()
     started = time.perf_counter()
