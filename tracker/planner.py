@@ -142,8 +142,12 @@ class UpdatePlan:
 def held_chunks(held: Iterable[Build], among: Iterable[str]) -> set[str]:
     """The chunks among `among` (those of the files to write) that the held builds have: a plan asks about
     the few thousand it writes, never for a set of a 100 GB build's 1.6 million."""
-    builds = [indexed(b) for b in held]
-    return {h for h in among if any(b.has_chunk(h) for b in builds)}
+    found: set[str] = set()
+    left = list(among)
+    for build in map(indexed, held):
+        found |= build.chunks_among(left)
+        left = [h for h in left if h not in found]
+    return found
 
 
 @dataclass(frozen=True)
@@ -164,15 +168,20 @@ def held_contents(held: Iterable[Build], named: Iterable[str] = ()) -> HeldConte
 
 def write_chunks(target: Build, write: Sequence[str]) -> set[str]:
     """The chunks of the files to write: the planner needs each one's stored size."""
-    index = indexed(target)
-    return {ref.sha256 for p in write for ref in _file(index, p).chunks}
+    return {ref.sha256 for f in _files(indexed(target), write).values() for ref in f.chunks}
+
+
+def _files(build: BuildIndex, paths: Sequence[str]) -> dict[str, FileEntry]:
+    """The build's files at these paths (each must be one), by path."""
+    found = build.files_at(paths)
+    if len(found) < len(set(paths)):
+        missing = next(p for p in paths if p not in found)
+        raise KeyError(f"{missing!r} is not a file of {build.game} {build.version}")
+    return found
 
 
 def _file(build: BuildIndex, path: str) -> FileEntry:
-    found = build.file(path)
-    if found is None:
-        raise KeyError(f"{path!r} is not a file of {build.game} {build.version}")
-    return found
+    return _files(build, [path])[path]
 
 
 def cheapest_routes(have: Container[str], patches: Iterable[PatchOption], max_steps: int) -> dict[str, tuple[PatchOption, ...]]:
@@ -231,7 +240,7 @@ def plan_update(
     index, builds = indexed(target), [indexed(b) for b in held]
     have_chunks, have_contents = held_chunks(builds, stored.keys()), held_contents(builds, contents)
     routes = cheapest_routes(have_contents, patches, max_steps)
-    by_path = {p: _file(index, p) for p in write}  # the files to write only
+    by_path = _files(index, write)  # the files to write only
     alone = _each_alone(write, by_path, have_chunks, stored, routes, frozenset())
     bundled = choose_bundles(alone, by_path, have_contents, bundles)
     if not bundled:
@@ -308,7 +317,7 @@ def patch_pairs(target: Build, sources: Iterable[Build], write: Sequence[str] | 
     """
     new = indexed(target)
     # By path, as the build lists them (the order the pairs come in); a path the target lacks asks for nothing.
-    entries = [e for p in sorted(set(write)) if (e := new.file(p)) is not None] if write is not None else list(new.files())
+    entries = list(new.files_at(sorted(set(write))).values()) if write is not None else list(new.files())
     pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
     for source in map(indexed, sources):
         changed = [e for e in entries if not source.has_content(e.sha256) and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
