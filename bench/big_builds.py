@@ -261,15 +261,17 @@ def _tracker_plan(target: Any, held: Any, write: list[str], baseline: bool) -> N
         have = held_contents([held]) | set()
         sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
     else:
-        assert all(target.has_file(p) for p in write)
-        patch_pairs(target, [held], write)
-        files = list(target.files_at(write).values())
-        targets = {f.sha256 for f in files}
+        made = target.files_at(write)
+        assert len(made) == len(write)
+        patch_pairs(target, [held], write, made)
+        targets = {f.sha256 for f in made.values()}
         have = held_contents([held], [])
-        sizes = {ref.sha256: ref.size for f in files for ref in f.chunks}
+        sizes = {ref.sha256: ref.size for f in made.values() for ref in f.chunks}
     assert targets and not any(t in have for t in targets)
-    needed = write_chunks(target, write) if baseline else {ref.sha256 for f in files for ref in f.chunks}
-    plan_update(target, write, [held], {h: sizes[h] for h in needed}, [], [])
+    if baseline:
+        plan_update(target, write, [held], {h: sizes[h] for h in write_chunks(target, write)}, [], [])
+    else:
+        plan_update(target, write, [held], sizes, [], [], 1, [], made)
 
 
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:

@@ -83,9 +83,9 @@ class DigestSet:
     def __contains__(self, digest: object) -> bool:
         return isinstance(digest, bytes) and len(digest) == DIGEST and self.position(digest) >= 0
 
-    def found(self, digests: bytes) -> list[bool]:
-        """For each 32-byte digest of `digests` (one after another), whether it is in the set: `in` for many
-        at once, without a Python call per digest."""
+    def positions(self, digests: bytes) -> list[int]:
+        """For each 32-byte digest of `digests` (one after another), its `position` (-1: not in the set), for
+        many at once without a Python call per digest."""
         blob, starts, shift = self._blob, self._starts, self._shift
         out = []
         for k in range(0, len(digests), DIGEST):
@@ -95,7 +95,7 @@ class DigestSet:
             at = blob.find(digest, starts[bucket] * DIGEST, end)
             while at > 0 and at % DIGEST:  # as in `position`
                 at = blob.find(digest, at + 1, end)
-            out.append(at >= 0)
+            out.append(at // DIGEST if at >= 0 else -1)
         return out
 
     def digest(self, position: int) -> bytes:
@@ -230,13 +230,17 @@ class BuildIndex:
     def chunks_among(self, sha256s: Iterable[str]) -> set[str]:
         """Those of these chunk names the build has (what `has_chunk` says of each, for thousands at once)."""
         names = list(sha256s)
+        return {n for n, at in zip(names, self._positions(names)) if at >= 0}
+
+    def _positions(self, names: list[str]) -> list[int]:
+        """Each chunk name's position in `chunks` (-1: the build has no such chunk, or it is no digest)."""
         try:
             raw = bytes.fromhex("".join(names))
         except ValueError:
             raw = b""
         if len(raw) != DIGEST * len(names) or any(len(n) != 2 * DIGEST for n in names):  # an odd name: one by one
-            return {n for n in names if self.has_chunk(n)}
-        return set(itertools.compress(names, self.chunks.found(raw)))
+            return [self.chunks.position(r) if (r := _raw(n)) is not None else -1 for n in names]
+        return self.chunks.positions(raw)
 
     def has_content(self, sha256: str) -> bool:
         raw = _raw(sha256)
@@ -299,12 +303,8 @@ class BuildIndex:
 
         One pass over the build's chunk column in C loops (about 50 ms at 1.6 million chunks), and only when
         the build has one of them at all; nothing the size of the build is kept."""
-        wanted: dict[int, str] = {}
-        for name in sha256s:
-            raw = _raw(name)
-            at = self.chunks.position(raw) if raw is not None else -1
-            if at >= 0:
-                wanted[at] = name
+        names = list(sha256s)
+        wanted = {at: name for name, at in zip(names, self._positions(names)) if at >= 0}
         found: dict[str, list[tuple[str, int]]] = {}
         if not wanted:
             return found

@@ -226,6 +226,7 @@ def plan_update(
     contents: Iterable[str] = (),
     max_steps: int = 1,
     bundles: Iterable[BundleOption] = (),
+    made: Mapping[str, FileEntry] | None = None,
 ) -> UpdatePlan:
     """Choose per file to write: the chunks it lacks, or the cheapest patch route from a content the client holds,
     or, for several files at once, a patch bundle that costs less than their own ways together.
@@ -235,12 +236,13 @@ def plan_update(
     contents the client says it holds beyond the `held` builds (files of a build since removed).
     `patches` may include patches into contents the client lacks: with `max_steps` above 1 they are
     links of chains (the client applies them in turn). `bundles` are offered only to clients that apply them;
-    one is usable only when the client holds every content it starts from.
+    one is usable only when the client holds every content it starts from. `made`: the files to write, if the
+    caller has them already (a big file's entry is thousands of chunks: made once per request).
     """
     index, builds = indexed(target), [indexed(b) for b in held]
     have_chunks, have_contents = held_chunks(builds, stored.keys()), held_contents(builds, contents)
     routes = cheapest_routes(have_contents, patches, max_steps)
-    by_path = _files(index, write)  # the files to write only
+    by_path = _files(index, write) if made is None else made  # the files to write only
     alone = _each_alone(write, by_path, have_chunks, stored, routes, frozenset())
     bundled = choose_bundles(alone, by_path, have_contents, bundles)
     if not bundled:
@@ -305,7 +307,9 @@ def choose_bundles(
     return chosen
 
 
-def patch_pairs(target: Build, sources: Iterable[Build], write: Sequence[str] | None = None) -> list[tuple[FileEntry, FileEntry]]:
+def patch_pairs(
+    target: Build, sources: Iterable[Build], write: Sequence[str] | None = None, made: Mapping[str, FileEntry] | None = None
+) -> list[tuple[FileEntry, FileEntry]]:
     """(source file, target file) for the patches worth making into `target` from each source build.
 
     A file whose path holds other content in the source is patched from that file (the same file,
@@ -313,11 +317,16 @@ def patch_pairs(target: Build, sources: Iterable[Build], write: Sequence[str] | 
     `game-1.2.dist-info/`) or whose chunks another file of the source holds more of (content moved
     between files) is patched from that other file too (`moved_from`): the client finds a patch's source
     by its content, wherever it lies. Sizes a patch cannot serve are left out. With `write`, only those
-    files of the target are looked at (a plan's), and of each source only what they ask about.
+    files of the target are looked at (a plan's), and of each source only what they ask about; `made` as for
+    `plan_update`.
     """
     new = indexed(target)
     # By path, as the build lists them (the order the pairs come in); a path the target lacks asks for nothing.
-    entries = list(new.files_at(sorted(set(write))).values()) if write is not None else list(new.files())
+    if write is None:
+        entries = list(new.files())
+    else:
+        ordered = sorted(set(write))
+        entries = [made[p] for p in ordered if p in made] if made is not None else list(new.files_at(ordered).values())
     pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
     for source in map(indexed, sources):
         changed = [e for e in entries if not source.has_content(e.sha256) and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from shared import manifest as manifest_mod, patch
-from shared.manifest import Manifest
+from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import MAX_STEPS
 from shared.build_index import BuildIndex
 from tracker.build_indexes import BuildIndexes
@@ -30,7 +30,7 @@ from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries
 from tracker.errors import BadRequest, QueueUnavailable
 from tracker.jobs.patching import make_all
-from tracker.planner import PatchOption, held_contents, patch_pairs, plan_update, write_chunks
+from tracker.planner import PatchOption, held_contents, patch_pairs, plan_update
 from tracker.routes.catalog import viewer
 from tracker.routes.web import CONTEXT, json_body
 
@@ -89,7 +89,8 @@ async def plan(request: web.Request) -> web.Response:
     if not all(isinstance(p, str) for p in write) or len(set(write)) != len(write):
         raise BadRequest("'write' must be a list of distinct file paths of the build")
     target = await build_index(ctx, digest)
-    strange = next((p for p in write if not target.has_file(p)), None)
+    files = await asyncio.to_thread(target.files_at, write)  # the files to write only, made once for the request
+    strange = next((p for p in write if p not in files), None)
     if strange is not None:
         raise BadRequest(f"{strange[:200]!r} is not a file of {slug} {version}")
     rows = await ctx.db.run(lambda s: patch_queries.held_builds(s, have, looking))
@@ -98,20 +99,18 @@ async def plan(request: web.Request) -> web.Response:
     if own and looking.user:
         await ctx.db.run(lambda s: patch_queries.record_install(s, looking.user, slug, own[-1].digest))
     coming = await _patch_on_demand(
-        request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug], [r.digest for r in own], write
+        request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug], [r.digest for r in own], files
     )
-    files = [target.file(p) for p in write]  # the files to write only: a build has millions of chunks
-    targets = {f.sha256 for f in files if f is not None}
+    targets = {f.sha256 for f in files.values()}
     have_contents = held_contents(held, contents)
     options = await ctx.db.run(lambda s: patch_queries.chain_options(s, targets, have_contents, steps))
     options = await _placed(ctx, slug, options, targets)
-    needed = write_chunks(target, write)
-    stored = await asyncio.to_thread(ctx.store.sizes, needed)
-    sizes = {ref.sha256: ref.size for f in files if f is not None for ref in f.chunks}
-    costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
+    sizes = {ref.sha256: ref.size for f in files.values() for ref in f.chunks}  # the chunks of the files to write
+    stored = await asyncio.to_thread(ctx.store.sizes, sizes.keys())
+    costs = {h: stored.get(h, n) for h, n in sizes.items()}  # a chunk the scrub quarantined: count it whole
     # Only a client that says it applies patch bundles is offered one (older ones would fetch its files by chunks).
     bundles = await ctx.db.run(lambda s: patch_queries.bundle_options(s, targets)) if body.get("bundles") else []
-    decided = plan_update(target, write, held, costs, options, contents, steps, bundles)
+    decided = await asyncio.to_thread(plan_update, target, write, held, costs, options, contents, steps, bundles, files)
     return web.json_response(
         {
             "game": slug,
@@ -153,11 +152,11 @@ async def _patch_on_demand(
     target: BuildIndex,
     sources: list[BuildIndex],
     digests: list[str],
-    write: list[str],
+    files: dict[str, FileEntry],
 ) -> list[dict[str, Any]]:
     """Quick zstd patches now for changed files nobody has patched yet; HDiffPatch ones queued, reported as coming."""
     ctx = request.app[CONTEXT]
-    pairs = patch_pairs(target, sources, write)
+    pairs = await asyncio.to_thread(patch_pairs, target, sources, list(files), files)
     if not pairs:
         return []
     done = await ctx.db.run(lambda s: patch_queries.attempted(s, {t.sha256 for _, t in pairs}))
