@@ -16,17 +16,18 @@ content moved, from the old file most like it (`SourceIndex`).
 
 Builds come as compact indexes (shared/build_index.py): the plan route keeps
 them, and per request only the files to write and the chunks they need are
-looked at. A parsed `Manifest` is taken too (the patch jobs and the news,
-which walk whole builds anyway) and indexed first, so both go the same way.
+looked at. A parsed `Manifest` is taken too (the patch jobs, the commit and
+the news, which hold whole builds anyway), read through `ParsedBuild`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable, Mapping, Sequence, Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Protocol
 
-from shared.build_index import BuildIndex
 from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer, PatchOffer, Route
 
@@ -37,17 +38,75 @@ MAX_PATCH_FILE = 256 * 1024 * 1024
 # A renamed file is looked for among old files at most this many times larger or smaller.
 RENAME_SIZE_RATIO = 4
 
-Build = Manifest | BuildIndex
+
+class BuildFiles(Protocol):
+    """What the planner asks of a build: a compact index (shared/build_index.py) or a parsed manifest's
+    `ParsedBuild` answer alike."""
+
+    game: str
+    version: str
+
+    def __len__(self) -> int: ...
+    def files(self) -> Iterator[FileEntry]: ...
+    def files_at(self, paths: Iterable[str]) -> dict[str, FileEntry]: ...
+    def has_file(self, path: str) -> bool: ...
+    def has_content(self, sha256: str) -> bool: ...
+    def chunks_among(self, sha256s: Iterable[str]) -> set[str]: ...
+    def holders(self, sha256s: Iterable[str]) -> dict[str, list[tuple[str, int]]]: ...
+    def sizes(self) -> Iterator[tuple[str, int]]: ...
 
 
-def indexed(build: Build) -> BuildIndex:
-    """The build as the planner reads it (a parsed manifest is indexed: one way through the planner for both)."""
-    if isinstance(build, BuildIndex):
-        return build
-    files = build.files
-    if any(a.path > b.path for a, b in zip(files, files[1:])):  # made in memory: the index finds files by bisect
-        build = replace(build, files=tuple(sorted(files, key=lambda f: f.path)))
-    return BuildIndex.of(build)
+class ParsedBuild:
+    """A parsed manifest answering as its index would, for the callers that hold whole builds anyway (the patch
+    jobs, the commit, the news): a dict of its files and a set of its contents, its chunks walked per question
+    in C loops (turning a parsed 100 GB build into an index first cost seconds more than the walk)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest, self.game, self.version = manifest, manifest.game, manifest.version
+        self._by_path = {f.path: f for f in manifest.files}
+        self._contents = {f.sha256 for f in manifest.files}
+
+    def __repr__(self) -> str:
+        return f"ParsedBuild({self.game} {self.version}: {len(self)} files)"
+
+    def __len__(self) -> int:
+        return len(self.manifest.files)
+
+    def files(self) -> Iterator[FileEntry]:
+        return iter(self.manifest.files)
+
+    def files_at(self, paths: Iterable[str]) -> dict[str, FileEntry]:
+        return {p: self._by_path[p] for p in paths if p in self._by_path}
+
+    def has_file(self, path: str) -> bool:
+        return path in self._by_path
+
+    def has_content(self, sha256: str) -> bool:
+        return sha256 in self._contents
+
+    def chunks_among(self, sha256s: Iterable[str]) -> set[str]:
+        wanted = set(sha256s)
+        return {h for f in self.manifest.files for h in wanted.intersection(map(_hash_of, f.chunks))}
+
+    def holders(self, sha256s: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+        wanted, found = set(sha256s), dict[str, list[tuple[str, int]]]()
+        for f in self.manifest.files:
+            if wanted and not wanted.isdisjoint(map(_hash_of, f.chunks)):
+                for h in dict.fromkeys(ref.sha256 for ref in f.chunks if ref.sha256 in wanted):
+                    found.setdefault(h, []).append((f.path, f.size))
+        return found
+
+    def sizes(self) -> Iterator[tuple[str, int]]:
+        return ((f.path, f.size) for f in self.manifest.files)
+
+
+_hash_of = itemgetter(0)
+Build = Manifest | BuildFiles
+
+
+def readable(build: Build) -> BuildFiles:
+    """The build as the planner reads it: an index as it is, a parsed manifest through `ParsedBuild`."""
+    return ParsedBuild(build) if isinstance(build, Manifest) else build
 
 
 @dataclass(frozen=True)
@@ -144,7 +203,7 @@ def held_chunks(held: Iterable[Build], among: Iterable[str]) -> set[str]:
     the few thousand it writes, never for a set of a 100 GB build's 1.6 million."""
     found: set[str] = set()
     left = list(among)
-    for build in map(indexed, held):
+    for build in map(readable, held):
         found |= build.chunks_among(left)
         left = [h for h in left if h not in found]
     return found
@@ -155,7 +214,7 @@ class HeldContents:
     """The file contents a client holds: those of its held builds (asked of their indexes, never listed) and
     those it names (files of builds since removed). A container, as `in` is all the planner asks of it."""
 
-    builds: tuple[BuildIndex, ...]
+    builds: tuple[BuildFiles, ...]
     named: frozenset[str] = field(default_factory=frozenset)
 
     def __contains__(self, sha256: object) -> bool:
@@ -163,15 +222,15 @@ class HeldContents:
 
 
 def held_contents(held: Iterable[Build], named: Iterable[str] = ()) -> HeldContents:
-    return HeldContents(tuple(indexed(b) for b in held), frozenset(named))
+    return HeldContents(tuple(readable(b) for b in held), frozenset(named))
 
 
 def write_chunks(target: Build, write: Sequence[str]) -> set[str]:
     """The chunks of the files to write: the planner needs each one's stored size."""
-    return {ref.sha256 for f in _files(indexed(target), write).values() for ref in f.chunks}
+    return {ref.sha256 for f in _files(readable(target), write).values() for ref in f.chunks}
 
 
-def _files(build: BuildIndex, paths: Sequence[str]) -> dict[str, FileEntry]:
+def _files(build: BuildFiles, paths: Sequence[str]) -> dict[str, FileEntry]:
     """The build's files at these paths (each must be one), by path."""
     found = build.files_at(paths)
     if len(found) < len(set(paths)):
@@ -180,7 +239,7 @@ def _files(build: BuildIndex, paths: Sequence[str]) -> dict[str, FileEntry]:
     return found
 
 
-def _file(build: BuildIndex, path: str) -> FileEntry:
+def _file(build: BuildFiles, path: str) -> FileEntry:
     return _files(build, [path])[path]
 
 
@@ -239,7 +298,7 @@ def plan_update(
     one is usable only when the client holds every content it starts from. `made`: the files to write, if the
     caller has them already (a big file's entry is thousands of chunks: made once per request).
     """
-    index, builds = indexed(target), [indexed(b) for b in held]
+    index, builds = readable(target), [readable(b) for b in held]
     have_chunks, have_contents = held_chunks(builds, stored.keys()), held_contents(builds, contents)
     routes = cheapest_routes(have_contents, patches, max_steps)
     by_path = _files(index, write) if made is None else made  # the files to write only
@@ -320,7 +379,7 @@ def patch_pairs(
     files of the target are looked at (a plan's), and of each source only what they ask about; `made` as for
     `plan_update`.
     """
-    new = indexed(target)
+    new = readable(target)
     # By path, as the build lists them (the order the pairs come in); a path the target lacks asks for nothing.
     if write is None:
         entries = list(new.files())
@@ -328,11 +387,11 @@ def patch_pairs(
         ordered = sorted(set(write))
         entries = [made[p] for p in ordered if p in made] if made is not None else list(new.files_at(ordered).values())
     pairs: dict[tuple[str, str], tuple[FileEntry, FileEntry]] = {}
-    for source in map(indexed, sources):
+    for source in map(readable, sources):
         changed = [e for e in entries if not source.has_content(e.sha256) and MIN_PATCH_FILE <= e.size <= MAX_PATCH_FILE]
         index = SourceIndex(source, {ref.sha256 for e in changed for ref in e.chunks}, _PathsOf(new))
         for entry in changed:
-            before = source.file(entry.path)
+            before = source.files_at([entry.path]).get(entry.path)
             if before is not None and before.size <= MAX_PATCH_FILE:
                 pairs.setdefault((before.sha256, entry.sha256), (before, entry))
             other = index.moved_from(entry)
@@ -345,7 +404,7 @@ def patch_pairs(
 class _PathsOf:
     """A build's paths as a container (`in`), asked of its index."""
 
-    build: BuildIndex
+    build: BuildFiles
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self.build.has_file(path)
@@ -370,7 +429,7 @@ class SourceIndex:
     changes a few thousand), and the vacated paths only once a new path asks for them."""
 
     def __init__(self, build: Build, wanted: AbstractSet[str], kept: Container[str] = frozenset()) -> None:
-        self.build = indexed(build)
+        self.build = readable(build)
         self.kept = kept
         self.holders = {
             h: [path for path, size in files if size <= MAX_PATCH_FILE] for h, files in self.build.holders(wanted).items()
