@@ -47,7 +47,7 @@ LOCAL = "local"
 RDIFF_MIN_BYTES = 256 * 1024
 # One download window: the files whose chunks are fetched together (a 100 GB build is 25 of them). What a
 # window holds per chunk position is all the chunk download holds; a window also finds friends anew.
-WINDOW_BYTES = 4 << 30
+WINDOW_BYTES = 4 << 30  # MIST_INSTALL_WINDOW (MB) sets it for the process (client/settings.py)
 WINDOW_CHUNKS = 1 << 16
 
 
@@ -69,7 +69,7 @@ class Assembly:
         build: str = "",
         in_place: Mapping[str, Path] | None = None,
         other_build: Callable[[str], Awaitable[Seeder]] | None = None,
-        window_bytes: int = WINDOW_BYTES,
+        window_bytes: int | None = None,
         window_chunks: int = WINDOW_CHUNKS,
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
@@ -77,7 +77,8 @@ class Assembly:
         `peers` reaches online friends, who serve chunks beside the seeder; `in_place` maps paths to the
         installed file there, of which only the changed chunks are to be written (client/inplace.py);
         `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its);
-        `window_bytes` and `window_chunks` bound one download window (the tests make them small)."""
+        `window_bytes` (default WINDOW_BYTES, as `MIST_INSTALL_WINDOW` set it) and `window_chunks` bound one
+        download window."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
         self.chunks_from_peers = 0
@@ -99,7 +100,7 @@ class Assembly:
         self._seeder: Seeder | None = None
         self._remaining: dict[Path, int] = {}
         self._entries: dict[Path, FileEntry] = {}
-        self.window_bytes, self.window_chunks = window_bytes, window_chunks
+        self.window_bytes, self.window_chunks = window_bytes or WINDOW_BYTES, window_chunks
         self.windows = 0  # download windows done
         self.largest_window = 0  # chunk positions the largest window held
 
