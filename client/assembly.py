@@ -471,7 +471,8 @@ class Assembly:
             self.files[CHUNKS if fetched else LOCAL] += 1
 
     def _add_tally(self, tally: swarm.Tally) -> swarm.Tally:
-        """The download's friends over every window so far (each window is a download of its own)."""
+        """The friends of every window so far (each window is a download of its own): those dropped, and as
+        friends used the most any one window used (a friend is not told apart across windows)."""
         if self.peer_tally is None:
             return tally
         total = self.peer_tally
