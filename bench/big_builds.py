@@ -12,6 +12,23 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
   next version with 1% of the build rewritten, read in full (`--rescan`, what every push did before the push
   cache) and through the push cache: time, bytes read and uploaded, and peak memory of `mistpipe`.
 
+* `plan`: the tracker's plan route for that update, with nothing kept yet and with both builds kept: CPU,
+  peak memory, what is kept, and what each further request allocates.
+
+* `install`: a friend's `mist install` of real builds of 1, 10 and 100 GB (hard links to four 256 MiB random
+  files, as `push` makes) through a running `mist daemon`, once with this tree and once with a baseline
+  checkout (`--baseline`, run as `python -m client` with the baseline first on PYTHONPATH): the seconds
+  from the request to the installer's first word, the bar with its total and the first bytes written, as
+  the daemon streams them to the CLI (`/api/run`), and the daemon's resident memory sampled every 0.25 s.
+  Each install goes into a sparse loop-mounted ext4 image (root only): the installer rightly refuses to
+  start a 100 GB install without the room, which this disk does not have, and the image's used blocks
+  say what was written; a build larger than `--stop-after` GB is stopped once that much is on it. The
+  builds reach the server without reading 100 GB: the four files are pushed once as a game of their own,
+  which fills the admin's push cache (mistpipe/scancache.py) with their chunk lists; every hard link of a
+  bigger build has the same size, modification time and inode, so its cache row is the unit's row under
+  the build folder's root and path, and `mistpipe push` of the big folder reads nothing and uploads no
+  chunk (the server holds them all), only the manifest.
+
 * `seeder`: what the seeder keeps of each build it serves (the parsed manifest's chunk set and file dict
   before; shared/build_index.py's compact index after): the time and peak to make it, the memory it holds,
   and a chunk check's cost.
@@ -23,7 +40,9 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
 Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py client --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py seeder --sizes 1,10,100 --baseline DIR
+       .venv/bin/python bench/big_builds.py plan --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
+       .venv/bin/python bench/big_builds.py install --sizes 1,10,100 --baseline DIR --work /var/tmp
 Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
 """
 
@@ -43,6 +62,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import types
 from contextlib import ExitStack
@@ -117,6 +137,8 @@ def make(size: int, folder: Path) -> tuple[int, int]:
     new, changed_bytes = changed(base)
     (folder / "1.json").write_bytes(canonical(base))
     (folder / "2.json").write_bytes(canonical(new))
+    had = {f["path"]: f["sha256"] for f in base["files"]}
+    (folder / "write.json").write_text(json.dumps([f["path"] for f in new["files"] if had.get(f["path"]) != f["sha256"]]))
     return sum(len(f["chunks"]) for f in new["files"]), changed_bytes
 
 
@@ -161,7 +183,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     # Only the bytes a step has in hand when it starts are read first (the client's own steps read client.db):
     # the new build's manifest for an update (rebuilt from the delta), and nothing for verify, ls and the daemon.
     indexed_client = hasattr(client_plan, "Target")
-    uses_old = name in ("tracker-plan", "client-update") and not (name == "client-update" and indexed_client)
+    uses_old = name in ("tracker-plan", "tracker-plan-kept", "client-update") and not (name == "client-update" and indexed_client)
     uses_new = name not in ("client-verify", "client-ls", "daemon-start")
     old = (folder / "1.json").read_bytes() if uses_old else b""
     new = (folder / "2.json").read_bytes() if uses_new else b""
@@ -188,7 +210,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         del held
         installed = install.build
         on_disk = {f.path: (f.sha256, f.executable) for f in installed.infos()}
-        local = client_plan.InstalledChunks([(str(install.dir), installed)])
+        local = client_plan.InstalledBuilds([(str(install.dir), installed)])
         made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
         client_plan.removes_most(installed, made)
         state.record("big", install.dir, new, digest, "2")
@@ -230,18 +252,32 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         library = Library(State(folder / "home"))
         library.refresh()
         extra["chunks"] = sum(len(b.chunks) for b in library.builds.values())
-    elif name == "tracker-plan":
-        # The tracker's plan route for that update, its manifests not yet in its parse cache.
-        target, held = manifest_mod.parse(new), manifest_mod.parse(old)
-        have = {f.path: f.sha256 for f in held.files}
-        write = [f.path for f in target.files if have.get(f.path) != f.sha256]
-        needed = write_chunks(target, write)
-        if baseline:  # the plan route took every chunk's size before
-            sizes = target.chunk_sizes()
+    elif name in ("tracker-plan", "tracker-plan-kept"):
+        # The tracker's plan route for that update (the client sends the files it writes): "tracker-plan" with
+        # nothing kept yet (it parses, or indexes, both builds), "-kept" with both already in the route's cache:
+        # what each further request costs, in CPU and in memory allocated (tracemalloc's peak, a second run).
+        write = json.loads((folder / "write.json").read_text())
+        if baseline:  # the code before: parsed manifests kept
+            load: Any = manifest_mod.parse
         else:
-            by_path = {f.path: f for f in target.files}
-            sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
-        plan_update(target, write, [held], {h: sizes[h] for h in needed}, [], [])
+            from shared.build_index import BuildIndex
+
+            load = BuildIndex.scan
+        if name == "tracker-plan":
+            _tracker_plan(load(new), load(old), write, baseline)
+        else:
+            target, held = load(new), load(old)
+            extra["kept_mb"] = _deep_size((target, held)) / MB
+            before = _peak_mb()
+            started, cpu = time.perf_counter(), time.process_time()
+            _tracker_plan(target, held, write, baseline)
+            extra.update(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, peak_mb=_peak_mb())
+            import tracemalloc
+
+            tracemalloc.start()
+            _tracker_plan(target, held, write, baseline)
+            extra["request_mb"] = tracemalloc.get_traced_memory()[1] / MB
+            tracemalloc.stop()
     elif name == "seeder-build":
         # What the seeder keeps of a build it serves, made from the stored manifest on a read ticket's first use.
         kept: Any
@@ -315,6 +351,32 @@ def _make_home(folder: Path) -> None:
     state.close()
 
 
+def _tracker_plan(target: Any, held: Any, write: list[str], baseline: bool) -> None:
+    """What tracker/routes/updates.py `plan` does with the builds (no patches stored, none to make)."""
+    from tracker.planner import held_contents, patch_pairs, plan_update, write_chunks
+
+    if baseline:
+        paths = {f.path for f in target.files}
+        assert all(p in paths for p in write)
+        patch_pairs(target, [held], write)
+        by_path = {f.path: f for f in target.files}
+        targets = {by_path[p].sha256 for p in write}
+        have = held_contents([held]) | set()
+        sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
+    else:
+        made = target.files_at(write)
+        assert len(made) == len(write)
+        patch_pairs(target, [held], write, made)
+        targets = {f.sha256 for f in made.values()}
+        have = held_contents([held], [])
+        sizes = {ref.sha256: ref.size for f in made.values() for ref in f.chunks}
+    assert targets and not any(t in have for t in targets)
+    if baseline:
+        plan_update(target, write, [held], {h: sizes[h] for h in write_chunks(target, write)}, [], [])
+    else:
+        plan_update(target, write, [held], sizes, [], [], 1, [], made)
+
+
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
     """One step in a new process, with the Mist code in `code` (this tree, or a baseline checkout)."""
     out = subprocess.run([sys.executable, __file__, "_step", name, str(folder), str(code)], capture_output=True, text=True)
@@ -365,6 +427,31 @@ def seeder(sizes: list[int], work: Path, baseline: Path) -> str:
             rows.append(f"| {gb} GB, {name.split('-')[0]} | {chunks:,} | {old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f} | "
                         f"{old['peak_mb']:.0f} -> {new['peak_mb']:.0f} | {old['held_mb']:.0f} -> {new['held_mb']:.0f} | "
                         f"{old['lookup_us']:.2f} -> {new['lookup_us']:.2f} |")
+        shutil.rmtree(folder)
+    return "\n".join(rows)
+
+
+def plans(sizes: list[int], work: Path, baseline: Path) -> str:
+    """The tracker's plan route for the update: with nothing kept (it makes what it keeps of both builds) and with
+    both kept (each further request), before (parsed manifests kept) and after (build indexes kept)."""
+    rows = ["| build | chunks | files written | first plan, nothing kept: CPU s, peak MB | kept of the two builds MB | "
+            "each further plan: CPU s | each further plan: memory allocated MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for gb in sizes:
+        folder = work / f"p{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
+        chunks = json.loads(made.stdout)[0]
+        cold = run_step("tracker-plan", folder, baseline), run_step("tracker-plan", folder, REPO)
+        kept = run_step("tracker-plan-kept", folder, baseline), run_step("tracker-plan-kept", folder, REPO)
+        print(f"{gb} GB: first {cold}, kept {kept}", file=sys.stderr)
+        written = len(json.loads((folder / "write.json").read_text()))
+        rows.append(f"| {gb} GB | {chunks:,} | {written} | {cold[0]['cpu_seconds']:.2f} -> {cold[1]['cpu_seconds']:.2f}, "
+                    f"{cold[0]['peak_mb']:.0f} -> {cold[1]['peak_mb']:.0f} | {kept[0]['kept_mb']:.0f} -> {kept[1]['kept_mb']:.0f} | "
+                    f"{kept[0]['cpu_seconds']:.3f} -> {kept[1]['cpu_seconds']:.3f} | "
+                    f"{kept[0]['request_mb']:.1f} -> {kept[1]['request_mb']:.1f} |")
+        print(rows[-1], file=sys.stderr)
         shutil.rmtree(folder)
     return "\n".join(rows)
 
@@ -549,6 +636,219 @@ def push(sizes: list[int], work: Path) -> str:
     return "\n".join(rows)
 
 
+# --- install ----------------------------------------------------------------------------------
+
+FRIEND, FRIEND_PASSWORD = "friend", "bench-friend-secret"
+
+
+def prefill_push_cache(admin_home: Path, units_root: Path, build_root: Path) -> None:
+    """Give every hard link under `build_root` the push cache row of the unit it links to (same signature:
+    size, modification time and inode), so that pushing the folder reads none of it."""
+    import sqlite3
+
+    db = sqlite3.connect(admin_home / "push-cache.db")
+    try:
+        rows = db.execute(
+            "SELECT size, mtime_ns, inode, params, sha256, chunks FROM chunked WHERE root = ?", (str(units_root.resolve()),)
+        ).fetchall()
+        by_inode = {row[2]: row for row in rows}
+        key = str(build_root.resolve())
+        filled = [
+            (key, path.relative_to(build_root).as_posix(), *by_inode[path.stat().st_ino])
+            for path in sorted(build_root.rglob("*.bin"))
+        ]
+        with db:
+            db.executemany("INSERT OR REPLACE INTO chunked VALUES (?,?,?,?,?,?,?,?)", filled)
+    finally:
+        db.close()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class _Disk:
+    """A sparse loop-mounted ext4 image to install into: the installer rightly refuses to start a 100 GB install
+    without the room, which this disk does not have, and the image's used blocks say what was written (the
+    install is stopped long before it would fill the real disk)."""
+
+    def __init__(self, work: Path, name: str, size: int) -> None:
+        self.mount = work / f"disk-{name}"
+        self.mount.mkdir(parents=True, exist_ok=True)
+        self.image = work / f"disk-{name}.img"
+        subprocess.run(["truncate", "-s", str(int(size * 1.3) + 4 * GB), str(self.image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(self.image)], check=True)
+        subprocess.run(["mount", "-o", "loop", str(self.image), str(self.mount)], check=True)
+        self.empty = self.used()
+
+    def used(self) -> int:
+        st = os.statvfs(self.mount)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def remove(self) -> None:
+        subprocess.run(["umount", str(self.mount)], check=False)
+        self.image.unlink(missing_ok=True)
+        shutil.rmtree(self.mount, ignore_errors=True)
+
+
+def measure_install(friend: Person, code: Path, game: str, disk: _Disk, stop_after: int) -> dict[str, Any]:
+    """One install through a fresh daemon running `code`: first progress line and first bytes written (seconds
+    from the request), the daemon's resident memory over time, stopped after `stop_after` bytes on the disk."""
+    from update_bench import StderrTail, stop_group
+    from client.daemon_address import read_address
+    from client.errors import TrackerUnavailable
+    from client.plain_http import post_lines
+
+    env = {**os.environ, "MIST_HOME": str(friend.home), "MIST_PASSWORD": friend.password, "PYTHONPATH": str(code)}
+    env.pop("MIST_CRASH_AT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client", "daemon"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        start_new_session=True,
+        cwd=code,
+    )
+    samples: list[tuple[float, float]] = []
+    stopped = threading.Event()
+    try:
+        tail = StderrTail(proc, "")  # drained on a thread; its lines say why, should the daemon not start
+        deadline = time.monotonic() + 120
+        while (address := read_address(friend.home)) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"mist daemon did not start (exit {proc.poll()}):\n{tail.text()}")
+            time.sleep(0.1)  # polling for the address file the daemon writes once it listens
+        idle_mb = _rss_mb(proc.pid)
+        cpu_before = _cpu_seconds(proc.pid)
+        cpu_at_stop = [0.0]
+        started = time.monotonic()
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                samples.append((time.monotonic() - started, _rss_mb(proc.pid)))
+                if disk.used() - disk.empty >= stop_after:
+                    cpu_at_stop[0] = _cpu_seconds(proc.pid)
+                    stopped.set()
+                    stop_group(proc)  # enough seen: the rest of the install would only fill the disk
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        first_line = first_say = first_bytes = last_bytes = planned = 0.0
+        total, finished = 0, False
+        body = {"op": "install", "game": game, "dir": str(disk.mount / game), "version": "1", "yes": True}
+        try:
+            for item in post_lines(f"{address.url}/api/run", address.token, body):
+                now = time.monotonic() - started
+                first_line = first_line or now
+                if "say" in item and not str(item["say"]).startswith("queued"):
+                    first_say = first_say or now  # the installer's first word (the daemon's queue line is not)
+                if "bar" in item:
+                    total, planned = max(total, int(item["total"])), planned or now
+                if "advance" in item:
+                    first_bytes, last_bytes = first_bytes or now, now
+                if "error" in item:
+                    raise BenchError(f"the install failed: {item['error']}")
+                if "result" in item:
+                    finished = True
+                    break
+        except TrackerUnavailable:
+            if not stopped.is_set():
+                raise
+        seconds = time.monotonic() - started
+        last_bytes = seconds if stopped.is_set() else last_bytes
+        cpu = (cpu_at_stop[0] if stopped.is_set() else _cpu_seconds(proc.pid)) - cpu_before
+        written = disk.used() - disk.empty
+        stop.set()
+        sampler.join()
+    finally:
+        stop_group(proc)
+    before_bytes = [mb for t, mb in samples if t < first_bytes] or [idle_mb]
+    # While bytes were written: not the bookkeeping after the last one (the install's record, the sharing index).
+    writing = [mb for t, mb in samples if first_bytes <= t <= last_bytes] or before_bytes[-1:]
+    return {
+        "first_line": first_line,
+        "first_say": first_say,
+        "planned": planned,
+        "first_bytes": first_bytes,
+        "seconds": seconds,
+        "cpu": cpu,
+        "written": written,
+        "total": total,
+        "finished": finished,
+        "idle_mb": idle_mb,
+        "before_bytes_peak_mb": max(before_bytes),
+        "at_first_bytes_mb": writing[0],
+        "writing_peak_mb": max(writing),
+        "curve": [(round(t), round(mb)) for t, mb in samples[:: max(1, len(samples) // 16)]],
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone (the bench was interrupted)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def install(sizes: list[int], work: Path, baseline: Path, stop_after: int) -> str:
+    """Per size: the build pushed from the push cache, then a fresh install by the baseline's daemon and by this
+    tree's, each into an empty folder (deleted after)."""
+    rows = [
+        "| build | code | installer's first word s | bar with its total s | first bytes written s | CPU s | "
+        "written GB (of) | daemon idle MB | peak before the first byte MB | at the first byte MB | peak while writing MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    units_root = work / "units"
+    units = make_units(units_root, 4, 1)
+    with ExitStack() as stack:
+        url = start_mist_server(work / "server", free_port(), stack)
+        admin = Person(work / "admin", ADMIN_PASSWORD)
+        admin.run("mistpipe", "login", url, "--user", "admin")
+        admin.run("mistpipe", "user", "add", FRIEND, env={"MIST_PASSWORD": FRIEND_PASSWORD})
+        admin.run("mistpipe", "new-game", "bigunits", "--title", "the four units")
+        admin.run("mistpipe", "push", "bigunits", str(units_root), "--version", "1", "--level", "1")
+        for gb in sizes:
+            game = f"big{gb}"
+            root = work / f"build{gb}"
+            build_folder(root, gb * GB, units)
+            prefill_push_cache(admin.home, units_root, root)
+            admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
+            pushed = json.loads(admin.run("mistpipe", "push", game, str(root), "--version", "1", "--level", "1", "--json"))
+            print(f"{gb} GB pushed: read {pushed.get('bytes_read')}, uploaded {pushed.get('bytes_uploaded')}", file=sys.stderr)
+            for label, code in (("before", baseline), ("after", REPO)):
+                friend = Person(work / "homes" / f"{game}-{label}", FRIEND_PASSWORD)
+                friend.run("mist", "login", url, "--user", FRIEND)
+                friend.run("mist", "share", "off")
+                disk = _Disk(work, f"{game}-{label}", gb * GB)
+                try:
+                    got = measure_install(friend, code, game, disk, stop_after if gb * GB > stop_after else 2 * gb * GB)
+                finally:
+                    disk.remove()
+                    shutil.rmtree(friend.home, ignore_errors=True)
+                print(f"{gb} GB {label}: {json.dumps(got)}", file=sys.stderr)
+                rows.append(
+                    f"| {gb} GB | {label} | {got['first_say']:.1f} | {got['planned']:.1f} | {got['first_bytes']:.1f} | "
+                    f"{got['cpu']:.0f} | {got['written'] / GB:.1f}{'' if got['finished'] else ' (stopped)'} "
+                    f"({got['total'] / GB:.1f}) | {got['idle_mb']:.0f} | {got['before_bytes_peak_mb']:.0f} | "
+                    f"{got['at_first_bytes_mb']:.0f} | {got['writing_peak_mb']:.0f} |"
+                )
+                print(rows[-1], file=sys.stderr)
+            shutil.rmtree(root)
+    return "\n".join(rows)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_make"]:  # in a process of its own, so the steps' parent stays small
         print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
@@ -562,10 +862,12 @@ def main() -> None:
         print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["manifests", "client", "seeder", "options", "push"])
+    parser.add_argument("part", choices=["manifests", "client", "seeder", "plan", "options", "push", "install"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
+    parser.add_argument("--stop-after", type=float, default=12.0,
+                        help="install: stop a larger build's install after this many GB written")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -584,6 +886,14 @@ def main() -> None:
             if args.baseline is None:
                 parser.error("seeder needs --baseline DIR, a checkout of the code before the build index")
             table = seeder(sizes, work, args.baseline.resolve())
+        elif args.part == "plan":
+            if args.baseline is None:
+                parser.error("plan needs --baseline DIR, a checkout of the code before the plan read build indexes")
+            table = plans(sizes, work, args.baseline.resolve())
+        elif args.part == "install":
+            if args.baseline is None:
+                parser.error("install needs --baseline DIR, a checkout of the code to compare with")
+            table = install(sizes, work, args.baseline.resolve(), int(args.stop_after * GB))
         else:
             table = {"options": options, "push": push}[args.part](sizes, work)
     print(table)

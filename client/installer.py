@@ -29,7 +29,7 @@ from client.assembly import Assembly
 from client.sources import Seeder
 from client.journal import MIST_DIR, Confined, Journal
 from client.plan import (
-    InstalledChunks,
+    InstalledBuilds,
     Plan,
     Routes,
     Target,
@@ -343,7 +343,7 @@ class Installer:
         seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir), i.build) for i in self.state.installs()]
-        return make_plan(target, seen.contents, seen.owned, InstalledChunks(sources), seen.links), seen
+        return make_plan(target, seen.contents, seen.owned, InstalledBuilds(sources), seen.links), seen
 
     def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
         """A local file for every content an installed build put on this machine (patch sources; each is
@@ -459,7 +459,9 @@ class Installer:
         distrust = distrust or set()
         with locked(self.locks, root):
             await _whole(asyncio.to_thread(self._finish_journal, root))
+            self.progress.say(f"{game} {version}: fetching and checking the signed manifest")
             data, target, manifest_received = await self._target(game, version)
+            self.progress.say(f"{game} {version}: manifest checked ({human(manifest_received)} received); planning")
             installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             if seen.foreign and not overwrite:
@@ -472,6 +474,7 @@ class Installer:
                 if why and not self.confirm(why):
                     raise NotConfirmed(why)
             self._check_space(root, plan)
+            bar = self.progress.bar("Assembling", plan.bytes_to_write)  # the total is known: shown before the first byte
             routes = await self._routes(game, version, plan, frozenset(distrust))
             planned = estimate_download(plan, routes)
             self.progress.say(
@@ -483,12 +486,12 @@ class Installer:
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
             write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
-            digest = target.digest()
+            digest = target.digest()  # the signed digest, checked in _target
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(
                 root,
                 plan,
-                self.progress.bar("Assembling", plan.bytes_to_write),
+                bar,
                 routes,
                 holders=await asyncio.to_thread(self._holders, root, distrust),
                 unknown=seen.unknown,

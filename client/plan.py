@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from shared.build_index import BuildIndex, FileInfo
 from shared.links import LinkEntry
@@ -115,34 +116,62 @@ class InstalledChunks:
     """The chunks of the installed files, located only for the hashes an update needs: it needs a few thousand
     of a 100 GB build's 1.6 million, and indexing them all took most of the update's bookkeeping (issue 20)."""
 
+    def __init__(self, files: Sequence[tuple[str, FileEntry]]) -> None:
+        self._files = files
+
+    def __repr__(self) -> str:
+        return f"InstalledChunks(files={len(self._files)})"
+
+    def only(self, wanted: Collection[str]) -> dict[str, list[Location]]:
+        """Where each of `wanted` is held, as `index_chunks` would say, skipping (in C) the files that hold none."""
+        keys = _keys(wanted)
+        index: dict[str, list[Location]] = {}
+        for path, entry in self._files:
+            if keys.isdisjoint(map(_hash_of, entry.chunks)):
+                continue
+            _locate(index, path, entry, keys)
+        return index
+
+
+class InstalledBuilds:
+    """`InstalledChunks` over installed builds' indexes (what the update plan asks): the index passes over (in C)
+    the files that hold none of the chunks wanted, and makes `FileEntry`s only of those that do."""
+
     def __init__(self, builds: Sequence[tuple[str, BuildIndex]]) -> None:
         """`builds`: each installed build's index with its folder (joined with '/' to a file's path)."""
         self._builds = builds
 
     def __repr__(self) -> str:
-        return f"InstalledChunks(builds={len(self._builds)})"
+        return f"InstalledBuilds(builds={len(self._builds)})"
 
     def only(self, wanted: Collection[str]) -> dict[str, list[Location]]:
-        """Where each of `wanted` is held, as `index_chunks` would say; the index passes over (in C) the files
-        that hold none."""
-        keys: AbstractSet[str] = (
-            wanted.keys() if isinstance(wanted, dict) else wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
-        )
+        """Where each of `wanted` is held, as `index_chunks` would say."""
+        keys = _keys(wanted)
         index: dict[str, list[Location]] = {}
         for root, build in self._builds:
             for entry in build.holding(keys):
-                path = f"{root}/{entry.path}"
-                for offset, ref in entry.offsets():
-                    if ref.sha256 in keys:
-                        index.setdefault(ref.sha256, []).append(Location(path, offset))
+                _locate(index, f"{root}/{entry.path}", entry, keys)
         return index
+
+
+def _keys(wanted: Collection[str]) -> AbstractSet[str]:
+    return wanted.keys() if isinstance(wanted, dict) else wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
+
+
+def _locate(index: dict[str, list[Location]], path: str, entry: FileEntry, keys: AbstractSet[str]) -> None:
+    for offset, ref in entry.offsets():
+        if ref.sha256 in keys:
+            index.setdefault(ref.sha256, []).append(Location(path, offset))
+
+
+_hash_of = itemgetter(0)
 
 
 def plan(
     target: Target,
     on_disk: Mapping[str, tuple[str, bool]],
     owned: Iterable[str],
-    local: Mapping[str, list[Location]] | InstalledChunks,
+    local: Mapping[str, list[Location]] | InstalledChunks | InstalledBuilds,
     links_on_disk: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide per file of `target`: keep (same content already at the path) or write, and per chunk: copy or fetch.
@@ -176,7 +205,7 @@ def plan(
     for entry in write:
         for ref in entry.chunks:
             needed[ref.sha256] = ref.size
-    if isinstance(local, InstalledChunks):
+    if isinstance(local, (InstalledChunks, InstalledBuilds)):
         local = local.only(needed)
     sources = {h: tuple(local[h]) for h in needed if local.get(h)}
     fetch = {h: size for h, size in needed.items() if h not in sources}

@@ -254,7 +254,18 @@ def test_installed_chunks_locate_what_the_whole_index_does():
     from client.plan import InstalledChunks
 
     on_disk, owned, local = installed(V1)
-    lazy = InstalledChunks([("/games/hollow", BuildIndex.of(V1))])
+    lazy = InstalledChunks([(f"/games/hollow/{f.path}", f) for f in V1.files])
+    assert plan(V2, on_disk, owned, lazy) == plan(V2, on_disk, owned, local)
+    assert lazy.only(set(local)) == local and lazy.only(list(local)[:1]) == {h: local[h] for h in list(local)[:1]}
+    assert lazy.only({"0" * 64}) == {}
+
+
+def test_installed_builds_locate_what_the_whole_index_does():
+    """The update plan asks the installed builds' indexes: the same locations, from the files that hold them."""
+    from client.plan import InstalledBuilds
+
+    on_disk, owned, local = installed(V1)
+    lazy = InstalledBuilds([("/games/hollow", BuildIndex.of(V1))])
     assert plan(V2, on_disk, owned, lazy) == plan(V2, on_disk, owned, local)
     assert lazy.only(set(local)) == local and lazy.only(list(local)[:1]) == {h: local[h] for h in list(local)[:1]}
     assert lazy.only({"0" * 64}) == {}
