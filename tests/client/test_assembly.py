@@ -153,7 +153,7 @@ async def test_a_build_bigger_than_a_window_is_fetched_window_by_window_each_chu
     # Twelve files of three contents, interleaved: every window repeats chunks an earlier one wrote.
     contents = [rng.randbytes(200_000) for _ in range(3)]
     files = tuple(entry(f"data/pack{i:02d}.bin", contents[i % 3]) for i in range(12))
-    made = plan(Manifest("g", "1", DEFAULT_PARAMS, files), {}, [], {})
+    made = plan(Target.of(Manifest("g", "1", DEFAULT_PARAMS, files)), {}, [], {})
     root = tmp_path / "game"
     bar = CountingBar(staging.staged_path(root, files[-1]))
     most_chunks = 3 * len(files[0].chunks)  # three files a window
@@ -176,7 +176,7 @@ async def test_a_build_bigger_than_a_window_is_fetched_window_by_window_each_chu
 async def test_a_resumed_install_keeps_each_windows_staged_chunks(tmp_path: Path) -> None:
     contents = [rng.randbytes(600_000) for _ in range(4)]
     files = tuple(entry(f"f{i}.bin", contents[i]) for i in range(4))
-    made = plan(Manifest("g", "1", DEFAULT_PARAMS, files), {}, [], {})
+    made = plan(Target.of(Manifest("g", "1", DEFAULT_PARAMS, files)), {}, [], {})
     root = tmp_path / "game"
     (root / ".mist" / staging.STAGING).mkdir(parents=True)
     half = len(contents[3]) // 2
