@@ -443,11 +443,12 @@ def pushed(admin: Person, server: Server, code: Path | None, *args: str) -> tupl
     return answer, seconds, peak, server.cpu() - before
 
 
-def push(sizes: list[int], work: Path, baseline: Path | None = None, rescan: bool = True) -> str:
+def push(sizes: list[int], work: Path, baseline: Path | None = None, rescan: bool = True, after: Path = REPO) -> str:
     """Per size: a first push (reads all), 1% rewritten and pushed with --rescan (what every push cost before the
     push cache), another 1% rewritten and pushed as usual (reads only the rewritten files). With `baseline`, the
     first pushes and the cached one run that checkout's mistpipe and server, and a further 1% is pushed as usual
-    by this tree's, on a server of this tree restarted on the same data: the cached push before and after."""
+    by this tree's (or `after`'s), on a server of that code restarted on the same data: the cached push before and
+    after."""
     rows = ["| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
             "uploaded MB (rescan / cache) | manifest sent KB (cache) | read MB (rescan / cache) | mistpipe peak MB "
             "(rescan / cache) | cached push, server CPU s (baseline -> this tree) | server peak MB |",
@@ -466,7 +467,8 @@ def push(sizes: list[int], work: Path, baseline: Path | None = None, rescan: boo
             admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
             root = work / "build"
             paths = build_folder(root, gb * GB, units)
-            _, first, _, _ = pushed(admin, server, first_code, game, str(root), "--version", "1", "--level", "1")
+            _, first, _, first_cpu = pushed(admin, server, first_code, game, str(root), "--version", "1", "--level", "1")
+            print(f"{gb} GB: first push {first:.0f} s, server CPU {first_cpu:.1f} s", file=sys.stderr)
             changed_bytes = rewrite(paths, gb * GB // 100, gb)
             full: dict[str, Any] = {"bytes_uploaded": 0, "bytes_read": 0}
             full_s = full_mb = float("nan")
@@ -480,9 +482,9 @@ def push(sizes: list[int], work: Path, baseline: Path | None = None, rescan: boo
             if baseline is not None:
                 print(f"{gb} GB: baseline cached push {cached_s:.1f} s, server CPU {cached_cpu:.1f} s", file=sys.stderr)
                 server.stop()
-                server = Server(work / f"server{gb}", port, REPO)  # the port the admin logged in to
+                server = Server(work / f"server{gb}", port, after)  # the port the admin logged in to
                 rewrite(paths[2:], gb * GB // 100, gb + 900)
-                _, after_s, after_mb, after_cpu = pushed(admin, server, REPO, game, str(root), "--version", "4",
+                _, after_s, after_mb, after_cpu = pushed(admin, server, after, game, str(root), "--version", "4",
                                                          "--level", "1")
                 cpu += f" -> {after_cpu:.1f} ({after_s:.1f} s wall, mistpipe peak {after_mb:.0f} MB)"
             rows.append(f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
@@ -512,6 +514,8 @@ def main() -> None:
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--no-rescan", action="store_true", help="push: skip the --rescan push (an hour at 100 GB)")
+    parser.add_argument("--after", type=Path, default=REPO,
+                        help="push: a checkout of the code to compare with --baseline (default: this tree)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="mist-big-", dir=args.work) as tmp:
@@ -526,7 +530,8 @@ def main() -> None:
                 parser.error("seeder needs --baseline DIR, a checkout of the code before the build index")
             table = seeder(sizes, work, args.baseline.resolve())
         elif args.part == "push":
-            table = push(sizes, work, args.baseline.resolve() if args.baseline else None, not args.no_rescan)
+            table = push(sizes, work, args.baseline.resolve() if args.baseline else None, not args.no_rescan,
+                         args.after.resolve())
         else:
             table = options(sizes, work)
     print(table)
