@@ -86,3 +86,18 @@ def test_a_rescan_asks_about_every_chunk_and_restores_one_lost_from_the_store(
     assert pushed["chunks_uploaded"] == len(chunks_of(scan(tree, game, "2"), changed)) + 1
     friend.json("mist", "install", game, "--dir", str(tmp_path / "game"))
     assert_same_tree(tree, tmp_path / "game")
+
+
+def test_a_builds_stored_size_is_its_chunks_as_stored_when_the_previous_builds_sizes_are_reused(
+    server: Server, admin: Person, game: str, tmp_path: Path
+) -> None:
+    """The commit asks the store for the sizes of the new chunks only and takes the others from the previous
+    build's commit (tracker/routes/builds.py `_stored_sizes`); the sum must still be every chunk as stored."""
+    tree = make_tree(tmp_path / "build", seed=44, small_files=30, large=(2 * MB, MB))  # a compressible pack too
+    admin.json("mistpipe", "push", game, str(tree), "--version", "1")
+    rewrite(tree, 4)
+    admin.json("mistpipe", "push", game, str(tree), "--version", "2")
+    second = next(b for b in admin.json("mistpipe", "ls", game)["games"][0]["builds"] if b["version"] == "2")
+    chunks = scan(tree, game, "2").chunk_sizes()
+    assert second["stored_size"] == sum(server.store_path(h).stat().st_size for h in chunks)
+    assert second["stored_size"] < sum(chunks.values())  # compressed: not the raw sizes

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
@@ -26,7 +27,7 @@ from shared.signing import fingerprint
 from shared.tickets import READ, UPLOAD, Ticket
 from shared.wording import count
 from tracker.admin.formatting import human_bytes
-from tracker.announce import ANNOUNCER, Published
+from tracker.announce import ANNOUNCER, Announcer, Published
 from tracker import commit_check
 from tracker.config import TrackerContext
 from tracker.counters import COUNTERS
@@ -154,7 +155,7 @@ async def commit_build(request: web.Request) -> web.Response:
             f"{len(bad)} of the build's files are not what their chunks make (first: {bad[0]}): the "
             "manifest pairs them with another file's chunks; the build was rejected, push it again"
         )
-    stored = await asyncio.to_thread(ctx.store.sizes, chunks)
+    stored = await _stored_sizes(ctx, request.app[ANNOUNCER], chunks, unvouched, latest.digest if latest else "")
     digest = manifest.digest()
     signature = ctx.signer.sign(data)
     compressed = await asyncio.to_thread(compression.compress, data)
@@ -207,6 +208,23 @@ async def commit_build(request: web.Request) -> web.Response:
     if created:  # the same build pushed again is no news; its news is sized once its patches are made
         request.app[ANNOUNCER].published(Published(slug, manifest.version, digest, manifest, stored, str(answer["patch_job"])))
     return web.json_response(answer, status=201)
+
+
+async def _stored_sizes(
+    ctx: TrackerContext, announcer: Announcer, chunks: Mapping[str, int], unvouched: Mapping[str, int], previous: str
+) -> dict[str, int]:
+    """Every chunk's stored size: asked of the store for the chunks the previous build did not vouch for, the others
+    as the previous build's commit found them, while this process remembers those (a stat, or on S3 a HEAD, of
+    every chunk otherwise: 18 CPU s for 1.6 million on a local disk)."""
+    known = announcer.stored_of(previous) if previous else None
+    if known is None:
+        return await asyncio.to_thread(ctx.store.sizes, chunks)
+    found = await asyncio.to_thread(ctx.store.sizes, unvouched)
+
+    def merged() -> dict[str, int]:
+        return {h: found.get(h) or known.get(h) or size for h, size in chunks.items()}  # sizes are never 0
+
+    return await asyncio.to_thread(merged)
 
 
 async def _refuse_missing(ctx: TrackerContext, chunks: list[str]) -> None:
