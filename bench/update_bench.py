@@ -105,7 +105,7 @@ def stop_group(proc: subprocess.Popen[Any]) -> None:
 
 class StderrTail:
     """Reads a child's stderr on a thread, so a chatty server never blocks on a full pipe,
-    and signals when a line starting with `ready` appears."""
+    and signals when a line holding `ready` appears (the daemon's lines begin with a time stamp)."""
 
     def __init__(self, proc: subprocess.Popen[str], ready: str) -> None:
         self.lines: list[str] = []
@@ -118,7 +118,7 @@ class StderrTail:
         assert proc.stderr is not None
         for line in proc.stderr:
             self.lines = (self.lines + [line])[-200:]
-            if line.startswith(self._prefix):
+            if self._prefix in line:
                 self.ready.set()
 
     def text(self) -> str:

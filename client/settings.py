@@ -1,8 +1,8 @@
 """What `mist` and `mistpipe` take from the environment, read once when the command line starts.
 
 The command line (and so `mist daemon`) reads `ClientSettings.from_env()` before any command runs and
-hands it to the commands through click's context; below them nothing reads the environment. The two test
-hooks (a crash point, loopback ICE candidates) are process-wide, so `arm()` sets them once, at that start.
+hands it to the commands through click's context; below them nothing reads the environment. The process-wide
+ones (a crash point, loopback ICE candidates, the wait for friends' links) are set once by `arm()`, at that start.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from shared.errors import SettingsError
 HOME_ENV = "MIST_HOME"  # this client's state (default: the platform's user data folder)
 PASSWORD_ENV = "MIST_PASSWORD"  # a password for `login` and the admin's account commands, instead of a prompt
 LOOPBACK_ENV = "MIST_PEER_LOOPBACK"  # "1": offer 127.0.0.1 to friends (several clients on one machine)
+GRACE_ENV = "MIST_PEER_GRACE"  # seconds the seeder is held back at most while friends' links come up
 CRASH_ENV = "MIST_CRASH_AT"  # tests only: SIGKILL this process at the named point (client/crashpoints.py)
 
 
@@ -32,11 +33,13 @@ class ClientSettings:
     log_format: str = ""  # `json` or `text`; "" for text (a person reads the daemon's terminal or its log file)
     peer_loopback: bool = False
     crash_at: str = ""
+    peer_grace: float | None = None  # None: client/swarm.py's CONNECT_GRACE
 
     def __repr__(self) -> str:  # the password is a secret: say only whether there is one
         return (
             f"ClientSettings(home_override={self.home_override!r}, password={'set' if self.password else ''!r}, "
-            f"log_format={self.log_format!r}, peer_loopback={self.peer_loopback}, crash_at={self.crash_at!r})"
+            f"log_format={self.log_format!r}, peer_loopback={self.peer_loopback}, crash_at={self.crash_at!r}, "
+            f"peer_grace={self.peer_grace!r})"
         )
 
     @classmethod
@@ -50,6 +53,7 @@ class ClientSettings:
             raise SettingsError(f"{CRASH_ENV} must be one of {', '.join(crashpoints.POINTS)} (got {crash_at!r})")
         home = env.get(HOME_ENV, "")
         return cls(
+            peer_grace=_seconds(env, GRACE_ENV, "the longest wait for friends' links before the seeder sends freely"),
             home_override=Path(home) if home else None,
             password=env.get(PASSWORD_ENV, ""),
             log_format=log_format(env),
@@ -68,3 +72,20 @@ class ClientSettings:
             from client import peerlink
 
             peerlink.offer_loopback()
+        if self.peer_grace is not None:
+            from client import swarm  # only then: its imports cost every command's start
+
+            swarm.CONNECT_GRACE = self.peer_grace
+
+
+def _seconds(env: Mapping[str, str], name: str, meaning: str) -> float | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise SettingsError(f"{name} must be a number of seconds from 0 to 3600, {meaning} (got {text!r})")
+    return value

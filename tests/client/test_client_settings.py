@@ -24,9 +24,10 @@ def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
             "MIST_LOG_FORMAT": "JSON",
             "MIST_PEER_LOOPBACK": "1",
             "MIST_CRASH_AT": "mid-swap",
+            "MIST_PEER_GRACE": "45",
         }
     )
-    assert settings == ClientSettings(tmp_path / "h", "pw-1234567", "json", True, "mid-swap")
+    assert settings == ClientSettings(tmp_path / "h", "pw-1234567", "json", True, "mid-swap", 45.0)
     assert settings.home() == tmp_path / "h" and (tmp_path / "h").is_dir()
     assert "pw-1234567" not in repr(settings)
 
@@ -37,11 +38,23 @@ def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
         ("MIST_LOG_FORMAT", "xml", "'json' or 'text'"),
         ("MIST_PEER_LOOPBACK", "yes", "be 1 .offer 127.0.0.1"),
         ("MIST_CRASH_AT", "mid-swop", "be one of undo-sealed"),
+        ("MIST_PEER_GRACE", "soon", "be a number of seconds from 0 to 3600"),
+        ("MIST_PEER_GRACE", "-1", "be a number of seconds from 0 to 3600"),
     ],
 )
 def test_a_value_it_cannot_use_is_refused_naming_the_variable(name: str, value: str, said: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must .*{said}"):
         ClientSettings.from_env({name: value})
+
+
+def test_the_wait_for_friends_links_is_set_for_the_whole_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from client import swarm
+
+    monkeypatch.setattr(swarm, "CONNECT_GRACE", swarm.CONNECT_GRACE)  # put back after the test
+    ClientSettings(peer_grace=45.0).arm()
+    assert swarm.CONNECT_GRACE == 45.0
+    ClientSettings().arm()  # unset: left as it is
+    assert swarm.CONNECT_GRACE == 45.0
 
 
 def test_only_a_known_crash_point_can_be_armed() -> None:
