@@ -114,9 +114,18 @@ class Upload:
     """The chunks of a build that the seeder lacks, asked about in bulk and sent in packs, read from the build
     folder (only those: a push of a 100 GB build with 1 GB changed locates 1% of its chunks)."""
 
-    def __init__(self, api: Api, ticket: dict[str, str], manifest: Manifest, root: Path, level: int, progress: Progress) -> None:
+    def __init__(
+        self,
+        api: Api,
+        ticket: dict[str, str],
+        manifest: Manifest,
+        root: Path,
+        level: int,
+        progress: Progress,
+        sizes: dict[str, int],
+    ) -> None:
         self.api, self.ticket, self.manifest, self.root, self.level, self.progress = api, ticket, manifest, root, level, progress
-        self.sizes = manifest.chunk_sizes()
+        self.sizes = sizes  # manifest.chunk_sizes()
         self.lacking: list[str] = []
         self.chunks_sent = 0
         self.bytes_sent = 0
@@ -200,24 +209,25 @@ async def push(
         )
     latest = info.get("latest")
     previous = b""  # the latest build's manifest, which this one is committed as a delta from
-    before: Manifest | None = None  # and parsed: its chunks are in the store (the tracker checked them at its commit)
+    sizes = manifest.chunk_sizes()
+    # The seeder is asked only about chunks the latest build did not have: its commit checked the others are stored
+    # (tracker/commit_check.py). --rescan asks about every one, which also uploads one lost from the store by hand.
+    asked = list(sizes)
     if latest and latest != version:
         held = cache.last_push(api.creds.url, game) if cache is not None else None
         signed = await api.manifest(game, latest, held)
         previous = signed.data
-        before = await asyncio.to_thread(manifest_mod.parse, signed.data)
+        before = await asyncio.to_thread(manifest_mod.parse, signed.data)  # not kept: 260 MB parsed at 100 GB
         why = shrinkage(before, manifest)
         if why and not confirm(why):
             raise NotConfirmed(why, "Nothing was uploaded; if that is what you mean, push again with --yes")
-    upload = Upload(api, await api.call("POST", "/api/upload-ticket"), manifest, root, level, progress)
-    sizes = upload.sizes
-    # The seeder is asked only about chunks the latest build did not have: its commit checked the others are stored
-    # (tracker/commit_check.py). --rescan asks about every one, which also uploads one lost from the store by hand.
-    asked = list(sizes if rescan else manifest.chunks_beyond(before))
+        asked = asked if rescan else list(manifest.chunks_beyond(before))
+        del before
+    upload = Upload(api, await api.call("POST", "/api/upload-ticket"), manifest, root, level, progress, sizes)
     await upload.missing_of(asked)
     progress.say(
         f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; "
-        + (f"{len(asked)} not in {before.version}, " if before is not None else "")
+        + (f"{len(asked)} not in {latest}, " if len(asked) < len(sizes) else "")
         + f"{upload.chunks} not yet on the server"
     )
     await upload.send()
