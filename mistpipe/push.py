@@ -2,7 +2,9 @@
 
 Interrupted at any point, the same push run again asks the store what is
 missing and sends only that; the tracker commits a build only when every
-chunk is in the store. The commit queues the new build's patches; a push that
+chunk is in the store. Only the chunks of files the latest build did not have
+are asked about: that build's commit checked the rest (tracker/commit_check.py
+says why that holds, and the commit names any the scrub set aside since). The commit queues the new build's patches; a push that
 waits returns once they are made, so scripts can rely on them.
 """
 
