@@ -12,12 +12,16 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
   next version with 1% of the build rewritten, read in full (`--rescan`, what every push did before the push
   cache) and through the push cache: time, bytes read and uploaded, and peak memory of `mistpipe`.
 
+* `plan`: the tracker's plan route for that update, with nothing kept yet and with both builds kept: CPU,
+  peak memory, what is kept, and what each further request allocates.
+
 * `seeder`: what the seeder keeps of each build it serves (the parsed manifest's chunk set and file dict
   before; shared/build_index.py's compact index after): the time and peak to make it, the memory it holds,
   and a chunk check's cost.
 
 Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py seeder --sizes 1,10,100 --baseline DIR
+       .venv/bin/python bench/big_builds.py plan --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
 Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
 """
@@ -111,6 +115,8 @@ def make(size: int, folder: Path) -> tuple[int, int]:
     new, changed_bytes = changed(base)
     (folder / "1.json").write_bytes(canonical(base))
     (folder / "2.json").write_bytes(canonical(new))
+    had = {f["path"]: f["sha256"] for f in base["files"]}
+    (folder / "write.json").write_text(json.dumps([f["path"] for f in new["files"] if had.get(f["path"]) != f["sha256"]]))
     return sum(len(f["chunks"]) for f in new["files"]), changed_bytes
 
 
@@ -168,18 +174,32 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         local = (client_plan.InstalledChunks(files) if hasattr(client_plan, "InstalledChunks")
                  else client_plan.index_chunks(files))
         client_plan.plan(target, on_disk, list(on_disk), local)
-    elif name == "tracker-plan":
-        # The tracker's plan route for that update, its manifests not yet in its parse cache.
-        target, held = manifest_mod.parse(new), manifest_mod.parse(old)
-        have = {f.path: f.sha256 for f in held.files}
-        write = [f.path for f in target.files if have.get(f.path) != f.sha256]
-        needed = write_chunks(target, write)
-        if baseline:  # the plan route took every chunk's size before
-            sizes = target.chunk_sizes()
+    elif name in ("tracker-plan", "tracker-plan-kept"):
+        # The tracker's plan route for that update (the client sends the files it writes): "tracker-plan" with
+        # nothing kept yet (it parses, or indexes, both builds), "-kept" with both already in the route's cache:
+        # what each further request costs, in CPU and in memory allocated (tracemalloc's peak, a second run).
+        write = json.loads((folder / "write.json").read_text())
+        if baseline:  # the code before: parsed manifests kept
+            load: Any = manifest_mod.parse
         else:
-            by_path = {f.path: f for f in target.files}
-            sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
-        plan_update(target, write, [held], {h: sizes[h] for h in needed}, [], [])
+            from shared.build_index import BuildIndex
+
+            load = BuildIndex.scan
+        if name == "tracker-plan":
+            _tracker_plan(load(new), load(old), write, baseline)
+        else:
+            target, held = load(new), load(old)
+            extra["kept_mb"] = _deep_size((target, held)) / MB
+            before = _peak_mb()
+            started, cpu = time.perf_counter(), time.process_time()
+            _tracker_plan(target, held, write, baseline)
+            extra.update(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, peak_mb=_peak_mb())
+            import tracemalloc
+
+            tracemalloc.start()
+            _tracker_plan(target, held, write, baseline)
+            extra["request_mb"] = tracemalloc.get_traced_memory()[1] / MB
+            tracemalloc.stop()
     elif name == "seeder-build":
         # What the seeder keeps of a build it serves, made from the stored manifest on a read ticket's first use.
         kept: Any
@@ -225,6 +245,32 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         raise BenchError(f"unknown step {name!r}")
     return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
             "inputs_mb": before, **extra}  # a step that measures more after its work gives its own times
+
+
+def _tracker_plan(target: Any, held: Any, write: list[str], baseline: bool) -> None:
+    """What tracker/routes/updates.py `plan` does with the builds (no patches stored, none to make)."""
+    from tracker.planner import held_contents, patch_pairs, plan_update, write_chunks
+
+    if baseline:
+        paths = {f.path for f in target.files}
+        assert all(p in paths for p in write)
+        patch_pairs(target, [held], write)
+        by_path = {f.path: f for f in target.files}
+        targets = {by_path[p].sha256 for p in write}
+        have = held_contents([held]) | set()
+        sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}
+    else:
+        made = target.files_at(write)
+        assert len(made) == len(write)
+        patch_pairs(target, [held], write, made)
+        targets = {f.sha256 for f in made.values()}
+        have = held_contents([held], [])
+        sizes = {ref.sha256: ref.size for f in made.values() for ref in f.chunks}
+    assert targets and not any(t in have for t in targets)
+    if baseline:
+        plan_update(target, write, [held], {h: sizes[h] for h in write_chunks(target, write)}, [], [])
+    else:
+        plan_update(target, write, [held], sizes, [], [], 1, [], made)
 
 
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
@@ -277,6 +323,31 @@ def seeder(sizes: list[int], work: Path, baseline: Path) -> str:
             rows.append(f"| {gb} GB, {name.split('-')[0]} | {chunks:,} | {old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f} | "
                         f"{old['peak_mb']:.0f} -> {new['peak_mb']:.0f} | {old['held_mb']:.0f} -> {new['held_mb']:.0f} | "
                         f"{old['lookup_us']:.2f} -> {new['lookup_us']:.2f} |")
+        shutil.rmtree(folder)
+    return "\n".join(rows)
+
+
+def plans(sizes: list[int], work: Path, baseline: Path) -> str:
+    """The tracker's plan route for the update: with nothing kept (it makes what it keeps of both builds) and with
+    both kept (each further request), before (parsed manifests kept) and after (build indexes kept)."""
+    rows = ["| build | chunks | files written | first plan, nothing kept: CPU s, peak MB | kept of the two builds MB | "
+            "each further plan: CPU s | each further plan: memory allocated MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for gb in sizes:
+        folder = work / f"p{gb}"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
+        chunks = json.loads(made.stdout)[0]
+        cold = run_step("tracker-plan", folder, baseline), run_step("tracker-plan", folder, REPO)
+        kept = run_step("tracker-plan-kept", folder, baseline), run_step("tracker-plan-kept", folder, REPO)
+        print(f"{gb} GB: first {cold}, kept {kept}", file=sys.stderr)
+        written = len(json.loads((folder / "write.json").read_text()))
+        rows.append(f"| {gb} GB | {chunks:,} | {written} | {cold[0]['cpu_seconds']:.2f} -> {cold[1]['cpu_seconds']:.2f}, "
+                    f"{cold[0]['peak_mb']:.0f} -> {cold[1]['peak_mb']:.0f} | {kept[0]['kept_mb']:.0f} -> {kept[1]['kept_mb']:.0f} | "
+                    f"{kept[0]['cpu_seconds']:.3f} -> {kept[1]['cpu_seconds']:.3f} | "
+                    f"{kept[0]['request_mb']:.1f} -> {kept[1]['request_mb']:.1f} |")
+        print(rows[-1], file=sys.stderr)
         shutil.rmtree(folder)
     return "\n".join(rows)
 
@@ -508,7 +579,7 @@ def main() -> None:
         print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["manifests", "seeder", "options", "push"])
+    parser.add_argument("part", choices=["manifests", "seeder", "plan", "options", "push"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
@@ -532,6 +603,10 @@ def main() -> None:
         elif args.part == "push":
             table = push(sizes, work, args.baseline.resolve() if args.baseline else None, not args.no_rescan,
                          args.after.resolve())
+        elif args.part == "plan":
+            if args.baseline is None:
+                parser.error("plan needs --baseline DIR, a checkout of the code before the plan read build indexes")
+            table = plans(sizes, work, args.baseline.resolve())
         else:
             table = options(sizes, work)
     print(table)

@@ -16,8 +16,11 @@ recognise as canonical goes through `manifest.parse` instead, so it never guesse
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
+import itertools
 import json
+import operator
 import re
 import sys
 from array import array
@@ -80,6 +83,21 @@ class DigestSet:
     def __contains__(self, digest: object) -> bool:
         return isinstance(digest, bytes) and len(digest) == DIGEST and self.position(digest) >= 0
 
+    def positions(self, digests: bytes) -> list[int]:
+        """For each 32-byte digest of `digests` (one after another), its `position` (-1: not in the set), for
+        many at once without a Python call per digest."""
+        blob, starts, shift = self._blob, self._starts, self._shift
+        out = []
+        for k in range(0, len(digests), DIGEST):
+            digest = digests[k : k + DIGEST]
+            bucket = int.from_bytes(digest[:4], "big") >> shift
+            end = starts[bucket + 1] * DIGEST
+            at = blob.find(digest, starts[bucket] * DIGEST, end)
+            while at > 0 and at % DIGEST:  # as in `position`
+                at = blob.find(digest, at + 1, end)
+            out.append(at // DIGEST if at >= 0 else -1)
+        return out
+
     def digest(self, position: int) -> bytes:
         return self._blob[position * DIGEST : (position + 1) * DIGEST]
 
@@ -102,6 +120,9 @@ class ChunkNames:
 
     def __iter__(self) -> Iterator[str]:
         return (self._chunks.digest(i).hex() for i in range(len(self._chunks)))
+
+
+_new_ref = functools.partial(tuple.__new__, ChunkRef)  # a ChunkRef from a (sha256, size) pair, made in C
 
 
 def _raw(hex_digest: str) -> bytes | None:
@@ -206,6 +227,21 @@ class BuildIndex:
         raw = _raw(sha256)
         return raw is not None and raw in self.chunks
 
+    def chunks_among(self, sha256s: Iterable[str]) -> set[str]:
+        """Those of these chunk names the build has (what `has_chunk` says of each, for thousands at once)."""
+        names = list(sha256s)
+        return {n for n, at in zip(names, self._positions(names)) if at >= 0}
+
+    def _positions(self, names: list[str]) -> list[int]:
+        """Each chunk name's position in `chunks` (-1: the build has no such chunk, or it is no digest)."""
+        try:
+            raw = bytes.fromhex("".join(names))
+        except ValueError:
+            raw = b""
+        if len(raw) != DIGEST * len(names) or any(len(n) != 2 * DIGEST for n in names):  # an odd name: one by one
+            return [self.chunks.position(r) if (r := _raw(n)) is not None else -1 for n in names]
+        return self.chunks.positions(raw)
+
     def has_content(self, sha256: str) -> bool:
         raw = _raw(sha256)
         return raw is not None and raw in self.contents
@@ -226,6 +262,64 @@ class BuildIndex:
     def files(self) -> Iterator[FileEntry]:
         """Every file, one at a time (for the rare caller that walks the build)."""
         return (self._entry(i) for i in range(len(self)))
+
+    def files_at(self, paths: Iterable[str]) -> dict[str, FileEntry]:
+        """The files at these paths that the build has, by path: what a plan asks for the files it writes.
+
+        As `file`, with each file's chunk digests turned to hex at once and its `ChunkRef`s made in C (a
+        1 GiB file has 16,000: one at a time that was most of a plan's time)."""
+        f, paths_of = self._files, _Paths(self._files)
+        blob, starts = self.chunks._blob, functools.partial(operator.mul, DIGEST)
+        out: dict[str, FileEntry] = {}
+        for path in paths:
+            key = path.encode("utf-8", "surrogatepass")
+            i = bisect.bisect_left(paths_of, key)
+            if i == len(paths_of) or paths_of[i] != key:
+                continue
+            lo, hi = f.first[i], f.first[i + 1]
+            at = list(map(starts, self._chunk_at[lo:hi]))  # C loops: a Python call per chunk took most of the time
+            names = b"".join(map(blob.__getitem__, map(slice, at, map(DIGEST.__add__, at)))).hex()
+            hexes = [names[k : k + 2 * DIGEST] for k in range(0, len(names), 2 * DIGEST)]
+            chunks = tuple(map(_new_ref, zip(hexes, self._chunk_sizes[lo:hi])))
+            out[path] = FileEntry(
+                path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex(), chunks
+            )
+        return out
+
+    def has_file(self, path: str) -> bool:
+        key = path.encode("utf-8", "surrogatepass")
+        paths = _Paths(self._files)
+        i = bisect.bisect_left(paths, key)
+        return i < len(paths) and paths[i] == key
+
+    def sizes(self) -> Iterator[tuple[str, int]]:
+        """(path, size) of every file, by path, without making their `FileEntry`s (the planner looks for a
+        renamed file's old self among a build's paths, not its chunks)."""
+        paths, sizes = _Paths(self._files), self._files.sizes
+        return ((paths[i].decode("utf-8", "surrogatepass"), sizes[i]) for i in range(len(self)))
+
+    def holders(self, sha256s: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+        """For each of these chunks (named as manifests name them) the build has, the files holding it: (path,
+        size), by path, each once.
+
+        One pass over the build's chunk column in C loops (about 50 ms at 1.6 million chunks), and only when
+        the build has one of them at all; nothing the size of the build is kept."""
+        names = list(sha256s)
+        wanted = {at: name for name, at in zip(names, self._positions(names)) if at >= 0}
+        found: dict[str, list[tuple[str, int]]] = {}
+        if not wanted:
+            return found
+        f, paths = self._files, _Paths(self._files)
+        slots = itertools.compress(range(len(self._chunk_at)), map(wanted.__contains__, self._chunk_at))
+        i, end, file = -1, 0, ("", 0)
+        for j in slots:
+            if j >= end:  # the slots come in order: the file changes only past the current one's end
+                i = bisect.bisect_right(f.first, j) - 1
+                end, file = f.first[i + 1], (paths[i].decode("utf-8", "surrogatepass"), f.sizes[i])
+            held = found.setdefault(wanted[self._chunk_at[j]], [])
+            if not held or held[-1] is not file:  # the same file's repeats of a chunk are adjacent in its list
+                held.append(file)
+        return found
 
     def _entry(self, i: int) -> FileEntry:
         f = self._files

@@ -186,3 +186,28 @@ async def test_a_patch_bundle_goes_only_to_clients_that_say_they_apply_one(admin
     assert sorted(f["to"] for f in offer["files"]) == sorted(f.sha256 for f in builds[1].files)
     refused = await client.post("/api/games/small/builds/2/plan", json={**body, "bundles": 1}, headers=admin)
     assert refused.status == 400 and "bundles" in (await refused.json())["error"]
+
+
+async def test_a_plan_reads_the_builds_manifests_only_when_their_indexes_are_not_kept(tracker, monkeypatch) -> None:
+    """The route keeps each build as its compact index: a later plan reads no manifest from the database, and
+    with a budget so small that only the newest index is kept, the same plan comes out of re-read manifests."""
+    client, admin, (v1, v2) = tracker
+    read: list[str] = []
+    real = updates.patch_queries.manifest_data
+
+    def counting(session, digest):  # the real query, counted
+        read.append(digest)
+        return real(session, digest)
+
+    monkeypatch.setattr(updates.patch_queries, "manifest_data", counting)
+    body = {"have": [v1.digest()], "write": ["engine.so"]}
+    first = await (await client.post("/api/games/jump/builds/2/plan", json=body, headers=admin)).json()
+    read.clear()
+    again = await (await client.post("/api/games/jump/builds/2/plan", json=body, headers=admin)).json()
+    assert read == [] and again["files"] == first["files"]
+
+    monkeypatch.setattr(updates, "INDEXES", updates.BuildIndexes(kept_bytes=1))
+    squeezed = await (await client.post("/api/games/jump/builds/2/plan", json=body, headers=admin)).json()
+    assert read == [v2.digest(), v1.digest()] and squeezed["files"] == first["files"]
+    again = await (await client.post("/api/games/jump/builds/2/plan", json=body, headers=admin)).json()
+    assert read == [v2.digest(), v1.digest()] * 2 and again["files"] == first["files"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -72,7 +72,7 @@ def bundle_options(session: Session, targets: Iterable[str]) -> list[BundleOptio
 
 
 def chain_options(
-    session: Session, targets: Iterable[str], have: set[str], max_steps: int, limit: int = MAX_CHAIN_CONTENTS
+    session: Session, targets: Iterable[str], have: Container[str], max_steps: int, limit: int = MAX_CHAIN_CONTENTS
 ) -> list[PatchOption]:
     """The stored patches into these contents and, for chains of up to `max_steps`, into the contents those start
     from that the client lacks, step by step backwards (at most `limit` contents looked at in all)."""
@@ -150,6 +150,59 @@ def manifests_by_digest(session: Session, digests: Iterable[str], viewer: Viewer
                 continue
             out.append(StoredManifest(slug, build.version, build.manifest_digest, build.manifest))
     return out
+
+
+@dataclass(frozen=True)
+class BuildRef:
+    """A build as the plan route names it; its manifest's bytes are read only when its index is not kept."""
+
+    game: str
+    version: str
+    digest: str
+
+
+def build_digest(session: Session, slug: str, version: str, viewer: Viewer) -> str:
+    """The manifest digest of a build the viewer may see (NotFound as `queries.get_build` says it)."""
+    game = _game(session, slug, viewer)
+    digest = session.scalar(select(Build.manifest_digest).where(Build.game_id == game.id, Build.version == version))
+    if digest is None:
+        raise NotFound(f"{slug} has no version {version!r}", {"missing": "version", "game": slug})
+    return digest
+
+
+def held_builds(session: Session, digests: Iterable[str], viewer: Viewer) -> list[BuildRef]:
+    """`manifests_by_digest` without the manifests' bytes (tens of MB each for a big game)."""
+    out = []
+    for batch in _batches(digests):
+        rows = session.execute(
+            select(Build.version, Build.manifest_digest, Game.slug)
+            .join(Game, Build.game_id == Game.id)
+            .where(Build.manifest_digest.in_(batch))
+        )
+        for version, digest, slug in rows:
+            try:
+                _game(session, slug, viewer)
+            except NotFound:  # not visible to this viewer
+                continue
+            out.append(BuildRef(slug, version, digest))
+    return out
+
+
+def recent_build_refs(session: Session, slug: str, limit: int) -> list[BuildRef]:
+    """`recent_builds` without the manifests' bytes."""
+    game = _game(session, slug, Viewer("", True))
+    rows = session.execute(
+        select(Build.version, Build.manifest_digest).where(Build.game_id == game.id).order_by(Build.id.desc()).limit(limit)
+    )
+    return [BuildRef(slug, version, digest) for version, digest in rows]
+
+
+def manifest_data(session: Session, digest: str) -> bytes:
+    """The stored manifest with this digest (a build the caller already found)."""
+    data = session.scalar(select(Build.manifest).where(Build.manifest_digest == digest).limit(1))
+    if data is None:
+        raise NotFound(f"no build has the manifest {digest}", {"missing": "build"})
+    return data
 
 
 def record_install(session: Session, user: str, slug: str, digest: str) -> None:

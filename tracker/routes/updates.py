@@ -1,8 +1,9 @@
 """The plan route: a client says what it holds and which files it must write; the tracker says how to get each.
 
 The decision is the pure planner's (tracker/planner.py); this module gathers its
-inputs (the manifests the client holds, stored chunk sizes, known patches and
-the chains they make),
+inputs (the builds the client holds, as compact indexes kept across requests
+(tracker/build_indexes.py), stored chunk sizes of the files it writes, known
+patches and the chains they make),
 makes quick zstd patches for same-file changes no patch exists for yet (so an
 uncommon jump is served at once), and queues the smaller HDiffPatch patches
 for them, which the plan reports as coming.
@@ -21,13 +22,15 @@ from typing import Any
 from aiohttp import web
 
 from shared import manifest as manifest_mod, patch
-from shared.manifest import Manifest
+from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import MAX_STEPS
+from shared.build_index import BuildIndex
+from tracker.build_indexes import BuildIndexes
 from tracker.config import TrackerContext
-from tracker.db import patches as patch_queries, queries
+from tracker.db import patches as patch_queries
 from tracker.errors import BadRequest, QueueUnavailable
 from tracker.jobs.patching import make_all
-from tracker.planner import PatchOption, held_contents, patch_pairs, plan_update, write_chunks
+from tracker.planner import PatchOption, held_contents, patch_pairs, plan_update
 from tracker.routes.catalog import viewer
 from tracker.routes.web import CONTEXT, json_body
 
@@ -37,17 +40,23 @@ MAX_PLAN_BODY = 32 * 1024 * 1024  # a write list for a game of ~200k files
 MAX_HELD = 64
 QUICK_BUDGET = 256 * 1024 * 1024  # target bytes diffed while the client waits (~2 s at zstd -3's speed here)
 QUICK_MAX_FILES = 256  # and files: each is rebuilt from the store and its patch written durably
-CHAIN_BUILDS = 16  # a chain passes only through files of the game's last this many builds (each parsed to find them)
+CHAIN_BUILDS = 16  # a chain passes only through files of the game's last this many builds (each indexed to find them)
 _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 PARSED_KEPT = 32
 _parsed: OrderedDict[str, Manifest] = OrderedDict()
 _parsed_lock = threading.Lock()
+INDEXES = BuildIndexes()  # what plans read of builds: every tracker in this process shares them (keyed by digest)
+
+
+async def build_index(ctx: TrackerContext, digest: str) -> BuildIndex:
+    """A stored build's index; its manifest is read from the database only when the index is not kept."""
+    return await INDEXES.index(digest, lambda: ctx.db.run(lambda s: patch_queries.manifest_data(s, digest)))
 
 
 def parsed_manifest(digest: str, data: bytes) -> Manifest:
-    """Parse a stored manifest once: a big game's takes a good part of a second, and every plan needs several."""
+    """Parse a stored manifest once, for the tracker's parts that walk whole builds (the plan reads indexes)."""
     with _parsed_lock:
         found = _parsed.get(digest)
         if found is not None:
@@ -65,7 +74,7 @@ async def plan(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
-    row, data, _ = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
+    digest = await ctx.db.run(lambda s: patch_queries.build_digest(s, slug, version, looking))
     body = await json_body(
         request, {"have": list, "write": list}, {"contents": list, "steps": int, "bundles": bool}, limit=MAX_PLAN_BODY
     )
@@ -79,36 +88,34 @@ async def plan(request: web.Request) -> web.Response:
         raise BadRequest("'contents' must be SHA-256s of files held here, at most one per file to write")
     if not all(isinstance(p, str) for p in write) or len(set(write)) != len(write):
         raise BadRequest("'write' must be a list of distinct file paths of the build")
-    target = await asyncio.to_thread(parsed_manifest, row.manifest_digest, data)
-    paths = {f.path for f in target.files}
-    strange = next((p for p in write if p not in paths), None)
+    target = await build_index(ctx, digest)
+    files = await asyncio.to_thread(target.files_at, write)  # the files to write only, made once for the request
+    strange = next((p for p in write if p not in files), None)
     if strange is not None:
         raise BadRequest(f"{strange[:200]!r} is not a file of {slug} {version}")
-    rows = await ctx.db.run(lambda s: patch_queries.manifests_by_digest(s, have, looking))
-    held = [await asyncio.to_thread(parsed_manifest, m.digest, m.data) for m in rows]
+    rows = await ctx.db.run(lambda s: patch_queries.held_builds(s, have, looking))
+    held = [await build_index(ctx, m.digest) for m in rows]
     own = [m for m in rows if m.game == slug]
     if own and looking.user:
         await ctx.db.run(lambda s: patch_queries.record_install(s, looking.user, slug, own[-1].digest))
     coming = await _patch_on_demand(
-        request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug], [r.digest for r in own], write
+        request, slug, version, target, [m for m, r in zip(held, rows) if r.game == slug], [r.digest for r in own], files
     )
-    by_path = {f.path: f for f in target.files}
-    targets = {by_path[p].sha256 for p in write}
-    have_contents = held_contents(held) | set(contents)
+    targets = {f.sha256 for f in files.values()}
+    have_contents = held_contents(held, contents)
     options = await ctx.db.run(lambda s: patch_queries.chain_options(s, targets, have_contents, steps))
     options = await _placed(ctx, slug, options, targets)
-    needed = write_chunks(target, write)
-    stored = await asyncio.to_thread(ctx.store.sizes, needed)
-    sizes = {ref.sha256: ref.size for p in write for ref in by_path[p].chunks}  # of these files only: a build has millions
-    costs = {h: stored.get(h, sizes[h]) for h in needed}  # a chunk the scrub quarantined: count it whole
+    sizes = {ref.sha256: ref.size for f in files.values() for ref in f.chunks}  # the chunks of the files to write
+    stored = await asyncio.to_thread(ctx.store.sizes, sizes.keys())
+    costs = {h: stored.get(h, n) for h, n in sizes.items()}  # a chunk the scrub quarantined: count it whole
     # Only a client that says it applies patch bundles is offered one (older ones would fetch its files by chunks).
     bundles = await ctx.db.run(lambda s: patch_queries.bundle_options(s, targets)) if body.get("bundles") else []
-    decided = plan_update(target, write, held, costs, options, contents, steps, bundles)
+    decided = await asyncio.to_thread(plan_update, target, write, held, costs, options, contents, steps, bundles, files)
     return web.json_response(
         {
             "game": slug,
             "version": version,
-            "digest": row.manifest_digest,
+            "digest": digest,
             "held": [{"game": m.game, "version": m.version} for m in rows],
             **decided.to_json(),
             "coming": coming,
@@ -124,11 +131,11 @@ async def _placed(ctx: TrackerContext, slug: str, options: list[PatchOption], ta
     if not wanted:
         return options
     found: dict[str, str] = {}
-    for stored in await ctx.db.run(lambda s: patch_queries.recent_builds(s, slug, CHAIN_BUILDS)):
-        build = await asyncio.to_thread(parsed_manifest, stored.digest, stored.data)
-        for entry in build.files:
-            if entry.sha256 in wanted:
-                found.setdefault(entry.sha256, stored.version)
+    for stored in await ctx.db.run(lambda s: patch_queries.recent_build_refs(s, slug, CHAIN_BUILDS)):
+        build = await build_index(ctx, stored.digest)
+        for content in wanted:
+            if build.has_content(content):
+                found.setdefault(content, stored.version)
         if len(found) == len(wanted):
             break
     return [
@@ -142,14 +149,14 @@ async def _patch_on_demand(
     request: web.Request,
     slug: str,
     version: str,
-    target: Manifest,
-    sources: list[Manifest],
+    target: BuildIndex,
+    sources: list[BuildIndex],
     digests: list[str],
-    write: list[str],
+    files: dict[str, FileEntry],
 ) -> list[dict[str, Any]]:
     """Quick zstd patches now for changed files nobody has patched yet; HDiffPatch ones queued, reported as coming."""
     ctx = request.app[CONTEXT]
-    pairs = patch_pairs(target, sources, write)
+    pairs = await asyncio.to_thread(patch_pairs, target, sources, list(files), files)
     if not pairs:
         return []
     done = await ctx.db.run(lambda s: patch_queries.attempted(s, {t.sha256 for _, t in pairs}))
