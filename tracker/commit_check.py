@@ -13,7 +13,7 @@ vouch for are looked at (`Manifest.chunks_beyond`): a 100 GB build with 1 GB
 changed checks 1% of its chunks, not 1.6 million. A chunk of the previous
 build is in the store because that build was committed with it, the garbage
 collector keeps every chunk of a build in the catalog (the commit holds the
-previous build's row until the new one is in: queries.hold_build), and the
+previous build's row until the new one is in: add_build(vouched_by=...)), and the
 one other way a stored chunk goes, the scrub's (or a patch job's) quarantine,
 is listed and checked chunk by chunk.
 """
