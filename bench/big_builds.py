@@ -15,6 +15,20 @@ Two parts, both quick to set up because nothing here needs 100 GB of disk:
 * `plan`: the tracker's plan route for that update, with nothing kept yet and with both builds kept: CPU,
   peak memory, what is kept, and what each further request allocates.
 
+* `install`: a friend's `mist install` of real builds of 1, 10 and 100 GB (hard links to four 256 MiB random
+  files, as `push` makes) through a running `mist daemon`, once with this tree and once with a baseline
+  checkout (`--baseline`, run as `python -m client` with the baseline first on PYTHONPATH): the seconds
+  from the request to the installer's first word, the bar with its total and the first bytes written, as
+  the daemon streams them to the CLI (`/api/run`), and the daemon's resident memory sampled every 0.25 s.
+  Each install goes into a sparse loop-mounted ext4 image (root only): the installer rightly refuses to
+  start a 100 GB install without the room, which this disk does not have, and the image's used blocks
+  say what was written; a build larger than `--stop-after` GB is stopped once that much is on it. The
+  builds reach the server without reading 100 GB: the four files are pushed once as a game of their own,
+  which fills the admin's push cache (mistpipe/scancache.py) with their chunk lists; every hard link of a
+  bigger build has the same size, modification time and inode, so its cache row is the unit's row under
+  the build folder's root and path, and `mistpipe push` of the big folder reads nothing and uploads no
+  chunk (the server holds them all), only the manifest.
+
 * `seeder`: what the seeder keeps of each build it serves (the parsed manifest's chunk set and file dict
   before; shared/build_index.py's compact index after): the time and peak to make it, the memory it holds,
   and a chunk check's cost.
@@ -23,6 +37,7 @@ Usage: .venv/bin/python bench/big_builds.py manifests --sizes 1,10,100 --baselin
        .venv/bin/python bench/big_builds.py seeder --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py plan --sizes 1,10,100 --baseline DIR
        .venv/bin/python bench/big_builds.py push --sizes 1,10,100
+       .venv/bin/python bench/big_builds.py install --sizes 1,10,100 --baseline DIR --work /var/tmp
 Each prints a Markdown table; docs/PERFORMANCE.md holds the figures and the commands.
 """
 
@@ -42,6 +57,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import types
 from pathlib import Path
@@ -570,6 +586,219 @@ def push(sizes: list[int], work: Path, baseline: Path | None = None, rescan: boo
     return "\n".join(rows)
 
 
+# --- install ----------------------------------------------------------------------------------
+
+FRIEND, FRIEND_PASSWORD = "friend", "bench-friend-secret"
+
+
+def prefill_push_cache(admin_home: Path, units_root: Path, build_root: Path) -> None:
+    """Give every hard link under `build_root` the push cache row of the unit it links to (same signature:
+    size, modification time and inode), so that pushing the folder reads none of it."""
+    import sqlite3
+
+    db = sqlite3.connect(admin_home / "push-cache.db")
+    try:
+        rows = db.execute(
+            "SELECT size, mtime_ns, inode, params, sha256, chunks FROM chunked WHERE root = ?", (str(units_root.resolve()),)
+        ).fetchall()
+        by_inode = {row[2]: row for row in rows}
+        key = str(build_root.resolve())
+        filled = [
+            (key, path.relative_to(build_root).as_posix(), *by_inode[path.stat().st_ino])
+            for path in sorted(build_root.rglob("*.bin"))
+        ]
+        with db:
+            db.executemany("INSERT OR REPLACE INTO chunked VALUES (?,?,?,?,?,?,?,?)", filled)
+    finally:
+        db.close()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class _Disk:
+    """A sparse loop-mounted ext4 image to install into: the installer rightly refuses to start a 100 GB install
+    without the room, which this disk does not have, and the image's used blocks say what was written (the
+    install is stopped long before it would fill the real disk)."""
+
+    def __init__(self, work: Path, name: str, size: int) -> None:
+        self.mount = work / f"disk-{name}"
+        self.mount.mkdir(parents=True, exist_ok=True)
+        self.image = work / f"disk-{name}.img"
+        subprocess.run(["truncate", "-s", str(int(size * 1.3) + 4 * GB), str(self.image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(self.image)], check=True)
+        subprocess.run(["mount", "-o", "loop", str(self.image), str(self.mount)], check=True)
+        self.empty = self.used()
+
+    def used(self) -> int:
+        st = os.statvfs(self.mount)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    def remove(self) -> None:
+        subprocess.run(["umount", str(self.mount)], check=False)
+        self.image.unlink(missing_ok=True)
+        shutil.rmtree(self.mount, ignore_errors=True)
+
+
+def measure_install(friend: Person, code: Path, game: str, disk: _Disk, stop_after: int) -> dict[str, Any]:
+    """One install through a fresh daemon running `code`: first progress line and first bytes written (seconds
+    from the request), the daemon's resident memory over time, stopped after `stop_after` bytes on the disk."""
+    from update_bench import StderrTail, stop_group
+    from client.daemon_address import read_address
+    from client.errors import TrackerUnavailable
+    from client.plain_http import post_lines
+
+    env = {**os.environ, "MIST_HOME": str(friend.home), "MIST_PASSWORD": friend.password, "PYTHONPATH": str(code)}
+    env.pop("MIST_CRASH_AT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client", "daemon"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        start_new_session=True,
+        cwd=code,
+    )
+    samples: list[tuple[float, float]] = []
+    stopped = threading.Event()
+    try:
+        tail = StderrTail(proc, "")  # drained on a thread; its lines say why, should the daemon not start
+        deadline = time.monotonic() + 120
+        while (address := read_address(friend.home)) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"mist daemon did not start (exit {proc.poll()}):\n{tail.text()}")
+            time.sleep(0.1)  # polling for the address file the daemon writes once it listens
+        idle_mb = _rss_mb(proc.pid)
+        cpu_before = _cpu_seconds(proc.pid)
+        cpu_at_stop = [0.0]
+        started = time.monotonic()
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                samples.append((time.monotonic() - started, _rss_mb(proc.pid)))
+                if disk.used() - disk.empty >= stop_after:
+                    cpu_at_stop[0] = _cpu_seconds(proc.pid)
+                    stopped.set()
+                    stop_group(proc)  # enough seen: the rest of the install would only fill the disk
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        first_line = first_say = first_bytes = last_bytes = planned = 0.0
+        total, finished = 0, False
+        body = {"op": "install", "game": game, "dir": str(disk.mount / game), "version": "1", "yes": True}
+        try:
+            for item in post_lines(f"{address.url}/api/run", address.token, body):
+                now = time.monotonic() - started
+                first_line = first_line or now
+                if "say" in item and not str(item["say"]).startswith("queued"):
+                    first_say = first_say or now  # the installer's first word (the daemon's queue line is not)
+                if "bar" in item:
+                    total, planned = max(total, int(item["total"])), planned or now
+                if "advance" in item:
+                    first_bytes, last_bytes = first_bytes or now, now
+                if "error" in item:
+                    raise BenchError(f"the install failed: {item['error']}")
+                if "result" in item:
+                    finished = True
+                    break
+        except TrackerUnavailable:
+            if not stopped.is_set():
+                raise
+        seconds = time.monotonic() - started
+        last_bytes = seconds if stopped.is_set() else last_bytes
+        cpu = (cpu_at_stop[0] if stopped.is_set() else _cpu_seconds(proc.pid)) - cpu_before
+        written = disk.used() - disk.empty
+        stop.set()
+        sampler.join()
+    finally:
+        stop_group(proc)
+    before_bytes = [mb for t, mb in samples if t < first_bytes] or [idle_mb]
+    # While bytes were written: not the bookkeeping after the last one (the install's record, the sharing index).
+    writing = [mb for t, mb in samples if first_bytes <= t <= last_bytes] or before_bytes[-1:]
+    return {
+        "first_line": first_line,
+        "first_say": first_say,
+        "planned": planned,
+        "first_bytes": first_bytes,
+        "seconds": seconds,
+        "cpu": cpu,
+        "written": written,
+        "total": total,
+        "finished": finished,
+        "idle_mb": idle_mb,
+        "before_bytes_peak_mb": max(before_bytes),
+        "at_first_bytes_mb": writing[0],
+        "writing_peak_mb": max(writing),
+        "curve": [(round(t), round(mb)) for t, mb in samples[:: max(1, len(samples) // 16)]],
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone (the bench was interrupted)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def install(sizes: list[int], work: Path, baseline: Path, stop_after: int) -> str:
+    """Per size: the build pushed from the push cache, then a fresh install by the baseline's daemon and by this
+    tree's, each into an empty folder (deleted after)."""
+    rows = [
+        "| build | code | installer's first word s | bar with its total s | first bytes written s | CPU s | "
+        "written GB (of) | daemon idle MB | peak before the first byte MB | at the first byte MB | peak while writing MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    units_root = work / "units"
+    units = make_units(units_root, 4, 1)
+    with ExitStack() as stack:
+        url = start_mist_server(work / "server", free_port(), stack)
+        admin = Person(work / "admin", ADMIN_PASSWORD)
+        admin.run("mistpipe", "login", url, "--user", "admin")
+        admin.run("mistpipe", "user", "add", FRIEND, env={"MIST_PASSWORD": FRIEND_PASSWORD})
+        admin.run("mistpipe", "new-game", "bigunits", "--title", "the four units")
+        admin.run("mistpipe", "push", "bigunits", str(units_root), "--version", "1", "--level", "1")
+        for gb in sizes:
+            game = f"big{gb}"
+            root = work / f"build{gb}"
+            build_folder(root, gb * GB, units)
+            prefill_push_cache(admin.home, units_root, root)
+            admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
+            pushed = json.loads(admin.run("mistpipe", "push", game, str(root), "--version", "1", "--level", "1", "--json"))
+            print(f"{gb} GB pushed: read {pushed.get('bytes_read')}, uploaded {pushed.get('bytes_uploaded')}", file=sys.stderr)
+            for label, code in (("before", baseline), ("after", REPO)):
+                friend = Person(work / "homes" / f"{game}-{label}", FRIEND_PASSWORD)
+                friend.run("mist", "login", url, "--user", FRIEND)
+                friend.run("mist", "share", "off")
+                disk = _Disk(work, f"{game}-{label}", gb * GB)
+                try:
+                    got = measure_install(friend, code, game, disk, stop_after if gb * GB > stop_after else 2 * gb * GB)
+                finally:
+                    disk.remove()
+                    shutil.rmtree(friend.home, ignore_errors=True)
+                print(f"{gb} GB {label}: {json.dumps(got)}", file=sys.stderr)
+                rows.append(
+                    f"| {gb} GB | {label} | {got['first_say']:.1f} | {got['planned']:.1f} | {got['first_bytes']:.1f} | "
+                    f"{got['cpu']:.0f} | {got['written'] / GB:.1f}{'' if got['finished'] else ' (stopped)'} "
+                    f"({got['total'] / GB:.1f}) | {got['idle_mb']:.0f} | {got['before_bytes_peak_mb']:.0f} | "
+                    f"{got['at_first_bytes_mb']:.0f} | {got['writing_peak_mb']:.0f} |"
+                )
+                print(rows[-1], file=sys.stderr)
+            shutil.rmtree(root)
+    return "\n".join(rows)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_make"]:  # in a process of its own, so the steps' parent stays small
         print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
@@ -579,10 +808,12 @@ def main() -> None:
         print(json.dumps(step(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]) != REPO)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["manifests", "seeder", "plan", "options", "push"])
+    parser.add_argument("part", choices=["manifests", "seeder", "plan", "options", "push", "install"])
     parser.add_argument("--sizes", default="1,10,100", help="build sizes in GB, comma-separated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of the code to compare with (manifests): `git archive 661a720 | tar -x -C DIR`")
+    parser.add_argument("--stop-after", type=float, default=12.0,
+                        help="install: stop a larger build's install after this many GB written")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--no-rescan", action="store_true", help="push: skip the --rescan push (an hour at 100 GB)")
     parser.add_argument("--after", type=Path, default=REPO,
@@ -607,6 +838,10 @@ def main() -> None:
             if args.baseline is None:
                 parser.error("plan needs --baseline DIR, a checkout of the code before the plan read build indexes")
             table = plans(sizes, work, args.baseline.resolve())
+        elif args.part == "install":
+            if args.baseline is None:
+                parser.error("install needs --baseline DIR, a checkout of the code to compare with")
+            table = install(sizes, work, args.baseline.resolve(), int(args.stop_after * GB))
         else:
             table = options(sizes, work)
     print(table)

@@ -8,12 +8,17 @@ its own signature, when the seeder finds that smaller than the chunks. Any
 patch or delta that does not yield the manifest's exact file falls back to
 chunks. Chunk-built files are finished (their mode set) as soon as their last
 chunk lands; every staged file is made durable together at the end.
+
+The chunk-built files are fetched a window of files at a time (`windows`), so
+what the download holds per chunk position is one window's whatever the size
+of the build, and the first bytes land while later windows' files do not even
+exist yet.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +29,7 @@ from client.sources import Seeder
 from client.errors import DownloadFailed
 from client.swarm import Peers
 from client.journal import MIST_DIR
-from client.plan import Plan, Routes
+from client.plan import InstalledChunks, Location, Plan, Routes
 from shared.plan_wire import BUNDLE, CHUNKS, PATCH, BundleOffer
 from client.progress import Bar
 from shared import rdiff
@@ -40,6 +45,10 @@ RDIFF = "rdiff"
 LOCAL = "local"
 # Below this, what is left to fetch of a file costs less than its signature and a round trip.
 RDIFF_MIN_BYTES = 256 * 1024
+# One download window: the files whose chunks are fetched together (a 100 GB build is 25 of them). What a
+# window holds per chunk position is all the chunk download holds; a window also finds friends anew.
+WINDOW_BYTES = 4 << 30  # MIST_INSTALL_WINDOW (MB) sets it for the process (client/settings.py)
+WINDOW_CHUNKS = 1 << 16
 
 
 class _Silent:
@@ -60,12 +69,16 @@ class Assembly:
         build: str = "",
         in_place: Mapping[str, Path] | None = None,
         other_build: Callable[[str], Awaitable[Seeder]] | None = None,
+        window_bytes: int | None = None,
+        window_chunks: int = WINDOW_CHUNKS,
     ) -> None:
         """`holders` maps file contents (SHA-256) to a local file believed to hold them (patch sources);
         `unknown` maps paths to write to the local file there whose content no build has (rdiff bases);
         `peers` reaches online friends, who serve chunks beside the seeder; `in_place` maps paths to the
         installed file there, of which only the changed chunks are to be written (client/inplace.py);
-        `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its)."""
+        `other_build` opens the seeder for another version of the game (a chain's intermediate patches are its);
+        `window_bytes` (default WINDOW_BYTES, as `MIST_INSTALL_WINDOW` set it) and `window_chunks` bound one
+        download window."""
         self.root, self.plan, self.bar, self.peers, self.build = root, plan, bar, peers, build
         self.from_peers = 0  # chunk bytes received from friends (counted in received[CHUNKS] too)
         self.chunks_from_peers = 0
@@ -87,6 +100,9 @@ class Assembly:
         self._seeder: Seeder | None = None
         self._remaining: dict[Path, int] = {}
         self._entries: dict[Path, FileEntry] = {}
+        self.window_bytes, self.window_chunks = window_bytes or WINDOW_BYTES, window_chunks
+        self.windows = 0  # download windows done
+        self.largest_window = 0  # chunk positions the largest window held
 
     def __repr__(self) -> str:
         return (
@@ -112,16 +128,17 @@ class Assembly:
         if bundled:
             done = await self._apply_bundles(bundled, source, api)
             remaining = [e for e in remaining if e.path not in done]
-        prepared = await self._prepare(remaining)
+        # Only the files an rdiff delta may serve are prepared now; the rest are prepared window by window.
+        candidates = [e for e in remaining if e.path in self.unknown]
+        prepared = dict(zip((e.path for e in candidates), await self._prepare(candidates)))
         deltas = [
             e
-            for e, prep in zip(remaining, prepared)
-            if e.path in self.unknown and e.path not in self.updated_in_place and self._to_fetch(e, prep) >= RDIFF_MIN_BYTES
+            for e in candidates
+            if e.path not in self.updated_in_place and self._to_fetch(e, prepared[e.path]) >= RDIFF_MIN_BYTES
         ]
         if deltas:
-            done = await self._apply_deltas(deltas, prepared, remaining, source, api)
-            kept = [(e, p) for e, p in zip(remaining, prepared) if e.path not in done]
-            remaining, prepared = [e for e, _ in kept], [p for _, p in kept]
+            done = await self._apply_deltas(deltas, prepared, source, api)
+            remaining = [e for e in remaining if e.path not in done]
         await self._fetch_chunks(remaining, prepared, source, api)
         return sum(self.received.values())
 
@@ -276,13 +293,12 @@ class Assembly:
     async def _apply_deltas(
         self,
         files: list[FileEntry],
-        prepared: list[staging.Prepared],
-        order: list[FileEntry],
+        by_path: dict[str, staging.Prepared],
         source: Callable[[], Awaitable[Seeder]],
         api: Api,
     ) -> set[str]:
+        """Each file by an rdiff delta where the seeder finds one cheaper; a file that falls back is prepared again."""
         done: set[str] = set()
-        by_path = {e.path: p for e, p in zip(order, prepared)}
         for entry in files:
             basis = self.unknown[entry.path]
             left = self._to_fetch(entry, by_path[entry.path])
@@ -314,8 +330,6 @@ class Assembly:
             self.files[RDIFF] += 1
             self.written += entry.size
             self.bar.advance(entry.size)
-        for i, entry in enumerate(order):
-            prepared[i] = by_path[entry.path]
         return done
 
     # ---- chunks ----------------------------------------------------------------
@@ -366,14 +380,36 @@ class Assembly:
     async def _fetch_chunks(
         self,
         files: list[FileEntry],
-        prepared: list[staging.Prepared],
+        prepared: dict[str, staging.Prepared],
         source: Callable[[], Awaitable[Seeder]],
         api: Api,
     ) -> None:
-        """Fill every staged file: chunks this disk holds first, then the seeder and friends; each file is
-        finished as its last chunk lands."""
+        """Fill every staged file, a window of files at a time: what one window holds (each chunk's targets and
+        size, the scheduler's state, the files' countdowns) is all that is held, whatever the build's size.
+        A chunk an earlier window wrote is copied from the staged file it went to, not fetched again."""
+        staged: list[tuple[str, FileEntry]] = []  # the files of earlier windows, where they were written
+        for window in windows(files, self.window_bytes, self.window_chunks):
+            fresh = [e for e in window if e.path not in prepared]
+            made = dict(zip((e.path for e in fresh), await self._prepare(fresh)))
+            preps = [prepared.pop(e.path) if e.path in prepared else made[e.path] for e in window]
+            await self._fetch_window(window, preps, staged, source, api)
+            staged += [(str(p.path or staging.staged_path(self.root, e)), e) for e, p in zip(window, preps)]
+            self.windows += 1
+
+    async def _fetch_window(
+        self,
+        files: list[FileEntry],
+        prepared: list[staging.Prepared],
+        staged: list[tuple[str, FileEntry]],
+        source: Callable[[], Awaitable[Seeder]],
+        api: Api,
+    ) -> None:
+        """Fill one window's files: chunks this disk holds first (installed files, and the files of earlier
+        windows), then the seeder and friends; each file is finished as its last chunk lands."""
         targets: dict[str, list[tuple[Path, int]]] = {}
         sizes: dict[str, int] = {}
+        self._remaining.clear()
+        self._entries.clear()
         for entry, prep in zip(files, prepared):
             self.reused += prep.resumed
             self.bar.advance(prep.resumed)
@@ -383,6 +419,7 @@ class Assembly:
             for offset, ref in prep.needed:
                 targets.setdefault(ref.sha256, []).append((path, offset))
                 sizes[ref.sha256] = ref.size
+        self.largest_window = max(self.largest_window, sum(map(len, targets.values())))
         loop = asyncio.get_running_loop()
         tally = swarm.Tally()
         with ThreadPoolExecutor(FINISH_THREADS, thread_name_prefix="finish") as disk:
@@ -406,7 +443,10 @@ class Assembly:
                         finishing.create_task(finish(path))
                 if sizes:
                     target = self.plan.target
-                    local = {h: self.plan.local[h] for h in sizes if h in self.plan.local}
+                    local: dict[str, Sequence[Location]] = {h: self.plan.local[h] for h in sizes if h in self.plan.local}
+                    if staged:
+                        earlier = await asyncio.to_thread(InstalledChunks(staged).only, sizes.keys() - local.keys())
+                        local.update(earlier)
                     tally = await swarm.download(
                         api,
                         await source(),
@@ -425,7 +465,31 @@ class Assembly:
                     self.chunks_from_peers += tally.chunks_from_peers
                     self.written += tally.written
                     self.reused += tally.copied
-                    self.peer_tally = tally
+                    self.peer_tally = self._add_tally(tally)
         for entry, prep in zip(files, prepared):
             fetched = any(ref.sha256 in tally.from_network for _, ref in prep.needed)
             self.files[CHUNKS if fetched else LOCAL] += 1
+
+    def _add_tally(self, tally: swarm.Tally) -> swarm.Tally:
+        """The friends of every window so far (each window is a download of its own): those dropped, and as
+        friends used the most any one window used (a friend is not told apart across windows)."""
+        if self.peer_tally is None:
+            return tally
+        total = self.peer_tally
+        total.peers_used = max(total.peers_used, tally.peers_used)
+        total.peers_dropped.update(tally.peers_dropped)
+        return total
+
+
+def windows(files: Sequence[FileEntry], most_bytes: int, most_chunks: int) -> Iterator[list[FileEntry]]:
+    """The files in order, in runs of at most `most_bytes` and `most_chunks` (a larger file is a run of its own)."""
+    window: list[FileEntry] = []
+    size = chunks = 0
+    for entry in files:
+        if window and (size + entry.size > most_bytes or chunks + len(entry.chunks) > most_chunks):
+            yield window
+            window, size, chunks = [], 0, 0
+        window.append(entry)
+        size, chunks = size + entry.size, chunks + len(entry.chunks)
+    if window:
+        yield window

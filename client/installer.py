@@ -449,7 +449,9 @@ class Installer:
         distrust = distrust or set()
         with locked(self.locks, root):
             await _whole(asyncio.to_thread(self._finish_journal, root))
+            self.progress.say(f"{game} {version}: fetching and checking the signed manifest")
             data, target, manifest_received = await self._target(game, version)
+            self.progress.say(f"{game} {version}: manifest checked ({human(manifest_received)} received); planning")
             installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             if seen.foreign and not overwrite:
@@ -462,6 +464,7 @@ class Installer:
                 if why and not self.confirm(why):
                     raise NotConfirmed(why)
             self._check_space(root, plan)
+            bar = self.progress.bar("Assembling", plan.bytes_to_write)  # the total is known: shown before the first byte
             routes = await self._routes(game, version, plan, frozenset(distrust))
             planned = estimate_download(plan, routes)
             self.progress.say(
@@ -473,12 +476,12 @@ class Installer:
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
             write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
-            digest = target.digest()
+            digest = hashlib.sha256(data).hexdigest()  # = target.digest(): parse takes only canonical bytes (no re-encoding)
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(
                 root,
                 plan,
-                self.progress.bar("Assembling", plan.bytes_to_write),
+                bar,
                 routes,
                 holders=await asyncio.to_thread(self._holders, root, distrust),
                 unknown=seen.unknown,

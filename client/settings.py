@@ -2,7 +2,8 @@
 
 The command line (and so `mist daemon`) reads `ClientSettings.from_env()` before any command runs and
 hands it to the commands through click's context; below them nothing reads the environment. The process-wide
-ones (a crash point, loopback ICE candidates, the wait for friends' links) are set once by `arm()`, at that start.
+ones (a crash point, loopback ICE candidates, the wait for friends' links, an install's download window) are
+set once by `arm()`, at that start.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ HOME_ENV = "MIST_HOME"  # this client's state (default: the platform's user data
 PASSWORD_ENV = "MIST_PASSWORD"  # a password for `login` and the admin's account commands, instead of a prompt
 LOOPBACK_ENV = "MIST_PEER_LOOPBACK"  # "1": offer 127.0.0.1 to friends (several clients on one machine)
 GRACE_ENV = "MIST_PEER_GRACE"  # seconds the seeder is held back at most while friends' links come up
+WINDOW_ENV = "MIST_INSTALL_WINDOW"  # MB of files an install fetches together (client/assembly.py WINDOW_BYTES)
 CRASH_ENV = "MIST_CRASH_AT"  # tests only: SIGKILL this process at the named point (client/crashpoints.py)
 
 
@@ -34,12 +36,13 @@ class ClientSettings:
     peer_loopback: bool = False
     crash_at: str = ""
     peer_grace: float | None = None  # None: client/swarm.py's CONNECT_GRACE
+    install_window: int | None = None  # bytes; None: client/assembly.py's WINDOW_BYTES
 
     def __repr__(self) -> str:  # the password is a secret: say only whether there is one
         return (
             f"ClientSettings(home_override={self.home_override!r}, password={'set' if self.password else ''!r}, "
             f"log_format={self.log_format!r}, peer_loopback={self.peer_loopback}, crash_at={self.crash_at!r}, "
-            f"peer_grace={self.peer_grace!r})"
+            f"peer_grace={self.peer_grace!r}, install_window={self.install_window!r})"
         )
 
     @classmethod
@@ -52,6 +55,12 @@ class ClientSettings:
         if crash_at and crash_at not in crashpoints.POINTS:
             raise SettingsError(f"{CRASH_ENV} must be one of {', '.join(crashpoints.POINTS)} (got {crash_at!r})")
         home = env.get(HOME_ENV, "")
+        window = env.get(WINDOW_ENV, "").strip()
+        if window and not (window.isdigit() and 1 <= int(window) <= 1 << 20):
+            raise SettingsError(
+                f"{WINDOW_ENV} must be a whole number of MB from 1 to 1048576, the files an install fetches together "
+                f"(got {window!r})"
+            )
         return cls(
             peer_grace=_seconds(env, GRACE_ENV, "the longest wait for friends' links before the seeder sends freely"),
             home_override=Path(home) if home else None,
@@ -59,6 +68,7 @@ class ClientSettings:
             log_format=log_format(env),
             peer_loopback=loopback == "1",
             crash_at=crash_at,
+            install_window=int(window) * 1_000_000 if window else None,
         )
 
     def home(self) -> Path:
@@ -76,6 +86,10 @@ class ClientSettings:
             from client import swarm  # only then: its imports cost every command's start
 
             swarm.CONNECT_GRACE = self.peer_grace
+        if self.install_window is not None:
+            from client import assembly
+
+            assembly.WINDOW_BYTES = self.install_window
 
 
 def _seconds(env: Mapping[str, str], name: str, meaning: str) -> float | None:

@@ -357,7 +357,7 @@ class _Download:
     def _count(self, fresh: list[str]) -> None:
         size = sum(self.sizes[h] * len(self.targets[h]) for h in fresh)
         self.tally.written += size
-        self.bar.advance(sum(self.sizes[h] for h in fresh))
+        self.bar.advance(size)  # every position written: the bar's total is the bytes of the files to write
 
 
 async def _nothing() -> None:

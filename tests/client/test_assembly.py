@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from client import staging
-from client.assembly import Assembly
+from client.assembly import Assembly, windows
 from client.plan import CHUNKS, PATCH, PatchRef, Route, Routes, index_chunks, plan
 from client.sources import Seeder
 from shared import compression, pack, patch
@@ -132,3 +132,72 @@ async def test_local_chunks_that_no_longer_hash_right_are_fetched(tmp_path: Path
     done = await assemble(tmp_path / "game2", seeder, local_files=[(str(intact), installed)])
     assert done.reused > 150_000 and done.files[CHUNKS] == 1  # the chunks the insertion touched only
     assert len(seeder.fetched) < len(chunks_of(NEW))
+
+
+# ---- windows: a big build is assembled a window of files at a time ------------------------------------------------
+
+
+class CountingBar:
+    """Adds up the bar's progress; on its first advance, notes whether the last file's staged file existed yet."""
+
+    def __init__(self, last: Path) -> None:
+        self.done, self.last, self.last_existed_at_first = 0, last, None
+
+    def advance(self, amount: int) -> None:
+        if self.last_existed_at_first is None and amount:
+            self.last_existed_at_first = self.last.exists()
+        self.done += amount
+
+
+async def test_a_build_bigger_than_a_window_is_fetched_window_by_window_each_chunk_once(tmp_path: Path) -> None:
+    # Twelve files of three contents, interleaved: every window repeats chunks an earlier one wrote.
+    contents = [rng.randbytes(200_000) for _ in range(3)]
+    files = tuple(entry(f"data/pack{i:02d}.bin", contents[i % 3]) for i in range(12))
+    made = plan(Manifest("g", "1", DEFAULT_PARAMS, files), {}, [], {})
+    root = tmp_path / "game"
+    bar = CountingBar(staging.staged_path(root, files[-1]))
+    most_chunks = 3 * len(files[0].chunks)  # three files a window
+    assembly = Assembly(root, made, bar, Routes({}), build="ab" * 32, window_bytes=1 << 40, window_chunks=most_chunks)
+    seeder = FakeSeeder({h: b for data in contents for h, b in chunks_of(data).items()})
+
+    async def source() -> Seeder:
+        return Seeder("http://seeder", ticket)
+
+    await assembly.run(source, seeder)  # type: ignore[arg-type]
+    for i, f in enumerate(files):
+        assert staging.staged_path(root, f).read_bytes() == contents[i % 3]
+    assert assembly.windows == 4 and assembly.largest_window <= most_chunks
+    assert sorted(seeder.fetched) == sorted({h for data in contents for h in chunks_of(data)})  # each chunk once
+    assert bar.done == made.bytes_to_write == assembly.written
+    assert bar.last_existed_at_first is False  # bytes flowed before the last window's files were even made
+    assert assembly.files[CHUNKS] == 3 and assembly.reused == 9 * 200_000  # later windows copied what the first wrote
+
+
+async def test_a_resumed_install_keeps_each_windows_staged_chunks(tmp_path: Path) -> None:
+    contents = [rng.randbytes(600_000) for _ in range(4)]
+    files = tuple(entry(f"f{i}.bin", contents[i]) for i in range(4))
+    made = plan(Manifest("g", "1", DEFAULT_PARAMS, files), {}, [], {})
+    root = tmp_path / "game"
+    (root / ".mist" / staging.STAGING).mkdir(parents=True)
+    half = len(contents[3]) // 2
+    staging.staged_path(root, files[3]).write_bytes(contents[3][:half] + bytes(len(contents[3]) - half))  # a crash's leftover
+    bar = CountingBar(tmp_path / "unused")
+    assembly = Assembly(root, made, bar, Routes({}), build="ab" * 32, window_chunks=len(files[0].chunks) + 1)
+    seeder = FakeSeeder({h: b for data in contents for h, b in chunks_of(data).items()})
+
+    async def source() -> Seeder:
+        return Seeder("http://seeder", ticket)
+
+    await assembly.run(source, seeder)  # type: ignore[arg-type]
+    assert [staging.staged_path(root, f).read_bytes() for f in files] == contents
+    assert assembly.windows == 4 and bar.done == made.bytes_to_write
+    kept = {ref.sha256 for _, ref in files[3].offsets() if _ + ref.size <= half}
+    assert kept and not kept & set(seeder.fetched) and assembly.reused >= sum(r.size for r in files[3].chunks if r.sha256 in kept)
+
+
+def test_windows_keep_the_order_and_their_bounds_and_a_larger_file_goes_alone() -> None:
+    sizes = [10, 30, 25, 100, 5, 5, 40]
+    files = [FileEntry(f"f{i}", n, False, "00" * 32, ()) for i, n in enumerate(sizes)]
+    runs = list(windows(files, 50, 1000))
+    assert [[f.size for f in w] for w in runs] == [[10, 30], [25], [100], [5, 5, 40]]
+    assert [f for w in runs for f in w] == files

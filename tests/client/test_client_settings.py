@@ -25,9 +25,10 @@ def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
             "MIST_PEER_LOOPBACK": "1",
             "MIST_CRASH_AT": "mid-swap",
             "MIST_PEER_GRACE": "45",
+            "MIST_INSTALL_WINDOW": "512",
         }
     )
-    assert settings == ClientSettings(tmp_path / "h", "pw-1234567", "json", True, "mid-swap", 45.0)
+    assert settings == ClientSettings(tmp_path / "h", "pw-1234567", "json", True, "mid-swap", 45.0, 512_000_000)
     assert settings.home() == tmp_path / "h" and (tmp_path / "h").is_dir()
     assert "pw-1234567" not in repr(settings)
 
@@ -40,6 +41,8 @@ def test_every_variable_reaches_its_field(tmp_path: Path) -> None:
         ("MIST_CRASH_AT", "mid-swop", "be one of undo-sealed"),
         ("MIST_PEER_GRACE", "soon", "be a number of seconds from 0 to 3600"),
         ("MIST_PEER_GRACE", "-1", "be a number of seconds from 0 to 3600"),
+        ("MIST_INSTALL_WINDOW", "4G", "be a whole number of MB from 1 to 1048576"),
+        ("MIST_INSTALL_WINDOW", "0", "be a whole number of MB from 1 to 1048576"),
     ],
 )
 def test_a_value_it_cannot_use_is_refused_naming_the_variable(name: str, value: str, said: str) -> None:
@@ -55,6 +58,16 @@ def test_the_wait_for_friends_links_is_set_for_the_whole_process(monkeypatch: py
     assert swarm.CONNECT_GRACE == 45.0
     ClientSettings().arm()  # unset: left as it is
     assert swarm.CONNECT_GRACE == 45.0
+
+
+def test_an_installs_download_window_is_set_for_the_whole_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from client import assembly
+
+    monkeypatch.setattr(assembly, "WINDOW_BYTES", assembly.WINDOW_BYTES)  # put back after the test
+    ClientSettings(install_window=8_000_000).arm()
+    assert assembly.WINDOW_BYTES == 8_000_000
+    ClientSettings().arm()  # unset: left as it is
+    assert assembly.WINDOW_BYTES == 8_000_000
 
 
 def test_only_a_known_crash_point_can_be_armed() -> None:
