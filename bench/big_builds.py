@@ -71,7 +71,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from update_bench import REPO, BenchError, Person, free_port, start_mist_server  # noqa: E402
+from update_bench import REPO, BenchError, Person, StderrTail, free_port, start_mist_server, stop_group  # noqa: E402
 
 GB = 1_000_000_000
 MB = 1_000_000
@@ -178,7 +178,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     import client.sharing  # noqa: F401  # imported before the clock, as a running daemon has them
     import client.state  # noqa: F401
     from shared import manifest as manifest_mod
-    from tracker.planner import plan_update, write_chunks
+    import tracker.planner  # noqa: F401  # imported before the clock starts, like the two above
 
     # Only the bytes a step has in hand when it starts are read first (the client's own steps read client.db):
     # the new build's manifest for an update (rebuilt from the delta), and nothing for verify, ls and the daemon.
@@ -592,47 +592,116 @@ def rewrite(paths: list[Path], amount: int, seed: int) -> int:
     return done
 
 
-def timed(person: Person, *args: str) -> tuple[dict[str, Any], float, float]:
-    """The command's JSON, its wall time, and its peak memory in MB (GNU time's maximum resident set size)."""
-    env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password}
+def timed(person: Person, *args: str, code: Path | None = None) -> tuple[dict[str, Any], float, float]:
+    """The command's JSON, its wall time, and its peak memory in MB (GNU time's maximum resident set size).
+    With `code`, mistpipe runs that checkout's code (PYTHONPATH wins over this venv's editable install)."""
+    env = {**os.environ, "MIST_HOME": str(person.home), "MIST_PASSWORD": person.password, **_code_env(code)}
     started = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable.replace("python", "mistpipe"), *args, "--json"],
-                         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, cwd="/")
     seconds = time.perf_counter() - started
     if out.returncode:
         raise BenchError(f"mistpipe {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout), seconds, int(out.stderr.strip().splitlines()[-1]) / 1024
 
 
-def push(sizes: list[int], work: Path) -> str:
+def _code_env(code: Path | None) -> dict[str, str]:
+    return {"PYTHONPATH": str(code)} if code is not None and code != REPO else {}
+
+
+class Server:
+    """A `mist-server` on `data`, of this tree or of `code`, whose CPU time (its process group's, the children it
+    waited for included) and peak resident set can be read: the server side of a push."""
+
+    def __init__(self, data: Path, port: int, code: Path | None) -> None:
+        env = {**os.environ, "MIST_ADMIN_PASSWORD": ADMIN_PASSWORD, **_code_env(code)}
+        self.proc = subprocess.Popen([sys.executable.replace("python", "mist-server"), "--data", str(data), "--port",
+                                      str(port)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env, text=True, start_new_session=True, cwd="/")
+        tail = StderrTail(self.proc, "Mist is running at")
+        deadline = time.monotonic() + 120
+        while not tail.ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                stop_group(self.proc)
+                raise BenchError(f"mist-server did not start (exit {self.proc.poll()}):\n{tail.text()}")
+        self.url = f"http://127.0.0.1:{port}"
+
+    def cpu(self) -> float:
+        """The server process's own CPU seconds: the tracker's and seeder's routes (its worker, which makes the
+        patches in the background, is a process of its own and not counted)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+    def peak_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+
+
+def pushed(admin: Person, server: Server, code: Path | None, *args: str) -> tuple[dict[str, Any], float, float, float]:
+    """A push's JSON, wall s, mistpipe peak MB, and the server's CPU s for it."""
+    before = server.cpu()
+    answer, seconds, peak = timed(admin, "push", *args, code=code)
+    return answer, seconds, peak, server.cpu() - before
+
+
+def push(sizes: list[int], work: Path, baseline: Path | None = None, rescan: bool = True, after: Path = REPO) -> str:
     """Per size: a first push (reads all), 1% rewritten and pushed with --rescan (what every push cost before the
-    push cache), another 1% rewritten and pushed as usual (reads only the rewritten files)."""
+    push cache), another 1% rewritten and pushed as usual (reads only the rewritten files). With `baseline`, the
+    first pushes and the cached one run that checkout's mistpipe and server, and a further 1% is pushed as usual
+    by this tree's (or `after`'s), on a server of that code restarted on the same data: the cached push before and
+    after."""
     rows = ["| build | first push s | 1% changed, --rescan (as before) s | 1% changed, push cache s | changed MB | "
             "uploaded MB (rescan / cache) | manifest sent KB (cache) | read MB (rescan / cache) | mistpipe peak MB "
-            "(rescan / cache) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "(rescan / cache) | cached push, server CPU s (baseline -> this tree) | server peak MB |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     units = make_units(work / "units", 4, 1)
-    with ExitStack() as stack:
-        url = start_mist_server(work / "server", free_port(), stack)
-        admin = Person(work / "admin", ADMIN_PASSWORD)
-        subprocess.run([sys.executable.replace("python", "mistpipe"), "login", url, "--user", "admin"], check=True,
-                       env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": ADMIN_PASSWORD},
-                       capture_output=True)
-        for gb in sizes:
+    first_code = baseline or REPO
+    for gb in sizes:
+        port = free_port()
+        server = Server(work / f"server{gb}", port, first_code)
+        try:
+            admin = Person(work / f"admin{gb}", ADMIN_PASSWORD)
+            subprocess.run([sys.executable.replace("python", "mistpipe"), "login", server.url, "--user", "admin"],
+                           check=True, env={**os.environ, "MIST_HOME": str(admin.home), "MIST_PASSWORD": ADMIN_PASSWORD},
+                           capture_output=True)
             game = f"big{gb}"
             admin.run("mistpipe", "new-game", game, "--title", f"{gb} GB")
             root = work / "build"
             paths = build_folder(root, gb * GB, units)
-            _, first, _ = timed(admin, "push", game, str(root), "--version", "1", "--level", "1")
+            _, first, _, first_cpu = pushed(admin, server, first_code, game, str(root), "--version", "1", "--level", "1")
+            print(f"{gb} GB: first push {first:.0f} s, server CPU {first_cpu:.1f} s", file=sys.stderr)
             changed_bytes = rewrite(paths, gb * GB // 100, gb)
-            full, full_s, full_mb = timed(admin, "push", game, str(root), "--version", "2", "--level", "1", "--rescan")
-            rewrite(paths[1:], gb * GB // 100, gb + 500)
-            cached, cached_s, cached_mb = timed(admin, "push", game, str(root), "--version", "3", "--level", "1")
+            full: dict[str, Any] = {"bytes_uploaded": 0, "bytes_read": 0}
+            full_s = full_mb = float("nan")
+            if rescan:
+                full, full_s, full_mb, _ = pushed(admin, server, first_code, game, str(root), "--version", "2",
+                                                  "--level", "1", "--rescan")
+                rewrite(paths[1:], gb * GB // 100, gb + 500)
+            cached, cached_s, cached_mb, cached_cpu = pushed(admin, server, first_code, game, str(root), "--version",
+                                                             "3", "--level", "1")
+            cpu = f"{cached_cpu:.1f}"
+            if baseline is not None:
+                print(f"{gb} GB: baseline cached push {cached_s:.1f} s, server CPU {cached_cpu:.1f} s", file=sys.stderr)
+                server.stop()
+                server = Server(work / f"server{gb}", port, after)  # the port the admin logged in to
+                rewrite(paths[2:], gb * GB // 100, gb + 900)
+                _, after_s, after_mb, after_cpu = pushed(admin, server, after, game, str(root), "--version", "4",
+                                                         "--level", "1")
+                cpu += f" -> {after_cpu:.1f} ({after_s:.1f} s wall, mistpipe peak {after_mb:.0f} MB)"
             rows.append(f"| {gb} GB | {first:.0f} | {full_s:.1f} | {cached_s:.1f} | {changed_bytes / MB:.0f} | "
                         f"{full['bytes_uploaded'] / MB:.1f} / {cached['bytes_uploaded'] / MB:.1f} | "
                         f"{cached['manifest_bytes'] / 1000:,.0f} | "
-                        f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} |")
+                        f"{full['bytes_read'] / MB:,.0f} / {cached['bytes_read'] / MB:,.0f} | {full_mb:.0f} / {cached_mb:.0f} | "
+                        f"{cpu} | {server.peak_mb():.0f} |")
             print(rows[-1], file=sys.stderr)
             shutil.rmtree(root)
+        finally:
+            server.stop()
     return "\n".join(rows)
 
 
@@ -869,6 +938,9 @@ def main() -> None:
     parser.add_argument("--stop-after", type=float, default=12.0,
                         help="install: stop a larger build's install after this many GB written")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--no-rescan", action="store_true", help="push: skip the --rescan push (an hour at 100 GB)")
+    parser.add_argument("--after", type=Path, default=REPO,
+                        help="push: a checkout of the code to compare with --baseline (default: this tree)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="mist-big-", dir=args.work) as tmp:
@@ -886,6 +958,9 @@ def main() -> None:
             if args.baseline is None:
                 parser.error("seeder needs --baseline DIR, a checkout of the code before the build index")
             table = seeder(sizes, work, args.baseline.resolve())
+        elif args.part == "push":
+            table = push(sizes, work, args.baseline.resolve() if args.baseline else None, not args.no_rescan,
+                         args.after.resolve())
         elif args.part == "plan":
             if args.baseline is None:
                 parser.error("plan needs --baseline DIR, a checkout of the code before the plan read build indexes")
@@ -895,7 +970,7 @@ def main() -> None:
                 parser.error("install needs --baseline DIR, a checkout of the code to compare with")
             table = install(sizes, work, args.baseline.resolve(), int(args.stop_after * GB))
         else:
-            table = {"options": options, "push": push}[args.part](sizes, work)
+            table = options(sizes, work)
     print(table)
     print(f"\n({args.part}, sizes {args.sizes} GB: {time.perf_counter() - started:.0f} s; "
           f"load average {os.getloadavg()[0]:.1f})")

@@ -208,6 +208,7 @@ def push(
             "files": result.files,
             "bytes_total": result.bytes_total,
             "chunks_total": result.chunks_total,
+            "chunks_asked": result.chunks_asked,
             "chunks_uploaded": result.chunks_uploaded,
             "bytes_uploaded": result.bytes_uploaded,
             "digest": result.digest,

@@ -2,7 +2,9 @@
 
 Interrupted at any point, the same push run again asks the store what is
 missing and sends only that; the tracker commits a build only when every
-chunk is in the store. The commit queues the new build's patches; a push that
+chunk is in the store. Only the chunks of files the latest build did not have
+are asked about: that build's commit checked the rest (tracker/commit_check.py
+says why that holds, and the commit names any the scrub set aside since). The commit queues the new build's patches; a push that
 waits returns once they are made, so scripts can rely on them.
 """
 
@@ -43,6 +45,7 @@ class PushResult:
     files: int
     bytes_total: int
     chunks_total: int
+    chunks_asked: int  # of which the seeder was asked whether it has them: those the latest build did not have
     chunks_uploaded: int
     bytes_uploaded: int
     digest: str
@@ -97,6 +100,74 @@ def shrinkage(previous: Manifest, new: Manifest) -> str:
     )
 
 
+async def _commit(api: Api, game: str, data: bytes, notes: str, launch: str, delta: bytes) -> tuple[dict[str, Any], int]:
+    """The tracker's answer, and the bytes the manifest took: the delta, or the whole when there is none or it is
+    refused."""
+    try:
+        return await api.commit_build(game, data, notes, launch, delta), len(delta or data)
+    except ServerRefused as exc:
+        if not delta or exc.status != 400:
+            raise
+        # A tracker of an older version (or the latest build removed meanwhile): the whole manifest, then.
+        return await api.commit_build(game, data, notes, launch), len(data)
+
+
+class Upload:
+    """The chunks of a build that the seeder lacks, asked about in bulk and sent in packs, read from the build
+    folder (only those: a push of a 100 GB build with 1 GB changed locates 1% of its chunks)."""
+
+    def __init__(
+        self,
+        api: Api,
+        ticket: dict[str, str],
+        manifest: Manifest,
+        root: Path,
+        level: int,
+        progress: Progress,
+        sizes: dict[str, int],
+    ) -> None:
+        self.api, self.ticket, self.manifest, self.root, self.level, self.progress = api, ticket, manifest, root, level, progress
+        self.sizes = sizes  # manifest.chunk_sizes()
+        self.lacking: list[str] = []
+        self.chunks_sent = 0
+        self.bytes_sent = 0
+
+    @property
+    def chunks(self) -> int:
+        return len(self.lacking)
+
+    async def missing_of(self, hashes: list[str]) -> None:
+        """Ask the seeder which of `hashes` it lacks (it marks the others used, for the garbage collector)."""
+        self.lacking = []
+        for i in range(0, len(hashes), MISSING_QUERY):
+            self.lacking += await self.api.missing(
+                self.ticket["seeder_url"], self.ticket["ticket"], hashes[i : i + MISSING_QUERY]
+            )
+
+    async def send(self) -> None:
+        missing, sizes = self.lacking, self.sizes
+        where = await asyncio.to_thread(_locations, self.manifest, self.root, set(missing))
+        bar = self.progress.bar("Uploading", sum(sizes[h] for h in missing))
+        loop = asyncio.get_running_loop()
+        limit = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
+
+        async def one(batch: list[str], pool: ThreadPoolExecutor) -> None:
+            async with limit:
+                blobs = await asyncio.gather(*(loop.run_in_executor(pool, _read_compressed, where[h], self.level) for h in batch))
+                body = pack.encode(pack.Record(pack.CHUNK, h, b) for h, b in zip(batch, blobs))
+                await self.api.seeder(f"{self.ticket['seeder_url']}/chunks", self.ticket["ticket"], body, 64 * 1024)
+                self.bytes_sent += sum(len(b) for b in blobs)
+                self.chunks_sent += len(batch)
+                bar.advance(sum(sizes[h] for h in batch))
+                crashpoints.reach("pushed-batch")
+
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            async with asyncio.TaskGroup() as group:
+                for batch in pack.batches(missing, sizes, UPLOAD_BATCH, UPLOAD_CHUNKS):
+                    group.create_task(one(batch, pool))
+        self.lacking = []
+
+
 async def push(
     api: Api,
     game: str,
@@ -140,52 +211,43 @@ async def push(
         )
     latest = info.get("latest")
     previous = b""  # the latest build's manifest, which this one is committed as a delta from
+    sizes = manifest.chunk_sizes()
+    # The seeder is asked only about chunks the latest build did not have: its commit checked the others are stored
+    # (tracker/commit_check.py). --rescan asks about every one, which also uploads one lost from the store by hand.
+    asked = list(sizes)
     if latest and latest != version:
         held = cache.last_push(api.creds.url, game) if cache is not None else None
         signed = await api.manifest(game, latest, held)
         previous = signed.data
-        why = shrinkage(await asyncio.to_thread(manifest_mod.parse, signed.data), manifest)
+        before = await asyncio.to_thread(manifest_mod.parse, signed.data)  # not kept: 260 MB parsed at 100 GB
+        why = shrinkage(before, manifest)
         if why and not confirm(why):
             raise NotConfirmed(why, "Nothing was uploaded; if that is what you mean, push again with --yes")
-    sizes = manifest.chunk_sizes()
-    ticket = await api.call("POST", "/api/upload-ticket")
-    hashes = list(sizes)
-    missing: list[str] = []
-    for i in range(0, len(hashes), MISSING_QUERY):
-        missing += await api.missing(ticket["seeder_url"], ticket["ticket"], hashes[i : i + MISSING_QUERY])
-    progress.say(f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; {len(missing)} not yet on the server")
-    where = await asyncio.to_thread(_locations, manifest, root, set(missing))
-    bar = progress.bar("Uploading", sum(sizes[h] for h in missing))
-    uploaded = 0
-    loop = asyncio.get_running_loop()
-    limit = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
-
-    async def send(batch: list[str], pool: ThreadPoolExecutor) -> None:
-        nonlocal uploaded
-        async with limit:
-            blobs = await asyncio.gather(*(loop.run_in_executor(pool, _read_compressed, where[h], level) for h in batch))
-            body = pack.encode(pack.Record(pack.CHUNK, h, b) for h, b in zip(batch, blobs))
-            await api.seeder(f"{ticket['seeder_url']}/chunks", ticket["ticket"], body, 64 * 1024)  # a small JSON answer
-            uploaded += sum(len(b) for b in blobs)
-            bar.advance(sum(sizes[h] for h in batch))
-            crashpoints.reach("pushed-batch")
-
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        async with asyncio.TaskGroup() as group:
-            for batch in pack.batches(missing, sizes, UPLOAD_BATCH, UPLOAD_CHUNKS):
-                group.create_task(send(batch, pool))
+        asked = asked if rescan else list(manifest.chunks_beyond(before))
+        del before
+    upload = Upload(api, await api.call("POST", "/api/upload-ticket"), manifest, root, level, progress, sizes)
+    await upload.missing_of(asked)
+    progress.say(
+        f"{count(len(sizes), 'chunk')} in {count(len(manifest.files), 'file')}; "
+        + (f"{len(asked)} not in {latest}, " if len(asked) < len(sizes) else "")
+        + f"{upload.chunks} not yet on the server"
+    )
+    await upload.send()
     data = manifest.canonical_bytes()
     delta = await asyncio.to_thread(manifest_delta.make, previous, data) if previous else b""
     delta = delta if len(delta) < len(data) else b""
     try:
         try:
-            build = await api.commit_build(game, data, notes, launch.strip(), delta)
+            build, sent = await _commit(api, game, data, notes, launch.strip(), delta)
         except ServerRefused as exc:
-            if not delta or exc.status != 400:
+            if exc.status != 409 or not isinstance(exc.detail, dict) or "missing_count" not in exc.detail:
                 raise
-            # A tracker of an older version (or the latest build removed meanwhile): the whole manifest, then.
-            delta = b""
-            build = await api.commit_build(game, data, notes, launch.strip())
+            # A chunk the previous build had is gone from the store (the scrub set it aside as damaged): ask
+            # about every chunk, as a push without a previous build does, and send what is missing.
+            progress.say(f"The server lacks {count(exc.detail['missing_count'], 'chunk')} of {latest}; asking about all of them")
+            await upload.missing_of(list(sizes))
+            await upload.send()
+            build, sent = await _commit(api, game, data, notes, launch.strip(), delta)
     except ServerRefused as exc:
         raise ServerRefused(exc.status, f"the tracker refused the build: {exc}", exc.detail) from exc
     if cache is not None:
@@ -201,8 +263,9 @@ async def push(
         files=len(manifest.files),
         bytes_total=manifest.total_size,
         chunks_total=len(sizes),
-        chunks_uploaded=len(missing),
-        bytes_uploaded=uploaded,
+        chunks_asked=len(asked),
+        chunks_uploaded=upload.chunks_sent,
+        bytes_uploaded=upload.bytes_sent,
         digest=build["digest"],
         patch_job=build["patch_job"],
         patches_coming=build["patches_coming"],
@@ -210,5 +273,5 @@ async def push(
         warning=build.get("warning", ""),
         files_read=scanned.files_read,
         bytes_read=scanned.bytes_read,
-        manifest_bytes=len(delta or data),
+        manifest_bytes=sent,
     )

@@ -109,6 +109,10 @@ class ChunkStore(Protocol):
     def quarantine(self, sha256: str) -> None:
         """Set a damaged object aside: it is then missing, so the next push of a build that has it uploads it again."""
 
+    def quarantined(self) -> Iterator[str]:
+        """The names ever set aside (some may have been uploaded again since): a commit that trusts the previous
+        build's chunks to be stored still checks these."""
+
     def sweep_temporary(self, older_than: float) -> int:
         """Remove what a killed writer or collector left behind before `older_than`; how many."""
 
@@ -238,6 +242,15 @@ class DirectoryChunkStore:
             os.replace(self.path(sha256), target)
         except FileNotFoundError:
             pass
+
+    def quarantined(self) -> Iterator[str]:
+        try:
+            with os.scandir(self.root / QUARANTINE) as entries:
+                return iter([e.name for e in entries if _HEX64.match(e.name)])
+        except FileNotFoundError:
+            return iter(())
+        except OSError as exc:
+            raise StoreError(f"chunk store could not list its quarantine: {exc.strerror}") from exc
 
     def sweep_temporary(self, older_than: float) -> int:
         removed = 0

@@ -73,6 +73,20 @@ class Manifest:
         """Every distinct chunk of the build with its size."""
         return {ref.sha256: ref.size for f in self.files for ref in f.chunks}
 
+    def chunks_beyond(self, previous: Manifest | None) -> dict[str, int]:
+        """The distinct chunks of the files that are not, content and chunk list alike, a file of `previous` (all
+        of them without one): what a push since `previous` may have to upload, and its commit to check is stored.
+        Per file, not per chunk: at 100 GB with 1 GB changed, 1% of 1.6 million chunks is looked at."""
+        if previous is None:
+            return self.chunk_sizes()
+        before = {f.sha256: f.chunks for f in previous.files}
+        return {
+            ref.sha256: ref.size
+            for f in self.files
+            if before.get(f.sha256) != f.chunks  # two tuples compared in C
+            for ref in f.chunks
+        }
+
     def to_json(self) -> dict[str, object]:
         links = {"links": [{"path": e.path, "target": e.target} for e in sorted(self.links, key=lambda e: e.path)]}
         return {

@@ -84,6 +84,10 @@ class MemoryChunkStore:
             if found is not None:
                 self._quarantined[sha256] = found[0]
 
+    def quarantined(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._quarantined))
+
     def sweep_temporary(self, older_than: float) -> int:
         return 0  # nothing is written in pieces
 

@@ -253,6 +253,14 @@ class S3ChunkStore:
             raise self._failed(f"set {sha256[:12]} aside", exc) from exc
         self._call(f"set {sha256[:12]} aside", self._s3.delete_object, Bucket=self.bucket, Key=key)
 
+    def quarantined(self) -> Iterator[str]:
+        where = f"{self.prefix}{QUARANTINE}/"
+        for page, _now in self._pages(where):
+            for item in page.get("Contents", []):
+                name = item["Key"].removeprefix(where)
+                if is_name(name):
+                    yield name
+
     def sweep_temporary(self, older_than: float) -> int:
         """Tombstones and health probes a dead process left (a bucket has no half-written objects)."""
         removed = 0

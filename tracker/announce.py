@@ -152,6 +152,10 @@ class Announcer:
         while len(self._stored) > STORED_KEPT:
             self._stored.popitem(last=False)
 
+    def stored_of(self, digest: str) -> Mapping[str, int] | None:
+        """Every chunk's stored size of a build committed or announced lately, if this process still has them."""
+        return self._stored.get(digest)
+
     async def _stored_sizes(self, digest: str, target: Manifest) -> Mapping[str, int]:
         known = self._stored.get(digest)
         if known is None:

@@ -7,12 +7,21 @@ refuse the file after downloading it. So the tracker rebuilds, chunk by
 chunk, each file content no committed build of the game had, and refuses the
 build naming the files that do not match. Contents the game's latest build
 had were checked when it was committed.
+
+And are its chunks in the store? Only those the previous build does not
+vouch for are looked at (`Manifest.chunks_beyond`): a 100 GB build with 1 GB
+changed checks 1% of its chunks, not 1.6 million. A chunk of the previous
+build is in the store because that build was committed with it, the garbage
+collector keeps every chunk of a build in the catalog (the commit holds the
+previous build's row until the new one is in: add_build(vouched_by=...)), and the
+one other way a stored chunk goes, the scrub's (or a patch job's) quarantine,
+is listed and checked chunk by chunk.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from shared import compression
 from shared.chunkstore import ChunkStore
@@ -34,3 +43,8 @@ def mismatched_files(store: ChunkStore, manifest: Manifest, known: Iterable[str]
         else:
             checked.add(entry.sha256)
     return bad
+
+
+def set_aside(store: ChunkStore, chunks: Mapping[str, int]) -> list[str]:
+    """The build's chunks that the store has ever quarantined: each may still be missing, whoever vouched for it."""
+    return [name for name in store.quarantined() if name in chunks]

@@ -137,8 +137,14 @@ def test_quarantine_leaves_the_object_missing_and_out_of_the_listing(store):
     store.quarantine(C)  # absent: nothing to do
     assert store.missing([A, B]) == [A]
     assert [s.name for s in store.listing()] == [B]
+    assert list(store.quarantined()) == [A]  # a commit checks these though its previous build had them
     store.put(A, b"uploaded again")
     assert store.get(A) == b"uploaded again"
+
+
+def test_an_empty_quarantine_names_nothing(store):
+    store.put(A, b"x")
+    assert list(store.quarantined()) == []
 
 
 def past_a_whole_second() -> float:

@@ -298,3 +298,13 @@ def test_every_malformed_chunk_among_good_ones_is_named(bad):
     target = max(obj["files"], key=lambda f: len(f["chunks"]))
     target["chunks"].insert(1, list(bad) if isinstance(bad, list) else bad)
     assert "malformed chunk" in str(rejected(obj))
+
+
+def test_chunks_beyond_a_previous_build_are_those_of_files_it_did_not_have_with_the_same_chunks() -> None:
+    """What a push asks the seeder about and its commit checks is stored (mistpipe/push.py, commit_check.py)."""
+    old = Manifest("g", "1", DEFAULT_PARAMS, (entry("a", b"A1", b"A2"), entry("b", b"B"), entry("c", b"C1", b"C2")))
+    moved = entry("moved", b"B")  # renamed: the same content and chunks are vouched for
+    rechunked = FileEntry("c", 4, False, sha(b"C1C2"), (ChunkRef(sha(b"C1C2"), 4),))  # same content, other chunks
+    new = Manifest("g", "2", DEFAULT_PARAMS, (entry("a", b"A1", b"A3"), moved, rechunked))
+    assert new.chunks_beyond(old) == {sha(b"A1"): 2, sha(b"A3"): 2, sha(b"C1C2"): 4}
+    assert new.chunks_beyond(None) == new.chunk_sizes()

@@ -346,11 +346,13 @@ def add_build(
     stored_size: int,
     notes: str = "",
     launch: str = "",
+    vouched_by: str = "",
 ) -> tuple[BuildRow, bool]:
     """The build's row, and whether this call created it (False: the same build pushed again).
 
     A build pushed with a launch command while its game has none gives the game that command, so the builds
-    pushed after it start the same way without saying so.
+    pushed after it start the same way without saying so. `vouched_by`: the manifest digest of the build whose
+    chunks the commit did not look at again; PreviousGone (and nothing added) if the game no longer has it.
     """
     game = _game(session, slug, Viewer("", True))
     existing = session.scalar(select(Build).where(Build.game_id == game.id, Build.version == version))
@@ -379,6 +381,8 @@ def add_build(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{slug} {version} was pushed concurrently; run the push again") from exc
+    if vouched_by and not _hold_build(session, game.id, vouched_by):  # after the insert: SQLite writes from now on
+        raise PreviousGone()
     return _build_row(slug, build, game.launch), True
 
 
@@ -408,6 +412,17 @@ def edit_build(session: Session, slug: str, version: str, changes: dict[str, str
     if "launch" in changes:
         build.launch = changes["launch"] if changes["launch"] != game.launch else ""
     return _build_row(slug, build, game.launch)
+
+
+class PreviousGone(Exception):
+    """The build a commit relied on for its chunks' presence left the catalog before the new one was in."""
+
+
+def _hold_build(session: Session, game_id: int, digest: str) -> bool:
+    """Whether the game still has the build of that manifest; its row is then locked (PostgreSQL; SQLite's one
+    writer is this transaction already) until the new build is in, so a removal cannot come between."""
+    held = select(Build.id).where(Build.game_id == game_id, Build.manifest_digest == digest).limit(1)
+    return session.scalar(held.with_for_update()) is not None
 
 
 def remove_build(session: Session, slug: str, version: str) -> None:

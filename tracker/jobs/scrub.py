@@ -2,8 +2,10 @@
 
 A quarantined chunk is simply missing from the store, so clients are never
 served it, `mistpipe push` of any build that has it uploads it again (the
-missing-chunks query now names it), and the scrub report tells the admin
-which builds need that push.
+missing-chunks query names it; or, for a chunk of the latest build, which a
+push does not ask about, the commit checks the store's list of quarantined
+chunks and names it), and the scrub report tells the admin which builds
+need that push.
 """
 
 from __future__ import annotations
