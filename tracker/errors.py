@@ -8,7 +8,8 @@ TrackerError                 500 unless a kind below says otherwise
 │   └── NotAnAdmin           (admin/session.py) the session's account may no longer use the site
 ├── NotFound                 404
 ├── Conflict                 409
-│   └── DataInUse            (datalock.py) another tracker or admin command holds the data directory
+│   ├── DataInUse            (datalock.py) another tracker or admin command holds the data directory
+│   └── PreviousGone         (db/queries.py) a build a commit trusted for its chunks left the catalog: check them all
 ├── PayloadTooLarge          413
 ├── LoginRefused             (throttle.py) 429: too many failed logins; try again after `retry_after`
 ├── ServiceUnavailable       503: a part the tracker depends on does not answer; nothing changed, try again

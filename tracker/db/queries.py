@@ -382,7 +382,7 @@ def add_build(
     except IntegrityError as exc:
         raise Conflict(f"{slug} {version} was pushed concurrently; run the push again") from exc
     if vouched_by and not _hold_build(session, game.id, vouched_by):  # after the insert: SQLite writes from now on
-        raise PreviousGone()
+        raise PreviousGone("the build this commit's chunks were checked against was removed meanwhile")
     return _build_row(slug, build, game.launch), True
 
 
@@ -414,8 +414,9 @@ def edit_build(session: Session, slug: str, version: str, changes: dict[str, str
     return _build_row(slug, build, game.launch)
 
 
-class PreviousGone(Exception):
-    """The build a commit relied on for its chunks' presence left the catalog before the new one was in."""
+class PreviousGone(Conflict):
+    """The build a commit relied on for its chunks' presence left the catalog before the new one was in
+    (the commit route catches it and checks every chunk instead)."""
 
 
 def _hold_build(session: Session, game_id: int, digest: str) -> bool:
