@@ -10,7 +10,8 @@
     ├── NotEnoughSpace       the update does not fit on the disk
     ├── InstallError         the install directory is unusable or the build is unknown here
     │   ├── PlayError        (app/play.py) the game cannot be started
-    │   └── FileInUse        (swap.py) Windows will not replace a file another program has open
+    │   ├── FileInUse        (swap.py) Windows will not replace a file another program has open
+    │   └── RecordLost       an install's kept manifest is gone from MIST_HOME/builds: fetched again from the tracker
     ├── DownloadFailed       the seeder did not deliver a chunk intact after retries
     ├── AppError             (app/launch.py) `mist app` could not start the daemon or open the app
     ├── SignInError          (app/service.py) signing in from the app failed; `kind` picks the screen
@@ -54,6 +55,10 @@ class NotEnoughSpace(ClientError):
 
 class InstallError(ClientError):
     pass
+
+
+class RecordLost(InstallError):
+    """The manifest kept for an install (MIST_HOME/builds) is gone; the installer fetches the signed one again."""
 
 
 class DownloadFailed(ClientError):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from client import crashpoints, filemode, inplace, iocount, journal as journal_mod, longpath, staging
 from client.api import Api
-from client.errors import InstallError, NotConfirmed, NotEnoughSpace, ServerRefused
+from client.errors import InstallError, NotConfirmed, NotEnoughSpace, RecordLost, ServerRefused
 from client.ownership import file_stats, links_on_disk, split_ours
 from client.progress import human
 from shared.wording import count
@@ -155,6 +155,7 @@ class Installer:
 
     async def install(self, game: str, directory: Path, version: str | None = None, overwrite: bool = False) -> Outcome:
         root = longpath.extended(directory.expanduser().resolve())  # Windows: no 260-character limit
+        await self.restore_lost_records()
         current = self.state.get(game)
         if current and current.dir != root:
             raise InstallError(f"{game} is already installed in {current.dir}; `mist update {game}` updates it there")
@@ -184,6 +185,7 @@ class Installer:
         dry_run: bool = False,
         overwrite: bool = False,
     ) -> Outcome | tuple[Plan, Routes]:
+        await self.restore_lost_records()
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
@@ -194,16 +196,19 @@ class Installer:
 
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
         """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
+        await self.restore_lost_records()
         _, target, _ = await self._target(game, version or await self._latest(game))
         plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
         return plan, await self._routes(game, target.version, plan)
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
         """`update` without a dry run: move the installed game to `to` (default: the newest)."""
+        await self.restore_lost_records()
         current = await self._installed_or_why(game)
         return await self._converge(game, current.dir, to or await self._latest(game), overwrite=overwrite)
 
     async def verify(self, game: str, repair: bool = False) -> tuple[VerifyReport, Outcome | None]:
+        await self.restore_lost_records()
         current = self._installed(game)
         with locked(self.locks, current.dir):  # not while another command is swapping files in
             await _whole(asyncio.to_thread(self._finish_journal, current.dir))  # an interrupted update first
@@ -216,6 +221,7 @@ class Installer:
 
     async def uninstall(self, game: str) -> tuple[Install, list[str]]:
         """Remove the game's files and links; those the friend changed since stay. (The install, the kept paths.)"""
+        await self.restore_lost_records()
         current = self._installed(game)
         root = current.dir
         with locked(self.locks, root):
@@ -233,6 +239,29 @@ class Installer:
         except OSError:
             pass  # the folder holds files that are not the game's (saves, mods): leave them
         return current, kept
+
+    async def restore_lost_records(self) -> None:
+        """Put back the kept manifest of any install whose copy in MIST_HOME/builds is gone, from the tracker,
+        checked against its signature and the digest recorded at install (every install is a possible source of
+        chunks, so one lost record would stop installs of every game)."""
+        for install in await asyncio.to_thread(self.state.lost):
+            try:
+                signed = await self.api.manifest(install.game, install.version)
+            except ServerRefused as exc:
+                if exc.status != 404:
+                    raise
+                raise RecordLost(
+                    f"the manifest Mist kept for {install.game} {install.version} is gone from "
+                    f"{self.state.path.parent / 'builds'}, and the tracker no longer has that build to fetch it "
+                    f"again; ask the admin whether {install.game} {install.version} can be pushed again"
+                ) from None
+            await self.api.verify_manifest(signed)
+            if hashlib.sha256(signed.data).hexdigest() != install.digest:
+                raise RecordLost(
+                    f"the manifest Mist kept for {install.game} {install.version} is gone, and the tracker's "
+                    f"{install.game} {install.version} is another build now; ask the admin why it changed"
+                )
+            await asyncio.to_thread(self.state.restore_manifest, install.digest, signed.data)
 
     # ---- steps -------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from client.api import Api
+from client.errors import RecordLost
 from client.journal import Confined
 from client.peerlink import PeerGone, PeerLink
 from client.peerwire import NOT_HELD, Have, HaveAll, Hello, PeerProtocolError, Reject, Uploader, encode, fragments
@@ -69,7 +70,11 @@ class Library:
         for install in self.state.installs():
             # The index kept in client.db, or made once from the manifest (verified when installed) and kept: a
             # 100 GB build's takes 11 CPU s to make and a fraction of one to read back. Shared with the installer.
-            builds[install.digest] = install.build
+            try:
+                builds[install.digest] = install.build
+            except RecordLost as exc:  # shared again once an install, update or verify has fetched it back
+                log.warning("not sharing %s: %s", install.game, exc)
+                continue
             folders[install.digest] = install.dir
         self.builds, self._folders = builds, folders
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from client import longpath
+from client.errors import RecordLost
 from shared.durable import sync_directory, write_atomic
 from shared.build_index import BuildIndex
 
@@ -177,12 +178,40 @@ class State:
 
     def _manifest_bytes(self, digest: str, column: bytes) -> bytes:
         """An install's manifest: in builds/ (the column is empty), or in the column where an earlier Mist kept it."""
-        return column if column else self._file(digest, _MANIFEST).read_bytes()
+        if column:
+            return column
+        path = self._file(digest, _MANIFEST)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise RecordLost(
+                f"the manifest Mist keeps for an installed build ({path}) is gone; `mist verify` (or the next install "
+                "or update) fetches it again from the tracker"
+            ) from None
+
+    def lost(self) -> list[Install]:
+        """Installs whose kept manifest is gone (MIST_HOME/builds cleaned by hand, a disk fault): the installer
+        puts the signed bytes back from the tracker (`restore_manifest`) before it reads any install."""
+        rows = self._db.execute("SELECT game, dir, version, digest, length(manifest) FROM installs ORDER BY game")
+        return [
+            Install(g, longpath.extended(Path(d)), v, h, self)
+            for g, d, v, h, kept in rows.fetchall()
+            if not kept and not self._file(h, _MANIFEST).exists()
+        ]
+
+    def restore_manifest(self, digest: str, data: bytes) -> None:
+        """Keep an install's manifest again: `data` is the tracker's, checked against its signature and `digest`."""
+        self._builds.mkdir(exist_ok=True)
+        write_atomic(self._file(digest, _MANIFEST), data)
 
     def held_manifest(self, game: str) -> tuple[str, bytes] | None:
-        """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from)."""
+        """The digest and manifest bytes of the build of `game` installed here (what a manifest delta starts from);
+        None if none is, or its kept manifest is gone (the manifest then comes whole)."""
         row = self._db.execute("SELECT digest, manifest FROM installs WHERE game = ?", (game,)).fetchone()
-        return (row[0], self._manifest_bytes(row[0], bytes(row[1]))) if row else None
+        try:
+            return (row[0], self._manifest_bytes(row[0], bytes(row[1]))) if row else None
+        except RecordLost:
+            return None
 
     def installed_versions(self) -> dict[str, tuple[str, Path]]:
         """game -> (version, folder), without parsing any manifest (for `mist ls`)."""

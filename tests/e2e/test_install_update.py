@@ -147,6 +147,32 @@ def test_verify_finds_damage_and_repair_fixes_it_from_local_chunks(builds, pushe
     assert repaired["bytes_downloaded"] < 300_000  # one chunk, not the whole 6 MB file
 
 
+def test_a_lost_build_record_is_fetched_again_and_one_the_tracker_lost_too_is_said(builds, pushes, admin, friend, tmp_path) -> None:
+    # A friend clears MIST_HOME/builds by hand: the next command fetches the signed manifest again.
+    friend.json("mist", "install", GAME, "--dir", str(tmp_path / GAME), "--version", "1.0")
+    kept = friend.home / "builds"
+    for path in kept.iterdir():
+        path.unlink()
+    assert friend.json("mist", "verify", GAME)["ok"] is True
+    assert sorted(p.suffix for p in kept.iterdir()) == [".index", ".manifest"]
+    for path in kept.iterdir():
+        path.unlink()
+    updated = friend.json("mist", "update", GAME, "--to", "1.1")
+    assert updated["version"] == "1.1"
+    assert_same_tree(builds["1.1"], tmp_path / GAME)
+    # Gone from the tracker as well: said, with what to do, and nothing else of the install is touched.
+    admin.run("mistpipe", "new-game", "hollow-lost", "--title", "Lost")
+    admin.json("mistpipe", "push", "hollow-lost", str(builds["1.2"]), "--version", "1")
+    friend.json("mist", "install", "hollow-lost", "--dir", str(tmp_path / "lost"))
+    admin.run("mistpipe", "rm", "hollow-lost", "1")
+    for path in kept.iterdir():
+        path.unlink()
+    refused = friend.run("mist", "verify", GAME, check=False)
+    assert refused.returncode == 1 and "the tracker no longer has that build" in refused.stderr, refused.stderr
+    assert "ask the admin" in refused.stderr and "Traceback" not in refused.stderr
+    assert_same_tree(builds["1.1"], tmp_path / GAME)
+
+
 def test_uninstall_removes_the_game_but_not_the_players_files(pushes, friend, tmp_path) -> None:
     target = tmp_path / GAME
     friend.json("mist", "install", GAME, "--dir", str(target))
