@@ -169,7 +169,11 @@ class State:
             index.write(out)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(part, path)
+        try:
+            os.replace(part, path)
+        except PermissionError:  # Windows: another process is reading the one there; it is a cache, made again later
+            part.unlink(missing_ok=True)
+            return
         sync_directory(path.parent)
 
     def _manifest_of(self, digest: str) -> bytes | None:

@@ -89,3 +89,58 @@ def test_the_next_builds_index_is_made_from_the_held_ones_and_kept_when_it_is_in
         assert state.build_index(new.digest()) == stored  # read back, not made again
     finally:
         state.close()
+
+
+def test_an_index_windows_will_not_replace_is_left_to_be_made_again_and_the_install_is_still_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from client import state as state_mod
+
+    build = manifest("alpha")
+    replace = os.replace
+
+    def refused(source: object, target: object) -> None:
+        if str(target).endswith(".index"):  # as Windows answers while another process reads the file
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        replace(source, target)  # type: ignore[arg-type]  # the paths os.replace takes
+
+    state = State(tmp_path)
+    try:
+        state.index_of(build.digest(), build.canonical_bytes())  # made in this process, kept at record
+        monkeypatch.setattr(state_mod.os, "replace", refused)
+        state.record("alpha", tmp_path / "alpha", build.canonical_bytes(), build.digest(), "1")
+        assert state.get("alpha") is not None and state.held_manifest("alpha") == (build.digest(), build.canonical_bytes())
+        assert sorted(p.name for p in (tmp_path / "builds").iterdir()) == [f"{build.digest()}.manifest"]  # no part left
+    finally:
+        state.close()
+    monkeypatch.setattr(state_mod.os, "replace", replace)
+    state = State(tmp_path)
+    try:
+        assert list(state.index(build.digest()).files()) == list(build.files)  # made again, and kept this time
+        assert state.build_index(build.digest()) is not None
+    finally:
+        state.close()
+
+
+def test_a_kept_manifest_that_is_gone_is_listed_as_lost_and_said_when_read(tmp_path: Path) -> None:
+    from client.errors import RecordLost
+
+    build = manifest("alpha")
+    state = State(tmp_path)
+    try:
+        state.record("alpha", tmp_path / "alpha", build.canonical_bytes(), build.digest(), "1")
+        assert state.lost() == []
+        (tmp_path / "builds" / f"{build.digest()}.manifest").unlink()
+        assert [i.game for i in state.lost()] == ["alpha"]
+        assert state.held_manifest("alpha") is None  # the next manifest then comes whole
+        (tmp_path / "builds" / f"{build.digest()}.index").unlink(missing_ok=True)
+        state.close()
+        state = State(tmp_path)
+        with pytest.raises(RecordLost, match="fetches it again from the tracker"):
+            state.index(build.digest())
+        state.restore_manifest(build.digest(), build.canonical_bytes())
+        assert state.lost() == [] and list(state.index(build.digest()).files()) == list(build.files)
+    finally:
+        state.close()
