@@ -15,7 +15,7 @@ from pathlib import Path
 
 from client import crashpoints
 from client.home import mist_home
-from shared.environment import log_format
+from shared.environment import log_format, number
 from shared.errors import SettingsError
 
 HOME_ENV = "MIST_HOME"  # this client's state (default: the platform's user data folder)
@@ -62,7 +62,7 @@ class ClientSettings:
                 f"(got {window!r})"
             )
         return cls(
-            peer_grace=_seconds(env, GRACE_ENV, "the longest wait for friends' links before the seeder sends freely"),
+            peer_grace=_grace(env),
             home_override=Path(home) if home else None,
             password=env.get(PASSWORD_ENV, ""),
             log_format=log_format(env),
@@ -76,7 +76,8 @@ class ClientSettings:
         return mist_home(self.home_override)
 
     def arm(self) -> None:
-        """Set the process-wide test hooks these settings name (neither is ever set for a friend)."""
+        """Set what these settings name for the whole process: the test hooks (a crash point, loopback candidates:
+        never set for a friend), the wait for friends' links and an install's download window."""
         crashpoints.arm(self.crash_at)
         if self.peer_loopback:
             from client import peerlink
@@ -92,14 +93,8 @@ class ClientSettings:
             assembly.WINDOW_BYTES = self.install_window
 
 
-def _seconds(env: Mapping[str, str], name: str, meaning: str) -> float | None:
-    text = env.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 3600:
-        raise SettingsError(f"{name} must be a number of seconds from 0 to 3600, {meaning} (got {text!r})")
-    return value
+def _grace(env: Mapping[str, str]) -> float | None:
+    """MIST_PEER_GRACE, or None when unset (client/swarm.py's default then stands: not imported at every start)."""
+    what = "a number of seconds from 0 to 3600, the longest wait for friends' links before the seeder sends freely"
+    seconds = number(env, GRACE_ENV, -1.0, what, least=0.0, most=3600.0)
+    return seconds if seconds >= 0 else None

@@ -50,24 +50,21 @@ def test_a_value_it_cannot_use_is_refused_naming_the_variable(name: str, value: 
         ClientSettings.from_env({name: value})
 
 
-def test_the_wait_for_friends_links_is_set_for_the_whole_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from client import swarm
+@pytest.mark.parametrize(
+    "module, name, field, value",
+    [("swarm", "CONNECT_GRACE", "peer_grace", 45.0), ("assembly", "WINDOW_BYTES", "install_window", 8_000_000)],
+)
+def test_the_wait_for_friends_and_the_download_window_are_set_for_the_whole_process(
+    monkeypatch: pytest.MonkeyPatch, module: str, name: str, field: str, value: float
+) -> None:
+    import importlib
 
-    monkeypatch.setattr(swarm, "CONNECT_GRACE", swarm.CONNECT_GRACE)  # put back after the test
-    ClientSettings(peer_grace=45.0).arm()
-    assert swarm.CONNECT_GRACE == 45.0
+    target = importlib.import_module(f"client.{module}")
+    monkeypatch.setattr(target, name, getattr(target, name))  # put back after the test
+    ClientSettings(**{field: value}).arm()
+    assert getattr(target, name) == value
     ClientSettings().arm()  # unset: left as it is
-    assert swarm.CONNECT_GRACE == 45.0
-
-
-def test_an_installs_download_window_is_set_for_the_whole_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from client import assembly
-
-    monkeypatch.setattr(assembly, "WINDOW_BYTES", assembly.WINDOW_BYTES)  # put back after the test
-    ClientSettings(install_window=8_000_000).arm()
-    assert assembly.WINDOW_BYTES == 8_000_000
-    ClientSettings().arm()  # unset: left as it is
-    assert assembly.WINDOW_BYTES == 8_000_000
+    assert getattr(target, name) == value
 
 
 def test_only_a_known_crash_point_can_be_armed() -> None:
