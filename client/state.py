@@ -15,11 +15,14 @@ import zlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from client import longpath
 from client.errors import RecordLost
 from shared.durable import sync_directory, write_atomic
-from shared.build_index import BuildIndex
+
+if TYPE_CHECKING:  # imported where a build is read: `mist --help`, `ls` and `status` need none (its imports cost 50 ms)
+    from shared.build_index import BuildIndex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS installs (
@@ -96,6 +99,8 @@ class State:
             return found
 
     def _kept_index(self, digest: str) -> BuildIndex:
+        from shared.build_index import BuildIndex
+
         try:
             with self._file(digest, _INDEX).open("rb") as kept:
                 return BuildIndex.read(kept)  # a column at a time: no 67 MB blob beside the index at 100 GB
@@ -119,6 +124,8 @@ class State:
         """The index of a build's manifest bytes, already checked against `digest` and the tracker's signature:
         made from the held build's index when there is one (only the file entries that differ are read: see
         BuildIndex.following), else scanned. Kept in this process for `record` to keep."""
+        from shared.build_index import BuildIndex
+
         with self._lock:
             found = self._indexes.get(digest)
         if found is not None:
