@@ -56,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from chunk_sizes import baseline_bytes, build_files, zstd_version  # noqa: E402
-from corpus import CACHE_DIR, Pair, corpus_pairs  # noqa: E402
+from corpus import Pair, corpus_pairs  # noqa: E402
 
 from shared.chunking import DEFAULT_PARAMS  # noqa: E402
 
