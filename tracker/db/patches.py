@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -136,20 +137,29 @@ def record_patches(session: Session, rows: Iterable[tuple[str, str, str, str | N
         record_patch(session, *row)
 
 
-def manifests_by_digest(session: Session, digests: Iterable[str], viewer: Viewer) -> list[StoredManifest]:
-    """The builds a client says it holds, among those it may see (others are ignored, never revealed)."""
-    out = []
+def _visible_builds(session: Session, digests: Iterable[str], viewer: Viewer, *columns: Any) -> Iterator[tuple[str, Any]]:
+    """(game slug, the `columns`) of each build with one of these manifest digests that the viewer may see (the
+    others are skipped, never revealed)."""
+    seen: dict[str, bool] = {}
     for batch in _batches(digests):
         rows = session.execute(
-            select(Build, Game.slug, Game.id).join(Game, Build.game_id == Game.id).where(Build.manifest_digest.in_(batch))
+            select(Game.slug, *columns).join(Game, Build.game_id == Game.id).where(Build.manifest_digest.in_(batch))
         )
-        for build, slug, _ in rows:
-            try:
-                _game(session, slug, viewer)
-            except NotFound:  # not visible to this viewer
-                continue
-            out.append(StoredManifest(slug, build.version, build.manifest_digest, build.manifest))
-    return out
+        for slug, *values in rows:
+            if slug not in seen:
+                try:
+                    _game(session, slug, viewer)
+                    seen[slug] = True
+                except NotFound:  # not visible to this viewer
+                    seen[slug] = False
+            if seen[slug]:
+                yield slug, values
+
+
+def manifests_by_digest(session: Session, digests: Iterable[str], viewer: Viewer) -> list[StoredManifest]:
+    """The builds a client says it holds, among those it may see, with their manifests' bytes."""
+    columns = (Build.version, Build.manifest_digest, Build.manifest)
+    return [StoredManifest(slug, v, d, m) for slug, (v, d, m) in _visible_builds(session, digests, viewer, *columns)]
 
 
 @dataclass(frozen=True)
@@ -172,24 +182,12 @@ def build_digest(session: Session, slug: str, version: str, viewer: Viewer) -> s
 
 def held_builds(session: Session, digests: Iterable[str], viewer: Viewer) -> list[BuildRef]:
     """`manifests_by_digest` without the manifests' bytes (tens of MB each for a big game)."""
-    out = []
-    for batch in _batches(digests):
-        rows = session.execute(
-            select(Build.version, Build.manifest_digest, Game.slug)
-            .join(Game, Build.game_id == Game.id)
-            .where(Build.manifest_digest.in_(batch))
-        )
-        for version, digest, slug in rows:
-            try:
-                _game(session, slug, viewer)
-            except NotFound:  # not visible to this viewer
-                continue
-            out.append(BuildRef(slug, version, digest))
-    return out
+    columns = (Build.version, Build.manifest_digest)
+    return [BuildRef(slug, v, d) for slug, (v, d) in _visible_builds(session, digests, viewer, *columns)]
 
 
 def recent_build_refs(session: Session, slug: str, limit: int) -> list[BuildRef]:
-    """`recent_builds` without the manifests' bytes."""
+    """The game's last `limit` builds, newest first (where a chain's intermediate contents are looked for)."""
     game = _game(session, slug, Viewer("", True))
     rows = session.execute(
         select(Build.version, Build.manifest_digest).where(Build.game_id == game.id).order_by(Build.id.desc()).limit(limit)
@@ -243,13 +241,6 @@ def patch_sources(session: Session, slug: str, version: str) -> list[StoredManif
     ).all()
     chosen = {b.id: b for b in ([previous] if previous else []) + list(installed)}
     return [StoredManifest(slug, b.version, b.manifest_digest, b.manifest) for b in chosen.values()]
-
-
-def recent_builds(session: Session, slug: str, limit: int) -> list[StoredManifest]:
-    """The game's last `limit` builds, newest first (where a chain's intermediate contents are looked for)."""
-    game = _game(session, slug, Viewer("", True))
-    builds = session.scalars(select(Build).where(Build.game_id == game.id).order_by(Build.id.desc()).limit(limit))
-    return [StoredManifest(slug, b.version, b.manifest_digest, b.manifest) for b in builds]
 
 
 def latest_build(session: Session, slug: str) -> StoredManifest | None:
