@@ -50,6 +50,7 @@ _COLUMNS = {
     "spans": "Q",
 }
 _BUCKET_LOAD = 8  # digests per bucket on average: a lookup's find reads about this many
+_DIGEST_TIMES = functools.partial(operator.mul, DIGEST)
 
 
 class DigestSet:
@@ -117,6 +118,12 @@ class DigestSet:
     def digest(self, position: int) -> bytes:
         return self._blob[position * DIGEST : (position + 1) * DIGEST]
 
+    def digests_at(self, positions: Sequence[int]) -> bytes:
+        """The digests at these positions, one after another (C loops: a Python call per digest was most of the
+        time of making a 1 GiB file's entry)."""
+        at = list(map(_DIGEST_TIMES, positions))
+        return b"".join(map(self._blob.__getitem__, map(slice, at, map(DIGEST.__add__, at))))
+
 
 class FileInfo(NamedTuple):
     """A file of the build without its chunks: what verifying, owning and deleting files need."""
@@ -148,6 +155,7 @@ class ChunkNames:
 
 
 _new_ref = functools.partial(tuple.__new__, ChunkRef)  # a ChunkRef from a (sha256, size) pair, made in C
+_new_info = functools.partial(tuple.__new__, FileInfo)  # a FileInfo from its four fields, made in C
 
 
 def _raw(hex_digest: str) -> bytes | None:
@@ -308,12 +316,22 @@ class BuildIndex:
         return sum(self._files.sizes)
 
     def infos(self) -> Iterator[FileInfo]:
-        """Every file without its chunks, in path order: a 100 GB build's 1.6 million chunks stay in the arrays."""
+        """Every file without its chunks, in path order: a 100 GB build's 1.6 million chunks stay in the arrays.
+
+        Made in C loops (paths cut from one decoded string when they are ASCII, contents from one hex string): a
+        Python step per file was a tenth of a 100 GB update's bookkeeping, asked twice."""
         f = self._files
-        paths = _Paths(f)
-        for i in range(len(self)):
-            path = paths[i].decode("utf-8", "surrogatepass")
-            yield FileInfo(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex())
+        ends = f.ends
+        cuts = map(slice, itertools.chain((0,), ends), ends)
+        if f.paths.isascii():  # byte offsets are character offsets
+            paths: Iterator[str] = map(f.paths.decode("ascii").__getitem__, cuts)
+        else:
+            paths = (f.paths[cut].decode("utf-8", "surrogatepass") for cut in cuts)
+        hexes = f.contents.hex()
+        contents = map(
+            hexes.__getitem__, map(slice, range(0, len(hexes), 2 * DIGEST), range(2 * DIGEST, len(hexes) + 1, 2 * DIGEST))
+        )
+        return map(_new_info, zip(paths, f.sizes, map(bool, f.executable), contents))
 
     def info(self, path: str) -> FileInfo | None:
         """The file at `path` without its chunks, or None."""
@@ -329,17 +347,28 @@ class BuildIndex:
         i = bisect.bisect_left(paths, key)
         return i if i < len(paths) and paths[i] == key else -1
 
-    def holding(self, wanted: Iterable[str]) -> Iterator[FileEntry]:
-        """The files that hold any of the chunks `wanted` (hex): files that hold none are passed over in C (an
-        update wants a few thousand of a 100 GB build's 1.6 million chunks)."""
-        raw = (_raw(h) for h in wanted)
-        positions = frozenset(p for p in (self.chunks.position(r) for r in raw if r is not None) if p >= 0)
-        if not positions:
+    def places(self, names: Iterable[str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+        """Where the build holds any of these chunks (named as manifests name them): per file holding one, by path,
+        its path and each (name, byte offset) of them in it, in order.
+
+        An update wants a few thousand of a 100 GB build's 1.6 million chunks: files that hold none are passed
+        over in C, and the offsets come from the size column without a `FileEntry` or a hex name per chunk."""
+        asked = list(names)
+        wanted = {at: name for name, at in zip(asked, self._positions(asked)) if at >= 0}
+        if not wanted:
             return
-        first, chunk_at = self._files.first, self._chunk_at
-        for i in range(len(self)):
-            if not positions.isdisjoint(chunk_at[first[i] : first[i + 1]]):
-                yield self._entry(i)
+        f, chunk_at, sizes = self._files, self._chunk_at, self._chunk_sizes
+        first = f.first
+        held = wanted.keys()
+        lists = map(chunk_at.__getitem__, map(slice, first, itertools.islice(first, 1, None)))
+        paths = _Paths(f)
+        for i in itertools.compress(range(len(self)), map(operator.not_, map(held.isdisjoint, lists))):
+            lo, hi = first[i], first[i + 1]
+            ids = chunk_at[lo:hi]
+            hit = list(map(wanted.__contains__, ids))
+            found = map(wanted.__getitem__, itertools.compress(ids, hit))
+            offsets = itertools.compress(accumulate(sizes[lo:hi], initial=0), hit)
+            yield paths[i].decode("utf-8", "surrogatepass"), zip(found, offsets)
 
     def use_counts(self) -> array[int]:
         """Per distinct chunk, how many times the build holds it (what `following` keeps up to date)."""
@@ -353,22 +382,13 @@ class BuildIndex:
 
         As `file`, with each file's chunk digests turned to hex at once and its `ChunkRef`s made in C (a
         1 GiB file has 16,000: one at a time that was most of a plan's time)."""
-        f, paths_of = self._files, _Paths(self._files)
-        blob, starts = self.chunks._blob, functools.partial(operator.mul, DIGEST)
+        paths_of = _Paths(self._files)
         out: dict[str, FileEntry] = {}
         for path in paths:
             key = path.encode("utf-8", "surrogatepass")
             i = bisect.bisect_left(paths_of, key)
-            if i == len(paths_of) or paths_of[i] != key:
-                continue
-            lo, hi = f.first[i], f.first[i + 1]
-            at = list(map(starts, self._chunk_at[lo:hi]))  # C loops: a Python call per chunk took most of the time
-            names = b"".join(map(blob.__getitem__, map(slice, at, map(DIGEST.__add__, at)))).hex()
-            hexes = [names[k : k + 2 * DIGEST] for k in range(0, len(names), 2 * DIGEST)]
-            chunks = tuple(map(_new_ref, zip(hexes, self._chunk_sizes[lo:hi])))
-            out[path] = FileEntry(
-                path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex(), chunks
-            )
+            if i < len(paths_of) and paths_of[i] == key:
+                out[path] = self._entry(i, path)
         return out
 
     def has_file(self, path: str) -> bool:
@@ -406,12 +426,18 @@ class BuildIndex:
                 held.append(file)
         return found
 
-    def _entry(self, i: int) -> FileEntry:
+    def _entry(self, i: int, path: str | None = None) -> FileEntry:
+        """File i with its chunks: their digests turned to hex at once and the `ChunkRef`s made in C (a 1 GiB file
+        has 16,000: one at a time that was most of a plan's time)."""
         f = self._files
-        chunks = tuple(
-            ChunkRef(self.chunks.digest(self._chunk_at[j]).hex(), self._chunk_sizes[j]) for j in range(f.first[i], f.first[i + 1])
+        lo, hi = f.first[i], f.first[i + 1]
+        names = self.chunks.digests_at(self._chunk_at[lo:hi]).hex()
+        hexes = map(
+            names.__getitem__, map(slice, range(0, len(names), 2 * DIGEST), range(2 * DIGEST, len(names) + 1, 2 * DIGEST))
         )
-        path = _Paths(f)[i].decode("utf-8", "surrogatepass")
+        chunks = tuple(map(_new_ref, zip(hexes, self._chunk_sizes[lo:hi])))
+        if path is None:
+            path = _Paths(f)[i].decode("utf-8", "surrogatepass")
         return FileEntry(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex(), chunks)
 
     def to_bytes(self) -> bytes:

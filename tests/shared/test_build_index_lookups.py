@@ -61,3 +61,21 @@ def test_the_holders_of_a_chunk_are_every_file_with_it_each_once_by_path(manifes
             if h in asked:
                 expected.setdefault(h, []).append((entry.path, entry.size))
     assert index.holders(asked) == expected
+
+
+@given(builds(), st.lists(st.sampled_from(POOL + ["", "zz" * 32, POOL[1][:62], "ab " * 21 + "a"]), max_size=10))
+def test_the_places_of_chunks_are_every_offset_of_every_file_holding_one(manifest: Manifest, asked: list[str]) -> None:
+    index = BuildIndex.scan(manifest.canonical_bytes())
+    expected = []
+    for entry in manifest.files:
+        held = [(ref.sha256, offset) for offset, ref in entry.offsets() if ref.sha256 in asked]
+        if held:
+            expected.append((entry.path, held))
+    assert [(path, list(held)) for path, held in index.places(asked)] == expected
+
+
+@given(builds())
+def test_file_infos_are_the_manifests_files_without_their_chunks(manifest: Manifest) -> None:
+    index = BuildIndex.scan(manifest.canonical_bytes())
+    assert [tuple(i) for i in index.infos()] == [(f.path, f.size, f.executable, f.sha256) for f in manifest.files]
+    assert all(type(i).__name__ == "FileInfo" and index.info(i.path) == i for i in index.infos())
