@@ -29,16 +29,18 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from operator import add
 from typing import BinaryIO, NamedTuple
 
 from shared import manifest as manifest_mod
 from shared.chunking import ChunkingParams, ChunkRef
+from shared.digest_set import DIGEST, DigestSet
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
 
-DIGEST = 32
 _STORED = b"mist-build-index-1\n"  # then the SHA-256 of the rest, which is a JSON head's length, the head, the columns
+# The same with chunk positions apart from sorted order (shared/digest_set.py): an older Mist refuses it as damaged
+# and makes the index again, where it would misread version 1's columns.
+_STORED_MOVED = b"mist-build-index-2\n"
 _COLUMNS = {
     "starts": "I",
     "ends": "Q",
@@ -48,81 +50,11 @@ _COLUMNS = {
     "chunk_sizes": "I",
     "uses": "I",
     "spans": "Q",
+    "gone": "I",
+    "extra": "I",
+    "extra_ids": "I",
 }
-_BUCKET_LOAD = 8  # digests per bucket on average: a lookup's find reads about this many
-_DIGEST_TIMES = functools.partial(operator.mul, DIGEST)
-
-
-class DigestSet:
-    """Distinct SHA-256 digests, sorted in one bytes object; membership and position by a bucket table."""
-
-    def __init__(self, ordered: Sequence[bytes]) -> None:
-        """`ordered`: distinct 32-byte digests in sorted order (`of` sorts them)."""
-        self._blob = b"".join(ordered)
-        bits = min(24, max(0, (len(ordered) // _BUCKET_LOAD).bit_length()))
-        self._shift = 32 - bits
-        self._starts = array("I", (bisect.bisect_left(ordered, (b << self._shift).to_bytes(4, "big")) for b in range(1 << bits)))
-        self._starts.append(len(ordered))
-
-    @classmethod
-    def of(cls, digests: Iterable[bytes]) -> "DigestSet":
-        return cls(sorted(set(digests)))
-
-    @classmethod
-    def _stored(cls, blob: bytes, starts: array[int]) -> "DigestSet":
-        """As `to_bytes` kept it: the sorted digests and the bucket table (a power of two of buckets, plus one)."""
-        buckets = len(starts) - 1
-        if len(blob) % DIGEST or buckets < 1 or buckets & (buckets - 1) or starts[-1] != len(blob) // DIGEST:
-            raise ValueError("digest set is damaged")
-        made = cls.__new__(cls)
-        made._blob, made._starts, made._shift = blob, starts, 32 - (buckets.bit_length() - 1)
-        return made
-
-    def __len__(self) -> int:
-        return len(self._blob) // DIGEST
-
-    def __repr__(self) -> str:
-        return f"DigestSet({len(self)} digests, {len(self._starts) - 1} buckets)"
-
-    @property
-    def nbytes(self) -> int:
-        return len(self._blob) + self._starts.itemsize * len(self._starts)
-
-    def position(self, digest: bytes) -> int:
-        """The digest's place in sorted order, or -1 if it is not in the set."""
-        bucket = int.from_bytes(digest[:4], "big") >> self._shift
-        end = self._starts[bucket + 1] * DIGEST
-        at = self._blob.find(digest, self._starts[bucket] * DIGEST, end)
-        while at > 0 and at % DIGEST:  # a match across two digests (never seen in practice, but possible): look on
-            at = self._blob.find(digest, at + 1, end)
-        return at // DIGEST if at >= 0 else -1
-
-    def __contains__(self, digest: object) -> bool:
-        return isinstance(digest, bytes) and len(digest) == DIGEST and self.position(digest) >= 0
-
-    def positions(self, digests: bytes) -> list[int]:
-        """For each 32-byte digest of `digests` (one after another), its `position` (-1: not in the set), for
-        many at once without a Python call per digest."""
-        blob, starts, shift = self._blob, self._starts, self._shift
-        out = []
-        for k in range(0, len(digests), DIGEST):
-            digest = digests[k : k + DIGEST]
-            bucket = int.from_bytes(digest[:4], "big") >> shift
-            end = starts[bucket + 1] * DIGEST
-            at = blob.find(digest, starts[bucket] * DIGEST, end)
-            while at > 0 and at % DIGEST:  # as in `position`
-                at = blob.find(digest, at + 1, end)
-            out.append(at // DIGEST if at >= 0 else -1)
-        return out
-
-    def digest(self, position: int) -> bytes:
-        return self._blob[position * DIGEST : (position + 1) * DIGEST]
-
-    def digests_at(self, positions: Sequence[int]) -> bytes:
-        """The digests at these positions, one after another (C loops: a Python call per digest was most of the
-        time of making a 1 GiB file's entry)."""
-        at = list(map(_DIGEST_TIMES, positions))
-        return b"".join(map(self._blob.__getitem__, map(slice, at, map(DIGEST.__add__, at))))
+_COMPACT_ABOVE = 1 / 32  # positions are numbered in sorted order again once more than this share of the chunks moved
 
 
 class FileInfo(NamedTuple):
@@ -151,7 +83,7 @@ class ChunkNames:
         return raw is not None and raw in self._chunks
 
     def __iter__(self) -> Iterator[str]:
-        return (self._chunks.digest(i).hex() for i in range(len(self._chunks)))
+        return (digest.hex() for digest in self._chunks)
 
 
 _new_ref = functools.partial(tuple.__new__, ChunkRef)  # a ChunkRef from a (sha256, size) pair, made in C
@@ -265,7 +197,7 @@ class BuildIndex:
         if self._first_use is None:  # made on the first call: the seeder never asks
             # The last write of a key wins, so walking backwards leaves each chunk's first place (C loops).
             first = dict(zip(reversed(self._chunk_at), range(len(self._chunk_at) - 1, -1, -1)))
-            self._first_use = array("I", map(first.__getitem__, range(len(self.chunks))))
+            self._first_use = array("I", map(first.get, range(self.chunks.span), itertools.repeat(0)))
         j = self._first_use[at]
         i = bisect.bisect_right(self._files.first, j) - 1
         offset = sum(self._chunk_sizes[self._files.first[i] : j])
@@ -374,7 +306,7 @@ class BuildIndex:
         """Per distinct chunk, how many times the build holds it (what `following` keeps up to date)."""
         if self._uses is None:
             counts = Counter(self._chunk_at)
-            self._uses = array("I", map(counts.__getitem__, range(len(self.chunks))))
+            self._uses = array("I", map(counts.__getitem__, range(self.chunks.span)))
         return self._uses
 
     def files_at(self, paths: Iterable[str]) -> dict[str, FileEntry]:
@@ -464,6 +396,10 @@ class BuildIndex:
             *([("uses", self._uses)] if self._uses is not None else []),
             *([("spans", self._spans)] if self._spans is not None else []),
         ]
+        chunks = self.chunks
+        moved = chunks.moved or chunks.span != len(chunks)
+        if moved:
+            columns += [("gone", chunks._gone), ("extra", chunks._extra), ("extra_ids", chunks._extra_ids)]
         head = json.dumps(
             {
                 "game": self.game,
@@ -472,10 +408,11 @@ class BuildIndex:
                 "links": [[e.path, e.target] for e in self.links],
                 "byteorder": sys.byteorder,
                 "columns": [[name, memoryview(data).nbytes] for name, data in columns],
+                **({"base": chunks._base, "span": chunks.span} if moved else {}),
             }
         ).encode()
         start = out.tell()
-        out.write(_STORED + bytes(32))  # the SHA-256 of the rest, once it is written
+        out.write((_STORED_MOVED if moved else _STORED) + bytes(32))  # the SHA-256 of the rest, once it is written
         digest = hashlib.sha256()
         for part in [len(head).to_bytes(4, "big"), head, *(data for _, data in columns)]:
             digest.update(part)
@@ -494,14 +431,16 @@ class BuildIndex:
     def read(cls, source: BinaryIO) -> "BuildIndex":
         """`from_bytes` from a file a column at a time, each read straight into its array (no blob beside them)."""
         prefix = source.read(len(_STORED) + 32 + 4)
-        if len(prefix) != len(_STORED) + 36 or not prefix.startswith(_STORED):
+        if len(prefix) != len(_STORED) + 36 or not prefix.startswith((_STORED, _STORED_MOVED)):
             raise ValueError("stored build index is damaged")
+        moved = prefix.startswith(_STORED_MOVED)
         digest = hashlib.sha256(prefix[-4:])
         raw_head = source.read(int.from_bytes(prefix[-4:], "big"))
         digest.update(raw_head)
         try:
             head = json.loads(raw_head)
             lengths = [(str(name), int(length)) for name, length in head["columns"]]
+            base, span = (int(head["base"]), int(head["span"])) if moved else (None, None)
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError("stored build index is damaged") from exc
         parts: dict[str, bytes | array[int]] = {}
@@ -536,12 +475,20 @@ class BuildIndex:
             assert isinstance(found, bytes), "read as bytes by its name"
             return found
 
+        if moved != all(name in parts for name in ("gone", "extra", "extra_ids")):
+            raise ValueError("stored build index is damaged")
+        if moved:
+            chunks = DigestSet._stored(
+                blob("chunks"), column("starts"), base, span, column("gone"), column("extra"), column("extra_ids")
+            )
+        else:
+            chunks = DigestSet._stored(blob("chunks"), column("starts"))
         files = _Files(blob("paths"), column("ends"), column("sizes"), blob("executable"), blob("contents"), column("first"))
         return cls(
             head["game"],
             head["version"],
             ChunkingParams.from_json(head["chunking"]),
-            DigestSet._stored(blob("chunks"), column("starts")),
+            chunks,
             files,
             column("chunk_at"),
             column("chunk_sizes"),
@@ -737,25 +684,26 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
     fresh: Counter[bytes] = Counter()  # digests the old build did not hold -> their uses
     found: dict[int, list[int]] = {}  # per entry read, each chunk's old position (-1: fresh)
     for j, (_, _, _, _, digests, _) in read.items():
-        places = found[j] = [old.chunks.position(digests[k : k + DIGEST]) for k in range(0, len(digests), DIGEST)]
+        places = found[j] = old.chunks.positions(digests)
         change.update(p for p in places if p >= 0)
         fresh.update(digests[k * DIGEST : (k + 1) * DIGEST] for k, p in enumerate(places) if p < 0)
     dropped = sorted(p for p, n in change.items() if uses[p] + n == 0)
-    chunks, remap, new_uses, added = _merged(old.chunks, uses, dropped, sorted(fresh))
+    # Every chunk that stays keeps its position: the kept files' columns are copied as they are.
+    chunks, added = old.chunks.changed(dropped, sorted(fresh))
+    new_uses = array("I", uses)
+    new_uses.extend(itertools.repeat(0, chunks.span - len(uses)))
     for p, n in change.items():
-        if n and uses[p] + n:
-            new_uses[remap[p]] += n
+        new_uses[p] += n
     for digest, n in fresh.items():
         new_uses[added[digest]] = n
     # The columns: runs of files copied whole from the old index, the entries read in between.
-    columns = _Copied(old, remap if dropped or fresh else None)
+    columns = _Copied(old)
     j = 0
     while j < len(same):
         if same[j] < 0:
             path, size, executable, content, digests, sizes = read[j]
             positions = array(
-                "I",
-                (remap[at] if at >= 0 else added[digests[k * DIGEST : (k + 1) * DIGEST]] for k, at in enumerate(found[j])),
+                "I", (at if at >= 0 else added[digests[k * DIGEST : (k + 1) * DIGEST]] for k, at in enumerate(found[j]))
             )
             columns.one(path, size, executable, content, positions, sizes)
             j += 1
@@ -765,6 +713,10 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
             end += 1
         columns.run(same[j], same[end - 1] + 1)
         j = end
+    if chunks.moved > len(chunks) * _COMPACT_ABOVE:  # bisecting the moves would cost lookups more than this saves
+        chunks, remap, order = chunks.compacted()
+        columns.chunk_at = array("I", map(remap.__getitem__, columns.chunk_at))
+        new_uses = array("I", map(new_uses.__getitem__, order))
     tail = after.tail
     links = _links(tail.group(3))
     made = array("Q", [at for span in after.spans for at in span])
@@ -808,67 +760,11 @@ def _path_of(data: bytes, start: int, end: int) -> bytes | None:
     return path.encode("utf-8", "surrogatepass") if isinstance(path, str) else None
 
 
-def _merged(
-    chunks: DigestSet, uses: array[int], dropped: list[int], fresh: list[bytes]
-) -> tuple[DigestSet, array[int], array[int], dict[bytes, int]]:
-    """The digest set without the `dropped` positions and with the `fresh` digests (both sorted), made of slices of
-    the old one; each old position's new place (`remap`), the use counts moved alike, each fresh digest's place."""
-    blob, buckets = chunks._blob, len(chunks._starts) - 1
-    slices = _Slices(blob)
-    events = [(p, 1, b"") for p in dropped]
-    for digest in fresh:
-        bucket = int.from_bytes(digest[:4], "big") >> chunks._shift
-        at = bisect.bisect_left(slices, digest, chunks._starts[bucket], chunks._starts[bucket + 1])
-        events.append((at, 0, digest))
-    events.sort()
-    pieces: list[bytes] = []
-    remap, new_uses = array("I"), array("I")
-    added: dict[bytes, int] = {}
-    shift = [0] * (buckets + 1)  # per bucket, digests gained minus lost before it (summed below)
-    cursor = out = 0
-    for at, gone, digest in events:
-        if at > cursor:
-            pieces.append(blob[cursor * DIGEST : at * DIGEST])
-            remap.extend(range(out, out + at - cursor))
-            new_uses.extend(uses[cursor:at])
-            out += at - cursor
-            cursor = at
-        if gone:
-            remap.append(0)  # never read: the chunk is not held any more
-            shift[(int.from_bytes(blob[at * DIGEST : at * DIGEST + 4], "big") >> chunks._shift) + 1] -= 1
-            cursor += 1
-        else:
-            pieces.append(digest)
-            new_uses.append(0)
-            added[digest] = out
-            shift[(int.from_bytes(digest[:4], "big") >> chunks._shift) + 1] += 1
-            out += 1
-    pieces.append(blob[cursor * DIGEST :])
-    n = len(blob) // DIGEST
-    remap.extend(range(out, out + n - cursor))
-    new_uses.extend(uses[cursor:])
-    starts = array("I", map(add, chunks._starts, accumulate(shift)))
-    return DigestSet._stored(b"".join(pieces), starts), remap, new_uses, added
-
-
-class _Slices:
-    """The digests of a sorted blob as a sequence bisect can search."""
-
-    def __init__(self, blob: bytes) -> None:
-        self._blob = blob
-
-    def __len__(self) -> int:
-        return len(self._blob) // DIGEST
-
-    def __getitem__(self, i: int) -> bytes:
-        return self._blob[i * DIGEST : (i + 1) * DIGEST]
-
-
 class _Copied:
     """A new index's columns, from runs of the old index's files and files read anew."""
 
-    def __init__(self, old: BuildIndex, remap: array[int] | None) -> None:
-        self.old, self.remap = old, remap
+    def __init__(self, old: BuildIndex) -> None:
+        self.old = old
         self.paths: list[bytes] = []
         self.path_bytes = 0
         self.ends, self.sizes, self.first = array("Q"), array("Q"), array("Q", [0])
@@ -889,7 +785,7 @@ class _Copied:
         c0, c1 = f.first[start], f.first[stop]
         self.first.extend(map((len(self.chunk_at) - c0).__add__, f.first[start + 1 : stop + 1]))
         moved = self.old._chunk_at[c0:c1]
-        self.chunk_at.extend(moved if self.remap is None else map(self.remap.__getitem__, moved))
+        self.chunk_at.extend(moved)  # positions stay (shared/digest_set.py): a copy in C
         self.chunk_sizes.extend(self.old._chunk_sizes[c0:c1])
 
     def one(self, path: bytes, size: int, executable: bool, content: bytes, positions: array[int], sizes: array[int]) -> None:
