@@ -147,12 +147,23 @@ class BuildIndex:
         self._chunk_sizes = chunk_sizes
         self._uses = uses  # per distinct chunk, how many times the build holds it (`following`; made when first needed)
         self._spans = spans  # where each file's entry starts and ends in the manifest's bytes (`following`), if known
-        contents = [files.contents[i : i + DIGEST] for i in range(0, len(files.contents), DIGEST)]
-        first = dict(zip(reversed(contents), range(len(contents) - 1, -1, -1)))  # the first file of each content wins
-        distinct = sorted(first)
-        self.contents = DigestSet(distinct)
-        self._by_content = array("I", map(first.__getitem__, distinct))
+        self._contents: tuple[DigestSet, array[int]] | None = None  # made when first asked: an update never asks
         self._first_use: array[int] | None = None  # per distinct chunk, its first place in `_chunk_at` (`locate`)
+
+    @property
+    def contents(self) -> DigestSet:
+        """The distinct contents (SHA-256) of the build's files."""
+        return self._by_contents()[0]
+
+    def _by_contents(self) -> tuple[DigestSet, array[int]]:
+        """The distinct contents, and for each the first file (by path) that has it."""
+        if self._contents is None:
+            packed = self._files.contents
+            contents = [packed[i : i + DIGEST] for i in range(0, len(packed), DIGEST)]
+            first = dict(zip(reversed(contents), range(len(contents) - 1, -1, -1)))  # the first file of each wins
+            distinct = sorted(first)
+            self._contents = DigestSet(distinct), array("I", map(first.__getitem__, distinct))
+        return self._contents
 
     def __repr__(self) -> str:
         return f"BuildIndex({self.game} {self.version}: {len(self)} files, {len(self.chunks)} chunks, {self.nbytes} bytes)"
@@ -170,14 +181,14 @@ class BuildIndex:
             f.first,
             self._chunk_at,
             self._chunk_sizes,
-            self._by_content,
             self._first_use or array("I"),
             self._uses or array("I"),
             self._spans or array("Q"),
         )
         return (
             self.chunks.nbytes
-            + self.contents.nbytes
+            + 2 * len(f.contents)
+            + 4 * len(self)  # the contents column, and about its lookup (made or not yet)
             + len(f.paths)
             + len(f.executable)
             + len(f.contents)
@@ -237,7 +248,7 @@ class BuildIndex:
         """A file of the build whose bytes hash to `sha256` (the first by path), or None."""
         raw = _raw(sha256)
         at = self.contents.position(raw) if raw is not None else -1
-        return self._entry(self._by_content[at]) if at >= 0 else None
+        return self._entry(self._by_contents()[1][at]) if at >= 0 else None
 
     def files(self) -> Iterator[FileEntry]:
         """Every file, one at a time (for the rare caller that walks the build)."""
