@@ -187,8 +187,8 @@ class BuildIndex:
         )
         return (
             self.chunks.nbytes
-            + 2 * len(f.contents)
-            + 4 * len(self)  # the contents column, and about its lookup (made or not yet)
+            + len(f.contents)
+            + 4 * len(self)  # about the contents' lookup, made when first asked (or not yet)
             + len(f.paths)
             + len(f.executable)
             + len(f.contents)
