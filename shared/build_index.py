@@ -696,8 +696,10 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
     found: dict[int, list[int]] = {}  # per entry read, each chunk's old position (-1: fresh)
     for j, (_, _, _, _, digests, _) in read.items():
         places = found[j] = old.chunks.positions(digests)
-        change.update(p for p in places if p >= 0)
-        fresh.update(digests[k * DIGEST : (k + 1) * DIGEST] for k, p in enumerate(places) if p < 0)
+        change.update(filter((0).__le__, places))
+        fresh.update(
+            digests[k * DIGEST : (k + 1) * DIGEST] for k in itertools.compress(range(len(places)), map((0).__gt__, places))
+        )
     dropped = sorted(p for p, n in change.items() if uses[p] + n == 0)
     # Every chunk that stays keeps its position: the kept files' columns are copied as they are.
     chunks, added = old.chunks.changed(dropped, sorted(fresh))
@@ -713,9 +715,10 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
     while j < len(same):
         if same[j] < 0:
             path, size, executable, content, digests, sizes = read[j]
-            positions = array(
-                "I", (at if at >= 0 else added[digests[k * DIGEST : (k + 1) * DIGEST]] for k, at in enumerate(found[j]))
-            )
+            places = found[j]
+            for k in itertools.compress(range(len(places)), map((0).__gt__, places)):  # the fresh ones
+                places[k] = added[digests[k * DIGEST : (k + 1) * DIGEST]]
+            positions = array("I", places)
             columns.one(path, size, executable, content, positions, sizes)
             j += 1
             continue

@@ -17,9 +17,9 @@ import bisect
 import functools
 import operator
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import accumulate, compress, repeat
-from operator import add
+from itertools import compress, repeat
 from typing import Literal
 
 DIGEST = 32
@@ -204,21 +204,29 @@ class DigestSet:
         for digest in fresh:
             bucket = int.from_bytes(digest[:4], "big") >> shift
             fresh_at.append(bisect.bisect_left(slices, digest, starts[bucket], starts[bucket + 1]))
-        # The sorted digests, made of slices between the places where one goes or comes.
-        pieces: list[bytes] = []
-        moves = [0] * len(starts)  # per bucket, digests gained minus lost before it (summed below)
+        # The sorted digests, made of slices between the places where one goes or comes (views: copied once).
+        view = memoryview(blob)
+        pieces: list[bytes | memoryview] = []
+        moves: Counter[int] = Counter()  # per bucket, digests gained minus lost in it
         cursor = 0
         for at, leaving, digest in sorted([(r, 1, b"") for r in gone_ranks] + [(a, 0, d) for a, d in zip(fresh_at, fresh)]):
-            pieces.append(blob[cursor * DIGEST : at * DIGEST])
+            pieces.append(view[cursor * DIGEST : at * DIGEST])
             cursor = at
             if leaving:
-                moves[(int.from_bytes(blob[at * DIGEST : at * DIGEST + 4], "big") >> shift) + 1] -= 1
+                moves[int.from_bytes(blob[at * DIGEST : at * DIGEST + 4], "big") >> shift] -= 1
                 cursor += 1
             else:
                 pieces.append(digest)
-                moves[(int.from_bytes(digest[:4], "big") >> shift) + 1] += 1
-        pieces.append(blob[cursor * DIGEST :])
-        new_starts = array("I", map(add, starts, accumulate(moves)))
+                moves[int.from_bytes(digest[:4], "big") >> shift] += 1
+        pieces.append(view[cursor * DIGEST :])
+        # Each bucket starts later by what the buckets before it gained: constant between two changed buckets.
+        new_starts, total, low = array("I", starts), 0, 0
+        for bucket in sorted(moves):
+            if total:
+                new_starts[low : bucket + 1] = array("I", map(total.__add__, starts[low : bucket + 1]))
+            total, low = total + moves[bucket], bucket + 1
+        if total:
+            new_starts[low:] = array("I", map(total.__add__, starts[low:]))
 
         def new_rank(rank: int) -> int:  # of a digest that stays
             return rank + bisect.bisect_right(fresh_at, rank) - bisect.bisect_left(gone_ranks, rank)
