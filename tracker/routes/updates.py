@@ -2,7 +2,7 @@
 
 The decision is the pure planner's (tracker/planner.py); this module gathers its
 inputs (the builds the client holds, as compact indexes kept across requests
-(tracker/build_indexes.py), stored chunk sizes of the files it writes, known
+(shared/build_indexes.py), stored chunk sizes of the files it writes, known
 patches and the chains they make),
 makes quick zstd patches for same-file changes no patch exists for yet (so an
 uncommon jump is served at once), and queues the smaller HDiffPatch patches
@@ -25,7 +25,7 @@ from shared import manifest as manifest_mod, patch
 from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import MAX_STEPS
 from shared.build_index import BuildIndex
-from tracker.build_indexes import BuildIndexes
+from shared.build_indexes import SHARED, BuildIndexes
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries
 from tracker.errors import BadRequest, QueueUnavailable
@@ -47,7 +47,7 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 PARSED_KEPT = 32
 _parsed: OrderedDict[str, Manifest] = OrderedDict()
 _parsed_lock = threading.Lock()
-INDEXES = BuildIndexes()  # what plans read of builds: every tracker in this process shares them (keyed by digest)
+INDEXES: BuildIndexes = SHARED  # what plans read of builds: shared with every server of this process (keyed by digest)
 
 
 async def build_index(ctx: TrackerContext, digest: str) -> BuildIndex:
