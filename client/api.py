@@ -9,6 +9,7 @@ server's message.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -191,6 +192,7 @@ class SignedManifest:
     digest: str
     delta_from: str = ""  # the held build it was rebuilt from (shared/manifest_delta.py); "" when sent whole
     received: int = 0  # bytes of the answer's body on the wire (compressed, when the tracker compressed it)
+    digest_signature: str = ""  # the tracker's signature of `digest` (shared/signing.py manifest_digest); "" from an older one
 
 
 class Api:
@@ -318,14 +320,30 @@ class Api:
             raise TrackerUnreadable(f"{url} did not say which key the tracker signs with; is it a Mist tracker?")
         return body["public_key"], body.get("key_handovers", [])
 
-    async def verify_manifest(self, signed: "SignedManifest") -> None:
-        """Raise SignatureError unless the pinned key signed the manifest, after following a rotation if there was one."""
+    async def verify_manifest(self, signed: "SignedManifest") -> str:
+        """The manifest's SHA-256; SignatureError unless the pinned key signed it, after following a rotation if
+        there was one.
+
+        With a digest signature, the bytes are checked against `digest` and the signature over that digest is
+        verified (a signature over the whole manifest costs three copies of it in memory); a delta's result was
+        checked against `digest` when it was rebuilt. Without one (an older tracker), the manifest's own."""
+        digest = signed.digest if signed.delta_from else await asyncio.to_thread(lambda: hashlib.sha256(signed.data).hexdigest())
+        if signed.digest_signature:
+            if digest != signed.digest:
+                raise SignatureError(
+                    "the manifest the tracker sent does not hash to the digest it signed; the data was forged or "
+                    "altered in transit"
+                )
+            message, signature = signing.manifest_digest(digest), signed.digest_signature
+        else:
+            message, signature = signed.data, signed.signature
         try:
-            signing.verify(self.creds.public_key, signed.data, signed.signature)
+            signing.verify(self.creds.public_key, message, signature)
         except SignatureError:
             if not await self.follow_key():
                 raise
-            signing.verify(self.creds.public_key, signed.data, signed.signature)
+            signing.verify(self.creds.public_key, message, signature)
+        return digest
 
     async def _send(self, method: str, path: str, most: int = JSON_LIMIT, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
         """One request with this login; the answer may not pass `most` bytes."""
@@ -393,6 +411,7 @@ class Api:
         path = f"/api/games/{game}/builds/{version}/manifest"
         _, body, headers = await self._send("GET", path, most=MANIFEST_LIMIT, params={"from": held[0]} if held else None)
         signature, digest = headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", "")
+        digest_signature = headers.get("X-Mist-Digest-Signature", "")
         length = headers.get("Content-Length", "").strip()
         received = int(length) if length.isdigit() else len(body)
         if held and headers.get("X-Mist-Delta-From") == held[0]:
@@ -400,8 +419,8 @@ class Api:
                 data = await asyncio.to_thread(manifest_delta.apply, held[1], body, digest)
             except ManifestError:  # a delta that does not rebuild the build: ask for it whole
                 return await self.manifest(game, version)
-            return SignedManifest(data, signature, digest, held[0], received)
-        return SignedManifest(body, signature, digest, "", received)
+            return SignedManifest(data, signature, digest, held[0], received, digest_signature)
+        return SignedManifest(body, signature, digest, "", received, digest_signature)
 
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`

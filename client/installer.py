@@ -255,8 +255,7 @@ class Installer:
                     f"{self.state.path.parent / 'builds'}, and the tracker no longer has that build to fetch it "
                     f"again; ask the admin whether {install.game} {install.version} can be pushed again"
                 ) from None
-            await self.api.verify_manifest(signed)
-            if hashlib.sha256(signed.data).hexdigest() != install.digest:
+            if await self.api.verify_manifest(signed) != install.digest:
                 raise RecordLost(
                     f"the manifest Mist kept for {install.game} {install.version} is gone, and the tracker's "
                     f"{install.game} {install.version} is another build now; ask the admin why it changed"
@@ -293,9 +292,7 @@ class Installer:
         build's index and the file entries that differ (or scanned), never parsed into Python objects whole."""
         held = await asyncio.to_thread(self.state.held_manifest, game)
         signed = await self.api.manifest(game, version, held)
-        await self.api.verify_manifest(signed)
-        # A delta's result was checked against the digest already (shared/manifest_delta.py): not hashed twice.
-        digest = signed.digest if signed.delta_from else hashlib.sha256(signed.data).hexdigest()
+        digest = await self.api.verify_manifest(signed)
         index = await asyncio.to_thread(self.state.index_of, digest, signed.data, held)
         if (index.game, index.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {index.game} {index.version}")

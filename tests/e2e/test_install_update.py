@@ -15,6 +15,7 @@ import pytest
 
 from mistpipe.scan import scan
 from shared import manifest_delta, signing
+from shared.errors import SignatureError
 from tests.e2e.conftest import Person, Server
 from tests.e2e.gametree import assert_same_tree, make_tree, next_version
 
@@ -211,6 +212,12 @@ def test_a_friend_holding_a_build_gets_the_next_manifest_as_a_delta(pushes, frie
     assert headers["X-Mist-Signature"] == whole_headers["X-Mist-Signature"]  # the same signed bytes, rebuilt
     info = json.loads(urllib.request.urlopen(server.url + "/api/info", timeout=30).read())
     signing.verify(info["public_key"], manifest_delta.apply(old, delta, headers["X-Mist-Digest"]), headers["X-Mist-Signature"])
+    # Both answers also vouch for the digest, which a friend checks without holding the manifest whole to verify.
+    assert hashlib.sha256(whole).hexdigest() == headers["X-Mist-Digest"] == whole_headers["X-Mist-Digest"]
+    for answer in (headers, whole_headers):
+        signing.verify(info["public_key"], signing.manifest_digest(answer["X-Mist-Digest"]), answer["X-Mist-Digest-Signature"])
+    with pytest.raises(SignatureError):  # it vouches for that manifest only
+        signing.verify(info["public_key"], signing.manifest_digest(pushes["1.0"]["digest"]), headers["X-Mist-Digest-Signature"])
     # A base the tracker does not know (or the friend may not see), the build itself, or no digest: sent whole.
     for base in ("ab" * 32, pushes["1.1"]["digest"], "not-a-digest"):
         body, plain = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest?from={base}")
