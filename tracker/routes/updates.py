@@ -45,7 +45,10 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 PARSED_KEPT = 32
-_parsed: OrderedDict[str, Manifest] = OrderedDict()
+# And at most this many bytes of their JSON: a parsed manifest is about twice its JSON in Python objects, and
+# 32 parsed 100 GB builds (124 MB of JSON, ~260 MB parsed, each) would be 8 GB. The newest is always kept.
+PARSED_KEPT_BYTES = 128 * 1024 * 1024
+_parsed: OrderedDict[str, tuple[Manifest, int]] = OrderedDict()
 _parsed_lock = threading.Lock()
 INDEXES: BuildIndexes = SHARED  # what plans read of builds: shared with every server of this process (keyed by digest)
 
@@ -58,14 +61,16 @@ async def build_index(ctx: TrackerContext, digest: str) -> BuildIndex:
 def parsed_manifest(digest: str, data: bytes) -> Manifest:
     """Parse a stored manifest once, for the tracker's parts that walk whole builds (the plan reads indexes)."""
     with _parsed_lock:
-        found = _parsed.get(digest)
-        if found is not None:
+        kept = _parsed.get(digest)
+        if kept is not None:
             _parsed.move_to_end(digest)
-            return found
+            return kept[0]
     found = manifest_mod.parse(data)
     with _parsed_lock:
-        _parsed[digest] = found
-        while len(_parsed) > PARSED_KEPT:
+        _parsed[digest] = (found, len(data))
+        while len(_parsed) > 1 and (
+            len(_parsed) > PARSED_KEPT or sum(size for _, size in _parsed.values()) > PARSED_KEPT_BYTES
+        ):
             _parsed.popitem(last=False)
     return found
 
