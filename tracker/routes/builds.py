@@ -38,6 +38,7 @@ from tracker.routes.activity import note
 from tracker.routes.catalog import viewer
 from tracker.routes.updates import parsed_manifest
 from tracker.routes.web import ACCOUNT, CONTEXT, admin, json_body
+from tracker.stored_sizes import StoredSizes
 
 MAX_MANIFEST = 256 * 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
@@ -222,7 +223,9 @@ async def _stored_sizes(
     found = await asyncio.to_thread(ctx.store.sizes, unvouched)
 
     def merged() -> dict[str, int]:
-        return {h: found.get(h) or known.get(h) or size for h, size in chunks.items()}  # sizes are never 0
+        hexes = list(chunks)
+        before = known.many(hexes) if isinstance(known, StoredSizes) else [known.get(h, 0) for h in hexes]
+        return {h: found.get(h) or old or chunks[h] for h, old in zip(hexes, before)}  # sizes are never 0
 
     return await asyncio.to_thread(merged)
 

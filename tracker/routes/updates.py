@@ -68,9 +68,7 @@ def parsed_manifest(digest: str, data: bytes) -> Manifest:
     found = manifest_mod.parse(data)
     with _parsed_lock:
         _parsed[digest] = (found, len(data))
-        while len(_parsed) > 1 and (
-            len(_parsed) > PARSED_KEPT or sum(size for _, size in _parsed.values()) > PARSED_KEPT_BYTES
-        ):
+        while len(_parsed) > 1 and (len(_parsed) > PARSED_KEPT or sum(size for _, size in _parsed.values()) > PARSED_KEPT_BYTES):
             _parsed.popitem(last=False)
     return found
 
