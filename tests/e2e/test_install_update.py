@@ -232,6 +232,29 @@ def test_an_update_reads_the_new_manifest_as_a_delta_from_the_installed_one(buil
     moved = friend.json("mist", "update", GAME, "--to", "1.2")
     assert_same_tree(builds["1.2"], target)
     assert fresh["manifest_bytes"] > 0 and moved["manifest_bytes"] < len(whole) / 3
+    # In entries, applied from the kept manifest's file to the new one's: kept as the tracker's bytes, nothing left over.
+    entries, headers = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest?from={pushes['1.1']['digest']}&delta=entries")
+    assert manifest_delta.read_header(entries).entries and headers["X-Mist-Delta-From"] == pushes["1.1"]["digest"]
+    assert moved["manifest_bytes"] == len(entries)
+    kept = friend.home / "builds"
+    assert (kept / f"{pushes['1.2']['digest']}.manifest").read_bytes() == whole
+    assert not list(kept.glob("*.part")) and not list(kept.glob("*.tmp"))
+
+
+def test_a_kept_manifest_damaged_on_disk_makes_the_update_fetch_the_whole_one(builds, pushes, friend: Person,
+                                                                              server: Server, tmp_path: Path) -> None:
+    target = tmp_path / "games" / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    held = friend.home / "builds" / f"{pushes['1.1']['digest']}.manifest"
+    damaged = bytearray(held.read_bytes())
+    damaged[len(damaged) // 2] ^= 1  # inside a file entry the next build copies as it is
+    held.write_bytes(bytes(damaged))
+    moved = friend.json("mist", "update", GAME, "--to", "1.2")
+    assert_same_tree(builds["1.2"], target)
+    whole = (friend.home / "builds" / f"{pushes['1.2']['digest']}.manifest").read_bytes()
+    entries, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest?from={pushes['1.1']['digest']}&delta=entries")
+    assert hashlib.sha256(whole).hexdigest() == pushes["1.2"]["digest"] and moved["manifest_bytes"] > len(entries)
+    assert not list((friend.home / "builds").glob("*.part"))
 
 
 async def test_a_manifest_delta_from_a_build_the_tracker_lacks_is_refused_with_what_to_do(pushes, admin: Person,

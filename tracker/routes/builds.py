@@ -285,7 +285,8 @@ async def edit_build(request: web.Request) -> web.Response:
 
 
 async def get_manifest(request: web.Request) -> web.Response:
-    """The signed manifest; with `?from=<digest>` of a build of the game the friend holds, as a delta from it."""
+    """The signed manifest; with `?from=<digest>` of a build of the game the friend holds, as a delta from it
+    (`&delta=entries`: in the entries form, which a friend applies without holding either manifest whole)."""
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
@@ -301,7 +302,8 @@ async def get_manifest(request: web.Request) -> web.Response:
                 old = await ctx.db.run(lambda s: queries.build_manifest_bytes(s, slug, held[base][1]))
                 return old, data
 
-            delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests)
+            form = manifest_delta.ENTRIES if request.query.get("delta") == manifest_delta.ENTRIES else ""
+            delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests, form)
             return web.Response(
                 body=delta,
                 content_type=manifest_delta.CONTENT_TYPE,
