@@ -234,7 +234,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         before = _peak_mb()
         started, cpu = time.perf_counter(), time.process_time()
         if entries:
-            from shared.durable import copy_atomic
+            from shared.durable import link_or_copy_atomic as copy_atomic
 
             kept = state.held_manifest_file("big")
             assert kept is not None, "the install's manifest is not kept as a file"

@@ -47,7 +47,7 @@ from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
 from shared import filelock
-from shared.durable import copy_atomic, write_atomic
+from shared.durable import link_or_copy_atomic, write_atomic
 from shared.build_index import FileInfo
 from shared.errors import ManifestError, MistError
 from shared.links import folder_links
@@ -531,7 +531,7 @@ class Installer:
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
             if isinstance(data, Path):
-                await asyncio.to_thread(copy_atomic, data, root / MIST_DIR / TARGET_MANIFEST)
+                await asyncio.to_thread(link_or_copy_atomic, data, root / MIST_DIR / TARGET_MANIFEST)
             else:
                 write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             digest = target.digest()  # the signed digest, checked in _target

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from client import longpath
 from client.errors import RecordLost
-from shared.durable import copy_atomic, sync_directory, write_atomic
+from shared.durable import link_or_copy_atomic, sync_directory, write_atomic
 
 if TYPE_CHECKING:  # imported where a build is read: `mist --help`, `ls` and `status` need none (its imports cost 50 ms)
     from shared.build_index import BuildIndex
@@ -286,7 +286,7 @@ class State:
         self._builds.mkdir(exist_ok=True)
         kept = self._file(digest, _MANIFEST)
         if isinstance(manifest, Path):
-            copy_atomic(manifest, kept)
+            link_or_copy_atomic(manifest, kept)
         else:
             write_atomic(kept, manifest)
         self._sweep_incoming()

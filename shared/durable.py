@@ -56,3 +56,21 @@ def copy_atomic(source: Path, path: Path) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     sync_directory(path.parent)
+
+
+def link_or_copy_atomic(source: Path, path: Path) -> None:
+    """`copy_atomic`, as a hard link where the file system allows one (same volume, NTFS, APFS, ext4...): a
+    100 GB build's manifest is then neither read nor written again, only made durable where it is."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+    except OSError:  # another volume, a file system without links (FAT), or not allowed: copied
+        copy_atomic(source, path)
+        return
+    with tmp.open(
+        "r+b"
+    ) as f:  # written by whoever wrote `source`, perhaps not yet durable (Windows fsyncs a writable handle only)
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_directory(path.parent)
