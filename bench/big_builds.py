@@ -184,7 +184,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
     # the new build's manifest for an update (rebuilt from the delta), and nothing for verify, ls and the daemon.
     indexed_client = hasattr(client_plan, "Target")
     uses_old = name in ("tracker-plan", "tracker-plan-kept", "client-update") and not (name == "client-update" and indexed_client)
-    uses_new = name not in ("client-verify", "client-ls", "daemon-start")
+    uses_new = name not in ("client-verify", "client-ls", "daemon-start", "update-from-delta")
     old = (folder / "1.json").read_bytes() if uses_old else b""
     new = (folder / "2.json").read_bytes() if uses_new else b""
     sample = [m.group(0).decode() for m in itertools.islice(re.finditer(rb"[0-9a-f]{64}(?=\",[0-9])", new), 4096)]
@@ -214,6 +214,54 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
         client_plan.removes_most(installed, made)
         state.record("big", install.dir, new, digest, "2")
+        state.close()
+    elif name == "update-from-delta":
+        # All of `mist update` from the tracker's answer to the install recorded, where "client-update" starts from
+        # the new manifest's bytes in hand: the delta applied (this tree: the entries form from the kept manifest's
+        # file into the new one's; the code before: the whole-manifest form between the two manifests' bytes),
+        # the signature checked (of the digest; before: of the bytes), the new index, the plan, the manifest copied
+        # into the game folder's .mist (as the swap's journal needs it), the install recorded.
+        from client.state import State
+        from shared import manifest_delta, signing
+
+        state = State(folder / "home")
+        install = state.get("big")
+        assert install is not None, "the bench's client.db was not made"
+        signed = json.loads((folder / "signed.json").read_text())
+        digest, into = signed["digest"], folder / "target-manifest.json"
+        entries = hasattr(manifest_delta, "apply_to_file")
+        delta = (folder / ("delta-entries.bin" if entries else "delta-whole.bin")).read_bytes()
+        before = _peak_mb()
+        started, cpu = time.perf_counter(), time.process_time()
+        if entries:
+            from shared.durable import link_or_copy_atomic as copy_atomic
+
+            kept = state.held_manifest_file("big")
+            assert kept is not None, "the install's manifest is not kept as a file"
+            incoming = state.incoming_manifest(digest)
+            with kept[1].open("rb") as held_file, incoming.open("wb") as out:
+                rebuilt = manifest_delta.apply_to_file(held_file, delta, digest, out)
+            signing.verify(signed["public_key"], signing.manifest_digest(digest), signed["digest_signature"])
+            index = state.index_rebuilt(digest, kept[0], rebuilt, incoming)
+            copy_atomic(incoming, into)
+            recorded: Any = incoming
+        else:
+            from shared.durable import write_atomic
+
+            held = state.held_manifest("big")
+            assert held is not None
+            data = manifest_delta.apply(held[1], delta, digest)
+            signing.verify(signed["public_key"], data, signed["signature"])
+            index = state.index_of(digest, data, held)
+            del held
+            write_atomic(into, data)
+            recorded = data
+        installed = install.build
+        on_disk = {f.path: (f.sha256, f.executable) for f in installed.infos()}
+        local = client_plan.InstalledBuilds([(str(install.dir), installed)])
+        made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
+        client_plan.removes_most(installed, made)
+        state.record("big", install.dir, recorded, digest, "2")
         state.close()
     elif name == "client-update":
         # The code before: the installed and the target manifests parsed, what the disk holds by the installed one,
@@ -377,6 +425,19 @@ def _tracker_plan(target: Any, held: Any, write: list[str], baseline: bool) -> N
         plan_update(target, write, [held], sizes, [], [], 1, [], made)
 
 
+def _make_deltas(folder: Path) -> None:
+    """Build 2's manifest as the tracker sends it to a friend holding build 1 (both forms), and signed."""
+    from shared import manifest_delta, signing
+
+    old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
+    (folder / "delta-whole.bin").write_bytes(manifest_delta.make(old, new))
+    (folder / "delta-entries.bin").write_bytes(manifest_delta.make_entries(old, new))
+    key, digest = signing.Signer.generate(), hashlib.sha256(new).hexdigest()
+    (folder / "signed.json").write_text(json.dumps({
+        "public_key": key.public_key, "digest": digest, "signature": key.sign(new),
+        "digest_signature": key.sign(signing.manifest_digest(digest))}))
+
+
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
     """One step in a new process, with the Mist code in `code` (this tree, or a baseline checkout)."""
     out = subprocess.run([sys.executable, __file__, "_step", name, str(folder), str(code)], capture_output=True, text=True)
@@ -521,7 +582,7 @@ def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
 def client(sizes: list[int], work: Path, baseline: Path) -> str:
     """The friend's bookkeeping of a big build (`mist update`, `verify`, `ls`, the daemon's start), each step with
     the baseline's code and this tree's in the same run, on a client.db where build 1 is installed."""
-    steps = ("client-update", "client-verify", "client-ls", "daemon-start")
+    steps = ("update-from-delta", "client-update", "client-verify", "client-ls", "daemon-start")
     rows = ["| build | chunks | " + " | ".join(f"{s}: CPU s, peak MB (of which inputs)" for s in steps) + " |",
             "|---|---:|" + "---:|" * len(steps)]
     for gb in sizes:
@@ -531,6 +592,9 @@ def client(sizes: list[int], work: Path, baseline: Path) -> str:
         if made.returncode:
             raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
         chunks, _ = json.loads(made.stdout)
+        made = subprocess.run([sys.executable, __file__, "_deltas", str(folder)], capture_output=True, text=True)
+        if made.returncode:
+            raise BenchError(f"making the {gb} GB deltas failed:\n{made.stderr[-3000:]}")
         cells = []
         for name in steps:
             make_home(folder, baseline)  # afresh for each step: the update records build 2
@@ -921,6 +985,9 @@ def install(sizes: list[int], work: Path, baseline: Path, stop_after: int) -> st
 def main() -> None:
     if sys.argv[1:2] == ["_make"]:  # in a process of its own, so the steps' parent stays small
         print(json.dumps(make(int(sys.argv[2]) * GB, Path(sys.argv[3]))))
+        return
+    if sys.argv[1:2] == ["_deltas"]:
+        _make_deltas(Path(sys.argv[2]))
         return
     if sys.argv[1:2] == ["_home"]:
         sys.path.insert(0, sys.argv[3])

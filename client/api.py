@@ -9,10 +9,12 @@ server's message.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -191,6 +193,9 @@ class SignedManifest:
     digest: str
     delta_from: str = ""  # the held build it was rebuilt from (shared/manifest_delta.py); "" when sent whole
     received: int = 0  # bytes of the answer's body on the wire (compressed, when the tracker compressed it)
+    digest_signature: str = ""  # the tracker's signature of `digest` (shared/signing.py manifest_digest); "" from an older one
+    path: Path | None = None  # where a delta of entries rebuilt it (then `data` is empty): it is not held whole
+    rebuilt: manifest_delta.Rebuilt | None = None  # and where its bytes came from (shared/build_index.py from_rebuilt)
 
 
 class Api:
@@ -318,14 +323,31 @@ class Api:
             raise TrackerUnreadable(f"{url} did not say which key the tracker signs with; is it a Mist tracker?")
         return body["public_key"], body.get("key_handovers", [])
 
-    async def verify_manifest(self, signed: "SignedManifest") -> None:
-        """Raise SignatureError unless the pinned key signed the manifest, after following a rotation if there was one."""
+    async def verify_manifest(self, signed: "SignedManifest") -> str:
+        """The manifest's SHA-256; SignatureError unless the pinned key signed it, after following a rotation if
+        there was one.
+
+        With a digest signature, the bytes are checked against `digest` and the signature over that digest is
+        verified (a signature over the whole manifest costs three copies of it in memory); a delta's result was
+        checked against `digest` when it was rebuilt. Without one (an older tracker), the manifest's own."""
+        digest = signed.digest if signed.delta_from else await asyncio.to_thread(lambda: hashlib.sha256(signed.data).hexdigest())
+        if signed.digest_signature:
+            if digest != signed.digest:
+                raise SignatureError(
+                    "the manifest the tracker sent does not hash to the digest it signed; the data was forged or "
+                    "altered in transit"
+                )
+            message, signature = signing.manifest_digest(digest), signed.digest_signature
+        else:
+            message = signed.data if signed.path is None else await asyncio.to_thread(signed.path.read_bytes)
+            signature = signed.signature
         try:
-            signing.verify(self.creds.public_key, signed.data, signed.signature)
+            signing.verify(self.creds.public_key, message, signature)
         except SignatureError:
             if not await self.follow_key():
                 raise
-            signing.verify(self.creds.public_key, signed.data, signed.signature)
+            signing.verify(self.creds.public_key, message, signature)
+        return digest
 
     async def _send(self, method: str, path: str, most: int = JSON_LIMIT, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
         """One request with this login; the answer may not pass `most` bytes."""
@@ -386,22 +408,40 @@ class Api:
             raise _unreachable(self.creds.url, exc) from exc
         return Socket(ws)
 
-    async def manifest(self, game: str, version: str, held: tuple[str, bytes] | None = None) -> SignedManifest:
+    async def manifest(
+        self,
+        game: str,
+        version: str,
+        held: tuple[str, bytes | Path] | None = None,
+        into: Callable[[str], Path] | None = None,
+    ) -> SignedManifest:
         """The build's manifest as the tracker signed it (the caller checks the signature). `held`: the digest
-        and bytes of a build of the game this machine has; the tracker may then send only what differs, which
-        is rebuilt here into the exact bytes of the new build (a tracker that cannot sends it whole)."""
+        and bytes (or kept file) of a build of the game this machine has; the tracker may then send only what
+        differs, which is rebuilt here into the exact bytes of the new build (a tracker that cannot sends it
+        whole). With a held file and `into` (the file to write a build's manifest to, by its digest), the delta
+        is asked for in entries and applied file to file, neither manifest held whole (shared/manifest_delta.py)."""
         path = f"/api/games/{game}/builds/{version}/manifest"
-        _, body, headers = await self._send("GET", path, most=MANIFEST_LIMIT, params={"from": held[0]} if held else None)
+        params = {"from": held[0]} if held else None
+        if params is not None and held is not None and isinstance(held[1], Path) and into is not None:
+            params["delta"] = manifest_delta.ENTRIES
+        _, body, headers = await self._send("GET", path, most=MANIFEST_LIMIT, params=params)
         signature, digest = headers.get("X-Mist-Signature", ""), headers.get("X-Mist-Digest", "")
+        digest_signature = headers.get("X-Mist-Digest-Signature", "")
         length = headers.get("Content-Length", "").strip()
         received = int(length) if length.isdigit() else len(body)
         if held and headers.get("X-Mist-Delta-From") == held[0]:
+            base = held[1]
             try:
-                data = await asyncio.to_thread(manifest_delta.apply, held[1], body, digest)
-            except ManifestError:  # a delta that does not rebuild the build: ask for it whole
+                if manifest_delta.read_header(body).entries and isinstance(base, Path) and into is not None:
+                    target = into(digest)
+                    rebuilt = await asyncio.to_thread(_rebuild_file, base, body, digest, target)
+                    return SignedManifest(b"", signature, digest, held[0], received, digest_signature, target, rebuilt)
+                old = base if isinstance(base, bytes) else await asyncio.to_thread(base.read_bytes)
+                data = await asyncio.to_thread(manifest_delta.apply, old, body, digest)
+            except (ManifestError, KeyError, OSError):  # a delta that does not rebuild the build: ask for it whole
                 return await self.manifest(game, version)
-            return SignedManifest(data, signature, digest, held[0], received)
-        return SignedManifest(body, signature, digest, "", received)
+            return SignedManifest(data, signature, digest, held[0], received, digest_signature)
+        return SignedManifest(body, signature, digest, "", received, digest_signature)
 
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`
@@ -448,3 +488,13 @@ async def _read_declared(content: aiohttp.StreamReader, length: int) -> bytearra
         view[at : at + len(piece)] = piece
         at += len(piece)
     return answer
+
+
+def _rebuild_file(base: Path, delta: bytes, digest: str, target: Path) -> manifest_delta.Rebuilt:
+    """Apply a delta of entries from the held manifest's file to `target`; nothing is left there if it fails."""
+    try:
+        with base.open("rb") as held, target.open("wb") as out:
+            return manifest_delta.apply_to_file(held, delta, digest, out)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise

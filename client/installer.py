@@ -10,6 +10,7 @@ staging are kept, nothing verified is downloaded twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -46,7 +47,7 @@ from client.state import Install, State
 from client.swarm import Peers
 from client.versions import newer
 from shared import filelock
-from shared.durable import write_atomic
+from shared.durable import link_or_copy_atomic, write_atomic
 from shared.build_index import FileInfo
 from shared.errors import ManifestError, MistError
 from shared.links import folder_links
@@ -189,7 +190,7 @@ class Installer:
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
-            _, target, _ = await self._target(game, version)
+            _, target, _ = await self._target(game, version, keep=False)
             plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
             return plan, await self._routes(game, version, plan)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
@@ -197,7 +198,7 @@ class Installer:
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
         """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
         await self.restore_lost_records()
-        _, target, _ = await self._target(game, version or await self._latest(game))
+        _, target, _ = await self._target(game, version or await self._latest(game), keep=False)
         plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
         return plan, await self._routes(game, target.version, plan)
 
@@ -255,8 +256,7 @@ class Installer:
                     f"{self.state.path.parent / 'builds'}, and the tracker no longer has that build to fetch it "
                     f"again; ask the admin whether {install.game} {install.version} can be pushed again"
                 ) from None
-            await self.api.verify_manifest(signed)
-            if hashlib.sha256(signed.data).hexdigest() != install.digest:
+            if await self.api.verify_manifest(signed) != install.digest:
                 raise RecordLost(
                     f"the manifest Mist kept for {install.game} {install.version} is gone, and the tracker's "
                     f"{install.game} {install.version} is another build now; ask the admin why it changed"
@@ -285,21 +285,33 @@ class Installer:
             raise InstallError(f"{game} has no builds yet; ask the admin to push one")
         return str(info["latest"])
 
-    async def _target(self, game: str, version: str) -> tuple[bytes, Target, int]:
+    async def _target(self, game: str, version: str, keep: bool = True) -> tuple[bytes | Path, Target, int]:
         """Fetch the build's manifest and check it is signed by the pinned tracker key and is what was asked; also
-        the bytes that took (a delta from the build of the game held here, when there is one).
+        the bytes that took (a delta from the build of the game held here, when there is one). The manifest comes
+        as its bytes, or as the file a delta of entries rebuilt it into: the caller removes that file when done
+        with it (`keep`=False: at once, for a caller that needs only the index).
 
         Only the signed bytes are trusted, and what the client keeps of them is their index: made from the held
         build's index and the file entries that differ (or scanned), never parsed into Python objects whole."""
-        held = await asyncio.to_thread(self.state.held_manifest, game)
-        signed = await self.api.manifest(game, version, held)
-        await self.api.verify_manifest(signed)
-        # A delta's result was checked against the digest already (shared/manifest_delta.py): not hashed twice.
-        digest = signed.digest if signed.delta_from else hashlib.sha256(signed.data).hexdigest()
-        index = await asyncio.to_thread(self.state.index_of, digest, signed.data, held)
+        kept = await asyncio.to_thread(self.state.held_manifest_file, game)
+        held = None
+        if kept is not None:  # applied file to file (a delta of entries): neither manifest is held whole
+            signed = await self.api.manifest(game, version, kept, into=self.state.incoming_manifest)
+        else:
+            held = await asyncio.to_thread(self.state.held_manifest, game)
+            signed = await self.api.manifest(game, version, held)
+        digest = await self.api.verify_manifest(signed)
+        if signed.path is not None and signed.rebuilt is not None:
+            index = await asyncio.to_thread(self.state.index_rebuilt, digest, signed.delta_from, signed.rebuilt, signed.path)
+        else:  # sent whole, or by an older tracker: the held bytes still spare a scan (BuildIndex.following)
+            if held is None and kept is not None:
+                held = (kept[0], await asyncio.to_thread(kept[1].read_bytes))
+            index = await asyncio.to_thread(self.state.index_of, digest, signed.data, held)
         if (index.game, index.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {index.game} {index.version}")
-        return signed.data, Target(index, digest), signed.received
+        if signed.path is not None and not keep:
+            await asyncio.to_thread(signed.path.unlink, missing_ok=True)
+        return signed.path or signed.data, Target(index, digest), signed.received
 
     def _finish_journal(self, root: Path) -> None:
         """Complete a swap that a crash interrupted, and record the build it installed; or, when the crash came
@@ -309,10 +321,12 @@ class Installer:
             inplace.rollback(root)
             return
         journal_mod.apply(root, pending)
-        data = (root / MIST_DIR / TARGET_MANIFEST).read_bytes()
+        data = root / MIST_DIR / TARGET_MANIFEST  # read only if this process has not indexed it (after a crash)
         installed = next((i for i in self.state.installs() if i.dir == root), None)
-        held = self.state.held_manifest(installed.game) if installed else None
-        paths = [f.path for f in self.state.index_of(pending.digest, data, held).infos()]
+        index = self.state.made_index(pending.digest)
+        if index is None:  # a crash: made again, from the held build's when there is one
+            index = self.state.index_of(pending.digest, data, self.state.held_manifest(installed.game) if installed else None)
+        paths = [f.path for f in index.infos()]
         # What Mist left in the folder: the files it moved in or touched now, the others as recorded before.
         before = self.state.stats(installed.game, installed.digest) if installed else None
         touched = {final for _, final in pending.moves} | {rel for rel, _ in pending.modes} | set(pending.in_place)
@@ -486,10 +500,12 @@ class Installer:
         started = time.monotonic()
         io_before = iocount.written_so_far()
         distrust = distrust or set()
-        with locked(self.locks, root):
+        with locked(self.locks, root), contextlib.ExitStack() as fetched:
             await _whole(asyncio.to_thread(self._finish_journal, root))
             self.progress.say(f"{game} {version}: fetching and checking the signed manifest")
             data, target, manifest_received = await self._target(game, version)
+            if isinstance(data, Path):  # rebuilt into a file of its own: copied into the folder's .mist below
+                fetched.callback(data.unlink, missing_ok=True)
             self.progress.say(f"{game} {version}: manifest checked ({human(manifest_received)} received); planning")
             installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
@@ -514,7 +530,10 @@ class Installer:
             )
             await asyncio.to_thread(self._clean_stale_staging, root, plan)
             (root / MIST_DIR).mkdir(exist_ok=True)
-            write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
+            if isinstance(data, Path):
+                await asyncio.to_thread(link_or_copy_atomic, data, root / MIST_DIR / TARGET_MANIFEST)
+            else:
+                write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             digest = target.digest()  # the signed digest, checked in _target
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(

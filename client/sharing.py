@@ -98,8 +98,7 @@ class Library:
             return self.chunks_of(build)
         # As a delta from the build of the game held here, if any: a big game's manifest is tens of MB.
         signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
-        await self.api.verify_manifest(signed)
-        if hashlib.sha256(signed.data).hexdigest() != build:
+        if await self.api.verify_manifest(signed) != build:
             raise MistError(f"the tracker's manifest of {game} {version} is not the build the friend asked for")
         # Signed by the tracker and the digest asked for; the strict parse runs if the bytes are not canonical.
         self._other[build] = await asyncio.to_thread(BuildIndex.scan, signed.data)

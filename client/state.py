@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import sqlite3
 import time
 import zlib
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING
 
 from client import longpath
 from client.errors import RecordLost
-from shared.durable import sync_directory, write_atomic
+from shared.durable import link_or_copy_atomic, sync_directory, write_atomic
 
 if TYPE_CHECKING:  # imported where a build is read: `mist --help`, `ls` and `status` need none (its imports cost 50 ms)
     from shared.build_index import BuildIndex
+    from shared.manifest_delta import Rebuilt
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS installs (
@@ -45,7 +47,8 @@ CREATE TABLE IF NOT EXISTS file_stats (
 """
 
 BUILDS = "builds"  # in MIST_HOME: each installed build's manifest and index, as files named by its digest
-_MANIFEST, _INDEX = "manifest", "index"
+_MANIFEST, _INDEX, _INCOMING = "manifest", "index", ".part"
+INCOMING_KEPT = 24 * 3600  # seconds a fetched manifest's file may be left before `record` sweeps it away
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 
 FileStats = dict[str, tuple[int, int]]  # path -> (size, mtime in ns) of each file as Mist left it
@@ -120,10 +123,10 @@ class State:
         self._keep(digest, made)
         return made
 
-    def index_of(self, digest: str, data: bytes, held: tuple[str, bytes] | None = None) -> BuildIndex:
-        """The index of a build's manifest bytes, already checked against `digest` and the tracker's signature:
-        made from the held build's index when there is one (only the file entries that differ are read: see
-        BuildIndex.following), else scanned. Kept in this process for `record` to keep."""
+    def index_of(self, digest: str, data: bytes | Path, held: tuple[str, bytes] | None = None) -> BuildIndex:
+        """The index of a build's manifest (bytes, or a file of them), already checked against `digest` and the
+        tracker's signature: made from the held build's index when there is one (only the file entries that
+        differ are read: see BuildIndex.following), else scanned. Kept in this process for `record` to keep."""
         from shared.build_index import BuildIndex
 
         with self._lock:
@@ -132,6 +135,8 @@ class State:
             return found
         if self._db.execute("SELECT 1 FROM installs WHERE digest = ?", (digest,)).fetchone():
             return self.index(digest)  # installed here already (a reinstall, a repair, another folder)
+        if isinstance(data, Path):
+            data = data.read_bytes()
         made = None
         if held is not None and held[0] != digest:
             try:
@@ -143,6 +148,43 @@ class State:
             made = BuildIndex.scan(data)
         with self._lock:
             return self._indexes.setdefault(digest, made)
+
+    def made_index(self, digest: str) -> BuildIndex | None:
+        """The index of a build this process made (`index_of`, `index_rebuilt`) and has not recorded yet."""
+        with self._lock:
+            return self._indexes.get(digest)
+
+    def index_rebuilt(self, digest: str, held: str, rebuilt: Rebuilt, path: Path) -> BuildIndex:
+        """The index of the manifest a delta of entries rebuilt into `path` from the held build's (checked against
+        `digest` and the tracker's signature), made from the held build's index and where the new bytes came from
+        (BuildIndex.from_rebuilt): neither manifest is read. Scanned from `path` where that does not fit."""
+        from shared.build_index import BuildIndex
+
+        made = None
+        try:
+            made = BuildIndex.from_rebuilt(self.index(held), rebuilt)
+        except KeyError:
+            pass
+        if made is None:
+            made = BuildIndex.scan(path.read_bytes())
+        with self._lock:
+            return self._indexes.setdefault(digest, made)
+
+    def incoming_manifest(self, digest: str) -> Path:
+        """A file of its own to rebuild a fetched manifest into (two processes may fetch the same build at once);
+        its fetcher removes it when done, and a crash's leftover goes with the next `record` (`_sweep_incoming`)."""
+        self._builds.mkdir(exist_ok=True)
+        self._file(digest, _MANIFEST)  # a digest, not a path
+        return self._builds / f"{digest}.{_MANIFEST}.{os.getpid()}-{secrets.token_hex(4)}{_INCOMING}"
+
+    def held_manifest_file(self, game: str) -> tuple[str, Path] | None:
+        """The digest and kept manifest file of the build of `game` installed here, when it is kept as a file (a
+        delta of entries is applied from it without reading it whole); None otherwise."""
+        row = self._db.execute("SELECT digest, length(manifest) FROM installs WHERE game = ?", (game,)).fetchone()
+        if row is None or row[1]:
+            return None
+        path = self._file(row[0], _MANIFEST)
+        return (row[0], path) if path.is_file() else None
 
     def _file(self, digest: str, kind: str) -> Path:
         if not _DIGEST.match(digest):
@@ -237,11 +279,17 @@ class State:
         g, d, v, h = row
         return Install(g, longpath.extended(Path(d)), v, h, self)
 
-    def record(self, game: str, directory: Path, manifest_bytes: bytes, digest: str, version: str) -> None:
-        """The install of a build: its manifest and index (if this process made it) kept as files in builds/, where
-        writing them costs a tenth of the CPU a 100 MB blob in SQLite does, so no later process makes it again."""
+    def record(self, game: str, directory: Path, manifest: bytes | Path, digest: str, version: str) -> None:
+        """The install of a build: its manifest (bytes, or a file of them: copied a piece at a time) and index (if
+        this process made it) kept as files in builds/, where writing them costs a tenth of the CPU a 100 MB blob
+        in SQLite does, so no later process makes it again."""
         self._builds.mkdir(exist_ok=True)
-        write_atomic(self._file(digest, _MANIFEST), manifest_bytes)
+        kept = self._file(digest, _MANIFEST)
+        if isinstance(manifest, Path):
+            link_or_copy_atomic(manifest, kept)
+        else:
+            write_atomic(kept, manifest)
+        self._sweep_incoming()
         with self._lock:
             made = self._indexes.get(digest)
         if made is not None:
@@ -253,6 +301,16 @@ class State:
         )
         if before is not None and before[0] != digest:
             self._drop_unused(before[0])
+
+    def _sweep_incoming(self) -> None:
+        """Remove fetched manifests a crashed process left (a day old: one being fetched now is minutes old)."""
+        cutoff = time.time() - INCOMING_KEPT
+        for leftover in self._builds.glob(f"*{_INCOMING}"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+            except OSError:
+                pass  # gone already, or in use on Windows: the next record tries again
 
     def forget(self, game: str) -> None:
         before = self._db.execute("SELECT digest FROM installs WHERE game = ?", (game,)).fetchone()

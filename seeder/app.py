@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Set as AbstractSet
@@ -33,8 +32,9 @@ from aiohttp import web
 from seeder import health, sendfile
 from seeder.open_objects import OpenObjects
 from seeder.verify import verify_upload
-from shared import compression, pack, patch, patch_bundle, rdiff, tickets
+from shared import build_indexes, compression, pack, patch, patch_bundle, rdiff, tickets
 from shared.build_index import BuildIndex
+from shared.build_indexes import BuildIndexes
 from shared.chunkstore import ChunkStore, read_file
 from shared.errors import ChunkMissing, MistError, PackError, PatchError, TicketError, TicketSignatureError
 from shared.manifest import FileEntry
@@ -47,8 +47,6 @@ log = logging.getLogger("mist.seeder")
 MAX_HASHES_PER_REQUEST = 100_000
 MAX_FETCH_PER_REQUEST = 4096
 MAX_UPLOAD_BODY = 64 * 1024 * 1024
-MANIFEST_CACHE = 16  # builds' indexes kept, and at most this many bytes of them (a 100 GB build's is ~70 MB):
-INDEX_BUDGET = 512 * 1024 * 1024
 MAX_DELTA_FILE = 256 * 1024 * 1024  # the target file is rebuilt in memory to diff against
 DELTAS_AT_ONCE = 2
 MIN_DELTA_BUDGET = 64  # no delta fits under this with its headers: answer at once
@@ -103,9 +101,8 @@ class SeederContext:
     ended: Callable[[str], Awaitable[bool]] | None = None
     link_seconds: int = 0  # >0 and a store that signs links: GET /chunk/... redirects to a URL good this long
     service: ServiceSettings = field(default_factory=ServiceSettings)  # /healthz's disk warning, /metrics, proxies
-    _builds: OrderedDict[str, BuildIndex] = field(default_factory=OrderedDict)
+    indexes: BuildIndexes = field(default_factory=lambda: build_indexes.SHARED)  # the builds' indexes, as the tracker's
     _tickets: OrderedDict[str, tickets.Ticket] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _diffing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DELTAS_AT_ONCE))
     objects: OpenObjects | None = field(init=False, default=None)  # a store of local files: recent ones kept open
 
@@ -115,7 +112,7 @@ class SeederContext:
             self.objects = OpenObjects(files)
 
     def __repr__(self) -> str:
-        return f"SeederContext(store={self.store!r}, cached_builds={len(self._builds)})"
+        return f"SeederContext(store={self.store!r}, indexes={self.indexes!r})"
 
     async def ticket(self, request: web.Request, scope: str) -> tickets.Ticket:
         header = request.headers.get("Authorization", "")
@@ -152,24 +149,15 @@ class SeederContext:
             self._tickets.clear()  # tickets of the key handed over from are not taken any more
             return tickets.decode(token, self.public_key, self.clock())
 
-    def cached_contents(self, digest: str) -> BuildIndex | None:
-        with self._lock:
-            cached = self._builds.get(digest)
-            if cached is not None:
-                self._builds.move_to_end(digest)
-            return cached
-
     async def build(self, digest: str) -> BuildIndex:
-        """`contents`, without a trip to a thread when the manifest is already parsed."""
-        cached = self.cached_contents(digest)
-        return cached if cached is not None else await asyncio.to_thread(self.contents, digest)
+        """The chunks and files of the build a read ticket names, as a compact index (shared/build_indexes.py:
+        a parsed 100 GB build was ~260 MB of Python objects, its index ~70 MB), made from its manifest in the
+        store when no server of this process has it already."""
+        return await self.indexes.index(digest, lambda: asyncio.to_thread(self._manifest, digest))
 
-    def contents(self, digest: str) -> BuildIndex:
-        """The chunks and files of the build a read ticket names, from its manifest in the store (cached as a
-        compact index: a parsed 100 GB build was ~260 MB of Python objects, its index ~70 MB)."""
-        cached = self.cached_contents(digest)
-        if cached is not None:
-            return cached
+    def _manifest(self, digest: str) -> bytes:
+        """The stored manifest of a ticket's build, checked against the digest the tracker signed into the ticket:
+        a build the tracker checked at commit, so `BuildIndex.scan` may read it."""
         try:
             stored = self.store.get(digest)
         except ChunkMissing as exc:
@@ -177,14 +165,7 @@ class SeederContext:
         data = compression.decompress(stored, compression.content_size(stored), digest)
         if hashlib.sha256(data).hexdigest() != digest:
             raise TicketError("the ticket's build manifest in the store is damaged")
-        contents = BuildIndex.scan(data)  # the digest the tracker signed matched: a build it checked at commit
-        with self._lock:  # handlers call this from several threads at once
-            self._builds[digest] = contents
-            while len(self._builds) > MANIFEST_CACHE or (
-                len(self._builds) > 1 and sum(b.nbytes for b in self._builds.values()) > INDEX_BUDGET
-            ):
-                self._builds.popitem(last=False)
-        return contents
+        return data
 
     def may_serve(self, build: BuildIndex, name: str) -> bool:
         """A chunk of the build, or a patch (or patch bundle) making only files of it (a patch the store lacks

@@ -36,6 +36,7 @@ from shared.chunking import ChunkingParams, ChunkRef
 from shared.digest_set import DIGEST, DigestSet
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
+from shared.manifest_delta import Rebuilt
 
 _STORED = b"mist-build-index-1\n"  # then the SHA-256 of the rest, which is a JSON head's length, the head, the columns
 # The same with chunk positions apart from sorted order (shared/digest_set.py): an older Mist refuses it as damaged
@@ -531,6 +532,14 @@ class BuildIndex:
         return scanned if scanned is not None else cls.of(manifest_mod.parse(data))
 
     @classmethod
+    def from_rebuilt(cls, old: "BuildIndex", rebuilt: "Rebuilt") -> "BuildIndex | None":
+        """The index of the manifest `manifest_delta.apply_to_file` rebuilt from the one `old` indexes, from where
+        its bytes came: runs of `old`'s entries copied from its columns, the entries the delta carried read.
+        Neither manifest is read again. None where the parts do not fit the canonical form (the caller scans)."""
+        with manifest_mod._no_cycle_collection():
+            return _from_rebuilt(old, rebuilt)
+
+    @classmethod
     def following(cls, old: "BuildIndex", old_data: bytes, data: bytes) -> "BuildIndex | None":
         """The index of `data` made from `old`, the index of `old_data` (the build held before an update): file
         entries that are byte for byte the same in both are copied from `old`'s columns, only the others are read.
@@ -668,24 +677,37 @@ def _following(old: BuildIndex, old_data: bytes, data: bytes) -> BuildIndex | No
     same = _paired(old, old_data, spans, data, after.spans)
     if same is None:
         return None
-    kept = set(same)
-    # The new entries, read one by one; the chunks that stop or start being held.
-    read: dict[int, tuple[bytes, int, bool, bytes, bytes, array[int]]] = {}
+    # The new entries, read one by one.
+    read: dict[int, _Read] = {}
     for j, (a, b) in enumerate(after.spans):
         if same[j] >= 0:
             continue
         entry = _ENTRY.match(data, a, b)
         if entry is None or entry.end() != b:
             return None
-        chunk_list, executable, path, sha, size = entry.groups()
-        read[j] = (
-            json.loads(path).encode("utf-8", "surrogatepass"),
-            int(size),
-            executable == b"true",
-            bytes.fromhex(sha.decode()),
-            bytes.fromhex(b"".join(_CHUNK_HEX.findall(chunk_list)).decode()),
-            array("I", map(int, _CHUNK_SIZE.findall(chunk_list))),
-        )
+        read[j] = _read(entry)
+    return _joined(old, after, same, read)
+
+
+_Read = tuple[bytes, int, bool, bytes, bytes, "array[int]"]  # a file entry read: path, size, flag, content, chunks, sizes
+
+
+def _read(entry: re.Match[bytes]) -> _Read:
+    chunk_list, executable, path, sha, size = entry.groups()
+    return (
+        json.loads(path).encode("utf-8", "surrogatepass"),
+        int(size),
+        executable == b"true",
+        bytes.fromhex(sha.decode()),
+        bytes.fromhex(b"".join(_CHUNK_HEX.findall(chunk_list)).decode()),
+        array("I", map(int, _CHUNK_SIZE.findall(chunk_list))),
+    )
+
+
+def _joined(old: BuildIndex, after: _Layout, same: list[int], read: dict[int, _Read]) -> BuildIndex:
+    """The new index from `old`'s columns for the entries `same` names (per new entry, the old one it is byte for
+    byte; -1: none) and the entries `read`; the chunks that stop or start being held are counted here."""
+    kept = set(same)
     uses = old.use_counts()
     change: Counter[int] = Counter()  # old position -> uses gained minus uses lost
     first, chunk_at = old._files.first, old._chunk_at
@@ -763,6 +785,89 @@ def _paired(
                 break
             i += 1  # an old file the new build lacks
     return same
+
+
+def entry_spans(data: bytes) -> list[tuple[int, int]] | None:
+    """Where each file entry of canonical manifest bytes lies (start, end); None if they are not canonical."""
+    layout = _layout(data)
+    return None if layout is None else layout.spans
+
+
+def entry_paths(data: bytes, spans: list[tuple[int, int]]) -> list[bytes] | None:
+    """The path of each entry `entry_spans` found, as the index keeps it; None if one cannot be read."""
+    paths = []
+    for a, b in spans:
+        path = _path_of(data, a, b)
+        if path is None:
+            return None
+        paths.append(path)
+    return paths
+
+
+def _from_rebuilt(old: BuildIndex, rebuilt: Rebuilt) -> BuildIndex | None:
+    """The new build's entries, from what `manifest_delta.apply_to_file` says of where its bytes came from: each
+    copy must be a run of whole entries of the held manifest (where `old` says they lie), and the literal bytes
+    between runs must read as the head, commas, whole entries and the tail, in the canonical form's order."""
+    if old._spans is None or len(old._spans) != 2 * len(old):
+        return None
+    starts, ends = old._spans[0::2], old._spans[1::2]
+    pieces: list[tuple[int, bytes | tuple[int, int]]] = []  # (new offset, literal bytes or a run of old entries)
+    for at, offset, length in rebuilt.copies:
+        first = bisect.bisect_left(starts, offset)
+        last = bisect.bisect_left(ends, offset + length)
+        if first >= len(old) or starts[first] != offset or last >= len(old) or ends[last] != offset + length:
+            return None
+        if any(starts[i + 1] != ends[i] + 1 for i in range(first, last)):
+            return None
+        pieces.append((at, (first, last + 1)))
+    for at, data in rebuilt.literals:
+        if pieces and not isinstance(pieces[-1][1], tuple) and pieces[-1][0] + len(pieces[-1][1]) == at:
+            pieces[-1] = (pieces[-1][0], pieces[-1][1] + data)  # neighbours: read as one
+        else:
+            pieces.append((at, data))
+    pieces.sort(key=lambda piece: piece[0])
+    spans: list[tuple[int, int]] = []
+    same: list[int] = []
+    read: dict[int, _Read] = {}
+    head: re.Match[bytes] | None = None
+    tail: re.Match[bytes] | None = None
+    expect, written = "head", 0
+    for n, (at, piece) in enumerate(pieces):
+        if at != written or tail is not None:
+            return None
+        if isinstance(piece, tuple):
+            if expect != "entry":
+                return None
+            first, stop = piece
+            spans += [(at + starts[i] - starts[first], at + ends[i] - starts[first]) for i in range(first, stop)]
+            same += range(first, stop)
+            written, expect = at + ends[stop - 1] - starts[first], "comma"
+            continue
+        pos = 0
+        if expect == "head":
+            head = _HEAD.match(piece)
+            if head is None:
+                return None
+            pos, expect = head.end(), "entry"
+        while pos < len(piece):
+            if expect == "comma" and piece[pos : pos + 1] == b",":
+                pos, expect = pos + 1, "entry"
+                continue
+            entry = _ENTRY.match(piece, pos) if expect == "entry" else None
+            if entry is None:  # no entry here: the tail, which ends the manifest
+                tail = _TAIL.match(piece, pos) if (expect == "comma" or not same and not read) else None
+                if tail is None or n != len(pieces) - 1 or (expect == "entry" and (same or read)):
+                    return None
+                pos = tail.end()
+                break
+            read[len(same)] = _read(entry)
+            spans.append((at + pos, at + entry.end()))
+            same.append(-1)
+            pos, expect = entry.end(), "comma"
+        written = at + len(piece)
+    if head is None or tail is None or written != rebuilt.size:
+        return None
+    return _joined(old, _Layout(ChunkingParams.from_json(json.loads(head.group(1))), spans, tail), same, read)
 
 
 def _path_of(data: bytes, start: int, end: int) -> bytes | None:

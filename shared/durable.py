@@ -9,6 +9,7 @@ Linux only; elsewhere `os.fsync` does the same job.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -40,6 +41,36 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
     with os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
         f.write(data)
         f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_directory(path.parent)
+
+
+def copy_atomic(source: Path, path: Path) -> None:
+    """Replace `path` with a copy of the file `source` all at once, a piece at a time (a 100 GB build's manifest
+    is 124 MB: `write_atomic` of its bytes would need them all in memory)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with source.open("rb") as src, os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as f:
+        shutil.copyfileobj(src, f, 1 << 20)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_directory(path.parent)
+
+
+def link_or_copy_atomic(source: Path, path: Path) -> None:
+    """`copy_atomic`, as a hard link where the file system allows one (same volume, NTFS, APFS, ext4...): a
+    100 GB build's manifest is then neither read nor written again, only made durable where it is."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+    except OSError:  # another volume, a file system without links (FAT), or not allowed: copied
+        copy_atomic(source, path)
+        return
+    with tmp.open(
+        "r+b"
+    ) as f:  # written by whoever wrote `source`, perhaps not yet durable (Windows fsyncs a writable handle only)
         os.fsync(f.fileno())
     os.replace(tmp, path)
     sync_directory(path.parent)

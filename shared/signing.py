@@ -19,6 +19,9 @@ from shared.rawfile import open_fd
 from shared.errors import SignatureError
 
 KEY_SIZE = 32  # Ed25519 seeds and public keys
+# What a manifest's digest signature signs, before the digest's hex: nothing else the tracker signs (manifests,
+# tickets, payloads: all JSON or base64) starts with it, so such a signature vouches for nothing but a manifest.
+MANIFEST_DIGEST = b"mist manifest sha256 "
 
 
 def b64e(data: bytes) -> str:
@@ -85,6 +88,15 @@ def fingerprint(public_key: str) -> str:
     """A short form of a public key to compare by eye or read out over the phone (128 bits of its SHA-256)."""
     digest = hashlib.sha256(b64d(public_key)).hexdigest()[:32]
     return "-".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def manifest_digest(digest: str) -> bytes:
+    """What the tracker signs to vouch for the manifest whose SHA-256 is `digest` (hex).
+
+    Verifying a signature over the manifest itself takes the whole manifest in memory, and PyNaCl copies it
+    twice more (a 100 GB build's 124 MB manifest: +372 MB and 0.55 CPU s); a friend hashes the bytes (0.1 s,
+    and a delta's result is hashed anyway) and verifies this short message instead."""
+    return MANIFEST_DIGEST + digest.encode("ascii")
 
 
 def verify(public_key: str, data: bytes, signature: str) -> None:

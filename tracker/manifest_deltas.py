@@ -19,20 +19,23 @@ KEPT_BYTES = 64 * 1024 * 1024
 
 
 class DeltaCache:
-    """(base digest, target digest) -> delta bytes, least recently used dropped first."""
+    """(base digest, target digest, form) -> delta bytes, least recently used dropped first. The form is
+    `manifest_delta.ENTRIES` for the entries form friends' updates ask for, "" for the whole-manifest one."""
 
     def __init__(self, kept: int = KEPT, kept_bytes: int = KEPT_BYTES) -> None:
         self.kept, self.kept_bytes = kept, kept_bytes
-        self._deltas: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-        self._making: dict[tuple[str, str], asyncio.Future[bytes]] = {}
+        self._deltas: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._making: dict[tuple[str, str, str], asyncio.Future[bytes]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DeltaCache(pairs={len(self._deltas)}, making={len(self._making)})"
 
-    async def delta(self, base: str, target: str, manifests: Callable[[], Awaitable[tuple[bytes, bytes]]]) -> bytes:
+    async def delta(
+        self, base: str, target: str, manifests: Callable[[], Awaitable[tuple[bytes, bytes]]], form: str = ""
+    ) -> bytes:
         """The delta from build `base` to `target`; `manifests()` gives their bytes when it has to be made."""
-        key = (base, target)
+        key = (base, target, form)
         with self._lock:
             found = self._deltas.get(key)
             if found is not None:
@@ -45,7 +48,8 @@ class DeltaCache:
         self._making[key] = future
         try:
             old, new = await manifests()
-            made = await asyncio.to_thread(manifest_delta.make, old, new)
+            make = manifest_delta.make_entries if form == manifest_delta.ENTRIES else manifest_delta.make
+            made = await asyncio.to_thread(make, old, new)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: the waiters (if any) get it, the loop does not warn

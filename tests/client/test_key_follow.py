@@ -6,6 +6,7 @@ A small fake tracker on loopback answers /api/info and /api/refresh as the real 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from pathlib import Path
 from typing import cast
@@ -26,6 +27,7 @@ from shared.chunking import DEFAULT_PARAMS
 from shared.errors import KeyHandoverError, SignatureError
 from shared.handover import Handover
 from shared.manifest import Manifest
+from shared import signing
 from shared.signing import Signer, fingerprint
 from shared.tickets import READ, Ticket
 
@@ -186,3 +188,37 @@ async def test_a_daemon_does_not_follow_a_ticket_the_tracker_never_signed(client
     assert tracker.asked == 1
     await session_with(api, A)  # a ticket of the pinned key asks nothing
     assert tracker.asked == 1
+
+
+DIGEST = hashlib.sha256(MANIFEST).hexdigest()
+
+
+def by_digest(key: Signer, data: bytes = MANIFEST, digest: str = DIGEST) -> SignedManifest:
+    """A manifest as a tracker that vouches for its digest sends it (the whole-manifest signature left empty)."""
+    return SignedManifest(data, "", digest, digest_signature=key.sign(signing.manifest_digest(digest)))
+
+
+async def test_a_manifest_vouched_for_by_its_digest_verifies_and_gives_the_digest(client) -> None:
+    tracker = Tracker(A, [])
+    api, _ = await client(tracker)
+    assert await api.verify_manifest(by_digest(A)) == DIGEST
+    assert await api.verify_manifest(SignedManifest(MANIFEST, A.sign(MANIFEST), "")) == DIGEST  # an older tracker's
+    assert tracker.asked == 0
+
+
+async def test_a_digest_signature_by_the_new_key_verifies_after_following(client) -> None:
+    api, notices = await client(Tracker(B, [A_TO_B]))
+    assert await api.verify_manifest(by_digest(B)) == DIGEST
+    assert api.public_key == B.public_key and len(notices) == 1
+
+
+@pytest.mark.parametrize("signed", [
+    SignedManifest(MANIFEST + b" ", "", DIGEST, digest_signature=A.sign(signing.manifest_digest(DIGEST))),
+    SignedManifest(MANIFEST, "", DIGEST, digest_signature=A.sign(signing.manifest_digest("cd" * 32))),
+    SignedManifest(MANIFEST, "", DIGEST, digest_signature=A.sign(MANIFEST)),
+    SignedManifest(MANIFEST, A.sign(MANIFEST), DIGEST, digest_signature=A.sign(DIGEST.encode())),
+], ids=["bytes of another manifest", "another digest signed", "the manifest's signature", "the bare digest signed"])
+async def test_a_digest_signature_vouches_for_that_manifest_only(client, signed: SignedManifest) -> None:
+    api, _ = await client(Tracker(A, []))
+    with pytest.raises(SignatureError, match="forged or altered"):
+        await api.verify_manifest(signed)

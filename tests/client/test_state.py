@@ -144,3 +144,28 @@ def test_a_kept_manifest_that_is_gone_is_listed_as_lost_and_said_when_read(tmp_p
         assert state.lost() == [] and list(state.index(build.digest()).files()) == list(build.files)
     finally:
         state.close()
+
+
+def test_fetched_manifests_get_files_of_their_own_and_a_crash_leftover_goes_with_the_next_record(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from client import state as state_mod
+
+    state = State(tmp_path)
+    try:
+        build = manifest("alpha")
+        one, two = state.incoming_manifest(build.digest()), state.incoming_manifest(build.digest())
+        assert one != two and one.parent == two.parent == tmp_path / "builds"
+        with pytest.raises(KeyError):
+            state.incoming_manifest("../../elsewhere")
+        one.write_bytes(build.canonical_bytes())
+        two.write_bytes(b"a fetch running now")
+        old = time.time() - state_mod.INCOMING_KEPT - 60
+        os.utime(one, (old, old))
+        state.record("alpha", tmp_path / "alpha", one, build.digest(), "1")  # recorded from a file: copied
+        assert (tmp_path / "builds" / f"{build.digest()}.manifest").read_bytes() == build.canonical_bytes()
+        assert not one.exists() and two.read_bytes() == b"a fetch running now"
+        assert state.held_manifest_file("alpha") == (build.digest(), tmp_path / "builds" / f"{build.digest()}.manifest")
+    finally:
+        state.close()

@@ -15,6 +15,7 @@ import pytest
 
 from mistpipe.scan import scan
 from shared import manifest_delta, signing
+from shared.errors import SignatureError
 from tests.e2e.conftest import Person, Server
 from tests.e2e.gametree import assert_same_tree, make_tree, next_version
 
@@ -211,6 +212,12 @@ def test_a_friend_holding_a_build_gets_the_next_manifest_as_a_delta(pushes, frie
     assert headers["X-Mist-Signature"] == whole_headers["X-Mist-Signature"]  # the same signed bytes, rebuilt
     info = json.loads(urllib.request.urlopen(server.url + "/api/info", timeout=30).read())
     signing.verify(info["public_key"], manifest_delta.apply(old, delta, headers["X-Mist-Digest"]), headers["X-Mist-Signature"])
+    # Both answers also vouch for the digest, which a friend checks without holding the manifest whole to verify.
+    assert hashlib.sha256(whole).hexdigest() == headers["X-Mist-Digest"] == whole_headers["X-Mist-Digest"]
+    for answer in (headers, whole_headers):
+        signing.verify(info["public_key"], signing.manifest_digest(answer["X-Mist-Digest"]), answer["X-Mist-Digest-Signature"])
+    with pytest.raises(SignatureError):  # it vouches for that manifest only
+        signing.verify(info["public_key"], signing.manifest_digest(pushes["1.0"]["digest"]), headers["X-Mist-Digest-Signature"])
     # A base the tracker does not know (or the friend may not see), the build itself, or no digest: sent whole.
     for base in ("ab" * 32, pushes["1.1"]["digest"], "not-a-digest"):
         body, plain = _get(server, friend, f"/api/games/{GAME}/builds/1.1/manifest?from={base}")
@@ -225,6 +232,29 @@ def test_an_update_reads_the_new_manifest_as_a_delta_from_the_installed_one(buil
     moved = friend.json("mist", "update", GAME, "--to", "1.2")
     assert_same_tree(builds["1.2"], target)
     assert fresh["manifest_bytes"] > 0 and moved["manifest_bytes"] < len(whole) / 3
+    # In entries, applied from the kept manifest's file to the new one's: kept as the tracker's bytes, nothing left over.
+    entries, headers = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest?from={pushes['1.1']['digest']}&delta=entries")
+    assert manifest_delta.read_header(entries).entries and headers["X-Mist-Delta-From"] == pushes["1.1"]["digest"]
+    assert moved["manifest_bytes"] == len(entries)
+    kept = friend.home / "builds"
+    assert (kept / f"{pushes['1.2']['digest']}.manifest").read_bytes() == whole
+    assert not list(kept.glob("*.part")) and not list(kept.glob("*.tmp"))
+
+
+def test_a_kept_manifest_damaged_on_disk_makes_the_update_fetch_the_whole_one(builds, pushes, friend: Person,
+                                                                              server: Server, tmp_path: Path) -> None:
+    target = tmp_path / "games" / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    held = friend.home / "builds" / f"{pushes['1.1']['digest']}.manifest"
+    damaged = bytearray(held.read_bytes())
+    damaged[len(damaged) // 2] ^= 1  # inside a file entry the next build copies as it is
+    held.write_bytes(bytes(damaged))
+    moved = friend.json("mist", "update", GAME, "--to", "1.2")
+    assert_same_tree(builds["1.2"], target)
+    whole = (friend.home / "builds" / f"{pushes['1.2']['digest']}.manifest").read_bytes()
+    entries, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest?from={pushes['1.1']['digest']}&delta=entries")
+    assert hashlib.sha256(whole).hexdigest() == pushes["1.2"]["digest"] and moved["manifest_bytes"] > len(entries)
+    assert not list((friend.home / "builds").glob("*.part"))
 
 
 async def test_a_manifest_delta_from_a_build_the_tracker_lacks_is_refused_with_what_to_do(pushes, admin: Person,

@@ -1,4 +1,5 @@
-"""The seeder keeps the builds it serves as compact indexes, as many as fit its count and byte bounds."""
+"""The seeder reads a ticket's build through the process's kept indexes (shared/build_indexes.py): one the tracker
+of the same process made is used as it is, and a manifest the store lacks or holds damaged is refused, not kept."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import random
 
 import pytest
 
-from seeder import app as seeder_app
 from seeder.app import SeederContext
-from shared import compression
+from shared import build_indexes, compression
+from shared.build_indexes import BuildIndexes
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
+from shared.errors import TicketError
 from shared.manifest import FileEntry, Manifest
 from shared.memory_store import MemoryChunkStore
 from shared.signing import Signer
@@ -25,20 +27,44 @@ def _build(version: str, files: int) -> Manifest:
     return Manifest("game", version, DEFAULT_PARAMS, entries)
 
 
-def test_builds_beyond_the_byte_budget_are_dropped_oldest_first_and_made_again_when_asked(monkeypatch) -> None:
-    store = MemoryChunkStore()
-    builds = [_build(str(v), 200) for v in range(3)]
-    for build in builds:
-        store.put(build.digest(), compression.compress(build.canonical_bytes()))
-    ctx = SeederContext(store, Signer.generate().public_key)
-    one = ctx.contents(builds[0].digest()).nbytes
-    monkeypatch.setattr(seeder_app, "INDEX_BUDGET", 2 * one + one // 2)  # room for two
-    for build in builds:
-        ctx.contents(build.digest())
-    assert [ctx.cached_contents(b.digest()) is not None for b in builds] == [False, True, True]
-    again = ctx.contents(builds[0].digest())
-    assert list(again.files()) == list(builds[0].files)
-    assert [ctx.cached_contents(b.digest()) is not None for b in builds] == [True, False, True]
-    monkeypatch.setattr(seeder_app, "INDEX_BUDGET", 1)  # the build in use is kept even when it alone is over
-    ctx.contents(builds[1].digest())
-    assert [ctx.cached_contents(b.digest()) is not None for b in builds] == [False, True, False]
+async def test_an_index_another_server_of_the_process_made_is_used_without_reading_the_store() -> None:
+    build = _build("1", 50)
+    indexes = BuildIndexes()
+
+    async def from_the_tracker() -> bytes:
+        return build.canonical_bytes()
+
+    made = await indexes.index(build.digest(), from_the_tracker)
+    ctx = SeederContext(MemoryChunkStore(), Signer.generate().public_key, indexes=indexes)  # the manifest is not stored
+    assert await ctx.build(build.digest()) is made
+
+
+async def test_the_stored_manifest_is_indexed_once_and_kept() -> None:
+    build, store = _build("1", 50), MemoryChunkStore()
+    store.put(build.digest(), compression.compress(build.canonical_bytes()))
+    ctx = SeederContext(store, Signer.generate().public_key, indexes=BuildIndexes())
+    first = await ctx.build(build.digest())
+    assert list(first.files()) == list(build.files)
+    store.remove(build.digest())
+    assert await ctx.build(build.digest()) is first
+
+
+async def test_a_missing_or_damaged_manifest_is_refused_and_not_kept() -> None:
+    build, store = _build("1", 50), MemoryChunkStore()
+    ctx = SeederContext(store, Signer.generate().public_key, indexes=BuildIndexes())
+    with pytest.raises(TicketError, match="not in this seeder's store"):
+        await ctx.build(build.digest())
+    store.put(build.digest(), compression.compress(_build("2", 50).canonical_bytes()))  # another build's bytes
+    with pytest.raises(TicketError, match="damaged"):
+        await ctx.build(build.digest())
+    assert ctx.indexes.kept() == []
+    store.remove(build.digest())
+    store.put(build.digest(), compression.compress(build.canonical_bytes()))
+    assert list((await ctx.build(build.digest())).files()) == list(build.files)
+
+
+def test_the_seeder_and_the_tracker_of_one_process_share_their_indexes() -> None:
+    from tracker.routes import updates
+
+    ctx = SeederContext(MemoryChunkStore(), Signer.generate().public_key)
+    assert ctx.indexes is build_indexes.SHARED and updates.INDEXES is build_indexes.SHARED

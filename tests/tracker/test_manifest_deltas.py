@@ -63,3 +63,19 @@ async def test_the_oldest_pairs_go_first() -> None:
     for base in ("a", "b", "c"):
         await cache.delta(base, "t", fine)
     assert repr(cache) == "DeltaCache(pairs=2, making=0)"
+
+
+async def test_the_entries_form_of_a_pair_is_made_and_kept_apart_from_the_whole_form() -> None:
+    from tests.shared.test_manifest_delta import big_manifest, canonical, next_version
+
+    old, new = canonical(big_manifest(1)), canonical(next_version(big_manifest(1)))
+    cache, asked = DeltaCache(), []
+
+    async def manifests() -> tuple[bytes, bytes]:
+        asked.append(1)
+        return old, new
+
+    whole = await cache.delta("a", "b", manifests)
+    entries = await cache.delta("a", "b", manifests, manifest_delta.ENTRIES)
+    assert not manifest_delta.read_header(whole).entries and manifest_delta.read_header(entries).entries
+    assert await cache.delta("a", "b", manifests, manifest_delta.ENTRIES) == entries and len(asked) == 2

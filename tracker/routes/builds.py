@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from shared import compression, manifest as manifest_mod, manifest_delta
+from shared import compression, manifest as manifest_mod, manifest_delta, signing
 from shared.errors import ManifestError
 from shared.launch import MAX_LAUNCH, MAX_NOTES, check_notes, parse_launch
 from shared.manifest import canonical_json
@@ -38,6 +38,7 @@ from tracker.routes.activity import note
 from tracker.routes.catalog import viewer
 from tracker.routes.updates import parsed_manifest
 from tracker.routes.web import ACCOUNT, CONTEXT, admin, json_body
+from tracker.stored_sizes import StoredSizes
 
 MAX_MANIFEST = 256 * 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
@@ -222,7 +223,9 @@ async def _stored_sizes(
     found = await asyncio.to_thread(ctx.store.sizes, unvouched)
 
     def merged() -> dict[str, int]:
-        return {h: found.get(h) or known.get(h) or size for h, size in chunks.items()}  # sizes are never 0
+        hexes = list(chunks)
+        before = known.many(hexes) if isinstance(known, StoredSizes) else [known.get(h, 0) for h in hexes]
+        return {h: found.get(h) or old or chunks[h] for h, old in zip(hexes, before)}  # sizes are never 0
 
     return await asyncio.to_thread(merged)
 
@@ -282,11 +285,14 @@ async def edit_build(request: web.Request) -> web.Response:
 
 
 async def get_manifest(request: web.Request) -> web.Response:
-    """The signed manifest; with `?from=<digest>` of a build of the game the friend holds, as a delta from it."""
+    """The signed manifest; with `?from=<digest>` of a build of the game the friend holds, as a delta from it
+    (`&delta=entries`: in the entries form, which a friend applies without holding either manifest whole)."""
     ctx = request.app[CONTEXT]
     looking = viewer(request)
     slug, version = request.match_info["slug"], request.match_info["version"]
     row, data, signature = await ctx.db.run(lambda s: queries.get_build(s, slug, version, looking))
+    # Signed now, with the key of the moment: a friend verifies it without the whole manifest's bytes at hand.
+    digest_signature = ctx.signer.sign(signing.manifest_digest(row.manifest_digest))
     base = request.query.get("from", "")
     if _DIGEST.match(base) and base != row.manifest_digest:
         held = await ctx.db.run(lambda s: queries.readable_builds(s, [base], looking))
@@ -296,20 +302,26 @@ async def get_manifest(request: web.Request) -> web.Response:
                 old = await ctx.db.run(lambda s: queries.build_manifest_bytes(s, slug, held[base][1]))
                 return old, data
 
-            delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests)
+            form = manifest_delta.ENTRIES if request.query.get("delta") == manifest_delta.ENTRIES else ""
+            delta = await ctx.manifest_deltas.delta(base, row.manifest_digest, manifests, form)
             return web.Response(
                 body=delta,
                 content_type=manifest_delta.CONTENT_TYPE,
                 headers={
                     "X-Mist-Signature": signature,
                     "X-Mist-Digest": row.manifest_digest,
+                    "X-Mist-Digest-Signature": digest_signature,
                     "X-Mist-Delta-From": base,
                 },
             )
     response = web.Response(
         body=data,
         content_type="application/json",
-        headers={"X-Mist-Signature": signature, "X-Mist-Digest": row.manifest_digest},
+        headers={
+            "X-Mist-Signature": signature,
+            "X-Mist-Digest": row.manifest_digest,
+            "X-Mist-Digest-Signature": digest_signature,
+        },
     )
     response.enable_compression()
     return response

@@ -2,7 +2,7 @@
 
 The decision is the pure planner's (tracker/planner.py); this module gathers its
 inputs (the builds the client holds, as compact indexes kept across requests
-(tracker/build_indexes.py), stored chunk sizes of the files it writes, known
+(shared/build_indexes.py), stored chunk sizes of the files it writes, known
 patches and the chains they make),
 makes quick zstd patches for same-file changes no patch exists for yet (so an
 uncommon jump is served at once), and queues the smaller HDiffPatch patches
@@ -25,7 +25,7 @@ from shared import manifest as manifest_mod, patch
 from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import MAX_STEPS
 from shared.build_index import BuildIndex
-from tracker.build_indexes import BuildIndexes
+from shared.build_indexes import SHARED, BuildIndexes
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries
 from tracker.errors import BadRequest, QueueUnavailable
@@ -45,9 +45,12 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 PARSED_KEPT = 32
-_parsed: OrderedDict[str, Manifest] = OrderedDict()
+# And at most this many bytes of their JSON: a parsed manifest is about twice its JSON in Python objects, and
+# 32 parsed 100 GB builds (124 MB of JSON, ~260 MB parsed, each) would be 8 GB. The newest is always kept.
+PARSED_KEPT_BYTES = 128 * 1024 * 1024
+_parsed: OrderedDict[str, tuple[Manifest, int]] = OrderedDict()
 _parsed_lock = threading.Lock()
-INDEXES = BuildIndexes()  # what plans read of builds: every tracker in this process shares them (keyed by digest)
+INDEXES: BuildIndexes = SHARED  # what plans read of builds: shared with every server of this process (keyed by digest)
 
 
 async def build_index(ctx: TrackerContext, digest: str) -> BuildIndex:
@@ -58,14 +61,14 @@ async def build_index(ctx: TrackerContext, digest: str) -> BuildIndex:
 def parsed_manifest(digest: str, data: bytes) -> Manifest:
     """Parse a stored manifest once, for the tracker's parts that walk whole builds (the plan reads indexes)."""
     with _parsed_lock:
-        found = _parsed.get(digest)
-        if found is not None:
+        kept = _parsed.get(digest)
+        if kept is not None:
             _parsed.move_to_end(digest)
-            return found
+            return kept[0]
     found = manifest_mod.parse(data)
     with _parsed_lock:
-        _parsed[digest] = found
-        while len(_parsed) > PARSED_KEPT:
+        _parsed[digest] = (found, len(data))
+        while len(_parsed) > 1 and (len(_parsed) > PARSED_KEPT or sum(size for _, size in _parsed.values()) > PARSED_KEPT_BYTES):
             _parsed.popitem(last=False)
     return found
 

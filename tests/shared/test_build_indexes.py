@@ -1,4 +1,4 @@
-"""The plan route's kept build indexes: bounded by bytes, least recently used dropped first, one making per build
+"""The servers' kept build indexes: bounded by bytes, least recently used dropped first, one making per build
 however many plans ask for it at once, and a manifest that could not be read is not remembered."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from shared.build_index import BuildIndex
 from shared.chunking import DEFAULT_PARAMS, ChunkRef
 from shared.manifest import FileEntry, Manifest
-from tracker.build_indexes import BuildIndexes
+from shared.build_indexes import BuildIndexes
 
 pytestmark = pytest.mark.same_on_every_backend  # pure: no database or store
 
