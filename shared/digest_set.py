@@ -16,16 +16,15 @@ from __future__ import annotations
 import bisect
 import functools
 import operator
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import compress, repeat
-from typing import Literal
 
 DIGEST = 32
 _BUCKET_LOAD = 8  # digests per bucket on average: a lookup's find reads about this many
 _DIGEST_TIMES = functools.partial(operator.mul, DIGEST)
-_BIG: Literal["big"] = "big"
 
 
 class DigestSet:
@@ -84,6 +83,7 @@ class DigestSet:
         self._base, self._span = base, span  # positions below `base` are the base's sorted order; all below `span`
         self._gone, self._extra, self._extra_ids = gone, extra, extra_ids
         self._plain = not gone and not extra  # positions are sorted order: no bisecting
+        self._bucket_bytes: array[int] | None = None
         # Non-decreasing forms of the two lists, which turn a place among the base's remaining digests into a
         # position (`_gone_k`) or a rank (`_extra_k`) by one bisect each.
         self._gone_k = [g - k for k, g in enumerate(gone)]
@@ -143,6 +143,12 @@ class DigestSet:
         y = position - j
         return y + bisect.bisect_right(self._extra_k, y)
 
+    def _bucket_ends(self) -> array[int]:
+        """Where each bucket starts, in bytes of the sorted digests (made on the first bulk lookup)."""
+        if self._bucket_bytes is None:
+            self._bucket_bytes = array("Q", map(_DIGEST_TIMES, self._starts))
+        return self._bucket_bytes
+
     def position(self, digest: bytes) -> int:
         """The digest's position, or -1 if it is not in the set."""
         rank = self._rank(digest)
@@ -154,13 +160,15 @@ class DigestSet:
     def positions(self, digests: bytes) -> list[int]:
         """For each 32-byte digest of `digests` (one after another), its `position` (-1: not in the set), for
         many at once in C loops (a Python step per digest was most of the time of finding 49,000)."""
-        blob, starts = self._blob, self._starts
-        cuts = range(0, len(digests) - len(digests) % DIGEST, DIGEST)
+        blob, ends = self._blob, self._bucket_ends()
+        whole = len(digests) - len(digests) % DIGEST
+        cuts = range(0, whole, DIGEST)
         parts = list(map(digests.__getitem__, map(slice, cuts, map(DIGEST.__add__, cuts))))
-        heads = map(int.from_bytes, map(digests.__getitem__, map(slice, cuts, map((4).__add__, cuts))), repeat(_BIG))
+        heads = array("I", memoryview(digests)[:whole].cast("I")[:: DIGEST // 4].tobytes())  # each one's first 4 bytes
+        if sys.byteorder == "little":
+            heads.byteswap()  # read as the big-endian number the buckets are cut by
         buckets = list(map(operator.rshift, heads, repeat(self._shift)))
-        lows = map(_DIGEST_TIMES, map(starts.__getitem__, buckets))
-        highs = map(_DIGEST_TIMES, map(starts.__getitem__, map((1).__add__, buckets)))
+        lows, highs = map(ends.__getitem__, buckets), map(ends.__getitem__, map((1).__add__, buckets))
         found = list(map(blob.find, parts, lows, highs))
         if any(map(operator.mod, filter((0).__lt__, found), repeat(DIGEST))):  # a match across two digests
             found = [at if at < 0 or at % DIGEST == 0 else self._rank(parts[k]) * DIGEST for k, at in enumerate(found)]
