@@ -148,12 +148,16 @@ class InstalledBuilds:
     def __repr__(self) -> str:
         return f"InstalledBuilds(builds={len(self._builds)})"
 
-    def only(self, wanted: Collection[str]) -> dict[str, list[Location]]:
-        """Where each of `wanted` is held, as `index_chunks` would say."""
+    def only(
+        self, wanted: Collection[str], named: tuple[BuildIndex, Mapping[int, str]] | None = None
+    ) -> dict[str, list[Location]]:
+        """Where each of `wanted` is held, as `index_chunks` would say. `named`: the index the names come from and
+        their positions in it; an installed build it `follows` is asked by position, without looking names up."""
         keys = _keys(wanted)
         index: dict[str, list[Location]] = {}
         for root, build in self._builds:
-            for path, held in build.places(keys):
+            found = build.places_at(named[1]) if named and named[0].follows(build) else build.places(keys)
+            for path, held in found:
                 where = f"{root}/{path}"
                 for name, offset in held:
                     index.setdefault(name, []).append(Location(where, offset))
@@ -224,11 +228,14 @@ def _plan(
             written.append(f.path)
         else:
             modes.append(f)
-    write = list(target.index.files_at(written).values())  # only the files written are made with their chunks
+    named: dict[int, str] = {}  # the written files' chunks by their positions in the target's index
+    write = list(target.index.files_at(written, named).values())  # only the files written are made with their chunks
     needed: dict[str, int] = {}
     for entry in write:
         needed.update(entry.chunks)  # (sha256, size) pairs: a dict made in C
-    if isinstance(local, (InstalledChunks, InstalledBuilds)):
+    if isinstance(local, InstalledBuilds):
+        sources = {h: tuple(places) for h, places in local.only(needed, (target.index, named)).items()}
+    elif isinstance(local, InstalledChunks):
         sources = {h: tuple(places) for h, places in local.only(needed).items()}  # found among those needed only
     else:
         sources = {h: tuple(local[h]) for h in needed if local.get(h)}

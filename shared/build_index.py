@@ -26,7 +26,7 @@ import re
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import BinaryIO, NamedTuple
@@ -230,7 +230,7 @@ class BuildIndex:
             raw = bytes.fromhex("".join(names))
         except ValueError:
             raw = b""
-        if len(raw) != DIGEST * len(names) or any(len(n) != 2 * DIGEST for n in names):  # an odd name: one by one
+        if len(raw) != DIGEST * len(names) or set(map(len, names)) - {2 * DIGEST}:  # an odd name: one by one
             return [self.chunks.position(r) if (r := _raw(n)) is not None else -1 for n in names]
         return self.chunks.positions(raw)
 
@@ -298,7 +298,11 @@ class BuildIndex:
         An update wants a few thousand of a 100 GB build's 1.6 million chunks: files that hold none are passed
         over in C, and the offsets come from the size column without a `FileEntry` or a hex name per chunk."""
         asked = list(names)
-        wanted = {at: name for name, at in zip(asked, self._positions(asked)) if at >= 0}
+        return self.places_at({at: name for name, at in zip(asked, self._positions(asked)) if at >= 0})
+
+    def places_at(self, wanted: Mapping[int, str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+        """`places`, for chunks given by position (and the name to give each): no lookups at all. A build whose
+        index `follows` this one names its chunks' positions so (the plan's target and the installed build)."""
         if not wanted:
             return
         f, chunk_at, sizes = self._files, self._chunk_at, self._chunk_sizes
@@ -321,8 +325,14 @@ class BuildIndex:
             self._uses = array("I", map(counts.__getitem__, range(self.chunks.span)))
         return self._uses
 
-    def files_at(self, paths: Iterable[str]) -> dict[str, FileEntry]:
-        """The files at these paths that the build has, by path: what a plan asks for the files it writes.
+    def follows(self, other: "BuildIndex") -> bool:
+        """Whether this index was made from `other` in this process (`following`, `from_rebuilt`) and kept its chunk
+        positions: then a position both hold is the same chunk in both (see shared/digest_set.py)."""
+        return self.chunks.follows(other.chunks)
+
+    def files_at(self, paths: Iterable[str], named: dict[int, str] | None = None) -> dict[str, FileEntry]:
+        """The files at these paths that the build has, by path: what a plan asks for the files it writes; and into
+        `named`, if given, each of their chunks' position with its name (what `places_at` takes).
 
         As `file`, with each file's chunk digests turned to hex at once and its `ChunkRef`s made in C (a
         1 GiB file has 16,000: one at a time that was most of a plan's time)."""
@@ -332,7 +342,7 @@ class BuildIndex:
             key = path.encode("utf-8", "surrogatepass")
             i = bisect.bisect_left(paths_of, key)
             if i < len(paths_of) and paths_of[i] == key:
-                out[path] = self._entry(i, path)
+                out[path] = self._entry(i, path, named)
         return out
 
     def has_file(self, path: str) -> bool:
@@ -370,16 +380,17 @@ class BuildIndex:
                 held.append(file)
         return found
 
-    def _entry(self, i: int, path: str | None = None) -> FileEntry:
+    def _entry(self, i: int, path: str | None = None, named: dict[int, str] | None = None) -> FileEntry:
         """File i with its chunks: their digests turned to hex at once and the `ChunkRef`s made in C (a 1 GiB file
         has 16,000: one at a time that was most of a plan's time)."""
         f = self._files
         lo, hi = f.first[i], f.first[i + 1]
         names = self.chunks.digests_at(self._chunk_at[lo:hi]).hex()
-        hexes = map(
-            names.__getitem__, map(slice, range(0, len(names), 2 * DIGEST), range(2 * DIGEST, len(names) + 1, 2 * DIGEST))
-        )
+        cuts = map(slice, range(0, len(names), 2 * DIGEST), range(2 * DIGEST, len(names) + 1, 2 * DIGEST))
+        hexes = list(map(names.__getitem__, cuts))
         chunks = tuple(map(_new_ref, zip(hexes, self._chunk_sizes[lo:hi])))
+        if named is not None:
+            named.update(zip(self._chunk_at[lo:hi], hexes))
         if path is None:
             path = _Paths(f)[i].decode("utf-8", "surrogatepass")
         return FileEntry(path, f.sizes[i], bool(f.executable[i]), f.contents[i * DIGEST : (i + 1) * DIGEST].hex(), chunks)

@@ -17,6 +17,7 @@ import bisect
 import functools
 import operator
 import sys
+import weakref
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -84,6 +85,7 @@ class DigestSet:
         self._gone, self._extra, self._extra_ids = gone, extra, extra_ids
         self._plain = not gone and not extra  # positions are sorted order: no bisecting
         self._bucket_bytes: array[int] | None = None
+        self._parent: weakref.ref[DigestSet] | None = None  # the set `changed` made this one from
         # Non-decreasing forms of the two lists, which turn a place among the base's remaining digests into a
         # position (`_gone_k`) or a rank (`_extra_k`) by one bisect each.
         self._gone_k = [g - k for k, g in enumerate(gone)]
@@ -254,7 +256,13 @@ class DigestSet:
             array("I", (r for r, _ in placed)),
             array("I", (i for _, i in placed)),
         )
+        made._parent = weakref.ref(self)
         return made, added
+
+    def follows(self, other: "DigestSet") -> bool:
+        """Whether `changed` made this set from `other` (in this process): then a position both hold names the same
+        digest in both (a position is never given twice). Not so for two sets made from the same one."""
+        return self._parent is not None and self._parent() is other
 
     def compacted(self) -> tuple["DigestSet", array[int], array[int]]:
         """The same digests numbered in sorted order again; each old position's new one (`remap`, 0 at a hole) and

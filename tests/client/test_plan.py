@@ -269,3 +269,32 @@ def test_installed_builds_locate_what_the_whole_index_does():
     assert plan(V2, on_disk, owned, lazy) == plan(V2, on_disk, owned, local)
     assert lazy.only(set(local)) == local and lazy.only(list(local)[:1]) == {h: local[h] for h in list(local)[:1]}
     assert lazy.only({"0" * 64}) == {}
+
+
+def test_an_installed_build_the_target_was_made_from_is_asked_by_chunk_position(monkeypatch) -> None:
+    """The update's target index is made from the installed one and keeps its chunk positions: the plan asks the
+    installed index by position (no name lookups) and gets the plan a whole index gives; an index that was not
+    made from it (scanned, or made from the same one as another) is asked by name."""
+    from shared import build_index
+    from client.plan import InstalledBuilds
+
+    monkeypatch.setattr(build_index, "_COMPACT_ABOVE", float("inf"))  # keep positions apart from sorted order
+    v1 = Manifest("hollow", "1.0", DEFAULT_PARAMS, tuple(sorted(V1.files, key=lambda e: e.path)))
+    v2 = Manifest("hollow", "2.0", DEFAULT_PARAMS, tuple(sorted(V2.files, key=lambda e: e.path)))
+    installed_index = BuildIndex.scan(v1.canonical_bytes())
+    made = BuildIndex.following(installed_index, v1.canonical_bytes(), v2.canonical_bytes())
+    sibling = BuildIndex.following(installed_index, v1.canonical_bytes(), v2.canonical_bytes())
+    assert made is not None and sibling is not None and made.chunks.moved
+    assert made.follows(installed_index) and not installed_index.follows(made) and not made.follows(sibling)
+    assert not BuildIndex.scan(v2.canonical_bytes()).follows(installed_index)
+    on_disk, owned, local = installed(V1)
+    asked: list[str] = []
+    original = BuildIndex.places
+    monkeypatch.setattr(BuildIndex, "places", lambda self, names: asked.append("by name") or original(self, names))
+    lazy = InstalledBuilds([("/games/hollow", installed_index)])
+    expected = plan_mod.plan(Target(BuildIndex.scan(v2.canonical_bytes()), "d"), on_disk, owned, local)
+    by_position = plan_mod.plan(Target(made, "d"), on_disk, owned, lazy)
+    assert asked == [] and by_position.local == expected.local and by_position.fetch == expected.fetch
+    assert by_position.write == expected.write and by_position.local
+    plan_mod.plan(Target(sibling, "d"), on_disk, owned, InstalledBuilds([("/games/hollow", made)]))
+    assert asked == ["by name"]
