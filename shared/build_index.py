@@ -33,7 +33,7 @@ from typing import BinaryIO, NamedTuple
 
 from shared import manifest as manifest_mod
 from shared.chunking import ChunkingParams, ChunkRef
-from shared.digest_set import DIGEST, DigestSet
+from shared.digest_set import DIGEST as DIGEST, DigestSet as DigestSet  # where callers have found them
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
 from shared.manifest_delta import Rebuilt
