@@ -241,6 +241,37 @@ def test_an_update_reads_the_new_manifest_as_a_delta_from_the_installed_one(buil
     assert not list(kept.glob("*.part")) and not list(kept.glob("*.tmp"))
 
 
+async def test_a_daemon_learns_a_build_it_does_not_hold_from_a_delta_of_entries(builds, pushes, friend: Person,
+                                                                                server: Server, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from client import credentials
+    from client.api import Api
+    from client.sharing import Library
+    from client.state import State
+    from shared.build_index import BuildIndex
+
+    friend.json("mist", "install", GAME, "--dir", str(tmp_path / "games" / GAME), "--version", "1.1")
+    whole, _ = _get(server, friend, f"/api/games/{GAME}/builds/1.2/manifest")
+    state = State(friend.home)
+    try:
+        async with Api(credentials.load(friend.home, "mist"), on_refresh=lambda c: None) as api:
+            library = Library(state, api)
+            library.refresh()
+
+            def scanned(data: bytes) -> BuildIndex:
+                raise AssertionError("the new build's manifest was scanned: its index was not made from the held one")
+
+            monkeypatch.setattr(BuildIndex, "scan", scanned)
+            chunks = await library.learn(pushes["1.2"]["digest"], GAME, "1.2")  # what a friend on 1.2 asks this daemon for
+            monkeypatch.undo()
+        made = library._other[pushes["1.2"]["digest"]]
+        assert set(chunks) == set(BuildIndex.scan(whole).chunk_names)
+        assert list(made.files()) == list(BuildIndex.scan(whole).files()) and made._spans is not None
+        assert not list((friend.home / "builds").glob("*.part"))
+    finally:
+        state.close()
+
+
 def test_a_kept_manifest_damaged_on_disk_makes_the_update_fetch_the_whole_one(builds, pushes, friend: Person,
                                                                               server: Server, tmp_path: Path) -> None:
     target = tmp_path / "games" / GAME
