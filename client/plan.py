@@ -149,14 +149,21 @@ class InstalledBuilds:
         return f"InstalledBuilds(builds={len(self._builds)})"
 
     def only(
-        self, wanted: Collection[str], named: tuple[BuildIndex, Mapping[int, str]] | None = None
+        self,
+        wanted: Collection[str],
+        named: tuple[BuildIndex, Mapping[int, str]] | None = None,
+        likely: Collection[str] = (),
     ) -> dict[str, list[Location]]:
         """Where each of `wanted` is held, as `index_chunks` would say. `named`: the index the names come from and
-        their positions in it; an installed build it `follows` is asked by position, without looking names up."""
+        their positions in it; an installed build it `follows` is asked by position, without looking names up.
+        `likely`: paths that probably hold most of them (see `BuildIndex.places_at`)."""
         keys = _keys(wanted)
         index: dict[str, list[Location]] = {}
         for root, build in self._builds:
-            found = build.places_at(named[1]) if named and named[0].follows(build) else build.places(keys)
+            if named and named[0].follows(build):
+                found = build.places_at(named[1], likely)
+            else:
+                found = build.places(keys, likely)
             for path, held in found:
                 where = f"{root}/{path}"
                 for name, offset in held:
@@ -234,7 +241,8 @@ def _plan(
     for entry in write:
         needed.update(entry.chunks)  # (sha256, size) pairs: a dict made in C
     if isinstance(local, InstalledBuilds):
-        sources = {h: tuple(places) for h, places in local.only(needed, (target.index, named)).items()}
+        found = local.only(needed, (target.index, named), written)  # the files written hold most, in their old versions
+        sources = {h: tuple(places) for h, places in found.items()}
     elif isinstance(local, InstalledChunks):
         sources = {h: tuple(places) for h, places in local.only(needed).items()}  # found among those needed only
     else:

@@ -26,7 +26,7 @@ import re
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import BinaryIO, NamedTuple
@@ -291,32 +291,59 @@ class BuildIndex:
         i = bisect.bisect_left(paths, key)
         return i if i < len(paths) and paths[i] == key else -1
 
-    def places(self, names: Iterable[str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+    def places(self, names: Iterable[str], likely: Iterable[str] = ()) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
         """Where the build holds any of these chunks (named as manifests name them): per file holding one, by path,
         its path and each (name, byte offset) of them in it, in order.
 
         An update wants a few thousand of a 100 GB build's 1.6 million chunks: files that hold none are passed
         over in C, and the offsets come from the size column without a `FileEntry` or a hex name per chunk."""
         asked = list(names)
-        return self.places_at({at: name for name, at in zip(asked, self._positions(asked)) if at >= 0})
+        return self.places_at({at: name for name, at in zip(asked, self._positions(asked)) if at >= 0}, likely)
 
-    def places_at(self, wanted: Mapping[int, str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+    def places_at(self, wanted: Mapping[int, str], likely: Iterable[str] = ()) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
         """`places`, for chunks given by position (and the name to give each): no lookups at all. A build whose
-        index `follows` this one names its chunks' positions so (the plan's target and the installed build)."""
+        index `follows` this one names its chunks' positions so (the plan's target and the installed build).
+
+        `likely`: paths that probably hold most of them (an update's files to write, in their old versions).
+        When those hold every use the build has of every chunk wanted (its use counts say so), no other file
+        can, and the pass over every file's chunks (0.08 CPU s at 100 GB) is not needed."""
         if not wanted:
             return
         f, chunk_at, sizes = self._files, self._chunk_at, self._chunk_sizes
         first = f.first
-        held = wanted.keys()
-        lists = map(chunk_at.__getitem__, map(slice, first, itertools.islice(first, 1, None)))
+        only = self._only_holders(wanted, likely)
+        files: Iterable[int] = only if only is not None else self._holding(wanted.keys())
         paths = _Paths(f)
-        for i in itertools.compress(range(len(self)), map(operator.not_, map(held.isdisjoint, lists))):
+        for i in files:
             lo, hi = first[i], first[i + 1]
             ids = chunk_at[lo:hi]
             hit = list(map(wanted.__contains__, ids))
+            if not any(hit):
+                continue
             found = map(wanted.__getitem__, itertools.compress(ids, hit))
             offsets = itertools.compress(accumulate(sizes[lo:hi], initial=0), hit)
             yield paths[i].decode("utf-8", "surrogatepass"), zip(found, offsets)
+
+    def _holding(self, held: AbstractSet[int]) -> Iterator[int]:
+        """Every file holding any of these chunk positions, in order; those that hold none passed over in C."""
+        first, chunk_at = self._files.first, self._chunk_at
+        lists = map(chunk_at.__getitem__, map(slice, first, itertools.islice(first, 1, None)))
+        return itertools.compress(range(len(self)), map(operator.not_, map(held.isdisjoint, lists)))
+
+    def _only_holders(self, wanted: Mapping[int, str], likely: Iterable[str]) -> list[int] | None:
+        """The files at the `likely` paths, by path, if they hold every use of every chunk wanted; else None."""
+        uses = self._uses
+        if uses is None:
+            return None  # counting them is a pass over every chunk too
+        files = sorted({i for i in map(self._find, likely) if i >= 0})
+        if not files:
+            return None
+        first, chunk_at = self._files.first, self._chunk_at
+        seen: Counter[int] = Counter()
+        for i in files:
+            seen.update(filter(wanted.__contains__, chunk_at[first[i] : first[i + 1]]))
+        held = list(filter(len(uses).__gt__, wanted))  # positions past its last are chunks it never had
+        return files if all(map(operator.eq, map(uses.__getitem__, held), map(seen.__getitem__, held))) else None
 
     def use_counts(self) -> array[int]:
         """Per distinct chunk, how many times the build holds it (what `following` keeps up to date)."""

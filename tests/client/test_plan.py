@@ -290,7 +290,7 @@ def test_an_installed_build_the_target_was_made_from_is_asked_by_chunk_position(
     on_disk, owned, local = installed(V1)
     asked: list[str] = []
     original = BuildIndex.places
-    monkeypatch.setattr(BuildIndex, "places", lambda self, names: asked.append("by name") or original(self, names))
+    monkeypatch.setattr(BuildIndex, "places", lambda self, *args: asked.append("by name") or original(self, *args))
     lazy = InstalledBuilds([("/games/hollow", installed_index)])
     expected = plan_mod.plan(Target(BuildIndex.scan(v2.canonical_bytes()), "d"), on_disk, owned, local)
     by_position = plan_mod.plan(Target(made, "d"), on_disk, owned, lazy)

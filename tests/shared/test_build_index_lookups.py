@@ -79,3 +79,29 @@ def test_file_infos_are_the_manifests_files_without_their_chunks(manifest: Manif
     index = BuildIndex.scan(manifest.canonical_bytes())
     assert [tuple(i) for i in index.infos()] == [(f.path, f.size, f.executable, f.sha256) for f in manifest.files]
     assert all(type(i).__name__ == "FileInfo" and index.info(i.path) == i for i in index.infos())
+
+
+@given(builds(), st.lists(st.sampled_from(POOL), max_size=10), st.lists(st.sampled_from(["a", "b/c", "é/x", "q.pak", "nope"])))
+def test_likely_holders_of_chunks_change_nothing_but_the_work(manifest: Manifest, asked: list[str], likely: list[str]) -> None:
+    """Files at likely paths are looked at alone only when they hold every use of the chunks asked for (the build's
+    use counts say): chunks here are shared and repeated across files, so most draws need the pass over all."""
+    index = BuildIndex.scan(manifest.canonical_bytes())
+    everywhere = [(path, list(held)) for path, held in index.places(asked)]
+    index.use_counts()  # kept with an index the client keeps; a scanned one counts them when first asked
+    assert [(path, list(held)) for path, held in index.places(asked, likely)] == everywhere
+
+
+def test_files_at_likely_paths_are_enough_only_when_they_hold_every_use() -> None:
+    x, y, z = (ChunkRef(h, 100 + n) for n, h in enumerate(POOL[:3]))
+    files = [("a", (x, y, x)), ("b", (z,)), ("c", (y,))]
+    manifest = Manifest("lookups", "1", DEFAULT_PARAMS, tuple(
+        FileEntry(p, sum(c.size for c in chunks), False, hashlib.sha256(p.encode()).hexdigest(), chunks) for p, chunks in files
+    ))
+    index = BuildIndex.scan(manifest.canonical_bytes())
+    index.use_counts()
+    wanted_x = {index.chunks.position(bytes.fromhex(x.sha256)): x.sha256}
+    wanted_y = {index.chunks.position(bytes.fromhex(y.sha256)): y.sha256}
+    assert index._only_holders(wanted_x, ["a", "nope"]) == [0]  # both uses of x are in a: c and b are not looked at
+    assert index._only_holders(wanted_y, ["a"]) is None  # c holds y too: every file is looked at
+    assert [(p, list(h)) for p, h in index.places_at(wanted_x, ["a"])] == [("a", [(x.sha256, 0), (x.sha256, 201)])]
+    assert [(p, list(h)) for p, h in index.places_at(wanted_y, ["a"])] == [("a", [(y.sha256, 100)]), ("c", [(y.sha256, 0)])]
