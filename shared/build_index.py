@@ -26,7 +26,7 @@ import re
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import BinaryIO, NamedTuple
@@ -222,17 +222,18 @@ class BuildIndex:
     def chunks_among(self, sha256s: Iterable[str]) -> set[str]:
         """Those of these chunk names the build has (what `has_chunk` says of each, for thousands at once)."""
         names = list(sha256s)
-        return {n for n, at in zip(names, self._positions(names)) if at >= 0}
+        return {n for n, at in zip(names, self._positions(names, self.chunks.ranks)) if at >= 0}
 
-    def _positions(self, names: list[str]) -> list[int]:
-        """Each chunk name's position in `chunks` (-1: the build has no such chunk, or it is no digest)."""
+    def _positions(self, names: list[str], many: Callable[[bytes], list[int]] | None = None) -> list[int]:
+        """Each chunk name's position in `chunks` (-1: the build has no such chunk, or it is no digest); with
+        `many` (`chunks.ranks`), what that says of them instead, where only membership matters."""
         try:
             raw = bytes.fromhex("".join(names))
         except ValueError:
             raw = b""
         if len(raw) != DIGEST * len(names) or set(map(len, names)) - {2 * DIGEST}:  # an odd name: one by one
             return [self.chunks.position(r) if (r := _raw(n)) is not None else -1 for n in names]
-        return self.chunks.positions(raw)
+        return (many or self.chunks.positions)(raw)
 
     def has_content(self, sha256: str) -> bool:
         raw = _raw(sha256)

@@ -28,6 +28,8 @@ def _answers_as_the_model(made: DigestSet, model: dict[int, bytes]) -> None:
     assert all(made.digest(p) == model[p] for p in ordered)
     asked = [model[p] for p in ordered] + [_digest(-1), b"\xff" * 32]
     assert made.positions(b"".join(asked)) == ordered + [-1, -1]
+    ranks = made.ranks(b"".join(asked))
+    assert ranks[-2:] == [-1, -1] and sorted(ranks[:-2]) == list(range(len(model)))
     holes = set(range(made.span)) - set(model)
     assert all(made.digest(p) == b"" for p in holes)
 
