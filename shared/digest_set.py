@@ -84,7 +84,6 @@ class DigestSet:
         self._base, self._span = base, span  # positions below `base` are the base's sorted order; all below `span`
         self._gone, self._extra, self._extra_ids = gone, extra, extra_ids
         self._plain = not gone and not extra  # positions are sorted order: no bisecting
-        self._bucket_bytes: array[int] | None = None
         self._parent: weakref.ref[DigestSet] | None = None  # the set `changed` made this one from
         # Non-decreasing forms of the two lists, which turn a place among the base's remaining digests into a
         # position (`_gone_k`) or a rank (`_extra_k`) by one bisect each.
@@ -145,12 +144,6 @@ class DigestSet:
         y = position - j
         return y + bisect.bisect_right(self._extra_k, y)
 
-    def _bucket_ends(self) -> array[int]:
-        """Where each bucket starts, in bytes of the sorted digests (made on the first bulk lookup)."""
-        if self._bucket_bytes is None:
-            self._bucket_bytes = array("Q", map(_DIGEST_TIMES, self._starts))
-        return self._bucket_bytes
-
     def position(self, digest: bytes) -> int:
         """The digest's position, or -1 if it is not in the set."""
         rank = self._rank(digest)
@@ -176,7 +169,7 @@ class DigestSet:
     def ranks(self, digests: bytes) -> list[int]:
         """For each 32-byte digest of `digests`, its place in sorted order (-1: not in the set): what membership
         needs, without turning places into positions."""
-        blob, ends = self._blob, self._bucket_ends()
+        blob, starts = self._blob, self._starts
         whole = len(digests) - len(digests) % DIGEST
         cuts = range(0, whole, DIGEST)
         parts = list(map(digests.__getitem__, map(slice, cuts, map(DIGEST.__add__, cuts))))
@@ -184,7 +177,8 @@ class DigestSet:
         if sys.byteorder == "little":
             heads.byteswap()  # read as the big-endian number the buckets are cut by
         buckets = list(map(operator.rshift, heads, repeat(self._shift)))
-        lows, highs = map(ends.__getitem__, buckets), map(ends.__getitem__, map((1).__add__, buckets))
+        lows = map(_DIGEST_TIMES, map(starts.__getitem__, buckets))
+        highs = map(_DIGEST_TIMES, map(starts.__getitem__, map((1).__add__, buckets)))
         found = list(map(blob.find, parts, lows, highs))
         if any(map(operator.mod, filter((0).__lt__, found), repeat(DIGEST))):  # a match across two digests
             found = [at if at < 0 or at % DIGEST == 0 else self._rank(parts[k]) * DIGEST for k, at in enumerate(found)]
