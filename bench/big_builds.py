@@ -208,13 +208,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         digest = hashlib.sha256(new).hexdigest()
         index = state.index_of(digest, new, held)
         del held
-        installed = install.build
-        on_disk = {f.path: (f.sha256, f.executable) for f in installed.infos()}
-        local = client_plan.InstalledBuilds([(str(install.dir), installed)])
-        made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
-        client_plan.removes_most(installed, made)
-        state.record("big", install.dir, new, digest, "2")
-        state.close()
+        _plan_and_record(state, install, index, digest, new)
     elif name == "update-from-delta":
         # All of `mist update` from the tracker's answer to the install recorded, where "client-update" starts from
         # the new manifest's bytes in hand: the delta applied (this tree: the entries form from the kept manifest's
@@ -256,13 +250,7 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
             del held
             write_atomic(into, data)
             recorded = data
-        installed = install.build
-        on_disk = {f.path: (f.sha256, f.executable) for f in installed.infos()}
-        local = client_plan.InstalledBuilds([(str(install.dir), installed)])
-        made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
-        client_plan.removes_most(installed, made)
-        state.record("big", install.dir, recorded, digest, "2")
-        state.close()
+        _plan_and_record(state, install, index, digest, recorded)
     elif name == "client-update":
         # The code before: the installed and the target manifests parsed, what the disk holds by the installed one,
         # the installed chunks the plan needs located (every one, before InstalledChunks), the plan made.
@@ -371,6 +359,20 @@ def step(name: str, folder: Path, baseline: bool) -> dict[str, float]:
         raise BenchError(f"unknown step {name!r}")
     return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
             "inputs_mb": before, **extra}  # a step that measures more after its work gives its own times
+
+
+def _plan_and_record(state: Any, install: Any, index: Any, digest: str, manifest: Any) -> None:
+    """The rest of an update once the new build's index is made: what the disk holds by the installed build,
+    the installed chunks the plan needs located, the plan, the "removes most" check, the install recorded."""
+    import client.plan as client_plan
+
+    installed = install.build
+    on_disk = {f.path: (f.sha256, f.executable) for f in installed.infos()}
+    local = client_plan.InstalledBuilds([(str(install.dir), installed)])
+    made = client_plan.plan(client_plan.Target(index, digest), on_disk, list(on_disk), local)
+    client_plan.removes_most(installed, made)
+    state.record("big", install.dir, manifest, digest, "2")
+    state.close()
 
 
 def make_home(folder: Path, code: Path) -> None:

@@ -36,6 +36,14 @@ class MadeOnce(Generic[K, V]):
     def making(self) -> int:
         return len(self._making)
 
+    def peek(self, key: K) -> V | None:
+        """The value of `key` if it is kept (it counts as used), without making it."""
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
     def kept(self) -> list[K]:
         """The keys kept, least recently used first."""
         with self._lock:
@@ -43,11 +51,9 @@ class MadeOnce(Generic[K, V]):
 
     async def get(self, key: K, make: Callable[[], Awaitable[V]]) -> V:
         """The value of `key`, from `make()` if it is neither kept nor being made."""
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-                return found
+        found = self.peek(key)
+        if found is not None:
+            return found
         pending = self._making.get(key)
         if pending is not None:
             return await asyncio.shield(pending)

@@ -25,6 +25,19 @@ def stored_build(store: DirectoryChunkStore, version: str, data: bytes) -> Manif
     return Manifest("jump", version, DEFAULT_PARAMS, (store_file(store, "engine.so", data),))
 
 
+def manifests_read(monkeypatch) -> list[str]:
+    """The digests of the manifests read from the database from now on (the real query, counted)."""
+    read: list[str] = []
+    real = updates.patch_queries.manifest_data
+
+    def counting(session, digest):
+        read.append(digest)
+        return real(session, digest)
+
+    monkeypatch.setattr(updates.patch_queries, "manifest_data", counting)
+    return read
+
+
 @pytest.fixture
 async def tracker(admin_session):
     ctx, client, admin = admin_session
@@ -192,14 +205,7 @@ async def test_a_plan_reads_the_builds_manifests_only_when_their_indexes_are_not
     """The route keeps each build as its compact index: a later plan reads no manifest from the database, and
     with a budget so small that only the newest index is kept, the same plan comes out of re-read manifests."""
     client, admin, (v1, v2) = tracker
-    read: list[str] = []
-    real = updates.patch_queries.manifest_data
-
-    def counting(session, digest):  # the real query, counted
-        read.append(digest)
-        return real(session, digest)
-
-    monkeypatch.setattr(updates.patch_queries, "manifest_data", counting)
+    read = manifests_read(monkeypatch)
     body = {"have": [v1.digest()], "write": ["engine.so"]}
     first = await (await client.post("/api/games/jump/builds/2/plan", json=body, headers=admin)).json()
     read.clear()
@@ -211,3 +217,33 @@ async def test_a_plan_reads_the_builds_manifests_only_when_their_indexes_are_not
     assert read == [v2.digest(), v1.digest()] and squeezed["files"] == first["files"]
     again = await (await client.post("/api/games/jump/builds/2/plan", json=body, headers=admin)).json()
     assert read == [v2.digest(), v1.digest()] * 2 and again["files"] == first["files"]
+
+
+async def test_a_build_pushed_after_one_in_use_is_indexed_before_its_first_plan(admin_session, monkeypatch) -> None:
+    """The announcer makes the new build's index from the previous one's (kept: a friend planned against it), so
+    the first plan into it reads no manifest; with the previous one not kept, the first plan makes it."""
+    from tracker.announce import ANNOUNCER
+
+    ctx, client, admin = admin_session
+    monkeypatch.setattr(updates, "INDEXES", updates.BuildIndexes())
+    announcer = client.app[ANNOUNCER]
+    announcer.wait = 0  # no worker makes patches here
+    await client.post("/api/games", json={"slug": "jump", "title": "Jump"}, headers=admin)
+    v1, v2, v3 = (stored_build(ctx.store, str(n), data) for n, data in ((1, OLD), (2, NEW), (3, OLD[::-1])))
+    assert (await client.post("/api/games/jump/builds", data=v1.canonical_bytes(), headers=admin)).status == 201
+    await announcer.drained()
+    assert updates.INDEXES.kept() == []  # nothing planned against build 1 yet: nothing to start from
+    body = {"have": [], "write": ["engine.so"]}
+    assert (await client.post("/api/games/jump/builds/1/plan", json=body, headers=admin)).status == 200
+    read = manifests_read(monkeypatch)
+    assert (await client.post("/api/games/jump/builds", data=v2.canonical_bytes(), headers=admin)).status == 201
+    await announcer.drained()
+    assert updates.INDEXES.kept() == [v1.digest(), v2.digest()] and read == [v2.digest()]  # made by the announcer
+    read.clear()
+    plan = await (await client.post("/api/games/jump/builds/2/plan", json={**body, "have": [v1.digest()]}, headers=admin)).json()
+    assert read == [] and [f["path"] for f in plan["files"]] == ["engine.so"]
+    assert list(updates.INDEXES.peek(v2.digest()).files()) == list(v2.files)
+    monkeypatch.setattr(updates, "INDEXES", updates.BuildIndexes())  # the previous build not kept
+    assert (await client.post("/api/games/jump/builds", data=v3.canonical_bytes(), headers=admin)).status == 201
+    await announcer.drained()
+    assert updates.INDEXES.kept() == []
