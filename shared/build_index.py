@@ -55,7 +55,7 @@ _COLUMNS = {
     "extra": "I",
     "extra_ids": "I",
 }
-_COMPACT_ABOVE = 1 / 32  # positions are numbered in sorted order again once more than this share of the chunks moved
+_COMPACT_ABOVE = 1 / 32  # positions are numbered in sorted order again past this share of the chunks moved (or holes)
 
 
 class FileInfo(NamedTuple):
@@ -788,7 +788,9 @@ def _joined(old: BuildIndex, after: _Layout, same: list[int], read: dict[int, _R
             end += 1
         columns.run(same[j], same[end - 1] + 1)
         j = end
-    if chunks.moved > len(chunks) * _COMPACT_ABOVE:  # bisecting the moves would cost lookups more than this saves
+    # Renumbered when bisecting the moves would cost lookups more than it saves, or positions nothing holds any
+    # more (each update's new chunks take new ones) would make the arrays by position grow without end.
+    if max(chunks.moved, chunks.span - len(chunks)) > len(chunks) * _COMPACT_ABOVE:
         chunks, remap, order = chunks.compacted()
         columns.chunk_at = array("I", map(remap.__getitem__, columns.chunk_at))
         new_uses = array("I", map(new_uses.__getitem__, order))

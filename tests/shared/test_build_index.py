@@ -190,13 +190,13 @@ def _build(version: str, files: dict[str, list[ChunkRef]]) -> bytes:
     return Manifest("game", version, ChunkingParams(), tuple(_pack(p, c) for p, c in sorted(files.items()))).canonical_bytes()
 
 
-@pytest.mark.parametrize("change", ["chunks gone", "chunks new", "both", "a compaction"])
+@pytest.mark.parametrize("change", ["chunks gone", "chunks new", "both", "a compaction", "the same place again"])
 def test_chunk_positions_stay_put_across_updates_until_enough_moved_to_number_them_again(
     change: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ten updates of a 2,000-chunk build, each changing 1% of it: positions of chunks that stay never move and
     the copied columns are the held index's own, until more than the share moved (then: exactly a scan's index)."""
-    if change != "a compaction":
+    if change not in ("a compaction", "the same place again"):
         monkeypatch.setattr(build_index, "_COMPACT_ABOVE", math.inf)
     rng = random.Random(change)
     fresh = (ChunkRef(hashlib.sha256(b"%d" % n).hexdigest(), 100 + n % 7) for n in itertools.count())
@@ -207,6 +207,9 @@ def test_chunk_positions_stay_put_across_updates_until_enough_moved_to_number_th
         before = {h: index.chunks.position(bytes.fromhex(h)) for h in index.chunk_names}
         pack = files[f"pack{version % 10}.bin"]
         at = rng.randrange(len(pack) - 20)
+        if change == "the same place again":  # new chunks that the next update replaces: few moved, many holes
+            pack, at = files["pack0.bin"], 50
+            pack[at : at + 10] = [next(fresh) for _ in range(10)]
         if change in ("chunks gone", "both", "a compaction"):
             del pack[at : at + 10]
         if change in ("chunks new", "both", "a compaction"):
@@ -221,8 +224,9 @@ def test_chunk_positions_stay_put_across_updates_until_enough_moved_to_number_th
             assert made.to_bytes().startswith(b"mist-build-index-2\n"), "an older Mist must not misread the positions"
         index = made
     moved = index.chunks.moved
-    if change == "a compaction":
+    if change in ("a compaction", "the same place again"):
         assert moved <= len(index.chunks) * build_index._COMPACT_ABOVE < 10 * 20, "compacted on the way"
+        assert index.chunks.span - len(index.chunks) <= len(index.chunks) * build_index._COMPACT_ABOVE
     else:
         assert moved == 10 * (10 if change != "both" else 20), "each update's chunks moved, none renumbered"
 
