@@ -247,3 +247,33 @@ async def test_a_build_pushed_after_one_in_use_is_indexed_before_its_first_plan(
     assert (await client.post("/api/games/jump/builds", data=v3.canonical_bytes(), headers=admin)).status == 201
     await announcer.drained()
     assert updates.INDEXES.kept() == []
+
+
+async def test_a_plan_from_an_index_made_ahead_with_moved_positions_is_the_plan_a_scanned_one_gives(admin_session,
+                                                                                                     monkeypatch) -> None:
+    """One file of a hundred changes: the announcer's index of the new build keeps the old chunks' positions and puts
+    the new ones past them (shared/digest_set.py), and the plan route answers from it exactly as from a scan."""
+    from tracker.announce import ANNOUNCER
+
+    ctx, client, admin = admin_session
+    monkeypatch.setattr(updates, "INDEXES", updates.BuildIndexes())
+    announcer = client.app[ANNOUNCER]
+    announcer.wait = 0  # no worker makes patches here
+    await client.post("/api/games", json={"slug": "many", "title": "Many"}, headers=admin)
+    rng = random.Random(7)
+    contents = [rng.randbytes(1000) for _ in range(100)]
+    olds = Manifest("many", "1", DEFAULT_PARAMS, tuple(store_file(ctx.store, f"f{i:02d}.bin", d) for i, d in enumerate(contents)))
+    contents[17] = rng.randbytes(1000)
+    news = Manifest("many", "2", DEFAULT_PARAMS, tuple(store_file(ctx.store, f"f{i:02d}.bin", d) for i, d in enumerate(contents)))
+    assert (await client.post("/api/games/many/builds", data=olds.canonical_bytes(), headers=admin)).status == 201
+    body = {"have": [olds.digest()], "write": ["f17.bin", "f03.bin"]}
+    assert (await client.post("/api/games/many/builds/1/plan", json={**body, "have": []}, headers=admin)).status == 200
+    assert (await client.post("/api/games/many/builds", data=news.canonical_bytes(), headers=admin)).status == 201
+    await announcer.drained()
+    ahead = updates.INDEXES.peek(news.digest())
+    assert ahead is not None and ahead.chunks.moved > 0  # made from build 1's, positions kept
+    planned = await (await client.post("/api/games/many/builds/2/plan", json=body, headers=admin)).json()
+    monkeypatch.setattr(updates, "INDEXES", updates.BuildIndexes())  # scanned afresh
+    scanned = await (await client.post("/api/games/many/builds/2/plan", json=body, headers=admin)).json()
+    assert updates.INDEXES.peek(news.digest()).chunks.moved == 0
+    assert planned == scanned and {f["path"] for f in planned["files"]} == {"f17.bin", "f03.bin"}
