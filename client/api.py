@@ -9,6 +9,7 @@ server's message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import time
@@ -439,7 +440,8 @@ class Api:
                 old = base if isinstance(base, bytes) else await asyncio.to_thread(base.read_bytes)
                 data = await asyncio.to_thread(manifest_delta.apply, old, body, digest)
             except (ManifestError, KeyError, OSError):  # a delta that does not rebuild the build: ask for it whole
-                return await self.manifest(game, version)
+                whole = await self.manifest(game, version)
+                return dataclasses.replace(whole, received=whole.received + received)  # both were downloaded
             return SignedManifest(data, signature, digest, held[0], received, digest_signature)
         return SignedManifest(body, signature, digest, "", received, digest_signature)
 
