@@ -440,6 +440,25 @@ def _make_deltas(folder: Path) -> None:
         "digest_signature": key.sign(signing.manifest_digest(digest))}))
 
 
+def _made(gb: int, folder: Path) -> Any:
+    """Build 1 and build 2 of `gb` GB written into `folder` (in a process of its own); what `make` says of them."""
+    made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
+    if made.returncode:
+        raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
+    return json.loads(made.stdout)
+
+
+def before_after(name: str, folder: Path, baseline: Path, home: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """One step with the baseline's code, then with this tree's; `home`: on a MIST_HOME made afresh by each code
+    before its run (the steps that read client.db)."""
+    if home:
+        make_home(folder, baseline)
+    old = run_step(name, folder, baseline)
+    if home:
+        make_home(folder, REPO)
+    return old, run_step(name, folder, REPO)
+
+
 def run_step(name: str, folder: Path, code: Path) -> dict[str, float]:
     """One step in a new process, with the Mist code in `code` (this tree, or a baseline checkout)."""
     out = subprocess.run([sys.executable, __file__, "_step", name, str(folder), str(code)], capture_output=True, text=True)
@@ -480,10 +499,7 @@ def seeder(sizes: list[int], work: Path, baseline: Path) -> str:
     for gb in sizes:
         folder = work / f"s{gb}"
         folder.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
-        if made.returncode:
-            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
-        chunks = json.loads(made.stdout)[0]
+        chunks = _made(gb, folder)[0]
         for name in ("seeder-build", "daemon-library"):
             old, new = run_step(name, folder, baseline), run_step(name, folder, REPO)
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
@@ -502,10 +518,7 @@ def plans(sizes: list[int], work: Path, baseline: Path) -> str:
     for gb in sizes:
         folder = work / f"p{gb}"
         folder.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
-        if made.returncode:
-            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
-        chunks = json.loads(made.stdout)[0]
+        chunks = _made(gb, folder)[0]
         cold = run_step("tracker-plan", folder, baseline), run_step("tracker-plan", folder, REPO)
         kept = run_step("tracker-plan-kept", folder, baseline), run_step("tracker-plan-kept", folder, REPO)
         print(f"{gb} GB: first {cold}, kept {kept}", file=sys.stderr)
@@ -529,9 +542,7 @@ def options(sizes: list[int], work: Path) -> str:
     for gb in sizes:
         folder = work / f"o{gb}"
         folder.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
-        if made.returncode:
-            raise BenchError(made.stderr[-3000:])
+        _made(gb, folder)
         old, new = (folder / "1.json").read_bytes(), (folder / "2.json").read_bytes()
         t = time.perf_counter()
         fast = manifest_delta.make(old, new)
@@ -559,17 +570,11 @@ def manifests(sizes: list[int], work: Path, baseline: Path) -> str:
     for gb in sizes:
         folder = work / f"m{gb}"
         folder.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
-        if made.returncode:
-            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
-        chunks, changed_bytes = json.loads(made.stdout)
+        chunks, changed_bytes = _made(gb, folder)
         sent = transfer(folder)
         cells = []
         for name in ("parse", "client-update", "tracker-plan"):
-            make_home(folder, baseline)
-            old = run_step(name, folder, baseline)
-            make_home(folder, REPO)
-            new = run_step(name, folder, REPO)
+            old, new = before_after(name, folder, baseline, home=name == "client-update")
             cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f}")
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)
         # Random chunk bytes do not compress: the store holds them whole, and that is what an update moves.
@@ -590,19 +595,13 @@ def client(sizes: list[int], work: Path, baseline: Path) -> str:
     for gb in sizes:
         folder = work / f"c{gb}"
         folder.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, __file__, "_make", str(gb), str(folder)], capture_output=True, text=True)
-        if made.returncode:
-            raise BenchError(f"making the {gb} GB manifests failed:\n{made.stderr[-3000:]}")
-        chunks, _ = json.loads(made.stdout)
+        chunks, _ = _made(gb, folder)
         made = subprocess.run([sys.executable, __file__, "_deltas", str(folder)], capture_output=True, text=True)
         if made.returncode:
             raise BenchError(f"making the {gb} GB deltas failed:\n{made.stderr[-3000:]}")
         cells = []
         for name in steps:
-            make_home(folder, baseline)  # afresh for each step: the update records build 2
-            old = run_step(name, folder, baseline)
-            make_home(folder, REPO)
-            new = run_step(name, folder, REPO)
+            old, new = before_after(name, folder, baseline, home=True)  # the update records build 2: afresh each time
             cells.append(f"{old['cpu_seconds']:.2f} -> {new['cpu_seconds']:.2f}, {old['peak_mb']:.0f} -> {new['peak_mb']:.0f} "
                          f"({new['inputs_mb']:.0f})")
             print(f"{gb} GB {name}: before {old}, after {new}", file=sys.stderr)

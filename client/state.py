@@ -64,7 +64,7 @@ class Install:
 
     @property
     def build(self) -> BuildIndex:
-        """The installed build's compact index (kept in client.db): read when first asked for, never the parsed
+        """The installed build's compact index (kept in MIST_HOME/builds): read when first asked for, never the parsed
         manifest, which is ~260 MB of Python objects for a 100 GB build."""
         return self.state.index(self.digest)
 
@@ -285,14 +285,18 @@ class State:
         in SQLite does, so no later process makes it again."""
         self._builds.mkdir(exist_ok=True)
         kept = self._file(digest, _MANIFEST)
-        if isinstance(manifest, Path):
-            link_or_copy_atomic(manifest, kept)
-        else:
-            write_atomic(kept, manifest)
+        # A build installed here already (a repair, a reinstall, another folder) has both kept: not written again
+        # (124 MB and 72 MB, fsynced, at 100 GB); an index found damaged was made and kept again when it was read.
+        again = bool(self._db.execute("SELECT 1 FROM installs WHERE digest = ?", (digest,)).fetchone())
+        if not (again and kept.is_file()):
+            if isinstance(manifest, Path):
+                link_or_copy_atomic(manifest, kept)
+            else:
+                write_atomic(kept, manifest)
         self._sweep_incoming()
         with self._lock:
             made = self._indexes.get(digest)
-        if made is not None:
+        if made is not None and not (again and self._file(digest, _INDEX).is_file()):
             self._keep(digest, made)
         before = self._db.execute("SELECT digest FROM installs WHERE game = ?", (game,)).fetchone()
         self._db.execute(

@@ -242,10 +242,15 @@ async def push(
         except ServerRefused as exc:
             if exc.status != 409 or not isinstance(exc.detail, dict) or "missing_count" not in exc.detail:
                 raise
-            # A chunk the previous build had is gone from the store (the scrub set it aside as damaged): ask
-            # about every chunk, as a push without a previous build does, and send what is missing.
-            progress.say(f"The server lacks {count(exc.detail['missing_count'], 'chunk')} of {latest}; asking about all of them")
-            await upload.missing_of(list(sizes))
+            # A chunk the previous build had is gone from the store (the scrub set it aside as damaged): send those
+            # the tracker named, or, when it named only some, ask about every chunk as a first push does.
+            named, missing = list(exc.detail.get("missing", [])), int(exc.detail["missing_count"])
+            every = len(named) < missing or not set(named) <= sizes.keys()
+            progress.say(
+                f"The server lacks {count(missing, 'chunk')} of {latest}; "
+                + ("asking about all of them" if every else "sending them")
+            )
+            await upload.missing_of(list(sizes) if every else named)
             await upload.send()
             build, sent = await _commit(api, game, data, notes, launch.strip(), delta)
     except ServerRefused as exc:

@@ -29,14 +29,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from shared import manifest as manifest_mod
 from shared.chunking import ChunkingParams, ChunkRef
 from shared.digest_set import DIGEST as DIGEST, DigestSet as DigestSet  # where callers have found them
 from shared.links import LinkEntry
 from shared.manifest import FileEntry, Manifest
-from shared.manifest_delta import Rebuilt
+
+if TYPE_CHECKING:  # the delta's module (zstd, patches) is not loaded by every reader of an index
+    from shared.manifest_delta import Rebuilt
 
 _STORED = b"mist-build-index-1\n"  # then the SHA-256 of the rest, which is a JSON head's length, the head, the columns
 # The same with chunk positions apart from sorted order (shared/digest_set.py): an older Mist refuses it as damaged
@@ -241,10 +243,8 @@ class BuildIndex:
 
     def file(self, path: str) -> FileEntry | None:
         """The file at `path`, or None if the build has none there."""
-        key = path.encode("utf-8", "surrogatepass")
-        paths = _Paths(self._files)
-        i = bisect.bisect_left(paths, key)
-        return self._entry(i) if i < len(paths) and paths[i] == key else None
+        i = self._find(path)
+        return self._entry(i) if i >= 0 else None
 
     def file_with_content(self, sha256: str) -> FileEntry | None:
         """A file of the build whose bytes hash to `sha256` (the first by path), or None."""
@@ -364,20 +364,15 @@ class BuildIndex:
 
         As `file`, with each file's chunk digests turned to hex at once and its `ChunkRef`s made in C (a
         1 GiB file has 16,000: one at a time that was most of a plan's time)."""
-        paths_of = _Paths(self._files)
         out: dict[str, FileEntry] = {}
         for path in paths:
-            key = path.encode("utf-8", "surrogatepass")
-            i = bisect.bisect_left(paths_of, key)
-            if i < len(paths_of) and paths_of[i] == key:
+            i = self._find(path)
+            if i >= 0:
                 out[path] = self._entry(i, path, named)
         return out
 
     def has_file(self, path: str) -> bool:
-        key = path.encode("utf-8", "surrogatepass")
-        paths = _Paths(self._files)
-        i = bisect.bisect_left(paths, key)
-        return i < len(paths) and paths[i] == key
+        return self._find(path) >= 0
 
     def sizes(self) -> Iterator[tuple[str, int]]:
         """(path, size) of every file, by path, without making their `FileEntry`s (the planner looks for a

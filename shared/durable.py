@@ -68,9 +68,8 @@ def link_or_copy_atomic(source: Path, path: Path) -> None:
     except OSError:  # another volume, a file system without links (FAT), or not allowed: copied
         copy_atomic(source, path)
         return
-    with tmp.open(
-        "r+b"
-    ) as f:  # written by whoever wrote `source`, perhaps not yet durable (Windows fsyncs a writable handle only)
+    # Written by whoever wrote `source`, perhaps not yet durable (Windows fsyncs a writable handle only).
+    with tmp.open("r+b") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     sync_directory(path.parent)

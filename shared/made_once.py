@@ -68,11 +68,17 @@ class MadeOnce(Generic[K, V]):
         finally:
             self._making.pop(key, None)
         future.set_result(made)
+        self.put(key, made)
+        return made
+
+    def put(self, key: K, value: V) -> None:
+        """Keep `value` as the newest, dropping the least recently used beyond the bounds (for values made
+        without `get`: where friends asking at once is not the case, or the making is not a coroutine)."""
         with self._lock:
-            self._kept[key] = made
+            self._kept[key] = value
+            self._kept.move_to_end(key)
             while len(self._kept) > 1 and (
                 (self.most is not None and len(self._kept) > self.most)
                 or sum(map(self.size, self._kept.values())) > self.kept_bytes
             ):
                 self._kept.popitem(last=False)
-        return made

@@ -113,14 +113,15 @@ class Announcer:
     async def announce(self, build: Published) -> None:
         ctx = self.ctx
         # Kept compactly from now on: the commit's dict of a 100 GB build's sizes is ~250 MB (tracker/stored_sizes.py).
-        self._remember(build.digest, await asyncio.to_thread(StoredSizes.of, build.stored))
+        stored = await asyncio.to_thread(StoredSizes.of, build.stored)
+        self._remember(build.digest, stored)
         now = ctx.now
         kept = await ctx.db.run(lambda s: releases.queue_news(s, build.game, build.version, now))
         facts = await ctx.db.run(lambda s: releases.release_facts(s, build.game, build.version))
         await self._index_ahead(build, facts.previous)
         await self._patches_made(build)
         await ctx.db.run(lambda s: releases.mark_ready(s, build.game, build.version))
-        release = notify.Release(build.game, facts.title, build.version, facts.private, sum(build.stored.values()), facts.notes)
+        release = notify.Release(build.game, facts.title, build.version, facts.private, stored.total, facts.notes)
         previous = (
             await asyncio.to_thread(parsed_manifest, facts.previous.digest, facts.previous.data) if facts.previous else None
         )

@@ -169,3 +169,19 @@ def test_fetched_manifests_get_files_of_their_own_and_a_crash_leftover_goes_with
         assert state.held_manifest_file("alpha") == (build.digest(), tmp_path / "builds" / f"{build.digest()}.manifest")
     finally:
         state.close()
+
+
+def test_recording_a_build_installed_here_already_writes_neither_its_manifest_nor_its_index_again(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    try:
+        build = manifest("alpha")
+        state.record("alpha", tmp_path / "alpha", build.canonical_bytes(), build.digest(), "1")
+        state.index(build.digest())
+        kept = [tmp_path / "builds" / f"{build.digest()}.{kind}" for kind in ("manifest", "index")]
+        before = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in kept]
+        state.record("alpha", tmp_path / "alpha", build.canonical_bytes(), build.digest(), "1")  # a repair
+        state.record("beta", tmp_path / "beta", build.canonical_bytes(), build.digest(), "1")  # the same build elsewhere
+        assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in kept] == before
+        assert state.get("beta") is not None and list(state.index(build.digest()).files()) == list(build.files)
+    finally:
+        state.close()

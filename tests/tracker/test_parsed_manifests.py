@@ -23,16 +23,16 @@ def _manifest(version: str, files: int) -> bytes:
 
 
 def test_parsed_manifests_beyond_the_byte_bound_are_dropped_oldest_first_and_the_newest_kept(monkeypatch) -> None:
-    monkeypatch.setattr(updates, "_parsed", type(updates._parsed)())
+    monkeypatch.setattr(updates, "_parsed", type(updates._parsed)(lambda kept: kept[1], 0, updates.PARSED_KEPT))
     builds = {v: _manifest(v, 100) for v in ("1", "2", "3")}
     digests = {v: hashlib.sha256(data).hexdigest() for v, data in builds.items()}
-    monkeypatch.setattr(updates, "PARSED_KEPT_BYTES", 2 * len(builds["1"]) + 10)  # room for two
+    updates._parsed.kept_bytes = 2 * len(builds["1"]) + 10  # room for two
     parsed = {v: updates.parsed_manifest(digests[v], data) for v, data in builds.items()}
-    assert list(updates._parsed) == [digests["2"], digests["3"]]
+    assert updates._parsed.kept() == [digests["2"], digests["3"]]
     assert updates.parsed_manifest(digests["3"], builds["3"]) is parsed["3"]  # kept: not parsed again
     again = updates.parsed_manifest(digests["1"], builds["1"])
     assert again is not parsed["1"] and again == parsed["1"]
-    assert list(updates._parsed) == [digests["3"], digests["1"]]
-    monkeypatch.setattr(updates, "PARSED_KEPT_BYTES", 1)  # one alone over the bound is still kept
+    assert updates._parsed.kept() == [digests["3"], digests["1"]]
+    updates._parsed.kept_bytes = 1  # one alone over the bound is still kept
     updates.parsed_manifest(digests["2"], builds["2"])
-    assert list(updates._parsed) == [digests["2"]]
+    assert updates._parsed.kept() == [digests["2"]]

@@ -147,7 +147,7 @@ async def commit_build(request: web.Request) -> web.Response:
     previous = await asyncio.to_thread(parsed_manifest, latest.digest, latest.data) if latest else None
     # Marked used as they are checked, so a garbage collection running now keeps them for this build; the
     # previous build's chunks are kept by the collector while that build is in the catalog (commit_check.py).
-    unvouched = await asyncio.to_thread(manifest.chunks_beyond, previous)
+    unvouched = await asyncio.to_thread(manifest.chunks_beyond, previous) if previous else chunks
     await _refuse_missing(ctx, [*unvouched, *await asyncio.to_thread(commit_check.set_aside, ctx.store, chunks)])
     known = [f.sha256 for f in previous.files] if previous else []
     bad = await asyncio.to_thread(commit_check.mismatched_files, ctx.store, manifest, known)

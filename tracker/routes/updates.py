@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +24,7 @@ from shared.manifest import FileEntry, Manifest
 from shared.plan_wire import MAX_STEPS
 from shared.build_index import BuildIndex
 from shared.build_indexes import SHARED, BuildIndexes
+from shared.made_once import MadeOnce
 from tracker.config import TrackerContext
 from tracker.db import patches as patch_queries
 from tracker.errors import BadRequest, QueueUnavailable
@@ -48,8 +47,7 @@ PARSED_KEPT = 32
 # And at most this many bytes of their JSON: a parsed manifest is about twice its JSON in Python objects, and
 # 32 parsed 100 GB builds (124 MB of JSON, ~260 MB parsed, each) would be 8 GB. The newest is always kept.
 PARSED_KEPT_BYTES = 128 * 1024 * 1024
-_parsed: OrderedDict[str, tuple[Manifest, int]] = OrderedDict()
-_parsed_lock = threading.Lock()
+_parsed: MadeOnce[str, tuple[Manifest, int]] = MadeOnce(lambda kept: kept[1], PARSED_KEPT_BYTES, PARSED_KEPT)
 INDEXES: BuildIndexes = SHARED  # what plans read of builds: shared with every server of this process (keyed by digest)
 
 
@@ -60,16 +58,11 @@ async def build_index(ctx: TrackerContext, digest: str) -> BuildIndex:
 
 def parsed_manifest(digest: str, data: bytes) -> Manifest:
     """Parse a stored manifest once, for the tracker's parts that walk whole builds (the plan reads indexes)."""
-    with _parsed_lock:
-        kept = _parsed.get(digest)
-        if kept is not None:
-            _parsed.move_to_end(digest)
-            return kept[0]
+    kept = _parsed.peek(digest)
+    if kept is not None:
+        return kept[0]
     found = manifest_mod.parse(data)
-    with _parsed_lock:
-        _parsed[digest] = (found, len(data))
-        while len(_parsed) > 1 and (len(_parsed) > PARSED_KEPT or sum(size for _, size in _parsed.values()) > PARSED_KEPT_BYTES):
-            _parsed.popitem(last=False)
+    _parsed.put(digest, (found, len(data)))
     return found
 
 
