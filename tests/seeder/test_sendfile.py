@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import socket
 from pathlib import Path
@@ -107,19 +106,19 @@ def test_an_object_that_changed_after_its_length_was_promised_cuts_the_answer(tm
     with a, b:
         a.setblocking(False)
         cursor = sendfile._Cursor([sendfile.Part(b"head", name, 1000)], objects)
-        assert cursor.push(a.fileno(), 1 << 20) is False
+        assert cursor.push(a, 1 << 20) is False
         assert cursor.done and b.recv(2000) == b"head" + b"x" * 1000
         path.write_bytes(b"x" * 999)  # shortened in place, under the file kept open
         cursor = sendfile._Cursor([sendfile.Part(b"head", name, 1000)], objects)
         with pytest.raises(sendfile.ObjectChanged, match="shrank"):
-            cursor.push(a.fileno(), 1 << 20)
+            cursor.push(a, 1 << 20)
         cursor.close()
         fresh = OpenObjects(store)  # a process that had not opened it: the size it promised is not the file's
         with pytest.raises(sendfile.ObjectChanged, match="left or changed"):
-            sendfile._Cursor([sendfile.Part(b"", name, 1000)], fresh).push(a.fileno(), 1 << 20)
+            sendfile._Cursor([sendfile.Part(b"", name, 1000)], fresh).push(a, 1 << 20)
         path.unlink()
         with pytest.raises(sendfile.ObjectChanged, match="left or changed"):
-            sendfile._Cursor([sendfile.Part(b"", name, 999)], OpenObjects(store)).push(a.fileno(), 1 << 20)
+            sendfile._Cursor([sendfile.Part(b"", name, 999)], OpenObjects(store)).push(a, 1 << 20)
 
 
 def test_one_answer_yields_after_its_turn(tmp_path) -> None:
@@ -138,9 +137,44 @@ def test_one_answer_yields_after_its_turn(tmp_path) -> None:
         received = bytearray()
         turns = 0
         while not cursor.done:
-            assert cursor.push(a.fileno(), 4096) is False  # never blocked: the socket buffer holds it all
+            assert cursor.push(a, 4096) is False  # never blocked: the socket buffer holds it all
             turns += 1
             received += b.recv(1 << 20)
         cursor.close()
     assert bytes(received) == b"a" * 37 + data + b"b" * 37 + data + b"end"
     assert turns == 3  # each object is more than a turn's worth: one object per turn, never cut
+
+
+class _FlagsSeen(socket.socket):
+    """A real socket that notes the flags each header was sent with."""
+
+    flags: list[int]
+
+    def send(self, data: bytes, flags: int = 0) -> int:  # type: ignore[override]  # the buffer types narrowed
+        self.flags.append(flags)
+        return super().send(data, flags)
+
+
+def test_a_header_waits_for_its_object_and_the_last_does_not(tmp_path) -> None:
+    """A record header goes with MSG_MORE only when an object's bytes follow it: on one that ends the answer
+    (a MISSING record, the END record) the flag would hold the answer's tail back in the kernel."""
+    store = DirectoryChunkStore(tmp_path / "store", durable=False)
+    name = "c3" * 32
+    put_raw(store, name, b"y" * 5000)
+    parts = [sendfile.Part(b"h1", name, 5000), sendfile.Part(b"missing"), sendfile.Part(b"end")]
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, _FlagsSeen(socket.AF_INET, socket.SOCK_STREAM) as a:
+        a.flags = []
+        a.connect(listener.getsockname())
+        b, _ = listener.accept()
+        with b:
+            a.setblocking(False)
+            cursor = sendfile._Cursor(parts, OpenObjects(store))
+            assert cursor.push(a, 1 << 20) is False and cursor.done
+            cursor.close()
+            b.settimeout(30)
+            received = bytearray()
+            while len(received) < 2 + 5000 + 7 + 3:
+                received += b.recv(1 << 16)
+    assert bytes(received) == b"h1" + b"y" * 5000 + b"missing" + b"end"
+    assert a.flags == [sendfile.MORE, 0, 0]
