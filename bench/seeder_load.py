@@ -28,6 +28,7 @@ the server processes and of wrk is read from /proc around each run.
 
 Usage: .venv/bin/python bench/seeder_load.py [--seconds 60] [--rounds 3] [--profiles mist,256k]
        [--connections 200] [--targets nginx,seeder1,seederN,accel,proxied] [--out FILE]
+       [--before DIR --targets nginx,seeder1,before1,seederN,beforeN]   (DIR: `git archive` of an earlier commit)
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ PROFILES = {
             "game assets are mostly compressed already, so zstd keeps them at about their size)",
     "256k": "256 KiB objects, the file size of the issue's planning figure (nginx 2.2 GB/s)",
 }
-TARGETS = ("nginx", "seeder1", "seederN", "accel", "proxied")
+TARGETS = ("nginx", "seeder1", "seederN", "before1", "beforeN", "accel", "proxied")
 
 
 class BenchError(RuntimeError):
@@ -163,8 +164,10 @@ def wait_port(proc: subprocess.Popen[Any], port: int, what: str, log: Path) -> N
     raise BenchError(f"{what} did not listen on {port} within {START_TIMEOUT} s")
 
 
-def spawn(cmd: list[str], log: Path, stack: ExitStack) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True)
+def spawn(cmd: list[str], log: Path, stack: ExitStack, code: Path | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))} \
+        if code else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True, env=env)
 
     def stop() -> None:
         if proc.poll() is None:
@@ -179,14 +182,16 @@ def spawn(cmd: list[str], log: Path, stack: ExitStack) -> subprocess.Popen[bytes
     return proc
 
 
-def start_seeder(store: Store, processes: int, work: Path, stack: ExitStack, accel: bool = False) -> tuple[int, subprocess.Popen[bytes]]:
+def start_seeder(store: Store, processes: int, work: Path, stack: ExitStack, accel: bool = False,
+                 code: Path | None = None) -> tuple[int, subprocess.Popen[bytes]]:
+    """`code`: a checkout of other Mist code to run instead (put first on its PYTHONPATH)."""
     port = free_port()
     log = work / f"seeder-{port}.log"
     cmd = [str(BIN / "mist-seeder"), "--store", str(store.root), "--public-key", store.public_key,
            "--port", str(port), "--processes", str(processes)]
     if accel:
         cmd += ["--accel-redirect", "/_store/"]
-    proc = spawn(cmd, log, stack)
+    proc = spawn(cmd, log, stack, code)
     deadline = time.monotonic() + START_TIMEOUT
     while "listening on" not in log.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -584,6 +589,8 @@ def main() -> None:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)), help="N of seeder xN")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--before", type=Path, help="a checkout of earlier Mist code (git archive of a commit): "
+                        "targets before1 and beforeN run its seeder, so a change is measured against it in the same run")
     args = parser.parse_args()
     names = [t for t in args.targets.split(",") if t]
     if "nginx" not in names:
@@ -607,7 +614,14 @@ def main() -> None:
             one_port, one = start_seeder(store, 1, work, stack)
             many_port, many = start_seeder(store, args.processes, work, stack, accel=True)
             static_port, front_port, nginx = start_nginx(work, store.root, many_port, stack)
-            all_targets = {
+            before: dict[str, Target] = {}
+            if args.before:  # the same seeders from other code, for a before/after ratio measured in the same run
+                for name, count in (("before1", 1), ("beforeN", args.processes)):
+                    if name in names:
+                        port, proc = start_seeder(store, count, work, stack, code=args.before)
+                        before[name] = Target(name, f"seeder x{count} from {args.before.name}, POST /fetch", port,
+                                              "fetch", "/seeder/fetch", store.ticket, process_tree(proc.pid))
+            all_targets = {**before,
                 "nginx": Target("nginx", "nginx, static GET of the store's files", static_port, "get", "/store/", "",
                                 process_tree(nginx.pid)),
                 "seeder1": Target("seeder1", "seeder x1, POST /fetch", one_port, "fetch", "/seeder/fetch", store.ticket,
@@ -620,7 +634,7 @@ def main() -> None:
                                   "fetch", "/seeder/fetch", store.ticket,
                                   process_tree(nginx.pid) + process_tree(many.pid)),
             }
-            profile.targets = [all_targets[n] for n in TARGETS if n in names]
+            profile.targets = [all_targets[n] for n in TARGETS if n in names and n in all_targets]
             write_scripts(profile.targets, store, work)
             for t in profile.targets:  # warm-up: manifests parsed, connections made, nothing recorded
                 drive(t, store, min(3, args.seconds), args.connections, args.threads, 0, 1)

@@ -17,12 +17,15 @@ Usage: .venv/bin/python bench/update_bench.py [--pairs a,b|all] [--out FILE]
        .venv/bin/python bench/update_bench.py --sizes 100 --hold
 
 `--sizes` measures fresh installs only, on synthetic game builds of those many
-MB (a few large packs, half of them compressible, and many small files), three
-ways in alternation: `curl | zstd -d | tar -x`, `mist install` with no daemon,
+MB (a few large packs, half of them compressible, and many small files), four
+ways in alternation: `curl | zstd -d | tar -x`, the same followed by `sync -f`
+(its files on disk when it ends, as Mist's are), `mist install` with no daemon,
 and `mist install` handed to a running `mist daemon`. With `--hold` it sets the
-same up, prints the three ways as whole shell commands (each first removes what
+same up, prints the four ways as whole shell commands (each first removes what
 its last run left) for an outside timer to alternate, and on SIGINT or SIGTERM
-checks every tree they left against the build.
+checks every tree they left against the build. (Held, the daemon's install is
+of a folder emptied outside Mist, a repair that first looks for the files it
+recorded; the timed runs uninstall between installs, so theirs is fresh.)
 """
 
 from __future__ import annotations
@@ -345,11 +348,15 @@ def tar_zst(build: Build, out: Path, level: int) -> int:
     return out.stat().st_size
 
 
-def curl_extract_seconds(url: str, dest: Path) -> float:
-    """Wall time of the plain install a friend could do without Mist: curl | zstd -d | tar -x."""
+def curl_extract_seconds(url: str, dest: Path, durable: bool = False) -> float:
+    """Wall time of the plain install a friend could do without Mist: curl | zstd -d | tar -x; `durable`: then
+    `sync -f` (syncfs of the folder's filesystem), the one wait Mist makes before its swap, so the pipeline's
+    files are on disk too when it ends, as Mist's are."""
     dest.mkdir(parents=True)
     started = time.perf_counter()
     run_pipeline([["curl", "-sSf", url], ["zstd", "-d", "-q", "-c"], ["tar", "-x", "-C", str(dest)]])
+    if durable:
+        subprocess.run(["sync", "-f", str(dest)], check=True)
     return time.perf_counter() - started
 
 
@@ -538,6 +545,7 @@ class SizeRow:
 
     build: Build
     curl: list[float] = field(default_factory=list)
+    curl_sync: list[float] = field(default_factory=list)  # the pipeline, then syncfs: its files on disk at the end
     mist: list[float] = field(default_factory=list)
     daemon: list[float] = field(default_factory=list)
     mist_reported: list[float] = field(default_factory=list)
@@ -580,6 +588,9 @@ def measure_size(bench: Bench, megabytes: int, repeats: int, stack: ExitStack, s
             row.curl.append(curl_extract_seconds(f"{bench.nginx_url}/{game}.tar.zst", dest))
             check_tree(build.root, dest, f"curl | zstd | tar of {game}")
             shutil.rmtree(dest)
+            row.curl_sync.append(curl_extract_seconds(f"{bench.nginx_url}/{game}.tar.zst", dest, durable=True))
+            check_tree(build.root, dest, f"curl | zstd | tar; sync of {game}")
+            shutil.rmtree(dest)
             client = bench.new_client(f"{game}-fresh{i}")
             dest = bench.scratch(f"{game}-fresh")
             out, seconds = client.timed_json("mist", "install", game, "--dir", str(dest), "--version", "1")
@@ -596,23 +607,26 @@ def measure_size(bench: Bench, megabytes: int, repeats: int, stack: ExitStack, s
             through.run("mist", "uninstall", game)
             if dest.exists():
                 raise BenchError(f"uninstalling {game} left {dest}")
-    say(f"{game}: curl {runs(row.curl)} s, mist {runs(row.mist)} s, through the daemon {runs(row.daemon)} s")
+    say(f"{game}: curl {runs(row.curl)} s, curl then sync {runs(row.curl_sync)} s, mist {runs(row.mist)} s, "
+        f"through the daemon {runs(row.daemon)} s")
     shutil.rmtree(build.root)
     return row
 
 
 def sizes_table(rows: list[SizeRow]) -> str:
     lines = [
-        "| build MB | files | .tar.zst -9 MB | Mist downloaded MB | curl\\|zstd\\|tar MB/s | `mist install` MB/s | ratio "
-        "| through the daemon MB/s | ratio | curl s (runs) | mist s (runs) | its JSON seconds | daemon s (runs) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+        "| build MB | files | .tar.zst -9 MB | Mist downloaded MB | curl\\|zstd\\|tar MB/s | then sync MB/s "
+        "| `mist install` MB/s | ratio | through the daemon MB/s | ratio | ratio to the synced pipeline "
+        "| curl s (runs) | then sync s (runs) | mist s (runs) | its JSON seconds | daemon s (runs) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for r in rows:
-        curl = r.mbps(r.curl)
+        curl, synced = r.mbps(r.curl), r.mbps(r.curl_sync)
         lines.append(
-            f"| {r.build.bytes / MB:.0f} | {r.build.files} | {mb(r.archive)} | {mb(r.downloaded)} | {curl:.0f} "
+            f"| {r.build.bytes / MB:.0f} | {r.build.files} | {mb(r.archive)} | {mb(r.downloaded)} | {curl:.0f} | {synced:.0f} "
             f"| {r.mbps(r.mist):.0f} | {r.mbps(r.mist) / curl:.2f} | {r.mbps(r.daemon):.0f} | {r.mbps(r.daemon) / curl:.2f} "
-            f"| {runs(r.curl)} | {runs(r.mist)} | {runs(r.mist_reported)} | {runs(r.daemon)} |"
+            f"| {r.mbps(r.daemon) / synced:.2f} | {runs(r.curl)} | {runs(r.curl_sync)} | {runs(r.mist)} "
+            f"| {runs(r.mist_reported)} | {runs(r.daemon)} |"
         )
     return "\n".join(lines)
 
@@ -627,7 +641,8 @@ def sizes_report(rows: list[SizeRow], command: str, seconds: float, loads: tuple
         "- synthetic builds (bench/update_bench.py `synthetic_build`): 70% in packs of up to 256 MB, every other one "
         "compressible, 30% in files of 4 KB-1 MB; one `mist-server` (embedded) on loopback serves Mist, nginx the "
         f"`zstd -{SERVED_LEVEL}` .tar.zst",
-        f"- each way ran {repeats} times, alternating curl, `mist install` (no daemon: a new MIST_HOME each time), "
+        f"- each way ran {repeats} times, alternating curl, curl then `sync -f` (the pipeline's files on disk when "
+        "it ends, as Mist's are after its one syncfs), `mist install` (no daemon: a new MIST_HOME each time), "
         "`mist install` handed to a running `mist daemon` (then `mist uninstall`); MB/s = build bytes / the best "
         "wall time around the whole command; ratio = Mist / curl. Every tree was compared byte for byte",
     ]
@@ -640,7 +655,7 @@ def sizes_report(rows: list[SizeRow], command: str, seconds: float, loads: tuple
 
 @dataclass(frozen=True)
 class HeldSize:
-    """One pushed synthetic build and the three commands that install it fresh, each starting by removing
+    """One pushed synthetic build and the four commands that install it fresh, each starting by removing
     what its previous run left (so an outside timer can run them again and again, alternating)."""
 
     megabytes: int
@@ -661,16 +676,21 @@ def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str
     fresh = bench.new_client(f"{game}-fresh")
     through = bench.new_client(f"{game}-daemon")
     start_daemon(through, stack)
-    trees = {way: bench.work / "held" / f"{game}-{way}" for way in ("curl", "mist", "daemon")}
+    trees = {way: bench.work / "held" / f"{game}-{way}" for way in ("curl", "curl-sync", "mist", "daemon")}
     env = f"MIST_PASSWORD={shlex.quote(FRIEND_PASSWORD)}"
     mist = shlex.quote(str(BIN / "mist"))
     commands = {
         "curl": f"rm -rf {trees['curl']} && mkdir -p {trees['curl']} && curl -sSf {bench.nginx_url}/{game}.tar.zst "
                 f"| zstd -d -q -c | tar -x -C {trees['curl']}",
+        # The same, then its files on disk (syncfs of their filesystem), as Mist's are when it ends.
+        "curl-sync": f"rm -rf {trees['curl-sync']} && mkdir -p {trees['curl-sync']} && curl -sSf "
+                     f"{bench.nginx_url}/{game}.tar.zst | zstd -d -q -c | tar -x -C {trees['curl-sync']} "
+                     f"&& sync -f {trees['curl-sync']}",
         "mist": f"rm -rf {trees['mist']} {fresh.home}/client.db* {fresh.home}/catalog.json {fresh.home}/locks && "
                 f"MIST_HOME={fresh.home} {env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
         # The daemon's home keeps the game in its install database (`mist uninstall` would start a whole client):
-        # the folder is emptied instead, so each install finds nothing there and fetches every chunk.
+        # the folder is emptied instead, so each install finds nothing there and fetches every chunk (after
+        # looking for them in the files it recorded there: a repair, a little slower than a fresh install).
         "daemon": f"rm -rf {trees['daemon']} && MIST_HOME={through.home} {env} exec {mist} install {game} "
                   f"--dir {trees['daemon']} --version 1 --json",
     }
@@ -679,7 +699,7 @@ def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str
 
 
 def hold(bench: Bench, megabytes: list[int], stack: ExitStack, say: Callable[[str], None]) -> None:
-    """Print each size's three commands (argv as one shell line) and wait for SIGINT or SIGTERM; then compare
+    """Print each size's four commands (argv as one shell line) and wait for SIGINT or SIGTERM; then compare
     every tree the commands left with its build, byte for byte, so a timing never stands for a wrong install."""
     held = []
     for size in megabytes:  # each size's commands as soon as it is ready: the small ones can be timed meanwhile
