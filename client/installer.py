@@ -67,6 +67,7 @@ class OnDisk:
     foreign: list[str]
     unknown: dict[str, Path]
     links: dict[str, str]  # path -> target of the symbolic link there, for the target's links
+    gone: list[str]  # paths the installed build put here that are no longer there at all (deleted by hand)
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,7 @@ class Installer:
         on_disk: dict[str, tuple[str, bool]] = {}
         owned: list[str] = []
         foreign: list[str] = []
+        gone: list[str] = []
         files = list(target.index.infos())
         targets = {e.path for e in files}
         current = next((i for i in self.state.installs() if i.dir == root), None)
@@ -354,6 +356,8 @@ class Installer:
                 path = root / entry.path
                 if entry.path not in distrust and path.is_file() and path.stat().st_size == entry.size:
                     on_disk[entry.path] = (entry.sha256, _is_executable(path, entry.executable))
+                elif not os.path.lexists(path):
+                    gone.append(entry.path)
         # Files in the folder that no install accounts for (a copied game, an interrupted first install's
         # swap): hash those the target names, and keep any that already hold the right content.
         owned_set = set(owned)
@@ -380,13 +384,16 @@ class Installer:
         for link in target.links:
             if link.path not in owned and links.get(link.path) != link.target and os.path.lexists(root / link.path):
                 foreign.append(link.path)
-        return OnDisk(on_disk, owned, foreign, unknown, links)
+        return OnDisk(on_disk, owned, foreign, unknown, links, gone)
 
     def _plan(self, root: Path, target: Target, distrust: set[str]) -> tuple[Plan, OnDisk]:
         seen = self._on_disk(root, target, distrust)
         # Damaged files stay sources too: every chunk read from disk is hashed before it is used.
         sources = [(str(i.dir), i.build) for i in self.state.installs()]
-        return make_plan(target, seen.contents, seen.owned, InstalledBuilds(sources), seen.links), seen
+        # Files deleted by hand are no sources: planned from, each of their chunks would be looked for on disk
+        # before it was fetched (a folder deleted and installed again tried every chunk of the build first).
+        local = InstalledBuilds(sources, gone={str(root): frozenset(seen.gone)})
+        return make_plan(target, seen.contents, seen.owned, local, seen.links), seen
 
     def _holders(self, root: Path, distrust: set[str]) -> dict[str, Path]:
         """A local file for every content an installed build put on this machine (patch sources; each is

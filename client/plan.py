@@ -141,9 +141,11 @@ class InstalledBuilds:
     the files that hold none of the chunks wanted, and gives the offsets of those wanted in the files that do,
     from its columns (no `FileEntry` or hex name per chunk of a rewritten 1 GiB pack)."""
 
-    def __init__(self, builds: Sequence[tuple[str, BuildIndex]]) -> None:
-        """`builds`: each installed build's index with its folder (joined with '/' to a file's path)."""
+    def __init__(self, builds: Sequence[tuple[str, BuildIndex]], gone: Mapping[str, AbstractSet[str]] | None = None) -> None:
+        """`builds`: each installed build's index with its folder (joined with '/' to a file's path); `gone`: by
+        folder, the paths of its build known to be missing from it (they hold nothing)."""
         self._builds = builds
+        self._gone = gone or {}
 
     def __repr__(self) -> str:
         return f"InstalledBuilds(builds={len(self._builds)})"
@@ -164,7 +166,10 @@ class InstalledBuilds:
                 found = build.places_at(named[1], likely)
             else:
                 found = build.places(keys, likely)
+            gone = self._gone.get(root, frozenset())
             for path, held in found:
+                if path in gone:
+                    continue
                 where = f"{root}/{path}"
                 for name, offset in held:
                     index.setdefault(name, []).append(Location(where, offset))

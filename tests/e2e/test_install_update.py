@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -146,6 +147,18 @@ def test_verify_finds_damage_and_repair_fixes_it_from_local_chunks(builds, pushe
     repaired = friend.json("mist", "verify", GAME, "--repair")["repaired"]
     assert_same_tree(builds["1.1"], target)
     assert repaired["bytes_downloaded"] < 300_000  # one chunk, not the whole 6 MB file
+
+
+def test_a_folder_deleted_by_hand_is_installed_again_from_the_network_at_once(builds, pushes, friend, tmp_path) -> None:
+    target = tmp_path / GAME
+    friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    shutil.rmtree(target)  # the friend deletes the game's folder, and installs it again
+    again = friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1.1")
+    assert_same_tree(builds["1.1"], target)
+    # Not planned from the files that are gone (each chunk was looked for in them before it was fetched).
+    assert again["plan"]["bytes_from_local"] == 0
+    assert again["bytes_reused"] == 0 and again["bytes_downloaded"] > 0
+    assert again["bytes_written"] == sum(p.stat().st_size for p in builds["1.1"].rglob("*") if p.is_file())
 
 
 def test_a_lost_build_record_is_fetched_again_and_one_the_tracker_lost_too_is_said(builds, pushes, admin, friend, tmp_path) -> None:
