@@ -73,7 +73,11 @@ async def send(request: web.Request, response: web.StreamResponse, parts: Sequen
     sock = transport.get_extra_info("socket")
     # The transport's own socket object (uvloop's) cannot send with flags: one of ours on the same descriptor,
     # let go of (not closed) at the end.
-    direct = socket.socket(fileno=sock.fileno()) if sock is not None else None
+    fd = sock.fileno() if sock is not None else -1
+    try:
+        direct = socket.socket(fileno=fd) if fd >= 0 else None  # none: only the transport's writes, which fail
+    except OSError:  # closed under us
+        raise ConnectionResetError("the client went away") from None
     limits = transport.get_write_buffer_limits()
     cursor = _Cursor(parts, objects)
     try:
