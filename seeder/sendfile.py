@@ -12,9 +12,9 @@ seeder/open_objects.py, which keeps recent ones open.
 
 A record header goes out with MSG_MORE, so it leaves in one segment with the
 object's first bytes. The answer used to be corked whole (TCP_CORK) for the
-same end; on loopback under 200 clients that cost the seeder 0.56-0.62 CPU s
-per GB against 0.43-0.51 with MSG_MORE, and one process served 15-28% less
-(bench/seeder_load.py, docs/PERFORMANCE.md).
+same end; on loopback under 200 clients that cost the seeder 0.63-0.65 CPU s
+per GB against 0.39-0.46 with MSG_MORE, and one process served a quarter less
+(bench/seeder_load.py --before, docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
