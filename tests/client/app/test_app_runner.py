@@ -32,7 +32,7 @@ def test_a_running_games_files_are_staged_beside_it_not_written_in_place(tmp_pat
     (root / "world.pak").write_bytes(old)
     before, after = entry("world.pak", old), entry("world.pak", new)
     target = Manifest("g", "2", DEFAULT_PARAMS, (after,))
-    seen = OnDisk({"world.pak": (before.sha256, False)}, ["world.pak"], [], {}, {})
+    seen = OnDisk({"world.pak": (before.sha256, False)}, ["world.pak"], [], {}, {}, [])
     made = plan(Target.of(target), seen.contents, seen.owned, {})
     state = State(tmp_path)
     try:
