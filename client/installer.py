@@ -192,8 +192,10 @@ class Installer:
         version = to or await self._latest(game)
         if dry_run:
             _, target, _ = await self._target(game, version, keep=False)
-            plan, _ = await asyncio.to_thread(self._plan, current.dir, target, set())
-            return plan, await self._routes(game, version, plan)
+            plan, seen = await asyncio.to_thread(self._plan, current.dir, target, set())
+            routes = await self._routes(game, version, plan)
+            likely = [entry.path for entry, _ in self._in_place_candidates(current, plan, seen, routes, set())]
+            return plan, routes.by_chunks(likely)  # a file written in place takes its changed chunks
         return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
@@ -448,16 +450,9 @@ class Installer:
         self, root: Path, installed: Install | None, plan: Plan, seen: OnDisk, routes: Routes, distrust: set[str]
     ) -> dict[str, Path]:
         """Large files of the installed build that change little: only their changed chunks will be written."""
-        if installed is None or self.in_use(installed.game):
-            return {}
         confined = Confined(root)
         chosen: dict[str, Path] = {}
-        for entry in plan.write:
-            before = installed.build.file(entry.path)  # with its chunks: only for the files written
-            if before is None or entry.path in distrust or seen.contents.get(entry.path, ("", False))[0] != before.sha256:
-                continue  # not ours, or not what the install says: a whole new file
-            if not in_place_worth(before, entry, routes.get(entry.path)):
-                continue
+        for entry, before in self._in_place_candidates(installed, plan, seen, routes, distrust):
             try:
                 path = confined.path(entry.path)
             except InstallError:
@@ -465,6 +460,20 @@ class Installer:
             if path.is_file() and not path.is_symlink() and not inplace.differing(path, before):
                 chosen[entry.path] = path  # only a file that holds what its record says (a same-size mod does not)
         return chosen
+
+    def _in_place_candidates(
+        self, installed: Install | None, plan: Plan, seen: OnDisk, routes: Routes, distrust: set[str]
+    ) -> Iterator[tuple[FileEntry, FileEntry]]:
+        """The files to write worth writing in place, with their installed entries, before their bytes on disk
+        are read (what a dry run says: the update itself also checks the file holds what its record says)."""
+        if installed is None or self.in_use(installed.game):
+            return
+        for entry in plan.write:
+            before = installed.build.file(entry.path)  # with its chunks: only for the files written
+            if before is None or entry.path in distrust or seen.contents.get(entry.path, ("", False))[0] != before.sha256:
+                continue  # not ours, or not what the install says: a whole new file
+            if in_place_worth(before, entry, routes.get(entry.path)):
+                yield entry, before
 
     def _check_space(self, root: Path, plan: Plan) -> None:
         already = 0
@@ -528,7 +537,8 @@ class Installer:
             self._check_space(root, plan)
             bar = self.progress.bar("Assembling", plan.bytes_to_write)  # the total is known: shown before the first byte
             routes = await self._routes(game, version, plan, frozenset(distrust))
-            planned = estimate_download(plan, routes)
+            in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
+            planned = estimate_download(plan, routes.by_chunks(in_place.keys()))
             self.progress.say(
                 f"{game} {version}: download about {human(sum(planned.values()))} ({human(planned[PATCH])} as patches), "
                 f"write {count(len(plan.write), 'file')} ({human(plan.bytes_to_write)}), reuse "
@@ -542,7 +552,6 @@ class Installer:
             else:
                 write_atomic(root / MIST_DIR / TARGET_MANIFEST, data)
             digest = target.digest()  # the signed digest, checked in _target
-            in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             assembly = Assembly(
                 root,
                 plan,

@@ -290,6 +290,18 @@ class Routes:
     def get(self, path: str) -> Route:
         return self.by_path.get(path) or Route(CHUNKS, 0, 0, 0)
 
+    def by_chunks(self, paths: Collection[str]) -> "Routes":
+        """These files fetched by their chunks whatever way the tracker chose: a file written in place takes its
+        changed chunks, not a patch (see `in_place_worth`), and the estimate must say so."""
+        if not paths:
+            return self
+        by_path = dict(self.by_path)
+        for path in paths:
+            route = by_path.get(path)
+            if route is not None and route.source != CHUNKS:
+                by_path[path] = Route(CHUNKS, route.chunk_bytes, route.chunk_bytes, route.file_bytes)
+        return Routes(by_path, self.coming, self.bundles)
+
     def bytes_by_source(self) -> dict[str, int]:
         """Stored bytes by what carries them (a bundle is a patch object)."""
         totals = {CHUNKS: 0, PATCH: 0}

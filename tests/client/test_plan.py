@@ -298,3 +298,15 @@ def test_an_installed_build_the_target_was_made_from_is_asked_by_chunk_position(
     assert by_position.write == expected.write and by_position.local
     plan_mod.plan(Target(sibling, "d"), on_disk, owned, InstalledBuilds([("/games/hollow", made)]))
     assert asked == ["by name"]
+
+
+def test_files_taken_by_chunks_report_their_chunks_not_the_patch_offered() -> None:
+    from shared.plan_wire import CHUNKS, PATCH, Route
+
+    patched = Route(PATCH, 145, 89_700, 8_000_000)
+    routes = plan_mod.Routes({"world.pak": patched, "readme.txt": Route(CHUNKS, 28, 28, 28)}, ("x",))
+    assert routes.by_chunks([]) is routes
+    taken = routes.by_chunks(["world.pak", "readme.txt", "absent.bin"])
+    assert taken.get("world.pak") == Route(CHUNKS, 89_700, 89_700, 8_000_000)
+    assert taken.get("readme.txt") == routes.get("readme.txt") and taken.coming == ("x",)
+    assert "absent.bin" not in taken.by_path and routes.get("world.pak") is patched  # the original is unchanged

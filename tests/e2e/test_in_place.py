@@ -49,9 +49,16 @@ def test_without_clones_only_the_changed_chunks_are_written_behind_an_undo_journ
                                                                                    tmp_path: Path) -> None:
     target = tmp_path / GAME
     friend.json("mist", "install", GAME, "--dir", str(target), "--version", "1")
+    dry = friend.json("mist", "update", GAME, "--to", "2", "--dry-run")
     update = friend.json("mist", "update", GAME, "--to", "2")
     assert_same_tree(builds["2"], target)
     assert update["files_in_place"] == 1 and 0 < update["bytes_saved_for_undo"] <= update["bytes_written"]
+    # The pack's changed chunks are fetched, not the patch the tracker offered for it, and the plan (and the dry
+    # run before it) says so.
+    planned, fetched = update["plan"]["bytes_by_source"], update["bytes_downloaded"]
+    assert update["bytes_by_source"]["patch"] == planned["patch"] == dry["plan"]["bytes_by_source"]["patch"] == 0
+    assert 0.9 * fetched <= planned["chunks"] == dry["plan"]["bytes_by_source"]["chunks"] <= fetched
+    assert {f["path"]: f["source"] for f in dry["files"]}["data/world.pak"] == "chunks"
     assert update["bytes_written"] < 2 * MB  # three 3 KB edits: a few chunks, not the 8 MB file
     assert 0 < update["disk_bytes_written"] <= 2 * update["bytes_written"] + META
     shrink = friend.json("mist", "update", GAME, "--to", "3")
