@@ -191,19 +191,19 @@ class Installer:
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
-            _, target, _ = await self._target(game, version, keep=False)
-            plan, seen = await asyncio.to_thread(self._plan, current.dir, target, set())
-            routes = await self._routes(game, version, plan)
-            likely = [entry.path for entry, _ in self._in_place_candidates(current, plan, seen, routes, set())]
-            return plan, routes.by_chunks(likely)  # a file written in place takes its changed chunks
+            return await self.preview(game, current.dir, version)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
         """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
         await self.restore_lost_records()
         _, target, _ = await self._target(game, version or await self._latest(game), keep=False)
-        plan, _ = await asyncio.to_thread(self._plan, directory.expanduser().resolve(), target, set())
-        return plan, await self._routes(game, target.version, plan)
+        root = longpath.extended(directory.expanduser().resolve())  # as `install` records it, so an install matches
+        plan, seen = await asyncio.to_thread(self._plan, root, target, set())
+        routes = await self._routes(game, target.version, plan)
+        installed = next((i for i in self.state.installs() if i.dir == root), None)
+        likely = [entry.path for entry, _ in self._in_place_candidates(installed, plan, seen, routes, set())]
+        return plan, routes.by_chunks(likely)  # a file written in place takes its changed chunks, not a patch
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
         """`update` without a dry run: move the installed game to `to` (default: the newest)."""
