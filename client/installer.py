@@ -167,12 +167,7 @@ class Installer:
         if root.exists() and not root.is_dir():
             raise InstallError(f"{root} is a file; choose a folder to install into")
         made = not root.exists()
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InstallError(
-                f"cannot make the folder {root} ({exc.strerror}); choose a folder you can write to with --dir"
-            ) from exc
+        _make_folder(root)
         try:
             return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
         except BaseException:
@@ -516,6 +511,7 @@ class Installer:
         started = time.monotonic()
         io_before = iocount.written_so_far()
         distrust = distrust or set()
+        _make_folder(root)  # deleted by hand since the install: made again, and filled like an empty one
         with locked(self.locks, root), contextlib.ExitStack() as fetched:
             await _whole(asyncio.to_thread(self._finish_journal, root))
             self.progress.say(f"{game} {version}: fetching and checking the signed manifest")
@@ -660,6 +656,15 @@ class Installer:
         # A link is intact when it points where the build says, or (where links are refused) its copy is there.
         broken = [e.path for e in build.links if present.get(e.path) != e.target and not (install.dir / e.path).exists()]
         return [e.path for e, ok in zip(files, results) if not ok] + broken
+
+
+def _make_folder(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(
+            f"cannot make the folder {root} ({exc.strerror}); choose a folder you can write to (`mist install GAME --dir FOLDER`)"
+        ) from exc
 
 
 def _remove_if_empty(root: Path) -> None:

@@ -159,6 +159,9 @@ def test_a_folder_deleted_by_hand_is_installed_again_from_the_network_at_once(bu
     assert again["plan"]["bytes_from_local"] == 0
     assert again["bytes_reused"] == 0 and again["bytes_downloaded"] > 0
     assert again["bytes_written"] == sum(p.stat().st_size for p in builds["1.1"].rglob("*") if p.is_file())
+    shutil.rmtree(target)  # deleted again: a repair (or an update) makes the folder again and fills it
+    assert friend.json("mist", "verify", GAME, "--repair")["repaired"]["bytes_reused"] == 0
+    assert_same_tree(builds["1.1"], target)
 
 
 def test_a_lost_build_record_is_fetched_again_and_one_the_tracker_lost_too_is_said(builds, pushes, admin, friend, tmp_path) -> None:
