@@ -24,8 +24,8 @@ and `mist install` handed to a running `mist daemon`. With `--hold` it sets the
 same up, prints the four ways as whole shell commands (each first removes what
 its last run left) for an outside timer to alternate, and on SIGINT or SIGTERM
 checks every tree they left against the build. (Held, the daemon's install is
-of a folder emptied outside Mist, a repair that first looks for the files it
-recorded; the timed runs uninstall between installs, so theirs is fresh.)
+of a folder emptied outside Mist, a repair that fetches every chunk; the timed
+runs uninstall between installs, so theirs is a first install.)
 """
 
 from __future__ import annotations
@@ -689,8 +689,7 @@ def held_size(bench: Bench, megabytes: int, stack: ExitStack, say: Callable[[str
         "mist": f"rm -rf {trees['mist']} {fresh.home}/client.db* {fresh.home}/catalog.json {fresh.home}/locks && "
                 f"MIST_HOME={fresh.home} {env} exec {mist} install {game} --dir {trees['mist']} --version 1 --json",
         # The daemon's home keeps the game in its install database (`mist uninstall` would start a whole client):
-        # the folder is emptied instead, so each install finds nothing there and fetches every chunk (after
-        # looking for them in the files it recorded there: a repair, a little slower than a fresh install).
+        # the folder is emptied instead, so each install finds nothing there and fetches every chunk (a repair).
         "daemon": f"rm -rf {trees['daemon']} && MIST_HOME={through.home} {env} exec {mist} install {game} "
                   f"--dir {trees['daemon']} --version 1 --json",
     }

@@ -68,6 +68,7 @@ class OnDisk:
     unknown: dict[str, Path]
     links: dict[str, str]  # path -> target of the symbolic link there, for the target's links
     gone: list[str]  # paths the installed build put here that are no longer there at all (deleted by hand)
+    installed: Install | None = None  # the install in this folder, if any
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,7 @@ class Installer:
                 raise InstallError(f"{root} holds {other.game}; choose another folder for {game}")
         if root.exists() and not root.is_dir():
             raise InstallError(f"{root} is a file; choose a folder to install into")
-        made = not root.exists()
-        _make_folder(root)
+        made = not root.exists()  # `_converge` makes it
         try:
             return await self._converge(game, root, version or await self._latest(game), overwrite=overwrite)
         except BaseException:
@@ -186,18 +186,20 @@ class Installer:
         current = await self._installed_or_why(game)
         version = to or await self._latest(game)
         if dry_run:
-            return await self.preview(game, current.dir, version)
+            return await self._preview(game, current.dir, version)
         return await self._converge(game, current.dir, version, overwrite=overwrite)
 
     async def preview(self, game: str, directory: Path, version: str | None = None) -> tuple[Plan, Routes]:
         """What installing or updating into `directory` would cost, as `--dry-run` shows it (nothing is written)."""
         await self.restore_lost_records()
+        return await self._preview(game, directory, version)
+
+    async def _preview(self, game: str, directory: Path, version: str | None) -> tuple[Plan, Routes]:
         _, target, _ = await self._target(game, version or await self._latest(game), keep=False)
         root = longpath.extended(directory.expanduser().resolve())  # as `install` records it, so an install matches
         plan, seen = await asyncio.to_thread(self._plan, root, target, set())
-        routes = await self._routes(game, target.version, plan)
-        installed = next((i for i in self.state.installs() if i.dir == root), None)
-        likely = [entry.path for entry, _ in self._in_place_candidates(installed, plan, seen, routes, set())]
+        routes = await self._routes(game, target.version, plan, frozenset(seen.gone))
+        likely = [entry.path for entry, _ in self._in_place_candidates(seen.installed, plan, seen, routes, set())]
         return plan, routes.by_chunks(likely)  # a file written in place takes its changed chunks, not a patch
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
@@ -291,20 +293,18 @@ class Installer:
 
         Only the signed bytes are trusted, and what the client keeps of them is their index: made from the held
         build's index and the file entries that differ (or scanned), never parsed into Python objects whole."""
-        kept = await asyncio.to_thread(self.state.held_manifest_file, game)
-        held = None
-        if kept is not None:  # applied file to file (a delta of entries): neither manifest is held whole
-            signed = await self.api.manifest(game, version, kept, into=self.state.incoming_manifest)
-        else:
-            held = await asyncio.to_thread(self.state.held_manifest, game)
-            signed = await self.api.manifest(game, version, held)
+        # A kept file: a delta of entries is applied file to file, neither manifest held whole.
+        held = await asyncio.to_thread(self.state.held_for_delta, game)
+        signed = await self.api.manifest(game, version, held, into=self.state.incoming_manifest)
         digest = await self.api.verify_manifest(signed)
         if signed.path is not None and signed.rebuilt is not None:
             index = await asyncio.to_thread(self.state.index_rebuilt, digest, signed.delta_from, signed.rebuilt, signed.path)
         else:  # sent whole, or by an older tracker: the held bytes still spare a scan (BuildIndex.following)
-            if held is None and kept is not None:
-                held = (kept[0], await asyncio.to_thread(kept[1].read_bytes))
-            index = await asyncio.to_thread(self.state.index_of, digest, signed.data, held)
+            base = None
+            if held is not None:
+                kept = held[1]
+                base = (held[0], kept if isinstance(kept, bytes) else await asyncio.to_thread(kept.read_bytes))
+            index = await asyncio.to_thread(self.state.index_of, digest, signed.data, base)
         if (index.game, index.version) != (game, version):
             raise ManifestError(f"asked for {game} {version} but the signed manifest is {index.game} {index.version}")
         if signed.path is not None and not keep:
@@ -381,7 +381,7 @@ class Installer:
         for link in target.links:
             if link.path not in owned and links.get(link.path) != link.target and os.path.lexists(root / link.path):
                 foreign.append(link.path)
-        return OnDisk(on_disk, owned, foreign, unknown, links, gone)
+        return OnDisk(on_disk, owned, foreign, unknown, links, gone, current)
 
     def _plan(self, root: Path, target: Target, distrust: set[str]) -> tuple[Plan, OnDisk]:
         seen = self._on_disk(root, target, distrust)
@@ -519,8 +519,8 @@ class Installer:
             if isinstance(data, Path):  # rebuilt into a file of its own: copied into the folder's .mist below
                 fetched.callback(data.unlink, missing_ok=True)
             self.progress.say(f"{game} {version}: manifest checked ({human(manifest_received)} received); planning")
-            installed = next((i for i in self.state.installs() if i.dir == root), None)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
+            installed = seen.installed
             if seen.foreign and not overwrite:
                 raise InstallError(
                     f"{count(len(seen.foreign), 'file')} in {root} are not from any build of {game} but the new build "
@@ -532,7 +532,8 @@ class Installer:
                     raise NotConfirmed(why)
             self._check_space(root, plan)
             bar = self.progress.bar("Assembling", plan.bytes_to_write)  # the total is known: shown before the first byte
-            routes = await self._routes(game, version, plan, frozenset(distrust))
+            # Files deleted by hand hold nothing to patch from: the tracker is not told of them.
+            routes = await self._routes(game, version, plan, frozenset(distrust) | frozenset(seen.gone))
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
             planned = estimate_download(plan, routes.by_chunks(in_place.keys()))
             self.progress.say(

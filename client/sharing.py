@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from client.api import Api, SignedManifest
+from client.api import Api
 from client.errors import RecordLost
 from client.journal import Confined
 from client.peerlink import PeerGone, PeerLink
@@ -98,32 +98,20 @@ class Library:
             return self.chunks_of(build)
         # As a delta from the build of the game held here, if any: a big game's manifest is tens of MB. With the
         # held one kept as a file, in entries, applied file to file and indexed from the held index (installer).
-        kept = await asyncio.to_thread(self.state.held_manifest_file, game)
-        if kept is not None:
-            signed = await self.api.manifest(game, version, kept, into=self.state.incoming_manifest)
-        else:
-            signed = await self.api.manifest(game, version, await asyncio.to_thread(self.state.held_manifest, game))
+        held = await asyncio.to_thread(self.state.held_for_delta, game)
+        signed = await self.api.manifest(game, version, held, into=self.state.incoming_manifest)
         try:
             if await self.api.verify_manifest(signed) != build:
                 raise MistError(f"the tracker's manifest of {game} {version} is not the build the friend asked for")
-            self._other[build] = await asyncio.to_thread(self._indexed, signed)
+            self._other[build] = await asyncio.to_thread(
+                BuildIndex.rebuilt_or_scanned, self.builds.get(signed.delta_from), signed.rebuilt, signed.path or signed.data
+            )
         finally:
             if signed.path is not None:
                 await asyncio.to_thread(signed.path.unlink, missing_ok=True)
         while len(self._other) > MANIFESTS_KEPT:
             self._other.popitem(last=False)
         return self.chunks_of(build)
-
-    def _indexed(self, signed: SignedManifest) -> BuildIndex:
-        """The index of a manifest signed by the tracker and of the digest asked for: from the held build's index
-        and the delta's shape when it came in entries, else scanned (the strict parse runs if the bytes are not
-        canonical)."""
-        held = self.builds.get(signed.delta_from)
-        if signed.rebuilt is not None and held is not None:
-            made = BuildIndex.from_rebuilt(held, signed.rebuilt)
-            if made is not None:
-                return made
-        return BuildIndex.scan(signed.data if signed.path is None else signed.path.read_bytes())
 
     def _locations(self, sha256: str) -> Iterator[tuple[Path, int, int]]:
         """Each installed file that should hold the chunk: (its path, the offset, the size)."""

@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from aiohttp import web
@@ -70,40 +71,51 @@ async def send(request: web.Request, response: web.StreamResponse, parts: Sequen
     if request.method == "HEAD":  # the head alone: bytes written past aiohttp would be taken for the next answer
         await response.prepare(request)
         return
-    sock = transport.get_extra_info("socket")
-    # The transport's own socket object (uvloop's) cannot send with flags: one of ours on the same descriptor,
-    # let go of (not closed) at the end.
-    fd = sock.fileno() if sock is not None else -1
-    try:
-        direct = socket.socket(fileno=fd) if fd >= 0 else None  # none: only the transport's writes, which fail
-    except OSError:  # closed under us
-        raise ConnectionResetError("the client went away") from None
     limits = transport.get_write_buffer_limits()
     cursor = _Cursor(parts, objects)
+    with _borrowed(transport.get_extra_info("socket")) as direct:
+        try:
+            writer = await response.prepare(request)
+            assert writer is not None
+            transport.set_write_buffer_limits(high=0, low=0)  # drain() then waits for an empty buffer
+            while True:
+                blocked = True
+                if direct is not None and not transport.is_closing() and transport.get_write_buffer_size() == 0:
+                    blocked = cursor.push(direct, TURN)  # with no trip through the event loop
+                if cursor.done:
+                    break
+                if blocked:  # the socket is full: the transport waits for room
+                    await writer.write(cursor.piece())
+                    await writer.drain()  # until it has flushed, and the socket is ours again
+                else:
+                    await asyncio.sleep(0)  # the other answers' turn
+        except OSError:
+            transport.abort()
+            raise
+        finally:
+            cursor.close()
+            if not transport.is_closing():
+                transport.set_write_buffer_limits(high=limits[1], low=limits[0])
+
+
+@contextmanager
+def _borrowed(sock: socket.socket | None) -> Iterator[socket.socket | None]:
+    """A socket object of ours on the transport's descriptor (uvloop's own cannot send with flags), never
+    blocking, and let go of (not closed: the transport closes it) however the answer ends. None when the
+    connection is gone already: then only the transport's writes are tried, and they fail."""
+    fd = sock.fileno() if sock is not None else -1
+    if sock is None or fd < 0:
+        yield None
+        return
     try:
-        writer = await response.prepare(request)
-        assert writer is not None
-        transport.set_write_buffer_limits(high=0, low=0)  # drain() then waits for an empty buffer
-        while True:
-            blocked = True
-            if direct is not None and not transport.is_closing() and transport.get_write_buffer_size() == 0:
-                blocked = cursor.push(direct, TURN)  # with no trip through the event loop
-            if cursor.done:
-                break
-            if blocked:  # the socket is full: the transport waits for room
-                await writer.write(cursor.piece())
-                await writer.drain()  # until it has flushed, and the socket is ours again
-            else:
-                await asyncio.sleep(0)  # the other answers' turn
-    except OSError:
-        transport.abort()
-        raise
+        borrowed = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+    except OSError:  # closed under us
+        raise ConnectionResetError("the client went away") from None
+    try:
+        borrowed.setblocking(False)  # not the process's default timeout: a full socket must not stall the loop
+        yield borrowed
     finally:
-        cursor.close()
-        if direct is not None:
-            direct.detach()
-        if not transport.is_closing():
-            transport.set_write_buffer_limits(high=limits[1], low=limits[0])
+        borrowed.detach()
 
 
 class _Cursor:

@@ -24,6 +24,7 @@ import json
 import operator
 import re
 import sys
+from pathlib import Path
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
@@ -566,12 +567,29 @@ class BuildIndex:
         return scanned if scanned is not None else cls.of(manifest_mod.parse(data))
 
     @classmethod
+    def rebuilt_or_scanned(cls, old: "BuildIndex | None", rebuilt: "Rebuilt | None", manifest: bytes | Path) -> "BuildIndex":
+        """The index of a manifest checked against its signed digest: from `old` (the held build's index) and the
+        delta's shape when a delta of entries rebuilt it (`from_rebuilt`), else scanned from its bytes or file."""
+        if old is not None and rebuilt is not None:
+            made = cls.from_rebuilt(old, rebuilt)
+            if made is not None:
+                return made
+        return cls.scan(manifest.read_bytes() if isinstance(manifest, Path) else manifest)
+
+    @classmethod
     def from_rebuilt(cls, old: "BuildIndex", rebuilt: "Rebuilt") -> "BuildIndex | None":
         """The index of the manifest `manifest_delta.apply_to_file` rebuilt from the one `old` indexes, from where
         its bytes came: runs of `old`'s entries copied from its columns, the entries the delta carried read.
         Neither manifest is read again. None where the parts do not fit the canonical form (the caller scans)."""
         with manifest_mod._no_cycle_collection():
             return _from_rebuilt(old, rebuilt)
+
+    @classmethod
+    def following_or_scan(cls, data: bytes, held: "tuple[BuildIndex, bytes] | None") -> "BuildIndex":
+        """The index of `data`: from `held` (an index and the manifest it indexes, a build before this one) by
+        `following` where that fits, else scanned."""
+        made = cls.following(held[0], held[1], data) if held is not None else None
+        return made if made is not None else cls.scan(data)
 
     @classmethod
     def following(cls, old: "BuildIndex", old_data: bytes, data: bytes) -> "BuildIndex | None":

@@ -33,13 +33,16 @@ class BuildIndexes(MadeOnce[str, BuildIndex]):
     def __repr__(self) -> str:
         return f"BuildIndexes(builds={len(self.kept())}, bytes={self.nbytes}, making={self.making})"
 
-    async def index(self, digest: str, manifest: Callable[[], Awaitable[bytes]]) -> BuildIndex:
-        """The index of the build whose manifest has this digest; `manifest()` gives its bytes when it is made."""
+    async def index(
+        self, digest: str, manifest: Callable[[], Awaitable[bytes]], held: tuple[BuildIndex, bytes] | None = None
+    ) -> BuildIndex:
+        """The index of the build whose manifest has this digest; `manifest()` gives its bytes when it is made,
+        from `held` (a build before it: its index and manifest) where that fits (`BuildIndex.following_or_scan`)."""
 
-        async def scanned() -> BuildIndex:
-            return await asyncio.to_thread(BuildIndex.scan, await manifest())
+        async def made() -> BuildIndex:
+            return await asyncio.to_thread(BuildIndex.following_or_scan, await manifest(), held)
 
-        return await self.get(digest, scanned)
+        return await self.get(digest, made)
 
 
 SHARED = BuildIndexes()  # every server of this process reads builds through it

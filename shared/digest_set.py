@@ -91,7 +91,7 @@ class DigestSet:
         self._extra_k = [r - k for k, r in enumerate(extra)]
         self._extra_rank = dict(zip(extra_ids, extra))
         self._extra_rank_set = frozenset(extra)
-        self._gone_list = list(gone)
+        self._gone_list, self._extra_list = list(gone), list(extra)  # bisected in C: a list, not the array
 
     def __len__(self) -> int:
         return len(self._blob) // DIGEST
@@ -158,8 +158,7 @@ class DigestSet:
         ranks = self.ranks(digests)
         if self._plain:
             return ranks
-        extra = list(self._extra)
-        ks = list(map(bisect.bisect_left, repeat(extra), ranks))
+        ks = list(map(bisect.bisect_left, repeat(self._extra_list), ranks))
         ys = list(map(operator.sub, ranks, ks))
         out = list(map(operator.add, ys, map(bisect.bisect_right, repeat(self._gone_k), ys)))  # -1 stays -1
         for i in compress(range(len(out)), map(self._extra_rank_set.__contains__, ranks)):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from shared.rawfile import open_fd
 
@@ -35,27 +38,33 @@ def sync_data(fd: int) -> None:
         os.fsync(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Replace `path` with `data` all at once (`mode`, before the umask: 0o600 for secrets)."""
+@contextmanager
+def _replacing(path: Path, mode: int = 0o666) -> Iterator[BinaryIO]:
+    """A file to write `path`'s new content into; made durable and put in its place, all at once, at the end."""
     tmp = path.with_name(path.name + ".tmp")
     with os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
-        f.write(data)
+        yield f
         f.flush()
         os.fsync(f.fileno())
+    _put_in_place(tmp, path)
+
+
+def _put_in_place(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
     sync_directory(path.parent)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Replace `path` with `data` all at once (`mode`, before the umask: 0o600 for secrets)."""
+    with _replacing(path, mode) as f:
+        f.write(data)
 
 
 def copy_atomic(source: Path, path: Path) -> None:
     """Replace `path` with a copy of the file `source` all at once, a piece at a time (a 100 GB build's manifest
     is 124 MB: `write_atomic` of its bytes would need them all in memory)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with source.open("rb") as src, os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as f:
+    with source.open("rb") as src, _replacing(path) as f:
         shutil.copyfileobj(src, f, 1 << 20)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    sync_directory(path.parent)
 
 
 def link_or_copy_atomic(source: Path, path: Path) -> None:
@@ -71,5 +80,4 @@ def link_or_copy_atomic(source: Path, path: Path) -> None:
     # Written by whoever wrote `source`, perhaps not yet durable (Windows fsyncs a writable handle only).
     with tmp.open("r+b") as f:
         os.fsync(f.fileno())
-    os.replace(tmp, path)
-    sync_directory(path.parent)
+    _put_in_place(tmp, path)

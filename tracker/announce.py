@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.build_index import BuildIndex
 from shared.manifest import Manifest
 from tracker import notify
 from tracker.config import TrackerContext
@@ -141,22 +140,15 @@ class Announcer:
         their tickets): from the previous build's, when the servers keep it, it is about a second at 100 GB
         (BuildIndex.following) where the first plan would otherwise scan the manifest (11-18 CPU s)."""
         indexes = updates.INDEXES
-        if previous is None or indexes.peek(build.digest) is not None:
-            return
-        held = indexes.peek(previous.digest)
-        if held is None:  # not in use here lately: the first plan makes it, as for any build
+        held = indexes.peek(previous.digest) if previous is not None else None
+        if previous is None or held is None:  # not in use here lately: the first plan makes it, as for any build
             return
 
-        def made(data: bytes) -> BuildIndex:
-            following = BuildIndex.following(held, previous.data, data)
-            return following if following is not None else BuildIndex.scan(data)
-
-        async def making() -> BuildIndex:
-            data = await self.ctx.db.run(lambda s: patch_queries.manifest_data(s, build.digest))
-            return await asyncio.to_thread(made, data)
+        async def manifest() -> bytes:
+            return await self.ctx.db.run(lambda s: patch_queries.manifest_data(s, build.digest))
 
         try:
-            await indexes.get(build.digest, making)
+            await indexes.index(build.digest, manifest, (held, previous.data))
         except Exception:  # only a head start: the first plan makes it (and says what is wrong) if this cannot
             log.exception("could not index %s %s ahead of the first plan", build.game, build.version)
 

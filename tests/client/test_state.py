@@ -183,5 +183,10 @@ def test_recording_a_build_installed_here_already_writes_neither_its_manifest_no
         state.record("beta", tmp_path / "beta", build.canonical_bytes(), build.digest(), "1")  # the same build elsewhere
         assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in kept] == before
         assert state.get("beta") is not None and list(state.index(build.digest()).files()) == list(build.files)
+        damaged = bytearray(kept[0].read_bytes())
+        damaged[10] ^= 1  # a bit flipped on disk: the next repair's record writes it again, or every delta fails
+        kept[0].write_bytes(bytes(damaged))
+        state.record("alpha", tmp_path / "alpha", build.canonical_bytes(), build.digest(), "1")
+        assert kept[0].read_bytes() == build.canonical_bytes()
     finally:
         state.close()

@@ -178,3 +178,34 @@ def test_a_header_waits_for_its_object_and_the_last_does_not(tmp_path) -> None:
                 received += b.recv(1 << 16)
     assert bytes(received) == b"h1" + b"y" * 5000 + b"missing" + b"end"
     assert a.flags == [sendfile.MORE, 0, 0]
+
+
+def test_the_borrowed_socket_never_blocks_and_is_let_go_however_the_answer_ends() -> None:
+    """Our socket object on the transport's descriptor: not blocking even with a process-wide default timeout
+    (a full socket would stall every answer), and detached, not closed, when the answer fails (closing it would
+    free the descriptor's number for another client's connection)."""
+    a, b = socket.socketpair()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(5)
+    try:
+        with a, b:
+            with pytest.raises(RuntimeError):
+                with sendfile._borrowed(a) as borrowed:
+                    assert borrowed is not None and borrowed.gettimeout() == 0.0
+                    with pytest.raises(BlockingIOError):
+                        while True:  # fills the socket: it would block
+                            borrowed.send(b"x" * 65536)
+                    raise RuntimeError("the answer failed")
+            b.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                while b.recv(1 << 20):  # what the full socket held
+                    pass
+            assert a.fileno() >= 0 and a.send(b"still ours") > 0  # the descriptor is open and the same socket
+            b.setblocking(True)
+            assert b.recv(100) == b"still ours"
+            closed = socket.socket()
+            closed.close()
+            with sendfile._borrowed(closed) as none:
+                assert none is None
+    finally:
+        socket.setdefaulttimeout(previous)
