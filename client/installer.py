@@ -199,8 +199,9 @@ class Installer:
         root = longpath.extended(directory.expanduser().resolve())  # as `install` records it, so an install matches
         plan, seen = await asyncio.to_thread(self._plan, root, target, set())
         routes = await self._routes(game, target.version, plan, frozenset(seen.gone))
-        likely = [entry.path for entry, _ in self._in_place_candidates(seen.installed, plan, seen, routes, set())]
-        return plan, routes.by_chunks(likely)  # a file written in place takes its changed chunks, not a patch
+        likely = {entry.path: before for entry, before in self._in_place_candidates(seen.installed, plan, seen, routes, set())}
+        # A file written in place takes its changed chunks, not a patch, and the disk only they need.
+        return plan.writing_in_place(likely), routes.by_chunks(likely.keys())
 
     async def converge(self, game: str, to: str | None = None, overwrite: bool = False) -> Outcome:
         """`update` without a dry run: move the installed game to `to` (default: the newest)."""
@@ -530,11 +531,13 @@ class Installer:
                 why = removes_most(installed.build, plan)
                 if why and not self.confirm(why):
                     raise NotConfirmed(why)
-            self._check_space(root, plan)
-            bar = self.progress.bar("Assembling", plan.bytes_to_write)  # the total is known: shown before the first byte
             # Files deleted by hand hold nothing to patch from: the tracker is not told of them.
             routes = await self._routes(game, version, plan, frozenset(distrust) | frozenset(seen.gone))
             in_place = await asyncio.to_thread(self._in_place, root, installed, plan, seen, routes, distrust)
+            if in_place and installed is not None:
+                plan = plan.writing_in_place({p: e for p in in_place if (e := installed.build.file(p)) is not None})
+            self._check_space(root, plan)  # a file written in place needs room for its changes only
+            bar = self.progress.bar("Assembling", plan.bytes_to_write)  # the total is known: shown before the first byte
             planned = estimate_download(plan, routes.by_chunks(in_place.keys()))
             self.progress.say(
                 f"{game} {version}: download about {human(sum(planned.values()))} ({human(planned[PATCH])} as patches), "

@@ -7,6 +7,7 @@ chunk whose bytes turn out not to match.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import operator
 from collections.abc import Collection, Iterable, Mapping, Sequence, Set as AbstractSet
@@ -73,6 +74,9 @@ class Plan:
     local: Mapping[str, tuple[Location, ...]]
     fetch: Mapping[str, int]
     links: tuple[LinkEntry, ...] = ()  # symbolic links to make (new, or pointing elsewhere now)
+    # Files written where they lie (or into a clone): path -> the disk they take beyond the old file until the
+    # swap, their changed chunks and the size they gain or lose (the undo journal keeps what is overwritten).
+    in_place: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def bytes_to_write(self) -> int:
@@ -80,8 +84,16 @@ class Plan:
 
     @property
     def peak_extra_disk(self) -> int:
-        """The new versions of changed files sit beside the old ones until the swap."""
-        return self.bytes_to_write
+        """The new versions of changed files sit beside the old ones until the swap; those written in place take
+        only what changes."""
+        beside = sum(f.size for f in self.write if f.path not in self.in_place)
+        return beside + sum(self.in_place.values())
+
+    def writing_in_place(self, installed: Mapping[str, FileEntry]) -> "Plan":
+        """This plan with the files of `installed` (path -> the installed file's entry) written in place."""
+        new = {f.path: f for f in self.write if f.path in installed}
+        extra = {p: changed_bytes(installed[p], f) + abs(f.size - installed[p].size) for p, f in new.items()}
+        return dataclasses.replace(self, in_place=extra)
 
     @property
     def bytes_to_fetch(self) -> int:

@@ -310,3 +310,14 @@ def test_files_taken_by_chunks_report_their_chunks_not_the_patch_offered() -> No
     assert taken.get("world.pak") == Route(CHUNKS, 89_700, 89_700, 8_000_000)
     assert taken.get("readme.txt") == routes.get("readme.txt") and taken.coming == ("x",)
     assert "absent.bin" not in taken.by_path and routes.get("world.pak") is patched  # the original is unchanged
+
+
+def test_a_file_written_in_place_needs_room_for_its_changes_not_its_size() -> None:
+    old = FileEntry("big.pak", 3 * 65536, False, "a" * 64, tuple(ChunkRef(c * 64, 65536) for c in "123"))
+    new = FileEntry("big.pak", 4 * 65536, False, "b" * 64, tuple(ChunkRef(c * 64, 65536) for c in "1e34"))
+    small = FileEntry("readme.txt", 10, False, "c" * 64, (ChunkRef("d" * 64, 10),))
+    made = plan_mod.Plan(Target.of(Manifest("g", "2", DEFAULT_PARAMS, (new, small))), (), (), (new, small), (), {}, {})
+    assert made.peak_extra_disk == 4 * 65536 + 10  # staged beside the old ones
+    in_place = made.writing_in_place({"big.pak": old})
+    # Chunks e and 4 are not where they were (3 is), and the file grows by one chunk.
+    assert in_place.peak_extra_disk == 2 * 65536 + 65536 + 10 and in_place.write == made.write

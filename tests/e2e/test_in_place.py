@@ -59,6 +59,8 @@ def test_without_clones_only_the_changed_chunks_are_written_behind_an_undo_journ
     assert update["bytes_by_source"]["patch"] == planned["patch"] == dry["plan"]["bytes_by_source"]["patch"] == 0
     assert 0.9 * fetched <= planned["chunks"] == dry["plan"]["bytes_by_source"]["chunks"] <= fetched
     assert {f["path"]: f["source"] for f in dry["files"]}["data/world.pak"] == "chunks"
+    # Nor does it need the 8 MB pack's size free beside it: its changed chunks and their undo copies.
+    assert dry["plan"]["peak_extra_disk"] == update["plan"]["peak_extra_disk"] < 2 * update["bytes_written"]
     assert update["bytes_written"] < 2 * MB  # three 3 KB edits: a few chunks, not the 8 MB file
     assert 0 < update["disk_bytes_written"] <= 2 * update["bytes_written"] + META
     shrink = friend.json("mist", "update", GAME, "--to", "3")
