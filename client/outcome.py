@@ -38,7 +38,9 @@ class Outcome:
     links_made: int = 0
     files_in_place: int = 0  # large files of which only the changed chunks were written (a clone, or in place)
     bytes_saved_for_undo: int = 0  # old bytes journaled before files were updated in place
-    disk_bytes_written: int = -1  # what this process had the disk write during the command (Linux; -1 elsewhere)
+    # What this process had the disk write during the command, as the kernel counts pages dirtied (Linux; -1
+    # elsewhere). A file cached in large folios counts a whole folio for a small write into it (DECISIONS).
+    disk_bytes_written: int = -1
     manifest_bytes: int = 0  # received for the new build's manifest: a delta when a build of the game was here
 
     def to_json(self) -> dict[str, object]:

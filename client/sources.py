@@ -136,27 +136,35 @@ class Checked:
     wire: dict[str, int]
 
 
-def check_and_write(body: bytes | bytearray, asked: Sequence[str], sizes: Mapping[str, int], targets: Targets) -> Checked:
-    """Verify every chunk of one answer and write the good ones where `targets` says (run in a thread)."""
-    written, corrupt, missing = [], [], []
-    wire: dict[str, int] = {}
+def check_and_write(
+    body: bytes | bytearray | memoryview, asked: Sequence[str], sizes: Mapping[str, int], targets: Targets
+) -> Checked:
+    """Verify every chunk of one answer and write the good ones where `targets` says (run in a thread).
+
+    The whole answer is read first: one that breaks the protocol writes nothing. Its chunks are then
+    decompressed in one call and written in runs (`ChunkWriter`), so a batch's thread holds the GIL for
+    little more than the hashing's bookkeeping."""
+    corrupt, missing = [], []
+    chunks: list[pack.Record] = []
     seen: set[str] = set()
     wanted = set(asked)
+    for record in pack.iter_records(memoryview(body)):
+        sha = record.sha256
+        if sha not in wanted or sha in seen:
+            raise PackError(f"the seeder answered with chunk {sha[:12]}, which was not asked for (or twice)")
+        seen.add(sha)
+        if record.kind == pack.MISSING:
+            missing.append(sha)
+        else:
+            chunks.append(record)
+    contents = compression.decompress_many([record.payload for record in chunks], [sizes[r.sha256] for r in chunks])
+    written: list[str] = []
+    wire: dict[str, int] = {}
     with ChunkWriter() as writer:
-        for record in pack.iter_records(memoryview(body)):
+        for at, record in enumerate(chunks):
             sha = record.sha256
-            if sha not in wanted or sha in seen:
-                raise PackError(f"the seeder answered with chunk {sha[:12]}, which was not asked for (or twice)")
-            seen.add(sha)
-            if record.kind == pack.MISSING:
-                missing.append(sha)
-                continue
-            try:
-                data = compression.decompress(record.payload, sizes[sha], sha)
-            except ChunkCorrupt:
-                corrupt.append(sha)
-                continue
-            if hashlib.sha256(data).hexdigest() != sha:
+            data = contents[at] if contents is not None else _decompressed(record, sizes[sha])
+            if data is None or hashlib.sha256(data).hexdigest() != sha:
                 corrupt.append(sha)
                 continue
             writer.write(targets[sha], data)

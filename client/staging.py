@@ -101,32 +101,57 @@ def _chunk_there(fd: int, offset: int, ref: ChunkRef) -> bool:
 
 class ChunkWriter:
     """Writes verified chunks into staged files, each file opened once per batch rather than once per chunk,
-    and starts the writeback of what it wrote when the batch ends. One per thread (Windows seeks to write)."""
+    and starts the writeback of what it wrote when the batch ends. One per thread (Windows seeks to write).
+
+    Chunks that follow each other in one file are held and written together (`rawfile.pwrite_all`): one
+    system call and one release of the GIL for a batch's run, where a call per chunk had the download's
+    threads queue for the GIL and for the file's lock. Nothing held is written if the batch fails, and
+    what `write` is given must not change until the writer is closed."""
 
     def __init__(self) -> None:
         self._open: dict[Path, list[int]] = {}  # path -> [fd, lowest offset written, end of the highest]
+        self._run: tuple[int, int, list[bytes | memoryview]] | None = None  # fd, offset, buffers held
+        self._run_end = 0
 
     def __repr__(self) -> str:
         return f"ChunkWriter(open={len(self._open)})"
 
-    def write(self, targets: list[tuple[Path, int]], data: bytes) -> None:
+    def write(self, targets: list[tuple[Path, int]], data: bytes | memoryview) -> None:
+        size = len(data)
         for path, offset in targets:
             held = self._open.get(path)
             if held is None:
                 held = self._open[path] = [rawfile.open_fd(path, os.O_WRONLY), offset, offset]
-            rawfile.pwrite(held[0], data, offset)
-            held[1], held[2] = min(held[1], offset), max(held[2], offset + len(data))
+            run = self._run
+            if run is not None and run[0] == held[0] and self._run_end == offset:
+                run[2].append(data)
+            else:
+                self._flush()
+                self._run = (held[0], offset, [data])
+            self._run_end = offset + size
+            held[1], held[2] = min(held[1], offset), max(held[2], offset + size)
+
+    def _flush(self) -> None:
+        run, self._run = self._run, None
+        if run is not None:
+            fd, offset, buffers = run
+            rawfile.pwrite_all(fd, buffers, offset)
 
     def __enter__(self) -> "ChunkWriter":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        for fd, low, high in self._open.values():
-            try:
-                start_writeback(fd, low, high - low)
-            finally:
-                os.close(fd)
-        self._open.clear()
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if failed is None:
+                self._flush()
+        finally:
+            self._run = None
+            for fd, low, high in self._open.values():
+                try:
+                    start_writeback(fd, low, high - low)
+                finally:
+                    os.close(fd)
+            self._open.clear()
 
 
 def _writeback_starter() -> Callable[[int, int, int], None]:

@@ -9,7 +9,9 @@ parallel; its (de)compressor objects are not thread-safe, hence one per thread.
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
+from collections.abc import Sequence
 
 import zstandard
 
@@ -41,6 +43,27 @@ def decompress(data: bytes | memoryview, expected_size: int, chunk_id: str = "")
     if len(out) != expected_size:
         raise ChunkCorrupt(f"chunk {chunk_id[:12]} decompressed to {len(out)} bytes, expected {expected_size}", chunk_id)
     return out
+
+
+def decompress_many(frames: Sequence[bytes | memoryview], sizes: Sequence[int]) -> list[memoryview] | None:
+    """Decompress a batch of chunks of known sizes in one call, which releases the GIL once for all of them;
+    None when the batch cannot be done whole (a frame is corrupt, or this backend lacks the call), and the
+    caller then goes chunk by chunk with `decompress`, which says which.
+
+    Unlike `decompress`, a frame followed by stray bytes passes here: its content is what the caller hashes
+    against the chunk's name, so the stray bytes can cost only their transfer, never a wrong byte.
+    """
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    batch = getattr(decompressor, "multi_decompress_to_buffer", None)  # the C backend's; not the cffi one's
+    if batch is None or not frames or len(frames) != len(sizes) or not all(frames) or not all(sizes):
+        return None  # python-zstandard crashes the process (SIGFPE) on an empty batch; an empty frame is corrupt
+    try:
+        out = batch(list(frames), decompressed_sizes=struct.pack(f"={len(sizes)}Q", *sizes))
+    except (zstandard.ZstdError, ValueError):
+        return None
+    return [memoryview(out[i]) for i in range(len(out))]
 
 
 def content_size(data: bytes | memoryview) -> int:

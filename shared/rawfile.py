@@ -62,3 +62,30 @@ if sys.platform == "win32":
     pread, pwrite = seek_read, seek_write
 else:
     pread, pwrite = os.pread, os.pwrite
+
+MOST_BUFFERS = 1024  # IOV_MAX on Linux and macOS: pwritev refuses more buffers in one call
+# Linux, the BSDs and macOS 11+ have pwritev; elsewhere (Windows) each buffer is its own write.
+_pwritev: Callable[[int, list[bytes | memoryview], int], int] | None = getattr(os, "pwritev", None)
+
+
+def pwrite_all(fd: int, buffers: list[bytes | memoryview], offset: int) -> int:
+    """Write `buffers` back to back from `offset`, all of them: one system call where the system has pwritev
+    (one release of the GIL for a run of chunks, where a write each had threads queue for it), a write each
+    elsewhere. Returns the bytes written."""
+    total = 0
+    if _pwritev is None:
+        for buffer in buffers:
+            total += pwrite(fd, buffer, offset + total)
+        return total
+    pending, first = list(buffers), 0
+    while first < len(pending):
+        done = _pwritev(fd, pending[first : first + MOST_BUFFERS], offset + total)
+        if done <= 0:
+            raise OSError(f"wrote nothing at byte {offset + total}; the disk may be full")
+        total += done
+        while first < len(pending) and done >= len(pending[first]):
+            done -= len(pending[first])
+            first += 1
+        if done:
+            pending[first] = memoryview(pending[first])[done:]  # a short write: the rest of this buffer goes next
+    return total
