@@ -22,6 +22,7 @@ import aiohttp
 
 from client.credentials import Credentials
 from client.errors import ServerRefused, TrackerUnavailable, TrackerUnreadable
+from client.seeder_http import SeederHttp
 from shared import handover, manifest_delta, pack, signing
 from shared.errors import KeyHandoverError, ManifestError, PackError, SignatureError
 from shared.signing import fingerprint
@@ -226,6 +227,7 @@ class Api:
             connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
             headers={"User-Agent": f"{tool} (Mist)"},
         )
+        self._seeders = SeederHttp(f"{tool} (Mist)")
 
     def __repr__(self) -> str:
         return f"Api(url={self.creds.url!r}, user={self.creds.user!r})"
@@ -239,6 +241,7 @@ class Api:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._seeders.close()
         await self._http.close()
 
     async def _refresh(self) -> None:
@@ -448,10 +451,27 @@ class Api:
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`
         bytes: the caller knows what an honest answer can weigh, and a seeder that sends more is not buffered."""
+        answer = await self.seeder_answer(path, ticket, body, most)
+        if isinstance(answer, memoryview):
+            copy = bytes(answer)
+            self.give_back(answer)
+            return copy
+        return answer
+
+    async def seeder_answer(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray | memoryview:
+        """As `seeder`, for chunk batches: a plain answer is read in place (`client.seeder_http`) into a buffer
+        to `give_back` once read; any other is asked again through aiohttp."""
+        headers = {"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
+        if self._seeders.plain(path):
+            try:
+                in_place = await self._seeders.post(path, headers, body, most)
+            except OSError as exc:  # refused, reset, timed out, a TLS failure
+                raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+            if in_place is not None:
+                return in_place
+            # an error or a chunked answer: aiohttp asks again, reads it, and words the error
         try:
-            async with self._http.post(
-                path, data=body, headers={"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
-            ) as response:
+            async with self._http.post(path, data=body, headers=headers) as response:
                 if response.status >= 400:
                     raise await _error(response)
                 if response.content_length is not None and response.content_length > most:
@@ -469,6 +489,11 @@ class Api:
                 return bytes(answer)
         except aiohttp.ClientError as exc:
             raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+
+    def give_back(self, answer: bytes | bytearray | memoryview) -> None:
+        """An answer of `seeder` read to the end and no longer used: its buffer serves a later answer."""
+        if isinstance(answer, memoryview):
+            self._seeders.buffers.give_back(answer)
 
     async def missing(self, seeder_url: str, ticket: str, hashes: list[str]) -> list[str]:
         body = await self.seeder(f"{seeder_url}/missing", ticket, pack.encode_hashes(hashes), 32 * len(hashes))

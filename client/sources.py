@@ -173,6 +173,13 @@ def check_and_write(
     return Checked(tuple(written), tuple(corrupt), tuple(missing), tuple(h for h in asked if h not in seen), wire)
 
 
+def _decompressed(record: pack.Record, size: int) -> bytes | None:
+    try:
+        return compression.decompress(record.payload, size, record.sha256)
+    except ChunkCorrupt:
+        return None
+
+
 class SeederSource:
     """The seeder: batches of chunks over HTTP, each answer checked and written in a worker thread."""
 
@@ -215,13 +222,15 @@ class SeederSource:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            body = await self.api.seeder(
+            body = await self.api.seeder_answer(
                 f"{self.seeder.url}/fetch",
                 await self.seeder.ticket(),
                 pack.encode_hashes(hashes),
                 pack.answer_bound(self.sizes[h] for h in hashes),
             )
+            received = len(body)
             checked = await asyncio.to_thread(check_and_write, body, hashes, self.sizes, self.targets)
+            self.api.give_back(body)  # only once the thread is done with it (a cancelled read leaves it be)
         except ServerRefused as exc:
             if exc.status < 500:
                 raise  # the ticket or the request is wrong: no retry would help
@@ -231,9 +240,9 @@ class SeederSource:
             await self.events.put(Failed(self.id, hashes, exc))
             return
         if checked.written:
-            await self.events.put(Written(self.id, checked.written, checked.wire, len(body)))
-        elif body:
-            await self.events.put(Written(self.id, (), {}, len(body)))  # the bytes still crossed the network
+            await self.events.put(Written(self.id, checked.written, checked.wire, received))
+        elif received:
+            await self.events.put(Written(self.id, (), {}, received))  # the bytes still crossed the network
         if checked.corrupt:
             await self.events.put(Corrupt(self.id, checked.corrupt))
         if checked.missing:

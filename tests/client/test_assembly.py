@@ -41,6 +41,11 @@ class FakeSeeder:
         return pack.encode(pack.Record(pack.CHUNK, h, compression.compress(self.objects[h])) if h in self.objects
                            else pack.Record(pack.MISSING, h, b"") for h in hashes)
 
+    seeder_answer = seeder  # the chunk batches' way (client.api reads those in place); nothing to give back here
+
+    def give_back(self, answer: bytes) -> None:
+        pass
+
 
 class Bar:
     def advance(self, amount: int) -> None:

@@ -39,6 +39,11 @@ class FakeSeeder:
             records.append(pack.Record(pack.CHUNK, h, compression.compress(data)))
         return pack.encode(records)
 
+    seeder_answer = seeder  # the chunk batches' way (client.api reads those in place); nothing to give back here
+
+    def give_back(self, answer: bytes) -> None:
+        pass
+
 
 class Bar:
     def __init__(self) -> None:
