@@ -209,11 +209,10 @@ def test_a_full_store_disk_stops_the_push_with_a_clear_error_and_no_build(tmp_pa
         status, body = http("GET", f"{server.url}/healthz")
         assert status == 503 and "free on the disk" in json.loads(body)["disk"]  # under MIST_DISK_MIN_FREE
         filler = small / "filler"
-        with open(filler, "wb") as f:  # every last block, so the database cannot write either
-            try:
+        with open(filler, "wb", buffering=0) as f:  # every last block, so the database cannot write either
+            try:  # unbuffered: nothing is left to flush when the file closes on a full disk
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
         refused = admin.run("mistpipe", "user", "add", "late", check=False, env={"MIST_PASSWORD": "late-password-1"})
