@@ -491,9 +491,13 @@ class Api:
             raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
 
     def give_back(self, answer: bytes | bytearray | memoryview) -> None:
-        """An answer of `seeder` read to the end and no longer used: its buffer serves a later answer."""
+        """An answer of `seeder_answer` no longer used: its buffer serves a later answer."""
         if isinstance(answer, memoryview):
             self._seeders.buffers.give_back(answer)
+
+    def let_buffers_go(self) -> None:
+        """A download ended: the answer buffers kept for it are freed (a daemon does not idle at its peak)."""
+        self._seeders.buffers.clear()
 
     async def missing(self, seeder_url: str, ticket: str, hashes: list[str]) -> list[str]:
         body = await self.seeder(f"{seeder_url}/missing", ticket, pack.encode_hashes(hashes), 32 * len(hashes))

@@ -29,9 +29,11 @@ _Key = tuple[str, str, int]
 
 class Buffers:
     """Answer buffers given back once read, for the next answers: a fresh 4 MiB buffer is zeroed and faulted
-    in page by page, which cost the event loop's thread more than reading the answer into it."""
+    in page by page, which cost the event loop's thread more than reading the answer into it. Buffers are made
+    in whole MiB, so one kept serves any answer of its size or less."""
 
-    KEEP = 4  # spares at most: the few answers in flight at once, not a cache
+    KEEP = 8  # spares at most: the answers in flight and in the workers at once (16 MiB asked ahead), not a cache
+    STEP = 1 << 20
 
     def __init__(self) -> None:
         self._spare: list[bytearray] = []
@@ -44,7 +46,7 @@ class Buffers:
             if len(spare) >= length:
                 del self._spare[at]
                 return memoryview(spare)[:length]
-        return memoryview(bytearray(length))
+        return memoryview(bytearray(-(-length // self.STEP) * self.STEP))[:length]
 
     def give_back(self, answer: memoryview) -> None:
         """Keep the answer's buffer for another answer. Only an answer the caller is done with comes back (its
@@ -57,6 +59,10 @@ class Buffers:
             return
         if isinstance(buffer, bytearray) and len(self._spare) < self.KEEP:
             self._spare.append(buffer)
+
+    def clear(self) -> None:
+        """Let the spares go (a download ended: the daemon does not keep its peak memory while idle)."""
+        self._spare.clear()
 
 
 class _Exchange(asyncio.BufferedProtocol):

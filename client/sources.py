@@ -215,7 +215,7 @@ class SeederSource:
         pass  # an HTTP batch is not withdrawn: a duplicate costs a little bandwidth, and is not written twice
 
     async def close(self) -> None:
-        pass
+        self.api.let_buffers_go()
 
     async def _fetch(self, hashes: tuple[str, ...]) -> None:
         wait = self.delay(hashes)

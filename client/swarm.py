@@ -183,6 +183,8 @@ class _Download:
                 await self._loop(self.clock() + CONNECT_GRACE)
             finally:  # done, or failed: the group waits for every friend's task, so each must end
                 await self._end_links()
+                if self._seeder_source is not None:
+                    await self._seeder_source.close()
         self.tally.peers_dropped = {self.friends[p].info.user: why for p, why in self.sched.dropped.items() if p in self.friends}
         return self.tally
 

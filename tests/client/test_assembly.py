@@ -46,6 +46,9 @@ class FakeSeeder:
     def give_back(self, answer: bytes) -> None:
         pass
 
+    def let_buffers_go(self) -> None:
+        pass
+
 
 class Bar:
     def advance(self, amount: int) -> None:

@@ -214,3 +214,16 @@ def test_a_buffer_still_read_elsewhere_is_not_handed_on() -> None:
     held = answer.obj
     buffers.give_back(answer)
     assert buffers.take(80).obj is held  # a larger buffer serves a smaller answer
+
+
+def test_buffers_come_in_whole_mib_so_one_kept_serves_a_larger_answer_and_all_go_when_a_download_ends() -> None:
+    buffers = Buffers()
+    first = buffers.take(3_000_000)
+    held = first.obj
+    assert len(first) == 3_000_000 and len(held) == 3 * Buffers.STEP
+    buffers.give_back(first)
+    second = buffers.take(3_100_000)  # a larger answer than the first, within its buffer
+    assert second.obj is held and len(second) == 3_100_000
+    buffers.give_back(second)
+    buffers.clear()
+    assert buffers.take(100).obj is not held

@@ -109,7 +109,7 @@ async def test_a_download_ends_even_if_a_friend_still_connecting_loses_its_cance
         raise TrackerUnavailable("the seeder does not answer")  # it backs off; the chunk comes below
 
     signalling = SimpleNamespace(ice=(), seeder_share=1.0, peer_floor=0.0, offer=answer)
-    api = SimpleNamespace(seeder=seeder_down, seeder_answer=seeder_down)
+    api = SimpleNamespace(seeder=seeder_down, seeder_answer=seeder_down, let_buffers_go=lambda: None)
     download = _Download(api, Seeder("http://unused", ticket), {sha: len(data)}, {sha: [(target, 0)]},  # type: ignore[arg-type]
                          Bar(), [].extend, swarm.Peers(signalling), "ab" * 32)  # type: ignore[arg-type]
     running = asyncio.create_task(download.run([Friend("p1", "pal", ("ab" * 32,), True)]))
