@@ -202,6 +202,8 @@ class SeederHttp:
         """The answer's body (`buffers.give_back` it once read); None for anything but a 200 with a length (then
         ask through aiohttp); OSError when the seeder cannot be reached, PackError for an answer too long, cut
         short or malformed."""
+        if any("\r" in value or "\n" in value for value in headers.values()):
+            return None  # a value that would end its header line early: aiohttp refuses it, and says why
         parts = urlsplit(url)
         key = _key(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

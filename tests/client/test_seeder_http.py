@@ -96,6 +96,15 @@ async def test_a_seeder_that_stops_sending_is_given_up_on_after_the_stall_timeou
             await api.seeder_answer(str(seeder.make_url("/stall")), "tkt", b"", len(BODY))
 
 
+async def test_a_header_value_that_would_end_its_line_is_never_sent_as_is(seeder) -> None:
+    client = SeederHttp("test")
+    try:
+        assert await client.post(str(seeder.make_url("/fetch")), {"Authorization": "Ticket a\r\nX-Evil: 1"}, b"", 10) is None
+    finally:
+        client.close()
+    assert seeder.connections == []
+
+
 async def test_a_seeder_that_is_not_there_is_unreachable() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
