@@ -451,25 +451,7 @@ class Api:
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`
         bytes: the caller knows what an honest answer can weigh, and a seeder that sends more is not buffered."""
-        answer = await self.seeder_answer(path, ticket, body, most)
-        if isinstance(answer, memoryview):
-            copy = bytes(answer)
-            self.give_back(answer)
-            return copy
-        return answer
-
-    async def seeder_answer(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray | memoryview:
-        """As `seeder`, for chunk batches: a plain answer is read in place (`client.seeder_http`) into a buffer
-        to `give_back` once read; any other is asked again through aiohttp."""
         headers = {"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
-        if self._seeders.plain(path):
-            try:
-                in_place = await self._seeders.post(path, headers, body, most)
-            except OSError as exc:  # refused, reset, timed out, a TLS failure
-                raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
-            if in_place is not None:
-                return in_place
-            # an error or a chunked answer: aiohttp asks again, reads it, and words the error
         try:
             async with self._http.post(path, data=body, headers=headers) as response:
                 if response.status >= 400:
@@ -489,6 +471,20 @@ class Api:
                 return bytes(answer)
         except aiohttp.ClientError as exc:
             raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+
+    async def seeder_answer(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray | memoryview:
+        """As `seeder`, for chunk batches (`/fetch`): a plain answer (a 200 with a length) is read in place
+        (`client.seeder_http`) into a buffer to `give_back` once read; any other is asked again by `seeder`,
+        which reads any answer and words every error."""
+        if self._seeders.plain(path):
+            headers = {"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
+            try:
+                in_place = await self._seeders.post(path, headers, body, most)
+            except OSError as exc:  # refused, reset, timed out, a TLS failure
+                raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+            if in_place is not None:
+                return in_place
+        return await self.seeder(path, ticket, body, most)
 
     def give_back(self, answer: bytes | bytearray | memoryview) -> None:
         """An answer of `seeder_answer` no longer used: its buffer serves a later answer."""

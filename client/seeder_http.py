@@ -49,9 +49,11 @@ class Buffers:
         return memoryview(bytearray(-(-length // self.STEP) * self.STEP))[:length]
 
     def give_back(self, answer: memoryview) -> None:
-        """Keep the answer's buffer for another answer. Only an answer the caller is done with comes back (its
-        chunks were decompressed into other memory, and hashed there before a byte was written); one that a
-        reader still holds (the view cannot be released) is left to the garbage collector."""
+        """Keep the answer's buffer for another answer. The caller gives back only an answer it is done with
+        (`SeederSource` once its worker returned; a cancelled read never): views sliced from it are not
+        tracked. Were one read after, it could not write a wrong byte: chunks are decompressed into other
+        memory and hashed there before they are written. A buffer still exported (the view cannot be
+        released) is left to the garbage collector."""
         buffer = answer.obj
         try:
             answer.release()
@@ -81,7 +83,7 @@ class _Exchange(asyncio.BufferedProtocol):
         self.progress = 0  # bytes received, for the stall watch
         self.reusable = False
         self.lost = False
-        self.chunked = False  # the last answer was chunked (a proxy's): aiohttp reads this seeder's answers
+        self.unframed = False  # the last answer was a 200 but chunked or encoded (a proxy's): aiohttp reads it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass, and has what is used
@@ -129,10 +131,10 @@ class _Exchange(asyncio.BufferedProtocol):
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length", "")
-        if status != 200 or chunked or not length.isdigit():
-            self.chunked = chunked
+        framed = length.isascii() and length.isdigit() and "transfer-encoding" not in headers
+        if status != 200 or not framed or headers.get("content-encoding", "identity").lower() != "identity":
+            self.unframed = status == 200
             waiter.set_result(None)
             return
         if int(length) > self._most:
@@ -158,7 +160,7 @@ class _Exchange(asyncio.BufferedProtocol):
         """Send one request and return its answer's body (the stall watch re-arms once a `STALL_TIMEOUT`)."""
         assert self.transport is not None
         self._head_len, self._body, self._view, self._filled, self._most = 0, None, memoryview(self._head), 0, most
-        self.progress, self.reusable, self.chunked = 0, False, False
+        self.progress, self.reusable, self.unframed = 0, False, False
         waiter: asyncio.Future[memoryview | None] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         self.transport.write(request)
@@ -175,6 +177,10 @@ class _Exchange(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.cancel()
 
+    def ready(self) -> bool:
+        """Whether an idle kept-alive connection can take another request (not closed, nothing unasked came)."""
+        return not self.lost and self.reusable and self.transport is not None and not self.transport.is_closing()
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
@@ -186,7 +192,7 @@ class SeederHttp:
     def __init__(self, user_agent: str) -> None:
         self._user_agent = user_agent
         self._idle: dict[_Key, list[_Exchange]] = {}
-        self._chunked: set[_Key] = set()  # seeders (or their proxies) that answered chunked: aiohttp reads those
+        self._unframed: set[_Key] = set()  # seeders (or proxies) whose 200s came chunked or encoded: aiohttp's
         self._tls: ssl.SSLContext | None = None
         self.buffers = Buffers()
 
@@ -194,9 +200,9 @@ class SeederHttp:
         return f"SeederHttp(idle={sum(map(len, self._idle.values()))})"
 
     def plain(self, url: str) -> bool:
-        """Whether this URL's answers come this way (an http or https seeder that never answered chunked)."""
+        """Whether this URL's answers come this way (an http or https seeder whose 200s came plain so far)."""
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and _key(url) not in self._chunked
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and _key(url) not in self._unframed
 
     async def post(self, url: str, headers: dict[str, str], body: bytes, most: int) -> memoryview | None:
         """The answer's body (`buffers.give_back` it once read); None for anything but a 200 with a length (then
@@ -214,21 +220,23 @@ class SeederHttp:
         idle = self._idle.get(key, [])
         while True:
             connection = idle.pop() if idle else None
-            reused = connection is not None and not connection.lost
-            if connection is None or connection.lost:
+            reused = connection is not None and connection.ready()
+            if connection is None or not reused:
+                if connection is not None:
+                    connection.close()
                 connection = await self._connect(key)
             try:
                 answer = await connection.exchange(request, most)
             except OSError:
                 connection.close()
-                if reused and connection.progress == 0:
+                if reused and connection.lost and connection.progress == 0:
                     continue  # a kept-alive connection the seeder had closed meanwhile: ask on another
                 raise
             except BaseException:
                 connection.close()
                 raise
-            if answer is None and connection.chunked:
-                self._chunked.add(key)
+            if answer is None and connection.unframed:
+                self._unframed.add(key)
             if answer is not None and connection.reusable and not connection.lost:
                 self._idle.setdefault(key, []).append(connection)
             else:

@@ -56,12 +56,19 @@ def decompress_many(frames: Sequence[bytes | memoryview], sizes: Sequence[int]) 
     decompressor = getattr(_local, "decompressor", None)
     if decompressor is None:
         decompressor = _local.decompressor = zstandard.ZstdDecompressor()
-    batch = getattr(decompressor, "multi_decompress_to_buffer", None)  # the C backend's; not the cffi one's
-    if batch is None or not frames or len(frames) != len(sizes) or not all(frames) or not all(sizes):
+    batch = getattr(decompressor, "multi_decompress_to_buffer", None)  # the cffi backend's (PyPy's) raises
+    if (
+        zstandard.backend != "cext"
+        or batch is None
+        or not frames
+        or len(frames) != len(sizes)
+        or not all(frames)
+        or not all(sizes)
+    ):
         return None  # python-zstandard crashes the process (SIGFPE) on an empty batch; an empty frame is corrupt
     try:
         out = batch(list(frames), decompressed_sizes=struct.pack(f"={len(sizes)}Q", *sizes))
-    except (zstandard.ZstdError, ValueError):
+    except (zstandard.ZstdError, ValueError, NotImplementedError):
         return None
     return [memoryview(out[i]) for i in range(len(out))]
 

@@ -75,7 +75,13 @@ def pwrite_all(fd: int, buffers: list[bytes | memoryview], offset: int) -> int:
     total = 0
     if _pwritev is None:
         for buffer in buffers:
-            total += pwrite(fd, buffer, offset + total)
+            view = memoryview(buffer)
+            while view:  # os.pwrite may write part (Windows' seek_write never does)
+                done = pwrite(fd, view, offset + total)
+                if done <= 0:
+                    raise OSError(f"wrote nothing at byte {offset + total}; the disk may be full")
+                total += done
+                view = view[done:]
         return total
     pending, first = list(buffers), 0
     while first < len(pending):
