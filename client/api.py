@@ -78,6 +78,14 @@ async def _error(response: aiohttp.ClientResponse) -> ServerRefused:
     return ServerRefused(response.status, str(message), detail)
 
 
+def _ticket_headers(ticket: str) -> dict[str, str]:
+    return {"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
+
+
+def _seeder_unreachable(path: str, exc: Exception) -> TrackerUnavailable:
+    return TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly")
+
+
 def _unreachable(url: str, exc: Exception) -> TrackerUnavailable:
     return TrackerUnavailable(f"cannot reach {url} ({exc.__class__.__name__}: {exc}); is the Mist server running?")
 
@@ -451,9 +459,8 @@ class Api:
     async def seeder(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray:
         """POST a binary body to a seeder URL with a ticket; return the whole answer, which may not pass `most`
         bytes: the caller knows what an honest answer can weigh, and a seeder that sends more is not buffered."""
-        headers = {"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
         try:
-            async with self._http.post(path, data=body, headers=headers) as response:
+            async with self._http.post(path, data=body, headers=_ticket_headers(ticket)) as response:
                 if response.status >= 400:
                     raise await _error(response)
                 if response.content_length is not None and response.content_length > most:
@@ -470,18 +477,17 @@ class Api:
                         raise PackError(f"the seeder's answer passed the {most} bytes it can honestly take; cut off")
                 return bytes(answer)
         except aiohttp.ClientError as exc:
-            raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+            raise _seeder_unreachable(path, exc) from exc
 
     async def seeder_answer(self, path: str, ticket: str, body: bytes, most: int) -> bytes | bytearray | memoryview:
         """As `seeder`, for chunk batches (`/fetch`): a plain answer (a 200 with a length) is read in place
         (`client.seeder_http`) into a buffer to `give_back` once read; any other is asked again by `seeder`,
         which reads any answer and words every error."""
         if self._seeders.plain(path):
-            headers = {"Authorization": f"Ticket {ticket}", "Content-Type": "application/octet-stream"}
             try:
-                in_place = await self._seeders.post(path, headers, body, most)
+                in_place = await self._seeders.post(path, _ticket_headers(ticket), body, most)
             except OSError as exc:  # refused, reset, timed out, a TLS failure
-                raise TrackerUnavailable(f"cannot reach the seeder at {path} ({exc}); try again shortly") from exc
+                raise _seeder_unreachable(path, exc) from exc
             if in_place is not None:
                 return in_place
         return await self.seeder(path, ticket, body, most)

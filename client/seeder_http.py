@@ -126,7 +126,7 @@ class _Exchange(asyncio.BufferedProtocol):
             return
         lines = bytes(self._head[:end]).decode("latin-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
-        status = int(rest[:3]) if rest[:3].isdigit() else 0
+        status = int(rest[:3]) if rest[:3].isascii() and rest[:3].isdigit() else 0
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")

@@ -110,8 +110,7 @@ class ChunkWriter:
 
     def __init__(self) -> None:
         self._open: dict[Path, list[int]] = {}  # path -> [fd, lowest offset written, end of the highest]
-        self._run: tuple[int, int, list[bytes | memoryview]] | None = None  # fd, offset, buffers held
-        self._run_end = 0
+        self._run: _Run | None = None  # the chunks held, back to back in one file
 
     def __repr__(self) -> str:
         return f"ChunkWriter(open={len(self._open)})"
@@ -123,19 +122,17 @@ class ChunkWriter:
             if held is None:
                 held = self._open[path] = [rawfile.open_fd(path, os.O_WRONLY), offset, offset]
             run = self._run
-            if run is not None and run[0] == held[0] and self._run_end == offset:
-                run[2].append(data)
-            else:
+            if run is None or run.fd != held[0] or run.end != offset:
                 self._flush()
-                self._run = (held[0], offset, [data])
-            self._run_end = offset + size
+                run = self._run = _Run(held[0], offset, offset)
+            run.buffers.append(data)
+            run.end += size
             held[1], held[2] = min(held[1], offset), max(held[2], offset + size)
 
     def _flush(self) -> None:
         run, self._run = self._run, None
         if run is not None:
-            fd, offset, buffers = run
-            rawfile.pwrite_all(fd, buffers, offset)
+            rawfile.pwrite_all(run.fd, run.buffers, run.start)
 
     def __enter__(self) -> "ChunkWriter":
         return self
@@ -152,6 +149,16 @@ class ChunkWriter:
                 finally:
                     os.close(fd)
             self._open.clear()
+
+
+@dataclass
+class _Run:
+    """Chunks held back to back in one file, `start` to `end`, for one `rawfile.pwrite_all`."""
+
+    fd: int
+    start: int
+    end: int
+    buffers: list[bytes | memoryview] = field(default_factory=list)
 
 
 def _writeback_starter() -> Callable[[int, int, int], None]:

@@ -31,13 +31,18 @@ def compress(data: bytes | memoryview, level: int = DEFAULT_LEVEL) -> bytes:
     return compressor.compress(data)
 
 
-def decompress(data: bytes | memoryview, expected_size: int, chunk_id: str = "") -> bytes:
-    """Decompress a chunk whose size is known; anything else is a corrupt chunk."""
-    decompressor = getattr(_local, "decompressor", None)
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (they are not thread-safe)."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
     if decompressor is None:
         decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
+
+
+def decompress(data: bytes | memoryview, expected_size: int, chunk_id: str = "") -> bytes:
+    """Decompress a chunk whose size is known; anything else is a corrupt chunk."""
     try:
-        out = decompressor.decompress(data, max_output_size=expected_size, allow_extra_data=False)
+        out = _decompressor().decompress(data, max_output_size=expected_size, allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise ChunkCorrupt(f"chunk {chunk_id[:12]} does not decompress ({exc})", chunk_id) from exc
     if len(out) != expected_size:
@@ -53,12 +58,9 @@ def decompress_many(frames: Sequence[bytes | memoryview], sizes: Sequence[int]) 
     Unlike `decompress`, a frame followed by stray bytes passes here: its content is what the caller hashes
     against the chunk's name, so the stray bytes can cost only their transfer, never a wrong byte.
     """
-    decompressor = getattr(_local, "decompressor", None)
-    if decompressor is None:
-        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
-    batch = getattr(decompressor, "multi_decompress_to_buffer", None)  # the cffi backend's (PyPy's) raises
+    batch = getattr(_decompressor(), "multi_decompress_to_buffer", None)
     if (
-        zstandard.backend != "cext"
+        zstandard.backend != "cext"  # the cffi backend's (PyPy's) has the call, and raises NotImplementedError
         or batch is None
         or not frames
         or len(frames) != len(sizes)
@@ -68,7 +70,7 @@ def decompress_many(frames: Sequence[bytes | memoryview], sizes: Sequence[int]) 
         return None  # python-zstandard crashes the process (SIGFPE) on an empty batch; an empty frame is corrupt
     try:
         out = batch(list(frames), decompressed_sizes=struct.pack(f"={len(sizes)}Q", *sizes))
-    except (zstandard.ZstdError, ValueError, NotImplementedError):
+    except (zstandard.ZstdError, ValueError):
         return None
     return [memoryview(out[i]) for i in range(len(out))]
 
