@@ -197,6 +197,8 @@ def test_a_full_store_disk_stops_the_push_with_a_clear_error_and_no_build(tmp_pa
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m", "tmpfs", str(small)], check=True)
     server = start_server(small / "data")
+    reserve = small / "reserve"  # what the admin will free: how much the push left is up to timing, this is not
+    reserve.write_bytes(b"\0" * (2 * MB))
     try:
         admin = Person(tmp_path / "admin", ADMIN_PASSWORD)
         admin.run("mistpipe", "login", server.url, "--user", "admin")
@@ -218,6 +220,7 @@ def test_a_full_store_disk_stops_the_push_with_a_clear_error_and_no_build(tmp_pa
         refused = admin.run("mistpipe", "user", "add", "late", check=False, env={"MIST_PASSWORD": "late-password-1"})
         one_line_error(refused, "the server's disk is full", "free space")  # not "the database is unavailable"
         filler.unlink()
+        reserve.unlink()
         admin.run("mistpipe", "user", "add", "late", env={"MIST_PASSWORD": "late-password-1"})
     finally:
         server.process.terminate()
