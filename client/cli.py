@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from client import credentials, sharing_settings
-from client.sharing_settings import SETTINGS_FILE, caps_now, load_settings
 from client.commandline import client_settings, confirm_or_refuse, do_login, emit, run, session, settings_at_start, tool_version
 from client.daemon_address import read_address
 from client.errors import DownloadFailed, NotConfirmed, ServerRefused, TrackerUnavailable
-from client.games_folder import folder_name, games_folder, set_games_folder
 from client.progress import for_output, human
-from client.state import State
 from shared.errors import MistError
 from shared.wording import count
 
@@ -26,7 +24,8 @@ if TYPE_CHECKING:
     from client.outcome import Outcome
 
 # The engine (client.installer, client.api: aiohttp) is imported by the commands that use it, not here:
-# `mist --help`, `mist ls` and `mist status` answer in a tenth of a second without it.
+# `mist --help`, `mist ls` and `mist status` answer in a tenth of a second without it. So are the install
+# database and the sharing settings, which an install handed to a running daemon does not read.
 
 TOOL = "mist"
 T = TypeVar("T")
@@ -34,6 +33,7 @@ T = TypeVar("T")
 
 def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) -> T:
     from client.installer import Installer
+    from client.state import State
 
     async def go() -> T:
         state = State(client_settings().home())
@@ -47,23 +47,28 @@ def _with_installer(as_json: bool, action: Callable[[Installer], Awaitable[T]]) 
     return run(go)
 
 
-def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Installer], Awaitable[Outcome]]) -> Outcome:
+def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Installer], Awaitable[Outcome]]) -> None:
     """Install or update through the running daemon (its friends are connected already), or with a peer
-    session of this command's own when no daemon runs. An update that would remove most of the install is
-    confirmed first: --yes, or a person answering at the terminal."""
+    session of this command's own when no daemon runs, and say what it did. An update that would remove
+    most of the install is confirmed first: --yes, or a person answering at the terminal."""
     home = client_settings().home()
     address = read_address(home)
     yes = bool(body.get("yes"))
     if address is not None:
         try:
-            return _handed(address.url, address.token, body, as_json)
+            outcome = _handed(address.url, address.token, body, as_json)
         except NotConfirmed as exc:
             if not confirm_or_refuse(exc.why, yes, "Go ahead?"):
                 raise click.ClickException(str(exc)) from None
-            return _handed(address.url, address.token, {**body, "yes": True}, as_json)
-    settings = load_settings(home)
+            outcome = _handed(address.url, address.token, {**body, "yes": True}, as_json)
+        _report(as_json, outcome)
+        _leave()
     from client.installer import Installer
+    from client.sharing_settings import caps_now, load_settings
+    from client.state import State
     from client.swarm import peer_session  # here: only downloads need the swarm (and most commands not)
+
+    settings = load_settings(home)
 
     async def go() -> Outcome:
         state = State(home)
@@ -77,7 +82,19 @@ def _converge(as_json: bool, body: Mapping[str, object], action: Callable[[Insta
         finally:
             state.close()
 
-    return run(go)
+    _report(as_json, run(go))
+
+
+def _leave() -> NoReturn:
+    """Exit now. An install handed to the daemon leaves nothing of this process to finish (no thread, no file
+    open for writing, only what it printed), and tearing down every module it imported would add a tenth to
+    a small install's time (26 ms: the same imports then a plain exit, against `os._exit`, 20 runs in turn)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: the ordinary exit reports it as it always has
+        sys.exit(0)
+    os._exit(0)
 
 
 def _handed(url: str, token: str, body: Mapping[str, object], as_json: bool) -> Outcome:
@@ -176,6 +193,8 @@ def login(url: str, user: str, fingerprint: str | None) -> None:
 @main.command()
 def logout() -> None:
     """Forget the saved session."""
+    from client import credentials
+
     click.echo("Logged out." if credentials.forget(client_settings().home(), TOOL) else "Was not logged in.", err=True)
 
 
@@ -187,6 +206,8 @@ def ls(game: str | None, as_json: bool) -> None:
 
     With the tracker out of reach, it lists what is installed here and says so.
     """
+
+    from client.state import State
 
     path = f"/api/games/{game}" if game else "/api/games"
 
@@ -225,6 +246,7 @@ def ls(game: str | None, as_json: bool) -> None:
 
 def _quick_tracker_get(path: str) -> Any | None:
     """The tracker's answer without the engine's HTTP client, when the saved session allows it (else None)."""
+    from client import credentials
     from client.plain_http import tracker_get
 
     try:
@@ -259,9 +281,13 @@ def _offline_ls(as_json: bool, installed: Mapping[str, tuple[str, Path]], game: 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def install(game: str, directory: Path | None, version: str | None, overwrite: bool, as_json: bool) -> None:
     """Install GAME into a folder; run it again to resume after an interruption."""
-    folder = (directory or games_folder(client_settings().home()) / folder_name(game)).expanduser().resolve()
+    if directory is None:
+        from client.games_folder import folder_name, games_folder
+
+        directory = games_folder(client_settings().home()) / folder_name(game)
+    folder = directory.expanduser().resolve()
     body = {"op": "install", "game": game, "dir": str(folder), "version": version, "overwrite": overwrite}
-    _report(as_json, _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite)))
+    _converge(as_json, body, lambda i: i.install(game, folder, version, overwrite))
 
 
 @main.command()
@@ -275,7 +301,7 @@ def update(game: str, to: str | None, dry_run: bool, overwrite: bool, yes: bool,
     """Move an installed GAME to another version, writing only the files that change."""
     if not dry_run:
         body = {"op": "update", "game": game, "to": to, "overwrite": overwrite, "yes": yes}
-        _report(as_json, _converge(as_json, body, lambda i: i.converge(game, to, overwrite)))
+        _converge(as_json, body, lambda i: i.converge(game, to, overwrite))
         return
     result = _with_installer(as_json, lambda i: i.update(game, to, dry_run, overwrite))
     if isinstance(result, tuple):
@@ -384,9 +410,11 @@ def uninstall(game: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def settings(games_folder: Path | None, as_json: bool) -> None:
     """Show or change this client's settings (sharing has its own command: `mist share`)."""
+    from client import games_folder as folders  # the option's name hides the function of that name
+
     home = client_settings().home()
     try:
-        folder = set_games_folder(home, games_folder) if games_folder is not None else _games_folder_of(home)
+        folder = folders.set_games_folder(home, games_folder) if games_folder is not None else folders.games_folder(home)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
     emit(
@@ -394,10 +422,6 @@ def settings(games_folder: Path | None, as_json: bool) -> None:
         {"games_folder": str(folder), "home": str(home)},
         f"Games folder: {folder} (new installs go into a folder per game there)\nClient data: {home}",
     )
-
-
-def _games_folder_of(home: Path) -> Path:
-    return games_folder(home)
 
 
 def _poke_daemon() -> None:
@@ -422,20 +446,22 @@ def daemon(port: int) -> None:
         raise click.ClickException(f"a mist daemon already runs for {home}; `mist status` shows it")
 
     async def go() -> None:
+        from client import sharing_settings
         from client.daemon import Daemon, log, log_to_stderr, saved_login  # here: its server and sharing cost time
+        from client.state import State
 
         log_to_stderr(settings_read.log_format or "text")  # its terminal or daemon.log; MIST_LOG_FORMAT=json for JSON
 
         state = State(home)
         try:
-            settings = load_settings(home)
+            settings = sharing_settings.load_settings(home)
             service = Daemon(home, state, settings)
             creds = saved_login(home)
             if creds is not None:
                 service.resume(creds)
 
             def ready(address: object) -> None:
-                up, down = caps_now(settings)
+                up, down = sharing_settings.caps_now(settings)
                 signed = "" if creds else "; signed out: sign in with `mist app` or `mist login`"
                 log.info(
                     f"mist daemon for {home}: local API at {getattr(address, 'url')}; sharing "
@@ -486,9 +512,11 @@ def app(browser: bool, print_url: bool, install_desktop_entry: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def status(as_json: bool) -> None:
     """Show whether the daemon runs, what it shares, the friends connected to it, and recent news."""
+    from client import sharing_settings
+
     home = client_settings().home()
     address = read_address(home)
-    settings = load_settings(home)
+    settings = sharing_settings.load_settings(home)
     if address is None:
         emit(
             as_json,
@@ -545,9 +573,11 @@ def share(
     as_json: bool,
 ) -> None:
     """Show or change what you share with friends (a running daemon applies changes within seconds)."""
+    from client import sharing_settings
+
     home = client_settings().home()
     try:
-        current = load_settings(home)
+        current = sharing_settings.load_settings(home)
         changes: dict[str, object] = {}
         if switch:
             changes["enabled"] = switch == "on"
@@ -561,10 +591,10 @@ def share(
             changes["schedule"] = tuple(sharing_settings.parse_window(w) for w in windows)
         if changes:
             current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]  # Sharing.__post_init__ checks every value
-            sharing_settings.save(home / SETTINGS_FILE, current)
+            sharing_settings.save(home / sharing_settings.SETTINGS_FILE, current)
     except MistError as exc:
         raise click.ClickException(str(exc)) from exc
-    up, down = caps_now(current)
+    up, down = sharing_settings.caps_now(current)
     lines = [
         f"Sharing {'on' if current.enabled else 'off'}; upload cap {sharing_settings.format_rate(current.upload_cap)}, "
         f"download cap {sharing_settings.format_rate(current.download_cap)}, up to {current.max_peers} friends at once"

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from client import credentials
 from client.settings import ClientSettings
 from shared.errors import SettingsError
 from shared.errors import MistError
@@ -175,6 +174,7 @@ def do_login(tool: str, url: str, user: str, expected_fingerprint: str | None = 
     `admin_only` (mistpipe): a friend's account is refused before anything is saved, since every admin
     command would refuse it afterwards.
     """
+    from client import credentials
     from client.api import login as api_login
     from shared.signing import fingerprint
 
@@ -207,6 +207,7 @@ def _bare(fp: str) -> str:
 
 
 def session(tool: str) -> Api:
+    from client import credentials
     from client.api import Api
 
     home = client_settings().home()

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from client import process
-from shared.durable import write_atomic
 
 DAEMON_FILE = "daemon.json"
 
@@ -36,4 +35,6 @@ def read_address(home: Path) -> Address | None:
 
 
 def write_address(home: Path, address: Address) -> None:
+    from shared.durable import write_atomic  # here: every `mist` command reads the address, only the daemon writes it
+
     write_atomic(home / DAEMON_FILE, json.dumps(address.__dict__).encode(), mode=0o600)  # the token is a secret

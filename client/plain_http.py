@@ -5,7 +5,7 @@ install handed to a running daemon need in all. `get_json` answers only the
 plain case (a saved token still valid, a 200 with JSON); anything else returns
 None and the caller asks again through `client.api`, which refreshes tokens,
 follows key hand-overs and words every error. `post_lines` streams the
-daemon's answer to `mist install` and `mist update`.
+daemon's answer to `mist install` and `mist update`, over a socket of its own.
 """
 
 from __future__ import annotations
@@ -52,40 +52,116 @@ def tracker_get(creds: Any, path: str, tool: str) -> Any | None:
 
 
 def post_lines(url: str, token: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """POST JSON to the local daemon and yield each JSON line of its answer as it comes (as `api.local_lines`)."""
-    import http.client
+    """POST JSON to the local daemon and yield each JSON line of its answer as it comes (as `api.local_lines`).
+
+    HTTP/1.1 by hand over a socket: http.client would be a fifth of the command's start (its email
+    parser and ssl), and the daemon on loopback answers only in one of three plain shapes (chunked
+    lines, a body with a length, or one that ends with the connection)."""
+    import socket
 
     from client.errors import ServerRefused, TrackerUnavailable
 
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)  # loopback: no timeout
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     lost = f"lost the mist daemon at {url}; `mist status` shows whether it runs"
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise TrackerUnavailable(f"{lost} (its address file holds no usable token: restart it)")
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
     try:
+        sock = socket.create_connection((host, port))  # loopback: no timeout, an install may take hours
+    except OSError as exc:
+        raise TrackerUnavailable(f"{lost} ({exc})") from exc
+    with sock, sock.makefile("rb") as stream:
         try:
-            connection.request(
-                "POST",
-                parts.path,
-                body=json.dumps(body).encode(),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
+            sock.sendall(head.encode() + data)
+            status, reason, headers = _read_head(stream)
+            lines = _body_lines(stream, headers)
+            if status >= 400:
+                text = b"\n".join(lines)
+                try:
+                    answer = json.loads(text)
+                    message, detail = answer.get("error") or reason, answer.get("detail")
+                except (ValueError, AttributeError):
+                    message, detail = f"{status} {reason}", None
+                raise ServerRefused(status, str(message), detail)
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+        except OSError as exc:  # a ConnectionError of the reading below: cut short, or not HTTP
             raise TrackerUnavailable(f"{lost} ({exc})") from exc
-        if response.status >= 400:
-            try:
-                answer = json.loads(response.read())
-                message, detail = answer.get("error") or response.reason, answer.get("detail")
-            except (OSError, http.client.HTTPException, ValueError, AttributeError):
-                message, detail = f"{response.status} {response.reason}", None
-            raise ServerRefused(response.status, str(message), detail)
-        while True:
-            try:
-                line = response.readline()
-            except (OSError, http.client.HTTPException) as exc:
-                raise TrackerUnavailable(f"{lost} ({exc})") from exc
-            if not line:
-                return
-            if line.strip():
-                yield json.loads(line)
-    finally:
-        connection.close()
+
+
+MAX_LINE = 64 * 1024  # a status, header or chunk-size line
+MAX_HEADERS = 100
+
+
+def _line(stream: Any) -> bytes:
+    line: bytes = stream.readline(MAX_LINE + 1)
+    if not line.endswith(b"\n"):
+        raise ConnectionError("the answer was cut short" if len(line) <= MAX_LINE else "an answer line is too long")
+    return line
+
+
+def _read_head(stream: Any) -> tuple[int, str, dict[str, str]]:
+    """The status code, its reason, and the headers (names in lower case) of an HTTP/1.1 answer."""
+    version, _, rest = _line(stream).decode("latin-1").strip().partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isascii() or not code.isdigit():
+        raise ConnectionError(f"not an HTTP answer ({version[:40]!r})")
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS):
+        line = _line(stream).decode("latin-1")
+        if line in ("\r\n", "\n"):
+            return int(code), reason, headers
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    raise ConnectionError(f"more than {MAX_HEADERS} headers")
+
+
+def _body_lines(stream: Any, headers: Mapping[str, str]) -> Iterator[bytes]:
+    """The answer's body, a line at a time (a last line without its newline included), as it arrives."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        pieces = _chunks(stream)
+    elif "content-length" in headers:
+        length = headers["content-length"]
+        if not (length.isascii() and length.isdigit()):
+            raise ConnectionError(f"a Content-Length that is not a number ({length[:20]!r})")
+        pieces = _exactly(stream, int(length))
+    else:
+        pieces = iter(lambda: stream.read1(MAX_LINE), b"")  # to the end of the connection
+    pending = b""
+    for piece in pieces:
+        pending += piece
+        *whole, pending = pending.split(b"\n")
+        yield from whole
+    if pending:
+        yield pending
+
+
+def _chunks(stream: Any) -> Iterator[bytes]:
+    while True:
+        size_text = _line(stream).split(b";")[0].strip()
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            raise ConnectionError(f"a chunk size that is not hexadecimal ({size_text[:20]!r})")
+        size = int(size_text, 16)
+        if size == 0:
+            while _line(stream) not in (b"\r\n", b"\n"):  # trailers, if any
+                pass
+            return
+        data = stream.read(size)
+        if len(data) < size or stream.read(2) != b"\r\n":
+            raise ConnectionError("the answer was cut short")
+        yield data
+
+
+def _exactly(stream: Any, length: int) -> Iterator[bytes]:
+    while length > 0:
+        data = stream.read1(min(length, MAX_LINE))
+        if not data:
+            raise ConnectionError("the answer was cut short")
+        length -= len(data)
+        yield data

@@ -1,13 +1,16 @@
 """Big installs (issue 20). What a `mist install` handed to the daemon streams while it works: it says so
 while the signed manifest is fetched and checked, shows the bar with the bytes to write once the plan is
 known and before the first byte lands, and the bar ends at exactly that total, also for a build that holds
-the same content more than once. And an install fetched a window of files at a time (`MIST_INSTALL_WINDOW`,
+the same content more than once; `mist install` handed over that way imports none of the engine and prints
+its whole answer before it exits. And an install fetched a window of files at a time (`MIST_INSTALL_WINDOW`,
 made small here) that is killed mid-way resumes to the exact build, keeping what every window staged."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,20 @@ from tests.e2e.friend_app import Daemon
 from tests.e2e.gametree import MB, assert_same_tree, make_tree
 
 GAME = "progress"
+# What an install handed to a running daemon must not import: each is a part of the engine, or of a client it
+# does not need, and costs the command's start (issue 19: fixed costs are most of a small install's time).
+NOT_FOR_HANDOVER = ("aiohttp", "client.installer", "client.state", "sqlite3", "client.credentials",
+                    "client.sharing_settings", "http.client", "email.parser", "ssl")
+HANDOVER_PROBE = """
+import json, sys
+import client.cli as cli
+leave = cli._leave
+def listed():
+    print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
+    leave()
+cli._leave = listed
+cli.main(sys.argv[1:])
+""" % (NOT_FOR_HANDOVER,)
 
 
 def test_the_daemon_streams_the_manifest_step_then_the_bar_then_every_byte(
@@ -34,8 +51,12 @@ def test_the_daemon_streams_the_manifest_step_then_the_bar_then_every_byte(
     try:
         body = {"op": "install", "game": GAME, "dir": str(tmp_path / "installed"), "version": "1", "yes": True}
         items: list[dict[str, Any]] = list(post_lines(f"{daemon.url}/api/run", daemon.token, body))
+        again = friend.run(sys.executable, "-c", HANDOVER_PROBE, "install", GAME, "--dir", str(tmp_path / "installed"),
+                           "--version", "1", "--json")
     finally:
         daemon.stop()
+    assert json.loads(again.stdout)["change"] == "current"  # handed to the daemon, printed whole, exit 0
+    assert json.loads(again.stderr.strip().splitlines()[-1]) == [], f"the hand-over imported {again.stderr}"
     said = [i["say"] for i in items if "say" in i]
     fetching = next(n for n, s in enumerate(said) if "fetching and checking the signed manifest" in s)
     checked = next(n for n, s in enumerate(said) if "manifest checked" in s)
