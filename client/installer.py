@@ -520,6 +520,9 @@ class Installer:
             if isinstance(data, Path):  # rebuilt into a file of its own: copied into the folder's .mist below
                 fetched.callback(data.unlink, missing_ok=True)
             self.progress.say(f"{game} {version}: manifest checked ({human(manifest_received)} received); planning")
+            # Asked now, while the plan is made and the tracker plans its routes: a round trip less before the first byte.
+            ticket = asyncio.create_task(self._ticket_source(game, version))
+            fetched.callback(_forget, ticket)
             plan, seen = await asyncio.to_thread(self._plan, root, target, distrust)
             installed = seen.installed
             if seen.foreign and not overwrite:
@@ -566,7 +569,7 @@ class Installer:
             )
             received = 0
             if plan.write:
-                received = await assembly.run(lambda: self._ticket_source(game, version), self.api)
+                received = await assembly.run(lambda: ticket, self.api)
                 written = [
                     in_place[e.path] if e.path in assembly.updated_in_place else staging.staged_path(root, e) for e in plan.write
                 ]
@@ -660,6 +663,14 @@ class Installer:
         # A link is intact when it points where the build says, or (where links are refused) its copy is there.
         broken = [e.path for e in build.links if present.get(e.path) != e.target and not (install.dir / e.path).exists()]
         return [e.path for e, ok in zip(files, results) if not ok] + broken
+
+
+def _forget(task: asyncio.Task[Seeder]) -> None:
+    """A request made ahead that nothing awaited (nothing to fetch, or an error first): stopped, its error dropped."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _make_folder(root: Path) -> None:

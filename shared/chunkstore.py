@@ -153,8 +153,13 @@ class DirectoryChunkStore:
         """`path` as a string, for a name known to be 64 hex digits (the seeder's hot path: no checks, no Path)."""
         return f"{self._root}/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
+    def _checked(self, sha256: str) -> str:
+        """`file` of a name checked first. A `Path` costs ten times the system call it names: a plan stats every
+        chunk of the files it writes (1,600 for 100 MB), and building their paths was a third of its time."""
+        return self.file(check_name(sha256))
+
     def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        return os.path.isfile(self._checked(sha256))
 
     def missing(self, hashes: Iterable[str]) -> list[str]:
         return [h for h in hashes if not self.has(h)]
@@ -165,7 +170,7 @@ class DirectoryChunkStore:
         absent = []
         for h in hashes:
             try:
-                os.utime(self.path(h))
+                os.utime(self._checked(h))
             except (FileNotFoundError, ChunkMissing):
                 absent.append(h)
             except OSError as exc:
@@ -177,14 +182,14 @@ class DirectoryChunkStore:
         found = {}
         for h in hashes:
             try:
-                found[h] = os.stat(self.path(h)).st_size
+                found[h] = os.stat(self._checked(h)).st_size
             except (FileNotFoundError, ChunkMissing):
                 pass
         return found
 
     def get(self, sha256: str) -> bytes:
         try:
-            with open(self.path(sha256), "rb") as f:
+            with open(self._checked(sha256), "rb") as f:
                 return f.read()
         except FileNotFoundError as exc:
             raise ChunkMissing(f"chunk {sha256[:12]} is not in the store", sha256) from exc
