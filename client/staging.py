@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import os
 import sys
@@ -36,11 +37,22 @@ READ_BLOCK = 4 * 1024 * 1024
 
 def staged_rel(entry: FileEntry) -> str:
     """The staged file's name under .mist/: stable for the same path and content, so a resume finds it."""
-    return f"{STAGING}/{hashlib.sha256(entry.path.encode()).hexdigest()[:16]}-{entry.sha256[:16]}"
+    return _staged_rel(entry.path, entry.sha256)
+
+
+def _staged_rel(path: str, sha256: str) -> str:
+    return f"{STAGING}/{hashlib.sha256(path.encode()).hexdigest()[:16]}-{sha256[:16]}"
 
 
 def staged_path(root: Path, entry: FileEntry) -> Path:
-    return root / MIST_DIR / staged_rel(entry)
+    return _staged_path(root, entry.path, entry.sha256)
+
+
+@functools.lru_cache(maxsize=4096)
+def _staged_path(root: Path, path: str, sha256: str) -> Path:
+    """Kept: an install asks for each file's staged path at eight steps, and making one (a hash and two
+    `Path` joins, 9 µs) was 8 ms of a 100 MB install's bookkeeping and 80 ms of a 1 GB one's."""
+    return root / MIST_DIR / _staged_rel(path, sha256)
 
 
 def read_verified(path: str | Path, offset: int, ref: ChunkRef) -> bytes | None:
