@@ -25,6 +25,20 @@ def stored_build(store: DirectoryChunkStore, version: str, data: bytes) -> Manif
     return Manifest("jump", version, DEFAULT_PARAMS, (store_file(store, "engine.so", data),))
 
 
+def queries_made(monkeypatch, *names: str) -> list[str]:
+    """The names of these patch queries, each time one is made from now on (the real queries, counted)."""
+    made: list[str] = []
+    for name in names:
+        real = getattr(updates.patch_queries, name)
+
+        def counting(*args, _real=real, _name=name, **kwargs):
+            made.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(updates.patch_queries, name, counting)
+    return made
+
+
 def manifests_read(monkeypatch) -> list[str]:
     """The digests of the manifests read from the database from now on (the real query, counted)."""
     read: list[str] = []
@@ -277,3 +291,22 @@ async def test_a_plan_from_an_index_made_ahead_with_moved_positions_is_the_plan_
     scanned = await (await client.post("/api/games/many/builds/2/plan", json=body, headers=admin)).json()
     assert updates.INDEXES.peek(news.digest()).chunks.moved == 0
     assert planned == scanned and {f["path"] for f in planned["files"]} == {"f17.bin", "f03.bin"}
+
+
+async def test_a_client_that_holds_nothing_gets_chunks_without_the_patch_lookups_and_one_naming_a_content_gets_its_patch(
+    tracker, monkeypatch
+) -> None:
+    client, admin, (v1, v2) = tracker
+    with_patch = await client.post("/api/games/jump/builds/2/plan", json={"have": [v1.digest()], "write": ["engine.so"]},
+                                   headers=admin)
+    assert (await with_patch.json())["files"][0]["source"] == "patch"  # a patch from 1 to 2 exists now
+    looked = queries_made(monkeypatch, "chain_options", "bundle_options")
+    fresh = await (await client.post("/api/games/jump/builds/2/plan", json={"have": [], "write": ["engine.so"], "bundles": True},
+                                     headers=admin)).json()
+    [choice] = fresh["files"]
+    assert choice["source"] == "chunks" and 0 < choice["chunk_bytes"] == choice["file_bytes"] <= len(NEW) + 1024
+    assert fresh["coming"] == [] and looked == []  # nothing held: no patch could start anywhere
+    named = await (await client.post("/api/games/jump/builds/2/plan",
+                                     json={"have": [], "write": ["engine.so"], "contents": [v1.files[0].sha256]},
+                                     headers=admin)).json()
+    assert named["files"][0]["source"] == "patch" and looked == ["chain_options"]  # a content named: its patch is found

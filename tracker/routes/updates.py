@@ -99,13 +99,17 @@ async def plan(request: web.Request) -> web.Response:
     )
     targets = {f.sha256 for f in files.values()}
     have_contents = held_contents(held, contents)
-    options = await ctx.db.run(lambda s: patch_queries.chain_options(s, targets, have_contents, steps))
+    # A client that holds no build and names no content (a friend's first install) has nothing a patch could
+    # start from: the plan is chunks for every file, without the database's patch and bundle lookups.
+    nothing_held = not rows and not contents
+    options = [] if nothing_held else await ctx.db.run(lambda s: patch_queries.chain_options(s, targets, have_contents, steps))
     options = await _placed(ctx, slug, options, targets)
     sizes = {ref.sha256: ref.size for f in files.values() for ref in f.chunks}  # the chunks of the files to write
     stored = await asyncio.to_thread(ctx.store.sizes, sizes.keys())
     costs = {h: stored.get(h, n) for h, n in sizes.items()}  # a chunk the scrub quarantined: count it whole
     # Only a client that says it applies patch bundles is offered one (older ones would fetch its files by chunks).
-    bundles = await ctx.db.run(lambda s: patch_queries.bundle_options(s, targets)) if body.get("bundles") else []
+    offer_bundles = body.get("bundles") and not nothing_held
+    bundles = await ctx.db.run(lambda s: patch_queries.bundle_options(s, targets)) if offer_bundles else []
     decided = await asyncio.to_thread(plan_update, target, write, held, costs, options, contents, steps, bundles, files)
     return web.json_response(
         {
@@ -152,6 +156,8 @@ async def _patch_on_demand(
 ) -> list[dict[str, Any]]:
     """Quick zstd patches now for changed files nobody has patched yet; HDiffPatch ones queued, reported as coming."""
     ctx = request.app[CONTEXT]
+    if not sources:  # no build of this game held: no file of it to patch from
+        return []
     pairs = await asyncio.to_thread(patch_pairs, target, sources, list(files), files)
     if not pairs:
         return []
