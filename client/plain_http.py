@@ -133,13 +133,17 @@ def _body_lines(stream: Any, headers: Mapping[str, str]) -> Iterator[bytes]:
         pieces = _exactly(stream, int(length))
     else:
         pieces = iter(lambda: stream.read1(MAX_LINE), b"")  # to the end of the connection
-    pending = b""
+    pending: list[bytes] = []  # the line begun and not ended yet, in the pieces it came in (joined once)
     for piece in pieces:
-        pending += piece
-        *whole, pending = pending.split(b"\n")
-        yield from whole
+        *whole, rest = piece.split(b"\n")
+        if whole:
+            whole[0] = b"".join([*pending, whole[0]])
+            pending.clear()
+            yield from whole
+        if rest:
+            pending.append(rest)
     if pending:
-        yield pending
+        yield b"".join(pending)
 
 
 def _chunks(stream: Any) -> Iterator[bytes]:
