@@ -50,8 +50,8 @@ def staged_path(root: Path, entry: FileEntry) -> Path:
 
 @functools.lru_cache(maxsize=4096)
 def _staged_path(root: Path, path: str, sha256: str) -> Path:
-    """Kept (the last 4,096 files'): an install asks for each file's staged path at eight steps, and making one (a hash and two
-    `Path` joins, 9 µs) was 8 ms of a 100 MB install's bookkeeping and 80 ms of a 1 GB one's."""
+    """Kept (the last 4,096 files'): an install asks for each file's staged path at eight steps, and making
+    one (a hash and two `Path` joins, 9 µs) was 8 ms of a 100 MB install's bookkeeping, 80 ms of a 1 GB one's."""
     return root / MIST_DIR / _staged_rel(path, sha256)
 
 
