@@ -230,6 +230,7 @@ class Api:
         self._on_refresh = on_refresh
         self.on_key_change = on_key_change
         self._following = asyncio.Lock()
+        self._refreshing = asyncio.Lock()
         self._http = aiohttp.ClientSession(
             timeout=TIMEOUT,
             connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
@@ -251,6 +252,15 @@ class Api:
     async def __aexit__(self, *exc: object) -> None:
         self._seeders.close()
         await self._http.close()
+
+    async def _fresh_token(self) -> None:
+        """Refresh the access token when it is about to end, one caller at a time: refresh tokens rotate, and of
+        two refreshes with the same one the tracker grants one and refuses the other ("log in again")."""
+        if self.creds.access_expires - REFRESH_MARGIN >= time.time():
+            return
+        async with self._refreshing:
+            if self.creds.access_expires - REFRESH_MARGIN < time.time():  # not refreshed meanwhile by another caller
+                await self._refresh()
 
     async def _refresh(self) -> None:
         try:
@@ -363,8 +373,7 @@ class Api:
 
     async def _send(self, method: str, path: str, most: int = JSON_LIMIT, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:
         """One request with this login; the answer may not pass `most` bytes."""
-        if self.creds.access_expires - REFRESH_MARGIN < time.time():
-            await self._refresh()
+        await self._fresh_token()
         url = f"{self.creds.url}{path}"
         headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.creds.access_token}"}
         try:
@@ -407,8 +416,7 @@ class Api:
 
     async def socket(self, path: str) -> Socket:
         """Open a WebSocket to the tracker with this login."""
-        if self.creds.access_expires - REFRESH_MARGIN < time.time():
-            await self._refresh()
+        await self._fresh_token()
         url = "ws" + self.creds.url.removeprefix("http") + path
         try:
             ws = await self._http.ws_connect(

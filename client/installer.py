@@ -569,7 +569,7 @@ class Installer:
             )
             received = 0
             if plan.write:
-                received = await assembly.run(lambda: ticket, self.api)
+                received = await assembly.run(lambda: _first(ticket, lambda: self._ticket_source(game, version)), self.api)
                 written = [
                     in_place[e.path] if e.path in assembly.updated_in_place else staging.staged_path(root, e) for e in plan.write
                 ]
@@ -663,6 +663,15 @@ class Installer:
         # A link is intact when it points where the build says, or (where links are refused) its copy is there.
         broken = [e.path for e in build.links if present.get(e.path) != e.target and not (install.dir / e.path).exists()]
         return [e.path for e, ok in zip(files, results) if not ok] + broken
+
+
+async def _first(ahead: asyncio.Task[Seeder], again: Callable[[], Awaitable[Seeder]]) -> Seeder:
+    """The ticket asked for ahead; asked again now if that failed (as it would have been asked before). Shielded:
+    a caller cancelled while waiting does not cancel it for the others."""
+    try:
+        return await asyncio.shield(ahead)
+    except MistError:
+        return await again()
 
 
 def _forget(task: asyncio.Task[Seeder]) -> None:

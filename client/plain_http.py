@@ -90,7 +90,11 @@ def post_lines(url: str, token: str, body: Mapping[str, Any]) -> Iterator[dict[s
                 raise ServerRefused(status, str(message), detail)
             for line in lines:
                 if line.strip():
-                    yield json.loads(line)
+                    try:
+                        item = json.loads(line)
+                    except (ValueError, RecursionError) as exc:  # cut mid-line, or not the daemon that answers
+                        raise TrackerUnavailable(f"{lost} (a line of its answer is not JSON: {exc})") from exc
+                    yield item
         except OSError as exc:  # a ConnectionError of the reading below: cut short, or not HTTP
             raise TrackerUnavailable(f"{lost} ({exc})") from exc
 
@@ -156,10 +160,9 @@ def _chunks(stream: Any) -> Iterator[bytes]:
             while _line(stream) not in (b"\r\n", b"\n"):  # trailers, if any
                 pass
             return
-        data = stream.read(size)
-        if len(data) < size or stream.read(2) != b"\r\n":
+        yield from _exactly(stream, size)  # in pieces: a size that lies is never allocated at once
+        if stream.read(2) != b"\r\n":
             raise ConnectionError("the answer was cut short")
-        yield data
 
 
 def _exactly(stream: Any, length: int) -> Iterator[bytes]:

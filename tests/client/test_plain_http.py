@@ -1,7 +1,8 @@
 """`post_lines`, the hand-over of `mist install` to the daemon, speaks HTTP/1.1 over a socket of its own (no
-http.client to import). Against real servers on loopback: aiohttp's, as the daemon is, for the shapes it answers
-in (lines streamed in chunks, a refusal with a length, a body that ends with the connection), and a raw one for
-answers cut short or not HTTP at all, each of which must say the daemon was lost, never hang or pass."""
+http.client to import). Against real servers on loopback: aiohttp's, as the daemon is, for the shapes it
+answers in (lines streamed in chunks, a refusal with a length), and a raw one for bodies without chunks and
+for answers cut short or not the daemon's at all: each must say the daemon was lost, never hang, pass, or
+raise anything else."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ async def lines_of(url: str, token: str = "tok", body: dict[str, Any] | None = N
 @pytest.fixture
 async def daemon(aiohttp_server):
     """/run streams LINES in pieces that split lines and characters; /refuse answers 400 as the daemon words
-    it; /plain sends a body without a length or chunks; /cut streams half a line and drops the connection."""
+    it; /cut streams half a line and drops the connection."""
     seen: list[tuple[str, str, Any]] = []
 
     async def run(request: web.Request) -> web.StreamResponse:
@@ -43,13 +44,6 @@ async def daemon(aiohttp_server):
     async def refuse(request: web.Request) -> web.Response:
         return web.json_response({"error": "g is already installed in /x", "detail": "update it there"}, status=400)
 
-    async def plain(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        response.force_close()
-        await response.prepare(request)
-        await response.write(b'{"say": "one"}\n{"say": "two"}')  # the last line without its newline
-        return response
-
     async def cut(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         await response.prepare(request)
@@ -59,7 +53,7 @@ async def daemon(aiohttp_server):
         return response
 
     app = web.Application()
-    app.add_routes([web.post("/run", run), web.post("/refuse", refuse), web.post("/plain", plain), web.post("/cut", cut)])
+    app.add_routes([web.post("/run", run), web.post("/refuse", refuse), web.post("/cut", cut)])
     server = await aiohttp_server(app)
     server.seen = seen
     return server
@@ -77,10 +71,6 @@ async def test_a_refusal_is_worded_as_the_daemon_said(daemon) -> None:
         await lines_of(str(daemon.make_url("/refuse")))
     assert refused.value.status == 400 and "already installed in /x" in str(refused.value)
     assert refused.value.detail == "update it there"
-
-
-async def test_a_body_that_ends_with_the_connection_is_read_to_its_end(daemon) -> None:
-    assert await lines_of(str(daemon.make_url("/plain"))) == [{"say": "one"}, {"say": "two"}]
 
 
 async def test_an_answer_cut_short_says_the_daemon_was_lost(daemon) -> None:
@@ -137,6 +127,34 @@ OK_CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
          "endless-headers", "long-line"],
 )
 async def test_an_answer_that_is_broken_says_the_daemon_was_lost_and_why(answer: bytes, said: str) -> None:
+    async with raw_server(lambda request: answer) as url:
+        with pytest.raises(TrackerUnavailable, match=f"lost the mist daemon.*{said}"):
+            await lines_of(url)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"say": "one"}\n{"say": "two"}',  # to the connection's end
+        b'HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{"say": "one"}\n{"say": "two"}\n',
+    ],
+    ids=["ends-with-the-connection", "content-length"],
+)
+async def test_a_body_without_chunks_is_read_to_its_end(answer: bytes) -> None:
+    async with raw_server(lambda request: answer) as url:
+        assert await lines_of(url) == [{"say": "one"}, {"say": "two"}]
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"say": "one"}\n{"say": "fe', "not JSON"),  # cut mid-line
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n<html>it works</html>\n", "not JSON"),  # not the daemon
+        (OK_CHUNKED + b"ffffffffffffff\r\n{}", "cut short"),  # a size no memory holds: read as it comes, then short
+    ],
+    ids=["cut-mid-line", "html", "size-that-lies"],
+)
+async def test_a_body_that_is_not_the_daemons_lines_says_the_daemon_was_lost(answer: bytes, said: str) -> None:
     async with raw_server(lambda request: answer) as url:
         with pytest.raises(TrackerUnavailable, match=f"lost the mist daemon.*{said}"):
             await lines_of(url)

@@ -239,6 +239,29 @@ def test_an_expired_access_token_is_refreshed_and_the_old_refresh_token_dies(bui
     assert status == 401 and b"log in again" in body  # refresh tokens rotate: a stolen old one is useless
 
 
+def test_requests_at_once_with_an_expired_access_token_refresh_it_once_and_all_go_through(friend: Person) -> None:
+    """Refresh tokens rotate and the tracker grants one refresh per token: two requests that each refreshed
+    on their own would leave one of them refused ("log in again"). An install asks for its plan and its seeder
+    ticket at once, and a daemon makes many calls together."""
+    import asyncio
+
+    from client import credentials
+    from client.api import Api
+
+    creds = friend.session()
+    creds["access_expires"] = 0
+    (friend.home / "credentials-mist.json").write_text(json.dumps(creds))
+    saved = credentials.load(friend.home, "mist")
+    refreshed: list[str] = []
+
+    async def together() -> list[dict]:
+        async with Api(saved, on_refresh=lambda c: refreshed.append(c.refresh_token)) as api:
+            return await asyncio.gather(*(api.call("GET", "/api/games") for _ in range(4)))
+
+    answers = asyncio.run(together())
+    assert all("games" in a for a in answers) and len(refreshed) == 1
+
+
 def test_two_commands_on_one_install_do_not_interleave(build, friend: Person, tmp_path) -> None:
     import fcntl
     import hashlib
