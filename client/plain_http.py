@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from client import http_wire
+
 REFRESH_MARGIN = 60  # as client.api: a token this close to its end is refreshed there, not used here
 TIMEOUT = 10.0
 
@@ -64,22 +66,19 @@ def post_lines(url: str, token: str, body: Mapping[str, Any]) -> Iterator[dict[s
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     lost = f"lost the mist daemon at {url}; `mist status` shows whether it runs"
-    if not (token.isascii() and token.isprintable()) or " " in token:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Connection": "close"}
+    request = http_wire.request("POST", url, headers, json.dumps(body).encode())
+    if request is None:
         raise TrackerUnavailable(f"{lost} (its address file holds no usable token: restart it)")
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-    )
     try:
         sock = socket.create_connection((host, port))  # loopback: no timeout, an install may take hours
     except OSError as exc:
         raise TrackerUnavailable(f"{lost} ({exc})") from exc
     with sock, sock.makefile("rb") as stream:
         try:
-            sock.sendall(head.encode() + data)
-            status, reason, headers = _read_head(stream)
-            lines = _body_lines(stream, headers)
+            sock.sendall(request)
+            _, status, reason, answer_headers = _read_head(stream)
+            lines = _body_lines(stream, answer_headers)
             if status >= 400:
                 text = b"\n".join(lines)
                 try:
@@ -110,19 +109,16 @@ def _line(stream: Any) -> bytes:
     return line
 
 
-def _read_head(stream: Any) -> tuple[int, str, dict[str, str]]:
-    """The status code, its reason, and the headers (names in lower case) of an HTTP/1.1 answer."""
-    version, _, rest = _line(stream).decode("latin-1").strip().partition(" ")
-    code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isascii() or not code.isdigit():
-        raise ConnectionError(f"not an HTTP answer ({version[:40]!r})")
-    headers: dict[str, str] = {}
+def _read_head(stream: Any) -> http_wire.Head:
+    """An HTTP/1.x answer's head, read a line at a time up to the blank line that ends it."""
+    lines = [_line(stream).rstrip(b"\r\n")]
+    if not http_wire.parse_head(lines[0]).status:
+        raise ConnectionError(f"not an HTTP answer ({lines[0][:40]!r})")
     for _ in range(MAX_HEADERS):
-        line = _line(stream).decode("latin-1")
-        if line in ("\r\n", "\n"):
-            return int(code), reason, headers
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        line = _line(stream).rstrip(b"\r\n")
+        if not line:
+            return http_wire.parse_head(b"\r\n".join(lines))
+        lines.append(line)
     raise ConnectionError(f"more than {MAX_HEADERS} headers")
 
 

@@ -19,6 +19,7 @@ import ssl
 from typing import cast
 from urllib.parse import urlsplit
 
+from client import http_wire
 from shared.errors import PackError
 
 HEAD_LIMIT = 64 * 1024  # a status line and a few headers; more is not a seeder
@@ -124,13 +125,7 @@ class _Exchange(asyncio.BufferedProtocol):
             if self._head_len == HEAD_LIMIT:
                 waiter.set_exception(PackError(f"the seeder's answer began with over {HEAD_LIMIT} bytes of headers"))
             return
-        lines = bytes(self._head[:end]).decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        status = int(rest[:3]) if rest[:3].isascii() and rest[:3].isdigit() else 0
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        version, status, _, headers = http_wire.parse_head(bytes(self._head[:end]))
         length = headers.get("content-length", "")
         framed = length.isascii() and length.isdigit() and "transfer-encoding" not in headers
         if status != 200 or not framed or headers.get("content-encoding", "identity").lower() != "identity":
@@ -208,15 +203,10 @@ class SeederHttp:
         """The answer's body (`buffers.give_back` it once read); None for anything but a 200 with a length (then
         ask through aiohttp); OSError when the seeder cannot be reached, PackError for an answer too long, cut
         short or malformed."""
-        if any("\r" in value or "\n" in value for value in headers.values()):
+        request = http_wire.request("POST", url, {"User-Agent": self._user_agent, **headers}, body)
+        if request is None:
             return None  # a value that would end its header line early: aiohttp refuses it, and says why
-        parts = urlsplit(url)
         key = _key(url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}", f"User-Agent: {self._user_agent}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        lines += [f"Content-Length: {len(body)}", "", ""]
-        request = "\r\n".join(lines).encode("latin-1") + body
         idle = self._idle.get(key, [])
         while True:
             connection = idle.pop() if idle else None
