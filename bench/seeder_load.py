@@ -29,6 +29,7 @@ the server processes and of wrk is read from /proc around each run.
 Usage: .venv/bin/python bench/seeder_load.py [--seconds 60] [--rounds 3] [--profiles mist,256k]
        [--connections 200] [--targets nginx,seeder1,seederN,accel,proxied] [--out FILE]
        [--before DIR --targets nginx,seeder1,before1,seederN,beforeN]   (DIR: `git archive` of an earlier commit)
+       [--batch-mib 16]   (larger fetch requests than the client makes, to see what the per-request cost is)
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Store:
     chunks: dict[str, tuple[int, int]]  # sha256 -> (content size, stored size)
     ticket: str
     public_key: str
+    batch_bytes: int = BATCH_BYTES  # content per fetch request: the client's, unless --batch-mib says otherwise
 
 
 def build_store(root: Path, profile: str, count: int, seed: int = 6) -> Store:
@@ -272,7 +274,7 @@ def fetch_batches(store: Store, rng: random.Random) -> list[list[str]]:
     names = list(store.chunks)
     rng.shuffle(names)
     sizes = {h: store.chunks[h][0] for h in names}
-    return list(pack.batches(names, sizes, BATCH_BYTES, BATCH_CHUNKS))
+    return list(pack.batches(names, sizes, store.batch_bytes, BATCH_CHUNKS))
 
 
 LUA_COMMON = r"""
@@ -589,6 +591,8 @@ def main() -> None:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)), help="N of seeder xN")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--batch-mib", type=float, default=BATCH_BYTES / 2**20,
+                        help="chunk content per fetch request (default: the client's, client/scheduler.py)")
     parser.add_argument("--before", type=Path, help="a checkout of earlier Mist code (git archive of a commit): "
                         "targets before1 and beforeN run its seeder, so a change is measured against it in the same run")
     args = parser.parse_args()
@@ -608,6 +612,7 @@ def main() -> None:
             print(f"[{pname}] building {args.objects} objects", file=sys.stderr, flush=True)
             store = build_store(work / "store", pname, args.objects)
             warm(store)
+            store.batch_bytes = int(args.batch_mib * 2**20)
             profile = Profile(pname, store, [])
             batches = fetch_batches(store, random.Random(1))
             profile.objects_per_fetch = len(store.chunks) / len(batches)
