@@ -71,7 +71,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from update_bench import REPO, BenchError, Person, StderrTail, free_port, start_mist_server, stop_group  # noqa: E402
+from update_bench import REPO, BenchError, Person, StderrTail, compile_bytecode, free_port, start_mist_server, stop_group  # noqa: E402
 
 GB = 1_000_000_000
 MB = 1_000_000
@@ -1010,6 +1010,8 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=REPO,
                         help="push: a checkout of the code to compare with --baseline (default: this tree)")
     args = parser.parse_args()
+    for code in {REPO, args.after.resolve(), *([args.baseline.resolve()] if args.baseline else [])}:
+        compile_bytecode(code)  # both sides of a comparison start from compiled bytecode, as a friend's install does
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="mist-big-", dir=args.work) as tmp:
         work = Path(tmp)

@@ -410,6 +410,7 @@ def measure_mist(pairs: list[Pair], say: Callable[[str], None]) -> dict[str, Mis
     """One real mist-server; per pair, the first update after a push, as a friend meets it: the admin pushes
     old, a friend (fresh MIST_HOME, no daemon) installs it, the admin pushes the releases between (if any) and
     new (`--wait` for the patches), and the friend updates to new; the tree must be the new build."""
+    ub.compile_bytecode()
     wait = ["--wait"] if mistpipe_has_wait() else []
     runs: dict[str, MistRun] = {}
     with ExitStack() as stack:
