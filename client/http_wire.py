@@ -34,6 +34,13 @@ def request(method: str, url: str, headers: Mapping[str, str], body: bytes) -> b
     return "\r\n".join(lines).encode("latin-1") + body
 
 
+def content_length(headers: Mapping[str, str]) -> int | None:
+    """The body's length as its Content-Length says (`headers` as `parse_head` gives them); None without one,
+    or when it is not a whole number: then the answer is not framed by it."""
+    length = headers.get("content-length", "")
+    return int(length) if length.isascii() and length.isdigit() else None
+
+
 def parse_head(block: bytes) -> Head:
     """The head of an answer: its bytes up to, not including, the blank line that ends it."""
     first, *rest = block.decode("latin-1").split("\r\n")

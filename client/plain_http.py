@@ -127,10 +127,10 @@ def _body_lines(stream: Any, headers: Mapping[str, str]) -> Iterator[bytes]:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         pieces = _chunks(stream)
     elif "content-length" in headers:
-        length = headers["content-length"]
-        if not (length.isascii() and length.isdigit()):
-            raise ConnectionError(f"a Content-Length that is not a number ({length[:20]!r})")
-        pieces = _exactly(stream, int(length))
+        length = http_wire.content_length(headers)
+        if length is None:
+            raise ConnectionError(f"a Content-Length that is not a number ({headers['content-length'][:20]!r})")
+        pieces = _exactly(stream, length)
     else:
         pieces = iter(lambda: stream.read1(MAX_LINE), b"")  # to the end of the connection
     pending: list[bytes] = []  # the line begun and not ended yet, in the pieces it came in (joined once)

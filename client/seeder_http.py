@@ -126,13 +126,17 @@ class _Exchange(asyncio.BufferedProtocol):
                 waiter.set_exception(PackError(f"the seeder's answer began with over {HEAD_LIMIT} bytes of headers"))
             return
         version, status, _, headers = http_wire.parse_head(bytes(self._head[:end]))
-        length = headers.get("content-length", "")
-        framed = length.isascii() and length.isdigit() and "transfer-encoding" not in headers
-        if status != 200 or not framed or headers.get("content-encoding", "identity").lower() != "identity":
+        length = http_wire.content_length(headers)  # None: not framed by a length (nor is a chunked answer)
+        if (
+            length is None
+            or "transfer-encoding" in headers
+            or status != 200
+            or headers.get("content-encoding", "identity").lower() != "identity"
+        ):
             self.unframed = status == 200
             waiter.set_result(None)
             return
-        if int(length) > self._most:
+        if length > self._most:
             waiter.set_exception(
                 PackError(
                     f"the seeder's answer declares {length} bytes, more than the {self._most} it can honestly take; not read"
@@ -141,7 +145,7 @@ class _Exchange(asyncio.BufferedProtocol):
             return
         keep = headers.get("connection", "").lower()
         self.reusable = keep != "close" if version == "HTTP/1.1" else keep == "keep-alive"
-        self._body = self._view = self._buffers.take(int(length))
+        self._body = self._view = self._buffers.take(length)
         early = self._head[end + 4 : self._head_len]
         if len(early) > len(self._body):
             waiter.set_exception(PackError("the seeder's answer was longer than it declared"))

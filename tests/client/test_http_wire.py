@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client.http_wire import parse_head, request
+from client.http_wire import content_length, parse_head, request
 
 
 def test_a_request_names_its_host_target_and_length_and_carries_its_body() -> None:
@@ -29,3 +29,10 @@ def test_a_head_is_read_with_its_status_reason_and_headers_in_lower_case() -> No
                                    "HTTP/1.1 ２００ OK".encode()])
 def test_a_first_line_that_is_not_an_http_1_status_line_has_status_0(first: bytes) -> None:
     assert parse_head(first).status == 0
+
+
+@pytest.mark.parametrize(("value", "length"), [("12", 12), ("0", 0), ("", None), ("-1", None), ("1e3", None),
+                                               (" 12", None), ("١٢", None)])
+def test_a_content_length_counts_only_when_it_is_a_whole_number(value: str, length: int | None) -> None:
+    assert content_length({"content-length": value}) == length
+    assert content_length({}) is None
