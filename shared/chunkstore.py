@@ -146,8 +146,7 @@ class DirectoryChunkStore:
         return self
 
     def path(self, sha256: str) -> Path:
-        check_name(sha256)
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return Path(self._checked(sha256))
 
     def file(self, sha256: str) -> str:
         """`path` as a string, for a name known to be 64 hex digits (the seeder's hot path: no checks, no Path)."""
