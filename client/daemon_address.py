@@ -25,13 +25,32 @@ class Address:
 
 
 def read_address(home: Path) -> Address | None:
-    """The running daemon of this MIST_HOME, or None (no file, or its process is gone)."""
+    """The running daemon of this MIST_HOME, or None: no file, its process is gone, or nothing listens at its
+    address. A daemon killed outright (a crash, a power cut) leaves its file behind, and its process id may be
+    another program's by then (after a restart, soon): that file alone must not turn every `mist install` into
+    "lost the mist daemon", nor keep `mist daemon` from starting again."""
     try:
         obj = json.loads((home / DAEMON_FILE).read_text())
         address = Address(str(obj["url"]), str(obj["token"]), int(obj["pid"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return address if process.alive(address.pid) else None
+    return address if process.alive(address.pid) and _listening(address.url) else None
+
+
+def _listening(url: str) -> bool:
+    """Whether something accepts connections at the address (the daemon writes its file once it listens)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=LISTEN_TIMEOUT):
+            return True
+    except (OSError, ValueError):  # refused, or an address that is no address
+        return False
+
+
+LISTEN_TIMEOUT = 2.0  # loopback answers at once; Windows retries a refused loopback connect for about a second
 
 
 def write_address(home: Path, address: Address) -> None:

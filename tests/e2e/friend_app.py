@@ -33,11 +33,13 @@ class Daemon:
         full = {**os.environ, "MIST_HOME": str(person.home), **(env or {})}
         log = person.home.parent / f"{person.home.name}-daemon-stderr.txt"
         with open(log, "ab") as sink:
+            before = sink.tell()  # an earlier daemon of this home said it listened too: only this one's lines count
             process = subprocess.Popen([BIN / "mist", "daemon", "--port", "0"], env=full, stdout=subprocess.DEVNULL,
                                        stderr=sink)
         def listening() -> str | None:
             assert process.poll() is None, log.read_text()
-            return next((t for t in log.read_text().splitlines() if "local API at http://127.0.0.1:" in t), None)
+            text = log.read_bytes()[before:].decode(errors="replace")
+            return next((t for t in text.splitlines() if "local API at http://127.0.0.1:" in t), None)
 
         wait_until(listening, "the daemon to listen", 60, 0.1)
         address = json.loads((person.home / "daemon.json").read_text())

@@ -8,6 +8,7 @@ made small here) that is killed mid-way resumes to the exact build, keeping what
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sys
@@ -88,3 +89,27 @@ def test_an_install_killed_in_its_first_window_resumes_window_by_window_to_the_e
     assert_same_tree(build, target)
     full = sum(p.stat().st_size for p in files)
     assert resumed["bytes_reused"] > 0 and resumed["bytes_downloaded"] + resumed["bytes_reused"] <= full + 64 * 4096
+
+
+def test_a_daemon_killed_outright_leaves_an_address_that_neither_stops_installs_nor_a_new_daemon(
+    admin: Person, friend: Person, tmp_path: Path
+) -> None:
+    build = make_tree(tmp_path / "build", seed=22, small_files=5, large=(1 * MB,))
+    admin.run("mistpipe", "new-game", "stale", "--title", "Stale")
+    admin.json("mistpipe", "push", "stale", str(build), "--version", "1")
+    daemon = Daemon.start(friend)
+    daemon.process.send_signal(signal.SIGKILL)  # a crash or a power cut: no chance to remove daemon.json
+    daemon.process.wait()
+    address = friend.home / "daemon.json"
+    left = json.loads(address.read_text())
+    left["pid"] = os.getpid()  # after a restart, its pid may be any other program's
+    address.write_text(json.dumps(left))
+    outcome = friend.json("mist", "install", "stale", "--dir", str(tmp_path / "stale"))
+    assert outcome["change"] == "install"  # by this command itself, not "lost the mist daemon"
+    assert_same_tree(build, tmp_path / "stale")
+    assert friend.json("mist", "status")["running"] is False
+    again = Daemon.start(friend)  # not "a mist daemon already runs"
+    try:
+        assert json.loads(address.read_text())["pid"] == again.process.pid
+    finally:
+        again.stop()
